@@ -1,0 +1,442 @@
+//! The typed settings: built-in defaults → a TOML file → `NETRAVEN__SECTION__KEY` variables.
+//!
+//! Unknown keys are errors, and so are invalid values; both name the key. Every duration
+//! carries its unit in its name. Secrets are [`SecretString`]s, masked by [`Settings::show`].
+
+use crate::domain::HostKeyPolicy;
+use crate::{Error, Result};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize, Serializer};
+use std::path::{Path, PathBuf};
+
+/// The environment variable that names a config file when `--config` is not given.
+pub const CONFIG_FILE_ENV: &str = "NETRAVEN_CONFIG";
+/// The prefix of environment overrides: `NETRAVEN__WORKER__PREFETCH=64`.
+pub const ENV_PREFIX: &str = "NETRAVEN";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub amqp: AmqpSettings,
+    pub secrets: SecretSettings,
+    pub log: LogSettings,
+    pub dispatcher: DispatcherSettings,
+    pub worker: WorkerSettings,
+    pub aggregator: AggregatorSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// `postgres://user[:password]@host:port/dbname`
+    pub url: String,
+    pub pool_size: usize,
+    /// How long a caller waits for a pooled connection before failing.
+    pub pool_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings {
+            url: "postgres://postgres@127.0.0.1:5432/netraven".into(),
+            pool_size: 16,
+            pool_timeout_ms: 10_000,
+            connect_timeout_ms: 5_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AmqpSettings {
+    pub url: String,
+    /// Prefix of every exchange and queue name, so tenants and tests never collide.
+    pub namespace: String,
+    /// Deliveries of one message before the broker dead-letters it.
+    pub delivery_limit: u32,
+    /// Queues unused this long are deleted by the broker (0 = never). Tests set it.
+    pub queue_expires_ms: u64,
+    /// Publishes awaiting confirmation at once.
+    pub publish_window: usize,
+}
+
+impl Default for AmqpSettings {
+    fn default() -> Self {
+        AmqpSettings {
+            url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
+            namespace: "netraven".into(),
+            delivery_limit: 5,
+            queue_expires_ms: 0,
+            publish_window: 1_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretSettings {
+    /// File holding the sealing key ring (`netraven secrets init` writes one).
+    pub key_file: Option<PathBuf>,
+    /// The key ring itself, in the key file's format, instead of a file.
+    #[serde(serialize_with = "mask_secret")]
+    pub key: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// `tracing` filter directives, e.g. `info,netraven_worker=debug`.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            level: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DispatcherSettings {
+    /// `/metrics`, `/healthz` and `/readyz`; empty disables the server.
+    pub metrics_addr: String,
+    pub prefetch: u16,
+    /// Default cap on credentials tried per device.
+    pub max_credentials_per_device: u32,
+    pub default_device_deadline_ms: u64,
+    pub default_job_deadline_ms: u64,
+    pub default_host_key_policy: HostKeyPolicy,
+}
+
+impl Default for DispatcherSettings {
+    fn default() -> Self {
+        DispatcherSettings {
+            metrics_addr: "127.0.0.1:9464".into(),
+            prefetch: 16,
+            max_credentials_per_device: 5,
+            default_device_deadline_ms: 120_000,
+            default_job_deadline_ms: 3_600_000,
+            default_host_key_policy: HostKeyPolicy::AcceptNew,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerSettings {
+    pub metrics_addr: String,
+    /// Devices handled at once by this worker (also the broker prefetch).
+    pub max_in_flight: u16,
+    pub connect_timeout_ms: u64,
+    pub handshake_timeout_ms: u64,
+    pub auth_timeout_ms: u64,
+    /// A command fails when no output arrives for this long.
+    pub command_idle_timeout_ms: u64,
+    /// Credential counters and attempts are written at most this often.
+    pub flush_interval_ms: u64,
+    /// On SIGTERM, in-flight devices get this long to finish before they are returned.
+    pub shutdown_grace_ms: u64,
+    /// Largest configuration or command output stored.
+    pub max_output_bytes: usize,
+    /// Redact secret-bearing lines from stored configurations.
+    pub redact_secrets: bool,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        WorkerSettings {
+            metrics_addr: "127.0.0.1:9465".into(),
+            max_in_flight: 256,
+            connect_timeout_ms: 5_000,
+            handshake_timeout_ms: 10_000,
+            auth_timeout_ms: 10_000,
+            command_idle_timeout_ms: 30_000,
+            flush_interval_ms: 100,
+            shutdown_grace_ms: 30_000,
+            max_output_bytes: 16 * 1024 * 1024,
+            redact_secrets: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AggregatorSettings {
+    pub metrics_addr: String,
+    /// Results recorded in one transaction at most.
+    pub batch_size: u16,
+    /// How long a partial batch waits for more results.
+    pub batch_linger_ms: u64,
+}
+
+impl Default for AggregatorSettings {
+    fn default() -> Self {
+        AggregatorSettings {
+            metrics_addr: "127.0.0.1:9466".into(),
+            batch_size: 500,
+            batch_linger_ms: 20,
+        }
+    }
+}
+
+fn mask_secret<S: Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(_) => s.serialize_some("********"),
+        None => s.serialize_none(),
+    }
+}
+
+/// Replaces the password of a `scheme://user:password@host` URL with asterisks.
+pub fn mask_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:********@{host}"),
+        None => url.to_string(),
+    }
+}
+
+impl Settings {
+    /// Loads defaults, then `file` (or the file named by `NETRAVEN_CONFIG`), then the
+    /// environment, and validates the result.
+    pub fn load(file: Option<&Path>) -> Result<Settings> {
+        let env_file = std::env::var_os(CONFIG_FILE_ENV).map(PathBuf::from);
+        let file = file.map(Path::to_path_buf).or(env_file);
+        Self::load_from(file.as_deref(), std::env::vars())
+    }
+
+    /// [`Settings::load`] with an explicit environment, for tests and embedding.
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings> {
+        let defaults = config::Config::try_from(&Settings::default())
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let mut builder = config::Config::builder().add_source(defaults);
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(Error::Config(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            builder = builder.add_source(
+                config::File::from(path)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        let env: config::Map<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("NETRAVEN__"))
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(env)),
+        );
+        let settings: Settings = builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| Error::Config(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks every value a type cannot check; the error names the key.
+    pub fn validate(&self) -> Result<()> {
+        let fail = |key: &str, why: &str| Err(Error::Config(format!("{key}: {why}")));
+        let ns = &self.amqp.namespace;
+        if ns.is_empty()
+            || ns.len() > 64
+            || !ns
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return fail(
+                "amqp.namespace",
+                "must be 1 to 64 characters of letters, digits, '-', '_' or '.'",
+            );
+        }
+        for (key, url, schemes) in [
+            (
+                "database.url",
+                &self.database.url,
+                &["postgres", "postgresql"][..],
+            ),
+            ("amqp.url", &self.amqp.url, &["amqp", "amqps"][..]),
+        ] {
+            let ok = url
+                .split_once("://")
+                .is_some_and(|(s, rest)| schemes.contains(&s) && !rest.is_empty());
+            if !ok {
+                return fail(key, &format!("must be a {}:// URL", schemes[0]));
+            }
+        }
+        let positive = [
+            ("database.pool_size", self.database.pool_size as u64),
+            ("database.pool_timeout_ms", self.database.pool_timeout_ms),
+            (
+                "database.connect_timeout_ms",
+                self.database.connect_timeout_ms,
+            ),
+            ("amqp.delivery_limit", u64::from(self.amqp.delivery_limit)),
+            ("amqp.publish_window", self.amqp.publish_window as u64),
+            ("dispatcher.prefetch", u64::from(self.dispatcher.prefetch)),
+            (
+                "dispatcher.max_credentials_per_device",
+                u64::from(self.dispatcher.max_credentials_per_device),
+            ),
+            (
+                "dispatcher.default_device_deadline_ms",
+                self.dispatcher.default_device_deadline_ms,
+            ),
+            (
+                "dispatcher.default_job_deadline_ms",
+                self.dispatcher.default_job_deadline_ms,
+            ),
+            ("worker.max_in_flight", u64::from(self.worker.max_in_flight)),
+            ("worker.connect_timeout_ms", self.worker.connect_timeout_ms),
+            (
+                "worker.handshake_timeout_ms",
+                self.worker.handshake_timeout_ms,
+            ),
+            ("worker.auth_timeout_ms", self.worker.auth_timeout_ms),
+            (
+                "worker.command_idle_timeout_ms",
+                self.worker.command_idle_timeout_ms,
+            ),
+            ("worker.flush_interval_ms", self.worker.flush_interval_ms),
+            (
+                "worker.max_output_bytes",
+                self.worker.max_output_bytes as u64,
+            ),
+            (
+                "aggregator.batch_size",
+                u64::from(self.aggregator.batch_size),
+            ),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return fail(key, "must be greater than 0");
+            }
+        }
+        for (key, addr) in [
+            ("dispatcher.metrics_addr", &self.dispatcher.metrics_addr),
+            ("worker.metrics_addr", &self.worker.metrics_addr),
+            ("aggregator.metrics_addr", &self.aggregator.metrics_addr),
+        ] {
+            if !addr.is_empty() && addr.parse::<std::net::SocketAddr>().is_err() {
+                return fail(
+                    key,
+                    "must be host:port (e.g. 127.0.0.1:9464), or empty to disable",
+                );
+            }
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return fail("log.format", "must be \"text\" or \"json\"");
+        }
+        Ok(())
+    }
+
+    /// The effective settings as TOML, every secret and URL password masked.
+    pub fn show(&self) -> Result<String> {
+        let mut masked = self.clone();
+        masked.database.url = mask_url(&masked.database.url);
+        masked.amqp.url = mask_url(&masked.amqp.url);
+        toml::to_string_pretty(&masked).map_err(|e| Error::Config(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn environment_overrides_file_overrides_defaults() {
+        let mut f = tempfile::NamedTempFile::new().expect("temp file");
+        writeln!(
+            f,
+            "[worker]\nmax_in_flight = 64\nconnect_timeout_ms = 1234\n[amqp]\nnamespace = \"file\""
+        )
+        .expect("write");
+        let s = Settings::load_from(
+            Some(f.path()),
+            env(&[
+                ("NETRAVEN__WORKER__MAX_IN_FLIGHT", "32"),
+                ("UNRELATED", "x"),
+            ]),
+        )
+        .expect("loads");
+        assert_eq!(s.worker.max_in_flight, 32);
+        assert_eq!(s.worker.connect_timeout_ms, 1234);
+        assert_eq!(s.amqp.namespace, "file");
+        assert_eq!(s.aggregator.batch_size, 500);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_that_name_the_key() {
+        let err = Settings::load_from(None, env(&[("NETRAVEN__WORKER__PREFETCHH", "1")]))
+            .expect_err("unknown key");
+        assert!(err.to_string().contains("prefetchh"), "{err}");
+        let mut f = tempfile::NamedTempFile::new().expect("temp file");
+        writeln!(f, "[databse]\nurl = \"postgres://x/y\"").expect("write");
+        let err = Settings::load_from(Some(f.path()), env(&[])).expect_err("unknown section");
+        assert!(err.to_string().contains("databse"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_are_errors_that_name_the_key() {
+        let err = Settings::load_from(None, env(&[("NETRAVEN__WORKER__MAX_IN_FLIGHT", "0")]))
+            .expect_err("zero");
+        assert!(err.to_string().contains("worker.max_in_flight"), "{err}");
+        let err = Settings::load_from(None, env(&[("NETRAVEN__AMQP__NAMESPACE", "a b")]))
+            .expect_err("bad namespace");
+        assert!(err.to_string().contains("amqp.namespace"), "{err}");
+        let err = Settings::load_from(None, env(&[("NETRAVEN__WORKER__AUTH_TIMEOUT_MS", "soon")]))
+            .expect_err("not a number");
+        assert!(err.to_string().contains("auth_timeout_ms"), "{err}");
+    }
+
+    #[test]
+    fn show_masks_every_secret() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("NETRAVEN__SECRETS__KEY", "k1 c2VjcmV0LWtleS1tYXRlcmlhbA=="),
+                (
+                    "NETRAVEN__DATABASE__URL",
+                    "postgres://app:hunter2@db:5432/netraven",
+                ),
+            ]),
+        )
+        .expect("loads");
+        let shown = s.show().expect("shows");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("c2VjcmV0"), "{shown}");
+        assert!(!shown.contains("guest:guest"), "{shown}");
+        assert!(shown.contains("app:********@db"), "{shown}");
+        assert!(shown.contains("metrics_addr"), "{shown}");
+    }
+}

@@ -1,0 +1,83 @@
+//! The Postgres pool and the schema migrations.
+
+use crate::config::DatabaseSettings;
+use crate::{Error, Result};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use std::str::FromStr;
+use std::time::Duration;
+use tokio_postgres::NoTls;
+
+mod embedded {
+    refinery::embed_migrations!("../migrations");
+}
+
+/// Serialises concurrent `migrate` runs (several replicas starting at once).
+const MIGRATION_LOCK: i64 = 0x6e65_7472_6176_656e; // "netraven"
+
+/// A bounded pool whose callers give up after `pool_timeout_ms` instead of waiting forever.
+pub fn pool(settings: &DatabaseSettings) -> Result<Pool> {
+    let mut pg = tokio_postgres::Config::from_str(&settings.url)
+        .map_err(|e| Error::Config(format!("database.url: {e}")))?;
+    pg.connect_timeout(Duration::from_millis(settings.connect_timeout_ms));
+    if pg.get_application_name().is_none() {
+        pg.application_name("netraven");
+    }
+    let manager = Manager::from_config(
+        pg,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    let wait = Duration::from_millis(settings.pool_timeout_ms);
+    Pool::builder(manager)
+        .max_size(settings.pool_size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(wait))
+        .create_timeout(Some(Duration::from_millis(settings.connect_timeout_ms)))
+        .recycle_timeout(Some(wait))
+        .build()
+        .map_err(|e| Error::Pool(e.to_string()))
+}
+
+/// Connects outside the pool (migrations, admin work, LISTEN).
+pub async fn connect(url: &str) -> Result<tokio_postgres::Client> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "postgres connection closed");
+        }
+    });
+    Ok(client)
+}
+
+/// Applies every pending migration; running it again is a no-op. Returns the versions
+/// applied by this call.
+pub async fn migrate(url: &str) -> Result<Vec<String>> {
+    let mut client = connect(url).await?;
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    let report = embedded::migrations::runner()
+        .set_abort_divergent(true)
+        .run_async(&mut client)
+        .await;
+    client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    let report = report.map_err(|e| Error::Migrate(e.to_string()))?;
+    Ok(report
+        .applied_migrations()
+        .iter()
+        .map(|m| format!("V{}__{}", m.version(), m.name()))
+        .collect())
+}
+
+/// The names of every migration this build carries, in order.
+pub fn migration_names() -> Vec<String> {
+    embedded::migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| format!("V{}__{}", m.version(), m.name()))
+        .collect()
+}

@@ -1,0 +1,46 @@
+//! The error type of the shared crate.
+
+use std::path::PathBuf;
+
+/// Errors raised by shared infrastructure. Each variant says what failed in words an
+/// operator can act on; none ever carries a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("secret key: {0}")]
+    Key(String),
+    #[error("cannot open sealed secret: {0}")]
+    Unseal(String),
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("database: {0}")]
+    Db(#[from] tokio_postgres::Error),
+    #[error("database pool: {0}")]
+    Pool(String),
+    #[error("migrations: {0}")]
+    Migrate(String),
+    #[error("broker: {0}")]
+    Broker(#[from] lapin::Error),
+    #[error("broker did not confirm a publish to {exchange}/{routing_key}: {reason}")]
+    NotConfirmed {
+        exchange: String,
+        routing_key: String,
+        reason: String,
+    },
+    #[error("message encoding: {0}")]
+    Encode(#[from] serde_json::Error),
+    #[error("telemetry: {0}")]
+    Telemetry(String),
+}
+
+impl From<deadpool_postgres::PoolError> for Error {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        Error::Pool(e.to_string())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,25 @@
+//! Everything two or more NetRaven roles need, and nothing else.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`domain`] | job types, per-device outcomes, job statuses, host-key policies |
+//! | [`messages`] | the wire contract: job requests, device tasks, task results, job events, replies |
+//! | [`config`] | the typed settings, loaded from defaults, a TOML file and `NETRAVEN__*` variables |
+//! | [`sealing`] | the AEAD key ring that seals device secrets at rest and in flight |
+//! | [`db`] | the Postgres pool and the schema migrations |
+//! | [`broker`] | RabbitMQ connection, topology (exchanges, quorum queues, dead letters) and confirmed publishing |
+//! | [`telemetry`] | logging, the Prometheus registry and the `/metrics` + `/healthz` server |
+//! | [`shutdown`] | the one shutdown signal fanned out to every task |
+//! | [`error`] | the crate's error type |
+
+pub mod broker;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod messages;
+pub mod sealing;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use error::{Error, Result};

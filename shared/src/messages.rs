@@ -1,0 +1,261 @@
+//! The wire contract: every message that crosses the broker, versioned JSON.
+//!
+//! `docs/messages.md` documents each one with an example and `docs/schemas/` holds the JSON
+//! Schema of the job request. Decoders are strict (`deny_unknown_fields`): what the schema
+//! rejects, the decoder rejects.
+
+use crate::domain::{HostKeyPolicy, JobStatus, Outcome};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The version of every message this build writes and reads.
+pub const VERSION: u32 = 1;
+
+/// Longest accepted `request_id`.
+pub const MAX_REQUEST_ID_LEN: usize = 200;
+
+/// A client's request for a job (published to `<ns>.jobs`, routing key `submit`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobRequest {
+    /// Always 1 for this contract.
+    pub version: u32,
+    /// Idempotency key chosen by the client: the same id twice yields the same job.
+    pub request_id: String,
+    /// One of the job types (`config_backup`, `command`, `reachability`). An unknown type
+    /// is well-formed but cannot run: the job ends `FAILED_INVALID_REQUEST`.
+    pub job_type: String,
+    /// Which devices the job runs on.
+    #[serde(default)]
+    pub targets: Targets,
+    /// Commands for the `command` job type.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<String>,
+    /// Per-job overrides of the fleet's defaults.
+    #[serde(default, skip_serializing_if = "Limits::is_empty")]
+    pub limits: Limits,
+    /// Free-form name of the submitting tool or person, kept with the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_by: Option<String>,
+}
+
+/// The devices a job targets: the union of the named devices, the device ids and every
+/// device carrying one of the tags.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Targets {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device_ids: Vec<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+/// Per-job limits. Absent fields take the configured defaults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Hard deadline for one device, all phases included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_deadline_ms: Option<u64>,
+    /// Deadline for the whole job; devices without a result by then are `LOST`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_deadline_ms: Option<u64>,
+    /// At most this many credentials are tried on one device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_credentials_per_device: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_key_policy: Option<HostKeyPolicy>,
+}
+
+impl Limits {
+    fn is_empty(&self) -> bool {
+        *self == Limits::default()
+    }
+}
+
+impl JobRequest {
+    /// Decodes a request body. An error here means the message is malformed: it gets no
+    /// job row and is dead-lettered with this error's text as its reason.
+    pub fn decode(body: &[u8]) -> Result<JobRequest, String> {
+        let request: JobRequest =
+            serde_json::from_slice(body).map_err(|e| format!("not a valid job request: {e}"))?;
+        if request.version != VERSION {
+            return Err(format!(
+                "unsupported job request version {} (this dispatcher reads version {VERSION})",
+                request.version
+            ));
+        }
+        if request.request_id.is_empty() || request.request_id.len() > MAX_REQUEST_ID_LEN {
+            return Err(format!(
+                "request_id must be 1 to {MAX_REQUEST_ID_LEN} characters"
+            ));
+        }
+        Ok(request)
+    }
+}
+
+/// One device's work, published by the dispatcher to `<ns>.tasks`, consumed by one worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceTask {
+    pub version: u32,
+    pub job_id: Uuid,
+    pub job_type: String,
+    pub device: TaskDevice,
+    /// Credentials in the order they must be tried (affinity, then priority, then id).
+    pub credentials: Vec<TaskCredential>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<String>,
+    pub device_deadline_ms: u64,
+    pub host_key_policy: HostKeyPolicy,
+    /// After this instant the job no longer waits for the device: a worker drops the task.
+    pub job_deadline: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskDevice {
+    pub id: i64,
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub platform: String,
+}
+
+/// A credential as stored: the secret stays sealed until a worker opens it in memory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskCredential {
+    pub id: i64,
+    pub name: String,
+    pub username: String,
+    pub sealed_secret: String,
+}
+
+/// What a worker reports for one device (to `<ns>.results`), recorded by the aggregator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskResult {
+    pub version: u32,
+    pub job_id: Uuid,
+    pub device_id: i64,
+    pub device_name: String,
+    pub outcome: Outcome,
+    /// Human-readable reason; never contains a secret.
+    pub reason: String,
+    /// The credential that logged in, when one did.
+    #[serde(default)]
+    pub credential_id: Option<i64>,
+    /// Login attempts made on this device.
+    pub attempts: u32,
+    pub duration_ms: u64,
+    /// SHA-256 of the stored configuration, for `config_backup`.
+    #[serde(default)]
+    pub config_sha256: Option<String>,
+    /// Which worker did the work (host name and process id).
+    pub worker: String,
+    pub finished_at: DateTime<Utc>,
+}
+
+impl TaskResult {
+    pub fn decode(body: &[u8]) -> Result<TaskResult, String> {
+        let result: TaskResult =
+            serde_json::from_slice(body).map_err(|e| format!("not a valid task result: {e}"))?;
+        if result.version != VERSION {
+            return Err(format!(
+                "unsupported task result version {}",
+                result.version
+            ));
+        }
+        Ok(result)
+    }
+}
+
+impl DeviceTask {
+    pub fn decode(body: &[u8]) -> Result<DeviceTask, String> {
+        let task: DeviceTask =
+            serde_json::from_slice(body).map_err(|e| format!("not a valid device task: {e}"))?;
+        if task.version != VERSION {
+            return Err(format!("unsupported device task version {}", task.version));
+        }
+        Ok(task)
+    }
+}
+
+/// A job's state change, published on the topic exchange `<ns>.events` with routing key
+/// `job.created`, `job.running` or `job.completed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobEvent {
+    pub version: u32,
+    pub event: String,
+    pub job_id: Uuid,
+    pub request_id: String,
+    pub status: JobStatus,
+    pub total_devices: i64,
+    pub completed_devices: i64,
+    pub succeeded_devices: i64,
+    #[serde(default)]
+    pub error: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// Routing keys of job events.
+pub mod events {
+    pub const CREATED: &str = "job.created";
+    pub const RUNNING: &str = "job.running";
+    pub const COMPLETED: &str = "job.completed";
+}
+
+/// The answer to a job request on its `reply_to` queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobReply {
+    pub version: u32,
+    pub accepted: bool,
+    #[serde(default)]
+    pub request_id: Option<String>,
+    #[serde(default)]
+    pub job_id: Option<Uuid>,
+    #[serde(default)]
+    pub status: Option<JobStatus>,
+    /// Why the request was refused, when it was.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_a_minimal_request() {
+        let r = JobRequest::decode(
+            br#"{"version":1,"request_id":"r1","job_type":"config_backup","targets":{"tags":["core"]}}"#,
+        );
+        let r = r.expect("valid request");
+        assert_eq!(r.targets.tags, vec!["core".to_string()]);
+        assert!(r.commands.is_empty());
+    }
+
+    #[test]
+    fn refuses_malformed_requests_with_a_reason() {
+        for (body, needle) in [
+            (&b"not json"[..], "not a valid job request"),
+            (br#"{"version":1,"request_id":"r","job_type":"x","bogus":1}"#, "unknown field"),
+            (br#"{"version":2,"request_id":"r","job_type":"x"}"#, "version 2"),
+            (br#"{"version":1,"request_id":"","job_type":"x"}"#, "request_id"),
+            (br#"{"version":1,"job_type":"x"}"#, "request_id"),
+            (
+                br#"{"version":1,"request_id":"r","job_type":"x","limits":{"host_key_policy":"maybe"}}"#,
+                "unknown variant",
+            ),
+        ] {
+            let err = JobRequest::decode(body).expect_err("must be refused");
+            assert!(err.contains(needle), "{err:?} should mention {needle:?}");
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! Logging, the Prometheus registry and the `/metrics`, `/healthz` and `/readyz` server.
+
+use crate::config::LogSettings;
+use crate::{Error, Result};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+pub mod metrics;
+
+/// Starts logging to stderr. `RUST_LOG`, when set, wins over `log.level`.
+pub fn init_logging(settings: &LogSettings) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&settings.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if settings.format == "json" {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.compact().try_init()
+    };
+}
+
+/// Whether a role's connections are up, for `/readyz`.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    broker: AtomicBool,
+    database: AtomicBool,
+}
+
+impl Readiness {
+    pub fn new() -> Arc<Readiness> {
+        Arc::new(Readiness::default())
+    }
+    pub fn set_broker(&self, up: bool) {
+        self.broker.store(up, Ordering::Relaxed);
+    }
+    pub fn set_database(&self, up: bool) {
+        self.database.store(up, Ordering::Relaxed);
+    }
+    pub fn is_ready(&self) -> bool {
+        self.broker.load(Ordering::Relaxed) && self.database.load(Ordering::Relaxed)
+    }
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` on `addr` until `shutdown`. Returns the
+/// bound address (useful with port 0). An empty `addr` serves nothing.
+pub async fn serve(
+    addr: &str,
+    readiness: Arc<Readiness>,
+    shutdown: CancellationToken,
+) -> Result<Option<SocketAddr>> {
+    if addr.is_empty() {
+        return Ok(None);
+    }
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::Telemetry(format!("cannot listen on {addr}: {e}")))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::Telemetry(e.to_string()))?;
+    let app = Router::new()
+        .route("/metrics", get(render_metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .with_state(readiness);
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "metrics server stopped");
+        }
+    });
+    tracing::info!(addr = %local, "serving /metrics, /healthz and /readyz");
+    Ok(Some(local))
+}
+
+async fn ready(State(r): State<Arc<Readiness>>) -> (StatusCode, &'static str) {
+    if r.is_ready() {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: broker or database down\n",
+        )
+    }
+}
+
+async fn render_metrics() -> (StatusCode, String) {
+    match metrics::render() {
+        Ok(text) => (StatusCode::OK, text),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}

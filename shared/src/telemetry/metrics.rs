@@ -1,0 +1,153 @@
+//! Every Prometheus metric of every role, named in one place.
+//!
+//! Names are `netraven_<noun>_<unit>`; counters end in `_total`; labels take bounded values
+//! (statuses, outcomes, credential names), never job or device ids.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+use std::sync::OnceLock;
+
+/// The metrics, registered once per process.
+pub struct Metrics {
+    pub registry: Registry,
+    /// Job requests taken in by the dispatcher, by result (`accepted`, `duplicate`, `malformed`).
+    pub job_requests_total: IntCounterVec,
+    /// Jobs that reached a final status, by status.
+    pub jobs_total: IntCounterVec,
+    /// Devices resolved by the dispatcher, by `resolved` (has credentials) or `unresolved`.
+    pub devices_resolved_total: IntCounterVec,
+    /// Device tasks published and confirmed.
+    pub tasks_published_total: IntCounterVec,
+    /// Device tasks finished by workers, by outcome.
+    pub tasks_total: IntCounterVec,
+    /// Login attempts, by credential name and outcome (`SUCCESS`, `REJECTED`, `ERROR`).
+    pub credential_attempts_total: IntCounterVec,
+    /// Time a device took, all phases, by outcome.
+    pub device_duration_seconds: HistogramVec,
+    /// Time of each SSH phase (`connect`, `handshake`, `auth`, `command`).
+    pub phase_duration_seconds: HistogramVec,
+    /// Devices a worker is working on right now.
+    pub devices_in_flight: IntGauge,
+    /// Results recorded by aggregators (first time only; duplicates are counted apart).
+    pub results_recorded_total: IntCounterVec,
+    /// Messages we dead-lettered, by source queue.
+    pub dead_lettered_total: IntCounterVec,
+}
+
+const DURATION_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+];
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| panic!("metric {name} is malformed: {e}"));
+    registry
+        .register(Box::new(c.clone()))
+        .unwrap_or_else(|e| panic!("metric {name} registered twice: {e}"));
+    c
+}
+
+fn histogram(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    let h = HistogramVec::new(
+        HistogramOpts::new(name, help).buckets(DURATION_BUCKETS.to_vec()),
+        labels,
+    )
+    .unwrap_or_else(|e| panic!("metric {name} is malformed: {e}"));
+    registry
+        .register(Box::new(h.clone()))
+        .unwrap_or_else(|e| panic!("metric {name} registered twice: {e}"));
+    h
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let r = Registry::new();
+        let devices_in_flight = IntGauge::new(
+            "netraven_devices_in_flight",
+            "Devices a worker is working on now",
+        )
+        .unwrap_or_else(|e| panic!("metric malformed: {e}"));
+        r.register(Box::new(devices_in_flight.clone()))
+            .unwrap_or_else(|e| panic!("metric registered twice: {e}"));
+        Metrics {
+            job_requests_total: counter(
+                &r,
+                "netraven_job_requests_total",
+                "Job requests taken in, by result",
+                &["result"],
+            ),
+            jobs_total: counter(
+                &r,
+                "netraven_jobs_total",
+                "Jobs that reached a final status",
+                &["status"],
+            ),
+            devices_resolved_total: counter(
+                &r,
+                "netraven_devices_resolved_total",
+                "Devices resolved, with or without credentials",
+                &["result"],
+            ),
+            tasks_published_total: counter(
+                &r,
+                "netraven_tasks_published_total",
+                "Device tasks published, by result",
+                &["result"],
+            ),
+            tasks_total: counter(
+                &r,
+                "netraven_tasks_total",
+                "Device tasks finished by workers, by outcome",
+                &["outcome"],
+            ),
+            credential_attempts_total: counter(
+                &r,
+                "netraven_credential_attempts_total",
+                "Login attempts by credential and outcome",
+                &["credential", "outcome"],
+            ),
+            device_duration_seconds: histogram(
+                &r,
+                "netraven_device_duration_seconds",
+                "Time one device took, all phases",
+                &["outcome"],
+            ),
+            phase_duration_seconds: histogram(
+                &r,
+                "netraven_ssh_phase_duration_seconds",
+                "Time of each SSH phase",
+                &["phase"],
+            ),
+            devices_in_flight,
+            results_recorded_total: counter(
+                &r,
+                "netraven_results_recorded_total",
+                "Device results recorded by aggregators",
+                &["result"],
+            ),
+            dead_lettered_total: counter(
+                &r,
+                "netraven_dead_lettered_total",
+                "Messages dead-lettered, by source queue",
+                &["source"],
+            ),
+            registry: r,
+        }
+    }
+}
+
+/// The process's metrics.
+pub fn get() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(Metrics::new)
+}
+
+/// The Prometheus text exposition of every metric.
+pub fn render() -> Result<String, String> {
+    let mut buf = Vec::new();
+    TextEncoder::new()
+        .encode(&get().registry.gather(), &mut buf)
+        .map_err(|e| e.to_string())?;
+    String::from_utf8(buf).map_err(|e| e.to_string())
+}
