@@ -82,6 +82,8 @@ CREATE TABLE jobs (
     succeeded_devices     integer NOT NULL DEFAULT 0,
     no_credential_devices integer NOT NULL DEFAULT 0,
     published_tasks       integer NOT NULL DEFAULT 0,
+    -- The devices the job resolved to: the sweeper marks those without a result LOST.
+    device_ids            bigint[] NOT NULL DEFAULT '{}',
     error                 text,
     created_at            timestamptz NOT NULL DEFAULT now(),
     started_at            timestamptz,

@@ -236,6 +236,9 @@ pub struct Outgoing {
     pub routing_key: String,
     pub body: Vec<u8>,
     pub properties: BasicProperties,
+    /// An unroutable mandatory message counts as failed. Events, which nobody may be
+    /// listening to yet, are not mandatory.
+    pub mandatory: bool,
 }
 
 impl Outgoing {
@@ -245,7 +248,19 @@ impl Outgoing {
             routing_key: routing_key.to_string(),
             body: serde_json::to_vec(value)?,
             properties: json_properties(),
+            mandatory: true,
         })
+    }
+
+    /// Delivered if anyone listens, dropped by the broker (without error) otherwise.
+    pub fn not_mandatory(mut self) -> Outgoing {
+        self.mandatory = false;
+        self
+    }
+
+    pub fn with_properties(mut self, properties: BasicProperties) -> Outgoing {
+        self.properties = properties;
+        self
     }
 }
 
@@ -299,10 +314,6 @@ impl Publisher {
     pub async fn publish_all(&self, batch: Vec<Outgoing>) -> Result<PublishReport> {
         let mut report = PublishReport::default();
         let mut pending = VecDeque::with_capacity(self.window.min(batch.len()));
-        let options = BasicPublishOptions {
-            mandatory: true,
-            ..Default::default()
-        };
         for (index, msg) in batch.into_iter().enumerate() {
             if pending.len() >= self.window {
                 if let Some((i, confirm)) = pending.pop_front() {
@@ -314,7 +325,10 @@ impl Publisher {
                 .basic_publish(
                     ShortString::from(msg.exchange),
                     ShortString::from(msg.routing_key),
-                    options,
+                    BasicPublishOptions {
+                        mandatory: msg.mandatory,
+                        ..Default::default()
+                    },
                     &msg.body,
                     msg.properties,
                 )
@@ -369,5 +383,77 @@ pub fn dead_letter(
         routing_key: source_queue.to_string(),
         body: body.to_vec(),
         properties,
+        mandatory: true,
+    }
+}
+
+/// Connects, retrying with capped exponential backoff until it works or `shutdown` fires
+/// (then `None`). Every failed try is logged once with the time of the next.
+pub async fn connect_with_retry(
+    settings: &AmqpSettings,
+    role: &str,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Option<Connection> {
+    let mut delay = std::time::Duration::from_millis(200);
+    loop {
+        match connect(settings, role).await {
+            Ok(c) => return Some(c),
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64,
+                    url = %crate::config::mask_url(&settings.url), "cannot reach RabbitMQ");
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(std::time::Duration::from_secs(10));
+    }
+}
+
+/// A consumer on `queue` with a bounded prefetch, on a channel of its own. The topology is
+/// declared first, so any role can start before the others.
+pub async fn consume(
+    connection: &Connection,
+    names: &Names,
+    settings: &AmqpSettings,
+    queue: &str,
+    prefetch: u16,
+) -> Result<(Channel, lapin::Consumer)> {
+    let channel = connection.create_channel().await?;
+    declare_topology(&channel, names, settings).await?;
+    channel
+        .basic_qos(prefetch, lapin::options::BasicQosOptions::default())
+        .await?;
+    let consumer = channel
+        .basic_consume(
+            queue.into(),
+            format!("{}-{}", queue, hostname()).into(),
+            lapin::options::BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    Ok((channel, consumer))
+}
+
+/// Publishes `value` to the client's `reply_to` queue, if the request named one. Replies
+/// are best effort: a client that went away loses nothing of ours.
+pub async fn reply<T: Serialize>(publisher: &Publisher, request: &BasicProperties, value: &T) {
+    let Some(reply_to) = request.reply_to() else {
+        return;
+    };
+    let mut props = json_properties();
+    if let Some(c) = request.correlation_id() {
+        props = props.with_correlation_id(c.clone());
+    }
+    let msg = match Outgoing::json("", reply_to.as_str(), value) {
+        Ok(m) => m.with_properties(props).not_mandatory(),
+        Err(e) => {
+            tracing::warn!(error = %e, "reply not encoded");
+            return;
+        }
+    };
+    if let Err(e) = publisher.publish(msg).await {
+        tracing::warn!(error = %e, reply_to = reply_to.as_str(), "reply not sent");
     }
 }

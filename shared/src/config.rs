@@ -174,6 +174,8 @@ pub struct AggregatorSettings {
     pub batch_size: u16,
     /// How long a partial batch waits for more results.
     pub batch_linger_ms: u64,
+    /// How often overdue jobs are looked for.
+    pub sweep_interval_ms: u64,
 }
 
 impl Default for AggregatorSettings {
@@ -182,6 +184,7 @@ impl Default for AggregatorSettings {
             metrics_addr: "127.0.0.1:9466".into(),
             batch_size: 500,
             batch_linger_ms: 20,
+            sweep_interval_ms: 5_000,
         }
     }
 }

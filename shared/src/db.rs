@@ -81,3 +81,26 @@ pub fn migration_names() -> Vec<String> {
         .map(|m| format!("V{}__{}", m.version(), m.name()))
         .collect()
 }
+
+/// Waits until the database answers, retrying with capped backoff; `false` if `shutdown`
+/// fired first.
+pub async fn wait_until_up(pool: &Pool, shutdown: &tokio_util::sync::CancellationToken) -> bool {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        let attempt = async {
+            let client = pool.get().await?;
+            client.simple_query("SELECT 1").await?;
+            Ok::<_, Error>(())
+        };
+        match attempt.await {
+            Ok(()) => return true,
+            Err(e) => tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64,
+                "cannot reach Postgres"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return false,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(10));
+    }
+}

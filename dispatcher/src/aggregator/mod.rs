@@ -1,0 +1,184 @@
+//! The aggregator role: consumes task results in batches, records each device's result
+//! exactly once, keeps the job counters, finishes jobs, and sweeps overdue ones.
+
+mod ingest;
+
+pub use ingest::{ingest, Ingested};
+
+use crate::error::Result;
+use crate::{events, sweeper};
+use futures::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicNackOptions};
+use netraven_shared::broker::{self, Names, Publisher};
+use netraven_shared::config::Settings;
+use netraven_shared::db;
+use netraven_shared::messages::{events as keys, TaskResult};
+use netraven_shared::telemetry::{self, metrics, Readiness};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Runs the aggregator until `shutdown`: the batch in hand is recorded (or returned to the
+/// queue) before it exits.
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> {
+    let readiness = Readiness::new();
+    telemetry::serve(
+        &settings.aggregator.metrics_addr,
+        readiness.clone(),
+        shutdown.clone(),
+    )
+    .await?;
+    let pool = db::pool(&settings.database)?;
+    if !db::wait_until_up(&pool, &shutdown).await {
+        return Ok(());
+    }
+    readiness.set_database(true);
+    let Some(connection) =
+        broker::connect_with_retry(&settings.amqp, "aggregator", &shutdown).await
+    else {
+        return Ok(());
+    };
+    let names = Names::new(&settings.amqp.namespace);
+    let batch_size = usize::from(settings.aggregator.batch_size);
+    let prefetch = settings.aggregator.batch_size.saturating_mul(2);
+    let (channel, mut consumer) = broker::consume(
+        &connection,
+        &names,
+        &settings.amqp,
+        &names.results_queue(),
+        prefetch,
+    )
+    .await?;
+    let publisher = Publisher::new(&connection, settings.amqp.publish_window).await?;
+    readiness.set_broker(true);
+
+    let sweeping = tokio::spawn(sweep_loop(
+        pool.clone(),
+        Publisher::new(&connection, 64).await?,
+        names.clone(),
+        Duration::from_millis(settings.aggregator.sweep_interval_ms),
+        shutdown.clone(),
+    ));
+    tracing::info!(queue = %names.results_queue(), batch_size, "aggregator consuming results");
+
+    let linger = Duration::from_millis(settings.aggregator.batch_linger_ms);
+    'consume: loop {
+        let first = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            next = consumer.next() => next,
+        };
+        let mut batch = Vec::with_capacity(batch_size);
+        match first {
+            Some(Ok(d)) => batch.push(d),
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "result consumer failed; waiting for the connection to recover");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            None => break,
+        }
+        let until = tokio::time::Instant::now() + linger;
+        while batch.len() < batch_size {
+            match tokio::time::timeout_at(until, consumer.next()).await {
+                Ok(Some(Ok(d))) => batch.push(d),
+                Ok(Some(Err(_)) | None) | Err(_) => break,
+            }
+        }
+        if !record(&pool, &publisher, &names, batch, &shutdown).await {
+            break 'consume;
+        }
+    }
+    let _ = sweeping.await;
+    let _ = channel.close(200, "aggregator stopping".into()).await;
+    let _ = connection.close(200, "aggregator stopping".into()).await;
+    tracing::info!("aggregator stopped");
+    Ok(())
+}
+
+/// Records one batch and settles its deliveries. Returns `false` when shutdown interrupted
+/// a retry (the batch went back to the queue).
+async fn record(
+    pool: &deadpool_postgres::Pool,
+    publisher: &Publisher,
+    names: &Names,
+    batch: Vec<Delivery>,
+    shutdown: &CancellationToken,
+) -> bool {
+    let queue = names.results_queue();
+    let mut results = Vec::with_capacity(batch.len());
+    for d in &batch {
+        match TaskResult::decode(&d.data) {
+            Ok(r) => results.push(r),
+            Err(reason) => {
+                tracing::warn!(%reason, "malformed task result dead-lettered");
+                let dead = broker::dead_letter(names, &queue, &d.data, &d.properties, &reason);
+                if let Err(e) = publisher.publish(dead).await {
+                    tracing::error!(error = %e, "malformed result could not be dead-lettered");
+                }
+                metrics::get()
+                    .dead_lettered_total
+                    .with_label_values(&[&queue])
+                    .inc();
+            }
+        }
+    }
+    let mut delay = Duration::from_millis(100);
+    let ingested = loop {
+        match ingest(pool, &results).await {
+            Ok(i) => break i,
+            Err(e) => {
+                tracing::warn!(error = %e, results = results.len(), retry_in_ms = delay.as_millis() as u64,
+                    "results not recorded; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => {
+                        for d in &batch {
+                            let _ = d.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+                        }
+                        return false;
+                    }
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    };
+    for (job_id, counts) in &ingested.finished {
+        events::publish(publisher, names, *job_id, counts, keys::COMPLETED).await;
+    }
+    for d in &batch {
+        if let Err(e) = d.acker.ack(BasicAckOptions::default()).await {
+            tracing::warn!(error = %e, "result not acked; a redelivery will be recognised as a duplicate");
+        }
+    }
+    true
+}
+
+async fn sweep_loop(
+    pool: deadpool_postgres::Pool,
+    publisher: Publisher,
+    names: Names,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let swept = async {
+            let mut client = pool.get().await?;
+            sweeper::sweep(&mut client, 100).await
+        };
+        match swept.await {
+            Ok(finished) => {
+                for (job_id, counts) in finished {
+                    tracing::warn!(job.id = %job_id, status = %counts.status, "overdue job finished by the sweeper");
+                    events::publish(&publisher, &names, job_id, &counts, keys::COMPLETED).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "sweep failed; trying again next interval"),
+        }
+    }
+}

@@ -1,0 +1,462 @@
+//! The dispatcher role: takes job requests from `<ns>.jobs.submit`, refuses malformed ones
+//! with a reason, and turns good ones into jobs and device tasks.
+
+use crate::error::{DispatchError, Disposition, Result};
+use crate::events;
+use crate::jobs::{self, Created, JobCounts, Level, Unresolved};
+use crate::publish::{publish_tasks, TaskPlan};
+use crate::resolve::{self, ResolvedDevice};
+use chrono::Utc;
+use deadpool_postgres::Pool;
+use futures::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicNackOptions};
+use netraven_shared::broker::{self, Names, Publisher};
+use netraven_shared::config::{DispatcherSettings, Settings};
+use netraven_shared::db;
+use netraven_shared::domain::{JobStatus, JobType};
+use netraven_shared::messages::{self, events as keys, JobReply, JobRequest};
+use netraven_shared::telemetry::{self, metrics, Readiness};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+use uuid::Uuid;
+
+/// Longest accepted per-device deadline (one hour) and job deadline (seven days).
+const MAX_DEVICE_DEADLINE_MS: u64 = 3_600_000;
+const MAX_JOB_DEADLINE_MS: u64 = 7 * 24 * 3_600_000;
+const MAX_CREDENTIALS_PER_DEVICE: u32 = 32;
+
+/// Everything one request needs.
+pub struct Dispatcher {
+    pool: Pool,
+    publisher: Publisher,
+    names: Names,
+    settings: DispatcherSettings,
+}
+
+/// Runs the dispatcher until `shutdown`: consumes requests, finishes those in hand, exits.
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> {
+    let readiness = Readiness::new();
+    telemetry::serve(
+        &settings.dispatcher.metrics_addr,
+        readiness.clone(),
+        shutdown.clone(),
+    )
+    .await?;
+    let pool = db::pool(&settings.database)?;
+    if !db::wait_until_up(&pool, &shutdown).await {
+        return Ok(());
+    }
+    readiness.set_database(true);
+    let Some(connection) =
+        broker::connect_with_retry(&settings.amqp, "dispatcher", &shutdown).await
+    else {
+        return Ok(());
+    };
+    let names = Names::new(&settings.amqp.namespace);
+    let (channel, mut consumer) = broker::consume(
+        &connection,
+        &names,
+        &settings.amqp,
+        &names.submit_queue(),
+        settings.dispatcher.prefetch,
+    )
+    .await?;
+    readiness.set_broker(true);
+    let dispatcher = Arc::new(Dispatcher {
+        pool,
+        publisher: Publisher::new(&connection, settings.amqp.publish_window).await?,
+        names,
+        settings: settings.dispatcher.clone(),
+    });
+    tracing::info!(queue = %dispatcher.names.submit_queue(), "dispatcher consuming job requests");
+
+    let tracker = TaskTracker::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            next = consumer.next() => match next {
+                Some(Ok(delivery)) => {
+                    let d = dispatcher.clone();
+                    tracker.spawn(async move { d.handle(delivery).await });
+                }
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "request consumer failed; waiting for the connection to recover");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                None => {
+                    tracing::warn!("request consumer cancelled by the broker");
+                    break;
+                }
+            }
+        }
+    }
+    tracker.close();
+    tracker.wait().await;
+    let _ = channel.close(200, "dispatcher stopping".into()).await;
+    let _ = connection.close(200, "dispatcher stopping".into()).await;
+    tracing::info!("dispatcher stopped");
+    Ok(())
+}
+
+impl Dispatcher {
+    /// Handles one delivery and settles it: ack once its effects are committed, requeue on
+    /// a transient failure, dead-letter when the message itself is at fault.
+    async fn handle(&self, delivery: Delivery) {
+        let settled = match self.process(&delivery).await {
+            Ok(()) => delivery.acker.ack(BasicAckOptions::default()).await,
+            Err(e) => match e.disposition() {
+                Disposition::Requeue => {
+                    tracing::warn!(error = %e, "request deferred; the broker will deliver it again");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    delivery
+                        .acker
+                        .nack(BasicNackOptions {
+                            requeue: true,
+                            ..Default::default()
+                        })
+                        .await
+                }
+                Disposition::DeadLetter => {
+                    self.refuse(&delivery, &e.to_string()).await;
+                    delivery.acker.ack(BasicAckOptions::default()).await
+                }
+            },
+        };
+        if let Err(e) = settled {
+            tracing::warn!(error = %e, "request not settled; the broker will deliver it again");
+        }
+    }
+
+    /// Dead-letters a malformed request with its reason and tells the client why.
+    async fn refuse(&self, delivery: &Delivery, reason: &str) {
+        tracing::warn!(%reason, "job request refused");
+        metrics::get()
+            .job_requests_total
+            .with_label_values(&["malformed"])
+            .inc();
+        let queue = self.names.submit_queue();
+        let dead = broker::dead_letter(
+            &self.names,
+            &queue,
+            &delivery.data,
+            &delivery.properties,
+            reason,
+        );
+        match self.publisher.publish(dead).await {
+            Ok(()) => metrics::get()
+                .dead_lettered_total
+                .with_label_values(&[&queue])
+                .inc(),
+            Err(e) => tracing::error!(error = %e, "malformed request could not be dead-lettered"),
+        }
+        let reply = JobReply {
+            version: messages::VERSION,
+            accepted: false,
+            request_id: None,
+            job_id: None,
+            status: None,
+            error: Some(reason.to_string()),
+        };
+        broker::reply(&self.publisher, &delivery.properties, &reply).await;
+    }
+
+    async fn process(&self, delivery: &Delivery) -> Result<()> {
+        let request = match JobRequest::decode(&delivery.data) {
+            Ok(r) => r,
+            Err(reason) => {
+                self.refuse(delivery, &reason).await;
+                return Ok(());
+            }
+        };
+        let job_deadline_ms = request
+            .limits
+            .job_deadline_ms
+            .filter(|ms| (1_000..=MAX_JOB_DEADLINE_MS).contains(ms))
+            .unwrap_or(self.settings.default_job_deadline_ms);
+        let deadline = Utc::now() + chrono::Duration::milliseconds(job_deadline_ms as i64);
+        let client = self.pool.get().await?;
+        let job_id = match jobs::create(&client, &request, deadline).await? {
+            Created::New(id) => id,
+            // A redelivered request whose job never left PENDING: the dispatcher handling
+            // it died mid-way. Dispatch again; workers and the aggregator ignore repeats.
+            Created::Existing {
+                id,
+                status: JobStatus::Pending,
+            } if delivery.redelivered => id,
+            Created::Existing { id, status } => {
+                metrics::get()
+                    .job_requests_total
+                    .with_label_values(&["duplicate"])
+                    .inc();
+                tracing::info!(job.id = %id, request.id = %request.request_id, "duplicate request; job exists");
+                self.reply(delivery, &request, id, status).await;
+                return Ok(());
+            }
+        };
+        drop(client);
+        metrics::get()
+            .job_requests_total
+            .with_label_values(&["accepted"])
+            .inc();
+        let span = tracing::info_span!("job", job.id = %job_id, request.id = %request.request_id);
+        let status = self.dispatch(job_id, &request).instrument(span).await?;
+        self.reply(delivery, &request, job_id, status).await;
+        Ok(())
+    }
+
+    async fn reply(
+        &self,
+        delivery: &Delivery,
+        request: &JobRequest,
+        job_id: Uuid,
+        status: JobStatus,
+    ) {
+        let reply = JobReply {
+            version: messages::VERSION,
+            accepted: true,
+            request_id: Some(request.request_id.clone()),
+            job_id: Some(job_id),
+            status: Some(status),
+            error: None,
+        };
+        broker::reply(&self.publisher, &delivery.properties, &reply).await;
+    }
+
+    /// Resolves, publishes and starts a new job; any failure gives the job its final
+    /// status here. Returns the job's status when dispatch ends.
+    async fn dispatch(&self, job_id: Uuid, request: &JobRequest) -> Result<JobStatus> {
+        let client = self.pool.get().await?;
+        let created = JobCounts {
+            request_id: request.request_id.clone(),
+            status: JobStatus::Pending,
+            total_devices: 0,
+            completed_devices: 0,
+            succeeded_devices: 0,
+            no_credential_devices: 0,
+            error: None,
+        };
+        events::publish(
+            &self.publisher,
+            &self.names,
+            job_id,
+            &created,
+            keys::CREATED,
+        )
+        .await;
+
+        let plan = match self.plan(job_id, request) {
+            Ok(plan) => plan,
+            Err(reason) => {
+                jobs::log(
+                    &client,
+                    job_id,
+                    None,
+                    Level::Error,
+                    "invalid request",
+                    json!({ "reason": reason }),
+                )
+                .await?;
+                return self
+                    .end(
+                        &client,
+                        job_id,
+                        JobStatus::FailedInvalidRequest,
+                        Some(&reason),
+                    )
+                    .await;
+            }
+        };
+        match self.resolve_and_publish(&client, &plan, request).await {
+            Ok(status) => Ok(status),
+            Err(e)
+                if e.disposition() == Disposition::Requeue
+                    && !matches!(e, DispatchError::Broker(_)) =>
+            {
+                Err(e)
+            }
+            Err(e) => {
+                let status = e.job_status();
+                tracing::error!(error = %e, status = %status, "job failed at the dispatcher");
+                jobs::log(
+                    &client,
+                    job_id,
+                    None,
+                    Level::Error,
+                    "dispatch failed",
+                    json!({ "error": e.to_string() }),
+                )
+                .await?;
+                self.end(&client, job_id, status, Some(&e.to_string()))
+                    .await
+            }
+        }
+    }
+
+    /// Checks what the schema cannot: the job type and the ranges of the limits.
+    fn plan(&self, job_id: Uuid, request: &JobRequest) -> Result<TaskPlan, String> {
+        let job_type: JobType = request.job_type.parse()?;
+        match (job_type, request.commands.is_empty()) {
+            (JobType::Command, true) => {
+                return Err("job type command needs at least one command".into())
+            }
+            (JobType::ConfigBackup | JobType::Reachability, false) => {
+                return Err(format!("job type {job_type} takes no commands"))
+            }
+            _ => {}
+        }
+        let limits = &request.limits;
+        let device_deadline_ms = limits
+            .device_deadline_ms
+            .unwrap_or(self.settings.default_device_deadline_ms);
+        if !(1_000..=MAX_DEVICE_DEADLINE_MS).contains(&device_deadline_ms) {
+            return Err(format!(
+                "limits.device_deadline_ms must be 1000 to {MAX_DEVICE_DEADLINE_MS}"
+            ));
+        }
+        if let Some(ms) = limits.job_deadline_ms {
+            if !(1_000..=MAX_JOB_DEADLINE_MS).contains(&ms) {
+                return Err(format!(
+                    "limits.job_deadline_ms must be 1000 to {MAX_JOB_DEADLINE_MS}"
+                ));
+            }
+        }
+        if let Some(n) = limits.max_credentials_per_device {
+            if !(1..=MAX_CREDENTIALS_PER_DEVICE).contains(&n) {
+                return Err(format!(
+                    "limits.max_credentials_per_device must be 1 to {MAX_CREDENTIALS_PER_DEVICE}"
+                ));
+            }
+        }
+        let job_deadline_ms = limits
+            .job_deadline_ms
+            .unwrap_or(self.settings.default_job_deadline_ms);
+        Ok(TaskPlan {
+            job_id,
+            job_type: job_type.as_str().to_string(),
+            commands: request.commands.clone(),
+            device_deadline_ms,
+            host_key_policy: limits
+                .host_key_policy
+                .unwrap_or(self.settings.default_host_key_policy),
+            job_deadline: Utc::now() + chrono::Duration::milliseconds(job_deadline_ms as i64),
+        })
+    }
+
+    async fn resolve_and_publish(
+        &self,
+        client: &deadpool_postgres::Client,
+        plan: &TaskPlan,
+        request: &JobRequest,
+    ) -> Result<JobStatus> {
+        let job_id = plan.job_id;
+        let max = request
+            .limits
+            .max_credentials_per_device
+            .unwrap_or(self.settings.max_credentials_per_device) as usize;
+        let started = std::time::Instant::now();
+        let resolution = resolve::resolve(client, &request.targets, max).await?;
+        let total = resolution.devices.len();
+        if total == 0 {
+            jobs::log(
+                client,
+                job_id,
+                None,
+                Level::Warn,
+                "targets match no device",
+                json!({ "targets": request.targets, "missing": resolution.missing_names }),
+            )
+            .await?;
+            return self
+                .end(
+                    client,
+                    job_id,
+                    JobStatus::CompletedNoDevices,
+                    Some("the targets match no device"),
+                )
+                .await;
+        }
+        // Reachability needs no credential; every other job type does.
+        let needs_credentials = plan.job_type != JobType::Reachability.as_str();
+        let (runnable, unresolved): (Vec<&ResolvedDevice>, Vec<&ResolvedDevice>) = resolution
+            .devices
+            .iter()
+            .partition(|d| !needs_credentials || !d.credentials.is_empty());
+        let resolved = total - unresolved.len();
+        let m = &metrics::get().devices_resolved_total;
+        m.with_label_values(&["resolved"]).inc_by(resolved as u64);
+        m.with_label_values(&["unresolved"])
+            .inc_by(unresolved.len() as u64);
+        let coverage = 100.0 * resolved as f64 / total as f64;
+        tracing::info!(
+            devices = total,
+            resolved,
+            coverage_pct = coverage,
+            duration_ms = started.elapsed().as_millis() as u64,
+            "targets resolved"
+        );
+
+        let device_ids: Vec<i64> = resolution.devices.iter().map(|d| d.device.id).collect();
+        let unresolved: Vec<Unresolved> = unresolved
+            .iter()
+            .map(|d| Unresolved {
+                device_id: d.device.id,
+                device_name: d.device.name.clone(),
+            })
+            .collect();
+        jobs::record_resolution(client, job_id, &device_ids, &unresolved).await?;
+        jobs::log(
+            client,
+            job_id,
+            None,
+            Level::Info,
+            &format!("resolved credentials for {resolved} of {total} devices ({coverage:.1}%)"),
+            json!({ "devices": total, "resolved": resolved, "unresolved": unresolved.len(),
+                    "coverage_pct": coverage, "missing_targets": resolution.missing_names }),
+        )
+        .await?;
+
+        let published = match publish_tasks(&self.publisher, &self.names, plan, &runnable).await {
+            Ok(n) => n,
+            Err(e) => return Err(e),
+        };
+        let Some(running) = jobs::mark_running(client, job_id, published).await? else {
+            return Ok(JobStatus::Running);
+        };
+        events::publish(
+            &self.publisher,
+            &self.names,
+            job_id,
+            &running,
+            keys::RUNNING,
+        )
+        .await;
+        // Results may all be in already (or every device lacked credentials).
+        match jobs::finalize_if_complete(client, job_id).await? {
+            Some(done) => {
+                events::publish(&self.publisher, &self.names, job_id, &done, keys::COMPLETED).await;
+                Ok(done.status)
+            }
+            None => Ok(JobStatus::Running),
+        }
+    }
+
+    /// Gives the job a final status at the dispatcher and announces it.
+    async fn end(
+        &self,
+        client: &deadpool_postgres::Client,
+        job_id: Uuid,
+        status: JobStatus,
+        reason: Option<&str>,
+    ) -> Result<JobStatus> {
+        if let Some(done) = jobs::finish(client, job_id, status, reason).await? {
+            tracing::info!(status = %done.status, "job finished at the dispatcher");
+            events::publish(&self.publisher, &self.names, job_id, &done, keys::COMPLETED).await;
+        }
+        Ok(status)
+    }
+}

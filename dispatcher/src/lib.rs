@@ -1,0 +1,25 @@
+//! The control plane: request intake, target and credential resolution, task publishing,
+//! result aggregation and deadline sweeping.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`intake`] | the dispatcher role: consumes job requests, refuses bad ones, dispatches good ones |
+//! | [`resolve`] | the one query that turns targets into devices and ordered credentials |
+//! | [`publish`] | device tasks, published with confirms in a window |
+//! | [`jobs`] | job rows: creation, transitions, the final status, job logs, reads for the CLI |
+//! | [`events`] | job events on the topic exchange |
+//! | [`aggregator`] | the aggregator role: records results exactly once, finishes jobs |
+//! | [`sweeper`] | finishes jobs whose deadline passed, marking missing devices `LOST` |
+//! | [`error`] | the crate's error type and what each error means for a message |
+
+pub mod aggregator;
+pub mod error;
+pub mod events;
+pub mod intake;
+pub mod jobs;
+pub mod publish;
+pub mod resolve;
+pub mod sweeper;
+
+pub use error::DispatchError;
+pub use intake::run;

@@ -1,0 +1,94 @@
+//! Device tasks: one per device, persistent, published with confirms in a window.
+
+use crate::error::{DispatchError, Result};
+use crate::resolve::ResolvedDevice;
+use chrono::{DateTime, Utc};
+use netraven_shared::broker::{Names, Outgoing, Publisher, TASK_KEY};
+use netraven_shared::domain::HostKeyPolicy;
+use netraven_shared::messages::{self, DeviceTask};
+use netraven_shared::telemetry::metrics;
+use uuid::Uuid;
+
+/// A nacked or unroutable task is published again this many times before the job fails.
+const PUBLISH_RETRIES: usize = 3;
+/// Tasks encoded at once; bounds the dispatcher's memory on very large jobs.
+const CHUNK: usize = 5_000;
+
+/// What every task of one job shares.
+#[derive(Debug, Clone)]
+pub struct TaskPlan {
+    pub job_id: Uuid,
+    pub job_type: String,
+    pub commands: Vec<String>,
+    pub device_deadline_ms: u64,
+    pub host_key_policy: HostKeyPolicy,
+    pub job_deadline: DateTime<Utc>,
+}
+
+impl TaskPlan {
+    pub fn task(&self, d: &ResolvedDevice) -> DeviceTask {
+        DeviceTask {
+            version: messages::VERSION,
+            job_id: self.job_id,
+            job_type: self.job_type.clone(),
+            device: d.device.clone(),
+            credentials: d.credentials.iter().map(|c| (**c).clone()).collect(),
+            commands: self.commands.clone(),
+            device_deadline_ms: self.device_deadline_ms,
+            host_key_policy: self.host_key_policy,
+            job_deadline: self.job_deadline,
+        }
+    }
+}
+
+/// Publishes a task for each device and returns how many the broker confirmed. Fails with
+/// [`DispatchError::Publish`], saying how many were and were not published, when a task
+/// cannot be published after retries.
+pub async fn publish_tasks(
+    publisher: &Publisher,
+    names: &Names,
+    plan: &TaskPlan,
+    devices: &[&ResolvedDevice],
+) -> Result<usize> {
+    let exchange = names.tasks_exchange();
+    let counter = &metrics::get().tasks_published_total;
+    let mut confirmed = 0;
+    for chunk in devices.chunks(CHUNK) {
+        let mut todo: Vec<&ResolvedDevice> = chunk.to_vec();
+        for attempt in 0..=PUBLISH_RETRIES {
+            let batch = todo
+                .iter()
+                .map(|d| Outgoing::json(&exchange, TASK_KEY, &plan.task(d)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let report = publisher
+                .publish_all(batch)
+                .await
+                .map_err(|e| publish_error(confirmed, devices.len(), &e.to_string()))?;
+            confirmed += report.confirmed;
+            counter
+                .with_label_values(&["confirmed"])
+                .inc_by(report.confirmed as u64);
+            if report.failed.is_empty() {
+                break;
+            }
+            counter
+                .with_label_values(&["retried"])
+                .inc_by(report.failed.len() as u64);
+            let reason = report.failed[0].1.clone();
+            if attempt == PUBLISH_RETRIES {
+                return Err(publish_error(confirmed, devices.len(), &reason));
+            }
+            tracing::warn!(job.id = %plan.job_id, failed = report.failed.len(), %reason,
+                "tasks not confirmed; publishing them again");
+            todo = report.failed.iter().map(|(i, _)| todo[*i]).collect();
+        }
+    }
+    Ok(confirmed)
+}
+
+fn publish_error(confirmed: usize, total: usize, reason: &str) -> DispatchError {
+    DispatchError::Publish(format!(
+        "{confirmed} of {total} tasks published, {} not: {reason}",
+        total - confirmed
+    ))
+}
