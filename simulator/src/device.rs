@@ -1,0 +1,65 @@
+//! One running device's immutable facts, lazily generated config, and ground truth.
+
+use std::net::IpAddr;
+use std::sync::OnceLock;
+
+use crate::config_gen::{generate, GeneratedConfig};
+use crate::ground_truth::DeviceTruth;
+use crate::DeviceSpec;
+
+/// Shared by the device's listener, its sessions and the [`crate::Fleet`] queries.
+#[derive(Debug)]
+pub(crate) struct Device {
+    pub(crate) spec: DeviceSpec,
+    pub(crate) seed: u64,
+    pub(crate) host: IpAddr,
+    pub(crate) port: u16,
+    /// OpenSSH public key line, `ssh-ed25519 AAAA... <name>`.
+    pub(crate) host_key: String,
+    pub(crate) truth: DeviceTruth,
+    config: OnceLock<GeneratedConfig>,
+}
+
+impl Device {
+    pub(crate) fn new(
+        spec: DeviceSpec,
+        seed: u64,
+        host: IpAddr,
+        port: u16,
+        host_key: String,
+    ) -> Self {
+        Device {
+            spec,
+            seed,
+            host,
+            port,
+            host_key,
+            truth: DeviceTruth::default(),
+            config: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// Generated on first use: a 10,000-device fleet does not hold 10,000 configs it
+    /// never serves.
+    pub(crate) fn config(&self) -> &GeneratedConfig {
+        self.config.get_or_init(|| {
+            generate(
+                self.seed,
+                &self.spec.name,
+                self.spec.platform,
+                self.spec.config_bytes,
+            )
+        })
+    }
+
+    pub(crate) fn accepts(&self, user: &str, password: &str) -> bool {
+        self.spec
+            .accepts
+            .iter()
+            .any(|(u, p)| u == user && p == password)
+    }
+}

@@ -1,0 +1,289 @@
+//! A running fleet: start (keys, ports, listeners), ground-truth queries, shutdown.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use russh::keys::ssh_key::private::Ed25519Keypair;
+use russh::keys::PrivateKey;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::device::Device;
+use crate::ground_truth::LoginAttempt;
+use crate::{seed, server, CredentialSpec, FleetOptions, FleetSpec, Platform, SimError};
+
+/// Simulator ports stay below the kernel's ephemeral range.
+pub const MAX_PORT_EXCLUSIVE: u16 = 32768;
+
+/// A device as a client sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningDevice {
+    pub name: String,
+    pub host: IpAddr,
+    pub port: u16,
+    pub platform: Platform,
+    pub tags: Vec<String>,
+    /// OpenSSH public key line: `ssh-ed25519 AAAA... <name>`.
+    pub host_key: String,
+}
+
+/// A running fleet of simulated devices. Queries take `&self`, so it can be shared in an
+/// `Arc` (see [`crate::serve_control`]); stop it with [`Fleet::shutdown`] or [`Fleet::stop`].
+pub struct Fleet {
+    seed: u64,
+    credentials: Vec<CredentialSpec>,
+    devices: Vec<Arc<Device>>,
+    by_name: HashMap<String, usize>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl std::fmt::Debug for Fleet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fleet")
+            .field("seed", &self.seed)
+            .field("devices", &self.devices.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The host key of `device` in a fleet seeded with `seed` (ed25519, stable across runs).
+pub fn host_key(seed: u64, device: &str) -> Result<PrivateKey, SimError> {
+    let bytes = seed::derive(seed, &format!("hostkey/{device}"));
+    let mut key = PrivateKey::from(Ed25519Keypair::from_seed(&bytes));
+    key.set_comment(device);
+    Ok(key)
+}
+
+fn openssh_public(key: &PrivateKey, device: &str) -> Result<String, SimError> {
+    key.public_key()
+        .to_openssh()
+        .map_err(|e| SimError::HostKey {
+            device: device.to_string(),
+            reason: e.to_string(),
+        })
+}
+
+/// Soft RLIMIT_NOFILE up to the hard limit: thousands of listeners need it.
+fn raise_nofile_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                tracing::warn!(error = %e, soft, hard, "cannot raise RLIMIT_NOFILE");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read RLIMIT_NOFILE"),
+    }
+}
+
+/// Binds the first free port from `*next`, skipping taken ones, and moves `*next` past it.
+async fn bind_next(bind: IpAddr, next: &mut u16, device: &str) -> Result<TcpListener, SimError> {
+    let from = *next;
+    while *next < MAX_PORT_EXCLUSIVE {
+        let addr = SocketAddr::new(bind, *next);
+        *next += 1;
+        match TcpListener::bind(addr).await {
+            Ok(l) => return Ok(l),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
+            Err(e) => return Err(SimError::Bind { addr, source: e }),
+        }
+    }
+    Err(SimError::NoFreePort {
+        device: device.to_string(),
+        from,
+        bind,
+    })
+}
+
+fn validate(spec: &FleetSpec, opts: &FleetOptions) -> Result<(), SimError> {
+    if opts.base_port == 0 || opts.base_port >= MAX_PORT_EXCLUSIVE {
+        return Err(SimError::InvalidSpec(format!(
+            "base_port {} must be in 1..{MAX_PORT_EXCLUSIVE}",
+            opts.base_port
+        )));
+    }
+    let mut seen = HashSet::new();
+    for d in &spec.devices {
+        if d.name.is_empty() {
+            return Err(SimError::InvalidSpec("a device has an empty name".into()));
+        }
+        if !seen.insert(d.name.as_str()) {
+            return Err(SimError::InvalidSpec(format!(
+                "duplicate device name {:?}",
+                d.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl Fleet {
+    /// Binds one listener per device (from `opts.base_port` up, skipping taken ports) and
+    /// starts serving. Returns once every device accepts connections.
+    pub async fn start(spec: FleetSpec, opts: FleetOptions) -> Result<Fleet, SimError> {
+        validate(&spec, &opts)?;
+        raise_nofile_limit();
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let rejection = Duration::from_millis(opts.auth_rejection_ms);
+        let mut next_port = opts.base_port;
+        let mut devices = Vec::with_capacity(spec.devices.len());
+        let mut by_name = HashMap::with_capacity(spec.devices.len());
+        for d in spec.devices {
+            let key = host_key(spec.seed, &d.name)?;
+            let public = openssh_public(&key, &d.name)?;
+            let listener = match bind_next(opts.bind, &mut next_port, &d.name).await {
+                Ok(l) => l,
+                Err(e) => {
+                    shutdown.cancel();
+                    return Err(e);
+                }
+            };
+            let port = match listener.local_addr() {
+                Ok(a) => a.port(),
+                Err(e) => {
+                    shutdown.cancel();
+                    return Err(SimError::Bind {
+                        addr: SocketAddr::new(opts.bind, next_port - 1),
+                        source: e,
+                    });
+                }
+            };
+            let device = Arc::new(Device::new(d, spec.seed, opts.bind, port, public));
+            by_name.insert(device.name().to_string(), devices.len());
+            let config = Arc::new(server::config(key, rejection));
+            tracker.spawn(server::accept_loop(
+                device.clone(),
+                listener,
+                config,
+                shutdown.clone(),
+                tracker.clone(),
+            ));
+            devices.push(device);
+        }
+        tracing::info!(
+            devices = devices.len(),
+            seed = spec.seed,
+            "simulated fleet started"
+        );
+        Ok(Fleet {
+            seed: spec.seed,
+            credentials: spec.credentials,
+            devices,
+            by_name,
+            shutdown,
+            tracker,
+        })
+    }
+
+    fn device(&self, name: &str) -> Option<&Arc<Device>> {
+        self.by_name.get(name).and_then(|&i| self.devices.get(i))
+    }
+
+    /// The fleet's seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The credentials of the spec the fleet was started with.
+    pub fn credentials(&self) -> &[CredentialSpec] {
+        &self.credentials
+    }
+
+    /// Every device, in spec order.
+    pub fn devices(&self) -> Vec<RunningDevice> {
+        self.devices
+            .iter()
+            .map(|d| RunningDevice {
+                name: d.spec.name.clone(),
+                host: d.host,
+                port: d.port,
+                platform: d.spec.platform,
+                tags: d.spec.tags.clone(),
+                host_key: d.host_key.clone(),
+            })
+            .collect()
+    }
+
+    /// Authentication requests `device` received, in order (empty for unknown devices).
+    pub fn attempts(&self, device: &str) -> Vec<LoginAttempt> {
+        self.device(device)
+            .map(|d| d.truth.attempts())
+            .unwrap_or_default()
+    }
+
+    /// Attempts of every device that received at least one.
+    pub fn all_attempts(&self) -> BTreeMap<String, Vec<LoginAttempt>> {
+        self.devices
+            .iter()
+            .filter_map(|d| {
+                let a = d.truth.attempts();
+                (!a.is_empty()).then(|| (d.spec.name.clone(), a))
+            })
+            .collect()
+    }
+
+    /// Every command `device` received (exec requests and lines typed at a shell prompt;
+    /// answers to `Password:` prompts are not commands and are not kept).
+    pub fn commands(&self, device: &str) -> Vec<String> {
+        self.device(device)
+            .map(|d| d.truth.commands())
+            .unwrap_or_default()
+    }
+
+    /// TCP connections `device` has accepted so far.
+    pub fn connections(&self, device: &str) -> u64 {
+        self.device(device)
+            .map(|d| d.truth.connections())
+            .unwrap_or(0)
+    }
+
+    /// Exactly what a backup of `device` must return (`\n` line ends; shell platforms
+    /// send it with `\r\n` and, unless paging is off, ` --More-- ` breaks).
+    pub fn expected_config(&self, device: &str) -> Option<String> {
+        self.device(device).map(|d| d.config().text.clone())
+    }
+
+    /// Secret values inside `device`'s config: none may survive redaction.
+    pub fn config_secrets(&self, device: &str) -> Vec<String> {
+        self.device(device)
+            .map(|d| d.config().secrets.clone())
+            .unwrap_or_default()
+    }
+
+    /// Writes the inventory YAML and its secrets folder (see [`crate::inventory`]).
+    pub fn write_inventory(&self, path: &Path) -> Result<(), SimError> {
+        crate::inventory::write(path, &self.credentials, &self.devices())
+    }
+
+    /// The token that stops the fleet when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stops listening, disconnects every session and waits for them to end.
+    pub async fn stop(&self) {
+        self.shutdown.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+
+    /// [`Fleet::stop`], consuming the fleet.
+    pub async fn shutdown(self) {
+        self.stop().await;
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        // A fleet dropped without shutdown (a failing test) must not leave listeners behind.
+        self.shutdown.cancel();
+    }
+}

@@ -1,0 +1,147 @@
+//! The inventory file `netraven inventory import` reads, with secrets in a 0600 folder.
+//!
+//! ```yaml
+//! credentials:
+//!   - name: tacacs
+//!     username: netops
+//!     priority: 10
+//!     tags: [fleet]
+//!     secret_file: dev.secrets/tacacs     # relative to the inventory file's folder
+//! devices:
+//!   - name: dev-00001
+//!     host: 127.0.0.1
+//!     port: 20001
+//!     platform: linux
+//!     tags: [fleet, site-1]
+//! ```
+//!
+//! Each credential's password is the whole content of its secret file (no newline).
+
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{CredentialSpec, Platform, RunningDevice, SimError};
+
+/// The whole inventory file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryFile {
+    pub credentials: Vec<InventoryCredential>,
+    pub devices: Vec<InventoryDevice>,
+}
+
+/// A credential entry: everything but the secret, which is in `secret_file`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryCredential {
+    pub name: String,
+    pub username: String,
+    pub priority: i32,
+    pub tags: Vec<String>,
+    /// Relative to the inventory file's folder.
+    pub secret_file: String,
+}
+
+/// A device entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryDevice {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub platform: Platform,
+    pub tags: Vec<String>,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SimError + '_ {
+    move |source| SimError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// `<folder>/<stem>.secrets` for `<folder>/<stem>.yaml`.
+pub fn secrets_dir(path: &Path) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "inventory".to_string());
+    path.with_file_name(format!("{stem}.secrets"))
+}
+
+/// Credential names become file names: keep them to a safe alphabet.
+fn file_name(credential: &str) -> String {
+    credential
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect::<String>()
+        .trim_start_matches('.')
+        .to_string()
+}
+
+/// Writes `path` and one 0600 secret file per credential in [`secrets_dir`].
+pub(crate) fn write(
+    path: &Path,
+    credentials: &[CredentialSpec],
+    devices: &[RunningDevice],
+) -> Result<(), SimError> {
+    let dir = secrets_dir(path);
+    fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(io_err(&dir))?;
+    let dir_name = dir
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut creds = Vec::with_capacity(credentials.len());
+    for c in credentials {
+        let name = file_name(&c.name);
+        let secret_path = dir.join(&name);
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&secret_path)
+            .map_err(io_err(&secret_path))?;
+        // The mode above applies to new files only.
+        f.set_permissions(fs::Permissions::from_mode(0o600))
+            .map_err(io_err(&secret_path))?;
+        f.write_all(c.password.as_bytes())
+            .map_err(io_err(&secret_path))?;
+        creds.push(InventoryCredential {
+            name: c.name.clone(),
+            username: c.username.clone(),
+            priority: c.priority,
+            tags: c.tags.clone(),
+            secret_file: format!("{dir_name}/{name}"),
+        });
+    }
+    let file = InventoryFile {
+        credentials: creds,
+        devices: devices
+            .iter()
+            .map(|d| InventoryDevice {
+                name: d.name.clone(),
+                host: d.host.to_string(),
+                port: d.port,
+                platform: d.platform,
+                tags: d.tags.clone(),
+            })
+            .collect(),
+    };
+    let yaml = serde_yaml_ng::to_string(&file)?;
+    fs::write(path, yaml).map_err(io_err(path))
+}
+
+/// Reads an inventory file back (for tests and tools).
+pub fn read(path: &Path) -> Result<InventoryFile, SimError> {
+    let text = fs::read_to_string(path).map_err(io_err(path))?;
+    Ok(serde_yaml_ng::from_str(&text)?)
+}

@@ -1,0 +1,56 @@
+//! An SSH device fleet simulator: thousands of stand-in routers for tests, demos and
+//! benchmarks, built on the russh server.
+//!
+//! ```text
+//! scenario("mixed", n, seed) ──▶ FleetSpec ──Fleet::start──▶ one listener per device
+//!                                                              │ russh handler
+//!   Fleet::attempts / commands / expected_config ◀── ground truth (per-device locks)
+//! ```
+//!
+//! Modules:
+//! - [`spec`] — [`Platform`], [`CredentialSpec`], [`DeviceSpec`], [`FleetSpec`],
+//!   [`FleetOptions`].
+//! - [`scenario`] — ready-made fleets (`all-good`, `mixed`, `multi-vendor`) and their
+//!   proportions.
+//! - [`fleet`] — [`Fleet`] (start, queries, shutdown) and [`RunningDevice`].
+//! - `server` — the russh config, accept loop and per-connection handler (auth, channels).
+//! - `shell` and `platform` — what a device answers on exec channels and PTY shells.
+//! - [`config_gen`] — deterministic running configs with secret-bearing lines.
+//! - [`ground_truth`] — [`LoginAttempt`] and the per-device record.
+//! - [`inventory`] — the YAML file `netraven inventory import` reads.
+//! - [`control`] — optional HTTP endpoint over a shared fleet.
+//! - [`error`] — [`SimError`].
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), netraven_simulator::SimError> {
+//! use netraven_simulator::{scenario, Fleet, FleetOptions};
+//! let fleet = Fleet::start(scenario("mixed", 100, 42)?, FleetOptions::random_base()).await?;
+//! let first = &fleet.devices()[0];
+//! println!("ssh -p {} netops@{}", first.port, first.host);
+//! fleet.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+pub mod config_gen;
+pub mod control;
+mod device;
+pub mod error;
+pub mod fleet;
+pub mod ground_truth;
+pub mod inventory;
+mod platform;
+pub mod scenario;
+mod seed;
+mod server;
+mod shell;
+pub mod spec;
+
+pub use control::{serve_control, serve_control_on};
+pub use error::SimError;
+pub use fleet::{host_key, Fleet, RunningDevice};
+pub use ground_truth::{AuthMethod, LoginAttempt};
+pub use platform::linux::CONFIG_COMMAND as LINUX_CONFIG_COMMAND;
+pub use scenario::scenario;
+pub use server::MAX_AUTH_TRIES;
+pub use shell::{MORE, PAGE_LINES};
+pub use spec::{CredentialSpec, DeviceSpec, FleetOptions, FleetSpec, Platform};

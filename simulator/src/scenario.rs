@@ -1,0 +1,116 @@
+//! Ready-made fleets: `all-good`, `mixed` and `multi-vendor`.
+//!
+//! Devices are named `dev-00001`, `dev-00002`, ... and `i` below is that number (from 1).
+//! Every scenario has the same three credentials, all tagged `fleet`, with passwords
+//! derived from the seed:
+//!
+//! | credential       | username     | priority |
+//! |------------------|--------------|----------|
+//! | `tacacs`         | `netops`     | 10       |
+//! | `breakglass`     | `breakglass` | 20       |
+//! | `vendor-default` | `admin`      | 30       |
+//!
+//! Devices are tagged `fleet` and `site-<i % 4>`, except orphans (tagged `orphan` only).
+//!
+//! - `all-good`: every device accepts `tacacs`. All `linux`.
+//! - `mixed` (by `i % 10`), all `linux`:
+//!   - 0–4 (50 %): accept only `tacacs`;
+//!   - 5–6 (20 %): accept only `breakglass`;
+//!   - 7 (10 %): accept only `vendor-default`;
+//!   - 8 (10 %): accept nothing: every credential is rejected (`AUTH_FAILED`);
+//!   - 9 (10 %): tagged `orphan` only: no credential matches (`NO_CREDENTIALS`).
+//! - `multi-vendor`: the credentials of `mixed`, and platforms by `i % 3`: 0 `linux`,
+//!   1 `cisco_ios`, 2 `juniper_junos` (a third each). `cisco_ios` devices have an enable
+//!   secret derived from the seed (see [`enable_secret`]).
+
+use crate::seed::{Rng, ALNUM};
+use crate::{CredentialSpec, DeviceSpec, FleetSpec, Platform, SimError};
+
+/// The names [`scenario`] knows.
+pub const SCENARIOS: &[&str] = &["all-good", "mixed", "multi-vendor"];
+
+/// Approximate config size of scenario devices.
+pub const SCENARIO_CONFIG_BYTES: usize = 4096;
+
+/// Builds a named scenario of `devices` devices from `seed`.
+pub fn scenario(name: &str, devices: usize, seed: u64) -> Result<FleetSpec, SimError> {
+    let kind = match name {
+        "all-good" => Kind::AllGood,
+        "mixed" => Kind::Mixed,
+        "multi-vendor" => Kind::MultiVendor,
+        _ => return Err(SimError::UnknownScenario(name.to_string())),
+    };
+    let credentials = standard_credentials(seed);
+    let login = |k: usize| {
+        credentials
+            .get(k)
+            .map(|c| (c.username.clone(), c.password.clone()))
+    };
+    let (tacacs, breakglass, vendor) = (login(0), login(1), login(2));
+    let mut out = Vec::with_capacity(devices);
+    for i in 1..=devices {
+        let platform = match kind {
+            Kind::MultiVendor => Platform::ALL[i % 3],
+            Kind::AllGood | Kind::Mixed => Platform::Linux,
+        };
+        let (accepts, orphan) = match (kind, i % 10) {
+            (Kind::AllGood, _) | (_, 0..=4) => (tacacs.clone(), false),
+            (_, 5 | 6) => (breakglass.clone(), false),
+            (_, 7) => (vendor.clone(), false),
+            (_, 8) => (None, false),
+            _ => (tacacs.clone(), true),
+        };
+        let mut d = DeviceSpec::new(device_name(i), platform);
+        d.tags = if orphan {
+            vec!["orphan".to_string()]
+        } else {
+            vec!["fleet".to_string(), format!("site-{}", i % 4)]
+        };
+        d.accepts = accepts.into_iter().collect();
+        d.config_bytes = SCENARIO_CONFIG_BYTES;
+        if platform == Platform::CiscoIos {
+            d.enable_secret = Some(enable_secret(seed, &d.name));
+        }
+        out.push(d);
+    }
+    Ok(FleetSpec {
+        seed,
+        credentials,
+        devices: out,
+    })
+}
+
+/// `dev-00001` for `i == 1`.
+pub fn device_name(i: usize) -> String {
+    format!("dev-{i:05}")
+}
+
+/// The enable secret scenarios give a `cisco_ios` device.
+pub fn enable_secret(seed: u64, device: &str) -> String {
+    Rng::new(seed, &format!("enable/{device}")).string(16, ALNUM)
+}
+
+/// `tacacs`, `breakglass`, `vendor-default`, all tagged `fleet`, passwords from the seed.
+pub fn standard_credentials(seed: u64) -> Vec<CredentialSpec> {
+    [
+        ("tacacs", "netops", 10),
+        ("breakglass", "breakglass", 20),
+        ("vendor-default", "admin", 30),
+    ]
+    .into_iter()
+    .map(|(name, username, priority)| CredentialSpec {
+        name: name.to_string(),
+        username: username.to_string(),
+        password: Rng::new(seed, &format!("credential/{name}")).string(20, ALNUM),
+        priority,
+        tags: vec!["fleet".to_string()],
+    })
+    .collect()
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    AllGood,
+    Mixed,
+    MultiVendor,
+}

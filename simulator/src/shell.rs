@@ -1,0 +1,195 @@
+//! Interactive PTY shell: echo, line editing, prompts, `--More--` paging, per platform.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crate::device::Device;
+use crate::platform::{self, LineResult};
+use crate::Platform;
+
+/// Lines per screen before ` --More-- `.
+pub const PAGE_LINES: usize = 24;
+/// The pager prompt, as Cisco IOS prints it.
+pub const MORE: &str = " --More-- ";
+/// What erases [`MORE`] once answered (IOS: backspaces, blanks, backspaces).
+const MORE_ERASE: &str =
+    "\x08\x08\x08\x08\x08\x08\x08\x08\x08\x08          \x08\x08\x08\x08\x08\x08\x08\x08\x08\x08";
+
+/// Per-session platform state (privilege level, pending password prompt, ...).
+#[derive(Debug, Default)]
+#[allow(dead_code)] // `privileged`, `secret_failures`, `user`: read by the network-OS shells.
+pub(crate) struct ShellState {
+    /// `#` (IOS privileged EXEC) rather than `>`.
+    pub(crate) privileged: bool,
+    /// `terminal length 0` / `set cli screen-length 0` turns this off.
+    pub(crate) paging: bool,
+    /// The next line is a secret answer (`Password:`), not echoed, not recorded.
+    pub(crate) awaiting_secret: bool,
+    /// Failed `enable` password answers in a row.
+    pub(crate) secret_failures: u8,
+    /// Username the session logged in with (`user@host>` prompts).
+    pub(crate) user: String,
+}
+
+enum Mode {
+    Line,
+    Pager(VecDeque<String>),
+}
+
+/// One shell channel.
+pub(crate) struct Shell {
+    device: Arc<Device>,
+    state: ShellState,
+    line: Vec<u8>,
+    after_cr: bool,
+    mode: Mode,
+}
+
+/// Bytes to send, and whether the channel ends after them.
+#[derive(Debug, Default)]
+pub(crate) struct ShellOutput {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) close: bool,
+}
+
+impl Shell {
+    pub(crate) fn new(device: Arc<Device>, user: &str) -> Self {
+        let paging = device.spec.platform != Platform::Linux;
+        Shell {
+            device,
+            state: ShellState {
+                paging,
+                user: user.to_string(),
+                ..ShellState::default()
+            },
+            line: Vec::new(),
+            after_cr: false,
+            mode: Mode::Line,
+        }
+    }
+
+    /// Banner and first prompt.
+    pub(crate) fn start(&mut self) -> Vec<u8> {
+        let mut out = crlf(&platform::banner(&self.device));
+        out.extend_from_slice(self.prompt().as_bytes());
+        out
+    }
+
+    fn prompt(&self) -> String {
+        platform::prompt(&self.device, &self.state)
+    }
+
+    /// Feeds typed bytes; returns echo, command output and prompts.
+    pub(crate) fn input(&mut self, data: &[u8]) -> ShellOutput {
+        let mut out = ShellOutput::default();
+        for &b in data {
+            if out.close {
+                break;
+            }
+            let lf_after_cr = b == b'\n' && self.after_cr;
+            self.after_cr = b == b'\r';
+            if lf_after_cr {
+                continue;
+            }
+            if let Mode::Pager(rest) = &mut self.mode {
+                match b {
+                    b' ' | b'\r' | b'\n' => {
+                        let rest = std::mem::take(rest);
+                        out.bytes.extend_from_slice(MORE_ERASE.as_bytes());
+                        self.show(rest, &mut out.bytes);
+                    }
+                    b'q' | b'Q' | 0x03 => {
+                        out.bytes.extend_from_slice(MORE_ERASE.as_bytes());
+                        self.mode = Mode::Line;
+                        out.bytes.extend_from_slice(self.prompt().as_bytes());
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'\r' | b'\n' => {
+                    out.bytes.extend_from_slice(b"\r\n");
+                    let line =
+                        String::from_utf8_lossy(&std::mem::take(&mut self.line)).into_owned();
+                    self.run_line(&line, &mut out);
+                }
+                0x7f | 0x08 => {
+                    if self.line.pop().is_some() && !self.state.awaiting_secret {
+                        out.bytes.extend_from_slice(b"\x08 \x08");
+                    }
+                }
+                0x03 => {
+                    self.line.clear();
+                    self.state.awaiting_secret = false;
+                    out.bytes.extend_from_slice(b"^C\r\n");
+                    out.bytes.extend_from_slice(self.prompt().as_bytes());
+                }
+                0x04 if self.line.is_empty() => {
+                    out.close = true;
+                }
+                _ => {
+                    self.line.push(b);
+                    if !self.state.awaiting_secret {
+                        out.bytes.push(b);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn run_line(&mut self, line: &str, out: &mut ShellOutput) {
+        let secret = self.state.awaiting_secret;
+        if !secret && !line.trim().is_empty() {
+            self.device.truth.record_command(line.trim());
+        }
+        let LineResult {
+            output,
+            pageable,
+            close,
+        } = platform::line(&self.device, &mut self.state, line, secret);
+        if close {
+            out.bytes.extend_from_slice(&crlf(&output));
+            out.close = true;
+            return;
+        }
+        if pageable && self.state.paging {
+            let lines: VecDeque<String> =
+                output.split_inclusive('\n').map(str::to_string).collect();
+            self.show(lines, &mut out.bytes);
+        } else {
+            out.bytes.extend_from_slice(&crlf(&output));
+            out.bytes.extend_from_slice(self.prompt().as_bytes());
+        }
+    }
+
+    /// Prints up to a page of `lines`, then either ` --More-- ` or the prompt.
+    fn show(&mut self, mut lines: VecDeque<String>, out: &mut Vec<u8>) {
+        for _ in 0..PAGE_LINES {
+            match lines.pop_front() {
+                Some(l) => out.extend_from_slice(&crlf(&l)),
+                None => break,
+            }
+        }
+        if lines.is_empty() {
+            self.mode = Mode::Line;
+            out.extend_from_slice(self.prompt().as_bytes());
+        } else {
+            out.extend_from_slice(MORE.as_bytes());
+            self.mode = Mode::Pager(lines);
+        }
+    }
+}
+
+/// `\n` → `\r\n`, as a terminal sees it.
+pub(crate) fn crlf(s: &str) -> Vec<u8> {
+    let mut v = Vec::with_capacity(s.len() + s.len() / 32);
+    for b in s.bytes() {
+        if b == b'\n' {
+            v.push(b'\r');
+        }
+        v.push(b);
+    }
+    v
+}

@@ -1,0 +1,174 @@
+//! What a fleet is made of: platforms, credentials, devices and start options.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::SimError;
+
+/// The kind of device a simulated host plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Platform {
+    /// Exec channel (`cat /etc/netraven/running-config`), plus a `name:~$ ` PTY shell.
+    Linux,
+    /// PTY shell only: `HOST>`, `enable`, `HOST#`, `terminal length 0`, `show running-config`.
+    CiscoIos,
+    /// PTY shell only: `user@host>`, `set cli screen-length 0`,
+    /// `show configuration | display set`.
+    JuniperJunos,
+}
+
+impl Platform {
+    /// Every platform, in a stable order.
+    pub const ALL: [Platform; 3] = [Platform::Linux, Platform::CiscoIos, Platform::JuniperJunos];
+
+    /// The wire name (`linux`, `cisco_ios`, `juniper_junos`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Linux => "linux",
+            Platform::CiscoIos => "cisco_ios",
+            Platform::JuniperJunos => "juniper_junos",
+        }
+    }
+
+    /// The command a backup runs on this platform.
+    pub fn backup_command(self) -> &'static str {
+        match self {
+            Platform::Linux => crate::platform::linux::CONFIG_COMMAND,
+            Platform::CiscoIos => "show running-config",
+            Platform::JuniperJunos => "show configuration | display set",
+        }
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Platform {
+    type Err = SimError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Platform::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| SimError::UnknownPlatform(s.to_string()))
+    }
+}
+
+/// A credential of the simulated network (what an operator would import).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialSpec {
+    pub name: String,
+    pub username: String,
+    pub password: String,
+    /// Lower is tried first.
+    pub priority: i32,
+    pub tags: Vec<String>,
+}
+
+impl fmt::Debug for CredentialSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialSpec")
+            .field("name", &self.name)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("priority", &self.priority)
+            .field("tags", &self.tags)
+            .finish()
+    }
+}
+
+/// One simulated device.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceSpec {
+    pub name: String,
+    pub platform: Platform,
+    pub tags: Vec<String>,
+    /// (username, password) pairs this device accepts with the `password` method.
+    pub accepts: Vec<(String, String)>,
+    /// Approximate size of its running config, in bytes.
+    pub config_bytes: usize,
+    /// Secret for `enable` (cisco_ios). `None`: `enable` needs no password.
+    pub enable_secret: Option<String>,
+}
+
+impl DeviceSpec {
+    /// A device that accepts nothing, with a 4 KiB config; fill in the rest.
+    pub fn new(name: impl Into<String>, platform: Platform) -> Self {
+        DeviceSpec {
+            name: name.into(),
+            platform,
+            tags: Vec::new(),
+            accepts: Vec::new(),
+            config_bytes: 4096,
+            enable_secret: None,
+        }
+    }
+}
+
+impl fmt::Debug for DeviceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let users: Vec<&str> = self.accepts.iter().map(|(u, _)| u.as_str()).collect();
+        f.debug_struct("DeviceSpec")
+            .field("name", &self.name)
+            .field("platform", &self.platform)
+            .field("tags", &self.tags)
+            .field("accepts_users", &users)
+            .field("config_bytes", &self.config_bytes)
+            .field(
+                "enable_secret",
+                &self.enable_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// A whole simulated network: its credentials and devices, all derived from `seed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetSpec {
+    /// Drives host keys and configs: same seed, same keys and byte-identical configs.
+    pub seed: u64,
+    pub credentials: Vec<CredentialSpec>,
+    pub devices: Vec<DeviceSpec>,
+}
+
+/// How to run a fleet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetOptions {
+    /// Address every device listens on (default 127.0.0.1).
+    pub bind: IpAddr,
+    /// First device's port; taken ports are skipped. Must be below 32768.
+    pub base_port: u16,
+    /// Delay before a rejected login is answered (default 0; real sshd: ~1 s).
+    pub auth_rejection_ms: u64,
+}
+
+impl Default for FleetOptions {
+    fn default() -> Self {
+        FleetOptions {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            base_port: 20000,
+            auth_rejection_ms: 0,
+        }
+    }
+}
+
+impl FleetOptions {
+    /// Defaults with a random `base_port` in 10000..30000, so that parallel tests, each
+    /// with its own fleet, rarely probe the same ports.
+    pub fn random_base() -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        let r = h.finish();
+        FleetOptions {
+            base_port: 10000 + (r % 20000) as u16,
+            ..FleetOptions::default()
+        }
+    }
+}
