@@ -49,6 +49,8 @@ pub use control::{serve_control, serve_control_on};
 pub use error::SimError;
 pub use fleet::{host_key, Fleet, RunningDevice};
 pub use ground_truth::{AuthMethod, LoginAttempt};
+pub use platform::cisco_ios::INVALID_INPUT as IOS_INVALID_INPUT;
+pub use platform::juniper_junos::MORE as JUNOS_MORE;
 pub use platform::linux::CONFIG_COMMAND as LINUX_CONFIG_COMMAND;
 pub use scenario::scenario;
 pub use server::MAX_AUTH_TRIES;

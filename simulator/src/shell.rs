@@ -9,15 +9,11 @@ use crate::Platform;
 
 /// Lines per screen before ` --More-- `.
 pub const PAGE_LINES: usize = 24;
-/// The pager prompt, as Cisco IOS prints it.
+/// The pager prompt, as Cisco IOS prints it (Junos: [`crate::JUNOS_MORE`]).
 pub const MORE: &str = " --More-- ";
-/// What erases [`MORE`] once answered (IOS: backspaces, blanks, backspaces).
-const MORE_ERASE: &str =
-    "\x08\x08\x08\x08\x08\x08\x08\x08\x08\x08          \x08\x08\x08\x08\x08\x08\x08\x08\x08\x08";
 
 /// Per-session platform state (privilege level, pending password prompt, ...).
 #[derive(Debug, Default)]
-#[allow(dead_code)] // `privileged`, `secret_failures`, `user`: read by the network-OS shells.
 pub(crate) struct ShellState {
     /// `#` (IOS privileged EXEC) rather than `>`.
     pub(crate) privileged: bool,
@@ -95,11 +91,11 @@ impl Shell {
                 match b {
                     b' ' | b'\r' | b'\n' => {
                         let rest = std::mem::take(rest);
-                        out.bytes.extend_from_slice(MORE_ERASE.as_bytes());
+                        out.bytes.extend_from_slice(self.erase_more());
                         self.show(rest, &mut out.bytes);
                     }
                     b'q' | b'Q' | 0x03 => {
-                        out.bytes.extend_from_slice(MORE_ERASE.as_bytes());
+                        out.bytes.extend_from_slice(self.erase_more());
                         self.mode = Mode::Line;
                         out.bytes.extend_from_slice(self.prompt().as_bytes());
                     }
@@ -147,6 +143,7 @@ impl Shell {
         let LineResult {
             output,
             pageable,
+            no_prompt,
             close,
         } = platform::line(&self.device, &mut self.state, line, secret);
         if close {
@@ -160,8 +157,14 @@ impl Shell {
             self.show(lines, &mut out.bytes);
         } else {
             out.bytes.extend_from_slice(&crlf(&output));
-            out.bytes.extend_from_slice(self.prompt().as_bytes());
+            if !no_prompt {
+                out.bytes.extend_from_slice(self.prompt().as_bytes());
+            }
         }
+    }
+
+    fn erase_more(&self) -> &'static [u8] {
+        platform::pager(self.device.spec.platform).1.as_bytes()
     }
 
     /// Prints up to a page of `lines`, then either ` --More-- ` or the prompt.
@@ -176,7 +179,7 @@ impl Shell {
             self.mode = Mode::Line;
             out.extend_from_slice(self.prompt().as_bytes());
         } else {
-            out.extend_from_slice(MORE.as_bytes());
+            out.extend_from_slice(platform::pager(self.device.spec.platform).0.as_bytes());
             self.mode = Mode::Pager(lines);
         }
     }

@@ -1,5 +1,7 @@
 //! Device behaviour per platform: what an exec request returns, what a shell line does.
 
+pub(crate) mod cisco_ios;
+pub(crate) mod juniper_junos;
 pub(crate) mod linux;
 
 use crate::device::Device;
@@ -28,8 +30,10 @@ pub(crate) fn exec(device: &Device, command: &str) -> Option<ExecResult> {
 pub(crate) struct LineResult {
     /// Text, `\n` line ends (the shell sends `\r\n`).
     pub(crate) output: String,
-    /// The output may be paged (`--More--`) if the session has paging on.
+    /// The output may be paged if the session has paging on.
     pub(crate) pageable: bool,
+    /// The output ends with its own prompt (`Password: `): do not print the shell prompt.
+    pub(crate) no_prompt: bool,
     /// End the session after the output.
     pub(crate) close: bool,
 }
@@ -41,31 +45,129 @@ impl LineResult {
             ..LineResult::default()
         }
     }
+
+    pub(crate) fn paged(output: impl Into<String>) -> Self {
+        LineResult {
+            output: output.into(),
+            pageable: true,
+            ..LineResult::default()
+        }
+    }
+
+    pub(crate) fn close(output: impl Into<String>) -> Self {
+        LineResult {
+            output: output.into(),
+            close: true,
+            ..LineResult::default()
+        }
+    }
 }
 
 /// Text shown when a shell starts, before the first prompt.
 pub(crate) fn banner(device: &Device) -> String {
     match device.spec.platform {
         Platform::Linux => format!("Welcome to {} (Debian GNU/Linux 12)\n\n", device.name()),
-        Platform::CiscoIos | Platform::JuniperJunos => "\n".to_string(),
+        Platform::CiscoIos => "\n".to_string(),
+        Platform::JuniperJunos => {
+            "--- JUNOS 21.4R3-S5 Kernel 64-bit  JNPR-12.1-20230321\n".to_string()
+        }
     }
 }
 
 /// The prompt for the session's current state.
-pub(crate) fn prompt(device: &Device, _state: &ShellState) -> String {
+pub(crate) fn prompt(device: &Device, state: &ShellState) -> String {
     match device.spec.platform {
-        Platform::Linux | Platform::CiscoIos | Platform::JuniperJunos => linux::prompt(device),
+        Platform::Linux => linux::prompt(device),
+        Platform::CiscoIos => cisco_ios::prompt(device, state),
+        Platform::JuniperJunos => juniper_junos::prompt(device, state),
+    }
+}
+
+/// The pager prompt and what erases it once answered.
+pub(crate) fn pager(platform: Platform) -> (&'static str, &'static str) {
+    match platform {
+        Platform::Linux | Platform::CiscoIos => (crate::shell::MORE, cisco_ios::MORE_ERASE),
+        Platform::JuniperJunos => (juniper_junos::MORE, juniper_junos::MORE_ERASE),
     }
 }
 
 /// A line typed at the prompt (`secret`: typed at a `Password:` prompt).
 pub(crate) fn line(
     device: &Device,
-    _state: &mut ShellState,
+    state: &mut ShellState,
     line: &str,
-    _secret: bool,
+    secret: bool,
 ) -> LineResult {
     match device.spec.platform {
-        Platform::Linux | Platform::CiscoIos | Platform::JuniperJunos => linux::line(device, line),
+        Platform::Linux => linux::line(device, line),
+        Platform::CiscoIos => cisco_ios::line(device, state, line, secret),
+        Platform::JuniperJunos => juniper_junos::line(device, state, line),
     }
+}
+
+/// A command of a network OS, as keywords; typed words may abbreviate them.
+pub(crate) struct Syntax {
+    pub(crate) keywords: &'static [&'static str],
+    /// Takes one more word, a number (`terminal length 0`).
+    pub(crate) number: bool,
+}
+
+/// Parsed line: which entry of `table` matched and its numeric argument, or the byte
+/// offset in `line` of the first word no entry accepts.
+pub(crate) fn parse(line: &str, table: &[Syntax]) -> Result<(usize, Option<u32>), usize> {
+    let words: Vec<(usize, &str)> = words_with_offsets(line);
+    let mut furthest = 0;
+    for (i, syn) in table.iter().enumerate() {
+        let mut ok = 0;
+        for ((_, typed), kw) in words.iter().zip(syn.keywords) {
+            if kw.starts_with(typed) && (typed.len() >= 2 || typed == kw) {
+                ok += 1;
+            } else {
+                break;
+            }
+        }
+        if ok == syn.keywords.len() {
+            let rest = &words[ok..];
+            match (syn.number, rest) {
+                (false, []) => return Ok((i, None)),
+                (true, [(_, n)]) => {
+                    if let Ok(n) = n.parse::<u32>() {
+                        return Ok((i, Some(n)));
+                    }
+                }
+                _ => {}
+            }
+            ok += 1;
+        }
+        furthest = furthest.max(ok);
+    }
+    let offset = words
+        .get(furthest.min(words.len().saturating_sub(1)))
+        .map(|(o, _)| *o)
+        .unwrap_or(0);
+    Err(offset)
+}
+
+fn words_with_offsets(line: &str) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, c) in line.char_indices() {
+        match (c.is_whitespace(), start) {
+            (true, Some(s)) => {
+                out.push((s, &line[s..i]));
+                start = None;
+            }
+            (false, None) => start = Some(i),
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        out.push((s, &line[s..]));
+    }
+    out
+}
+
+/// A caret under column `col` (prompt included), as network OSes mark bad input.
+pub(crate) fn caret(col: usize) -> String {
+    format!("{}^\n", " ".repeat(col))
 }

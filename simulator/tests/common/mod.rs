@@ -178,3 +178,31 @@ pub fn scratch_dir(tag: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+impl Shell {
+    /// Everything up to and including whichever of `pats` appears first.
+    pub async fn read_until_any(&mut self, pats: &[&str]) -> String {
+        loop {
+            let hit = pats
+                .iter()
+                .filter_map(|p| self.buf.find(p).map(|i| i + p.len()))
+                .min();
+            if let Some(end) = hit {
+                let rest = self.buf.split_off(end);
+                return std::mem::replace(&mut self.buf, rest);
+            }
+            let msg = within(
+                &format!("waiting for {pats:?}; got {:?}", self.buf),
+                self.ch.wait(),
+            )
+            .await;
+            match msg {
+                Some(ChannelMsg::Data { data }) => {
+                    self.buf.push_str(&String::from_utf8_lossy(&data))
+                }
+                Some(_) => {}
+                None => panic!("channel closed waiting for {pats:?}; got {:?}", self.buf),
+            }
+        }
+    }
+}
