@@ -140,6 +140,18 @@ CREATE TABLE job_logs (
 CREATE INDEX job_logs_by_job ON job_logs (job_id, id);
 CREATE INDEX job_logs_by_created ON job_logs (created_at);
 
+-- Outputs of `command` jobs, one row per command.
+CREATE TABLE command_outputs (
+    job_id      uuid NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    device_id   bigint NOT NULL,
+    seq         smallint NOT NULL,
+    command     text NOT NULL,
+    output      text NOT NULL,
+    exit_status integer,
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (job_id, device_id, seq)
+);
+
 -- Configuration snapshots keyed by SHA-256: an unchanged configuration adds no copy.
 CREATE TABLE device_configs (
     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

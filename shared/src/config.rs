@@ -147,6 +147,8 @@ pub struct WorkerSettings {
     pub max_output_bytes: usize,
     /// Redact secret-bearing lines from stored configurations.
     pub redact_secrets: bool,
+    /// A folder of extra platform profiles (`*.toml`); built-ins are always loaded.
+    pub profiles_dir: Option<PathBuf>,
 }
 
 impl Default for WorkerSettings {
@@ -162,6 +164,7 @@ impl Default for WorkerSettings {
             shutdown_grace_ms: 30_000,
             max_output_bytes: 16 * 1024 * 1024,
             redact_secrets: true,
+            profiles_dir: None,
         }
     }
 }

@@ -1,4 +1,50 @@
-//! The data plane: SSH sessions, platform profiles, credential retries, output storage and
-//! metric flushing.
+//! The data plane: consumes device tasks, works on each device over SSH and reports.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`ssh`] | SSH sessions: per-phase timeouts, host-key pinning, password and keyboard-interactive auth, exec |
+//! | [`platform`] | platform profiles as data (built-in TOML, plus a user folder) |
+//! | [`device`] | one device: the credential loop within the device deadline |
+//! | [`jobs`] | job types, one per file: `config_backup`, `command`, `reachability` |
+//! | [`outcome`] | the one mapping from a failure to a per-device outcome |
+//! | [`store`] | host keys, configuration snapshots, command outputs |
+//! | [`redact`] | removing secrets from stored configurations |
+//! | [`flusher`] | group commit of attempts and credential counters, then publish, then ack |
+//! | [`consumer`] | the worker role: prefetch, in-flight limit, graceful shutdown |
 
+pub mod consumer;
+pub mod device;
+pub mod flusher;
+pub mod jobs;
+pub mod outcome;
+pub mod platform;
+pub mod redact;
 pub mod ssh;
+pub mod store;
+
+pub use consumer::run;
+
+use netraven_shared::config::WorkerSettings;
+use netraven_shared::sealing::KeyRing;
+
+/// What every device task of one worker shares.
+pub struct Core {
+    pub pool: deadpool_postgres::Pool,
+    pub keyring: KeyRing,
+    pub profiles: platform::Profiles,
+    pub settings: WorkerSettings,
+    pub timeouts: ssh::SshTimeouts,
+    /// `host:pid`, recorded with every result.
+    pub name: String,
+}
+
+/// Why a worker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Shared(#[from] netraven_shared::Error),
+    #[error("platform profiles: {0}")]
+    Profiles(String),
+    #[error("broker: {0}")]
+    Broker(#[from] lapin::Error),
+}

@@ -1,0 +1,232 @@
+//! The worker role: consumes device tasks with a bounded prefetch, works on up to
+//! `max_in_flight` devices at once, and on shutdown stops taking tasks, lets in-flight
+//! devices finish within the grace period, returns the rest to the queue and flushes.
+
+use crate::flusher::{self, Finished};
+use crate::{device, platform, ssh, Core, WorkerError};
+use chrono::Utc;
+use futures::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicNackOptions};
+use netraven_shared::broker::{self, Names, Publisher};
+use netraven_shared::config::Settings;
+use netraven_shared::db;
+use netraven_shared::domain::Outcome;
+use netraven_shared::messages::{self, DeviceTask, TaskResult};
+use netraven_shared::sealing::KeyRing;
+use netraven_shared::telemetry::{self, metrics, Readiness};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+/// Runs a worker until `shutdown`. Fails at start when the sealing key or the profiles
+/// cannot be loaded: a worker that cannot open secrets must not take tasks.
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), WorkerError> {
+    let keyring = KeyRing::from_settings(&settings.secrets)?;
+    let profiles = platform::Profiles::load(settings.worker.profiles_dir.as_deref())
+        .map_err(WorkerError::Profiles)?;
+    let readiness = Readiness::new();
+    telemetry::serve(
+        &settings.worker.metrics_addr,
+        readiness.clone(),
+        shutdown.clone(),
+    )
+    .await?;
+    let pool = db::pool(&settings.database)?;
+    if !db::wait_until_up(&pool, &shutdown).await {
+        return Ok(());
+    }
+    readiness.set_database(true);
+    let Some(connection) = broker::connect_with_retry(&settings.amqp, "worker", &shutdown).await
+    else {
+        return Ok(());
+    };
+    let names = Names::new(&settings.amqp.namespace);
+    let w = &settings.worker;
+    let (channel, mut consumer) = broker::consume(
+        &connection,
+        &names,
+        &settings.amqp,
+        &names.tasks_queue(),
+        w.max_in_flight,
+    )
+    .await?;
+    readiness.set_broker(true);
+    let core = Arc::new(Core {
+        pool: pool.clone(),
+        keyring,
+        profiles,
+        timeouts: ssh::SshTimeouts {
+            connect: Duration::from_millis(w.connect_timeout_ms),
+            handshake: Duration::from_millis(w.handshake_timeout_ms),
+            auth: Duration::from_millis(w.auth_timeout_ms),
+            command_idle: Duration::from_millis(w.command_idle_timeout_ms),
+        },
+        settings: w.clone(),
+        name: broker::hostname(),
+    });
+    let (tx, rx) = mpsc::channel::<Finished>(usize::from(w.max_in_flight) * 2);
+    let flushing = tokio::spawn(flusher::run(
+        rx,
+        pool,
+        Publisher::new(&connection, settings.amqp.publish_window).await?,
+        names.clone(),
+        Duration::from_millis(w.flush_interval_ms),
+    ));
+    let dead_letters = Arc::new(Publisher::new(&connection, 16).await?);
+    tracing::info!(queue = %names.tasks_queue(), max_in_flight = w.max_in_flight, worker = %core.name, "worker consuming device tasks");
+
+    let hard_stop = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            next = consumer.next() => match next {
+                Some(Ok(delivery)) => {
+                    let (core, tx, stop, names, dl) = (core.clone(), tx.clone(), hard_stop.clone(), names.clone(), dead_letters.clone());
+                    tracker.spawn(async move { handle(&core, delivery, tx, stop, &names, &dl).await });
+                }
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "task consumer failed; waiting for the connection to recover");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                None => {
+                    tracing::warn!("task consumer cancelled by the broker");
+                    break;
+                }
+            }
+        }
+    }
+
+    // Stop taking tasks; prefetched tasks never started go back when the channel closes.
+    let _ = channel
+        .basic_cancel(consumer.tag(), BasicCancelOptions::default())
+        .await;
+    tracker.close();
+    let grace = Duration::from_millis(w.shutdown_grace_ms);
+    tracing::info!(
+        in_flight = tracker.len(),
+        grace_ms = grace.as_millis() as u64,
+        "draining in-flight devices"
+    );
+    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+        tracing::warn!(
+            in_flight = tracker.len(),
+            "grace period over; returning unfinished devices to the queue"
+        );
+        hard_stop.cancel();
+        tracker.wait().await;
+    }
+    drop(tx);
+    if let Err(e) = flushing.await {
+        tracing::error!(error = %e, "flusher ended abnormally");
+    }
+    let _ = channel.close(200, "worker stopping".into()).await;
+    let _ = connection.close(200, "worker stopping".into()).await;
+    tracing::info!("worker stopped");
+    Ok(())
+}
+
+async fn handle(
+    core: &Core,
+    delivery: Delivery,
+    flush: mpsc::Sender<Finished>,
+    hard_stop: CancellationToken,
+    names: &Names,
+    dead_letters: &Publisher,
+) {
+    let task = match DeviceTask::decode(&delivery.data) {
+        Ok(t) => t,
+        Err(reason) => {
+            let queue = names.tasks_queue();
+            tracing::warn!(%reason, "malformed device task dead-lettered");
+            let dead =
+                broker::dead_letter(names, &queue, &delivery.data, &delivery.properties, &reason);
+            let settled = match dead_letters.publish(dead).await {
+                Ok(()) => {
+                    metrics::get()
+                        .dead_lettered_total
+                        .with_label_values(&[&queue])
+                        .inc();
+                    delivery.acker.ack(BasicAckOptions::default()).await
+                }
+                Err(_) => {
+                    delivery
+                        .acker
+                        .nack(BasicNackOptions {
+                            requeue: true,
+                            ..Default::default()
+                        })
+                        .await
+                }
+            };
+            if let Err(e) = settled {
+                tracing::warn!(error = %e, "malformed task not settled");
+            }
+            return;
+        }
+    };
+    let span = tracing::info_span!("device", job.id = %task.job_id, device.id = task.device.id, device.name = %task.device.name);
+    async {
+        let m = metrics::get();
+        let report = if Utc::now() >= task.job_deadline {
+            device::DeviceReport {
+                outcome: Outcome::Lost,
+                reason: "the job deadline passed before a worker took the task".into(),
+                credential_id: None,
+                attempts: Vec::new(),
+                config_sha256: None,
+                duration: Duration::ZERO,
+            }
+        } else {
+            m.devices_in_flight.inc();
+            let worked = tokio::select! {
+                r = device::run(core, &task) => Some(r),
+                _ = hard_stop.cancelled() => None,
+            };
+            m.devices_in_flight.dec();
+            match worked {
+                Some(r) => r,
+                None => {
+                    let _ = delivery.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+                    tracing::info!("device returned to the queue at shutdown");
+                    return;
+                }
+            }
+        };
+        m.tasks_total.with_label_values(&[report.outcome.as_str()]).inc();
+        m.device_duration_seconds
+            .with_label_values(&[report.outcome.as_str()])
+            .observe(report.duration.as_secs_f64());
+        for a in &report.attempts {
+            m.credential_attempts_total
+                .with_label_values(&[&a.credential_name, a.outcome.as_str()])
+                .inc();
+        }
+        tracing::info!(outcome = %report.outcome, reason = %report.reason,
+            attempts = report.attempts.len(), duration_ms = report.duration.as_millis() as u64, "device done");
+        let result = TaskResult {
+            version: messages::VERSION,
+            job_id: task.job_id,
+            device_id: task.device.id,
+            device_name: task.device.name.clone(),
+            outcome: report.outcome,
+            reason: report.reason.clone(),
+            credential_id: report.credential_id,
+            attempts: u32::try_from(report.attempts.len()).unwrap_or(u32::MAX),
+            duration_ms: u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),
+            config_sha256: report.config_sha256.clone(),
+            worker: core.name.clone(),
+            finished_at: Utc::now(),
+        };
+        let finished = Finished { job_id: task.job_id, device_id: task.device.id, report, result, acker: delivery.acker };
+        if flush.send(finished).await.is_err() {
+            tracing::error!("flusher gone; the task will be redelivered");
+        }
+    }
+    .instrument(span)
+    .await;
+}

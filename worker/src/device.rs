@@ -1,0 +1,300 @@
+//! One device: connect, check the host key, try the credentials in order, run the job —
+//! all within the device's deadline — and say exactly what happened.
+
+use crate::jobs::{self, JobDone};
+use crate::outcome;
+use crate::ssh::{AuthOutcome, HostKeyCheck, Phase, Session, SshError, SshOptions};
+use crate::store;
+use crate::Core;
+use chrono::{DateTime, Utc};
+use netraven_shared::domain::{HostKeyPolicy, JobType, Outcome};
+use netraven_shared::messages::{DeviceTask, TaskCredential};
+use std::time::{Duration, Instant};
+
+/// A server that hangs up mid-authentication without judging the secret (MaxAuthTries,
+/// a change of username) gets this many fresh connections for the same credential.
+const MAX_RECONNECTS: usize = 3;
+
+/// How one login attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Success,
+    /// The device refused the secret.
+    Rejected,
+    /// The attempt could not finish (timeout, connection lost).
+    Error,
+}
+
+impl AttemptOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Success => "SUCCESS",
+            AttemptOutcome::Rejected => "REJECTED",
+            AttemptOutcome::Error => "ERROR",
+        }
+    }
+}
+
+/// One login attempt, as recorded in `credential_attempts`.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub credential_id: i64,
+    pub credential_name: String,
+    pub outcome: AttemptOutcome,
+    pub duration_ms: i32,
+    pub at: DateTime<Utc>,
+}
+
+/// Everything a device's work produced.
+#[derive(Debug, Clone)]
+pub struct DeviceReport {
+    pub outcome: Outcome,
+    pub reason: String,
+    /// The credential that logged in.
+    pub credential_id: Option<i64>,
+    pub attempts: Vec<Attempt>,
+    pub config_sha256: Option<String>,
+    pub duration: Duration,
+}
+
+/// Where the work stood, readable after the deadline cut it short.
+struct Progress {
+    phase: &'static str,
+    attempts: Vec<Attempt>,
+}
+
+/// Why a device did not succeed: its outcome and a reason a person can read.
+pub struct DeviceFailure {
+    pub outcome: Outcome,
+    pub reason: String,
+}
+
+impl DeviceFailure {
+    pub fn new(outcome: Outcome, reason: impl Into<String>) -> DeviceFailure {
+        DeviceFailure {
+            outcome,
+            reason: reason.into(),
+        }
+    }
+    pub fn ssh(e: &SshError) -> DeviceFailure {
+        DeviceFailure::new(outcome::of_ssh_error(e), e.to_string())
+    }
+}
+
+/// Works on one device until done or its deadline (the task's device deadline, and never
+/// past the job's deadline).
+pub async fn run(core: &Core, task: &DeviceTask) -> DeviceReport {
+    let started = Instant::now();
+    let until_job_deadline = (task.job_deadline - Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    let deadline = Duration::from_millis(task.device_deadline_ms).min(until_job_deadline);
+    let mut progress = Progress {
+        phase: "start",
+        attempts: Vec::new(),
+    };
+    let worked = tokio::time::timeout(deadline, work(core, task, &mut progress)).await;
+    let (outcome, reason, credential_id, config_sha256) = match worked {
+        Ok(Ok((credential_id, done))) => (
+            Outcome::Success,
+            done.summary,
+            credential_id,
+            done.config_sha256,
+        ),
+        Ok(Err(f)) => (f.outcome, f.reason, None, None),
+        Err(_) => (
+            Outcome::Timeout,
+            format!(
+                "device deadline of {} ms exceeded during {}",
+                deadline.as_millis(),
+                progress.phase
+            ),
+            None,
+            None,
+        ),
+    };
+    DeviceReport {
+        outcome,
+        reason,
+        credential_id,
+        attempts: progress.attempts,
+        config_sha256,
+        duration: started.elapsed(),
+    }
+}
+
+async fn work(
+    core: &Core,
+    task: &DeviceTask,
+    progress: &mut Progress,
+) -> Result<(Option<i64>, JobDone), DeviceFailure> {
+    let job_type: JobType = task
+        .job_type
+        .parse()
+        .map_err(|e: String| DeviceFailure::new(Outcome::InternalError, e))?;
+    if job_type == JobType::Reachability {
+        progress.phase = "connect";
+        return jobs::reachability::run(core, task)
+            .await
+            .map(|done| (None, done));
+    }
+    let profile = core.profiles.get(&task.device.platform).ok_or_else(|| {
+        DeviceFailure::new(
+            Outcome::InternalError,
+            format!(
+                "no platform profile named {:?} on this worker",
+                task.device.platform
+            ),
+        )
+    })?;
+    if task.credentials.is_empty() {
+        return Err(DeviceFailure::new(
+            Outcome::NoCredentials,
+            "the task carries no credential",
+        ));
+    }
+    let pinned = match task.host_key_policy {
+        HostKeyPolicy::Off => None,
+        _ => store::pinned_host_key(&core.pool, task.device.id)
+            .await
+            .map_err(|e| DeviceFailure::new(Outcome::InternalError, e))?,
+    };
+    let options = SshOptions {
+        legacy_algorithms: profile.legacy_algorithms,
+    };
+    let mut session: Option<Session> = None;
+    let mut unopenable = Vec::new();
+    let mut reconnects = 0;
+    let mut index = 0;
+    while let Some(credential) = task.credentials.get(index) {
+        let secret = match core.keyring.open(&credential.sealed_secret) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(credential.id = credential.id, error = %e, "credential skipped");
+                unopenable.push(credential.name.as_str());
+                index += 1;
+                continue;
+            }
+        };
+        if !session
+            .as_ref()
+            .is_some_and(|s| s.can_try_username(&credential.username))
+        {
+            if let Some(old) = session.take() {
+                old.close().await;
+            }
+            progress.phase = "connect";
+            let check = host_key_check(task.host_key_policy, pinned.clone());
+            let s = Session::connect_with(
+                &task.device.host,
+                task.device.port,
+                &core.timeouts,
+                check,
+                &options,
+            )
+            .await
+            .map_err(|e| DeviceFailure::ssh(&e))?;
+            if task.host_key_policy == HostKeyPolicy::AcceptNew && pinned.is_none() {
+                pin(core, task, &s).await?;
+            }
+            session = Some(s);
+        }
+        let Some(s) = session.as_mut() else { continue };
+        progress.phase = "authentication";
+        let at = Utc::now();
+        let t0 = Instant::now();
+        let auth = s.authenticate(&credential.username, &secret).await;
+        let record = |o: AttemptOutcome| attempt(credential, o, t0, at);
+        match auth {
+            Ok(AuthOutcome::Accepted) => {
+                progress.attempts.push(record(AttemptOutcome::Success));
+                progress.phase = "command";
+                let done = jobs::execute(core, task, &profile, s, job_type).await;
+                if let Some(s) = session.take() {
+                    s.close().await;
+                }
+                return done.map(|d| (Some(credential.id), d));
+            }
+            Ok(AuthOutcome::Rejected) => {
+                progress.attempts.push(record(AttemptOutcome::Rejected));
+                index += 1;
+            }
+            Err(SshError::Disconnected(Phase::Auth, _)) if reconnects < MAX_RECONNECTS => {
+                // Hung up without judging the secret: same credential, new connection.
+                reconnects += 1;
+                session = None;
+            }
+            Err(e) => {
+                progress.attempts.push(record(AttemptOutcome::Error));
+                return Err(DeviceFailure::ssh(&e));
+            }
+        }
+    }
+    if let Some(s) = session.take() {
+        s.close().await;
+    }
+    let rejected = progress.attempts.len();
+    match (rejected, unopenable.is_empty()) {
+        (0, false) => Err(DeviceFailure::new(
+            Outcome::InternalError,
+            format!(
+                "no credential could be opened with this worker's key ring: {}",
+                unopenable.join(", ")
+            ),
+        )),
+        (_, true) => Err(DeviceFailure::new(
+            Outcome::AuthFailed,
+            format!("all {rejected} credentials were rejected"),
+        )),
+        (_, false) => Err(DeviceFailure::new(
+            Outcome::AuthFailed,
+            format!(
+                "{rejected} credentials were rejected; {} could not be opened: {}",
+                unopenable.len(),
+                unopenable.join(", ")
+            ),
+        )),
+    }
+}
+
+fn attempt(
+    c: &TaskCredential,
+    outcome: AttemptOutcome,
+    started: Instant,
+    at: DateTime<Utc>,
+) -> Attempt {
+    Attempt {
+        credential_id: c.id,
+        credential_name: c.name.clone(),
+        outcome,
+        duration_ms: i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX),
+        at,
+    }
+}
+
+fn host_key_check(policy: HostKeyPolicy, pinned: Option<String>) -> HostKeyCheck {
+    match policy {
+        HostKeyPolicy::AcceptNew => HostKeyCheck::AcceptNew { pinned },
+        HostKeyPolicy::Strict => HostKeyCheck::Strict { pinned },
+        HostKeyPolicy::Off => HostKeyCheck::Off,
+    }
+}
+
+/// Pins the key a device presented on first contact; if another worker pinned a different
+/// key in the meantime, the device fails before any secret is sent.
+async fn pin(core: &Core, task: &DeviceTask, s: &Session) -> Result<(), DeviceFailure> {
+    let presented = s.presented_key();
+    let pinned = store::pin_host_key(&core.pool, task.device.id, presented)
+        .await
+        .map_err(|e| DeviceFailure::new(Outcome::InternalError, e))?;
+    if pinned != presented.public_key {
+        let expected =
+            crate::ssh::fingerprint_of_line(&pinned).unwrap_or_else(|| "unparsable key".into());
+        return Err(DeviceFailure::ssh(&SshError::HostKeyMismatch {
+            expected_fingerprint: expected,
+            presented_fingerprint: presented.fingerprint.clone(),
+        }));
+    }
+    tracing::info!(device.id = task.device.id, fingerprint = %presented.fingerprint, "host key pinned on first contact");
+    Ok(())
+}

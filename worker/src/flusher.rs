@@ -1,0 +1,208 @@
+//! Group commit: finished devices are written in batches — attempts, credential counters
+//! and affinities in one transaction — then their results are published and only then
+//! their tasks acked.
+//!
+//! Counters are updated with relative `UPDATE`s (`count = count + delta`), one row per
+//! credential per batch, in credential-id order: correct with any number of workers, and a
+//! hot credential shared by thousands of devices costs one row update per batch, not one
+//! per device.
+
+use crate::device::{AttemptOutcome, DeviceReport};
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Pool;
+use lapin::options::{BasicAckOptions, BasicNackOptions};
+use lapin::Acker;
+use netraven_shared::broker::{Names, Outgoing, Publisher, RESULT_KEY};
+use netraven_shared::messages::TaskResult;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+/// Devices written in one transaction at most.
+const MAX_BATCH: usize = 512;
+
+/// A finished device waiting to be written, published and acked.
+pub struct Finished {
+    pub job_id: Uuid,
+    pub device_id: i64,
+    pub report: DeviceReport,
+    pub result: TaskResult,
+    pub acker: Acker,
+}
+
+/// Per-credential deltas of one batch.
+#[derive(Default)]
+struct Delta {
+    successes: i64,
+    failures: i64,
+    last_used: Option<DateTime<Utc>>,
+    last_success: Option<DateTime<Utc>>,
+    last_failure: Option<DateTime<Utc>>,
+}
+
+/// Runs until every sender is dropped and the queue is drained.
+pub async fn run(
+    mut rx: mpsc::Receiver<Finished>,
+    pool: Pool,
+    publisher: Publisher,
+    names: Names,
+    interval: Duration,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    loop {
+        let Some(first) = rx.recv().await else { return };
+        batch.push(first);
+        let until = tokio::time::Instant::now() + interval;
+        while batch.len() < MAX_BATCH {
+            match tokio::time::timeout_at(until, rx.recv()).await {
+                Ok(Some(f)) => batch.push(f),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        flush(&pool, &publisher, &names, std::mem::take(&mut batch)).await;
+    }
+}
+
+async fn flush(pool: &Pool, publisher: &Publisher, names: &Names, batch: Vec<Finished>) {
+    let mut delay = Duration::from_millis(100);
+    for attempt in 1.. {
+        match write(pool, &batch).await {
+            Ok(()) => break,
+            Err(e) if attempt < 8 => {
+                tracing::warn!(error = %e, devices = batch.len(), retry_in_ms = delay.as_millis() as u64,
+                    "device results not written; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, devices = batch.len(),
+                    "device results not written; returning the tasks to the queue");
+                for f in batch {
+                    let _ = f
+                        .acker
+                        .nack(BasicNackOptions {
+                            requeue: true,
+                            ..Default::default()
+                        })
+                        .await;
+                }
+                return;
+            }
+        }
+    }
+    let exchange = names.results_exchange();
+    let messages: Vec<Outgoing> = batch
+        .iter()
+        .filter_map(|f| Outgoing::json(&exchange, RESULT_KEY, &f.result).ok())
+        .collect();
+    let failed: Vec<usize> = match publisher.publish_all(messages).await {
+        Ok(report) => report.failed.into_iter().map(|(i, _)| i).collect(),
+        Err(e) => {
+            // Not acked: the broker redelivers the tasks once the connection recovers.
+            tracing::error!(error = %e, devices = batch.len(), "results not published; tasks left unacked");
+            return;
+        }
+    };
+    for (i, f) in batch.into_iter().enumerate() {
+        let settled = if failed.contains(&i) {
+            f.acker
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                })
+                .await
+        } else {
+            f.acker.ack(BasicAckOptions::default()).await
+        };
+        if let Err(e) = settled {
+            tracing::warn!(job.id = %f.job_id, device.id = f.device_id, error = %e, "task not settled");
+        }
+    }
+}
+
+async fn write(pool: &Pool, batch: &[Finished]) -> Result<(), String> {
+    let mut job_ids = Vec::new();
+    let mut device_ids = Vec::new();
+    let mut credential_ids = Vec::new();
+    let mut seq: Vec<i16> = Vec::new();
+    let mut outcomes = Vec::new();
+    let mut durations = Vec::new();
+    let mut ats = Vec::new();
+    let mut deltas: BTreeMap<i64, Delta> = BTreeMap::new();
+    let mut affinity: BTreeMap<i64, (i64, DateTime<Utc>)> = BTreeMap::new();
+    for f in batch {
+        for (n, a) in f.report.attempts.iter().enumerate() {
+            job_ids.push(f.job_id);
+            device_ids.push(f.device_id);
+            credential_ids.push(a.credential_id);
+            seq.push(i16::try_from(n + 1).unwrap_or(i16::MAX));
+            outcomes.push(a.outcome.as_str());
+            durations.push(a.duration_ms);
+            ats.push(a.at);
+            let d = deltas.entry(a.credential_id).or_default();
+            d.last_used = d.last_used.max(Some(a.at));
+            if a.outcome == AttemptOutcome::Success {
+                d.successes += 1;
+                d.last_success = d.last_success.max(Some(a.at));
+                affinity.insert(f.device_id, (a.credential_id, a.at));
+            } else {
+                d.failures += 1;
+                d.last_failure = d.last_failure.max(Some(a.at));
+            }
+        }
+    }
+    let mut client = pool.get().await.map_err(|e| e.to_string())?;
+    let tx = client.transaction().await.map_err(|e| e.to_string())?;
+    if !job_ids.is_empty() {
+        tx.execute(
+            "INSERT INTO credential_attempts (job_id, device_id, credential_id, attempt, outcome, duration_ms, attempted_at)
+             SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::smallint[], $5::text[], $6::int[], $7::timestamptz[])",
+            &[&job_ids, &device_ids, &credential_ids, &seq, &outcomes, &durations, &ats],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    }
+    if !deltas.is_empty() {
+        let ids: Vec<i64> = deltas.keys().copied().collect();
+        let s: Vec<i64> = deltas.values().map(|d| d.successes).collect();
+        let fl: Vec<i64> = deltas.values().map(|d| d.failures).collect();
+        let used: Vec<Option<DateTime<Utc>>> = deltas.values().map(|d| d.last_used).collect();
+        let ok: Vec<Option<DateTime<Utc>>> = deltas.values().map(|d| d.last_success).collect();
+        let bad: Vec<Option<DateTime<Utc>>> = deltas.values().map(|d| d.last_failure).collect();
+        tx.execute(
+            "UPDATE credentials c SET
+                 success_count = c.success_count + d.s,
+                 failure_count = c.failure_count + d.f,
+                 success_rate = (c.success_count + d.s)::float8
+                                / NULLIF(c.success_count + d.s + c.failure_count + d.f, 0),
+                 last_used_at = GREATEST(c.last_used_at, d.used),
+                 last_success_at = GREATEST(c.last_success_at, d.ok),
+                 last_failure_at = GREATEST(c.last_failure_at, d.bad)
+             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[])
+                  AS d(id, s, f, used, ok, bad)
+             WHERE c.id = d.id",
+            &[&ids, &s, &fl, &used, &ok, &bad],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    }
+    if !affinity.is_empty() {
+        let devices: Vec<i64> = affinity.keys().copied().collect();
+        let creds: Vec<i64> = affinity.values().map(|v| v.0).collect();
+        let when: Vec<DateTime<Utc>> = affinity.values().map(|v| v.1).collect();
+        tx.execute(
+            "INSERT INTO device_credential_affinity (device_id, credential_id, succeeded_at)
+             SELECT t.d, t.c, t.w FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[]) AS t(d, c, w)
+             WHERE EXISTS (SELECT 1 FROM devices WHERE id = t.d)
+               AND EXISTS (SELECT 1 FROM credentials WHERE id = t.c)
+             ON CONFLICT (device_id) DO UPDATE
+             SET credential_id = EXCLUDED.credential_id, succeeded_at = EXCLUDED.succeeded_at
+             WHERE device_credential_affinity.succeeded_at <= EXCLUDED.succeeded_at",
+            &[&devices, &creds, &when],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    }
+    tx.commit().await.map_err(|e| e.to_string())
+}

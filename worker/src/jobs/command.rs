@@ -1,0 +1,45 @@
+//! `command`: run the request's commands and store each output.
+
+use super::{run_commands, JobDone};
+use crate::device::DeviceFailure;
+use crate::platform::Profile;
+use crate::ssh::Session;
+use crate::store::{self, CommandOutput};
+use crate::{redact, Core};
+use netraven_shared::domain::{JobType, Outcome};
+use netraven_shared::messages::DeviceTask;
+
+/// The job type's wire name.
+pub const NAME: &str = JobType::Command.as_str();
+
+pub async fn run(
+    core: &Core,
+    task: &DeviceTask,
+    profile: &Profile,
+    session: &mut Session,
+) -> Result<JobDone, DeviceFailure> {
+    let ran = run_commands(core, profile, session, &task.commands).await?;
+    let outputs: Vec<CommandOutput> = ran
+        .into_iter()
+        .map(|r| CommandOutput {
+            output: if core.settings.redact_secrets {
+                redact::redact(&r.output)
+            } else {
+                r.output
+            },
+            command: r.command,
+            exit_status: r.exit_status.and_then(|s| i32::try_from(s).ok()),
+        })
+        .collect();
+    store::store_command_outputs(&core.pool, task.job_id, task.device.id, &outputs)
+        .await
+        .map_err(|e| DeviceFailure::new(Outcome::InternalError, e))?;
+    let bytes: usize = outputs.iter().map(|o| o.output.len()).sum();
+    Ok(JobDone {
+        summary: format!(
+            "{} commands run, {bytes} bytes of output stored",
+            outputs.len()
+        ),
+        config_sha256: None,
+    })
+}

@@ -1,0 +1,197 @@
+//! Platform profiles: how to talk to a kind of device, as data (built-in TOML files under
+//! `worker/profiles/`, plus any `*.toml` in the configured profiles folder).
+
+use regex::Regex;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+
+const BUILT_IN: &[(&str, &str)] = &[
+    ("linux", include_str!("../profiles/linux.toml")),
+    ("cisco_ios", include_str!("../profiles/cisco_ios.toml")),
+    ("cisco_nxos", include_str!("../profiles/cisco_nxos.toml")),
+    ("arista_eos", include_str!("../profiles/arista_eos.toml")),
+    (
+        "juniper_junos",
+        include_str!("../profiles/juniper_junos.toml"),
+    ),
+    ("generic", include_str!("../profiles/generic.toml")),
+];
+
+/// How commands reach the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// One exec channel per command.
+    Exec,
+    /// An interactive shell on a PTY, read until the prompt.
+    Shell,
+}
+
+/// A profile as written in TOML.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    name: String,
+    transport: Transport,
+    #[serde(default)]
+    prompt: Option<String>,
+    #[serde(default)]
+    privileged_prompt: Option<String>,
+    #[serde(default)]
+    enable_command: Option<String>,
+    #[serde(default)]
+    password_prompt: Option<String>,
+    #[serde(default)]
+    paging_off: Vec<String>,
+    #[serde(default)]
+    pager: Option<String>,
+    #[serde(default)]
+    error_patterns: Vec<String>,
+    #[serde(default)]
+    legacy_algorithms: bool,
+    commands: BTreeMap<String, String>,
+}
+
+/// A loaded profile, its patterns compiled.
+#[derive(Debug)]
+pub struct Profile {
+    pub name: String,
+    pub transport: Transport,
+    pub prompt: Option<Regex>,
+    pub privileged_prompt: Option<Regex>,
+    pub enable_command: Option<String>,
+    pub password_prompt: Option<Regex>,
+    pub paging_off: Vec<String>,
+    pub pager: Option<Regex>,
+    pub error_patterns: Vec<Regex>,
+    /// Offer diffie-hellman-group14-sha1, aes-cbc and hmac-sha1 for old devices.
+    pub legacy_algorithms: bool,
+    /// The command of each job type (`config_backup`).
+    pub commands: BTreeMap<String, String>,
+}
+
+impl Profile {
+    fn parse(text: &str, origin: &str) -> Result<Profile, String> {
+        let f: ProfileFile = toml::from_str(text).map_err(|e| format!("{origin}: {e}"))?;
+        let re = |p: &str| {
+            Regex::new(&format!("(?m){p}")).map_err(|e| format!("{origin}: pattern {p:?}: {e}"))
+        };
+        let opt = |p: &Option<String>| p.as_deref().map(re).transpose();
+        if f.transport == Transport::Shell && f.prompt.is_none() {
+            return Err(format!("{origin}: a shell profile needs a prompt pattern"));
+        }
+        Ok(Profile {
+            prompt: opt(&f.prompt)?,
+            privileged_prompt: opt(&f.privileged_prompt)?,
+            password_prompt: opt(&f.password_prompt)?,
+            pager: opt(&f.pager)?,
+            error_patterns: f
+                .error_patterns
+                .iter()
+                .map(|p| re(p))
+                .collect::<Result<_, _>>()?,
+            name: f.name,
+            transport: f.transport,
+            enable_command: f.enable_command,
+            paging_off: f.paging_off,
+            legacy_algorithms: f.legacy_algorithms,
+            commands: f.commands,
+        })
+    }
+
+    /// The line of `output` that matches an error pattern, if any.
+    pub fn error_in<'a>(&self, output: &'a str) -> Option<&'a str> {
+        output.lines().find(|line| {
+            self.error_patterns
+                .iter()
+                .any(|p| p.is_match(line.trim_end()))
+        })
+    }
+}
+
+/// Every profile by platform name.
+#[derive(Debug, Clone)]
+pub struct Profiles(HashMap<String, Arc<Profile>>);
+
+impl Profiles {
+    /// The built-in profiles, then every `*.toml` in `dir` (a user profile with a built-in
+    /// name replaces it).
+    pub fn load(dir: Option<&Path>) -> Result<Profiles, String> {
+        let mut map = HashMap::new();
+        for (name, text) in BUILT_IN {
+            map.insert(
+                name.to_string(),
+                Arc::new(Profile::parse(text, &format!("built-in profile {name}"))?),
+            );
+        }
+        if let Some(dir) = dir {
+            let entries = std::fs::read_dir(dir)
+                .map_err(|e| format!("profiles folder {}: {e}", dir.display()))?;
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                let profile = Profile::parse(&text, &path.display().to_string())?;
+                map.insert(profile.name.clone(), Arc::new(profile));
+            }
+        }
+        Ok(Profiles(map))
+    }
+
+    pub fn get(&self, platform: &str) -> Option<Arc<Profile>> {
+        self.0.get(platform).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_built_in_profile_loads_and_names_a_backup_command() {
+        let profiles = Profiles::load(None).expect("built-ins parse");
+        for (name, _) in BUILT_IN {
+            let p = profiles.get(name).expect("present");
+            assert_eq!(&p.name, name);
+            assert!(p.commands.contains_key("config_backup"), "{name}");
+        }
+        let ios = profiles.get("cisco_ios").expect("ios");
+        assert_eq!(ios.transport, Transport::Shell);
+        assert!(ios
+            .prompt
+            .as_ref()
+            .expect("prompt")
+            .is_match("core-rtr-01#"));
+        assert!(ios
+            .error_in("show bogus\n% Invalid input detected at '^' marker.")
+            .is_some());
+        assert!(ios.error_in("hostname r1\ninterface Gi0/1").is_none());
+    }
+
+    #[test]
+    fn user_profiles_are_loaded_from_a_folder_and_checked() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(
+            dir.path().join("mikrotik.toml"),
+            "name = \"mikrotik\"\ntransport = \"exec\"\n[commands]\nconfig_backup = \"/export\"\n",
+        )
+        .expect("write");
+        let profiles = Profiles::load(Some(dir.path())).expect("loads");
+        assert_eq!(
+            profiles.get("mikrotik").expect("present").commands["config_backup"],
+            "/export"
+        );
+        std::fs::write(
+            dir.path().join("bad.toml"),
+            "name = \"bad\"\ntransport = \"shell\"\n[commands]\n",
+        )
+        .expect("write");
+        let err = Profiles::load(Some(dir.path())).expect_err("shell without prompt");
+        assert!(err.contains("prompt"), "{err}");
+    }
+}

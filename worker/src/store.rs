@@ -1,0 +1,117 @@
+//! What a worker writes to Postgres while working on a device: pinned host keys,
+//! configuration snapshots and command outputs. Every write is idempotent, so a
+//! redelivered task changes nothing twice.
+
+use crate::ssh::PresentedKey;
+use deadpool_postgres::{GenericClient, Pool};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+pub type StoreResult<T> = Result<T, String>;
+
+fn db_err(e: impl std::fmt::Display) -> String {
+    format!("database: {e}")
+}
+
+/// The host key pinned for a device, as an OpenSSH public key line.
+pub async fn pinned_host_key(pool: &Pool, device_id: i64) -> StoreResult<Option<String>> {
+    let client = pool.get().await.map_err(db_err)?;
+    let row = client
+        .query_opt(
+            "SELECT public_key FROM host_keys WHERE device_id = $1",
+            &[&device_id],
+        )
+        .await
+        .map_err(db_err)?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+/// Pins the first key seen. Returns the key pinned now, which differs from `key` when
+/// another worker pinned a different key first.
+pub async fn pin_host_key(pool: &Pool, device_id: i64, key: &PresentedKey) -> StoreResult<String> {
+    let client = pool.get().await.map_err(db_err)?;
+    let row = client
+        .query_one(
+            "WITH pinned AS (
+                 INSERT INTO host_keys (device_id, algorithm, public_key, fingerprint)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (device_id) DO NOTHING
+                 RETURNING public_key
+             )
+             SELECT public_key FROM pinned
+             UNION ALL SELECT public_key FROM host_keys WHERE device_id = $1
+             LIMIT 1",
+            &[
+                &device_id,
+                &key.algorithm,
+                &key.public_key,
+                &key.fingerprint,
+            ],
+        )
+        .await
+        .map_err(db_err)?;
+    Ok(row.get(0))
+}
+
+/// SHA-256 of `content`, lower-case hex.
+pub fn sha256_hex(content: &str) -> String {
+    hex::encode(Sha256::digest(content.as_bytes()))
+}
+
+/// Stores a configuration snapshot keyed by its SHA-256. An unchanged configuration adds
+/// no copy: the existing snapshot is marked seen. Returns the hash.
+pub async fn store_config(
+    pool: &Pool,
+    job_id: Uuid,
+    device_id: i64,
+    content: &str,
+) -> StoreResult<String> {
+    let hash = sha256_hex(content);
+    let size = i32::try_from(content.len()).unwrap_or(i32::MAX);
+    let client = pool.get().await.map_err(db_err)?;
+    client
+        .execute(
+            "INSERT INTO device_configs (device_id, sha256, content, size_bytes, first_job_id)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (device_id, sha256) DO UPDATE SET last_seen_at = now()",
+            &[&device_id, &hash, &content, &size, &job_id],
+        )
+        .await
+        .map_err(db_err)?;
+    Ok(hash)
+}
+
+/// One command's output, for the `command` job type.
+pub struct CommandOutput {
+    pub command: String,
+    pub output: String,
+    pub exit_status: Option<i32>,
+}
+
+/// Stores every output of a `command` job for one device (a repeat overwrites nothing).
+pub async fn store_command_outputs(
+    pool: &Pool,
+    job_id: Uuid,
+    device_id: i64,
+    outputs: &[CommandOutput],
+) -> StoreResult<()> {
+    let client = pool.get().await.map_err(db_err)?;
+    let seq: Vec<i16> = (0..outputs.len())
+        .map(|i| i16::try_from(i).unwrap_or(i16::MAX))
+        .collect();
+    let commands: Vec<&str> = outputs.iter().map(|o| o.command.as_str()).collect();
+    let texts: Vec<&str> = outputs.iter().map(|o| o.output.as_str()).collect();
+    let statuses: Vec<Option<i32>> = outputs.iter().map(|o| o.exit_status).collect();
+    client
+        .execute(
+            "INSERT INTO command_outputs (job_id, device_id, seq, command, output, exit_status)
+             SELECT $1, $2, t.seq, t.command, t.output, t.exit_status
+             FROM unnest($3::smallint[], $4::text[], $5::text[], $6::int[])
+                  AS t(seq, command, output, exit_status)
+             ON CONFLICT (job_id, device_id, seq) DO NOTHING",
+            &[&job_id, &device_id, &seq, &commands, &texts, &statuses],
+        )
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
