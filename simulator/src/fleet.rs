@@ -246,7 +246,8 @@ impl Fleet {
     }
 
     /// Exactly what a backup of `device` must return (`\n` line ends; shell platforms
-    /// send it with `\r\n` and, unless paging is off, ` --More-- ` breaks).
+    /// send it with `\r\n` and, unless paging is off, pager breaks: [`crate::MORE`] on
+    /// `cisco_ios`, [`crate::JUNOS_MORE`] on `juniper_junos`).
     pub fn expected_config(&self, device: &str) -> Option<String> {
         self.device(device).map(|d| d.config().text.clone())
     }

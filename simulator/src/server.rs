@@ -64,7 +64,13 @@ pub(crate) async fn accept_loop(
         let config = config.clone();
         let shutdown = shutdown.clone();
         tracker.spawn(async move {
-            let session = match russh::server::run_stream(config, socket, handler).await {
+            // The setup waits for the client's SSH identification: a client that connects
+            // and never speaks must not hold up shutdown.
+            let setup = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                s = russh::server::run_stream(config, socket, handler) => s,
+            };
+            let session = match setup {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::debug!(error = %e, "ssh connection setup failed");
