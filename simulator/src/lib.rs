@@ -10,7 +10,7 @@
 //! Modules:
 //! - [`spec`] — [`Platform`], [`CredentialSpec`], [`DeviceSpec`], [`FleetSpec`],
 //!   [`FleetOptions`].
-//! - [`scenario`] — ready-made fleets (`all-good`, `mixed`, `multi-vendor`) and their
+//! - [`scenario`](mod@scenario) — ready-made fleets (`all-good`, `mixed`, `multi-vendor`) and their
 //!   proportions.
 //! - [`fleet`] — [`Fleet`] (start, queries, shutdown) and [`RunningDevice`].
 //! - `server` — the russh config, accept loop and per-connection handler (auth, channels).
