@@ -1,0 +1,327 @@
+//! `netraven demo`: the whole system on this machine, end to end, in one command.
+//!
+//! Ensures Postgres and RabbitMQ, migrates a fresh `netraven_demo` database, serves a
+//! simulated fleet, imports its inventory, starts the dispatcher, workers and aggregator
+//! as child processes (the same binary, as in production), submits a job by message,
+//! shows its progress and result, and stops everything.
+
+use crate::{client, inventory, report, services};
+use anyhow::{bail, Context, Result};
+use netraven_dispatcher::jobs;
+use netraven_shared::broker::{self, Names};
+use netraven_shared::config::Settings;
+use netraven_shared::messages::{self, JobRequest, Targets};
+use netraven_shared::sealing::KeyRing;
+use netraven_shared::{db, domain::JobStatus};
+use netraven_simulator::{scenario, Fleet, FleetOptions};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const DEMO_DATABASE: &str = "netraven_demo";
+const DEMO_NAMESPACE: &str = "netraven-demo";
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoArgs {
+    /// Simulated devices.
+    #[arg(long, default_value_t = 500)]
+    pub devices: usize,
+    /// Worker processes.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// all-good, mixed or multi-vendor.
+    #[arg(long, default_value = "mixed")]
+    pub scenario: String,
+    /// First simulator port (taken ports are skipped).
+    #[arg(long, default_value_t = 20000)]
+    pub base_port: u16,
+    /// Give up if the job has not finished after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    pub timeout_secs: u64,
+}
+
+fn step(n: usize, text: &str) {
+    println!("[{n}/7] {text}");
+}
+
+/// `url` with its database name replaced.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let root = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{root}/{name}?{q}"),
+        None => format!("{root}/{name}"),
+    }
+}
+
+/// A role running as a child process; stopped with SIGTERM when dropped.
+struct Role {
+    name: String,
+    child: Child,
+}
+
+impl Role {
+    fn spawn(role: &str, label: &str, env: &[(String, String)], logs: &Path) -> Result<Role> {
+        let exe = std::env::current_exe().context("cannot find the netraven binary")?;
+        let log = std::fs::File::create(logs.join(format!("{label}.log")))?;
+        let child = Command::new(exe)
+            .arg(role)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start the {role}"))?;
+        Ok(Role {
+            name: label.to_string(),
+            child,
+        })
+    }
+
+    /// SIGTERM, then up to `grace` for a clean exit, then SIGKILL.
+    fn stop(&mut self, grace: Duration) -> Result<bool> {
+        use nix::sys::signal::{kill, Signal};
+        use nix::unistd::Pid;
+        let pid = Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(i32::MAX));
+        let _ = kill(pid, Signal::SIGTERM);
+        let until = Instant::now() + grace;
+        while Instant::now() < until {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status.success());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        Ok(false)
+    }
+}
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.stop(Duration::from_secs(5));
+        }
+    }
+}
+
+pub async fn run(settings: Settings, args: DemoArgs) -> Result<()> {
+    let started = Instant::now();
+    step(1, "checking PostgreSQL and RabbitMQ");
+    services::ensure(&settings.database.url, &settings.amqp.url, |m| {
+        println!("      {m}")
+    })?;
+
+    step(2, &format!("creating a fresh database {DEMO_DATABASE:?}"));
+    let demo_url = with_database(&settings.database.url, DEMO_DATABASE);
+    let admin = db::connect(&with_database(&settings.database.url, "postgres")).await?;
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {DEMO_DATABASE} WITH (FORCE)"),
+        format!("CREATE DATABASE {DEMO_DATABASE}"),
+    ] {
+        admin
+            .batch_execute(&sql)
+            .await
+            .context("cannot create the demo database")?;
+    }
+    let applied = db::migrate(&demo_url).await?;
+    println!("      migrated: {}", applied.join(", "));
+
+    step(
+        3,
+        &format!(
+            "serving {} simulated devices ({} scenario)",
+            args.devices, args.scenario
+        ),
+    );
+    let work_dir = std::env::temp_dir().join(format!("netraven-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&work_dir)?;
+    let fleet = Fleet::start(
+        scenario(&args.scenario, args.devices, 42)?,
+        FleetOptions {
+            base_port: args.base_port,
+            ..FleetOptions::default()
+        },
+    )
+    .await?;
+    let inventory_file = work_dir.join("inventory.yaml");
+    fleet.write_inventory(&inventory_file)?;
+    let key_line = KeyRing::generate_line()?;
+    let keyring = KeyRing::parse(&key_line)?;
+    let mut demo_settings = settings.clone();
+    demo_settings.database.url = demo_url.clone();
+    demo_settings.amqp.namespace = DEMO_NAMESPACE.to_string();
+    let pool = db::pool(&demo_settings.database)?;
+    let imported = inventory::import(&mut pool.get().await?, &keyring, &inventory_file).await?;
+    println!(
+        "      imported {} devices and {} credentials (secrets sealed with a key made for this demo)",
+        imported.devices, imported.credentials
+    );
+
+    step(
+        4,
+        &format!(
+            "starting the dispatcher, {} workers and the aggregator",
+            args.workers
+        ),
+    );
+    reset_namespace(&demo_settings).await?;
+    let env: Vec<(String, String)> = vec![
+        ("NETRAVEN__DATABASE__URL".into(), demo_url.clone()),
+        ("NETRAVEN__AMQP__URL".into(), settings.amqp.url.clone()),
+        ("NETRAVEN__AMQP__NAMESPACE".into(), DEMO_NAMESPACE.into()),
+        ("NETRAVEN__SECRETS__KEY".into(), key_line.clone()),
+        ("NETRAVEN__DISPATCHER__METRICS_ADDR".into(), String::new()),
+        ("NETRAVEN__WORKER__METRICS_ADDR".into(), String::new()),
+        ("NETRAVEN__AGGREGATOR__METRICS_ADDR".into(), String::new()),
+        (
+            "NETRAVEN__AGGREGATOR__SWEEP_INTERVAL_MS".into(),
+            "1000".into(),
+        ),
+    ];
+    let mut roles = vec![
+        Role::spawn("dispatcher", "dispatcher", &env, &work_dir)?,
+        Role::spawn("aggregator", "aggregator", &env, &work_dir)?,
+    ];
+    for i in 1..=args.workers {
+        roles.push(Role::spawn(
+            "worker",
+            &format!("worker-{i}"),
+            &env,
+            &work_dir,
+        )?);
+    }
+    println!("      logs in {}", work_dir.display());
+
+    step(5, "submitting a config_backup job by message");
+    let request = JobRequest {
+        version: messages::VERSION,
+        request_id: format!("demo-{}", uuid::Uuid::new_v4()),
+        job_type: "config_backup".into(),
+        targets: Targets {
+            tags: vec!["fleet".into(), "orphan".into()],
+            ..Targets::default()
+        },
+        commands: Vec::new(),
+        limits: Default::default(),
+        submitted_by: Some("netraven demo".into()),
+    };
+    let submitted = client::submit(
+        &demo_settings.amqp,
+        &request,
+        false,
+        Duration::from_secs(60),
+    )
+    .await?;
+    let job_id = submitted
+        .reply
+        .job_id
+        .context("the dispatcher's reply names no job")?;
+    println!("      job {job_id}");
+
+    step(6, "waiting for the job");
+    let client = pool.get().await?;
+    let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
+    let mut last = -1;
+    let status = loop {
+        let view = jobs::get(&client, job_id)
+            .await?
+            .context("the job row vanished")?;
+        let c = &view.counts;
+        if c.completed_devices != last {
+            println!(
+                "      {:>5}/{} devices reported, {} succeeded  [{}]",
+                c.completed_devices, c.total_devices, c.succeeded_devices, c.status
+            );
+            last = c.completed_devices;
+        }
+        if c.status.is_final() {
+            break c.status;
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the job did not finish within {} s; see the logs in {}",
+                args.timeout_secs,
+                work_dir.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+
+    step(7, "result");
+    println!();
+    print!("{}", report::job(&client, job_id, false).await?);
+    println!();
+    print!("{}", report::credentials(&client).await?);
+    println!();
+
+    let mut clean = true;
+    for role in &mut roles {
+        let ok = role.stop(Duration::from_secs(30))?;
+        if !ok {
+            println!(
+                "      {} did not stop cleanly; see {}",
+                role.name,
+                work_dir.join(format!("{}.log", role.name)).display()
+            );
+        }
+        clean &= ok;
+    }
+    fleet.shutdown().await;
+    cleanup_namespace(&demo_settings).await;
+    println!(
+        "{} in {:.1} s; every role {}. Inspect it later with:\n  NETRAVEN__DATABASE__URL={demo_url} netraven job show {job_id}",
+        status,
+        started.elapsed().as_secs_f64(),
+        if clean { "stopped cleanly on SIGTERM" } else { "was stopped" }
+    );
+    if status == JobStatus::FailedUnexpected {
+        bail!(
+            "the demo job failed unexpectedly; see the logs in {}",
+            work_dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Removes queues a previous, interrupted demo may have left, so this one starts empty.
+async fn reset_namespace(settings: &Settings) -> Result<()> {
+    let conn = broker::connect(&settings.amqp, "demo").await?;
+    let channel = conn.create_channel().await?;
+    let names = Names::new(&settings.amqp.namespace);
+    broker::declare_topology(&channel, &names, &settings.amqp).await?;
+    broker::delete_topology(&channel, &names).await?;
+    let _ = conn.close(200, "ok".into()).await;
+    Ok(())
+}
+
+async fn cleanup_namespace(settings: &Settings) {
+    if let Err(e) = reset_namespace(settings).await {
+        eprintln!("      could not remove the demo's queues: {e:#}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_the_database_name_of_a_url() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/netraven", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://u@h/db?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
+    }
+}

@@ -1,0 +1,16 @@
+//! The `netraven` command line: every role as a subcommand, plus admin and demo commands.
+//! The binary (`main.rs`) only parses arguments and calls into these modules.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`inventory`] | `netraven inventory import`: tags, devices and sealed credentials from YAML |
+//! | [`client`] | `netraven job submit`: publishing a job request and waiting for its events |
+//! | [`report`] | `netraven job show` and the demo's summary: what a job did, as tables |
+//! | [`services`] | making sure Postgres and RabbitMQ are installed and running |
+//! | [`demo`] | `netraven demo`: a whole fleet end to end on this machine |
+
+pub mod client;
+pub mod demo;
+pub mod inventory;
+pub mod report;
+pub mod services;

@@ -1,0 +1,347 @@
+//! `netraven`: parses arguments, loads config, starts logging and calls into the libraries.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use netraven_cli::{client, demo, inventory, report, services};
+use netraven_shared::config::Settings;
+use netraven_shared::domain::JobStatus;
+use netraven_shared::messages::{self, JobRequest, Targets};
+use netraven_shared::sealing::KeyRing;
+use netraven_shared::{db, shutdown, telemetry};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "netraven",
+    version,
+    about = "NetRaven fleet: back up and query network devices over SSH, at fleet scale"
+)]
+struct Cli {
+    /// A TOML config file (default: $NETRAVEN_CONFIG). NETRAVEN__SECTION__KEY variables override it.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole system on this machine: services, a simulated fleet, every role, a job.
+    Demo(demo::DemoArgs),
+    /// The dispatcher role: job requests in, device tasks out.
+    Dispatcher,
+    /// The worker role: device tasks in, SSH, results out.
+    Worker,
+    /// The aggregator role: results in, job statuses out; finishes overdue jobs.
+    Aggregator,
+    /// Apply pending database migrations (a no-op when there are none).
+    Migrate,
+    /// Configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Sealing keys.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+    /// Devices, tags and credentials.
+    #[command(subcommand)]
+    Inventory(InventoryCommand),
+    /// Submit and inspect jobs.
+    #[command(subcommand)]
+    Job(JobCommand),
+    /// Serve a simulated fleet of SSH devices.
+    Sim(SimArgs),
+    /// Postgres and RabbitMQ on this machine.
+    #[command(subcommand)]
+    Services(ServicesCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration, every secret masked.
+    Show,
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Create a new sealing key file (refuses to overwrite one).
+    Init {
+        /// Where to write it (default: secrets.key_file).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum InventoryCommand {
+    /// Load tags, devices and credentials from a YAML file; importing again updates.
+    Import { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum ServicesCommand {
+    /// Start Postgres and RabbitMQ if stopped, install them if missing (as root).
+    Ensure,
+}
+
+#[derive(Subcommand)]
+enum JobCommand {
+    /// Publish a job request and print the job id.
+    Submit(SubmitArgs),
+    /// Print a job's status, counters and each device's outcome.
+    Show {
+        id: uuid::Uuid,
+        /// Leave out the per-device table.
+        #[arg(long)]
+        summary: bool,
+    },
+}
+
+#[derive(Args)]
+struct SubmitArgs {
+    /// Target every device with this tag (repeatable).
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    /// Target this device by name (repeatable).
+    #[arg(long = "device")]
+    devices: Vec<String>,
+    /// config_backup, command or reachability.
+    #[arg(long = "type", default_value = "config_backup")]
+    job_type: String,
+    /// A command to run, for --type command (repeatable).
+    #[arg(long = "command")]
+    commands: Vec<String>,
+    /// Idempotency key (default: a new UUID): the same id twice yields the same job.
+    #[arg(long)]
+    request_id: Option<String>,
+    /// Wait for the final status; exit non-zero unless COMPLETED_SUCCESS.
+    #[arg(long)]
+    wait: bool,
+    /// Give up waiting after this many seconds.
+    #[arg(long, default_value_t = 3600)]
+    timeout_secs: u64,
+}
+
+#[derive(Args)]
+struct SimArgs {
+    #[arg(long, default_value_t = 100)]
+    devices: usize,
+    /// First port; taken ports are skipped. Below 32768.
+    #[arg(long, default_value_t = 20000)]
+    base_port: u16,
+    /// all-good, mixed or multi-vendor.
+    #[arg(long, default_value = "mixed")]
+    scenario: String,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Write the matching inventory (and its secret files) here.
+    #[arg(long)]
+    inventory: Option<PathBuf>,
+    /// Serve the ground truth (GET /attempts, /devices) on this address.
+    #[arg(long)]
+    control_addr: Option<std::net::SocketAddr>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    let mut log = settings.log.clone();
+    if matches!(
+        cli.command,
+        Command::Demo(_) | Command::Job(_) | Command::Migrate | Command::Services(_)
+    ) {
+        // Interactive commands print their own progress; only problems are logged.
+        log.level = "warn".into();
+    }
+    telemetry::init_logging(&log);
+    match cli.command {
+        Command::Dispatcher => netraven_dispatcher::run(settings, shutdown::on_signal()).await?,
+        Command::Aggregator => {
+            netraven_dispatcher::aggregator::run(settings, shutdown::on_signal()).await?
+        }
+        Command::Worker => netraven_worker::run(settings, shutdown::on_signal()).await?,
+        Command::Migrate => {
+            let applied = db::migrate(&settings.database.url).await?;
+            if applied.is_empty() {
+                println!(
+                    "schema up to date ({} migrations)",
+                    db::migration_names().len()
+                );
+            } else {
+                println!("applied {}", applied.join(", "));
+            }
+        }
+        Command::Config(ConfigCommand::Show) => print!("{}", settings.show()?),
+        Command::Secrets(SecretsCommand::Init { key_file }) => {
+            let path = key_file
+                .or(settings.secrets.key_file.clone())
+                .context("name the key file: --key-file PATH (or set secrets.key_file)")?;
+            if path.exists() {
+                bail!(
+                    "{} exists; refusing to overwrite a key that may seal stored secrets",
+                    path.display()
+                );
+            }
+            write_private(
+                &path,
+                &format!(
+                    "# NetRaven sealing key ring: first key seals, every key opens.\n{}\n",
+                    KeyRing::generate_line()?
+                ),
+            )?;
+            println!("wrote a new sealing key to {} (mode 0600)", path.display());
+        }
+        Command::Inventory(InventoryCommand::Import { file }) => {
+            let keyring = KeyRing::from_settings(&settings.secrets)?;
+            let pool = db::pool(&settings.database)?;
+            let mut client = pool.get().await.context("cannot connect to Postgres")?;
+            let done = inventory::import(&mut client, &keyring, &file).await?;
+            for name in &done.inline_secrets {
+                eprintln!("warning: credential {name:?} has its secret inline in {}; prefer secret_env or secret_file", file.display());
+            }
+            println!(
+                "imported {} devices, {} credentials, {} tags",
+                done.devices, done.credentials, done.tags
+            );
+        }
+        Command::Job(JobCommand::Submit(args)) => return submit(&settings, args).await,
+        Command::Job(JobCommand::Show { id, summary }) => {
+            let pool = db::pool(&settings.database)?;
+            let client = pool.get().await.context("cannot connect to Postgres")?;
+            print!("{}", report::job(&client, id, !summary).await?);
+        }
+        Command::Sim(args) => sim(args).await?,
+        Command::Services(ServicesCommand::Ensure) => {
+            services::ensure(&settings.database.url, &settings.amqp.url, |m| {
+                eprintln!("{m}")
+            })?;
+            println!("PostgreSQL and RabbitMQ are up");
+        }
+        Command::Demo(args) => demo::run(settings, args).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+async fn submit(settings: &Settings, args: SubmitArgs) -> Result<ExitCode> {
+    if args.tags.is_empty() && args.devices.is_empty() {
+        bail!("name the targets: --tag TAG and/or --device NAME");
+    }
+    let request = JobRequest {
+        version: messages::VERSION,
+        request_id: args
+            .request_id
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        job_type: args.job_type,
+        targets: Targets {
+            devices: args.devices,
+            device_ids: Vec::new(),
+            tags: args.tags,
+        },
+        commands: args.commands,
+        limits: Default::default(),
+        submitted_by: Some(format!(
+            "netraven-cli@{}",
+            netraven_shared::broker::hostname()
+        )),
+    };
+    let done = client::submit(
+        &settings.amqp,
+        &request,
+        args.wait,
+        Duration::from_secs(args.timeout_secs),
+    )
+    .await?;
+    let job_id = done.reply.job_id.context("the reply names no job")?;
+    println!("{job_id}");
+    if !args.wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let status = done
+        .completed
+        .map(|e| e.status)
+        .or(done.reply.status)
+        .unwrap_or(JobStatus::FailedUnexpected);
+    eprintln!("{status}");
+    Ok(if status == JobStatus::CompletedSuccess {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+async fn sim(args: SimArgs) -> Result<()> {
+    use netraven_simulator::{scenario, serve_control, Fleet, FleetOptions};
+    use std::sync::Arc;
+    let spec = scenario(&args.scenario, args.devices, args.seed)?;
+    let fleet = Arc::new(
+        Fleet::start(
+            spec,
+            FleetOptions {
+                base_port: args.base_port,
+                ..FleetOptions::default()
+            },
+        )
+        .await?,
+    );
+    let devices = fleet.devices();
+    let (first, last) = (
+        devices.first().map_or(0, |d| d.port),
+        devices.last().map_or(0, |d| d.port),
+    );
+    eprintln!(
+        "serving {} {} devices on 127.0.0.1 ports {first}..={last}",
+        devices.len(),
+        args.scenario
+    );
+    if let Some(path) = &args.inventory {
+        fleet.write_inventory(path)?;
+        eprintln!("inventory written to {}", path.display());
+    }
+    let stop = shutdown::on_signal();
+    if let Some(addr) = args.control_addr {
+        let (f, s) = (fleet.clone(), stop.clone());
+        tokio::spawn(async move {
+            if let Err(e) = serve_control(f, addr, s).await {
+                eprintln!("control endpoint stopped: {e}");
+            }
+        });
+        eprintln!("ground truth on http://{addr}/attempts");
+    }
+    stop.cancelled().await;
+    fleet.stop().await;
+    Ok(())
+}
