@@ -104,3 +104,16 @@ pub async fn wait_until_up(pool: &Pool, shutdown: &tokio_util::sync::Cancellatio
         delay = (delay * 2).min(Duration::from_secs(10));
     }
 }
+
+/// A fingerprint of every migration this build carries (names and checksums): test
+/// templates and caches keyed by it are rebuilt whenever a migration changes.
+pub fn migrations_fingerprint() -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for m in embedded::migrations::runner().get_migrations() {
+        m.version().hash(&mut h);
+        m.name().hash(&mut h);
+        m.checksum().hash(&mut h);
+    }
+    format!("{:016x}", h.finish())
+}

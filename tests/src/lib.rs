@@ -1,0 +1,375 @@
+//! The end-to-end test harness: every test gets its own Postgres database (cloned from a
+//! migrated template) and its own RabbitMQ namespace, runs the real roles in-process or
+//! as processes, and talks to simulated SSH devices.
+//!
+//! | item | what it gives a test |
+//! |---|---|
+//! | [`TestEnv`] | a fresh database, a broker namespace, a sealing key, settings pointing at them |
+//! | [`Roles`] | dispatcher, workers and aggregator running in-process until dropped |
+//! | [`request`] | a job request for tags or devices |
+//!
+//! A service that cannot be reached fails the test with the command that starts it.
+
+use anyhow::{bail, Context, Result};
+use deadpool_postgres::Pool;
+use netraven_dispatcher::jobs::{self, JobView};
+use netraven_shared::broker::{self, Names, Outgoing, Publisher, SUBMIT_KEY};
+use netraven_shared::config::Settings;
+use netraven_shared::db;
+use netraven_shared::messages::{self, JobRequest, Targets};
+use netraven_shared::sealing::KeyRing;
+use netraven_simulator::Fleet;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Server URL without a database name.
+pub const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
+pub const RABBITMQ: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+const HOW_TO_START: &str =
+    "start the services with `cargo run -p netraven-cli -- services ensure` \
+                            (or run the whole suite with scripts/test, which does it)";
+/// Test databases are named with this prefix; scripts/test drops leftovers.
+pub const DB_PREFIX: &str = "nrt_";
+
+fn url(db: &str) -> String {
+    std::env::var("NETRAVEN_TEST_POSTGRES").unwrap_or_else(|_| POSTGRES.to_string()) + "/" + db
+}
+
+/// Logs of the roles under test, when `RUST_LOG` asks for them.
+fn init_logging() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+    }
+}
+
+/// One test's world.
+pub struct TestEnv {
+    pub settings: Settings,
+    pub pool: Pool,
+    pub keyring: KeyRing,
+    /// The key ring in key-file format, for roles started as processes.
+    pub key_line: String,
+    pub names: Names,
+    pub dir: tempfile::TempDir,
+    db_name: String,
+}
+
+impl TestEnv {
+    /// A fresh database and namespace. Fails, saying how to start them, when Postgres or
+    /// RabbitMQ cannot be reached.
+    pub async fn new() -> Result<TestEnv> {
+        init_logging();
+        let template = ensure_template().await?;
+        let db_name = format!("{DB_PREFIX}{}", Uuid::new_v4().simple());
+        let admin = admin().await?;
+        let mut tries = 0;
+        loop {
+            let created = admin
+                .batch_execute(&format!("CREATE DATABASE {db_name} TEMPLATE {template}"))
+                .await;
+            match created {
+                Ok(()) => break,
+                // Another test may be cloning the template this very moment.
+                Err(e) if tries < 50 && e.to_string().contains("being accessed") => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e).context("cannot create the test database"),
+            }
+        }
+        let key_line = KeyRing::generate_line()?;
+        let mut settings = Settings::default();
+        settings.database.url = url(&db_name);
+        settings.database.pool_size = 8;
+        settings.amqp.url =
+            std::env::var("NETRAVEN_TEST_AMQP").unwrap_or_else(|_| RABBITMQ.to_string());
+        settings.amqp.namespace = format!("t-{}", &Uuid::new_v4().simple().to_string()[..12]);
+        // Queues of a test that dies without cleaning up vanish on their own.
+        settings.amqp.queue_expires_ms = 600_000;
+        settings.secrets.key = Some(key_line.clone().into());
+        settings.dispatcher.metrics_addr = String::new();
+        settings.worker.metrics_addr = String::new();
+        settings.aggregator.metrics_addr = String::new();
+        settings.aggregator.sweep_interval_ms = 200;
+        settings.worker.flush_interval_ms = 20;
+        settings.worker.connect_timeout_ms = 2_000;
+        settings.worker.handshake_timeout_ms = 3_000;
+        settings.worker.auth_timeout_ms = 3_000;
+        settings.worker.command_idle_timeout_ms = 3_000;
+        settings.validate()?;
+        let pool = db::pool(&settings.database)?;
+        broker::connect(&settings.amqp, "test-probe")
+            .await
+            .map(|c| drop(c))
+            .with_context(|| {
+                format!(
+                    "cannot reach RabbitMQ at {}: {HOW_TO_START}",
+                    settings.amqp.url
+                )
+            })?;
+        Ok(TestEnv {
+            keyring: KeyRing::parse(&key_line)?,
+            names: Names::new(&settings.amqp.namespace),
+            key_line,
+            pool,
+            settings,
+            dir: tempfile::tempdir()?,
+            db_name,
+        })
+    }
+
+    /// Writes the fleet's inventory and imports it, as `netraven inventory import` does.
+    pub async fn import(&self, fleet: &Fleet) -> Result<netraven_cli::inventory::Imported> {
+        let path = self
+            .dir
+            .path()
+            .join(format!("inventory-{}.yaml", Uuid::new_v4().simple()));
+        fleet.write_inventory(&path)?;
+        self.import_file(&path).await
+    }
+
+    pub async fn import_file(
+        &self,
+        path: &std::path::Path,
+    ) -> Result<netraven_cli::inventory::Imported> {
+        let mut client = self.pool.get().await?;
+        netraven_cli::inventory::import(&mut client, &self.keyring, path).await
+    }
+
+    /// Starts the roles in-process.
+    pub fn start(&self, workers: usize) -> Roles {
+        Roles::start(&self.settings, workers)
+    }
+
+    /// Publishes a job request the way any client does and returns immediately.
+    pub async fn publish(&self, request: &JobRequest) -> Result<()> {
+        self.publish_raw(serde_json::to_vec(request)?, broker::json_properties())
+            .await
+    }
+
+    /// Publishes any bytes as a job request.
+    pub async fn publish_raw(
+        &self,
+        body: Vec<u8>,
+        properties: lapin::BasicProperties,
+    ) -> Result<()> {
+        let conn = broker::connect(&self.settings.amqp, "test-client").await?;
+        let channel = conn.create_channel().await?;
+        broker::declare_topology(&channel, &self.names, &self.settings.amqp).await?;
+        let publisher = Publisher::new(&conn, 1).await?;
+        publisher
+            .publish(Outgoing {
+                exchange: self.names.jobs_exchange(),
+                routing_key: SUBMIT_KEY.into(),
+                body,
+                properties,
+                mandatory: true,
+            })
+            .await?;
+        let _ = conn.close(200, "ok".into()).await;
+        Ok(())
+    }
+
+    /// The job made for `request_id`, once the dispatcher has created it.
+    pub async fn job_id(&self, request_id: &str, timeout: Duration) -> Result<Uuid> {
+        let until = Instant::now() + timeout;
+        loop {
+            let client = self.pool.get().await?;
+            if let Some(row) = client
+                .query_opt("SELECT id FROM jobs WHERE request_id = $1", &[&request_id])
+                .await?
+            {
+                return Ok(row.get(0));
+            }
+            if Instant::now() > until {
+                bail!("no job for request {request_id} after {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits for the job's final status.
+    pub async fn wait_final(&self, job_id: Uuid, timeout: Duration) -> Result<JobView> {
+        let until = Instant::now() + timeout;
+        loop {
+            let client = self.pool.get().await?;
+            let view = jobs::get(&client, job_id).await?.context("job vanished")?;
+            if view.counts.status.is_final() {
+                return Ok(view);
+            }
+            if Instant::now() > until {
+                bail!(
+                    "job {job_id} still {:?} after {timeout:?}: {:?}",
+                    view.counts.status,
+                    view.counts
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Publishes `request` and waits for its job's final status.
+    pub async fn run_job(&self, request: &JobRequest, timeout: Duration) -> Result<JobView> {
+        self.publish(request).await?;
+        let id = self.job_id(&request.request_id, timeout).await?;
+        self.wait_final(id, timeout).await
+    }
+
+    /// Deletes the namespace's queues and exchanges and drops the database.
+    pub async fn teardown(self) -> Result<()> {
+        self.pool.close();
+        if let Ok(conn) = broker::connect(&self.settings.amqp, "test-teardown").await {
+            if let Ok(channel) = conn.create_channel().await {
+                let _ = broker::delete_topology(&channel, &self.names).await;
+            }
+            let _ = conn.close(200, "ok".into()).await;
+        }
+        admin()
+            .await?
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.db_name
+            ))
+            .await?;
+        Ok(())
+    }
+}
+
+async fn admin() -> Result<tokio_postgres::Client> {
+    let u = url("postgres");
+    db::connect(&u)
+        .await
+        .with_context(|| format!("cannot reach Postgres at {u}: {HOW_TO_START}"))
+}
+
+/// The migrated template every test database is cloned from, made once per schema.
+async fn ensure_template() -> Result<String> {
+    let name = format!("nrt_template_{}", db::migrations_fingerprint());
+    let admin = admin().await?;
+    admin.execute("SELECT pg_advisory_lock(7472)", &[]).await?;
+    let made = async {
+        let exists = admin
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+            .await?
+            .is_some();
+        if !exists {
+            let building = format!("{name}_building");
+            admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
+                .await?;
+            admin
+                .batch_execute(&format!("CREATE DATABASE {building}"))
+                .await?;
+            db::migrate(&url(&building)).await?;
+            admin
+                .batch_execute(&format!("ALTER DATABASE {building} RENAME TO {name}"))
+                .await?;
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    admin
+        .execute("SELECT pg_advisory_unlock(7472)", &[])
+        .await?;
+    made?;
+    Ok(name)
+}
+
+/// A v1 job request with a fresh request id.
+pub fn request(job_type: &str, tags: &[&str], devices: &[&str]) -> JobRequest {
+    JobRequest {
+        version: messages::VERSION,
+        request_id: format!("test-{}", Uuid::new_v4()),
+        job_type: job_type.to_string(),
+        targets: Targets {
+            devices: devices.iter().map(|s| s.to_string()).collect(),
+            device_ids: Vec::new(),
+            tags: tags.iter().map(|s| s.to_string()).collect(),
+        },
+        commands: Vec::new(),
+        limits: Default::default(),
+        submitted_by: Some("netraven-tests".into()),
+    }
+}
+
+/// The roles, running in-process on their own tasks until dropped or stopped.
+pub struct Roles {
+    shutdown: CancellationToken,
+    handles: Vec<(String, tokio::task::JoinHandle<Result<()>>)>,
+}
+
+impl Roles {
+    pub fn start(settings: &Settings, workers: usize) -> Roles {
+        let shutdown = CancellationToken::new();
+        let mut handles = Vec::new();
+        let (s, t) = (settings.clone(), shutdown.clone());
+        handles.push((
+            "dispatcher".to_string(),
+            tokio::spawn(async move {
+                netraven_dispatcher::run(s, t)
+                    .await
+                    .map_err(anyhow::Error::from)
+            }),
+        ));
+        let (s, t) = (settings.clone(), shutdown.clone());
+        handles.push((
+            "aggregator".to_string(),
+            tokio::spawn(async move {
+                netraven_dispatcher::aggregator::run(s, t)
+                    .await
+                    .map_err(anyhow::Error::from)
+            }),
+        ));
+        for i in 0..workers {
+            let (s, t) = (settings.clone(), shutdown.clone());
+            handles.push((
+                format!("worker-{i}"),
+                tokio::spawn(async move {
+                    netraven_worker::run(s, t)
+                        .await
+                        .map_err(anyhow::Error::from)
+                }),
+            ));
+        }
+        Roles { shutdown, handles }
+    }
+
+    /// Signals shutdown and checks every role returned cleanly.
+    pub async fn stop(mut self) -> Result<()> {
+        self.shutdown.cancel();
+        for (name, handle) in std::mem::take(&mut self.handles) {
+            match tokio::time::timeout(Duration::from_secs(30), handle).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => bail!("{name} failed: {e:#}"),
+                Ok(Err(e)) => bail!("{name} panicked: {e}"),
+                Err(_) => bail!("{name} did not stop within 30 s of shutdown"),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Roles {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// The `netraven` binary of this build, for tests that run real processes.
+pub fn netraven_binary() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .context("test binary has no target folder")?;
+    let bin = dir.join("netraven");
+    if !bin.exists() {
+        bail!(
+            "{} is missing: build it with `cargo build -p netraven-cli` (scripts/test does)",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}

@@ -1,0 +1,273 @@
+//! The whole pipeline on real services: a job message in, dispatcher, RabbitMQ, workers
+//! over SSH against simulated devices, aggregator, Postgres — checked against the
+//! simulator's own record of every login.
+
+use netraven_shared::domain::{JobStatus, Outcome};
+use netraven_simulator::{scenario, AuthMethod, Fleet, FleetOptions, FleetSpec};
+use netraven_tests::{request, TestEnv};
+use std::collections::HashMap;
+use std::time::Duration;
+
+const JOB_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What a device must end as, from its spec: orphans have no credential, a device that
+/// accepts nothing rejects all three, others log in with the credential they accept.
+fn expected(spec: &FleetSpec) -> HashMap<String, (Outcome, Option<String>, usize)> {
+    let mut creds = spec.credentials.clone();
+    creds.sort_by_key(|c| c.priority);
+    spec.devices
+        .iter()
+        .map(|d| {
+            let e = if d.tags == ["orphan"] {
+                (Outcome::NoCredentials, None, 0)
+            } else {
+                match creds.iter().position(|c| {
+                    d.accepts
+                        .contains(&(c.username.clone(), c.password.clone()))
+                }) {
+                    Some(i) => (Outcome::Success, Some(creds[i].name.clone()), i + 1),
+                    None => (Outcome::AuthFailed, None, creds.len()),
+                }
+            };
+            (d.name.clone(), e)
+        })
+        .collect()
+}
+
+/// Password logins the simulator saw per device: (attempts, accepted username).
+fn ground_truth(fleet: &Fleet) -> HashMap<String, (usize, Option<String>)> {
+    fleet
+        .all_attempts()
+        .into_iter()
+        .map(|(device, attempts)| {
+            let pw: Vec<_> = attempts
+                .iter()
+                .filter(|a| a.method == AuthMethod::Password)
+                .collect();
+            let accepted = pw.iter().find(|a| a.accepted).map(|a| a.username.clone());
+            (device, (pw.len(), accepted))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mixed_fleet_ends_partial_failure_with_every_login_accounted_for() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let spec = scenario("mixed", 60, 7)?;
+    let want = expected(&spec);
+    let fleet = Fleet::start(spec.clone(), FleetOptions::random_base()).await?;
+    env.import(&fleet).await?;
+    let roles = env.start(2);
+
+    let job = env
+        .run_job(
+            &request("config_backup", &["fleet", "orphan"], &[]),
+            JOB_TIMEOUT,
+        )
+        .await?;
+    assert_eq!(job.counts.status, JobStatus::CompletedPartialFailure);
+    assert_eq!(job.counts.total_devices, 60);
+    assert_eq!(job.counts.completed_devices, 60);
+    assert_eq!(
+        job.counts.succeeded_devices, 48,
+        "50% + 20% + 10% of 60 log in"
+    );
+    assert_eq!(job.counts.no_credential_devices, 6);
+
+    let client = env.pool.get().await?;
+    let results = netraven_dispatcher::jobs::results(&client, job.id).await?;
+    assert_eq!(results.len(), 60, "exactly one result per device");
+    let truth = ground_truth(&fleet);
+    for r in &results {
+        let (outcome, credential, attempts) = &want[&r.device_name];
+        assert_eq!(&r.outcome, outcome, "{}: {}", r.device_name, r.reason);
+        assert_eq!(&r.credential, credential, "{}", r.device_name);
+        assert_eq!(r.attempts as usize, *attempts, "{} attempts", r.device_name);
+        // The simulator saw exactly the logins we recorded, and accepted the one we used.
+        let (seen, accepted) = truth.get(&r.device_name).cloned().unwrap_or((0, None));
+        assert_eq!(
+            seen, *attempts,
+            "{}: simulator saw {seen} password logins",
+            r.device_name
+        );
+        let used = credential.as_ref().map(|c| {
+            spec.credentials
+                .iter()
+                .find(|x| &x.name == c)
+                .map(|x| x.username.clone())
+        });
+        assert_eq!(accepted, used.flatten(), "{}", r.device_name);
+        let stored: i64 = client
+            .query_one(
+                "SELECT count(*) FROM credential_attempts WHERE job_id = $1 AND device_id = $2",
+                &[&job.id, &r.device_id],
+            )
+            .await?
+            .get(0);
+        assert_eq!(stored as usize, *attempts, "{} attempt rows", r.device_name);
+        if r.outcome == Outcome::Success {
+            let config = fleet
+                .expected_config(&r.device_name)
+                .expect("simulated config");
+            let redacted = netraven_worker::redact::redact(&config);
+            let row = client
+                .query_one(
+                    "SELECT content, sha256 FROM device_configs WHERE device_id = $1",
+                    &[&r.device_id],
+                )
+                .await?;
+            assert_eq!(
+                row.get::<_, String>(0),
+                redacted,
+                "{} stored config",
+                r.device_name
+            );
+            assert_eq!(r.config_sha256.as_deref(), Some(row.get::<_, &str>(1)));
+            for secret in fleet.config_secrets(&r.device_name) {
+                assert!(
+                    !row.get::<_, String>(0).contains(&secret),
+                    "{}: secret stored",
+                    r.device_name
+                );
+            }
+        }
+    }
+
+    // Credential counters equal the simulator's accepted and rejected logins per username.
+    for c in &spec.credentials {
+        let (mut ok, mut bad) = (0i64, 0i64);
+        for attempts in fleet.all_attempts().values() {
+            for a in attempts
+                .iter()
+                .filter(|a| a.method == AuthMethod::Password && a.username == c.username)
+            {
+                if a.accepted {
+                    ok += 1
+                } else {
+                    bad += 1
+                }
+            }
+        }
+        let row = client
+            .query_one("SELECT success_count, failure_count, success_rate, last_used_at IS NOT NULL FROM credentials WHERE name = $1", &[&c.name])
+            .await?;
+        assert_eq!(
+            (row.get::<_, i64>(0), row.get::<_, i64>(1)),
+            (ok, bad),
+            "counters of {}",
+            c.name
+        );
+        let rate: f64 = row.get(2);
+        assert!(
+            (rate - ok as f64 / (ok + bad) as f64).abs() < 1e-9,
+            "rate of {}",
+            c.name
+        );
+        assert!(row.get::<_, bool>(3));
+    }
+
+    // Affinity: the second run tries the credential that worked last time first.
+    let again = env
+        .run_job(&request("config_backup", &["fleet"], &[]), JOB_TIMEOUT)
+        .await?;
+    assert_eq!(again.counts.status, JobStatus::CompletedPartialFailure);
+    for r in netraven_dispatcher::jobs::results(&client, again.id).await? {
+        let want = if r.outcome == Outcome::Success { 1 } else { 3 };
+        assert_eq!(r.attempts, want, "{} on the second run", r.device_name);
+    }
+    let unchanged: i64 = client
+        .query_one("SELECT count(*) FROM device_configs", &[])
+        .await?
+        .get(0);
+    assert_eq!(
+        unchanged, 48,
+        "an unchanged configuration adds no second copy"
+    );
+
+    roles.stop().await?;
+    fleet.shutdown().await;
+    env.teardown().await
+}
+
+async fn run_status_case(spec: FleetSpec, tags: &[&str], want: JobStatus) -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let devices = spec.devices.len() as i64;
+    let fleet = Fleet::start(spec, FleetOptions::random_base()).await?;
+    env.import(&fleet).await?;
+    let roles = env.start(1);
+    let job = env
+        .run_job(&request("config_backup", tags, &[]), JOB_TIMEOUT)
+        .await?;
+    assert_eq!(job.counts.status, want, "{:?}", job.counts);
+    let client = env.pool.get().await?;
+    let results = netraven_dispatcher::jobs::results(&client, job.id).await?;
+    assert_eq!(results.len() as i64, job.counts.total_devices);
+    match want {
+        JobStatus::CompletedSuccess => {
+            assert_eq!(job.counts.succeeded_devices, devices);
+            assert!(results
+                .iter()
+                .all(|r| r.outcome == Outcome::Success && r.attempts == 1));
+        }
+        JobStatus::CompletedFailure => {
+            assert_eq!(job.counts.succeeded_devices, 0);
+            assert!(results
+                .iter()
+                .all(|r| r.outcome == Outcome::AuthFailed && r.attempts == 3));
+            assert!(
+                results.iter().all(|r| r.reason.contains("rejected")),
+                "{results:?}"
+            );
+        }
+        JobStatus::CompletedNoCredentials => {
+            assert_eq!(job.counts.no_credential_devices, job.counts.total_devices);
+            assert!(results.iter().all(|r| r.outcome == Outcome::NoCredentials));
+            assert!(fleet.all_attempts().is_empty(), "no device may see a login");
+        }
+        JobStatus::CompletedNoDevices => {
+            assert_eq!(job.counts.total_devices, 0);
+            assert!(results.is_empty());
+            assert!(fleet.all_attempts().is_empty());
+        }
+        other => panic!("no case for {other}"),
+    }
+    roles.stop().await?;
+    fleet.shutdown().await;
+    env.teardown().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_device_logging_in_ends_completed_success() -> anyhow::Result<()> {
+    run_status_case(
+        scenario("all-good", 20, 11)?,
+        &["fleet"],
+        JobStatus::CompletedSuccess,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_device_logging_in_ends_completed_failure() -> anyhow::Result<()> {
+    let mut spec = scenario("all-good", 12, 12)?;
+    for d in &mut spec.devices {
+        d.accepts.clear();
+    }
+    run_status_case(spec, &["fleet"], JobStatus::CompletedFailure).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_without_a_matching_credential_end_completed_no_credentials() -> anyhow::Result<()>
+{
+    let spec = scenario("mixed", 30, 13)?;
+    run_status_case(spec, &["orphan"], JobStatus::CompletedNoCredentials).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targets_matching_no_device_end_completed_no_devices() -> anyhow::Result<()> {
+    run_status_case(
+        scenario("all-good", 5, 14)?,
+        &["no-such-tag"],
+        JobStatus::CompletedNoDevices,
+    )
+    .await
+}
