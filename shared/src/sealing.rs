@@ -223,7 +223,7 @@ mod tests {
     fn old_keys_still_open_after_rotation() {
         let old = format!("old {}", B64.encode([1u8; 32]));
         let new = format!("new {}", B64.encode([2u8; 32]));
-        let sealed_old = ring(&[old.clone()])
+        let sealed_old = ring(std::slice::from_ref(&old))
             .seal(&SecretString::from("s"))
             .expect("seal");
         let rotated = ring(&[new, old]);

@@ -102,7 +102,7 @@ impl TestEnv {
         let pool = db::pool(&settings.database)?;
         broker::connect(&settings.amqp, "test-probe")
             .await
-            .map(|c| drop(c))
+            .map(drop)
             .with_context(|| {
                 format!(
                     "cannot reach RabbitMQ at {}: {HOW_TO_START}",
