@@ -3,25 +3,31 @@
 //! One [`Session`] is one TCP connection to one device. Every phase has its own timeout
 //! ([`SshTimeouts`]), the host key is checked inside the handshake before any secret is
 //! sent ([`HostKeyCheck`]), several passwords can be tried on one connection
-//! ([`Session::authenticate`]), and commands run on exec channels ([`Session::exec`]).
+//! ([`Session::authenticate`]), and commands run on exec channels ([`Session::exec`]) or
+//! in an interactive shell ([`Session::shell`]).
 //!
 //! Files: `session.rs` (the public [`Session`]), `error.rs` ([`SshError`], [`Phase`] and the
 //! mapping of russh errors), `host_key.rs` (fingerprints and pin checks), `algorithms.rs`
 //! (the russh client configuration), `handler.rs` (the russh callbacks), `stream.rs` (a
-//! socket wrapper that lets us close a connection russh still holds).
+//! socket wrapper that lets us close a connection russh still holds), `shell.rs`
+//! ([`Shell`]: PTY shells, prompts, pagers, enable) and `terminal.rs` (the pure text logic
+//! of shells: escape sequences, prompt and pager matching, echo).
 
 mod algorithms;
 mod error;
 mod handler;
 mod host_key;
 mod session;
+mod shell;
 mod stream;
+pub mod terminal;
 
 use std::time::Duration;
 
 pub use error::{Phase, SshError};
 pub use host_key::{fingerprint_of_line, HostKeyCheck, PresentedKey};
 pub use session::Session;
+pub use shell::{Expected, Shell, ShellOptions};
 
 /// Per-phase timeouts of one connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

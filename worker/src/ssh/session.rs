@@ -22,7 +22,7 @@ use super::{AuthOutcome, ExecOutput, SshOptions, SshTimeouts};
 const MAX_KBDINT_ROUNDS: usize = 8;
 
 /// How long [`Session::close`] waits for the server to see our disconnect.
-const CLOSE_GRACE: Duration = Duration::from_secs(2);
+pub(super) const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// One SSH connection. Dropping it closes the connection; [`Session::close`] says goodbye
 /// politely first.
