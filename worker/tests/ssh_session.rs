@@ -369,6 +369,7 @@ mod kbd_server {
     use russh::{Channel, ChannelId, MethodKind, MethodSet};
 
     pub const SECRET: &str = "kbd-secret";
+    pub const STALL_USER: &str = "stall";
 
     pub struct Conn;
 
@@ -400,10 +401,14 @@ mod kbd_server {
 
         async fn auth_keyboard_interactive<'a>(
             &'a mut self,
-            _user: &str,
+            user: &str,
             _submethods: &str,
             response: Option<Response<'a>>,
         ) -> Result<Auth, Self::Error> {
+            if user == STALL_USER {
+                // An AAA server that never answers.
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            }
             match response {
                 None => Ok(Auth::Partial {
                     name: Cow::Borrowed(""),
@@ -513,6 +518,30 @@ async fn keyboard_interactive_fallback_answers_with_the_secret() {
     let out = s.exec("anything", 1024).await.expect("exec");
     assert_eq!(out.stdout, b"ok\n");
     s.close().await;
+}
+
+#[tokio::test]
+async fn authentication_is_bounded_by_the_auth_timeout() {
+    let addr = start_kbd_server().await;
+    let t = SshTimeouts {
+        auth: Duration::from_millis(500),
+        ..timeouts()
+    };
+    let mut s = kbd_session(addr, &t).await;
+    let started = Instant::now();
+    let err = s
+        .authenticate(kbd_server::STALL_USER, &secret("whatever"))
+        .await
+        .expect_err("the server never answers");
+    let elapsed = started.elapsed();
+    assert!(matches!(err, SshError::Timeout(Phase::Auth)), "{err:?}");
+    assert!(elapsed >= Duration::from_millis(450), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+    assert!(
+        !s.is_open(),
+        "a half-done attempt leaves the connection unusable"
+    );
+    assert!(!err.to_string().contains("whatever"), "no secret in errors");
 }
 
 #[tokio::test]
