@@ -271,3 +271,77 @@ async fn targets_matching_no_device_end_completed_no_devices() -> anyhow::Result
     )
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linux_cisco_ios_and_junos_devices_are_all_backed_up() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let mut spec = scenario("multi-vendor", 30, 31)?;
+    // The enable secret is the login secret, as on most AAA-backed devices.
+    for d in &mut spec.devices {
+        if d.enable_secret.is_some() {
+            d.enable_secret = d.accepts.first().map(|(_, p)| p.clone());
+        }
+    }
+    let want = expected(&spec);
+    let fleet = Fleet::start(spec.clone(), FleetOptions::random_base()).await?;
+    env.import(&fleet).await?;
+    let roles = env.start(1);
+    let job = env
+        .run_job(&request("config_backup", &["fleet"], &[]), JOB_TIMEOUT)
+        .await?;
+    let client = env.pool.get().await?;
+    let mut platforms = std::collections::BTreeSet::new();
+    for r in netraven_dispatcher::jobs::results(&client, job.id).await? {
+        assert_eq!(
+            r.outcome, want[&r.device_name].0,
+            "{}: {}",
+            r.device_name, r.reason
+        );
+        if r.outcome != Outcome::Success {
+            continue;
+        }
+        let device = spec
+            .devices
+            .iter()
+            .find(|d| d.name == r.device_name)
+            .expect("in spec");
+        platforms.insert(device.platform.as_str());
+        let config = fleet
+            .expected_config(&r.device_name)
+            .expect("simulated config");
+        let stored: String = client
+            .query_one(
+                "SELECT content FROM device_configs WHERE device_id = $1",
+                &[&r.device_id],
+            )
+            .await?
+            .get(0);
+        assert_eq!(
+            stored.trim_end(),
+            netraven_worker::redact::redact(&config).trim_end(),
+            "{} ({:?})",
+            r.device_name,
+            device.platform
+        );
+        // No enable secret or login secret was typed where a command log would keep it.
+        for secret in spec.credentials.iter().map(|c| &c.password) {
+            assert!(
+                !fleet
+                    .commands(&r.device_name)
+                    .iter()
+                    .any(|c| c.contains(secret.as_str())),
+                "{}",
+                r.device_name
+            );
+        }
+    }
+    assert_eq!(
+        platforms.len(),
+        3,
+        "every platform backed up: {platforms:?}"
+    );
+    assert_eq!(job.counts.status, JobStatus::CompletedPartialFailure);
+    roles.stop().await?;
+    fleet.shutdown().await;
+    env.teardown().await
+}

@@ -209,7 +209,7 @@ async fn work(
             Ok(AuthOutcome::Accepted) => {
                 progress.attempts.push(record(AttemptOutcome::Success));
                 progress.phase = "command";
-                let done = jobs::execute(core, task, &profile, s, job_type).await;
+                let done = jobs::execute(core, task, &profile, s, job_type, &secret).await;
                 if let Some(s) = session.take() {
                     s.close().await;
                 }

@@ -574,35 +574,3 @@ async fn command_idle_timeout_fires_but_resets_while_output_arrives() {
     assert!(elapsed >= Duration::from_millis(750), "{elapsed:?}");
     assert!(elapsed < Duration::from_secs(4), "{elapsed:?}");
 }
-
-/// Throughput of connect + password auth + close against the simulator, both ends in this
-/// process. `cargo test -p netraven-worker --test ssh_session -- --ignored --nocapture`
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "benchmark: prints a rate, asserts nothing about speed"]
-async fn handshake_rate() {
-    let (fleet, dev, _) = fleet().await;
-    let total = 2000;
-    let concurrency = 32;
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for w in 0..concurrency {
-        let dev = dev.clone();
-        tasks.spawn(async move {
-            for _ in (w..total).step_by(concurrency) {
-                let mut s = connect(&dev, HostKeyCheck::Off).await.expect("connects");
-                let outcome = s.authenticate(USER, &secret(PASSWORD)).await.expect("auth");
-                assert_eq!(outcome, AuthOutcome::Accepted);
-                s.close().await;
-            }
-        });
-    }
-    while let Some(r) = tasks.join_next().await {
-        r.expect("worker task");
-    }
-    let secs = started.elapsed().as_secs_f64();
-    println!(
-        "{total} connect+auth+close in {secs:.2} s: {:.0}/s",
-        total as f64 / secs
-    );
-    fleet.shutdown().await;
-}

@@ -1,9 +1,7 @@
 //! `command`: run the request's commands and store each output.
 
-use super::{run_commands, JobDone};
+use super::{run_commands, Device, JobDone};
 use crate::device::DeviceFailure;
-use crate::platform::Profile;
-use crate::ssh::Session;
 use crate::store::{self, CommandOutput};
 use crate::{redact, Core};
 use netraven_shared::domain::{JobType, Outcome};
@@ -15,10 +13,9 @@ pub const NAME: &str = JobType::Command.as_str();
 pub async fn run(
     core: &Core,
     task: &DeviceTask,
-    profile: &Profile,
-    session: &mut Session,
+    device: &mut Device<'_>,
 ) -> Result<JobDone, DeviceFailure> {
-    let ran = run_commands(core, profile, session, &task.commands).await?;
+    let ran = run_commands(device, &task.commands).await?;
     let outputs: Vec<CommandOutput> = ran
         .into_iter()
         .map(|r| CommandOutput {

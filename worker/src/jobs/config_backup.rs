@@ -1,9 +1,7 @@
 //! `config_backup`: read the running configuration and store it as a snapshot.
 
-use super::{run_commands, JobDone};
+use super::{run_commands, Device, JobDone};
 use crate::device::DeviceFailure;
-use crate::platform::Profile;
-use crate::ssh::Session;
 use crate::{redact, store, Core};
 use netraven_shared::domain::{JobType, Outcome};
 use netraven_shared::messages::DeviceTask;
@@ -14,16 +12,16 @@ pub const NAME: &str = JobType::ConfigBackup.as_str();
 pub async fn run(
     core: &Core,
     task: &DeviceTask,
-    profile: &Profile,
-    session: &mut Session,
+    device: &mut Device<'_>,
 ) -> Result<JobDone, DeviceFailure> {
-    let command = profile.commands.get(NAME).ok_or_else(|| {
+    let profile = device.profile;
+    let command = profile.commands.get(NAME).cloned().ok_or_else(|| {
         DeviceFailure::new(
             Outcome::InternalError,
             format!("platform profile {} has no {NAME} command", profile.name),
         )
     })?;
-    let ran = run_commands(core, profile, session, std::slice::from_ref(command)).await?;
+    let ran = run_commands(device, std::slice::from_ref(&command)).await?;
     let raw = ran.into_iter().next().map(|r| r.output).unwrap_or_default();
     if raw.trim().is_empty() {
         return Err(DeviceFailure::new(

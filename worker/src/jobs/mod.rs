@@ -6,10 +6,12 @@ pub mod reachability;
 
 use crate::device::DeviceFailure;
 use crate::platform::{Profile, Transport};
-use crate::ssh::{Session, SshError};
+use crate::ssh::{Session, ShellOptions, SshError};
 use crate::Core;
 use netraven_shared::domain::{JobType, Outcome};
 use netraven_shared::messages::DeviceTask;
+use regex::Regex;
+use secrecy::SecretString;
 
 /// What a successful job on one device produced.
 #[derive(Debug, Clone, Default)]
@@ -26,10 +28,17 @@ pub async fn execute(
     profile: &Profile,
     session: &mut Session,
     job_type: JobType,
+    secret: &SecretString,
 ) -> Result<JobDone, DeviceFailure> {
+    let mut device = Device {
+        core,
+        profile,
+        session,
+        secret,
+    };
     match job_type {
-        JobType::ConfigBackup => config_backup::run(core, task, profile, session).await,
-        JobType::Command => command::run(core, task, profile, session).await,
+        JobType::ConfigBackup => config_backup::run(core, task, &mut device).await,
+        JobType::Command => command::run(core, task, &mut device).await,
         JobType::Reachability => reachability::run(core, task).await,
     }
 }
@@ -41,14 +50,26 @@ pub struct Ran {
     pub exit_status: Option<u32>,
 }
 
+/// A logged-in device and what a job needs to drive it.
+pub struct Device<'a> {
+    pub core: &'a Core,
+    pub profile: &'a Profile,
+    pub session: &'a mut Session,
+    /// The secret that logged in: also the enable secret, as on most AAA setups.
+    pub secret: &'a SecretString,
+}
+
+/// Output allowed for paging-off and other set-up commands.
+const SETUP_OUTPUT: usize = 64 * 1024;
+
 /// Runs `commands` the way the profile says (exec channel or shell) and fails on the first
 /// one the device refuses: a non-zero exit status or an error pattern in its output.
 pub async fn run_commands(
-    core: &Core,
-    profile: &Profile,
-    session: &mut Session,
+    d: &mut Device<'_>,
     commands: &[String],
 ) -> Result<Vec<Ran>, DeviceFailure> {
+    let (core, profile) = (d.core, d.profile);
+    let session = &mut *d.session;
     let max = core.settings.max_output_bytes;
     let mut ran = Vec::with_capacity(commands.len());
     match profile.transport {
@@ -76,13 +97,65 @@ pub async fn run_commands(
             }
         }
         Transport::Shell => {
-            return Err(DeviceFailure::new(
-                Outcome::CommandFailed,
-                format!("platform {} needs an interactive shell, which this worker build does not drive yet", profile.name),
-            ));
+            let prompt = profile.prompt.clone().ok_or_else(|| {
+                DeviceFailure::new(
+                    Outcome::InternalError,
+                    format!("profile {} has no prompt", profile.name),
+                )
+            })?;
+            let mut options = ShellOptions::new(prompt);
+            options.pager = profile.pager.clone();
+            let mut shell = session
+                .shell(options)
+                .await
+                .map_err(|e| command_failure("shell", &e))?;
+            if let (Some(enable), Some(privileged)) =
+                (&profile.enable_command, &profile.privileged_prompt)
+            {
+                if !privileged.is_match(shell.prompt()) {
+                    let asks = profile
+                        .password_prompt
+                        .clone()
+                        .unwrap_or_else(default_password_prompt);
+                    let entered = shell
+                        .enable(enable, &asks, privileged, Some(d.secret))
+                        .await
+                        .map_err(|e| command_failure(enable, &e))?;
+                    if !entered {
+                        return Err(DeviceFailure::new(
+                            Outcome::CommandFailed,
+                            format!("{enable:?} was refused: the device did not accept the enable secret"),
+                        ));
+                    }
+                }
+            }
+            for command in &profile.paging_off {
+                let output = shell
+                    .command(command, SETUP_OUTPUT)
+                    .await
+                    .map_err(|e| command_failure(command, &e))?;
+                check_errors(profile, command, &output)?;
+            }
+            for command in commands {
+                let output = shell
+                    .command(command, max)
+                    .await
+                    .map_err(|e| command_failure(command, &e))?;
+                check_errors(profile, command, &output)?;
+                ran.push(Ran {
+                    command: command.clone(),
+                    output,
+                    exit_status: None,
+                });
+            }
+            shell.close().await;
         }
     }
     Ok(ran)
+}
+
+fn default_password_prompt() -> Regex {
+    Regex::new(r"(?im)^password:\s*$").unwrap_or_else(|e| panic!("fixed pattern: {e}"))
 }
 
 fn check_errors(profile: &Profile, command: &str, output: &str) -> Result<(), DeviceFailure> {
