@@ -1,4 +1,6 @@
-//! Optional HTTP control endpoint: `GET /devices`, `GET /attempts` (JSON).
+//! Optional HTTP control endpoint (JSON): `GET /devices`, `GET /attempts`, and `GET /truth`
+//! (every device's [`crate::DeviceReport`]: fault, attempts, commands, secrets received and
+//! whether one reached a changed host key).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +23,10 @@ pub fn router(fleet: Arc<Fleet>) -> Router {
         .route(
             "/attempts",
             get(|State(f): State<Arc<Fleet>>| async move { Json(f.all_attempts()) }),
+        )
+        .route(
+            "/truth",
+            get(|State(f): State<Arc<Fleet>>| async move { Json(f.reports()) }),
         )
         .with_state(fleet)
 }

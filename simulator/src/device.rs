@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use crate::config_gen::{generate, GeneratedConfig};
 use crate::ground_truth::DeviceTruth;
-use crate::DeviceSpec;
+use crate::{DeviceSpec, Fault};
 
 /// Shared by the device's listener, its sessions and the [`crate::Fleet`] queries.
 #[derive(Debug)]
@@ -41,6 +41,10 @@ impl Device {
 
     pub(crate) fn name(&self) -> &str {
         &self.spec.name
+    }
+
+    pub(crate) fn fault(&self) -> Option<Fault> {
+        self.spec.fault
     }
 
     /// Generated on first use: a 10,000-device fleet does not hold 10,000 configs it

@@ -11,6 +11,12 @@ pub enum SimError {
     /// A platform name that is not one of `linux`, `cisco_ios`, `juniper_junos`.
     #[error("unknown platform {0:?} (known: linux, cisco_ios, juniper_junos)")]
     UnknownPlatform(String),
+    /// A fault name (or its parameter) that [`crate::Fault`] does not know.
+    #[error("unknown fault {0} (known: {known})", known = crate::fault::names())]
+    UnknownFault(String),
+    /// A scenario file that cannot be read as a fleet.
+    #[error("scenario file {path}: {reason}")]
+    ScenarioFile { path: PathBuf, reason: String },
     /// The spec is inconsistent (duplicate device names, empty names, ...).
     #[error("invalid fleet spec: {0}")]
     InvalidSpec(String),

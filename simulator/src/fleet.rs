@@ -1,6 +1,6 @@
 //! A running fleet: start (keys, ports, listeners), ground-truth queries, shutdown.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
@@ -9,13 +9,12 @@ use std::time::Duration;
 use russh::keys::ssh_key::private::Ed25519Keypair;
 use russh::keys::PrivateKey;
 use serde::{Deserialize, Serialize};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::device::Device;
-use crate::ground_truth::LoginAttempt;
-use crate::{seed, server, CredentialSpec, FleetOptions, FleetSpec, Platform, SimError};
+use crate::{seed, server, CredentialSpec, Fault, FleetOptions, FleetSpec, Platform, SimError};
 
 /// Simulator ports stay below the kernel's ephemeral range.
 pub const MAX_PORT_EXCLUSIVE: u16 = 32768;
@@ -28,17 +27,21 @@ pub struct RunningDevice {
     pub port: u16,
     pub platform: Platform,
     pub tags: Vec<String>,
-    /// OpenSSH public key line: `ssh-ed25519 AAAA... <name>`.
+    /// OpenSSH public key line of the key the device serves: `ssh-ed25519 AAAA... <name>`.
+    /// With [`Fault::HostKeyChanged`] that is not [`host_key`]`(seed, name)`.
     pub host_key: String,
+    /// How the device misbehaves, if it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<Fault>,
 }
 
 /// A running fleet of simulated devices. Queries take `&self`, so it can be shared in an
 /// `Arc` (see [`crate::serve_control`]); stop it with [`Fleet::shutdown`] or [`Fleet::stop`].
 pub struct Fleet {
-    seed: u64,
-    credentials: Vec<CredentialSpec>,
-    devices: Vec<Arc<Device>>,
-    by_name: HashMap<String, usize>,
+    pub(crate) seed: u64,
+    pub(crate) credentials: Vec<CredentialSpec>,
+    pub(crate) devices: Vec<Arc<Device>>,
+    pub(crate) by_name: HashMap<String, usize>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -54,7 +57,16 @@ impl std::fmt::Debug for Fleet {
 
 /// The host key of `device` in a fleet seeded with `seed` (ed25519, stable across runs).
 pub fn host_key(seed: u64, device: &str) -> Result<PrivateKey, SimError> {
-    let bytes = seed::derive(seed, &format!("hostkey/{device}"));
+    key_from(seed, &format!("hostkey/{device}"), device)
+}
+
+/// The key a device with [`Fault::HostKeyChanged`] serves instead of [`host_key`].
+pub fn changed_host_key(seed: u64, device: &str) -> Result<PrivateKey, SimError> {
+    key_from(seed, &format!("hostkey-changed/{device}"), device)
+}
+
+fn key_from(seed: u64, label: &str, device: &str) -> Result<PrivateKey, SimError> {
+    let bytes = seed::derive(seed, label);
     let mut key = PrivateKey::from(Ed25519Keypair::from_seed(&bytes));
     key.set_comment(device);
     Ok(key)
@@ -83,13 +95,49 @@ fn raise_nofile_limit() {
     }
 }
 
+/// A device's port: listening, or (for [`Fault::PortClosed`]) bound but not listening, so
+/// that connecting is refused while the port stays reserved for the device.
+enum Endpoint {
+    Listening(TcpListener),
+    Reserved(TcpSocket),
+}
+
+impl Endpoint {
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        match self {
+            Endpoint::Listening(l) => l.local_addr(),
+            Endpoint::Reserved(s) => s.local_addr(),
+        }
+    }
+}
+
+fn reserve(addr: SocketAddr) -> std::io::Result<TcpSocket> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.bind(addr)?;
+    Ok(socket)
+}
+
 /// Binds the first free port from `*next`, skipping taken ones, and moves `*next` past it.
-async fn bind_next(bind: IpAddr, next: &mut u16, device: &str) -> Result<TcpListener, SimError> {
+async fn bind_next(
+    bind: IpAddr,
+    next: &mut u16,
+    device: &str,
+    listen: bool,
+) -> Result<Endpoint, SimError> {
     let from = *next;
     while *next < MAX_PORT_EXCLUSIVE {
         let addr = SocketAddr::new(bind, *next);
         *next += 1;
-        match TcpListener::bind(addr).await {
+        let bound = if listen {
+            TcpListener::bind(addr).await.map(Endpoint::Listening)
+        } else {
+            reserve(addr).map(Endpoint::Reserved)
+        };
+        match bound {
             Ok(l) => return Ok(l),
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
             Err(e) => return Err(SimError::Bind { addr, source: e }),
@@ -137,16 +185,21 @@ impl Fleet {
         let mut devices = Vec::with_capacity(spec.devices.len());
         let mut by_name = HashMap::with_capacity(spec.devices.len());
         for d in spec.devices {
-            let key = host_key(spec.seed, &d.name)?;
+            let key = if d.fault == Some(Fault::HostKeyChanged) {
+                changed_host_key(spec.seed, &d.name)?
+            } else {
+                host_key(spec.seed, &d.name)?
+            };
             let public = openssh_public(&key, &d.name)?;
-            let listener = match bind_next(opts.bind, &mut next_port, &d.name).await {
+            let listen = d.fault != Some(Fault::PortClosed);
+            let endpoint = match bind_next(opts.bind, &mut next_port, &d.name, listen).await {
                 Ok(l) => l,
                 Err(e) => {
                     shutdown.cancel();
                     return Err(e);
                 }
             };
-            let port = match listener.local_addr() {
+            let port = match endpoint.local_addr() {
                 Ok(a) => a.port(),
                 Err(e) => {
                     shutdown.cancel();
@@ -158,14 +211,25 @@ impl Fleet {
             };
             let device = Arc::new(Device::new(d, spec.seed, opts.bind, port, public));
             by_name.insert(device.name().to_string(), devices.len());
-            let config = Arc::new(server::config(key, rejection));
-            tracker.spawn(server::accept_loop(
-                device.clone(),
-                listener,
-                config,
-                shutdown.clone(),
-                tracker.clone(),
-            ));
+            match endpoint {
+                Endpoint::Listening(listener) => {
+                    let config = Arc::new(server::config(key, rejection, device.fault()));
+                    tracker.spawn(server::accept_loop(
+                        device.clone(),
+                        listener,
+                        config,
+                        shutdown.clone(),
+                        tracker.clone(),
+                    ));
+                }
+                Endpoint::Reserved(socket) => {
+                    let stop = shutdown.clone();
+                    tracker.spawn(async move {
+                        stop.cancelled().await;
+                        drop(socket);
+                    });
+                }
+            }
             devices.push(device);
         }
         tracing::info!(
@@ -181,82 +245,6 @@ impl Fleet {
             shutdown,
             tracker,
         })
-    }
-
-    fn device(&self, name: &str) -> Option<&Arc<Device>> {
-        self.by_name.get(name).and_then(|&i| self.devices.get(i))
-    }
-
-    /// The fleet's seed.
-    pub fn seed(&self) -> u64 {
-        self.seed
-    }
-
-    /// The credentials of the spec the fleet was started with.
-    pub fn credentials(&self) -> &[CredentialSpec] {
-        &self.credentials
-    }
-
-    /// Every device, in spec order.
-    pub fn devices(&self) -> Vec<RunningDevice> {
-        self.devices
-            .iter()
-            .map(|d| RunningDevice {
-                name: d.spec.name.clone(),
-                host: d.host,
-                port: d.port,
-                platform: d.spec.platform,
-                tags: d.spec.tags.clone(),
-                host_key: d.host_key.clone(),
-            })
-            .collect()
-    }
-
-    /// Authentication requests `device` received, in order (empty for unknown devices).
-    pub fn attempts(&self, device: &str) -> Vec<LoginAttempt> {
-        self.device(device)
-            .map(|d| d.truth.attempts())
-            .unwrap_or_default()
-    }
-
-    /// Attempts of every device that received at least one.
-    pub fn all_attempts(&self) -> BTreeMap<String, Vec<LoginAttempt>> {
-        self.devices
-            .iter()
-            .filter_map(|d| {
-                let a = d.truth.attempts();
-                (!a.is_empty()).then(|| (d.spec.name.clone(), a))
-            })
-            .collect()
-    }
-
-    /// Every command `device` received (exec requests and lines typed at a shell prompt;
-    /// answers to `Password:` prompts are not commands and are not kept).
-    pub fn commands(&self, device: &str) -> Vec<String> {
-        self.device(device)
-            .map(|d| d.truth.commands())
-            .unwrap_or_default()
-    }
-
-    /// TCP connections `device` has accepted so far.
-    pub fn connections(&self, device: &str) -> u64 {
-        self.device(device)
-            .map(|d| d.truth.connections())
-            .unwrap_or(0)
-    }
-
-    /// Exactly what a backup of `device` must return (`\n` line ends; shell platforms
-    /// send it with `\r\n` and, unless paging is off, pager breaks: [`crate::MORE`] on
-    /// `cisco_ios`, [`crate::JUNOS_MORE`] on `juniper_junos`).
-    pub fn expected_config(&self, device: &str) -> Option<String> {
-        self.device(device).map(|d| d.config().text.clone())
-    }
-
-    /// Secret values inside `device`'s config: none may survive redaction.
-    pub fn config_secrets(&self, device: &str) -> Vec<String> {
-        self.device(device)
-            .map(|d| d.config().secrets.clone())
-            .unwrap_or_default()
     }
 
     /// Writes the inventory YAML and its secrets folder (see [`crate::inventory`]).

@@ -6,6 +6,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
+use crate::Fault;
+
 /// An SSH user-authentication method, as named on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum AuthMethod {
@@ -60,6 +62,24 @@ pub struct LoginAttempt {
     pub connection: u64,
 }
 
+/// Everything recorded on one device, with its fault: what `GET /truth` serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceReport {
+    pub name: String,
+    pub fault: Option<Fault>,
+    /// TCP connections accepted.
+    pub connections: u64,
+    pub attempts: Vec<LoginAttempt>,
+    pub commands: Vec<String>,
+    /// Password and keyboard-interactive answers received: each carried a secret.
+    pub secrets_received: u64,
+    /// The device serves a host key other than its seed's ([`Fault::HostKeyChanged`]).
+    pub host_key_changed: bool,
+    /// A secret reached this device although its host key changed: the client failed to
+    /// stop at the host-key check. Must stay `false`.
+    pub secret_sent_after_host_key_change: bool,
+}
+
 /// Per-device record. Each device has its own locks, held for a push or a clone only, so
 /// thousands of logins per second across a fleet never contend on one lock.
 #[derive(Debug, Default)]
@@ -67,6 +87,8 @@ pub(crate) struct DeviceTruth {
     attempts: Mutex<Vec<LoginAttempt>>,
     commands: Mutex<Vec<String>>,
     connections: AtomicU64,
+    /// Password and keyboard-interactive answers received (each carried a secret).
+    secrets: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -82,6 +104,15 @@ impl DeviceTruth {
 
     pub(crate) fn record_attempt(&self, attempt: LoginAttempt) {
         lock(&self.attempts).push(attempt);
+    }
+
+    /// A request that carried a secret (a password, an answer to a prompt) arrived.
+    pub(crate) fn record_secret(&self) {
+        self.secrets.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn secrets(&self) -> u64 {
+        self.secrets.load(Ordering::Relaxed)
     }
 
     pub(crate) fn record_command(&self, command: &str) {

@@ -10,15 +10,21 @@
 //! Modules:
 //! - [`spec`] — [`Platform`], [`CredentialSpec`], [`DeviceSpec`], [`FleetSpec`],
 //!   [`FleetOptions`].
-//! - [`scenario`](mod@scenario) — ready-made fleets (`all-good`, `mixed`, `multi-vendor`) and their
-//!   proportions.
-//! - [`fleet`] — [`Fleet`] (start, queries, shutdown) and [`RunningDevice`].
-//! - `server` — the russh config, accept loop and per-connection handler (auth, channels).
+//! - [`fault`] — [`Fault`]: what a device does wrong, chosen per device by name.
+//! - [`scenario`](mod@scenario) — ready-made fleets (`all-good`, `mixed`, `multi-vendor`,
+//!   `hostile`) and their proportions.
+//! - [`scenario_file`] — fleets described in YAML (groups with count or fraction, platform,
+//!   accepted credentials, fault, config size).
+//! - [`fleet`] — [`Fleet`] (start, shutdown) and [`RunningDevice`]; `queries` — its
+//!   ground-truth queries and [`DeviceReport`]s.
+//! - `server` — the russh config per fault, accept loop, per-connection handler (auth,
+//!   channels) and misbehaving output.
 //! - `shell` and `platform` — what a device answers on exec channels and PTY shells.
 //! - [`config_gen`] — deterministic running configs with secret-bearing lines.
 //! - [`ground_truth`] — [`LoginAttempt`] and the per-device record.
 //! - [`inventory`] — the YAML file `netraven inventory import` reads.
-//! - [`control`] — optional HTTP endpoint over a shared fleet.
+//! - [`control`] — optional HTTP endpoint over a shared fleet (`/devices`, `/attempts`,
+//!   `/truth`).
 //! - [`error`] — [`SimError`].
 //!
 //! ```no_run
@@ -35,11 +41,14 @@ pub mod config_gen;
 pub mod control;
 mod device;
 pub mod error;
+pub mod fault;
 pub mod fleet;
 pub mod ground_truth;
 pub mod inventory;
 mod platform;
+mod queries;
 pub mod scenario;
+pub mod scenario_file;
 mod seed;
 mod server;
 mod shell;
@@ -47,8 +56,9 @@ pub mod spec;
 
 pub use control::{serve_control, serve_control_on};
 pub use error::SimError;
-pub use fleet::{host_key, Fleet, RunningDevice};
-pub use ground_truth::{AuthMethod, LoginAttempt};
+pub use fault::Fault;
+pub use fleet::{changed_host_key, host_key, Fleet, RunningDevice};
+pub use ground_truth::{AuthMethod, DeviceReport, LoginAttempt};
 pub use platform::cisco_ios::INVALID_INPUT as IOS_INVALID_INPUT;
 pub use platform::juniper_junos::MORE as JUNOS_MORE;
 pub use platform::linux::CONFIG_COMMAND as LINUX_CONFIG_COMMAND;

@@ -1,4 +1,4 @@
-//! Ready-made fleets: `all-good`, `mixed` and `multi-vendor`.
+//! Ready-made fleets: `all-good`, `mixed`, `multi-vendor` and `hostile`.
 //!
 //! Devices are named `dev-00001`, `dev-00002`, ... and `i` below is that number (from 1).
 //! Every scenario has the same three credentials, all tagged `fleet`, with passwords
@@ -22,12 +22,35 @@
 //! - `multi-vendor`: the credentials of `mixed`, and platforms by `i % 3`: 0 `linux`,
 //!   1 `cisco_ios`, 2 `juniper_junos` (a third each). `cisco_ios` devices have an enable
 //!   secret derived from the seed (see [`enable_secret`]).
+//! - `hostile`: platforms by `i % 3` as in `multi-vendor`, tagged `fleet` and `site-<i % 4>`
+//!   (no orphans). By `(i - 1) % 20`, 0–10 (55 %) each play one fault of [`Fault::ALL`]
+//!   in that order, with default parameters, and 11–19 (45 %) are healthy, so from 11
+//!   devices up every fault is present:
+//!
+//!   | `(i-1) % 20` | fault                       | accepts          | a careful client sees |
+//!   |---|---|---|---|
+//!   | 0  | `port_closed`               | `tacacs`         | connection refused |
+//!   | 1  | `silent`                    | `tacacs`         | handshake timeout |
+//!   | 2  | `slow_banner:3000`          | `tacacs`         | success, 3 s late |
+//!   | 3  | `slow_auth:3000`            | `tacacs`         | success, 3 s late |
+//!   | 4  | `keyboard_interactive_only` | `tacacs`         | success by keyboard-interactive |
+//!   | 5  | `max_auth_tries:2`          | `vendor-default` | 2 rejections, then a disconnect |
+//!   | 6  | `hang_after_login`          | `tacacs`         | command timeout |
+//!   | 7  | `drop_mid_output`           | `tacacs`         | connection lost mid-reply |
+//!   | 8  | `endless_output`            | `tacacs`         | output cap or deadline |
+//!   | 9  | `host_key_changed`          | `tacacs`         | host key mismatch (once pinned) |
+//!   | 10 | `legacy_algorithms`         | `tacacs`         | no common algorithm, unless legacy on |
+//!   | 11–19 | none                     | `tacacs`         | success |
 
 use crate::seed::{Rng, ALNUM};
-use crate::{CredentialSpec, DeviceSpec, FleetSpec, Platform, SimError};
+use crate::{CredentialSpec, DeviceSpec, Fault, FleetSpec, Platform, SimError};
 
 /// The names [`scenario`] knows.
-pub const SCENARIOS: &[&str] = &["all-good", "mixed", "multi-vendor"];
+pub const SCENARIOS: &[&str] = &["all-good", "mixed", "multi-vendor", "hostile"];
+
+/// `hostile` devices come in blocks of this many: the first [`Fault::ALL`]`.len()` of each
+/// block play one fault each, the rest are healthy.
+pub const HOSTILE_BLOCK: usize = 20;
 
 /// Approximate config size of scenario devices.
 pub const SCENARIO_CONFIG_BYTES: usize = 4096;
@@ -38,6 +61,7 @@ pub fn scenario(name: &str, devices: usize, seed: u64) -> Result<FleetSpec, SimE
         "all-good" => Kind::AllGood,
         "mixed" => Kind::Mixed,
         "multi-vendor" => Kind::MultiVendor,
+        "hostile" => Kind::Hostile,
         _ => return Err(SimError::UnknownScenario(name.to_string())),
     };
     let credentials = standard_credentials(seed);
@@ -50,11 +74,18 @@ pub fn scenario(name: &str, devices: usize, seed: u64) -> Result<FleetSpec, SimE
     let mut out = Vec::with_capacity(devices);
     for i in 1..=devices {
         let platform = match kind {
-            Kind::MultiVendor => Platform::ALL[i % 3],
+            Kind::MultiVendor | Kind::Hostile => Platform::ALL[i % 3],
             Kind::AllGood | Kind::Mixed => Platform::Linux,
         };
+        let fault = match kind {
+            Kind::Hostile => Fault::ALL.get((i - 1) % HOSTILE_BLOCK).copied(),
+            _ => None,
+        };
         let (accepts, orphan) = match (kind, i % 10) {
-            (Kind::AllGood, _) | (_, 0..=4) => (tacacs.clone(), false),
+            (Kind::Hostile, _) if matches!(fault, Some(Fault::MaxAuthTries { .. })) => {
+                (vendor.clone(), false)
+            }
+            (Kind::AllGood | Kind::Hostile, _) | (_, 0..=4) => (tacacs.clone(), false),
             (_, 5 | 6) => (breakglass.clone(), false),
             (_, 7) => (vendor.clone(), false),
             (_, 8) => (None, false),
@@ -68,6 +99,7 @@ pub fn scenario(name: &str, devices: usize, seed: u64) -> Result<FleetSpec, SimE
         };
         d.accepts = accepts.into_iter().collect();
         d.config_bytes = SCENARIO_CONFIG_BYTES;
+        d.fault = fault;
         if platform == Platform::CiscoIos {
             d.enable_secret = Some(enable_secret(seed, &d.name));
         }
@@ -113,4 +145,5 @@ enum Kind {
     AllGood,
     Mixed,
     MultiVendor,
+    Hostile,
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::device::Device;
 use crate::platform::{self, LineResult};
-use crate::Platform;
+use crate::{Fault, Platform};
 
 /// Lines per screen before ` --More-- `.
 pub const PAGE_LINES: usize = 24;
@@ -30,6 +30,8 @@ pub(crate) struct ShellState {
 enum Mode {
     Line,
     Pager(VecDeque<String>),
+    /// A fault took over the output: typed input is ignored.
+    Busy,
 }
 
 /// One shell channel.
@@ -46,6 +48,10 @@ pub(crate) struct Shell {
 pub(crate) struct ShellOutput {
     pub(crate) bytes: Vec<u8>,
     pub(crate) close: bool,
+    /// [`Fault::EndlessOutput`]: after `bytes`, send this again and again.
+    pub(crate) endless: Option<Vec<u8>>,
+    /// [`Fault::DropMidOutput`]: after `bytes` (half a config), cut the connection.
+    pub(crate) cut: bool,
 }
 
 impl Shell {
@@ -79,7 +85,7 @@ impl Shell {
     pub(crate) fn input(&mut self, data: &[u8]) -> ShellOutput {
         let mut out = ShellOutput::default();
         for &b in data {
-            if out.close {
+            if out.close || matches!(self.mode, Mode::Busy) {
                 break;
             }
             let lf_after_cr = b == b'\n' && self.after_cr;
@@ -145,7 +151,25 @@ impl Shell {
             pageable,
             no_prompt,
             close,
+            config,
         } = platform::line(&self.device, &mut self.state, line, secret);
+        if config {
+            match self.device.fault() {
+                Some(Fault::EndlessOutput) => {
+                    out.endless = Some(crlf(&output));
+                    self.mode = Mode::Busy;
+                    return;
+                }
+                Some(Fault::DropMidOutput) => {
+                    let all = crlf(&output);
+                    out.bytes.extend_from_slice(&all[..all.len() / 2]);
+                    out.cut = true;
+                    self.mode = Mode::Busy;
+                    return;
+                }
+                _ => {}
+            }
+        }
         if close {
             out.bytes.extend_from_slice(&crlf(&output));
             out.close = true;

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::SimError;
+use crate::{Fault, SimError};
 
 /// The kind of device a simulated host plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -95,6 +95,9 @@ pub struct DeviceSpec {
     pub config_bytes: usize,
     /// Secret for `enable` (cisco_ios). `None`: `enable` needs no password.
     pub enable_secret: Option<String>,
+    /// How the device misbehaves; `None` (the default): it does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<Fault>,
 }
 
 impl DeviceSpec {
@@ -107,6 +110,7 @@ impl DeviceSpec {
             accepts: Vec::new(),
             config_bytes: 4096,
             enable_secret: None,
+            fault: None,
         }
     }
 }
@@ -124,6 +128,7 @@ impl fmt::Debug for DeviceSpec {
                 "enable_secret",
                 &self.enable_secret.as_ref().map(|_| "<redacted>"),
             )
+            .field("fault", &self.fault)
             .finish()
     }
 }

@@ -113,7 +113,7 @@ pub(crate) fn line(
                 .unwrap_or(offset);
             invalid(device, state, second)
         }
-        SHOW_RUN => LineResult::paged(device.config().text.clone()),
+        SHOW_RUN => LineResult::config(device),
         SHOW_VERSION => LineResult::paged(version(device)),
         EXIT | LOGOUT | QUIT => LineResult::close(""),
         _ => invalid(device, state, 0),

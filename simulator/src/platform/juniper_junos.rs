@@ -81,7 +81,7 @@ pub(crate) fn line(device: &Device, state: &mut ShellState, line: &str) -> LineR
         Err(at) => return error(device, state, at, "unknown command."),
     };
     let mut result = match cmd {
-        SHOW_CONFIGURATION if display_set => LineResult::paged(device.config().text.clone()),
+        SHOW_CONFIGURATION if display_set => LineResult::config(device),
         SHOW_CONFIGURATION => LineResult::text(
             "error: this simulated device only answers 'show configuration | display set'\n",
         ),

@@ -13,17 +13,22 @@ pub(crate) fn exec(device: &Device, command: &str) -> ExecResult {
         stdout: s.into_bytes(),
         stderr: Vec::new(),
         status: 0,
+        config: false,
     };
     let word = command.split_whitespace().next().unwrap_or("");
     match word {
         "" => ok(String::new()),
-        "cat" if command == CONFIG_COMMAND => ok(device.config().text.clone()),
+        "cat" if command == CONFIG_COMMAND => ExecResult {
+            config: true,
+            ..ok(device.config().text.clone())
+        },
         "cat" => {
             let file = command.split_whitespace().nth(1).unwrap_or("");
             ExecResult {
                 stdout: Vec::new(),
                 stderr: format!("cat: {file}: No such file or directory\n").into_bytes(),
                 status: 1,
+                config: false,
             }
         }
         "hostname" => ok(format!("{}\n", device.name())),
@@ -39,12 +44,14 @@ pub(crate) fn exec(device: &Device, command: &str) -> ExecResult {
         "true" => ok(String::new()),
         "false" => ExecResult {
             status: 1,
+            config: false,
             ..ExecResult::default()
         },
         _ => ExecResult {
             stdout: Vec::new(),
             stderr: format!("sh: 1: {word}: not found\n").into_bytes(),
             status: 127,
+            config: false,
         },
     }
 }
@@ -65,5 +72,8 @@ pub(crate) fn line(device: &Device, line: &str) -> LineResult {
     let r = exec(device, line);
     let mut s = String::from_utf8_lossy(&r.stdout).into_owned();
     s.push_str(&String::from_utf8_lossy(&r.stderr));
-    LineResult::text(s)
+    LineResult {
+        config: r.config,
+        ..LineResult::text(s)
+    }
 }

@@ -14,6 +14,8 @@ pub(crate) struct ExecResult {
     pub(crate) stdout: Vec<u8>,
     pub(crate) stderr: Vec<u8>,
     pub(crate) status: u32,
+    /// `stdout` is the running config (faults that break output act on it).
+    pub(crate) config: bool,
 }
 
 /// Runs `command` on an exec channel; `None` if the platform refuses exec channels
@@ -36,6 +38,8 @@ pub(crate) struct LineResult {
     pub(crate) no_prompt: bool,
     /// End the session after the output.
     pub(crate) close: bool,
+    /// `output` is the running config (faults that break output act on it).
+    pub(crate) config: bool,
 }
 
 impl LineResult {
@@ -50,6 +54,16 @@ impl LineResult {
         LineResult {
             output: output.into(),
             pageable: true,
+            ..LineResult::default()
+        }
+    }
+
+    /// The running config, pageable.
+    pub(crate) fn config(device: &Device) -> Self {
+        LineResult {
+            output: device.config().text.clone(),
+            pageable: true,
+            config: true,
             ..LineResult::default()
         }
     }

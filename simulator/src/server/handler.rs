@@ -1,98 +1,20 @@
-//! The SSH side of a device: russh config, accept loop and per-connection handler.
+//! One SSH connection to a device: authentication (with its faults), channels, exec
+//! requests and PTY shells.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
-use russh::keys::PrivateKey;
 use russh::server::{Auth, ChannelOpenHandle, Msg, Response, Session};
-use russh::{Channel, ChannelId, MethodKind, MethodSet};
-use tokio::net::TcpListener;
+use russh::{Channel, ChannelId, ChannelWriteHalf, MethodKind, MethodSet};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::output::{self, Cutter};
 use crate::device::Device;
 use crate::ground_truth::{AuthMethod, LoginAttempt};
 use crate::platform;
 use crate::shell::Shell;
-
-/// Authentication attempts allowed per connection (OpenSSH's MaxAuthTries default).
-pub const MAX_AUTH_TRIES: usize = 6;
-
-/// The russh server config of one device.
-pub(crate) fn config(key: PrivateKey, auth_rejection: Duration) -> russh::server::Config {
-    russh::server::Config {
-        server_id: russh::SshId::Standard("SSH-2.0-OpenSSH_9.2p1 netraven-sim".into()),
-        methods: MethodSet::from(&[MethodKind::Password][..]),
-        auth_rejection_time: auth_rejection,
-        // OpenSSH clients probe with `none` first; real servers answer that at once.
-        auth_rejection_time_initial: Some(Duration::ZERO),
-        keys: vec![key],
-        max_auth_attempts: MAX_AUTH_TRIES,
-        inactivity_timeout: Some(Duration::from_secs(600)),
-        nodelay: true,
-        ..Default::default()
-    }
-}
-
-/// Accepts connections until `shutdown`, each served in `tracker`.
-pub(crate) async fn accept_loop(
-    device: Arc<Device>,
-    listener: TcpListener,
-    config: Arc<russh::server::Config>,
-    shutdown: CancellationToken,
-    tracker: TaskTracker,
-) {
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            r = listener.accept() => r,
-        };
-        let (socket, _peer) = match accepted {
-            Ok(s) => s,
-            Err(e) => {
-                // EMFILE and friends: back off instead of spinning; the device stays up.
-                tracing::warn!(device.name = device.name(), error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        if let Err(e) = socket.set_nodelay(true) {
-            tracing::debug!(device.name = device.name(), error = %e, "set_nodelay failed");
-        }
-        let handler = Connection::new(device.clone());
-        let config = config.clone();
-        let shutdown = shutdown.clone();
-        tracker.spawn(async move {
-            // The setup waits for the client's SSH identification: a client that connects
-            // and never speaks must not hold up shutdown.
-            let setup = tokio::select! {
-                _ = shutdown.cancelled() => return,
-                s = russh::server::run_stream(config, socket, handler) => s,
-            };
-            let session = match setup {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::debug!(error = %e, "ssh connection setup failed");
-                    return;
-                }
-            };
-            let handle = session.handle();
-            tokio::select! {
-                _ = shutdown.cancelled() => {
-                    let _ = handle
-                        .disconnect(russh::Disconnect::ByApplication, "simulator shutting down".into(), String::new())
-                        .await;
-                }
-                r = session => {
-                    if let Err(e) = r {
-                        tracing::debug!(error = %e, "ssh connection ended with an error");
-                    }
-                }
-            }
-        });
-    }
-}
+use crate::Fault;
 
 /// One SSH connection to a device.
 pub(crate) struct Connection {
@@ -100,21 +22,44 @@ pub(crate) struct Connection {
     connection: u64,
     user: String,
     channels: HashMap<ChannelId, Chan>,
+    /// [`Fault::DropMidOutput`]: cuts this connection's socket.
+    cutter: Option<Cutter>,
+    /// Cancelled when the connection ends (or the fleet stops): ends endless writers.
+    stop: CancellationToken,
+    tracker: TaskTracker,
 }
 
 #[derive(Default)]
 struct Chan {
     shell: Option<Shell>,
+    /// Kept only for [`Fault::EndlessOutput`]: the flow-controlled writer.
+    writer: Option<ChannelWriteHalf<Msg>>,
+    /// Cancelled when the channel closes.
+    stop: CancellationToken,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
 }
 
 impl Connection {
-    fn new(device: Arc<Device>) -> Self {
+    pub(crate) fn new(
+        device: Arc<Device>,
+        cutter: Option<Cutter>,
+        stop: CancellationToken,
+        tracker: TaskTracker,
+    ) -> Self {
         let connection = device.truth.next_connection();
         Connection {
             device,
             connection,
             user: String::new(),
             channels: HashMap::new(),
+            cutter,
+            stop,
+            tracker,
         }
     }
 
@@ -127,12 +72,78 @@ impl Connection {
         });
     }
 
-    /// Rejects but keeps every method on offer, so the client may try another password
-    /// (russh would otherwise withdraw `password` after the first failure).
-    fn reject() -> Auth {
+    fn fault(&self) -> Option<Fault> {
+        self.device.fault()
+    }
+
+    /// The one method the device offers.
+    fn method(&self) -> MethodKind {
+        if self.fault() == Some(Fault::KeyboardInteractiveOnly) {
+            MethodKind::KeyboardInteractive
+        } else {
+            MethodKind::Password
+        }
+    }
+
+    /// Rejects but keeps the device's method on offer, so the client may try another
+    /// secret (russh would otherwise withdraw it after the first failure).
+    fn reject(&self) -> Auth {
         Auth::Reject {
-            proceed_with_methods: Some(MethodSet::from(&[MethodKind::Password][..])),
+            proceed_with_methods: Some(MethodSet::from(&[self.method()][..])),
             partial_success: false,
+        }
+    }
+
+    /// [`Fault::SlowAuth`]: waits before answering a request that carried a secret.
+    async fn auth_delay(&self) {
+        if let Some(delay) = self.fault().and_then(Fault::auth_delay) {
+            tokio::select! {
+                _ = self.stop.cancelled() => {}
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    /// Checks a secret that arrived by `method`, records it, answers.
+    async fn check_secret(&mut self, user: &str, secret: &str, method: AuthMethod) -> Auth {
+        self.device.truth.record_secret();
+        self.auth_delay().await;
+        let offered = match method {
+            AuthMethod::Password => self.method() == MethodKind::Password,
+            AuthMethod::KeyboardInteractive => self.method() == MethodKind::KeyboardInteractive,
+            AuthMethod::None | AuthMethod::PublicKey => false,
+        };
+        let ok = offered && self.device.accepts(user, secret);
+        self.record(user, method, ok);
+        if ok {
+            self.user = user.to_string();
+            Auth::Accept
+        } else {
+            self.reject()
+        }
+    }
+
+    /// The faults that take over a config reply. `true`: the reply was handled.
+    fn misbehave(&mut self, channel: ChannelId, reply: &[u8], session: &mut Session) -> bool {
+        match self.fault() {
+            Some(Fault::EndlessOutput) => {
+                if let Some(chan) = self.channels.get_mut(&channel) {
+                    if let Some(writer) = chan.writer.take() {
+                        output::endless(writer, reply.to_vec(), chan.stop.clone(), &self.tracker);
+                    }
+                }
+                true
+            }
+            Some(Fault::DropMidOutput) => {
+                if let Err(e) = session.data(channel, reply[..reply.len() / 2].to_vec()) {
+                    tracing::debug!(error = %e, "mid-output cut: queueing the first half failed");
+                }
+                if let Some(cutter) = &self.cutter {
+                    cutter.cut_soon(&self.tracker);
+                }
+                true
+            }
+            _ => false,
         }
     }
 }
@@ -142,18 +153,13 @@ impl russh::server::Handler for Connection {
 
     async fn auth_none(&mut self, user: &str) -> Result<Auth, Self::Error> {
         self.record(user, AuthMethod::None, false);
-        Ok(Self::reject())
+        Ok(self.reject())
     }
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
-        let ok = self.device.accepts(user, password);
-        self.record(user, AuthMethod::Password, ok);
-        if ok {
-            self.user = user.to_string();
-            Ok(Auth::Accept)
-        } else {
-            Ok(Self::reject())
-        }
+        Ok(self
+            .check_secret(user, password, AuthMethod::Password)
+            .await)
     }
 
     async fn auth_publickey_offered(
@@ -162,7 +168,7 @@ impl russh::server::Handler for Connection {
         _key: &russh::keys::PublicKey,
     ) -> Result<Auth, Self::Error> {
         self.record(user, AuthMethod::PublicKey, false);
-        Ok(Self::reject())
+        Ok(self.reject())
     }
 
     async fn auth_keyboard_interactive<'a>(
@@ -171,10 +177,30 @@ impl russh::server::Handler for Connection {
         _submethods: &str,
         response: Option<Response<'a>>,
     ) -> Result<Auth, Self::Error> {
-        if response.is_none() {
-            self.record(user, AuthMethod::KeyboardInteractive, false);
+        if self.method() != MethodKind::KeyboardInteractive {
+            // Not offered: refused at once, no secret asked for.
+            if response.is_none() {
+                self.record(user, AuthMethod::KeyboardInteractive, false);
+            }
+            return Ok(self.reject());
         }
-        Ok(Self::reject())
+        match response {
+            // The challenge: one hidden `Password:` prompt, as sshd's PAM setup sends.
+            None => Ok(Auth::Partial {
+                name: "".into(),
+                instructions: "".into(),
+                prompts: vec![("Password: ".into(), false)].into(),
+            }),
+            Some(mut answers) => {
+                let answer = answers
+                    .next()
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                Ok(self
+                    .check_secret(user, &answer, AuthMethod::KeyboardInteractive)
+                    .await)
+            }
+        }
     }
 
     async fn channel_open_session(
@@ -183,10 +209,19 @@ impl russh::server::Handler for Connection {
         reply: ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        // Dropping `channel`: all traffic reaches us through the handler callbacks, and a
-        // kept but unread channel would stall the connection once its buffer fills.
-        self.channels.insert(channel.id(), Chan::default());
-        drop(channel);
+        // Dropping the read half: all traffic reaches us through the handler callbacks,
+        // and a kept but unread half would stall the connection once its buffer fills
+        // (russh ignores a dropped one). The write half is kept only to stream endless
+        // output under flow control.
+        let id = channel.id();
+        let (read, write) = channel.split();
+        drop(read);
+        let chan = Chan {
+            writer: (self.fault() == Some(Fault::EndlessOutput)).then_some(write),
+            stop: self.stop.child_token(),
+            ..Chan::default()
+        };
+        self.channels.insert(id, chan);
         reply.accept().await;
         Ok(())
     }
@@ -196,7 +231,9 @@ impl russh::server::Handler for Connection {
         channel: ChannelId,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.channels.remove(&channel);
+        if let Some(chan) = self.channels.remove(&channel) {
+            chan.stop.cancel();
+        }
         Ok(())
     }
 
@@ -253,6 +290,10 @@ impl russh::server::Handler for Connection {
         let Some(chan) = self.channels.get_mut(&channel) else {
             return session.channel_failure(channel);
         };
+        if self.device.fault() == Some(Fault::HangAfterLogin) {
+            // Acknowledged, then nothing: no banner, no prompt, typed input ignored.
+            return session.channel_success(channel);
+        }
         let mut shell = Shell::new(self.device.clone(), &self.user);
         session.channel_success(channel)?;
         session.data(channel, shell.start())?;
@@ -268,10 +309,16 @@ impl russh::server::Handler for Connection {
     ) -> Result<(), Self::Error> {
         let command = String::from_utf8_lossy(data);
         self.device.truth.record_command(&command);
+        if self.fault() == Some(Fault::HangAfterLogin) {
+            return session.channel_success(channel);
+        }
         let Some(result) = platform::exec(&self.device, &command) else {
             return session.channel_failure(channel);
         };
         session.channel_success(channel)?;
+        if result.config && self.misbehave(channel, &result.stdout, session) {
+            return Ok(());
+        }
         if !result.stdout.is_empty() {
             session.data(channel, result.stdout)?;
         }
@@ -299,6 +346,14 @@ impl russh::server::Handler for Connection {
         let out = shell.input(data);
         if !out.bytes.is_empty() {
             session.data(channel, out.bytes)?;
+        }
+        if out.cut {
+            if let Some(cutter) = &self.cutter {
+                cutter.cut_soon(&self.tracker);
+            }
+        }
+        if let Some(text) = out.endless {
+            self.misbehave(channel, &text, session);
         }
         if out.close {
             session.exit_status_request(channel, 0)?;
