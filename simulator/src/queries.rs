@@ -75,24 +75,24 @@ impl Fleet {
     /// send it with `\r\n` and, unless paging is off, pager breaks: [`crate::MORE`] on
     /// `cisco_ios`, [`crate::JUNOS_MORE`] on `juniper_junos`).
     pub fn expected_config(&self, device: &str) -> Option<String> {
-        self.device(device).map(|d| d.config().text.clone())
+        self.device(device).map(|d| d.config().text)
     }
 
     /// Secret values inside `device`'s config: none may survive redaction.
     pub fn config_secrets(&self, device: &str) -> Vec<String> {
         self.device(device)
-            .map(|d| d.config().secrets.clone())
+            .map(|d| d.config().secrets)
             .unwrap_or_default()
     }
 
     /// Everything recorded on `device`, with its fault (`None` for unknown devices).
     pub fn report(&self, device: &str) -> Option<DeviceReport> {
-        self.device(device).map(|d| report(d))
+        self.device(device).map(report)
     }
 
     /// [`Fleet::report`] of every device, in spec order.
     pub fn reports(&self) -> Vec<DeviceReport> {
-        self.devices.iter().map(|d| report(d)).collect()
+        self.devices.iter().map(report).collect()
     }
 
     /// Devices whose host key changed ([`Fault::HostKeyChanged`]) and that still received

@@ -20,7 +20,7 @@ pub(crate) fn exec(device: &Device, command: &str) -> ExecResult {
         "" => ok(String::new()),
         "cat" if command == CONFIG_COMMAND => ExecResult {
             config: true,
-            ..ok(device.config().text.clone())
+            ..ok(device.config().text)
         },
         "cat" => {
             let file = command.split_whitespace().nth(1).unwrap_or("");

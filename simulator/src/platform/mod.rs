@@ -61,7 +61,7 @@ impl LineResult {
     /// The running config, pageable.
     pub(crate) fn config(device: &Device) -> Self {
         LineResult {
-            output: device.config().text.clone(),
+            output: device.config().text,
             pageable: true,
             config: true,
             ..LineResult::default()
