@@ -29,6 +29,30 @@ impl client::Handler for KeyCatcher {
     }
 }
 
+impl KeyCatcher {
+    pub fn new() -> Self {
+        KeyCatcher(Arc::new(Mutex::new(None)))
+    }
+}
+
+/// The base64 body of an OpenSSH key line (type and comment dropped).
+pub fn key_body(line: &str) -> String {
+    line.split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Accepts only the server key whose OpenSSH line has the same body as this one.
+pub struct Pinned(pub String);
+
+impl client::Handler for Pinned {
+    type Error = russh::Error;
+    async fn check_server_key(&mut self, key: &PublicKey) -> Result<bool, Self::Error> {
+        Ok(key_body(&key.to_openssh().unwrap()) == key_body(&self.0))
+    }
+}
+
 pub struct Client {
     pub handle: client::Handle<KeyCatcher>,
     seen_key: Arc<Mutex<Option<String>>>,
@@ -42,18 +66,27 @@ pub struct Exec {
 
 impl Client {
     pub async fn connect(dev: &RunningDevice) -> Client {
+        Self::try_connect(dev, client::Config::default())
+            .await
+            .unwrap_or_else(|e| panic!("connect to {} on port {}: {e}", dev.name, dev.port))
+    }
+
+    /// Connects with `config` (nodelay forced on), within [`STEP`].
+    pub async fn try_connect(
+        dev: &RunningDevice,
+        config: client::Config,
+    ) -> Result<Client, russh::Error> {
         let seen_key = Arc::new(Mutex::new(None));
         let config = Arc::new(client::Config {
             nodelay: true,
-            ..Default::default()
+            ..config
         });
         let handle = within(
             "connect",
             client::connect(config, (dev.host, dev.port), KeyCatcher(seen_key.clone())),
         )
-        .await
-        .unwrap_or_else(|e| panic!("connect to {} on port {}: {e}", dev.name, dev.port));
-        Client { handle, seen_key }
+        .await?;
+        Ok(Client { handle, seen_key })
     }
 
     /// The server's host key, `ssh-ed25519 AAAA...` (no comment).
