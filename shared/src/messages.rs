@@ -82,19 +82,62 @@ impl JobRequest {
     pub fn decode(body: &[u8]) -> Result<JobRequest, String> {
         let request: JobRequest =
             serde_json::from_slice(body).map_err(|e| format!("not a valid job request: {e}"))?;
+        // The typed decode refuses duplicate members; the untyped one sees the shape.
+        let value: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| format!("not a valid job request: {e}"))?;
+        check_shape(&value, "request")?;
         if request.version != VERSION {
             return Err(format!(
                 "unsupported job request version {} (this dispatcher reads version {VERSION})",
                 request.version
             ));
         }
-        if request.request_id.is_empty() || request.request_id.len() > MAX_REQUEST_ID_LEN {
+        let id_chars = request.request_id.chars().count();
+        if id_chars == 0 || id_chars > MAX_REQUEST_ID_LEN {
             return Err(format!(
                 "request_id must be 1 to {MAX_REQUEST_ID_LEN} characters"
             ));
         }
         Ok(request)
     }
+}
+
+/// What serde would otherwise let through: a JSON array in place of an object (serde reads
+/// a struct from the sequence of its fields), an object in place of an enum's string, and
+/// NUL characters, which Postgres cannot store in text.
+fn check_shape(value: &serde_json::Value, path: &str) -> Result<(), String> {
+    use serde_json::Value;
+    let Value::Object(top) = value else {
+        return Err(format!(
+            "not a valid job request: the {path} must be a JSON object"
+        ));
+    };
+    for field in ["targets", "limits"] {
+        if let Some(v) = top.get(field) {
+            if !v.is_object() {
+                return Err(format!(
+                    "not a valid job request: {field} must be a JSON object"
+                ));
+            }
+        }
+    }
+    if let Some(policy) = top.get("limits").and_then(|l| l.get("host_key_policy")) {
+        if !(policy.is_string() || policy.is_null()) {
+            return Err("not a valid job request: limits.host_key_policy must be a string".into());
+        }
+    }
+    fn has_nul(v: &Value) -> bool {
+        match v {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(a) => a.iter().any(has_nul),
+            Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+            _ => false,
+        }
+    }
+    if has_nul(value) {
+        return Err("not a valid job request: strings may not contain NUL characters".into());
+    }
+    Ok(())
 }
 
 /// One device's work, published by the dispatcher to `<ns>.tasks`, consumed by one worker.
@@ -242,6 +285,15 @@ mod tests {
     }
 
     #[test]
+    fn request_id_length_counts_characters_not_bytes() {
+        let id = "é".repeat(MAX_REQUEST_ID_LEN);
+        let body = format!(r#"{{"version":1,"request_id":"{id}","job_type":"x"}}"#);
+        assert!(JobRequest::decode(body.as_bytes()).is_ok());
+        let body = format!(r#"{{"version":1,"request_id":"{id}é","job_type":"x"}}"#);
+        assert!(JobRequest::decode(body.as_bytes()).is_err());
+    }
+
+    #[test]
     fn refuses_malformed_requests_with_a_reason() {
         for (body, needle) in [
             (&b"not json"[..], "not a valid job request"),
@@ -249,6 +301,10 @@ mod tests {
             (br#"{"version":2,"request_id":"r","job_type":"x"}"#, "version 2"),
             (br#"{"version":1,"request_id":"","job_type":"x"}"#, "request_id"),
             (br#"{"version":1,"job_type":"x"}"#, "request_id"),
+            (br#"[1,"r1","config_backup"]"#, "must be a JSON object"),
+            (br#"{"version":1,"request_id":"r","job_type":"x","targets":[["t"]]}"#, "targets must be"),
+            (br#"{"version":1,"request_id":"r","job_type":"x","limits":{"host_key_policy":{"strict":null}}}"#, "must be a string"),
+            (br#"{"version":1,"request_id":"r\u0000","job_type":"x"}"#, "NUL"),
             (
                 br#"{"version":1,"request_id":"r","job_type":"x","limits":{"host_key_policy":"maybe"}}"#,
                 "unknown variant",

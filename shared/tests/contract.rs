@@ -514,15 +514,6 @@ enum Known {
     /// JSON Schema compares numbers by value: `1.0`, `1e3` and `-0` are integers to it. The
     /// decoder takes integers only written as digits. Inherent to JSON Schema.
     IntegralFloat,
-    /// The decoder (serde's derive) also reads a struct from a JSON array of its fields in
-    /// order: `"limits": [1000]` decodes. Not part of the contract; a decoder quirk.
-    ArrayAsStruct,
-    /// The decoder (serde_json) also reads a unit enum from a one-member object:
-    /// `"host_key_policy": {"strict": null}` decodes. Not part of the contract.
-    ObjectAsEnum,
-    /// `JobRequest::decode` limits request_id to 200 *bytes*; the schema (and the error
-    /// message) say 200 *characters*. They differ for non-ASCII ids of 101 to 200 characters.
-    ByteLength,
     /// Integers past the range of i64/u64 become `f64` when parsed; the validator then sees
     /// -9223372036854775809 rounded to -2^63, which is in range. A validator with exact
     /// integers (Python's `jsonschema`, for one) refuses it, like the decoder.
@@ -536,7 +527,7 @@ impl Known {
     fn schema_accepts(self) -> bool {
         matches!(
             self,
-            Known::IntegralFloat | Known::ByteLength | Known::Rounding | Known::DuplicateMember
+            Known::IntegralFloat | Known::Rounding | Known::DuplicateMember
         )
     }
 }
@@ -556,12 +547,7 @@ fn explain(kind: Kind, literal: &str) -> Option<Known> {
             return Some(Known::Rounding);
         }
     }
-    match kind {
-        Kind::Struct if literal.starts_with('[') => Some(Known::ArrayAsStruct),
-        Kind::OptPolicy if literal.starts_with('{') => Some(Known::ObjectAsEnum),
-        Kind::RequestId if !literal.is_ascii() => Some(Known::ByteLength),
-        _ => None,
-    }
+    None
 }
 
 const SLOT: &str = "@@slot@@";
@@ -713,23 +699,6 @@ fn documented_differences() {
         (
             Known::IntegralFloat,
             request(r#","targets":{"device_ids":[-0]}"#),
-        ),
-        (Known::ArrayAsStruct, r#"[1,"r1","config_backup"]"#.into()),
-        (Known::ArrayAsStruct, request(r#","limits":[60000]"#)),
-        (
-            Known::ArrayAsStruct,
-            request(r#","targets":[["dc1-spine-01"]]"#),
-        ),
-        (
-            Known::ObjectAsEnum,
-            request(r#","limits":{"host_key_policy":{"off":null}}"#),
-        ),
-        (
-            Known::ByteLength,
-            format!(
-                r#"{{"version":1,"request_id":"{}","job_type":"x"}}"#,
-                "é".repeat(101)
-            ),
         ),
         (
             Known::Rounding,
