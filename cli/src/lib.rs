@@ -6,6 +6,7 @@
 //! | [`inventory`] | `netraven inventory import`: tags, devices and sealed credentials from YAML |
 //! | [`client`] | `netraven job submit`: publishing a job request and waiting for its events |
 //! | [`report`] | `netraven job show` and the demo's summary: what a job did, as tables |
+//! | [`secrets`] | `netraven secrets init` and `rotate`: the sealing key ring |
 //! | [`services`] | making sure Postgres and RabbitMQ are installed and running |
 //! | [`demo`] | `netraven demo`: a whole fleet end to end on this machine |
 
@@ -13,4 +14,5 @@ pub mod client;
 pub mod demo;
 pub mod inventory;
 pub mod report;
+pub mod secrets;
 pub mod services;

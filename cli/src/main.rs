@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use netraven_cli::{client, demo, inventory, report, services};
+use netraven_cli::{client, demo, inventory, report, secrets, services};
 use netraven_shared::config::Settings;
 use netraven_shared::domain::JobStatus;
 use netraven_shared::messages::{self, JobRequest, Targets};
@@ -68,6 +68,13 @@ enum SecretsCommand {
     /// Create a new sealing key file (refuses to overwrite one).
     Init {
         /// Where to write it (default: secrets.key_file).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+    },
+    /// Put a new key in front of the ring and re-seal every credential under it; old keys
+    /// stay in the ring, so anything sealed before still opens.
+    Rotate {
+        /// The key file to rotate (default: secrets.key_file).
         #[arg(long)]
         key_file: Option<PathBuf>,
     },
@@ -197,20 +204,26 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let path = key_file
                 .or(settings.secrets.key_file.clone())
                 .context("name the key file: --key-file PATH (or set secrets.key_file)")?;
-            if path.exists() {
-                bail!(
-                    "{} exists; refusing to overwrite a key that may seal stored secrets",
-                    path.display()
-                );
-            }
-            write_private(
-                &path,
-                &format!(
-                    "# NetRaven sealing key ring: first key seals, every key opens.\n{}\n",
-                    KeyRing::generate_line()?
-                ),
-            )?;
-            println!("wrote a new sealing key to {} (mode 0600)", path.display());
+            let id = secrets::init(&path)?;
+            println!(
+                "wrote a new sealing key {id} to {} (mode 0600)",
+                path.display()
+            );
+        }
+        Command::Secrets(SecretsCommand::Rotate { key_file }) => {
+            let path = key_file
+                .or(settings.secrets.key_file.clone())
+                .context("name the key file: --key-file PATH (or set secrets.key_file)")?;
+            let pool = db::pool(&settings.database)?;
+            let mut client = pool.get().await.context("cannot connect to Postgres")?;
+            let r = secrets::rotate(&mut client, &path).await?;
+            println!(
+                "new current key {} ({} keys in {}); re-sealed {} credentials",
+                r.new_key_id,
+                r.keys_in_ring,
+                path.display(),
+                r.resealed
+            );
         }
         Command::Inventory(InventoryCommand::Import { file }) => {
             let keyring = KeyRing::from_settings(&settings.secrets)?;
@@ -241,19 +254,6 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(args) => demo::run(settings, args).await?,
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    f.write_all(text.as_bytes())?;
-    Ok(())
 }
 
 async fn submit(settings: &Settings, args: SubmitArgs) -> Result<ExitCode> {

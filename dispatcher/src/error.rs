@@ -7,7 +7,7 @@ use netraven_shared::domain::JobStatus;
 pub enum DispatchError {
     #[error(transparent)]
     Shared(#[from] netraven_shared::Error),
-    #[error("database: {0}")]
+    #[error("database: {}", netraven_shared::db::describe(.0))]
     Db(#[from] tokio_postgres::Error),
     #[error("database pool: {0}")]
     Pool(#[from] deadpool_postgres::PoolError),
@@ -43,18 +43,39 @@ impl DispatchError {
     /// Transient infrastructure failures are requeued (the broker's delivery limit bounds
     /// the retries); anything else is the message's fault.
     pub fn disposition(&self) -> Disposition {
-        match self {
-            DispatchError::Db(_) | DispatchError::Pool(_) | DispatchError::Broker(_) => {
-                Disposition::Requeue
-            }
+        let transient = match self {
+            DispatchError::Db(e) => is_transient(e),
+            DispatchError::Pool(_) | DispatchError::Broker(_) => true,
             DispatchError::Shared(e) => match e {
-                netraven_shared::Error::Db(_)
-                | netraven_shared::Error::Pool(_)
+                netraven_shared::Error::Db(e) => is_transient(e),
+                netraven_shared::Error::Pool(_)
                 | netraven_shared::Error::Broker(_)
-                | netraven_shared::Error::NotConfirmed { .. } => Disposition::Requeue,
-                _ => Disposition::DeadLetter,
+                | netraven_shared::Error::NotConfirmed { .. } => true,
+                _ => false,
             },
-            DispatchError::Resolution(_) | DispatchError::Publish(_) => Disposition::DeadLetter,
+            DispatchError::Resolution(_) | DispatchError::Publish(_) => false,
+        };
+        if transient {
+            Disposition::Requeue
+        } else {
+            Disposition::DeadLetter
+        }
+    }
+}
+
+/// Whether a database error may go away by itself: the connection failed, the server is
+/// shutting down or out of resources, or the transaction lost a race. An error the server
+/// raised about the statement (a constraint, a missing table) will not.
+pub fn is_transient(e: &tokio_postgres::Error) -> bool {
+    match e.code() {
+        None => true,
+        Some(code) => {
+            let c = code.code();
+            c.starts_with("08") // connection exception
+                || c.starts_with("53") // insufficient resources
+                || c.starts_with("57P") // operator intervention: shutdown, cannot connect now
+                || c == "40001" // serialization failure
+                || c == "40P01" // deadlock detected
         }
     }
 }

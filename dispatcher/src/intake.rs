@@ -282,7 +282,8 @@ impl Dispatcher {
             Err(e) => {
                 let status = e.job_status();
                 tracing::error!(error = %e, status = %status, "job failed at the dispatcher");
-                jobs::log(
+                // Best effort: the job log may be what failed.
+                if let Err(log_error) = jobs::log(
                     &client,
                     job_id,
                     None,
@@ -290,7 +291,10 @@ impl Dispatcher {
                     "dispatch failed",
                     json!({ "error": e.to_string() }),
                 )
-                .await?;
+                .await
+                {
+                    tracing::warn!(error = %log_error, "job log not written");
+                }
                 self.end(&client, job_id, status, Some(&e.to_string()))
                     .await
             }

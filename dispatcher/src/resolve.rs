@@ -70,7 +70,8 @@ pub async fn resolve<C: GenericClient>(
     targets: &Targets,
     max_credentials: usize,
 ) -> Result<Resolution> {
-    let fail = |e: tokio_postgres::Error| DispatchError::Resolution(e.to_string());
+    let fail =
+        |e: tokio_postgres::Error| DispatchError::Resolution(netraven_shared::db::describe(&e));
     let rows = db
         .query(
             RESOLVE_SQL,

@@ -14,6 +14,23 @@ mod embedded {
 /// Serialises concurrent `migrate` runs (several replicas starting at once).
 const MIGRATION_LOCK: i64 = 0x6e65_7472_6176_656e; // "netraven"
 
+/// A database error in full: tokio-postgres' own `Display` says only "db error".
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut text = format!("{}: {}", db.severity(), db.message());
+            if let Some(detail) = db.detail() {
+                text.push_str(&format!(" ({detail})"));
+            }
+            text
+        }
+        None => match std::error::Error::source(e) {
+            Some(source) => format!("{e}: {source}"),
+            None => e.to_string(),
+        },
+    }
+}
+
 /// A bounded pool whose callers give up after `pool_timeout_ms` instead of waiting forever.
 pub fn pool(settings: &DatabaseSettings) -> Result<Pool> {
     let mut pg = tokio_postgres::Config::from_str(&settings.url)

@@ -12,12 +12,14 @@ pub enum Error {
     Key(String),
     #[error("cannot open sealed secret: {0}")]
     Unseal(String),
+    #[error("cannot open sealed secret: sealed with key {0:?}, which is not in the key ring")]
+    UnknownKey(String),
     #[error("cannot read {path}: {source}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("database: {0}")]
+    #[error("database: {}", crate::db::describe(.0))]
     Db(#[from] tokio_postgres::Error),
     #[error("database pool: {0}")]
     Pool(String),

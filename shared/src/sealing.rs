@@ -99,6 +99,12 @@ impl KeyRing {
                     n + 1
                 )));
             }
+            if keys.iter().any(|k: &Key| k.id == id) {
+                return Err(Error::Key(format!(
+                    "line {}: key id {id:?} appears twice",
+                    n + 1
+                )));
+            }
             let unbound = UnboundKey::new(&CHACHA20_POLY1305, &bytes)
                 .map_err(|_| Error::Key(format!("line {}: unusable key", n + 1)))?;
             keys.push(Key {
@@ -121,7 +127,13 @@ impl KeyRing {
         SystemRandom::new()
             .fill(&mut bytes)
             .map_err(|_| Error::Key("system random source failed".into()))?;
-        let id = format!("k{}", chrono::Utc::now().format("%Y%m%d%H%M%S"));
+        // The date says when; the random tail keeps two keys made in one second apart.
+        let id = format!(
+            "k{}-{:02x}{:02x}",
+            chrono::Utc::now().format("%Y%m%d%H%M%S"),
+            bytes[0] ^ bytes[31],
+            bytes[1] ^ bytes[30]
+        );
         Ok(format!("{id} {}", B64.encode(bytes)))
     }
 

@@ -18,7 +18,9 @@ pub mod metrics;
 pub fn init_logging(settings: &LogSettings) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        // lapin logs every returned message in full, body included; we report them ourselves.
+        .add_directive(quiet("lapin::returned_messages=off"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -27,6 +29,12 @@ pub fn init_logging(settings: &LogSettings) {
     } else {
         builder.compact().try_init()
     };
+}
+
+fn quiet(directive: &str) -> tracing_subscriber::filter::Directive {
+    directive
+        .parse()
+        .unwrap_or_else(|e| panic!("fixed log directive {directive:?}: {e}"))
 }
 
 /// Whether a role's connections are up, for `/readyz`.

@@ -40,7 +40,11 @@ fn url(db: &str) -> String {
 /// Logs of the roles under test, when `RUST_LOG` asks for them.
 fn init_logging() {
     if std::env::var_os("RUST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+        let filter = tracing_subscriber::EnvFilter::from_default_env();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
     }
 }
 
@@ -54,6 +58,8 @@ pub struct TestEnv {
     pub names: Names,
     pub dir: tempfile::TempDir,
     db_name: String,
+    /// The topology is declared by the first publish only, so a test can change it after.
+    declared: std::sync::atomic::AtomicBool,
 }
 
 impl TestEnv {
@@ -117,6 +123,7 @@ impl TestEnv {
             settings,
             dir: tempfile::tempdir()?,
             db_name,
+            declared: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -156,8 +163,13 @@ impl TestEnv {
         properties: lapin::BasicProperties,
     ) -> Result<()> {
         let conn = broker::connect(&self.settings.amqp, "test-client").await?;
-        let channel = conn.create_channel().await?;
-        broker::declare_topology(&channel, &self.names, &self.settings.amqp).await?;
+        if !self
+            .declared
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            let channel = conn.create_channel().await?;
+            broker::declare_topology(&channel, &self.names, &self.settings.amqp).await?;
+        }
         let publisher = Publisher::new(&conn, 1).await?;
         publisher
             .publish(Outgoing {
@@ -215,6 +227,40 @@ impl TestEnv {
         self.publish(request).await?;
         let id = self.job_id(&request.request_id, timeout).await?;
         self.wait_final(id, timeout).await
+    }
+
+    /// The environment that points a `netraven` process at this test's world.
+    pub fn process_env(&self) -> Vec<(String, String)> {
+        let s = &self.settings;
+        [
+            ("NETRAVEN__DATABASE__URL", s.database.url.clone()),
+            ("NETRAVEN__AMQP__URL", s.amqp.url.clone()),
+            ("NETRAVEN__AMQP__NAMESPACE", s.amqp.namespace.clone()),
+            (
+                "NETRAVEN__AMQP__QUEUE_EXPIRES_MS",
+                s.amqp.queue_expires_ms.to_string(),
+            ),
+            ("NETRAVEN__SECRETS__KEY", self.key_line.clone()),
+            ("NETRAVEN__DISPATCHER__METRICS_ADDR", String::new()),
+            ("NETRAVEN__WORKER__METRICS_ADDR", String::new()),
+            ("NETRAVEN__AGGREGATOR__METRICS_ADDR", String::new()),
+            ("NETRAVEN__AGGREGATOR__SWEEP_INTERVAL_MS", "200".to_string()),
+            ("NETRAVEN__WORKER__FLUSH_INTERVAL_MS", "20".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    /// A `netraven` command pointed at this test's world, with no inherited config.
+    pub fn command(&self) -> Result<std::process::Command> {
+        let mut cmd = std::process::Command::new(netraven_binary()?);
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("NETRAVEN")) {
+            cmd.env_remove(k);
+        }
+        cmd.envs(self.process_env());
+        cmd.env("RUST_LOG", "warn");
+        Ok(cmd)
     }
 
     /// Deletes the namespace's queues and exchanges and drops the database.

@@ -13,6 +13,7 @@ use deadpool_postgres::Pool;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lapin::Acker;
 use netraven_shared::broker::{Names, Outgoing, Publisher, RESULT_KEY};
+use netraven_shared::db::describe;
 use netraven_shared::messages::TaskResult;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -153,7 +154,7 @@ async fn write(pool: &Pool, batch: &[Finished]) -> Result<(), String> {
         }
     }
     let mut client = pool.get().await.map_err(|e| e.to_string())?;
-    let tx = client.transaction().await.map_err(|e| e.to_string())?;
+    let tx = client.transaction().await.map_err(|e| describe(&e))?;
     if !job_ids.is_empty() {
         tx.execute(
             "INSERT INTO credential_attempts (job_id, device_id, credential_id, attempt, outcome, duration_ms, attempted_at)
@@ -161,7 +162,7 @@ async fn write(pool: &Pool, batch: &[Finished]) -> Result<(), String> {
             &[&job_ids, &device_ids, &credential_ids, &seq, &outcomes, &durations, &ats],
         )
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| describe(&e))?;
     }
     if !deltas.is_empty() {
         let ids: Vec<i64> = deltas.keys().copied().collect();
@@ -185,7 +186,7 @@ async fn write(pool: &Pool, batch: &[Finished]) -> Result<(), String> {
             &[&ids, &s, &fl, &used, &ok, &bad],
         )
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| describe(&e))?;
     }
     if !affinity.is_empty() {
         let devices: Vec<i64> = affinity.keys().copied().collect();
@@ -202,7 +203,7 @@ async fn write(pool: &Pool, batch: &[Finished]) -> Result<(), String> {
             &[&devices, &creds, &when],
         )
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| describe(&e))?;
     }
-    tx.commit().await.map_err(|e| e.to_string())
+    tx.commit().await.map_err(|e| describe(&e))
 }

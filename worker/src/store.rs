@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 pub type StoreResult<T> = Result<T, String>;
 
-fn db_err(e: impl std::fmt::Display) -> String {
-    format!("database: {e}")
+fn db_err(e: impl Into<netraven_shared::Error>) -> String {
+    e.into().to_string()
 }
 
 /// The host key pinned for a device, as an OpenSSH public key line.

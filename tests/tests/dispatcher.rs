@@ -1,0 +1,357 @@
+//! The dispatcher as clients meet it: the contract, refusals, idempotency, events, and a
+//! final status for each way dispatch can fail — on real RabbitMQ and Postgres.
+
+use futures::StreamExt;
+use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use netraven_shared::broker::{self, REASON_HEADER, SOURCE_HEADER};
+use netraven_shared::domain::{JobStatus, Outcome};
+use netraven_shared::messages::{JobEvent, JobReply};
+use netraven_simulator::{scenario, AuthMethod, Fleet, FleetOptions};
+use netraven_tests::{request, TestEnv};
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A private queue bound to an exchange, to watch what crosses it.
+struct Spy {
+    _conn: lapin::Connection,
+    consumer: lapin::Consumer,
+    name: String,
+}
+
+impl Spy {
+    async fn new(env: &TestEnv, exchange: Option<(&str, &str)>) -> anyhow::Result<Spy> {
+        let conn = broker::connect(&env.settings.amqp, "test-spy").await?;
+        let ch = conn.create_channel().await?;
+        broker::declare_topology(&ch, &env.names, &env.settings.amqp).await?;
+        let q = ch
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        let name = q.name().as_str().to_string();
+        if let Some((exchange, key)) = exchange {
+            ch.queue_bind(
+                name.clone().into(),
+                exchange.into(),
+                key.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        }
+        let consumer = ch
+            .basic_consume(
+                name.clone().into(),
+                "".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        Ok(Spy {
+            _conn: conn,
+            consumer,
+            name,
+        })
+    }
+
+    async fn next(&mut self) -> anyhow::Result<lapin::message::Delivery> {
+        let d = tokio::time::timeout(TIMEOUT, self.consumer.next()).await?;
+        Ok(d.ok_or_else(|| anyhow::anyhow!("spy closed"))??)
+    }
+}
+
+async fn dead_letters(env: &TestEnv, n: usize) -> anyhow::Result<Vec<lapin::message::Delivery>> {
+    let conn = broker::connect(&env.settings.amqp, "test-dead").await?;
+    let ch = conn.create_channel().await?;
+    let mut consumer = ch
+        .basic_consume(
+            env.names.dead_queue().into(),
+            "".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    let mut out = Vec::new();
+    while out.len() < n {
+        let d = tokio::time::timeout(TIMEOUT, consumer.next())
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("closed"))??;
+        out.push(d);
+    }
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_are_dead_lettered_with_their_reason_and_answered() -> anyhow::Result<()>
+{
+    let env = TestEnv::new().await?;
+    let fleet = Fleet::start(scenario("all-good", 3, 41)?, FleetOptions::random_base()).await?;
+    env.import(&fleet).await?;
+    let roles = env.start(1);
+    let mut replies = Spy::new(&env, None).await?;
+    let bad: [(&[u8], &str); 4] = [
+        (b"this is not json", "not a valid job request"),
+        (br#"{"version":1,"request_id":"x1","job_type":"config_backup","surprise":true}"#, "unknown field `surprise`"),
+        (br#"{"version":2,"request_id":"x2","job_type":"config_backup"}"#, "version 2"),
+        (br#"{"version":1,"request_id":"x3","job_type":"config_backup","limits":{"host_key_policy":"maybe"}}"#, "unknown variant"),
+    ];
+    for (i, (body, _)) in bad.iter().enumerate() {
+        let props = broker::json_properties()
+            .with_reply_to(replies.name.clone().into())
+            .with_correlation_id(format!("bad-{i}").into());
+        env.publish_raw(body.to_vec(), props).await?;
+    }
+    let mut reasons = Vec::new();
+    for _ in 0..bad.len() {
+        let d = replies.next().await?;
+        let reply: JobReply = serde_json::from_slice(&d.data)?;
+        assert!(!reply.accepted && reply.job_id.is_none(), "{reply:?}");
+        let correlation = d
+            .properties
+            .correlation_id()
+            .as_ref()
+            .map(|c| c.as_str().to_string());
+        reasons.push((
+            correlation.unwrap_or_default(),
+            reply.error.unwrap_or_default(),
+        ));
+    }
+    for (i, (_, needle)) in bad.iter().enumerate() {
+        let (_, reason) = reasons
+            .iter()
+            .find(|(c, _)| *c == format!("bad-{i}"))
+            .expect("a reply per request");
+        assert!(
+            reason.contains(needle),
+            "reply {i}: {reason:?} should say {needle:?}"
+        );
+    }
+    let dead = dead_letters(&env, bad.len()).await?;
+    for d in &dead {
+        let reason = broker::header(&d.properties, REASON_HEADER).unwrap_or_default();
+        let source = broker::header(&d.properties, SOURCE_HEADER).unwrap_or_default();
+        assert_eq!(source, env.names.submit_queue());
+        let original = bad
+            .iter()
+            .find(|(body, _)| *body == d.data.as_slice())
+            .expect("original body kept");
+        assert!(reason.contains(original.1), "{reason:?}");
+    }
+    let client = env.pool.get().await?;
+    let jobs: i64 = client
+        .query_one("SELECT count(*) FROM jobs", &[])
+        .await?
+        .get(0);
+    assert_eq!(jobs, 0, "a malformed request gets no job row");
+    // ... and the dispatcher keeps going.
+    let job = env
+        .run_job(&request("config_backup", &["fleet"], &[]), TIMEOUT)
+        .await?;
+    assert_eq!(job.counts.status, JobStatus::CompletedSuccess);
+    let text = netraven_shared::telemetry::metrics::render().map_err(anyhow::Error::msg)?;
+    assert!(
+        text.contains("netraven_job_requests_total{result=\"malformed\"}"),
+        "malformed requests are counted"
+    );
+    roles.stop().await?;
+    fleet.shutdown().await;
+    env.teardown().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_that_cannot_run_become_failed_invalid_request_jobs() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let roles = env.start(1);
+    let mut unknown = request("firmware_upgrade", &["fleet"], &[]);
+    unknown.request_id = "unknown-type".into();
+    let mut deadline = request("config_backup", &["fleet"], &[]);
+    deadline.limits.device_deadline_ms = Some(5);
+    let commandless = request("command", &["fleet"], &[]);
+    for (r, needle) in [
+        (&unknown, "unknown JobType \"firmware_upgrade\""),
+        (&deadline, "limits.device_deadline_ms"),
+        (&commandless, "needs at least one command"),
+    ] {
+        let job = env.run_job(r, TIMEOUT).await?;
+        assert_eq!(job.counts.status, JobStatus::FailedInvalidRequest);
+        let error = job.counts.error.clone().unwrap_or_default();
+        assert!(
+            error.contains(needle),
+            "{error:?} should mention {needle:?}"
+        );
+    }
+    roles.stop().await?;
+    env.teardown().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_request_id_twice_yields_one_job_run_once_and_events_announce_it(
+) -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let fleet = Fleet::start(scenario("all-good", 8, 42)?, FleetOptions::random_base()).await?;
+    env.import(&fleet).await?;
+    let mut events = Spy::new(&env, Some((&env.names.events_exchange(), "job.*"))).await?;
+    let roles = env.start(2);
+    let r = request("config_backup", &["fleet"], &[]);
+    env.publish(&r).await?;
+    env.publish(&r).await?;
+    let job_id = env.job_id(&r.request_id, TIMEOUT).await?;
+    let job = env.wait_final(job_id, TIMEOUT).await?;
+    assert_eq!(job.counts.status, JobStatus::CompletedSuccess);
+
+    let mut seen = Vec::new();
+    while !seen.iter().any(|e: &JobEvent| e.event == "job.completed") {
+        let d = events.next().await?;
+        let e: JobEvent = serde_json::from_slice(&d.data)?;
+        assert_eq!(d.routing_key.as_str(), e.event);
+        seen.push(e);
+    }
+    let kinds: Vec<&str> = seen.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(kinds, ["job.created", "job.running", "job.completed"]);
+    let done = seen.last().expect("completed");
+    assert_eq!(
+        (done.job_id, done.status, done.succeeded_devices),
+        (job_id, JobStatus::CompletedSuccess, 8)
+    );
+    // A resubmission publishes no task: every device saw exactly one login.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for (device, attempts) in fleet.all_attempts() {
+        let logins = attempts
+            .iter()
+            .filter(|a| a.method == AuthMethod::Password)
+            .count();
+        assert_eq!(logins, 1, "{device}");
+    }
+    let client = env.pool.get().await?;
+    let jobs: i64 = client
+        .query_one("SELECT count(*) FROM jobs", &[])
+        .await?
+        .get(0);
+    assert_eq!(jobs, 1);
+    roles.stop().await?;
+    fleet.shutdown().await;
+    env.teardown().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolution_coverage_is_logged_and_counted() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let fleet = Fleet::start(scenario("mixed", 20, 43)?, FleetOptions::random_base()).await?;
+    env.import(&fleet).await?;
+    let roles = env.start(1);
+    let job = env
+        .run_job(
+            &request("config_backup", &["fleet", "orphan"], &["no-such-device"]),
+            TIMEOUT,
+        )
+        .await?;
+    let client = env.pool.get().await?;
+    let row = client
+        .query_one(
+            "SELECT message, data FROM job_logs WHERE job_id = $1 AND message LIKE 'resolved%'",
+            &[&job.id],
+        )
+        .await?;
+    assert_eq!(
+        row.get::<_, &str>(0),
+        "resolved credentials for 18 of 20 devices (90.0%)"
+    );
+    let data: serde_json::Value = row.get(1);
+    assert_eq!(data["unresolved"], 2);
+    assert_eq!(
+        data["missing_targets"],
+        serde_json::json!(["no-such-device"])
+    );
+    let results = netraven_dispatcher::jobs::results(&client, job.id).await?;
+    assert_eq!(
+        results
+            .iter()
+            .filter(|r| r.outcome == Outcome::NoCredentials)
+            .count(),
+        2,
+        "never silently dropped"
+    );
+    let text = netraven_shared::telemetry::metrics::render().map_err(anyhow::Error::msg)?;
+    assert!(
+        text.contains("netraven_devices_resolved_total{result=\"unresolved\"}"),
+        "{text}"
+    );
+    roles.stop().await?;
+    fleet.shutdown().await;
+    env.teardown().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_dispatcher_failure_gives_its_final_status() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let fleet = Fleet::start(scenario("all-good", 4, 44)?, FleetOptions::random_base()).await?;
+    env.import(&fleet).await?;
+    let roles = env.start(1);
+    let client = env.pool.get().await?;
+
+    // The database fails at the resolution step.
+    client
+        .batch_execute("ALTER TABLE credential_tags RENAME TO credential_tags_away")
+        .await?;
+    let job = env
+        .run_job(&request("config_backup", &["fleet"], &[]), TIMEOUT)
+        .await?;
+    assert_eq!(
+        job.counts.status,
+        JobStatus::FailedCredentialResolution,
+        "{:?}",
+        job.counts
+    );
+    assert!(job
+        .counts
+        .error
+        .clone()
+        .unwrap_or_default()
+        .contains("credential_tags"));
+    client
+        .batch_execute("ALTER TABLE credential_tags_away RENAME TO credential_tags")
+        .await?;
+
+    // Something nobody planned for: the job log refuses writes.
+    client
+        .batch_execute(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'job log is read-only'; END $$;
+             CREATE TRIGGER refuse BEFORE INSERT ON job_logs FOR EACH ROW EXECUTE FUNCTION refuse();",
+        )
+        .await?;
+    let job = env
+        .run_job(&request("config_backup", &["fleet"], &[]), TIMEOUT)
+        .await?;
+    assert_eq!(
+        job.counts.status,
+        JobStatus::FailedUnexpected,
+        "{:?}",
+        job.counts
+    );
+    client
+        .batch_execute("DROP TRIGGER refuse ON job_logs")
+        .await?;
+
+    // And with everything repaired, the same dispatcher runs a job to success.
+    let job = env
+        .run_job(&request("config_backup", &["fleet"], &[]), TIMEOUT)
+        .await?;
+    assert_eq!(job.counts.status, JobStatus::CompletedSuccess);
+    roles.stop().await?;
+    fleet.shutdown().await;
+    env.teardown().await
+}
