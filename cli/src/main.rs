@@ -132,20 +132,28 @@ struct SubmitArgs {
 
 #[derive(Args)]
 struct SimArgs {
-    #[arg(long, default_value_t = 100)]
-    devices: usize,
+    /// Number of devices (default 100; with --scenario-file: the file's own total).
+    #[arg(long)]
+    devices: Option<usize>,
     /// First port; taken ports are skipped. Below 32768.
     #[arg(long, default_value_t = 20000)]
     base_port: u16,
-    /// all-good, mixed or multi-vendor.
+    /// all-good, mixed, multi-vendor or hostile (every fault present).
     #[arg(long, default_value = "mixed")]
     scenario: String,
+    /// A YAML scenario file (device groups: count or fraction, platform, accepts, fault,
+    /// config_bytes); replaces --scenario.
+    #[arg(long)]
+    scenario_file: Option<PathBuf>,
+    /// Delay before a rejected login is answered, as sshd does (default 0).
+    #[arg(long, default_value_t = 0)]
+    auth_rejection_ms: u64,
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Write the matching inventory (and its secret files) here.
     #[arg(long)]
     inventory: Option<PathBuf>,
-    /// Serve the ground truth (GET /attempts, /devices) on this address.
+    /// Serve the ground truth (GET /attempts, /devices, /truth) on this address.
     #[arg(long)]
     control_addr: Option<std::net::SocketAddr>,
 }
@@ -306,12 +314,22 @@ async fn submit(settings: &Settings, args: SubmitArgs) -> Result<ExitCode> {
 async fn sim(args: SimArgs) -> Result<()> {
     use netraven_simulator::{scenario, serve_control, Fleet, FleetOptions};
     use std::sync::Arc;
-    let spec = scenario(&args.scenario, args.devices, args.seed)?;
+    let (spec, name) = match &args.scenario_file {
+        Some(path) => (
+            netraven_simulator::scenario_file::load(path, args.devices, args.seed)?,
+            path.display().to_string(),
+        ),
+        None => (
+            scenario(&args.scenario, args.devices.unwrap_or(100), args.seed)?,
+            args.scenario.clone(),
+        ),
+    };
     let fleet = Arc::new(
         Fleet::start(
             spec,
             FleetOptions {
                 base_port: args.base_port,
+                auth_rejection_ms: args.auth_rejection_ms,
                 ..FleetOptions::default()
             },
         )
@@ -325,7 +343,7 @@ async fn sim(args: SimArgs) -> Result<()> {
     eprintln!(
         "serving {} {} devices on 127.0.0.1 ports {first}..={last}",
         devices.len(),
-        args.scenario
+        name
     );
     if let Some(path) = &args.inventory {
         fleet.write_inventory(path)?;
