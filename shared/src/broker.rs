@@ -71,10 +71,21 @@ impl Names {
     pub fn dead_exchange(&self) -> String {
         self.name("dead")
     }
+    /// Where people look at dead letters (`netraven dead list`).
     pub fn dead_queue(&self) -> String {
         self.name("dead")
     }
+    /// A second copy of every dead letter, for the aggregator: a dead-lettered device task
+    /// becomes that device's `DEAD_LETTERED` result.
+    pub fn dead_tasks_queue(&self) -> String {
+        self.name("dead.tasks")
+    }
 }
+
+/// Header RabbitMQ puts on a message it dead-lettered: the queue it came from.
+pub const FIRST_DEATH_QUEUE_HEADER: &str = "x-first-death-queue";
+/// Header RabbitMQ puts on a message it dead-lettered: why (`delivery_limit`, `rejected`, …).
+pub const FIRST_DEATH_REASON_HEADER: &str = "x-first-death-reason";
 
 /// Opens a connection that recovers by itself (exchanges, queues, consumers and QoS are
 /// replayed by lapin after a reconnect).
@@ -165,6 +176,7 @@ pub async fn declare_topology(
             Some(dlx.as_str()),
         ),
         (names.dead_queue(), names.dead_exchange(), "", None),
+        (names.dead_tasks_queue(), names.dead_exchange(), "", None),
     ];
     for (queue_name, exchange, key, dead_letter) in queues {
         channel
@@ -194,6 +206,7 @@ pub async fn delete_topology(channel: &Channel, names: &Names) -> Result<()> {
         names.tasks_queue(),
         names.results_queue(),
         names.dead_queue(),
+        names.dead_tasks_queue(),
     ] {
         channel
             .queue_delete(q.into(), QueueDeleteOptions::default())

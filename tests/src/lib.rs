@@ -382,6 +382,11 @@ impl Roles {
         Roles { shutdown, handles }
     }
 
+    /// The dispatcher and the aggregator only: tasks wait in the queue.
+    pub fn start_without_workers(settings: &Settings) -> Roles {
+        Roles::start(settings, 0)
+    }
+
     /// Signals shutdown and checks every role returned cleanly.
     pub async fn stop(mut self) -> Result<()> {
         self.shutdown.cancel();

@@ -1,6 +1,7 @@
 //! The aggregator role: consumes task results in batches, records each device's result
 //! exactly once, keeps the job counters, finishes jobs, and sweeps overdue ones.
 
+mod dead;
 mod ingest;
 
 pub use ingest::{ingest, Ingested};
@@ -41,7 +42,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
     let names = Names::new(&settings.amqp.namespace);
     let batch_size = usize::from(settings.aggregator.batch_size);
     let prefetch = settings.aggregator.batch_size.saturating_mul(2);
-    let (channel, mut consumer) = broker::consume(
+    let (channel, consumer) = broker::consume(
         &connection,
         &names,
         &settings.amqp,
@@ -52,105 +53,192 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
     let publisher = Publisher::new(&connection, settings.amqp.publish_window).await?;
     readiness.set_broker(true);
 
+    // Stops this role's helper tasks, whether the role was told to stop or its consumer ended.
+    let local = shutdown.child_token();
     let sweeping = tokio::spawn(sweep_loop(
         pool.clone(),
         Publisher::new(&connection, 64).await?,
         names.clone(),
         Duration::from_millis(settings.aggregator.sweep_interval_ms),
+        local.clone(),
+    ));
+    let (dead_channel, dead_consumer) = broker::consume(
+        &connection,
+        &names,
+        &settings.amqp,
+        &names.dead_tasks_queue(),
+        64,
+    )
+    .await?;
+    // Retention: prunes rows past `aggregator.retention_days` on its own task.
+    let pruning = tokio::spawn(crate::retention::run(
+        pool.clone(),
+        crate::retention::Policy {
+            older_than_days: settings.aggregator.retention_days,
+            batch_size: settings.aggregator.prune_batch_size,
+            dry_run: false,
+        },
+        Duration::from_millis(settings.aggregator.prune_interval_ms),
         shutdown.clone(),
     ));
     tracing::info!(queue = %names.results_queue(), batch_size, "aggregator consuming results");
 
     let linger = Duration::from_millis(settings.aggregator.batch_linger_ms);
-    'consume: loop {
-        let first = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            next = consumer.next() => next,
+    let dead_tasks = tokio::spawn({
+        let ctx = Batches {
+            pool: pool.clone(),
+            publisher: Publisher::new(&connection, 64).await?,
+            names: names.clone(),
+            source: Source::DeadTasks,
+            batch_size: 64,
+            linger,
         };
-        let mut batch = Vec::with_capacity(batch_size);
-        match first {
-            Some(Ok(d)) => batch.push(d),
-            Some(Err(e)) => {
-                tracing::error!(error = %e, "result consumer failed; waiting for the connection to recover");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-            None => break,
-        }
-        let until = tokio::time::Instant::now() + linger;
-        while batch.len() < batch_size {
-            match tokio::time::timeout_at(until, consumer.next()).await {
-                Ok(Some(Ok(d))) => batch.push(d),
-                Ok(Some(Err(_)) | None) | Err(_) => break,
-            }
-        }
-        if !record(&pool, &publisher, &names, batch, &shutdown).await {
-            break 'consume;
-        }
-    }
+        let stop = local.clone();
+        async move { ctx.consume(dead_consumer, &stop).await }
+    });
+    let results = Batches {
+        pool,
+        publisher,
+        names,
+        source: Source::Results,
+        batch_size,
+        linger,
+    };
+    results.consume(consumer, &shutdown).await;
+    // However the result consumer ended, the helpers end with it.
+    local.cancel();
+    let _ = dead_tasks.await;
     let _ = sweeping.await;
+    let _ = pruning.await;
+    let _ = dead_channel.close(200, "aggregator stopping".into()).await;
     let _ = channel.close(200, "aggregator stopping".into()).await;
     let _ = connection.close(200, "aggregator stopping".into()).await;
     tracing::info!("aggregator stopped");
     Ok(())
 }
 
-/// Records one batch and settles its deliveries. Returns `false` when shutdown interrupted
-/// a retry (the batch went back to the queue).
-async fn record(
-    pool: &deadpool_postgres::Pool,
-    publisher: &Publisher,
-    names: &Names,
-    batch: Vec<Delivery>,
-    shutdown: &CancellationToken,
-) -> bool {
-    let queue = names.results_queue();
-    let mut results = Vec::with_capacity(batch.len());
-    for d in &batch {
-        match TaskResult::decode(&d.data) {
-            Ok(r) => results.push(r),
-            Err(reason) => {
-                tracing::warn!(%reason, "malformed task result dead-lettered");
-                let dead = broker::dead_letter(names, &queue, &d.data, &d.properties, &reason);
-                if let Err(e) = publisher.publish(dead).await {
-                    tracing::error!(error = %e, "malformed result could not be dead-lettered");
+/// Which queue a batch comes from, and so what its deliveries mean.
+#[derive(Clone, Copy)]
+enum Source {
+    /// Task results from workers.
+    Results,
+    /// Dead letters: device tasks among them become `DEAD_LETTERED` results.
+    DeadTasks,
+}
+
+/// A consumer of one queue, recording what it brings in batches.
+struct Batches {
+    pool: deadpool_postgres::Pool,
+    publisher: Publisher,
+    names: Names,
+    source: Source,
+    batch_size: usize,
+    linger: Duration,
+}
+
+impl Batches {
+    /// Consumes until `shutdown` (or the broker cancels the consumer); the batch in hand is
+    /// recorded or returned to the queue first.
+    async fn consume(&self, mut consumer: lapin::Consumer, shutdown: &CancellationToken) {
+        loop {
+            let first = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                next = consumer.next() => next,
+            };
+            let mut batch = Vec::with_capacity(self.batch_size);
+            match first {
+                Some(Ok(d)) => batch.push(d),
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "consumer failed; waiting for the connection to recover");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
                 }
-                metrics::get()
-                    .dead_lettered_total
-                    .with_label_values(&[&queue])
-                    .inc();
+                None => return,
+            }
+            let until = tokio::time::Instant::now() + self.linger;
+            while batch.len() < self.batch_size {
+                match tokio::time::timeout_at(until, consumer.next()).await {
+                    Ok(Some(Ok(d))) => batch.push(d),
+                    Ok(Some(Err(_)) | None) | Err(_) => break,
+                }
+            }
+            if !self.record(batch, shutdown).await {
+                return;
             }
         }
     }
-    let mut delay = Duration::from_millis(100);
-    let ingested = loop {
-        match ingest(pool, &results).await {
-            Ok(i) => break i,
-            Err(e) => {
-                tracing::warn!(error = %e, results = results.len(), retry_in_ms = delay.as_millis() as u64,
-                    "results not recorded; retrying");
-                tokio::select! {
-                    _ = shutdown.cancelled() => {
-                        for d in &batch {
-                            let _ = d.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
-                        }
-                        return false;
+
+    /// What a batch stands for as device results. Malformed results are dead-lettered.
+    async fn results_of(&self, batch: &[Delivery]) -> Vec<TaskResult> {
+        if let Source::DeadTasks = self.source {
+            return batch
+                .iter()
+                .filter_map(|d| dead::result_of(&self.names, d))
+                .collect();
+        }
+        let queue = self.names.results_queue();
+        let mut results = Vec::with_capacity(batch.len());
+        for d in batch {
+            match TaskResult::decode(&d.data) {
+                Ok(r) => results.push(r),
+                Err(reason) => {
+                    tracing::warn!(%reason, "malformed task result dead-lettered");
+                    let dead =
+                        broker::dead_letter(&self.names, &queue, &d.data, &d.properties, &reason);
+                    if let Err(e) = self.publisher.publish(dead).await {
+                        tracing::error!(error = %e, "malformed result could not be dead-lettered");
                     }
-                    _ = tokio::time::sleep(delay) => {}
+                    metrics::get()
+                        .dead_lettered_total
+                        .with_label_values(&[&queue])
+                        .inc();
                 }
-                delay = (delay * 2).min(Duration::from_secs(5));
             }
         }
-    };
-    for (job_id, counts) in &ingested.finished {
-        events::publish(publisher, names, *job_id, counts, keys::COMPLETED).await;
+        results
     }
-    for d in &batch {
-        if let Err(e) = d.acker.ack(BasicAckOptions::default()).await {
-            tracing::warn!(error = %e, "result not acked; a redelivery will be recognised as a duplicate");
+
+    /// Records one batch and settles its deliveries. Returns `false` when shutdown
+    /// interrupted a retry (the batch went back to the queue).
+    async fn record(&self, batch: Vec<Delivery>, shutdown: &CancellationToken) -> bool {
+        let results = self.results_of(&batch).await;
+        let mut delay = Duration::from_millis(100);
+        let ingested = loop {
+            match ingest(&self.pool, &results).await {
+                Ok(i) => break i,
+                Err(e) => {
+                    tracing::warn!(error = %e, results = results.len(), retry_in_ms = delay.as_millis() as u64,
+                        "results not recorded; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => {
+                            for d in &batch {
+                                let _ = d.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+                            }
+                            return false;
+                        }
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        };
+        for (job_id, counts) in &ingested.finished {
+            events::publish(
+                &self.publisher,
+                &self.names,
+                *job_id,
+                counts,
+                keys::COMPLETED,
+            )
+            .await;
         }
+        for d in &batch {
+            if let Err(e) = d.acker.ack(BasicAckOptions::default()).await {
+                tracing::warn!(error = %e, "delivery not acked; a redelivery will be recognised as a duplicate");
+            }
+        }
+        true
     }
-    true
 }
 
 async fn sweep_loop(

@@ -1,0 +1,200 @@
+//! The aggregator: every device counted exactly once, whatever the broker repeats, however
+//! many aggregators run, and whatever never comes back.
+
+use chrono::Utc;
+use futures::StreamExt;
+use lapin::options::{BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use netraven_shared::broker::{self, Outgoing, Publisher, RESULT_KEY};
+use netraven_shared::domain::{JobStatus, Outcome};
+use netraven_shared::messages::{self, TaskResult};
+use netraven_simulator::{scenario, Fleet, FleetOptions};
+use netraven_tests::{request, Roles, TestEnv};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+fn result(job_id: uuid::Uuid, device_id: i64, name: &str, outcome: Outcome) -> TaskResult {
+    TaskResult {
+        version: messages::VERSION,
+        job_id,
+        device_id,
+        device_name: name.into(),
+        outcome,
+        reason: "replayed by the test".into(),
+        credential_id: None,
+        attempts: 1,
+        duration_ms: 5,
+        config_sha256: None,
+        worker: "test".into(),
+        finished_at: Utc::now(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_aggregators_and_repeated_results_count_each_device_once() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let fleet = Fleet::start(scenario("mixed", 80, 51)?, FleetOptions::random_base()).await?;
+    env.import(&fleet).await?;
+    let roles = env.start(2);
+    let second = CancellationToken::new();
+    let extra = tokio::spawn(netraven_dispatcher::aggregator::run(
+        env.settings.clone(),
+        second.clone(),
+    ));
+    let job = env
+        .run_job(
+            &request("config_backup", &["fleet", "orphan"], &[]),
+            TIMEOUT,
+        )
+        .await?;
+    assert_eq!(job.counts.status, JobStatus::CompletedPartialFailure);
+    let client = env.pool.get().await?;
+    let before = netraven_dispatcher::jobs::results(&client, job.id).await?;
+
+    // Every result once more, and a contradicting one, as a broker redelivery would.
+    let conn = broker::connect(&env.settings.amqp, "test-replay").await?;
+    let publisher = Publisher::new(&conn, 100).await?;
+    let mut replay: Vec<Outgoing> = Vec::new();
+    for r in &before {
+        let fake = result(job.id, r.device_id, &r.device_name, Outcome::Timeout);
+        replay.push(Outgoing::json(
+            &env.names.results_exchange(),
+            RESULT_KEY,
+            &fake,
+        )?);
+    }
+    let report = publisher.publish_all(replay).await?;
+    assert_eq!(report.confirmed, before.len());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let after = netraven_dispatcher::jobs::get(&client, job.id)
+        .await?
+        .expect("job");
+    assert_eq!(after.counts, job.counts, "counters unchanged by repeats");
+    let again = netraven_dispatcher::jobs::results(&client, job.id).await?;
+    assert_eq!(again.len(), 80);
+    for (a, b) in before.iter().zip(&again) {
+        assert_eq!(
+            (a.device_id, a.outcome),
+            (b.device_id, b.outcome),
+            "the first result stands"
+        );
+    }
+    let text = netraven_shared::telemetry::metrics::render().map_err(anyhow::Error::msg)?;
+    assert!(
+        text.contains("netraven_results_recorded_total{result=\"duplicate\"}"),
+        "duplicates are counted"
+    );
+    second.cancel();
+    extra.await??;
+    roles.stop().await?;
+    fleet.shutdown().await;
+    env.teardown().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overdue_job_is_finished_by_the_sweeper_with_missing_devices_lost() -> anyhow::Result<()>
+{
+    let env = TestEnv::new().await?;
+    let fleet = Fleet::start(scenario("all-good", 6, 52)?, FleetOptions::random_base()).await?;
+    env.import(&fleet).await?;
+    // No worker runs: nothing will ever report.
+    let roles = Roles::start_without_workers(&env.settings);
+    let mut r = request("config_backup", &["fleet"], &[]);
+    r.limits.job_deadline_ms = Some(1_500);
+    env.publish(&r).await?;
+    let id = env.job_id(&r.request_id, TIMEOUT).await?;
+    // Two devices did report before the deadline.
+    let conn = broker::connect(&env.settings.amqp, "test-partial").await?;
+    let publisher = Publisher::new(&conn, 10).await?;
+    let client = env.pool.get().await?;
+    let devices = client
+        .query("SELECT id, name FROM devices ORDER BY id LIMIT 2", &[])
+        .await?;
+    for row in &devices {
+        let ok = result(id, row.get(0), row.get(1), Outcome::Success);
+        publisher
+            .publish(Outgoing::json(
+                &env.names.results_exchange(),
+                RESULT_KEY,
+                &ok,
+            )?)
+            .await?;
+    }
+    let job = env.wait_final(id, TIMEOUT).await?;
+    assert_eq!(job.counts.status, JobStatus::CompletedPartialFailure);
+    let results = netraven_dispatcher::jobs::results(&client, id).await?;
+    assert_eq!(
+        results
+            .iter()
+            .filter(|r| r.outcome == Outcome::Lost)
+            .count(),
+        4
+    );
+    assert_eq!(
+        results
+            .iter()
+            .filter(|r| r.outcome == Outcome::Success)
+            .count(),
+        2
+    );
+    assert!(job.finished_at.expect("finished") >= job.deadline_at);
+    let logged: i64 = client
+        .query_one("SELECT count(*) FROM job_logs WHERE job_id = $1 AND message LIKE '4 devices did not report%'", &[&id])
+        .await?
+        .get(0);
+    assert_eq!(logged, 1);
+    roles.stop().await?;
+    fleet.shutdown().await;
+    env.teardown().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_no_worker_can_finish_is_dead_lettered_and_counted() -> anyhow::Result<()> {
+    let mut env = TestEnv::new().await?;
+    env.settings.amqp.delivery_limit = 2;
+    let fleet = Fleet::start(scenario("all-good", 3, 53)?, FleetOptions::random_base()).await?;
+    env.import(&fleet).await?;
+    let roles = Roles::start_without_workers(&env.settings);
+    // A worker that dies on every task: it takes each one and hands it back.
+    let conn = broker::connect(&env.settings.amqp, "test-crashing-worker").await?;
+    let ch = conn.create_channel().await?;
+    ch.basic_qos(10, BasicQosOptions::default()).await?;
+    let r = request("config_backup", &["fleet"], &[]);
+    env.publish(&r).await?;
+    let mut tasks = ch
+        .basic_consume(
+            env.names.tasks_queue().into(),
+            "crashing".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let crashing = tokio::spawn(async move {
+        while let Some(Ok(d)) = tasks.next().await {
+            let _ = d
+                .acker
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                })
+                .await;
+        }
+    });
+    let id = env.job_id(&r.request_id, TIMEOUT).await?;
+    let job = env.wait_final(id, TIMEOUT).await?;
+    crashing.abort();
+    assert_eq!(job.counts.status, JobStatus::CompletedFailure);
+    let client = env.pool.get().await?;
+    let results = netraven_dispatcher::jobs::results(&client, id).await?;
+    assert_eq!(results.len(), 3);
+    for r in &results {
+        assert_eq!(r.outcome, Outcome::DeadLettered, "{}", r.device_name);
+        assert!(r.reason.contains("delivery_limit"), "{}", r.reason);
+    }
+    roles.stop().await?;
+    fleet.shutdown().await;
+    env.teardown().await
+}
