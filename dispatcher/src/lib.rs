@@ -9,6 +9,7 @@
 //! | [`jobs`] | job rows: creation, transitions, the final status, job logs, reads for the CLI |
 //! | [`events`] | job events on the topic exchange |
 //! | [`aggregator`] | the aggregator role: records results exactly once, finishes jobs |
+//! | [`retention`] | prunes jobs, results, logs and superseded configs past the retention period |
 //! | [`sweeper`] | finishes jobs whose deadline passed, marking missing devices `LOST` |
 //! | [`error`] | the crate's error type and what each error means for a message |
 
@@ -19,6 +20,7 @@ pub mod intake;
 pub mod jobs;
 pub mod publish;
 pub mod resolve;
+pub mod retention;
 pub mod sweeper;
 
 pub use error::DispatchError;

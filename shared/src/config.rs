@@ -179,6 +179,13 @@ pub struct AggregatorSettings {
     pub batch_linger_ms: u64,
     /// How often overdue jobs are looked for.
     pub sweep_interval_ms: u64,
+    /// Jobs, their results, logs, command outputs and login attempts older than this are
+    /// pruned, as are superseded config snapshots (the latest per device is always kept).
+    pub retention_days: u32,
+    /// How often the aggregator prunes.
+    pub prune_interval_ms: u64,
+    /// Rows deleted per statement while pruning, so that no prune holds locks for long.
+    pub prune_batch_size: u32,
 }
 
 impl Default for AggregatorSettings {
@@ -188,6 +195,9 @@ impl Default for AggregatorSettings {
             batch_size: 500,
             batch_linger_ms: 20,
             sweep_interval_ms: 5_000,
+            retention_days: 90,
+            prune_interval_ms: 3_600_000,
+            prune_batch_size: 10_000,
         }
     }
 }
@@ -333,6 +343,18 @@ impl Settings {
             (
                 "aggregator.batch_size",
                 u64::from(self.aggregator.batch_size),
+            ),
+            (
+                "aggregator.retention_days",
+                u64::from(self.aggregator.retention_days),
+            ),
+            (
+                "aggregator.prune_interval_ms",
+                self.aggregator.prune_interval_ms,
+            ),
+            (
+                "aggregator.prune_batch_size",
+                u64::from(self.aggregator.prune_batch_size),
             ),
         ];
         for (key, value) in positive {

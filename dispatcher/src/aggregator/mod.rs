@@ -79,7 +79,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
             dry_run: false,
         },
         Duration::from_millis(settings.aggregator.prune_interval_ms),
-        shutdown.clone(),
+        local.clone(),
     ));
     tracing::info!(queue = %names.results_queue(), batch_size, "aggregator consuming results");
 
