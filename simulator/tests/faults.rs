@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use common::{within, Client};
 use netraven_simulator::{
-    changed_host_key, host_key, scenario, AuthMethod, DeviceSpec, Fault, Fleet, FleetOptions,
-    FleetSpec, Platform, RunningDevice, LINUX_CONFIG_COMMAND,
+    changed_host_key, host_key, AuthMethod, DeviceSpec, Fault, Fleet, FleetOptions, FleetSpec,
+    Platform, RunningDevice, LINUX_CONFIG_COMMAND,
 };
 use russh::client::KeyboardInteractiveAuthResponse;
 use russh::{cipher, kex, mac, ChannelMsg, MethodKind, Preferred};
@@ -343,30 +343,48 @@ async fn legacy_algorithms_negotiate_only_with_legacy_lists_enabled() {
 }
 
 #[tokio::test]
-async fn hostile_scenario_has_every_fault_across_platforms_and_healthy_devices() {
-    let spec = scenario("hostile", 60, 9).unwrap();
-    for f in Fault::ALL {
-        let with: Vec<&DeviceSpec> = spec.devices.iter().filter(|d| d.fault == Some(f)).collect();
-        assert_eq!(with.len(), 3, "{f}");
-        let mut platforms: Vec<Platform> = with.iter().map(|d| d.platform).collect();
-        platforms.sort();
-        assert_eq!(platforms, Platform::ALL.to_vec(), "{f} on every platform");
-    }
-    let healthy = spec.devices.iter().filter(|d| d.fault.is_none()).count();
-    assert_eq!(healthy, 27);
-    for p in Platform::ALL {
-        assert_eq!(spec.devices.iter().filter(|d| d.platform == p).count(), 20);
-    }
-    assert!(scenario("hostile", 11, 9)
-        .unwrap()
-        .devices
-        .iter()
-        .all(|d| d.fault.is_some()));
-    // It starts, with every port in the inventory.
+async fn shell_platforms_misbehave_on_the_config_command_too() {
+    let mut endless = DeviceSpec::new("ios-endless", Platform::CiscoIos);
+    endless.accepts = vec![(USER.into(), PASSWORD.into())];
+    endless.fault = Some(Fault::EndlessOutput);
+    let mut cut = DeviceSpec::new("junos-cut", Platform::JuniperJunos);
+    cut.accepts = endless.accepts.clone();
+    cut.fault = Some(Fault::DropMidOutput);
+    let spec = FleetSpec {
+        seed: SEED,
+        credentials: Vec::new(),
+        devices: vec![endless, cut],
+    };
     let fleet = Fleet::start(spec, FleetOptions::random_base())
         .await
         .unwrap();
-    assert_eq!(fleet.devices().len(), 60);
-    assert_eq!(fleet.reports().len(), 60);
+    let devs = fleet.devices();
+
+    let c = logged_in(&devs[0]).await;
+    let (mut sh, _) = c.shell("ios-endless>").await;
+    sh.send("enable\r").await;
+    sh.read_until("ios-endless#").await;
+    sh.send("show running-config\r").await;
+    // Far more than one config, and no pager or prompt ever.
+    let full = fleet.expected_config("ios-endless").unwrap();
+    let mut got = 0usize;
+    while got < 10 * full.len() {
+        match within("endless shell output", sh.ch.wait()).await {
+            Some(ChannelMsg::Data { data }) => {
+                assert!(!String::from_utf8_lossy(&data).contains("ios-endless#"));
+                got += data.len();
+            }
+            Some(_) => {}
+            None => panic!("channel closed after {got} bytes"),
+        }
+    }
+    sh.ch.close().await.unwrap();
+
+    let c = logged_in(&devs[1]).await;
+    let (mut sh, _) = c.shell("netops@junos-cut> ").await;
+    sh.send("show configuration | display set\r").await;
+    let rest = sh.read_to_close().await;
+    assert!(rest.len() > 100, "part of the config arrives: {rest:?}");
+    assert!(!rest.contains("netops@junos-cut>"), "no prompt after a cut");
     fleet.shutdown().await;
 }
