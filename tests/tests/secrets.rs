@@ -1,0 +1,174 @@
+//! No plaintext secret leaves a worker's memory: not in logs, not on the broker, not in
+//! Postgres — checked by capturing all three during a whole mixed job.
+
+use futures::StreamExt;
+use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use netraven_shared::broker;
+use netraven_shared::domain::JobStatus;
+use netraven_simulator::{scenario, Fleet, FleetOptions};
+use netraven_tests::{request, TestEnv};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Every log line of every role, at TRACE.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_plaintext_secret_reaches_logs_messages_or_the_database() -> anyhow::Result<()> {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter("trace,lapin=debug,tokio=info,runtime=info,h2=info,hyper=info")
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .try_init()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    let env = TestEnv::new().await?;
+    let mut spec = scenario("multi-vendor", 30, 61)?;
+    for d in &mut spec.devices {
+        if d.enable_secret.is_some() {
+            d.enable_secret = d.accepts.first().map(|(_, p)| p.clone());
+        }
+    }
+    let secrets: Vec<String> = spec
+        .credentials
+        .iter()
+        .map(|c| c.password.clone())
+        .collect();
+    let fleet = Fleet::start(spec, FleetOptions::random_base()).await?;
+    env.import(&fleet).await?;
+
+    // A copy of everything that crosses every exchange.
+    let conn = broker::connect(&env.settings.amqp, "test-wiretap").await?;
+    let ch = conn.create_channel().await?;
+    broker::declare_topology(&ch, &env.names, &env.settings.amqp).await?;
+    let tap = ch
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    let tap = tap.name().as_str().to_string();
+    for (exchange, key) in [
+        (env.names.jobs_exchange(), broker::SUBMIT_KEY),
+        (env.names.tasks_exchange(), broker::TASK_KEY),
+        (env.names.results_exchange(), broker::RESULT_KEY),
+        (env.names.events_exchange(), "#"),
+        (env.names.dead_exchange(), ""),
+    ] {
+        ch.queue_bind(
+            tap.clone().into(),
+            exchange.into(),
+            key.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    }
+    let roles = env.start(2);
+    let job = env
+        .run_job(
+            &request("config_backup", &["fleet", "orphan"], &[]),
+            Duration::from_secs(60),
+        )
+        .await?;
+    assert_eq!(job.counts.status, JobStatus::CompletedPartialFailure);
+    roles.stop().await?;
+
+    let mut consumer = ch
+        .basic_consume(
+            tap.into(),
+            "".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    let mut bodies = Vec::new();
+    while let Ok(Some(Ok(d))) =
+        tokio::time::timeout(Duration::from_millis(500), consumer.next()).await
+    {
+        bodies.push(String::from_utf8_lossy(&d.data).into_owned());
+    }
+    let broker_text = bodies.join("\n");
+    assert_eq!(
+        bodies.len(),
+        1 + 27 + 27 + 3,
+        "the request, 27 tasks (3 devices have no credential), 27 results and 3 events"
+    );
+    assert!(
+        broker_text.contains("nrv1:"),
+        "tasks carry the sealed secrets"
+    );
+
+    let client = env.pool.get().await?;
+    let tables: Vec<String> = client
+        .query(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(tables.len() >= 13, "{tables:?}");
+    let mut dump = String::new();
+    for table in &tables {
+        let row = client
+            .query_one(
+                &format!("SELECT coalesce(string_agg(t::text, E'\\n'), '') FROM \"{table}\" t"),
+                &[],
+            )
+            .await?;
+        dump.push_str(&row.get::<_, String>(0));
+    }
+    assert!(dump.contains("nrv1:"), "credentials are stored sealed");
+
+    let log_text =
+        String::from_utf8_lossy(&logs.0.lock().map_err(|_| anyhow::anyhow!("poisoned"))?)
+            .into_owned();
+    assert!(
+        log_text.lines().count() > 100,
+        "the roles logged at TRACE: {} lines",
+        log_text.lines().count()
+    );
+    for secret in &secrets {
+        assert!(
+            !log_text.contains(secret.as_str()),
+            "a secret is in the logs"
+        );
+        assert!(
+            !broker_text.contains(secret.as_str()),
+            "a secret crossed the broker"
+        );
+        assert!(
+            !dump.contains(secret.as_str()),
+            "a secret is in the database"
+        );
+    }
+    fleet.shutdown().await;
+    env.teardown().await
+}
