@@ -170,11 +170,11 @@ impl KeyRing {
                 "not a sealed secret (expected nrv1:<key id>:…)".into(),
             ));
         };
-        let key = self.keys.iter().find(|k| k.id == id).ok_or_else(|| {
-            Error::Unseal(format!(
-                "sealed with key {id:?}, which is not in the key ring"
-            ))
-        })?;
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.id == id)
+            .ok_or_else(|| Error::UnknownKey(id.to_string()))?;
         let raw = B64
             .decode(body)
             .map_err(|_| Error::Unseal("sealed body is not base64".into()))?;

@@ -377,3 +377,80 @@ fn the_demo_runs_end_to_end_and_exits_zero() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_rotate_reseals_everything_while_workers_keep_running() -> anyhow::Result<()> {
+    let mut env = TestEnv::new().await?;
+    let key_file = env.dir.path().join("ring.key");
+    std::fs::write(&key_file, format!("{}\n", env.key_line))?;
+    env.settings.secrets.key = None;
+    env.settings.secrets.key_file = Some(key_file.clone());
+    let fleet = Fleet::start(scenario("all-good", 10, 71)?, FleetOptions::random_base()).await?;
+    env.import(&fleet).await?;
+    let roles = env.start(2);
+    let first = env
+        .run_job(
+            &netraven_tests::request("config_backup", &["fleet"], &[]),
+            Duration::from_secs(60),
+        )
+        .await?;
+    assert_eq!(first.counts.status, JobStatus::CompletedSuccess);
+
+    let out = run(env
+        .command()?
+        .args([
+            "secrets",
+            "rotate",
+            "--key-file",
+            key_file.to_str().unwrap_or_default(),
+        ])
+        .env_remove("NETRAVEN__SECRETS__KEY"))?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("re-sealed 3 credentials"),
+        "{}",
+        text(&out.stdout)
+    );
+    let ring = std::fs::read_to_string(&key_file)?;
+    let new_id = ring
+        .lines()
+        .find(|l| !l.starts_with('#'))
+        .and_then(|l| l.split(' ').next())
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        ring.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .count(),
+        2,
+        "old key kept"
+    );
+    let client = env.pool.get().await?;
+    for row in client
+        .query("SELECT sealed_secret FROM credentials", &[])
+        .await?
+    {
+        assert!(
+            row.get::<_, String>(0)
+                .starts_with(&format!("nrv1:{new_id}:")),
+            "re-sealed under {new_id}"
+        );
+    }
+
+    // The running workers meet the new key, reload the ring and log in as before.
+    let second = env
+        .run_job(
+            &netraven_tests::request("config_backup", &["fleet"], &[]),
+            Duration::from_secs(60),
+        )
+        .await?;
+    assert_eq!(
+        second.counts.status,
+        JobStatus::CompletedSuccess,
+        "{:?}",
+        second.counts
+    );
+    roles.stop().await?;
+    fleet.shutdown().await;
+    env.teardown().await
+}

@@ -13,7 +13,6 @@ use netraven_shared::config::Settings;
 use netraven_shared::db;
 use netraven_shared::domain::Outcome;
 use netraven_shared::messages::{self, DeviceTask, TaskResult};
-use netraven_shared::sealing::KeyRing;
 use netraven_shared::telemetry::{self, metrics, Readiness};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +24,7 @@ use tracing::Instrument;
 /// Runs a worker until `shutdown`. Fails at start when the sealing key or the profiles
 /// cannot be loaded: a worker that cannot open secrets must not take tasks.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), WorkerError> {
-    let keyring = KeyRing::from_settings(&settings.secrets)?;
+    let keys = crate::keys::Keys::load(&settings.secrets)?;
     let profiles = platform::Profiles::load(settings.worker.profiles_dir.as_deref())
         .map_err(WorkerError::Profiles)?;
     let readiness = Readiness::new();
@@ -57,7 +56,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     readiness.set_broker(true);
     let core = Arc::new(Core {
         pool: pool.clone(),
-        keyring,
+        keys,
         profiles,
         timeouts: ssh::SshTimeouts {
             connect: Duration::from_millis(w.connect_timeout_ms),

@@ -167,7 +167,7 @@ async fn work(
     let mut reconnects = 0;
     let mut index = 0;
     while let Some(credential) = task.credentials.get(index) {
-        let secret = match core.keyring.open(&credential.sealed_secret) {
+        let secret = match core.keys.open(&credential.sealed_secret) {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(credential.id = credential.id, error = %e, "credential skipped");

@@ -6,6 +6,7 @@
 //! | [`platform`] | platform profiles as data (built-in TOML, plus a user folder) |
 //! | [`device`] | one device: the credential loop within the device deadline |
 //! | [`jobs`] | job types, one per file: `config_backup`, `command`, `reachability` |
+//! | [`keys`] | the key ring, reloaded when a rotated key shows up |
 //! | [`outcome`] | the one mapping from a failure to a per-device outcome |
 //! | [`store`] | host keys, configuration snapshots, command outputs |
 //! | [`redact`] | removing secrets from stored configurations |
@@ -16,6 +17,7 @@ pub mod consumer;
 pub mod device;
 pub mod flusher;
 pub mod jobs;
+pub mod keys;
 pub mod outcome;
 pub mod platform;
 pub mod redact;
@@ -25,12 +27,11 @@ pub mod store;
 pub use consumer::run;
 
 use netraven_shared::config::WorkerSettings;
-use netraven_shared::sealing::KeyRing;
 
 /// What every device task of one worker shares.
 pub struct Core {
     pub pool: deadpool_postgres::Pool,
-    pub keyring: KeyRing,
+    pub keys: keys::Keys,
     pub profiles: platform::Profiles,
     pub settings: WorkerSettings,
     pub timeouts: ssh::SshTimeouts,
