@@ -5,7 +5,8 @@
 //! |---|---|
 //! | [`inventory`] | `netraven inventory import`: tags, devices and sealed credentials from YAML |
 //! | [`client`] | `netraven job submit`: publishing a job request and waiting for its events |
-//! | [`report`] | `netraven job show` and the demo's summary: what a job did, as tables |
+//! | [`report`] | the demo's summary: what a job did, and the credential counters |
+//! | [`views`] | `job show/list/results/logs/watch`, `credential list`, `device show`, `prune`: tables and `--json` |
 //! | [`secrets`] | `netraven secrets init` and `rotate`: the sealing key ring |
 //! | [`services`] | making sure Postgres and RabbitMQ are installed and running |
 //! | [`demo`] | `netraven demo`: a whole fleet end to end on this machine |
@@ -16,3 +17,4 @@ pub mod inventory;
 pub mod report;
 pub mod secrets;
 pub mod services;
+pub mod views;

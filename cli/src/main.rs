@@ -2,9 +2,10 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use netraven_cli::{client, demo, inventory, report, secrets, services};
+use netraven_cli::views::{self, watch, Style};
+use netraven_cli::{client, demo, inventory, secrets, services};
 use netraven_shared::config::Settings;
-use netraven_shared::domain::JobStatus;
+use netraven_shared::domain::{JobStatus, Outcome};
 use netraven_shared::messages::{self, JobRequest, Targets};
 use netraven_shared::sealing::KeyRing;
 use netraven_shared::{db, shutdown, telemetry};
@@ -47,9 +48,18 @@ enum Command {
     /// Devices, tags and credentials.
     #[command(subcommand)]
     Inventory(InventoryCommand),
-    /// Submit and inspect jobs.
+    /// Submit, follow and inspect jobs.
     #[command(subcommand)]
     Job(JobCommand),
+    /// Stored credentials and how they fare.
+    #[command(subcommand)]
+    Credential(CredentialCommand),
+    /// One device: its last outcome, the credential that works, its latest config.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// Delete jobs, results, logs and superseded configs older than the retention period
+    /// (aggregator.retention_days). Open jobs and each device's latest config are kept.
+    Prune(PruneArgs),
     /// Serve a simulated fleet of SSH devices.
     Sim(SimArgs),
     /// Postgres and RabbitMQ on this machine.
@@ -92,17 +102,132 @@ enum ServicesCommand {
     Ensure,
 }
 
+/// Exit codes of `job watch` and `job submit --wait`.
+const EXIT_CODES: &str = "Exit codes: 0 COMPLETED_SUCCESS; \
+2 COMPLETED_PARTIAL_FAILURE, COMPLETED_FAILURE, COMPLETED_NO_CREDENTIALS or COMPLETED_NO_DEVICES; \
+3 FAILED_* (the job could not run); 4 still PENDING/RUNNING when --timeout-secs passed; \
+1 any other error (no such job, database unreachable).";
+
 #[derive(Subcommand)]
 enum JobCommand {
     /// Publish a job request and print the job id.
+    #[command(after_help = EXIT_CODES)]
     Submit(SubmitArgs),
-    /// Print a job's status, counters and each device's outcome.
+    /// Print a job's status, counters, devices per outcome and each device's result.
     Show {
         id: uuid::Uuid,
         /// Leave out the per-device table.
         #[arg(long)]
         summary: bool,
+        #[command(flatten)]
+        out: OutputArgs,
     },
+    /// Follow a job live until its final status, then print devices per outcome.
+    #[command(after_help = EXIT_CODES)]
+    Watch {
+        id: uuid::Uuid,
+        /// Give up after this many seconds (exit 4).
+        #[arg(long, default_value_t = 3600)]
+        timeout_secs: u64,
+        /// Time between polls of the job's progress.
+        #[arg(long, default_value_t = 250)]
+        interval_ms: u64,
+        /// No progress; print the final summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The newest jobs first.
+    List {
+        /// Only jobs with this status (e.g. RUNNING, COMPLETED_PARTIAL_FAILURE).
+        #[arg(long, value_parser = parse_status)]
+        status: Option<JobStatus>,
+        /// How many jobs.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Each device's result: outcome, credential, attempts, time, config hash, reason.
+    Results {
+        id: uuid::Uuid,
+        /// Only devices with this outcome (repeatable; e.g. AUTH_FAILED).
+        #[arg(long = "outcome", value_parser = parse_outcome)]
+        outcomes: Vec<Outcome>,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// The job's log lines: level, device, message and structured data.
+    Logs {
+        id: uuid::Uuid,
+        /// Only this device's lines.
+        #[arg(long)]
+        device: Option<String>,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum CredentialCommand {
+    /// Every credential: priority, tags, successes, failures, success rate, last use.
+    List {
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeviceCommand {
+    /// Platform, host, tags, last outcome, the credential that worked last, the latest
+    /// config hash and when it changed, the pinned host key, and recent jobs.
+    Show {
+        name: String,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+}
+
+#[derive(Args)]
+struct PruneArgs {
+    /// Prune what is older than this (default: aggregator.retention_days).
+    #[arg(long)]
+    older_than_days: Option<u32>,
+    /// Count what would be pruned; delete nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    out: OutputArgs,
+}
+
+#[derive(Args)]
+struct OutputArgs {
+    /// Print JSON (stable field names, no colour) instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+impl OutputArgs {
+    /// The JSON of `value`, or its text rendering (coloured on a terminal unless NO_COLOR).
+    fn print<T: serde::Serialize>(
+        &self,
+        value: &T,
+        text: impl FnOnce(&T, Style) -> String,
+    ) -> Result<()> {
+        if self.json {
+            print!("{}", views::json(value)?);
+        } else {
+            print!("{}", text(value, Style::detect()));
+        }
+        Ok(())
+    }
+}
+
+fn parse_status(s: &str) -> Result<JobStatus, String> {
+    s.to_ascii_uppercase().parse()
+}
+
+fn parse_outcome(s: &str) -> Result<Outcome, String> {
+    s.to_ascii_uppercase().parse()
 }
 
 #[derive(Args)]
@@ -122,7 +247,7 @@ struct SubmitArgs {
     /// Idempotency key (default: a new UUID): the same id twice yields the same job.
     #[arg(long)]
     request_id: Option<String>,
-    /// Wait for the final status; exit non-zero unless COMPLETED_SUCCESS.
+    /// Wait for the final status; exit non-zero unless COMPLETED_SUCCESS (see below).
     #[arg(long)]
     wait: bool,
     /// Give up waiting after this many seconds.
@@ -184,7 +309,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     let mut log = settings.log.clone();
     if matches!(
         cli.command,
-        Command::Demo(_) | Command::Job(_) | Command::Migrate | Command::Services(_)
+        Command::Demo(_)
+            | Command::Job(_)
+            | Command::Credential(_)
+            | Command::Device(_)
+            | Command::Prune(_)
+            | Command::Migrate
+            | Command::Services(_)
     ) {
         // Interactive commands print their own progress; only problems are logged.
         log.level = "warn".into();
@@ -247,10 +378,70 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             );
         }
         Command::Job(JobCommand::Submit(args)) => return submit(&settings, args).await,
-        Command::Job(JobCommand::Show { id, summary }) => {
-            let pool = db::pool(&settings.database)?;
-            let client = pool.get().await.context("cannot connect to Postgres")?;
-            print!("{}", report::job(&client, id, !summary).await?);
+        Command::Job(JobCommand::Show { id, summary, out }) => {
+            let client = connect(&settings).await?;
+            let detail = views::jobs::show(&client, id, !summary).await?;
+            out.print(&detail, views::jobs::render_show)?;
+        }
+        Command::Job(JobCommand::Watch {
+            id,
+            timeout_secs,
+            interval_ms,
+            json,
+        }) => {
+            use std::io::IsTerminal;
+            let client = connect(&settings).await?;
+            let how = watch::Watch {
+                every: Duration::from_millis(interval_ms.max(10)),
+                timeout: Duration::from_secs(timeout_secs),
+                live: std::io::stdout().is_terminal(),
+                json,
+                style: Style::detect(),
+            };
+            return Ok(ExitCode::from(watch::watch(&client, id, how).await?));
+        }
+        Command::Job(JobCommand::List { status, limit, out }) => {
+            let client = connect(&settings).await?;
+            let jobs = views::jobs::list(&client, status, i64::from(limit)).await?;
+            out.print(&jobs, |j, s| views::jobs::render_list(j, s))?;
+        }
+        Command::Job(JobCommand::Results { id, outcomes, out }) => {
+            let client = connect(&settings).await?;
+            let results = views::jobs::results(&client, id, &outcomes).await?;
+            out.print(&results, |r, s| views::jobs::render_results(r, s))?;
+        }
+        Command::Job(JobCommand::Logs { id, device, out }) => {
+            let client = connect(&settings).await?;
+            let lines = views::jobs::logs(&client, id, device.as_deref()).await?;
+            out.print(&lines, |l, s| views::jobs::render_logs(l, s))?;
+        }
+        Command::Credential(CredentialCommand::List { out }) => {
+            let client = connect(&settings).await?;
+            let creds = views::credentials::list(&client).await?;
+            out.print(&creds, |c, s| views::credentials::render(c, s))?;
+        }
+        Command::Device(DeviceCommand::Show { name, out }) => {
+            let client = connect(&settings).await?;
+            let device = views::devices::show(&client, &name).await?;
+            out.print(&device, views::devices::render)?;
+        }
+        Command::Prune(args) => {
+            let client = connect(&settings).await?;
+            let policy = netraven_dispatcher::retention::Policy {
+                older_than_days: args
+                    .older_than_days
+                    .unwrap_or(settings.aggregator.retention_days),
+                batch_size: settings.aggregator.prune_batch_size,
+                dry_run: args.dry_run,
+            };
+            let stop = shutdown::on_signal();
+            let rows = netraven_dispatcher::retention::prune(&client, policy, &stop).await?;
+            let report = views::prune::PruneReport {
+                older_than_days: policy.older_than_days,
+                dry_run: policy.dry_run,
+                rows,
+            };
+            args.out.print(&report, views::prune::render)?;
         }
         Command::Sim(args) => sim(args).await?,
         Command::Services(ServicesCommand::Ensure) => {
@@ -304,11 +495,12 @@ async fn submit(settings: &Settings, args: SubmitArgs) -> Result<ExitCode> {
         .or(done.reply.status)
         .unwrap_or(JobStatus::FailedUnexpected);
     eprintln!("{status}");
-    Ok(if status == JobStatus::CompletedSuccess {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(2)
-    })
+    Ok(ExitCode::from(watch::exit_code(status)))
+}
+
+async fn connect(settings: &Settings) -> Result<deadpool_postgres::Client> {
+    let pool = db::pool(&settings.database)?;
+    pool.get().await.context("cannot connect to Postgres")
 }
 
 async fn sim(args: SimArgs) -> Result<()> {

@@ -1,0 +1,178 @@
+//! What operators read: tables for people (coloured on a terminal) and `--json` for scripts.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`jobs`] | `netraven job show`, `job list`, `job results`, `job logs` |
+//! | [`watch`] | `netraven job watch`: live progress, the final table, the exit code |
+//! | [`credentials`] | `netraven credential list` |
+//! | [`devices`] | `netraven device show` |
+//! | [`prune`] | `netraven prune` |
+//!
+//! Each view fetches into a serialisable struct (its fields are the stable `--json` names)
+//! and renders that struct as text separately, so scripts and people see the same data.
+
+pub mod credentials;
+pub mod devices;
+pub mod jobs;
+pub mod prune;
+pub mod watch;
+
+use chrono::{DateTime, Utc};
+use comfy_table::{presets, Cell, CellAlignment, Color, ContentArrangement, Table};
+use netraven_shared::domain::{JobStatus, Outcome};
+use serde::Serialize;
+use std::io::IsTerminal;
+
+/// How text output looks: coloured or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    /// Colour when stdout is a terminal and `NO_COLOR` is unset (or empty).
+    pub fn detect() -> Style {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Style {
+            color: std::io::stdout().is_terminal() && !no_color,
+        }
+    }
+
+    /// No colour at all.
+    pub fn plain() -> Style {
+        Style { color: false }
+    }
+
+    /// An empty table with a header row, laid out for the terminal when there is one.
+    pub fn table<I, T>(&self, header: I) -> Table
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<Cell>,
+    {
+        let mut table = Table::new();
+        table.load_style(presets::UTF8_FULL_CONDENSED.with_rounded_corners());
+        if self.color {
+            table.enforce_styling();
+            table.set_content_arrangement(ContentArrangement::Dynamic);
+        } else {
+            table.force_no_tty();
+        }
+        table.set_header(header);
+        table
+    }
+
+    /// `text` in `color`, when colouring.
+    pub fn paint(&self, text: &str, color: Option<Color>) -> String {
+        match (self.color, color.and_then(ansi)) {
+            (true, Some(code)) => format!("\x1b[{code}m{text}\x1b[0m"),
+            _ => text.to_string(),
+        }
+    }
+
+    /// A job status, coloured as operators expect.
+    pub fn status(&self, s: JobStatus) -> String {
+        self.paint(s.as_str(), status_color(s))
+    }
+
+    /// An outcome, coloured as operators expect.
+    pub fn outcome(&self, o: Outcome) -> String {
+        self.paint(o.as_str(), Some(outcome_color(o)))
+    }
+}
+
+fn ansi(c: Color) -> Option<&'static str> {
+    Some(match c {
+        Color::Green => "32",
+        Color::Yellow => "33",
+        Color::Red => "31",
+        Color::Cyan => "36",
+        Color::DarkGrey => "90",
+        _ => return None,
+    })
+}
+
+/// Success green; partial failure, no credentials and no devices yellow; failures red;
+/// open jobs cyan.
+pub fn status_color(s: JobStatus) -> Option<Color> {
+    Some(match s {
+        JobStatus::CompletedSuccess => Color::Green,
+        JobStatus::CompletedPartialFailure
+        | JobStatus::CompletedNoCredentials
+        | JobStatus::CompletedNoDevices => Color::Yellow,
+        JobStatus::Pending | JobStatus::Running => Color::Cyan,
+        JobStatus::CompletedFailure
+        | JobStatus::FailedInvalidRequest
+        | JobStatus::FailedCredentialResolution
+        | JobStatus::FailedDispatcherError
+        | JobStatus::FailedUnexpected => Color::Red,
+    })
+}
+
+/// `SUCCESS` green, `NO_CREDENTIALS` yellow, every failure red.
+pub fn outcome_color(o: Outcome) -> Color {
+    match o {
+        Outcome::Success => Color::Green,
+        Outcome::NoCredentials => Color::Yellow,
+        _ => Color::Red,
+    }
+}
+
+/// A status cell (colour applies only when the table styles).
+pub fn status_cell(s: JobStatus) -> Cell {
+    let cell = Cell::new(s.as_str());
+    match status_color(s) {
+        Some(c) => cell.fg(c),
+        None => cell,
+    }
+}
+
+/// An outcome cell.
+pub fn outcome_cell(o: Outcome) -> Cell {
+    Cell::new(o.as_str()).fg(outcome_color(o))
+}
+
+/// A right-aligned number cell.
+pub fn number<T: std::fmt::Display>(n: T) -> Cell {
+    Cell::new(n).set_alignment(CellAlignment::Right)
+}
+
+/// `3 min ago`, or `-` for never.
+pub fn ago(at: Option<DateTime<Utc>>) -> String {
+    let Some(at) = at else { return "-".into() };
+    let secs = (Utc::now() - at).num_seconds();
+    match secs {
+        i64::MIN..=4 => "just now".into(),
+        5..=59 => format!("{secs} s ago"),
+        60..=3_599 => format!("{} min ago", secs / 60),
+        3_600..=86_399 => format!("{} h ago", secs / 3_600),
+        _ => format!("{} d ago", secs / 86_400),
+    }
+}
+
+/// `2026-11-22 04:30:51 UTC (3 min ago)`, or `-`.
+pub fn when(at: Option<DateTime<Utc>>) -> String {
+    match at {
+        Some(t) => format!("{} ({})", t.format("%Y-%m-%d %H:%M:%S UTC"), ago(at)),
+        None => "-".into(),
+    }
+}
+
+/// `850 ms`, `12.3 s`, `4 min 05 s`.
+pub fn duration_ms(ms: i64) -> String {
+    match ms {
+        i64::MIN..=999 => format!("{ms} ms"),
+        1_000..=59_999 => format!("{:.1} s", ms as f64 / 1000.0),
+        _ => format!("{} min {:02} s", ms / 60_000, (ms % 60_000) / 1000),
+    }
+}
+
+/// The first 12 hex digits of a hash, or `-`.
+pub fn short_hash(h: Option<&str>) -> String {
+    h.map(|h| h.chars().take(12).collect())
+        .unwrap_or_else(|| "-".into())
+}
+
+/// Pretty JSON with a final newline, for `--json`.
+pub fn json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(value)? + "\n")
+}
