@@ -12,8 +12,9 @@
 //!
 //! Devices are tagged `fleet` and `site-<i % 4>`, except orphans (tagged `orphan` only).
 //!
-//! - `all-good`: every device accepts `tacacs`. All `linux`.
-//! - `mixed` (by `i % 10`), all `linux`:
+//! - `all-good`: every device accepts `tacacs`. Platforms by `(i - 1) % 3`: `linux`,
+//!   `cisco_ios`, `juniper_junos` (a third each; device 1 is `linux`).
+//! - `mixed` (by `i % 10`), platforms as in `all-good`:
 //!   - 0–4 (50 %): accept only `tacacs`;
 //!   - 5–6 (20 %): accept only `breakglass`;
 //!   - 7 (10 %): accept only `vendor-default`;
@@ -73,9 +74,10 @@ pub fn scenario(name: &str, devices: usize, seed: u64) -> Result<FleetSpec, SimE
     let (tacacs, breakglass, vendor) = (login(0), login(1), login(2));
     let mut out = Vec::with_capacity(devices);
     for i in 1..=devices {
+        // Every preset mixes the platforms, a third each; device 1 is always linux.
         let platform = match kind {
             Kind::MultiVendor | Kind::Hostile => Platform::ALL[i % 3],
-            Kind::AllGood | Kind::Mixed => Platform::Linux,
+            Kind::AllGood | Kind::Mixed => Platform::ALL[(i - 1) % 3],
         };
         let fault = match kind {
             Kind::Hostile => Fault::ALL.get((i - 1) % HOSTILE_BLOCK).copied(),
@@ -101,7 +103,12 @@ pub fn scenario(name: &str, devices: usize, seed: u64) -> Result<FleetSpec, SimE
         d.config_bytes = SCENARIO_CONFIG_BYTES;
         d.fault = fault;
         if platform == Platform::CiscoIos {
-            d.enable_secret = Some(enable_secret(seed, &d.name));
+            // As on AAA-backed devices: the secret that logs in also enables. A device that
+            // accepts nothing gets a secret of its own.
+            d.enable_secret = Some(match d.accepts.first() {
+                Some((_, password)) if kind != Kind::MultiVendor => password.clone(),
+                _ => enable_secret(seed, &d.name),
+            });
         }
         out.push(d);
     }
@@ -140,7 +147,7 @@ pub fn standard_credentials(seed: u64) -> Vec<CredentialSpec> {
     .collect()
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     AllGood,
     Mixed,

@@ -148,7 +148,26 @@ fn mixed_scenario_has_the_documented_proportions() {
     assert_eq!(orphans.len(), 10);
     assert_eq!(spec.devices[8].tags, ["orphan"]); // dev-00009
     assert_eq!(spec.devices[0].tags, ["fleet", "site-1"]);
-    assert!(spec.devices.iter().all(|d| d.platform == Platform::Linux));
+    // A third of each platform, device 1 linux; a cisco device's enable secret is the
+    // secret it accepts at login.
+    for platform in Platform::ALL {
+        let n = spec
+            .devices
+            .iter()
+            .filter(|d| d.platform == platform)
+            .count();
+        assert!((33..=34).contains(&n), "{platform}: {n}");
+    }
+    assert_eq!(spec.devices[0].platform, Platform::Linux);
+    for d in spec
+        .devices
+        .iter()
+        .filter(|d| d.platform == Platform::CiscoIos)
+    {
+        if let Some((_, password)) = d.accepts.first() {
+            assert_eq!(d.enable_secret.as_ref(), Some(password));
+        }
+    }
 
     let good = scenario("all-good", 20, 3).unwrap();
     let tacacs = &good.credentials[0];
