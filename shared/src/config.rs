@@ -149,6 +149,10 @@ pub struct WorkerSettings {
     pub redact_secrets: bool,
     /// A folder of extra platform profiles (`*.toml`); built-ins are always loaded.
     pub profiles_dir: Option<PathBuf>,
+    /// Logins one credential may have in progress at once on this worker (0: no cap).
+    pub max_concurrent_logins_per_credential: u32,
+    /// Logins per second one credential may start on this worker (0: no cap).
+    pub max_logins_per_second_per_credential: u32,
 }
 
 impl Default for WorkerSettings {
@@ -165,6 +169,8 @@ impl Default for WorkerSettings {
             max_output_bytes: 16 * 1024 * 1024,
             redact_secrets: true,
             profiles_dir: None,
+            max_concurrent_logins_per_credential: 128,
+            max_logins_per_second_per_credential: 0,
         }
     }
 }

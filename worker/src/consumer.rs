@@ -57,6 +57,10 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     let core = Arc::new(Core {
         pool: pool.clone(),
         keys,
+        logins: crate::aaa::LoginLimits::new(
+            w.max_concurrent_logins_per_credential as usize,
+            w.max_logins_per_second_per_credential,
+        ),
         profiles,
         timeouts: ssh::SshTimeouts {
             connect: Duration::from_millis(w.connect_timeout_ms),

@@ -200,10 +200,13 @@ async fn work(
             session = Some(s);
         }
         let Some(s) = session.as_mut() else { continue };
+        progress.phase = "waiting for a login slot";
+        let permit = core.logins.acquire(credential.id).await;
         progress.phase = "authentication";
         let at = Utc::now();
         let t0 = Instant::now();
         let auth = s.authenticate(&credential.username, &secret).await;
+        drop(permit);
         let record = |o: AttemptOutcome| attempt(credential, o, t0, at);
         match auth {
             Ok(AuthOutcome::Accepted) => {

@@ -11,8 +11,10 @@
 //! | [`store`] | host keys, configuration snapshots, command outputs |
 //! | [`redact`] | removing secrets from stored configurations |
 //! | [`flusher`] | group commit of attempts and credential counters, then publish, then ack |
+//! | [`aaa`] | per-credential caps on concurrent logins and logins per second |
 //! | [`consumer`] | the worker role: prefetch, in-flight limit, graceful shutdown |
 
+pub mod aaa;
 pub mod consumer;
 pub mod device;
 pub mod flusher;
@@ -32,6 +34,7 @@ use netraven_shared::config::WorkerSettings;
 pub struct Core {
     pub pool: deadpool_postgres::Pool,
     pub keys: keys::Keys,
+    pub logins: aaa::LoginLimits,
     pub profiles: platform::Profiles,
     pub settings: WorkerSettings,
     pub timeouts: ssh::SshTimeouts,
