@@ -23,24 +23,41 @@ use netraven_shared::domain::{JobStatus, Outcome};
 use serde::Serialize;
 use std::io::IsTerminal;
 
-/// How text output looks: coloured or not.
+/// How text output looks: coloured or not, and how wide tables may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Style {
     pub color: bool,
+    /// The terminal's width, when stdout is a terminal that reports a usable one; tables
+    /// then wrap their widest columns to fit.
+    pub width: Option<u16>,
 }
+
+/// Narrower than this, a reported terminal width is not believed (a pseudo-terminal
+/// without a size reports 0); tables are then laid out at their natural width.
+const MIN_WIDTH: u16 = 40;
 
 impl Style {
     /// Colour when stdout is a terminal and `NO_COLOR` is unset (or empty).
     pub fn detect() -> Style {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let terminal = std::io::stdout().is_terminal();
         Style {
-            color: std::io::stdout().is_terminal() && !no_color,
+            color: terminal && !no_color,
+            // A table not forced off the terminal reports the terminal's width.
+            width: if terminal {
+                Table::new().width().filter(|w| *w >= MIN_WIDTH)
+            } else {
+                None
+            },
         }
     }
 
     /// No colour at all.
     pub fn plain() -> Style {
-        Style { color: false }
+        Style {
+            color: false,
+            width: None,
+        }
     }
 
     /// An empty table with a header row, laid out for the terminal when there is one.
@@ -51,11 +68,13 @@ impl Style {
     {
         let mut table = Table::new();
         table.load_style(presets::UTF8_FULL_CONDENSED.with_rounded_corners());
+        table.force_no_tty();
         if self.color {
             table.enforce_styling();
+        }
+        if let Some(width) = self.width {
+            table.set_width(width);
             table.set_content_arrangement(ContentArrangement::Dynamic);
-        } else {
-            table.force_no_tty();
         }
         table.set_header(header);
         table
