@@ -454,6 +454,19 @@ mod tests {
     }
 
     #[test]
+    fn retention_defaults_to_90_days_and_must_be_positive() {
+        let s = Settings::load_from(None, env(&[])).expect("defaults");
+        assert_eq!(s.aggregator.retention_days, 90);
+        assert_eq!(s.aggregator.prune_batch_size, 10_000);
+        for key in ["RETENTION_DAYS", "PRUNE_INTERVAL_MS", "PRUNE_BATCH_SIZE"] {
+            let var = format!("NETRAVEN__AGGREGATOR__{key}");
+            let err = Settings::load_from(None, env(&[(var.as_str(), "0")])).expect_err("zero");
+            let name = format!("aggregator.{}", key.to_lowercase());
+            assert!(err.to_string().contains(&name), "{err}");
+        }
+    }
+
+    #[test]
     fn show_masks_every_secret() {
         let s = Settings::load_from(
             None,

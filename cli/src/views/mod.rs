@@ -195,3 +195,52 @@ pub fn short_hash(h: Option<&str>) -> String {
 pub fn json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<String> {
     Ok(serde_json::to_string_pretty(value)? + "\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_coloured_as_operators_expect() {
+        let c = Style {
+            color: true,
+            width: None,
+        };
+        assert_eq!(
+            c.status(JobStatus::CompletedSuccess),
+            "\x1b[32mCOMPLETED_SUCCESS\x1b[0m"
+        );
+        for yellow in [
+            JobStatus::CompletedPartialFailure,
+            JobStatus::CompletedNoCredentials,
+        ] {
+            assert!(c.status(yellow).starts_with("\x1b[33m"), "{yellow}");
+        }
+        for red in [
+            JobStatus::CompletedFailure,
+            JobStatus::FailedDispatcherError,
+        ] {
+            assert!(c.status(red).starts_with("\x1b[31m"), "{red}");
+        }
+        assert!(c.outcome(Outcome::NoCredentials).starts_with("\x1b[33m"));
+        assert!(c.outcome(Outcome::Timeout).starts_with("\x1b[31m"));
+        assert_eq!(
+            Style::plain().status(JobStatus::CompletedFailure),
+            "COMPLETED_FAILURE"
+        );
+    }
+
+    #[test]
+    fn durations_and_ages_read_naturally() {
+        assert_eq!(duration_ms(850), "850 ms");
+        assert_eq!(duration_ms(12_345), "12.3 s");
+        assert_eq!(duration_ms(245_000), "4 min 05 s");
+        assert_eq!(ago(None), "-");
+        assert_eq!(
+            ago(Some(Utc::now() - chrono::Duration::minutes(3))),
+            "3 min ago"
+        );
+        assert_eq!(ago(Some(Utc::now() - chrono::Duration::days(2))), "2 d ago");
+        assert_eq!(short_hash(Some("0123456789abcdef")), "0123456789ab");
+    }
+}
