@@ -4,6 +4,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`inventory`] | `netraven inventory import`: tags, devices and sealed credentials from YAML |
+//! | [`bench`] | `netraven bench`: the figures of docs/performance.md, measured here |
 //! | [`client`] | `netraven job submit`: publishing a job request and waiting for its events |
 //! | [`report`] | the demo's summary: what a job did, and the credential counters |
 //! | [`views`] | `job show/list/results/logs/watch`, `credential list`, `device show`, `prune`: tables and `--json` |
@@ -11,6 +12,7 @@
 //! | [`services`] | making sure Postgres and RabbitMQ are installed and running |
 //! | [`demo`] | `netraven demo`: a whole fleet end to end on this machine |
 
+pub mod bench;
 pub mod client;
 pub mod demo;
 pub mod inventory;

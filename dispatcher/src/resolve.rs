@@ -35,36 +35,37 @@ impl Resolution {
     }
 }
 
-const RESOLVE_SQL: &str = "
+/// The target devices, each with its tag ids and the credential that last worked on it.
+const DEVICES_SQL: &str = "
 WITH target AS (
-    SELECT d.id FROM devices d
-    WHERE d.enabled AND (d.name = ANY($1) OR d.id = ANY($2))
+    SELECT dt.device_id AS id FROM device_tags dt
+    WHERE dt.tag_id = ANY(ARRAY(SELECT t.id FROM tags t WHERE t.name = ANY($3)))
     UNION
-    SELECT dt.device_id FROM device_tags dt
-    JOIN tags t ON t.id = dt.tag_id
-    JOIN devices d ON d.id = dt.device_id AND d.enabled
-    WHERE t.name = ANY($3)
-),
-matches AS (
-    SELECT DISTINCT dt.device_id, ct.credential_id
-    FROM target tg
-    JOIN device_tags dt ON dt.device_id = tg.id
-    JOIN credential_tags ct ON ct.tag_id = dt.tag_id
+    SELECT d.id FROM devices d WHERE d.name = ANY($1) OR d.id = ANY($2)
 )
-SELECT d.id, d.name, d.host, d.port, d.platform,
-       COALESCE(
-           array_agg(c.id ORDER BY (c.id = a.credential_id) IS TRUE DESC, c.priority, c.id)
-               FILTER (WHERE c.id IS NOT NULL),
-           '{}') AS credential_ids
-FROM target tg
-JOIN devices d ON d.id = tg.id
-LEFT JOIN matches m ON m.device_id = d.id
-LEFT JOIN credentials c ON c.id = m.credential_id AND c.enabled
+SELECT d.id, d.name, d.host, d.port, d.platform, a.credential_id AS affinity,
+       ARRAY(SELECT x.tag_id FROM device_tags x WHERE x.device_id = d.id) AS tags
+FROM target t
+JOIN devices d ON d.id = t.id AND d.enabled
 LEFT JOIN device_credential_affinity a ON a.device_id = d.id
-GROUP BY d.id
 ORDER BY d.id";
 
+/// Every enabled credential with its tag ids: a few hundred rows at most.
+const CREDENTIALS_SQL: &str = "
+SELECT c.id, c.name, c.username, c.sealed_secret, c.priority,
+       ARRAY(SELECT ct.tag_id FROM credential_tags ct WHERE ct.credential_id = c.id) AS tags
+FROM credentials c WHERE c.enabled";
+
+struct Candidate {
+    credential: Arc<TaskCredential>,
+    priority: i32,
+}
+
 /// Resolves `targets`, keeping at most `max_credentials` per device.
+///
+/// Two queries, whatever the fleet's size: the devices with their tags, and the
+/// credentials with theirs; tags are matched here, which keeps Postgres out of a join
+/// and sort of (devices × tags × credentials) rows that spills to disk at fleet scale.
 pub async fn resolve<C: GenericClient>(
     db: &C,
     targets: &Targets,
@@ -74,41 +75,51 @@ pub async fn resolve<C: GenericClient>(
         |e: tokio_postgres::Error| DispatchError::Resolution(netraven_shared::db::describe(&e));
     let rows = db
         .query(
-            RESOLVE_SQL,
+            DEVICES_SQL,
             &[&targets.devices, &targets.device_ids, &targets.tags],
         )
         .await
         .map_err(fail)?;
+    let credential_rows = db.query(CREDENTIALS_SQL, &[]).await.map_err(fail)?;
 
-    let mut wanted: Vec<i64> = rows
-        .iter()
-        .flat_map(|r| r.get::<_, Vec<i64>>("credential_ids"))
-        .collect();
-    wanted.sort_unstable();
-    wanted.dedup();
-    let credentials: HashMap<i64, Arc<TaskCredential>> = db
-        .query(
-            "SELECT id, name, username, sealed_secret FROM credentials WHERE id = ANY($1)",
-            &[&wanted],
-        )
-        .await
-        .map_err(fail)?
-        .iter()
-        .map(|r| {
-            let c = TaskCredential {
+    let mut candidates = Vec::with_capacity(credential_rows.len());
+    let mut by_tag: HashMap<i64, Vec<usize>> = HashMap::new();
+    for r in &credential_rows {
+        let index = candidates.len();
+        for tag in r.get::<_, Vec<i64>>("tags") {
+            by_tag.entry(tag).or_default().push(index);
+        }
+        candidates.push(Candidate {
+            credential: Arc::new(TaskCredential {
                 id: r.get("id"),
                 name: r.get("name"),
                 username: r.get("username"),
                 sealed_secret: r.get("sealed_secret"),
-            };
-            (c.id, Arc::new(c))
-        })
-        .collect();
+            }),
+            priority: r.get("priority"),
+        });
+    }
 
     let mut devices = Vec::with_capacity(rows.len());
+    let mut matched: Vec<usize> = Vec::new();
     for r in &rows {
         let port: i32 = r.get("port");
-        let ids: Vec<i64> = r.get("credential_ids");
+        let affinity: Option<i64> = r.get("affinity");
+        matched.clear();
+        for tag in r.get::<_, Vec<i64>>("tags") {
+            matched.extend(by_tag.get(&tag).into_iter().flatten());
+        }
+        matched.sort_unstable();
+        matched.dedup();
+        // The credential that last worked first, then priority, then id.
+        matched.sort_by_key(|&i| {
+            let c = &candidates[i];
+            (
+                Some(c.credential.id) != affinity,
+                c.priority,
+                c.credential.id,
+            )
+        });
         devices.push(ResolvedDevice {
             device: TaskDevice {
                 id: r.get("id"),
@@ -119,10 +130,10 @@ pub async fn resolve<C: GenericClient>(
                 })?,
                 platform: r.get("platform"),
             },
-            credentials: ids
+            credentials: matched
                 .iter()
-                .filter_map(|id| credentials.get(id).cloned())
                 .take(max_credentials)
+                .map(|&i| candidates[i].credential.clone())
                 .collect(),
         });
     }

@@ -1,0 +1,75 @@
+//! Publishing device tasks with confirms, as the dispatcher does.
+
+use super::scratch::Scratch;
+use super::Figure;
+use anyhow::Result;
+use chrono::Utc;
+use netraven_dispatcher::publish::{publish_tasks, TaskPlan};
+use netraven_dispatcher::resolve::ResolvedDevice;
+use netraven_shared::broker::{self, Publisher};
+use netraven_shared::domain::HostKeyPolicy;
+use netraven_shared::messages::{TaskCredential, TaskDevice};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Publishes `count` realistic tasks (three sealed credentials each) and measures the
+/// rate at which the broker confirms them. The queue is purged afterwards.
+pub async fn measure(scratch: &Scratch, count: usize) -> Result<Figure> {
+    let names = scratch.names();
+    let conn = broker::connect(&scratch.settings.amqp, "bench-publish").await?;
+    let ch = conn.create_channel().await?;
+    broker::declare_topology(&ch, &names, &scratch.settings.amqp).await?;
+    let publisher = Publisher::new(&conn, scratch.settings.amqp.publish_window).await?;
+    let credentials: Vec<Arc<TaskCredential>> = (1..=3)
+        .map(|i| {
+            Arc::new(TaskCredential {
+                id: i,
+                name: format!("cred-{i}"),
+                username: format!("user{i}"),
+                sealed_secret: format!("nrv1:k20260101000000-abcd:{}", "A".repeat(60)),
+            })
+        })
+        .collect();
+    let devices: Vec<ResolvedDevice> = (0..count as i64)
+        .map(|i| ResolvedDevice {
+            device: TaskDevice {
+                id: i,
+                name: format!("dev-{i:06}"),
+                host: "10.0.0.1".into(),
+                port: 22,
+                platform: "cisco_ios".into(),
+            },
+            credentials: credentials.clone(),
+        })
+        .collect();
+    let refs: Vec<&ResolvedDevice> = devices.iter().collect();
+    let plan = TaskPlan {
+        job_id: uuid::Uuid::now_v7(),
+        job_type: "config_backup".into(),
+        commands: Vec::new(),
+        device_deadline_ms: 60_000,
+        host_key_policy: HostKeyPolicy::AcceptNew,
+        job_deadline: Utc::now() + chrono::Duration::hours(1),
+    };
+    let started = Instant::now();
+    let confirmed = publish_tasks(&publisher, &names, &plan, &refs).await?;
+    let took = started.elapsed();
+    anyhow::ensure!(confirmed == count, "{confirmed} of {count} confirmed");
+    let _ = ch
+        .queue_purge(
+            names.tasks_queue().into(),
+            lapin::options::QueuePurgeOptions::default(),
+        )
+        .await;
+    let _ = conn.close(200, "ok".into()).await;
+    Ok(Figure::rate(
+        "tasks_published_per_second",
+        count,
+        took,
+        "tasks/s",
+        format!(
+            "{count} persistent tasks to a quorum queue, confirms in a window of {}",
+            scratch.settings.amqp.publish_window
+        ),
+    ))
+}
