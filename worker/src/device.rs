@@ -3,7 +3,7 @@
 
 use crate::jobs::{self, JobDone};
 use crate::outcome;
-use crate::ssh::{AuthOutcome, HostKeyCheck, Phase, Session, SshError, SshOptions};
+use crate::ssh::{AuthOutcome, HostKeyCheck, Phase, Session, SshError, SshOptions, SshTimeouts};
 use crate::store;
 use crate::Core;
 use chrono::{DateTime, Utc};
@@ -61,6 +61,8 @@ pub struct DeviceReport {
 struct Progress {
     phase: &'static str,
     attempts: Vec<Attempt>,
+    /// The login in progress: recorded as an `ERROR` attempt if the deadline cuts it.
+    login: Option<(i64, String, Instant, DateTime<Utc>)>,
 }
 
 /// Why a device did not succeed: its outcome and a reason a person can read.
@@ -76,8 +78,12 @@ impl DeviceFailure {
             reason: reason.into(),
         }
     }
-    pub fn ssh(e: &SshError) -> DeviceFailure {
-        DeviceFailure::new(outcome::of_ssh_error(e), e.to_string())
+    /// The failure of a session error, its reason naming the timeout that ran out.
+    pub fn ssh(e: &SshError, timeouts: &SshTimeouts) -> DeviceFailure {
+        DeviceFailure::new(
+            outcome::of_ssh_error(e),
+            outcome::reason_of_ssh_error(e, timeouts),
+        )
     }
 }
 
@@ -92,6 +98,7 @@ pub async fn run(core: &Core, task: &DeviceTask) -> DeviceReport {
     let mut progress = Progress {
         phase: "start",
         attempts: Vec::new(),
+        login: None,
     };
     let worked = tokio::time::timeout(deadline, work(core, task, &mut progress)).await;
     let (outcome, reason, credential_id, config_sha256) = match worked {
@@ -102,16 +109,28 @@ pub async fn run(core: &Core, task: &DeviceTask) -> DeviceReport {
             done.config_sha256,
         ),
         Ok(Err(f)) => (f.outcome, f.reason, None, None),
-        Err(_) => (
-            Outcome::Timeout,
-            format!(
-                "device deadline of {} ms exceeded during {}",
-                deadline.as_millis(),
-                progress.phase
-            ),
-            None,
-            None,
-        ),
+        Err(_) => {
+            if let Some((credential_id, credential_name, t0, at)) = progress.login.take() {
+                // A secret was sent and never judged: still an attempt.
+                progress.attempts.push(Attempt {
+                    credential_id,
+                    credential_name,
+                    outcome: AttemptOutcome::Error,
+                    duration_ms: i32::try_from(t0.elapsed().as_millis()).unwrap_or(i32::MAX),
+                    at,
+                });
+            }
+            (
+                Outcome::Timeout,
+                format!(
+                    "device deadline of {} ms exceeded during {}",
+                    deadline.as_millis(),
+                    progress.phase
+                ),
+                None,
+                None,
+            )
+        }
     };
     DeviceReport {
         outcome,
@@ -193,7 +212,7 @@ async fn work(
                 &options,
             )
             .await
-            .map_err(|e| DeviceFailure::ssh(&e))?;
+            .map_err(|e| DeviceFailure::ssh(&e, &core.timeouts))?;
             if task.host_key_policy == HostKeyPolicy::AcceptNew && pinned.is_none() {
                 pin(core, task, &s).await?;
             }
@@ -205,7 +224,9 @@ async fn work(
         progress.phase = "authentication";
         let at = Utc::now();
         let t0 = Instant::now();
+        progress.login = Some((credential.id, credential.name.clone(), t0, at));
         let auth = s.authenticate(&credential.username, &secret).await;
+        progress.login = None;
         drop(permit);
         let record = |o: AttemptOutcome| attempt(credential, o, t0, at);
         match auth {
@@ -229,7 +250,7 @@ async fn work(
             }
             Err(e) => {
                 progress.attempts.push(record(AttemptOutcome::Error));
-                return Err(DeviceFailure::ssh(&e));
+                return Err(DeviceFailure::ssh(&e, &core.timeouts));
             }
         }
     }
@@ -293,10 +314,11 @@ async fn pin(core: &Core, task: &DeviceTask, s: &Session) -> Result<(), DeviceFa
     if pinned != presented.public_key {
         let expected =
             crate::ssh::fingerprint_of_line(&pinned).unwrap_or_else(|| "unparsable key".into());
-        return Err(DeviceFailure::ssh(&SshError::HostKeyMismatch {
+        let e = SshError::HostKeyMismatch {
             expected_fingerprint: expected,
             presented_fingerprint: presented.fingerprint.clone(),
-        }));
+        };
+        return Err(DeviceFailure::ssh(&e, &core.timeouts));
     }
     tracing::info!(device.id = task.device.id, fingerprint = %presented.fingerprint, "host key pinned on first contact");
     Ok(())

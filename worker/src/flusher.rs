@@ -2,6 +2,11 @@
 //! and affinities in one transaction — then their results are published and only then
 //! their tasks acked.
 //!
+//! Successes and failures count the device's verdicts only: an attempt the device never
+//! judged (an authentication timeout, a connection lost mid-login) is recorded in
+//! `credential_attempts` as `ERROR` and moves `last_used_at`, but is neither, so a slow or
+//! flaky device does not make a good credential look bad.
+//!
 //! Counters are updated with relative `UPDATE`s (`count = count + delta`), one row per
 //! credential per batch, in credential-id order: correct with any number of workers, and a
 //! hot credential shared by thousands of devices costs one row update per batch, not one
@@ -122,6 +127,55 @@ async fn flush(pool: &Pool, publisher: &Publisher, names: &Names, batch: Vec<Fin
     }
 }
 
+/// One job log line per device: what happened, in words, with the attempt trail as data.
+async fn write_logs(tx: &deadpool_postgres::Transaction<'_>, batch: &[Finished]) -> Result<(), String> {
+    use netraven_shared::domain::Outcome;
+    let mut jobs = Vec::with_capacity(batch.len());
+    let mut devices = Vec::with_capacity(batch.len());
+    let mut levels = Vec::with_capacity(batch.len());
+    let mut messages = Vec::with_capacity(batch.len());
+    let mut data = Vec::with_capacity(batch.len());
+    for f in batch {
+        let r = &f.report;
+        let trail: Vec<String> = r
+            .attempts
+            .iter()
+            .map(|a| format!("{} {}", a.credential_name, a.outcome.as_str().to_lowercase()))
+            .collect();
+        jobs.push(f.job_id);
+        devices.push(f.device_id);
+        levels.push(match r.outcome {
+            Outcome::Success => "INFO",
+            Outcome::InternalError => "ERROR",
+            _ => "WARN",
+        });
+        messages.push(if trail.is_empty() {
+            format!("{}: {} — {}", f.result.device_name, r.outcome, r.reason)
+        } else {
+            format!("{}: {} — {} ({})", f.result.device_name, r.outcome, r.reason, trail.join(", "))
+        });
+        data.push(serde_json::json!({
+            "outcome": r.outcome,
+            "duration_ms": f.result.duration_ms,
+            "worker": f.result.worker,
+            "config_sha256": r.config_sha256,
+            "attempts": r.attempts.iter().map(|a| serde_json::json!({
+                "credential": a.credential_name,
+                "outcome": a.outcome.as_str(),
+                "duration_ms": a.duration_ms,
+            })).collect::<Vec<_>>(),
+        }));
+    }
+    tx.execute(
+        "INSERT INTO job_logs (job_id, device_id, level, message, data)
+         SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[])",
+        &[&jobs, &devices, &levels, &messages, &data],
+    )
+    .await
+    .map_err(|e| describe(&e))?;
+    Ok(())
+}
+
 async fn write(pool: &Pool, batch: &[Finished]) -> Result<(), String> {
     let mut job_ids = Vec::new();
     let mut device_ids = Vec::new();
@@ -143,13 +197,19 @@ async fn write(pool: &Pool, batch: &[Finished]) -> Result<(), String> {
             ats.push(a.at);
             let d = deltas.entry(a.credential_id).or_default();
             d.last_used = d.last_used.max(Some(a.at));
-            if a.outcome == AttemptOutcome::Success {
-                d.successes += 1;
-                d.last_success = d.last_success.max(Some(a.at));
-                affinity.insert(f.device_id, (a.credential_id, a.at));
-            } else {
-                d.failures += 1;
-                d.last_failure = d.last_failure.max(Some(a.at));
+            match a.outcome {
+                AttemptOutcome::Success => {
+                    d.successes += 1;
+                    d.last_success = d.last_success.max(Some(a.at));
+                    affinity.insert(f.device_id, (a.credential_id, a.at));
+                }
+                AttemptOutcome::Rejected => {
+                    d.failures += 1;
+                    d.last_failure = d.last_failure.max(Some(a.at));
+                }
+                // The device never judged the secret (timeout, connection lost): recorded
+                // and counted as a use, but it says nothing about the credential.
+                AttemptOutcome::Error => {}
             }
         }
     }
@@ -188,6 +248,7 @@ async fn write(pool: &Pool, batch: &[Finished]) -> Result<(), String> {
         .await
         .map_err(|e| describe(&e))?;
     }
+    write_logs(&tx, batch).await?;
     if !affinity.is_empty() {
         let devices: Vec<i64> = affinity.keys().copied().collect();
         let creds: Vec<i64> = affinity.values().map(|v| v.0).collect();

@@ -1,6 +1,6 @@
 //! The one place that maps what went wrong on a device to its per-device outcome.
 
-use crate::ssh::{Phase, SshError};
+use crate::ssh::{Phase, SshError, SshTimeouts};
 use netraven_shared::domain::Outcome;
 
 /// The outcome of a device whose session failed with `e`.
@@ -16,6 +16,21 @@ pub fn of_ssh_error(e: &SshError) -> Outcome {
         | SshError::Protocol(_) => Outcome::CommandFailed,
         SshError::Disconnected(_, _) => Outcome::Unreachable,
     }
+}
+
+/// The reason a person reads for `e`: the error and, for a timeout, the limit that ran
+/// out (`timed out during auth: no answer within 1500 ms`).
+pub fn reason_of_ssh_error(e: &SshError, timeouts: &SshTimeouts) -> String {
+    let SshError::Timeout(phase) = e else {
+        return e.to_string();
+    };
+    let (what, limit) = match phase {
+        Phase::Connect => ("no TCP connection within", timeouts.connect),
+        Phase::Handshake => ("no SSH handshake within", timeouts.handshake),
+        Phase::Auth => ("no answer to the login within", timeouts.auth),
+        Phase::Command => ("no output for", timeouts.command_idle),
+    };
+    format!("{e}: {what} {} ms", limit.as_millis())
 }
 
 #[cfg(test)]
@@ -46,6 +61,22 @@ mod tests {
         assert_eq!(
             of_ssh_error(&SshError::Disconnected(Phase::Handshake, "eof".into())),
             Outcome::Unreachable
+        );
+    }
+
+    #[test]
+    fn a_timeout_reason_names_the_limit_that_ran_out() {
+        let t = SshTimeouts {
+            auth: std::time::Duration::from_millis(1500),
+            ..SshTimeouts::default()
+        };
+        assert_eq!(
+            reason_of_ssh_error(&SshError::Timeout(Phase::Auth), &t),
+            "timed out during auth: no answer to the login within 1500 ms"
+        );
+        assert_eq!(
+            reason_of_ssh_error(&SshError::Refused, &t),
+            "connection refused"
         );
     }
 }

@@ -78,7 +78,7 @@ pub async fn run_commands(
                 let out = session
                     .exec(command, max)
                     .await
-                    .map_err(|e| command_failure(command, &e))?;
+                    .map_err(|e| command_failure(core, command, &e))?;
                 let output = String::from_utf8_lossy(&out.stdout).into_owned();
                 if let Some(status @ 1..) = out.exit_status {
                     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -108,7 +108,7 @@ pub async fn run_commands(
             let mut shell = session
                 .shell(options)
                 .await
-                .map_err(|e| command_failure("shell", &e))?;
+                .map_err(|e| step_failure(core, "opening the shell", &e))?;
             if let (Some(enable), Some(privileged)) =
                 (&profile.enable_command, &profile.privileged_prompt)
             {
@@ -120,7 +120,7 @@ pub async fn run_commands(
                     let entered = shell
                         .enable(enable, &asks, privileged, Some(d.secret))
                         .await
-                        .map_err(|e| command_failure(enable, &e))?;
+                        .map_err(|e| command_failure(core, enable, &e))?;
                     if !entered {
                         return Err(DeviceFailure::new(
                             Outcome::CommandFailed,
@@ -133,14 +133,14 @@ pub async fn run_commands(
                 let output = shell
                     .command(command, SETUP_OUTPUT)
                     .await
-                    .map_err(|e| command_failure(command, &e))?;
+                    .map_err(|e| command_failure(core, command, &e))?;
                 check_errors(profile, command, &output)?;
             }
             for command in commands {
                 let output = shell
                     .command(command, max)
                     .await
-                    .map_err(|e| command_failure(command, &e))?;
+                    .map_err(|e| command_failure(core, command, &e))?;
                 check_errors(profile, command, &output)?;
                 ran.push(Ran {
                     command: command.clone(),
@@ -168,6 +168,13 @@ fn check_errors(profile: &Profile, command: &str, output: &str) -> Result<(), De
     }
 }
 
-fn command_failure(command: &str, e: &SshError) -> DeviceFailure {
-    DeviceFailure::new(crate::outcome::of_ssh_error(e), format!("{command:?}: {e}"))
+fn command_failure(core: &Core, command: &str, e: &SshError) -> DeviceFailure {
+    step_failure(core, &format!("{command:?}"), e)
+}
+
+/// A failed step (`opening the shell`, a quoted command): its outcome, and the reason
+/// prefixed with the step.
+fn step_failure(core: &Core, step: &str, e: &SshError) -> DeviceFailure {
+    let failure = DeviceFailure::ssh(e, &core.timeouts);
+    DeviceFailure::new(failure.outcome, format!("{step}: {}", failure.reason))
 }

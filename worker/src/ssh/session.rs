@@ -329,7 +329,10 @@ impl Session {
                 return Err(SshError::OutputTooLarge { limit: max_output });
             }
         }
-        if !closed && out.exit_status.is_none() && self.handle.is_closed() {
+        if !closed {
+            // The channel ended without the server closing it: the connection was lost,
+            // and what arrived may be a truncated reply (an exit status can precede the
+            // end of the output). Never hand it out as a complete one.
             return Err(self.disconnected(Phase::Command));
         }
         Ok(out)

@@ -1,0 +1,607 @@
+//! The worker against every fault the simulator can play, end to end: each device ends in
+//! the outcome an operator expects, with a reason that says what happened, within its
+//! timeouts, and with exactly the logins the simulator saw (its ground truth).
+
+use netraven_shared::domain::{JobStatus, Outcome};
+use netraven_simulator::{
+    AuthMethod, CredentialSpec, DeviceSpec, Fault, Fleet, FleetOptions, FleetSpec, LoginAttempt,
+    Platform,
+};
+use netraven_tests::{request, TestEnv};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const JOB_TIMEOUT: Duration = Duration::from_secs(45);
+const SEED: u64 = 404;
+/// Per-device deadline of the jobs here; every phase timeout below is shorter.
+const DEADLINE_MS: u64 = 5_000;
+const HANDSHAKE_MS: u64 = 1_500;
+const AUTH_MS: u64 = 1_500;
+const IDLE_MS: u64 = 1_500;
+const MAX_OUTPUT: usize = 64 * 1024;
+/// Slack for scheduling on a busy 2-core machine: bounds, never tight timings.
+const MARGIN_MS: u64 = 2_000;
+const LEGACY_PROFILE: &str = "linux_legacy";
+
+/// Short timeouts, a small output cap and a user profile folder with a legacy profile.
+fn tune(env: &mut TestEnv) -> anyhow::Result<()> {
+    let w = &mut env.settings.worker;
+    w.connect_timeout_ms = 1_000;
+    w.handshake_timeout_ms = HANDSHAKE_MS;
+    w.auth_timeout_ms = AUTH_MS;
+    w.command_idle_timeout_ms = IDLE_MS;
+    w.max_output_bytes = MAX_OUTPUT;
+    let profiles = env.dir.path().join("profiles");
+    std::fs::create_dir_all(&profiles)?;
+    std::fs::write(
+        profiles.join("linux_legacy.toml"),
+        format!(
+            "name = \"{LEGACY_PROFILE}\"\ntransport = \"exec\"\nlegacy_algorithms = true\n\
+             error_patterns = [\"^sh: \\\\d+: .*: not found$\"]\n\n[commands]\n\
+             config_backup = \"cat /etc/netraven/running-config\"\n"
+        ),
+    )?;
+    w.profiles_dir = Some(profiles);
+    Ok(())
+}
+
+fn credential(
+    name: &str,
+    username: &str,
+    password: &str,
+    priority: i32,
+    tags: &[&str],
+) -> CredentialSpec {
+    CredentialSpec {
+        name: name.into(),
+        username: username.into(),
+        password: password.into(),
+        priority,
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+    }
+}
+
+fn device(name: &str, platform: Platform, fault: Option<Fault>, tag: &str) -> DeviceSpec {
+    let mut d = DeviceSpec::new(name, platform);
+    d.tags = vec![tag.to_string()];
+    d.accepts = vec![("netops".into(), "tacacs-secret".into())];
+    d.fault = fault;
+    if platform == Platform::CiscoIos {
+        d.enable_secret = Some("tacacs-secret".into());
+    }
+    d
+}
+
+/// Writes the fleet's inventory, gives the named devices another platform name, imports.
+async fn import_with_platforms(
+    env: &TestEnv,
+    fleet: &Fleet,
+    platforms: &[(&str, &str)],
+) -> anyhow::Result<()> {
+    let path = env
+        .dir
+        .path()
+        .join(format!("inventory-{}.yaml", uuid::Uuid::new_v4().simple()));
+    fleet.write_inventory(&path)?;
+    rewrite_platforms(&path, platforms)?;
+    env.import_file(&path).await?;
+    Ok(())
+}
+
+fn rewrite_platforms(path: &Path, platforms: &[(&str, &str)]) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path)?;
+    let mut current: Option<&str> = None;
+    let mut out = String::with_capacity(text.len());
+    let mut rewritten = 0;
+    for line in text.lines() {
+        let trimmed = line.trim_start().trim_start_matches("- ");
+        if let Some(name) = trimmed.strip_prefix("name: ") {
+            current = platforms
+                .iter()
+                .find(|(d, _)| *d == name.trim())
+                .map(|(_, p)| *p);
+        }
+        match (current, trimmed.strip_prefix("platform: ")) {
+            (Some(p), Some(_)) => {
+                let indent = &line[..line.len() - line.trim_start().len()];
+                out.push_str(&format!("{indent}platform: {p}\n"));
+                rewritten += 1;
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    anyhow::ensure!(
+        rewritten == platforms.len(),
+        "platforms rewritten: {rewritten}"
+    );
+    std::fs::write(path, out)?;
+    Ok(())
+}
+
+/// What the simulator must have seen on a device.
+#[derive(Debug, Clone, Copy)]
+enum Logins {
+    /// No authentication request at all (no secret left the worker).
+    None,
+    /// `netops` logged in with `method`, after no rejected secret.
+    AcceptedBy(AuthMethod),
+    /// Any number of logins; checked by the case itself.
+    Any,
+}
+
+struct Case {
+    device: &'static str,
+    outcome: Outcome,
+    /// Every one of these appears in the reason (case-insensitive).
+    reason: &'static [&'static str],
+    /// Worker-measured time on the device stays under this.
+    max_ms: u64,
+    logins: Logins,
+}
+
+fn cases() -> Vec<Case> {
+    use Outcome::*;
+    let c = |device, outcome, reason, max_ms, logins| Case {
+        device,
+        outcome,
+        reason,
+        max_ms,
+        logins,
+    };
+    let handshake = HANDSHAKE_MS + MARGIN_MS;
+    let deadline = DEADLINE_MS + MARGIN_MS;
+    vec![
+        c(
+            "healthy-linux",
+            Success,
+            &["configuration stored"],
+            deadline,
+            Logins::AcceptedBy(AuthMethod::Password),
+        ),
+        c(
+            "healthy-ios",
+            Success,
+            &["configuration stored"],
+            deadline,
+            Logins::AcceptedBy(AuthMethod::Password),
+        ),
+        c(
+            "healthy-junos",
+            Success,
+            &["configuration stored"],
+            deadline,
+            Logins::AcceptedBy(AuthMethod::Password),
+        ),
+        c(
+            "port-closed",
+            Unreachable,
+            &["refused"],
+            1_000 + MARGIN_MS,
+            Logins::None,
+        ),
+        c(
+            "silent",
+            Timeout,
+            &["handshake", "within 1500 ms"],
+            handshake,
+            Logins::None,
+        ),
+        c(
+            "slow-banner-short",
+            Success,
+            &["configuration stored"],
+            deadline,
+            Logins::AcceptedBy(AuthMethod::Password),
+        ),
+        c(
+            "slow-banner-long",
+            Timeout,
+            &["handshake", "within 1500 ms"],
+            handshake,
+            Logins::None,
+        ),
+        c(
+            "slow-auth",
+            Timeout,
+            &["timed out during auth", "within 1500 ms"],
+            HANDSHAKE_MS + AUTH_MS + MARGIN_MS,
+            Logins::Any,
+        ),
+        c(
+            "kbd-interactive",
+            Success,
+            &["configuration stored"],
+            deadline,
+            Logins::Any,
+        ),
+        c(
+            "max-auth-tries",
+            Success,
+            &["configuration stored"],
+            deadline,
+            Logins::Any,
+        ),
+        c(
+            "hang-linux",
+            Timeout,
+            &["timed out during command", "no output for 1500 ms"],
+            IDLE_MS + 1_000 + MARGIN_MS,
+            Logins::AcceptedBy(AuthMethod::Password),
+        ),
+        c(
+            "hang-ios",
+            Timeout,
+            &[
+                "opening the shell",
+                "timed out during command",
+                "no output for 1500 ms",
+            ],
+            IDLE_MS + 1_000 + MARGIN_MS,
+            Logins::AcceptedBy(AuthMethod::Password),
+        ),
+        c(
+            "drop-linux",
+            CommandFailed,
+            &[
+                "cat /etc/netraven/running-config",
+                "disconnected during command",
+            ],
+            deadline,
+            Logins::AcceptedBy(AuthMethod::Password),
+        ),
+        c(
+            "drop-ios",
+            CommandFailed,
+            &["show running-config", "disconnected during command"],
+            deadline,
+            Logins::AcceptedBy(AuthMethod::Password),
+        ),
+        c(
+            "endless-linux",
+            CommandFailed,
+            &["exceeded 65536 bytes"],
+            deadline,
+            Logins::AcceptedBy(AuthMethod::Password),
+        ),
+        c(
+            "endless-ios",
+            CommandFailed,
+            &["exceeded 65536 bytes"],
+            deadline,
+            Logins::AcceptedBy(AuthMethod::Password),
+        ),
+        c(
+            "legacy-default",
+            Unreachable,
+            &["no common", "algorithm", "legacy"],
+            handshake,
+            Logins::None,
+        ),
+        c(
+            "legacy-profile",
+            Success,
+            &["configuration stored"],
+            deadline,
+            Logins::AcceptedBy(AuthMethod::Password),
+        ),
+    ]
+}
+
+fn fault_fleet() -> FleetSpec {
+    use Platform::*;
+    let f = |name, platform, fault| device(name, platform, fault, "faults");
+    let mut devices = vec![
+        f("healthy-linux", Linux, None),
+        f("healthy-ios", CiscoIos, None),
+        f("healthy-junos", JuniperJunos, None),
+        f("port-closed", Linux, Some(Fault::PortClosed)),
+        f("silent", Linux, Some(Fault::Silent)),
+        f(
+            "slow-banner-short",
+            Linux,
+            Some(Fault::SlowBanner { delay_ms: 300 }),
+        ),
+        f(
+            "slow-banner-long",
+            Linux,
+            Some(Fault::SlowBanner { delay_ms: 4_000 }),
+        ),
+        f(
+            "slow-auth",
+            Linux,
+            Some(Fault::SlowAuth { delay_ms: 4_000 }),
+        ),
+        f(
+            "kbd-interactive",
+            Linux,
+            Some(Fault::KeyboardInteractiveOnly),
+        ),
+        f("hang-linux", Linux, Some(Fault::HangAfterLogin)),
+        f("hang-ios", CiscoIos, Some(Fault::HangAfterLogin)),
+        f("drop-linux", Linux, Some(Fault::DropMidOutput)),
+        f("drop-ios", CiscoIos, Some(Fault::DropMidOutput)),
+        f("endless-linux", Linux, Some(Fault::EndlessOutput)),
+        f("endless-ios", CiscoIos, Some(Fault::EndlessOutput)),
+        f("legacy-default", Linux, Some(Fault::LegacyAlgorithms)),
+        f("legacy-profile", Linux, Some(Fault::LegacyAlgorithms)),
+    ];
+    // MaxAuthTries: three credentials of one username (tried on one connection), the
+    // third accepted; the device hangs up after two rejections.
+    let mut max = device(
+        "max-auth-tries",
+        Linux,
+        Some(Fault::MaxAuthTries { tries: 2 }),
+        "same-user",
+    );
+    max.accepts = vec![("netops".into(), "third-secret".into())];
+    devices.push(max);
+    FleetSpec {
+        seed: SEED,
+        credentials: vec![
+            credential("tacacs", "netops", "tacacs-secret", 10, &["faults"]),
+            credential("first", "netops", "first-secret", 10, &["same-user"]),
+            credential("second", "netops", "second-secret", 20, &["same-user"]),
+            credential("third", "netops", "third-secret", 30, &["same-user"]),
+        ],
+        devices,
+    }
+}
+
+fn logins_by(attempts: &[LoginAttempt]) -> Vec<(AuthMethod, bool)> {
+    attempts.iter().map(|a| (a.method, a.accepted)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fault_ends_in_its_outcome_with_a_reason_within_its_timeouts() -> anyhow::Result<()> {
+    let mut env = TestEnv::new().await?;
+    tune(&mut env)?;
+    let fleet = Fleet::start(fault_fleet(), FleetOptions::random_base()).await?;
+    import_with_platforms(&env, &fleet, &[("legacy-profile", LEGACY_PROFILE)]).await?;
+    let roles = env.start(1);
+
+    let mut r = request("config_backup", &["faults", "same-user"], &[]);
+    r.limits.device_deadline_ms = Some(DEADLINE_MS);
+    let started = Instant::now();
+    let job = env.run_job(&r, JOB_TIMEOUT).await?;
+    let took = started.elapsed();
+    let client = env.pool.get().await?;
+    let results = netraven_dispatcher::jobs::results(&client, job.id).await?;
+    let by_name: HashMap<&str, _> = results
+        .iter()
+        .map(|r| (r.device_name.as_str(), r))
+        .collect();
+    let cases = cases();
+    assert_eq!(
+        results.len(),
+        cases.len(),
+        "one result per device: {results:#?}"
+    );
+    assert_eq!(job.counts.status, JobStatus::CompletedPartialFailure);
+    assert!(
+        took < Duration::from_millis(DEADLINE_MS + 10_000),
+        "the whole job took {took:?}"
+    );
+
+    let mut failures = Vec::new();
+    let mut table = String::new();
+    for case in &cases {
+        let r = by_name[case.device];
+        let seen = fleet.attempts(case.device);
+        table.push_str(&format!(
+            "{:<18} {:<15} {:>5} ms  logins {:?}  {}\n",
+            case.device,
+            r.outcome.as_str(),
+            r.duration_ms,
+            logins_by(&seen),
+            r.reason
+        ));
+        if r.outcome != case.outcome {
+            failures.push(format!(
+                "{}: {} instead of {}",
+                case.device,
+                r.outcome.as_str(),
+                case.outcome.as_str()
+            ));
+        }
+        let reason = r.reason.to_lowercase();
+        for word in case.reason {
+            if !reason.contains(&word.to_lowercase()) {
+                failures.push(format!(
+                    "{}: reason {:?} lacks {word:?}",
+                    case.device, r.reason
+                ));
+            }
+        }
+        if r.duration_ms as u64 > case.max_ms {
+            failures.push(format!(
+                "{}: took {} ms, bound {} ms",
+                case.device, r.duration_ms, case.max_ms
+            ));
+        }
+        let logins_ok = match case.logins {
+            Logins::None => {
+                seen.is_empty()
+                    && fleet
+                        .report(case.device)
+                        .is_some_and(|d| d.secrets_received == 0)
+            }
+            Logins::AcceptedBy(m) => logins_by(&seen) == vec![(m, true)],
+            Logins::Any => true,
+        };
+        if !logins_ok {
+            failures.push(format!(
+                "{}: the simulator saw {:?}",
+                case.device,
+                logins_by(&seen)
+            ));
+        }
+        // What the worker recorded agrees with the simulator on accepted logins.
+        let used = r.credential.is_some();
+        if used != (r.outcome == Outcome::Success) {
+            failures.push(format!(
+                "{}: credential {:?} with {}",
+                case.device,
+                r.credential,
+                r.outcome.as_str()
+            ));
+        }
+        // A failed backup stores nothing: no truncated config passes for a backup.
+        let stored: i64 = client
+            .query_one(
+                "SELECT count(*) FROM device_configs WHERE device_id = $1",
+                &[&r.device_id],
+            )
+            .await?
+            .get(0);
+        if stored != i64::from(r.outcome == Outcome::Success) {
+            failures.push(format!("{}: {stored} configs stored", case.device));
+        }
+    }
+    assert!(failures.is_empty(), "{}\n\n{table}", failures.join("\n"));
+    eprintln!("{table}");
+
+    // Keyboard-interactive: the secret went by keyboard-interactive and logged in.
+    let kbd = fleet.attempts("kbd-interactive");
+    assert!(
+        kbd.iter()
+            .any(|a| a.method == AuthMethod::KeyboardInteractive && a.accepted),
+        "{kbd:?}"
+    );
+    assert_eq!(kbd.iter().filter(|a| a.accepted).count(), 1);
+
+    // MaxAuthTries: two rejections, a hang-up, and the third credential accepted on a
+    // new connection; the recorded attempts and counters hold only judged logins.
+    let max = fleet.attempts("max-auth-tries");
+    let pw: Vec<_> = max
+        .iter()
+        .filter(|a| a.method == AuthMethod::Password)
+        .collect();
+    assert!(pw.len() >= 3, "{max:?}");
+    assert!(
+        pw.last().is_some_and(|a| a.accepted),
+        "the last login is accepted: {max:?}"
+    );
+    assert!(pw[..pw.len() - 1].iter().all(|a| !a.accepted), "{max:?}");
+    assert!(
+        pw.last().is_some_and(|a| a.connection > pw[0].connection),
+        "accepted on a later connection: {max:?}"
+    );
+    assert_eq!(
+        by_name["max-auth-tries"].credential.as_deref(),
+        Some("third")
+    );
+    let rows = client
+        .query(
+            "SELECT c.name, a.outcome FROM credential_attempts a JOIN credentials c ON c.id = a.credential_id
+             JOIN devices d ON d.id = a.device_id WHERE d.name = 'max-auth-tries' ORDER BY a.attempt",
+            &[],
+        )
+        .await?;
+    let recorded: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let expected_rows = vec![
+        ("first".to_string(), "REJECTED".to_string()),
+        ("second".to_string(), "REJECTED".to_string()),
+        ("third".to_string(), "SUCCESS".to_string()),
+    ];
+    assert_eq!(recorded, expected_rows, "one attempt per judged login");
+    assert_eq!(by_name["max-auth-tries"].attempts, 3);
+    for (name, ok, bad) in [("first", 0i64, 1i64), ("second", 0, 1), ("third", 1, 0)] {
+        let row = client
+            .query_one(
+                "SELECT success_count, failure_count FROM credentials WHERE name = $1",
+                &[&name],
+            )
+            .await?;
+        assert_eq!(
+            (row.get::<_, i64>(0), row.get::<_, i64>(1)),
+            (ok, bad),
+            "counters of {name}"
+        );
+    }
+
+    // Slow authentication: one attempt recorded as ERROR (the device never judged it).
+    let rows = client
+        .query(
+            "SELECT a.outcome FROM credential_attempts a JOIN devices d ON d.id = a.device_id
+             WHERE d.name = 'slow-auth'",
+            &[],
+        )
+        .await?;
+    let outcomes: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(outcomes, ["ERROR"], "slow-auth attempts");
+    // tacacs was never rejected: logins the devices never judged (slow-auth) and the
+    // keyboard-interactive fallback are no failures of the credential.
+    let logged_in = cases
+        .iter()
+        .filter(|c| matches!(c.logins, Logins::AcceptedBy(_)) || c.device == "kbd-interactive")
+        .count() as i64;
+    let row = client
+        .query_one(
+            "SELECT success_count, failure_count, last_used_at IS NOT NULL FROM credentials WHERE name = 'tacacs'",
+            &[],
+        )
+        .await?;
+    assert_eq!(
+        (
+            row.get::<_, i64>(0),
+            row.get::<_, i64>(1),
+            row.get::<_, bool>(2)
+        ),
+        (logged_in, 0, true),
+        "tacacs counters"
+    );
+
+    // The hard deadline: shorter than the auth and command idle timeouts, it still ends
+    // the device, and a login it cuts is still recorded.
+    let mut r = request("config_backup", &[], &["slow-auth", "hang-linux"]);
+    r.limits.device_deadline_ms = Some(1_000);
+    let job = env.run_job(&r, JOB_TIMEOUT).await?;
+    for r in netraven_dispatcher::jobs::results(&client, job.id).await? {
+        assert_eq!(
+            r.outcome,
+            Outcome::Timeout,
+            "{}: {}",
+            r.device_name,
+            r.reason
+        );
+        let phase = if r.device_name == "slow-auth" {
+            "authentication"
+        } else {
+            "command"
+        };
+        assert!(
+            r.reason.contains(&format!(
+                "device deadline of 1000 ms exceeded during {phase}"
+            )),
+            "{}: {}",
+            r.device_name,
+            r.reason
+        );
+        assert!(
+            r.duration_ms < 1_000 + MARGIN_MS as i64,
+            "{}: {} ms",
+            r.device_name,
+            r.duration_ms
+        );
+        assert_eq!(
+            r.attempts, 1,
+            "{}: the cut login is recorded",
+            r.device_name
+        );
+        eprintln!(
+            "{:<18} {:<15} {:>5} ms  {}",
+            r.device_name,
+            r.outcome.as_str(),
+            r.duration_ms,
+            r.reason
+        );
+    }
+
+    roles.stop().await?;
+    fleet.shutdown().await;
+    env.teardown().await
+}
