@@ -351,6 +351,10 @@ impl Settings {
                 u64::from(self.aggregator.batch_size),
             ),
             (
+                "aggregator.sweep_interval_ms",
+                self.aggregator.sweep_interval_ms,
+            ),
+            (
                 "aggregator.retention_days",
                 u64::from(self.aggregator.retention_days),
             ),

@@ -166,6 +166,29 @@ async fn a_mixed_fleet_ends_partial_failure_with_every_login_accounted_for() -> 
         assert!(row.get::<_, bool>(3));
     }
 
+    // One log line per device a worker handled, naming its outcome and the attempt trail.
+    let logs = client
+        .query(
+            "SELECT level, message, data FROM job_logs WHERE job_id = $1 AND device_id IS NOT NULL",
+            &[&job.id],
+        )
+        .await?;
+    assert_eq!(logs.len(), 54, "one line per device with a credential");
+    for row in &logs {
+        let message: &str = row.get(1);
+        let data: serde_json::Value = row.get(2);
+        let outcome = data["outcome"].as_str().unwrap_or_default();
+        assert!(message.contains(outcome), "{message}");
+        assert_eq!(
+            row.get::<_, &str>(0),
+            if outcome == "SUCCESS" { "INFO" } else { "WARN" }
+        );
+        assert!(
+            data["attempts"].as_array().is_some_and(|a| !a.is_empty()),
+            "{data}"
+        );
+    }
+
     // Affinity: the second run tries the credential that worked last time first.
     let again = env
         .run_job(&request("config_backup", &["fleet"], &[]), JOB_TIMEOUT)

@@ -128,7 +128,10 @@ async fn flush(pool: &Pool, publisher: &Publisher, names: &Names, batch: Vec<Fin
 }
 
 /// One job log line per device: what happened, in words, with the attempt trail as data.
-async fn write_logs(tx: &deadpool_postgres::Transaction<'_>, batch: &[Finished]) -> Result<(), String> {
+async fn write_logs(
+    tx: &deadpool_postgres::Transaction<'_>,
+    batch: &[Finished],
+) -> Result<(), String> {
     use netraven_shared::domain::Outcome;
     let mut jobs = Vec::with_capacity(batch.len());
     let mut devices = Vec::with_capacity(batch.len());
@@ -140,7 +143,13 @@ async fn write_logs(tx: &deadpool_postgres::Transaction<'_>, batch: &[Finished])
         let trail: Vec<String> = r
             .attempts
             .iter()
-            .map(|a| format!("{} {}", a.credential_name, a.outcome.as_str().to_lowercase()))
+            .map(|a| {
+                format!(
+                    "{} {}",
+                    a.credential_name,
+                    a.outcome.as_str().to_lowercase()
+                )
+            })
             .collect();
         jobs.push(f.job_id);
         devices.push(f.device_id);
@@ -152,7 +161,13 @@ async fn write_logs(tx: &deadpool_postgres::Transaction<'_>, batch: &[Finished])
         messages.push(if trail.is_empty() {
             format!("{}: {} — {}", f.result.device_name, r.outcome, r.reason)
         } else {
-            format!("{}: {} — {} ({})", f.result.device_name, r.outcome, r.reason, trail.join(", "))
+            format!(
+                "{}: {} — {} ({})",
+                f.result.device_name,
+                r.outcome,
+                r.reason,
+                trail.join(", ")
+            )
         });
         data.push(serde_json::json!({
             "outcome": r.outcome,
