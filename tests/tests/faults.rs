@@ -2,10 +2,10 @@
 //! the outcome an operator expects, with a reason that says what happened, within its
 //! timeouts, and with exactly the logins the simulator saw (its ground truth).
 
-use netraven_shared::domain::{JobStatus, Outcome};
+use netraven_shared::domain::{HostKeyPolicy, JobStatus, Outcome};
 use netraven_simulator::{
-    AuthMethod, CredentialSpec, DeviceSpec, Fault, Fleet, FleetOptions, FleetSpec, LoginAttempt,
-    Platform,
+    scenario, AuthMethod, CredentialSpec, DeviceSpec, Fault, Fleet, FleetOptions, FleetSpec,
+    LoginAttempt, Platform,
 };
 use netraven_tests::{request, TestEnv};
 use std::collections::HashMap;
@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 const JOB_TIMEOUT: Duration = Duration::from_secs(45);
 const SEED: u64 = 404;
+const HOSTILE_SEED: u64 = 77;
 /// Per-device deadline of the jobs here; every phase timeout below is shorter.
 const DEADLINE_MS: u64 = 5_000;
 const HANDSHAKE_MS: u64 = 1_500;
@@ -600,6 +601,297 @@ async fn every_fault_ends_in_its_outcome_with_a_reason_within_its_timeouts() -> 
             r.reason
         );
     }
+
+    roles.stop().await?;
+    fleet.shutdown().await;
+    env.teardown().await
+}
+
+/// The OpenSSH line (`ssh-ed25519 AAAA...`) of the key a device of `fleet` presents.
+fn presented_key(fleet: &Fleet, device: &str) -> String {
+    let d = fleet
+        .devices()
+        .into_iter()
+        .find(|d| d.name == device)
+        .expect("device in fleet");
+    d.host_key
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+async fn pinned(env: &TestEnv, device: &str) -> anyhow::Result<Option<String>> {
+    let client = env.pool.get().await?;
+    Ok(client
+        .query_opt(
+            "SELECT k.public_key FROM host_keys k JOIN devices d ON d.id = k.device_id WHERE d.name = $1",
+            &[&device],
+        )
+        .await?
+        .map(|r| r.get(0)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_host_key_fails_the_device_before_any_secret_is_sent() -> anyhow::Result<()> {
+    let mut env = TestEnv::new().await?;
+    tune(&mut env)?;
+    let spec = |changed: bool| FleetSpec {
+        seed: SEED,
+        credentials: vec![credential(
+            "tacacs",
+            "netops",
+            "tacacs-secret",
+            10,
+            &["faults"],
+        )],
+        devices: [
+            ("hk-linux", Platform::Linux),
+            ("hk-ios", Platform::CiscoIos),
+            ("never-seen", Platform::Linux),
+        ]
+        .into_iter()
+        .map(|(name, platform)| {
+            let fault = (changed && name.starts_with("hk-")).then_some(Fault::HostKeyChanged);
+            device(name, platform, fault, "faults")
+        })
+        .collect(),
+    };
+    let hk = ["hk-linux", "hk-ios"];
+
+    // First run, accept-new: the keys are pinned.
+    let before = Fleet::start(spec(false), FleetOptions::random_base()).await?;
+    env.import(&before).await?;
+    let roles = env.start(1);
+    let first = env
+        .run_job(&request("config_backup", &[], &hk), JOB_TIMEOUT)
+        .await?;
+    assert_eq!(first.counts.status, JobStatus::CompletedSuccess);
+    let mut pins = HashMap::new();
+    for d in hk {
+        let pin = pinned(&env, d).await?;
+        assert_eq!(
+            pin.as_deref(),
+            Some(presented_key(&before, d).as_str()),
+            "{d} pinned"
+        );
+        pins.insert(d, pin);
+    }
+    before.shutdown().await;
+
+    // The devices come back with other keys (same names, new ports: re-imported).
+    let after = Fleet::start(spec(true), FleetOptions::random_base()).await?;
+    env.import(&after).await?;
+    for d in hk {
+        assert_ne!(
+            presented_key(&after, d),
+            pins[d].clone().unwrap_or_default(),
+            "{d}"
+        );
+    }
+    let started = Instant::now();
+    let second = env
+        .run_job(&request("config_backup", &[], &hk), JOB_TIMEOUT)
+        .await?;
+    assert!(started.elapsed() < Duration::from_millis(DEADLINE_MS + MARGIN_MS));
+    assert_eq!(second.counts.status, JobStatus::CompletedFailure);
+    let client = env.pool.get().await?;
+    for r in netraven_dispatcher::jobs::results(&client, second.id).await? {
+        eprintln!(
+            "{:<12} {:<18} {:>5} ms  {}",
+            r.device_name,
+            r.outcome.as_str(),
+            r.duration_ms,
+            r.reason
+        );
+        assert_eq!(
+            r.outcome,
+            Outcome::HostKeyMismatch,
+            "{}: {}",
+            r.device_name,
+            r.reason
+        );
+        let pinned_fp = netraven_worker::ssh::fingerprint_of_line(
+            pins[r.device_name.as_str()].as_deref().unwrap_or(""),
+        )
+        .expect("pinned key parses");
+        let presented_fp =
+            netraven_worker::ssh::fingerprint_of_line(&presented_key(&after, &r.device_name))
+                .expect("presented key parses");
+        assert!(
+            r.reason.contains("host key mismatch")
+                && r.reason.contains(&pinned_fp)
+                && r.reason.contains(&presented_fp),
+            "{}: the reason names both keys: {}",
+            r.device_name,
+            r.reason
+        );
+        assert_eq!(r.attempts, 0);
+        assert!(r.credential.is_none());
+        assert!(r.duration_ms < HANDSHAKE_MS as i64 + MARGIN_MS as i64);
+        // Ground truth: the device was contacted, and got no login and no secret.
+        let report = after.report(&r.device_name).expect("report");
+        assert!(report.connections >= 1, "{report:?}");
+        assert!(report.attempts.is_empty(), "{report:?}");
+        assert_eq!(report.secrets_received, 0, "{report:?}");
+        assert!(!report.secret_sent_after_host_key_change);
+        // The pin stands: a mismatch never re-pins.
+        assert_eq!(
+            pinned(&env, &r.device_name).await?,
+            pins[r.device_name.as_str()]
+        );
+    }
+    assert!(after.secrets_sent_to_changed_host_keys().is_empty());
+
+    // Strict, with nothing pinned: refused before authentication, and nothing pinned.
+    let mut strict = request("config_backup", &[], &["never-seen"]);
+    strict.limits.host_key_policy = Some(HostKeyPolicy::Strict);
+    let job = env.run_job(&strict, JOB_TIMEOUT).await?;
+    let results = netraven_dispatcher::jobs::results(&client, job.id).await?;
+    assert_eq!(results.len(), 1);
+    let r = &results[0];
+    eprintln!(
+        "{:<12} {:<18} {:>5} ms  {}",
+        r.device_name,
+        r.outcome.as_str(),
+        r.duration_ms,
+        r.reason
+    );
+    assert_eq!(r.outcome, Outcome::HostKeyMismatch, "{}", r.reason);
+    assert!(
+        r.reason.contains("not pinned") && r.reason.contains("strict"),
+        "{}",
+        r.reason
+    );
+    assert!(after.attempts("never-seen").is_empty());
+    assert_eq!(
+        after.report("never-seen").map(|d| d.secrets_received),
+        Some(0)
+    );
+    assert_eq!(
+        pinned(&env, "never-seen").await?,
+        None,
+        "strict pins nothing"
+    );
+
+    // Policy off: the changed key is let through (the operator's explicit choice).
+    let mut off = request("config_backup", &[], &["hk-linux"]);
+    off.limits.host_key_policy = Some(HostKeyPolicy::Off);
+    let job = env.run_job(&off, JOB_TIMEOUT).await?;
+    assert_eq!(job.counts.status, JobStatus::CompletedSuccess);
+
+    roles.stop().await?;
+    after.shutdown().await;
+    env.teardown().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_fleet_finishes_with_every_device_accounted_for_once() -> anyhow::Result<()> {
+    let mut env = TestEnv::new().await?;
+    // Timeouts as a patient operator sets them: the 3 s slow banner and slow auth of the
+    // preset get through; silence and hangs do not.
+    let w = &mut env.settings.worker;
+    w.connect_timeout_ms = 1_000;
+    w.handshake_timeout_ms = 4_000;
+    w.auth_timeout_ms = 4_000;
+    w.command_idle_timeout_ms = 2_000;
+    w.max_output_bytes = 1 << 20;
+    let deadline_ms = 8_000;
+    let spec = scenario("hostile", 40, HOSTILE_SEED)?;
+    let fleet = Fleet::start(spec.clone(), FleetOptions::random_base()).await?;
+    env.import(&fleet).await?;
+    // An earlier run pinned the seed's keys: the host_key_changed devices now differ.
+    let client = env.pool.get().await?;
+    for d in spec
+        .devices
+        .iter()
+        .filter(|d| d.fault == Some(Fault::HostKeyChanged))
+    {
+        let key = netraven_simulator::host_key(HOSTILE_SEED, &d.name)?;
+        let line = key.public_key().to_openssh()?;
+        let line = line
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let fingerprint = netraven_worker::ssh::fingerprint_of_line(&line).expect("parses");
+        client
+            .execute(
+                "INSERT INTO host_keys (device_id, algorithm, public_key, fingerprint)
+                 SELECT id, 'ssh-ed25519', $2, $3 FROM devices WHERE name = $1",
+                &[&d.name, &line, &fingerprint],
+            )
+            .await?;
+    }
+    let roles = env.start(2);
+    let mut r = request("config_backup", &["fleet"], &[]);
+    r.limits.device_deadline_ms = Some(deadline_ms);
+    let started = Instant::now();
+    let job = env.run_job(&r, JOB_TIMEOUT).await?;
+    let took = started.elapsed();
+    assert_eq!(job.counts.total_devices, 40);
+    assert_eq!(job.counts.completed_devices, 40);
+    assert_eq!(job.counts.status, JobStatus::CompletedPartialFailure);
+    assert!(
+        took < Duration::from_millis(deadline_ms + 10_000),
+        "job took {took:?}"
+    );
+
+    let results = netraven_dispatcher::jobs::results(&client, job.id).await?;
+    let mut names: Vec<&str> = results.iter().map(|r| r.device_name.as_str()).collect();
+    names.dedup();
+    assert_eq!(names.len(), 40, "every device exactly once");
+    let mut failures = Vec::new();
+    let mut tally: std::collections::BTreeMap<String, usize> = Default::default();
+    for r in &results {
+        let d = spec
+            .devices
+            .iter()
+            .find(|d| d.name == r.device_name)
+            .expect("in spec");
+        let want = match d.fault {
+            None
+            | Some(Fault::SlowBanner { .. })
+            | Some(Fault::SlowAuth { .. })
+            | Some(Fault::KeyboardInteractiveOnly)
+            | Some(Fault::MaxAuthTries { .. }) => Outcome::Success,
+            Some(Fault::PortClosed) | Some(Fault::LegacyAlgorithms) => Outcome::Unreachable,
+            Some(Fault::Silent) | Some(Fault::HangAfterLogin) => Outcome::Timeout,
+            Some(Fault::DropMidOutput) | Some(Fault::EndlessOutput) => Outcome::CommandFailed,
+            Some(Fault::HostKeyChanged) => Outcome::HostKeyMismatch,
+        };
+        let fault = d.fault.map_or("healthy".to_string(), |f| f.to_string());
+        *tally
+            .entry(format!("{fault} {}", r.outcome.as_str()))
+            .or_default() += 1;
+        if r.outcome != want {
+            failures.push(format!(
+                "{} ({fault}, {}): {} {}",
+                r.device_name,
+                d.platform,
+                r.outcome.as_str(),
+                r.reason
+            ));
+        }
+        if r.duration_ms > (deadline_ms + MARGIN_MS) as i64 {
+            failures.push(format!("{} ({fault}): {} ms", r.device_name, r.duration_ms));
+        }
+        // Ground truth: a success logged in exactly once; no secret where it must not go.
+        let seen = fleet.attempts(&r.device_name);
+        let accepted = seen.iter().filter(|a| a.accepted).count();
+        if accepted != usize::from(r.outcome == Outcome::Success)
+            && want != Outcome::Timeout
+            && want != Outcome::CommandFailed
+        {
+            failures.push(format!(
+                "{} ({fault}): simulator accepted {accepted}",
+                r.device_name
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}\n{tally:#?}", failures.join("\n"));
+    eprintln!("{tally:#?}");
+    assert!(fleet.secrets_sent_to_changed_host_keys().is_empty());
 
     roles.stop().await?;
     fleet.shutdown().await;
