@@ -58,12 +58,14 @@ pub async fn publish_tasks(
         for attempt in 0..=PUBLISH_RETRIES {
             let batch = todo
                 .iter()
-                .map(|d| Outgoing::json(&exchange, TASK_KEY, &plan.task(d)))
+                .map(|d| Outgoing::json(&exchange, TASK_KEY, &plan.task(d)).map(stamped))
                 .collect::<Result<Vec<_>, _>>()?;
+            let sent = std::time::Instant::now();
             let report = publisher
                 .publish_all(batch)
                 .await
                 .map_err(|e| publish_error(confirmed, devices.len(), &e.to_string()))?;
+            metrics::confirms("tasks", sent, report.confirmed, report.failed.len());
             confirmed += report.confirmed;
             counter
                 .with_label_values(&["confirmed"])
@@ -84,6 +86,13 @@ pub async fn publish_tasks(
         }
     }
     Ok(confirmed)
+}
+
+/// The publish time, so that workers can tell how long a task waited in the queue.
+fn stamped(mut o: Outgoing) -> Outgoing {
+    let now = u64::try_from(Utc::now().timestamp()).unwrap_or_default();
+    o.properties = o.properties.with_timestamp(now);
+    o
 }
 
 fn publish_error(confirmed: usize, total: usize, reason: &str) -> DispatchError {

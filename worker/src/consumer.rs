@@ -172,6 +172,15 @@ async fn handle(
             return;
         }
     };
+    if let Some(published) = delivery.properties.timestamp() {
+        let waited = Utc::now()
+            .timestamp()
+            .saturating_sub(*published as i64)
+            .max(0);
+        metrics::get()
+            .task_queue_wait_seconds
+            .observe(waited as f64);
+    }
     let span = tracing::info_span!("device", job.id = %task.job_id, device.id = task.device.id, device.name = %task.device.name);
     async {
         let m = metrics::get();

@@ -226,6 +226,7 @@ async fn work(
         let t0 = Instant::now();
         progress.login = Some((credential.id, credential.name.clone(), t0, at));
         let auth = s.authenticate(&credential.username, &secret).await;
+        phase_observed("auth", t0);
         progress.login = None;
         drop(permit);
         let record = |o: AttemptOutcome| attempt(credential, o, t0, at);
@@ -233,7 +234,9 @@ async fn work(
             Ok(AuthOutcome::Accepted) => {
                 progress.attempts.push(record(AttemptOutcome::Success));
                 progress.phase = "command";
+                let t1 = Instant::now();
                 let done = jobs::execute(core, task, &profile, s, job_type, &secret).await;
+                phase_observed("command", t1);
                 if let Some(s) = session.take() {
                     s.close().await;
                 }
@@ -294,6 +297,14 @@ fn attempt(
         duration_ms: i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX),
         at,
     }
+}
+
+/// Observes one SSH phase's duration (`connect` and `handshake` are observed by the session).
+pub(crate) fn phase_observed(phase: &str, started: Instant) {
+    netraven_shared::telemetry::metrics::get()
+        .phase_duration_seconds
+        .with_label_values(&[phase])
+        .observe(started.elapsed().as_secs_f64());
 }
 
 fn host_key_check(policy: HostKeyPolicy, pinned: Option<String>) -> HostKeyCheck {

@@ -20,6 +20,7 @@ use lapin::Acker;
 use netraven_shared::broker::{Names, Outgoing, Publisher, RESULT_KEY};
 use netraven_shared::db::describe;
 use netraven_shared::messages::TaskResult;
+use netraven_shared::telemetry::metrics;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -74,7 +75,15 @@ async fn flush(pool: &Pool, publisher: &Publisher, names: &Names, batch: Vec<Fin
     let mut delay = Duration::from_millis(100);
     for attempt in 1.. {
         match write(pool, &batch).await {
-            Ok(()) => break,
+            Ok(()) => {
+                let lag = &metrics::get().flush_lag_seconds;
+                let now = Utc::now();
+                for f in &batch {
+                    let ms = (now - f.result.finished_at).num_milliseconds().max(0);
+                    lag.observe(ms as f64 / 1000.0);
+                }
+                break;
+            }
             Err(e) if attempt < 8 => {
                 tracing::warn!(error = %e, devices = batch.len(), retry_in_ms = delay.as_millis() as u64,
                     "device results not written; retrying");
@@ -102,8 +111,12 @@ async fn flush(pool: &Pool, publisher: &Publisher, names: &Names, batch: Vec<Fin
         .iter()
         .filter_map(|f| Outgoing::json(&exchange, RESULT_KEY, &f.result).ok())
         .collect();
+    let sent = std::time::Instant::now();
     let failed: Vec<usize> = match publisher.publish_all(messages).await {
-        Ok(report) => report.failed.into_iter().map(|(i, _)| i).collect(),
+        Ok(report) => {
+            metrics::confirms("results", sent, report.confirmed, report.failed.len());
+            report.failed.into_iter().map(|(i, _)| i).collect()
+        }
         Err(e) => {
             // Not acked: the broker redelivers the tasks once the connection recovers.
             tracing::error!(error = %e, devices = batch.len(), "results not published; tasks left unacked");

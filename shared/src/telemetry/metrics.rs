@@ -4,7 +4,8 @@
 //! (statuses, outcomes, credential names), never job or device ids.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 use std::sync::OnceLock;
 
@@ -33,10 +34,27 @@ pub struct Metrics {
     pub results_recorded_total: IntCounterVec,
     /// Messages we dead-lettered, by source queue.
     pub dead_lettered_total: IntCounterVec,
+    /// Messages the broker confirmed or refused, by stream (`tasks`, `results`) and result
+    /// (`confirmed`, `failed`).
+    pub publish_confirms_total: IntCounterVec,
+    /// Time from handing a batch of messages to the broker to its last confirm, by stream.
+    pub publish_confirm_duration_seconds: HistogramVec,
+    /// Time from a device finishing to its attempts and credential counters being
+    /// committed to Postgres (worker group commit).
+    pub flush_lag_seconds: Histogram,
+    /// Time a device task waited in the queue, from the dispatcher publishing it to a
+    /// worker taking it (AMQP `timestamp`, whole seconds).
+    pub task_queue_wait_seconds: Histogram,
 }
 
 const DURATION_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+];
+
+/// Queue waits run from milliseconds (idle fleet) to an hour (a 10,000-device job on few
+/// workers).
+const WAIT_BUCKETS: &[f64] = &[
+    0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0,
 ];
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -54,6 +72,15 @@ fn histogram(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> Hi
         labels,
     )
     .unwrap_or_else(|e| panic!("metric {name} is malformed: {e}"));
+    registry
+        .register(Box::new(h.clone()))
+        .unwrap_or_else(|e| panic!("metric {name} registered twice: {e}"));
+    h
+}
+
+fn plain_histogram(registry: &Registry, name: &str, help: &str, buckets: &[f64]) -> Histogram {
+    let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec()))
+        .unwrap_or_else(|e| panic!("metric {name} is malformed: {e}"));
     registry
         .register(Box::new(h.clone()))
         .unwrap_or_else(|e| panic!("metric {name} registered twice: {e}"));
@@ -132,6 +159,30 @@ impl Metrics {
                 "Messages dead-lettered, by source queue",
                 &["source"],
             ),
+            publish_confirms_total: counter(
+                &r,
+                "netraven_publish_confirms_total",
+                "Messages confirmed or refused by the broker, by stream and result",
+                &["stream", "result"],
+            ),
+            publish_confirm_duration_seconds: histogram(
+                &r,
+                "netraven_publish_confirm_duration_seconds",
+                "Time from publishing a batch to its last broker confirm, by stream",
+                &["stream"],
+            ),
+            flush_lag_seconds: plain_histogram(
+                &r,
+                "netraven_flush_lag_seconds",
+                "Time from a device finishing to its attempts and credential counters being committed",
+                DURATION_BUCKETS,
+            ),
+            task_queue_wait_seconds: plain_histogram(
+                &r,
+                "netraven_task_queue_wait_seconds",
+                "Time a device task waited in the queue before a worker took it",
+                WAIT_BUCKETS,
+            ),
             registry: r,
         }
     }
@@ -141,6 +192,20 @@ impl Metrics {
 pub fn get() -> &'static Metrics {
     static METRICS: OnceLock<Metrics> = OnceLock::new();
     METRICS.get_or_init(Metrics::new)
+}
+
+/// Counts one batch's broker confirms on `stream` and observes how long they took.
+pub fn confirms(stream: &str, sent: std::time::Instant, confirmed: usize, failed: usize) {
+    let m = get();
+    m.publish_confirm_duration_seconds
+        .with_label_values(&[stream])
+        .observe(sent.elapsed().as_secs_f64());
+    m.publish_confirms_total
+        .with_label_values(&[stream, "confirmed"])
+        .inc_by(confirmed as u64);
+    m.publish_confirms_total
+        .with_label_values(&[stream, "failed"])
+        .inc_by(failed as u64);
 }
 
 /// The Prometheus text exposition of every metric.

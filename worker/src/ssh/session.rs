@@ -77,12 +77,15 @@ impl Session {
         host_key: HostKeyCheck,
         options: &SshOptions,
     ) -> Result<Session, SshError> {
+        let started = std::time::Instant::now();
         let socket =
             match tokio::time::timeout(timeouts.connect, TcpStream::connect((host, port))).await {
                 Err(_) => return Err(SshError::Timeout(Phase::Connect)),
                 Ok(Err(e)) => return Err(SshError::from_connect_io(&e)),
                 Ok(Ok(s)) => s,
             };
+        crate::device::phase_observed("connect", started);
+        let started = std::time::Instant::now();
         if let Err(e) = socket.set_nodelay(true) {
             tracing::debug!(error = %e, "set_nodelay failed");
         }
@@ -116,6 +119,7 @@ impl Session {
                 return Err(SshError::Timeout(Phase::Handshake));
             }
         };
+        crate::device::phase_observed("handshake", started);
         let presented = shared.lock().presented.clone();
         let Some(presented) = presented else {
             token.cancel();
