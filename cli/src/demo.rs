@@ -5,6 +5,7 @@
 //! as child processes (the same binary, as in production), submits a job by message,
 //! shows its progress and result, and stops everything.
 
+use crate::processes::{self, Role};
 use crate::{client, inventory, report, services};
 use anyhow::{bail, Context, Result};
 use netraven_dispatcher::jobs;
@@ -14,8 +15,6 @@ use netraven_shared::messages::{self, JobRequest, Targets};
 use netraven_shared::sealing::KeyRing;
 use netraven_shared::{db, domain::JobStatus};
 use netraven_simulator::{scenario, Fleet, FleetOptions};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const DEMO_DATABASE: &str = "netraven_demo";
@@ -58,57 +57,6 @@ pub fn with_database(url: &str, name: &str) -> String {
     match query {
         Some(q) => format!("{root}/{name}?{q}"),
         None => format!("{root}/{name}"),
-    }
-}
-
-/// A role running as a child process; stopped with SIGTERM when dropped.
-struct Role {
-    name: String,
-    child: Child,
-}
-
-impl Role {
-    fn spawn(role: &str, label: &str, env: &[(String, String)], logs: &Path) -> Result<Role> {
-        let exe = std::env::current_exe().context("cannot find the netraven binary")?;
-        let log = std::fs::File::create(logs.join(format!("{label}.log")))?;
-        let child = Command::new(exe)
-            .arg(role)
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("cannot start the {role}"))?;
-        Ok(Role {
-            name: label.to_string(),
-            child,
-        })
-    }
-
-    /// SIGTERM, then up to `grace` for a clean exit, then SIGKILL.
-    fn stop(&mut self, grace: Duration) -> Result<bool> {
-        use nix::sys::signal::{kill, Signal};
-        use nix::unistd::Pid;
-        let pid = Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(i32::MAX));
-        let _ = kill(pid, Signal::SIGTERM);
-        let until = Instant::now() + grace;
-        while Instant::now() < until {
-            if let Some(status) = self.child.try_wait()? {
-                return Ok(status.success());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        Ok(false)
-    }
-}
-
-impl Drop for Role {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.stop(Duration::from_secs(5));
-        }
     }
 }
 
@@ -173,19 +121,7 @@ pub async fn run(settings: Settings, args: DemoArgs) -> Result<()> {
         ),
     );
     reset_namespace(&demo_settings).await?;
-    let env: Vec<(String, String)> = vec![
-        ("NETRAVEN__DATABASE__URL".into(), demo_url.clone()),
-        ("NETRAVEN__AMQP__URL".into(), settings.amqp.url.clone()),
-        ("NETRAVEN__AMQP__NAMESPACE".into(), DEMO_NAMESPACE.into()),
-        ("NETRAVEN__SECRETS__KEY".into(), key_line.clone()),
-        ("NETRAVEN__DISPATCHER__METRICS_ADDR".into(), String::new()),
-        ("NETRAVEN__WORKER__METRICS_ADDR".into(), String::new()),
-        ("NETRAVEN__AGGREGATOR__METRICS_ADDR".into(), String::new()),
-        (
-            "NETRAVEN__AGGREGATOR__SWEEP_INTERVAL_MS".into(),
-            "1000".into(),
-        ),
-    ];
+    let env = processes::role_env(&demo_settings, &key_line);
     let mut roles = vec![
         Role::spawn("dispatcher", "dispatcher", &env, &work_dir)?,
         Role::spawn("aggregator", "aggregator", &env, &work_dir)?,

@@ -6,6 +6,8 @@
 //! | [`inventory`] | `netraven inventory import`: tags, devices and sealed credentials from YAML |
 //! | [`bench`] | `netraven bench`: the figures of docs/performance.md, measured here |
 //! | [`client`] | `netraven job submit`: publishing a job request and waiting for its events |
+//! | [`dead`] | `netraven dead list` and `dead replay`: the dead-letter queue, read without loss, replayed with confirms |
+//! | [`processes`] | the roles as child processes, started and stopped as in production |
 //! | [`report`] | the demo's summary: what a job did, and the credential counters |
 //! | [`views`] | `job show/list/results/logs/watch`, `credential list`, `device show`, `prune`: tables and `--json` |
 //! | [`secrets`] | `netraven secrets init` and `rotate`: the sealing key ring |
@@ -14,8 +16,10 @@
 
 pub mod bench;
 pub mod client;
+pub mod dead;
 pub mod demo;
 pub mod inventory;
+pub mod processes;
 pub mod report;
 pub mod secrets;
 pub mod services;

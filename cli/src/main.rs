@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use netraven_cli::views::{self, watch, Style};
-use netraven_cli::{client, demo, inventory, secrets, services};
+use netraven_cli::{bench, client, demo, inventory, secrets, services};
 use netraven_shared::config::Settings;
 use netraven_shared::domain::{JobStatus, Outcome};
 use netraven_shared::messages::{self, JobRequest, Targets};
@@ -31,6 +31,8 @@ struct Cli {
 enum Command {
     /// Run the whole system on this machine: services, a simulated fleet, every role, a job.
     Demo(demo::DemoArgs),
+    /// Measure the fleet against bare SSH on this machine; writes bench/results/*.json.
+    Bench(bench::BenchArgs),
     /// The dispatcher role: job requests in, device tasks out.
     Dispatcher,
     /// The worker role: device tasks in, SSH, results out.
@@ -65,6 +67,9 @@ enum Command {
     /// Postgres and RabbitMQ on this machine.
     #[command(subcommand)]
     Services(ServicesCommand),
+    /// The dead-letter queue: list what is in it, send it back.
+    #[command(subcommand)]
+    Dead(DeadCommand),
 }
 
 #[derive(Subcommand)]
@@ -94,6 +99,27 @@ enum SecretsCommand {
 enum InventoryCommand {
     /// Load tags, devices and credentials from a YAML file; importing again updates.
     Import { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum DeadCommand {
+    /// Show dead letters (source queue, reason, age, ids only) without losing or reordering any.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Send dead letters back to the exchange and key they came from, with confirms.
+    Replay {
+        /// Only these: tasks, requests, results, or a queue name.
+        #[arg(long)]
+        source: Option<String>,
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -310,6 +336,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     if matches!(
         cli.command,
         Command::Demo(_)
+            | Command::Bench(_)
             | Command::Job(_)
             | Command::Credential(_)
             | Command::Device(_)
@@ -451,6 +478,17 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             println!("PostgreSQL and RabbitMQ are up");
         }
         Command::Demo(args) => demo::run(settings, args).await?,
+        Command::Bench(args) => {
+            bench::run(settings, args).await?;
+        }
+        Command::Dead(DeadCommand::List { limit, out }) => {
+            let listing = netraven_cli::dead::list(&settings.amqp, limit).await?;
+            out.print(&listing, netraven_cli::dead::render_list)?;
+        }
+        Command::Dead(DeadCommand::Replay { source, limit, out }) => {
+            let done = netraven_cli::dead::replay(&settings.amqp, source.as_deref(), limit).await?;
+            out.print(&done, netraven_cli::dead::render_replayed)?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,11 +1,17 @@
 //! `netraven bench`: what the fleet costs, measured on this machine, against a baseline
 //! measured in the same run. Each part writes its figures as JSON under `bench/results/`.
 
+pub mod baseline;
+pub mod fleet;
 pub mod ingest;
+pub mod job;
 pub mod publish;
 pub mod resolution;
 pub mod scratch;
 
+use anyhow::Result;
+use netraven_shared::config::Settings;
+use netraven_simulator::Fault;
 use serde::Serialize;
 use std::time::Duration;
 
@@ -37,4 +43,181 @@ impl Figure {
             detail,
         }
     }
+}
+
+/// `netraven bench` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// A smaller run, under a minute.
+    #[arg(long)]
+    pub quick: bool,
+    /// Worker processes in the job runs.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// Devices each worker handles at once.
+    #[arg(long, default_value_t = 256)]
+    pub max_in_flight: u16,
+    /// Where the JSON report goes.
+    #[arg(long, default_value = "bench/results")]
+    pub out: std::path::PathBuf,
+}
+
+/// Sizes of one run.
+struct Plan {
+    jobs: Vec<usize>,
+    baseline_at: usize,
+    resolution: Vec<i64>,
+    ingest: i64,
+    publish: usize,
+    memory_in_flight: u16,
+}
+
+impl Plan {
+    fn of(quick: bool) -> Plan {
+        if quick {
+            Plan { jobs: vec![500, 2_000], baseline_at: 2_000, resolution: vec![1_000, 10_000], ingest: 10_000, publish: 10_000, memory_in_flight: 300 }
+        } else {
+            Plan {
+                jobs: vec![1_000, 10_000, 50_000],
+                baseline_at: 10_000,
+                resolution: vec![1_000, 10_000, 100_000],
+                ingest: 50_000,
+                publish: 100_000,
+                memory_in_flight: 1_000,
+            }
+        }
+    }
+}
+
+/// The whole report, as written to JSON.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub machine: String,
+    pub quick: bool,
+    pub figures: Vec<Figure>,
+}
+
+fn machine() -> String {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let cpu = read("/proc/cpuinfo")
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .unwrap_or("unknown cpu")
+        .trim()
+        .to_string();
+    let mem_kib: u64 = read("/proc/meminfo")
+        .lines()
+        .find(|l| l.starts_with("MemTotal"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    format!("{cores} cores ({cpu}), {:.1} GiB, Linux {}", mem_kib as f64 / 1_048_576.0, read("/proc/sys/kernel/osrelease").trim())
+}
+
+fn say(f: &Figure) {
+    println!("{:<38} {:>12.3} {:<10} {}", f.name, f.value, f.unit, f.detail);
+}
+
+/// Runs every measurement, prints a table and writes the JSON report.
+pub async fn run(settings: Settings, args: BenchArgs) -> Result<Report> {
+    let plan = Plan::of(args.quick);
+    let shape = job::Shape { workers: args.workers, max_in_flight: args.max_in_flight };
+    let concurrency = args.workers * usize::from(args.max_in_flight);
+    let mut figures: Vec<Figure> = Vec::new();
+    let mut push = |f: Figure| {
+        say(&f);
+        figures.push(f);
+    };
+    println!("{:<38} {:>12} {:<10} {}", "FIGURE", "VALUE", "UNIT", "MEASURED ON");
+
+    let mut baseline = None;
+    let mut per_device_ms = Vec::new();
+    for &devices in &plan.jobs {
+        let fleets = fleet::start(fleet::specs(devices, None)).await?;
+        if devices == plan.baseline_at {
+            let b = baseline::measure(&fleets, concurrency).await?;
+            baseline = Some(b.value);
+            push(b);
+        }
+        let stage = job::Stage::new(&settings, &format!("job{devices}"), &fleets, shape).await?;
+        let run = stage.run(Duration::from_secs(600)).await?;
+        anyhow::ensure!(run.succeeded == run.devices, "{} of {} devices backed up: {}", run.succeeded, run.devices, run.status);
+        let rate = Figure::rate(
+            &format!("job_{devices}_devices_per_second"),
+            devices,
+            run.took,
+            "devices/s",
+            format!("config_backup, 60/30/10 % on credentials 1/2/3, 20 KB configs, {} workers x {} in flight", args.workers, args.max_in_flight),
+        );
+        per_device_ms.push((devices, 1000.0 / rate.value));
+        if devices == plan.baseline_at {
+            if let Some(b) = baseline {
+                push(Figure { name: "job_vs_baseline_ratio".into(), value: rate.value / b, unit: "x".into(), detail: format!("{devices}-device job / bare SSH, same run") });
+            }
+            let again = stage.run(Duration::from_secs(600)).await?;
+            let second = Figure::rate(
+                &format!("job_{devices}_second_run_devices_per_second"),
+                devices,
+                again.took,
+                "devices/s",
+                "the same job again: affinity puts the credential that worked first".into(),
+            );
+            if let Some(b) = baseline {
+                push(Figure { name: "second_run_vs_baseline_ratio".into(), value: second.value / b, unit: "x".into(), detail: "with affinity, same run".into() });
+            }
+            push(second);
+        }
+        push(rate);
+        stage.finish().await?;
+        for f in fleets {
+            f.shutdown().await;
+        }
+    }
+    if let (Some((small, a)), Some((large, b))) = (per_device_ms.first(), per_device_ms.last()) {
+        push(Figure {
+            name: "cost_per_device_growth".into(),
+            value: b / a,
+            unit: "x".into(),
+            detail: format!("ms per device at {large} devices / at {small} devices"),
+        });
+    }
+
+    for &devices in &plan.resolution {
+        let scratch = scratch::Scratch::new(&settings, &format!("res{devices}")).await?;
+        resolution::populate(&scratch, devices).await?;
+        push(resolution::measure(&scratch, devices, 3).await?);
+        scratch.remove().await?;
+    }
+    let scratch = scratch::Scratch::new(&settings, "pipes").await?;
+    push(ingest::measure(&scratch, plan.ingest, 500).await?);
+    push(publish::measure(&scratch, plan.publish).await?);
+    scratch.remove().await?;
+
+    // Worker memory: devices held in flight by slow logins.
+    let n = usize::from(plan.memory_in_flight);
+    let fleets = fleet::start(fleet::specs(n, Some(Fault::SlowAuth { delay_ms: 3_000 }))).await?;
+    let stage = job::Stage::new(&settings, "memory", &fleets, job::Shape { workers: 1, max_in_flight: plan.memory_in_flight }).await?;
+    let run = stage.run(Duration::from_secs(120)).await?;
+    stage.finish().await?;
+    for f in fleets {
+        f.shutdown().await;
+    }
+    push(Figure { name: "worker_peak_rss".into(), value: run.worker_peak_rss_kib as f64 / 1024.0, unit: "MiB".into(), detail: format!("one worker, {n} devices in flight") });
+    push(Figure {
+        name: "worker_memory_per_device".into(),
+        value: run.worker_peak_rss_kib.saturating_sub(run.worker_idle_rss_kib) as f64 / n as f64,
+        unit: "KiB".into(),
+        detail: format!("(peak - idle) / {n} in flight; idle {} MiB", run.worker_idle_rss_kib / 1024),
+    });
+
+    let report = Report { machine: machine(), quick: args.quick, figures };
+    std::fs::create_dir_all(&args.out)?;
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    let text = serde_json::to_string_pretty(&report)?;
+    std::fs::write(args.out.join(format!("bench-{stamp}.json")), &text)?;
+    std::fs::write(args.out.join(if args.quick { "latest-quick.json" } else { "latest.json" }), &text)?;
+    println!("\n{} — written to {}", report.machine, args.out.display());
+    Ok(report)
 }

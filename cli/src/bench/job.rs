@@ -1,0 +1,134 @@
+//! A whole config_backup job through every role, as processes: dispatcher, aggregator and
+//! workers, RabbitMQ and Postgres, against the simulated fleet.
+
+use super::scratch::Scratch;
+use crate::processes::{role_env, Role};
+use crate::{client, inventory};
+use anyhow::{Context, Result};
+use netraven_dispatcher::jobs;
+use netraven_shared::config::Settings;
+use netraven_shared::domain::JobStatus;
+use netraven_shared::messages::{self, JobRequest, Targets};
+use netraven_shared::sealing::KeyRing;
+use netraven_simulator::Fleet;
+use std::time::{Duration, Instant};
+
+/// How the roles run.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    pub workers: usize,
+    pub max_in_flight: u16,
+}
+
+/// One job's figures.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub devices: i64,
+    pub succeeded: i64,
+    pub status: JobStatus,
+    /// From the job's creation to its final status, as recorded in Postgres.
+    pub took: Duration,
+    /// Highest resident set size of any worker while the job ran, and before it.
+    pub worker_peak_rss_kib: u64,
+    pub worker_idle_rss_kib: u64,
+}
+
+/// The roles of one benchmark, started against a scratch database and namespace.
+pub struct Stage {
+    pub scratch: Scratch,
+    roles: Vec<Role>,
+    workers: Vec<u32>,
+    logs: tempfile::TempDir,
+}
+
+impl Stage {
+    /// Imports the fleets' inventory and starts the roles.
+    pub async fn new(base: &Settings, label: &str, fleets: &[Fleet], shape: Shape) -> Result<Stage> {
+        let scratch = Scratch::new(base, label).await?;
+        let logs = tempfile::tempdir()?;
+        let key_line = KeyRing::generate_line()?;
+        let keyring = KeyRing::parse(&key_line)?;
+        for (n, fleet) in fleets.iter().enumerate() {
+            let path = logs.path().join(format!("inventory-{n}.yaml"));
+            fleet.write_inventory(&path)?;
+            inventory::import(&mut scratch.pool.get().await?, &keyring, &path).await?;
+        }
+        let mut env = role_env(&scratch.settings, &key_line);
+        env.push(("NETRAVEN__WORKER__MAX_IN_FLIGHT".into(), shape.max_in_flight.to_string()));
+        env.push(("NETRAVEN__LOG__LEVEL".into(), "warn".into()));
+        let mut roles = vec![
+            Role::spawn("dispatcher", "dispatcher", &env, logs.path())?,
+            Role::spawn("aggregator", "aggregator", &env, logs.path())?,
+        ];
+        let mut workers = Vec::new();
+        for i in 0..shape.workers {
+            let role = Role::spawn("worker", &format!("worker-{i}"), &env, logs.path())?;
+            workers.push(role.pid());
+            roles.push(role);
+        }
+        // Let every role connect and declare its consumers before the clock starts.
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        Ok(Stage { scratch, roles, workers, logs })
+    }
+
+    fn worker_rss_kib(&self) -> u64 {
+        self.workers.iter().filter_map(|pid| rss_kib(*pid)).max().unwrap_or(0)
+    }
+
+    /// Submits a backup of every device and follows it to its final status.
+    pub async fn run(&self, timeout: Duration) -> Result<Run> {
+        let idle = self.worker_rss_kib();
+        let request = JobRequest {
+            version: messages::VERSION,
+            request_id: format!("bench-{}", uuid::Uuid::new_v4()),
+            job_type: "config_backup".into(),
+            targets: Targets { tags: vec!["fleet".into()], ..Targets::default() },
+            commands: Vec::new(),
+            limits: Default::default(),
+            submitted_by: Some("netraven bench".into()),
+        };
+        let reply = client::submit(&self.scratch.settings.amqp, &request, false, Duration::from_secs(60)).await?;
+        let job_id = reply.reply.job_id.context("the reply names no job")?;
+        let client = self.scratch.pool.get().await?;
+        let until = Instant::now() + timeout;
+        let mut peak = idle;
+        let view = loop {
+            peak = peak.max(self.worker_rss_kib());
+            let view = jobs::get(&client, job_id).await?.context("job vanished")?;
+            if view.counts.status.is_final() {
+                break view;
+            }
+            anyhow::ensure!(Instant::now() < until, "the job did not finish within {timeout:?}; logs in {}", self.logs.path().display());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let finished = view.finished_at.unwrap_or(view.created_at);
+        Ok(Run {
+            devices: view.counts.total_devices,
+            succeeded: view.counts.succeeded_devices,
+            status: view.counts.status,
+            took: (finished - view.created_at).to_std().unwrap_or_default(),
+            worker_peak_rss_kib: peak,
+            worker_idle_rss_kib: idle,
+        })
+    }
+
+    /// Stops the roles with SIGTERM and removes the scratch database.
+    pub async fn finish(mut self) -> Result<()> {
+        for role in &mut self.roles {
+            role.stop(Duration::from_secs(30))?;
+        }
+        self.scratch.remove().await
+    }
+}
+
+/// VmRSS of a process, in KiB.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}

@@ -1,0 +1,82 @@
+//! The roles as child processes of this binary, as they run in production: started with
+//! their configuration in `NETRAVEN__*` variables, stopped with SIGTERM.
+
+use anyhow::{Context, Result};
+use netraven_shared::config::Settings;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The environment that points a role process at `settings`' database and namespace,
+/// with `key_line` as its key ring. Metrics servers are off (several roles share a host).
+pub fn role_env(settings: &Settings, key_line: &str) -> Vec<(String, String)> {
+    vec![
+        ("NETRAVEN__DATABASE__URL".into(), settings.database.url.clone()),
+        ("NETRAVEN__AMQP__URL".into(), settings.amqp.url.clone()),
+        ("NETRAVEN__AMQP__NAMESPACE".into(), settings.amqp.namespace.clone()),
+        ("NETRAVEN__SECRETS__KEY".into(), key_line.to_string()),
+        ("NETRAVEN__DISPATCHER__METRICS_ADDR".into(), String::new()),
+        ("NETRAVEN__WORKER__METRICS_ADDR".into(), String::new()),
+        ("NETRAVEN__AGGREGATOR__METRICS_ADDR".into(), String::new()),
+        ("NETRAVEN__AGGREGATOR__SWEEP_INTERVAL_MS".into(), "1000".into()),
+    ]
+}
+
+impl Role {
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// A role running as a child process; stopped with SIGTERM when dropped.
+pub struct Role {
+    pub name: String,
+    child: Child,
+}
+
+impl Role {
+    pub fn spawn(role: &str, label: &str, env: &[(String, String)], logs: &Path) -> Result<Role> {
+        let exe = std::env::current_exe().context("cannot find the netraven binary")?;
+        let log = std::fs::File::create(logs.join(format!("{label}.log")))?;
+        let child = Command::new(exe)
+            .arg(role)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start the {role}"))?;
+        Ok(Role {
+            name: label.to_string(),
+            child,
+        })
+    }
+
+    /// SIGTERM, then up to `grace` for a clean exit, then SIGKILL.
+    pub fn stop(&mut self, grace: Duration) -> Result<bool> {
+        use nix::sys::signal::{kill, Signal};
+        use nix::unistd::Pid;
+        let pid = Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(i32::MAX));
+        let _ = kill(pid, Signal::SIGTERM);
+        let until = Instant::now() + grace;
+        while Instant::now() < until {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status.success());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        Ok(false)
+    }
+}
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.stop(Duration::from_secs(5));
+        }
+    }
+}
+
