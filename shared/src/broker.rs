@@ -387,7 +387,9 @@ pub fn dead_letter(
         SOURCE_HEADER.into(),
         AMQPValue::LongString(source_queue.into()),
     );
-    let mut properties = json_properties().with_headers(headers);
+    // When it died, for `netraven dead list` (the broker's own dead letters carry x-death).
+    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
+    let mut properties = json_properties().with_headers(headers).with_timestamp(now);
     if let Some(c) = original.correlation_id() {
         properties = properties.with_correlation_id(c.clone());
     }

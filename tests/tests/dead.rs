@@ -1,0 +1,162 @@
+//! Poison messages: a task no worker can finish is dead-lettered after the delivery limit,
+//! its device shows DEAD_LETTERED, `netraven dead list` shows it (as many times as asked,
+//! nothing lost), and `netraven dead replay` sends it back to the task queue.
+
+use futures::StreamExt;
+use lapin::options::{BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use netraven_shared::broker;
+use netraven_shared::domain::{JobStatus, Outcome};
+use netraven_simulator::{scenario, Fleet, FleetOptions};
+use netraven_tests::{request, Roles, TestEnv};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs `netraven dead ARGS --json` against the test's namespace.
+fn dead(env: &TestEnv, args: &[&str]) -> anyhow::Result<(Value, String)> {
+    let out = env
+        .command()?
+        .arg("dead")
+        .args(args)
+        .arg("--json")
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    anyhow::ensure!(
+        out.status.success(),
+        "netraven dead {args:?} failed: {}{}",
+        text,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok((serde_json::from_str(&text)?, text))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poisoned_task_is_dead_lettered_listed_without_loss_and_replayed() -> anyhow::Result<()> {
+    let mut env = TestEnv::new().await?;
+    env.settings.amqp.delivery_limit = 2;
+    let fleet = Fleet::start(scenario("all-good", 3, 54)?, FleetOptions::random_base()).await?;
+    env.import(&fleet).await?;
+    let roles = Roles::start_without_workers(&env.settings);
+    // A worker that crashes on every task: it takes each one and hands it back.
+    let conn = broker::connect(&env.settings.amqp, "test-crashing-worker").await?;
+    let ch = conn.create_channel().await?;
+    ch.basic_qos(10, BasicQosOptions::default()).await?;
+    let r = request("config_backup", &["fleet"], &[]);
+    env.publish(&r).await?;
+    let mut tasks = ch
+        .basic_consume(
+            env.names.tasks_queue().into(),
+            "crashing".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let crashing = tokio::spawn(async move {
+        while let Some(Ok(d)) = tasks.next().await {
+            let _ = d
+                .acker
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                })
+                .await;
+        }
+    });
+    let id = env.job_id(&r.request_id, TIMEOUT).await?;
+    let job = env.wait_final(id, TIMEOUT).await?;
+    crashing.abort();
+    let _ = conn.close(200, "crashing worker gone".into()).await;
+    assert_eq!(job.counts.status, JobStatus::CompletedFailure);
+    let client = env.pool.get().await?;
+    let results = netraven_dispatcher::jobs::results(&client, id).await?;
+    assert_eq!(results.len(), 3);
+    assert!(results.iter().all(|r| r.outcome == Outcome::DeadLettered));
+
+    // A malformed job request: dead-lettered by the dispatcher with our own headers.
+    env.publish_raw(b"{not json".to_vec(), broker::json_properties())
+        .await?;
+
+    // Listing more times than the delivery limit loses nothing and keeps the order.
+    let until = Instant::now() + TIMEOUT;
+    let mut first: Option<Value> = None;
+    for _ in 0..4 {
+        let (listing, text) = loop {
+            let (l, t) = dead(&env, &["list"])?;
+            if l["total"] == 4 || Instant::now() > until {
+                break (l, t);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(listing["total"], 4, "{text}");
+        assert!(
+            !text.contains("sealed") && !text.contains("secret"),
+            "{text}"
+        );
+        let letters = listing["dead_letters"].as_array().expect("array").clone();
+        let order: Vec<Value> = letters.iter().map(|d| d["summary"].clone()).collect();
+        match &first {
+            None => first = Some(Value::Array(order)),
+            Some(f) => assert_eq!(f, &Value::Array(order), "order kept"),
+        }
+        let tasks: Vec<&Value> = letters
+            .iter()
+            .filter(|d| d["source"] == env.names.tasks_queue())
+            .collect();
+        assert_eq!(tasks.len(), 3, "{text}");
+        for t in &tasks {
+            assert_eq!(t["reason"], "delivery_limit", "{text}");
+            let s = t["summary"].as_str().unwrap_or_default();
+            assert!(
+                s.starts_with(&format!("device task: job {id} device ")),
+                "{s}"
+            );
+            assert!(t["age_secs"].as_i64().is_some(), "{text}");
+        }
+        let request = letters
+            .iter()
+            .find(|d| d["source"] == env.names.submit_queue())
+            .expect("the malformed request is listed");
+        assert!(request["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not a valid job request"));
+        assert_eq!(request["summary"], "9 bytes that do not decode");
+    }
+    let listed = dead(&env, &["list", "--limit", "1"])?.0;
+    assert_eq!(listed["dead_letters"].as_array().map(Vec::len), Some(1));
+
+    // Replay the tasks only; the request stays.
+    let (replayed, text) = dead(&env, &["replay", "--source", "tasks"])?;
+    assert_eq!(replayed["replayed"], 3, "{text}");
+    assert_eq!(replayed["kept"], 1, "{text}");
+    let (left, text) = dead(&env, &["list"])?;
+    assert_eq!(left["total"], 1, "{text}");
+    // A healthy worker now does the replayed tasks: the devices really see the logins.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let worker = tokio::spawn(netraven_worker::run(env.settings.clone(), stop.clone()));
+    let until = Instant::now() + TIMEOUT;
+    let attempts: i64 = loop {
+        let n: i64 = client
+            .query_one(
+                "SELECT count(DISTINCT device_id) FROM credential_attempts WHERE job_id = $1 AND outcome = 'SUCCESS'",
+                &[&id],
+            )
+            .await?
+            .get(0);
+        if n == 3 || Instant::now() > until {
+            break n;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(attempts, 3, "every replayed task ran on a worker");
+    // The job's recorded results stand: one per device, counted once.
+    let again = netraven_dispatcher::jobs::results(&client, id).await?;
+    assert_eq!(again.len(), 3);
+    stop.cancel();
+    worker.await??;
+    roles.stop().await?;
+    fleet.shutdown().await;
+    env.teardown().await
+}
