@@ -227,6 +227,13 @@ fn cases() -> Vec<Case> {
             Logins::Any,
         ),
         c(
+            "max-auth-tries-1",
+            Success,
+            &["configuration stored"],
+            deadline,
+            Logins::Any,
+        ),
+        c(
             "hang-linux",
             Timeout,
             &["timed out during command", "no output for 1500 ms"],
@@ -331,15 +338,17 @@ fn fault_fleet() -> FleetSpec {
         f("legacy-profile", Linux, Some(Fault::LegacyAlgorithms)),
     ];
     // MaxAuthTries: three credentials of one username (tried on one connection), the
-    // third accepted; the device hangs up after two rejections.
-    let mut max = device(
-        "max-auth-tries",
-        Linux,
-        Some(Fault::MaxAuthTries { tries: 2 }),
-        "same-user",
-    );
-    max.accepts = vec![("netops".into(), "third-secret".into())];
-    devices.push(max);
+    // third accepted; the devices hang up after two rejections, or after each one.
+    for (name, tries) in [("max-auth-tries", 2), ("max-auth-tries-1", 1)] {
+        let mut max = device(
+            name,
+            Linux,
+            Some(Fault::MaxAuthTries { tries }),
+            "same-user",
+        );
+        max.accepts = vec![("netops".into(), "third-secret".into())];
+        devices.push(max);
+    }
     FleetSpec {
         seed: SEED,
         credentials: vec![
@@ -474,43 +483,43 @@ async fn every_fault_ends_in_its_outcome_with_a_reason_within_its_timeouts() -> 
     );
     assert_eq!(kbd.iter().filter(|a| a.accepted).count(), 1);
 
-    // MaxAuthTries: two rejections, a hang-up, and the third credential accepted on a
-    // new connection; the recorded attempts and counters hold only judged logins.
-    let max = fleet.attempts("max-auth-tries");
-    let pw: Vec<_> = max
-        .iter()
-        .filter(|a| a.method == AuthMethod::Password)
-        .collect();
-    assert!(pw.len() >= 3, "{max:?}");
-    assert!(
-        pw.last().is_some_and(|a| a.accepted),
-        "the last login is accepted: {max:?}"
-    );
-    assert!(pw[..pw.len() - 1].iter().all(|a| !a.accepted), "{max:?}");
-    assert!(
-        pw.last().is_some_and(|a| a.connection > pw[0].connection),
-        "accepted on a later connection: {max:?}"
-    );
-    assert_eq!(
-        by_name["max-auth-tries"].credential.as_deref(),
-        Some("third")
-    );
-    let rows = client
-        .query(
-            "SELECT c.name, a.outcome FROM credential_attempts a JOIN credentials c ON c.id = a.credential_id
-             JOIN devices d ON d.id = a.device_id WHERE d.name = 'max-auth-tries' ORDER BY a.attempt",
-            &[],
-        )
-        .await?;
-    let recorded: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-    let expected_rows = vec![
-        ("first".to_string(), "REJECTED".to_string()),
-        ("second".to_string(), "REJECTED".to_string()),
-        ("third".to_string(), "SUCCESS".to_string()),
-    ];
-    assert_eq!(recorded, expected_rows, "one attempt per judged login");
-    assert_eq!(by_name["max-auth-tries"].attempts, 3);
-    for (name, ok, bad) in [("first", 0i64, 1i64), ("second", 0, 1), ("third", 1, 0)] {
+    // MaxAuthTries: rejections, a hang-up, and the third credential accepted on a new
+    // connection. A rejection is judged even when the device hangs up right after it: no
+    // secret is sent twice, and the recorded attempts and counters hold judged logins only.
+    for (device, tries) in [("max-auth-tries", 2u64), ("max-auth-tries-1", 1)] {
+        let seen = fleet.attempts(device);
+        let summary: Vec<(AuthMethod, bool, u64)> = seen
+            .iter()
+            .map(|a| (a.method, a.accepted, a.connection))
+            .collect();
+        let pw = AuthMethod::Password;
+        let want = if tries == 2 {
+            vec![(pw, false, 1), (pw, false, 1), (pw, true, 2)]
+        } else {
+            vec![(pw, false, 1), (pw, false, 2), (pw, true, 3)]
+        };
+        assert_eq!(summary, want, "{device}: logins the simulator saw");
+        assert_eq!(by_name[device].credential.as_deref(), Some("third"));
+        let rows = client
+            .query(
+                "SELECT c.name, a.outcome FROM credential_attempts a JOIN credentials c ON c.id = a.credential_id
+                 JOIN devices d ON d.id = a.device_id WHERE d.name = $1 ORDER BY a.attempt",
+                &[&device],
+            )
+            .await?;
+        let recorded: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        let expected_rows = vec![
+            ("first".to_string(), "REJECTED".to_string()),
+            ("second".to_string(), "REJECTED".to_string()),
+            ("third".to_string(), "SUCCESS".to_string()),
+        ];
+        assert_eq!(
+            recorded, expected_rows,
+            "{device}: one attempt per judged login"
+        );
+        assert_eq!(by_name[device].attempts, 3);
+    }
+    for (name, ok, bad) in [("first", 0i64, 2i64), ("second", 0, 2), ("third", 2, 0)] {
         let row = client
             .query_one(
                 "SELECT success_count, failure_count FROM credentials WHERE name = $1",

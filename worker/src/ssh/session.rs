@@ -197,7 +197,7 @@ impl Session {
                 AuthResult::Failure {
                     remaining_methods, ..
                 } => {
-                    self.check_still_connected()?;
+                    self.check_judged(&remaining_methods)?;
                     let kbdint = remaining_methods.contains(&MethodKind::KeyboardInteractive);
                     let password = remaining_methods.contains(&MethodKind::Password);
                     self.methods = Some(remaining_methods);
@@ -232,7 +232,7 @@ impl Session {
                 KeyboardInteractiveAuthResponse::Failure {
                     remaining_methods, ..
                 } => {
-                    self.check_still_connected()?;
+                    self.check_judged(&remaining_methods)?;
                     self.methods = Some(remaining_methods);
                     return Ok(AuthOutcome::Rejected);
                 }
@@ -252,10 +252,12 @@ impl Session {
         Ok(AuthOutcome::Rejected)
     }
 
-    /// After an auth failure: russh reports a closed connection as a failure with no
-    /// methods, which must not be mistaken for a rejection.
-    fn check_still_connected(&self) -> Result<(), SshError> {
-        if self.handle.is_closed() {
+    /// After an auth failure: russh reports a connection closed before the server's
+    /// answer as a failure with no methods, which must not be mistaken for a rejection.
+    /// A failure that lists methods is the server's own answer: a rejection, even if the
+    /// server hangs up right after it (a limit of attempts reached).
+    fn check_judged(&self, remaining_methods: &MethodSet) -> Result<(), SshError> {
+        if remaining_methods.is_empty() && self.handle.is_closed() {
             Err(self.disconnected(Phase::Auth))
         } else {
             Ok(())
