@@ -11,14 +11,23 @@ use std::time::{Duration, Instant};
 /// with `key_line` as its key ring. Metrics servers are off (several roles share a host).
 pub fn role_env(settings: &Settings, key_line: &str) -> Vec<(String, String)> {
     vec![
-        ("NETRAVEN__DATABASE__URL".into(), settings.database.url.clone()),
+        (
+            "NETRAVEN__DATABASE__URL".into(),
+            settings.database.url.clone(),
+        ),
         ("NETRAVEN__AMQP__URL".into(), settings.amqp.url.clone()),
-        ("NETRAVEN__AMQP__NAMESPACE".into(), settings.amqp.namespace.clone()),
+        (
+            "NETRAVEN__AMQP__NAMESPACE".into(),
+            settings.amqp.namespace.clone(),
+        ),
         ("NETRAVEN__SECRETS__KEY".into(), key_line.to_string()),
         ("NETRAVEN__DISPATCHER__METRICS_ADDR".into(), String::new()),
         ("NETRAVEN__WORKER__METRICS_ADDR".into(), String::new()),
         ("NETRAVEN__AGGREGATOR__METRICS_ADDR".into(), String::new()),
-        ("NETRAVEN__AGGREGATOR__SWEEP_INTERVAL_MS".into(), "1000".into()),
+        (
+            "NETRAVEN__AGGREGATOR__SWEEP_INTERVAL_MS".into(),
+            "1000".into(),
+        ),
     ]
 }
 
@@ -79,4 +88,3 @@ impl Drop for Role {
         }
     }
 }
-

@@ -36,6 +36,7 @@ impl TaskPlan {
             commands: self.commands.clone(),
             device_deadline_ms: self.device_deadline_ms,
             host_key_policy: self.host_key_policy,
+            pinned_host_key: d.pinned_host_key.clone(),
             job_deadline: self.job_deadline,
         }
     }

@@ -16,6 +16,8 @@ use std::sync::Arc;
 pub struct ResolvedDevice {
     pub device: TaskDevice,
     pub credentials: Vec<Arc<TaskCredential>>,
+    /// The host key pinned for the device, if any.
+    pub pinned_host_key: Option<String>,
 }
 
 /// What a job resolved to.
@@ -43,11 +45,12 @@ WITH target AS (
     UNION
     SELECT d.id FROM devices d WHERE d.name = ANY($1) OR d.id = ANY($2)
 )
-SELECT d.id, d.name, d.host, d.port, d.platform, a.credential_id AS affinity,
+SELECT d.id, d.name, d.host, d.port, d.platform, a.credential_id AS affinity, h.public_key AS pinned,
        ARRAY(SELECT x.tag_id FROM device_tags x WHERE x.device_id = d.id) AS tags
 FROM target t
 JOIN devices d ON d.id = t.id AND d.enabled
 LEFT JOIN device_credential_affinity a ON a.device_id = d.id
+LEFT JOIN host_keys h ON h.device_id = d.id
 ORDER BY d.id";
 
 /// Every enabled credential with its tag ids: a few hundred rows at most.
@@ -135,6 +138,7 @@ pub async fn resolve<C: GenericClient>(
                 .take(max_credentials)
                 .map(|&i| candidates[i].credential.clone())
                 .collect(),
+            pinned_host_key: r.get("pinned"),
         });
     }
 

@@ -154,6 +154,9 @@ pub struct DeviceTask {
     pub commands: Vec<String>,
     pub device_deadline_ms: u64,
     pub host_key_policy: HostKeyPolicy,
+    /// The host key pinned for the device when the task was made (OpenSSH public key line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned_host_key: Option<String>,
     /// After this instant the job no longer waits for the device: a worker drops the task.
     pub job_deadline: DateTime<Utc>,
 }

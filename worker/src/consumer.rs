@@ -190,7 +190,7 @@ async fn handle(
                 reason: "the job deadline passed before a worker took the task".into(),
                 credential_id: None,
                 attempts: Vec::new(),
-                config_sha256: None,
+                config: None,
                 duration: Duration::ZERO,
             }
         } else {
@@ -230,7 +230,7 @@ async fn handle(
             credential_id: report.credential_id,
             attempts: u32::try_from(report.attempts.len()).unwrap_or(u32::MAX),
             duration_ms: u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),
-            config_sha256: report.config_sha256.clone(),
+            config_sha256: report.config.as_ref().map(|c| c.sha256.clone()),
             worker: core.name.clone(),
             finished_at: Utc::now(),
         };

@@ -53,7 +53,8 @@ pub struct DeviceReport {
     /// The credential that logged in.
     pub credential_id: Option<i64>,
     pub attempts: Vec<Attempt>,
-    pub config_sha256: Option<String>,
+    /// The configuration to store, for `config_backup`.
+    pub config: Option<crate::jobs::Snapshot>,
     pub duration: Duration,
 }
 
@@ -101,13 +102,10 @@ pub async fn run(core: &Core, task: &DeviceTask) -> DeviceReport {
         login: None,
     };
     let worked = tokio::time::timeout(deadline, work(core, task, &mut progress)).await;
-    let (outcome, reason, credential_id, config_sha256) = match worked {
-        Ok(Ok((credential_id, done))) => (
-            Outcome::Success,
-            done.summary,
-            credential_id,
-            done.config_sha256,
-        ),
+    let (outcome, reason, credential_id, config) = match worked {
+        Ok(Ok((credential_id, done))) => {
+            (Outcome::Success, done.summary, credential_id, done.config)
+        }
         Ok(Err(f)) => (f.outcome, f.reason, None, None),
         Err(_) => {
             if let Some((credential_id, credential_name, t0, at)) = progress.login.take() {
@@ -137,7 +135,7 @@ pub async fn run(core: &Core, task: &DeviceTask) -> DeviceReport {
         reason,
         credential_id,
         attempts: progress.attempts,
-        config_sha256,
+        config,
         duration: started.elapsed(),
     }
 }
@@ -172,11 +170,11 @@ async fn work(
             "the task carries no credential",
         ));
     }
+    // The dispatcher looked the pin up with the rest of the device; a key pinned since
+    // (by another worker) is caught when this worker tries to pin its own.
     let pinned = match task.host_key_policy {
         HostKeyPolicy::Off => None,
-        _ => store::pinned_host_key(&core.pool, task.device.id)
-            .await
-            .map_err(|e| DeviceFailure::new(Outcome::InternalError, e))?,
+        _ => task.pinned_host_key.clone(),
     };
     let options = SshOptions {
         legacy_algorithms: profile.legacy_algorithms,

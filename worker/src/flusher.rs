@@ -186,7 +186,7 @@ async fn write_logs(
             "outcome": r.outcome,
             "duration_ms": f.result.duration_ms,
             "worker": f.result.worker,
-            "config_sha256": r.config_sha256,
+            "config_sha256": f.result.config_sha256,
             "attempts": r.attempts.iter().map(|a| serde_json::json!({
                 "credential": a.credential_name,
                 "outcome": a.outcome.as_str(),
@@ -277,6 +277,7 @@ async fn write(pool: &Pool, batch: &[Finished]) -> Result<(), String> {
         .map_err(|e| describe(&e))?;
     }
     write_logs(&tx, batch).await?;
+    crate::store::store_configs(&tx, batch).await?;
     if !affinity.is_empty() {
         let devices: Vec<i64> = affinity.keys().copied().collect();
         let creds: Vec<i64> = affinity.values().map(|v| v.0).collect();

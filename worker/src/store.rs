@@ -13,19 +13,6 @@ fn db_err(e: impl Into<netraven_shared::Error>) -> String {
     e.into().to_string()
 }
 
-/// The host key pinned for a device, as an OpenSSH public key line.
-pub async fn pinned_host_key(pool: &Pool, device_id: i64) -> StoreResult<Option<String>> {
-    let client = pool.get().await.map_err(db_err)?;
-    let row = client
-        .query_opt(
-            "SELECT public_key FROM host_keys WHERE device_id = $1",
-            &[&device_id],
-        )
-        .await
-        .map_err(db_err)?;
-    Ok(row.map(|r| r.get(0)))
-}
-
 /// Pins the first key seen. Returns the key pinned now, which differs from `key` when
 /// another worker pinned a different key first.
 pub async fn pin_host_key(pool: &Pool, device_id: i64, key: &PresentedKey) -> StoreResult<String> {
@@ -58,27 +45,43 @@ pub fn sha256_hex(content: &str) -> String {
     hex::encode(Sha256::digest(content.as_bytes()))
 }
 
-/// Stores a configuration snapshot keyed by its SHA-256. An unchanged configuration adds
-/// no copy: the existing snapshot is marked seen. Returns the hash.
-pub async fn store_config(
-    pool: &Pool,
-    job_id: Uuid,
-    device_id: i64,
-    content: &str,
-) -> StoreResult<String> {
-    let hash = sha256_hex(content);
-    let size = i32::try_from(content.len()).unwrap_or(i32::MAX);
-    let client = pool.get().await.map_err(db_err)?;
-    client
-        .execute(
-            "INSERT INTO device_configs (device_id, sha256, content, size_bytes, first_job_id)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (device_id, sha256) DO UPDATE SET last_seen_at = now()",
-            &[&device_id, &hash, &content, &size, &job_id],
-        )
-        .await
-        .map_err(db_err)?;
-    Ok(hash)
+/// Stores the configuration snapshots of a batch of finished devices, keyed by SHA-256:
+/// an unchanged configuration adds no copy, the existing snapshot is marked seen.
+pub async fn store_configs(
+    tx: &deadpool_postgres::Transaction<'_>,
+    batch: &[crate::flusher::Finished],
+) -> StoreResult<()> {
+    // One row per device and hash (a redelivered task may sit in the same batch twice).
+    let mut rows: std::collections::BTreeMap<(i64, &str), (Uuid, &str)> =
+        std::collections::BTreeMap::new();
+    for f in batch {
+        if let Some(c) = &f.report.config {
+            rows.insert(
+                (f.device_id, c.sha256.as_str()),
+                (f.job_id, c.content.as_str()),
+            );
+        }
+    }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let devices: Vec<i64> = rows.keys().map(|k| k.0).collect();
+    let hashes: Vec<&str> = rows.keys().map(|k| k.1).collect();
+    let jobs: Vec<Uuid> = rows.values().map(|v| v.0).collect();
+    let contents: Vec<&str> = rows.values().map(|v| v.1).collect();
+    let sizes: Vec<i32> = contents
+        .iter()
+        .map(|c| i32::try_from(c.len()).unwrap_or(i32::MAX))
+        .collect();
+    tx.execute(
+        "INSERT INTO device_configs (device_id, sha256, content, size_bytes, first_job_id)
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::uuid[])
+         ON CONFLICT (device_id, sha256) DO UPDATE SET last_seen_at = now()",
+        &[&devices, &hashes, &contents, &sizes, &jobs],
+    )
+    .await
+    .map_err(db_err)?;
+    Ok(())
 }
 
 /// One command's output, for the `command` job type.

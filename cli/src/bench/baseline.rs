@@ -19,7 +19,12 @@ pub async fn measure(fleets: &[Fleet], concurrency: usize) -> Result<Figure> {
             let global = targets.len();
             let c = &credentials[super::fleet::accepted_credential(global)];
             let _ = i;
-            targets.push((d.host.to_string(), d.port, c.username.clone(), SecretString::from(c.password.clone())));
+            targets.push((
+                d.host.to_string(),
+                d.port,
+                c.username.clone(),
+                SecretString::from(c.password.clone()),
+            ));
         }
     }
     let targets = Arc::new(targets);
@@ -38,10 +43,15 @@ pub async fn measure(fleets: &[Fleet], concurrency: usize) -> Result<Figure> {
         tasks.spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((host, port, user, secret)) = targets.get(i) else { return };
+                let Some((host, port, user, secret)) = targets.get(i) else {
+                    return;
+                };
                 let ok = async {
-                    let mut s = Session::connect(host, *port, &timeouts, HostKeyCheck::Off).await.ok()?;
-                    let accepted = s.authenticate(user, secret).await.ok()? == AuthOutcome::Accepted;
+                    let mut s = Session::connect(host, *port, &timeouts, HostKeyCheck::Off)
+                        .await
+                        .ok()?;
+                    let accepted =
+                        s.authenticate(user, secret).await.ok()? == AuthOutcome::Accepted;
                     let out = s.exec(LINUX_CONFIG_COMMAND, 1 << 20).await.ok()?;
                     s.close().await;
                     (accepted && !out.stdout.is_empty()).then_some(())
@@ -55,12 +65,19 @@ pub async fn measure(fleets: &[Fleet], concurrency: usize) -> Result<Figure> {
     while tasks.join_next().await.is_some() {}
     let took = started.elapsed();
     let failed = failures.load(Ordering::Relaxed);
-    anyhow::ensure!(failed == 0, "{failed} of {} bare backups failed", targets.len());
+    anyhow::ensure!(
+        failed == 0,
+        "{failed} of {} bare backups failed",
+        targets.len()
+    );
     Ok(Figure::rate(
         "baseline_devices_per_second",
         targets.len(),
         took,
         "devices/s",
-        format!("{} devices: connect + password + exec of a 20 KB config, {concurrency} at a time", targets.len()),
+        format!(
+            "{} devices: connect + password + exec of a 20 KB config, {concurrency} at a time",
+            targets.len()
+        ),
     ))
 }

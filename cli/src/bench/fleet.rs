@@ -37,7 +37,11 @@ pub fn specs(devices: usize, fault: Option<Fault>) -> Vec<FleetSpec> {
                 d
             })
             .collect();
-        out.push(FleetSpec { seed: SEED, credentials: credentials.clone(), devices: specs });
+        out.push(FleetSpec {
+            seed: SEED,
+            credentials: credentials.clone(),
+            devices: specs,
+        });
     }
     out
 }
@@ -47,7 +51,17 @@ pub async fn start(specs: Vec<FleetSpec>) -> Result<Vec<Fleet>> {
     let mut fleets = Vec::new();
     for (n, spec) in specs.into_iter().enumerate() {
         let bind = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + n as u8));
-        fleets.push(Fleet::start(spec, FleetOptions { bind, base_port: 5_000, auth_rejection_ms: 0 }).await?);
+        fleets.push(
+            Fleet::start(
+                spec,
+                FleetOptions {
+                    bind,
+                    base_port: 5_000,
+                    auth_rejection_ms: 0,
+                },
+            )
+            .await?,
+        );
     }
     Ok(fleets)
 }

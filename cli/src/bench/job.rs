@@ -43,7 +43,12 @@ pub struct Stage {
 
 impl Stage {
     /// Imports the fleets' inventory and starts the roles.
-    pub async fn new(base: &Settings, label: &str, fleets: &[Fleet], shape: Shape) -> Result<Stage> {
+    pub async fn new(
+        base: &Settings,
+        label: &str,
+        fleets: &[Fleet],
+        shape: Shape,
+    ) -> Result<Stage> {
         let scratch = Scratch::new(base, label).await?;
         let logs = tempfile::tempdir()?;
         let key_line = KeyRing::generate_line()?;
@@ -54,7 +59,10 @@ impl Stage {
             inventory::import(&mut scratch.pool.get().await?, &keyring, &path).await?;
         }
         let mut env = role_env(&scratch.settings, &key_line);
-        env.push(("NETRAVEN__WORKER__MAX_IN_FLIGHT".into(), shape.max_in_flight.to_string()));
+        env.push((
+            "NETRAVEN__WORKER__MAX_IN_FLIGHT".into(),
+            shape.max_in_flight.to_string(),
+        ));
         env.push(("NETRAVEN__LOG__LEVEL".into(), "warn".into()));
         let mut roles = vec![
             Role::spawn("dispatcher", "dispatcher", &env, logs.path())?,
@@ -68,11 +76,20 @@ impl Stage {
         }
         // Let every role connect and declare its consumers before the clock starts.
         tokio::time::sleep(Duration::from_millis(1_500)).await;
-        Ok(Stage { scratch, roles, workers, logs })
+        Ok(Stage {
+            scratch,
+            roles,
+            workers,
+            logs,
+        })
     }
 
     fn worker_rss_kib(&self) -> u64 {
-        self.workers.iter().filter_map(|pid| rss_kib(*pid)).max().unwrap_or(0)
+        self.workers
+            .iter()
+            .filter_map(|pid| rss_kib(*pid))
+            .max()
+            .unwrap_or(0)
     }
 
     /// Submits a backup of every device and follows it to its final status.
@@ -82,12 +99,21 @@ impl Stage {
             version: messages::VERSION,
             request_id: format!("bench-{}", uuid::Uuid::new_v4()),
             job_type: "config_backup".into(),
-            targets: Targets { tags: vec!["fleet".into()], ..Targets::default() },
+            targets: Targets {
+                tags: vec!["fleet".into()],
+                ..Targets::default()
+            },
             commands: Vec::new(),
             limits: Default::default(),
             submitted_by: Some("netraven bench".into()),
         };
-        let reply = client::submit(&self.scratch.settings.amqp, &request, false, Duration::from_secs(60)).await?;
+        let reply = client::submit(
+            &self.scratch.settings.amqp,
+            &request,
+            false,
+            Duration::from_secs(60),
+        )
+        .await?;
         let job_id = reply.reply.job_id.context("the reply names no job")?;
         let client = self.scratch.pool.get().await?;
         let until = Instant::now() + timeout;
@@ -98,7 +124,11 @@ impl Stage {
             if view.counts.status.is_final() {
                 break view;
             }
-            anyhow::ensure!(Instant::now() < until, "the job did not finish within {timeout:?}; logs in {}", self.logs.path().display());
+            anyhow::ensure!(
+                Instant::now() < until,
+                "the job did not finish within {timeout:?}; logs in {}",
+                self.logs.path().display()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
         let finished = view.finished_at.unwrap_or(view.created_at);

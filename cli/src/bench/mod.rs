@@ -75,7 +75,14 @@ struct Plan {
 impl Plan {
     fn of(quick: bool) -> Plan {
         if quick {
-            Plan { jobs: vec![500, 2_000], baseline_at: 2_000, resolution: vec![1_000, 10_000], ingest: 10_000, publish: 10_000, memory_in_flight: 300 }
+            Plan {
+                jobs: vec![500, 2_000],
+                baseline_at: 2_000,
+                resolution: vec![1_000, 10_000],
+                ingest: 10_000,
+                publish: 10_000,
+                memory_in_flight: 300,
+            }
         } else {
             Plan {
                 jobs: vec![1_000, 10_000, 50_000],
@@ -112,25 +119,37 @@ fn machine() -> String {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    format!("{cores} cores ({cpu}), {:.1} GiB, Linux {}", mem_kib as f64 / 1_048_576.0, read("/proc/sys/kernel/osrelease").trim())
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    format!(
+        "{cores} cores ({cpu}), {:.1} GiB, Linux {}",
+        mem_kib as f64 / 1_048_576.0,
+        read("/proc/sys/kernel/osrelease").trim()
+    )
 }
 
 fn say(f: &Figure) {
-    println!("{:<38} {:>12.3} {:<10} {}", f.name, f.value, f.unit, f.detail);
+    println!(
+        "{:<38} {:>12.3} {:<10} {}",
+        f.name, f.value, f.unit, f.detail
+    );
 }
 
 /// Runs every measurement, prints a table and writes the JSON report.
 pub async fn run(settings: Settings, args: BenchArgs) -> Result<Report> {
     let plan = Plan::of(args.quick);
-    let shape = job::Shape { workers: args.workers, max_in_flight: args.max_in_flight };
+    let shape = job::Shape {
+        workers: args.workers,
+        max_in_flight: args.max_in_flight,
+    };
     let concurrency = args.workers * usize::from(args.max_in_flight);
     let mut figures: Vec<Figure> = Vec::new();
     let mut push = |f: Figure| {
         say(&f);
         figures.push(f);
     };
-    println!("{:<38} {:>12} {:<10} {}", "FIGURE", "VALUE", "UNIT", "MEASURED ON");
+    println!("{:<38} {:>12} {:<10} MEASURED ON", "FIGURE", "VALUE", "UNIT");
 
     let mut baseline = None;
     let mut per_device_ms = Vec::new();
@@ -143,7 +162,13 @@ pub async fn run(settings: Settings, args: BenchArgs) -> Result<Report> {
         }
         let stage = job::Stage::new(&settings, &format!("job{devices}"), &fleets, shape).await?;
         let run = stage.run(Duration::from_secs(600)).await?;
-        anyhow::ensure!(run.succeeded == run.devices, "{} of {} devices backed up: {}", run.succeeded, run.devices, run.status);
+        anyhow::ensure!(
+            run.succeeded == run.devices,
+            "{} of {} devices backed up: {}",
+            run.succeeded,
+            run.devices,
+            run.status
+        );
         let rate = Figure::rate(
             &format!("job_{devices}_devices_per_second"),
             devices,
@@ -154,7 +179,12 @@ pub async fn run(settings: Settings, args: BenchArgs) -> Result<Report> {
         per_device_ms.push((devices, 1000.0 / rate.value));
         if devices == plan.baseline_at {
             if let Some(b) = baseline {
-                push(Figure { name: "job_vs_baseline_ratio".into(), value: rate.value / b, unit: "x".into(), detail: format!("{devices}-device job / bare SSH, same run") });
+                push(Figure {
+                    name: "job_vs_baseline_ratio".into(),
+                    value: rate.value / b,
+                    unit: "x".into(),
+                    detail: format!("{devices}-device job / bare SSH, same run"),
+                });
             }
             let again = stage.run(Duration::from_secs(600)).await?;
             let second = Figure::rate(
@@ -165,7 +195,12 @@ pub async fn run(settings: Settings, args: BenchArgs) -> Result<Report> {
                 "the same job again: affinity puts the credential that worked first".into(),
             );
             if let Some(b) = baseline {
-                push(Figure { name: "second_run_vs_baseline_ratio".into(), value: second.value / b, unit: "x".into(), detail: "with affinity, same run".into() });
+                push(Figure {
+                    name: "second_run_vs_baseline_ratio".into(),
+                    value: second.value / b,
+                    unit: "x".into(),
+                    detail: "with affinity, same run".into(),
+                });
             }
             push(second);
         }
@@ -198,26 +233,57 @@ pub async fn run(settings: Settings, args: BenchArgs) -> Result<Report> {
     // Worker memory: devices held in flight by slow logins.
     let n = usize::from(plan.memory_in_flight);
     let fleets = fleet::start(fleet::specs(n, Some(Fault::SlowAuth { delay_ms: 3_000 }))).await?;
-    let stage = job::Stage::new(&settings, "memory", &fleets, job::Shape { workers: 1, max_in_flight: plan.memory_in_flight }).await?;
+    let stage = job::Stage::new(
+        &settings,
+        "memory",
+        &fleets,
+        job::Shape {
+            workers: 1,
+            max_in_flight: plan.memory_in_flight,
+        },
+    )
+    .await?;
     let run = stage.run(Duration::from_secs(120)).await?;
     stage.finish().await?;
     for f in fleets {
         f.shutdown().await;
     }
-    push(Figure { name: "worker_peak_rss".into(), value: run.worker_peak_rss_kib as f64 / 1024.0, unit: "MiB".into(), detail: format!("one worker, {n} devices in flight") });
+    push(Figure {
+        name: "worker_peak_rss".into(),
+        value: run.worker_peak_rss_kib as f64 / 1024.0,
+        unit: "MiB".into(),
+        detail: format!("one worker, {n} devices in flight"),
+    });
     push(Figure {
         name: "worker_memory_per_device".into(),
-        value: run.worker_peak_rss_kib.saturating_sub(run.worker_idle_rss_kib) as f64 / n as f64,
+        value: run
+            .worker_peak_rss_kib
+            .saturating_sub(run.worker_idle_rss_kib) as f64
+            / n as f64,
         unit: "KiB".into(),
-        detail: format!("(peak - idle) / {n} in flight; idle {} MiB", run.worker_idle_rss_kib / 1024),
+        detail: format!(
+            "(peak - idle) / {n} in flight; idle {} MiB",
+            run.worker_idle_rss_kib / 1024
+        ),
     });
 
-    let report = Report { machine: machine(), quick: args.quick, figures };
+    let report = Report {
+        machine: machine(),
+        quick: args.quick,
+        figures,
+    };
     std::fs::create_dir_all(&args.out)?;
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     let text = serde_json::to_string_pretty(&report)?;
     std::fs::write(args.out.join(format!("bench-{stamp}.json")), &text)?;
-    std::fs::write(args.out.join(if args.quick { "latest-quick.json" } else { "latest.json" }), &text)?;
+    std::fs::write(
+        args.out.join(if args.quick {
+            "latest-quick.json"
+        } else {
+            "latest.json"
+        }),
+        &text,
+    )?;
     println!("\n{} — written to {}", report.machine, args.out.display());
     Ok(report)
 }

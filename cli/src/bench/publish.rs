@@ -40,6 +40,7 @@ pub async fn measure(scratch: &Scratch, count: usize) -> Result<Figure> {
                 platform: "cisco_ios".into(),
             },
             credentials: credentials.clone(),
+            pinned_host_key: None,
         })
         .collect();
     let refs: Vec<&ResolvedDevice> = devices.iter().collect();

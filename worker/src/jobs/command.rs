@@ -37,6 +37,6 @@ pub async fn run(
             "{} commands run, {bytes} bytes of output stored",
             outputs.len()
         ),
-        config_sha256: None,
+        config: None,
     })
 }

@@ -1,19 +1,14 @@
 //! `config_backup`: read the running configuration and store it as a snapshot.
 
-use super::{run_commands, Device, JobDone};
+use super::{run_commands, Device, JobDone, Snapshot};
 use crate::device::DeviceFailure;
 use crate::{redact, store, Core};
 use netraven_shared::domain::{JobType, Outcome};
-use netraven_shared::messages::DeviceTask;
 
 /// The job type's wire name.
 pub const NAME: &str = JobType::ConfigBackup.as_str();
 
-pub async fn run(
-    core: &Core,
-    task: &DeviceTask,
-    device: &mut Device<'_>,
-) -> Result<JobDone, DeviceFailure> {
+pub async fn run(core: &Core, device: &mut Device<'_>) -> Result<JobDone, DeviceFailure> {
     let profile = device.profile;
     let command = profile.commands.get(NAME).cloned().ok_or_else(|| {
         DeviceFailure::new(
@@ -34,15 +29,13 @@ pub async fn run(
     } else {
         raw
     };
-    let hash = store::store_config(&core.pool, task.job_id, task.device.id, &content)
-        .await
-        .map_err(|e| DeviceFailure::new(Outcome::InternalError, e))?;
+    let sha256 = store::sha256_hex(&content);
     Ok(JobDone {
         summary: format!(
             "configuration stored ({} bytes, sha256 {})",
             content.len(),
-            &hash[..12]
+            &sha256[..12]
         ),
-        config_sha256: Some(hash),
+        config: Some(Snapshot { sha256, content }),
     })
 }

@@ -16,9 +16,17 @@ use secrecy::SecretString;
 /// What a successful job on one device produced.
 #[derive(Debug, Clone, Default)]
 pub struct JobDone {
-    /// One line for the device's result (`config stored (12034 bytes, unchanged)`).
+    /// One line for the device's result (`configuration stored (12034 bytes, …)`).
     pub summary: String,
-    pub config_sha256: Option<String>,
+    /// A configuration to store, written with the device's attempts in one batch.
+    pub config: Option<Snapshot>,
+}
+
+/// A configuration as it will be stored: redacted when configured, keyed by its hash.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub sha256: String,
+    pub content: String,
 }
 
 /// Runs `job_type` on a logged-in session.
@@ -37,7 +45,7 @@ pub async fn execute(
         secret,
     };
     match job_type {
-        JobType::ConfigBackup => config_backup::run(core, task, &mut device).await,
+        JobType::ConfigBackup => config_backup::run(core, &mut device).await,
         JobType::Command => command::run(core, task, &mut device).await,
         JobType::Reachability => reachability::run(core, task).await,
     }

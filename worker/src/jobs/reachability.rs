@@ -25,7 +25,7 @@ pub async fn run(core: &Core, task: &DeviceTask) -> Result<JobDone, DeviceFailur
                 task.device.port,
                 started.elapsed().as_millis()
             ),
-            config_sha256: None,
+            config: None,
         }),
         Ok(Err(e)) => Err(DeviceFailure::new(
             Outcome::Unreachable,
