@@ -7,7 +7,6 @@
 //! | [`bench`] | `netraven bench`: the figures of docs/performance.md, measured here |
 //! | [`client`] | `netraven job submit`: publishing a job request and waiting for its events |
 //! | [`dead`] | `netraven dead list` and `dead replay`: the dead-letter queue, read without loss, replayed with confirms |
-//! | [`dead`] | `netraven dead list` and `dead replay`: the dead-letter queue, read without loss, replayed with confirms |
 //! | [`processes`] | the roles as child processes, started and stopped as in production |
 //! | [`report`] | the demo's summary: what a job did, and the credential counters |
 //! | [`views`] | `job show/list/results/logs/watch`, `credential list`, `device show`, `prune`: tables and `--json` |
@@ -17,7 +16,6 @@
 
 pub mod bench;
 pub mod client;
-pub mod dead;
 pub mod dead;
 pub mod demo;
 pub mod inventory;
