@@ -192,6 +192,8 @@ enum Action {
 
 struct Session {
     connection: lapin::Connection,
+    /// Where messages are taken from; copies go out through the publisher.
+    channel: Channel,
     publisher: Publisher,
     seen: std::cell::Cell<usize>,
 }
@@ -209,15 +211,17 @@ impl Session {
         // The topology is not declared here: a command run with other queue arguments
         // (delivery limit, expiry) than the roles' would close the channel.
         let publisher = Publisher::new(&connection, 1).await?;
+        let channel = connection.create_channel().await?;
         Ok(Session {
             connection,
+            channel,
             publisher,
             seen: std::cell::Cell::new(0),
         })
     }
 
     fn channel(&self) -> &Channel {
-        self.publisher.channel()
+        &self.channel
     }
 
     /// Goes once round `queue`: every message present at the start is taken and either
