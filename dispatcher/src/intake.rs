@@ -57,6 +57,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
     else {
         return Ok(());
     };
+    let connection = std::sync::Arc::new(connection);
     let names = Names::new(&settings.amqp.namespace);
     let (channel, mut consumer) = broker::consume(
         &connection,
@@ -69,7 +70,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
     readiness.set_broker(true);
     let dispatcher = Arc::new(Dispatcher {
         pool,
-        publisher: Publisher::new(&connection, settings.amqp.publish_window).await?,
+        publisher: Publisher::reopening(connection.clone(), settings.amqp.publish_window).await?,
         names,
         settings: settings.dispatcher.clone(),
     });

@@ -17,6 +17,7 @@ use lapin::{
 };
 use serde::Serialize;
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// Routing key of job requests on `<ns>.jobs`.
 pub const SUBMIT_KEY: &str = "submit";
@@ -287,25 +288,47 @@ pub struct PublishReport {
 
 /// A channel in confirm mode. Publishes are mandatory: an unroutable message counts as
 /// failed, never as delivered.
+///
+/// A long-running role builds it with [`Publisher::reopening`]: when the broker closes the
+/// channel over one bad publish (a missing exchange, say: a channel error is final in AMQP),
+/// the next publish opens a fresh channel instead of failing forever.
 pub struct Publisher {
-    channel: Channel,
+    channel: tokio::sync::Mutex<Channel>,
+    connection: Option<Arc<Connection>>,
     window: usize,
 }
 
 impl Publisher {
     pub async fn new(connection: &Connection, window: usize) -> Result<Publisher> {
-        let channel = connection.create_channel().await?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
         Ok(Publisher {
-            channel,
+            channel: tokio::sync::Mutex::new(confirm_channel(connection).await?),
+            connection: None,
             window: window.max(1),
         })
     }
 
-    pub fn channel(&self) -> &Channel {
-        &self.channel
+    /// A publisher that replaces its channel when the broker has closed it.
+    pub async fn reopening(connection: Arc<Connection>, window: usize) -> Result<Publisher> {
+        Ok(Publisher {
+            channel: tokio::sync::Mutex::new(confirm_channel(&connection).await?),
+            connection: Some(connection),
+            window: window.max(1),
+        })
+    }
+
+    /// The channel to publish on: the current one, or a new one if the broker closed it
+    /// (while the connection itself is up; a lost connection is lapin's to recover).
+    async fn channel(&self) -> Result<Channel> {
+        let mut channel = self.channel.lock().await;
+        let status = channel.status();
+        let dead = !status.connected() && !status.reconnecting() && !status.initializing();
+        if let (true, Some(connection)) = (dead, &self.connection) {
+            if connection.status().connected() {
+                tracing::warn!("publisher channel was closed by the broker; opening a new one");
+                *channel = confirm_channel(connection).await?;
+            }
+        }
+        Ok(channel.clone())
     }
 
     /// Publishes one message and waits for the broker to take responsibility for it.
@@ -326,6 +349,7 @@ impl Publisher {
     /// pipeline, not of one round trip per message. A channel error aborts the batch.
     pub async fn publish_all(&self, batch: Vec<Outgoing>) -> Result<PublishReport> {
         let mut report = PublishReport::default();
+        let channel = self.channel().await?;
         let mut pending = VecDeque::with_capacity(self.window.min(batch.len()));
         for (index, msg) in batch.into_iter().enumerate() {
             if pending.len() >= self.window {
@@ -333,8 +357,7 @@ impl Publisher {
                     settle(&mut report, i, confirm).await?;
                 }
             }
-            let confirm = self
-                .channel
+            let confirm = channel
                 .basic_publish(
                     ShortString::from(msg.exchange),
                     ShortString::from(msg.routing_key),
@@ -353,6 +376,14 @@ impl Publisher {
         }
         Ok(report)
     }
+}
+
+async fn confirm_channel(connection: &Connection) -> Result<Channel> {
+    let channel = connection.create_channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    Ok(channel)
 }
 
 async fn settle(

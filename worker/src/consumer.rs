@@ -43,6 +43,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     else {
         return Ok(());
     };
+    let connection = std::sync::Arc::new(connection);
     let names = Names::new(&settings.amqp.namespace);
     let w = &settings.worker;
     let (channel, mut consumer) = broker::consume(
@@ -75,11 +76,11 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     let flushing = tokio::spawn(flusher::run(
         rx,
         pool,
-        Publisher::new(&connection, settings.amqp.publish_window).await?,
+        Publisher::reopening(connection.clone(), settings.amqp.publish_window).await?,
         names.clone(),
         Duration::from_millis(w.flush_interval_ms),
     ));
-    let dead_letters = Arc::new(Publisher::new(&connection, 16).await?);
+    let dead_letters = Arc::new(Publisher::reopening(connection.clone(), 16).await?);
     tracing::info!(queue = %names.tasks_queue(), max_in_flight = w.max_in_flight, worker = %core.name, "worker consuming device tasks");
 
     let hard_stop = CancellationToken::new();

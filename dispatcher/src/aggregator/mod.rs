@@ -39,6 +39,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
     else {
         return Ok(());
     };
+    let connection = std::sync::Arc::new(connection);
     let names = Names::new(&settings.amqp.namespace);
     let batch_size = usize::from(settings.aggregator.batch_size);
     let prefetch = settings.aggregator.batch_size.saturating_mul(2);
@@ -50,14 +51,14 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
         prefetch,
     )
     .await?;
-    let publisher = Publisher::new(&connection, settings.amqp.publish_window).await?;
+    let publisher = Publisher::reopening(connection.clone(), settings.amqp.publish_window).await?;
     readiness.set_broker(true);
 
     // Stops this role's helper tasks, whether the role was told to stop or its consumer ended.
     let local = shutdown.child_token();
     let sweeping = tokio::spawn(sweep_loop(
         pool.clone(),
-        Publisher::new(&connection, 64).await?,
+        Publisher::reopening(connection.clone(), 64).await?,
         names.clone(),
         Duration::from_millis(settings.aggregator.sweep_interval_ms),
         local.clone(),
@@ -87,7 +88,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
     let dead_tasks = tokio::spawn({
         let ctx = Batches {
             pool: pool.clone(),
-            publisher: Publisher::new(&connection, 64).await?,
+            publisher: Publisher::reopening(connection.clone(), 64).await?,
             names: names.clone(),
             source: Source::DeadTasks,
             batch_size: 64,
