@@ -13,10 +13,63 @@ fn db_err(e: impl Into<netraven_shared::Error>) -> String {
     e.into().to_string()
 }
 
+/// Why one try of a write failed: worth another try, or not.
+enum Failure {
+    /// The database is unreachable or restarting: the pool could not give a connection,
+    /// the connection was lost, or the server is shutting down or starting (`57P0x`).
+    Transient(String),
+    Permanent(String),
+}
+
+impl Failure {
+    fn pool(e: deadpool_postgres::PoolError) -> Failure {
+        Failure::Transient(db_err(e))
+    }
+    fn pg(e: tokio_postgres::Error) -> Failure {
+        let transient = match e.code() {
+            None => true,
+            Some(code) => code.code().starts_with("08") || code.code().starts_with("57P0"),
+        };
+        if transient {
+            Failure::Transient(db_err(e))
+        } else {
+            Failure::Permanent(db_err(e))
+        }
+    }
+}
+
+/// Runs `op` again while the database is unreachable or restarting, with capped backoff,
+/// so a Postgres restart does not turn healthy devices into INTERNAL_ERROR. The device's
+/// deadline bounds the wait (its whole work runs under it). Every write here is
+/// idempotent, so a try whose outcome was unknown changes nothing twice.
+async fn retrying<T, F, Fut>(what: &str, mut op: F) -> StoreResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Failure>>,
+{
+    let mut delay = std::time::Duration::from_millis(100);
+    loop {
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(Failure::Permanent(e)) => return Err(e),
+            Err(Failure::Transient(e)) => {
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64,
+                    "{what}: database unavailable; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(2));
+            }
+        }
+    }
+}
+
 /// Pins the first key seen. Returns the key pinned now, which differs from `key` when
 /// another worker pinned a different key first.
 pub async fn pin_host_key(pool: &Pool, device_id: i64, key: &PresentedKey) -> StoreResult<String> {
-    let client = pool.get().await.map_err(db_err)?;
+    retrying("pinning a host key", || pin_once(pool, device_id, key)).await
+}
+
+async fn pin_once(pool: &Pool, device_id: i64, key: &PresentedKey) -> Result<String, Failure> {
+    let client = pool.get().await.map_err(Failure::pool)?;
     let row = client
         .query_one(
             "WITH pinned AS (
@@ -36,7 +89,7 @@ pub async fn pin_host_key(pool: &Pool, device_id: i64, key: &PresentedKey) -> St
             ],
         )
         .await
-        .map_err(db_err)?;
+        .map_err(Failure::pg)?;
     Ok(row.get(0))
 }
 
@@ -98,7 +151,19 @@ pub async fn store_command_outputs(
     device_id: i64,
     outputs: &[CommandOutput],
 ) -> StoreResult<()> {
-    let client = pool.get().await.map_err(db_err)?;
+    retrying("storing command outputs", || {
+        outputs_once(pool, job_id, device_id, outputs)
+    })
+    .await
+}
+
+async fn outputs_once(
+    pool: &Pool,
+    job_id: Uuid,
+    device_id: i64,
+    outputs: &[CommandOutput],
+) -> Result<(), Failure> {
+    let client = pool.get().await.map_err(Failure::pool)?;
     let seq: Vec<i16> = (0..outputs.len())
         .map(|i| i16::try_from(i).unwrap_or(i16::MAX))
         .collect();
@@ -115,6 +180,6 @@ pub async fn store_command_outputs(
             &[&job_id, &device_id, &seq, &commands, &texts, &statuses],
         )
         .await
-        .map_err(db_err)?;
+        .map_err(Failure::pg)?;
     Ok(())
 }

@@ -1,0 +1,325 @@
+//! RabbitMQ and Postgres restarted mid-job, for real (`rabbitmqctl stop_app`/`start_app`,
+//! `pg_ctlcluster … restart`): every role reconnects on its own and the job completes with
+//! every device recorded once and every login the devices saw counted once.
+//!
+//! These tests take the shared services down. Each holds an exclusive lock on
+//! /tmp/netraven-restart.lock while it does, brings the service back in a `Drop` guard
+//! (also when it fails), and the binary runs alone: `.config/nextest.toml` puts it in the
+//! `serial-disruptive` group and scripts/test runs it after every other test.
+
+use netraven_shared::domain::{JobStatus, Outcome};
+use netraven_simulator::{scenario, AuthMethod, Fleet, FleetOptions, FleetSpec};
+use netraven_tests::{request, Roles, TestEnv};
+use std::collections::HashMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+const TIMEOUT: Duration = Duration::from_secs(240);
+const LOCK: &str = "/tmp/netraven-restart.lock";
+
+/// One service this test stops; started again when dropped, whatever happened.
+struct Outage {
+    service: Service,
+    _lock: std::fs::File,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Service {
+    RabbitMq,
+    Postgres,
+}
+
+fn sh(script: &str) -> anyhow::Result<()> {
+    let out = Command::new("sh").arg("-c").arg(script).output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "`{script}` failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+fn answers(port: u16) -> bool {
+    std::net::TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_millis(300),
+    )
+    .is_ok()
+}
+
+const PG_CLUSTER: &str =
+    "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql | sort -V | tail -1) main";
+
+impl Service {
+    fn port(self) -> u16 {
+        match self {
+            Service::RabbitMq => 5672,
+            Service::Postgres => 5432,
+        }
+    }
+    fn stop(self) -> anyhow::Result<()> {
+        match self {
+            Service::RabbitMq => sh("rabbitmqctl stop_app"),
+            Service::Postgres => sh(&format!("{PG_CLUSTER} stop -m fast")),
+        }
+    }
+    fn start(self) -> anyhow::Result<()> {
+        match self {
+            Service::RabbitMq => sh("rabbitmqctl start_app"),
+            Service::Postgres => sh(&format!("{PG_CLUSTER} start")),
+        }
+    }
+    /// Starts it and waits until it answers (60 s at most).
+    fn ensure_up(self) -> anyhow::Result<()> {
+        if !answers(self.port()) {
+            self.start()?;
+        }
+        let until = Instant::now() + Duration::from_secs(60);
+        while !answers(self.port()) {
+            anyhow::ensure!(Instant::now() < until, "{self:?} did not come back");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Ok(())
+    }
+}
+
+impl Outage {
+    /// Waits for the lock (no two restart tests at once), then stops `service`.
+    fn begin(service: Service) -> anyhow::Result<Outage> {
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(LOCK)?;
+        lock.lock()?;
+        let outage = Outage {
+            service,
+            _lock: lock,
+        };
+        service.stop()?;
+        Ok(outage)
+    }
+
+    /// Brings the service back now (the guard would too, at the end).
+    fn end(&self) -> anyhow::Result<()> {
+        self.service.ensure_up()
+    }
+}
+
+impl Drop for Outage {
+    fn drop(&mut self) {
+        if let Err(e) = self.service.ensure_up() {
+            eprintln!("could not restart {:?}: {e:#}", self.service);
+        }
+    }
+}
+
+/// The job's counters, or `None` while the database cannot be reached.
+async fn progress(env: &TestEnv, id: Uuid) -> Option<netraven_dispatcher::jobs::JobCounts> {
+    let client = env.pool.get().await.ok()?;
+    Some(
+        netraven_dispatcher::jobs::get(&client, id)
+            .await
+            .ok()??
+            .counts,
+    )
+}
+
+/// Consumers per queue, as the broker counts them.
+async fn consumers(env: &TestEnv) -> anyhow::Result<Vec<(String, u32)>> {
+    let conn = netraven_shared::broker::connect(&env.settings.amqp, "test-consumers").await?;
+    let ch = conn.create_channel().await?;
+    let mut out = Vec::new();
+    for q in [
+        env.names.tasks_queue(),
+        env.names.submit_queue(),
+        env.names.results_queue(),
+        env.names.dead_tasks_queue(),
+    ] {
+        let passive = lapin::options::QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        let declared = ch
+            .queue_declare(q.clone().into(), passive, Default::default())
+            .await?;
+        out.push((q, declared.consumer_count()));
+    }
+    let _ = conn.close(200, "ok".into()).await;
+    Ok(out)
+}
+
+/// Password logins the simulator saw, per device and per (username, accepted).
+fn truth(fleet: &Fleet) -> (HashMap<String, i64>, HashMap<(String, bool), i64>) {
+    let (mut per_device, mut per_user) = (HashMap::new(), HashMap::new());
+    for (device, attempts) in fleet.all_attempts() {
+        for a in attempts.iter().filter(|a| a.method == AuthMethod::Password) {
+            *per_device.entry(device.clone()).or_insert(0) += 1;
+            *per_user
+                .entry((a.username.clone(), a.accepted))
+                .or_insert(0) += 1;
+        }
+    }
+    (per_device, per_user)
+}
+
+fn expected(spec: &FleetSpec) -> HashMap<String, Outcome> {
+    spec.devices
+        .iter()
+        .map(|d| {
+            let o = if d.tags == ["orphan"] {
+                Outcome::NoCredentials
+            } else if spec.credentials.iter().any(|c| {
+                d.accepts
+                    .contains(&(c.username.clone(), c.password.clone()))
+            }) {
+                Outcome::Success
+            } else {
+                Outcome::AuthFailed
+            };
+            (d.name.clone(), o)
+        })
+        .collect()
+}
+
+/// A 1,000-device job with `service` stopped for `down` once a fifth of it is done.
+async fn job_through_outage(service: Service, down: Duration) -> anyhow::Result<()> {
+    const DEVICES: usize = 1000;
+    let mut env = TestEnv::new().await?;
+    env.settings.worker.max_in_flight = 32;
+    let spec = scenario("mixed", DEVICES, 71)?;
+    let want = expected(&spec);
+    let fleet = Fleet::start(
+        spec.clone(),
+        FleetOptions {
+            auth_rejection_ms: 150,
+            ..FleetOptions::random_base()
+        },
+    )
+    .await?;
+    env.import(&fleet).await?;
+    let roles = Roles::start(&env.settings, 2);
+    let r = request("config_backup", &["fleet", "orphan"], &[]);
+    let started = Instant::now();
+    env.publish(&r).await?;
+    let id = env.job_id(&r.request_id, TIMEOUT).await?;
+    loop {
+        let c = progress(&env, id).await.expect("database up");
+        if c.completed_devices >= DEVICES as i64 / 5 {
+            break;
+        }
+        assert!(started.elapsed() < TIMEOUT, "the job does not progress");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let outage = Outage::begin(service)?;
+    let stopped_at = started.elapsed();
+    tokio::time::sleep(down).await;
+    outage.end()?;
+    let back_at = started.elapsed();
+    let counts = loop {
+        if let Some(c) = progress(&env, id).await {
+            if c.status.is_final() {
+                break c;
+            }
+        }
+        assert!(
+            started.elapsed() < TIMEOUT,
+            "job {id} not final {TIMEOUT:?} after it started: {:?}",
+            progress(&env, id).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let took = started.elapsed();
+    drop(outage);
+
+    // Every device once, with the outcome its spec says.
+    assert_eq!(counts.status, JobStatus::CompletedPartialFailure);
+    assert_eq!(counts.completed_devices, DEVICES as i64);
+    let client = env.pool.get().await?;
+    let results = netraven_dispatcher::jobs::results(&client, id).await?;
+    assert_eq!(results.len(), DEVICES, "one job_results row per device");
+    for res in &results {
+        assert_eq!(
+            res.outcome, want[&res.device_name],
+            "{}: {}",
+            res.device_name, res.reason
+        );
+    }
+    // No worker died: every login a device saw was committed, once.
+    let (per_device, per_user) = truth(&fleet);
+    let committed: HashMap<String, i64> = client
+        .query(
+            "SELECT d.name, count(*) FROM credential_attempts a JOIN devices d ON d.id = a.device_id
+             WHERE a.job_id = $1 AND a.outcome IN ('SUCCESS', 'REJECTED') GROUP BY d.name",
+            &[&id],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let mut reruns = 0;
+    for (name, seen) in &per_device {
+        let db = committed.get(name).copied().unwrap_or(0);
+        assert_eq!(
+            db, *seen,
+            "{name}: recorded {db} logins, the device saw {seen}"
+        );
+        let runs: i64 = client
+            .query_one(
+                "SELECT count(*) FROM job_logs l JOIN devices d ON d.id = l.device_id
+                 WHERE l.job_id = $1 AND d.name = $2",
+                &[&id, name],
+            )
+            .await?
+            .get(0);
+        reruns += i64::from(runs > 1);
+    }
+    for row in client
+        .query(
+            "SELECT username, success_count, failure_count FROM credentials",
+            &[],
+        )
+        .await?
+    {
+        let user: String = row.get(0);
+        let ok = per_user.get(&(user.clone(), true)).copied().unwrap_or(0);
+        let bad = per_user.get(&(user.clone(), false)).copied().unwrap_or(0);
+        assert_eq!(
+            (row.get::<_, i64>(1), row.get::<_, i64>(2)),
+            (ok, bad),
+            "counters of {user}"
+        );
+    }
+    // Every role is still consuming: two workers, one dispatcher, the aggregator twice.
+    let consumers = consumers(&env).await?;
+    assert_eq!(
+        consumers,
+        [
+            (env.names.tasks_queue(), 2),
+            (env.names.submit_queue(), 1),
+            (env.names.results_queue(), 1),
+            (env.names.dead_tasks_queue(), 1),
+        ],
+        "consumers after the outage"
+    );
+    println!(
+        "{service:?}: down at {stopped_at:.1?} for {down:?} (back at {back_at:.1?}); \
+         {DEVICES} devices final after {took:.1?}; {reruns} devices re-run after the outage"
+    );
+    roles.stop().await?;
+    fleet.shutdown().await;
+    env.teardown().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rabbitmq_restarted_mid_job_every_role_reconnects_and_nothing_is_lost() -> anyhow::Result<()>
+{
+    job_through_outage(Service::RabbitMq, Duration::from_secs(3)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restarted_mid_job_every_role_retries_and_nothing_is_lost() -> anyhow::Result<()> {
+    job_through_outage(Service::Postgres, Duration::from_secs(3)).await
+}
