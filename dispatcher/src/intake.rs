@@ -59,7 +59,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
     };
     let connection = std::sync::Arc::new(connection);
     let names = Names::new(&settings.amqp.namespace);
-    let (channel, mut consumer) = broker::consume(
+    let (mut channel, mut consumer) = broker::consume(
         &connection,
         &names,
         &settings.amqp,
@@ -67,6 +67,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
         settings.dispatcher.prefetch,
     )
     .await?;
+    let mut retired: Vec<lapin::Channel> = Vec::new();
     readiness.set_broker(true);
     let dispatcher = Arc::new(Dispatcher {
         pool,
@@ -89,16 +90,24 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
                     tracing::error!(error = %e, "request consumer failed; waiting for the connection to recover");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
-                None => {
-                    tracing::warn!("request consumer cancelled by the broker");
-                    break;
-                }
+                None => match broker::resubscribe(&connection, &dispatcher.names, &settings.amqp,
+                    &dispatcher.names.submit_queue(), settings.dispatcher.prefetch, &shutdown).await {
+                    Some((ch, c)) => {
+                        // In-flight deliveries settle on the old channel: keep it open.
+                        retired.push(std::mem::replace(&mut channel, ch));
+                        consumer = c;
+                    }
+                    None => break,
+                },
             }
         }
     }
     tracker.close();
     tracker.wait().await;
     let _ = channel.close(200, "dispatcher stopping".into()).await;
+    for old in retired {
+        let _ = old.close(200, "dispatcher stopping".into()).await;
+    }
     let _ = connection.close(200, "dispatcher stopping".into()).await;
     tracing::info!("dispatcher stopped");
     Ok(())

@@ -482,6 +482,36 @@ pub async fn consume(
     Ok((channel, consumer))
 }
 
+/// Subscribes to `queue` again after the broker cancelled the consumer (the queue was
+/// deleted or expired, or moved): a consumer stream that ends is no reason for a role to
+/// stop. Declares the topology again and consumes, retrying with capped backoff until it
+/// works or `shutdown` fires (then `None`).
+pub async fn resubscribe(
+    connection: &Connection,
+    names: &Names,
+    settings: &AmqpSettings,
+    queue: &str,
+    prefetch: u16,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Option<(Channel, lapin::Consumer)> {
+    let mut delay = std::time::Duration::from_millis(200);
+    loop {
+        tracing::warn!(%queue, "consumer cancelled by the broker; subscribing again");
+        match consume(connection, names, settings, queue, prefetch).await {
+            Ok(c) => return Some(c),
+            Err(e) => {
+                tracing::warn!(error = %e, %queue, retry_in_ms = delay.as_millis() as u64,
+                    "cannot subscribe again");
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(std::time::Duration::from_secs(10));
+    }
+}
+
 /// Publishes `value` to the client's `reply_to` queue, if the request named one. Replies
 /// are best effort: a client that went away loses nothing of ours.
 pub async fn reply<T: Serialize>(publisher: &Publisher, request: &BasicProperties, value: &T) {

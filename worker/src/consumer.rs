@@ -46,7 +46,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     let connection = std::sync::Arc::new(connection);
     let names = Names::new(&settings.amqp.namespace);
     let w = &settings.worker;
-    let (channel, mut consumer) = broker::consume(
+    let (mut channel, mut consumer) = broker::consume(
         &connection,
         &names,
         &settings.amqp,
@@ -54,6 +54,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         w.max_in_flight,
     )
     .await?;
+    let mut retired: Vec<lapin::Channel> = Vec::new();
     readiness.set_broker(true);
     let core = Arc::new(Core {
         pool: pool.clone(),
@@ -97,10 +98,15 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
                     tracing::error!(error = %e, "task consumer failed; waiting for the connection to recover");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
-                None => {
-                    tracing::warn!("task consumer cancelled by the broker");
-                    break;
-                }
+                                None => match broker::resubscribe(&connection, &names, &settings.amqp,
+                    &names.tasks_queue(), w.max_in_flight, &shutdown).await {
+                    Some((ch, c)) => {
+                        // In-flight deliveries settle on the old channel: keep it open.
+                        retired.push(std::mem::replace(&mut channel, ch));
+                        consumer = c;
+                    }
+                    None => break,
+                },
             }
         }
     }
@@ -129,6 +135,9 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         tracing::error!(error = %e, "flusher ended abnormally");
     }
     let _ = channel.close(200, "worker stopping".into()).await;
+    for old in retired {
+        let _ = old.close(200, "worker stopping".into()).await;
+    }
     let _ = connection.close(200, "worker stopping".into()).await;
     tracing::info!("worker stopped");
     Ok(())

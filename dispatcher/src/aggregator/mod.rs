@@ -93,6 +93,12 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
             source: Source::DeadTasks,
             batch_size: 64,
             linger,
+            resubscribe: (
+                connection.clone(),
+                settings.amqp.clone(),
+                names.dead_tasks_queue(),
+                64,
+            ),
         };
         let stop = local.clone();
         async move { ctx.consume(dead_consumer, &stop).await }
@@ -100,10 +106,16 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
     let results = Batches {
         pool,
         publisher,
-        names,
+        names: names.clone(),
         source: Source::Results,
         batch_size,
         linger,
+        resubscribe: (
+            connection.clone(),
+            settings.amqp.clone(),
+            names.results_queue(),
+            prefetch,
+        ),
     };
     results.consume(consumer, &shutdown).await;
     // However the result consumer ended, the helpers end with it.
@@ -135,11 +147,19 @@ struct Batches {
     source: Source,
     batch_size: usize,
     linger: Duration,
+    /// Where to subscribe again when the broker cancels the consumer: the connection, the
+    /// settings, the queue and the prefetch.
+    resubscribe: (
+        std::sync::Arc<lapin::Connection>,
+        netraven_shared::config::AmqpSettings,
+        String,
+        u16,
+    ),
 }
 
 impl Batches {
-    /// Consumes until `shutdown` (or the broker cancels the consumer); the batch in hand is
-    /// recorded or returned to the queue first.
+    /// Consumes until `shutdown`, subscribing again when the broker cancels the consumer;
+    /// the batch in hand is recorded or returned to the queue first.
     async fn consume(&self, mut consumer: lapin::Consumer, shutdown: &CancellationToken) {
         loop {
             let first = tokio::select! {
@@ -154,7 +174,23 @@ impl Batches {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
-                None => return,
+                None => {
+                    let (connection, amqp, queue, prefetch) = &self.resubscribe;
+                    match broker::resubscribe(
+                        connection,
+                        &self.names,
+                        amqp,
+                        queue,
+                        *prefetch,
+                        shutdown,
+                    )
+                    .await
+                    {
+                        Some((_channel, c)) => consumer = c,
+                        None => return,
+                    }
+                    continue;
+                }
             }
             let until = tokio::time::Instant::now() + self.linger;
             while batch.len() < self.batch_size {

@@ -1,0 +1,80 @@
+//! A broker-side cancel (here: every queue deleted under the roles' feet, as an operator
+//! mistake or a queue expiry would) ends each consumer's stream. No role may take that as
+//! "stop": each declares its queues again, subscribes again, and the next job runs.
+
+use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
+use netraven_shared::broker;
+use netraven_shared::domain::JobStatus;
+use netraven_simulator::{scenario, Fleet, FleetOptions};
+use netraven_tests::{request, TestEnv};
+use std::time::{Duration, Instant};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+async fn consumers(env: &TestEnv, queues: &[String]) -> anyhow::Result<Vec<u32>> {
+    let conn = broker::connect(&env.settings.amqp, "test-consumers").await?;
+    let mut out = Vec::new();
+    for q in queues {
+        // A fresh channel per queue: a missing queue closes the channel it was asked on.
+        let ch = conn.create_channel().await?;
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        out.push(
+            match ch
+                .queue_declare(q.clone().into(), passive, Default::default())
+                .await
+            {
+                Ok(d) => d.consumer_count(),
+                Err(_) => 0,
+            },
+        );
+    }
+    let _ = conn.close(200, "ok".into()).await;
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_subscribes_again_after_the_broker_cancels_its_consumer() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let fleet = Fleet::start(scenario("all-good", 20, 81)?, FleetOptions::random_base()).await?;
+    env.import(&fleet).await?;
+    let roles = env.start(2);
+    let first = env
+        .run_job(&request("config_backup", &["fleet"], &[]), TIMEOUT)
+        .await?;
+    assert_eq!(first.counts.status, JobStatus::CompletedSuccess);
+
+    let queues = [
+        env.names.submit_queue(),
+        env.names.tasks_queue(),
+        env.names.results_queue(),
+        env.names.dead_tasks_queue(),
+    ];
+    let conn = broker::connect(&env.settings.amqp, "test-cancel").await?;
+    let ch = conn.create_channel().await?;
+    for q in &queues {
+        ch.queue_delete(q.clone().into(), QueueDeleteOptions::default())
+            .await?;
+    }
+    let _ = conn.close(200, "ok".into()).await;
+
+    // Dispatcher, two workers, aggregator (results and dead tasks) consume again.
+    let until = Instant::now() + TIMEOUT;
+    let back = loop {
+        let c = consumers(&env, &queues).await?;
+        if c == [1, 2, 1, 1] || Instant::now() > until {
+            break c;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(back, [1, 2, 1, 1], "consumers per queue after the cancel");
+    let second = env
+        .run_job(&request("config_backup", &["fleet"], &[]), TIMEOUT)
+        .await?;
+    assert_eq!(second.counts.status, JobStatus::CompletedSuccess);
+    roles.stop().await?;
+    fleet.shutdown().await;
+    env.teardown().await
+}
