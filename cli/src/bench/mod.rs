@@ -110,6 +110,8 @@ impl Plan {
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub machine: String,
+    /// `release` or `debug`: only release figures are comparable.
+    pub build: String,
     pub quick: bool,
     pub figures: Vec<Figure>,
 }
@@ -153,6 +155,7 @@ pub async fn run(settings: Settings, args: BenchArgs) -> Result<Report> {
     let outcome = measure(&settings, &args, &mut figures).await;
     let report = Report {
         machine: machine(),
+        build: if cfg!(debug_assertions) { "debug" } else { "release" }.into(),
         quick: args.quick,
         figures,
     };
