@@ -29,6 +29,8 @@ use uuid::Uuid;
 const MAX_DEVICE_DEADLINE_MS: u64 = 3_600_000;
 const MAX_JOB_DEADLINE_MS: u64 = 7 * 24 * 3_600_000;
 const MAX_CREDENTIALS_PER_DEVICE: u32 = 32;
+/// Longest accepted per-phase timeout override (ten minutes).
+const MAX_PHASE_TIMEOUT_MS: u64 = 600_000;
 
 /// Everything one request needs.
 pub struct Dispatcher {
@@ -346,6 +348,15 @@ impl Dispatcher {
                 ));
             }
         }
+        for (name, value) in limits.timeouts().named() {
+            if let Some(ms) = value {
+                if !(100..=MAX_PHASE_TIMEOUT_MS).contains(&ms) {
+                    return Err(format!(
+                        "limits.{name} must be 100 to {MAX_PHASE_TIMEOUT_MS}"
+                    ));
+                }
+            }
+        }
         let job_deadline_ms = limits
             .job_deadline_ms
             .unwrap_or(self.settings.default_job_deadline_ms);
@@ -354,6 +365,7 @@ impl Dispatcher {
             job_type: job_type.as_str().to_string(),
             commands: request.commands.clone(),
             device_deadline_ms,
+            timeouts: limits.timeouts(),
             host_key_policy: limits
                 .host_key_policy
                 .unwrap_or(self.settings.default_host_key_policy),

@@ -5,7 +5,7 @@ use crate::resolve::ResolvedDevice;
 use chrono::{DateTime, Utc};
 use netraven_shared::broker::{Names, Outgoing, Publisher, TASK_KEY};
 use netraven_shared::domain::HostKeyPolicy;
-use netraven_shared::messages::{self, DeviceTask};
+use netraven_shared::messages::{self, DeviceTask, PhaseTimeouts};
 use netraven_shared::telemetry::metrics;
 use uuid::Uuid;
 
@@ -21,6 +21,7 @@ pub struct TaskPlan {
     pub job_type: String,
     pub commands: Vec<String>,
     pub device_deadline_ms: u64,
+    pub timeouts: PhaseTimeouts,
     pub host_key_policy: HostKeyPolicy,
     pub job_deadline: DateTime<Utc>,
 }
@@ -35,6 +36,7 @@ impl TaskPlan {
             credentials: d.credentials.iter().map(|c| (**c).clone()).collect(),
             commands: self.commands.clone(),
             device_deadline_ms: self.device_deadline_ms,
+            timeouts: self.timeouts,
             host_key_policy: self.host_key_policy,
             pinned_host_key: d.pinned_host_key.clone(),
             job_deadline: self.job_deadline,

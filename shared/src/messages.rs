@@ -68,11 +68,64 @@ pub struct Limits {
     pub max_credentials_per_device: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_key_policy: Option<HostKeyPolicy>,
+    /// Per-phase timeouts for this job's devices; absent ones take the worker's settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_timeout_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handshake_timeout_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_timeout_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_idle_timeout_ms: Option<u64>,
+}
+
+/// Overrides of the workers' per-phase timeouts, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseTimeouts {
+    /// TCP connect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_timeout_ms: Option<u64>,
+    /// SSH handshake, host key check included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handshake_timeout_ms: Option<u64>,
+    /// One authentication attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_timeout_ms: Option<u64>,
+    /// Silence allowed while a command runs (resets while output arrives).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_idle_timeout_ms: Option<u64>,
+}
+
+impl PhaseTimeouts {
+    pub fn is_empty(&self) -> bool {
+        *self == PhaseTimeouts::default()
+    }
+
+    /// Each override with its name, for validation.
+    pub fn named(&self) -> [(&'static str, Option<u64>); 4] {
+        [
+            ("connect_timeout_ms", self.connect_timeout_ms),
+            ("handshake_timeout_ms", self.handshake_timeout_ms),
+            ("auth_timeout_ms", self.auth_timeout_ms),
+            ("command_idle_timeout_ms", self.command_idle_timeout_ms),
+        ]
+    }
 }
 
 impl Limits {
     fn is_empty(&self) -> bool {
         *self == Limits::default()
+    }
+
+    /// The per-phase timeout overrides, as a task carries them.
+    pub fn timeouts(&self) -> PhaseTimeouts {
+        PhaseTimeouts {
+            connect_timeout_ms: self.connect_timeout_ms,
+            handshake_timeout_ms: self.handshake_timeout_ms,
+            auth_timeout_ms: self.auth_timeout_ms,
+            command_idle_timeout_ms: self.command_idle_timeout_ms,
+        }
     }
 }
 
@@ -153,6 +206,9 @@ pub struct DeviceTask {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub commands: Vec<String>,
     pub device_deadline_ms: u64,
+    /// The job's overrides of the workers' per-phase timeouts.
+    #[serde(default, skip_serializing_if = "PhaseTimeouts::is_empty")]
+    pub timeouts: PhaseTimeouts,
     pub host_key_policy: HostKeyPolicy,
     /// The host key pinned for the device when the task was made (OpenSSH public key line).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -368,3 +368,55 @@ async fn linux_cisco_ios_and_junos_devices_are_all_backed_up() -> anyhow::Result
     fleet.shutdown().await;
     env.teardown().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_overrides_the_workers_phase_timeouts() -> anyhow::Result<()> {
+    let mut env = TestEnv::new().await?;
+    env.settings.worker.auth_timeout_ms = 5_000;
+    let mut spec = scenario("all-good", 2, 81)?;
+    spec.devices[0].fault = Some(netraven_simulator::Fault::SlowAuth { delay_ms: 1_500 });
+    let fleet = Fleet::start(spec, FleetOptions::random_base()).await?;
+    env.import(&fleet).await?;
+    let roles = env.start(1);
+
+    // With the worker's 5 s, the slow device logs in; with the job's 400 ms, it cannot.
+    let job = env
+        .run_job(&request("config_backup", &["fleet"], &[]), JOB_TIMEOUT)
+        .await?;
+    assert_eq!(job.counts.status, JobStatus::CompletedSuccess);
+    let mut r = request("config_backup", &["fleet"], &[]);
+    r.limits.auth_timeout_ms = Some(400);
+    let job = env.run_job(&r, JOB_TIMEOUT).await?;
+    assert_eq!(job.counts.status, JobStatus::CompletedPartialFailure);
+    let client = env.pool.get().await?;
+    let results = netraven_dispatcher::jobs::results(&client, job.id).await?;
+    let slow = results
+        .iter()
+        .find(|r| r.device_name == "dev-00001")
+        .expect("slow device");
+    assert_eq!(slow.outcome, Outcome::Timeout, "{}", slow.reason);
+    assert!(
+        slow.reason.contains("400 ms"),
+        "the reason names the job's limit: {}",
+        slow.reason
+    );
+    assert!(
+        slow.duration_ms < 1_500,
+        "cut at the job's limit, not the worker's: {} ms",
+        slow.duration_ms
+    );
+
+    // An override out of range makes the request one that cannot run.
+    let mut bad = request("config_backup", &["fleet"], &[]);
+    bad.limits.command_idle_timeout_ms = Some(5);
+    let job = env.run_job(&bad, JOB_TIMEOUT).await?;
+    assert_eq!(job.counts.status, JobStatus::FailedInvalidRequest);
+    assert!(job
+        .counts
+        .error
+        .unwrap_or_default()
+        .contains("limits.command_idle_timeout_ms"));
+    roles.stop().await?;
+    fleet.shutdown().await;
+    env.teardown().await
+}

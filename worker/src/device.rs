@@ -149,6 +149,7 @@ async fn work(
         .job_type
         .parse()
         .map_err(|e: String| DeviceFailure::new(Outcome::InternalError, e))?;
+    let timeouts = core.timeouts_for(&task.timeouts);
     if job_type == JobType::Reachability {
         progress.phase = "connect";
         return jobs::reachability::run(core, task)
@@ -205,12 +206,12 @@ async fn work(
             let s = Session::connect_with(
                 &task.device.host,
                 task.device.port,
-                &core.timeouts,
+                &timeouts,
                 check,
                 &options,
             )
             .await
-            .map_err(|e| DeviceFailure::ssh(&e, &core.timeouts))?;
+            .map_err(|e| DeviceFailure::ssh(&e, &timeouts))?;
             if task.host_key_policy == HostKeyPolicy::AcceptNew && pinned.is_none() {
                 pin(core, task, &s).await?;
             }
@@ -251,7 +252,7 @@ async fn work(
             }
             Err(e) => {
                 progress.attempts.push(record(AttemptOutcome::Error));
-                return Err(DeviceFailure::ssh(&e, &core.timeouts));
+                return Err(DeviceFailure::ssh(&e, &timeouts));
             }
         }
     }
@@ -316,6 +317,7 @@ fn host_key_check(policy: HostKeyPolicy, pinned: Option<String>) -> HostKeyCheck
 /// Pins the key a device presented on first contact; if another worker pinned a different
 /// key in the meantime, the device fails before any secret is sent.
 async fn pin(core: &Core, task: &DeviceTask, s: &Session) -> Result<(), DeviceFailure> {
+    let timeouts = core.timeouts_for(&task.timeouts);
     let presented = s.presented_key();
     let pinned = store::pin_host_key(&core.pool, task.device.id, presented)
         .await
@@ -327,7 +329,7 @@ async fn pin(core: &Core, task: &DeviceTask, s: &Session) -> Result<(), DeviceFa
             expected_fingerprint: expected,
             presented_fingerprint: presented.fingerprint.clone(),
         };
-        return Err(DeviceFailure::ssh(&e, &core.timeouts));
+        return Err(DeviceFailure::ssh(&e, &timeouts));
     }
     tracing::info!(device.id = task.device.id, fingerprint = %presented.fingerprint, "host key pinned on first contact");
     Ok(())

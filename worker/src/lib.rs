@@ -42,6 +42,24 @@ pub struct Core {
     pub name: String,
 }
 
+impl Core {
+    /// The worker's per-phase timeouts with a job's overrides applied.
+    pub fn timeouts_for(
+        &self,
+        overrides: &netraven_shared::messages::PhaseTimeouts,
+    ) -> ssh::SshTimeouts {
+        let pick =
+            |o: Option<u64>, d: std::time::Duration| o.map_or(d, std::time::Duration::from_millis);
+        let t = &self.timeouts;
+        ssh::SshTimeouts {
+            connect: pick(overrides.connect_timeout_ms, t.connect),
+            handshake: pick(overrides.handshake_timeout_ms, t.handshake),
+            auth: pick(overrides.auth_timeout_ms, t.auth),
+            command_idle: pick(overrides.command_idle_timeout_ms, t.command_idle),
+        }
+    }
+}
+
 /// Why a worker could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {

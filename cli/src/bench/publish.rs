@@ -49,6 +49,7 @@ pub async fn measure(scratch: &Scratch, count: usize) -> Result<Figure> {
         job_type: "config_backup".into(),
         commands: Vec::new(),
         device_deadline_ms: 60_000,
+        timeouts: Default::default(),
         host_key_policy: HostKeyPolicy::AcceptNew,
         job_deadline: Utc::now() + chrono::Duration::hours(1),
     };

@@ -6,7 +6,7 @@ pub mod reachability;
 
 use crate::device::DeviceFailure;
 use crate::platform::{Profile, Transport};
-use crate::ssh::{Session, ShellOptions, SshError};
+use crate::ssh::{Session, ShellOptions, SshError, SshTimeouts};
 use crate::Core;
 use netraven_shared::domain::{JobType, Outcome};
 use netraven_shared::messages::DeviceTask;
@@ -43,6 +43,7 @@ pub async fn execute(
         profile,
         session,
         secret,
+        timeouts: core.timeouts_for(&task.timeouts),
     };
     match job_type {
         JobType::ConfigBackup => config_backup::run(core, &mut device).await,
@@ -65,6 +66,8 @@ pub struct Device<'a> {
     pub session: &'a mut Session,
     /// The secret that logged in: also the enable secret, as on most AAA setups.
     pub secret: &'a SecretString,
+    /// The timeouts in force for this device (the worker's, with the job's overrides).
+    pub timeouts: SshTimeouts,
 }
 
 /// Output allowed for paging-off and other set-up commands.
@@ -76,7 +79,7 @@ pub async fn run_commands(
     d: &mut Device<'_>,
     commands: &[String],
 ) -> Result<Vec<Ran>, DeviceFailure> {
-    let (core, profile) = (d.core, d.profile);
+    let (core, profile, timeouts) = (d.core, d.profile, d.timeouts);
     let session = &mut *d.session;
     let max = core.settings.max_output_bytes;
     let mut ran = Vec::with_capacity(commands.len());
@@ -86,7 +89,7 @@ pub async fn run_commands(
                 let out = session
                     .exec(command, max)
                     .await
-                    .map_err(|e| command_failure(core, command, &e))?;
+                    .map_err(|e| command_failure(&timeouts, command, &e))?;
                 let output = String::from_utf8_lossy(&out.stdout).into_owned();
                 if let Some(status @ 1..) = out.exit_status {
                     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -116,7 +119,7 @@ pub async fn run_commands(
             let mut shell = session
                 .shell(options)
                 .await
-                .map_err(|e| step_failure(core, "opening the shell", &e))?;
+                .map_err(|e| step_failure(&timeouts, "opening the shell", &e))?;
             if let (Some(enable), Some(privileged)) =
                 (&profile.enable_command, &profile.privileged_prompt)
             {
@@ -128,7 +131,7 @@ pub async fn run_commands(
                     let entered = shell
                         .enable(enable, &asks, privileged, Some(d.secret))
                         .await
-                        .map_err(|e| command_failure(core, enable, &e))?;
+                        .map_err(|e| command_failure(&timeouts, enable, &e))?;
                     if !entered {
                         return Err(DeviceFailure::new(
                             Outcome::CommandFailed,
@@ -141,14 +144,14 @@ pub async fn run_commands(
                 let output = shell
                     .command(command, SETUP_OUTPUT)
                     .await
-                    .map_err(|e| command_failure(core, command, &e))?;
+                    .map_err(|e| command_failure(&timeouts, command, &e))?;
                 check_errors(profile, command, &output)?;
             }
             for command in commands {
                 let output = shell
                     .command(command, max)
                     .await
-                    .map_err(|e| command_failure(core, command, &e))?;
+                    .map_err(|e| command_failure(&timeouts, command, &e))?;
                 check_errors(profile, command, &output)?;
                 ran.push(Ran {
                     command: command.clone(),
@@ -176,13 +179,13 @@ fn check_errors(profile: &Profile, command: &str, output: &str) -> Result<(), De
     }
 }
 
-fn command_failure(core: &Core, command: &str, e: &SshError) -> DeviceFailure {
-    step_failure(core, &format!("{command:?}"), e)
+fn command_failure(timeouts: &SshTimeouts, command: &str, e: &SshError) -> DeviceFailure {
+    step_failure(timeouts, &format!("{command:?}"), e)
 }
 
 /// A failed step (`opening the shell`, a quoted command): its outcome, and the reason
 /// prefixed with the step.
-fn step_failure(core: &Core, step: &str, e: &SshError) -> DeviceFailure {
-    let failure = DeviceFailure::ssh(e, &core.timeouts);
+fn step_failure(timeouts: &SshTimeouts, step: &str, e: &SshError) -> DeviceFailure {
+    let failure = DeviceFailure::ssh(e, timeouts);
     DeviceFailure::new(failure.outcome, format!("{step}: {}", failure.reason))
 }

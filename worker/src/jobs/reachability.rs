@@ -14,7 +14,7 @@ pub async fn run(core: &Core, task: &DeviceTask) -> Result<JobDone, DeviceFailur
     let started = Instant::now();
     let target = (task.device.host.as_str(), task.device.port);
     match tokio::time::timeout(
-        core.timeouts.connect,
+        core.timeouts_for(&task.timeouts).connect,
         tokio::net::TcpStream::connect(target),
     )
     .await
@@ -35,7 +35,7 @@ pub async fn run(core: &Core, task: &DeviceTask) -> Result<JobDone, DeviceFailur
             Outcome::Timeout,
             format!(
                 "TCP connect timed out after {} ms",
-                core.timeouts.connect.as_millis()
+                core.timeouts_for(&task.timeouts).connect.as_millis()
             ),
         )),
     }
