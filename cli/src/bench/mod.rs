@@ -155,7 +155,12 @@ pub async fn run(settings: Settings, args: BenchArgs) -> Result<Report> {
     let outcome = measure(&settings, &args, &mut figures).await;
     let report = Report {
         machine: machine(),
-        build: if cfg!(debug_assertions) { "debug" } else { "release" }.into(),
+        build: if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+        .into(),
         quick: args.quick,
         figures,
     };
