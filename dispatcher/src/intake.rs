@@ -13,10 +13,10 @@ use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use netraven_shared::broker::{self, Names, Publisher};
 use netraven_shared::config::{DispatcherSettings, Settings};
-use netraven_shared::db;
 use netraven_shared::domain::{JobStatus, JobType};
 use netraven_shared::messages::{self, events as keys, JobReply, JobRequest};
-use netraven_shared::telemetry::{self, metrics, Readiness};
+use netraven_shared::role;
+use netraven_shared::telemetry::metrics;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,25 +42,21 @@ pub struct Dispatcher {
 
 /// Runs the dispatcher until `shutdown`: consumes requests, finishes those in hand, exits.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> {
-    let readiness = Readiness::new();
-    telemetry::serve(
+    let Some(role::Connected {
+        pool,
+        connection,
+        names,
+        readiness,
+    }) = role::connect(
+        &settings,
+        "dispatcher",
         &settings.dispatcher.metrics_addr,
-        readiness.clone(),
-        shutdown.clone(),
+        &shutdown,
     )
-    .await?;
-    let pool = db::pool(&settings.database)?;
-    if !db::wait_until_up(&pool, &shutdown).await {
-        return Ok(());
-    }
-    readiness.set_database(true);
-    let Some(connection) =
-        broker::connect_with_retry(&settings.amqp, "dispatcher", &shutdown).await
+    .await?
     else {
         return Ok(());
     };
-    let connection = std::sync::Arc::new(connection);
-    let names = Names::new(&settings.amqp.namespace);
     let (mut channel, mut consumer) = broker::consume(
         &connection,
         &names,

@@ -5,6 +5,7 @@
 //! | [`domain`] | job types, per-device outcomes, job statuses, host-key policies |
 //! | [`messages`] | the wire contract: job requests, device tasks, task results, job events, replies |
 //! | [`config`] | the typed settings, loaded from defaults, a TOML file and `NETRAVEN__*` variables |
+//! | [`role`] | what every role does first: health server, Postgres, RabbitMQ |
 //! | [`sealing`] | the AEAD key ring that seals device secrets at rest and in flight |
 //! | [`db`] | the Postgres pool and the schema migrations |
 //! | [`broker`] | RabbitMQ connection, topology (exchanges, quorum queues, dead letters) and confirmed publishing |
@@ -18,6 +19,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod messages;
+pub mod role;
 pub mod sealing;
 pub mod shutdown;
 pub mod telemetry;

@@ -10,10 +10,10 @@ use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicNackOptions};
 use netraven_shared::broker::{self, Names, Publisher};
 use netraven_shared::config::Settings;
-use netraven_shared::db;
 use netraven_shared::domain::Outcome;
 use netraven_shared::messages::{self, DeviceTask, TaskResult};
-use netraven_shared::telemetry::{self, metrics, Readiness};
+use netraven_shared::role;
+use netraven_shared::telemetry::metrics;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -27,24 +27,21 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     let keys = crate::keys::Keys::load(&settings.secrets)?;
     let profiles = platform::Profiles::load(settings.worker.profiles_dir.as_deref())
         .map_err(WorkerError::Profiles)?;
-    let readiness = Readiness::new();
-    telemetry::serve(
+    let Some(role::Connected {
+        pool,
+        connection,
+        names,
+        readiness,
+    }) = role::connect(
+        &settings,
+        "worker",
         &settings.worker.metrics_addr,
-        readiness.clone(),
-        shutdown.clone(),
+        &shutdown,
     )
-    .await?;
-    let pool = db::pool(&settings.database)?;
-    if !db::wait_until_up(&pool, &shutdown).await {
-        return Ok(());
-    }
-    readiness.set_database(true);
-    let Some(connection) = broker::connect_with_retry(&settings.amqp, "worker", &shutdown).await
+    .await?
     else {
         return Ok(());
     };
-    let connection = std::sync::Arc::new(connection);
-    let names = Names::new(&settings.amqp.namespace);
     let w = &settings.worker;
     let (mut channel, mut consumer) = broker::consume(
         &connection,

@@ -13,34 +13,30 @@ use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use netraven_shared::broker::{self, Names, Publisher};
 use netraven_shared::config::Settings;
-use netraven_shared::db;
 use netraven_shared::messages::{events as keys, TaskResult};
-use netraven_shared::telemetry::{self, metrics, Readiness};
+use netraven_shared::role;
+use netraven_shared::telemetry::metrics;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Runs the aggregator until `shutdown`: the batch in hand is recorded (or returned to the
 /// queue) before it exits.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> {
-    let readiness = Readiness::new();
-    telemetry::serve(
+    let Some(role::Connected {
+        pool,
+        connection,
+        names,
+        readiness,
+    }) = role::connect(
+        &settings,
+        "aggregator",
         &settings.aggregator.metrics_addr,
-        readiness.clone(),
-        shutdown.clone(),
+        &shutdown,
     )
-    .await?;
-    let pool = db::pool(&settings.database)?;
-    if !db::wait_until_up(&pool, &shutdown).await {
-        return Ok(());
-    }
-    readiness.set_database(true);
-    let Some(connection) =
-        broker::connect_with_retry(&settings.amqp, "aggregator", &shutdown).await
+    .await?
     else {
         return Ok(());
     };
-    let connection = std::sync::Arc::new(connection);
-    let names = Names::new(&settings.amqp.namespace);
     let batch_size = usize::from(settings.aggregator.batch_size);
     let prefetch = settings.aggregator.batch_size.saturating_mul(2);
     let (channel, consumer) = broker::consume(

@@ -1,0 +1,47 @@
+//! What every long-running role does before it works: serve its health and metrics, wait
+//! for Postgres and RabbitMQ (retrying with capped backoff), and hold the connections.
+
+use crate::broker::{self, Names};
+use crate::config::Settings;
+use crate::telemetry::{self, Readiness};
+use crate::{db, Result};
+use deadpool_postgres::Pool;
+use lapin::Connection;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// A role's connections, ready to use.
+pub struct Connected {
+    pub pool: Pool,
+    pub connection: Arc<Connection>,
+    pub names: Names,
+    /// Marked database-ready here; the role marks the broker ready once it consumes.
+    pub readiness: Arc<Readiness>,
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` on `metrics_addr`, then connects to
+/// Postgres and RabbitMQ, waiting for them as long as it takes. `None` when `shutdown`
+/// came first.
+pub async fn connect(
+    settings: &Settings,
+    role: &str,
+    metrics_addr: &str,
+    shutdown: &CancellationToken,
+) -> Result<Option<Connected>> {
+    let readiness = Readiness::new();
+    telemetry::serve(metrics_addr, readiness.clone(), shutdown.clone()).await?;
+    let pool = db::pool(&settings.database)?;
+    if !db::wait_until_up(&pool, shutdown).await {
+        return Ok(None);
+    }
+    readiness.set_database(true);
+    let Some(connection) = broker::connect_with_retry(&settings.amqp, role, shutdown).await else {
+        return Ok(None);
+    };
+    Ok(Some(Connected {
+        pool,
+        connection: Arc::new(connection),
+        names: Names::new(&settings.amqp.namespace),
+        readiness,
+    }))
+}
