@@ -345,8 +345,11 @@ async fn each_dispatcher_failure_gives_its_final_status() -> anyhow::Result<()> 
         job.counts
     );
     let error = job.counts.error.clone().unwrap_or_default();
+    // The broker closes the channel over the first task; the next ones meet it closing.
+    // Either way the job says how many tasks were published, and that the broker refused.
+    assert!(error.contains("0 of 4 tasks published, 4 not"), "{error}");
     assert!(
-        error.contains("0 of 4 tasks published, 4 not") && error.contains("NOT_FOUND"),
+        error.contains("NOT_FOUND") || error.contains("channel state"),
         "{error}"
     );
     broker::declare_topology(&ch, &env.names, &env.settings.amqp).await?;
