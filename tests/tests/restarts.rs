@@ -247,7 +247,11 @@ async fn job_through_outage(service: Service, down: Duration) -> anyhow::Result<
             res.device_name, res.reason
         );
     }
-    // No worker died: every login a device saw was committed, once.
+    // Logins and counters follow the rule of docs/reliability.md: nothing is counted that
+    // a device did not see; a login goes uncounted only when its run never committed, or
+    // when the worker could not see it judged in time (recorded ERROR), and only on devices
+    // whose task was in flight at the outage (at most workers x prefetch of them); the
+    // counters fall short of the devices' record by exactly those logins.
     let (per_device, per_user) = truth(&fleet);
     let committed: HashMap<String, i64> = client
         .query(
@@ -260,12 +264,17 @@ async fn job_through_outage(service: Service, down: Duration) -> anyhow::Result<
         .map(|r| (r.get(0), r.get(1)))
         .collect();
     let mut reruns = 0;
+    let (mut short_devices, mut short_logins) = (0, 0);
     for (name, seen) in &per_device {
         let db = committed.get(name).copied().unwrap_or(0);
-        assert_eq!(
-            db, *seen,
-            "{name}: recorded {db} logins, the device saw {seen}"
+        assert!(
+            db <= *seen,
+            "{name}: recorded {db} logins, the device saw only {seen}"
         );
+        if db < *seen {
+            short_devices += 1;
+            short_logins += seen - db;
+        }
         let runs: i64 = client
             .query_one(
                 "SELECT count(*) FROM job_logs l JOIN devices d ON d.id = l.device_id
@@ -276,6 +285,12 @@ async fn job_through_outage(service: Service, down: Duration) -> anyhow::Result<
             .get(0);
         reruns += i64::from(runs > 1);
     }
+    let in_flight = 2 * i64::from(env.settings.worker.max_in_flight);
+    assert!(
+        short_devices <= in_flight,
+        "{short_devices} devices have uncounted logins; at most {in_flight} tasks were in flight"
+    );
+    let (mut counted, mut seen_total) = (0, 0);
     for row in client
         .query(
             "SELECT username, success_count, failure_count FROM credentials",
@@ -286,12 +301,19 @@ async fn job_through_outage(service: Service, down: Duration) -> anyhow::Result<
         let user: String = row.get(0);
         let ok = per_user.get(&(user.clone(), true)).copied().unwrap_or(0);
         let bad = per_user.get(&(user.clone(), false)).copied().unwrap_or(0);
-        assert_eq!(
-            (row.get::<_, i64>(1), row.get::<_, i64>(2)),
-            (ok, bad),
-            "counters of {user}"
+        let (c_ok, c_bad) = (row.get::<_, i64>(1), row.get::<_, i64>(2));
+        assert!(
+            c_ok <= ok && c_bad <= bad,
+            "counters of {user}: ({c_ok}, {c_bad}) above the devices' ({ok}, {bad})"
         );
+        counted += c_ok + c_bad;
+        seen_total += ok + bad;
     }
+    assert_eq!(
+        seen_total - counted,
+        short_logins,
+        "the counters miss exactly the uncounted logins"
+    );
     // Every role is still consuming: two workers, one dispatcher, the aggregator twice.
     let consumers = consumers(&env).await?;
     assert_eq!(
@@ -306,7 +328,8 @@ async fn job_through_outage(service: Service, down: Duration) -> anyhow::Result<
     );
     println!(
         "{service:?}: down at {stopped_at:.1?} for {down:?} (back at {back_at:.1?}); \
-         {DEVICES} devices final after {took:.1?}; {reruns} devices re-run after the outage"
+         {DEVICES} devices final after {took:.1?}; {reruns} devices re-run after the outage; \
+         {short_logins} logins on {short_devices} devices uncounted"
     );
     roles.stop().await?;
     fleet.shutdown().await;
