@@ -314,18 +314,22 @@ async fn job_through_outage(service: Service, down: Duration) -> anyhow::Result<
         short_logins,
         "the counters miss exactly the uncounted logins"
     );
-    // Every role is still consuming: two workers, one dispatcher, the aggregator twice.
-    let consumers = consumers(&env).await?;
-    assert_eq!(
-        consumers,
-        [
-            (env.names.tasks_queue(), 2),
-            (env.names.submit_queue(), 1),
-            (env.names.results_queue(), 1),
-            (env.names.dead_tasks_queue(), 1),
-        ],
-        "consumers after the outage"
-    );
+    // Every role is consuming again: two workers, one dispatcher, the aggregator twice.
+    // A role still inside its reconnect backoff gets a moment; one that gave up never
+    // comes back, and the test fails.
+    let want = [
+        (env.names.tasks_queue(), 2),
+        (env.names.submit_queue(), 1),
+        (env.names.results_queue(), 1),
+        (env.names.dead_tasks_queue(), 1),
+    ];
+    let until = std::time::Instant::now() + Duration::from_secs(15);
+    let mut now = consumers(&env).await?;
+    while now != want && std::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        now = consumers(&env).await?;
+    }
+    assert_eq!(now, want, "consumers after the outage");
     println!(
         "{service:?}: down at {stopped_at:.1?} for {down:?} (back at {back_at:.1?}); \
          {DEVICES} devices final after {took:.1?}; {reruns} devices re-run after the outage; \
