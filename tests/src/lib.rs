@@ -408,6 +408,53 @@ impl Drop for Roles {
     }
 }
 
+/// A worker that dies on every task: it takes each one and hands it back, until the
+/// broker's delivery limit dead-letters it.
+pub struct CrashingWorker {
+    connection: lapin::Connection,
+    consuming: tokio::task::JoinHandle<()>,
+}
+
+impl CrashingWorker {
+    pub async fn start(env: &TestEnv) -> Result<CrashingWorker> {
+        use futures::StreamExt;
+        let connection = broker::connect(&env.settings.amqp, "test-crashing-worker").await?;
+        let channel = connection.create_channel().await?;
+        channel
+            .basic_qos(10, lapin::options::BasicQosOptions::default())
+            .await?;
+        let mut tasks = channel
+            .basic_consume(
+                env.names.tasks_queue().into(),
+                "crashing".into(),
+                lapin::options::BasicConsumeOptions::default(),
+                lapin::types::FieldTable::default(),
+            )
+            .await?;
+        let consuming = tokio::spawn(async move {
+            while let Some(Ok(d)) = tasks.next().await {
+                let requeue = lapin::options::BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                };
+                let _ = d.acker.nack(requeue).await;
+            }
+        });
+        Ok(CrashingWorker {
+            connection,
+            consuming,
+        })
+    }
+
+    pub async fn stop(self) {
+        self.consuming.abort();
+        let _ = self
+            .connection
+            .close(200, "crashing worker gone".into())
+            .await;
+    }
+}
+
 /// The `netraven` binary of this build, for tests that run real processes.
 pub fn netraven_binary() -> Result<PathBuf> {
     let exe = std::env::current_exe()?;

@@ -2,14 +2,11 @@
 //! many aggregators run, and whatever never comes back.
 
 use chrono::Utc;
-use futures::StreamExt;
-use lapin::options::{BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
-use lapin::types::FieldTable;
 use netraven_shared::broker::{self, Outgoing, Publisher, RESULT_KEY};
 use netraven_shared::domain::{JobStatus, Outcome};
 use netraven_shared::messages::{self, TaskResult};
 use netraven_simulator::{scenario, Fleet, FleetOptions};
-use netraven_tests::{request, Roles, TestEnv};
+use netraven_tests::{request, CrashingWorker, Roles, TestEnv};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -158,34 +155,12 @@ async fn a_task_no_worker_can_finish_is_dead_lettered_and_counted() -> anyhow::R
     let fleet = Fleet::start(scenario("all-good", 3, 53)?, FleetOptions::random_base()).await?;
     env.import(&fleet).await?;
     let roles = Roles::start_without_workers(&env.settings);
-    // A worker that dies on every task: it takes each one and hands it back.
-    let conn = broker::connect(&env.settings.amqp, "test-crashing-worker").await?;
-    let ch = conn.create_channel().await?;
-    ch.basic_qos(10, BasicQosOptions::default()).await?;
     let r = request("config_backup", &["fleet"], &[]);
     env.publish(&r).await?;
-    let mut tasks = ch
-        .basic_consume(
-            env.names.tasks_queue().into(),
-            "crashing".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    let crashing = tokio::spawn(async move {
-        while let Some(Ok(d)) = tasks.next().await {
-            let _ = d
-                .acker
-                .nack(BasicNackOptions {
-                    requeue: true,
-                    ..Default::default()
-                })
-                .await;
-        }
-    });
+    let crashing = CrashingWorker::start(&env).await?;
     let id = env.job_id(&r.request_id, TIMEOUT).await?;
     let job = env.wait_final(id, TIMEOUT).await?;
-    crashing.abort();
+    crashing.stop().await;
     assert_eq!(job.counts.status, JobStatus::CompletedFailure);
     let client = env.pool.get().await?;
     let results = netraven_dispatcher::jobs::results(&client, id).await?;

@@ -2,13 +2,10 @@
 //! its device shows DEAD_LETTERED, `netraven dead list` shows it (as many times as asked,
 //! nothing lost), and `netraven dead replay` sends it back to the task queue.
 
-use futures::StreamExt;
-use lapin::options::{BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
-use lapin::types::FieldTable;
 use netraven_shared::broker;
 use netraven_shared::domain::{JobStatus, Outcome};
 use netraven_simulator::{scenario, Fleet, FleetOptions};
-use netraven_tests::{request, Roles, TestEnv};
+use netraven_tests::{request, CrashingWorker, Roles, TestEnv};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -39,35 +36,12 @@ async fn a_poisoned_task_is_dead_lettered_listed_without_loss_and_replayed() -> 
     let fleet = Fleet::start(scenario("all-good", 3, 54)?, FleetOptions::random_base()).await?;
     env.import(&fleet).await?;
     let roles = Roles::start_without_workers(&env.settings);
-    // A worker that crashes on every task: it takes each one and hands it back.
-    let conn = broker::connect(&env.settings.amqp, "test-crashing-worker").await?;
-    let ch = conn.create_channel().await?;
-    ch.basic_qos(10, BasicQosOptions::default()).await?;
     let r = request("config_backup", &["fleet"], &[]);
     env.publish(&r).await?;
-    let mut tasks = ch
-        .basic_consume(
-            env.names.tasks_queue().into(),
-            "crashing".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    let crashing = tokio::spawn(async move {
-        while let Some(Ok(d)) = tasks.next().await {
-            let _ = d
-                .acker
-                .nack(BasicNackOptions {
-                    requeue: true,
-                    ..Default::default()
-                })
-                .await;
-        }
-    });
+    let crashing = CrashingWorker::start(&env).await?;
     let id = env.job_id(&r.request_id, TIMEOUT).await?;
     let job = env.wait_final(id, TIMEOUT).await?;
-    crashing.abort();
-    let _ = conn.close(200, "crashing worker gone".into()).await;
+    crashing.stop().await;
     assert_eq!(job.counts.status, JobStatus::CompletedFailure);
     let client = env.pool.get().await?;
     let results = netraven_dispatcher::jobs::results(&client, id).await?;
