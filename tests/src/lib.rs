@@ -323,6 +323,23 @@ async fn ensure_template() -> Result<String> {
     Ok(name)
 }
 
+/// Runs a shell command (`rabbitmqctl`, `pg_ctlcluster`, …) and returns what it printed;
+/// fails with its output when it exits non-zero.
+pub fn sh(script: &str) -> Result<String> {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .with_context(|| format!("cannot run `{script}`"))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "`{script}` failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// A v1 job request with a fresh request id.
 pub fn request(job_type: &str, tags: &[&str], devices: &[&str]) -> JobRequest {
     JobRequest {

@@ -8,7 +8,7 @@ use netraven_shared::broker::{self, REASON_HEADER, SOURCE_HEADER};
 use netraven_shared::domain::{JobStatus, Outcome};
 use netraven_shared::messages::{JobEvent, JobReply};
 use netraven_simulator::{scenario, AuthMethod, Fleet, FleetOptions};
-use netraven_tests::{request, TestEnv};
+use netraven_tests::{request, Roles, TestEnv};
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -352,6 +352,110 @@ async fn each_dispatcher_failure_gives_its_final_status() -> anyhow::Result<()> 
         .await?;
     assert_eq!(job.counts.status, JobStatus::CompletedSuccess);
     roles.stop().await?;
+    fleet.shutdown().await;
+    env.teardown().await
+}
+
+/// A RabbitMQ user that may do everything but publish to one exchange, deleted when
+/// dropped. The broker refuses each publish there with ACCESS_REFUSED, every time: a
+/// failure that nothing in the system can undo behind the test's back.
+struct RefusingUser {
+    name: String,
+    vhost: String,
+    url: String,
+}
+
+impl RefusingUser {
+    fn create(env: &TestEnv, refused_exchange: &str) -> anyhow::Result<RefusingUser> {
+        let base = &env.settings.amqp.url;
+        let (scheme, rest) = base.split_once("://").expect("an amqp URL");
+        let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        let vhost = match host.split_once('/') {
+            Some((_, "%2f" | "%2F" | "")) | None => "/".to_string(),
+            Some((_, v)) => v.to_string(),
+        };
+        let name = format!("nrt-{}", env.settings.amqp.namespace);
+        let password = uuid::Uuid::new_v4().simple().to_string();
+        netraven_tests::sh(&format!("rabbitmqctl add_user '{name}' '{password}'"))?;
+        let user = RefusingUser {
+            url: format!("{scheme}://{name}:{password}@{host}"),
+            name,
+            vhost,
+        };
+        let refused = refused_exchange.replace('.', "\\.");
+        user.permit(&format!("^(?!{refused}$).*"))?;
+        Ok(user)
+    }
+
+    /// Sets what the user may publish to (a regular expression over exchange names).
+    fn permit(&self, write: &str) -> anyhow::Result<()> {
+        netraven_tests::sh(&format!(
+            "rabbitmqctl set_permissions -p '{}' '{}' '.*' '{write}' '.*'",
+            self.vhost, self.name
+        ))
+        .map(drop)
+    }
+}
+
+impl Drop for RefusingUser {
+    fn drop(&mut self) {
+        if let Err(e) = netraven_tests::sh(&format!("rabbitmqctl delete_user '{}'", self.name)) {
+            eprintln!("could not delete the test user {}: {e:#}", self.name);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_the_broker_refuses_end_the_job_failed_dispatcher_error() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let fleet = Fleet::start(scenario("all-good", 4, 45)?, FleetOptions::random_base()).await?;
+    env.import(&fleet).await?;
+    let mut events = Spy::new(&env, Some((&env.names.events_exchange(), "job.completed"))).await?;
+    // Every role connects as a user the broker lets do all but publish tasks.
+    let user = RefusingUser::create(&env, &env.names.tasks_exchange())?;
+    let mut settings = env.settings.clone();
+    settings.amqp.url = user.url.clone();
+    let roles = Roles::start(&settings, 1);
+
+    let job = env
+        .run_job(&request("config_backup", &["fleet"], &[]), TIMEOUT)
+        .await?;
+    assert_eq!(
+        job.counts.status,
+        JobStatus::FailedDispatcherError,
+        "{:?}",
+        job.counts
+    );
+    let error = job.counts.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("0 of 4 tasks published, 4 not") && error.contains("ACCESS_REFUSED"),
+        "the job says what was and was not published, and why: {error:?}"
+    );
+    let done: JobEvent = serde_json::from_slice(&events.next().await?.data)?;
+    assert_eq!(
+        (done.job_id, done.status),
+        (job.id, JobStatus::FailedDispatcherError)
+    );
+    let contacted = fleet.all_attempts();
+    assert!(
+        contacted.is_empty(),
+        "no device was contacted: {contacted:?}"
+    );
+
+    // Once the broker accepts tasks again, the same dispatcher runs the next job: it
+    // reopened the channel the refusal closed.
+    user.permit(".*")?;
+    let job = env
+        .run_job(&request("config_backup", &["fleet"], &[]), TIMEOUT)
+        .await?;
+    assert_eq!(
+        job.counts.status,
+        JobStatus::CompletedSuccess,
+        "{:?}",
+        job.counts
+    );
+    roles.stop().await?;
+    drop(user);
     fleet.shutdown().await;
     env.teardown().await
 }

@@ -9,9 +9,8 @@
 
 use netraven_shared::domain::{JobStatus, Outcome};
 use netraven_simulator::{scenario, AuthMethod, Fleet, FleetOptions, FleetSpec};
-use netraven_tests::{request, Roles, TestEnv};
+use netraven_tests::{request, sh, Roles, TestEnv};
 use std::collections::HashMap;
-use std::process::Command;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -30,17 +29,6 @@ enum Service {
     #[cfg_attr(not(feature = "broker-restart"), allow(dead_code))]
     RabbitMq,
     Postgres,
-}
-
-fn sh(script: &str) -> anyhow::Result<()> {
-    let out = Command::new("sh").arg("-c").arg(script).output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "`{script}` failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
 }
 
 fn answers(port: u16) -> bool {
@@ -63,14 +51,14 @@ impl Service {
     }
     fn stop(self) -> anyhow::Result<()> {
         match self {
-            Service::RabbitMq => sh("rabbitmqctl stop_app"),
-            Service::Postgres => sh(&format!("{PG_CLUSTER} stop -m fast")),
+            Service::RabbitMq => sh("rabbitmqctl stop_app").map(drop),
+            Service::Postgres => sh(&format!("{PG_CLUSTER} stop -m fast")).map(drop),
         }
     }
     fn start(self) -> anyhow::Result<()> {
         match self {
-            Service::RabbitMq => sh("rabbitmqctl start_app"),
-            Service::Postgres => sh(&format!("{PG_CLUSTER} start")),
+            Service::RabbitMq => sh("rabbitmqctl start_app").map(drop),
+            Service::Postgres => sh(&format!("{PG_CLUSTER} start")).map(drop),
         }
     }
     /// Starts it and waits until it answers (60 s at most).
