@@ -50,7 +50,8 @@ impl DispatchError {
                 netraven_shared::Error::Db(e) => is_transient(e),
                 netraven_shared::Error::Pool(_)
                 | netraven_shared::Error::Broker(_)
-                | netraven_shared::Error::NotConfirmed { .. } => true,
+                | netraven_shared::Error::NotConfirmed { .. }
+                | netraven_shared::Error::ShuttingDown => true,
                 _ => false,
             },
             DispatchError::Resolution(_) | DispatchError::Publish(_) => false,

@@ -8,9 +8,9 @@ use crate::publish::{publish_tasks, TaskPlan};
 use crate::resolve::{self, ResolvedDevice};
 use chrono::Utc;
 use deadpool_postgres::Pool;
-use futures::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
+use netraven_shared::broker::link::Subscription;
 use netraven_shared::broker::{self, Names, Publisher};
 use netraven_shared::config::{DispatcherSettings, Settings};
 use netraven_shared::domain::{JobStatus, JobType};
@@ -44,7 +44,7 @@ pub struct Dispatcher {
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> {
     let Some(role::Connected {
         pool,
-        connection,
+        link,
         names,
         readiness,
     }) = role::connect(
@@ -57,19 +57,20 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
     else {
         return Ok(());
     };
-    let (mut channel, mut consumer) = broker::consume(
-        &connection,
+    let Some(mut requests) = Subscription::new(
+        link.clone(),
         &names,
-        &settings.amqp,
         &names.submit_queue(),
         settings.dispatcher.prefetch,
     )
-    .await?;
-    let mut retired: Vec<lapin::Channel> = Vec::new();
+    .await
+    else {
+        return Ok(());
+    };
     readiness.set_broker(true);
     let dispatcher = Arc::new(Dispatcher {
         pool,
-        publisher: Publisher::reopening(connection.clone(), settings.amqp.publish_window).await?,
+        publisher: Publisher::on(link.clone(), settings.amqp.publish_window).await?,
         names,
         settings: settings.dispatcher.clone(),
     });
@@ -79,34 +80,19 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            next = consumer.next() => match next {
-                Some(Ok(delivery)) => {
+            next = requests.next() => match next {
+                Some(delivery) => {
                     let d = dispatcher.clone();
                     tracker.spawn(async move { d.handle(delivery).await });
                 }
-                Some(Err(e)) => {
-                    tracing::error!(error = %e, "request consumer failed; waiting for the connection to recover");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-                None => match broker::resubscribe(&connection, &dispatcher.names, &settings.amqp,
-                    &dispatcher.names.submit_queue(), settings.dispatcher.prefetch, &shutdown).await {
-                    Some((ch, c)) => {
-                        // In-flight deliveries settle on the old channel: keep it open.
-                        retired.push(std::mem::replace(&mut channel, ch));
-                        consumer = c;
-                    }
-                    None => break,
-                },
+                None => break,
             }
         }
     }
     tracker.close();
     tracker.wait().await;
-    let _ = channel.close(200, "dispatcher stopping".into()).await;
-    for old in retired {
-        let _ = old.close(200, "dispatcher stopping".into()).await;
-    }
-    let _ = connection.close(200, "dispatcher stopping".into()).await;
+    requests.close("dispatcher stopping").await;
+    link.close("dispatcher stopping").await;
     tracing::info!("dispatcher stopped");
     Ok(())
 }

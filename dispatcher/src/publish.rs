@@ -9,7 +9,9 @@ use netraven_shared::messages::{self, DeviceTask, PhaseTimeouts};
 use netraven_shared::telemetry::metrics;
 use uuid::Uuid;
 
-/// A nacked or unroutable task is published again this many times before the job fails.
+/// A task that was nacked, unroutable or not confirmed (the channel or connection failed)
+/// is published again this many times before the job fails. A retry after a lost
+/// connection waits for the broker to come back.
 const PUBLISH_RETRIES: usize = 3;
 /// Tasks encoded at once; bounds the dispatcher's memory on very large jobs.
 const CHUNK: usize = 5_000;
@@ -64,10 +66,12 @@ pub async fn publish_tasks(
                 .map(|d| Outgoing::json(&exchange, TASK_KEY, &plan.task(d)).map(stamped))
                 .collect::<Result<Vec<_>, _>>()?;
             let sent = std::time::Instant::now();
-            let report = publisher
-                .publish_all(batch)
-                .await
-                .map_err(|e| publish_error(confirmed, devices.len(), &e.to_string()))?;
+            let report = publisher.publish_all(batch).await.map_err(|e| match e {
+                // Stopping mid-publish: the request goes back to the queue and the next
+                // dispatcher publishes again (workers and the aggregator ignore repeats).
+                netraven_shared::Error::ShuttingDown => DispatchError::Shared(e),
+                e => publish_error(confirmed, devices.len(), &e.to_string()),
+            })?;
             metrics::confirms("tasks", sent, report.confirmed, report.failed.len());
             confirmed += report.confirmed;
             counter

@@ -33,6 +33,8 @@ pub enum Error {
         routing_key: String,
         reason: String,
     },
+    #[error("shutting down")]
+    ShuttingDown,
     #[error("message encoding: {0}")]
     Encode(#[from] serde_json::Error),
     #[error("telemetry: {0}")]

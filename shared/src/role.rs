@@ -1,19 +1,19 @@
 //! What every long-running role does before it works: serve its health and metrics, wait
 //! for Postgres and RabbitMQ (retrying with capped backoff), and hold the connections.
 
-use crate::broker::{self, Names};
+use crate::broker::{Link, Names};
 use crate::config::Settings;
 use crate::telemetry::{self, Readiness};
 use crate::{db, Result};
 use deadpool_postgres::Pool;
-use lapin::Connection;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// A role's connections, ready to use.
 pub struct Connected {
     pub pool: Pool,
-    pub connection: Arc<Connection>,
+    /// The broker connection, re-established when lost.
+    pub link: Arc<Link>,
     pub names: Names,
     /// Marked database-ready here; the role marks the broker ready once it consumes.
     pub readiness: Arc<Readiness>,
@@ -35,12 +35,12 @@ pub async fn connect(
         return Ok(None);
     }
     readiness.set_database(true);
-    let Some(connection) = broker::connect_with_retry(&settings.amqp, role, shutdown).await else {
+    let Some(link) = Link::open(&settings.amqp, role, shutdown).await else {
         return Ok(None);
     };
     Ok(Some(Connected {
         pool,
-        connection: Arc::new(connection),
+        link,
         names: Names::new(&settings.amqp.namespace),
         readiness,
     }))

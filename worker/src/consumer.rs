@@ -5,9 +5,9 @@
 use crate::flusher::{self, Finished};
 use crate::{device, platform, ssh, Core, WorkerError};
 use chrono::Utc;
-use futures::StreamExt;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicNackOptions};
+use lapin::options::{BasicAckOptions, BasicNackOptions};
+use netraven_shared::broker::link::Subscription;
 use netraven_shared::broker::{self, Names, Publisher};
 use netraven_shared::config::Settings;
 use netraven_shared::domain::Outcome;
@@ -29,7 +29,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         .map_err(WorkerError::Profiles)?;
     let Some(role::Connected {
         pool,
-        connection,
+        link,
         names,
         readiness,
     }) = role::connect(
@@ -43,15 +43,11 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         return Ok(());
     };
     let w = &settings.worker;
-    let (mut channel, mut consumer) = broker::consume(
-        &connection,
-        &names,
-        &settings.amqp,
-        &names.tasks_queue(),
-        w.max_in_flight,
-    )
-    .await?;
-    let mut retired: Vec<lapin::Channel> = Vec::new();
+    let Some(mut tasks) =
+        Subscription::new(link.clone(), &names, &names.tasks_queue(), w.max_in_flight).await
+    else {
+        return Ok(());
+    };
     readiness.set_broker(true);
     let core = Arc::new(Core {
         pool: pool.clone(),
@@ -74,11 +70,11 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     let flushing = tokio::spawn(flusher::run(
         rx,
         pool,
-        Publisher::reopening(connection.clone(), settings.amqp.publish_window).await?,
+        Publisher::on(link.clone(), settings.amqp.publish_window).await?,
         names.clone(),
         Duration::from_millis(w.flush_interval_ms),
     ));
-    let dead_letters = Arc::new(Publisher::reopening(connection.clone(), 16).await?);
+    let dead_letters = Arc::new(Publisher::on(link.clone(), 16).await?);
     tracing::info!(queue = %names.tasks_queue(), max_in_flight = w.max_in_flight, worker = %core.name, "worker consuming device tasks");
 
     let hard_stop = CancellationToken::new();
@@ -86,32 +82,18 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            next = consumer.next() => match next {
-                Some(Ok(delivery)) => {
+            next = tasks.next() => match next {
+                Some(delivery) => {
                     let (core, tx, stop, names, dl) = (core.clone(), tx.clone(), hard_stop.clone(), names.clone(), dead_letters.clone());
                     tracker.spawn(async move { handle(&core, delivery, tx, stop, &names, &dl).await });
                 }
-                Some(Err(e)) => {
-                    tracing::error!(error = %e, "task consumer failed; waiting for the connection to recover");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-                                None => match broker::resubscribe(&connection, &names, &settings.amqp,
-                    &names.tasks_queue(), w.max_in_flight, &shutdown).await {
-                    Some((ch, c)) => {
-                        // In-flight deliveries settle on the old channel: keep it open.
-                        retired.push(std::mem::replace(&mut channel, ch));
-                        consumer = c;
-                    }
-                    None => break,
-                },
+                None => break,
             }
         }
     }
 
     // Stop taking tasks; prefetched tasks never started go back when the channel closes.
-    let _ = channel
-        .basic_cancel(consumer.tag(), BasicCancelOptions::default())
-        .await;
+    tasks.cancel().await;
     tracker.close();
     let grace = Duration::from_millis(w.shutdown_grace_ms);
     tracing::info!(
@@ -131,11 +113,8 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     if let Err(e) = flushing.await {
         tracing::error!(error = %e, "flusher ended abnormally");
     }
-    let _ = channel.close(200, "worker stopping".into()).await;
-    for old in retired {
-        let _ = old.close(200, "worker stopping".into()).await;
-    }
-    let _ = connection.close(200, "worker stopping".into()).await;
+    tasks.close("worker stopping").await;
+    link.close("worker stopping").await;
     tracing::info!("worker stopped");
     Ok(())
 }

@@ -8,9 +8,9 @@ pub use ingest::{ingest, Ingested};
 
 use crate::error::Result;
 use crate::{events, sweeper};
-use futures::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
+use netraven_shared::broker::link::Subscription;
 use netraven_shared::broker::{self, Names, Publisher};
 use netraven_shared::config::Settings;
 use netraven_shared::messages::{events as keys, TaskResult};
@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> {
     let Some(role::Connected {
         pool,
-        connection,
+        link,
         names,
         readiness,
     }) = role::connect(
@@ -39,34 +39,28 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
     };
     let batch_size = usize::from(settings.aggregator.batch_size);
     let prefetch = settings.aggregator.batch_size.saturating_mul(2);
-    let (channel, consumer) = broker::consume(
-        &connection,
-        &names,
-        &settings.amqp,
-        &names.results_queue(),
-        prefetch,
-    )
-    .await?;
-    let publisher = Publisher::reopening(connection.clone(), settings.amqp.publish_window).await?;
+    let Some(results) =
+        Subscription::new(link.clone(), &names, &names.results_queue(), prefetch).await
+    else {
+        return Ok(());
+    };
+    let publisher = Publisher::on(link.clone(), settings.amqp.publish_window).await?;
     readiness.set_broker(true);
 
     // Stops this role's helper tasks, whether the role was told to stop or its consumer ended.
     let local = shutdown.child_token();
     let sweeping = tokio::spawn(sweep_loop(
         pool.clone(),
-        Publisher::reopening(connection.clone(), 64).await?,
+        Publisher::on(link.clone(), 64).await?,
         names.clone(),
         Duration::from_millis(settings.aggregator.sweep_interval_ms),
         local.clone(),
     ));
-    let (dead_channel, dead_consumer) = broker::consume(
-        &connection,
-        &names,
-        &settings.amqp,
-        &names.dead_tasks_queue(),
-        64,
-    )
-    .await?;
+    let Some(dead_tasks) =
+        Subscription::new(link.clone(), &names, &names.dead_tasks_queue(), 64).await
+    else {
+        return Ok(());
+    };
     // Retention: prunes rows past `aggregator.retention_days` on its own task.
     let pruning = tokio::spawn(crate::retention::run(
         pool.clone(),
@@ -84,44 +78,33 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
     let dead_tasks = tokio::spawn({
         let ctx = Batches {
             pool: pool.clone(),
-            publisher: Publisher::reopening(connection.clone(), 64).await?,
+            publisher: Publisher::on(link.clone(), 64).await?,
             names: names.clone(),
             source: Source::DeadTasks,
             batch_size: 64,
             linger,
-            resubscribe: (
-                connection.clone(),
-                settings.amqp.clone(),
-                names.dead_tasks_queue(),
-                64,
-            ),
         };
         let stop = local.clone();
-        async move { ctx.consume(dead_consumer, &stop).await }
+        async move { ctx.consume(dead_tasks, &stop).await }
     });
-    let results = Batches {
+    let ctx = Batches {
         pool,
         publisher,
         names: names.clone(),
         source: Source::Results,
         batch_size,
         linger,
-        resubscribe: (
-            connection.clone(),
-            settings.amqp.clone(),
-            names.results_queue(),
-            prefetch,
-        ),
     };
-    results.consume(consumer, &shutdown).await;
+    let results = ctx.consume(results, &shutdown).await;
     // However the result consumer ended, the helpers end with it.
     local.cancel();
-    let _ = dead_tasks.await;
+    if let Ok(dead_tasks) = dead_tasks.await {
+        dead_tasks.close("aggregator stopping").await;
+    }
     let _ = sweeping.await;
     let _ = pruning.await;
-    let _ = dead_channel.close(200, "aggregator stopping".into()).await;
-    let _ = channel.close(200, "aggregator stopping".into()).await;
-    let _ = connection.close(200, "aggregator stopping".into()).await;
+    results.close("aggregator stopping").await;
+    link.close("aggregator stopping").await;
     tracing::info!("aggregator stopped");
     Ok(())
 }
@@ -143,60 +126,29 @@ struct Batches {
     source: Source,
     batch_size: usize,
     linger: Duration,
-    /// Where to subscribe again when the broker cancels the consumer: the connection, the
-    /// settings, the queue and the prefetch.
-    resubscribe: (
-        std::sync::Arc<lapin::Connection>,
-        netraven_shared::config::AmqpSettings,
-        String,
-        u16,
-    ),
 }
 
 impl Batches {
-    /// Consumes until `shutdown`, subscribing again when the broker cancels the consumer;
-    /// the batch in hand is recorded or returned to the queue first.
-    async fn consume(&self, mut consumer: lapin::Consumer, shutdown: &CancellationToken) {
+    /// Consumes until `shutdown` (the subscription resubscribes by itself); the batch in
+    /// hand is recorded or returned to the queue first. Gives the subscription back.
+    async fn consume(&self, mut sub: Subscription, shutdown: &CancellationToken) -> Subscription {
         loop {
             let first = tokio::select! {
-                _ = shutdown.cancelled() => return,
-                next = consumer.next() => next,
+                _ = shutdown.cancelled() => return sub,
+                next = sub.next() => next,
             };
+            let Some(first) = first else { return sub };
             let mut batch = Vec::with_capacity(self.batch_size);
-            match first {
-                Some(Ok(d)) => batch.push(d),
-                Some(Err(e)) => {
-                    tracing::error!(error = %e, "consumer failed; waiting for the connection to recover");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-                None => {
-                    let (connection, amqp, queue, prefetch) = &self.resubscribe;
-                    match broker::resubscribe(
-                        connection,
-                        &self.names,
-                        amqp,
-                        queue,
-                        *prefetch,
-                        shutdown,
-                    )
-                    .await
-                    {
-                        Some((_channel, c)) => consumer = c,
-                        None => return,
-                    }
-                    continue;
-                }
-            }
+            batch.push(first);
             let until = tokio::time::Instant::now() + self.linger;
             while batch.len() < self.batch_size {
-                match tokio::time::timeout_at(until, consumer.next()).await {
-                    Ok(Some(Ok(d))) => batch.push(d),
-                    Ok(Some(Err(_)) | None) | Err(_) => break,
+                match tokio::time::timeout_at(until, sub.next()).await {
+                    Ok(Some(d)) => batch.push(d),
+                    Ok(None) | Err(_) => break,
                 }
             }
             if !self.record(batch, shutdown).await {
-                return;
+                return sub;
             }
         }
     }

@@ -34,6 +34,8 @@ pub struct Metrics {
     pub results_recorded_total: IntCounterVec,
     /// Messages we dead-lettered, by source queue.
     pub dead_lettered_total: IntCounterVec,
+    /// Connections to RabbitMQ re-established after one was lost, by role.
+    pub broker_reconnects_total: IntCounterVec,
     /// Messages the broker confirmed or refused, by stream (`tasks`, `results`) and result
     /// (`confirmed`, `failed`).
     pub publish_confirms_total: IntCounterVec,
@@ -158,6 +160,12 @@ impl Metrics {
                 "netraven_dead_lettered_total",
                 "Messages dead-lettered, by source queue",
                 &["source"],
+            ),
+            broker_reconnects_total: counter(
+                &r,
+                "netraven_broker_reconnects_total",
+                "Connections to RabbitMQ re-established after one was lost, by role",
+                &["role"],
             ),
             publish_confirms_total: counter(
                 &r,

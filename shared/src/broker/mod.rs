@@ -1,23 +1,31 @@
 //! RabbitMQ: connection, topology (durable exchanges, quorum queues, dead letters) and
 //! confirmed publishing.
 //!
+//! | module | owns |
+//! |---|---|
+//! | this file | names, topology, message properties and headers, dead letters, replies |
+//! | [`link`] | a role's connection, re-established by us when lost; subscribing |
+//! | [`publisher`] | confirmed publishing in a window, and what was not confirmed |
+//!
 //! Every name carries the configured namespace: `<ns>.jobs`, `<ns>.tasks`, `<ns>.results`,
 //! `<ns>.events`, `<ns>.dead`. Every role declares the whole topology at start (declaring
 //! is idempotent), so roles can start in any order.
 
 use crate::config::AmqpSettings;
-use crate::{Error, Result};
+use crate::Result;
 use lapin::options::{
-    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, ExchangeDeleteOptions,
-    QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+    ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
 };
-use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{
-    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
-};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use serde::Serialize;
-use std::collections::VecDeque;
-use std::sync::Arc;
+
+pub mod link;
+pub mod publisher;
+
+pub use link::{connect_with_retry, Link};
+pub use publisher::{PublishReport, Publisher};
 
 /// Routing key of job requests on `<ns>.jobs`.
 pub const SUBMIT_KEY: &str = "submit";
@@ -88,12 +96,11 @@ pub const FIRST_DEATH_QUEUE_HEADER: &str = "x-first-death-queue";
 /// Header RabbitMQ puts on a message it dead-lettered: why (`delivery_limit`, `rejected`, …).
 pub const FIRST_DEATH_REASON_HEADER: &str = "x-first-death-reason";
 
-/// Opens a connection that recovers by itself (exchanges, queues, consumers and QoS are
-/// replayed by lapin after a reconnect).
+/// Opens one connection. It does not recover by itself: long-running roles hold a
+/// [`Link`], which replaces a lost connection; short-lived clients simply fail.
 pub async fn connect(settings: &AmqpSettings, role: &str) -> Result<Connection> {
     let props = ConnectionProperties::default()
-        .with_connection_name(LongString::from(format!("netraven-{role}@{}", hostname())))
-        .enable_auto_recover();
+        .with_connection_name(LongString::from(format!("netraven-{role}@{}", hostname())));
     Ok(Connection::connect(&settings.url, props).await?)
 }
 
@@ -278,132 +285,6 @@ impl Outgoing {
     }
 }
 
-/// What became of a batch of publishes.
-#[derive(Debug, Default)]
-pub struct PublishReport {
-    pub confirmed: usize,
-    /// Indexes (into the batch) of messages the broker nacked or could not route, with why.
-    pub failed: Vec<(usize, String)>,
-}
-
-/// A channel in confirm mode. Publishes are mandatory: an unroutable message counts as
-/// failed, never as delivered.
-///
-/// A long-running role builds it with [`Publisher::reopening`]: when the broker closes the
-/// channel over one bad publish (a missing exchange, say: a channel error is final in AMQP),
-/// the next publish opens a fresh channel instead of failing forever.
-pub struct Publisher {
-    channel: tokio::sync::Mutex<Channel>,
-    connection: Option<Arc<Connection>>,
-    window: usize,
-}
-
-impl Publisher {
-    pub async fn new(connection: &Connection, window: usize) -> Result<Publisher> {
-        Ok(Publisher {
-            channel: tokio::sync::Mutex::new(confirm_channel(connection).await?),
-            connection: None,
-            window: window.max(1),
-        })
-    }
-
-    /// A publisher that replaces its channel when the broker has closed it.
-    pub async fn reopening(connection: Arc<Connection>, window: usize) -> Result<Publisher> {
-        Ok(Publisher {
-            channel: tokio::sync::Mutex::new(confirm_channel(&connection).await?),
-            connection: Some(connection),
-            window: window.max(1),
-        })
-    }
-
-    /// The channel to publish on: the current one, or a new one if the broker closed it
-    /// (while the connection itself is up; a lost connection is lapin's to recover).
-    async fn channel(&self) -> Result<Channel> {
-        let mut channel = self.channel.lock().await;
-        let status = channel.status();
-        let dead = !status.connected() && !status.reconnecting() && !status.initializing();
-        if let (true, Some(connection)) = (dead, &self.connection) {
-            if connection.status().connected() {
-                tracing::warn!("publisher channel was closed by the broker; opening a new one");
-                *channel = confirm_channel(connection).await?;
-            }
-        }
-        Ok(channel.clone())
-    }
-
-    /// Publishes one message and waits for the broker to take responsibility for it.
-    pub async fn publish(&self, msg: Outgoing) -> Result<()> {
-        let (exchange, routing_key) = (msg.exchange.clone(), msg.routing_key.clone());
-        let report = self.publish_all(vec![msg]).await?;
-        match report.failed.into_iter().next() {
-            None => Ok(()),
-            Some((_, reason)) => Err(Error::NotConfirmed {
-                exchange,
-                routing_key,
-                reason,
-            }),
-        }
-    }
-
-    /// Publishes a batch with at most `window` confirms outstanding: throughput of a
-    /// pipeline, not of one round trip per message. A channel error aborts the batch.
-    pub async fn publish_all(&self, batch: Vec<Outgoing>) -> Result<PublishReport> {
-        let mut report = PublishReport::default();
-        let channel = self.channel().await?;
-        let mut pending = VecDeque::with_capacity(self.window.min(batch.len()));
-        for (index, msg) in batch.into_iter().enumerate() {
-            if pending.len() >= self.window {
-                if let Some((i, confirm)) = pending.pop_front() {
-                    settle(&mut report, i, confirm).await?;
-                }
-            }
-            let confirm = channel
-                .basic_publish(
-                    ShortString::from(msg.exchange),
-                    ShortString::from(msg.routing_key),
-                    BasicPublishOptions {
-                        mandatory: msg.mandatory,
-                        ..Default::default()
-                    },
-                    &msg.body,
-                    msg.properties,
-                )
-                .await?;
-            pending.push_back((index, confirm));
-        }
-        while let Some((i, confirm)) = pending.pop_front() {
-            settle(&mut report, i, confirm).await?;
-        }
-        Ok(report)
-    }
-}
-
-async fn confirm_channel(connection: &Connection) -> Result<Channel> {
-    let channel = connection.create_channel().await?;
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
-    Ok(channel)
-}
-
-async fn settle(
-    report: &mut PublishReport,
-    index: usize,
-    confirm: lapin::PublisherConfirm,
-) -> Result<()> {
-    match confirm.await? {
-        Confirmation::Ack(None) | Confirmation::NotRequested => report.confirmed += 1,
-        Confirmation::Ack(Some(returned)) => report.failed.push((
-            index,
-            format!("unroutable: {}", returned.reply_text.as_str()),
-        )),
-        Confirmation::Nack(_) => report
-            .failed
-            .push((index, "the broker refused the message (nack)".into())),
-    }
-    Ok(())
-}
-
 /// A copy of `body` for the dead-letter exchange, carrying why and where from.
 pub fn dead_letter(
     names: &Names,
@@ -433,30 +314,6 @@ pub fn dead_letter(
     }
 }
 
-/// Connects, retrying with capped exponential backoff until it works or `shutdown` fires
-/// (then `None`). Every failed try is logged once with the time of the next.
-pub async fn connect_with_retry(
-    settings: &AmqpSettings,
-    role: &str,
-    shutdown: &tokio_util::sync::CancellationToken,
-) -> Option<Connection> {
-    let mut delay = std::time::Duration::from_millis(200);
-    loop {
-        match connect(settings, role).await {
-            Ok(c) => return Some(c),
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64,
-                    url = %crate::config::mask_url(&settings.url), "cannot reach RabbitMQ");
-            }
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return None,
-            _ = tokio::time::sleep(delay) => {}
-        }
-        delay = (delay * 2).min(std::time::Duration::from_secs(10));
-    }
-}
-
 /// A consumer on `queue` with a bounded prefetch, on a channel of its own. The topology is
 /// declared first, so any role can start before the others.
 pub async fn consume(
@@ -480,36 +337,6 @@ pub async fn consume(
         )
         .await?;
     Ok((channel, consumer))
-}
-
-/// Subscribes to `queue` again after the broker cancelled the consumer (the queue was
-/// deleted or expired, or moved): a consumer stream that ends is no reason for a role to
-/// stop. Declares the topology again and consumes, retrying with capped backoff until it
-/// works or `shutdown` fires (then `None`).
-pub async fn resubscribe(
-    connection: &Connection,
-    names: &Names,
-    settings: &AmqpSettings,
-    queue: &str,
-    prefetch: u16,
-    shutdown: &tokio_util::sync::CancellationToken,
-) -> Option<(Channel, lapin::Consumer)> {
-    let mut delay = std::time::Duration::from_millis(200);
-    loop {
-        tracing::warn!(%queue, "consumer cancelled by the broker; subscribing again");
-        match consume(connection, names, settings, queue, prefetch).await {
-            Ok(c) => return Some(c),
-            Err(e) => {
-                tracing::warn!(error = %e, %queue, retry_in_ms = delay.as_millis() as u64,
-                    "cannot subscribe again");
-            }
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return None,
-            _ = tokio::time::sleep(delay) => {}
-        }
-        delay = (delay * 2).min(std::time::Duration::from_secs(10));
-    }
 }
 
 /// Publishes `value` to the client's `reply_to` queue, if the request named one. Replies

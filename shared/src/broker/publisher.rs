@@ -1,0 +1,165 @@
+//! Confirmed publishing: a channel in confirm mode, a window of outstanding confirms, and
+//! a report of what the broker took and what it did not.
+
+use super::{Link, Outgoing};
+use crate::{Error, Result};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::ShortString;
+use lapin::{Channel, Confirmation, Connection};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// What became of a batch of publishes.
+#[derive(Debug, Default)]
+pub struct PublishReport {
+    pub confirmed: usize,
+    /// Indexes (into the batch) of messages the broker nacked, could not route, or never
+    /// confirmed because the channel or the connection failed, with why. Whether they
+    /// reached a queue is unknown: publish them again (consumers are idempotent).
+    pub failed: Vec<(usize, String)>,
+}
+
+/// A channel in confirm mode. An unroutable mandatory message counts as failed, never as
+/// delivered.
+///
+/// A long-running role builds it with [`Publisher::on`] a [`Link`]: when the broker closes
+/// the channel over one bad publish (a missing exchange, a refused permission: a channel
+/// error is final in AMQP) or the connection is lost, the next publish opens a fresh
+/// channel, on a new connection if need be, instead of failing forever.
+pub struct Publisher {
+    channel: tokio::sync::Mutex<Channel>,
+    link: Option<Arc<Link>>,
+    window: usize,
+}
+
+impl Publisher {
+    /// A publisher on one connection, for short-lived clients (the CLI, tests).
+    pub async fn new(connection: &Connection, window: usize) -> Result<Publisher> {
+        Ok(Publisher {
+            channel: tokio::sync::Mutex::new(confirm_channel(connection).await?),
+            link: None,
+            window: window.max(1),
+        })
+    }
+
+    /// A publisher that follows `link`: it replaces a channel the broker closed and waits
+    /// out a lost connection.
+    pub async fn on(link: Arc<Link>, window: usize) -> Result<Publisher> {
+        let connection = link.connection().await.ok_or(Error::ShuttingDown)?;
+        Ok(Publisher {
+            channel: tokio::sync::Mutex::new(confirm_channel(&connection).await?),
+            link: Some(link),
+            window: window.max(1),
+        })
+    }
+
+    /// The channel to publish on: the current one, or a new one if it was closed. With a
+    /// link, this waits (with capped backoff) for the broker to come back; it fails only
+    /// at shutdown.
+    async fn channel(&self) -> Result<Channel> {
+        let mut channel = self.channel.lock().await;
+        let Some(link) = &self.link else {
+            return Ok(channel.clone());
+        };
+        let mut delay = std::time::Duration::from_millis(100);
+        while !channel.status().connected() {
+            let connection = link.connection().await.ok_or(Error::ShuttingDown)?;
+            match confirm_channel(&connection).await {
+                Ok(fresh) => {
+                    tracing::warn!("publisher channel was closed; publishing on a new one");
+                    *channel = fresh;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64,
+                        "cannot open a publisher channel");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(std::time::Duration::from_secs(5));
+                }
+            }
+        }
+        Ok(channel.clone())
+    }
+
+    /// Publishes one message and waits for the broker to take responsibility for it.
+    pub async fn publish(&self, msg: Outgoing) -> Result<()> {
+        let (exchange, routing_key) = (msg.exchange.clone(), msg.routing_key.clone());
+        let report = self.publish_all(vec![msg]).await?;
+        match report.failed.into_iter().next() {
+            None => Ok(()),
+            Some((_, reason)) => Err(Error::NotConfirmed {
+                exchange,
+                routing_key,
+                reason,
+            }),
+        }
+    }
+
+    /// Publishes a batch with at most `window` confirms outstanding: throughput of a
+    /// pipeline, not of one round trip per message. When the channel fails mid-batch, the
+    /// rest of the batch is reported failed with the channel's error; the next call opens
+    /// a new channel. Fails only when no channel can be had at all.
+    pub async fn publish_all(&self, batch: Vec<Outgoing>) -> Result<PublishReport> {
+        let mut report = PublishReport::default();
+        let channel = self.channel().await?;
+        let mut pending = VecDeque::with_capacity(self.window.min(batch.len()));
+        let mut broken: Option<String> = None;
+        for (index, msg) in batch.into_iter().enumerate() {
+            if let Some(reason) = &broken {
+                report.failed.push((index, reason.clone()));
+                continue;
+            }
+            if pending.len() >= self.window {
+                if let Some((i, confirm)) = pending.pop_front() {
+                    settle(&mut report, i, confirm).await;
+                }
+            }
+            let published = channel
+                .basic_publish(
+                    ShortString::from(msg.exchange),
+                    ShortString::from(msg.routing_key),
+                    BasicPublishOptions {
+                        mandatory: msg.mandatory,
+                        ..Default::default()
+                    },
+                    &msg.body,
+                    msg.properties,
+                )
+                .await;
+            match published {
+                Ok(confirm) => pending.push_back((index, confirm)),
+                Err(e) => {
+                    let reason = format!("channel failed: {e}");
+                    report.failed.push((index, reason.clone()));
+                    broken = Some(reason);
+                }
+            }
+        }
+        while let Some((i, confirm)) = pending.pop_front() {
+            settle(&mut report, i, confirm).await;
+        }
+        report.failed.sort_unstable_by_key(|(i, _)| *i);
+        Ok(report)
+    }
+}
+
+async fn confirm_channel(connection: &Connection) -> Result<Channel> {
+    let channel = connection.create_channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    Ok(channel)
+}
+
+async fn settle(report: &mut PublishReport, index: usize, confirm: lapin::PublisherConfirm) {
+    match confirm.await {
+        Ok(Confirmation::Ack(None) | Confirmation::NotRequested) => report.confirmed += 1,
+        Ok(Confirmation::Ack(Some(returned))) => report.failed.push((
+            index,
+            format!("unroutable: {}", returned.reply_text.as_str()),
+        )),
+        Ok(Confirmation::Nack(_)) => report
+            .failed
+            .push((index, "the broker refused the message (nack)".into())),
+        Err(e) => report.failed.push((index, format!("not confirmed: {e}"))),
+    }
+}
