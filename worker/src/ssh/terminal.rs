@@ -60,9 +60,42 @@ impl Terminal {
     }
 
     /// Feeds bytes received from the device.
-    pub fn feed(&mut self, bytes: &[u8]) {
-        for &b in bytes {
+    pub fn feed(&mut self, mut bytes: &[u8]) {
+        while let Some((&b, rest)) = bytes.split_first() {
+            // Fast path, most of every reply: a run of printable ASCII written at the end
+            // of the line is appended whole, not a character at a time.
+            if self.appending() {
+                let run = bytes
+                    .iter()
+                    .position(|b| !(0x20..0x7f).contains(b))
+                    .unwrap_or(bytes.len());
+                if run > 0 {
+                    let (text, rest) = bytes.split_at(run);
+                    self.append_ascii(text);
+                    bytes = rest;
+                    continue;
+                }
+            }
             self.byte(b);
+            bytes = rest;
+        }
+    }
+
+    /// Whether the next printable character simply goes at the end of the line: no
+    /// escape sequence, CR or UTF-8 sequence pending, the cursor at the end.
+    fn appending(&self) -> bool {
+        self.esc == Esc::Ground
+            && !self.pending_cr
+            && self.utf8.is_empty()
+            && self.col == self.line_chars
+    }
+
+    fn append_ascii(&mut self, text: &[u8]) {
+        // Printable ASCII is always UTF-8; the check is a formality the compiler keeps cheap.
+        if let Ok(text) = std::str::from_utf8(text) {
+            self.line.push_str(text);
+            self.line_chars += text.len();
+            self.col = self.line_chars;
         }
     }
 
