@@ -33,6 +33,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Measure the fleet against bare SSH on this machine; writes bench/results/*.json.
     Bench(bench::BenchArgs),
+    /// One simulator process of a large bench fleet (started by `bench`).
+    #[command(hide = true)]
+    BenchFleet(bench::fleet::ChildArgs),
     /// The dispatcher role: job requests in, device tasks out.
     Dispatcher,
     /// The worker role: device tasks in, SSH, results out.
@@ -337,6 +340,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         cli.command,
         Command::Demo(_)
             | Command::Bench(_)
+            | Command::BenchFleet(_)
             | Command::Job(_)
             | Command::Credential(_)
             | Command::Device(_)
@@ -481,6 +485,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench(args) => {
             bench::run(settings, args).await?;
         }
+        Command::BenchFleet(args) => bench::fleet::serve_child(args).await?,
         Command::Dead(DeadCommand::List { limit, out }) => {
             let listing = netraven_cli::dead::list(&settings.amqp, limit).await?;
             out.print(&listing, netraven_cli::dead::render_list)?;

@@ -1,15 +1,26 @@
 //! The benchmark's simulated network: linux devices with 20 KB configurations, 60 % of
 //! which accept the first credential, 30 % the second and 10 % the third.
+//!
+//! Up to [`IN_PROCESS_MAX`] devices run inside the bench process (the bare-SSH baseline
+//! needs them at hand). Larger fleets run in child processes of [`PER_PROCESS`] devices
+//! each, every one on a loopback address of its own: each device is a listening socket,
+//! and this machine allows 20,000 open files per process.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use netraven_simulator::scenario::standard_credentials;
 use netraven_simulator::{DeviceSpec, Fault, Fleet, FleetOptions, FleetSpec, Platform};
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
-/// Devices one loopback address holds (simulator ports stay below 32768).
-const PER_ADDRESS: usize = 25_000;
+/// Devices one simulator process serves, on one loopback address.
+pub const PER_PROCESS: usize = 12_500;
+/// Largest fleet served inside the bench process.
+pub const IN_PROCESS_MAX: usize = 15_000;
 pub const CONFIG_BYTES: usize = 20 * 1024;
 pub const SEED: u64 = 7_000;
+const BASE_PORT: u16 = 5_000;
 
 /// Which credential device `i` accepts: 0 for 60 %, 1 for 30 %, 2 for 10 %.
 pub fn accepted_credential(i: usize) -> usize {
@@ -20,43 +31,50 @@ pub fn accepted_credential(i: usize) -> usize {
     }
 }
 
-/// The specs for `devices` devices, split over as many loopback addresses as needed.
-pub fn specs(devices: usize, fault: Option<Fault>) -> Vec<FleetSpec> {
+/// Devices `start..end` of the bench fleet (names are global: `bench-000042`).
+pub fn spec_range(start: usize, end: usize, fault: Option<Fault>) -> FleetSpec {
     let credentials = standard_credentials(SEED);
-    let mut out = Vec::new();
-    for start in (0..devices).step_by(PER_ADDRESS) {
-        let end = (start + PER_ADDRESS).min(devices);
-        let specs = (start..end)
-            .map(|i| {
-                let c = &credentials[accepted_credential(i)];
-                let mut d = DeviceSpec::new(format!("bench-{i:06}"), Platform::Linux);
-                d.tags = vec!["fleet".into()];
-                d.accepts = vec![(c.username.clone(), c.password.clone())];
-                d.config_bytes = CONFIG_BYTES;
-                d.fault = fault;
-                d
-            })
-            .collect();
-        out.push(FleetSpec {
-            seed: SEED,
-            credentials: credentials.clone(),
-            devices: specs,
-        });
+    let devices = (start..end)
+        .map(|i| {
+            let c = &credentials[accepted_credential(i)];
+            let mut d = DeviceSpec::new(format!("bench-{i:06}"), Platform::Linux);
+            d.tags = vec!["fleet".into()];
+            d.accepts = vec![(c.username.clone(), c.password.clone())];
+            d.config_bytes = CONFIG_BYTES;
+            d.fault = fault;
+            d
+        })
+        .collect();
+    FleetSpec {
+        seed: SEED,
+        credentials,
+        devices,
     }
-    out
 }
 
-/// Starts the fleets: 127.0.0.1 for the first 25,000 devices, 127.0.0.2 for the next...
-pub async fn start(specs: Vec<FleetSpec>) -> Result<Vec<Fleet>> {
+/// The `n`th loopback address: 127.0.0.1, 127.0.0.2, …
+fn address(n: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (n % 250) as u8))
+}
+
+/// The ranges of a fleet of `devices`, one per address (and per child process).
+fn ranges(devices: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..devices)
+        .step_by(PER_PROCESS)
+        .map(move |start| (start, (start + PER_PROCESS).min(devices)))
+}
+
+/// Starts `devices` devices in this process: 127.0.0.1 for the first [`PER_PROCESS`],
+/// 127.0.0.2 for the next…
+pub async fn start(devices: usize, fault: Option<Fault>) -> Result<Vec<Fleet>> {
     let mut fleets = Vec::new();
-    for (n, spec) in specs.into_iter().enumerate() {
-        let bind = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + n as u8));
+    for (n, (start, end)) in ranges(devices).enumerate() {
         fleets.push(
             Fleet::start(
-                spec,
+                spec_range(start, end, fault),
                 FleetOptions {
-                    bind,
-                    base_port: 5_000,
+                    bind: address(n),
+                    base_port: BASE_PORT,
                     auth_rejection_ms: 0,
                 },
             )
@@ -64,4 +82,117 @@ pub async fn start(specs: Vec<FleetSpec>) -> Result<Vec<Fleet>> {
         );
     }
     Ok(fleets)
+}
+
+/// Writes each in-process fleet's inventory under `dir`.
+pub fn write_inventories(fleets: &[Fleet], dir: &Path) -> Result<Vec<PathBuf>> {
+    fleets
+        .iter()
+        .enumerate()
+        .map(|(n, fleet)| {
+            let path = dir.join(format!("inventory-{n}.yaml"));
+            fleet.write_inventory(&path)?;
+            Ok(path)
+        })
+        .collect()
+}
+
+/// A fleet served by child processes of this binary; stopped when dropped.
+pub struct Children {
+    children: Vec<Child>,
+    pub inventories: Vec<PathBuf>,
+    _dir: tempfile::TempDir,
+}
+
+impl Children {
+    /// Starts one child per [`PER_PROCESS`] devices and waits until every one has
+    /// written its inventory (its devices are listening then).
+    pub fn spawn(devices: usize) -> Result<Children> {
+        let dir = tempfile::tempdir()?;
+        let exe = std::env::current_exe().context("cannot find the netraven binary")?;
+        let mut children = Vec::new();
+        let mut inventories = Vec::new();
+        for (n, (start, end)) in ranges(devices).enumerate() {
+            let inventory = dir.path().join(format!("inventory-{n}.yaml"));
+            let child = Command::new(&exe)
+                .args(["bench-fleet", "--start", &start.to_string()])
+                .args(["--end", &end.to_string()])
+                .args(["--address", &address(n).to_string()])
+                .arg("--inventory")
+                .arg(&inventory)
+                .env("NETRAVEN__LOG__LEVEL", "warn")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .context("cannot start a simulator process")?;
+            children.push(child);
+            inventories.push(inventory);
+        }
+        let mut fleet = Children {
+            children,
+            inventories,
+            _dir: dir,
+        };
+        let until = Instant::now() + Duration::from_secs(180);
+        while !fleet.inventories.iter().all(|p| p.exists()) {
+            for c in &mut fleet.children {
+                if let Some(status) = c.try_wait()? {
+                    anyhow::bail!("a simulator process exited early: {status}");
+                }
+            }
+            anyhow::ensure!(
+                Instant::now() < until,
+                "the simulator processes did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(fleet)
+    }
+
+    pub fn pids(&self) -> Vec<u32> {
+        self.children.iter().map(Child::id).collect()
+    }
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// `netraven bench-fleet`: one simulator process of a large bench fleet (internal).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ChildArgs {
+    #[arg(long)]
+    pub start: usize,
+    #[arg(long)]
+    pub end: usize,
+    #[arg(long)]
+    pub address: IpAddr,
+    /// Written once every device listens.
+    #[arg(long)]
+    pub inventory: PathBuf,
+}
+
+/// Serves devices `start..end` until SIGTERM or SIGKILL.
+pub async fn serve_child(args: ChildArgs) -> Result<()> {
+    let fleet = Fleet::start(
+        spec_range(args.start, args.end, None),
+        FleetOptions {
+            bind: args.address,
+            base_port: BASE_PORT,
+            auth_rejection_ms: 0,
+        },
+    )
+    .await?;
+    // Written whole, then renamed: the parent never reads half a file.
+    let partial = args.inventory.with_extension("partial");
+    fleet.write_inventory(&partial)?;
+    std::fs::rename(&partial, &args.inventory)?;
+    netraven_shared::shutdown::on_signal().cancelled().await;
+    fleet.shutdown().await;
+    Ok(())
 }

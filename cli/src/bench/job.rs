@@ -10,7 +10,7 @@ use netraven_shared::config::Settings;
 use netraven_shared::domain::JobStatus;
 use netraven_shared::messages::{self, JobRequest, Targets};
 use netraven_shared::sealing::KeyRing;
-use netraven_simulator::Fleet;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// How the roles run.
@@ -31,6 +31,8 @@ pub struct Run {
     /// Highest resident set size of any worker while the job ran, and before it.
     pub worker_peak_rss_kib: u64,
     pub worker_idle_rss_kib: u64,
+    /// CPU seconds each group of processes spent while the job ran.
+    pub cpu: std::collections::BTreeMap<String, f64>,
 }
 
 /// The roles of one benchmark, started against a scratch database and namespace.
@@ -38,25 +40,27 @@ pub struct Stage {
     pub scratch: Scratch,
     roles: Vec<Role>,
     workers: Vec<u32>,
+    /// Simulator processes, when the fleet runs in children (their CPU is counted apart).
+    simulators: Vec<u32>,
     logs: tempfile::TempDir,
 }
 
 impl Stage {
-    /// Imports the fleets' inventory and starts the roles.
+    /// Imports the fleet's inventories and starts the roles. `simulators` are the
+    /// processes serving the fleet, if it is not served by this one.
     pub async fn new(
         base: &Settings,
         label: &str,
-        fleets: &[Fleet],
+        inventories: &[PathBuf],
+        simulators: Vec<u32>,
         shape: Shape,
     ) -> Result<Stage> {
         let scratch = Scratch::new(base, label).await?;
         let logs = tempfile::tempdir()?;
         let key_line = KeyRing::generate_line()?;
         let keyring = KeyRing::parse(&key_line)?;
-        for (n, fleet) in fleets.iter().enumerate() {
-            let path = logs.path().join(format!("inventory-{n}.yaml"));
-            fleet.write_inventory(&path)?;
-            inventory::import(&mut scratch.pool.get().await?, &keyring, &path).await?;
+        for path in inventories {
+            inventory::import(&mut scratch.pool.get().await?, &keyring, path).await?;
         }
         let mut env = role_env(&scratch.settings, &key_line);
         env.push((
@@ -80,8 +84,24 @@ impl Stage {
             scratch,
             roles,
             workers,
+            simulators,
             logs,
         })
+    }
+
+    /// The role processes, grouped by role, for CPU accounting.
+    fn groups(&self) -> super::cpu::Groups {
+        let roles = self.roles.iter().map(|r| {
+            let group = r.name.split('-').next().unwrap_or(&r.name).to_string();
+            (group, r.pid())
+        });
+        let simulators = self
+            .simulators
+            .iter()
+            .map(|p| ("simulator".to_string(), *p));
+        super::cpu::Groups {
+            roles: roles.chain(simulators).collect(),
+        }
     }
 
     fn worker_rss_kib(&self) -> u64 {
@@ -95,6 +115,8 @@ impl Stage {
     /// Submits a backup of every device and follows it to its final status.
     pub async fn run(&self, timeout: Duration) -> Result<Run> {
         let idle = self.worker_rss_kib();
+        let groups = self.groups();
+        let cpu_before = groups.sample();
         let request = JobRequest {
             version: messages::VERSION,
             request_id: format!("bench-{}", uuid::Uuid::new_v4()),
@@ -131,6 +153,7 @@ impl Stage {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
+        let cpu = cpu_before.until(&groups.sample());
         let finished = view.finished_at.unwrap_or(view.created_at);
         Ok(Run {
             devices: view.counts.total_devices,
@@ -139,6 +162,7 @@ impl Stage {
             took: (finished - view.created_at).to_std().unwrap_or_default(),
             worker_peak_rss_kib: peak,
             worker_idle_rss_kib: idle,
+            cpu,
         })
     }
 

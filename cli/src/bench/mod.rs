@@ -2,6 +2,7 @@
 //! measured in the same run. Each part writes its figures as JSON under `bench/results/`.
 
 pub mod baseline;
+pub mod cpu;
 pub mod fleet;
 pub mod ingest;
 pub mod job;
@@ -43,6 +44,33 @@ impl Figure {
             detail,
         }
     }
+}
+
+/// CPU milliseconds per device, by process group, for one job run: the profile of where
+/// the shared cores went.
+fn cpu_figures(prefix: &str, run: &job::Run) -> Vec<Figure> {
+    let devices = run.devices.max(1) as f64;
+    let mut out: Vec<Figure> = run
+        .cpu
+        .iter()
+        .map(|(group, seconds)| Figure {
+            name: format!("{prefix}_cpu_ms_per_device_{}", group.replace('+', "_")),
+            value: seconds * 1000.0 / devices,
+            unit: "ms".into(),
+            detail: format!("{group}: user + system CPU while the job ran, / devices"),
+        })
+        .collect();
+    let total: f64 = run.cpu.values().sum();
+    out.push(Figure {
+        name: format!("{prefix}_cpu_ms_per_device_total"),
+        value: total * 1000.0 / devices,
+        unit: "ms".into(),
+        detail: format!(
+            "every process above; wall time x 2 cores = {:.2} ms",
+            run.took.as_secs_f64() * 2000.0 / devices
+        ),
+    });
+    out
 }
 
 /// `netraven bench` options.
@@ -93,9 +121,8 @@ impl Plan {
             }
         } else {
             Plan {
-                // 50,000 devices need several simulator processes: one process holds one
-                // listener per device, and this machine allows 20,000 open files a process.
-                jobs: vec![1_000, 10_000, 15_000],
+                // 50,000 devices run in several simulator processes (bench::fleet).
+                jobs: vec![1_000, 10_000, 50_000],
                 baseline_at: 10_000,
                 resolution: vec![1_000, 10_000, 100_000],
                 ingest: 50_000,
@@ -198,18 +225,41 @@ async fn measure(settings: &Settings, args: &BenchArgs, figures: &mut Vec<Figure
         "FIGURE", "VALUE", "UNIT"
     );
 
-    let mut baseline = None;
+    // Two baselines, same fleet, same run: the logins a first job makes (credentials in
+    // priority order) and the logins of a job that affinity already taught.
+    let mut in_order = None;
+    let mut known = None;
     let mut per_device_ms = Vec::new();
     let jobs: &[usize] = if wants("jobs") { &plan.jobs } else { &[] };
     for &devices in jobs {
-        let fleets = fleet::start(fleet::specs(devices, None)).await?;
+        // Small fleets in this process (the baselines need them), large ones in children.
+        let (fleets, children) = if devices <= fleet::IN_PROCESS_MAX {
+            (fleet::start(devices, None).await?, None)
+        } else {
+            (Vec::new(), Some(fleet::Children::spawn(devices)?))
+        };
+        let dir = tempfile::tempdir()?;
+        let (inventories, simulators) = match &children {
+            Some(c) => (c.inventories.clone(), c.pids()),
+            None => (fleet::write_inventories(&fleets, dir.path())?, Vec::new()),
+        };
         if devices == plan.baseline_at {
-            let b = baseline::measure(&fleets, concurrency).await?;
-            baseline = Some(b.value);
+            let b = baseline::measure(&fleets, concurrency, baseline::Logins::InOrder).await?;
+            in_order = Some(b.value);
+            push(b);
+            let b = baseline::measure(&fleets, concurrency, baseline::Logins::Known).await?;
+            known = Some(b.value);
             push(b);
         }
-        let stage = job::Stage::new(&settings, &format!("job{devices}"), &fleets, shape).await?;
-        let run = stage.run(Duration::from_secs(600)).await?;
+        let stage = job::Stage::new(
+            &settings,
+            &format!("job{devices}"),
+            &inventories,
+            simulators,
+            shape,
+        )
+        .await?;
+        let run = stage.run(Duration::from_secs(900)).await?;
         anyhow::ensure!(
             run.succeeded == run.devices,
             "{} of {} devices backed up: {}",
@@ -225,16 +275,31 @@ async fn measure(settings: &Settings, args: &BenchArgs, figures: &mut Vec<Figure
             format!("config_backup, 60/30/10 % on credentials 1/2/3, 20 KB configs, {} workers x {} in flight", args.workers, args.max_in_flight),
         );
         per_device_ms.push((devices, 1000.0 / rate.value));
+        let first_rate = rate.value;
+        push(rate);
+        for f in cpu_figures(&format!("job_{devices}"), &run) {
+            push(f);
+        }
         if devices == plan.baseline_at {
-            if let Some(b) = baseline {
+            if let Some(b) = in_order {
                 push(Figure {
                     name: "job_vs_baseline_ratio".into(),
-                    value: rate.value / b,
+                    value: first_rate / b,
                     unit: "x".into(),
-                    detail: format!("{devices}-device job / bare SSH, same run"),
+                    detail: format!(
+                        "{devices}-device job / bare SSH making the same logins, same run"
+                    ),
                 });
             }
-            let again = stage.run(Duration::from_secs(600)).await?;
+            if let Some(b) = known {
+                push(Figure {
+                    name: "job_vs_known_credential_baseline_ratio".into(),
+                    value: first_rate / b,
+                    unit: "x".into(),
+                    detail: "first run / bare SSH that knows each device's credential".into(),
+                });
+            }
+            let again = stage.run(Duration::from_secs(900)).await?;
             let second = Figure::rate(
                 &format!("job_{devices}_second_run_devices_per_second"),
                 devices,
@@ -242,21 +307,24 @@ async fn measure(settings: &Settings, args: &BenchArgs, figures: &mut Vec<Figure
                 "devices/s",
                 "the same job again: affinity puts the credential that worked first".into(),
             );
-            if let Some(b) = baseline {
+            if let Some(b) = known {
                 push(Figure {
                     name: "second_run_vs_baseline_ratio".into(),
                     value: second.value / b,
                     unit: "x".into(),
-                    detail: "with affinity, same run".into(),
+                    detail: "with affinity / bare SSH with the working credential, same run".into(),
                 });
             }
             push(second);
+            for f in cpu_figures(&format!("job_{devices}_second_run"), &again) {
+                push(f);
+            }
         }
-        push(rate);
         stage.finish().await?;
         for f in fleets {
             f.shutdown().await;
         }
+        drop(children);
     }
     if let (Some((small, a)), Some((large, b))) = (per_device_ms.first(), per_device_ms.last()) {
         push(Figure {
@@ -290,11 +358,13 @@ async fn measure(settings: &Settings, args: &BenchArgs, figures: &mut Vec<Figure
 
     // Worker memory: devices held in flight by slow logins.
     let n = usize::from(plan.memory_in_flight);
-    let fleets = fleet::start(fleet::specs(n, Some(Fault::SlowAuth { delay_ms: 3_000 }))).await?;
+    let fleets = fleet::start(n, Some(Fault::SlowAuth { delay_ms: 3_000 })).await?;
+    let dir = tempfile::tempdir()?;
     let stage = job::Stage::new(
         &settings,
         "memory",
-        &fleets,
+        &fleet::write_inventories(&fleets, dir.path())?,
+        Vec::new(),
         job::Shape {
             workers: 1,
             max_in_flight: plan.memory_in_flight,
