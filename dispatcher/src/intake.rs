@@ -9,9 +9,8 @@ use crate::resolve::{self, ResolvedDevice};
 use chrono::Utc;
 use deadpool_postgres::Pool;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicNackOptions};
 use netraven_shared::broker::link::Subscription;
-use netraven_shared::broker::{self, Names, Publisher};
+use netraven_shared::broker::{self, Names, Publisher, Settle};
 use netraven_shared::config::{DispatcherSettings, Settings};
 use netraven_shared::domain::{JobStatus, JobType};
 use netraven_shared::messages::{self, events as keys, JobReply, JobRequest};
@@ -102,22 +101,16 @@ impl Dispatcher {
     /// a transient failure, dead-letter when the message itself is at fault.
     async fn handle(&self, delivery: Delivery) {
         let settled = match self.process(&delivery).await {
-            Ok(()) => delivery.acker.ack(BasicAckOptions::default()).await,
+            Ok(()) => broker::settle(&delivery.acker, Settle::Ack).await,
             Err(e) => match e.disposition() {
                 Disposition::Requeue => {
                     tracing::warn!(error = %e, "request deferred; the broker will deliver it again");
                     tokio::time::sleep(Duration::from_millis(500)).await;
-                    delivery
-                        .acker
-                        .nack(BasicNackOptions {
-                            requeue: true,
-                            ..Default::default()
-                        })
-                        .await
+                    broker::settle(&delivery.acker, Settle::Requeue).await
                 }
                 Disposition::DeadLetter => {
                     self.refuse(&delivery, &e.to_string()).await;
-                    delivery.acker.ack(BasicAckOptions::default()).await
+                    broker::settle(&delivery.acker, Settle::Ack).await
                 }
             },
         };

@@ -33,6 +33,8 @@ pub enum Error {
         routing_key: String,
         reason: String,
     },
+    #[error("broker: {0}")]
+    BrokerTimeout(String),
     #[error("shutting down")]
     ShuttingDown,
     #[error("message encoding: {0}")]

@@ -35,7 +35,8 @@ pub async fn connect(
         return Ok(None);
     }
     readiness.set_database(true);
-    let Some(link) = Link::open(&settings.amqp, role, shutdown).await else {
+    let Some(link) = Link::open(&settings.amqp, role, shutdown, Some(readiness.clone())).await
+    else {
         return Ok(None);
     };
     Ok(Some(Connected {

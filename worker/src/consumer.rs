@@ -6,9 +6,8 @@ use crate::flusher::{self, Finished};
 use crate::{device, platform, ssh, Core, WorkerError};
 use chrono::Utc;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicNackOptions};
 use netraven_shared::broker::link::Subscription;
-use netraven_shared::broker::{self, Names, Publisher};
+use netraven_shared::broker::{self, Names, Publisher, Settle};
 use netraven_shared::config::Settings;
 use netraven_shared::domain::Outcome;
 use netraven_shared::messages::{self, DeviceTask, TaskResult};
@@ -140,17 +139,9 @@ async fn handle(
                         .dead_lettered_total
                         .with_label_values(&[&queue])
                         .inc();
-                    delivery.acker.ack(BasicAckOptions::default()).await
+                    broker::settle(&delivery.acker, Settle::Ack).await
                 }
-                Err(_) => {
-                    delivery
-                        .acker
-                        .nack(BasicNackOptions {
-                            requeue: true,
-                            ..Default::default()
-                        })
-                        .await
-                }
+                Err(_) => broker::settle(&delivery.acker, Settle::Requeue).await,
             };
             if let Err(e) = settled {
                 tracing::warn!(error = %e, "malformed task not settled");
@@ -189,7 +180,7 @@ async fn handle(
             match worked {
                 Some(r) => r,
                 None => {
-                    let _ = delivery.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+                    let _ = broker::settle(&delivery.acker, Settle::Requeue).await;
                     tracing::info!("device returned to the queue at shutdown");
                     return;
                 }

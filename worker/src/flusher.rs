@@ -15,9 +15,8 @@
 use crate::device::{AttemptOutcome, DeviceReport};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
-use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lapin::Acker;
-use netraven_shared::broker::{Names, Outgoing, Publisher, RESULT_KEY};
+use netraven_shared::broker::{self, Names, Outgoing, Publisher, Settle, RESULT_KEY};
 use netraven_shared::db::describe;
 use netraven_shared::messages::TaskResult;
 use netraven_shared::telemetry::metrics;
@@ -94,47 +93,52 @@ async fn flush(pool: &Pool, publisher: &Publisher, names: &Names, batch: Vec<Fin
                 tracing::error!(error = %e, devices = batch.len(),
                     "device results not written; returning the tasks to the queue");
                 for f in batch {
-                    let _ = f
-                        .acker
-                        .nack(BasicNackOptions {
-                            requeue: true,
-                            ..Default::default()
-                        })
-                        .await;
+                    let _ = broker::settle(&f.acker, Settle::Requeue).await;
                 }
                 return;
             }
         }
     }
     let exchange = names.results_exchange();
-    let messages: Vec<Outgoing> = batch
-        .iter()
-        .filter_map(|f| Outgoing::json(&exchange, RESULT_KEY, &f.result).ok())
-        .collect();
-    let sent = std::time::Instant::now();
-    let failed: Vec<usize> = match publisher.publish_all(messages).await {
+    // `sent[k]` is the batch index of the k-th message published.
+    let mut failed = std::collections::BTreeSet::new();
+    let (mut sent, mut messages) = (
+        Vec::with_capacity(batch.len()),
+        Vec::with_capacity(batch.len()),
+    );
+    for (i, f) in batch.iter().enumerate() {
+        match Outgoing::json(&exchange, RESULT_KEY, &f.result) {
+            Ok(m) => {
+                sent.push(i);
+                messages.push(m);
+            }
+            Err(e) => {
+                tracing::error!(job.id = %f.job_id, device.id = f.device_id, error = %e, "result not encoded");
+                failed.insert(i);
+            }
+        }
+    }
+    let started = std::time::Instant::now();
+    match publisher.publish_all(messages).await {
         Ok(report) => {
-            metrics::confirms("results", sent, report.confirmed, report.failed.len());
-            report.failed.into_iter().map(|(i, _)| i).collect()
+            metrics::confirms("results", started, report.confirmed, report.failed.len());
+            failed.extend(report.failed.into_iter().map(|(k, _)| sent[k]));
         }
         Err(e) => {
-            // Not acked: the broker redelivers the tasks once the connection recovers.
+            // Only at shutdown with the broker away: the tasks stay unacked, and the
+            // broker delivers them again once this connection is gone.
             tracing::error!(error = %e, devices = batch.len(), "results not published; tasks left unacked");
             return;
         }
-    };
+    }
     for (i, f) in batch.into_iter().enumerate() {
-        let settled = if failed.contains(&i) {
-            f.acker
-                .nack(BasicNackOptions {
-                    requeue: true,
-                    ..Default::default()
-                })
-                .await
+        // Not confirmed: the task goes back and is done again (recording is idempotent).
+        let how = if failed.contains(&i) {
+            Settle::Requeue
         } else {
-            f.acker.ack(BasicAckOptions::default()).await
+            Settle::Ack
         };
-        if let Err(e) = settled {
+        if let Err(e) = broker::settle(&f.acker, how).await {
             tracing::warn!(job.id = %f.job_id, device.id = f.device_id, error = %e, "task not settled");
         }
     }

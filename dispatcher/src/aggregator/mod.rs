@@ -9,9 +9,8 @@ pub use ingest::{ingest, Ingested};
 use crate::error::Result;
 use crate::{events, sweeper};
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicNackOptions};
 use netraven_shared::broker::link::Subscription;
-use netraven_shared::broker::{self, Names, Publisher};
+use netraven_shared::broker::{self, Names, Publisher, Settle};
 use netraven_shared::config::Settings;
 use netraven_shared::messages::{events as keys, TaskResult};
 use netraven_shared::role;
@@ -47,7 +46,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
     let publisher = Publisher::on(link.clone(), settings.amqp.publish_window).await?;
     readiness.set_broker(true);
 
-    // Stops this role's helper tasks, whether the role was told to stop or its consumer ended.
+    // Stops this role's helper tasks when the result consumer returns (at shutdown).
     let local = shutdown.child_token();
     let sweeping = tokio::spawn(sweep_loop(
         pool.clone(),
@@ -197,7 +196,7 @@ impl Batches {
                     tokio::select! {
                         _ = shutdown.cancelled() => {
                             for d in &batch {
-                                let _ = d.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+                                let _ = broker::settle(&d.acker, Settle::Requeue).await;
                             }
                             return false;
                         }
@@ -218,7 +217,7 @@ impl Batches {
             .await;
         }
         for d in &batch {
-            if let Err(e) = d.acker.ack(BasicAckOptions::default()).await {
+            if let Err(e) = broker::settle(&d.acker, Settle::Ack).await {
                 tracing::warn!(error = %e, "delivery not acked; a redelivery will be recognised as a duplicate");
             }
         }

@@ -8,9 +8,9 @@
 //! Deliveries taken before the loss cannot be acked any more; the broker redelivers them
 //! and every consumer here is idempotent.
 
-use super::{connect, consume, Names};
+use super::{connect, consume, Names, BROKER_ANSWER_TIMEOUT};
 use crate::config::AmqpSettings;
-use crate::telemetry::metrics;
+use crate::telemetry::{metrics, Readiness};
 use futures::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::BasicCancelOptions;
@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 const FIRST_RETRY: Duration = Duration::from_millis(200);
 const MAX_RETRY: Duration = Duration::from_secs(10);
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One role's connection to RabbitMQ, reconnected on demand.
 pub struct Link {
@@ -28,6 +29,8 @@ pub struct Link {
     role: String,
     shutdown: CancellationToken,
     current: tokio::sync::Mutex<Arc<Connection>>,
+    /// `/readyz` says not ready while the connection is down.
+    readiness: Option<Arc<Readiness>>,
 }
 
 impl Link {
@@ -37,6 +40,7 @@ impl Link {
         settings: &AmqpSettings,
         role: &str,
         shutdown: &CancellationToken,
+        readiness: Option<Arc<Readiness>>,
     ) -> Option<Arc<Link>> {
         let connection = connect_with_retry(settings, role, shutdown).await?;
         Some(Arc::new(Link {
@@ -44,6 +48,7 @@ impl Link {
             role: role.to_string(),
             shutdown: shutdown.clone(),
             current: tokio::sync::Mutex::new(Arc::new(connection)),
+            readiness,
         }))
     }
 
@@ -56,12 +61,18 @@ impl Link {
             return Some(current.clone());
         }
         tracing::warn!(role = %self.role, "connection to RabbitMQ lost; reconnecting");
+        if let Some(r) = &self.readiness {
+            r.set_broker(false);
+        }
         let fresh = connect_with_retry(&self.settings, &self.role, &self.shutdown).await?;
         metrics::get()
             .broker_reconnects_total
             .with_label_values(&[&self.role])
             .inc();
         tracing::info!(role = %self.role, "reconnected to RabbitMQ");
+        if let Some(r) = &self.readiness {
+            r.set_broker(true);
+        }
         *current = Arc::new(fresh);
         Some(current.clone())
     }
@@ -79,25 +90,42 @@ impl Link {
         let mut delay = FIRST_RETRY;
         loop {
             let connection = self.connection().await?;
-            match consume(&connection, names, &self.settings, queue, prefetch).await {
-                Ok(c) => return Some(c),
-                Err(e) => {
+            // Bounded: an operation queued on a connection that dies at that moment may
+            // never be answered.
+            let subscribed = tokio::time::timeout(
+                BROKER_ANSWER_TIMEOUT,
+                consume(&connection, names, &self.settings, queue, prefetch),
+            )
+            .await;
+            match subscribed {
+                Ok(Ok(c)) => return Some(c),
+                Ok(Err(e)) => {
                     tracing::warn!(error = %e, %queue, retry_in_ms = delay.as_millis() as u64,
                     "cannot subscribe")
                 }
+                Err(_) => tracing::warn!(%queue, retry_in_ms = delay.as_millis() as u64,
+                    "cannot subscribe: the broker did not answer"),
             }
-            tokio::select! {
-                _ = self.shutdown.cancelled() => return None,
-                _ = tokio::time::sleep(delay) => {}
+            if self.stopping(delay).await {
+                return None;
             }
             delay = (delay * 2).min(MAX_RETRY);
         }
     }
 
-    /// Closes the current connection (at shutdown).
+    /// Waits `delay`; `true` if shutdown came first.
+    pub async fn stopping(&self, delay: Duration) -> bool {
+        tokio::select! {
+            _ = self.shutdown.cancelled() => true,
+            _ = tokio::time::sleep(delay) => false,
+        }
+    }
+
+    /// Closes the current connection (at shutdown), waiting a few seconds at most for
+    /// the broker to answer.
     pub async fn close(&self, reason: &str) {
         let current = self.current.lock().await.clone();
-        let _ = current.close(200, reason.into()).await;
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, current.close(200, reason.into())).await;
     }
 }
 
@@ -111,7 +139,9 @@ pub struct Subscription {
     queue: String,
     prefetch: u16,
     channel: Channel,
-    consumer: Consumer,
+    /// `None` once the stream failed or ended and until a new subscription stands, so
+    /// that a `next` cancelled mid-subscribe starts over instead of polling a spent one.
+    consumer: Option<Consumer>,
     retired: Vec<Channel>,
 }
 
@@ -130,46 +160,52 @@ impl Subscription {
             queue: queue.to_string(),
             prefetch,
             channel,
-            consumer,
+            consumer: Some(consumer),
             retired: Vec::new(),
         })
     }
 
     /// The next delivery, subscribing again as often as it takes; `None` only once
-    /// `shutdown` fires. Cancel-safe.
+    /// `shutdown` fires. Cancel-safe: a call dropped mid-subscribe is resumed by the next.
     pub async fn next(&mut self) -> Option<Delivery> {
         loop {
-            let why = match self.consumer.next().await {
-                Some(Ok(delivery)) => return Some(delivery),
-                Some(Err(e)) => format!("consumer failed: {e}"),
-                None => "consumer cancelled by the broker".to_string(),
-            };
-            tracing::warn!(queue = %self.queue, reason = %why, "subscribing again");
+            if let Some(consumer) = &mut self.consumer {
+                let why = match consumer.next().await {
+                    Some(Ok(delivery)) => return Some(delivery),
+                    Some(Err(e)) => format!("consumer failed: {e}"),
+                    None => "consumer cancelled by the broker".to_string(),
+                };
+                tracing::warn!(queue = %self.queue, reason = %why, "subscribing again");
+                self.consumer = None;
+            }
             let (channel, consumer) = self
                 .link
                 .subscribe(&self.names, &self.queue, self.prefetch)
                 .await?;
+            // Deliveries in flight may still settle on the old channel while it is open;
+            // closed ones are let go.
             self.retired.retain(|c| c.status().connected());
             self.retired
                 .push(std::mem::replace(&mut self.channel, channel));
-            self.consumer = consumer;
+            self.consumer = Some(consumer);
         }
     }
 
     /// Stops deliveries; those prefetched and not yet handed out return to the queue when
     /// the channel closes.
     pub async fn cancel(&self) {
-        let _ = self
-            .channel
-            .basic_cancel(self.consumer.tag(), BasicCancelOptions::default())
-            .await;
+        if let Some(consumer) = &self.consumer {
+            let cancel = self
+                .channel
+                .basic_cancel(consumer.tag(), BasicCancelOptions::default());
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, cancel).await;
+        }
     }
 
     /// Closes every channel this subscription used.
     pub async fn close(self, reason: &str) {
-        let _ = self.channel.close(200, reason.into()).await;
-        for old in self.retired {
-            let _ = old.close(200, reason.into()).await;
+        for channel in std::iter::once(self.channel).chain(self.retired) {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, channel.close(200, reason.into())).await;
         }
     }
 }
@@ -183,7 +219,11 @@ pub async fn connect_with_retry(
 ) -> Option<Connection> {
     let mut delay = FIRST_RETRY;
     loop {
-        match connect(settings, role).await {
+        let connected = tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            c = connect(settings, role) => c,
+        };
+        match connected {
             Ok(c) => return Some(c),
             Err(e) => {
                 tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64,

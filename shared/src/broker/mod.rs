@@ -12,7 +12,7 @@
 //! is idempotent), so roles can start in any order.
 
 use crate::config::AmqpSettings;
-use crate::Result;
+use crate::{Error, Result};
 use lapin::options::{
     ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
     QueueDeleteOptions,
@@ -20,6 +20,7 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use serde::Serialize;
+use std::time::Duration;
 
 pub mod link;
 pub mod publisher;
@@ -96,12 +97,76 @@ pub const FIRST_DEATH_QUEUE_HEADER: &str = "x-first-death-queue";
 /// Header RabbitMQ puts on a message it dead-lettered: why (`delivery_limit`, `rejected`, …).
 pub const FIRST_DEATH_REASON_HEADER: &str = "x-first-death-reason";
 
+/// Heartbeat asked for when the URL names none: a broker that vanished without closing
+/// the socket (a host gone, a partition) is noticed within two intervals, not RabbitMQ's
+/// default of 60 s.
+const DEFAULT_HEARTBEAT_S: u16 = 10;
+/// Longest a connection attempt (TCP, AMQP handshake, login) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Longest the broker may take to answer a channel operation (open, declare, consume,
+/// ack) before the channel is taken for dead.
+pub const BROKER_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Opens one connection. It does not recover by itself: long-running roles hold a
 /// [`Link`], which replaces a lost connection; short-lived clients simply fail.
 pub async fn connect(settings: &AmqpSettings, role: &str) -> Result<Connection> {
+    let mut uri: lapin::uri::AMQPUri = settings
+        .url
+        .parse()
+        .map_err(|e| Error::Config(format!("amqp.url: {e}")))?;
+    uri.query.heartbeat.get_or_insert(DEFAULT_HEARTBEAT_S);
     let props = ConnectionProperties::default()
         .with_connection_name(LongString::from(format!("netraven-{role}@{}", hostname())));
-    Ok(Connection::connect(&settings.url, props).await?)
+    match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect_uri(uri, props)).await {
+        Ok(connected) => Ok(connected?),
+        Err(_) => Err(Error::BrokerTimeout(format!(
+            "connecting took over {} s",
+            CONNECT_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// How a delivery is settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
+    Ack,
+    /// Back to the queue, to be delivered again.
+    Requeue,
+}
+
+/// Acks or requeues a delivery. Fails, saying why, when it could not be settled: its
+/// channel is gone (the broker delivers it again, to this or another consumer), or the
+/// broker did not answer in time.
+pub async fn settle(acker: &lapin::Acker, how: Settle) -> std::result::Result<(), String> {
+    let sent = match how {
+        Settle::Ack => {
+            tokio::time::timeout(
+                BROKER_ANSWER_TIMEOUT,
+                acker.ack(lapin::options::BasicAckOptions::default()),
+            )
+            .await
+        }
+        Settle::Requeue => {
+            tokio::time::timeout(
+                BROKER_ANSWER_TIMEOUT,
+                acker.nack(lapin::options::BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                }),
+            )
+            .await
+        }
+    };
+    match sent {
+        Ok(Ok(true)) => Ok(()),
+        // lapin's word for an acker whose channel closed.
+        Ok(Ok(false)) => Err("its channel is closed; the broker will deliver it again".into()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!(
+            "no answer from the broker in {} s",
+            BROKER_ANSWER_TIMEOUT.as_secs()
+        )),
+    }
 }
 
 /// `host:pid`, naming this process in broker connections and results.

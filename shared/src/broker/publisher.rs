@@ -72,7 +72,9 @@ impl Publisher {
                 Err(e) => {
                     tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64,
                         "cannot open a publisher channel");
-                    tokio::time::sleep(delay).await;
+                    if link.stopping(delay).await {
+                        return Err(Error::ShuttingDown);
+                    }
                     delay = (delay * 2).min(std::time::Duration::from_secs(5));
                 }
             }
@@ -110,11 +112,12 @@ impl Publisher {
             }
             if pending.len() >= self.window {
                 if let Some((i, confirm)) = pending.pop_front() {
-                    settle(&mut report, i, confirm).await;
+                    settle(&channel, &mut report, i, confirm).await;
                 }
             }
-            let published = channel
-                .basic_publish(
+            let published = unless_closed(
+                &channel,
+                channel.basic_publish(
                     ShortString::from(msg.exchange),
                     ShortString::from(msg.routing_key),
                     BasicPublishOptions {
@@ -123,8 +126,9 @@ impl Publisher {
                     },
                     &msg.body,
                     msg.properties,
-                )
-                .await;
+                ),
+            )
+            .await;
             match published {
                 Ok(confirm) => pending.push_back((index, confirm)),
                 Err(e) => {
@@ -135,7 +139,7 @@ impl Publisher {
             }
         }
         while let Some((i, confirm)) = pending.pop_front() {
-            settle(&mut report, i, confirm).await;
+            settle(&channel, &mut report, i, confirm).await;
         }
         report.failed.sort_unstable_by_key(|(i, _)| *i);
         Ok(report)
@@ -143,15 +147,55 @@ impl Publisher {
 }
 
 async fn confirm_channel(connection: &Connection) -> Result<Channel> {
-    let channel = connection.create_channel().await?;
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
-    Ok(channel)
+    let open = async {
+        let channel = connection.create_channel().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        Ok::<_, lapin::Error>(channel)
+    };
+    match tokio::time::timeout(super::BROKER_ANSWER_TIMEOUT, open).await {
+        Ok(channel) => Ok(channel?),
+        Err(_) => Err(Error::BrokerTimeout(
+            "opening a publisher channel: the broker did not answer".into(),
+        )),
+    }
 }
 
-async fn settle(report: &mut PublishReport, index: usize, confirm: lapin::PublisherConfirm) {
-    match confirm.await {
+/// How often a wait on the broker looks whether its channel is still open.
+const CHANNEL_CHECK: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Awaits `op` unless its channel dies first. A frame queued just as the connection
+/// fails can be left unsent and unanswered by lapin, its future pending for ever; a
+/// confirm cannot come on a dead channel either. Either way: fail, and let the message
+/// count as not confirmed.
+async fn unless_closed<T>(
+    channel: &Channel,
+    op: impl std::future::Future<Output = lapin::Result<T>>,
+) -> std::result::Result<T, String> {
+    tokio::pin!(op);
+    let mut check = tokio::time::interval(CHANNEL_CHECK);
+    check.tick().await;
+    loop {
+        tokio::select! {
+            biased;
+            done = &mut op => return done.map_err(|e| e.to_string()),
+            _ = check.tick() => {
+                if !channel.status().connected() {
+                    return Err("the channel closed".into());
+                }
+            }
+        }
+    }
+}
+
+async fn settle(
+    channel: &Channel,
+    report: &mut PublishReport,
+    index: usize,
+    confirm: lapin::PublisherConfirm,
+) {
+    match unless_closed(channel, confirm).await {
         Ok(Confirmation::Ack(None) | Confirmation::NotRequested) => report.confirmed += 1,
         Ok(Confirmation::Ack(Some(returned))) => report.failed.push((
             index,
