@@ -101,45 +101,54 @@ impl Publisher {
     /// rest of the batch is reported failed with the channel's error; the next call opens
     /// a new channel. Fails only when no channel can be had at all.
     pub async fn publish_all(&self, batch: Vec<Outgoing>) -> Result<PublishReport> {
-        let mut report = PublishReport::default();
         let channel = self.channel().await?;
-        let mut pending = VecDeque::with_capacity(self.window.min(batch.len()));
-        let mut broken: Option<String> = None;
-        for (index, msg) in batch.into_iter().enumerate() {
-            if let Some(reason) = &broken {
-                report.failed.push((index, reason.clone()));
-                continue;
-            }
-            if pending.len() >= self.window {
-                if let Some((i, confirm)) = pending.pop_front() {
-                    settle(&channel, &mut report, i, confirm).await;
+        let total = batch.len();
+        let mut report = PublishReport::default();
+        // Handed to the channel, not settled yet: (batch index, confirm).
+        let mut pending = VecDeque::with_capacity(self.window.min(total));
+        // Messages handed to the channel so far.
+        let mut sent = 0;
+        let work = async {
+            for msg in batch {
+                if pending.len() >= self.window {
+                    settle_first(&mut pending, &mut report).await;
                 }
-            }
-            let published = unless_closed(
-                &channel,
-                channel.basic_publish(
-                    ShortString::from(msg.exchange),
-                    ShortString::from(msg.routing_key),
-                    BasicPublishOptions {
-                        mandatory: msg.mandatory,
-                        ..Default::default()
-                    },
-                    &msg.body,
-                    msg.properties,
-                ),
-            )
-            .await;
-            match published {
-                Ok(confirm) => pending.push_back((index, confirm)),
-                Err(e) => {
-                    let reason = format!("channel failed: {e}");
-                    report.failed.push((index, reason.clone()));
-                    broken = Some(reason);
+                let published = channel
+                    .basic_publish(
+                        ShortString::from(msg.exchange),
+                        ShortString::from(msg.routing_key),
+                        BasicPublishOptions {
+                            mandatory: msg.mandatory,
+                            ..Default::default()
+                        },
+                        &msg.body,
+                        msg.properties,
+                    )
+                    .await;
+                match published {
+                    Ok(confirm) => pending.push_back((sent, confirm)),
+                    Err(e) => return Some(format!("channel failed: {e}")),
                 }
+                sent += 1;
             }
-        }
-        while let Some((i, confirm)) = pending.pop_front() {
-            settle(&channel, &mut report, i, confirm).await;
+            while !pending.is_empty() {
+                settle_first(&mut pending, &mut report).await;
+            }
+            None
+        };
+        // A frame queued just as the connection fails can be left unsent and unanswered
+        // by lapin, its future pending for ever, and no confirm comes on a dead channel:
+        // one watcher per batch ends the wait when the channel closes.
+        let broken = tokio::select! {
+            biased;
+            broken = work => broken,
+            () = closed(&channel) => Some("not confirmed: the channel closed".to_string()),
+        };
+        if let Some(reason) = broken {
+            let unsettled = pending.drain(..).map(|(i, _)| i).chain(sent..total);
+            report
+                .failed
+                .extend(unsettled.map(|i| (i, reason.clone())));
         }
         report.failed.sort_unstable_by_key(|(i, _)| *i);
         Ok(report)
@@ -162,40 +171,29 @@ async fn confirm_channel(connection: &Connection) -> Result<Channel> {
     }
 }
 
-/// How often a wait on the broker looks whether its channel is still open.
+/// How often a batch in flight looks whether its channel is still open.
 const CHANNEL_CHECK: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// Awaits `op` unless its channel dies first. A frame queued just as the connection
-/// fails can be left unsent and unanswered by lapin, its future pending for ever; a
-/// confirm cannot come on a dead channel either. Either way: fail, and let the message
-/// count as not confirmed.
-async fn unless_closed<T>(
-    channel: &Channel,
-    op: impl std::future::Future<Output = lapin::Result<T>>,
-) -> std::result::Result<T, String> {
-    tokio::pin!(op);
-    let mut check = tokio::time::interval(CHANNEL_CHECK);
-    check.tick().await;
-    loop {
-        tokio::select! {
-            biased;
-            done = &mut op => return done.map_err(|e| e.to_string()),
-            _ = check.tick() => {
-                if !channel.status().connected() {
-                    return Err("the channel closed".into());
-                }
-            }
-        }
+/// Resolves once `channel` is no longer open.
+async fn closed(channel: &Channel) {
+    while channel.status().connected() {
+        tokio::time::sleep(CHANNEL_CHECK).await;
     }
 }
 
-async fn settle(
-    channel: &Channel,
+/// Waits for the oldest outstanding confirm and records it; it leaves `pending` only once
+/// settled, so a batch cut short still knows it was not.
+async fn settle_first(
+    pending: &mut VecDeque<(usize, lapin::PublisherConfirm)>,
     report: &mut PublishReport,
-    index: usize,
-    confirm: lapin::PublisherConfirm,
 ) {
-    match unless_closed(channel, confirm).await {
+    let Some((index, confirm)) = pending.front_mut() else {
+        return;
+    };
+    let index = *index;
+    let confirmed = confirm.await;
+    pending.pop_front();
+    match confirmed {
         Ok(Confirmation::Ack(None) | Confirmation::NotRequested) => report.confirmed += 1,
         Ok(Confirmation::Ack(Some(returned))) => report.failed.push((
             index,
