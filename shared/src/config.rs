@@ -143,7 +143,10 @@ pub struct WorkerSettings {
     pub flush_interval_ms: u64,
     /// On SIGTERM, in-flight devices get this long to finish before they are returned.
     pub shutdown_grace_ms: u64,
-    /// Largest configuration or command output stored.
+    /// Largest configuration or command output read from a device; past it the command
+    /// fails (`COMMAND_FAILED`, "output exceeded N bytes") and reading stops. It bounds what
+    /// a device that streams without end costs the fleet: every byte read is decrypted and
+    /// parsed on the worker's cores.
     pub max_output_bytes: usize,
     /// Redact secret-bearing lines from stored configurations.
     pub redact_secrets: bool,
@@ -166,7 +169,7 @@ impl Default for WorkerSettings {
             command_idle_timeout_ms: 30_000,
             flush_interval_ms: 100,
             shutdown_grace_ms: 30_000,
-            max_output_bytes: 16 * 1024 * 1024,
+            max_output_bytes: 4 * 1024 * 1024,
             redact_secrets: true,
             profiles_dir: None,
             max_concurrent_logins_per_credential: 128,
