@@ -172,8 +172,9 @@ async fn work(
         ));
     }
     // The dispatcher looked the pin up with the rest of the device; a key pinned since
-    // (by another worker) is caught when this worker tries to pin its own.
-    let pinned = match task.host_key_policy {
+    // (by another worker) is caught when this worker tries to pin its own. Once pinned
+    // here, later connections (another username) check against it in memory.
+    let mut pinned = match task.host_key_policy {
         HostKeyPolicy::Off => None,
         _ => task.pinned_host_key.clone(),
     };
@@ -213,7 +214,7 @@ async fn work(
             .await
             .map_err(|e| DeviceFailure::ssh(&e, &timeouts))?;
             if task.host_key_policy == HostKeyPolicy::AcceptNew && pinned.is_none() {
-                pin(core, task, &s).await?;
+                pinned = Some(pin(core, task, &s).await?);
             }
             session = Some(s);
         }
@@ -316,7 +317,7 @@ fn host_key_check(policy: HostKeyPolicy, pinned: Option<String>) -> HostKeyCheck
 
 /// Pins the key a device presented on first contact; if another worker pinned a different
 /// key in the meantime, the device fails before any secret is sent.
-async fn pin(core: &Core, task: &DeviceTask, s: &Session) -> Result<(), DeviceFailure> {
+async fn pin(core: &Core, task: &DeviceTask, s: &Session) -> Result<String, DeviceFailure> {
     let timeouts = core.timeouts_for(&task.timeouts);
     let presented = s.presented_key();
     let pinned = store::pin_host_key(&core.pool, task.device.id, presented)
@@ -332,5 +333,5 @@ async fn pin(core: &Core, task: &DeviceTask, s: &Session) -> Result<(), DeviceFa
         return Err(DeviceFailure::ssh(&e, &timeouts));
     }
     tracing::info!(device.id = task.device.id, fingerprint = %presented.fingerprint, "host key pinned on first contact");
-    Ok(())
+    Ok(pinned)
 }

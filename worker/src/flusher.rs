@@ -256,6 +256,27 @@ async fn write(pool: &Pool, batch: &[Finished]) -> Result<(), String> {
         .await
         .map_err(|e| describe(&e))?;
     }
+    write_logs(&tx, batch).await?;
+    crate::store::store_configs(&tx, batch).await?;
+    if !affinity.is_empty() {
+        let devices: Vec<i64> = affinity.keys().copied().collect();
+        let creds: Vec<i64> = affinity.values().map(|v| v.0).collect();
+        let when: Vec<DateTime<Utc>> = affinity.values().map(|v| v.1).collect();
+        tx.execute(
+            "INSERT INTO device_credential_affinity (device_id, credential_id, succeeded_at)
+             SELECT t.d, t.c, t.w FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[]) AS t(d, c, w)
+             WHERE EXISTS (SELECT 1 FROM devices WHERE id = t.d)
+               AND EXISTS (SELECT 1 FROM credentials WHERE id = t.c)
+             ON CONFLICT (device_id) DO UPDATE
+             SET credential_id = EXCLUDED.credential_id, succeeded_at = EXCLUDED.succeeded_at
+             WHERE device_credential_affinity.succeeded_at <= EXCLUDED.succeeded_at",
+            &[&devices, &creds, &when],
+        )
+        .await
+        .map_err(|e| describe(&e))?;
+    }
+    // Last: every worker updates the same few credential rows, and a row lock is held from
+    // the UPDATE to the commit. Taken after the bulk writes, it is held for one statement.
     if !deltas.is_empty() {
         let ids: Vec<i64> = deltas.keys().copied().collect();
         let s: Vec<i64> = deltas.values().map(|d| d.successes).collect();
@@ -276,25 +297,6 @@ async fn write(pool: &Pool, batch: &[Finished]) -> Result<(), String> {
                   AS d(id, s, f, used, ok, bad)
              WHERE c.id = d.id",
             &[&ids, &s, &fl, &used, &ok, &bad],
-        )
-        .await
-        .map_err(|e| describe(&e))?;
-    }
-    write_logs(&tx, batch).await?;
-    crate::store::store_configs(&tx, batch).await?;
-    if !affinity.is_empty() {
-        let devices: Vec<i64> = affinity.keys().copied().collect();
-        let creds: Vec<i64> = affinity.values().map(|v| v.0).collect();
-        let when: Vec<DateTime<Utc>> = affinity.values().map(|v| v.1).collect();
-        tx.execute(
-            "INSERT INTO device_credential_affinity (device_id, credential_id, succeeded_at)
-             SELECT t.d, t.c, t.w FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[]) AS t(d, c, w)
-             WHERE EXISTS (SELECT 1 FROM devices WHERE id = t.d)
-               AND EXISTS (SELECT 1 FROM credentials WHERE id = t.c)
-             ON CONFLICT (device_id) DO UPDATE
-             SET credential_id = EXCLUDED.credential_id, succeeded_at = EXCLUDED.succeeded_at
-             WHERE device_credential_affinity.succeeded_at <= EXCLUDED.succeeded_at",
-            &[&devices, &creds, &when],
         )
         .await
         .map_err(|e| describe(&e))?;

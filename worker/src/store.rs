@@ -70,8 +70,9 @@ pub async fn pin_host_key(pool: &Pool, device_id: i64, key: &PresentedKey) -> St
 
 async fn pin_once(pool: &Pool, device_id: i64, key: &PresentedKey) -> Result<String, Failure> {
     let client = pool.get().await.map_err(Failure::pool)?;
-    let row = client
-        .query_one(
+    // Prepared once per pooled connection: one of these runs per device on first contact.
+    let statement = client
+        .prepare_cached(
             "WITH pinned AS (
                  INSERT INTO host_keys (device_id, algorithm, public_key, fingerprint)
                  VALUES ($1, $2, $3, $4)
@@ -81,6 +82,12 @@ async fn pin_once(pool: &Pool, device_id: i64, key: &PresentedKey) -> Result<Str
              SELECT public_key FROM pinned
              UNION ALL SELECT public_key FROM host_keys WHERE device_id = $1
              LIMIT 1",
+        )
+        .await
+        .map_err(Failure::pg)?;
+    let row = client
+        .query_one(
+            &statement,
             &[
                 &device_id,
                 &key.algorithm,
