@@ -48,7 +48,20 @@ impl Role {
     pub fn spawn(role: &str, label: &str, env: &[(String, String)], logs: &Path) -> Result<Role> {
         let exe = std::env::current_exe().context("cannot find the netraven binary")?;
         let log = std::fs::File::create(logs.join(format!("{label}.log")))?;
-        let child = Command::new(exe)
+        // For profiling a role in a real run (docs/performance.md): e.g.
+        // NETRAVEN_PROFILE_WORKER="valgrind --tool=callgrind" runs each worker under it.
+        let wrapper =
+            std::env::var(format!("NETRAVEN_PROFILE_{}", role.to_uppercase())).unwrap_or_default();
+        let mut words = wrapper.split_whitespace();
+        let mut command = match words.next() {
+            Some(program) => {
+                let mut c = Command::new(program);
+                c.args(words).arg(&exe);
+                c
+            }
+            None => Command::new(&exe),
+        };
+        let child = command
             .arg(role)
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())

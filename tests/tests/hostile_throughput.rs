@@ -114,7 +114,10 @@ async fn hostile_devices_finish_within_the_deadline_and_slow_healthy_ones_under_
             "a hostile job took {t:.1} s: longer than the slowest fault's deadline allows"
         );
     }
-    for (faults, r) in [("182 faulty devices", rate), ("all 200 faulty devices", all_rate)] {
+    for (faults, r) in [
+        ("182 faulty devices", rate),
+        ("all 200 faulty devices", all_rate),
+    ] {
         assert!(
             r >= base_rate * 0.8,
             "among {faults}, healthy throughput fell from {base_rate:.0}/s to {r:.0}/s (more than 20 %)"

@@ -66,6 +66,12 @@ pub struct Profile {
     pub paging_off: Vec<String>,
     pub pager: Option<Regex>,
     pub error_patterns: Vec<Regex>,
+    /// Every error pattern in one alternation: one search per output line, not one per
+    /// line and pattern (a 20 KB configuration has some 500 lines).
+    any_error: Option<Regex>,
+    /// The whole-text search finds every line match unless a pattern anchors on the
+    /// start or end of the text itself (`\A`, `\z`).
+    whole_text_prefilter: bool,
     /// Offer diffie-hellman-group14-sha1, aes-cbc and hmac-sha1 for old devices.
     pub legacy_algorithms: bool,
     /// The command of each job type (`config_backup`).
@@ -82,7 +88,21 @@ impl Profile {
         if f.transport == Transport::Shell && f.prompt.is_none() {
             return Err(format!("{origin}: a shell profile needs a prompt pattern"));
         }
+        let any_error = match f.error_patterns.as_slice() {
+            [] => None,
+            patterns => Some(re(&patterns
+                .iter()
+                .map(|p| format!("(?:{p})"))
+                .collect::<Vec<_>>()
+                .join("|"))?),
+        };
+        let whole_text_prefilter = !f
+            .error_patterns
+            .iter()
+            .any(|p| p.contains("\\A") || p.contains("\\z"));
         Ok(Profile {
+            any_error,
+            whole_text_prefilter,
             prompt: opt(&f.prompt)?,
             privileged_prompt: opt(&f.privileged_prompt)?,
             password_prompt: opt(&f.password_prompt)?,
@@ -103,11 +123,30 @@ impl Profile {
 
     /// The line of `output` that matches an error pattern, if any.
     pub fn error_in<'a>(&self, output: &'a str) -> Option<&'a str> {
-        output.lines().find(|line| {
-            self.error_patterns
-                .iter()
-                .any(|p| p.is_match(line.trim_end()))
-        })
+        let any = self.any_error.as_ref()?;
+        if self.whole_text_prefilter {
+            // One search over the whole output, its lines' trailing blanks removed as the
+            // line check removes them: whatever matches a line matches here too, so no
+            // match here means no error, and only a match costs the line-by-line check.
+            let blank_ends = output.contains(" \n")
+                || output.contains("\t\n")
+                || output.contains('\r')
+                || output.trim_end_matches('\n').ends_with(char::is_whitespace);
+            let found = if blank_ends {
+                let mut trimmed = String::with_capacity(output.len());
+                for line in output.lines() {
+                    trimmed.push_str(line.trim_end());
+                    trimmed.push('\n');
+                }
+                any.is_match(&trimmed)
+            } else {
+                any.is_match(output)
+            };
+            if !found {
+                return None;
+            }
+        }
+        output.lines().find(|line| any.is_match(line.trim_end()))
     }
 }
 
@@ -151,6 +190,36 @@ impl Profiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_lines_are_found_wherever_they_are_and_only_on_their_own_line() {
+        let profiles = Profiles::load(None).expect("built-ins parse");
+        let ios = profiles.get("cisco_ios").expect("ios");
+        let config = "hostname r1\ninterface Gi0/1\n description % Invalid input detected\n";
+        assert_eq!(ios.error_in(config), None, "only at the start of a line");
+        let failed = "show run\n% Invalid input detected at '^' marker.   \nr1#";
+        assert_eq!(
+            ios.error_in(failed),
+            Some("% Invalid input detected at '^' marker.   ")
+        );
+        let linux = profiles.get("linux").expect("linux");
+        // `$` after trailing blanks: the line is checked trimmed, as before.
+        assert_eq!(
+            linux.error_in("ok\nbash: foo: command not found  \n"),
+            Some("bash: foo: command not found  ")
+        );
+        assert_eq!(
+            linux.error_in("bash: foo: command not found, or was it"),
+            None
+        );
+        assert_eq!(
+            profiles
+                .get("generic")
+                .expect("generic")
+                .error_in("% Invalid input"),
+            None
+        );
+    }
 
     #[test]
     fn every_built_in_profile_loads_and_names_a_backup_command() {

@@ -146,9 +146,7 @@ impl Publisher {
         };
         if let Some(reason) = broken {
             let unsettled = pending.drain(..).map(|(i, _)| i).chain(sent..total);
-            report
-                .failed
-                .extend(unsettled.map(|i| (i, reason.clone())));
+            report.failed.extend(unsettled.map(|i| (i, reason.clone())));
         }
         report.failed.sort_unstable_by_key(|(i, _)| *i);
         Ok(report)

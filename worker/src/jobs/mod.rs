@@ -90,7 +90,9 @@ pub async fn run_commands(
                     .exec(command, max)
                     .await
                     .map_err(|e| command_failure(&timeouts, command, &e))?;
-                let output = String::from_utf8_lossy(&out.stdout).into_owned();
+                // Valid UTF-8 (nearly always) is taken as it is, without a copy.
+                let output = String::from_utf8(out.stdout)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
                 if let Some(status @ 1..) = out.exit_status {
                     let stderr = String::from_utf8_lossy(&out.stderr);
                     let first = stderr.lines().next().unwrap_or("").trim();
