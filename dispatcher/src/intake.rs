@@ -50,6 +50,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
         &settings,
         "dispatcher",
         &settings.dispatcher.metrics_addr,
+        None,
         &shutdown,
     )
     .await?

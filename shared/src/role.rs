@@ -21,16 +21,17 @@ pub struct Connected {
 
 /// Serves `/metrics`, `/healthz` and `/readyz` on `metrics_addr`, then connects to
 /// Postgres and RabbitMQ, waiting for them as long as it takes. `None` when `shutdown`
-/// came first.
+/// came first. `db_options` are session settings for every database connection.
 pub async fn connect(
     settings: &Settings,
     role: &str,
     metrics_addr: &str,
+    db_options: Option<&str>,
     shutdown: &CancellationToken,
 ) -> Result<Option<Connected>> {
     let readiness = Readiness::new();
     telemetry::serve(metrics_addr, readiness.clone(), shutdown.clone()).await?;
-    let pool = db::pool(&settings.database)?;
+    let pool = db::pool_with_options(&settings.database, db_options)?;
     if !db::wait_until_up(&pool, shutdown).await {
         return Ok(None);
     }

@@ -35,6 +35,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         &settings,
         "worker",
         &settings.worker.metrics_addr,
+        Some(flusher::SESSION_OPTIONS),
         &shutdown,
     )
     .await?

@@ -25,6 +25,13 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+/// Session settings of the worker's database connections. A worker's writes before its
+/// batch commit (host-key pins, command outputs) do not wait for their own WAL flush:
+/// the batch commit, which is synchronous and comes before any ack, flushes the WAL up
+/// to itself, and so every write that preceded it. A crash before that commit loses
+/// only what the redelivered task writes again.
+pub const SESSION_OPTIONS: &str = "-c synchronous_commit=off";
+
 /// Devices written in one transaction at most.
 const MAX_BATCH: usize = 512;
 
@@ -247,6 +254,10 @@ async fn write(pool: &Pool, batch: &[Finished]) -> Result<(), String> {
     }
     let mut client = pool.get().await.map_err(|e| e.to_string())?;
     let tx = client.transaction().await.map_err(|e| describe(&e))?;
+    // Durable before the tasks are acked (the session default is off: SESSION_OPTIONS).
+    tx.batch_execute("SET LOCAL synchronous_commit = on")
+        .await
+        .map_err(|e| describe(&e))?;
     if !job_ids.is_empty() {
         tx.execute(
             "INSERT INTO credential_attempts (job_id, device_id, credential_id, attempt, outcome, duration_ms, attempted_at)

@@ -30,6 +30,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
         &settings,
         "aggregator",
         &settings.aggregator.metrics_addr,
+        None,
         &shutdown,
     )
     .await?
