@@ -109,6 +109,8 @@ impl Publisher {
         // Messages handed to the channel so far.
         let mut sent = 0;
         let work = async {
+            // Why the channel stopped taking messages, if it did.
+            let mut broken: Option<String> = None;
             for msg in batch {
                 if pending.len() >= self.window {
                     settle_first(&mut pending, &mut report).await;
@@ -127,14 +129,19 @@ impl Publisher {
                     .await;
                 match published {
                     Ok(confirm) => pending.push_back((sent, confirm)),
-                    Err(e) => return Some(format!("channel failed: {e}")),
+                    Err(e) => {
+                        broken = Some(format!("channel failed: {e}"));
+                        break;
+                    }
                 }
                 sent += 1;
             }
+            // Also after a failure: the confirms outstanding carry the broker's reason
+            // (ACCESS_REFUSED, NOT_FOUND, …), more telling than the closed channel.
             while !pending.is_empty() {
                 settle_first(&mut pending, &mut report).await;
             }
-            None
+            broken
         };
         // A frame queued just as the connection fails can be left unsent and unanswered
         // by lapin, its future pending for ever, and no confirm comes on a dead channel:
