@@ -29,7 +29,7 @@ use netraven_shared::broker::{
     REASON_HEADER, RESULT_KEY, SOURCE_HEADER, SUBMIT_KEY, TASK_KEY,
 };
 use netraven_shared::config::AmqpSettings;
-use netraven_shared::messages::{DeviceTask, JobRequest, TaskResult};
+use netraven_shared::messages::{DeviceTask, JobRequest, TaskResult, TaskResults};
 use serde::Serialize;
 
 /// Header counting how many times a message was replayed from the dead queue.
@@ -400,6 +400,14 @@ fn summary(names: &Names, source: Option<&str>, body: &[u8]) -> String {
             return format!(
                 "task result: job {} device {} {}",
                 r.job_id, r.device_name, r.outcome
+            );
+        }
+        if let Ok(b) = TaskResults::decode(body) {
+            let jobs: std::collections::BTreeSet<_> = b.results.iter().map(|r| r.job_id).collect();
+            return format!(
+                "task results: {} devices of {} job(s)",
+                b.results.len(),
+                jobs.len()
             );
         }
     }

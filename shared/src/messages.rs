@@ -276,6 +276,45 @@ impl TaskResult {
     }
 }
 
+/// The AMQP `type` of a message on `<ns>.results` that carries a [`TaskResults`] batch; a
+/// message without it carries one [`TaskResult`].
+pub const RESULTS_BATCH_TYPE: &str = "task-results";
+
+/// Largest batch a worker sends (its group commit's size).
+pub const MAX_RESULTS_PER_BATCH: usize = 512;
+
+/// Several devices' results in one message: a worker publishes one per group commit, not
+/// one per device, so the broker confirms, stores, delivers and acks one message where it
+/// did hundreds. The aggregator takes these and single [`TaskResult`]s alike (workers of
+/// an older build send singles during an upgrade).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskResults {
+    pub version: u32,
+    pub results: Vec<TaskResult>,
+}
+
+impl TaskResults {
+    pub fn decode(body: &[u8]) -> Result<TaskResults, String> {
+        let batch: TaskResults = serde_json::from_slice(body)
+            .map_err(|e| format!("not a valid batch of task results: {e}"))?;
+        if batch.version != VERSION {
+            return Err(format!(
+                "unsupported task results version {}",
+                batch.version
+            ));
+        }
+        match batch.results.iter().find(|r| r.version != VERSION) {
+            Some(r) => Err(format!("unsupported task result version {}", r.version)),
+            None if batch.results.len() > MAX_RESULTS_PER_BATCH => Err(format!(
+                "{} results in one batch; at most {MAX_RESULTS_PER_BATCH}",
+                batch.results.len()
+            )),
+            None => Ok(batch),
+        }
+    }
+}
+
 impl DeviceTask {
     pub fn decode(body: &[u8]) -> Result<DeviceTask, String> {
         let task: DeviceTask =

@@ -10,7 +10,8 @@
 use jsonschema::Validator;
 use netraven_shared::domain::{HostKeyPolicy, JobStatus, JobType, Outcome};
 use netraven_shared::messages::{
-    DeviceTask, JobEvent, JobReply, JobRequest, TaskResult, MAX_REQUEST_ID_LEN, VERSION,
+    DeviceTask, JobEvent, JobReply, JobRequest, TaskResult, TaskResults, MAX_REQUEST_ID_LEN,
+    VERSION,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -232,13 +233,35 @@ fn serde_decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
     serde_json::from_slice(body).map_err(|e| e.to_string())
 }
 
+/// The batch schema embeds the task result's object: the two never drift apart.
+#[test]
+fn the_results_batch_embeds_the_task_result_schema() {
+    let single = parse(&docs().join("schemas").join("task-result.v1.json"));
+    let batch = parse(&docs().join("schemas").join("task-results.v1.json"));
+    let item = &batch["$defs"]["task_result"];
+    for key in ["type", "additionalProperties", "required", "properties"] {
+        assert_eq!(item[key], single[key], "$defs.task_result.{key}");
+    }
+    let results = schema("task-results");
+    let mut too_many = parse(&docs().join("examples").join("task-results.json"));
+    let one = too_many["results"][0].clone();
+    too_many["results"] = Value::Array(vec![one; 513]);
+    let body = serde_json::to_vec(&too_many).expect("encode");
+    assert!(!results.is_valid(&too_many), "513 results pass the schema");
+    assert!(
+        TaskResults::decode(&body).is_err(),
+        "513 results pass the decoder"
+    );
+}
+
 #[test]
 fn other_examples_round_trip_through_types_and_schemas() {
     let event = schema("job-event");
     let reply = schema("job-reply");
     let result = schema("task-result");
     let task = schema("device-task");
-    let mut seen = [0; 4];
+    let results = schema("task-results");
+    let mut seen = [0; 5];
     for path in files(&docs().join("examples")) {
         let name = path
             .file_name()
@@ -253,6 +276,9 @@ fn other_examples_round_trip_through_types_and_schemas() {
         } else if name.starts_with("job-reply") {
             round_trip(&reply, &path, serde_decode::<JobReply>);
             seen[1] += 1;
+        } else if name.starts_with("task-results") {
+            round_trip(&results, &path, TaskResults::decode);
+            seen[4] += 1;
         } else if name.starts_with("task-result") {
             round_trip(&result, &path, TaskResult::decode);
             seen[2] += 1;
@@ -341,6 +367,7 @@ fn messages_md_examples_hold() {
         ("job-event", schema("job-event")),
         ("job-reply", schema("job-reply")),
         ("task-result", schema("task-result")),
+        ("task-results", schema("task-results")),
         ("device-task", schema("device-task")),
     ];
     let blocks = markdown_blocks();
@@ -379,12 +406,19 @@ fn messages_md_examples_hold() {
             "job-event" => serde_decode::<JobEvent>(bytes).map(|_| ()),
             "job-reply" => serde_decode::<JobReply>(bytes).map(|_| ()),
             "task-result" => TaskResult::decode(bytes).map(|_| ()),
+            "task-results" => TaskResults::decode(bytes).map(|_| ()),
             _ => DeviceTask::decode(bytes).map(|_| ()),
         };
         decoded.unwrap_or_else(|e| panic!("{name}: {e}:\n{body}"));
     }
     assert!(requests >= 2, "messages.md shows {requests} requests");
-    for name in ["job-event", "job-reply", "task-result", "device-task"] {
+    for name in [
+        "job-event",
+        "job-reply",
+        "task-result",
+        "task-results",
+        "device-task",
+    ] {
         assert!(
             blocks.iter().any(|(n, _, _)| n == name),
             "messages.md has no {name} example"

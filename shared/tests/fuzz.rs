@@ -1,5 +1,5 @@
 //! Fuzzing the decoders of what arrives from the broker: `JobRequest::decode` (anyone may
-//! publish a job request), `DeviceTask::decode` and `TaskResult::decode` never panic, on
+//! publish a job request), `DeviceTask::decode`, `TaskResult::decode` and `TaskResults::decode` never panic, on
 //! arbitrary bytes and on valid messages mutated byte by byte and value by value. A decoder
 //! that panicked would crash the role that consumed the message, and the broker would
 //! redeliver it to the next one.
@@ -7,12 +7,12 @@
 //! Failures found are kept as seeds in `shared/proptest-regressions/fuzz.txt` (committed)
 //! and replayed first on every run.
 
-use netraven_shared::messages::{DeviceTask, JobRequest, TaskResult};
+use netraven_shared::messages::{DeviceTask, JobRequest, TaskResult, TaskResults};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use serde_json::Value;
 
-const EXAMPLES: [&str; 8] = [
+const EXAMPLES: [&str; 9] = [
     include_str!("../../docs/examples/job-request.json"),
     include_str!("../../docs/examples/job-request-minimal.json"),
     include_str!("../../docs/examples/job-request-command.json"),
@@ -21,6 +21,7 @@ const EXAMPLES: [&str; 8] = [
     include_str!("../../docs/examples/device-task-command.json"),
     include_str!("../../docs/examples/task-result-success.json"),
     include_str!("../../docs/examples/task-result-auth-failed.json"),
+    include_str!("../../docs/examples/task-results.json"),
 ];
 
 fn config() -> ProptestConfig {
@@ -39,6 +40,7 @@ fn decode_all(body: &[u8]) {
     let _ = JobRequest::decode(body);
     let _ = DeviceTask::decode(body);
     let _ = TaskResult::decode(body);
+    let _ = TaskResults::decode(body);
 }
 
 /// A byte-level edit of a message.
@@ -180,4 +182,5 @@ fn the_examples_decode() {
     assert!(JobRequest::decode(EXAMPLES[0].as_bytes()).is_ok());
     assert!(DeviceTask::decode(EXAMPLES[4].as_bytes()).is_ok());
     assert!(TaskResult::decode(EXAMPLES[6].as_bytes()).is_ok());
+    assert!(TaskResults::decode(EXAMPLES[8].as_bytes()).is_ok());
 }

@@ -4,7 +4,7 @@
 use chrono::Utc;
 use netraven_shared::broker::{self, Outgoing, Publisher, RESULT_KEY};
 use netraven_shared::domain::{JobStatus, Outcome};
-use netraven_shared::messages::{self, TaskResult};
+use netraven_shared::messages::{self, TaskResult, TaskResults};
 use netraven_simulator::{scenario, Fleet, FleetOptions};
 use netraven_tests::{request, CrashingWorker, Roles, TestEnv};
 use std::time::Duration;
@@ -50,21 +50,52 @@ async fn two_aggregators_and_repeated_results_count_each_device_once() -> anyhow
     let client = env.pool.get().await?;
     let before = netraven_dispatcher::jobs::results(&client, job.id).await?;
 
-    // Every result once more, and a contradicting one, as a broker redelivery would.
+    // Every result once more, and a contradicting one, as a broker redelivery would:
+    // half as single results (an older worker), half in one batch (this build's workers),
+    // and a batch that does not decode.
     let conn = broker::connect(&env.settings.amqp, "test-replay").await?;
     let publisher = Publisher::new(&conn, 100).await?;
+    let exchange = env.names.results_exchange();
+    let fakes: Vec<TaskResult> = before
+        .iter()
+        .map(|r| result(job.id, r.device_id, &r.device_name, Outcome::Timeout))
+        .collect();
+    let (singles, batched) = fakes.split_at(fakes.len() / 2);
+    let batch_properties = broker::json_properties().with_type(messages::RESULTS_BATCH_TYPE.into());
     let mut replay: Vec<Outgoing> = Vec::new();
-    for r in &before {
-        let fake = result(job.id, r.device_id, &r.device_name, Outcome::Timeout);
-        replay.push(Outgoing::json(
-            &env.names.results_exchange(),
-            RESULT_KEY,
-            &fake,
-        )?);
+    for fake in singles {
+        replay.push(Outgoing::json(&exchange, RESULT_KEY, fake)?);
     }
+    let batch = TaskResults {
+        version: messages::VERSION,
+        results: batched.to_vec(),
+    };
+    replay.push(
+        Outgoing::json(&exchange, RESULT_KEY, &batch)?.with_properties(batch_properties.clone()),
+    );
+    replay.push(Outgoing {
+        exchange: exchange.clone(),
+        routing_key: RESULT_KEY.into(),
+        body: br#"{"version":1,"results":[{"device_id":"one"}]}"#.to_vec(),
+        properties: batch_properties,
+        mandatory: true,
+    });
     let report = publisher.publish_all(replay).await?;
-    assert_eq!(report.confirmed, before.len());
+    assert_eq!(report.confirmed, singles.len() + 2);
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let dead = conn.create_channel().await?;
+    let passive = lapin::options::QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    let in_dead = dead
+        .queue_declare(env.names.dead_queue().into(), passive, Default::default())
+        .await?
+        .message_count();
+    assert_eq!(
+        in_dead, 1,
+        "the batch that does not decode is dead-lettered whole"
+    );
 
     let after = netraven_dispatcher::jobs::get(&client, job.id)
         .await?

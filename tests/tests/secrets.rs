@@ -6,6 +6,7 @@ use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions}
 use lapin::types::FieldTable;
 use netraven_shared::broker;
 use netraven_shared::domain::JobStatus;
+use netraven_shared::messages::TaskResults;
 use netraven_simulator::{scenario, Fleet, FleetOptions};
 use netraven_tests::{request, TestEnv};
 use std::io::Write;
@@ -114,10 +115,20 @@ async fn no_plaintext_secret_reaches_logs_messages_or_the_database() -> anyhow::
         bodies.push(String::from_utf8_lossy(&d.data).into_owned());
     }
     let broker_text = bodies.join("\n");
+    let batches: Vec<usize> = bodies
+        .iter()
+        .filter_map(|b| TaskResults::decode(b.as_bytes()).ok())
+        .map(|b| b.results.len())
+        .collect();
+    assert_eq!(
+        batches.iter().sum::<usize>(),
+        27,
+        "27 results (3 devices have no credential), in the workers' batches: {batches:?}"
+    );
     assert_eq!(
         bodies.len(),
-        1 + 27 + 27 + 3,
-        "the request, 27 tasks (3 devices have no credential), 27 results and 3 events"
+        1 + 27 + batches.len() + 3,
+        "the request, 27 tasks, the result batches and 3 events"
     );
     assert!(
         broker_text.contains("nrv1:"),

@@ -18,7 +18,7 @@ use deadpool_postgres::Pool;
 use lapin::Acker;
 use netraven_shared::broker::{self, Names, Outgoing, Publisher, Settle, RESULT_KEY};
 use netraven_shared::db::describe;
-use netraven_shared::messages::TaskResult;
+use netraven_shared::messages::{self, TaskResult, TaskResults};
 use netraven_shared::telemetry::metrics;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -32,8 +32,8 @@ use uuid::Uuid;
 /// only what the redelivered task writes again.
 pub const SESSION_OPTIONS: &str = "-c synchronous_commit=off";
 
-/// Devices written in one transaction at most.
-const MAX_BATCH: usize = 512;
+/// Devices written in one transaction, and reported in one results message, at most.
+const MAX_BATCH: usize = messages::MAX_RESULTS_PER_BATCH;
 
 /// A finished device waiting to be written, published and acked.
 pub struct Finished {
@@ -106,30 +106,39 @@ async fn flush(pool: &Pool, publisher: &Publisher, names: &Names, batch: Vec<Fin
             }
         }
     }
-    let exchange = names.results_exchange();
-    // `sent[k]` is the batch index of the k-th message published.
-    let mut failed = std::collections::BTreeSet::new();
-    let (mut sent, mut messages) = (
-        Vec::with_capacity(batch.len()),
-        Vec::with_capacity(batch.len()),
-    );
-    for (i, f) in batch.iter().enumerate() {
-        match Outgoing::json(&exchange, RESULT_KEY, &f.result) {
-            Ok(m) => {
-                sent.push(i);
-                messages.push(m);
-            }
-            Err(e) => {
-                tracing::error!(job.id = %f.job_id, device.id = f.device_id, error = %e, "result not encoded");
-                failed.insert(i);
-            }
-        }
-    }
+    // One message for the whole batch: the broker's work per device is the task alone.
+    let results = TaskResults {
+        version: messages::VERSION,
+        results: batch.iter().map(|f| f.result.clone()).collect(),
+    };
+    let message = Outgoing::json(&names.results_exchange(), RESULT_KEY, &results).map(|m| {
+        let properties = m
+            .properties
+            .clone()
+            .with_type(messages::RESULTS_BATCH_TYPE.into());
+        m.with_properties(properties)
+    });
     let started = std::time::Instant::now();
-    match publisher.publish_all(messages).await {
+    let published = match message {
+        Ok(m) => publisher.publish_all(vec![m]).await,
+        Err(e) => {
+            tracing::error!(error = %e, devices = batch.len(), "results not encoded; returning the tasks to the queue");
+            Ok(netraven_shared::broker::PublishReport {
+                confirmed: 0,
+                failed: vec![(0, e.to_string())],
+            })
+        }
+    };
+    let confirmed = match published {
         Ok(report) => {
-            metrics::confirms("results", started, report.confirmed, report.failed.len());
-            failed.extend(report.failed.into_iter().map(|(k, _)| sent[k]));
+            let n = batch.len();
+            let (ok, failed) = if report.failed.is_empty() {
+                (n, 0)
+            } else {
+                (0, n)
+            };
+            metrics::confirms("results", started, ok, failed);
+            report.failed.is_empty()
         }
         Err(e) => {
             // Only at shutdown with the broker away: the tasks stay unacked, and the
@@ -137,14 +146,14 @@ async fn flush(pool: &Pool, publisher: &Publisher, names: &Names, batch: Vec<Fin
             tracing::error!(error = %e, devices = batch.len(), "results not published; tasks left unacked");
             return;
         }
-    }
-    for (i, f) in batch.into_iter().enumerate() {
-        // Not confirmed: the task goes back and is done again (recording is idempotent).
-        let how = if failed.contains(&i) {
-            Settle::Requeue
-        } else {
-            Settle::Ack
-        };
+    };
+    // Not confirmed: the tasks go back and are done again (recording is idempotent).
+    let how = if confirmed {
+        Settle::Ack
+    } else {
+        Settle::Requeue
+    };
+    for f in batch {
         if let Err(e) = broker::settle(&f.acker, how).await {
             tracing::warn!(job.id = %f.job_id, device.id = f.device_id, error = %e, "task not settled");
         }

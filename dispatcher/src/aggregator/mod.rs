@@ -12,7 +12,7 @@ use lapin::message::Delivery;
 use netraven_shared::broker::link::Subscription;
 use netraven_shared::broker::{self, Names, Publisher, Settle};
 use netraven_shared::config::Settings;
-use netraven_shared::messages::{events as keys, TaskResult};
+use netraven_shared::messages::{self, events as keys, TaskResult, TaskResults};
 use netraven_shared::role;
 use netraven_shared::telemetry::metrics;
 use std::time::Duration;
@@ -130,7 +130,9 @@ struct Batches {
 
 impl Batches {
     /// Consumes until `shutdown` (the subscription resubscribes by itself); the batch in
-    /// hand is recorded or returned to the queue first. Gives the subscription back.
+    /// hand is recorded or returned to the queue first. Gives the subscription back. A
+    /// batch is at most `batch_size` results (a message may carry hundreds) and at most
+    /// `batch_size` deliveries.
     async fn consume(&self, mut sub: Subscription, shutdown: &CancellationToken) -> Subscription {
         loop {
             let first = tokio::select! {
@@ -138,55 +140,70 @@ impl Batches {
                 next = sub.next() => next,
             };
             let Some(first) = first else { return sub };
-            let mut batch = Vec::with_capacity(self.batch_size);
-            batch.push(first);
+            let mut deliveries = Vec::with_capacity(self.batch_size);
+            let mut results = Vec::with_capacity(self.batch_size);
+            results.extend(self.results_of(&first).await);
+            deliveries.push(first);
             let until = tokio::time::Instant::now() + self.linger;
-            while batch.len() < self.batch_size {
+            while deliveries.len() < self.batch_size && results.len() < self.batch_size {
                 match tokio::time::timeout_at(until, sub.next()).await {
-                    Ok(Some(d)) => batch.push(d),
+                    Ok(Some(d)) => {
+                        results.extend(self.results_of(&d).await);
+                        deliveries.push(d);
+                    }
                     Ok(None) | Err(_) => break,
                 }
             }
-            if !self.record(batch, shutdown).await {
+            if !self.record(deliveries, results, shutdown).await {
                 return sub;
             }
         }
     }
 
-    /// What a batch stands for as device results. Malformed results are dead-lettered.
-    async fn results_of(&self, batch: &[Delivery]) -> Vec<TaskResult> {
+    /// What one delivery stands for as device results: one result, a worker's batch
+    /// (AMQP type `task-results`), or a dead-lettered task. A malformed message is
+    /// dead-lettered with its reason and stands for none.
+    async fn results_of(&self, d: &Delivery) -> Vec<TaskResult> {
         if let Source::DeadTasks = self.source {
-            return batch
-                .iter()
-                .filter_map(|d| dead::result_of(&self.names, d))
-                .collect();
+            return dead::result_of(&self.names, d).into_iter().collect();
         }
-        let queue = self.names.results_queue();
-        let mut results = Vec::with_capacity(batch.len());
-        for d in batch {
-            match TaskResult::decode(&d.data) {
-                Ok(r) => results.push(r),
-                Err(reason) => {
-                    tracing::warn!(%reason, "malformed task result dead-lettered");
-                    let dead =
-                        broker::dead_letter(&self.names, &queue, &d.data, &d.properties, &reason);
-                    if let Err(e) = self.publisher.publish(dead).await {
-                        tracing::error!(error = %e, "malformed result could not be dead-lettered");
-                    }
-                    metrics::get()
-                        .dead_lettered_total
-                        .with_label_values(&[&queue])
-                        .inc();
+        let batch = d
+            .properties
+            .kind()
+            .as_ref()
+            .is_some_and(|k| k.as_str() == messages::RESULTS_BATCH_TYPE);
+        let decoded = if batch {
+            TaskResults::decode(&d.data).map(|b| b.results)
+        } else {
+            TaskResult::decode(&d.data).map(|r| vec![r])
+        };
+        match decoded {
+            Ok(results) => results,
+            Err(reason) => {
+                let queue = self.names.results_queue();
+                tracing::warn!(%reason, "malformed task result dead-lettered");
+                let dead =
+                    broker::dead_letter(&self.names, &queue, &d.data, &d.properties, &reason);
+                if let Err(e) = self.publisher.publish(dead).await {
+                    tracing::error!(error = %e, "malformed result could not be dead-lettered");
                 }
+                metrics::get()
+                    .dead_lettered_total
+                    .with_label_values(&[&queue])
+                    .inc();
+                Vec::new()
             }
         }
-        results
     }
 
     /// Records one batch and settles its deliveries. Returns `false` when shutdown
     /// interrupted a retry (the batch went back to the queue).
-    async fn record(&self, batch: Vec<Delivery>, shutdown: &CancellationToken) -> bool {
-        let results = self.results_of(&batch).await;
+    async fn record(
+        &self,
+        batch: Vec<Delivery>,
+        results: Vec<TaskResult>,
+        shutdown: &CancellationToken,
+    ) -> bool {
         let mut delay = Duration::from_millis(100);
         let ingested = loop {
             match ingest(&self.pool, &results).await {
