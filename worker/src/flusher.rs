@@ -111,42 +111,38 @@ async fn flush(pool: &Pool, publisher: &Publisher, names: &Names, batch: Vec<Fin
         version: messages::VERSION,
         results: batch.iter().map(|f| f.result.clone()).collect(),
     };
-    let message = Outgoing::json(&names.results_exchange(), RESULT_KEY, &results).map(|m| {
-        let properties = m
-            .properties
-            .clone()
-            .with_type(messages::RESULTS_BATCH_TYPE.into());
-        m.with_properties(properties)
-    });
     let started = std::time::Instant::now();
-    let published = match message {
-        Ok(m) => publisher.publish_all(vec![m]).await,
+    let confirmed = match Outgoing::json(&names.results_exchange(), RESULT_KEY, &results) {
         Err(e) => {
             tracing::error!(error = %e, devices = batch.len(), "results not encoded; returning the tasks to the queue");
-            Ok(netraven_shared::broker::PublishReport {
-                confirmed: 0,
-                failed: vec![(0, e.to_string())],
-            })
+            false
+        }
+        Ok(m) => {
+            let properties = m
+                .properties
+                .clone()
+                .with_type(messages::RESULTS_BATCH_TYPE.into());
+            match publisher.publish(m.with_properties(properties)).await {
+                Ok(()) => true,
+                Err(netraven_shared::Error::ShuttingDown) => {
+                    // Only at shutdown with the broker away: the tasks stay unacked, and
+                    // the broker delivers them again once this connection is gone.
+                    tracing::error!(
+                        devices = batch.len(),
+                        "results not published; tasks left unacked"
+                    );
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, devices = batch.len(), "results not confirmed; returning the tasks to the queue");
+                    false
+                }
+            }
         }
     };
-    let confirmed = match published {
-        Ok(report) => {
-            let n = batch.len();
-            let (ok, failed) = if report.failed.is_empty() {
-                (n, 0)
-            } else {
-                (0, n)
-            };
-            metrics::confirms("results", started, ok, failed);
-            report.failed.is_empty()
-        }
-        Err(e) => {
-            // Only at shutdown with the broker away: the tasks stay unacked, and the
-            // broker delivers them again once this connection is gone.
-            tracing::error!(error = %e, devices = batch.len(), "results not published; tasks left unacked");
-            return;
-        }
-    };
+    let n = batch.len();
+    let (ok, failed) = if confirmed { (n, 0) } else { (0, n) };
+    metrics::confirms("results", started, ok, failed);
     // Not confirmed: the tasks go back and are done again (recording is idempotent).
     let how = if confirmed {
         Settle::Ack

@@ -138,25 +138,19 @@ pub enum Settle {
 /// channel is gone (the broker delivers it again, to this or another consumer), or the
 /// broker did not answer in time.
 pub async fn settle(acker: &lapin::Acker, how: Settle) -> std::result::Result<(), String> {
-    let sent = match how {
-        Settle::Ack => {
-            tokio::time::timeout(
-                BROKER_ANSWER_TIMEOUT,
-                acker.ack(lapin::options::BasicAckOptions::default()),
-            )
-            .await
-        }
-        Settle::Requeue => {
-            tokio::time::timeout(
-                BROKER_ANSWER_TIMEOUT,
-                acker.nack(lapin::options::BasicNackOptions {
+    let sent = tokio::time::timeout(BROKER_ANSWER_TIMEOUT, async {
+        match how {
+            Settle::Ack => acker.ack(lapin::options::BasicAckOptions::default()).await,
+            Settle::Requeue => {
+                let requeue = lapin::options::BasicNackOptions {
                     requeue: true,
                     ..Default::default()
-                }),
-            )
-            .await
+                };
+                acker.nack(requeue).await
+            }
         }
-    };
+    })
+    .await;
     match sent {
         Ok(Ok(true)) => Ok(()),
         // lapin's word for an acker whose channel closed.
