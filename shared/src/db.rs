@@ -33,12 +33,17 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
 
 /// A bounded pool whose callers give up after `pool_timeout_ms` instead of waiting forever.
 pub fn pool(settings: &DatabaseSettings) -> Result<Pool> {
-    pool_with_options(settings, None)
+    pool_with_options(settings, "netraven", None)
 }
 
 /// A pool whose connections start with `options` (the server's `-c name=value` command
-/// line options, as libpq's `options`): session settings at no extra round trip.
-pub fn pool_with_options(settings: &DatabaseSettings, options: Option<&str>) -> Result<Pool> {
+/// line options, as libpq's `options`): session settings at no extra round trip. They
+/// show as `application` in `pg_stat_activity` unless `database.url` names one.
+pub fn pool_with_options(
+    settings: &DatabaseSettings,
+    application: &str,
+    options: Option<&str>,
+) -> Result<Pool> {
     let mut pg = tokio_postgres::Config::from_str(&settings.url)
         .map_err(|e| Error::Config(format!("database.url: {e}")))?;
     if let Some(options) = options {
@@ -46,7 +51,7 @@ pub fn pool_with_options(settings: &DatabaseSettings, options: Option<&str>) -> 
     }
     pg.connect_timeout(Duration::from_millis(settings.connect_timeout_ms));
     if pg.get_application_name().is_none() {
-        pg.application_name("netraven");
+        pg.application_name(application);
     }
     let manager = Manager::from_config(
         pg,

@@ -31,7 +31,8 @@ pub async fn connect(
 ) -> Result<Option<Connected>> {
     let readiness = Readiness::new();
     telemetry::serve(metrics_addr, readiness.clone(), shutdown.clone()).await?;
-    let pool = db::pool_with_options(&settings.database, db_options)?;
+    // Each role names itself to Postgres: pg_stat_activity says who holds what.
+    let pool = db::pool_with_options(&settings.database, &format!("netraven-{role}"), db_options)?;
     if !db::wait_until_up(&pool, shutdown).await {
         return Ok(None);
     }
