@@ -50,6 +50,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     };
     readiness.set_broker(true);
     let core = Arc::new(Core {
+        pins: crate::store::Pinner::start(pool.clone()),
         pool: pool.clone(),
         keys,
         logins: crate::aaa::LoginLimits::new(

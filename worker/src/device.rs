@@ -4,7 +4,6 @@
 use crate::jobs::{self, JobDone};
 use crate::outcome;
 use crate::ssh::{AuthOutcome, HostKeyCheck, Phase, Session, SshError, SshOptions, SshTimeouts};
-use crate::store;
 use crate::Core;
 use chrono::{DateTime, Utc};
 use netraven_shared::domain::{HostKeyPolicy, JobType, Outcome};
@@ -320,7 +319,9 @@ fn host_key_check(policy: HostKeyPolicy, pinned: Option<String>) -> HostKeyCheck
 async fn pin(core: &Core, task: &DeviceTask, s: &Session) -> Result<String, DeviceFailure> {
     let timeouts = core.timeouts_for(&task.timeouts);
     let presented = s.presented_key();
-    let pinned = store::pin_host_key(&core.pool, task.device.id, presented)
+    let pinned = core
+        .pins
+        .pin(task.device.id, presented)
         .await
         .map_err(|e| DeviceFailure::new(Outcome::InternalError, e))?;
     if pinned != presented.public_key {

@@ -33,6 +33,8 @@ use netraven_shared::config::WorkerSettings;
 /// What every device task of one worker shares.
 pub struct Core {
     pub pool: deadpool_postgres::Pool,
+    /// Host-key pins, in group commit.
+    pub pins: store::Pinner,
     pub keys: keys::Keys,
     pub logins: aaa::LoginLimits,
     pub profiles: platform::Profiles,

@@ -1,10 +1,12 @@
-//! What a worker writes to Postgres while working on a device: pinned host keys,
-//! configuration snapshots and command outputs. Every write is idempotent, so a
+//! What a worker writes to Postgres while working on a device: pinned host keys (in
+//! group commit, [`Pinner`]), configuration snapshots and command outputs. Every write is idempotent, so a
 //! redelivered task changes nothing twice.
 
 use crate::ssh::PresentedKey;
 use deadpool_postgres::{GenericClient, Pool};
 use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 pub type StoreResult<T> = Result<T, String>;
@@ -62,17 +64,130 @@ where
     }
 }
 
-/// Pins the first key seen. Returns the key pinned now, which differs from `key` when
-/// another worker pinned a different key first.
-pub async fn pin_host_key(pool: &Pool, device_id: i64, key: &PresentedKey) -> StoreResult<String> {
-    retrying("pinning a host key", || pin_once(pool, device_id, key)).await
+/// Pins a batch holds at most.
+const MAX_PINS: usize = 256;
+
+/// How long the first pin of a batch waits for others. A first contact waits this much
+/// longer before its secrets go out; Postgres does one statement and one commit for
+/// every device that arrived meanwhile instead of one each.
+const PIN_WINDOW: std::time::Duration = std::time::Duration::from_millis(10);
+
+struct PinRequest {
+    device_id: i64,
+    key: PresentedKey,
+    reply: oneshot::Sender<StoreResult<String>>,
+}
+
+/// Host-key pins in group commit. A device's pin is in the database, committed, before
+/// [`Pinner::pin`] returns — as with a statement of its own, so no secret is ever sent
+/// to a device whose first key is not pinned, and a second worker that meets the device
+/// with another key refuses it — but the devices of one worker that make first contact
+/// within [`PIN_WINDOW`] share one statement.
+#[derive(Clone)]
+pub struct Pinner {
+    requests: mpsc::Sender<PinRequest>,
+}
+
+impl Pinner {
+    /// Starts the pinning task; it ends once every handle is dropped.
+    pub fn start(pool: Pool) -> Pinner {
+        let (requests, rx) = mpsc::channel(MAX_PINS * 4);
+        tokio::spawn(run_pins(pool, rx));
+        Pinner { requests }
+    }
+
+    /// Pins the first key seen for `device_id`. Returns the key pinned now, which
+    /// differs from `key` when another worker (or another task of this one) pinned a
+    /// different key first.
+    pub async fn pin(&self, device_id: i64, key: &PresentedKey) -> StoreResult<String> {
+        let (reply, answer) = oneshot::channel();
+        let request = PinRequest {
+            device_id,
+            key: key.clone(),
+            reply,
+        };
+        self.requests
+            .send(request)
+            .await
+            .map_err(|_| "host key pinning has stopped".to_string())?;
+        answer
+            .await
+            .map_err(|_| "host key pinning has stopped".to_string())?
+    }
+}
+
+async fn run_pins(pool: Pool, mut rx: mpsc::Receiver<PinRequest>) {
+    let mut batch = Vec::with_capacity(MAX_PINS);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        let until = tokio::time::Instant::now() + PIN_WINDOW;
+        while batch.len() < MAX_PINS {
+            match tokio::time::timeout_at(until, rx.recv()).await {
+                Ok(Some(r)) => batch.push(r),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        pin_batch(&pool, std::mem::take(&mut batch)).await;
+    }
+}
+
+/// Pins a batch and answers each request. Transient failures are retried (a waiting
+/// device's deadline bounds its wait; a request nobody waits for any more is dropped);
+/// a permanent one — a device deleted meanwhile — fails only its own device, each device
+/// being then pinned on its own.
+async fn pin_batch(pool: &Pool, mut batch: Vec<PinRequest>) {
+    let mut delay = std::time::Duration::from_millis(100);
+    while !batch.is_empty() {
+        batch.retain(|r| !r.reply.is_closed());
+        // One row per device: a second request for the same device is answered with
+        // whatever the first pinned.
+        let mut rows: BTreeMap<i64, &PresentedKey> = BTreeMap::new();
+        for r in &batch {
+            rows.entry(r.device_id).or_insert(&r.key);
+        }
+        if rows.is_empty() {
+            return;
+        }
+        match pins_once(pool, &rows).await {
+            Ok(pinned) => {
+                // A device pinned by another transaction that had not committed when this
+                // statement took its snapshot gets no row: it goes round again.
+                let mut again = Vec::new();
+                for r in batch {
+                    match pinned.get(&r.device_id) {
+                        Some(key) => {
+                            let _ = r.reply.send(Ok(key.clone()));
+                        }
+                        None => again.push(r),
+                    }
+                }
+                batch = again;
+            }
+            Err(Failure::Transient(e)) => {
+                tracing::warn!(error = %e, devices = rows.len(), retry_in_ms = delay.as_millis() as u64,
+                    "pinning host keys: database unavailable; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(2));
+            }
+            Err(Failure::Permanent(e)) => {
+                tracing::warn!(error = %e, devices = rows.len(),
+                    "pinning host keys in one statement failed; pinning them one by one");
+                for r in batch {
+                    let answer =
+                        retrying("pinning a host key", || pin_once(pool, r.device_id, &r.key))
+                            .await;
+                    let _ = r.reply.send(answer);
+                }
+                return;
+            }
+        }
+    }
 }
 
 async fn pin_once(pool: &Pool, device_id: i64, key: &PresentedKey) -> Result<String, Failure> {
     let client = pool.get().await.map_err(Failure::pool)?;
-    // Prepared once per pooled connection: one of these runs per device on first contact.
-    let statement = client
-        .prepare_cached(
+    let row = client
+        .query_opt(
             "WITH pinned AS (
                  INSERT INTO host_keys (device_id, algorithm, public_key, fingerprint)
                  VALUES ($1, $2, $3, $4)
@@ -82,12 +197,6 @@ async fn pin_once(pool: &Pool, device_id: i64, key: &PresentedKey) -> Result<Str
              SELECT public_key FROM pinned
              UNION ALL SELECT public_key FROM host_keys WHERE device_id = $1
              LIMIT 1",
-        )
-        .await
-        .map_err(Failure::pg)?;
-    let row = client
-        .query_one(
-            &statement,
             &[
                 &device_id,
                 &key.algorithm,
@@ -97,7 +206,42 @@ async fn pin_once(pool: &Pool, device_id: i64, key: &PresentedKey) -> Result<Str
         )
         .await
         .map_err(Failure::pg)?;
-    Ok(row.get(0))
+    // No row: another transaction pinned it after this statement's snapshot; try again.
+    row.map(|r| r.get(0))
+        .ok_or_else(|| Failure::Transient("host key pinned concurrently; reading it again".into()))
+}
+
+async fn pins_once(
+    pool: &Pool,
+    rows: &BTreeMap<i64, &PresentedKey>,
+) -> Result<HashMap<i64, String>, Failure> {
+    let devices: Vec<i64> = rows.keys().copied().collect();
+    let algorithms: Vec<&str> = rows.values().map(|k| k.algorithm.as_str()).collect();
+    let keys: Vec<&str> = rows.values().map(|k| k.public_key.as_str()).collect();
+    let fingerprints: Vec<&str> = rows.values().map(|k| k.fingerprint.as_str()).collect();
+    let client = pool.get().await.map_err(Failure::pool)?;
+    let statement = client
+        .prepare_cached(
+            "WITH input AS (
+                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[])
+                     AS t(device_id, algorithm, public_key, fingerprint)
+             ), pinned AS (
+                 INSERT INTO host_keys (device_id, algorithm, public_key, fingerprint)
+                 SELECT * FROM input
+                 ON CONFLICT (device_id) DO NOTHING
+                 RETURNING device_id, public_key
+             )
+             SELECT device_id, public_key FROM pinned
+             UNION ALL
+             SELECT h.device_id, h.public_key FROM host_keys h JOIN input USING (device_id)",
+        )
+        .await
+        .map_err(Failure::pg)?;
+    let found = client
+        .query(&statement, &[&devices, &algorithms, &keys, &fingerprints])
+        .await
+        .map_err(Failure::pg)?;
+    Ok(found.iter().map(|row| (row.get(0), row.get(1))).collect())
 }
 
 /// SHA-256 of `content`, lower-case hex.
