@@ -8,10 +8,12 @@
 //!   logins a job makes on first contact: 1.5 handshakes per device on the bench fleet.
 
 use super::Figure;
-use anyhow::Result;
-use netraven_simulator::{Fleet, LINUX_CONFIG_COMMAND};
+use anyhow::{Context, Result};
+use netraven_simulator::scenario::standard_credentials;
+use netraven_simulator::LINUX_CONFIG_COMMAND;
 use netraven_worker::ssh::{AuthOutcome, HostKeyCheck, Session, SshTimeouts};
 use secrecy::SecretString;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,34 +26,44 @@ pub enum Logins {
 }
 
 impl Logins {
-    fn name(self) -> &'static str {
+    fn prefix(self) -> &'static str {
         match self {
-            Logins::Known => "baseline_devices_per_second",
-            Logins::InOrder => "baseline_in_order_devices_per_second",
+            Logins::Known => "baseline",
+            Logins::InOrder => "baseline_in_order",
         }
+    }
+
+    fn name(self) -> String {
+        format!("{}_devices_per_second", self.prefix())
     }
 }
 
-struct Target {
+/// One device as the bare client sees it.
+pub struct Target {
     host: String,
     port: u16,
     /// Usernames and secrets to try, in order; the last one is accepted.
     tries: Vec<(String, SecretString)>,
 }
 
-/// Backs up every device of `fleets` once with `concurrency` sessions at a time.
-pub async fn measure(fleets: &[Fleet], concurrency: usize, logins: Logins) -> Result<Figure> {
+/// The devices of the bench fleet's inventories, with the logins `logins` makes on each.
+pub fn targets(inventories: &[PathBuf], logins: Logins) -> Result<Vec<Target>> {
+    let credentials = standard_credentials(super::fleet::SEED);
     let mut targets = Vec::new();
-    for fleet in fleets {
-        let credentials = fleet.credentials().to_vec();
-        for d in fleet.devices() {
-            let accepted = super::fleet::accepted_credential(targets.len());
+    for path in inventories {
+        for d in crate::inventory::read(path)?.devices {
+            let i: usize = d
+                .name
+                .strip_prefix("bench-")
+                .and_then(|n| n.parse().ok())
+                .with_context(|| format!("{}: not a bench device", d.name))?;
+            let accepted = super::fleet::accepted_credential(i);
             let first = match logins {
                 Logins::Known => accepted,
                 Logins::InOrder => 0,
             };
             targets.push(Target {
-                host: d.host.to_string(),
+                host: d.host,
                 port: d.port,
                 tries: credentials[first..=accepted]
                     .iter()
@@ -60,10 +72,32 @@ pub async fn measure(fleets: &[Fleet], concurrency: usize, logins: Logins) -> Re
             });
         }
     }
+    Ok(targets)
+}
+
+/// Backs up every target once with `concurrency` sessions at a time: the rate, and the
+/// CPU per device of the bare client (this process) and of the simulator processes
+/// `simulators` — each in a process of its own, as the workers and the simulator are
+/// in a job.
+pub async fn measure(
+    targets: Vec<Target>,
+    concurrency: usize,
+    logins: Logins,
+    simulators: &[u32],
+) -> Result<Vec<Figure>> {
     let handshakes: usize = targets.iter().map(|t| t.tries.len()).sum();
+    let devices = targets.len();
     let targets = Arc::new(targets);
     let next = Arc::new(AtomicUsize::new(0));
     let failures = Arc::new(AtomicUsize::new(0));
+    let simulator_seconds = || -> f64 {
+        simulators
+            .iter()
+            .map(|&pid| super::cpu::process_seconds(pid))
+            .sum()
+    };
+    let (client_before, simulator_before) =
+        (super::cpu::this_process_seconds(), simulator_seconds());
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..concurrency.max(1) {
@@ -82,26 +116,50 @@ pub async fn measure(fleets: &[Fleet], concurrency: usize, logins: Logins) -> Re
     }
     while tasks.join_next().await.is_some() {}
     let took = started.elapsed();
+    let client = super::cpu::this_process_seconds() - client_before;
+    let simulator = simulator_seconds() - simulator_before;
     let failed = failures.load(Ordering::Relaxed);
-    anyhow::ensure!(
-        failed == 0,
-        "{failed} of {} bare backups failed",
-        targets.len()
-    );
-    Ok(Figure::rate(
-        logins.name(),
-        targets.len(),
-        took,
-        "devices/s",
-        format!(
-            "{} devices, {handshakes} handshakes: connect + password{} + exec of a 20 KB config, {concurrency} at a time",
-            targets.len(),
-            match logins {
-                Logins::Known => " (the working credential)",
-                Logins::InOrder => "s in priority order",
-            }
+    anyhow::ensure!(failed == 0, "{failed} of {devices} bare backups failed");
+    let per_device = |seconds: f64| seconds * 1000.0 / devices as f64;
+    let cpu = |group: &str, seconds: f64, detail: String| Figure {
+        name: format!("{}_cpu_ms_per_device_{group}", logins.prefix()),
+        value: per_device(seconds),
+        unit: "ms".into(),
+        detail,
+    };
+    Ok(vec![
+        Figure::rate(
+            &logins.name(),
+            devices,
+            took,
+            "devices/s",
+            format!(
+                "{devices} devices, {handshakes} handshakes: connect + password{} + exec of a 20 KB config, {concurrency} at a time",
+                match logins {
+                    Logins::Known => " (the working credential)",
+                    Logins::InOrder => "s in priority order",
+                }
+            ),
         ),
-    ))
+        cpu(
+            "client",
+            client,
+            "the bare client: user + system CPU / devices".into(),
+        ),
+        cpu(
+            "simulator",
+            simulator,
+            "the simulator processes: user + system CPU / devices".into(),
+        ),
+        cpu(
+            "total",
+            client + simulator,
+            format!(
+                "client + simulator; wall time x 2 cores = {:.2} ms",
+                per_device(took.as_secs_f64() * 2.0)
+            ),
+        ),
+    ])
 }
 
 /// One device: each rejected username costs its own connection, the accepted one reads

@@ -63,6 +63,16 @@ impl Sample {
     }
 }
 
+/// User + system CPU seconds of this process so far.
+pub fn this_process_seconds() -> f64 {
+    process_seconds(std::process::id())
+}
+
+/// User + system CPU seconds of process `pid` so far (0 if it is gone).
+pub fn process_seconds(pid: u32) -> f64 {
+    own_seconds(pid).unwrap_or(0.0)
+}
+
 fn stat_fields(pid: u32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name is in parentheses and may contain blanks: fields start after it.

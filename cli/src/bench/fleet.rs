@@ -1,10 +1,11 @@
 //! The benchmark's simulated network: linux devices with 20 KB configurations, 60 % of
 //! which accept the first credential, 30 % the second and 10 % the third.
 //!
-//! Up to [`IN_PROCESS_MAX`] devices run inside the bench process (the bare-SSH baseline
-//! needs them at hand). Larger fleets run in child processes of [`PER_PROCESS`] devices
-//! each, every one on a loopback address of its own: each device is a listening socket,
-//! and this machine allows 20,000 open files per process.
+//! The fleets of the jobs and baselines run in child processes of [`PER_PROCESS`] devices
+//! each, every one on a loopback address of its own (each device is a listening socket,
+//! and this machine allows 20,000 open files per process), so that the bare client and
+//! the workers alike are a process apart from the devices. The memory measurement's slow
+//! devices run in the bench process ([`start`]).
 
 use anyhow::{Context, Result};
 use netraven_simulator::scenario::standard_credentials;
@@ -16,8 +17,6 @@ use std::time::{Duration, Instant};
 
 /// Devices one simulator process serves, on one loopback address.
 pub const PER_PROCESS: usize = 12_500;
-/// Largest fleet served inside the bench process.
-pub const IN_PROCESS_MAX: usize = 15_000;
 pub const CONFIG_BYTES: usize = 20 * 1024;
 pub const SEED: u64 = 7_000;
 const BASE_PORT: u16 = 5_000;

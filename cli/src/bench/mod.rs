@@ -96,6 +96,11 @@ pub struct BenchArgs {
         default_value = "jobs,resolution,pipes,memory"
     )]
     pub parts: Vec<String>,
+    /// Job sizes to run instead of the plan's (1,000, 10,000 and 50,000; --quick: 500
+    /// and 2,000). The baselines and the second run go with the 10,000-device job
+    /// (--quick: 2,000).
+    #[arg(long, value_delimiter = ',')]
+    pub jobs: Vec<usize>,
 }
 
 /// Sizes of one run.
@@ -210,7 +215,10 @@ pub async fn run(settings: Settings, args: BenchArgs) -> Result<Report> {
 async fn measure(settings: &Settings, args: &BenchArgs, figures: &mut Vec<Figure>) -> Result<()> {
     let settings = settings.clone();
     let wants = |part: &str| args.parts.iter().any(|p| p == part);
-    let plan = Plan::of(args.quick);
+    let mut plan = Plan::of(args.quick);
+    if !args.jobs.is_empty() {
+        plan.jobs.clone_from(&args.jobs);
+    }
     let shape = job::Shape {
         workers: args.workers,
         max_in_flight: args.max_in_flight,
@@ -232,24 +240,23 @@ async fn measure(settings: &Settings, args: &BenchArgs, figures: &mut Vec<Figure
     let mut per_device_ms = Vec::new();
     let jobs: &[usize] = if wants("jobs") { &plan.jobs } else { &[] };
     for &devices in jobs {
-        // Small fleets in this process (the baselines need them), large ones in children.
-        let (fleets, children) = if devices <= fleet::IN_PROCESS_MAX {
-            (fleet::start(devices, None).await?, None)
-        } else {
-            (Vec::new(), Some(fleet::Children::spawn(devices)?))
-        };
-        let dir = tempfile::tempdir()?;
-        let (inventories, simulators) = match &children {
-            Some(c) => (c.inventories.clone(), c.pids()),
-            None => (fleet::write_inventories(&fleets, dir.path())?, Vec::new()),
-        };
+        // The fleet runs in simulator processes: the baselines' bare client and the
+        // workers are each a process apart from the devices they log in to.
+        let children = fleet::Children::spawn(devices)?;
+        let (inventories, simulators) = (children.inventories.clone(), children.pids());
         if devices == plan.baseline_at {
-            let b = baseline::measure(&fleets, concurrency, baseline::Logins::InOrder).await?;
-            in_order = Some(b.value);
-            push(b);
-            let b = baseline::measure(&fleets, concurrency, baseline::Logins::Known).await?;
-            known = Some(b.value);
-            push(b);
+            for logins in [baseline::Logins::InOrder, baseline::Logins::Known] {
+                let targets = baseline::targets(&inventories, logins)?;
+                let figures = baseline::measure(targets, concurrency, logins, &simulators).await?;
+                let rate = figures.first().map(|f| f.value);
+                match logins {
+                    baseline::Logins::InOrder => in_order = rate,
+                    baseline::Logins::Known => known = rate,
+                }
+                for f in figures {
+                    push(f);
+                }
+            }
         }
         let stage = job::Stage::new(
             &settings,
@@ -321,9 +328,6 @@ async fn measure(settings: &Settings, args: &BenchArgs, figures: &mut Vec<Figure
             }
         }
         stage.finish().await?;
-        for f in fleets {
-            f.shutdown().await;
-        }
         drop(children);
     }
     if let (Some((small, a)), Some((large, b))) = (per_device_ms.first(), per_device_ms.last()) {
