@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use netraven_dispatcher::jobs;
 use netraven_shared::config::Settings;
 use netraven_shared::domain::JobStatus;
-use netraven_shared::messages::{self, JobRequest, Targets};
+use netraven_shared::messages::{self, JobRequest, Limits, Targets};
 use netraven_shared::sealing::KeyRing;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -33,6 +33,7 @@ pub struct Run {
     pub worker_idle_rss_kib: u64,
     /// CPU seconds each group of processes spent while the job ran.
     pub cpu: std::collections::BTreeMap<String, f64>,
+    pub job_id: uuid::Uuid,
 }
 
 /// The roles of one benchmark, started against a scratch database and namespace.
@@ -114,6 +115,12 @@ impl Stage {
 
     /// Submits a backup of every device and follows it to its final status.
     pub async fn run(&self, timeout: Duration) -> Result<Run> {
+        self.run_job(&["fleet"], Limits::default(), timeout).await
+    }
+
+    /// Submits a backup of the devices with any of `tags` and follows it to its final
+    /// status.
+    pub async fn run_job(&self, tags: &[&str], limits: Limits, timeout: Duration) -> Result<Run> {
         let idle = self.worker_rss_kib();
         let groups = self.groups();
         let cpu_before = groups.sample();
@@ -122,11 +129,11 @@ impl Stage {
             request_id: format!("bench-{}", uuid::Uuid::new_v4()),
             job_type: "config_backup".into(),
             targets: Targets {
-                tags: vec!["fleet".into()],
+                tags: tags.iter().map(|t| t.to_string()).collect(),
                 ..Targets::default()
             },
             commands: Vec::new(),
-            limits: Default::default(),
+            limits,
             submitted_by: Some("netraven bench".into()),
         };
         let reply = client::submit(
@@ -163,6 +170,7 @@ impl Stage {
             worker_peak_rss_kib: peak,
             worker_idle_rss_kib: idle,
             cpu,
+            job_id,
         })
     }
 

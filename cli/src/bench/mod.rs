@@ -4,6 +4,7 @@
 pub mod baseline;
 pub mod cpu;
 pub mod fleet;
+pub mod hostile;
 pub mod ingest;
 pub mod job;
 pub mod publish;
@@ -73,6 +74,9 @@ fn cpu_figures(prefix: &str, run: &job::Run) -> Vec<Figure> {
     out
 }
 
+/// Every part, the default.
+const ALL_PARTS: &str = "jobs,resolution,pipes,memory,hostile";
+
 /// `netraven bench` options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
@@ -89,12 +93,8 @@ pub struct BenchArgs {
     #[arg(long, default_value = "bench/results")]
     pub out: std::path::PathBuf,
     /// Which parts to run: jobs (with the baseline), resolution, pipes (ingest and
-    /// publishing), memory.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "jobs,resolution,pipes,memory"
-    )]
+    /// publishing), memory, hostile (healthy devices among faulty ones).
+    #[arg(long, value_delimiter = ',', default_value = ALL_PARTS)]
     pub parts: Vec<String>,
     /// Job sizes to run instead of the plan's (1,000, 10,000 and 50,000; --quick: 500
     /// and 2,000). The baselines and the second run go with the 10,000-device job
@@ -111,6 +111,7 @@ struct Plan {
     ingest: i64,
     publish: usize,
     memory_in_flight: u16,
+    hostile_rounds: usize,
 }
 
 impl Plan {
@@ -123,6 +124,7 @@ impl Plan {
                 ingest: 10_000,
                 publish: 10_000,
                 memory_in_flight: 300,
+                hostile_rounds: 1,
             }
         } else {
             Plan {
@@ -133,6 +135,7 @@ impl Plan {
                 ingest: 50_000,
                 publish: 100_000,
                 memory_in_flight: 1_000,
+                hostile_rounds: 3,
             }
         }
     }
@@ -200,7 +203,10 @@ pub async fn run(settings: Settings, args: BenchArgs) -> Result<Report> {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     let text = serde_json::to_string_pretty(&report)?;
     std::fs::write(args.out.join(format!("bench-{stamp}.json")), &text)?;
-    if outcome.is_ok() && args.parts.len() == 4 {
+    let every_part = ALL_PARTS
+        .split(',')
+        .all(|p| args.parts.iter().any(|a| a == p));
+    if outcome.is_ok() && every_part && args.jobs.is_empty() {
         let latest = if args.quick {
             "latest-quick.json"
         } else {
@@ -355,6 +361,18 @@ async fn measure(settings: &Settings, args: &BenchArgs, figures: &mut Vec<Figure
         push(ingest::measure(&scratch, plan.ingest, 500).await?);
         push(publish::measure(&scratch, plan.publish).await?);
         scratch.remove().await?;
+    }
+    if wants("hostile") {
+        for f in hostile::measure(
+            &settings,
+            args.workers,
+            args.max_in_flight,
+            plan.hostile_rounds,
+        )
+        .await?
+        {
+            push(f);
+        }
     }
     if !wants("memory") {
         return Ok(());

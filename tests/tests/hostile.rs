@@ -1,13 +1,12 @@
 //! Hostile devices and healthy ones: 2,000 devices of which every tenth plays one of the
 //! simulator's faults in turn (200 faulty, 18 of them `endless_output`).
 //!
-//! - Every fault but `endless_output` (182 faulty devices among 1,982), and every fault
-//!   (all 2,000): each job finishes within the device deadline, every device accounted
-//!   for, and the 1,800 healthy devices go through within 20 % of their rate in a job
-//!   without the faulty ones. The 18 devices that stream without end are read up to
-//!   `worker.max_output_bytes` (4 MiB by default) and fail COMMAND_FAILED; at 16 MiB they
-//!   cost the healthy ones about half their rate on this 2-core machine
-//!   (docs/reliability.md, item 5).
+//! Every fault but `endless_output` (182 faulty devices among 1,982), and every fault (all
+//! 2,000): each job finishes within the device deadline, every device is accounted for
+//! once, and the 18 devices that stream without end are cut at `worker.max_output_bytes`
+//! (4 MiB by default) as COMMAND_FAILED. What the faulty devices cost the healthy ones
+//! is a benchmark figure, not asserted here: `netraven bench --parts hostile` (release;
+//! docs/reliability.md, item 5).
 
 use netraven_shared::domain::{JobStatus, Outcome};
 use netraven_simulator::{scenario, Fault, Fleet, FleetOptions};
@@ -19,24 +18,16 @@ const DEVICES: usize = 2000;
 const DEVICE_DEADLINE_MS: u64 = 10_000;
 const TIMEOUT: Duration = Duration::from_secs(180);
 
-/// Healthy devices per second of a finished job: from its start to the last healthy
-/// device's result.
-async fn healthy_rate(env: &TestEnv, id: Uuid) -> anyhow::Result<(f64, i64, f64)> {
+/// The seconds from a finished job's start to its end.
+async fn seconds(env: &TestEnv, id: Uuid) -> anyhow::Result<f64> {
     let client = env.pool.get().await?;
     let row = client
         .query_one(
-            "SELECT count(*), EXTRACT(EPOCH FROM max(r.finished_at) - j.started_at)::float8,
-                    EXTRACT(EPOCH FROM j.finished_at - j.started_at)::float8
-             FROM job_results r JOIN jobs j ON j.id = r.job_id
-             JOIN device_tags dt ON dt.device_id = r.device_id
-             JOIN tags t ON t.id = dt.tag_id AND t.name = 'healthy'
-             WHERE r.job_id = $1 AND r.outcome = 'SUCCESS'
-             GROUP BY j.started_at, j.finished_at",
+            "SELECT EXTRACT(EPOCH FROM finished_at - started_at)::float8 FROM jobs WHERE id = $1",
             &[&id],
         )
         .await?;
-    let (n, secs, total): (i64, f64, f64) = (row.get(0), row.get(1), row.get(2));
-    Ok((n as f64 / secs, n, total))
+    Ok(row.get(0))
 }
 
 async fn run(env: &TestEnv, tags: &[&str]) -> anyhow::Result<Uuid> {
@@ -48,7 +39,7 @@ async fn run(env: &TestEnv, tags: &[&str]) -> anyhow::Result<Uuid> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_devices_finish_within_the_deadline_and_slow_healthy_ones_under_20_percent(
+async fn hostile_devices_finish_within_the_deadline_and_every_device_is_accounted_for(
 ) -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
     let mut spec = scenario("all-good", DEVICES, 91)?;
@@ -78,16 +69,21 @@ async fn hostile_devices_finish_within_the_deadline_and_slow_healthy_ones_under_
     let baseline = run(&env, &["healthy"]).await?;
     let hostile = run(&env, &["healthy", "faulty"]).await?;
     let endless = run(&env, &["fleet"]).await?;
-    let (base_rate, base_n, base_total) = healthy_rate(&env, baseline).await?;
-    let (rate, n, total) = healthy_rate(&env, hostile).await?;
-    let (all_rate, all_n, all_total) = healthy_rate(&env, endless).await?;
-    assert_eq!(
-        (base_n, n, all_n),
-        (1800, 1800, 1800),
-        "every healthy device succeeds"
-    );
-
+    let base_total = seconds(&env, baseline).await?;
     let client = env.pool.get().await?;
+    for id in [baseline, hostile, endless] {
+        let healthy_ok: i64 = client
+            .query_one(
+                "SELECT count(*) FROM job_results r
+                 JOIN device_tags dt ON dt.device_id = r.device_id
+                 JOIN tags t ON t.id = dt.tag_id AND t.name = 'healthy'
+                 WHERE r.job_id = $1 AND r.outcome = 'SUCCESS'",
+                &[&id],
+            )
+            .await?
+            .get(0);
+        assert_eq!(healthy_ok, 1800, "every healthy device succeeds");
+    }
     for (id, devices) in [(hostile, DEVICES - 18), (endless, DEVICES)] {
         let job = netraven_dispatcher::jobs::get(&client, id)
             .await?
@@ -100,27 +96,11 @@ async fn hostile_devices_finish_within_the_deadline_and_slow_healthy_ones_under_
             .iter()
             .all(|r| !matches!(r.outcome, Outcome::Lost | Outcome::InternalError)));
     }
-    println!(
-        "healthy devices: {base_rate:.0}/s alone ({base_total:.1} s); {rate:.0}/s among 182 \
-         faulty, every fault but endless_output ({total:.1} s for 1,982; device deadline {} s): \
-         {:+.1} %; {all_rate:.0}/s among all 200 faulty ({all_total:.1} s for 2,000): {:+.1} %",
-        DEVICE_DEADLINE_MS / 1000,
-        (rate / base_rate - 1.0) * 100.0,
-        (all_rate / base_rate - 1.0) * 100.0
-    );
-    for t in [total, all_total] {
+    for id in [hostile, endless] {
+        let t = seconds(&env, id).await?;
         assert!(
             t <= DEVICE_DEADLINE_MS as f64 / 1000.0 + base_total + 2.0,
             "a hostile job took {t:.1} s: longer than the slowest fault's deadline allows"
-        );
-    }
-    for (faults, r) in [
-        ("182 faulty devices", rate),
-        ("all 200 faulty devices", all_rate),
-    ] {
-        assert!(
-            r >= base_rate * 0.8,
-            "among {faults}, healthy throughput fell from {base_rate:.0}/s to {r:.0}/s (more than 20 %)"
         );
     }
     // The endless streams were cut at the output cap, saying so.

@@ -1,0 +1,182 @@
+//! Issue 8, item 5: hostile devices against healthy ones. 2,000 devices of which every
+//! tenth plays one of the simulator's faults in turn (200 faulty, 18 of them streaming
+//! without end), two workers, a device deadline of 10 s. The healthy devices' rate —
+//! their successes over the time from the job's start to the last of them — in a job of
+//! the healthy devices alone and in jobs with the faulty ones, measured in turns so that
+//! the machine's drift falls on both sides alike; the medians are compared.
+
+use super::{fleet, job, Figure};
+use anyhow::Result;
+use netraven_shared::messages::Limits;
+use netraven_simulator::{Fault, Fleet, FleetOptions};
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+pub const DEVICES: usize = 2_000;
+/// The device deadline of every job here: the slowest fault (a device that never answers)
+/// costs this much, and no more.
+pub const DEVICE_DEADLINE_MS: u64 = 10_000;
+
+/// The healthy devices' rate in one job, and the job's length.
+struct Healthy {
+    rate: f64,
+    devices: i64,
+    job_seconds: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+async fn healthy(stage: &job::Stage, tags: &[&str]) -> Result<Healthy> {
+    let limits = Limits {
+        device_deadline_ms: Some(DEVICE_DEADLINE_MS),
+        ..Limits::default()
+    };
+    let run = stage
+        .run_job(tags, limits, Duration::from_secs(300))
+        .await?;
+    anyhow::ensure!(run.status.is_final(), "job ended {}, not final", run.status);
+    let client = stage.scratch.pool.get().await?;
+    let row = client
+        .query_one(
+            "SELECT count(*), EXTRACT(EPOCH FROM max(r.finished_at) - j.started_at)::float8,
+                    (SELECT count(*) FROM job_results WHERE job_id = j.id)
+             FROM job_results r JOIN jobs j ON j.id = r.job_id
+             JOIN device_tags dt ON dt.device_id = r.device_id
+             JOIN tags t ON t.id = dt.tag_id AND t.name = 'healthy'
+             WHERE r.job_id = $1 AND r.outcome = 'SUCCESS'
+             GROUP BY j.id, j.started_at",
+            &[&run.job_id],
+        )
+        .await?;
+    let (n, secs, results): (i64, f64, i64) = (row.get(0), row.get(1), row.get(2));
+    anyhow::ensure!(
+        results == run.devices,
+        "{results} results for {} devices",
+        run.devices
+    );
+    Ok(Healthy {
+        rate: n as f64 / secs.max(1e-3),
+        devices: n,
+        job_seconds: run.took.as_secs_f64(),
+    })
+}
+
+/// Runs the comparison `rounds` times in turns and reports the medians.
+pub async fn measure(
+    settings: &netraven_shared::config::Settings,
+    workers: usize,
+    max_in_flight: u16,
+    rounds: usize,
+) -> Result<Vec<Figure>> {
+    let mut spec = fleet::spec_range(0, DEVICES, None);
+    let mut endless = 0;
+    for (i, d) in spec.devices.iter_mut().enumerate() {
+        let tag = if i % 10 == 9 {
+            let fault = Fault::ALL[(i / 10) % Fault::ALL.len()];
+            d.fault = Some(fault);
+            if fault == Fault::EndlessOutput {
+                endless += 1;
+                "endless"
+            } else {
+                "faulty"
+            }
+        } else {
+            "healthy"
+        };
+        d.tags.push(tag.into());
+    }
+    let faulty = DEVICES / 10;
+    let fleet = Fleet::start(
+        spec,
+        FleetOptions {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            base_port: 20_000,
+            auth_rejection_ms: 0,
+        },
+    )
+    .await?;
+    let dir = tempfile::tempdir()?;
+    let inventories = fleet::write_inventories(std::slice::from_ref(&fleet), dir.path())?;
+    let stage = job::Stage::new(
+        settings,
+        "hostile",
+        &inventories,
+        Vec::new(),
+        job::Shape {
+            workers,
+            max_in_flight,
+        },
+    )
+    .await?;
+    // Warm-up: pins the healthy devices' host keys, so every measured job starts alike.
+    healthy(&stage, &["healthy"]).await?;
+    let (mut alone, mut some, mut all) = (Vec::new(), Vec::new(), Vec::new());
+    let mut longest = 0.0f64;
+    for _ in 0..rounds.max(1) {
+        let a = healthy(&stage, &["healthy"]).await?;
+        let b = healthy(&stage, &["healthy", "faulty"]).await?;
+        let c = healthy(&stage, &["fleet"]).await?;
+        for h in [&a, &b, &c] {
+            anyhow::ensure!(
+                h.devices == (DEVICES - faulty) as i64,
+                "{} of {} healthy devices succeeded",
+                h.devices,
+                DEVICES - faulty
+            );
+        }
+        longest = longest.max(b.job_seconds).max(c.job_seconds);
+        alone.push(a.rate);
+        some.push(b.rate);
+        all.push(c.rate);
+    }
+    stage.finish().await?;
+    fleet.shutdown().await;
+
+    let (alone, some, all) = (median(alone), median(some), median(all));
+    let healthy_n = DEVICES - faulty;
+    let change = |rate: f64| (rate / alone - 1.0) * 100.0;
+    Ok(vec![
+        Figure {
+            name: "hostile_healthy_alone_devices_per_second".into(),
+            value: alone,
+            unit: "devices/s".into(),
+            detail: format!("{healthy_n} healthy devices alone, median of {rounds}"),
+        },
+        Figure {
+            name: "hostile_healthy_among_faults_devices_per_second".into(),
+            value: some,
+            unit: "devices/s".into(),
+            detail: format!(
+                "the same among {} faulty devices, every fault but endless output",
+                faulty - endless
+            ),
+        },
+        Figure {
+            name: "hostile_healthy_among_all_faults_devices_per_second".into(),
+            value: all,
+            unit: "devices/s".into(),
+            detail: format!("the same among all {faulty} faulty devices ({endless} stream without end)"),
+        },
+        Figure {
+            name: "hostile_healthy_rate_change_percent".into(),
+            value: change(all),
+            unit: "%".into(),
+            detail: format!(
+                "among all faults vs alone (every fault but endless output: {:+.1} %); target within 20 %",
+                change(some)
+            ),
+        },
+        Figure {
+            name: "hostile_longest_job_seconds".into(),
+            value: longest,
+            unit: "s".into(),
+            detail: format!(
+                "the longest job with faulty devices; device deadline {} s",
+                DEVICE_DEADLINE_MS / 1000
+            ),
+        },
+    ])
+}
