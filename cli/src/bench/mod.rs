@@ -112,6 +112,8 @@ struct Plan {
     publish: usize,
     memory_in_flight: u16,
     hostile_rounds: usize,
+    /// Rounds of the jobs at the baseline's size, each between two baselines.
+    rounds: usize,
 }
 
 impl Plan {
@@ -125,6 +127,7 @@ impl Plan {
                 publish: 10_000,
                 memory_in_flight: 300,
                 hostile_rounds: 1,
+                rounds: 1,
             }
         } else {
             Plan {
@@ -135,7 +138,8 @@ impl Plan {
                 ingest: 50_000,
                 publish: 100_000,
                 memory_in_flight: 1_000,
-                hostile_rounds: 3,
+                hostile_rounds: 5,
+                rounds: 3,
             }
         }
     }
@@ -174,6 +178,26 @@ fn machine() -> String {
         mem_kib as f64 / 1_048_576.0,
         read("/proc/sys/kernel/osrelease").trim()
     )
+}
+
+/// The index of the median of `values` (the upper one of an even count).
+fn median_index(values: &[f64]) -> usize {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    order.get(values.len() / 2).copied().unwrap_or(0)
+}
+
+fn median(values: &[f64]) -> f64 {
+    values.get(median_index(values)).copied().unwrap_or(0.0)
+}
+
+/// `1.234, 2.345, …` with `decimals` decimals.
+fn list(values: &[f64], decimals: usize) -> String {
+    values
+        .iter()
+        .map(|v| format!("{v:.decimals$}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn say(f: &Figure) {
@@ -240,9 +264,11 @@ async fn measure(settings: &Settings, args: &BenchArgs, figures: &mut Vec<Figure
     );
 
     // Two baselines, same fleet, same run: the logins a first job makes (credentials in
-    // priority order) and the logins of a job that affinity already taught.
-    let mut in_order = None;
-    let mut known = None;
+    // priority order) and the logins of a job that affinity already taught. At the
+    // baseline's size the jobs run in rounds, each on a fresh database (a first run
+    // again) and each between two measurements of both baselines, so that the machine's
+    // drift — its speed moves by a quarter within minutes — falls on both sides of every
+    // ratio; the medians are reported, every round in the details.
     let mut per_device_ms = Vec::new();
     let jobs: &[usize] = if wants("jobs") { &plan.jobs } else { &[] };
     for &devices in jobs {
@@ -250,91 +276,154 @@ async fn measure(settings: &Settings, args: &BenchArgs, figures: &mut Vec<Figure
         // workers are each a process apart from the devices they log in to.
         let children = fleet::Children::spawn(devices)?;
         let (inventories, simulators) = (children.inventories.clone(), children.pids());
-        if devices == plan.baseline_at {
+        let with_baselines = devices == plan.baseline_at;
+        let baselines = || async {
+            let mut both = Vec::new();
             for logins in [baseline::Logins::InOrder, baseline::Logins::Known] {
                 let targets = baseline::targets(&inventories, logins)?;
-                let figures = baseline::measure(targets, concurrency, logins, &simulators).await?;
-                let rate = figures.first().map(|f| f.value);
-                match logins {
-                    baseline::Logins::InOrder => in_order = rate,
-                    baseline::Logins::Known => known = rate,
-                }
-                for f in figures {
+                both.push(baseline::measure(targets, concurrency, logins, &simulators).await?);
+            }
+            anyhow::Ok(both)
+        };
+        let mut brackets = Vec::new();
+        if with_baselines {
+            brackets.push(baselines().await?);
+        }
+        let mut rounds = Vec::new();
+        for _ in 0..if with_baselines { plan.rounds } else { 1 } {
+            let stage = job::Stage::new(
+                &settings,
+                &format!("job{devices}"),
+                &inventories,
+                simulators.clone(),
+                shape,
+            )
+            .await?;
+            let first = stage.run(Duration::from_secs(900)).await?;
+            anyhow::ensure!(
+                first.succeeded == first.devices,
+                "{} of {} devices backed up: {}",
+                first.succeeded,
+                first.devices,
+                first.status
+            );
+            let second = if with_baselines {
+                Some(stage.run(Duration::from_secs(900)).await?)
+            } else {
+                None
+            };
+            stage.finish().await?;
+            if with_baselines {
+                brackets.push(baselines().await?);
+            }
+            rounds.push((first, second));
+        }
+        drop(children);
+
+        let rate = |run: &job::Run| run.devices as f64 / run.took.as_secs_f64().max(1e-9);
+        // Each round's ratios: its job over the mean of the baselines either side of it.
+        let ratio = |r: usize, which: usize, run: &job::Run| {
+            let around = (brackets[r][which][0].value + brackets[r + 1][which][0].value) / 2.0;
+            rate(run) / around
+        };
+        let firsts: Vec<f64> = rounds.iter().map(|(f, _)| rate(f)).collect();
+        let first_ratios: Vec<f64> = if with_baselines {
+            (0..rounds.len())
+                .map(|r| ratio(r, 0, &rounds[r].0))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let chosen = median_index(&first_ratios);
+        if with_baselines {
+            // The baselines: the median measurement of each (its CPU figures with it).
+            for which in 0..2 {
+                let rates: Vec<f64> = brackets.iter().map(|b| b[which][0].value).collect();
+                let m = median_index(&rates);
+                for (i, f) in brackets[m][which].iter().enumerate() {
+                    let mut f = f.clone();
+                    if i == 0 {
+                        f.detail = format!(
+                            "{}; median of {}: {}",
+                            f.detail,
+                            rates.len(),
+                            list(&rates, 0)
+                        );
+                    }
                     push(f);
                 }
             }
         }
-        let stage = job::Stage::new(
-            &settings,
-            &format!("job{devices}"),
-            &inventories,
-            simulators,
-            shape,
-        )
-        .await?;
-        let run = stage.run(Duration::from_secs(900)).await?;
-        anyhow::ensure!(
-            run.succeeded == run.devices,
-            "{} of {} devices backed up: {}",
-            run.succeeded,
-            run.devices,
-            run.status
+        let (first, second) = &rounds[chosen];
+        let mut detail = format!(
+            "config_backup, 60/30/10 % on credentials 1/2/3, 20 KB configs, {} workers x {} in flight",
+            args.workers, args.max_in_flight
         );
-        let rate = Figure::rate(
+        if rounds.len() > 1 {
+            detail = format!(
+                "{detail}; the round of the median ratio, rounds: {}",
+                list(&firsts, 0)
+            );
+        }
+        per_device_ms.push((devices, 1000.0 / rate(first)));
+        push(Figure::rate(
             &format!("job_{devices}_devices_per_second"),
             devices,
-            run.took,
+            first.took,
             "devices/s",
-            format!("config_backup, 60/30/10 % on credentials 1/2/3, 20 KB configs, {} workers x {} in flight", args.workers, args.max_in_flight),
-        );
-        per_device_ms.push((devices, 1000.0 / rate.value));
-        let first_rate = rate.value;
-        push(rate);
-        for f in cpu_figures(&format!("job_{devices}"), &run) {
+            detail,
+        ));
+        for f in cpu_figures(&format!("job_{devices}"), first) {
             push(f);
         }
-        if devices == plan.baseline_at {
-            if let Some(b) = in_order {
-                push(Figure {
-                    name: "job_vs_baseline_ratio".into(),
-                    value: first_rate / b,
-                    unit: "x".into(),
-                    detail: format!(
-                        "{devices}-device job / bare SSH making the same logins, same run"
-                    ),
-                });
-            }
-            if let Some(b) = known {
-                push(Figure {
-                    name: "job_vs_known_credential_baseline_ratio".into(),
-                    value: first_rate / b,
-                    unit: "x".into(),
-                    detail: "first run / bare SSH that knows each device's credential".into(),
-                });
-            }
-            let again = stage.run(Duration::from_secs(900)).await?;
-            let second = Figure::rate(
+        if !with_baselines {
+            continue;
+        }
+        let known_ratios: Vec<f64> = (0..rounds.len())
+            .map(|r| ratio(r, 1, &rounds[r].0))
+            .collect();
+        let second_ratios: Vec<f64> = (0..rounds.len())
+            .filter_map(|r| rounds[r].1.as_ref().map(|s| ratio(r, 1, s)))
+            .collect();
+        push(Figure {
+            name: "job_vs_baseline_ratio".into(),
+            value: median(&first_ratios),
+            unit: "x".into(),
+            detail: format!(
+                "{devices}-device job / bare SSH making the same logins, each round between two baselines; median of {}",
+                list(&first_ratios, 3)
+            ),
+        });
+        push(Figure {
+            name: "job_vs_known_credential_baseline_ratio".into(),
+            value: median(&known_ratios),
+            unit: "x".into(),
+            detail: format!(
+                "first run / bare SSH that knows each device's credential; median of {}",
+                list(&known_ratios, 3)
+            ),
+        });
+        if let Some(second) = second {
+            push(Figure {
+                name: "second_run_vs_baseline_ratio".into(),
+                value: median(&second_ratios),
+                unit: "x".into(),
+                detail: format!(
+                    "with affinity / bare SSH with the working credential; median of {}",
+                    list(&second_ratios, 3)
+                ),
+            });
+            push(Figure::rate(
                 &format!("job_{devices}_second_run_devices_per_second"),
                 devices,
-                again.took,
+                second.took,
                 "devices/s",
                 "the same job again: affinity puts the credential that worked first".into(),
-            );
-            if let Some(b) = known {
-                push(Figure {
-                    name: "second_run_vs_baseline_ratio".into(),
-                    value: second.value / b,
-                    unit: "x".into(),
-                    detail: "with affinity / bare SSH with the working credential, same run".into(),
-                });
-            }
-            push(second);
-            for f in cpu_figures(&format!("job_{devices}_second_run"), &again) {
+            ));
+            for f in cpu_figures(&format!("job_{devices}_second_run"), second) {
                 push(f);
             }
         }
-        stage.finish().await?;
-        drop(children);
     }
     if let (Some((small, a)), Some((large, b))) = (per_device_ms.first(), per_device_ms.last()) {
         push(Figure {
@@ -368,6 +457,7 @@ async fn measure(settings: &Settings, args: &BenchArgs, figures: &mut Vec<Figure
             args.workers,
             args.max_in_flight,
             plan.hostile_rounds,
+            !args.quick,
         )
         .await?
         {

@@ -50,6 +50,9 @@ impl Scratch {
         if let Ok(conn) = broker::connect(&self.settings.amqp, "bench-cleanup").await {
             if let Ok(ch) = conn.create_channel().await {
                 let _ = broker::delete_topology(&ch, &self.names()).await;
+                // Closed before its connection: a channel dropped on a closing connection
+                // makes lapin log an error.
+                let _ = ch.close(200, "ok".into()).await;
             }
             let _ = conn.close(200, "ok".into()).await;
         }
