@@ -68,8 +68,10 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         name: broker::hostname(),
     });
     let (tx, rx) = mpsc::channel::<Finished>(usize::from(w.max_in_flight) * 2);
+    let working = flusher::Working::default();
     let flushing = tokio::spawn(flusher::run(
         rx,
+        working.clone(),
         pool,
         Publisher::on(link.clone(), settings.amqp.publish_window).await?,
         names.clone(),
@@ -86,7 +88,8 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
             next = tasks.next() => match next {
                 Some(delivery) => {
                     let (core, tx, stop, names, dl) = (core.clone(), tx.clone(), hard_stop.clone(), names.clone(), dead_letters.clone());
-                    tracker.spawn(async move { handle(&core, delivery, tx, stop, &names, &dl).await });
+                    let on = working.start();
+                    tracker.spawn(async move { handle(&core, delivery, on, tx, stop, &names, &dl).await });
                 }
                 None => break,
             }
@@ -123,6 +126,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
 async fn handle(
     core: &Core,
     delivery: Delivery,
+    working_on: flusher::WorkingOn,
     flush: mpsc::Sender<Finished>,
     hard_stop: CancellationToken,
     names: &Names,
@@ -214,6 +218,8 @@ async fn handle(
             finished_at: Utc::now(),
         };
         let finished = Finished { job_id: task.job_id, device_id: task.device.id, report, result, acker: delivery.acker };
+        // Done with before the hand-over: the flusher then knows whether more can come.
+        drop(working_on);
         if flush.send(finished).await.is_err() {
             tracing::error!("flusher gone; the task will be redelivered");
         }

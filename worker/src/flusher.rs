@@ -21,6 +21,8 @@ use netraven_shared::db::describe;
 use netraven_shared::messages::{self, TaskResult, TaskResults};
 use netraven_shared::telemetry::metrics;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -54,9 +56,37 @@ struct Delta {
     last_failure: Option<DateTime<Utc>>,
 }
 
+/// Devices this worker took and has not handed to the flusher yet. While none is, no
+/// more finished devices can come, so the flusher writes what it holds at once instead of
+/// waiting out its interval: the last devices of a job, or a lone device, are recorded
+/// without the group-commit delay.
+#[derive(Clone, Default)]
+pub struct Working(Arc<AtomicUsize>);
+
+/// One device being worked on; it stops counting when dropped.
+pub struct WorkingOn(Arc<AtomicUsize>);
+
+impl Working {
+    pub fn start(&self) -> WorkingOn {
+        self.0.fetch_add(1, Ordering::AcqRel);
+        WorkingOn(self.0.clone())
+    }
+
+    fn any(&self) -> bool {
+        self.0.load(Ordering::Acquire) > 0
+    }
+}
+
+impl Drop for WorkingOn {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Runs until every sender is dropped and the queue is drained.
 pub async fn run(
     mut rx: mpsc::Receiver<Finished>,
+    working: Working,
     pool: Pool,
     publisher: Publisher,
     names: Names,
@@ -68,7 +98,13 @@ pub async fn run(
         batch.push(first);
         let until = tokio::time::Instant::now() + interval;
         while batch.len() < MAX_BATCH {
-            match tokio::time::timeout_at(until, rx.recv()).await {
+            let next = if working.any() {
+                tokio::time::timeout_at(until, rx.recv()).await
+            } else {
+                // Nothing in the works: take only what is queued already.
+                Ok(rx.try_recv().ok())
+            };
+            match next {
                 Ok(Some(f)) => batch.push(f),
                 Ok(None) | Err(_) => break,
             }
