@@ -1,5 +1,6 @@
 //! What a worker writes to Postgres while working on a device: pinned host keys (in
-//! group commit, [`Pinner`]), configuration snapshots and command outputs. Every write is idempotent, so a
+//! group commit, [`Pinner`]), configuration snapshots and command outputs. Every write is
+//! idempotent, so a
 //! redelivered task changes nothing twice.
 
 use crate::ssh::PresentedKey;
@@ -133,82 +134,56 @@ async fn run_pins(pool: Pool, mut rx: mpsc::Receiver<PinRequest>) {
 
 /// Pins a batch and answers each request. Transient failures are retried (a waiting
 /// device's deadline bounds its wait; a request nobody waits for any more is dropped);
-/// a permanent one — a device deleted meanwhile — fails only its own device, each device
-/// being then pinned on its own.
-async fn pin_batch(pool: &Pool, mut batch: Vec<PinRequest>) {
-    let mut delay = std::time::Duration::from_millis(100);
-    while !batch.is_empty() {
-        batch.retain(|r| !r.reply.is_closed());
-        // One row per device: a second request for the same device is answered with
-        // whatever the first pinned.
-        let mut rows: BTreeMap<i64, &PresentedKey> = BTreeMap::new();
-        for r in &batch {
-            rows.entry(r.device_id).or_insert(&r.key);
-        }
-        if rows.is_empty() {
-            return;
-        }
-        match pins_once(pool, &rows).await {
-            Ok(pinned) => {
-                // A device pinned by another transaction that had not committed when this
-                // statement took its snapshot gets no row: it goes round again.
-                let mut again = Vec::new();
-                for r in batch {
-                    match pinned.get(&r.device_id) {
-                        Some(key) => {
-                            let _ = r.reply.send(Ok(key.clone()));
-                        }
-                        None => again.push(r),
+/// a permanent one — a device deleted meanwhile — fails only its own device: the batch is
+/// then pinned again one device at a time.
+async fn pin_batch(pool: &Pool, batch: Vec<PinRequest>) {
+    let mut work = vec![batch];
+    while let Some(mut batch) = work.pop() {
+        let mut delay = std::time::Duration::from_millis(100);
+        loop {
+            batch.retain(|r| !r.reply.is_closed());
+            // One row per device: a second request for the same device is answered with
+            // whatever the first pinned.
+            let mut rows: BTreeMap<i64, &PresentedKey> = BTreeMap::new();
+            for r in &batch {
+                rows.entry(r.device_id).or_insert(&r.key);
+            }
+            if rows.is_empty() {
+                break;
+            }
+            match pins_once(pool, &rows).await {
+                Ok(pinned) => {
+                    // A device pinned by another transaction that had not committed when
+                    // this statement took its snapshot gets no row: it goes round again.
+                    let (done, again): (Vec<_>, Vec<_>) = batch
+                        .into_iter()
+                        .partition(|r| pinned.contains_key(&r.device_id));
+                    for r in done {
+                        let _ = r.reply.send(Ok(pinned[&r.device_id].clone()));
                     }
+                    batch = again;
                 }
-                batch = again;
-            }
-            Err(Failure::Transient(e)) => {
-                tracing::warn!(error = %e, devices = rows.len(), retry_in_ms = delay.as_millis() as u64,
-                    "pinning host keys: database unavailable; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(std::time::Duration::from_secs(2));
-            }
-            Err(Failure::Permanent(e)) => {
-                tracing::warn!(error = %e, devices = rows.len(),
-                    "pinning host keys in one statement failed; pinning them one by one");
-                for r in batch {
-                    let answer =
-                        retrying("pinning a host key", || pin_once(pool, r.device_id, &r.key))
-                            .await;
-                    let _ = r.reply.send(answer);
+                Err(Failure::Transient(e)) => {
+                    tracing::warn!(error = %e, devices = rows.len(), retry_in_ms = delay.as_millis() as u64,
+                        "pinning host keys: database unavailable; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(std::time::Duration::from_secs(2));
                 }
-                return;
+                Err(Failure::Permanent(e)) if batch.len() > 1 => {
+                    tracing::warn!(error = %e, devices = rows.len(),
+                        "pinning host keys in one statement failed; pinning them one by one");
+                    work.extend(batch.drain(..).map(|r| vec![r]));
+                    break;
+                }
+                Err(Failure::Permanent(e)) => {
+                    for r in batch.drain(..) {
+                        let _ = r.reply.send(Err(e.clone()));
+                    }
+                    break;
+                }
             }
         }
     }
-}
-
-async fn pin_once(pool: &Pool, device_id: i64, key: &PresentedKey) -> Result<String, Failure> {
-    let client = pool.get().await.map_err(Failure::pool)?;
-    let row = client
-        .query_opt(
-            "WITH pinned AS (
-                 INSERT INTO host_keys (device_id, algorithm, public_key, fingerprint)
-                 VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (device_id) DO NOTHING
-                 RETURNING public_key
-             )
-             SELECT public_key FROM pinned
-             UNION ALL SELECT public_key FROM host_keys WHERE device_id = $1
-             LIMIT 1",
-            &[
-                &device_id,
-                &key.algorithm,
-                &key.public_key,
-                &key.fingerprint,
-            ],
-        )
-        .await
-        .map_err(Failure::pg)?;
-    // No row: another transaction pinned it after this statement's snapshot; try again.
-    row.map(|r| r.get(0))
-        .ok_or_else(|| Failure::Transient("host key pinned concurrently; reading it again".into()))
 }
 
 async fn pins_once(

@@ -51,8 +51,18 @@ pub fn spec_range(start: usize, end: usize, fault: Option<Fault>) -> FleetSpec {
     }
 }
 
+/// Serves `spec` on `bind`, one port per device from [`BASE_PORT`] up.
+pub async fn serve(spec: FleetSpec, bind: IpAddr) -> Result<Fleet> {
+    let options = FleetOptions {
+        bind,
+        base_port: BASE_PORT,
+        auth_rejection_ms: 0,
+    };
+    Ok(Fleet::start(spec, options).await?)
+}
+
 /// The `n`th loopback address: 127.0.0.1, 127.0.0.2, …
-fn address(n: usize) -> IpAddr {
+pub fn address(n: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (n % 250) as u8))
 }
 
@@ -68,17 +78,7 @@ fn ranges(devices: usize) -> impl Iterator<Item = (usize, usize)> {
 pub async fn start(devices: usize, fault: Option<Fault>) -> Result<Vec<Fleet>> {
     let mut fleets = Vec::new();
     for (n, (start, end)) in ranges(devices).enumerate() {
-        fleets.push(
-            Fleet::start(
-                spec_range(start, end, fault),
-                FleetOptions {
-                    bind: address(n),
-                    base_port: BASE_PORT,
-                    auth_rejection_ms: 0,
-                },
-            )
-            .await?,
-        );
+        fleets.push(serve(spec_range(start, end, fault), address(n)).await?);
     }
     Ok(fleets)
 }
@@ -178,15 +178,7 @@ pub struct ChildArgs {
 
 /// Serves devices `start..end` until SIGTERM or SIGKILL.
 pub async fn serve_child(args: ChildArgs) -> Result<()> {
-    let fleet = Fleet::start(
-        spec_range(args.start, args.end, None),
-        FleetOptions {
-            bind: args.address,
-            base_port: BASE_PORT,
-            auth_rejection_ms: 0,
-        },
-    )
-    .await?;
+    let fleet = serve(spec_range(args.start, args.end, None), args.address).await?;
     // Written whole, then renamed: the parent never reads half a file.
     let partial = args.inventory.with_extension("partial");
     fleet.write_inventory(&partial)?;

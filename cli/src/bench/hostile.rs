@@ -5,11 +5,10 @@
 //! the healthy devices alone and in jobs with the faulty ones, measured in turns so that
 //! the machine's drift falls on both sides alike; the medians are compared.
 
-use super::{fleet, job, Figure};
+use super::{fleet, job, list, median, Figure};
 use anyhow::Result;
 use netraven_shared::messages::Limits;
-use netraven_simulator::{Fault, Fleet, FleetOptions};
-use std::net::{IpAddr, Ipv4Addr};
+use netraven_simulator::Fault;
 use std::time::Duration;
 
 pub const DEVICES: usize = 2_000;
@@ -22,11 +21,6 @@ struct Healthy {
     rate: f64,
     devices: i64,
     job_seconds: f64,
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
 async fn healthy(stage: &job::Stage, tags: &[&str]) -> Result<Healthy> {
@@ -91,15 +85,7 @@ pub async fn measure(
         d.tags.push(tag.into());
     }
     let faulty = DEVICES / 10;
-    let fleet = Fleet::start(
-        spec,
-        FleetOptions {
-            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            base_port: 20_000,
-            auth_rejection_ms: 0,
-        },
-    )
-    .await?;
+    let fleet = fleet::serve(spec, fleet::address(0)).await?;
     let dir = tempfile::tempdir()?;
     let inventories = fleet::write_inventories(std::slice::from_ref(&fleet), dir.path())?;
     let stage = job::Stage::new(
@@ -144,15 +130,8 @@ pub async fn measure(
     stage.finish().await?;
     fleet.shutdown().await;
 
-    let rounds_of = |v: &[f64]| {
-        v.iter()
-            .map(|r| format!("{r:.0}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let (alone_rounds, some_rounds, all_rounds) =
-        (rounds_of(&alone), rounds_of(&some), rounds_of(&all));
-    let (alone, all) = (median(alone), median(all));
+    let (alone_rounds, some_rounds, all_rounds) = (list(&alone, 0), list(&some, 0), list(&all, 0));
+    let (alone, all) = (median(&alone), median(&all));
     let healthy_n = DEVICES - faulty;
     let change = |rate: f64| (rate / alone - 1.0) * 100.0;
     let mut figures = vec![Figure {
@@ -163,7 +142,7 @@ pub async fn measure(
     }];
     let mut partial_change = String::new();
     if !some.is_empty() {
-        let some = median(some);
+        let some = median(&some);
         partial_change = format!(" (every fault but endless output: {:+.1} %)", change(some));
         figures.push(Figure {
             name: "hostile_healthy_among_faults_devices_per_second".into(),

@@ -187,12 +187,12 @@ fn median_index(values: &[f64]) -> usize {
     order.get(values.len() / 2).copied().unwrap_or(0)
 }
 
-fn median(values: &[f64]) -> f64 {
+pub(crate) fn median(values: &[f64]) -> f64 {
     values.get(median_index(values)).copied().unwrap_or(0.0)
 }
 
 /// `1.234, 2.345, …` with `decimals` decimals.
-fn list(values: &[f64], decimals: usize) -> String {
+pub(crate) fn list(values: &[f64], decimals: usize) -> String {
     values
         .iter()
         .map(|v| format!("{v:.decimals$}"))
@@ -385,34 +385,28 @@ async fn measure(settings: &Settings, args: &BenchArgs, figures: &mut Vec<Figure
         let second_ratios: Vec<f64> = (0..rounds.len())
             .filter_map(|r| rounds[r].1.as_ref().map(|s| ratio(r, 1, s)))
             .collect();
-        push(Figure {
-            name: "job_vs_baseline_ratio".into(),
-            value: median(&first_ratios),
+        let ratio_figure = |name: &str, what: String, values: &[f64]| Figure {
+            name: name.into(),
+            value: median(values),
             unit: "x".into(),
-            detail: format!(
-                "{devices}-device job / bare SSH making the same logins, each round between two baselines; median of {}",
-                list(&first_ratios, 3)
-            ),
-        });
-        push(Figure {
-            name: "job_vs_known_credential_baseline_ratio".into(),
-            value: median(&known_ratios),
-            unit: "x".into(),
-            detail: format!(
-                "first run / bare SSH that knows each device's credential; median of {}",
-                list(&known_ratios, 3)
-            ),
-        });
+            detail: format!("{what}; median of {}", list(values, 3)),
+        };
+        push(ratio_figure(
+            "job_vs_baseline_ratio",
+            format!("{devices}-device job / bare SSH making the same logins, each round between two baselines"),
+            &first_ratios,
+        ));
+        push(ratio_figure(
+            "job_vs_known_credential_baseline_ratio",
+            "first run / bare SSH that knows each device's credential".into(),
+            &known_ratios,
+        ));
         if let Some(second) = second {
-            push(Figure {
-                name: "second_run_vs_baseline_ratio".into(),
-                value: median(&second_ratios),
-                unit: "x".into(),
-                detail: format!(
-                    "with affinity / bare SSH with the working credential; median of {}",
-                    list(&second_ratios, 3)
-                ),
-            });
+            push(ratio_figure(
+                "second_run_vs_baseline_ratio",
+                "with affinity / bare SSH with the working credential".into(),
+                &second_ratios,
+            ));
             push(Figure::rate(
                 &format!("job_{devices}_second_run_devices_per_second"),
                 devices,
