@@ -132,7 +132,10 @@ impl Default for DispatcherSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct WorkerSettings {
     pub metrics_addr: String,
-    /// Devices handled at once by this worker (also the broker prefetch).
+    /// Devices handled at once by this worker (also the broker prefetch). A device that
+    /// waits (a silent or slow one, until its timeout) holds its place, so this is set by
+    /// what a waiting device costs — its connection, ~75 KiB — not by the largest output
+    /// one may send, which `output_allowance_bytes` and `large_outputs` bound.
     pub max_in_flight: u16,
     pub connect_timeout_ms: u64,
     pub handshake_timeout_ms: u64,
@@ -143,11 +146,17 @@ pub struct WorkerSettings {
     pub flush_interval_ms: u64,
     /// On SIGTERM, in-flight devices get this long to finish before they are returned.
     pub shutdown_grace_ms: u64,
-    /// Largest configuration or command output read from a device; past it the command
-    /// fails (`COMMAND_FAILED`, "output exceeded N bytes") and reading stops. It bounds what
-    /// a device that streams without end costs the fleet: every byte read is decrypted and
-    /// parsed on the worker's cores.
+    /// Most output read from one device for one task (all its commands together); past it
+    /// the device fails (`COMMAND_FAILED`, "output exceeded N bytes") and reading stops. It
+    /// bounds what a device that streams without end costs the fleet: every byte read is
+    /// decrypted and parsed on the worker's cores.
     pub max_output_bytes: usize,
+    /// Output every device may hold without a large-output turn.
+    pub output_allowance_bytes: usize,
+    /// Devices that may hold more than `output_allowance_bytes` of output at once; the others
+    /// wait for a turn, reading nothing, within their deadline. A worker's output memory is
+    /// at most `max_in_flight × output_allowance_bytes + large_outputs × max_output_bytes`.
+    pub large_outputs: u32,
     /// Redact secret-bearing lines from stored configurations.
     pub redact_secrets: bool,
     /// A folder of extra platform profiles (`*.toml`); built-ins are always loaded.
@@ -162,7 +171,7 @@ impl Default for WorkerSettings {
     fn default() -> Self {
         WorkerSettings {
             metrics_addr: "127.0.0.1:9465".into(),
-            max_in_flight: 256,
+            max_in_flight: 1024,
             connect_timeout_ms: 5_000,
             handshake_timeout_ms: 10_000,
             auth_timeout_ms: 10_000,
@@ -170,6 +179,8 @@ impl Default for WorkerSettings {
             flush_interval_ms: 100,
             shutdown_grace_ms: 30_000,
             max_output_bytes: 4 * 1024 * 1024,
+            output_allowance_bytes: 256 * 1024,
+            large_outputs: 32,
             redact_secrets: true,
             profiles_dir: None,
             max_concurrent_logins_per_credential: 128,
@@ -350,6 +361,11 @@ impl Settings {
                 self.worker.max_output_bytes as u64,
             ),
             (
+                "worker.output_allowance_bytes",
+                self.worker.output_allowance_bytes as u64,
+            ),
+            ("worker.large_outputs", u64::from(self.worker.large_outputs)),
+            (
                 "aggregator.batch_size",
                 u64::from(self.aggregator.batch_size),
             ),
@@ -374,6 +390,12 @@ impl Settings {
             if value == 0 {
                 return fail(key, "must be greater than 0");
             }
+        }
+        if self.worker.output_allowance_bytes > self.worker.max_output_bytes {
+            return fail(
+                "worker.output_allowance_bytes",
+                "must not exceed worker.max_output_bytes",
+            );
         }
         for (key, addr) in [
             ("dispatcher.metrics_addr", &self.dispatcher.metrics_addr),
@@ -458,6 +480,15 @@ mod tests {
         let err = Settings::load_from(None, env(&[("NETRAVEN__WORKER__AUTH_TIMEOUT_MS", "soon")]))
             .expect_err("not a number");
         assert!(err.to_string().contains("auth_timeout_ms"), "{err}");
+        let err = Settings::load_from(
+            None,
+            env(&[("NETRAVEN__WORKER__OUTPUT_ALLOWANCE_BYTES", "5000000")]),
+        )
+        .expect_err("allowance above the limit");
+        assert!(
+            err.to_string().contains("worker.output_allowance_bytes"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -297,7 +297,31 @@ async fn targets_matching_no_device_end_completed_no_devices() -> anyhow::Result
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn linux_cisco_ios_and_junos_devices_are_all_backed_up() -> anyhow::Result<()> {
-    let env = TestEnv::new().await?;
+    back_up_multi_vendor(TestEnv::new().await?).await.map(drop)
+}
+
+/// Every configuration is past the allowance, and the worker has one large-output turn:
+/// the devices take it in turns (on exec channels and in shells) and each is backed up
+/// whole; every turn is given back once the results are recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outputs_past_the_allowance_take_turns_and_are_stored_whole() -> anyhow::Result<()> {
+    let mut env = TestEnv::new().await?;
+    env.settings.worker.output_allowance_bytes = 512;
+    env.settings.worker.large_outputs = 1;
+    let backed_up = back_up_multi_vendor(env).await?;
+    let m = netraven_shared::telemetry::metrics::get();
+    assert_eq!(
+        m.output_turns_total.get(),
+        backed_up,
+        "each device backed up took a turn"
+    );
+    assert_eq!(m.large_outputs.get(), 0, "every turn was given back");
+    Ok(())
+}
+
+/// Backs up a 30-device multi-vendor fleet, checks each stored configuration and returns
+/// how many were backed up.
+async fn back_up_multi_vendor(env: TestEnv) -> anyhow::Result<u64> {
     let mut spec = scenario("multi-vendor", 30, 31)?;
     // The enable secret is the login secret, as on most AAA-backed devices.
     for d in &mut spec.devices {
@@ -314,6 +338,7 @@ async fn linux_cisco_ios_and_junos_devices_are_all_backed_up() -> anyhow::Result
         .await?;
     let client = env.pool.get().await?;
     let mut platforms = std::collections::BTreeSet::new();
+    let mut backed_up = 0;
     for r in netraven_dispatcher::jobs::results(&client, job.id).await? {
         assert_eq!(
             r.outcome, want[&r.device_name].0,
@@ -329,6 +354,7 @@ async fn linux_cisco_ios_and_junos_devices_are_all_backed_up() -> anyhow::Result
             .find(|d| d.name == r.device_name)
             .expect("in spec");
         platforms.insert(device.platform.as_str());
+        backed_up += 1;
         let config = fleet
             .expected_config(&r.device_name)
             .expect("simulated config");
@@ -366,7 +392,8 @@ async fn linux_cisco_ios_and_junos_devices_are_all_backed_up() -> anyhow::Result
     assert_eq!(job.counts.status, JobStatus::CompletedPartialFailure);
     roles.stop().await?;
     fleet.shutdown().await;
-    env.teardown().await
+    env.teardown().await?;
+    Ok(backed_up)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

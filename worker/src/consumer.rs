@@ -64,6 +64,11 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
             auth: Duration::from_millis(w.auth_timeout_ms),
             command_idle: Duration::from_millis(w.command_idle_timeout_ms),
         },
+        output: ssh::OutputBudget::new(
+            w.max_output_bytes,
+            w.output_allowance_bytes,
+            w.large_outputs as usize,
+        ),
         settings: w.clone(),
         name: broker::hostname(),
     });
@@ -175,6 +180,7 @@ async fn handle(
                 attempts: Vec::new(),
                 config: None,
                 duration: Duration::ZERO,
+                output_turn: None,
             }
         } else {
             m.devices_in_flight.inc();

@@ -3,7 +3,9 @@
 
 use crate::jobs::{self, JobDone};
 use crate::outcome;
-use crate::ssh::{AuthOutcome, HostKeyCheck, Phase, Session, SshError, SshOptions, SshTimeouts};
+use crate::ssh::{
+    AuthOutcome, HostKeyCheck, OutputAllowance, Phase, Session, SshError, SshOptions, SshTimeouts,
+};
 use crate::Core;
 use chrono::{DateTime, Utc};
 use netraven_shared::domain::{HostKeyPolicy, JobType, Outcome};
@@ -45,7 +47,7 @@ pub struct Attempt {
 }
 
 /// Everything a device's work produced.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct DeviceReport {
     pub outcome: Outcome,
     pub reason: String,
@@ -55,6 +57,9 @@ pub struct DeviceReport {
     /// The configuration to store, for `config_backup`.
     pub config: Option<crate::jobs::Snapshot>,
     pub duration: Duration,
+    /// The large-output turn the device's output took, if it needed one: held until its
+    /// result is recorded, while the output is still in memory.
+    pub output_turn: Option<crate::ssh::OutputTurn>,
 }
 
 /// Where the work stood, readable after the deadline cut it short.
@@ -63,6 +68,8 @@ struct Progress {
     attempts: Vec<Attempt>,
     /// The login in progress: recorded as an `ERROR` attempt if the deadline cuts it.
     login: Option<(i64, String, Instant, DateTime<Utc>)>,
+    /// What the device's output may take of the worker's memory.
+    output: OutputAllowance,
 }
 
 /// Why a device did not succeed: its outcome and a reason a person can read.
@@ -99,6 +106,7 @@ pub async fn run(core: &Core, task: &DeviceTask) -> DeviceReport {
         phase: "start",
         attempts: Vec::new(),
         login: None,
+        output: core.output.allowance(),
     };
     let worked = tokio::time::timeout(deadline, work(core, task, &mut progress)).await;
     let (outcome, reason, credential_id, config) = match worked {
@@ -136,6 +144,7 @@ pub async fn run(core: &Core, task: &DeviceTask) -> DeviceReport {
         attempts: progress.attempts,
         config,
         duration: started.elapsed(),
+        output_turn: progress.output.into_turn(),
     }
 }
 
@@ -234,7 +243,16 @@ async fn work(
                 progress.attempts.push(record(AttemptOutcome::Success));
                 progress.phase = "command";
                 let t1 = Instant::now();
-                let done = jobs::execute(core, task, &profile, s, job_type, &secret).await;
+                let done = jobs::execute(
+                    core,
+                    task,
+                    &profile,
+                    s,
+                    job_type,
+                    &secret,
+                    &mut progress.output,
+                )
+                .await;
                 phase_observed("command", t1);
                 if let Some(s) = session.take() {
                     s.close().await;

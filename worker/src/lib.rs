@@ -40,6 +40,8 @@ pub struct Core {
     pub profiles: platform::Profiles,
     pub settings: WorkerSettings,
     pub timeouts: ssh::SshTimeouts,
+    /// What devices' output may take of this worker's memory.
+    pub output: ssh::OutputBudget,
     /// `host:pid`, recorded with every result.
     pub name: String,
 }

@@ -11,8 +11,8 @@ use netraven_simulator::{
     LINUX_CONFIG_COMMAND,
 };
 use netraven_worker::ssh::{
-    fingerprint_of_line, AuthOutcome, HostKeyCheck, Phase, Session, SshError, SshOptions,
-    SshTimeouts,
+    fingerprint_of_line, AuthOutcome, HostKeyCheck, OutputAllowance, Phase, Session, SshError,
+    SshOptions, SshTimeouts,
 };
 use secrecy::SecretString;
 use tokio::io::AsyncReadExt;
@@ -80,7 +80,7 @@ async fn accepted_password_then_exec_returns_the_config() {
         AuthOutcome::Accepted
     );
     let out = s
-        .exec(LINUX_CONFIG_COMMAND, 1 << 20)
+        .exec(LINUX_CONFIG_COMMAND, &mut OutputAllowance::upto(1 << 20))
         .await
         .expect("exec runs");
     assert_eq!(out.exit_status, Some(0));
@@ -90,7 +90,7 @@ async fn accepted_password_then_exec_returns_the_config() {
 
     // A second command on the same connection, with stderr and a failing status.
     let out = s
-        .exec("cat /nonexistent", 1 << 20)
+        .exec("cat /nonexistent", &mut OutputAllowance::upto(1 << 20))
         .await
         .expect("exec runs");
     assert_eq!(out.exit_status, Some(1));
@@ -254,7 +254,10 @@ async fn legacy_algorithms_still_negotiate_with_a_modern_server() {
         s.authenticate(USER, &secret(PASSWORD)).await.expect("auth"),
         AuthOutcome::Accepted
     );
-    let out = s.exec("hostname", 1024).await.expect("exec");
+    let out = s
+        .exec("hostname", &mut OutputAllowance::upto(1024))
+        .await
+        .expect("exec");
     assert_eq!(out.stdout, format!("{}\n", dev.name).into_bytes());
     s.close().await;
     fleet.shutdown().await;
@@ -269,7 +272,7 @@ async fn output_past_the_limit_stops_reading_and_keeps_the_session() {
         AuthOutcome::Accepted
     );
     let err = s
-        .exec(LINUX_CONFIG_COMMAND, 100)
+        .exec(LINUX_CONFIG_COMMAND, &mut OutputAllowance::upto(100))
         .await
         .expect_err("config is larger than 100 bytes");
     assert!(
@@ -278,7 +281,7 @@ async fn output_past_the_limit_stops_reading_and_keeps_the_session() {
     );
     assert!(s.is_open());
     let out = s
-        .exec("hostname", 1024)
+        .exec("hostname", &mut OutputAllowance::upto(1024))
         .await
         .expect("session still usable");
     assert_eq!(out.exit_status, Some(0));
@@ -515,7 +518,10 @@ async fn keyboard_interactive_fallback_answers_with_the_secret() {
             .expect("auth"),
         AuthOutcome::Accepted
     );
-    let out = s.exec("anything", 1024).await.expect("exec");
+    let out = s
+        .exec("anything", &mut OutputAllowance::upto(1024))
+        .await
+        .expect("exec");
     assert_eq!(out.stdout, b"ok\n");
     s.close().await;
 }
@@ -561,14 +567,17 @@ async fn command_idle_timeout_fires_but_resets_while_output_arrives() {
 
     // 2.1 s of output in 300 ms steps: longer than the idle timeout, never idle that long.
     let out = s
-        .exec("drip", 1 << 16)
+        .exec("drip", &mut OutputAllowance::upto(1 << 16))
         .await
         .expect("idle timer resets on output");
     assert_eq!(out.stdout.iter().filter(|b| **b == b'\n').count(), 7);
     assert_eq!(out.exit_status, Some(0));
 
     let started = Instant::now();
-    let err = s.exec("hang", 1 << 16).await.expect_err("never answers");
+    let err = s
+        .exec("hang", &mut OutputAllowance::upto(1 << 16))
+        .await
+        .expect_err("never answers");
     let elapsed = started.elapsed();
     assert!(matches!(err, SshError::Timeout(Phase::Command)), "{err:?}");
     assert!(elapsed >= Duration::from_millis(750), "{elapsed:?}");

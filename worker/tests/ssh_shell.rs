@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use netraven_simulator::{DeviceSpec, Fleet, FleetOptions, FleetSpec, Platform, RunningDevice};
 use netraven_worker::ssh::{
-    AuthOutcome, HostKeyCheck, Phase, Session, Shell, ShellOptions, SshError, SshTimeouts,
+    AuthOutcome, HostKeyCheck, OutputAllowance, Phase, Session, Shell, ShellOptions, SshError,
+    SshTimeouts,
 };
 use regex::Regex;
 use secrecy::SecretString;
@@ -132,25 +133,28 @@ async fn cisco_ios_enable_and_paged_running_config() {
     let expected = fleet.expected_config(&dev.name).expect("config");
     assert!(expected.lines().count() > 2 * netraven_simulator::PAGE_LINES);
     let paged = sh
-        .command("show running-config", 1 << 20)
+        .command("show running-config", &mut OutputAllowance::upto(1 << 20))
         .await
         .expect("show run");
     assert!(!paged.contains("More"), "pager text left in output");
     assert_eq!(paged, expected);
 
     assert_eq!(
-        sh.command("terminal length 0", 4096)
+        sh.command("terminal length 0", &mut OutputAllowance::upto(4096))
             .await
             .expect("term len"),
         ""
     );
     let unpaged = sh
-        .command("show running-config", 1 << 20)
+        .command("show running-config", &mut OutputAllowance::upto(1 << 20))
         .await
         .expect("show run");
     assert_eq!(unpaged, expected);
 
-    let invalid = sh.command("show nonsense", 4096).await.expect("runs");
+    let invalid = sh
+        .command("show nonsense", &mut OutputAllowance::upto(4096))
+        .await
+        .expect("runs");
     assert!(invalid.contains("% Invalid input detected"), "{invalid:?}");
     assert!(sh.is_usable());
 
@@ -186,7 +190,10 @@ async fn cisco_ios_without_enable_secret_given_is_refused_cleanly() {
     assert!(!enabled);
     assert_eq!(sh.prompt(), "core-ios>");
     // Still in sync: the next command gets its own output.
-    let out = sh.command("show version", 1 << 16).await.expect("runs");
+    let out = sh
+        .command("show version", &mut OutputAllowance::upto(1 << 16))
+        .await
+        .expect("runs");
     assert!(out.starts_with("Cisco IOS Software"), "{out:?}");
     s.close().await;
     fleet.shutdown().await;
@@ -203,7 +210,10 @@ async fn junos_banner_pager_and_configuration() {
     assert!(sh.banner().contains("JUNOS"), "{:?}", sh.banner());
     assert_eq!(sh.prompt(), format!("{USER}@edge-junos>"));
     let out = sh
-        .command("show configuration | display set", 1 << 20)
+        .command(
+            "show configuration | display set",
+            &mut OutputAllowance::upto(1 << 20),
+        )
         .await
         .expect("show configuration");
     assert_eq!(out, fleet.expected_config(&dev.name).expect("config"));
@@ -222,16 +232,24 @@ async fn linux_shell_with_the_generic_prompt() {
         .expect("shell opens");
     assert!(sh.banner().contains("Welcome"), "{:?}", sh.banner());
     let out = sh
-        .command(netraven_simulator::LINUX_CONFIG_COMMAND, 1 << 20)
+        .command(
+            netraven_simulator::LINUX_CONFIG_COMMAND,
+            &mut OutputAllowance::upto(1 << 20),
+        )
         .await
         .expect("cat config");
     assert_eq!(out, fleet.expected_config(&dev.name).expect("config"));
     assert_eq!(
-        sh.command("hostname", 4096).await.expect("runs"),
+        sh.command("hostname", &mut OutputAllowance::upto(4096))
+            .await
+            .expect("runs"),
         "box-linux\n"
     );
     let err = sh
-        .command(netraven_simulator::LINUX_CONFIG_COMMAND, 64)
+        .command(
+            netraven_simulator::LINUX_CONFIG_COMMAND,
+            &mut OutputAllowance::upto(64),
+        )
         .await
         .expect_err("larger than 64 bytes");
     assert!(
@@ -419,10 +437,18 @@ async fn tricky_shell(t: &SshTimeouts, quiet: Duration) -> (Session, Shell) {
 async fn prompt_lookalikes_in_banner_and_output_are_not_prompts() {
     let (s, mut sh) = tricky_shell(&timeouts(), QUIET).await;
     assert_eq!(sh.banner(), "\nR1#\nAuthorized access only\n\n");
-    let out = sh.command("show tricky", 4096).await.expect("runs");
+    let out = sh
+        .command("show tricky", &mut OutputAllowance::upto(4096))
+        .await
+        .expect("runs");
     assert_eq!(out, "hostname R1\nbanner\nR1#\n end of banner\n");
     // And the shell is in step for the next command.
-    assert_eq!(sh.command("next", 4096).await.expect("runs"), "");
+    assert_eq!(
+        sh.command("next", &mut OutputAllowance::upto(4096))
+            .await
+            .expect("runs"),
+        ""
+    );
     s.close().await;
 }
 
@@ -434,13 +460,16 @@ async fn shell_idle_timeout_resets_on_output_and_fires_on_silence() {
     };
     let (s, mut sh) = tricky_shell(&t, QUIET).await;
     let out = sh
-        .command("show slow", 4096)
+        .command("show slow", &mut OutputAllowance::upto(4096))
         .await
         .expect("keeps producing");
     assert_eq!(out, "step 0\nstep 1\nstep 2\nstep 3\n");
 
     let started = Instant::now();
-    let err = sh.command("hang", 4096).await.expect_err("never answers");
+    let err = sh
+        .command("hang", &mut OutputAllowance::upto(4096))
+        .await
+        .expect_err("never answers");
     let elapsed = started.elapsed();
     assert!(matches!(err, SshError::Timeout(Phase::Command)), "{err:?}");
     assert!(elapsed >= Duration::from_millis(950), "{elapsed:?}");

@@ -11,7 +11,7 @@ use super::Figure;
 use anyhow::{Context, Result};
 use netraven_simulator::scenario::standard_credentials;
 use netraven_simulator::LINUX_CONFIG_COMMAND;
-use netraven_worker::ssh::{AuthOutcome, HostKeyCheck, Session, SshTimeouts};
+use netraven_worker::ssh::{AuthOutcome, HostKeyCheck, OutputAllowance, Session, SshTimeouts};
 use secrecy::SecretString;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -179,7 +179,10 @@ async fn backup(target: &Target) -> Option<()> {
             s.close().await;
             continue;
         }
-        let out = s.exec(LINUX_CONFIG_COMMAND, 1 << 20).await.ok()?;
+        let out = s
+            .exec(LINUX_CONFIG_COMMAND, &mut OutputAllowance::upto(1 << 20))
+            .await
+            .ok()?;
         s.close().await;
         return (!out.stdout.is_empty()).then_some(());
     }

@@ -86,8 +86,8 @@ pub struct BenchArgs {
     /// Worker processes in the job runs.
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
-    /// Devices each worker handles at once.
-    #[arg(long, default_value_t = 256)]
+    /// Devices each worker handles at once (the worker's default).
+    #[arg(long, default_value_t = netraven_shared::config::WorkerSettings::default().max_in_flight)]
     pub max_in_flight: u16,
     /// Where the JSON report goes.
     #[arg(long, default_value = "bench/results")]

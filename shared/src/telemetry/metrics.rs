@@ -4,8 +4,8 @@
 //! (statuses, outcomes, credential names), never job or device ids.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 use std::sync::OnceLock;
 
@@ -30,6 +30,12 @@ pub struct Metrics {
     pub phase_duration_seconds: HistogramVec,
     /// Devices a worker is working on right now.
     pub devices_in_flight: IntGauge,
+    /// Devices holding one of a worker's large-output turns (`worker.large_outputs`).
+    pub large_outputs: IntGauge,
+    /// Large-output turns taken.
+    pub output_turns_total: IntCounter,
+    /// Devices that found every large-output turn taken and waited for one.
+    pub output_turn_waits_total: IntCounter,
     /// Results recorded by aggregators (first time only; duplicates are counted apart).
     pub results_recorded_total: IntCounterVec,
     /// Messages we dead-lettered, by source queue.
@@ -58,6 +64,21 @@ const DURATION_BUCKETS: &[f64] = &[
 const WAIT_BUCKETS: &[f64] = &[
     0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0,
 ];
+
+fn register<M: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: prometheus::Result<M>,
+) -> M {
+    let m = metric.unwrap_or_else(|e| panic!("metric malformed: {e}"));
+    registry
+        .register(Box::new(m.clone()))
+        .unwrap_or_else(|e| panic!("metric registered twice: {e}"));
+    m
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    register(registry, IntGauge::new(name, help))
+}
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels)
@@ -92,13 +113,6 @@ fn plain_histogram(registry: &Registry, name: &str, help: &str, buckets: &[f64])
 impl Metrics {
     fn new() -> Metrics {
         let r = Registry::new();
-        let devices_in_flight = IntGauge::new(
-            "netraven_devices_in_flight",
-            "Devices a worker is working on now",
-        )
-        .unwrap_or_else(|e| panic!("metric malformed: {e}"));
-        r.register(Box::new(devices_in_flight.clone()))
-            .unwrap_or_else(|e| panic!("metric registered twice: {e}"));
         Metrics {
             job_requests_total: counter(
                 &r,
@@ -148,7 +162,30 @@ impl Metrics {
                 "Time of each SSH phase",
                 &["phase"],
             ),
-            devices_in_flight,
+            devices_in_flight: gauge(
+                &r,
+                "netraven_devices_in_flight",
+                "Devices a worker is working on now",
+            ),
+            large_outputs: gauge(
+                &r,
+                "netraven_large_outputs",
+                "Devices holding one of the worker's large-output turns",
+            ),
+            output_turns_total: register(
+                &r,
+                IntCounter::new(
+                    "netraven_output_turns_total",
+                    "Large-output turns taken by devices",
+                ),
+            ),
+            output_turn_waits_total: register(
+                &r,
+                IntCounter::new(
+                    "netraven_output_turn_waits_total",
+                    "Devices that waited for a large-output turn",
+                ),
+            ),
             results_recorded_total: counter(
                 &r,
                 "netraven_results_recorded_total",

@@ -6,7 +6,7 @@ pub mod reachability;
 
 use crate::device::DeviceFailure;
 use crate::platform::{Profile, Transport};
-use crate::ssh::{Session, ShellOptions, SshError, SshTimeouts};
+use crate::ssh::{OutputAllowance, Session, ShellOptions, SshError, SshTimeouts};
 use crate::Core;
 use netraven_shared::domain::{JobType, Outcome};
 use netraven_shared::messages::DeviceTask;
@@ -37,6 +37,7 @@ pub async fn execute(
     session: &mut Session,
     job_type: JobType,
     secret: &SecretString,
+    output: &mut OutputAllowance,
 ) -> Result<JobDone, DeviceFailure> {
     let mut device = Device {
         core,
@@ -44,6 +45,7 @@ pub async fn execute(
         session,
         secret,
         timeouts: core.timeouts_for(&task.timeouts),
+        output,
     };
     match job_type {
         JobType::ConfigBackup => config_backup::run(core, &mut device).await,
@@ -68,6 +70,8 @@ pub struct Device<'a> {
     pub secret: &'a SecretString,
     /// The timeouts in force for this device (the worker's, with the job's overrides).
     pub timeouts: SshTimeouts,
+    /// What the commands' output may take: the task's limit and the worker's budget.
+    pub output: &'a mut OutputAllowance,
 }
 
 /// Output allowed for paging-off and other set-up commands.
@@ -79,15 +83,15 @@ pub async fn run_commands(
     d: &mut Device<'_>,
     commands: &[String],
 ) -> Result<Vec<Ran>, DeviceFailure> {
-    let (core, profile, timeouts) = (d.core, d.profile, d.timeouts);
+    let (profile, timeouts) = (d.profile, d.timeouts);
     let session = &mut *d.session;
-    let max = core.settings.max_output_bytes;
+    let allowance = &mut *d.output;
     let mut ran = Vec::with_capacity(commands.len());
     match profile.transport {
         Transport::Exec => {
             for command in commands {
                 let out = session
-                    .exec(command, max)
+                    .exec(command, allowance)
                     .await
                     .map_err(|e| command_failure(&timeouts, command, &e))?;
                 // Valid UTF-8 (nearly always) is taken as it is, without a copy.
@@ -144,14 +148,14 @@ pub async fn run_commands(
             }
             for command in &profile.paging_off {
                 let output = shell
-                    .command(command, SETUP_OUTPUT)
+                    .command(command, &mut OutputAllowance::upto(SETUP_OUTPUT))
                     .await
                     .map_err(|e| command_failure(&timeouts, command, &e))?;
                 check_errors(profile, command, &output)?;
             }
             for command in commands {
                 let output = shell
-                    .command(command, max)
+                    .command(command, allowance)
                     .await
                     .map_err(|e| command_failure(&timeouts, command, &e))?;
                 check_errors(profile, command, &output)?;

@@ -9,7 +9,8 @@
 //! Files: `session.rs` (the public [`Session`]), `error.rs` ([`SshError`], [`Phase`] and the
 //! mapping of russh errors), `host_key.rs` (fingerprints and pin checks), `algorithms.rs`
 //! (the russh client configuration), `handler.rs` (the russh callbacks), `stream.rs` (a
-//! socket wrapper that lets us close a connection russh still holds), `shell.rs`
+//! socket wrapper that lets us close a connection russh still holds), `output.rs` (what
+//! devices' output may take of a worker's memory), `shell.rs`
 //! ([`Shell`]: PTY shells, prompts, pagers, enable) and `terminal.rs` (the pure text logic
 //! of shells: escape sequences, prompt and pager matching, echo).
 
@@ -17,6 +18,7 @@ mod algorithms;
 mod error;
 mod handler;
 mod host_key;
+mod output;
 mod session;
 mod shell;
 mod stream;
@@ -26,6 +28,7 @@ use std::time::Duration;
 
 pub use error::{Phase, SshError};
 pub use host_key::{fingerprint_of_line, HostKeyCheck, PresentedKey};
+pub use output::{OutputAllowance, OutputBudget, OutputTurn};
 pub use session::Session;
 pub use shell::{Expected, Shell, ShellOptions};
 

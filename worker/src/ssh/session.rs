@@ -15,6 +15,7 @@ use super::algorithms::client_config;
 use super::error::{Phase, SshError};
 use super::handler::{ClientHandler, HandlerError, Shared};
 use super::host_key::{HostKeyCheck, PresentedKey};
+use super::output::OutputAllowance;
 use super::stream::GuardedStream;
 use super::{AuthOutcome, ExecOutput, SshOptions, SshTimeouts};
 
@@ -295,9 +296,13 @@ impl Session {
     }
 
     /// Runs `command` on an exec channel. The idle timeout (`timeouts.command_idle`)
-    /// resets whenever output arrives; past `max_output` bytes (stdout plus stderr)
-    /// reading stops with [`SshError::OutputTooLarge`] and the channel is closed.
-    pub async fn exec(&mut self, command: &str, max_output: usize) -> Result<ExecOutput, SshError> {
+    /// resets whenever output arrives. Stdout and stderr are admitted to `output`: past its
+    /// limit reading stops with [`SshError::OutputTooLarge`] and the channel is closed.
+    pub async fn exec(
+        &mut self,
+        command: &str,
+        output: &mut OutputAllowance,
+    ) -> Result<ExecOutput, SshError> {
         let idle = self.timeouts.command_idle;
         let mut channel = self
             .idle_bounded(self.handle.channel_open_session())
@@ -315,6 +320,16 @@ impl Session {
                     return Err(SshError::Timeout(Phase::Command));
                 }
             };
+            let admitted = match &msg {
+                Some(ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. }) => {
+                    output.admit(data.len()).await
+                }
+                _ => Ok(()),
+            };
+            if let Err(e) = admitted {
+                let _ = tokio::time::timeout(CLOSE_GRACE, channel.close()).await;
+                return Err(e);
+            }
             match msg {
                 Some(ChannelMsg::Data { data }) => out.stdout.extend_from_slice(&data),
                 Some(ChannelMsg::ExtendedData { data, .. }) => out.stderr.extend_from_slice(&data),
@@ -329,10 +344,6 @@ impl Session {
                 }
                 Some(_) => {}
                 None => break,
-            }
-            if out.stdout.len() + out.stderr.len() > max_output {
-                let _ = tokio::time::timeout(CLOSE_GRACE, channel.close()).await;
-                return Err(SshError::OutputTooLarge { limit: max_output });
             }
         }
         if !closed {

@@ -8,6 +8,7 @@ use russh::{Channel, ChannelMsg};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::error::{Phase, SshError};
+use super::output::OutputAllowance;
 use super::session::{Session, CLOSE_GRACE};
 use super::terminal::{match_at_end, strip_echo, Terminal};
 
@@ -115,7 +116,9 @@ impl Session {
             broken: false,
         };
         let prompt = shell.options.prompt.clone();
-        let (_, banner, matched) = shell.read_until(&[&prompt], MAX_BANNER).await?;
+        let (_, banner, matched) = shell
+            .read_until(&[&prompt], &mut OutputAllowance::upto(MAX_BANNER))
+            .await?;
         shell.banner = banner;
         shell.prompt = matched.trim_end().to_string();
         Ok(shell)
@@ -145,14 +148,15 @@ impl Shell {
 
     /// Runs `command` and returns its output: without the echo of the command, pager
     /// prompts, escape sequences and the final prompt; lines end in `\n`. The idle
-    /// timeout resets while output arrives; past `max_output` bytes it fails with
-    /// [`SshError::OutputTooLarge`].
-    pub async fn command(&mut self, command: &str, max_output: usize) -> Result<String, SshError> {
+    /// timeout resets while output arrives; what arrives is admitted to `output`, and past
+    /// its limit it fails with [`SshError::OutputTooLarge`].
+    pub async fn command(
+        &mut self,
+        command: &str,
+        output: &mut OutputAllowance,
+    ) -> Result<String, SshError> {
         let prompt = self.options.prompt.clone();
-        Ok(self
-            .send_until(command, &[&prompt], max_output)
-            .await?
-            .output)
+        Ok(self.send_until(command, &[&prompt], output).await?.output)
     }
 
     /// Sends `line`, then reads until one of `expect` matches at the end of the output.
@@ -160,18 +164,18 @@ impl Shell {
         &mut self,
         line: &str,
         expect: &[&Regex],
-        max_output: usize,
+        output: &mut OutputAllowance,
     ) -> Result<Expected, SshError> {
         self.discard_stale();
         let mut typed = Vec::with_capacity(line.len() + self.options.newline.len());
         typed.extend_from_slice(line.as_bytes());
         typed.extend_from_slice(self.options.newline.as_bytes());
         self.send(&typed).await?;
-        let (index, output, matched) = self.read_until(expect, max_output).await?;
+        let (index, text, matched) = self.read_until(expect, output).await?;
         self.remember_prompt(&matched);
         Ok(Expected {
             index,
-            output: strip_echo(&output, line).to_string(),
+            output: strip_echo(&text, line).to_string(),
             matched,
         })
     }
@@ -183,7 +187,7 @@ impl Shell {
         &mut self,
         secret: &SecretString,
         expect: &[&Regex],
-        max_output: usize,
+        output: &mut OutputAllowance,
     ) -> Result<Expected, SshError> {
         self.discard_stale();
         let mut typed = secret.expose_secret().as_bytes().to_vec();
@@ -191,7 +195,7 @@ impl Shell {
         let sent = self.send(&typed).await;
         typed.fill(0);
         sent?;
-        let (index, output, matched) = self.read_until(expect, max_output).await?;
+        let (index, text, matched) = self.read_until(expect, output).await?;
         self.remember_prompt(&matched);
         let scrub = |s: String| {
             let secret = secret.expose_secret();
@@ -203,7 +207,7 @@ impl Shell {
         };
         Ok(Expected {
             index,
-            output: scrub(output),
+            output: scrub(text),
             matched: scrub(matched),
         })
     }
@@ -220,16 +224,15 @@ impl Shell {
     ) -> Result<bool, SshError> {
         let prompt = self.options.prompt.clone();
         let expect = [privileged_prompt, password_prompt, &prompt];
-        let first = self.send_until(command, &expect, MAX_ENABLE_OUTPUT).await?;
+        let output = &mut OutputAllowance::upto(MAX_ENABLE_OUTPUT);
+        let first = self.send_until(command, &expect, output).await?;
         match first.index {
             0 => return Ok(true),
             1 => {}
             _ => return Ok(false),
         }
         if let Some(secret) = secret {
-            let answer = self
-                .send_secret_until(secret, &expect, MAX_ENABLE_OUTPUT)
-                .await?;
+            let answer = self.send_secret_until(secret, &expect, output).await?;
             match answer.index {
                 0 => return Ok(true),
                 1 => {}
@@ -239,7 +242,7 @@ impl Shell {
         // Asked for a password we do not have, or again after a wrong one: empty answers
         // until the device gives up and shows its normal prompt.
         for _ in 0..ENABLE_GIVE_UP_TRIES {
-            let r = self.send_until("", &expect, MAX_ENABLE_OUTPUT).await?;
+            let r = self.send_until("", &expect, output).await?;
             match r.index {
                 0 => return Ok(true),
                 1 => {}
@@ -295,9 +298,8 @@ impl Shell {
     async fn read_until(
         &mut self,
         expect: &[&Regex],
-        max_output: usize,
+        output: &mut OutputAllowance,
     ) -> Result<(usize, String, String), SshError> {
-        let mut received = 0usize;
         loop {
             if let Some(pager) = &self.options.pager {
                 if let Some(m) = match_at_end(self.term.current_line(), pager) {
@@ -326,8 +328,8 @@ impl Shell {
                             .get(m.clone())
                             .unwrap_or_default()
                             .to_string();
-                        let output = self.term.take_until(m.start);
-                        return Ok((index, output, matched));
+                        let text = self.term.take_until(m.start);
+                        return Ok((index, text, matched));
                     }
                     None => {
                         self.broken = true;
@@ -337,10 +339,9 @@ impl Shell {
             };
             match msg {
                 Some(ChannelMsg::Data { data }) | Some(ChannelMsg::ExtendedData { data, .. }) => {
-                    received = received.saturating_add(data.len());
-                    if received > max_output {
+                    if let Err(e) = output.admit(data.len()).await {
                         self.broken = true;
-                        return Err(SshError::OutputTooLarge { limit: max_output });
+                        return Err(e);
                     }
                     self.term.feed(&data);
                 }
