@@ -9,11 +9,6 @@ use netraven_shared::domain::{JobStatus, Outcome};
 use netraven_shared::messages::{self, JobRequest, Targets};
 use netraven_shared::sealing::KeyRing;
 use netraven_shared::{db, shutdown, telemetry};
-
-/// mimalloc for every role: glibc's allocator was a ninth of a worker's CPU in a job's
-/// profile (docs/performance.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
