@@ -155,7 +155,9 @@ pub struct WorkerSettings {
     pub output_allowance_bytes: usize,
     /// Devices that may hold more than `output_allowance_bytes` of output at once; the others
     /// wait for a turn, reading nothing, within their deadline. A worker's output memory is
-    /// at most `max_in_flight × output_allowance_bytes + large_outputs × max_output_bytes`.
+    /// at most `max_in_flight × (output_allowance_bytes + 256 KiB) + large_outputs ×
+    /// max_output_bytes` (the 256 KiB: what russh queues for a reader that waits; 640 MiB
+    /// with the defaults).
     pub large_outputs: u32,
     /// Redact secret-bearing lines from stored configurations.
     pub redact_secrets: bool,

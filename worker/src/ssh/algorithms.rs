@@ -87,9 +87,17 @@ fn build(legacy: bool) -> Config {
         // Phases are bounded by our own timeouts; the session itself must not expire
         // while the caller holds it between commands.
         inactivity_timeout: None,
+        // russh acknowledges the SSH window as data arrives and queues it for the reader;
+        // a reader that stops (a device waiting for a large-output turn) leaves this many
+        // packets queued (32 KiB each) before russh stops reading the socket. Its default,
+        // 100, would let every waiting device hold 3.2 MiB outside the output budget.
+        channel_buffer_size: CHANNEL_BUFFER,
         ..Config::default()
     }
 }
+
+/// Messages russh queues per channel for a reader that does not keep up (see above).
+const CHANNEL_BUFFER: usize = 8;
 
 fn append<T: Clone>(base: &[T], extra: &[T]) -> Vec<T> {
     base.iter().chain(extra).cloned().collect()
