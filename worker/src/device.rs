@@ -137,6 +137,12 @@ pub async fn run(core: &Core, task: &DeviceTask) -> DeviceReport {
             )
         }
     };
+    // Only a configuration stays in memory until the result is recorded; a failure's output
+    // is gone, and a command job's outputs are stored already.
+    let output_turn = config
+        .is_some()
+        .then(|| progress.output.into_turn())
+        .flatten();
     DeviceReport {
         outcome,
         reason,
@@ -144,7 +150,7 @@ pub async fn run(core: &Core, task: &DeviceTask) -> DeviceReport {
         attempts: progress.attempts,
         config,
         duration: started.elapsed(),
-        output_turn: progress.output.into_turn(),
+        output_turn,
     }
 }
 

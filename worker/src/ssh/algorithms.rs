@@ -89,7 +89,9 @@ fn build(legacy: bool) -> Config {
         inactivity_timeout: None,
         // russh acknowledges the SSH window as data arrives and queues it for the reader;
         // a reader that stops (a device waiting for a large-output turn) leaves this many
-        // packets queued (32 KiB each) before russh stops reading the socket. Its default,
+        // packets queued, plus one russh holds and one the reader holds, before russh stops
+        // reading the socket: 4 × 32 KiB, the packet size we advertise (russh does not
+        // enforce it: a peer ignoring it may send up to 256 KiB a packet). russh's default,
         // 100, would let every waiting device hold 3.2 MiB outside the output budget.
         channel_buffer_size: CHANNEL_BUFFER,
         ..Config::default()
@@ -97,7 +99,7 @@ fn build(legacy: bool) -> Config {
 }
 
 /// Messages russh queues per channel for a reader that does not keep up (see above).
-const CHANNEL_BUFFER: usize = 8;
+const CHANNEL_BUFFER: usize = 2;
 
 fn append<T: Clone>(base: &[T], extra: &[T]) -> Vec<T> {
     base.iter().chain(extra).cloned().collect()

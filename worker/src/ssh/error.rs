@@ -65,7 +65,7 @@ pub enum SshError {
     Disconnected(Phase, String),
     /// A command produced more than `limit` bytes; reading stopped and its channel was
     /// closed (the session stays usable).
-    #[error("command output exceeded {limit} bytes")]
+    #[error("output exceeded {limit} bytes (the task's commands together)")]
     OutputTooLarge { limit: usize },
     /// The server refused a channel operation (channel open, exec, PTY or shell request).
     #[error("ssh protocol error: {0}")]

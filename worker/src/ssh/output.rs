@@ -5,8 +5,8 @@
 //! few *large-output turns*, and waits for one — reading nothing meanwhile, so its SSH
 //! window fills and it stops sending — within its own deadline. A turn is held until the
 //! device's result is recorded. Whatever the devices send, a worker's output memory stays
-//! within `max_in_flight × (allowance + 256 KiB) + turns × max_output_bytes` (the 256 KiB:
-//! the packets russh queues for a reader that waits, `algorithms.rs`), so the number of devices
+//! within `max_in_flight × (allowance + 128 KiB) + turns × max_output_bytes` (the 128 KiB:
+//! the packets russh holds for a reader that waits, `algorithms.rs`), so the number of devices
 //! in flight is bounded by what a device costs while it waits (its connection), not by the
 //! largest output one might send.
 

@@ -12,8 +12,9 @@ use super::output::OutputAllowance;
 use super::session::{Session, CLOSE_GRACE};
 use super::terminal::{match_at_end, strip_echo, Terminal};
 
-/// Most bytes read before the first prompt (banner, MOTD).
-const MAX_BANNER: usize = 1 << 20;
+/// Most bytes read before the first prompt (banner, MOTD). Kept with the shell, outside
+/// the task's output allowance, so it is small: legal banners run to a few KiB.
+const MAX_BANNER: usize = 64 << 10;
 /// Most bytes read while entering privileged mode.
 const MAX_ENABLE_OUTPUT: usize = 64 << 10;
 /// Answers given to repeated password prompts after a wrong enable secret.
