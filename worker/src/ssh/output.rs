@@ -70,11 +70,6 @@ impl OutputAllowance {
         }
     }
 
-    /// Most bytes this allowance admits.
-    pub fn limit(&self) -> usize {
-        self.limit
-    }
-
     /// Counts `n` more bytes read. Fails past the limit; waits for a large-output turn
     /// when they first pass the allowance.
     pub async fn admit(&mut self, n: usize) -> Result<(), SshError> {
