@@ -135,9 +135,8 @@ async fn flush(pool: &Pool, publisher: &Publisher, names: &Names, batch: Vec<Fin
             Err(e) => {
                 tracing::error!(error = %e, devices = batch.len(),
                     "device results not written; returning the tasks to the queue");
-                for f in batch {
-                    let _ = broker::settle(&f.acker, Settle::Requeue).await;
-                }
+                let ackers: Vec<&lapin::Acker> = batch.iter().map(|f| &f.acker).collect();
+                broker::settle_all(&ackers, Settle::Requeue).await;
                 return;
             }
         }
@@ -185,10 +184,14 @@ async fn flush(pool: &Pool, publisher: &Publisher, names: &Names, batch: Vec<Fin
     } else {
         Settle::Requeue
     };
-    for f in batch {
-        if let Err(e) = broker::settle(&f.acker, how).await {
-            tracing::warn!(job.id = %f.job_id, device.id = f.device_id, error = %e, "task not settled");
-        }
+    let ackers: Vec<&lapin::Acker> = batch.iter().map(|f| &f.acker).collect();
+    let settled = broker::settle_all(&ackers, how).await;
+    for (f, e) in batch
+        .iter()
+        .zip(settled)
+        .filter_map(|(f, s)| s.err().map(|e| (f, e)))
+    {
+        tracing::warn!(job.id = %f.job_id, device.id = f.device_id, error = %e, "task not settled");
     }
 }
 

@@ -213,9 +213,8 @@ impl Batches {
                         "results not recorded; retrying");
                     tokio::select! {
                         _ = shutdown.cancelled() => {
-                            for d in &batch {
-                                let _ = broker::settle(&d.acker, Settle::Requeue).await;
-                            }
+                            let ackers: Vec<&lapin::Acker> = batch.iter().map(|d| &d.acker).collect();
+                            broker::settle_all(&ackers, Settle::Requeue).await;
                             return false;
                         }
                         _ = tokio::time::sleep(delay) => {}
@@ -234,10 +233,13 @@ impl Batches {
             )
             .await;
         }
-        for d in &batch {
-            if let Err(e) = broker::settle(&d.acker, Settle::Ack).await {
-                tracing::warn!(error = %e, "delivery not acked; a redelivery will be recognised as a duplicate");
-            }
+        let ackers: Vec<&lapin::Acker> = batch.iter().map(|d| &d.acker).collect();
+        for e in broker::settle_all(&ackers, Settle::Ack)
+            .await
+            .into_iter()
+            .filter_map(Result::err)
+        {
+            tracing::warn!(error = %e, "delivery not acked; a redelivery will be recognised as a duplicate");
         }
         true
     }

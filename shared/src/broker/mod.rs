@@ -163,6 +163,16 @@ pub async fn settle(acker: &lapin::Acker, how: Settle) -> std::result::Result<()
     }
 }
 
+/// Settles many deliveries at once: every settle is handed to the client before any is
+/// waited for, so the client's I/O loop sends them together (one write, one wake-up)
+/// rather than one round trip each. The answers come in the order of `ackers`.
+pub async fn settle_all(
+    ackers: &[&lapin::Acker],
+    how: Settle,
+) -> Vec<std::result::Result<(), String>> {
+    futures::future::join_all(ackers.iter().map(|a| settle(a, how))).await
+}
+
 /// `host:pid`, naming this process in broker connections and results.
 pub fn hostname() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
