@@ -252,14 +252,14 @@ pub async fn store_configs(
         .iter()
         .map(|c| i32::try_from(c.len()).unwrap_or(i32::MAX))
         .collect();
-    tx.execute(
+    crate::flusher::execute(
+        tx,
         "INSERT INTO device_configs (device_id, sha256, content, size_bytes, first_job_id)
          SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::uuid[])
          ON CONFLICT (device_id, sha256) DO UPDATE SET last_seen_at = now()",
         &[&devices, &hashes, &contents, &sizes, &jobs],
     )
-    .await
-    .map_err(db_err)?;
+    .await?;
     Ok(())
 }
 

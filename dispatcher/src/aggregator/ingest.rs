@@ -57,11 +57,12 @@ pub async fn ingest(pool: &deadpool_postgres::Pool, results: &[TaskResult]) -> R
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     // Lock the batch's jobs in one order, so concurrent aggregators never deadlock.
-    tx.execute(
-        "SELECT 1 FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-        &[&job_ids],
-    )
-    .await?;
+    // Prepared once per connection: a batch's arrays are not parsed and planned again.
+    let lock = tx
+        .prepare_cached("SELECT 1 FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .await?;
+    tx.execute(&lock, &[&job_ids]).await?;
+    let insert = tx.prepare_cached(INSERT_SQL).await?;
     let col = |f: fn(&TaskResult) -> String| results.iter().map(f).collect::<Vec<_>>();
     let ids: Vec<Uuid> = results.iter().map(|r| r.job_id).collect();
     let device_ids: Vec<i64> = results.iter().map(|r| r.device_id).collect();
@@ -78,7 +79,7 @@ pub async fn ingest(pool: &deadpool_postgres::Pool, results: &[TaskResult]) -> R
     let finished_at: Vec<DateTime<Utc>> = results.iter().map(|r| r.finished_at).collect();
     let rows = tx
         .query(
-            INSERT_SQL,
+            &insert,
             &[
                 &ids,
                 &device_ids,
