@@ -134,8 +134,9 @@ async fn run_pins(pool: Pool, mut rx: mpsc::Receiver<PinRequest>) {
 
 /// Pins a batch and answers each request. Transient failures are retried (a waiting
 /// device's deadline bounds its wait; a request nobody waits for any more is dropped);
-/// a permanent one — a device deleted meanwhile — fails only its own device: the batch is
-/// then pinned again one device at a time.
+/// a device deleted meanwhile is answered with an error of its own; any other permanent
+/// failure fails only its own device: the batch is then pinned again one device at a
+/// time.
 async fn pin_batch(pool: &Pool, batch: Vec<PinRequest>) {
     let mut work = vec![batch];
     while let Some(mut batch) = work.pop() {
@@ -159,7 +160,9 @@ async fn pin_batch(pool: &Pool, batch: Vec<PinRequest>) {
                         .into_iter()
                         .partition(|r| pinned.contains_key(&r.device_id));
                     for r in done {
-                        let _ = r.reply.send(Ok(pinned[&r.device_id].clone()));
+                        let _ = r
+                            .reply
+                            .send(pinned_answer(r.device_id, &pinned[&r.device_id]));
                     }
                     batch = again;
                 }
@@ -189,7 +192,7 @@ async fn pin_batch(pool: &Pool, batch: Vec<PinRequest>) {
 async fn pins_once(
     pool: &Pool,
     rows: &BTreeMap<i64, &PresentedKey>,
-) -> Result<HashMap<i64, String>, Failure> {
+) -> Result<HashMap<i64, Option<String>>, Failure> {
     let devices: Vec<i64> = rows.keys().copied().collect();
     let algorithms: Vec<&str> = rows.values().map(|k| k.algorithm.as_str()).collect();
     let keys: Vec<&str> = rows.values().map(|k| k.public_key.as_str()).collect();
@@ -197,18 +200,23 @@ async fn pins_once(
     let client = pool.get().await.map_err(Failure::pool)?;
     let statement = client
         .prepare_cached(
+            // A device no longer in the inventory gets no pin (migration V3) and comes
+            // back with no key.
             "WITH input AS (
-                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[])
+                 SELECT t.*, EXISTS (SELECT 1 FROM devices d WHERE d.id = t.device_id) AS known
+                 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[])
                      AS t(device_id, algorithm, public_key, fingerprint)
              ), pinned AS (
                  INSERT INTO host_keys (device_id, algorithm, public_key, fingerprint)
-                 SELECT * FROM input
+                 SELECT device_id, algorithm, public_key, fingerprint FROM input WHERE known
                  ON CONFLICT (device_id) DO NOTHING
                  RETURNING device_id, public_key
              )
              SELECT device_id, public_key FROM pinned
              UNION ALL
-             SELECT h.device_id, h.public_key FROM host_keys h JOIN input USING (device_id)",
+             SELECT h.device_id, h.public_key FROM host_keys h JOIN input USING (device_id)
+             UNION ALL
+             SELECT device_id, NULL FROM input WHERE NOT known",
         )
         .await
         .map_err(Failure::pg)?;
@@ -217,6 +225,13 @@ async fn pins_once(
         .await
         .map_err(Failure::pg)?;
     Ok(found.iter().map(|row| (row.get(0), row.get(1))).collect())
+}
+
+/// The answer to one device's pin request: the key pinned, or why there is none.
+fn pinned_answer(device_id: i64, pinned: &Option<String>) -> StoreResult<String> {
+    pinned.clone().ok_or_else(|| {
+        format!("device {device_id} is no longer in the inventory: no host key pinned")
+    })
 }
 
 /// SHA-256 of `content`, lower-case hex.
@@ -254,8 +269,11 @@ pub async fn store_configs(
         .collect();
     crate::flusher::execute(
         tx,
+        // A device deleted while its task was in flight has nothing stored (migration V3).
         "INSERT INTO device_configs (device_id, sha256, content, size_bytes, first_job_id)
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::uuid[])
+         SELECT t.* FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::uuid[])
+             AS t(device_id, sha256, content, size_bytes, first_job_id)
+         WHERE EXISTS (SELECT 1 FROM devices d WHERE d.id = t.device_id)
          ON CONFLICT (device_id, sha256) DO UPDATE SET last_seen_at = now()",
         &[&devices, &hashes, &contents, &sizes, &jobs],
     )
