@@ -154,8 +154,8 @@ async fn pin_batch(pool: &Pool, batch: Vec<PinRequest>) {
             }
             match pins_once(pool, &rows).await {
                 Ok(pinned) => {
-                    // A device pinned by another transaction that had not committed when
-                    // this statement took its snapshot gets no row: it goes round again.
+                    // Every device comes back, with its pinned key or as unknown; one that
+                    // did not would go round again rather than wait for ever.
                     let (done, again): (Vec<_>, Vec<_>) = batch
                         .into_iter()
                         .partition(|r| pinned.contains_key(&r.device_id));
@@ -200,8 +200,11 @@ async fn pins_once(
     let client = pool.get().await.map_err(Failure::pool)?;
     let statement = client
         .prepare_cached(
-            // A device no longer in the inventory gets no pin (migration V3) and comes
-            // back with no key.
+            // A device pinned already keeps its key: the update only marks it seen, and
+            // returns it (waiting for a concurrent pin to commit first). A device no
+            // longer in the inventory gets no pin (migration V3) and comes back with no
+            // key. No join back into host_keys: its plan, made once per connection
+            // while the table may still be empty, would scan it whole on every call.
             "WITH input AS (
                  SELECT t.*, EXISTS (SELECT 1 FROM devices d WHERE d.id = t.device_id) AS known
                  FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[])
@@ -209,12 +212,10 @@ async fn pins_once(
              ), pinned AS (
                  INSERT INTO host_keys (device_id, algorithm, public_key, fingerprint)
                  SELECT device_id, algorithm, public_key, fingerprint FROM input WHERE known
-                 ON CONFLICT (device_id) DO NOTHING
+                 ON CONFLICT (device_id) DO UPDATE SET last_seen_at = now()
                  RETURNING device_id, public_key
              )
              SELECT device_id, public_key FROM pinned
-             UNION ALL
-             SELECT h.device_id, h.public_key FROM host_keys h JOIN input USING (device_id)
              UNION ALL
              SELECT device_id, NULL FROM input WHERE NOT known",
         )
