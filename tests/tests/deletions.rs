@@ -11,22 +11,27 @@ use std::time::{Duration, Instant};
 
 const JOB_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn fleet(devices: usize, slow: Option<&str>) -> FleetSpec {
-    let mut specs: Vec<DeviceSpec> = (0..devices)
-        .map(|i| {
-            let mut d = DeviceSpec::new(format!("del-{i:02}"), Platform::Linux);
-            d.tags = vec!["fleet".into()];
-            d.accepts = vec![("netops".into(), "second-secret".into())];
-            d
-        })
-        .collect();
-    if let Some(name) = slow {
+/// `devices` quick devices and `slow` ones whose logins take 1.5 s each (all finish
+/// together, so their results share a batch); `del-00` accepts the first credential, the
+/// others the second.
+fn fleet(devices: usize, slow: usize) -> FleetSpec {
+    let device = |name: String, fault: Option<Fault>| {
         let mut d = DeviceSpec::new(name, Platform::Linux);
         d.tags = vec!["fleet".into()];
         d.accepts = vec![("netops".into(), "second-secret".into())];
-        d.fault = Some(Fault::SlowAuth { delay_ms: 1_500 });
-        specs.push(d);
-    }
+        d.fault = fault;
+        d
+    };
+    let mut specs: Vec<DeviceSpec> = (0..devices)
+        .map(|i| device(format!("del-{i:02}"), None))
+        .collect();
+    specs[0].accepts = vec![("admin".into(), "first-secret".into())];
+    specs.extend((0..slow).map(|i| {
+        device(
+            format!("del-slow-{i}"),
+            Some(Fault::SlowAuth { delay_ms: 1_500 }),
+        )
+    }));
     let credential = |name: &str, username: &str, password: &str, priority| CredentialSpec {
         name: name.into(),
         username: username.into(),
@@ -70,11 +75,13 @@ async fn device_id(env: &TestEnv, name: &str) -> anyhow::Result<i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_deleted_while_in_flight_costs_only_itself() -> anyhow::Result<()> {
-    let env = TestEnv::new().await?;
-    let spec = fleet(8, Some("del-slow"));
-    let fleet = Fleet::start(spec, FleetOptions::random_base()).await?;
+    let mut env = TestEnv::new().await?;
+    // The slow devices finish within milliseconds of each other: with a long group-commit
+    // interval the deleted one is written in one batch with the three others.
+    env.settings.worker.flush_interval_ms = 1_000;
+    let fleet = Fleet::start(fleet(8, 4), FleetOptions::random_base()).await?;
     env.import(&fleet).await?;
-    let slow = device_id(&env, "del-slow").await?;
+    let slow = device_id(&env, "del-slow-0").await?;
     let roles = env.start(1);
 
     let req = request("config_backup", &["fleet"], &[]);
@@ -84,7 +91,7 @@ async fn a_device_deleted_while_in_flight_costs_only_itself() -> anyhow::Result<
     // from then on the device is in its worker's hands.
     let until = Instant::now() + JOB_TIMEOUT;
     while rows_of(&env, slow).await?[1] == 0 {
-        anyhow::ensure!(Instant::now() < until, "del-slow was never contacted");
+        anyhow::ensure!(Instant::now() < until, "del-slow-0 was never contacted");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let client = env.pool.get().await?;
@@ -107,7 +114,24 @@ async fn a_device_deleted_while_in_flight_costs_only_itself() -> anyhow::Result<
         JobStatus::CompletedSuccess,
         "{failed:?}"
     );
-    assert_eq!(results.len(), 9);
+    assert_eq!(results.len(), 12);
+    // The deleted device's logins were written in the same transaction — the same
+    // batch — as the three other slow devices' (one xmin), and that batch went through.
+    let slow_ids: Vec<i64> = results
+        .iter()
+        .filter(|r| r.device_name.starts_with("del-slow-"))
+        .map(|r| r.device_id)
+        .collect();
+    assert_eq!(slow_ids.len(), 4);
+    let batches: i64 = client
+        .query_one(
+            "SELECT count(DISTINCT xmin::text) FROM credential_attempts
+             WHERE job_id = $1 AND device_id = ANY($2)",
+            &[&job, &slow_ids],
+        )
+        .await?
+        .get(0);
+    assert_eq!(batches, 1, "the slow devices were written in one batch");
     for r in &results {
         assert_eq!(
             r.outcome,
@@ -116,9 +140,10 @@ async fn a_device_deleted_while_in_flight_costs_only_itself() -> anyhow::Result<
             r.device_name,
             r.reason
         );
+        let logins = if r.device_name == "del-00" { 1 } else { 2 };
         assert_eq!(
-            r.attempts, 2,
-            "{}: one rejected login, one accepted",
+            r.attempts, logins,
+            "{}: the credentials up to the one it accepts",
             r.device_name
         );
         let attempts: i64 = client
@@ -128,7 +153,12 @@ async fn a_device_deleted_while_in_flight_costs_only_itself() -> anyhow::Result<
             )
             .await?
             .get(0);
-        assert_eq!(attempts, 2, "{}: its logins recorded once", r.device_name);
+        assert_eq!(
+            attempts,
+            i64::from(logins),
+            "{}: its logins recorded once",
+            r.device_name
+        );
         let [configs, pins, affinity] = rows_of(&env, r.device_id).await?;
         if r.device_id == slow {
             assert_eq!(
@@ -147,56 +177,56 @@ async fn a_device_deleted_while_in_flight_costs_only_itself() -> anyhow::Result<
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_device_a_credential_or_a_job_takes_its_rows_along() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
-    let fleet = Fleet::start(fleet(3, None), FleetOptions::random_base()).await?;
+    let fleet = Fleet::start(fleet(4, 0), FleetOptions::random_base()).await?;
     env.import(&fleet).await?;
     let roles = env.start(1);
-    let view = env
-        .run_job(&request("config_backup", &["fleet"], &[]), JOB_TIMEOUT)
-        .await?;
-    assert_eq!(view.counts.status, JobStatus::CompletedSuccess);
+    let mut jobs = Vec::new();
+    for _ in 0..2 {
+        let view = env
+            .run_job(&request("config_backup", &["fleet"], &[]), JOB_TIMEOUT)
+            .await?;
+        assert_eq!(view.counts.status, JobStatus::CompletedSuccess);
+        jobs.push(view.id);
+    }
     roles.stop().await?;
-    let ids = [
-        device_id(&env, "del-00").await?,
-        device_id(&env, "del-01").await?,
-        device_id(&env, "del-02").await?,
-    ];
-    for id in ids {
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let id = device_id(&env, &format!("del-{i:02}")).await?;
         assert_eq!(rows_of(&env, id).await?, [1, 1, 1]);
+        ids.push(id);
     }
     let client = env.pool.get().await?;
 
-    // A device: its snapshots, its pinned key and its affinity go with it.
+    // Devices, two in one statement: their snapshots, pinned keys and affinities go with
+    // them; the others keep theirs.
     client
-        .execute("DELETE FROM devices WHERE id = $1", &[&ids[0]])
+        .execute("DELETE FROM devices WHERE id = ANY($1)", &[&&ids[1..3]])
         .await?;
-    assert_eq!(rows_of(&env, ids[0]).await?, [0, 0, 0]);
-    assert_eq!(
-        rows_of(&env, ids[1]).await?,
-        [1, 1, 1],
-        "the others keep theirs"
-    );
+    assert_eq!(rows_of(&env, ids[1]).await?, [0, 0, 0]);
+    assert_eq!(rows_of(&env, ids[2]).await?, [0, 0, 0]);
+    assert_eq!(rows_of(&env, ids[0]).await?, [1, 1, 1]);
+    assert_eq!(rows_of(&env, ids[3]).await?, [1, 1, 1]);
 
-    // A credential: the affinities that name it.
+    // A credential: the affinities that name it (del-03's), not the others (del-00 logs
+    // in with the first credential).
     client
         .execute("DELETE FROM credentials WHERE name = 'second'", &[])
         .await?;
-    assert_eq!(rows_of(&env, ids[1]).await?, [1, 1, 0]);
-    assert_eq!(rows_of(&env, ids[2]).await?, [1, 1, 0]);
+    assert_eq!(rows_of(&env, ids[3]).await?, [1, 1, 0]);
+    assert_eq!(rows_of(&env, ids[0]).await?, [1, 1, 1]);
 
-    // A job: its results.
+    // A job: its results, not the other job's.
     let results = "SELECT count(*) FROM job_results WHERE job_id = $1";
-    let count = client
-        .query_one(results, &[&view.id])
-        .await?
-        .get::<_, i64>(0);
-    assert_eq!(count, 3);
+    for job in &jobs {
+        let count: i64 = client.query_one(results, &[job]).await?.get(0);
+        assert_eq!(count, 4);
+    }
     client
-        .execute("DELETE FROM jobs WHERE id = $1", &[&view.id])
+        .execute("DELETE FROM jobs WHERE id = $1", &[&jobs[0]])
         .await?;
-    let count = client
-        .query_one(results, &[&view.id])
-        .await?
-        .get::<_, i64>(0);
+    let count: i64 = client.query_one(results, &[&jobs[0]]).await?.get(0);
     assert_eq!(count, 0);
+    let count: i64 = client.query_one(results, &[&jobs[1]]).await?.get(0);
+    assert_eq!(count, 4, "the other job keeps its results");
     env.teardown().await
 }

@@ -336,10 +336,18 @@ async fn write(pool: &Pool, batch: &[Finished]) -> Result<(), String> {
         let when: Vec<DateTime<Utc>> = affinity.values().map(|v| v.1).collect();
         execute(
             &tx,
-            "INSERT INTO device_credential_affinity (device_id, credential_id, succeeded_at)
+            // Only for devices and credentials still there, locked against deletion until
+            // the batch commits (migration V3: a deletion waits, then its trigger finds
+            // the row).
+            "WITH live_devices AS (
+                 SELECT id FROM devices WHERE id = ANY($1) ORDER BY id FOR KEY SHARE
+             ), live_credentials AS (
+                 SELECT id FROM credentials WHERE id = ANY($2) ORDER BY id FOR KEY SHARE
+             )
+             INSERT INTO device_credential_affinity (device_id, credential_id, succeeded_at)
              SELECT t.d, t.c, t.w FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[]) AS t(d, c, w)
-             WHERE EXISTS (SELECT 1 FROM devices WHERE id = t.d)
-               AND EXISTS (SELECT 1 FROM credentials WHERE id = t.c)
+             WHERE t.d IN (SELECT id FROM live_devices)
+               AND t.c IN (SELECT id FROM live_credentials)
              ON CONFLICT (device_id) DO UPDATE
              SET credential_id = EXCLUDED.credential_id, succeeded_at = EXCLUDED.succeeded_at
              WHERE device_credential_affinity.succeeded_at <= EXCLUDED.succeeded_at",

@@ -200,19 +200,25 @@ async fn pins_once(
     let client = pool.get().await.map_err(Failure::pool)?;
     let statement = client
         .prepare_cached(
-            // A device pinned already keeps its key: the update only marks it seen, and
-            // returns it (waiting for a concurrent pin to commit first). A device no
-            // longer in the inventory gets no pin (migration V3) and comes back with no
-            // key. No join back into host_keys: its plan, made once per connection
-            // while the table may still be empty, would scan it whole on every call.
-            "WITH input AS (
-                 SELECT t.*, EXISTS (SELECT 1 FROM devices d WHERE d.id = t.device_id) AS known
+            // A device pinned already keeps its key: the update returns it (waiting for a
+            // concurrent pin to commit first), and marks it seen only if this is the key
+            // shown. A device no longer in the inventory gets no pin (migration V3) and
+            // comes back with no key; the others are locked against deletion until the
+            // pin commits. No join back into host_keys: its plan, made once per
+            // connection while the table may still be empty, would scan it whole on
+            // every call.
+            "WITH live AS (
+                 SELECT id FROM devices WHERE id = ANY($1) ORDER BY id FOR KEY SHARE
+             ), input AS (
+                 SELECT t.*, t.device_id IN (SELECT id FROM live) AS known
                  FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[])
                      AS t(device_id, algorithm, public_key, fingerprint)
              ), pinned AS (
                  INSERT INTO host_keys (device_id, algorithm, public_key, fingerprint)
                  SELECT device_id, algorithm, public_key, fingerprint FROM input WHERE known
-                 ON CONFLICT (device_id) DO UPDATE SET last_seen_at = now()
+                 ON CONFLICT (device_id) DO UPDATE SET last_seen_at = CASE
+                     WHEN host_keys.public_key = EXCLUDED.public_key THEN now()
+                     ELSE host_keys.last_seen_at END
                  RETURNING device_id, public_key
              )
              SELECT device_id, public_key FROM pinned
@@ -270,11 +276,14 @@ pub async fn store_configs(
         .collect();
     crate::flusher::execute(
         tx,
-        // A device deleted while its task was in flight has nothing stored (migration V3).
-        "INSERT INTO device_configs (device_id, sha256, content, size_bytes, first_job_id)
+        // A device deleted while its task was in flight has nothing stored (migration V3);
+        // the others are locked against deletion until the batch commits, so a deletion
+        // waits for it and its trigger then finds the rows.
+        "WITH live AS (SELECT id FROM devices WHERE id = ANY($1) ORDER BY id FOR KEY SHARE)
+         INSERT INTO device_configs (device_id, sha256, content, size_bytes, first_job_id)
          SELECT t.* FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::uuid[])
              AS t(device_id, sha256, content, size_bytes, first_job_id)
-         WHERE EXISTS (SELECT 1 FROM devices d WHERE d.id = t.device_id)
+         WHERE t.device_id IN (SELECT id FROM live)
          ON CONFLICT (device_id, sha256) DO UPDATE SET last_seen_at = now()",
         &[&devices, &hashes, &contents, &sizes, &jobs],
     )
