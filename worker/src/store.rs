@@ -154,17 +154,13 @@ async fn pin_batch(pool: &Pool, batch: Vec<PinRequest>) {
             }
             match pins_once(pool, &rows).await {
                 Ok(pinned) => {
-                    // Every device comes back, with its pinned key or as unknown; one that
-                    // did not would go round again rather than wait for ever.
-                    let (done, again): (Vec<_>, Vec<_>) = batch
-                        .into_iter()
-                        .partition(|r| pinned.contains_key(&r.device_id));
-                    for r in done {
+                    // Every device comes back, with its pinned key or as unknown.
+                    for r in batch.drain(..) {
                         let _ = r
                             .reply
-                            .send(pinned_answer(r.device_id, &pinned[&r.device_id]));
+                            .send(pinned_answer(r.device_id, pinned.get(&r.device_id)));
                     }
-                    batch = again;
+                    break;
                 }
                 Err(Failure::Transient(e)) => {
                     tracing::warn!(error = %e, devices = rows.len(), retry_in_ms = delay.as_millis() as u64,
@@ -235,10 +231,16 @@ async fn pins_once(
 }
 
 /// The answer to one device's pin request: the key pinned, or why there is none.
-fn pinned_answer(device_id: i64, pinned: &Option<String>) -> StoreResult<String> {
-    pinned.clone().ok_or_else(|| {
-        format!("device {device_id} is no longer in the inventory: no host key pinned")
-    })
+fn pinned_answer(device_id: i64, pinned: Option<&Option<String>>) -> StoreResult<String> {
+    match pinned {
+        Some(Some(key)) => Ok(key.clone()),
+        Some(None) => Err(format!(
+            "device {device_id} is no longer in the inventory: no host key pinned"
+        )),
+        None => Err(format!(
+            "pinning the host key of device {device_id}: no answer"
+        )),
+    }
 }
 
 /// SHA-256 of `content`, lower-case hex.
