@@ -34,6 +34,10 @@ pub struct Run {
     /// CPU seconds each group of processes spent while the job ran.
     pub cpu: std::collections::BTreeMap<String, f64>,
     pub job_id: uuid::Uuid,
+    /// From the job's creation to its first login attempt, and from its last device's
+    /// finish to its final status: the part of `took` the devices did not fill.
+    pub start: Duration,
+    pub tail: Duration,
 }
 
 /// The roles of one benchmark, started against a scratch database and namespace.
@@ -162,6 +166,18 @@ impl Stage {
         };
         let cpu = cpu_before.until(&groups.sample());
         let finished = view.finished_at.unwrap_or(view.created_at);
+        let edges = client
+            .query_one(
+                "SELECT (SELECT min(attempted_at) FROM credential_attempts WHERE job_id = $1),
+                        (SELECT max(finished_at) FROM job_results WHERE job_id = $1)",
+                &[&job_id],
+            )
+            .await?;
+        let between = |from: chrono::DateTime<chrono::Utc>, to: chrono::DateTime<chrono::Utc>| {
+            (to - from).to_std().unwrap_or_default()
+        };
+        let first_login: Option<chrono::DateTime<chrono::Utc>> = edges.get(0);
+        let last_device: Option<chrono::DateTime<chrono::Utc>> = edges.get(1);
         Ok(Run {
             devices: view.counts.total_devices,
             succeeded: view.counts.succeeded_devices,
@@ -171,6 +187,8 @@ impl Stage {
             worker_idle_rss_kib: idle,
             cpu,
             job_id,
+            start: first_login.map_or(Duration::ZERO, |t| between(view.created_at, t)),
+            tail: last_device.map_or(Duration::ZERO, |t| between(t, finished)),
         })
     }
 

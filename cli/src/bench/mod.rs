@@ -365,6 +365,11 @@ async fn measure(settings: &Settings, args: &BenchArgs, figures: &mut Vec<Figure
                 list(&firsts, 0)
             );
         }
+        detail = format!(
+            "{detail}; its first login {} ms after the job row, its final status {} ms after its last device",
+            first.start.as_millis(),
+            first.tail.as_millis()
+        );
         per_device_ms.push((devices, 1000.0 / rate(first)));
         push(Figure::rate(
             &format!("job_{devices}_devices_per_second"),
