@@ -4,7 +4,7 @@
 use crate::error::{DispatchError, Disposition, Result};
 use crate::events;
 use crate::jobs::{self, Created, JobCounts, Level, Unresolved};
-use crate::publish::{publish_tasks, TaskPlan};
+use crate::publish::{publish_tasks, TaskPlan, CHUNK, FIRST_CHUNK};
 use crate::resolve::{self, ResolvedDevice};
 use chrono::Utc;
 use deadpool_postgres::Pool;
@@ -356,13 +356,28 @@ impl Dispatcher {
         request: &JobRequest,
     ) -> Result<JobStatus> {
         let job_id = plan.job_id;
-        let max = request
-            .limits
-            .max_credentials_per_device
-            .unwrap_or(self.settings.max_credentials_per_device) as usize;
         let started = std::time::Instant::now();
-        let resolution = resolve::resolve(client, &request.targets, max).await?;
-        let total = resolution.devices.len();
+        let mut found = Found::default();
+        if let Err(e) = self.stream_tasks(client, plan, request, &mut found).await {
+            // The devices resolved before the failure are the job's as far as it got, so
+            // that its view and the sweeper know them.
+            if !found.device_ids.is_empty() {
+                if let Err(record) =
+                    jobs::record_resolution(client, job_id, &found.device_ids, &found.unresolved)
+                        .await
+                {
+                    tracing::warn!(error = %record, "the devices resolved so far were not recorded");
+                }
+            }
+            return Err(e);
+        }
+        let Found {
+            device_ids,
+            unresolved,
+            published,
+            missing_names,
+        } = found;
+        let total = device_ids.len();
         if total == 0 {
             jobs::log(
                 client,
@@ -370,7 +385,7 @@ impl Dispatcher {
                 None,
                 Level::Warn,
                 "targets match no device",
-                json!({ "targets": request.targets, "missing": resolution.missing_names }),
+                json!({ "targets": request.targets, "missing": missing_names }),
             )
             .await?;
             return self
@@ -382,12 +397,6 @@ impl Dispatcher {
                 )
                 .await;
         }
-        // Reachability needs no credential; every other job type does.
-        let needs_credentials = plan.job_type != JobType::Reachability.as_str();
-        let (runnable, unresolved): (Vec<&ResolvedDevice>, Vec<&ResolvedDevice>) = resolution
-            .devices
-            .iter()
-            .partition(|d| !needs_credentials || !d.credentials.is_empty());
         let resolved = total - unresolved.len();
         let m = &metrics::get().devices_resolved_total;
         m.with_label_values(&["resolved"]).inc_by(resolved as u64);
@@ -397,19 +406,11 @@ impl Dispatcher {
         tracing::info!(
             devices = total,
             resolved,
+            published,
             coverage_pct = coverage,
             duration_ms = started.elapsed().as_millis() as u64,
-            "targets resolved"
+            "targets resolved and tasks published"
         );
-
-        let device_ids: Vec<i64> = resolution.devices.iter().map(|d| d.device.id).collect();
-        let unresolved: Vec<Unresolved> = unresolved
-            .iter()
-            .map(|d| Unresolved {
-                device_id: d.device.id,
-                device_name: d.device.name.clone(),
-            })
-            .collect();
         jobs::record_resolution(client, job_id, &device_ids, &unresolved).await?;
         jobs::log(
             client,
@@ -418,14 +419,10 @@ impl Dispatcher {
             Level::Info,
             &format!("resolved credentials for {resolved} of {total} devices ({coverage:.1}%)"),
             json!({ "devices": total, "resolved": resolved, "unresolved": unresolved.len(),
-                    "coverage_pct": coverage, "missing_targets": resolution.missing_names }),
+                    "coverage_pct": coverage, "missing_targets": missing_names }),
         )
         .await?;
 
-        let published = match publish_tasks(&self.publisher, &self.names, plan, &runnable).await {
-            Ok(n) => n,
-            Err(e) => return Err(e),
-        };
         let Some(running) = jobs::mark_running(client, job_id, published).await? else {
             return Ok(JobStatus::Running);
         };
@@ -447,6 +444,56 @@ impl Dispatcher {
         }
     }
 
+    /// Resolves the job's devices as Postgres returns them and publishes their tasks chunk
+    /// by chunk, the first chunk small: workers start on a large job while the rest of it
+    /// is still resolving. Results that come in meanwhile wait for the job to be running
+    /// before it can finish (`jobs::finalize_if_complete`).
+    async fn stream_tasks(
+        &self,
+        client: &deadpool_postgres::Client,
+        plan: &TaskPlan,
+        request: &JobRequest,
+        found: &mut Found,
+    ) -> Result<()> {
+        let max = request
+            .limits
+            .max_credentials_per_device
+            .unwrap_or(self.settings.max_credentials_per_device) as usize;
+        // Reachability needs no credential; every other job type does.
+        let needs_credentials = plan.job_type != JobType::Reachability.as_str();
+        let mut stream = resolve::Stream::open(client, &request.targets, max).await?;
+        let mut size = FIRST_CHUNK;
+        loop {
+            let chunk = stream.next_chunk(size).await?;
+            if chunk.is_empty() {
+                break;
+            }
+            size = CHUNK;
+            found.device_ids.extend(chunk.iter().map(|d| d.device.id));
+            let (runnable, unresolved): (Vec<&ResolvedDevice>, Vec<&ResolvedDevice>) = chunk
+                .iter()
+                .partition(|d| !needs_credentials || !d.credentials.is_empty());
+            found
+                .unresolved
+                .extend(unresolved.iter().map(|d| Unresolved {
+                    device_id: d.device.id,
+                    device_name: d.device.name.clone(),
+                }));
+            if !runnable.is_empty() {
+                found.published += publish_tasks(
+                    &self.publisher,
+                    &self.names,
+                    plan,
+                    &runnable,
+                    found.published,
+                )
+                .await?;
+            }
+        }
+        found.missing_names = stream.missing_names();
+        Ok(())
+    }
+
     /// Gives the job a final status at the dispatcher and announces it.
     async fn end(
         &self,
@@ -461,4 +508,16 @@ impl Dispatcher {
         }
         Ok(status)
     }
+}
+
+/// What a job's resolution found and published, as far as it got.
+#[derive(Default)]
+struct Found {
+    device_ids: Vec<i64>,
+    /// Devices no credential matches: they get a `NO_CREDENTIALS` result, no task.
+    unresolved: Vec<Unresolved>,
+    /// Tasks the broker confirmed.
+    published: usize,
+    /// Named targets that do not exist or are disabled.
+    missing_names: Vec<String>,
 }

@@ -14,10 +14,10 @@ use uuid::Uuid;
 /// connection waits for the broker to come back.
 const PUBLISH_RETRIES: usize = 3;
 /// Tasks encoded at once; bounds the dispatcher's memory on very large jobs.
-const CHUNK: usize = 5_000;
-/// The first chunk is small, so that workers start on it while the rest is encoded
-/// (5,000 tasks take tens of milliseconds to encode).
-const FIRST_CHUNK: usize = 128;
+pub const CHUNK: usize = 5_000;
+/// A job's first chunk is small, so that workers start on it while the rest is resolved
+/// and encoded (5,000 tasks take tens of milliseconds to encode).
+pub const FIRST_CHUNK: usize = 128;
 
 /// What every task of one job shares.
 #[derive(Debug, Clone)]
@@ -51,18 +51,21 @@ impl TaskPlan {
 
 /// Publishes a task for each device and returns how many the broker confirmed. Fails with
 /// [`DispatchError::Publish`], saying how many were and were not published, when a task
-/// cannot be published after retries.
+/// cannot be published after retries; `already` is how many of the job's tasks were
+/// confirmed before these (a job is published chunk by chunk as it resolves), and the
+/// error counts them in.
 pub async fn publish_tasks(
     publisher: &Publisher,
     names: &Names,
     plan: &TaskPlan,
     devices: &[&ResolvedDevice],
+    already: usize,
 ) -> Result<usize> {
     let exchange = names.tasks_exchange();
     let counter = &metrics::get().tasks_published_total;
     let mut confirmed = 0;
-    let (first, rest) = devices.split_at(FIRST_CHUNK.min(devices.len()));
-    for chunk in std::iter::once(first).chain(rest.chunks(CHUNK)) {
+    let total = already + devices.len();
+    for chunk in devices.chunks(CHUNK) {
         let mut todo: Vec<&ResolvedDevice> = chunk.to_vec();
         for attempt in 0..=PUBLISH_RETRIES {
             let batch = todo
@@ -74,7 +77,7 @@ pub async fn publish_tasks(
                 // Stopping mid-publish: the request goes back to the queue and the next
                 // dispatcher publishes again (workers and the aggregator ignore repeats).
                 netraven_shared::Error::ShuttingDown => DispatchError::Shared(e),
-                e => publish_error(confirmed, devices.len(), &e.to_string()),
+                e => publish_error(already + confirmed, total, &e.to_string()),
             })?;
             metrics::confirms("tasks", sent, report.confirmed, report.failed.len());
             confirmed += report.confirmed;
@@ -89,7 +92,7 @@ pub async fn publish_tasks(
                 .inc_by(report.failed.len() as u64);
             let reason = report.failed[0].1.clone();
             if attempt == PUBLISH_RETRIES {
-                return Err(publish_error(confirmed, devices.len(), &reason));
+                return Err(publish_error(already + confirmed, total, &reason));
             }
             tracing::warn!(job.id = %plan.job_id, failed = report.failed.len(), %reason,
                 "tasks not confirmed; publishing them again");

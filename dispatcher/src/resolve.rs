@@ -64,57 +64,130 @@ struct Candidate {
     priority: i32,
 }
 
-/// Resolves `targets`, keeping at most `max_credentials` per device.
-///
-/// Two queries, whatever the fleet's size: the devices with their tags, and the
-/// credentials with theirs; tags are matched here, which keeps Postgres out of a join
-/// and sort of (devices × tags × credentials) rows that spills to disk at fleet scale.
+/// Resolves `targets`, keeping at most `max_credentials` per device: the whole job at once
+/// (the dispatcher streams it instead, see [`Stream`]).
 pub async fn resolve<C: GenericClient>(
     db: &C,
     targets: &Targets,
     max_credentials: usize,
 ) -> Result<Resolution> {
-    let fail =
-        |e: tokio_postgres::Error| DispatchError::Resolution(netraven_shared::db::describe(&e));
-    let rows = db
-        .query(
-            DEVICES_SQL,
-            &[&targets.devices, &targets.device_ids, &targets.tags],
-        )
-        .await
-        .map_err(fail)?;
-    let credential_rows = db.query(CREDENTIALS_SQL, &[]).await.map_err(fail)?;
-
-    let mut candidates = Vec::with_capacity(credential_rows.len());
-    let mut by_tag: HashMap<i64, Vec<usize>> = HashMap::new();
-    for r in &credential_rows {
-        let index = candidates.len();
-        for tag in r.get::<_, Vec<i64>>("tags") {
-            by_tag.entry(tag).or_default().push(index);
+    let mut stream = Stream::open(db, targets, max_credentials).await?;
+    let mut devices = Vec::new();
+    loop {
+        let chunk = stream.next_chunk(10_000).await?;
+        if chunk.is_empty() {
+            break;
         }
-        candidates.push(Candidate {
-            credential: Arc::new(TaskCredential {
-                id: r.get("id"),
-                name: r.get("name"),
-                username: r.get("username"),
-                sealed_secret: r.get("sealed_secret"),
-            }),
-            priority: r.get("priority"),
-        });
+        devices.extend(chunk);
+    }
+    Ok(Resolution {
+        devices,
+        missing_names: stream.missing_names(),
+    })
+}
+
+/// A job's devices resolved as Postgres returns them, so that the first tasks can be
+/// published while the rest are still coming (a 50,000-device job resolves in a few
+/// hundred milliseconds).
+///
+/// Two queries, whatever the fleet's size: the devices with their tags, and the
+/// credentials with theirs; tags are matched here, which keeps Postgres out of a join
+/// and sort of (devices × tags × credentials) rows that spills to disk at fleet scale.
+pub struct Stream {
+    rows: std::pin::Pin<Box<tokio_postgres::RowStream>>,
+    candidates: Vec<Candidate>,
+    by_tag: HashMap<i64, Vec<usize>>,
+    max_credentials: usize,
+    /// Devices named (or numbered) in the targets, struck off as they are found.
+    wanted_names: HashSet<String>,
+    wanted_ids: HashSet<i64>,
+    named: Vec<String>,
+    numbered: Vec<i64>,
+    /// Reused for every device's matching credentials.
+    matched: Vec<usize>,
+    /// The rows have all come (a row stream must not be polled again after its end).
+    ended: bool,
+}
+
+fn failed(e: tokio_postgres::Error) -> DispatchError {
+    DispatchError::Resolution(netraven_shared::db::describe(&e))
+}
+
+impl Stream {
+    /// Loads the credentials and starts the devices' query. `db` must not be used for
+    /// anything else until the stream has ended.
+    pub async fn open<C: GenericClient>(
+        db: &C,
+        targets: &Targets,
+        max_credentials: usize,
+    ) -> Result<Stream> {
+        let credential_rows = db.query(CREDENTIALS_SQL, &[]).await.map_err(failed)?;
+        let mut candidates = Vec::with_capacity(credential_rows.len());
+        let mut by_tag: HashMap<i64, Vec<usize>> = HashMap::new();
+        for r in &credential_rows {
+            let index = candidates.len();
+            for tag in r.get::<_, Vec<i64>>("tags") {
+                by_tag.entry(tag).or_default().push(index);
+            }
+            candidates.push(Candidate {
+                credential: Arc::new(TaskCredential {
+                    id: r.get("id"),
+                    name: r.get("name"),
+                    username: r.get("username"),
+                    sealed_secret: r.get("sealed_secret"),
+                }),
+                priority: r.get("priority"),
+            });
+        }
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+            [&targets.devices, &targets.device_ids, &targets.tags];
+        let rows = db
+            .query_raw(DEVICES_SQL, params.iter().copied())
+            .await
+            .map_err(failed)?;
+        Ok(Stream {
+            rows: Box::pin(rows),
+            candidates,
+            by_tag,
+            max_credentials,
+            wanted_names: targets.devices.iter().cloned().collect(),
+            wanted_ids: targets.device_ids.iter().copied().collect(),
+            named: targets.devices.clone(),
+            numbered: targets.device_ids.clone(),
+            matched: Vec::new(),
+            ended: false,
+        })
     }
 
-    let mut devices = Vec::with_capacity(rows.len());
-    let mut matched: Vec<usize> = Vec::new();
-    for r in &rows {
+    /// The next devices, at most `n` of them, in id order; none once the stream has ended.
+    pub async fn next_chunk(&mut self, n: usize) -> Result<Vec<ResolvedDevice>> {
+        use futures::StreamExt;
+        let mut devices = Vec::with_capacity(n.min(10_000));
+        while devices.len() < n && !self.ended {
+            let Some(row) = self.rows.next().await else {
+                self.ended = true;
+                break;
+            };
+            let device = self.device(&row.map_err(failed)?)?;
+            self.wanted_names.remove(&device.device.name);
+            self.wanted_ids.remove(&device.device.id);
+            devices.push(device);
+        }
+        Ok(devices)
+    }
+
+    fn device(&mut self, r: &tokio_postgres::Row) -> Result<ResolvedDevice> {
         let port: i32 = r.get("port");
         let affinity: Option<i64> = r.get("affinity");
+        let matched = &mut self.matched;
         matched.clear();
         for tag in r.get::<_, Vec<i64>>("tags") {
-            matched.extend(by_tag.get(&tag).into_iter().flatten());
+            matched.extend(self.by_tag.get(&tag).into_iter().flatten());
         }
         matched.sort_unstable();
         matched.dedup();
         // The credential that last worked first, then priority, then id.
+        let candidates = &self.candidates;
         matched.sort_by_key(|&i| {
             let c = &candidates[i];
             (
@@ -123,7 +196,7 @@ pub async fn resolve<C: GenericClient>(
                 c.credential.id,
             )
         });
-        devices.push(ResolvedDevice {
+        Ok(ResolvedDevice {
             device: TaskDevice {
                 id: r.get("id"),
                 name: r.get("name"),
@@ -135,30 +208,28 @@ pub async fn resolve<C: GenericClient>(
             },
             credentials: matched
                 .iter()
-                .take(max_credentials)
+                .take(self.max_credentials)
                 .map(|&i| candidates[i].credential.clone())
                 .collect(),
             pinned_host_key: r.get("pinned"),
-        });
+        })
     }
 
-    let found_names: HashSet<&str> = devices.iter().map(|d| d.device.name.as_str()).collect();
-    let found_ids: HashSet<i64> = devices.iter().map(|d| d.device.id).collect();
-    let mut missing_names: Vec<String> = targets
-        .devices
-        .iter()
-        .filter(|n| !found_names.contains(n.as_str()))
-        .cloned()
-        .collect();
-    missing_names.extend(
-        targets
-            .device_ids
+    /// Named devices (or ids) that do not exist or are disabled, in the targets' order:
+    /// complete once the stream has ended.
+    pub fn missing_names(&self) -> Vec<String> {
+        let mut missing: Vec<String> = self
+            .named
             .iter()
-            .filter(|id| !found_ids.contains(id))
-            .map(|id| format!("#{id}")),
-    );
-    Ok(Resolution {
-        devices,
-        missing_names,
-    })
+            .filter(|n| self.wanted_names.contains(n.as_str()))
+            .cloned()
+            .collect();
+        missing.extend(
+            self.numbered
+                .iter()
+                .filter(|id| self.wanted_ids.contains(id))
+                .map(|id| format!("#{id}")),
+        );
+        missing
+    }
 }

@@ -53,7 +53,10 @@ fn ground_truth(fleet: &Fleet) -> HashMap<String, (usize, Option<String>)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mixed_fleet_ends_partial_failure_with_every_login_accounted_for() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
-    let spec = scenario("mixed", 60, 7)?;
+    // More devices than the dispatcher's first chunk of tasks (128): the job is resolved
+    // and published in two chunks while workers already run the first.
+    const DEVICES: i64 = 300;
+    let spec = scenario("mixed", DEVICES as usize, 7)?;
     let want = expected(&spec);
     let fleet = Fleet::start(spec.clone(), FleetOptions::random_base()).await?;
     env.import(&fleet).await?;
@@ -66,17 +69,35 @@ async fn a_mixed_fleet_ends_partial_failure_with_every_login_accounted_for() -> 
         )
         .await?;
     assert_eq!(job.counts.status, JobStatus::CompletedPartialFailure);
-    assert_eq!(job.counts.total_devices, 60);
-    assert_eq!(job.counts.completed_devices, 60);
+    assert_eq!(job.counts.total_devices, DEVICES);
+    assert_eq!(job.counts.completed_devices, DEVICES);
     assert_eq!(
-        job.counts.succeeded_devices, 48,
-        "50% + 20% + 10% of 60 log in"
+        job.counts.succeeded_devices,
+        DEVICES * 8 / 10,
+        "50% + 20% + 10% of the devices log in"
     );
-    assert_eq!(job.counts.no_credential_devices, 6);
+    assert_eq!(job.counts.no_credential_devices, DEVICES / 10);
 
     let client = env.pool.get().await?;
+    let row = client
+        .query_one(
+            "SELECT published_tasks, cardinality(device_ids) FROM jobs WHERE id = $1",
+            &[&job.id],
+        )
+        .await?;
+    let published = i64::from(row.get::<_, i32>(0));
+    let listed = i64::from(row.get::<_, i32>(1));
+    assert_eq!(
+        (published, listed),
+        (DEVICES - DEVICES / 10, DEVICES),
+        "a task for every device with a credential, every device listed for the sweeper"
+    );
     let results = netraven_dispatcher::jobs::results(&client, job.id).await?;
-    assert_eq!(results.len(), 60, "exactly one result per device");
+    assert_eq!(
+        results.len(),
+        DEVICES as usize,
+        "exactly one result per device"
+    );
     let truth = ground_truth(&fleet);
     for r in &results {
         let (outcome, credential, attempts) = &want[&r.device_name];
@@ -173,7 +194,11 @@ async fn a_mixed_fleet_ends_partial_failure_with_every_login_accounted_for() -> 
             &[&job.id],
         )
         .await?;
-    assert_eq!(logs.len(), 54, "one line per device with a credential");
+    assert_eq!(
+        logs.len() as i64,
+        DEVICES - DEVICES / 10,
+        "one line per device with a credential"
+    );
     for row in &logs {
         let message: &str = row.get(1);
         let data: serde_json::Value = row.get(2);
@@ -203,7 +228,8 @@ async fn a_mixed_fleet_ends_partial_failure_with_every_login_accounted_for() -> 
         .await?
         .get(0);
     assert_eq!(
-        unchanged, 48,
+        unchanged,
+        DEVICES * 8 / 10,
         "an unchanged configuration adds no second copy"
     );
 

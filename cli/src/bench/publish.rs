@@ -54,7 +54,7 @@ pub async fn measure(scratch: &Scratch, count: usize) -> Result<Figure> {
         job_deadline: Utc::now() + chrono::Duration::hours(1),
     };
     let started = Instant::now();
-    let confirmed = publish_tasks(&publisher, &names, &plan, &refs).await?;
+    let confirmed = publish_tasks(&publisher, &names, &plan, &refs, 0).await?;
     let took = started.elapsed();
     anyhow::ensure!(confirmed == count, "{confirmed} of {count} confirmed");
     let _ = ch
