@@ -357,27 +357,12 @@ impl Dispatcher {
     ) -> Result<JobStatus> {
         let job_id = plan.job_id;
         let started = std::time::Instant::now();
-        let mut found = Found::default();
-        if let Err(e) = self.stream_tasks(client, plan, request, &mut found).await {
-            // The devices resolved before the failure are the job's as far as it got, so
-            // that its view and the sweeper know them.
-            if !found.device_ids.is_empty() {
-                if let Err(record) =
-                    jobs::record_resolution(client, job_id, &found.device_ids, &found.unresolved)
-                        .await
-                {
-                    tracing::warn!(error = %record, "the devices resolved so far were not recorded");
-                }
-            }
-            return Err(e);
-        }
         let Found {
-            device_ids,
+            devices: total,
             unresolved,
             published,
             missing_names,
-        } = found;
-        let total = device_ids.len();
+        } = self.stream_tasks(client, plan, request).await?;
         if total == 0 {
             jobs::log(
                 client,
@@ -397,11 +382,11 @@ impl Dispatcher {
                 )
                 .await;
         }
-        let resolved = total - unresolved.len();
+        let resolved = total - unresolved;
         let m = &metrics::get().devices_resolved_total;
         m.with_label_values(&["resolved"]).inc_by(resolved as u64);
         m.with_label_values(&["unresolved"])
-            .inc_by(unresolved.len() as u64);
+            .inc_by(unresolved as u64);
         let coverage = 100.0 * resolved as f64 / total as f64;
         tracing::info!(
             devices = total,
@@ -411,14 +396,17 @@ impl Dispatcher {
             duration_ms = started.elapsed().as_millis() as u64,
             "targets resolved and tasks published"
         );
-        jobs::record_resolution(client, job_id, &device_ids, &unresolved).await?;
+        // After the tasks, as the totals are known only now. A failure here ends the job
+        // as any dispatcher failure does (the devices already sent still run, their
+        // results recorded exactly once); a transient one sends the request back, and the
+        // tasks published again are repeats that workers and the aggregator record once.
         jobs::log(
             client,
             job_id,
             None,
             Level::Info,
             &format!("resolved credentials for {resolved} of {total} devices ({coverage:.1}%)"),
-            json!({ "devices": total, "resolved": resolved, "unresolved": unresolved.len(),
+            json!({ "devices": total, "resolved": resolved, "unresolved": unresolved,
                     "coverage_pct": coverage, "missing_targets": missing_names }),
         )
         .await?;
@@ -448,19 +436,26 @@ impl Dispatcher {
     /// by chunk, the first chunk small: workers start on a large job while the rest of it
     /// is still resolving. Results that come in meanwhile wait for the job to be running
     /// before it can finish (`jobs::finalize_if_complete`).
+    ///
+    /// Each chunk's devices are recorded with the job before its tasks go out, on a
+    /// connection of their own (the stream's is busy with its rows), so that the sweeper
+    /// knows them whatever happens to this dispatcher.
     async fn stream_tasks(
         &self,
         client: &deadpool_postgres::Client,
         plan: &TaskPlan,
         request: &JobRequest,
-        found: &mut Found,
-    ) -> Result<()> {
+    ) -> Result<Found> {
+        let job_id = plan.job_id;
+        let mut found = Found::default();
         let max = request
             .limits
             .max_credentials_per_device
             .unwrap_or(self.settings.max_credentials_per_device) as usize;
         // Reachability needs no credential; every other job type does.
         let needs_credentials = plan.job_type != JobType::Reachability.as_str();
+        jobs::reset_resolution(client, job_id).await?;
+        let recorder = self.pool.get().await?;
         let mut stream = resolve::Stream::open(client, &request.targets, max).await?;
         let mut size = FIRST_CHUNK;
         loop {
@@ -469,16 +464,20 @@ impl Dispatcher {
                 break;
             }
             size = CHUNK;
-            found.device_ids.extend(chunk.iter().map(|d| d.device.id));
             let (runnable, unresolved): (Vec<&ResolvedDevice>, Vec<&ResolvedDevice>) = chunk
                 .iter()
                 .partition(|d| !needs_credentials || !d.credentials.is_empty());
-            found
-                .unresolved
-                .extend(unresolved.iter().map(|d| Unresolved {
+            let unresolved: Vec<Unresolved> = unresolved
+                .iter()
+                .map(|d| Unresolved {
                     device_id: d.device.id,
                     device_name: d.device.name.clone(),
-                }));
+                })
+                .collect();
+            let ids: Vec<i64> = chunk.iter().map(|d| d.device.id).collect();
+            jobs::record_resolved(&recorder, job_id, &ids, &unresolved).await?;
+            found.devices += chunk.len();
+            found.unresolved += unresolved.len();
             if !runnable.is_empty() {
                 found.published += publish_tasks(
                     &self.publisher,
@@ -491,7 +490,7 @@ impl Dispatcher {
             }
         }
         found.missing_names = stream.missing_names();
-        Ok(())
+        Ok(found)
     }
 
     /// Gives the job a final status at the dispatcher and announces it.
@@ -510,12 +509,12 @@ impl Dispatcher {
     }
 }
 
-/// What a job's resolution found and published, as far as it got.
+/// What a job's resolution found and published.
 #[derive(Default)]
 struct Found {
-    device_ids: Vec<i64>,
+    devices: usize,
     /// Devices no credential matches: they get a `NO_CREDENTIALS` result, no task.
-    unresolved: Vec<Unresolved>,
+    unresolved: usize,
     /// Tasks the broker confirmed.
     published: usize,
     /// Named targets that do not exist or are disabled.

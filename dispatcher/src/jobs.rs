@@ -138,9 +138,24 @@ pub struct Unresolved {
     pub device_name: String,
 }
 
-/// Records what resolution found: the job's devices, and a `NO_CREDENTIALS` result for
-/// each device no credential matches (never silently dropped).
-pub async fn record_resolution<C: GenericClient>(
+/// Forgets what an earlier dispatch of a still pending job recorded of its devices (a
+/// dispatcher that died mid-way; its `NO_CREDENTIALS` results stay, counted once), before
+/// [`record_resolved`] adds them again chunk by chunk.
+pub async fn reset_resolution<C: GenericClient>(db: &C, job_id: Uuid) -> Result<()> {
+    db.execute(
+        "UPDATE jobs SET total_devices = 0, device_ids = '{}' WHERE id = $1 AND status = 'PENDING'",
+        &[&job_id],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Records a chunk of what resolution found, before its tasks are published: the devices
+/// join the job (so that the sweeper can mark them `LOST` if the job runs out of time),
+/// and each device no credential matches gets a `NO_CREDENTIALS` result (never silently
+/// dropped). Only while the job is pending: a job the sweeper finished meanwhile keeps
+/// its final counts.
+pub async fn record_resolved<C: GenericClient>(
     db: &C,
     job_id: Uuid,
     device_ids: &[i64],
@@ -154,6 +169,7 @@ pub async fn record_resolution<C: GenericClient>(
              SELECT $1, d.id, d.name, 'NO_CREDENTIALS',
                     'no credential shares a tag with this device'
              FROM unnest($2::bigint[], $3::text[]) AS d(id, name)
+             WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND status = 'PENDING')
              ON CONFLICT (job_id, device_id) DO NOTHING",
             &[&job_id, &ids, &names],
         )
@@ -161,10 +177,10 @@ pub async fn record_resolution<C: GenericClient>(
     let total = i32::try_from(device_ids.len()).unwrap_or(i32::MAX);
     let inserted = i32::try_from(inserted).unwrap_or(i32::MAX);
     db.execute(
-        "UPDATE jobs SET total_devices = $2, device_ids = $3,
+        "UPDATE jobs SET total_devices = total_devices + $2, device_ids = device_ids || $3,
                 completed_devices = completed_devices + $4,
                 no_credential_devices = no_credential_devices + $4
-         WHERE id = $1",
+         WHERE id = $1 AND status = 'PENDING'",
         &[&job_id, &total, &device_ids, &inserted],
     )
     .await?;
