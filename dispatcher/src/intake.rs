@@ -3,7 +3,7 @@
 
 use crate::error::{DispatchError, Disposition, Result};
 use crate::events;
-use crate::jobs::{self, Created, JobCounts, Level, Unresolved};
+use crate::jobs::{self, Created, JobCounts, Level};
 use crate::publish::{publish_tasks, TaskPlan, CHUNK, FIRST_CHUNK};
 use crate::resolve::{self, ResolvedDevice};
 use chrono::Utc;
@@ -13,7 +13,7 @@ use netraven_shared::broker::link::Subscription;
 use netraven_shared::broker::{self, Names, Publisher, Settle};
 use netraven_shared::config::{DispatcherSettings, Settings};
 use netraven_shared::domain::{JobStatus, JobType};
-use netraven_shared::messages::{self, events as keys, JobReply, JobRequest};
+use netraven_shared::messages::{self, events as keys, JobReply, JobRequest, TaskDevice};
 use netraven_shared::role;
 use netraven_shared::telemetry::metrics;
 use serde_json::json;
@@ -467,13 +467,7 @@ impl Dispatcher {
             let (runnable, unresolved): (Vec<&ResolvedDevice>, Vec<&ResolvedDevice>) = chunk
                 .iter()
                 .partition(|d| !needs_credentials || !d.credentials.is_empty());
-            let unresolved: Vec<Unresolved> = unresolved
-                .iter()
-                .map(|d| Unresolved {
-                    device_id: d.device.id,
-                    device_name: d.device.name.clone(),
-                })
-                .collect();
+            let unresolved: Vec<&TaskDevice> = unresolved.iter().map(|d| &d.device).collect();
             let ids: Vec<i64> = chunk.iter().map(|d| d.device.id).collect();
             jobs::record_resolved(&recorder, job_id, &ids, &unresolved).await?;
             found.devices += chunk.len();

@@ -8,7 +8,7 @@ use crate::error::Result;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use netraven_shared::domain::{JobStatus, Outcome};
-use netraven_shared::messages::{self, JobEvent, JobRequest};
+use netraven_shared::messages::{self, JobEvent, JobRequest, TaskDevice};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -132,12 +132,6 @@ pub async fn finish<C: GenericClient>(
     Ok(row.as_ref().map(JobCounts::from_row))
 }
 
-/// A device the job targets but no credential matches.
-pub struct Unresolved {
-    pub device_id: i64,
-    pub device_name: String,
-}
-
 /// Forgets what an earlier dispatch of a still pending job recorded of its devices (a
 /// dispatcher that died mid-way; its `NO_CREDENTIALS` results stay, counted once), before
 /// [`record_resolved`] adds them again chunk by chunk.
@@ -159,10 +153,10 @@ pub async fn record_resolved<C: GenericClient>(
     db: &C,
     job_id: Uuid,
     device_ids: &[i64],
-    unresolved: &[Unresolved],
+    unresolved: &[&TaskDevice],
 ) -> Result<()> {
-    let ids: Vec<i64> = unresolved.iter().map(|u| u.device_id).collect();
-    let names: Vec<&str> = unresolved.iter().map(|u| u.device_name.as_str()).collect();
+    let ids: Vec<i64> = unresolved.iter().map(|d| d.id).collect();
+    let names: Vec<&str> = unresolved.iter().map(|d| d.name.as_str()).collect();
     let inserted = db
         .execute(
             "INSERT INTO job_results (job_id, device_id, device_name, outcome, reason)
