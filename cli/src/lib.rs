@@ -23,4 +23,5 @@ pub mod processes;
 pub mod report;
 pub mod secrets;
 pub mod services;
+pub mod signing;
 pub mod views;

@@ -3,11 +3,12 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use netraven_cli::views::{self, watch, Style};
-use netraven_cli::{bench, client, demo, inventory, secrets, services};
+use netraven_cli::{bench, client, demo, inventory, secrets, services, signing};
 use netraven_shared::config::Settings;
 use netraven_shared::domain::{JobStatus, Outcome};
 use netraven_shared::messages::{self, JobRequest, Targets};
 use netraven_shared::sealing::KeyRing;
+use netraven_shared::signing::Issuer;
 use netraven_shared::{db, shutdown, telemetry};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,6 +51,9 @@ enum Command {
     /// Sealing keys.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// The keys that sign device tasks (dispatcher) and results (workers).
+    #[command(subcommand)]
+    Signing(SigningCommand),
     /// Devices, tags and credentials.
     #[command(subcommand)]
     Inventory(InventoryCommand),
@@ -79,6 +83,26 @@ enum Command {
 enum ConfigCommand {
     /// Print the effective configuration, every secret masked.
     Show,
+}
+
+#[derive(Subcommand)]
+enum SigningCommand {
+    /// Create a role's private signing key file (mode 0600; refuses to overwrite one) and
+    /// print its public key for the trusted-keys file of the roles that check it.
+    Init {
+        /// Whose key: `dispatcher` (signs device tasks) or `worker` (signs results).
+        #[arg(long, value_parser = ["dispatcher", "worker"])]
+        issuer: String,
+        /// Where to write it (default: signing.key_file).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+    },
+    /// Print the public keys of a private key file, in the trusted-keys file's format.
+    Public {
+        /// The private key file (default: signing.key_file).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -370,6 +394,29 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Config(ConfigCommand::Show) => print!("{}", settings.show()?),
+        Command::Signing(SigningCommand::Init { issuer, key_file }) => {
+            let path = key_file
+                .or(settings.signing.key_file.clone())
+                .context("name the key file: --key-file PATH (or set signing.key_file)")?;
+            let issuer = if issuer == "dispatcher" {
+                Issuer::Dispatcher
+            } else {
+                Issuer::Worker
+            };
+            let public = signing::init(&path, issuer)?;
+            eprintln!(
+                "wrote a new {issuer} signing key to {} (mode 0600); its public key, for \
+                 signing.trusted_keys_file of the roles that check it:",
+                path.display()
+            );
+            print!("{public}");
+        }
+        Command::Signing(SigningCommand::Public { key_file }) => {
+            let path = key_file
+                .or(settings.signing.key_file.clone())
+                .context("name the key file: --key-file PATH (or set signing.key_file)")?;
+            print!("{}", signing::public(&path)?);
+        }
         Command::Secrets(SecretsCommand::Init { key_file }) => {
             let path = key_file
                 .or(settings.secrets.key_file.clone())

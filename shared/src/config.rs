@@ -20,6 +20,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub amqp: AmqpSettings,
     pub secrets: SecretSettings,
+    pub signing: SigningSettings,
     pub log: LogSettings,
     pub dispatcher: DispatcherSettings,
     pub worker: WorkerSettings,
@@ -82,6 +83,24 @@ pub struct SecretSettings {
     /// The key ring itself, in the key file's format, instead of a file.
     #[serde(serialize_with = "mask_secret")]
     pub key: Option<SecretString>,
+}
+
+/// The Ed25519 keys that sign device tasks (the dispatcher) and results (workers), and the
+/// public keys a role checks them with (`crate::signing`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SigningSettings {
+    /// This role's private signing keys (`netraven signing init` writes them): the
+    /// dispatcher's and workers'. The aggregator needs none.
+    pub key_file: Option<PathBuf>,
+    /// The private keys themselves, in the key file's format, instead of a file.
+    #[serde(serialize_with = "mask_secret")]
+    pub key: Option<SecretString>,
+    /// Public keys of the roles this one listens to (`netraven signing public` prints
+    /// them): workers trust the dispatcher's, the aggregator the dispatcher's and workers'.
+    pub trusted_keys_file: Option<PathBuf>,
+    /// The public keys themselves, in the trusted-keys file's format.
+    pub trusted_keys: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

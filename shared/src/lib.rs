@@ -7,6 +7,7 @@
 //! | [`config`] | the typed settings, loaded from defaults, a TOML file and `NETRAVEN__*` variables |
 //! | [`role`] | what every role does first: health server, Postgres, RabbitMQ |
 //! | [`sealing`] | the AEAD key ring that seals device secrets at rest and in flight |
+//! | [`signing`] | Ed25519 signatures on device tasks and results, and the keys that check them |
 //! | [`db`] | the Postgres pool and the schema migrations |
 //! | [`broker`] | RabbitMQ connection, topology (exchanges, quorum queues, dead letters) and confirmed publishing |
 //! | [`telemetry`] | logging, the Prometheus registry and the `/metrics` + `/healthz` server |
@@ -22,6 +23,7 @@ pub mod messages;
 pub mod role;
 pub mod sealing;
 pub mod shutdown;
+pub mod signing;
 pub mod telemetry;
 
 pub use error::{Error, Result};

@@ -9,6 +9,7 @@ use netraven_dispatcher::resolve::ResolvedDevice;
 use netraven_shared::broker::{self, Publisher};
 use netraven_shared::domain::HostKeyPolicy;
 use netraven_shared::messages::{TaskCredential, TaskDevice};
+use netraven_shared::signing::{Issuer, Purpose, SigningKeys};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -54,7 +55,9 @@ pub async fn measure(scratch: &Scratch, count: usize) -> Result<Figure> {
         job_deadline: Utc::now() + chrono::Duration::hours(1),
     };
     let started = Instant::now();
-    let confirmed = publish_tasks(&publisher, &names, &plan, &refs, 0).await?;
+    let signer = SigningKeys::parse(&SigningKeys::generate_line(Issuer::Dispatcher)?)?
+        .signer(Purpose::DeviceTask, &names.namespace)?;
+    let confirmed = publish_tasks(&publisher, &names, &signer, &plan, &refs, 0).await?;
     let took = started.elapsed();
     anyhow::ensure!(confirmed == count, "{confirmed} of {count} confirmed");
     let _ = ch

@@ -38,6 +38,7 @@ pub const RESULT_KEY: &str = "result";
 pub const REASON_HEADER: &str = "x-netraven-reason";
 /// Header naming the queue a dead-lettered message came from.
 pub const SOURCE_HEADER: &str = "x-netraven-source";
+pub use crate::signing::SIGNATURE_HEADER;
 
 /// Exchange and queue names under one namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -350,6 +351,18 @@ impl Outgoing {
 
     pub fn with_properties(mut self, properties: BasicProperties) -> Outgoing {
         self.properties = properties;
+        self
+    }
+
+    /// Carries `signer`'s signature over the body in [`SIGNATURE_HEADER`], so that the
+    /// reader can tell the message from one altered or forged on the broker.
+    pub fn signed(mut self, signer: &crate::signing::Signer) -> Outgoing {
+        let mut headers = self.properties.headers().clone().unwrap_or_default();
+        headers.insert(
+            SIGNATURE_HEADER.into(),
+            AMQPValue::LongString(signer.sign(&self.body).into()),
+        );
+        self.properties = self.properties.with_headers(headers);
         self
     }
 }
