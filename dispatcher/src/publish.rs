@@ -3,7 +3,7 @@
 use crate::error::{DispatchError, Result};
 use crate::resolve::ResolvedDevice;
 use chrono::{DateTime, Utc};
-use netraven_shared::broker::{Names, Outgoing, Publisher, TASK_KEY};
+use netraven_shared::broker::{self, Names, Outgoing, Publisher, TASK_KEY};
 use netraven_shared::domain::HostKeyPolicy;
 use netraven_shared::messages::{self, DeviceTask, PhaseTimeouts};
 use netraven_shared::signing::Signer;
@@ -73,12 +73,9 @@ pub async fn publish_tasks(
         for attempt in 0..=PUBLISH_RETRIES {
             let batch = todo
                 .iter()
-                .map(|d| {
-                    Outgoing::json(&exchange, TASK_KEY, &plan.task(d))
-                        .map(|o| o.signed(signer))
-                        .map(stamped)
-                })
+                .map(|d| Outgoing::json(&exchange, TASK_KEY, &plan.task(d)).map(stamped))
                 .collect::<Result<Vec<_>, _>>()?;
+            let batch = broker::sign_all(batch, signer);
             let sent = std::time::Instant::now();
             let report = publisher.publish_all(batch).await.map_err(|e| match e {
                 // Stopping mid-publish: the request goes back to the queue and the next

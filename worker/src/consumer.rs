@@ -12,7 +12,7 @@ use netraven_shared::config::Settings;
 use netraven_shared::domain::Outcome;
 use netraven_shared::messages::{self, DeviceTask, TaskResult};
 use netraven_shared::role;
-use netraven_shared::signing::{Issuer, Purpose, SigningKeys, TrustedKeys, SIGNATURE_HEADER};
+use netraven_shared::signing::{Issuer, Purpose, Rejection, SigningKeys, TrustedKeys};
 use netraven_shared::telemetry::metrics;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +30,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         .signer(Purpose::TaskResults, ns)?;
     let tasks_verifier =
         TrustedKeys::from_settings(&settings.signing)?.verifier(Purpose::DeviceTask, ns)?;
+    Rejection::export_zero(&netraven_shared::broker::Names::new(ns).tasks_queue());
     let profiles = platform::Profiles::load(settings.worker.profiles_dir.as_deref())
         .map_err(WorkerError::Profiles)?;
     let Some(role::Connected {
@@ -146,8 +147,7 @@ async fn handle(
     dead_letters: &Publisher,
 ) {
     // Nothing in a task is believed, nor a secret opened for it, before its signature is.
-    let signature = broker::header(&delivery.properties, SIGNATURE_HEADER);
-    if let Err(rejected) = core.tasks.verify(&delivery.data, signature.as_deref()) {
+    if let Err(rejected) = broker::verify(&core.tasks, &delivery.data, &delivery.properties) {
         metrics::get()
             .messages_rejected_total
             .with_label_values(&[&names.tasks_queue(), rejected.label()])

@@ -7,7 +7,7 @@ use lapin::message::Delivery;
 use netraven_shared::broker::{self, Names, FIRST_DEATH_QUEUE_HEADER, FIRST_DEATH_REASON_HEADER};
 use netraven_shared::domain::Outcome;
 use netraven_shared::messages::{self, DeviceTask, TaskResult};
-use netraven_shared::signing::{Verifier, SIGNATURE_HEADER};
+use netraven_shared::signing::Verifier;
 
 /// The result a dead letter stands for, if it is a device task of ours: one the
 /// dispatcher signed (`tasks`). A forged task a worker refused stays in the dead queue for
@@ -19,8 +19,7 @@ pub fn result_of(names: &Names, tasks: &Verifier, delivery: &Delivery) -> Option
     if source != names.tasks_queue() {
         return None;
     }
-    let signature = broker::header(props, SIGNATURE_HEADER);
-    if let Err(rejected) = tasks.verify(&delivery.data, signature.as_deref()) {
+    if let Err(rejected) = broker::verify(tasks, &delivery.data, props) {
         tracing::warn!(reason = %rejected, "dead-lettered task not signed by the dispatcher: no device result made of it");
         return None;
     }

@@ -14,7 +14,7 @@ use netraven_shared::broker::{self, Names, Publisher, Settle};
 use netraven_shared::config::Settings;
 use netraven_shared::messages::{self, events as keys, TaskResult, TaskResults};
 use netraven_shared::role;
-use netraven_shared::signing::{Purpose, TrustedKeys, Verifier, SIGNATURE_HEADER};
+use netraven_shared::signing::{Purpose, Rejection, TrustedKeys, Verifier};
 use netraven_shared::telemetry::metrics;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +27,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
     let ns = &settings.amqp.namespace;
     let results_verifier = trusted.verifier(Purpose::TaskResults, ns)?;
     let tasks_verifier = trusted.verifier(Purpose::DeviceTask, ns)?;
+    Rejection::export_zero(&Names::new(ns).results_queue());
     let Some(role::Connected {
         pool,
         link,
@@ -179,8 +180,7 @@ impl Batches {
                 .into_iter()
                 .collect();
         }
-        let signature = broker::header(&d.properties, SIGNATURE_HEADER);
-        if let Err(rejected) = self.verifier.verify(&d.data, signature.as_deref()) {
+        if let Err(rejected) = broker::verify(&self.verifier, &d.data, &d.properties) {
             let queue = self.names.results_queue();
             metrics::get()
                 .messages_rejected_total
