@@ -562,7 +562,13 @@ impl Settings {
         // Every string of the tree, so that a setting added later is masked too.
         let mut tree = toml::Value::try_from(self).map_err(|e| Error::Config(e.to_string()))?;
         mask_tree(None, &mut tree);
-        toml::to_string_pretty(&tree).map_err(|e| Error::Config(e.to_string()))
+        // Back through the typed settings, so they print in their usual order (a tree's
+        // tables are sorted); the tree itself when a masked value does not fit its type.
+        let shown = match Settings::deserialize(tree.clone()) {
+            Ok(masked) => toml::to_string_pretty(&masked),
+            Err(_) => toml::to_string_pretty(&tree),
+        };
+        shown.map_err(|e| Error::Config(e.to_string()))
     }
 }
 
@@ -807,7 +813,8 @@ mod tests {
             shown.contains("postgres://app@db1,db2/n?sslmode=require&password=********"),
             "{shown}"
         );
-        // Still TOML, every section there.
+        // Still TOML, every section there, in the settings' order.
+        assert!(shown.starts_with("[database]"), "{shown}");
         let back: toml::Table = toml::from_str(&shown).expect("TOML");
         for section in [
             "database",
