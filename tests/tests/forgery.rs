@@ -1,5 +1,6 @@
 //! The broker is not trusted: a device task captured from the queue, altered and published
-//! back with an ordinary broker account — or forged from scratch — makes no worker open a
+//! back with an ordinary broker account (retargeted, its host-key policy, pin, credentials
+//! or deadline changed) — or forged from scratch — makes no worker open a
 //! secret or contact anything (the other SSH servers' ground truth shows no login), and
 //! forged results or dead letters change no job, no device result and no credential
 //! counter. What is refused is dead-lettered with its reason and counted.
@@ -212,6 +213,15 @@ async fn altered_or_forged_tasks_send_no_secret_anywhere() -> anyhow::Result<()>
             signature.clone(),
         ),
         (
+            "pin replaced",
+            altered(&|t| {
+                retarget(t);
+                t["host_key_policy"] = json!("strict");
+                t["pinned_host_key"] = json!(target.host_key.clone());
+            })?,
+            signature.clone(),
+        ),
+        (
             "credentials reordered",
             altered(&|t| {
                 retarget(t);
@@ -285,10 +295,10 @@ async fn altered_or_forged_tasks_send_no_secret_anywhere() -> anyhow::Result<()>
     assert_eq!(reasons.len(), forgeries.len(), "{reasons:#?}");
     assert!(reasons.iter().all(|r| r.starts_with("device task refused")));
     let count = |needle: &str| reasons.iter().filter(|r| r.contains(needle)).count();
-    assert_eq!(count("altered or forged"), 5, "{reasons:#?}");
+    assert_eq!(count("altered or forged"), 6, "{reasons:#?}");
     assert_eq!(count("unsigned"), 1, "{reasons:#?}");
     assert_eq!(count("not a trusted dispatcher key"), 2, "{reasons:#?}");
-    assert_eq!(rejected(&tasks_queue, "bad_signature"), 5);
+    assert_eq!(rejected(&tasks_queue, "bad_signature"), 6);
     assert_eq!(rejected(&tasks_queue, "unsigned"), 1);
     assert_eq!(rejected(&tasks_queue, "unknown_key"), 2);
     // The forged tasks marked no device DEAD_LETTERED either: every device succeeded above.
