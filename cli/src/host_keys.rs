@@ -255,7 +255,7 @@ async fn device(client: &deadpool_postgres::Client, name: &str) -> Result<Device
 /// Pins `device`'s host key from a `known_hosts` file or a fingerprint. A different pin
 /// already there is replaced only with `replace`.
 pub async fn pin(
-    client: &deadpool_postgres::Client,
+    client: &mut deadpool_postgres::Client,
     name: &str,
     from: PinFrom<'_>,
     replace: bool,
@@ -282,7 +282,21 @@ pub async fn pin(
             ("fingerprint", None, f.clone(), f, Vec::new())
         }
     };
-    let previous = client
+    // The device row is locked FOR UPDATE: a worker pinning on first contact locks it FOR
+    // KEY SHARE, so it waits for this pin (and then honours it), or this waits for its pin
+    // (and then sees it): a pin is never overwritten without --replace.
+    let tx = client
+        .transaction()
+        .await
+        .context("cannot start a transaction")?;
+    let live = tx
+        .query_opt("SELECT 1 FROM devices WHERE id = $1 FOR UPDATE", &[&d.id])
+        .await
+        .context("cannot lock the device")?;
+    if live.is_none() {
+        bail!("device {name:?} was deleted meanwhile");
+    }
+    let previous = tx
         .query_opt(
             "SELECT public_key, fingerprint FROM host_keys WHERE device_id = $1",
             &[&d.id],
@@ -299,18 +313,18 @@ pub async fn pin(
         None => "pinned",
     };
     if action != "unchanged" {
-        client
-            .execute(
-                "INSERT INTO host_keys (device_id, algorithm, public_key, fingerprint, source)
-                 SELECT id, $2, $3, $4, $5 FROM devices WHERE id = $1
-                 ON CONFLICT (device_id) DO UPDATE SET algorithm = EXCLUDED.algorithm,
-                     public_key = EXCLUDED.public_key, fingerprint = EXCLUDED.fingerprint,
-                     source = EXCLUDED.source, first_seen_at = now(), last_seen_at = now()",
-                &[&d.id, &algorithm, &public_key, &fingerprint, &source],
-            )
-            .await
-            .context("cannot store the pin")?;
+        tx.execute(
+            "INSERT INTO host_keys (device_id, algorithm, public_key, fingerprint, source)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (device_id) DO UPDATE SET algorithm = EXCLUDED.algorithm,
+                 public_key = EXCLUDED.public_key, fingerprint = EXCLUDED.fingerprint,
+                 source = EXCLUDED.source, first_seen_at = now(), last_seen_at = now()",
+            &[&d.id, &algorithm, &public_key, &fingerprint, &source],
+        )
+        .await
+        .context("cannot store the pin")?;
     }
+    tx.commit().await.context("cannot store the pin")?;
     Ok(PinChange {
         device: name.to_string(),
         action,

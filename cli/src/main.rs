@@ -496,7 +496,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Device(DeviceCommand::HostKey(cmd)) => {
             use netraven_cli::host_keys::{self, ListScope, PinFrom};
-            let client = connect(&settings).await?;
+            let mut client = connect(&settings).await?;
             match cmd {
                 HostKeyCommand::Pin {
                     device,
@@ -510,7 +510,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                         (None, Some(f)) => PinFrom::Fingerprint(f),
                         _ => bail!("give exactly one of --known-hosts FILE or --fingerprint"),
                     };
-                    let change = host_keys::pin(&client, &device, from, replace).await?;
+                    let change = host_keys::pin(&mut client, &device, from, replace).await?;
                     out.print(&change, views::host_keys::render_change)?;
                 }
                 HostKeyCommand::Forget { device, out } => {
