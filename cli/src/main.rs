@@ -238,6 +238,44 @@ enum DeviceCommand {
         #[command(flatten)]
         out: OutputArgs,
     },
+    /// Pin, forget and list devices' host keys, so that `strict` checking can be the policy.
+    #[command(subcommand, name = "host-key")]
+    HostKey(HostKeyCommand),
+}
+
+#[derive(Subcommand)]
+enum HostKeyCommand {
+    /// Pin a device's host key from an OpenSSH known_hosts file (matched to the device's
+    /// host and port; hashed entries too) or from a SHA256 fingerprint.
+    Pin {
+        device: String,
+        /// An OpenSSH known_hosts file (`ssh-keyscan` writes one).
+        #[arg(long, value_name = "FILE", required_unless_present = "fingerprint")]
+        known_hosts: Option<PathBuf>,
+        /// The key's fingerprint as `ssh-keygen -lf` prints it: SHA256:<base64>.
+        #[arg(long, value_name = "SHA256:...", conflicts_with = "known_hosts")]
+        fingerprint: Option<String>,
+        /// Replace a different key pinned already.
+        #[arg(long)]
+        replace: bool,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Remove a device's pin: `accept-new` pins again on next contact, `strict` refuses it.
+    Forget {
+        device: String,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Pinned host keys: every pinned device, one device, or (--unpinned) every enabled
+    /// device without a pin, which `strict` would refuse.
+    List {
+        device: Option<String>,
+        #[arg(long, conflicts_with = "device")]
+        unpinned: bool,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
 }
 
 #[derive(Args)]
@@ -502,6 +540,44 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let client = connect(&settings).await?;
             let device = views::devices::show(&client, &name).await?;
             out.print(&device, views::devices::render)?;
+        }
+        Command::Device(DeviceCommand::HostKey(cmd)) => {
+            use netraven_cli::host_keys::{self, ListScope, PinFrom};
+            let mut client = connect(&settings).await?;
+            match cmd {
+                HostKeyCommand::Pin {
+                    device,
+                    known_hosts,
+                    fingerprint,
+                    replace,
+                    out,
+                } => {
+                    let from = match (&known_hosts, &fingerprint) {
+                        (Some(path), None) => PinFrom::KnownHosts(path),
+                        (None, Some(f)) => PinFrom::Fingerprint(f),
+                        _ => bail!("give exactly one of --known-hosts FILE or --fingerprint"),
+                    };
+                    let change = host_keys::pin(&mut client, &device, from, replace).await?;
+                    out.print(&change, views::host_keys::render_change)?;
+                }
+                HostKeyCommand::Forget { device, out } => {
+                    let change = host_keys::forget(&client, &device).await?;
+                    out.print(&change, views::host_keys::render_change)?;
+                }
+                HostKeyCommand::List {
+                    device,
+                    unpinned,
+                    out,
+                } => {
+                    let scope = match (&device, unpinned) {
+                        (Some(d), _) => ListScope::Device(d),
+                        (None, true) => ListScope::Unpinned,
+                        (None, false) => ListScope::Pinned,
+                    };
+                    let rows = host_keys::list(&client, scope).await?;
+                    out.print(&rows, |r, s| views::host_keys::render_list(r, s))?;
+                }
+            }
         }
         Command::Prune(args) => {
             let client = connect(&settings).await?;
