@@ -1,0 +1,105 @@
+//! Tells Postgres which sealing keys this worker holds, so that `netraven secrets reseal`
+//! seals under a new key only once every running worker can open it.
+//!
+//! One row of `worker_key_reports` per worker process (a fresh id at each start): written
+//! at start, after each reload of the key file (polled every
+//! `worker.key_file_poll_interval_ms`) and every `worker.key_report_interval_ms`; deleted
+//! when the worker stops cleanly. A worker that dies leaves its row, which stops counting
+//! three of its intervals later.
+
+use crate::Core;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// The reporting task; [`Reporter::stop`] removes the worker's row.
+pub struct Reporter {
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+/// Starts reporting for this worker (and polling its key file).
+pub fn start(core: Arc<Core>) -> Reporter {
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(run(core, stop.clone()));
+    Reporter { stop, task }
+}
+
+impl Reporter {
+    /// Stops polling and deletes this worker's row: a worker stopped cleanly is not running.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        if let Err(e) = self.task.await {
+            tracing::warn!(error = %e, "key reporting ended abnormally");
+        }
+    }
+}
+
+async fn run(core: Arc<Core>, stop: CancellationToken) {
+    let id = Uuid::new_v4();
+    let every = Duration::from_millis(core.settings.key_report_interval_ms);
+    let poll = Duration::from_millis(core.settings.key_file_poll_interval_ms).min(every);
+    let mut reported: Option<(Vec<String>, Instant)> = None;
+    loop {
+        let ids = core.keys.key_ids();
+        let due = match &reported {
+            Some((last, at)) => *last != ids || at.elapsed() >= every,
+            None => true,
+        };
+        if due {
+            match report(&core, id, &ids, every).await {
+                Ok(()) => {
+                    if reported.as_ref().is_none_or(|(last, _)| *last != ids) {
+                        tracing::info!(worker = %core.name, keys = ?ids, "key ids reported");
+                    }
+                    reported = Some((ids, Instant::now()));
+                }
+                // Tried again at the next poll; reseal counts this worker as running with
+                // what it reported last, until its row goes stale.
+                Err(e) => tracing::warn!(error = %e, "cannot report this worker's key ids"),
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(poll) => {}
+        }
+        if let Err(e) = core.keys.reload_if_changed() {
+            tracing::error!(error = %e, keys = ?core.keys.key_ids(), "key file not reloaded; keeping the keys loaded");
+        }
+    }
+    let removed = async {
+        let client = core.pool.get().await?;
+        client
+            .execute(
+                "DELETE FROM worker_key_reports WHERE worker_id = $1",
+                &[&id],
+            )
+            .await?;
+        Ok::<_, netraven_shared::Error>(())
+    }
+    .await;
+    if let Err(e) = removed {
+        tracing::warn!(error = %e, "cannot remove this worker's key report; it goes stale on its own");
+    }
+}
+
+async fn report(
+    core: &Core,
+    id: Uuid,
+    key_ids: &[String],
+    every: Duration,
+) -> Result<(), netraven_shared::Error> {
+    let client = core.pool.get().await?;
+    let interval_ms = i64::try_from(every.as_millis()).unwrap_or(i64::MAX);
+    client
+        .execute(
+            "INSERT INTO worker_key_reports (worker_id, worker, key_ids, report_interval_ms) \
+             VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (worker_id) DO UPDATE SET key_ids = EXCLUDED.key_ids, seen_at = now()",
+            &[&id, &core.name, &key_ids, &interval_ms],
+        )
+        .await?;
+    Ok(())
+}
