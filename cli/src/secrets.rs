@@ -239,12 +239,50 @@ pub async fn reseal(
         );
     }
     let previous = ring.sealing_key_id().to_string();
+    let original = text.clone();
     let text = ring_file::promote(&text, &target)?;
     let ring = KeyRing::parse(&text)?;
     if previous != target {
         rewrite(path, &text)?;
     }
 
+    let committed = reseal_credentials(client, path, &ring, &previous, &target).await;
+    let resealed = match committed {
+        Ok(n) => n,
+        Err(e) if previous != target => {
+            // Nothing was re-sealed: put the previous sealing key back in front, so that the
+            // file and the database agree and a second `reseal` starts from the same place.
+            return Err(match rewrite(path, &original) {
+                Ok(()) => e.context(format!(
+                    "{} is as it was ({previous} seals)",
+                    path.display()
+                )),
+                Err(undo) => e.context(format!(
+                    "nothing was re-sealed, and {} could not be put back ({undo:#}): it now \
+                     seals with {target}; run `netraven secrets reseal --key {target}`",
+                    path.display()
+                )),
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(Resealed {
+        key_id: target,
+        previous_key_id: previous,
+        resealed,
+        workers: workers.len(),
+    })
+}
+
+/// Re-seals every credential not sealed with `target` (the ring's first key) and records
+/// the change of sealing key, in one transaction. Returns how many were re-sealed.
+async fn reseal_credentials(
+    client: &mut deadpool_postgres::Client,
+    path: &Path,
+    ring: &KeyRing,
+    previous: &str,
+    target: &str,
+) -> Result<usize> {
     let tx = client.transaction().await?;
     let rows = tx
         .query(
@@ -290,12 +328,7 @@ pub async fn reseal(
     )
     .await?;
     tx.commit().await?;
-    Ok(Resealed {
-        key_id: target,
-        previous_key_id: previous,
-        resealed,
-        workers: workers.len(),
-    })
+    Ok(resealed)
 }
 
 /// What `retire` did.
