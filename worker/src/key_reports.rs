@@ -50,7 +50,12 @@ async fn run(core: Arc<Core>, stop: CancellationToken) {
         };
         if due {
             match report(&core, id, &ids, every).await {
-                Ok(()) => {
+                Ok(sealing) => {
+                    // Reseal checks the workers running then; one started later from an old
+                    // key file would fail every device sealed with the new key.
+                    if let Some(k) = sealing.filter(|k| !ids.contains(k)) {
+                        tracing::error!(sealing_key = %k, keys = ?ids, "this worker cannot open secrets sealed with the sealing key: give it the current key file");
+                    }
                     if reported.as_ref().is_none_or(|(last, _)| *last != ids) {
                         tracing::info!(worker = %core.name, keys = ?ids, "key ids reported");
                     }
@@ -85,21 +90,25 @@ async fn run(core: Arc<Core>, stop: CancellationToken) {
     }
 }
 
+/// Writes this worker's report; returns the key `netraven secrets reseal` last made the
+/// sealing key, if any.
 async fn report(
     core: &Core,
     id: Uuid,
     key_ids: &[String],
     every: Duration,
-) -> Result<(), netraven_shared::Error> {
+) -> Result<Option<String>, netraven_shared::Error> {
     let client = core.pool.get().await?;
     let interval_ms = i64::try_from(every.as_millis()).unwrap_or(i64::MAX);
-    client
-        .execute(
-            "INSERT INTO worker_key_reports (worker_id, worker, key_ids, report_interval_ms) \
-             VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (worker_id) DO UPDATE SET key_ids = EXCLUDED.key_ids, seen_at = now()",
+    let row = client
+        .query_opt(
+            "WITH reported AS ( \
+               INSERT INTO worker_key_reports (worker_id, worker, key_ids, report_interval_ms) \
+               VALUES ($1, $2, $3, $4) \
+               ON CONFLICT (worker_id) DO UPDATE SET key_ids = EXCLUDED.key_ids, seen_at = now()) \
+             SELECT key_id FROM sealing_keys WHERE sealing_until IS NULL LIMIT 1",
             &[&id, &core.name, &key_ids, &interval_ms],
         )
         .await?;
-    Ok(())
+    Ok(row.map(|r| r.get(0)))
 }
