@@ -39,11 +39,14 @@ pub fn write_private(path: &Path, text: &str) -> Result<()> {
 
 /// Replaces the key file's text atomically, keeping its owner, group and mode: a temporary
 /// file in the same folder gets the original's owner and mode, the text, an fsync, then
-/// takes the original's name; the folder is fsynced so the rename survives a crash.
+/// takes the original's name; the folder is fsynced so the rename survives a crash. A
+/// symbolic link is followed: the file it points to is replaced and the link stays.
 pub fn rewrite(path: &Path, text: &str) -> Result<()> {
+    let target =
+        std::fs::canonicalize(path).with_context(|| format!("cannot read {}", path.display()))?;
     let meta =
-        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
-    write_atomically(path, text, Some(&meta))
+        std::fs::metadata(&target).with_context(|| format!("cannot read {}", target.display()))?;
+    write_atomically(&target, text, Some(&meta))
 }
 
 fn write_atomically(path: &Path, text: &str, like: Option<&std::fs::Metadata>) -> Result<()> {
@@ -497,5 +500,26 @@ mod tests {
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, vec!["ring.key".to_string()]);
+
+        // A link to the key file stays a link; the file it points to is rewritten.
+        let link = dir.path().join("current.key");
+        std::os::unix::fs::symlink(&path, &link).expect("symlink");
+        let added = add_key(&link).expect("add through the link");
+        assert_eq!(added.keys_in_ring, 3);
+        assert!(std::fs::symlink_metadata(&link)
+            .expect("meta")
+            .file_type()
+            .is_symlink());
+        assert_eq!(
+            KeyRing::parse(&std::fs::read_to_string(&path).expect("read"))
+                .expect("ring")
+                .key_ids()
+                .len(),
+            3
+        );
+        assert_eq!(
+            std::fs::metadata(&path).expect("meta").mode() & 0o777,
+            0o640
+        );
     }
 }
