@@ -14,6 +14,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+/// How long a stopping worker tries to remove its report.
+const REMOVE_WITHIN: Duration = Duration::from_secs(2);
+
 /// The reporting task; [`Reporter::stop`] removes the worker's row.
 pub struct Reporter {
     stop: CancellationToken,
@@ -49,7 +52,12 @@ async fn run(core: Arc<Core>, stop: CancellationToken) {
             None => true,
         };
         if due {
-            match report(&core, id, &ids, every).await {
+            // A report that waits for Postgres does not hold up a stopping worker.
+            let reported_now = tokio::select! {
+                r = report(&core, id, &ids, every) => r,
+                _ = stop.cancelled() => break,
+            };
+            match reported_now {
                 Ok(sealing) => {
                     // Reseal checks the workers running then; one started later from an old
                     // key file would fail every device sealed with the new key.
@@ -74,6 +82,8 @@ async fn run(core: Arc<Core>, stop: CancellationToken) {
             tracing::error!(error = %e, keys = ?core.keys.key_ids(), "key file not reloaded; keeping the keys loaded");
         }
     }
+    // Bounded: a worker stopping while Postgres is away does not wait for it; its row goes
+    // stale on its own.
     let removed = async {
         let client = core.pool.get().await?;
         client
@@ -83,8 +93,13 @@ async fn run(core: Arc<Core>, stop: CancellationToken) {
             )
             .await?;
         Ok::<_, netraven_shared::Error>(())
-    }
-    .await;
+    };
+    let removed = match tokio::time::timeout(REMOVE_WITHIN, removed).await {
+        Ok(r) => r,
+        Err(_) => Err(netraven_shared::Error::Pool(format!(
+            "Postgres did not answer within {REMOVE_WITHIN:?}"
+        ))),
+    };
     if let Err(e) = removed {
         tracing::warn!(error = %e, "cannot remove this worker's key report; it goes stale on its own");
     }
