@@ -421,7 +421,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 a.sealing_key_id
             );
             println!(
-                "next: give every worker this key file (each reloads it within                  worker.key_file_poll_interval_ms, or restart it), then run                  `netraven secrets reseal`"
+                "next: give every worker this key file (each reloads it within \
+                 worker.key_file_poll_interval_ms, or restart it), then run \
+                 `netraven secrets reseal`"
             );
         }
         Command::Secrets(SecretsCommand::Reseal { key_file, key }) => {
@@ -441,7 +443,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 r.keys_left.join(", ")
             );
             println!(
-                "next: give every worker this key file (each drops the key at its next                  reload); rotation done"
+                "next: give every worker this key file (each drops the key at its next \
+                 reload); rotation done"
             );
         }
         Command::Secrets(SecretsCommand::Rotate {
@@ -611,17 +614,30 @@ fn key_file_of(key_file: Option<PathBuf>, settings: &Settings) -> Result<PathBuf
 }
 
 fn print_resealed(r: &secrets::Resealed, path: &std::path::Path) {
-    println!(
-        "{} seals now (was {}); re-sealed {} credentials; {} running workers hold it",
-        r.key_id, r.previous_key_id, r.resealed, r.workers
-    );
+    if r.previous_key_id == r.key_id {
+        println!(
+            "{} already seals; re-sealed {} credentials sealed with older keys; {} running \
+             workers hold it",
+            r.key_id, r.resealed, r.workers
+        );
+    } else {
+        println!(
+            "{} seals now (was {}); re-sealed {} credentials; {} running workers hold it",
+            r.key_id, r.previous_key_id, r.resealed, r.workers
+        );
+    }
     if r.workers == 0 {
         println!(
             "no worker is running: start workers with the key file {}",
             path.display()
         );
     }
-    if r.previous_key_id != r.key_id {
+    if r.previous_key_id == r.key_id {
+        println!(
+            "next: retire an old key with `netraven secrets retire KEY_ID` once nothing is \
+             sealed with it"
+        );
+    } else {
         println!(
             "next: once the jobs open now have finished, run `netraven secrets retire {}`",
             r.previous_key_id

@@ -293,7 +293,7 @@ async fn reseal_credentials(
             &[],
         )
         .await?;
-    let mut resealed = 0;
+    let (mut ids, mut sealed_now) = (Vec::new(), Vec::new());
     for row in rows {
         let (id, name, sealed): (i64, String, String) = (row.get(0), row.get(1), row.get(2));
         if ring.is_current(&sealed) {
@@ -305,13 +305,18 @@ async fn reseal_credentials(
                 path.display()
             )
         })?;
-        tx.execute(
-            "UPDATE credentials SET sealed_secret = $2, updated_at = now() WHERE id = $1",
-            &[&id, &ring.seal(&secret)?],
-        )
-        .await?;
-        resealed += 1;
+        ids.push(id);
+        sealed_now.push(ring.seal(&secret)?);
     }
+    // One statement: the credentials stay locked (workers' counter updates wait) for as
+    // short a time as possible.
+    tx.execute(
+        "UPDATE credentials c SET sealed_secret = n.sealed, updated_at = now() \
+         FROM unnest($1::bigint[], $2::text[]) AS n(id, sealed) WHERE c.id = n.id",
+        &[&ids, &sealed_now],
+    )
+    .await?;
+    let resealed = ids.len();
     if previous != target {
         tx.execute(
             "INSERT INTO sealing_keys (key_id, sealing_since, sealing_until) \
