@@ -2,7 +2,8 @@
 --
 -- A worker reports the ids of the sealing keys it holds at start, after every reload of its
 -- key file and every worker.key_report_interval_ms; it deletes its row when it stops
--- cleanly. A row not refreshed for three of its own intervals is a worker that is gone.
+-- cleanly. A row not refreshed for three of its own intervals is a worker that is gone;
+-- workers delete rows unseen for a day when they start.
 -- `netraven secrets reseal` reseals only when every running worker holds the new key.
 CREATE TABLE worker_key_reports (
     worker_id           uuid PRIMARY KEY,         -- one worker process, new at each start

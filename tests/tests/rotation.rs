@@ -229,6 +229,19 @@ async fn rotating_mid_job_with_a_restarting_worker_fails_no_device() -> Result<(
     env.import(&fleet).await?;
     assert_eq!(sealing_key_ids(&env).await?, vec![old_id.clone()]);
 
+    // A report a worker that died two days ago left behind: forgotten when workers start.
+    env.pool
+        .get()
+        .await?
+        .execute(
+            "INSERT INTO worker_key_reports (worker_id, worker, key_ids, report_interval_ms, \
+             started_at, seen_at) \
+             VALUES ($1, 'died-long-ago:1', '{}', 10000, now() - interval '2 days', \
+             now() - interval '2 days')",
+            &[&Uuid::new_v4()],
+        )
+        .await?;
+
     let roles = Roles::start_without_workers(&env.settings);
     let w1 = WorkerProcess::start(&env, &key_file)?;
     let mut w2 = WorkerProcess::start(&env, &other_key_file)?;
@@ -236,6 +249,20 @@ async fn rotating_mid_job_with_a_restarting_worker_fails_no_device() -> Result<(
         r.len() == 2 && r.iter().all(|(_, ids)| *ids == vec![old_id.clone()])
     })
     .await?;
+    let left: i64 = env
+        .pool
+        .get()
+        .await?
+        .query_one(
+            "SELECT count(*) FROM worker_key_reports WHERE worker = 'died-long-ago:1'",
+            &[],
+        )
+        .await?
+        .get(0);
+    assert_eq!(
+        left, 0,
+        "a report unseen for a day is deleted when a worker starts"
+    );
 
     let first = request("config_backup", &["fleet"], &[]);
     env.publish(&first).await?;

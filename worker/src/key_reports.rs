@@ -42,6 +42,7 @@ impl Reporter {
 
 async fn run(core: Arc<Core>, stop: CancellationToken) {
     let id = Uuid::new_v4();
+    forget_long_gone(&core).await;
     let every = Duration::from_millis(core.settings.key_report_interval_ms);
     let poll = Duration::from_millis(core.settings.key_file_poll_interval_ms).min(every);
     let mut reported: Option<(Vec<String>, Instant)> = None;
@@ -102,6 +103,27 @@ async fn run(core: Arc<Core>, stop: CancellationToken) {
     };
     if let Err(e) = removed {
         tracing::warn!(error = %e, "cannot remove this worker's key report; it goes stale on its own");
+    }
+}
+
+/// Rows of workers that died without removing them count as gone after three intervals;
+/// after a day they are deleted, at each worker's start, so restarts do not pile them up.
+async fn forget_long_gone(core: &Core) {
+    let deleted = async {
+        let client = core.pool.get().await?;
+        let n = client
+            .execute(
+                "DELETE FROM worker_key_reports WHERE seen_at < now() - interval '1 day'",
+                &[],
+            )
+            .await?;
+        Ok::<_, netraven_shared::Error>(n)
+    };
+    match tokio::time::timeout(REMOVE_WITHIN, deleted).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(n)) => tracing::info!(rows = n, "forgot key reports of workers gone for a day"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot delete old key reports"),
+        Err(_) => tracing::warn!("cannot delete old key reports: Postgres did not answer"),
     }
 }
 
