@@ -42,9 +42,12 @@ impl Keys {
     }
 
     fn read_file(path: &std::path::Path) -> Result<String, Error> {
-        std::fs::read_to_string(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
+        std::fs::read_to_string(path).map_err(|e| {
+            Error::Key(format!(
+                "cannot read key file {}: {e} (create one with `netraven secrets init --key-file {}`)",
+                path.display(),
+                path.display()
+            ))
         })
     }
 
