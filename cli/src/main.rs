@@ -96,7 +96,8 @@ enum SecretsCommand {
         #[arg(long)]
         key_file: Option<PathBuf>,
     },
-    /// Step 2: make the new key the sealing key and re-seal every credential under it.
+    /// Step 3, once the workers have the new key file (step 2): make the new key the
+    /// sealing key and re-seal every credential under it.
     /// Refused, naming them, while any running worker cannot open that key.
     Reseal {
         /// The key file (default: secrets.key_file).
@@ -107,7 +108,7 @@ enum SecretsCommand {
         #[arg(long)]
         key: Option<String>,
     },
-    /// Step 3: remove an old key from the ring. Refused while a credential is sealed with
+    /// Step 4: remove an old key from the ring. Refused while a credential is sealed with
     /// it or an open job may carry secrets sealed with it.
     Retire {
         /// The key id to remove.
