@@ -11,7 +11,7 @@
 //! | [`processes`] | the roles as child processes, started and stopped as in production |
 //! | [`report`] | the demo's summary: what a job did, and the credential counters |
 //! | [`views`] | `job show/list/results/logs/watch`, `credential list`, `device show`, `prune`: tables and `--json` |
-//! | [`secrets`] | `netraven secrets init` and `rotate`: the sealing key ring |
+//! | [`secrets`] | `netraven secrets init`, `add-key`, `reseal`, `retire`, `rotate`: the sealing key ring and its rotation |
 //! | [`services`] | making sure Postgres and RabbitMQ are installed and running |
 //! | [`demo`] | `netraven demo`: a whole fleet end to end on this machine |
 

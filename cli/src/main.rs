@@ -113,12 +113,43 @@ enum SecretsCommand {
         #[arg(long)]
         key_file: Option<PathBuf>,
     },
-    /// Put a new key in front of the ring and re-seal every credential under it; old keys
-    /// stay in the ring, so anything sealed before still opens.
+    /// Step 1 of a rotation: add a new key at the end of the ring. It opens but does not
+    /// seal yet; workers load it when their key file changes.
+    AddKey {
+        /// The key file (default: secrets.key_file).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+    },
+    /// Step 3, once the workers have the new key file (step 2): make the new key the
+    /// sealing key and re-seal every credential under it.
+    /// Refused, naming them, while any running worker cannot open that key.
+    Reseal {
+        /// The key file (default: secrets.key_file).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// The key to seal with (default: the newest key that never sealed, else the
+        /// sealing key, which re-seals what an older key still seals).
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Step 4: remove an old key from the ring. Refused while a credential is sealed with
+    /// it or an open job may carry secrets sealed with it.
+    Retire {
+        /// The key id to remove.
+        key_id: String,
+        /// The key file (default: secrets.key_file).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+    },
+    /// add-key, wait for every running worker to hold the new key, then reseal. Retiring
+    /// the old key stays a step of its own (`secrets retire`).
     Rotate {
         /// The key file to rotate (default: secrets.key_file).
         #[arg(long)]
         key_file: Option<PathBuf>,
+        /// How long to wait for the running workers to load the new key.
+        #[arg(long, default_value_t = 120)]
+        wait_secs: u64,
     },
 }
 
@@ -465,20 +496,56 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 path.display()
             );
         }
-        Command::Secrets(SecretsCommand::Rotate { key_file }) => {
-            let path = key_file
-                .or(settings.secrets.key_file.clone())
-                .context("name the key file: --key-file PATH (or set secrets.key_file)")?;
-            let pool = db::pool(&settings.database)?;
-            let mut client = pool.get().await.context("cannot connect to Postgres")?;
-            let r = secrets::rotate(&mut client, &path).await?;
+        Command::Secrets(SecretsCommand::AddKey { key_file }) => {
+            let path = key_file_of(key_file, &settings)?;
+            let a = secrets::add_key(&path)?;
             println!(
-                "new current key {} ({} keys in {}); re-sealed {} credentials",
-                r.new_key_id,
-                r.keys_in_ring,
+                "added key {} to {} ({} keys; {} still seals)",
+                a.key_id,
                 path.display(),
-                r.resealed
+                a.keys_in_ring,
+                a.sealing_key_id
             );
+            println!(
+                "next: give every worker this key file (each reloads it within \
+                 worker.key_file_poll_interval_ms, or restart it), then run \
+                 `netraven secrets reseal`"
+            );
+        }
+        Command::Secrets(SecretsCommand::Reseal { key_file, key }) => {
+            let path = key_file_of(key_file, &settings)?;
+            let mut client = connect(&settings).await?;
+            let r = secrets::reseal(&mut client, &path, key.as_deref()).await?;
+            print_resealed(&r, &path);
+        }
+        Command::Secrets(SecretsCommand::Retire { key_id, key_file }) => {
+            let path = key_file_of(key_file, &settings)?;
+            let client = connect(&settings).await?;
+            let r = secrets::retire(&client, &path, &key_id).await?;
+            println!(
+                "retired key {} from {}; the ring holds {}",
+                r.key_id,
+                path.display(),
+                r.keys_left.join(", ")
+            );
+            println!(
+                "next: give every worker this key file (each drops the key at its next \
+                 reload); rotation done"
+            );
+        }
+        Command::Secrets(SecretsCommand::Rotate {
+            key_file,
+            wait_secs,
+        }) => {
+            let path = key_file_of(key_file, &settings)?;
+            let mut client = connect(&settings).await?;
+            let r = secrets::rotate(&mut client, &path, Duration::from_secs(wait_secs)).await?;
+            println!(
+                "added key {} to {}; every running worker loaded it",
+                r.added.key_id,
+                path.display()
+            );
+            print_resealed(&r.resealed, &path);
         }
         Command::Inventory(InventoryCommand::Import { file }) => {
             let keyring = KeyRing::from_settings(&settings.secrets)?;
@@ -662,6 +729,44 @@ async fn submit(settings: &Settings, args: SubmitArgs) -> Result<ExitCode> {
         .unwrap_or(JobStatus::FailedUnexpected);
     eprintln!("{status}");
     Ok(ExitCode::from(watch::exit_code(status)))
+}
+
+fn key_file_of(key_file: Option<PathBuf>, settings: &Settings) -> Result<PathBuf> {
+    key_file
+        .or(settings.secrets.key_file.clone())
+        .context("name the key file: --key-file PATH (or set secrets.key_file)")
+}
+
+fn print_resealed(r: &secrets::Resealed, path: &std::path::Path) {
+    if r.previous_key_id == r.key_id {
+        println!(
+            "{} already seals; re-sealed {} credentials sealed with older keys; {} running \
+             workers hold it",
+            r.key_id, r.resealed, r.workers
+        );
+    } else {
+        println!(
+            "{} seals now (was {}); re-sealed {} credentials; {} running workers hold it",
+            r.key_id, r.previous_key_id, r.resealed, r.workers
+        );
+    }
+    if r.workers == 0 {
+        println!(
+            "no worker is running: start workers with the key file {}",
+            path.display()
+        );
+    }
+    if r.previous_key_id == r.key_id {
+        println!(
+            "next: retire an old key with `netraven secrets retire KEY_ID` once nothing is \
+             sealed with it"
+        );
+    } else {
+        println!(
+            "next: once the jobs open now have finished, run `netraven secrets retire {}`",
+            r.previous_key_id
+        );
+    }
 }
 
 async fn connect(settings: &Settings) -> Result<deadpool_postgres::Client> {

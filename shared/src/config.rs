@@ -187,6 +187,13 @@ pub struct WorkerSettings {
     pub max_concurrent_logins_per_credential: u32,
     /// Logins per second one credential may start on this worker (0: no cap).
     pub max_logins_per_second_per_credential: u32,
+    /// How often the worker looks at `secrets.key_file` and reloads the ring when the file
+    /// changed (a read of a small file; a Kubernetes Secret update counts).
+    pub key_file_poll_interval_ms: u64,
+    /// How often the worker reports the key ids it holds to Postgres (also at start and
+    /// after each reload). A worker not heard from for three intervals is not counted as
+    /// running by `netraven secrets reseal`.
+    pub key_report_interval_ms: u64,
 }
 
 impl Default for WorkerSettings {
@@ -207,6 +214,8 @@ impl Default for WorkerSettings {
             profiles_dir: None,
             max_concurrent_logins_per_credential: 128,
             max_logins_per_second_per_credential: 0,
+            key_file_poll_interval_ms: 2_000,
+            key_report_interval_ms: 10_000,
         }
     }
 }
@@ -532,6 +541,14 @@ impl Settings {
             ),
             ("worker.large_outputs", u64::from(self.worker.large_outputs)),
             (
+                "worker.key_file_poll_interval_ms",
+                self.worker.key_file_poll_interval_ms,
+            ),
+            (
+                "worker.key_report_interval_ms",
+                self.worker.key_report_interval_ms,
+            ),
+            (
                 "aggregator.batch_size",
                 u64::from(self.aggregator.batch_size),
             ),
@@ -568,6 +585,13 @@ impl Settings {
                     "must be host:port (e.g. 127.0.0.1:9464), or empty to disable",
                 );
             }
+        }
+        // Postgres keeps milliseconds; a week between reports is no longer "running".
+        if self.worker.key_report_interval_ms > 7 * 24 * 3_600_000 {
+            return fail(
+                "worker.key_report_interval_ms",
+                "must be at most 604800000 (a week)",
+            );
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return fail("log.format", "must be \"text\" or \"json\"");

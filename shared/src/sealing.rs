@@ -4,6 +4,10 @@
 //! one or more keys; the first seals, every key opens, so a rotation can re-seal under a new
 //! key while old ciphertexts still open. The key-file format is one key a line,
 //! `<id> <base64 of 32 bytes>`, `#` starting a comment.
+//!
+//! [`ring_file`] edits that text for the rotation steps (`netraven secrets add-key`,
+//! `reseal`, `retire`): a new key goes last (it opens but does not seal yet), resealing
+//! moves it first, retiring removes a key; comments and the other lines stay as they were.
 
 use crate::config::SecretSettings;
 use crate::{Error, Result};
@@ -198,12 +202,105 @@ impl KeyRing {
         Ok(SecretString::from(text))
     }
 
+    /// The id of the key that seals (the first).
+    pub fn sealing_key_id(&self) -> &str {
+        &self.keys[0].id
+    }
+
+    /// Whether the ring holds a key with this id.
+    pub fn contains(&self, id: &str) -> bool {
+        self.keys.iter().any(|k| k.id == id)
+    }
+
     /// Whether `sealed` was sealed with the ring's current (first) key.
     pub fn is_current(&self, sealed: &str) -> bool {
         sealed
             .split(':')
             .nth(1)
             .is_some_and(|id| id == self.keys[0].id)
+    }
+}
+
+/// The id of the key a sealed secret names (`nrv1:<id>:…`), without opening it.
+pub fn sealed_key_id(sealed: &str) -> Option<&str> {
+    let mut parts = sealed.splitn(3, ':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(PREFIX), Some(id), Some(_)) => Some(id),
+        _ => None,
+    }
+}
+
+/// Edits of the key-file text. Each returns the new text, already parsed as a valid ring,
+/// and leaves comments and the other key lines untouched.
+pub mod ring_file {
+    use super::{KeyRing, Result};
+    use crate::Error;
+
+    /// The id on a key line, or `None` for a blank or comment line.
+    fn line_id(line: &str) -> Option<&str> {
+        line.split('#').next()?.split_whitespace().next()
+    }
+
+    fn check(text: String) -> Result<(String, KeyRing)> {
+        let ring = KeyRing::parse(&text)?;
+        Ok((text, ring))
+    }
+
+    fn with_newline(text: &str) -> String {
+        let mut t = text.to_string();
+        if !t.is_empty() && !t.ends_with('\n') {
+            t.push('\n');
+        }
+        t
+    }
+
+    /// Appends a new key after every other: it opens, it does not seal yet. Returns the new
+    /// text and the new key's id.
+    pub fn add_key(text: &str) -> Result<(String, String)> {
+        KeyRing::parse(text)?;
+        let line = KeyRing::generate_line()?;
+        let id = line_id(&line).unwrap_or_default().to_string();
+        let (text, _) = check(format!("{}{line}\n", with_newline(text)))?;
+        Ok((text, id))
+    }
+
+    /// Moves key `id` in front of the others, so that it seals.
+    pub fn promote(text: &str, id: &str) -> Result<String> {
+        if !KeyRing::parse(text)?.contains(id) {
+            return Err(Error::Key(format!("the key ring holds no key {id:?}")));
+        }
+        let mut promoted = None;
+        let mut rest = Vec::new();
+        for line in text.lines() {
+            if line_id(line) == Some(id) {
+                promoted = Some(line);
+            } else {
+                rest.push(line);
+            }
+        }
+        let promoted = promoted.unwrap_or_default();
+        // The promoted line takes the place of the first key line; comments above stay.
+        let first_key = rest.iter().position(|l| line_id(l).is_some());
+        let at = first_key.unwrap_or(rest.len());
+        rest.insert(at, promoted);
+        let (text, ring) = check(with_newline(&rest.join("\n")))?;
+        debug_assert_eq!(ring.sealing_key_id(), id);
+        Ok(text)
+    }
+
+    /// Removes key `id`. Refuses the sealing key and the last key.
+    pub fn remove(text: &str, id: &str) -> Result<String> {
+        let ring = KeyRing::parse(text)?;
+        if !ring.contains(id) {
+            return Err(Error::Key(format!("the key ring holds no key {id:?}")));
+        }
+        if ring.sealing_key_id() == id {
+            return Err(Error::Key(format!(
+                "{id:?} is the sealing key (the first in the ring); reseal under another key first"
+            )));
+        }
+        let kept: Vec<&str> = text.lines().filter(|l| line_id(l) != Some(id)).collect();
+        Ok(check(with_newline(&kept.join("\n")))?.0)
     }
 }
 
@@ -260,5 +357,49 @@ mod tests {
         assert!(err.contains("\"a\""), "{err}");
         assert!(KeyRing::parse("").is_err());
         assert!(KeyRing::parse("x c2hvcnQ=").is_err());
+    }
+
+    #[test]
+    fn ring_file_adds_promotes_and_removes_keys_keeping_comments() {
+        let old = format!("old {}", B64.encode([1u8; 32]));
+        let text = format!("# header\n{old}\n# trailing note\n");
+        let (added, new_id) = ring_file::add_key(&text).expect("add");
+        let ring = KeyRing::parse(&added).expect("valid");
+        assert_eq!(ring.key_ids(), vec!["old", new_id.as_str()]);
+        assert_eq!(ring.sealing_key_id(), "old", "a new key does not seal yet");
+        assert!(added.starts_with("# header\n"));
+        assert!(added.contains("# trailing note\n"));
+
+        let promoted = ring_file::promote(&added, &new_id).expect("promote");
+        let ring = KeyRing::parse(&promoted).expect("valid");
+        assert_eq!(ring.key_ids(), vec![new_id.as_str(), "old"]);
+        assert!(promoted.starts_with("# header\n"));
+        assert_eq!(
+            ring_file::promote(&promoted, &new_id).expect("again"),
+            promoted,
+            "promoting the sealing key changes nothing"
+        );
+        let sealed = KeyRing::parse(&old)
+            .expect("ring")
+            .seal(&SecretString::from("s"))
+            .expect("seal");
+        assert_eq!(sealed_key_id(&sealed), Some("old"));
+        assert_eq!(
+            ring.open(&sealed).expect("old still opens").expose_secret(),
+            "s"
+        );
+
+        let err = ring_file::remove(&promoted, &new_id).expect_err("sealing key");
+        assert!(err.to_string().contains("sealing key"), "{err}");
+        let err = ring_file::remove(&promoted, "nope").expect_err("unknown");
+        assert!(err.to_string().contains("no key \"nope\""), "{err}");
+        let retired = ring_file::remove(&promoted, "old").expect("retire");
+        let ring = KeyRing::parse(&retired).expect("valid");
+        assert_eq!(ring.key_ids(), vec![new_id.as_str()]);
+        assert!(retired.contains("# trailing note\n"));
+        assert!(matches!(ring.open(&sealed), Err(Error::UnknownKey(id)) if id == "old"));
+        assert!(ring_file::promote(&retired, "old").is_err());
+        assert!(ring_file::add_key("not a ring").is_err());
+        assert_eq!(sealed_key_id("plain"), None);
     }
 }

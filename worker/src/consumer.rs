@@ -80,6 +80,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         settings: w.clone(),
         name: broker::hostname(),
     });
+    let key_reports = crate::key_reports::start(core.clone());
     let (tx, rx) = mpsc::channel::<Finished>(usize::from(w.max_in_flight) * 2);
     let working = flusher::Working::default();
     let flushing = tokio::spawn(flusher::run(
@@ -133,6 +134,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     }
     tasks.close("worker stopping").await;
     link.close("worker stopping").await;
+    key_reports.stop().await;
     tracing::info!("worker stopped");
     Ok(())
 }

@@ -1,25 +1,103 @@
-//! The worker's key ring, reloaded from its file when a task carries a secret sealed with a
-//! key this worker has not loaded yet (after `netraven secrets rotate`), so rotation needs
-//! no coordinated restart of the workers.
+//! The worker's key ring. It is reloaded from its file when the file changes (the
+//! [`crate::key_reports`] task polls it, see [`Keys::reload_if_changed`]) and, as a last
+//! resort, when a task carries a secret sealed with a key this worker has not loaded yet,
+//! so a rotation needs no restart of the workers.
 
 use netraven_shared::config::SecretSettings;
 use netraven_shared::sealing::KeyRing;
 use netraven_shared::Error;
 use secrecy::SecretString;
-use std::sync::{Arc, RwLock};
+use sha2::{Digest, Sha256};
+use std::sync::{Arc, Mutex, RwLock};
 
 pub struct Keys {
     settings: SecretSettings,
     ring: RwLock<Arc<KeyRing>>,
+    /// SHA-256 of the key file's text the ring was loaded from (None: an inline key).
+    loaded_from: Mutex<Option<[u8; 32]>>,
 }
 
 impl Keys {
     /// Loads the ring; without one, the worker must not start.
     pub fn load(settings: &SecretSettings) -> Result<Keys, Error> {
+        let (ring, digest) = Self::read(settings)?;
         Ok(Keys {
-            ring: RwLock::new(Arc::new(KeyRing::from_settings(settings)?)),
+            ring: RwLock::new(Arc::new(ring)),
             settings: settings.clone(),
+            loaded_from: Mutex::new(digest),
         })
+    }
+
+    /// The ring from the settings, with the digest of the key file's text.
+    fn read(settings: &SecretSettings) -> Result<(KeyRing, Option<[u8; 32]>), Error> {
+        match (&settings.key, &settings.key_file) {
+            (None, Some(path)) => {
+                let text = Self::read_file(path)?;
+                let ring = KeyRing::parse(&text)
+                    .map_err(|e| Error::Key(format!("{}: {e}", path.display())))?;
+                Ok((ring, Some(Sha256::digest(text.as_bytes()).into())))
+            }
+            _ => Ok((KeyRing::from_settings(settings)?, None)),
+        }
+    }
+
+    fn read_file(path: &std::path::Path) -> Result<String, Error> {
+        std::fs::read_to_string(path).map_err(|e| {
+            Error::Key(format!(
+                "cannot read key file {}: {e} (create one with `netraven secrets init --key-file {}`)",
+                path.display(),
+                path.display()
+            ))
+        })
+    }
+
+    /// The ids of the keys this worker holds, the sealing key first.
+    pub fn key_ids(&self) -> Vec<String> {
+        self.current()
+            .key_ids()
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Reloads the ring when the key file's text changed since it was loaded. Returns
+    /// whether it did. A file that no longer parses is an error and the ring in use stays
+    /// (so this worker goes on opening what it could, and reports the keys it really holds).
+    pub fn reload_if_changed(&self) -> Result<bool, Error> {
+        let Some(path) = self
+            .settings
+            .key_file
+            .as_ref()
+            .filter(|_| self.settings.key.is_none())
+        else {
+            return Ok(false);
+        };
+        let text = Self::read_file(path)?;
+        let digest: [u8; 32] = Sha256::digest(text.as_bytes()).into();
+        if *self.lock_digest() == Some(digest) {
+            return Ok(false);
+        }
+        let ring =
+            KeyRing::parse(&text).map_err(|e| Error::Key(format!("{}: {e}", path.display())))?;
+        tracing::info!(keys = ?ring.key_ids(), sealing = ring.sealing_key_id(), file = %path.display(), "key file changed: key ring reloaded");
+        self.install(ring, Some(digest));
+        Ok(true)
+    }
+
+    fn lock_digest(&self) -> std::sync::MutexGuard<'_, Option<[u8; 32]>> {
+        match self.loaded_from.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    fn install(&self, ring: KeyRing, digest: Option<[u8; 32]>) {
+        let mut slot = match self.ring.write() {
+            Ok(w) => w,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *slot = Arc::new(ring);
+        *self.lock_digest() = digest;
     }
 
     fn current(&self) -> Arc<KeyRing> {
@@ -33,15 +111,11 @@ impl Keys {
     pub fn open(&self, sealed: &str) -> Result<SecretString, Error> {
         match self.current().open(sealed) {
             Err(Error::UnknownKey(id)) => {
-                let reloaded = KeyRing::from_settings(&self.settings)?;
+                let (reloaded, digest) = Self::read(&self.settings)?;
                 let secret = reloaded.open(sealed);
                 if secret.is_ok() {
                     tracing::info!(key.id = %id, keys = ?reloaded.key_ids(), "key ring reloaded: a newer key is in use");
-                    let mut slot = match self.ring.write() {
-                        Ok(w) => w,
-                        Err(poisoned) => poisoned.into_inner(),
-                    };
-                    *slot = Arc::new(reloaded);
+                    self.install(reloaded, digest);
                 }
                 secret
             }
@@ -94,5 +168,44 @@ mod tests {
             keys.open(&sealed_elsewhere),
             Err(Error::UnknownKey(_))
         ));
+    }
+
+    #[test]
+    fn a_changed_key_file_is_reloaded_when_polled_and_a_broken_one_is_not() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("key");
+        let old = KeyRing::generate_line().expect("key");
+        std::fs::write(&path, format!("{old}\n")).expect("write");
+        let settings = SecretSettings {
+            key_file: Some(path.clone()),
+            key: None,
+        };
+        let keys = Keys::load(&settings).expect("loads");
+        let old_id = old.split(' ').next().expect("id").to_string();
+        assert_eq!(keys.key_ids(), vec![old_id.clone()]);
+        assert!(!keys.reload_if_changed().expect("reads"), "unchanged");
+
+        let new = KeyRing::generate_line().expect("key");
+        let new_id = new.split(' ').next().expect("id").to_string();
+        std::fs::write(&path, format!("{old}\n{new}\n")).expect("add");
+        assert!(keys.reload_if_changed().expect("reads"));
+        assert_eq!(keys.key_ids(), vec![old_id.clone(), new_id.clone()]);
+        assert!(!keys.reload_if_changed().expect("reads"), "loaded once");
+
+        std::fs::write(&path, "garbage\n").expect("break");
+        let err = keys.reload_if_changed().expect_err("broken file");
+        assert!(err.to_string().contains("line 1"), "{err}");
+        assert_eq!(
+            keys.key_ids(),
+            vec![old_id, new_id],
+            "the ring in use stays"
+        );
+
+        let inline = Keys::load(&SecretSettings {
+            key_file: None,
+            key: Some(SecretString::from(old)),
+        })
+        .expect("inline");
+        assert!(!inline.reload_if_changed().expect("nothing to poll"));
     }
 }

@@ -6,7 +6,8 @@
 //! | [`platform`] | platform profiles as data (built-in TOML, plus a user folder) |
 //! | [`device`] | one device: the credential loop within the device deadline |
 //! | [`jobs`] | job types, one per file: `config_backup`, `command`, `reachability` |
-//! | [`keys`] | the key ring, reloaded when a rotated key shows up |
+//! | [`keys`] | the key ring, reloaded when its file changes or a rotated key shows up |
+//! | [`key_reports`] | the key ids this worker holds, reported to Postgres for `secrets reseal` |
 //! | [`outcome`] | the one mapping from a failure to a per-device outcome |
 //! | [`store`] | host keys, configuration snapshots, command outputs |
 //! | [`redact`] | removing secrets from stored configurations |
@@ -19,6 +20,7 @@ pub mod consumer;
 pub mod device;
 pub mod flusher;
 pub mod jobs;
+pub mod key_reports;
 pub mod keys;
 pub mod outcome;
 pub mod platform;

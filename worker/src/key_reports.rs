@@ -1,0 +1,151 @@
+//! Tells Postgres which sealing keys this worker holds, so that `netraven secrets reseal`
+//! seals under a new key only once every running worker can open it.
+//!
+//! One row of `worker_key_reports` per worker process (a fresh id at each start): written
+//! at start, after each reload of the key file (polled every
+//! `worker.key_file_poll_interval_ms`) and every `worker.key_report_interval_ms`; deleted
+//! when the worker stops cleanly. A worker that dies leaves its row, which stops counting
+//! three of its intervals later.
+
+use crate::Core;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// How long a stopping worker tries to remove its report.
+const REMOVE_WITHIN: Duration = Duration::from_secs(2);
+
+/// The reporting task; [`Reporter::stop`] removes the worker's row.
+pub struct Reporter {
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+/// Starts reporting for this worker (and polling its key file).
+pub fn start(core: Arc<Core>) -> Reporter {
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(run(core, stop.clone()));
+    Reporter { stop, task }
+}
+
+impl Reporter {
+    /// Stops polling and deletes this worker's row: a worker stopped cleanly is not running.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        if let Err(e) = self.task.await {
+            tracing::warn!(error = %e, "key reporting ended abnormally");
+        }
+    }
+}
+
+async fn run(core: Arc<Core>, stop: CancellationToken) {
+    let id = Uuid::new_v4();
+    forget_long_gone(&core).await;
+    let every = Duration::from_millis(core.settings.key_report_interval_ms);
+    let poll = Duration::from_millis(core.settings.key_file_poll_interval_ms).min(every);
+    let mut reported: Option<(Vec<String>, Instant)> = None;
+    loop {
+        let ids = core.keys.key_ids();
+        let due = match &reported {
+            Some((last, at)) => *last != ids || at.elapsed() >= every,
+            None => true,
+        };
+        if due {
+            // A report that waits for Postgres does not hold up a stopping worker.
+            let reported_now = tokio::select! {
+                r = report(&core, id, &ids, every) => r,
+                _ = stop.cancelled() => break,
+            };
+            match reported_now {
+                Ok(sealing) => {
+                    // Reseal checks the workers running then; one started later from an old
+                    // key file would fail every device sealed with the new key.
+                    if let Some(k) = sealing.filter(|k| !ids.contains(k)) {
+                        tracing::error!(sealing_key = %k, keys = ?ids, "this worker cannot open secrets sealed with the sealing key: give it the current key file");
+                    }
+                    if reported.as_ref().is_none_or(|(last, _)| *last != ids) {
+                        tracing::info!(worker = %core.name, keys = ?ids, "key ids reported");
+                    }
+                    reported = Some((ids, Instant::now()));
+                }
+                // Tried again at the next poll; reseal counts this worker as running with
+                // what it reported last, until its row goes stale.
+                Err(e) => tracing::warn!(error = %e, "cannot report this worker's key ids"),
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(poll) => {}
+        }
+        if let Err(e) = core.keys.reload_if_changed() {
+            tracing::error!(error = %e, keys = ?core.keys.key_ids(), "key file not reloaded; keeping the keys loaded");
+        }
+    }
+    // Bounded: a worker stopping while Postgres is away does not wait for it; its row goes
+    // stale on its own.
+    let removed = async {
+        let client = core.pool.get().await?;
+        client
+            .execute(
+                "DELETE FROM worker_key_reports WHERE worker_id = $1",
+                &[&id],
+            )
+            .await?;
+        Ok::<_, netraven_shared::Error>(())
+    };
+    let removed = match tokio::time::timeout(REMOVE_WITHIN, removed).await {
+        Ok(r) => r,
+        Err(_) => Err(netraven_shared::Error::Pool(format!(
+            "Postgres did not answer within {REMOVE_WITHIN:?}"
+        ))),
+    };
+    if let Err(e) = removed {
+        tracing::warn!(error = %e, "cannot remove this worker's key report; it goes stale on its own");
+    }
+}
+
+/// Rows of workers that died without removing them count as gone after three intervals;
+/// after a day they are deleted, at each worker's start, so restarts do not pile them up.
+async fn forget_long_gone(core: &Core) {
+    let deleted = async {
+        let client = core.pool.get().await?;
+        let n = client
+            .execute(
+                "DELETE FROM worker_key_reports WHERE seen_at < now() - interval '1 day'",
+                &[],
+            )
+            .await?;
+        Ok::<_, netraven_shared::Error>(n)
+    };
+    match tokio::time::timeout(REMOVE_WITHIN, deleted).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(n)) => tracing::info!(rows = n, "forgot key reports of workers gone for a day"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot delete old key reports"),
+        Err(_) => tracing::warn!("cannot delete old key reports: Postgres did not answer"),
+    }
+}
+
+/// Writes this worker's report; returns the key `netraven secrets reseal` last made the
+/// sealing key, if any.
+async fn report(
+    core: &Core,
+    id: Uuid,
+    key_ids: &[String],
+    every: Duration,
+) -> Result<Option<String>, netraven_shared::Error> {
+    let client = core.pool.get().await?;
+    let interval_ms = i64::try_from(every.as_millis()).unwrap_or(i64::MAX);
+    let row = client
+        .query_opt(
+            "WITH reported AS ( \
+               INSERT INTO worker_key_reports (worker_id, worker, key_ids, report_interval_ms) \
+               VALUES ($1, $2, $3, $4) \
+               ON CONFLICT (worker_id) DO UPDATE SET key_ids = EXCLUDED.key_ids, seen_at = now()) \
+             SELECT key_id FROM sealing_keys WHERE sealing_until IS NULL LIMIT 1",
+            &[&id, &core.name, &key_ids, &interval_ms],
+        )
+        .await?;
+    Ok(row.map(|r| r.get(0)))
+}
