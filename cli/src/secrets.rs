@@ -30,7 +30,7 @@ const LISTED: i64 = 10;
 pub fn write_private(path: &Path, text: &str) -> Result<()> {
     if path.exists() {
         bail!(
-            "{} exists; refusing to overwrite a key that may seal stored secrets",
+            "{} exists; refusing to overwrite a key file (its keys may still be in use)",
             path.display()
         );
     }

@@ -13,7 +13,7 @@ const HEADER: &str = "# NetRaven signing keys: the first key of each issuer sign
 /// the public line to add to the trusted-keys file of the roles that check it.
 pub fn init(path: &Path, issuer: Issuer) -> Result<String> {
     let line = SigningKeys::generate_line(issuer)?;
-    crate::secrets::write_private(path, &format!("{HEADER}{line}\n"), false)?;
+    crate::secrets::write_private(path, &format!("{HEADER}{line}\n"))?;
     Ok(SigningKeys::parse(&line)?.public_lines())
 }
 
