@@ -4,6 +4,7 @@
 use crate::error::{DispatchError, Disposition, Result};
 use crate::events;
 use crate::jobs::{self, Created, JobCounts, Level};
+use crate::permissions::{Asked, Permissions, Submitter};
 use crate::publish::{publish_tasks, TaskPlan, CHUNK, FIRST_CHUNK};
 use crate::resolve::{self, ResolvedDevice};
 use chrono::Utc;
@@ -37,7 +38,12 @@ pub struct Dispatcher {
     publisher: Publisher,
     names: Names,
     settings: DispatcherSettings,
+    permissions: Permissions,
 }
+
+/// How dispatch ended for a new job: its status, and why it failed when it ended at the
+/// dispatcher (for the reply).
+type Dispatched = (JobStatus, Option<String>);
 
 /// Runs the dispatcher until `shutdown`: consumes requests, finishes those in hand, exits.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> {
@@ -72,6 +78,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
         pool,
         publisher: Publisher::on(link.clone(), settings.amqp.publish_window).await?,
         names,
+        permissions: Permissions::new(&settings.dispatcher),
         settings: settings.dispatcher.clone(),
     });
     tracing::info!(queue = %dispatcher.names.submit_queue(), "dispatcher consuming job requests");
@@ -167,8 +174,13 @@ impl Dispatcher {
             .filter(|ms| (1_000..=MAX_JOB_DEADLINE_MS).contains(ms))
             .unwrap_or(self.settings.default_job_deadline_ms);
         let deadline = Utc::now() + chrono::Duration::milliseconds(job_deadline_ms as i64);
+        // RabbitMQ refuses a publish whose user_id is not the connection's user, so this is
+        // who published the request (or nobody vouches for it).
+        let submitter =
+            Submitter::from_user_id(delivery.properties.user_id().as_ref().map(|u| u.as_str()));
         let client = self.pool.get().await?;
-        let job_id = match jobs::create(&client, &request, deadline).await? {
+        let created = jobs::create(&client, &request, submitter.recorded(), deadline).await?;
+        let job_id = match created {
             Created::New(id) => id,
             // A redelivered request whose job never left PENDING: the dispatcher handling
             // it died mid-way. Dispatch again; workers and the aggregator ignore repeats.
@@ -182,7 +194,7 @@ impl Dispatcher {
                     .with_label_values(&["duplicate"])
                     .inc();
                 tracing::info!(job.id = %id, request.id = %request.request_id, "duplicate request; job exists");
-                self.reply(delivery, &request, id, status).await;
+                self.reply(delivery, &request, id, (status, None)).await;
                 return Ok(());
             }
         };
@@ -191,9 +203,13 @@ impl Dispatcher {
             .job_requests_total
             .with_label_values(&["accepted"])
             .inc();
-        let span = tracing::info_span!("job", job.id = %job_id, request.id = %request.request_id);
-        let status = self.dispatch(job_id, &request).instrument(span).await?;
-        self.reply(delivery, &request, job_id, status).await;
+        let span = tracing::info_span!("job", job.id = %job_id, request.id = %request.request_id,
+            submitter = %submitter);
+        let dispatched = self
+            .dispatch(job_id, &request, &submitter)
+            .instrument(span)
+            .await?;
+        self.reply(delivery, &request, job_id, dispatched).await;
         Ok(())
     }
 
@@ -202,7 +218,7 @@ impl Dispatcher {
         delivery: &Delivery,
         request: &JobRequest,
         job_id: Uuid,
-        status: JobStatus,
+        (status, error): Dispatched,
     ) {
         let reply = JobReply {
             version: messages::VERSION,
@@ -210,14 +226,20 @@ impl Dispatcher {
             request_id: Some(request.request_id.clone()),
             job_id: Some(job_id),
             status: Some(status),
-            error: None,
+            error,
         };
         broker::reply(&self.publisher, &delivery.properties, &reply).await;
     }
 
-    /// Resolves, publishes and starts a new job; any failure gives the job its final
-    /// status here. Returns the job's status when dispatch ends.
-    async fn dispatch(&self, job_id: Uuid, request: &JobRequest) -> Result<JobStatus> {
+    /// Checks, resolves, publishes and starts a new job; any failure gives the job its
+    /// final status here. Returns the job's status when dispatch ends, with the reason when
+    /// the job failed here.
+    async fn dispatch(
+        &self,
+        job_id: Uuid,
+        request: &JobRequest,
+        submitter: &Submitter,
+    ) -> Result<Dispatched> {
         let client = self.pool.get().await?;
         let created = JobCounts {
             request_id: request.request_id.clone(),
@@ -249,18 +271,59 @@ impl Dispatcher {
                     json!({ "reason": reason }),
                 )
                 .await?;
-                return self
+                let status = self
                     .end(
                         &client,
                         job_id,
                         JobStatus::FailedInvalidRequest,
                         Some(&reason),
                     )
-                    .await;
+                    .await?;
+                return Ok((status, Some(reason)));
             }
         };
+        if let Err(reason) = self.authorize(request, &plan, submitter) {
+            tracing::warn!(job.id = %job_id, %submitter, %reason, "job request not permitted");
+            metrics::get()
+                .job_requests_total
+                .with_label_values(&["not_permitted"])
+                .inc();
+            jobs::log(
+                &client,
+                job_id,
+                None,
+                Level::Error,
+                "request not permitted",
+                json!({ "reason": reason, "submitter": submitter.recorded() }),
+            )
+            .await?;
+            let status = self
+                .end(
+                    &client,
+                    job_id,
+                    JobStatus::FailedNotPermitted,
+                    Some(&reason),
+                )
+                .await?;
+            return Ok((status, Some(reason)));
+        }
+        if plan.host_key_policy.strength() < self.settings.default_host_key_policy.strength() {
+            let (policy, default) = (plan.host_key_policy, self.settings.default_host_key_policy);
+            tracing::warn!(job.id = %job_id, %submitter, host_key_policy = %policy,
+                default_host_key_policy = %default, "job weakens host-key checking");
+            jobs::log(
+                &client,
+                job_id,
+                None,
+                Level::Warn,
+                &format!("host-key checking weakened to {policy} (default {default})"),
+                json!({ "host_key_policy": policy, "default_host_key_policy": default,
+                        "submitter": submitter.recorded() }),
+            )
+            .await?;
+        }
         match self.resolve_and_publish(&client, &plan, request).await {
-            Ok(status) => Ok(status),
+            Ok(status) => Ok((status, None)),
             Err(e)
                 if e.disposition() == Disposition::Requeue
                     && !matches!(e, DispatchError::Broker(_)) =>
@@ -283,10 +346,40 @@ impl Dispatcher {
                 {
                     tracing::warn!(error = %log_error, "job log not written");
                 }
-                self.end(&client, job_id, status, Some(&e.to_string()))
-                    .await
+                let reason = e.to_string();
+                let status = self.end(&client, job_id, status, Some(&reason)).await?;
+                Ok((status, Some(reason)))
             }
         }
+    }
+
+    /// Whether `submitter` may make the request: the body's `submitted_by`, when present,
+    /// must name the broker user that published it, and the job type, commands and
+    /// host-key policy must be allowed (`dispatcher.submitters`).
+    fn authorize(
+        &self,
+        request: &JobRequest,
+        plan: &TaskPlan,
+        submitter: &Submitter,
+    ) -> Result<(), String> {
+        if let Some(claimed) = &request.submitted_by {
+            if Some(claimed.as_str()) != submitter.recorded() {
+                return Err(format!(
+                    "submitted_by {claimed:?} is not the broker user that published the request \
+                     ({submitter}); the submitter is the AMQP user_id property, and submitted_by \
+                     may only repeat it"
+                ));
+            }
+        }
+        let job_type: JobType = plan.job_type.parse()?;
+        self.permissions.check(
+            submitter,
+            &Asked {
+                job_type,
+                commands: &request.commands,
+                host_key_policy: request.limits.host_key_policy,
+            },
+        )
     }
 
     /// Checks what the schema cannot: the job type and the ranges of the limits.
