@@ -19,6 +19,7 @@ struct Accounts {
     /// Role name (or the submitter's user name) → settings that log in as that account.
     amqp: HashMap<String, AmqpSettings>,
     users: Vec<String>,
+    made: Vec<Account>,
 }
 
 impl Accounts {
@@ -57,6 +58,7 @@ impl Accounts {
         let mut made = Accounts {
             amqp: HashMap::new(),
             users: users.clone(),
+            made: Vec::new(),
         };
         access::setup(&env.settings.amqp, "rabbitmqctl", &accounts).await?;
         for a in &accounts {
@@ -72,6 +74,7 @@ impl Accounts {
             };
             made.amqp.insert(key, amqp);
         }
+        made.made = accounts;
         Ok(made)
     }
 
@@ -180,6 +183,20 @@ async fn the_broker_refuses_what_a_role_may_not_do() -> anyhow::Result<()> {
         props.clone().with_user_id(alice.clone().into()),
     )
     .await?;
+    // Setup again (as after a password change, or by mistake): nothing breaks.
+    access::setup(&env.settings.amqp, "rabbitmqctl", &accounts.made).await?;
+    publish(
+        submitter,
+        names.jobs_exchange(),
+        SUBMIT_KEY,
+        props.clone().with_user_id(alice.clone().into()),
+    )
+    .await?;
+    refused_by_broker(
+        publish(submitter, names.tasks_exchange(), TASK_KEY, props.clone()).await,
+        "a submitter publishing a device task, after a second setup",
+        "ACCESS_REFUSED",
+    );
     // No role may declare (or so delete) the namespace's queues.
     let conn = broker::connect(&accounts.amqp["worker"], "test-acl").await?;
     let channel = conn.create_channel().await?;

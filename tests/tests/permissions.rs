@@ -172,6 +172,29 @@ async fn dangerous_requests_need_the_operators_permission() -> anyhow::Result<()
         "recorded as its broker user"
     );
 
+    // `netraven job submit` (as the broker user) says why and exits 3.
+    let out = env
+        .command()?
+        .args([
+            "job",
+            "submit",
+            "--type",
+            "command",
+            "--command",
+            "uptime",
+            "--tag",
+            "fleet",
+        ])
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "FAILED_NOT_PERMITTED: submitter {user} may not run command jobs"
+        )),
+        "{stderr}"
+    );
+
     let mut off = request("config_backup", &["fleet"], &[]);
     off.limits.host_key_policy = Some(HostKeyPolicy::Off);
     let reply = submit(&env, &mut inbox, &off, None).await?;
