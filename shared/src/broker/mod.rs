@@ -426,11 +426,9 @@ pub async fn ensure_topology(
     channel
         .queue_declare(queue.into(), passive, FieldTable::default())
         .await
-        .map_err(|e| {
-            Error::Config(format!(
-                "queue {queue} cannot be used ({e}): with amqp.declare_topology = false, \
-                 `netraven broker setup` must have declared the topology"
-            ))
+        .map_err(|source| Error::TopologyMissing {
+            queue: queue.to_string(),
+            source,
         })?;
     Ok(())
 }
