@@ -282,7 +282,17 @@ impl Dispatcher {
                 return Ok((status, Some(reason)));
             }
         };
-        if let Err(reason) = self.authorize(request, &plan, submitter) {
+        // The plan's job type parsed already; a failure here would refuse the job.
+        let checked = plan.job_type.parse::<JobType>().and_then(|job_type| {
+            let asked = Asked {
+                job_type,
+                commands: &request.commands,
+                host_key_policy: request.limits.host_key_policy,
+                submitted_by: request.submitted_by.as_deref(),
+            };
+            self.permissions.check(submitter, &asked)
+        });
+        if let Err(reason) = checked {
             tracing::warn!(job.id = %job_id, %submitter, %reason, "job request not permitted");
             metrics::get()
                 .job_requests_total
@@ -351,35 +361,6 @@ impl Dispatcher {
                 Ok((status, Some(reason)))
             }
         }
-    }
-
-    /// Whether `submitter` may make the request: the body's `submitted_by`, when present,
-    /// must name the broker user that published it, and the job type, commands and
-    /// host-key policy must be allowed (`dispatcher.submitters`).
-    fn authorize(
-        &self,
-        request: &JobRequest,
-        plan: &TaskPlan,
-        submitter: &Submitter,
-    ) -> Result<(), String> {
-        if let Some(claimed) = &request.submitted_by {
-            if Some(claimed.as_str()) != submitter.recorded() {
-                return Err(format!(
-                    "submitted_by {claimed:?} is not the broker user that published the request \
-                     ({submitter}); the submitter is the AMQP user_id property, and submitted_by \
-                     may only repeat it"
-                ));
-            }
-        }
-        let job_type: JobType = plan.job_type.parse()?;
-        self.permissions.check(
-            submitter,
-            &Asked {
-                job_type,
-                commands: &request.commands,
-                host_key_policy: request.limits.host_key_policy,
-            },
-        )
     }
 
     /// Checks what the schema cannot: the job type and the ranges of the limits.

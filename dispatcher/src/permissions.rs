@@ -77,6 +77,8 @@ pub struct Asked<'a> {
     pub commands: &'a [String],
     /// The policy the request names, if it names one.
     pub host_key_policy: Option<HostKeyPolicy>,
+    /// The body's `submitted_by`, which may only repeat the submitter.
+    pub submitted_by: Option<&'a str>,
 }
 
 impl Permissions {
@@ -92,8 +94,18 @@ impl Permissions {
     }
 
     /// `Ok` when `who` may make the request; otherwise the reason, for the client and the
-    /// job row. Commands with a newline or control character are refused for everyone.
+    /// job row. A body `submitted_by` naming anyone but `who` and commands with a newline
+    /// or control character are refused for everyone.
     pub fn check(&self, who: &Submitter, asked: &Asked<'_>) -> Result<(), String> {
+        if let Some(claimed) = asked.submitted_by {
+            if Some(claimed) != who.recorded() {
+                return Err(format!(
+                    "submitted_by {claimed:?} is not the broker user that published the request \
+                     ({who}); the submitter is the AMQP user_id property, and submitted_by may \
+                     only repeat it"
+                ));
+            }
+        }
         for (i, command) in asked.commands.iter().enumerate() {
             if let Some(c) = command.chars().find(|c| c.is_control()) {
                 return Err(format!(
@@ -168,6 +180,7 @@ mod tests {
             job_type,
             commands,
             host_key_policy: policy,
+            submitted_by: None,
         }
     }
 
@@ -219,6 +232,18 @@ mod tests {
             .check(&noc, &ask(JobType::Reachability, &[], None))
             .expect_err("type");
         assert!(err.contains("reachability"), "{err}");
+    }
+
+    #[test]
+    fn submitted_by_may_only_repeat_the_submitter() {
+        let p = permissions();
+        let mut asked = ask(JobType::ConfigBackup, &[], None);
+        asked.submitted_by = Some("noc");
+        assert!(p.check(&Submitter::User("noc".into()), &asked).is_ok());
+        for who in [Submitter::User("eve".into()), Submitter::Anonymous] {
+            let err = p.check(&who, &asked).expect_err("a claim");
+            assert!(err.contains("is not the broker user"), "{err}");
+        }
     }
 
     #[test]
