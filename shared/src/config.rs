@@ -627,6 +627,19 @@ mod tests {
     }
 
     #[test]
+    fn submitter_names_keep_their_case_in_the_file() {
+        let mut f = tempfile::NamedTempFile::new().expect("temp file");
+        writeln!(
+            f,
+            "[dispatcher.submitters.NocBot]\nweakest_host_key_policy = \"strict\""
+        )
+        .expect("write");
+        let s = Settings::load_from(Some(f.path()), env(&[])).expect("loads");
+        let names: Vec<&String> = s.dispatcher.submitters.keys().collect();
+        assert_eq!(names, vec!["NocBot"]);
+    }
+
+    #[test]
     fn bad_submitter_settings_name_the_key() {
         for (var, value, key) in [
             (
