@@ -117,6 +117,21 @@ async fn publish(
     Ok(sent?)
 }
 
+/// Takes one message from `queue` as `amqp`'s account; the error the broker gave, if any.
+async fn get(amqp: &AmqpSettings, queue: String) -> anyhow::Result<()> {
+    let conn = broker::connect(amqp, "test-acl").await?;
+    let channel = conn.create_channel().await?;
+    let got = channel
+        .basic_get(
+            queue.into(),
+            lapin::options::BasicGetOptions { no_ack: false },
+        )
+        .await;
+    let _ = conn.close(200, "ok".into()).await;
+    got?;
+    Ok(())
+}
+
 fn refused_by_broker(result: anyhow::Result<()>, what: &str, needle: &str) {
     match result {
         Ok(()) => panic!("{what}: the broker accepted it"),
@@ -183,6 +198,26 @@ async fn the_broker_refuses_what_a_role_may_not_do() -> anyhow::Result<()> {
         props.clone().with_user_id(alice.clone().into()),
     )
     .await?;
+    // Device tasks carry sealed secrets: only workers may take them, and only the
+    // operator may read the dead letters (which include tasks).
+    for (role, queue) in [
+        (alice.as_str(), names.tasks_queue()),
+        ("dispatcher", names.tasks_queue()),
+        ("aggregator", names.tasks_queue()),
+        ("operator", names.tasks_queue()),
+        (alice.as_str(), names.dead_queue()),
+        ("worker", names.dead_queue()),
+        (alice.as_str(), names.submit_queue()),
+        ("worker", names.results_queue()),
+    ] {
+        refused_by_broker(
+            get(&accounts.amqp[role], queue.clone()).await,
+            &format!("{role} taking from {queue}"),
+            "ACCESS_REFUSED",
+        );
+    }
+    get(&accounts.amqp["worker"], names.tasks_queue()).await?;
+
     // Setup again (as after a password change, or by mistake): nothing breaks.
     access::setup(&env.settings.amqp, "rabbitmqctl", &accounts.made).await?;
     publish(
