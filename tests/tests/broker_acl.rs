@@ -95,11 +95,22 @@ impl Drop for Accounts {
     }
 }
 
-/// Publishes one message as `amqp`'s account; the error the broker gave, if any.
+/// Publishes a job request as `amqp`'s account; the error the broker gave, if any.
 async fn publish(
     amqp: &AmqpSettings,
     exchange: String,
     key: &str,
+    properties: BasicProperties,
+) -> anyhow::Result<()> {
+    let body = serde_json::to_vec(&request("config_backup", &["fleet"], &[]))?;
+    publish_body(amqp, exchange, key, body, properties).await
+}
+
+async fn publish_body(
+    amqp: &AmqpSettings,
+    exchange: String,
+    key: &str,
+    body: Vec<u8>,
     properties: BasicProperties,
 ) -> anyhow::Result<()> {
     let conn = broker::connect(amqp, "test-acl").await?;
@@ -108,7 +119,7 @@ async fn publish(
         .publish(Outgoing {
             exchange,
             routing_key: key.into(),
-            body: serde_json::to_vec(&request("config_backup", &["fleet"], &[]))?,
+            body,
             properties,
             mandatory: true,
         })
@@ -289,23 +300,31 @@ async fn a_job_runs_with_an_account_per_role_and_the_operator_replays() -> anyho
         .get(0);
     assert_eq!(by, Some(alice.clone()), "the submitter is the broker user");
 
-    // A malformed request from alice is dead-lettered by the dispatcher; the operator
-    // account lists it and replays it (as alice: its user_id kept).
-    let props = broker::json_properties().with_user_id(alice.clone().into());
-    env.publish_as(submitter, b"not json".to_vec(), props)
-        .await?;
+    // A request of alice's that the broker dead-lettered (as after too many deliveries):
+    // it keeps her user_id. The operator account, which may not publish as alice, lists it
+    // and replays it as itself; the job records the operator as its submitter.
+    let replayed_request = request("config_backup", &["fleet"], &[]);
+    let mut headers = lapin::types::FieldTable::default();
+    headers.insert(
+        broker::SOURCE_HEADER.into(),
+        lapin::types::AMQPValue::LongString(env.names.submit_queue().into()),
+    );
+    let dead = broker::json_properties()
+        .with_user_id("guest".into())
+        .with_headers(headers);
+    publish_body(
+        &env.settings.amqp,
+        env.names.dead_exchange(),
+        &env.names.submit_queue(),
+        serde_json::to_vec(&replayed_request)?,
+        dead,
+    )
+    .await?;
     let operator = &accounts.amqp["operator"];
     let until = Instant::now() + TIMEOUT;
     loop {
         let listing = netraven_cli::dead::list(operator, 10).await?;
         if listing.total == 1 {
-            assert!(
-                listing.dead_letters[0]
-                    .reason
-                    .contains("not a valid job request"),
-                "{:?}",
-                listing.dead_letters[0]
-            );
             break;
         }
         assert!(Instant::now() < until, "no dead letter: {listing:?}");
@@ -313,6 +332,22 @@ async fn a_job_runs_with_an_account_per_role_and_the_operator_replays() -> anyho
     }
     let replayed = netraven_cli::dead::replay(operator, Some("requests"), 10).await?;
     assert_eq!((replayed.replayed, replayed.failed), (1, 0), "{replayed:?}");
+    let job = env.job_id(&replayed_request.request_id, TIMEOUT).await?;
+    let view = env.wait_final(job, TIMEOUT).await?;
+    assert_eq!(view.counts.status, JobStatus::CompletedSuccess);
+    let by: Option<String> = env
+        .pool
+        .get()
+        .await?
+        .query_one("SELECT submitted_by FROM jobs WHERE id = $1", &[&job])
+        .await?
+        .get(0);
+    let operator_user = broker::user(operator)?;
+    assert_eq!(
+        by,
+        Some(operator_user),
+        "replayed by the operator, as itself"
+    );
 
     roles.stop().await?;
     fleet.stop().await;

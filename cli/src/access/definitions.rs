@@ -2,7 +2,7 @@
 //! and applying it with `rabbitmqctl import_definitions`.
 
 use super::accounts::Account;
-use super::roles::{permissions, Role};
+use super::roles::permissions;
 use anyhow::{bail, Context, Result};
 use base64::Engine;
 use lapin::types::AMQPValue;
@@ -70,17 +70,13 @@ pub fn definitions(accounts: &[Account], names: &Names, settings: &AmqpSettings)
     let mut users = Vec::new();
     let mut permissions_list = Vec::new();
     for a in accounts {
-        // The operator replays dead job requests as they were published, user_id
-        // included: RabbitMQ lets only an `impersonator` publish another user's user_id.
-        let tags: &[&str] = match a.role {
-            Role::Operator => &["impersonator"],
-            _ => &[],
-        };
+        // No tags: no management access, and no `impersonator` (which could publish with
+        // anyone's user_id).
         users.push(json!({
             "name": a.user,
             "password_hash": password_hash(&a.password)?,
             "hashing_algorithm": "rabbit_password_hashing_sha256",
-            "tags": tags,
+            "tags": [],
         }));
         let p = permissions(a.role, names);
         permissions_list.push(json!({

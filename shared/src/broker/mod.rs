@@ -41,6 +41,9 @@ pub const RESULT_KEY: &str = "result";
 pub const REASON_HEADER: &str = "x-netraven-reason";
 /// Header naming the queue a dead-lettered message came from.
 pub const SOURCE_HEADER: &str = "x-netraven-source";
+/// Header keeping a dead letter's AMQP `user_id` (who published it, as the broker checked):
+/// a copy published by anyone else may not carry the property itself.
+pub const USER_HEADER: &str = "x-netraven-user-id";
 
 /// Exchange and queue names under one namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -383,6 +386,12 @@ pub fn dead_letter(
         SOURCE_HEADER.into(),
         AMQPValue::LongString(source_queue.into()),
     );
+    if let Some(user) = original.user_id() {
+        headers.insert(
+            USER_HEADER.into(),
+            AMQPValue::LongString(user.as_str().into()),
+        );
+    }
     // When it died, for `netraven dead list` (the broker's own dead letters carry x-death).
     let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
     let mut properties = json_properties().with_headers(headers).with_timestamp(now);
