@@ -97,7 +97,7 @@ struct BrokerSetupArgs {
     /// than the default.
     #[arg(long = "submitter", value_name = "USER")]
     submitters: Vec<String>,
-    /// Read USER's password from this file (its first line).
+    /// Read USER's password from this file (its content, without a trailing newline).
     #[arg(long = "password-file", value_name = "USER=PATH")]
     password_files: Vec<String>,
     /// Read USER's password from this environment variable.

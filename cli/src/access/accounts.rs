@@ -37,6 +37,9 @@ impl PasswordSource {
         if password.is_empty() {
             bail!("the password of {user} is empty");
         }
+        if password.chars().any(char::is_control) {
+            bail!("the password of {user} holds a line break or another control character");
+        }
         Ok(password.into())
     }
 }
