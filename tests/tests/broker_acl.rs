@@ -421,3 +421,35 @@ async fn setup_prints_definitions_with_password_hashes_only() -> anyhow::Result<
     assert_eq!(defs["bindings"].as_array().map(Vec::len), Some(5));
     env.teardown().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_without_declaring_names_the_missing_queue_and_the_fix() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let mut amqp = env.settings.amqp.clone();
+    amqp.declare_topology = false;
+    let conn = broker::connect(&amqp, "test-acl").await?;
+    // Nothing declared this namespace yet.
+    let queue = env.names.tasks_queue();
+    let err = broker::consume(&conn, &env.names, &amqp, &queue, 1)
+        .await
+        .expect_err("no queue to consume from");
+    let text = err.to_string();
+    assert!(
+        text.contains(&queue)
+            && text.contains("netraven broker setup")
+            && text.contains("NOT_FOUND"),
+        "{text}"
+    );
+    // Nor did the check declare it.
+    let channel = conn.create_channel().await?;
+    let passive = lapin::options::QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    assert!(channel
+        .queue_declare(queue.into(), passive, Default::default())
+        .await
+        .is_err());
+    let _ = conn.close(200, "ok".into()).await;
+    env.teardown().await
+}
