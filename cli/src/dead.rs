@@ -68,6 +68,8 @@ pub struct DeadLetter {
     pub bytes: usize,
     /// Times it was replayed before.
     pub replayed: u32,
+    /// Who published it, as the broker checked (its AMQP `user_id`), when it had one.
+    pub published_by: Option<String>,
 }
 
 /// `dead list`: the first `limit` dead letters, and how many there are in all.
@@ -421,6 +423,8 @@ pub fn describe(names: &Names, d: &Delivery) -> DeadLetter {
         age_secs: dead_at.map(|t| (Utc::now() - t).num_seconds().max(0)),
         bytes: d.data.len(),
         replayed: replayed(props),
+        published_by: broker::header(props, USER_HEADER)
+            .or_else(|| props.user_id().as_ref().map(|u| u.as_str().to_string())),
     }
 }
 
@@ -459,10 +463,11 @@ pub fn render_list(listing: &Listing, style: Style) -> String {
     if listing.total == 0 {
         return format!("{} is empty\n", listing.queue);
     }
-    let mut table = style.table(["source", "reason", "age", "replayed", "what"]);
+    let mut table = style.table(["source", "by", "reason", "age", "replayed", "what"]);
     for d in &listing.dead_letters {
         table.add_row(vec![
             Cell::new(d.source.as_deref().unwrap_or("?")),
+            Cell::new(d.published_by.as_deref().unwrap_or("-")),
             Cell::new(&d.reason),
             Cell::new(d.age_secs.map_or("?".into(), age)),
             Cell::new(d.replayed),

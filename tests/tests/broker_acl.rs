@@ -309,8 +309,9 @@ async fn a_job_runs_with_an_account_per_role_and_the_operator_replays() -> anyho
         broker::SOURCE_HEADER.into(),
         lapin::types::AMQPValue::LongString(env.names.submit_queue().into()),
     );
+    let admin = broker::user(&env.settings.amqp)?;
     let dead = broker::json_properties()
-        .with_user_id("guest".into())
+        .with_user_id(admin.clone().into())
         .with_headers(headers);
     publish_body(
         &env.settings.amqp,
@@ -325,6 +326,8 @@ async fn a_job_runs_with_an_account_per_role_and_the_operator_replays() -> anyho
     loop {
         let listing = netraven_cli::dead::list(operator, 10).await?;
         if listing.total == 1 {
+            let by = listing.dead_letters[0].published_by.as_deref();
+            assert_eq!(by, Some(admin.as_str()), "kept through the rotation");
             break;
         }
         assert!(Instant::now() < until, "no dead letter: {listing:?}");
