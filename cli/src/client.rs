@@ -34,7 +34,9 @@ pub async fn submit(
     })?;
     let names = Names::new(&settings.namespace);
     let channel = connection.create_channel().await?;
-    broker::declare_topology(&channel, &names, settings).await?;
+    if settings.declare_topology {
+        broker::declare_topology(&channel, &names, settings).await?;
+    }
     // One private queue receives both the reply and the job events.
     let inbox = channel
         .queue_declare(
@@ -70,7 +72,10 @@ pub async fn submit(
         .await?;
 
     let publisher = Publisher::new(&connection, 1).await?;
+    // The broker checks user_id against the connection's user: the dispatcher takes it as
+    // the submitter's identity.
     let props = broker::json_properties()
+        .with_user_id(broker::user(settings)?.into())
         .with_reply_to(inbox.into())
         .with_correlation_id(request.request_id.clone().into());
     publisher

@@ -11,6 +11,11 @@
 //! leaves its order as it was. A crash between the confirm and the ack leaves one
 //! duplicate dead letter, never a lost one.
 //!
+//! Copies go out as this command's broker user: RabbitMQ refuses a publish whose `user_id`
+//! is another user's. So a dead letter's `user_id` moves into the `x-netraven-user-id`
+//! header (kept for the record), and a replayed job request carries the operator's own
+//! `user_id`: its submitter of record, and whose `dispatcher.submitters` permissions apply.
+//!
 //! Nothing secret is printed: a device task shows its job id and device name only (its
 //! credentials are sealed, but are not shown either), a job request its request id and
 //! job type, a task result its job, device and outcome, and anything that does not decode
@@ -26,7 +31,7 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel};
 use netraven_shared::broker::{
     self, Names, Outgoing, Publisher, FIRST_DEATH_QUEUE_HEADER, FIRST_DEATH_REASON_HEADER,
-    REASON_HEADER, RESULT_KEY, SOURCE_HEADER, SUBMIT_KEY, TASK_KEY,
+    REASON_HEADER, RESULT_KEY, SOURCE_HEADER, SUBMIT_KEY, TASK_KEY, USER_HEADER,
 };
 use netraven_shared::config::AmqpSettings;
 use netraven_shared::messages::{DeviceTask, JobRequest, TaskResult, TaskResults};
@@ -63,6 +68,8 @@ pub struct DeadLetter {
     pub bytes: usize,
     /// Times it was replayed before.
     pub replayed: u32,
+    /// Who published it, as the broker checked (its AMQP `user_id`), when it had one.
+    pub published_by: Option<String>,
 }
 
 /// `dead list`: the first `limit` dead letters, and how many there are in all.
@@ -159,7 +166,9 @@ pub async fn replay(
             match destination(&names, &from) {
                 Some((exchange, key)) if matches && chosen < limit => {
                     chosen += 1;
-                    Action::Replay(Box::new(replay_copy(d, exchange, key)), from)
+                    // A job request is submitted again by this user; nothing else names one.
+                    let user = (from == names.submit_queue()).then_some(session.user.as_str());
+                    Action::Replay(Box::new(replay_copy(d, exchange, key, user)), from)
                 }
                 _ => Action::Keep,
             }
@@ -196,6 +205,8 @@ struct Session {
     channel: Channel,
     publisher: Publisher,
     seen: std::cell::Cell<usize>,
+    /// This command's broker user, which replayed job requests carry as `user_id`.
+    user: String,
 }
 
 impl Session {
@@ -217,6 +228,7 @@ impl Session {
             channel,
             publisher,
             seen: std::cell::Cell::new(0),
+            user: broker::user(settings)?,
         })
     }
 
@@ -275,7 +287,7 @@ impl Session {
             exchange: String::new(),
             routing_key: queue.to_string(),
             body: d.data.clone(),
-            properties: without(&d.properties, &["x-delivery-count"]),
+            properties: as_user(&without(&d.properties, &["x-delivery-count"]), None),
             mandatory: true,
         };
         self.publisher.publish(copy).await.with_context(|| {
@@ -309,9 +321,39 @@ fn without(props: &BasicProperties, drop: &[&str]) -> BasicProperties {
     props.clone().with_headers(headers)
 }
 
+/// `props` with `user_id` set to `user` (or none), the original one kept in the
+/// `x-netraven-user-id` header unless that already holds one.
+fn as_user(props: &BasicProperties, user: Option<&str>) -> BasicProperties {
+    let mut headers = props.headers().clone().unwrap_or_default();
+    if let Some(original) = props.user_id() {
+        if !headers.inner().contains_key(USER_HEADER) {
+            headers.insert(
+                USER_HEADER.into(),
+                AMQPValue::LongString(original.as_str().into()),
+            );
+        }
+    }
+    let mut out = BasicProperties::default().with_headers(headers);
+    macro_rules! keep {
+        ($($get:ident => $with:ident),+) => {
+            $(if let Some(v) = props.$get() { out = out.$with(v.clone()); })+
+        };
+    }
+    keep!(content_type => with_content_type, content_encoding => with_content_encoding,
+        delivery_mode => with_delivery_mode, priority => with_priority,
+        correlation_id => with_correlation_id, reply_to => with_reply_to,
+        expiration => with_expiration, message_id => with_message_id,
+        timestamp => with_timestamp, kind => with_type, app_id => with_app_id,
+        cluster_id => with_cluster_id);
+    if let Some(u) = user {
+        out = out.with_user_id(u.into());
+    }
+    out
+}
+
 /// The message to publish for a replay: the same body and properties, its death forgotten,
-/// its replay counted.
-fn replay_copy(d: &Delivery, exchange: String, key: &str) -> Outgoing {
+/// its replay counted, published as `user` (see the module's notes).
+fn replay_copy(d: &Delivery, exchange: String, key: &str, user: Option<&str>) -> Outgoing {
     let mut drop: Vec<&str> = DEATH_HEADERS.to_vec();
     drop.extend([REASON_HEADER, SOURCE_HEADER]);
     let props = without(&d.properties, &drop);
@@ -324,7 +366,7 @@ fn replay_copy(d: &Delivery, exchange: String, key: &str) -> Outgoing {
         exchange,
         routing_key: key.to_string(),
         body: d.data.clone(),
-        properties: props.with_headers(headers),
+        properties: as_user(&props.with_headers(headers), user),
         mandatory: true,
     }
 }
@@ -381,6 +423,8 @@ pub fn describe(names: &Names, d: &Delivery) -> DeadLetter {
         age_secs: dead_at.map(|t| (Utc::now() - t).num_seconds().max(0)),
         bytes: d.data.len(),
         replayed: replayed(props),
+        published_by: broker::header(props, USER_HEADER)
+            .or_else(|| props.user_id().as_ref().map(|u| u.as_str().to_string())),
     }
 }
 
@@ -419,10 +463,11 @@ pub fn render_list(listing: &Listing, style: Style) -> String {
     if listing.total == 0 {
         return format!("{} is empty\n", listing.queue);
     }
-    let mut table = style.table(["source", "reason", "age", "replayed", "what"]);
+    let mut table = style.table(["source", "by", "reason", "age", "replayed", "what"]);
     for d in &listing.dead_letters {
         table.add_row(vec![
             Cell::new(d.source.as_deref().unwrap_or("?")),
+            Cell::new(d.published_by.as_deref().unwrap_or("-")),
             Cell::new(&d.reason),
             Cell::new(d.age_secs.map_or("?".into(), age)),
             Cell::new(d.replayed),

@@ -146,7 +146,7 @@ pub async fn run(settings: Settings, args: DemoArgs) -> Result<()> {
         },
         commands: Vec::new(),
         limits: Default::default(),
-        submitted_by: Some("netraven demo".into()),
+        submitted_by: None,
     };
     let submitted = client::submit(
         &demo_settings.amqp,

@@ -3,6 +3,7 @@
 //!
 //! | module | owns |
 //! |---|---|
+//! | [`access`] | `netraven broker setup`: an account per role with least privilege, as RabbitMQ definitions |
 //! | [`inventory`] | `netraven inventory import`: tags, devices and sealed credentials from YAML |
 //! | [`bench`] | `netraven bench`: the figures of docs/performance.md, measured here |
 //! | [`client`] | `netraven job submit`: publishing a job request and waiting for its events |
@@ -15,6 +16,7 @@
 //! | [`services`] | making sure Postgres and RabbitMQ are installed and running |
 //! | [`demo`] | `netraven demo`: a whole fleet end to end on this machine |
 
+pub mod access;
 pub mod bench;
 pub mod client;
 pub mod dead;

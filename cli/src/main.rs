@@ -77,6 +77,43 @@ enum Command {
     /// The dead-letter queue: list what is in it, send it back.
     #[command(subcommand)]
     Dead(DeadCommand),
+    /// RabbitMQ: an account per role, with only the permissions it needs.
+    #[command(subcommand)]
+    Broker(BrokerCommand),
+}
+
+#[derive(Subcommand)]
+enum BrokerCommand {
+    /// Create (or update) one broker account per role (dispatcher, worker, aggregator,
+    /// operator, and each --submitter) with least-privilege permissions, and declare the
+    /// topology, with `rabbitmqctl import_definitions`. Idempotent. Roles then run with
+    /// amqp.declare_topology = false.
+    Setup(BrokerSetupArgs),
+}
+
+#[derive(Args)]
+struct BrokerSetupArgs {
+    /// Name a role's account (dispatcher, worker, aggregator, operator); default
+    /// <namespace>-<role>.
+    #[arg(long = "user", value_name = "ROLE=USER")]
+    users: Vec<String>,
+    /// A submitter account (repeatable); list it in dispatcher.submitters to allow it more
+    /// than the default.
+    #[arg(long = "submitter", value_name = "USER")]
+    submitters: Vec<String>,
+    /// Read USER's password from this file (its content, without a trailing newline).
+    #[arg(long = "password-file", value_name = "USER=PATH")]
+    password_files: Vec<String>,
+    /// Read USER's password from this environment variable.
+    #[arg(long = "password-env", value_name = "USER=VARIABLE")]
+    password_envs: Vec<String>,
+    /// Print the definitions (JSON, password hashes only) instead of applying them, to
+    /// apply yourself (`rabbitmqctl import_definitions`, or `load_definitions`).
+    #[arg(long)]
+    print: bool,
+    /// RabbitMQ's rabbitmqctl, run on the broker's machine.
+    #[arg(long, default_value = "rabbitmqctl")]
+    rabbitmqctl: String,
 }
 
 #[derive(Subcommand)]
@@ -676,6 +713,33 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             bench::run(settings, args).await?;
         }
         Command::BenchFleet(args) => bench::fleet::serve_child(args).await?,
+        Command::Broker(BrokerCommand::Setup(args)) => {
+            use netraven_cli::access;
+            let accounts = access::accounts(
+                &settings.amqp.namespace,
+                &access::SetupArgs {
+                    users: args.users,
+                    submitters: args.submitters,
+                    password_files: args.password_files,
+                    password_envs: args.password_envs,
+                },
+            )?;
+            if args.print {
+                let names = netraven_shared::broker::Names::new(&settings.amqp.namespace);
+                let defs = access::definitions(&accounts, &names, &settings.amqp)?;
+                println!("{}", serde_json::to_string_pretty(&defs)?);
+            } else {
+                access::setup(&settings.amqp, &args.rabbitmqctl, &accounts).await?;
+                for a in &accounts {
+                    eprintln!("{} account {} ready", a.role.as_str(), a.user);
+                }
+                eprintln!(
+                    "topology of namespace {} declared; run the roles with \
+                     amqp.declare_topology = false",
+                    settings.amqp.namespace
+                );
+            }
+        }
         Command::Dead(DeadCommand::List { limit, out }) => {
             let listing = netraven_cli::dead::list(&settings.amqp, limit).await?;
             out.print(&listing, netraven_cli::dead::render_list)?;
@@ -705,10 +769,8 @@ async fn submit(settings: &Settings, args: SubmitArgs) -> Result<ExitCode> {
         },
         commands: args.commands,
         limits: Default::default(),
-        submitted_by: Some(format!(
-            "netraven-cli@{}",
-            netraven_shared::broker::hostname()
-        )),
+        // The submitter is the broker user (the request's user_id), not a body field.
+        submitted_by: None,
     };
     let done = client::submit(
         &settings.amqp,
@@ -719,6 +781,11 @@ async fn submit(settings: &Settings, args: SubmitArgs) -> Result<ExitCode> {
     .await?;
     let job_id = done.reply.job_id.context("the reply names no job")?;
     println!("{job_id}");
+    if let (Some(status), Some(error)) = (done.reply.status, &done.reply.error) {
+        // The job ended at the dispatcher (not permitted, invalid, …): say why.
+        eprintln!("{status}: {error}");
+        return Ok(ExitCode::from(watch::exit_code(status)));
+    }
     if !args.wait {
         return Ok(ExitCode::SUCCESS);
     }

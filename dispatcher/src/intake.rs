@@ -4,6 +4,7 @@
 use crate::error::{DispatchError, Disposition, Result};
 use crate::events;
 use crate::jobs::{self, Created, JobCounts, Level};
+use crate::permissions::{Asked, Permissions, Submitter};
 use crate::publish::{publish_tasks, TaskPlan, CHUNK, FIRST_CHUNK};
 use crate::resolve::{self, ResolvedDevice};
 use chrono::Utc;
@@ -40,7 +41,12 @@ pub struct Dispatcher {
     /// Signs every device task: workers act on nothing else.
     signer: Signer,
     settings: DispatcherSettings,
+    permissions: Permissions,
 }
+
+/// How dispatch ended for a new job: its status, and why it failed when it ended at the
+/// dispatcher (for the reply).
+type Dispatched = (JobStatus, Option<String>);
 
 /// Runs the dispatcher until `shutdown`: consumes requests, finishes those in hand, exits.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> {
@@ -77,6 +83,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
         publisher: Publisher::on(link.clone(), settings.amqp.publish_window).await?,
         names,
         signer,
+        permissions: Permissions::new(&settings.dispatcher),
         settings: settings.dispatcher.clone(),
     });
     tracing::info!(queue = %dispatcher.names.submit_queue(), "dispatcher consuming job requests");
@@ -178,8 +185,13 @@ impl Dispatcher {
             .filter(|ms| (1_000..=MAX_JOB_DEADLINE_MS).contains(ms))
             .unwrap_or(self.settings.default_job_deadline_ms);
         let deadline = Utc::now() + chrono::Duration::milliseconds(job_deadline_ms as i64);
+        // RabbitMQ refuses a publish whose user_id is not the connection's user, so this is
+        // who published the request (or nobody vouches for it).
+        let submitter =
+            Submitter::from_user_id(delivery.properties.user_id().as_ref().map(|u| u.as_str()));
         let client = self.pool.get().await?;
-        let job_id = match jobs::create(&client, &request, deadline).await? {
+        let created = jobs::create(&client, &request, submitter.recorded(), deadline).await?;
+        let job_id = match created {
             Created::New(id) => id,
             // A redelivered request whose job never left PENDING: the dispatcher handling
             // it died mid-way. Dispatch again; workers and the aggregator ignore repeats.
@@ -193,7 +205,7 @@ impl Dispatcher {
                     .with_label_values(&["duplicate"])
                     .inc();
                 tracing::info!(job.id = %id, request.id = %request.request_id, "duplicate request; job exists");
-                self.reply(delivery, &request, id, status).await;
+                self.reply(delivery, &request, id, (status, None)).await;
                 return Ok(());
             }
         };
@@ -202,9 +214,13 @@ impl Dispatcher {
             .job_requests_total
             .with_label_values(&["accepted"])
             .inc();
-        let span = tracing::info_span!("job", job.id = %job_id, request.id = %request.request_id);
-        let status = self.dispatch(job_id, &request).instrument(span).await?;
-        self.reply(delivery, &request, job_id, status).await;
+        let span = tracing::info_span!("job", job.id = %job_id, request.id = %request.request_id,
+            submitter = %submitter);
+        let dispatched = self
+            .dispatch(job_id, &request, &submitter)
+            .instrument(span)
+            .await?;
+        self.reply(delivery, &request, job_id, dispatched).await;
         Ok(())
     }
 
@@ -213,7 +229,7 @@ impl Dispatcher {
         delivery: &Delivery,
         request: &JobRequest,
         job_id: Uuid,
-        status: JobStatus,
+        (status, error): Dispatched,
     ) {
         let reply = JobReply {
             version: messages::VERSION,
@@ -221,14 +237,20 @@ impl Dispatcher {
             request_id: Some(request.request_id.clone()),
             job_id: Some(job_id),
             status: Some(status),
-            error: None,
+            error,
         };
         broker::reply(&self.publisher, &delivery.properties, &reply).await;
     }
 
-    /// Resolves, publishes and starts a new job; any failure gives the job its final
-    /// status here. Returns the job's status when dispatch ends.
-    async fn dispatch(&self, job_id: Uuid, request: &JobRequest) -> Result<JobStatus> {
+    /// Checks, resolves, publishes and starts a new job; any failure gives the job its
+    /// final status here. Returns the job's status when dispatch ends, with the reason when
+    /// the job failed here.
+    async fn dispatch(
+        &self,
+        job_id: Uuid,
+        request: &JobRequest,
+        submitter: &Submitter,
+    ) -> Result<Dispatched> {
         let client = self.pool.get().await?;
         let created = JobCounts {
             request_id: request.request_id.clone(),
@@ -260,18 +282,69 @@ impl Dispatcher {
                     json!({ "reason": reason }),
                 )
                 .await?;
-                return self
+                let status = self
                     .end(
                         &client,
                         job_id,
                         JobStatus::FailedInvalidRequest,
                         Some(&reason),
                     )
-                    .await;
+                    .await?;
+                return Ok((status, Some(reason)));
             }
         };
+        // The plan's job type parsed already; a failure here would refuse the job.
+        let checked = plan.job_type.parse::<JobType>().and_then(|job_type| {
+            let asked = Asked {
+                job_type,
+                commands: &request.commands,
+                host_key_policy: request.limits.host_key_policy,
+                submitted_by: request.submitted_by.as_deref(),
+            };
+            self.permissions.check(submitter, &asked)
+        });
+        if let Err(reason) = checked {
+            tracing::warn!(job.id = %job_id, %submitter, %reason, "job request not permitted");
+            metrics::get()
+                .job_requests_total
+                .with_label_values(&["not_permitted"])
+                .inc();
+            jobs::log(
+                &client,
+                job_id,
+                None,
+                Level::Error,
+                "request not permitted",
+                json!({ "reason": reason, "submitter": submitter.recorded() }),
+            )
+            .await?;
+            let status = self
+                .end(
+                    &client,
+                    job_id,
+                    JobStatus::FailedNotPermitted,
+                    Some(&reason),
+                )
+                .await?;
+            return Ok((status, Some(reason)));
+        }
+        if plan.host_key_policy.strength() < self.settings.default_host_key_policy.strength() {
+            let (policy, default) = (plan.host_key_policy, self.settings.default_host_key_policy);
+            tracing::warn!(job.id = %job_id, %submitter, host_key_policy = %policy,
+                default_host_key_policy = %default, "job weakens host-key checking");
+            jobs::log(
+                &client,
+                job_id,
+                None,
+                Level::Warn,
+                &format!("host-key checking weakened to {policy} (default {default})"),
+                json!({ "host_key_policy": policy, "default_host_key_policy": default,
+                        "submitter": submitter.recorded() }),
+            )
+            .await?;
+        }
         match self.resolve_and_publish(&client, &plan, request).await {
-            Ok(status) => Ok(status),
+            Ok(status) => Ok((status, None)),
             Err(e)
                 if e.disposition() == Disposition::Requeue
                     && !matches!(e, DispatchError::Broker(_)) =>
@@ -294,8 +367,9 @@ impl Dispatcher {
                 {
                     tracing::warn!(error = %log_error, "job log not written");
                 }
-                self.end(&client, job_id, status, Some(&e.to_string()))
-                    .await
+                let reason = e.to_string();
+                let status = self.end(&client, job_id, status, Some(&reason)).await?;
+                Ok((status, Some(reason)))
             }
         }
     }

@@ -23,10 +23,12 @@ pub enum Created {
     },
 }
 
-/// Creates the job row for a request, or finds the one its `request_id` already made.
+/// Creates the job row for a request, recording `submitted_by` (the broker user that
+/// published it, `None` for anonymous) as its submitter, or finds the one its `request_id` already made.
 pub async fn create<C: GenericClient>(
     db: &C,
     request: &JobRequest,
+    submitted_by: Option<&str>,
     deadline: DateTime<Utc>,
 ) -> Result<Created> {
     let id = Uuid::now_v7();
@@ -42,7 +44,7 @@ pub async fn create<C: GenericClient>(
                 &request.request_id,
                 &request.job_type,
                 &body,
-                &request.submitted_by,
+                &submitted_by,
                 &deadline,
             ],
         )

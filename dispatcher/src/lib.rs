@@ -6,6 +6,7 @@
 //! | [`intake`] | the dispatcher role: consumes job requests, refuses bad ones, dispatches good ones |
 //! | [`resolve`] | the one query that turns targets into devices and ordered credentials |
 //! | [`publish`] | device tasks, published with confirms in a window |
+//! | [`permissions`] | who may ask for what: submitters, job types, commands, host-key policies |
 //! | [`jobs`] | job rows: creation, transitions, the final status, job logs, reads for the CLI |
 //! | [`events`] | job events on the topic exchange |
 //! | [`aggregator`] | the aggregator role: records results exactly once, finishes jobs |
@@ -18,6 +19,7 @@ pub mod error;
 pub mod events;
 pub mod intake;
 pub mod jobs;
+pub mod permissions;
 pub mod publish;
 pub mod resolve;
 pub mod retention;

@@ -3,10 +3,12 @@
 //! Unknown keys are errors, and so are invalid values; both name the key. Every duration
 //! carries its unit in its name. Secrets are [`SecretString`]s, masked by [`Settings::show`].
 
-use crate::domain::HostKeyPolicy;
+use crate::domain::{HostKeyPolicy, JobType};
 use crate::{Error, Result};
 use secrecy::SecretString;
-use serde::{Deserialize, Serialize, Serializer};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The environment variable that names a config file when `--config` is not given.
@@ -61,6 +63,11 @@ pub struct AmqpSettings {
     pub queue_expires_ms: u64,
     /// Publishes awaiting confirmation at once.
     pub publish_window: usize,
+    /// Whether roles (and `netraven job submit`) declare the exchanges and queues at start.
+    /// `true` suits one broker user for everything (development, the demo). With an account
+    /// per role (`netraven broker setup`), set it to `false`: setup declares the topology,
+    /// and roles, which may not configure anything, only check that their queue exists.
+    pub declare_topology: bool,
 }
 
 impl Default for AmqpSettings {
@@ -71,6 +78,7 @@ impl Default for AmqpSettings {
             delivery_limit: 5,
             queue_expires_ms: 0,
             publish_window: 1_000,
+            declare_topology: true,
         }
     }
 }
@@ -132,6 +140,59 @@ pub struct DispatcherSettings {
     pub default_device_deadline_ms: u64,
     pub default_job_deadline_ms: u64,
     pub default_host_key_policy: HostKeyPolicy,
+    /// Submitters (broker user names, from the requests' AMQP `user_id`) allowed more than
+    /// the default (`config_backup` and `reachability`, host-key policy `accept-new` or
+    /// `strict`). Anyone unlisted, and requests without `user_id`, get the default.
+    pub submitters: BTreeMap<String, SubmitterSettings>,
+}
+
+/// What one submitter may ask for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SubmitterSettings {
+    /// Job types allowed. In an environment variable: a JSON array in a string.
+    #[serde(deserialize_with = "list_or_json")]
+    pub job_types: Vec<JobType>,
+    /// Regular expressions a `command` job's every command must match as a whole (they
+    /// are anchored: `show .*` does not match `reload`). In an environment variable: a JSON
+    /// array in a string.
+    #[serde(deserialize_with = "list_or_json")]
+    pub command_patterns: Vec<String>,
+    /// The weakest host-key policy the submitter's jobs may ask for.
+    pub weakest_host_key_policy: HostKeyPolicy,
+}
+
+impl Default for SubmitterSettings {
+    /// What every submitter may do: the default permissions.
+    fn default() -> Self {
+        SubmitterSettings {
+            job_types: vec![JobType::ConfigBackup, JobType::Reachability],
+            command_patterns: Vec::new(),
+            weakest_host_key_policy: HostKeyPolicy::AcceptNew,
+        }
+    }
+}
+
+/// A list, or (from an environment variable) a string holding a JSON array.
+fn list_or_json<'de, D, T>(d: D) -> std::result::Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either<T> {
+        List(Vec<T>),
+        Json(String),
+    }
+    match Either::<T>::deserialize(d)? {
+        Either::List(v) => Ok(v),
+        Either::Json(s) => serde_json::from_str(&s).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "expected a list, or a JSON array in a string such as [\"show .*\"]: {e}"
+            ))
+        }),
+    }
 }
 
 impl Default for DispatcherSettings {
@@ -143,6 +204,7 @@ impl Default for DispatcherSettings {
             default_device_deadline_ms: 120_000,
             default_job_deadline_ms: 3_600_000,
             default_host_key_policy: HostKeyPolicy::AcceptNew,
+            submitters: BTreeMap::new(),
         }
     }
 }
@@ -258,6 +320,12 @@ fn mask_secret<S: Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S
         Some(_) => s.serialize_some("********"),
         None => s.serialize_none(),
     }
+}
+
+/// A command pattern as it is matched: anchored at both ends, so that it must match the
+/// whole command.
+pub fn anchored(pattern: &str) -> std::result::Result<regex::Regex, regex::Error> {
+    regex::Regex::new(&format!("^(?:{pattern})$"))
 }
 
 /// What a masked secret shows.
@@ -596,6 +664,28 @@ impl Settings {
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return fail("log.format", "must be \"text\" or \"json\"");
         }
+        for (name, submitter) in &self.dispatcher.submitters {
+            let key = format!("dispatcher.submitters.{name}");
+            if name.is_empty() || name.len() > 255 || name.chars().any(char::is_control) {
+                return fail(
+                    &key,
+                    "a submitter is a broker user name: 1 to 255 characters",
+                );
+            }
+            if submitter.job_types.contains(&JobType::Command)
+                == submitter.command_patterns.is_empty()
+            {
+                return fail(
+                    &format!("{key}.command_patterns"),
+                    "must list at least one pattern when job_types has \"command\", and none otherwise",
+                );
+            }
+            for (i, pattern) in submitter.command_patterns.iter().enumerate() {
+                if let Err(e) = anchored(pattern) {
+                    return fail(&format!("{key}.command_patterns[{i}]"), &e.to_string());
+                }
+            }
+        }
         Ok(())
     }
 
@@ -684,6 +774,123 @@ mod tests {
             let name = format!("aggregator.{}", key.to_lowercase());
             assert!(err.to_string().contains(&name), "{err}");
         }
+    }
+
+    #[test]
+    fn submitters_read_from_toml_and_environment() {
+        let mut f = tempfile::NamedTempFile::new().expect("temp file");
+        writeln!(
+            f,
+            "[dispatcher.submitters.noc-bot]\n\
+             job_types = [\"config_backup\", \"command\"]\n\
+             command_patterns = [\"show .*\", \"ping [0-9.]+\"]\n\
+             weakest_host_key_policy = \"off\"\n\
+             [dispatcher.submitters.backup]\n\
+             weakest_host_key_policy = \"strict\""
+        )
+        .expect("write");
+        let s = Settings::load_from(
+            Some(f.path()),
+            env(&[
+                (
+                    "NETRAVEN__DISPATCHER__SUBMITTERS__ALICE__JOB_TYPES",
+                    r#"["command"]"#,
+                ),
+                (
+                    "NETRAVEN__DISPATCHER__SUBMITTERS__ALICE__COMMAND_PATTERNS",
+                    r#"["show version", "show ip .*"]"#,
+                ),
+            ]),
+        )
+        .expect("loads");
+        let subs = &s.dispatcher.submitters;
+        let bot = &subs["noc-bot"];
+        assert_eq!(bot.job_types, vec![JobType::ConfigBackup, JobType::Command]);
+        assert_eq!(bot.weakest_host_key_policy, HostKeyPolicy::Off);
+        assert_eq!(
+            subs["backup"],
+            SubmitterSettings {
+                weakest_host_key_policy: HostKeyPolicy::Strict,
+                ..SubmitterSettings::default()
+            }
+        );
+        let alice = &subs["alice"];
+        assert_eq!(alice.job_types, vec![JobType::Command]);
+        assert_eq!(alice.command_patterns, vec!["show version", "show ip .*"]);
+        assert_eq!(alice.weakest_host_key_policy, HostKeyPolicy::AcceptNew);
+    }
+
+    #[test]
+    fn submitter_names_keep_their_case_in_the_file() {
+        let mut f = tempfile::NamedTempFile::new().expect("temp file");
+        writeln!(
+            f,
+            "[dispatcher.submitters.NocBot]\nweakest_host_key_policy = \"strict\""
+        )
+        .expect("write");
+        let s = Settings::load_from(Some(f.path()), env(&[])).expect("loads");
+        let names: Vec<&String> = s.dispatcher.submitters.keys().collect();
+        assert_eq!(names, vec!["NocBot"]);
+    }
+
+    #[test]
+    fn bad_submitter_settings_name_the_key() {
+        for (var, value, key) in [
+            (
+                "NETRAVEN__DISPATCHER__SUBMITTERS__BOB__COMMAND_PATTERNS",
+                r#"["show (unclosed"]"#,
+                "dispatcher.submitters.bob.command_patterns",
+            ),
+            (
+                "NETRAVEN__DISPATCHER__SUBMITTERS__BOB__JOB_TYPES",
+                r#"["reboot"]"#,
+                "job_types",
+            ),
+            (
+                "NETRAVEN__DISPATCHER__SUBMITTERS__BOB__JOB_TYPES",
+                "command",
+                "job_types",
+            ),
+            (
+                "NETRAVEN__DISPATCHER__SUBMITTERS__BOB__WEAKEST_HOST_KEY_POLICY",
+                "none",
+                "weakest_host_key_policy",
+            ),
+        ] {
+            let mut vars = vec![(var, value)];
+            if !var.ends_with("JOB_TYPES") {
+                vars.push((
+                    "NETRAVEN__DISPATCHER__SUBMITTERS__BOB__JOB_TYPES",
+                    r#"["command"]"#,
+                ));
+            }
+            let err = Settings::load_from(None, env(&vars)).expect_err("refused");
+            assert!(err.to_string().contains(key), "{var}={value}: {err}");
+        }
+        let err = Settings::load_from(
+            None,
+            env(&[(
+                "NETRAVEN__DISPATCHER__SUBMITTERS__BOB__JOB_TYPES",
+                r#"["command"]"#,
+            )]),
+        )
+        .expect_err("command without patterns");
+        assert!(
+            err.to_string()
+                .contains("dispatcher.submitters.bob.command_patterns"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn command_patterns_match_whole_commands() {
+        let show = anchored("show .*").expect("compiles");
+        assert!(show.is_match("show running-config"));
+        assert!(!show.is_match("reload"));
+        assert!(!show.is_match("x; show version"));
+        let either = anchored("show version|ping .*").expect("compiles");
+        assert!(!either.is_match("show version; reload"));
+        assert!(either.is_match("ping 10.0.0.1"));
     }
 
     #[test]

@@ -74,6 +74,9 @@ wire_enum! {
         CompletedFailure => "COMPLETED_FAILURE",
         CompletedPartialFailure => "COMPLETED_PARTIAL_FAILURE",
         FailedUnexpected => "FAILED_UNEXPECTED",
+        /// The submitter may not run this job (its type, a command, or its host-key policy),
+        /// or a command holds a newline or control character.
+        FailedNotPermitted => "FAILED_NOT_PERMITTED",
     }
 }
 
@@ -98,6 +101,18 @@ wire_enum! {
         Command => "command",
         /// Check TCP reachability, without credentials.
         Reachability => "reachability",
+    }
+}
+
+impl HostKeyPolicy {
+    /// How much checking the policy does: `off` 0, `accept-new` 1, `strict` 2. A policy is
+    /// weaker than another when its strength is lower.
+    pub const fn strength(self) -> u8 {
+        match self {
+            HostKeyPolicy::Off => 0,
+            HostKeyPolicy::AcceptNew => 1,
+            HostKeyPolicy::Strict => 2,
+        }
     }
 }
 

@@ -35,6 +35,13 @@ pub enum Error {
     },
     #[error("broker: {0}")]
     BrokerTimeout(String),
+    /// With `amqp.declare_topology = false`, a queue a role needs is not there (or not
+    /// usable by its account).
+    #[error(
+        "queue {queue} cannot be used ({source}): with amqp.declare_topology = false, \
+         `netraven broker setup` must have declared the topology"
+    )]
+    TopologyMissing { queue: String, source: lapin::Error },
     #[error("shutting down")]
     ShuttingDown,
     #[error("message encoding: {0}")]

@@ -35,7 +35,8 @@ pub struct JobRequest {
     /// Per-job overrides of the fleet's defaults.
     #[serde(default, skip_serializing_if = "Limits::is_empty")]
     pub limits: Limits,
-    /// Free-form name of the submitting tool or person, kept with the job.
+    /// Not an identity (the submitter is the AMQP `user_id`, checked by the broker): when
+    /// present it must equal `user_id`, or the job ends `FAILED_NOT_PERMITTED`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submitted_by: Option<String>,
 }

@@ -14,8 +14,9 @@ use anyhow::{bail, Context, Result};
 use deadpool_postgres::Pool;
 use netraven_dispatcher::jobs::{self, JobView};
 use netraven_shared::broker::{self, Names, Outgoing, Publisher, SUBMIT_KEY};
-use netraven_shared::config::Settings;
+use netraven_shared::config::{Settings, SubmitterSettings};
 use netraven_shared::db;
+use netraven_shared::domain::{HostKeyPolicy, JobType};
 use netraven_shared::messages::{self, JobRequest, Targets};
 use netraven_shared::sealing::KeyRing;
 use netraven_shared::signing::{Issuer, Purpose, Signer, SigningKeys};
@@ -114,6 +115,16 @@ impl TestEnv {
         settings.worker.handshake_timeout_ms = 3_000;
         settings.worker.auth_timeout_ms = 3_000;
         settings.worker.command_idle_timeout_ms = 3_000;
+        // The tests' broker user may submit everything they submit: command jobs (any
+        // one-line command) and host-key policy off.
+        settings.dispatcher.submitters.insert(
+            broker::user(&settings.amqp)?,
+            SubmitterSettings {
+                job_types: JobType::ALL.to_vec(),
+                command_patterns: vec![".*".into()],
+                weakest_host_key_policy: HostKeyPolicy::Off,
+            },
+        );
         settings.validate()?;
         let pool = db::pool(&settings.database)?;
         broker::connect(&settings.amqp, "test-probe")
@@ -172,19 +183,36 @@ impl TestEnv {
             .await
     }
 
-    /// Publishes any bytes as a job request.
+    /// Publishes any bytes as a job request, as the broker user `netraven job submit`
+    /// would (the `user_id` property is set to it unless `properties` name one).
     pub async fn publish_raw(
         &self,
         body: Vec<u8>,
         properties: lapin::BasicProperties,
     ) -> Result<()> {
-        let conn = broker::connect(&self.settings.amqp, "test-client").await?;
-        if !self
-            .declared
-            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        let properties = match properties.user_id() {
+            Some(_) => properties,
+            None => properties.with_user_id(broker::user(&self.settings.amqp)?.into()),
+        };
+        self.publish_as(&self.settings.amqp, body, properties).await
+    }
+
+    /// Publishes any bytes as a job request over a connection made with `amqp` (another
+    /// broker user's URL, say), with exactly these properties (no `user_id` added).
+    pub async fn publish_as(
+        &self,
+        amqp: &netraven_shared::config::AmqpSettings,
+        body: Vec<u8>,
+        properties: lapin::BasicProperties,
+    ) -> Result<()> {
+        let conn = broker::connect(amqp, "test-client").await?;
+        if amqp.declare_topology
+            && !self
+                .declared
+                .swap(true, std::sync::atomic::Ordering::SeqCst)
         {
             let channel = conn.create_channel().await?;
-            broker::declare_topology(&channel, &self.names, &self.settings.amqp).await?;
+            broker::declare_topology(&channel, &self.names, amqp).await?;
         }
         let publisher = Publisher::new(&conn, 1).await?;
         publisher
@@ -266,6 +294,7 @@ impl TestEnv {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
+        .chain(submitters_env(&s.dispatcher.submitters))
         .collect()
     }
 
@@ -298,6 +327,32 @@ impl TestEnv {
             .await?;
         Ok(())
     }
+}
+
+/// `dispatcher.submitters` as environment variables (lists as JSON arrays).
+fn submitters_env(
+    submitters: &std::collections::BTreeMap<String, SubmitterSettings>,
+) -> Vec<(String, String)> {
+    let mut vars = Vec::new();
+    for (name, s) in submitters {
+        let key = |k: &str| {
+            format!(
+                "NETRAVEN__DISPATCHER__SUBMITTERS__{}__{k}",
+                name.to_uppercase()
+            )
+        };
+        let json = |v: serde_json::Value| v.to_string();
+        vars.push((key("JOB_TYPES"), json(serde_json::json!(s.job_types))));
+        vars.push((
+            key("COMMAND_PATTERNS"),
+            json(serde_json::json!(s.command_patterns)),
+        ));
+        vars.push((
+            key("WEAKEST_HOST_KEY_POLICY"),
+            s.weakest_host_key_policy.to_string(),
+        ));
+    }
+    vars
 }
 
 async fn admin() -> Result<tokio_postgres::Client> {
@@ -370,7 +425,7 @@ pub fn request(job_type: &str, tags: &[&str], devices: &[&str]) -> JobRequest {
         },
         commands: Vec::new(),
         limits: Default::default(),
-        submitted_by: Some("netraven-tests".into()),
+        submitted_by: None,
     }
 }
 
@@ -382,9 +437,19 @@ pub struct Roles {
 
 impl Roles {
     pub fn start(settings: &Settings, workers: usize) -> Roles {
+        Roles::start_each(settings, settings, settings, workers)
+    }
+
+    /// Each role with settings of its own (its own broker account, say).
+    pub fn start_each(
+        dispatcher: &Settings,
+        aggregator: &Settings,
+        worker: &Settings,
+        workers: usize,
+    ) -> Roles {
         let shutdown = CancellationToken::new();
         let mut handles = Vec::new();
-        let (s, t) = (settings.clone(), shutdown.clone());
+        let (s, t) = (dispatcher.clone(), shutdown.clone());
         handles.push((
             "dispatcher".to_string(),
             tokio::spawn(async move {
@@ -393,7 +458,7 @@ impl Roles {
                     .map_err(anyhow::Error::from)
             }),
         ));
-        let (s, t) = (settings.clone(), shutdown.clone());
+        let (s, t) = (aggregator.clone(), shutdown.clone());
         handles.push((
             "aggregator".to_string(),
             tokio::spawn(async move {
@@ -403,7 +468,7 @@ impl Roles {
             }),
         ));
         for i in 0..workers {
-            let (s, t) = (settings.clone(), shutdown.clone());
+            let (s, t) = (worker.clone(), shutdown.clone());
             handles.push((
                 format!("worker-{i}"),
                 tokio::spawn(async move {

@@ -97,6 +97,9 @@ async fn a_poisoned_task_is_dead_lettered_listed_without_loss_and_replayed() -> 
             .unwrap_or_default()
             .contains("not a valid job request"));
         assert_eq!(request["summary"], "9 bytes that do not decode");
+        // Published by the tests' broker user (the harness sets user_id).
+        let user = netraven_shared::broker::user(&env.settings.amqp)?;
+        assert_eq!(request["published_by"], user.as_str(), "{text}");
     }
     let listed = dead(&env, &["list", "--limit", "1"])?.0;
     assert_eq!(listed["dead_letters"].as_array().map(Vec::len), Some(1));

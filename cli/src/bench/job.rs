@@ -137,7 +137,7 @@ impl Stage {
             },
             commands: Vec::new(),
             limits,
-            submitted_by: Some("netraven bench".into()),
+            submitted_by: None,
         };
         let reply = client::submit(
             &self.scratch.settings.amqp,

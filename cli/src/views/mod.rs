@@ -125,7 +125,8 @@ pub fn status_color(s: JobStatus) -> Option<Color> {
         | JobStatus::FailedInvalidRequest
         | JobStatus::FailedCredentialResolution
         | JobStatus::FailedDispatcherError
-        | JobStatus::FailedUnexpected => Color::Red,
+        | JobStatus::FailedUnexpected
+        | JobStatus::FailedNotPermitted => Color::Red,
     })
 }
 

@@ -34,7 +34,8 @@ pub fn exit_code(status: JobStatus) -> u8 {
         JobStatus::FailedInvalidRequest
         | JobStatus::FailedCredentialResolution
         | JobStatus::FailedDispatcherError
-        | JobStatus::FailedUnexpected => EXIT_FAILED,
+        | JobStatus::FailedUnexpected
+        | JobStatus::FailedNotPermitted => EXIT_FAILED,
         JobStatus::Pending | JobStatus::Running => EXIT_STILL_OPEN,
     }
 }

@@ -8,8 +8,11 @@
 //! | [`publisher`] | confirmed publishing in a window, and what was not confirmed |
 //!
 //! Every name carries the configured namespace: `<ns>.jobs`, `<ns>.tasks`, `<ns>.results`,
-//! `<ns>.events`, `<ns>.dead`. Every role declares the whole topology at start (declaring
-//! is idempotent), so roles can start in any order.
+//! `<ns>.events`, `<ns>.dead`. With `amqp.declare_topology` (the default, for one broker
+//! user) every role declares the whole topology at start (declaring is idempotent), so
+//! roles can start in any order. With an account per role, `netraven broker setup`
+//! declares it and roles only check, passively, that the queue they consume exists:
+//! declaring needs the configure permission, which also allows deleting.
 
 use crate::config::AmqpSettings;
 use crate::{Error, Result};
@@ -38,6 +41,9 @@ pub const RESULT_KEY: &str = "result";
 pub const REASON_HEADER: &str = "x-netraven-reason";
 /// Header naming the queue a dead-lettered message came from.
 pub const SOURCE_HEADER: &str = "x-netraven-source";
+/// Header keeping a dead letter's AMQP `user_id` (who published it, as the broker checked):
+/// a copy published by anyone else may not carry the property itself.
+pub const USER_HEADER: &str = "x-netraven-user-id";
 use crate::signing::Signer;
 pub use crate::signing::{PROOF_HEADER, SIGNATURE_HEADER};
 
@@ -208,7 +214,53 @@ fn quorum_args(settings: &AmqpSettings, dead_letter: Option<&str>) -> FieldTable
     args
 }
 
-/// Declares every exchange, queue and binding. Idempotent; every role calls it at start.
+/// Every exchange of the namespace, with its kind.
+pub fn exchanges(names: &Names) -> Vec<(String, ExchangeKind)> {
+    vec![
+        (names.jobs_exchange(), ExchangeKind::Direct),
+        (names.tasks_exchange(), ExchangeKind::Direct),
+        (names.results_exchange(), ExchangeKind::Direct),
+        (names.events_exchange(), ExchangeKind::Topic),
+        (names.dead_exchange(), ExchangeKind::Fanout),
+    ]
+}
+
+/// One durable quorum queue and the binding that feeds it.
+#[derive(Debug, Clone)]
+pub struct QueueSpec {
+    pub name: String,
+    pub exchange: String,
+    pub routing_key: &'static str,
+    /// Its arguments: quorum, delivery limit, dead-letter exchange, expiry.
+    pub arguments: FieldTable,
+}
+
+/// Every queue of the namespace, as [`declare_topology`] declares them.
+pub fn queues(names: &Names, settings: &AmqpSettings) -> Vec<QueueSpec> {
+    let dlx = names.dead_exchange();
+    let dead_lettered = |name: String, exchange: String, routing_key| QueueSpec {
+        name,
+        exchange,
+        routing_key,
+        arguments: quorum_args(settings, Some(&dlx)),
+    };
+    let dead = |name: String| QueueSpec {
+        name,
+        exchange: names.dead_exchange(),
+        routing_key: "",
+        arguments: quorum_args(settings, None),
+    };
+    vec![
+        dead_lettered(names.submit_queue(), names.jobs_exchange(), SUBMIT_KEY),
+        dead_lettered(names.tasks_queue(), names.tasks_exchange(), TASK_KEY),
+        dead_lettered(names.results_queue(), names.results_exchange(), RESULT_KEY),
+        dead(names.dead_queue()),
+        dead(names.dead_tasks_queue()),
+    ]
+}
+
+/// Declares every exchange, queue and binding. Idempotent; with `amqp.declare_topology`
+/// every role calls it at start, otherwise `netraven broker setup` does.
 pub async fn declare_topology(
     channel: &Channel,
     names: &Names,
@@ -218,14 +270,7 @@ pub async fn declare_topology(
         durable: true,
         ..Default::default()
     };
-    let exchanges = [
-        (names.jobs_exchange(), ExchangeKind::Direct),
-        (names.tasks_exchange(), ExchangeKind::Direct),
-        (names.results_exchange(), ExchangeKind::Direct),
-        (names.events_exchange(), ExchangeKind::Topic),
-        (names.dead_exchange(), ExchangeKind::Fanout),
-    ];
-    for (name, kind) in exchanges {
+    for (name, kind) in exchanges(names) {
         channel
             .exchange_declare(name.into(), kind, durable, FieldTable::default())
             .await?;
@@ -234,42 +279,15 @@ pub async fn declare_topology(
         durable: true,
         ..Default::default()
     };
-    let dlx = names.dead_exchange();
-    let queues = [
-        (
-            names.submit_queue(),
-            names.jobs_exchange(),
-            SUBMIT_KEY,
-            Some(dlx.as_str()),
-        ),
-        (
-            names.tasks_queue(),
-            names.tasks_exchange(),
-            TASK_KEY,
-            Some(dlx.as_str()),
-        ),
-        (
-            names.results_queue(),
-            names.results_exchange(),
-            RESULT_KEY,
-            Some(dlx.as_str()),
-        ),
-        (names.dead_queue(), names.dead_exchange(), "", None),
-        (names.dead_tasks_queue(), names.dead_exchange(), "", None),
-    ];
-    for (queue_name, exchange, key, dead_letter) in queues {
+    for q in queues(names, settings) {
         channel
-            .queue_declare(
-                queue_name.clone().into(),
-                queue,
-                quorum_args(settings, dead_letter),
-            )
+            .queue_declare(q.name.clone().into(), queue, q.arguments)
             .await?;
         channel
             .queue_bind(
-                queue_name.into(),
-                exchange.into(),
-                key.into(),
+                q.name.into(),
+                q.exchange.into(),
+                q.routing_key.into(),
                 QueueBindOptions::default(),
                 FieldTable::default(),
             )
@@ -418,6 +436,12 @@ pub fn dead_letter(
         SOURCE_HEADER.into(),
         AMQPValue::LongString(source_queue.into()),
     );
+    if let Some(user) = original.user_id() {
+        headers.insert(
+            USER_HEADER.into(),
+            AMQPValue::LongString(user.as_str().into()),
+        );
+    }
     // When it died, for `netraven dead list` (the broker's own dead letters carry x-death).
     let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
     let mut properties = json_properties().with_headers(headers).with_timestamp(now);
@@ -433,8 +457,44 @@ pub fn dead_letter(
     }
 }
 
+/// The user name in `settings.url`, which the broker authenticates: what a client puts in
+/// a job request's `user_id` property (RabbitMQ refuses any other).
+pub fn user(settings: &AmqpSettings) -> Result<String> {
+    let uri: lapin::uri::AMQPUri = settings
+        .url
+        .parse()
+        .map_err(|e| Error::Config(format!("amqp.url: {e}")))?;
+    Ok(uri.authority.userinfo.username)
+}
+
+/// Declares the topology (`amqp.declare_topology`), or checks without declaring that
+/// `queue` exists: a passive declare needs no permission, and names the missing queue.
+pub async fn ensure_topology(
+    channel: &Channel,
+    names: &Names,
+    settings: &AmqpSettings,
+    queue: &str,
+) -> Result<()> {
+    if settings.declare_topology {
+        return declare_topology(channel, names, settings).await;
+    }
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    channel
+        .queue_declare(queue.into(), passive, FieldTable::default())
+        .await
+        .map_err(|source| Error::TopologyMissing {
+            queue: queue.to_string(),
+            source,
+        })?;
+    Ok(())
+}
+
 /// A consumer on `queue` with a bounded prefetch, on a channel of its own. The topology is
-/// declared first, so any role can start before the others.
+/// declared first (or, without `amqp.declare_topology`, the queue checked), so any role
+/// can start before the others.
 pub async fn consume(
     connection: &Connection,
     names: &Names,
@@ -443,7 +503,7 @@ pub async fn consume(
     prefetch: u16,
 ) -> Result<(Channel, lapin::Consumer)> {
     let channel = connection.create_channel().await?;
-    declare_topology(&channel, names, settings).await?;
+    ensure_topology(&channel, names, settings, queue).await?;
     channel
         .basic_qos(prefetch, lapin::options::BasicQosOptions::default())
         .await?;
