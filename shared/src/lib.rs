@@ -7,7 +7,8 @@
 //! | [`config`] | the typed settings, loaded from defaults, a TOML file and `NETRAVEN__*` variables |
 //! | [`role`] | what every role does first: health server, Postgres, RabbitMQ |
 //! | [`sealing`] | the AEAD key ring that seals device secrets at rest and in flight |
-//! | [`db`] | the Postgres pool and the schema migrations |
+//! | [`db`] | the Postgres pool, every Postgres connection (TLS per libpq's `sslmode`) and the schema migrations |
+//! | [`tls`] | the rustls client configurations of the broker and Postgres links |
 //! | [`broker`] | RabbitMQ connection, topology (exchanges, quorum queues, dead letters) and confirmed publishing |
 //! | [`telemetry`] | logging, the Prometheus registry and the `/metrics` + `/healthz` server |
 //! | [`shutdown`] | the one shutdown signal fanned out to every task |
@@ -23,5 +24,6 @@ pub mod role;
 pub mod sealing;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tls;
 
 pub use error::{Error, Result};
