@@ -12,7 +12,6 @@ use netraven_dispatcher::jobs;
 use netraven_shared::broker::{self, Names};
 use netraven_shared::config::Settings;
 use netraven_shared::messages::{self, JobRequest, Targets};
-use netraven_shared::sealing::KeyRing;
 use netraven_shared::{db, domain::JobStatus};
 use netraven_simulator::{scenario, Fleet, FleetOptions};
 use std::time::{Duration, Instant};
@@ -101,8 +100,8 @@ pub async fn run(settings: Settings, args: DemoArgs) -> Result<()> {
     .await?;
     let inventory_file = work_dir.join("inventory.yaml");
     fleet.write_inventory(&inventory_file)?;
-    let key_line = KeyRing::generate_line()?;
-    let keyring = KeyRing::parse(&key_line)?;
+    let keys = processes::RunKeys::generate()?;
+    let keyring = keys.keyring()?;
     let mut demo_settings = settings.clone();
     demo_settings.database.url = demo_url.clone();
     demo_settings.amqp.namespace = DEMO_NAMESPACE.to_string();
@@ -121,7 +120,7 @@ pub async fn run(settings: Settings, args: DemoArgs) -> Result<()> {
         ),
     );
     reset_namespace(&demo_settings).await?;
-    let env = processes::role_env(&demo_settings, &key_line);
+    let env = processes::role_env(&demo_settings, &keys);
     let mut roles = vec![
         Role::spawn("dispatcher", "dispatcher", &env, &work_dir)?,
         Role::spawn("aggregator", "aggregator", &env, &work_dir)?,

@@ -7,6 +7,7 @@
 //! | [`bench`] | `netraven bench`: the figures of docs/performance.md, measured here |
 //! | [`client`] | `netraven job submit`: publishing a job request and waiting for its events |
 //! | [`dead`] | `netraven dead list` and `dead replay`: the dead-letter queue, read without loss, replayed with confirms |
+//! | [`host_keys`] | `netraven device host-key pin`, `forget` and `list`: host keys pinned from `known_hosts` files or fingerprints |
 //! | [`processes`] | the roles as child processes, started and stopped as in production |
 //! | [`report`] | the demo's summary: what a job did, and the credential counters |
 //! | [`views`] | `job show/list/results/logs/watch`, `credential list`, `device show`, `prune`: tables and `--json` |
@@ -18,9 +19,11 @@ pub mod bench;
 pub mod client;
 pub mod dead;
 pub mod demo;
+pub mod host_keys;
 pub mod inventory;
 pub mod processes;
 pub mod report;
 pub mod secrets;
 pub mod services;
+pub mod signing;
 pub mod views;

@@ -3,11 +3,12 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use netraven_cli::views::{self, watch, Style};
-use netraven_cli::{bench, client, demo, inventory, secrets, services};
+use netraven_cli::{bench, client, demo, inventory, secrets, services, signing};
 use netraven_shared::config::Settings;
 use netraven_shared::domain::{JobStatus, Outcome};
 use netraven_shared::messages::{self, JobRequest, Targets};
 use netraven_shared::sealing::KeyRing;
+use netraven_shared::signing::Issuer;
 use netraven_shared::{db, shutdown, telemetry};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,6 +51,9 @@ enum Command {
     /// Sealing keys.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// The keys that sign device tasks (dispatcher) and results (workers).
+    #[command(subcommand)]
+    Signing(SigningCommand),
     /// Devices, tags and credentials.
     #[command(subcommand)]
     Inventory(InventoryCommand),
@@ -79,6 +83,26 @@ enum Command {
 enum ConfigCommand {
     /// Print the effective configuration, every secret masked.
     Show,
+}
+
+#[derive(Subcommand)]
+enum SigningCommand {
+    /// Create a role's private signing key file (mode 0600; refuses to overwrite one) and
+    /// print its public key for the trusted-keys file of the roles that check it.
+    Init {
+        /// Whose key: `dispatcher` (signs device tasks) or `worker` (signs results).
+        #[arg(long, value_parser = ["dispatcher", "worker"])]
+        issuer: String,
+        /// Where to write it (default: signing.key_file).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+    },
+    /// Print the public keys of a private key file, in the trusted-keys file's format.
+    Public {
+        /// The private key file (default: signing.key_file).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -211,6 +235,44 @@ enum DeviceCommand {
     /// config hash and when it changed, the pinned host key, and recent jobs.
     Show {
         name: String,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Pin, forget and list devices' host keys, so that `strict` checking can be the policy.
+    #[command(subcommand, name = "host-key")]
+    HostKey(HostKeyCommand),
+}
+
+#[derive(Subcommand)]
+enum HostKeyCommand {
+    /// Pin a device's host key from an OpenSSH known_hosts file (matched to the device's
+    /// host and port; hashed entries too) or from a SHA256 fingerprint.
+    Pin {
+        device: String,
+        /// An OpenSSH known_hosts file (`ssh-keyscan` writes one).
+        #[arg(long, value_name = "FILE", required_unless_present = "fingerprint")]
+        known_hosts: Option<PathBuf>,
+        /// The key's fingerprint as `ssh-keygen -lf` prints it: SHA256:<base64>.
+        #[arg(long, value_name = "SHA256:...", conflicts_with = "known_hosts")]
+        fingerprint: Option<String>,
+        /// Replace a different key pinned already.
+        #[arg(long)]
+        replace: bool,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Remove a device's pin: `accept-new` pins again on next contact, `strict` refuses it.
+    Forget {
+        device: String,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Pinned host keys: every pinned device, one device, or (--unpinned) every enabled
+    /// device without a pin, which `strict` would refuse.
+    List {
+        device: Option<String>,
+        #[arg(long, conflicts_with = "device")]
+        unpinned: bool,
         #[command(flatten)]
         out: OutputArgs,
     },
@@ -370,6 +432,29 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Config(ConfigCommand::Show) => print!("{}", settings.show()?),
+        Command::Signing(SigningCommand::Init { issuer, key_file }) => {
+            let path = key_file
+                .or(settings.signing.key_file.clone())
+                .context("name the key file: --key-file PATH (or set signing.key_file)")?;
+            let issuer = if issuer == "dispatcher" {
+                Issuer::Dispatcher
+            } else {
+                Issuer::Worker
+            };
+            let public = signing::init(&path, issuer)?;
+            eprintln!(
+                "wrote a new {issuer} signing key to {} (mode 0600); its public key, for \
+                 signing.trusted_keys_file of the roles that check it:",
+                path.display()
+            );
+            print!("{public}");
+        }
+        Command::Signing(SigningCommand::Public { key_file }) => {
+            let path = key_file
+                .or(settings.signing.key_file.clone())
+                .context("name the key file: --key-file PATH (or set signing.key_file)")?;
+            print!("{}", signing::public(&path)?);
+        }
         Command::Secrets(SecretsCommand::Init { key_file }) => {
             let path = key_file
                 .or(settings.secrets.key_file.clone())
@@ -455,6 +540,44 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let client = connect(&settings).await?;
             let device = views::devices::show(&client, &name).await?;
             out.print(&device, views::devices::render)?;
+        }
+        Command::Device(DeviceCommand::HostKey(cmd)) => {
+            use netraven_cli::host_keys::{self, ListScope, PinFrom};
+            let mut client = connect(&settings).await?;
+            match cmd {
+                HostKeyCommand::Pin {
+                    device,
+                    known_hosts,
+                    fingerprint,
+                    replace,
+                    out,
+                } => {
+                    let from = match (&known_hosts, &fingerprint) {
+                        (Some(path), None) => PinFrom::KnownHosts(path),
+                        (None, Some(f)) => PinFrom::Fingerprint(f),
+                        _ => bail!("give exactly one of --known-hosts FILE or --fingerprint"),
+                    };
+                    let change = host_keys::pin(&mut client, &device, from, replace).await?;
+                    out.print(&change, views::host_keys::render_change)?;
+                }
+                HostKeyCommand::Forget { device, out } => {
+                    let change = host_keys::forget(&client, &device).await?;
+                    out.print(&change, views::host_keys::render_change)?;
+                }
+                HostKeyCommand::List {
+                    device,
+                    unpinned,
+                    out,
+                } => {
+                    let scope = match (&device, unpinned) {
+                        (Some(d), _) => ListScope::Device(d),
+                        (None, true) => ListScope::Unpinned,
+                        (None, false) => ListScope::Pinned,
+                    };
+                    let rows = host_keys::list(&client, scope).await?;
+                    out.print(&rows, |r, s| views::host_keys::render_list(r, s))?;
+                }
+            }
         }
         Command::Prune(args) => {
             let client = connect(&settings).await?;

@@ -3,13 +3,42 @@
 
 use anyhow::{Context, Result};
 use netraven_shared::config::Settings;
+use netraven_shared::sealing::KeyRing;
+use netraven_shared::signing::{Issuer, SigningKeys};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Keys made for one run on one machine (the demo, a bench stage): a sealing key ring,
+/// and one signing key file holding both the dispatcher's and the workers' keys, so that
+/// every role can be given the same environment. A deployment gives each role its own.
+pub struct RunKeys {
+    /// The sealing key ring, in the key file's format.
+    pub sealing: String,
+    /// The dispatcher's and workers' signing keys, in the signing key file's format.
+    pub signing: String,
+}
+
+impl RunKeys {
+    pub fn generate() -> Result<RunKeys> {
+        Ok(RunKeys {
+            sealing: KeyRing::generate_line()?,
+            signing: format!(
+                "{}\n{}\n",
+                SigningKeys::generate_line(Issuer::Dispatcher)?,
+                SigningKeys::generate_line(Issuer::Worker)?
+            ),
+        })
+    }
+
+    pub fn keyring(&self) -> Result<KeyRing> {
+        Ok(KeyRing::parse(&self.sealing)?)
+    }
+}
+
 /// The environment that points a role process at `settings`' database and namespace,
-/// with `key_line` as its key ring. Metrics servers are off (several roles share a host).
-pub fn role_env(settings: &Settings, key_line: &str) -> Vec<(String, String)> {
+/// with `keys`. Metrics servers are off (several roles share a host).
+pub fn role_env(settings: &Settings, keys: &RunKeys) -> Vec<(String, String)> {
     vec![
         (
             "NETRAVEN__DATABASE__URL".into(),
@@ -20,7 +49,8 @@ pub fn role_env(settings: &Settings, key_line: &str) -> Vec<(String, String)> {
             "NETRAVEN__AMQP__NAMESPACE".into(),
             settings.amqp.namespace.clone(),
         ),
-        ("NETRAVEN__SECRETS__KEY".into(), key_line.to_string()),
+        ("NETRAVEN__SECRETS__KEY".into(), keys.sealing.clone()),
+        ("NETRAVEN__SIGNING__KEY".into(), keys.signing.clone()),
         ("NETRAVEN__DISPATCHER__METRICS_ADDR".into(), String::new()),
         ("NETRAVEN__WORKER__METRICS_ADDR".into(), String::new()),
         ("NETRAVEN__AGGREGATOR__METRICS_ADDR".into(), String::new()),

@@ -15,6 +15,7 @@ use netraven_shared::config::{DispatcherSettings, Settings};
 use netraven_shared::domain::{JobStatus, JobType};
 use netraven_shared::messages::{self, events as keys, JobReply, JobRequest, TaskDevice};
 use netraven_shared::role;
+use netraven_shared::signing::{Issuer, Purpose, Signer, SigningKeys};
 use netraven_shared::telemetry::metrics;
 use serde_json::json;
 use std::sync::Arc;
@@ -36,11 +37,14 @@ pub struct Dispatcher {
     pool: Pool,
     publisher: Publisher,
     names: Names,
+    /// Signs every device task: workers act on nothing else.
+    signer: Signer,
     settings: DispatcherSettings,
 }
 
 /// Runs the dispatcher until `shutdown`: consumes requests, finishes those in hand, exits.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> {
+    let signer = task_signer(&settings)?;
     let Some(role::Connected {
         pool,
         link,
@@ -72,6 +76,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
         pool,
         publisher: Publisher::on(link.clone(), settings.amqp.publish_window).await?,
         names,
+        signer,
         settings: settings.dispatcher.clone(),
     });
     tracing::info!(queue = %dispatcher.names.submit_queue(), "dispatcher consuming job requests");
@@ -95,6 +100,12 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
     link.close("dispatcher stopping").await;
     tracing::info!("dispatcher stopped");
     Ok(())
+}
+
+/// The dispatcher's task signer; without a dispatcher signing key it must not start.
+pub fn task_signer(settings: &Settings) -> Result<Signer> {
+    let keys = SigningKeys::required(&settings.signing, Issuer::Dispatcher)?;
+    Ok(keys.signer(Purpose::DeviceTask, &settings.amqp.namespace)?)
 }
 
 impl Dispatcher {
@@ -476,6 +487,7 @@ impl Dispatcher {
                 found.published += publish_tasks(
                     &self.publisher,
                     &self.names,
+                    &self.signer,
                     plan,
                     &runnable,
                     found.published,

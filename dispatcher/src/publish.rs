@@ -3,9 +3,10 @@
 use crate::error::{DispatchError, Result};
 use crate::resolve::ResolvedDevice;
 use chrono::{DateTime, Utc};
-use netraven_shared::broker::{Names, Outgoing, Publisher, TASK_KEY};
+use netraven_shared::broker::{self, Names, Outgoing, Publisher, TASK_KEY};
 use netraven_shared::domain::HostKeyPolicy;
 use netraven_shared::messages::{self, DeviceTask, PhaseTimeouts};
+use netraven_shared::signing::Signer;
 use netraven_shared::telemetry::metrics;
 use uuid::Uuid;
 
@@ -49,7 +50,8 @@ impl TaskPlan {
     }
 }
 
-/// Publishes a task for each device and returns how many the broker confirmed. Fails with
+/// Publishes a task for each device, signed by `signer` (a worker acts on nothing else),
+/// and returns how many the broker confirmed. Fails with
 /// [`DispatchError::Publish`], saying how many were and were not published, when a task
 /// cannot be published after retries; `already` is how many of the job's tasks were
 /// confirmed before these (a job is published chunk by chunk as it resolves), and the
@@ -57,6 +59,7 @@ impl TaskPlan {
 pub async fn publish_tasks(
     publisher: &Publisher,
     names: &Names,
+    signer: &Signer,
     plan: &TaskPlan,
     devices: &[&ResolvedDevice],
     already: usize,
@@ -72,6 +75,7 @@ pub async fn publish_tasks(
                 .iter()
                 .map(|d| Outgoing::json(&exchange, TASK_KEY, &plan.task(d)).map(stamped))
                 .collect::<Result<Vec<_>, _>>()?;
+            let batch = broker::sign_all(batch, signer);
             let sent = std::time::Instant::now();
             let report = publisher.publish_all(batch).await.map_err(|e| match e {
                 // Stopping mid-publish: the request goes back to the queue and the next

@@ -20,6 +20,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub amqp: AmqpSettings,
     pub secrets: SecretSettings,
+    pub signing: SigningSettings,
     pub log: LogSettings,
     pub dispatcher: DispatcherSettings,
     pub worker: WorkerSettings,
@@ -96,6 +97,24 @@ pub struct SecretSettings {
     /// The key ring itself, in the key file's format, instead of a file.
     #[serde(serialize_with = "mask_secret")]
     pub key: Option<SecretString>,
+}
+
+/// The Ed25519 keys that sign device tasks (the dispatcher) and results (workers), and the
+/// public keys a role checks them with (`crate::signing`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SigningSettings {
+    /// This role's private signing keys (`netraven signing init` writes them): the
+    /// dispatcher's and workers'. The aggregator needs none.
+    pub key_file: Option<PathBuf>,
+    /// The private keys themselves, in the key file's format, instead of a file.
+    #[serde(serialize_with = "mask_secret")]
+    pub key: Option<SecretString>,
+    /// Public keys of the roles this one listens to (`netraven signing public` prints
+    /// them): workers trust the dispatcher's, the aggregator the dispatcher's and workers'.
+    pub trusted_keys_file: Option<PathBuf>,
+    /// The public keys themselves, in the trusted-keys file's format.
+    pub trusted_keys: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -246,17 +265,161 @@ fn mask_secret<S: Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S
     }
 }
 
-/// Replaces the password of a `scheme://user:password@host` URL with asterisks.
+/// What a masked secret shows.
+const MASK: &str = "********";
+
+/// Masks every password in a connection string, in each form our clients accept:
+///
+/// - a URL's userinfo, `scheme://user:password@host` (`postgres`, `amqp`, `amqps`, …),
+///   multi-host (`postgres://u:p@h1,h2/db`), percent-encoded or not. The password is
+///   masked up to the first `@` (where tokio-postgres ends it) or the last `@` of the
+///   authority (where a URL parser ends it), whichever is later, so that no parser's
+///   reading of it is left visible;
+/// - parameters naming a password (`password`, `sslpassword`, …, also percent-encoded):
+///   URL queries (`?password=…&…`) and libpq `key=value` strings
+///   (`host=db password='it\'s secret'`), quoted values whole.
+///
+/// Everything else stays, so the masked string still says where it connects.
 pub fn mask_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
+    mask_params(&mask_userinfo(url))
+}
+
+fn mask_userinfo(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
         return url.to_string();
     };
-    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let end = rest.find('@').max(rest[..authority_end].rfind('@'));
+    let Some(end) = end else {
         return url.to_string();
     };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:********@{host}"),
+    match rest[..end].find(':') {
+        Some(colon) => format!(
+            "{}{}:{MASK}{}",
+            &url[..scheme_end],
+            &rest[..colon],
+            &rest[end..]
+        ),
         None => url.to_string(),
+    }
+}
+
+/// A connection parameter whose value is a password.
+fn is_password_param(name: &str) -> bool {
+    let name = percent_decode_lossy(name).to_ascii_lowercase();
+    ["password", "passwd", "pwd", "secret", "token"]
+        .iter()
+        .any(|w| name.contains(w))
+}
+
+fn percent_decode_lossy(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Masks the values of `name=value` parameters that name a password, where a parameter
+/// starts the string or follows whitespace, `?`, `&` or `;`.
+fn mask_params(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < b.len() {
+        let starts = i == 0 || matches!(b[i - 1], b' ' | b'\t' | b'\n' | b'?' | b'&' | b';');
+        let name_len = b[i..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'%' | b'.'))
+            .count();
+        if !starts || name_len == 0 {
+            i += 1;
+            continue;
+        }
+        let name = &s[i..i + name_len];
+        let mut j = i + name_len;
+        while j < b.len() && matches!(b[j], b' ' | b'\t') {
+            j += 1;
+        }
+        if j >= b.len() || b[j] != b'=' || !is_password_param(name) {
+            i += name_len.max(1);
+            continue;
+        }
+        j += 1;
+        while j < b.len() && matches!(b[j], b' ' | b'\t') {
+            j += 1;
+        }
+        let (start, end) = if b.get(j) == Some(&b'\'') {
+            // libpq: a quoted value, `\'` and `\\` escaped; masked up to its closing quote
+            // (to the end when it has none).
+            let mut k = j + 1;
+            while k < b.len() && b[k] != b'\'' {
+                k += if b[k] == b'\\' { 2 } else { 1 };
+            }
+            (j + 1, k.min(b.len()))
+        } else {
+            let len = b[j..]
+                .iter()
+                .take_while(|c| !c.is_ascii_whitespace() && !matches!(c, b'&' | b'#'))
+                .count();
+            (j, j + len)
+        };
+        if end > start {
+            out.push_str(&s[copied..start]);
+            out.push_str(MASK);
+            copied = end;
+        }
+        i = end.max(j).max(i + 1);
+    }
+    out.push_str(&s[copied..]);
+    out
+}
+
+/// A setting whose value is secret material whatever it looks like: inline keys,
+/// passwords and tokens. Paths to such material end in `_file` and are shown.
+fn is_secret_setting(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["key", "password", "passphrase", "secret", "token"].contains(&name.as_str())
+        || ["_key", "_password", "_passphrase", "_secret", "_token"]
+            .iter()
+            .any(|s| name.ends_with(s))
+}
+
+/// Masks, in place, every secret in a settings tree: secret settings by name, inline PEM
+/// private keys anywhere, and passwords inside every string ([`mask_url`]).
+fn mask_tree(name: Option<&str>, v: &mut toml::Value) {
+    match v {
+        toml::Value::String(s) => {
+            if (!s.is_empty() && name.is_some_and(is_secret_setting)) || s.contains("PRIVATE KEY") {
+                *s = MASK.to_string();
+            } else {
+                *s = mask_url(s);
+            }
+        }
+        toml::Value::Table(t) => {
+            for (k, v) in t.iter_mut() {
+                mask_tree(Some(k), v);
+            }
+        }
+        toml::Value::Array(a) => {
+            for v in a.iter_mut() {
+                mask_tree(name, v);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -495,12 +658,19 @@ impl Settings {
             .map_err(|e| Error::Config(format!("database.url: {e}")))
     }
 
-    /// The effective settings as TOML, every secret and URL password masked.
+    /// The effective settings as TOML, every secret and every password in a string masked
+    /// (by setting name, inline private keys, and [`mask_url`] on every other string).
     pub fn show(&self) -> Result<String> {
-        let mut masked = self.clone();
-        masked.database.url = mask_url(&masked.database.url);
-        masked.amqp.url = mask_url(&masked.amqp.url);
-        toml::to_string_pretty(&masked).map_err(|e| Error::Config(e.to_string()))
+        // Every string of the tree, so that a setting added later is masked too.
+        let mut tree = toml::Value::try_from(self).map_err(|e| Error::Config(e.to_string()))?;
+        mask_tree(None, &mut tree);
+        // Back through the typed settings, so they print in their usual order (a tree's
+        // tables are sorted); the tree itself when a masked value does not fit its type.
+        let shown = match Settings::deserialize(tree.clone()) {
+            Ok(masked) => toml::to_string_pretty(&masked),
+            Err(_) => toml::to_string_pretty(&tree),
+        };
+        shown.map_err(|e| Error::Config(e.to_string()))
     }
 }
 
@@ -594,5 +764,186 @@ mod tests {
         assert!(!shown.contains("guest:guest"), "{shown}");
         assert!(shown.contains("app:********@db"), "{shown}");
         assert!(shown.contains("metrics_addr"), "{shown}");
+    }
+
+    /// `mask_url` hides `secret` and keeps `kept`.
+    fn masks(input: &str, secret: &str, kept: &str) {
+        let masked = mask_url(input);
+        assert!(!masked.contains(secret), "{input} -> {masked}");
+        assert!(masked.contains(kept), "{input} -> {masked}: lost {kept}");
+        assert!(masked.contains(MASK), "{input} -> {masked}");
+    }
+
+    #[test]
+    fn mask_url_hides_a_userinfo_password() {
+        masks(
+            "postgres://app:hunter2@db:5432/netraven",
+            "hunter2",
+            "postgres://app:********@db:5432/netraven",
+        );
+        masks(
+            "amqp://worker:s3cret@mq:5672/%2f",
+            "s3cret",
+            "amqp://worker:********@mq:5672/%2f",
+        );
+        masks(
+            "amqps://worker:s3cret@mq.example.net:5671/prod",
+            "s3cret",
+            "amqps://worker:********@mq.example.net:5671/prod",
+        );
+    }
+
+    #[test]
+    fn mask_url_hides_a_multi_host_password() {
+        masks(
+            "postgres://app:hunter2@db1:5432,db2:5433/netraven?target_session_attrs=read-write",
+            "hunter2",
+            "@db1:5432,db2:5433/netraven?target_session_attrs=read-write",
+        );
+    }
+
+    #[test]
+    fn mask_url_hides_percent_encoded_and_awkward_passwords() {
+        masks(
+            "postgres://app:p%40ss%3Aw0rd@db/netraven",
+            "w0rd",
+            "app:********@db/netraven",
+        );
+        masks(
+            "postgres://app:p%40ss@db/netraven",
+            "p%40ss",
+            "@db/netraven",
+        );
+        // Unencoded `@`, `/` and `?` in a password: every parser's reading is masked.
+        masks("postgres://app:p@ss@db/netraven", "ss@db/n", "@db/netraven");
+        masks("postgres://app:pa@ss@db/netraven", "pa", "@db/netraven");
+        masks("postgres://app:pa/ss@db/netraven", "pa/ss", "@db/netraven");
+        masks("amqp://app:pa?ss@mq/%2f", "pa?ss", "@mq/%2f");
+    }
+
+    #[test]
+    fn mask_url_hides_password_query_parameters() {
+        masks(
+            "postgres://db/netraven?user=app&password=hunter2&sslmode=verify-full",
+            "hunter2",
+            "&sslmode=verify-full",
+        );
+        masks(
+            "postgres://db/netraven?password=hunter2",
+            "hunter2",
+            "postgres://db/netraven?password=",
+        );
+        masks(
+            "postgres://db/netraven?sslpassword=keypass&user=app",
+            "keypass",
+            "&user=app",
+        );
+        masks(
+            "postgres://db/netraven?pass%77ord=hunter2",
+            "hunter2",
+            "?pass%77ord=",
+        );
+        masks("postgres://u:p1@db/n?password=p2", "p2", "u:********@db/n");
+        assert!(!mask_url("postgres://u:p1@db/n?password=p2").contains("p1"));
+    }
+
+    #[test]
+    fn mask_url_hides_libpq_key_value_passwords() {
+        masks(
+            "host=db user=app password=hunter2 dbname=netraven",
+            "hunter2",
+            "host=db user=app password=******** dbname=netraven",
+        );
+        masks(
+            "host=db password = hunter2 dbname=netraven",
+            "hunter2",
+            "dbname=netraven",
+        );
+        masks(
+            "host=db password='two words' dbname=netraven",
+            "two words",
+            "password='********' dbname=netraven",
+        );
+        masks(
+            r"host=db password='it\'s here' dbname=netraven",
+            "s here",
+            "dbname=netraven",
+        );
+        masks("password=hunter2", "hunter2", "password=");
+        masks("host=db sslpassword=keypass", "keypass", "host=db");
+    }
+
+    #[test]
+    fn mask_url_leaves_what_has_no_password() {
+        for s in [
+            "postgres://postgres@127.0.0.1:5432/netraven",
+            "amqp://127.0.0.1:5672/%2f",
+            "host=db user=app dbname=netraven sslmode=verify-full",
+            "/etc/netraven/key/secret.key",
+            "info,netraven_worker=debug",
+        ] {
+            assert_eq!(mask_url(s), s);
+        }
+    }
+
+    #[test]
+    fn show_masks_passwords_in_every_url_and_inline_key() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                (
+                    "NETRAVEN__DATABASE__URL",
+                    "postgres://app@db1,db2/n?sslmode=require&password=p%20g",
+                ),
+                (
+                    "NETRAVEN__AMQP__URL",
+                    "amqps://dispatcher:b%40nny@mq1:5671/prod?heartbeat=10",
+                ),
+                ("NETRAVEN__SECRETS__KEY", "k1 c2VjcmV0LWtleS1tYXRlcmlhbA=="),
+            ]),
+        )
+        .expect("loads");
+        let shown = s.show().expect("shows");
+        for secret in ["p%20g", "b%40nny", "c2VjcmV0"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(
+            shown.contains("amqps://dispatcher:********@mq1:5671/prod?heartbeat=10"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("postgres://app@db1,db2/n?sslmode=require&password=********"),
+            "{shown}"
+        );
+        // Still TOML, every section there, in the settings' order.
+        assert!(shown.starts_with("[database]"), "{shown}");
+        let back: toml::Table = toml::from_str(&shown).expect("TOML");
+        for section in [
+            "database",
+            "amqp",
+            "secrets",
+            "dispatcher",
+            "worker",
+            "aggregator",
+        ] {
+            assert!(back.contains_key(section), "no {section} in {shown}");
+        }
+    }
+
+    #[test]
+    fn mask_tree_hides_settings_named_as_secrets_and_inline_private_keys() {
+        let mut tree: toml::Value = toml::from_str(
+            "[tls]\nclient_key = \"MC4CAQAwBQYDK2VwBCIEI\"\nclient_key_file = \"/etc/k.pem\"\n\
+             ca = \"-----BEGIN PRIVATE KEY-----\\nMC4C\\n-----END PRIVATE KEY-----\"\n\
+             [x]\ntoken = \"t0k\"\nbroker_password = \"pw\"\nurls = [\"amqp://u:pw2@h/\"]\n",
+        )
+        .expect("TOML");
+        mask_tree(None, &mut tree);
+        let shown = toml::to_string(&tree).expect("TOML");
+        for secret in ["MC4C", "t0k", "\"pw\"", "pw2"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("/etc/k.pem"), "{shown}");
+        assert!(shown.contains("amqp://u:********@h/"), "{shown}");
     }
 }

@@ -7,6 +7,7 @@
 //! | [`config`] | the typed settings, loaded from defaults, a TOML file and `NETRAVEN__*` variables |
 //! | [`role`] | what every role does first: health server, Postgres, RabbitMQ |
 //! | [`sealing`] | the AEAD key ring that seals device secrets at rest and in flight |
+//! | [`signing`] | Ed25519 signatures on device tasks and results, and the keys that check them |
 //! | [`db`] | the Postgres pool, every Postgres connection (TLS per libpq's `sslmode`) and the schema migrations |
 //! | [`tls`] | the rustls client configurations of the broker and Postgres links |
 //! | [`broker`] | RabbitMQ connection, topology (exchanges, quorum queues, dead letters) and confirmed publishing |
@@ -23,6 +24,7 @@ pub mod messages;
 pub mod role;
 pub mod sealing;
 pub mod shutdown;
+pub mod signing;
 pub mod telemetry;
 pub mod tls;
 

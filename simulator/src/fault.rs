@@ -55,10 +55,19 @@ pub enum Fault {
     /// Offers only `diffie-hellman-group14-sha1`, `aes128-cbc`/`aes256-cbc` and
     /// `hmac-sha1`: modern clients find no common algorithm.
     LegacyAlgorithms,
+    /// Serves an RSA host key and offers only `ssh-rsa` host-key signatures (SHA-1), as
+    /// devices from before RFC 8332 do. Not among the faults the scenarios play
+    /// ([`Fault::ALL`]); a scenario file names it (`fault: ssh_rsa_sha1_only`). Every such
+    /// device serves the same RSA key, a test key shipped with the simulator.
+    SshRsaSha1Only,
 }
 
 impl Fault {
-    /// One of each fault with default parameters, in a stable order.
+    /// Faults that exist only when a device names them: no scenario plays them.
+    pub const OPT_IN: [Fault; 1] = [Fault::SshRsaSha1Only];
+
+    /// One of each fault the scenarios play, with default parameters, in a stable order
+    /// ([`Fault::OPT_IN`] holds the others).
     pub const ALL: [Fault; 11] = [
         Fault::PortClosed,
         Fault::Silent,
@@ -93,6 +102,7 @@ impl Fault {
             Fault::EndlessOutput => "endless_output",
             Fault::HostKeyChanged => "host_key_changed",
             Fault::LegacyAlgorithms => "legacy_algorithms",
+            Fault::SshRsaSha1Only => "ssh_rsa_sha1_only",
         }
     }
 
@@ -142,6 +152,7 @@ impl FromStr for Fault {
         };
         let template = Fault::ALL
             .into_iter()
+            .chain(Fault::OPT_IN)
             .find(|f| f.name() == name)
             .ok_or_else(|| bad("no such fault"))?;
         let fault = match template {
@@ -184,7 +195,12 @@ impl From<Fault> for String {
 
 /// Every fault name, for error messages and `--help`.
 pub fn names() -> String {
-    Fault::ALL.map(Fault::name).join(", ")
+    Fault::ALL
+        .into_iter()
+        .chain(Fault::OPT_IN)
+        .map(Fault::name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -193,7 +209,7 @@ mod tests {
 
     #[test]
     fn names_and_parameters_round_trip() {
-        for f in Fault::ALL {
+        for f in Fault::ALL.into_iter().chain(Fault::OPT_IN) {
             assert_eq!(f.to_string().parse::<Fault>().ok(), Some(f), "{f}");
         }
         assert_eq!(

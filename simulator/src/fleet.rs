@@ -60,6 +60,17 @@ pub fn host_key(seed: u64, device: &str) -> Result<PrivateKey, SimError> {
     key_from(seed, &format!("hostkey/{device}"), device)
 }
 
+/// The RSA key every device with [`Fault::SshRsaSha1Only`] serves: a test key shipped with
+/// the simulator (an RSA key cannot be derived from the seed cheaply), public by design.
+pub fn ssh_rsa_host_key(device: &str) -> Result<PrivateKey, SimError> {
+    PrivateKey::from_openssh(include_str!("../keys/ssh_rsa_host_key")).map_err(|e| {
+        SimError::HostKey {
+            device: device.to_string(),
+            reason: e.to_string(),
+        }
+    })
+}
+
 /// The key a device with [`Fault::HostKeyChanged`] serves instead of [`host_key`].
 pub fn changed_host_key(seed: u64, device: &str) -> Result<PrivateKey, SimError> {
     key_from(seed, &format!("hostkey-changed/{device}"), device)
@@ -185,10 +196,10 @@ impl Fleet {
         let mut devices = Vec::with_capacity(spec.devices.len());
         let mut by_name = HashMap::with_capacity(spec.devices.len());
         for d in spec.devices {
-            let key = if d.fault == Some(Fault::HostKeyChanged) {
-                changed_host_key(spec.seed, &d.name)?
-            } else {
-                host_key(spec.seed, &d.name)?
+            let key = match d.fault {
+                Some(Fault::HostKeyChanged) => changed_host_key(spec.seed, &d.name)?,
+                Some(Fault::SshRsaSha1Only) => ssh_rsa_host_key(&d.name)?,
+                _ => host_key(spec.seed, &d.name)?,
             };
             let public = openssh_public(&key, &d.name)?;
             let listen = d.fault != Some(Fault::PortClosed);

@@ -317,6 +317,45 @@ async fn changed_host_key_differs_from_the_seeds_and_a_careful_client_sends_no_s
 }
 
 #[tokio::test]
+async fn ssh_rsa_sha1_only_negotiates_only_with_ssh_rsa_offered() {
+    use russh::keys::{Algorithm, HashAlg};
+    let (fleet, dev) = fleet_with(Fault::SshRsaSha1Only).await;
+    assert!(dev.host_key.starts_with("ssh-rsa "), "{}", dev.host_key);
+    let sha2_only = russh::client::Config {
+        preferred: Preferred {
+            key: Cow::Owned(vec![
+                Algorithm::Rsa {
+                    hash: Some(HashAlg::Sha512),
+                },
+                Algorithm::Rsa {
+                    hash: Some(HashAlg::Sha256),
+                },
+            ]),
+            ..Preferred::DEFAULT
+        },
+        ..Default::default()
+    };
+    assert!(
+        Client::try_connect(&dev, sha2_only).await.is_err(),
+        "a client without ssh-rsa must find no common host key algorithm"
+    );
+    let sha1 = russh::client::Config {
+        preferred: Preferred {
+            key: Cow::Owned(vec![Algorithm::Rsa { hash: None }]),
+            ..Preferred::DEFAULT
+        },
+        ..Default::default()
+    };
+    let mut c = Client::try_connect(&dev, sha1).await.unwrap();
+    assert_eq!(
+        common::key_body(&c.server_key()),
+        common::key_body(&dev.host_key)
+    );
+    assert!(c.password(USER, PASSWORD).await);
+    fleet.shutdown().await;
+}
+
+#[tokio::test]
 async fn legacy_algorithms_negotiate_only_with_legacy_lists_enabled() {
     let (fleet, dev) = fleet_with(Fault::LegacyAlgorithms).await;
     let modern = Client::try_connect(&dev, russh::client::Config::default()).await;

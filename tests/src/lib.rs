@@ -19,6 +19,7 @@ use netraven_shared::config::Settings;
 use netraven_shared::db;
 use netraven_shared::messages::{self, JobRequest, Targets};
 use netraven_shared::sealing::KeyRing;
+use netraven_shared::signing::{Issuer, Purpose, Signer, SigningKeys};
 use netraven_simulator::Fleet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -58,6 +59,9 @@ pub struct TestEnv {
     pub keyring: KeyRing,
     /// The key ring in key-file format, for roles started as processes.
     pub key_line: String,
+    /// The dispatcher's and the workers' signing keys, in the signing key file's format
+    /// (every role of a test shares one file, as on a development machine).
+    pub signing_keys: String,
     pub names: Names,
     pub dir: tempfile::TempDir,
     db_name: String,
@@ -89,6 +93,11 @@ impl TestEnv {
             }
         }
         let key_line = KeyRing::generate_line()?;
+        let signing_keys = format!(
+            "{}\n{}\n",
+            SigningKeys::generate_line(Issuer::Dispatcher)?,
+            SigningKeys::generate_line(Issuer::Worker)?
+        );
         let mut settings = Settings::default();
         settings.database.url = url(&db_name);
         settings.database.pool_size = 8;
@@ -98,6 +107,7 @@ impl TestEnv {
         // Queues of a test that dies without cleaning up vanish on their own.
         settings.amqp.queue_expires_ms = 600_000;
         settings.secrets.key = Some(key_line.clone().into());
+        settings.signing.key = Some(signing_keys.clone().into());
         settings.dispatcher.metrics_addr = String::new();
         settings.worker.metrics_addr = String::new();
         settings.aggregator.metrics_addr = String::new();
@@ -122,12 +132,18 @@ impl TestEnv {
             keyring: KeyRing::parse(&key_line)?,
             names: Names::new(&settings.amqp.namespace),
             key_line,
+            signing_keys,
             pool,
             settings,
             dir: tempfile::tempdir()?,
             db_name,
             declared: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// The test's signer of `purpose`, for a test that plays the dispatcher or a worker.
+    pub fn signer(&self, purpose: Purpose) -> Result<Signer> {
+        Ok(SigningKeys::parse(&self.signing_keys)?.signer(purpose, &self.names.namespace)?)
     }
 
     /// Writes the fleet's inventory and imports it, as `netraven inventory import` does.
@@ -249,6 +265,7 @@ impl TestEnv {
                 s.amqp.queue_expires_ms.to_string(),
             ),
             ("NETRAVEN__SECRETS__KEY", self.key_line.clone()),
+            ("NETRAVEN__SIGNING__KEY", self.signing_keys.clone()),
             ("NETRAVEN__DISPATCHER__METRICS_ADDR", String::new()),
             ("NETRAVEN__WORKER__METRICS_ADDR", String::new()),
             ("NETRAVEN__AGGREGATOR__METRICS_ADDR", String::new()),

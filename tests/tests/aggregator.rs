@@ -5,6 +5,7 @@ use chrono::Utc;
 use netraven_shared::broker::{self, Outgoing, Publisher, RESULT_KEY};
 use netraven_shared::domain::{JobStatus, Outcome};
 use netraven_shared::messages::{self, TaskResult, TaskResults};
+use netraven_shared::signing::Purpose;
 use netraven_simulator::{scenario, Fleet, FleetOptions};
 use netraven_tests::{request, CrashingWorker, Roles, TestEnv};
 use std::time::Duration;
@@ -62,24 +63,31 @@ async fn two_aggregators_and_repeated_results_count_each_device_once() -> anyhow
         .collect();
     let (singles, batched) = fakes.split_at(fakes.len() / 2);
     let batch_properties = broker::json_properties().with_type(messages::RESULTS_BATCH_TYPE.into());
+    // Signed with the workers' key: a redelivery carries the worker's signature.
+    let signer = env.signer(Purpose::TaskResults)?;
     let mut replay: Vec<Outgoing> = Vec::new();
     for fake in singles {
-        replay.push(Outgoing::json(&exchange, RESULT_KEY, fake)?);
+        replay.push(Outgoing::json(&exchange, RESULT_KEY, fake)?.signed(&signer));
     }
     let batch = TaskResults {
         version: messages::VERSION,
         results: batched.to_vec(),
     };
     replay.push(
-        Outgoing::json(&exchange, RESULT_KEY, &batch)?.with_properties(batch_properties.clone()),
+        Outgoing::json(&exchange, RESULT_KEY, &batch)?
+            .with_properties(batch_properties.clone())
+            .signed(&signer),
     );
-    replay.push(Outgoing {
-        exchange: exchange.clone(),
-        routing_key: RESULT_KEY.into(),
-        body: br#"{"version":1,"results":[{"device_id":"one"}]}"#.to_vec(),
-        properties: batch_properties,
-        mandatory: true,
-    });
+    replay.push(
+        Outgoing {
+            exchange: exchange.clone(),
+            routing_key: RESULT_KEY.into(),
+            body: br#"{"version":1,"results":[{"device_id":"one"}]}"#.to_vec(),
+            properties: batch_properties,
+            mandatory: true,
+        }
+        .signed(&signer),
+    );
     let report = publisher.publish_all(replay).await?;
     assert_eq!(report.confirmed, singles.len() + 2);
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -134,7 +142,8 @@ async fn an_overdue_job_is_finished_by_the_sweeper_with_missing_devices_lost() -
     r.limits.job_deadline_ms = Some(1_500);
     env.publish(&r).await?;
     let id = env.job_id(&r.request_id, TIMEOUT).await?;
-    // Two devices did report before the deadline.
+    // Two devices did report before the deadline (the test plays their worker).
+    let signer = env.signer(Purpose::TaskResults)?;
     let conn = broker::connect(&env.settings.amqp, "test-partial").await?;
     let publisher = Publisher::new(&conn, 10).await?;
     let client = env.pool.get().await?;
@@ -144,11 +153,9 @@ async fn an_overdue_job_is_finished_by_the_sweeper_with_missing_devices_lost() -
     for row in &devices {
         let ok = result(id, row.get(0), row.get(1), Outcome::Success);
         publisher
-            .publish(Outgoing::json(
-                &env.names.results_exchange(),
-                RESULT_KEY,
-                &ok,
-            )?)
+            .publish(
+                Outgoing::json(&env.names.results_exchange(), RESULT_KEY, &ok)?.signed(&signer),
+            )
             .await?;
     }
     let job = env.wait_final(id, TIMEOUT).await?;

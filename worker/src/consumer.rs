@@ -12,6 +12,7 @@ use netraven_shared::config::Settings;
 use netraven_shared::domain::Outcome;
 use netraven_shared::messages::{self, DeviceTask, TaskResult};
 use netraven_shared::role;
+use netraven_shared::signing::{Issuer, Purpose, Rejection, SigningKeys, TrustedKeys};
 use netraven_shared::telemetry::metrics;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +25,12 @@ use tracing::Instrument;
 /// cannot be loaded: a worker that cannot open secrets must not take tasks.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), WorkerError> {
     let keys = crate::keys::Keys::load(&settings.secrets)?;
+    let ns = &settings.amqp.namespace;
+    let results_signer = SigningKeys::required(&settings.signing, Issuer::Worker)?
+        .signer(Purpose::TaskResults, ns)?;
+    let tasks_verifier =
+        TrustedKeys::from_settings(&settings.signing)?.verifier(Purpose::DeviceTask, ns)?;
+    Rejection::export_zero(&netraven_shared::broker::Names::new(ns).tasks_queue());
     let profiles = platform::Profiles::load(settings.worker.profiles_dir.as_deref())
         .map_err(WorkerError::Profiles)?;
     let Some(role::Connected {
@@ -53,6 +60,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         pins: crate::store::Pinner::start(pool.clone()),
         pool: pool.clone(),
         keys,
+        tasks: tasks_verifier,
         logins: crate::aaa::LoginLimits::new(
             w.max_concurrent_logins_per_credential as usize,
             w.max_logins_per_second_per_credential,
@@ -80,6 +88,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         pool,
         Publisher::on(link.clone(), settings.amqp.publish_window).await?,
         names.clone(),
+        results_signer,
         Duration::from_millis(w.flush_interval_ms),
     ));
     let dead_letters = Arc::new(Publisher::on(link.clone(), 16).await?);
@@ -137,28 +146,18 @@ async fn handle(
     names: &Names,
     dead_letters: &Publisher,
 ) {
+    // Nothing in a task is believed, nor a secret opened for it, before its signature is.
+    if let Err(rejected) = broker::verify(&core.tasks, &delivery.data, &delivery.properties) {
+        metrics::get()
+            .messages_rejected_total
+            .with_label_values(&[&names.tasks_queue(), rejected.label()])
+            .inc();
+        let reason = format!("device task refused: {rejected}");
+        return dead_letter(names, dead_letters, &delivery, &reason).await;
+    }
     let task = match DeviceTask::decode(&delivery.data) {
         Ok(t) => t,
-        Err(reason) => {
-            let queue = names.tasks_queue();
-            tracing::warn!(%reason, "malformed device task dead-lettered");
-            let dead =
-                broker::dead_letter(names, &queue, &delivery.data, &delivery.properties, &reason);
-            let settled = match dead_letters.publish(dead).await {
-                Ok(()) => {
-                    metrics::get()
-                        .dead_lettered_total
-                        .with_label_values(&[&queue])
-                        .inc();
-                    broker::settle(&delivery.acker, Settle::Ack).await
-                }
-                Err(_) => broker::settle(&delivery.acker, Settle::Requeue).await,
-            };
-            if let Err(e) = settled {
-                tracing::warn!(error = %e, "malformed task not settled");
-            }
-            return;
-        }
+        Err(reason) => return dead_letter(names, dead_letters, &delivery, &reason).await,
     };
     if let Some(published) = delivery.properties.timestamp() {
         let waited = Utc::now()
@@ -232,4 +231,25 @@ async fn handle(
     }
     .instrument(span)
     .await;
+}
+
+/// Sends a task this worker will not act on to the dead-letter exchange with `reason`, and
+/// acks it; if the dead letter is not confirmed, the task goes back to the queue instead.
+async fn dead_letter(names: &Names, dead_letters: &Publisher, delivery: &Delivery, reason: &str) {
+    let queue = names.tasks_queue();
+    tracing::warn!(%reason, "device task dead-lettered");
+    let dead = broker::dead_letter(names, &queue, &delivery.data, &delivery.properties, reason);
+    let settled = match dead_letters.publish(dead).await {
+        Ok(()) => {
+            metrics::get()
+                .dead_lettered_total
+                .with_label_values(&[&queue])
+                .inc();
+            broker::settle(&delivery.acker, Settle::Ack).await
+        }
+        Err(_) => broker::settle(&delivery.acker, Settle::Requeue).await,
+    };
+    if let Err(e) = settled {
+        tracing::warn!(error = %e, "refused task not settled");
+    }
 }

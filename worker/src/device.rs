@@ -194,6 +194,7 @@ async fn work(
     };
     let options = SshOptions {
         legacy_algorithms: profile.legacy_algorithms,
+        allow_ssh_rsa_sha1: profile.allow_ssh_rsa_sha1,
     };
     let mut session: Option<Session> = None;
     let mut unopenable = Vec::new();
@@ -348,13 +349,8 @@ async fn pin(core: &Core, task: &DeviceTask, s: &Session) -> Result<String, Devi
         .pin(task.device.id, presented)
         .await
         .map_err(|e| DeviceFailure::new(Outcome::InternalError, e))?;
-    if pinned != presented.public_key {
-        let expected =
-            crate::ssh::fingerprint_of_line(&pinned).unwrap_or_else(|| "unparsable key".into());
-        let e = SshError::HostKeyMismatch {
-            expected_fingerprint: expected,
-            presented_fingerprint: presented.fingerprint.clone(),
-        };
+    // The pin may be another worker's key, or an operator's pin by key or fingerprint.
+    if let Err(e) = crate::ssh::pin_accepts(&pinned, presented) {
         return Err(DeviceFailure::ssh(&e, &timeouts));
     }
     tracing::info!(device.id = task.device.id, fingerprint = %presented.fingerprint, "host key pinned on first contact");

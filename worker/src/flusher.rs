@@ -19,6 +19,7 @@ use lapin::Acker;
 use netraven_shared::broker::{self, Names, Outgoing, Publisher, Settle, RESULT_KEY};
 use netraven_shared::db::describe;
 use netraven_shared::messages::{self, TaskResult, TaskResults};
+use netraven_shared::signing::Signer;
 use netraven_shared::telemetry::metrics;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -94,6 +95,7 @@ pub async fn run(
     pool: Pool,
     publisher: Publisher,
     names: Names,
+    signer: Signer,
     interval: Duration,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -113,11 +115,24 @@ pub async fn run(
                 Ok(None) | Err(_) => break,
             }
         }
-        flush(&pool, &publisher, &names, std::mem::take(&mut batch)).await;
+        flush(
+            &pool,
+            &publisher,
+            &names,
+            &signer,
+            std::mem::take(&mut batch),
+        )
+        .await;
     }
 }
 
-async fn flush(pool: &Pool, publisher: &Publisher, names: &Names, batch: Vec<Finished>) {
+async fn flush(
+    pool: &Pool,
+    publisher: &Publisher,
+    names: &Names,
+    signer: &Signer,
+    batch: Vec<Finished>,
+) {
     let mut delay = Duration::from_millis(100);
     for attempt in 1.. {
         match write(pool, &batch).await {
@@ -161,7 +176,11 @@ async fn flush(pool: &Pool, publisher: &Publisher, names: &Names, batch: Vec<Fin
                 .properties
                 .clone()
                 .with_type(messages::RESULTS_BATCH_TYPE.into());
-            match publisher.publish(m.with_properties(properties)).await {
+            // Signed: the aggregator believes no result a worker did not sign.
+            match publisher
+                .publish(m.with_properties(properties).signed(signer))
+                .await
+            {
                 Ok(()) => true,
                 Err(netraven_shared::Error::ShuttingDown) => {
                     // Only at shutdown with the broker away: the tasks stay unacked, and

@@ -36,6 +36,8 @@ pub struct Core {
     /// Host-key pins, in group commit.
     pub pins: store::Pinner,
     pub keys: keys::Keys,
+    /// Checks that a device task is the dispatcher's, before anything in it is believed.
+    pub tasks: netraven_shared::signing::Verifier,
     pub logins: aaa::LoginLimits,
     pub profiles: platform::Profiles,
     pub settings: WorkerSettings,

@@ -51,6 +51,8 @@ struct ProfileFile {
     error_patterns: Vec<String>,
     #[serde(default)]
     legacy_algorithms: bool,
+    #[serde(default)]
+    allow_ssh_rsa_sha1: bool,
     commands: BTreeMap<String, String>,
 }
 
@@ -74,6 +76,8 @@ pub struct Profile {
     whole_text_prefilter: bool,
     /// Offer diffie-hellman-group14-sha1, aes-cbc and hmac-sha1 for old devices.
     pub legacy_algorithms: bool,
+    /// Accept `ssh-rsa` host-key signatures (SHA-1) from devices that offer nothing newer.
+    pub allow_ssh_rsa_sha1: bool,
     /// The command of each job type (`config_backup`).
     pub commands: BTreeMap<String, String>,
 }
@@ -117,6 +121,7 @@ impl Profile {
             enable_command: f.enable_command,
             paging_off: f.paging_off,
             legacy_algorithms: f.legacy_algorithms,
+            allow_ssh_rsa_sha1: f.allow_ssh_rsa_sha1,
             commands: f.commands,
         })
     }

@@ -213,7 +213,8 @@ async fn pins_once(
                  INSERT INTO host_keys (device_id, algorithm, public_key, fingerprint)
                  SELECT device_id, algorithm, public_key, fingerprint FROM input WHERE known
                  ON CONFLICT (device_id) DO UPDATE SET last_seen_at = CASE
-                     WHEN host_keys.public_key = EXCLUDED.public_key THEN now()
+                     WHEN host_keys.public_key IN (EXCLUDED.public_key, EXCLUDED.fingerprint)
+                     THEN now()
                      ELSE host_keys.last_seen_at END
                  RETURNING device_id, public_key
              )

@@ -246,6 +246,7 @@ async fn legacy_algorithms_still_negotiate_with_a_modern_server() {
         HostKeyCheck::Off,
         &SshOptions {
             legacy_algorithms: true,
+            ..SshOptions::default()
         },
     )
     .await

@@ -2,14 +2,13 @@
 //! workers, RabbitMQ and Postgres, against the simulated fleet.
 
 use super::scratch::Scratch;
-use crate::processes::{role_env, Role};
+use crate::processes::{role_env, Role, RunKeys};
 use crate::{client, inventory};
 use anyhow::{Context, Result};
 use netraven_dispatcher::jobs;
 use netraven_shared::config::Settings;
 use netraven_shared::domain::JobStatus;
 use netraven_shared::messages::{self, JobRequest, Limits, Targets};
-use netraven_shared::sealing::KeyRing;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -62,12 +61,12 @@ impl Stage {
     ) -> Result<Stage> {
         let scratch = Scratch::new(base, label).await?;
         let logs = tempfile::tempdir()?;
-        let key_line = KeyRing::generate_line()?;
-        let keyring = KeyRing::parse(&key_line)?;
+        let keys = RunKeys::generate()?;
+        let keyring = keys.keyring()?;
         for path in inventories {
             inventory::import(&mut scratch.pool.get().await?, &keyring, path).await?;
         }
-        let mut env = role_env(&scratch.settings, &key_line);
+        let mut env = role_env(&scratch.settings, &keys);
         env.push((
             "NETRAVEN__WORKER__MAX_IN_FLIGHT".into(),
             shape.max_in_flight.to_string(),

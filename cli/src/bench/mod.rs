@@ -10,6 +10,7 @@ pub mod job;
 pub mod publish;
 pub mod resolution;
 pub mod scratch;
+pub mod signatures;
 
 use anyhow::Result;
 use netraven_shared::config::Settings;
@@ -258,6 +259,9 @@ async fn measure(settings: &Settings, args: &BenchArgs, figures: &mut Vec<Figure
         say(&f);
         figures.push(f);
     };
+    // The fleet's CPU per device in the job at the baseline's size: what the signatures'
+    // cost is set against.
+    let mut job_cpu_ms: Option<(String, f64)> = None;
     println!(
         "{:<38} {:>12} {:<10} MEASURED ON",
         "FIGURE", "VALUE", "UNIT"
@@ -379,6 +383,9 @@ async fn measure(settings: &Settings, args: &BenchArgs, figures: &mut Vec<Figure
             detail,
         ));
         for f in cpu_figures(&format!("job_{devices}"), first) {
+            if with_baselines && f.name.ends_with("_total") {
+                job_cpu_ms = Some((f.name.clone(), f.value));
+            }
             push(f);
         }
         if !with_baselines {
@@ -449,6 +456,24 @@ async fn measure(settings: &Settings, args: &BenchArgs, figures: &mut Vec<Figure
         push(ingest::measure(&scratch, plan.ingest, 500).await?);
         push(publish::measure(&scratch, plan.publish).await?);
         scratch.remove().await?;
+        let signing = signatures::measure(plan.publish)?;
+        let us: f64 = signing.iter().map(|f| f.value).sum();
+        for f in signing {
+            push(f);
+        }
+        // Against what a device costs the whole fleet in this run's job at the
+        // baseline's size, when the jobs part ran.
+        if let Some((name, ms)) = &job_cpu_ms {
+            push(Figure {
+                name: "signatures_share_of_job_cpu".into(),
+                value: us / (ms * 1000.0),
+                unit: "ratio".into(),
+                detail: format!(
+                    "sign + verify of a task and of its share of a results batch, {us:.1} us, \
+                     over {name} {ms:.3} ms"
+                ),
+            });
+        }
     }
     if wants("hostile") {
         for f in hostile::measure(

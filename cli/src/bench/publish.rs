@@ -9,6 +9,7 @@ use netraven_dispatcher::resolve::ResolvedDevice;
 use netraven_shared::broker::{self, Publisher};
 use netraven_shared::domain::HostKeyPolicy;
 use netraven_shared::messages::{TaskCredential, TaskDevice};
+use netraven_shared::signing::{Issuer, Purpose, SigningKeys};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -20,41 +21,13 @@ pub async fn measure(scratch: &Scratch, count: usize) -> Result<Figure> {
     let ch = conn.create_channel().await?;
     broker::declare_topology(&ch, &names, &scratch.settings.amqp).await?;
     let publisher = Publisher::new(&conn, scratch.settings.amqp.publish_window).await?;
-    let credentials: Vec<Arc<TaskCredential>> = (1..=3)
-        .map(|i| {
-            Arc::new(TaskCredential {
-                id: i,
-                name: format!("cred-{i}"),
-                username: format!("user{i}"),
-                sealed_secret: format!("nrv1:k20260101000000-abcd:{}", "A".repeat(60)),
-            })
-        })
-        .collect();
-    let devices: Vec<ResolvedDevice> = (0..count as i64)
-        .map(|i| ResolvedDevice {
-            device: TaskDevice {
-                id: i,
-                name: format!("dev-{i:06}"),
-                host: "10.0.0.1".into(),
-                port: 22,
-                platform: "cisco_ios".into(),
-            },
-            credentials: credentials.clone(),
-            pinned_host_key: None,
-        })
-        .collect();
+    let devices = devices(count);
     let refs: Vec<&ResolvedDevice> = devices.iter().collect();
-    let plan = TaskPlan {
-        job_id: uuid::Uuid::now_v7(),
-        job_type: "config_backup".into(),
-        commands: Vec::new(),
-        device_deadline_ms: 60_000,
-        timeouts: Default::default(),
-        host_key_policy: HostKeyPolicy::AcceptNew,
-        job_deadline: Utc::now() + chrono::Duration::hours(1),
-    };
+    let plan = plan();
+    let signer = SigningKeys::parse(&SigningKeys::generate_line(Issuer::Dispatcher)?)?
+        .signer(Purpose::DeviceTask, &names.namespace)?;
     let started = Instant::now();
-    let confirmed = publish_tasks(&publisher, &names, &plan, &refs, 0).await?;
+    let confirmed = publish_tasks(&publisher, &names, &signer, &plan, &refs, 0).await?;
     let took = started.elapsed();
     anyhow::ensure!(confirmed == count, "{confirmed} of {count} confirmed");
     let _ = ch
@@ -74,4 +47,44 @@ pub async fn measure(scratch: &Scratch, count: usize) -> Result<Figure> {
             scratch.settings.amqp.publish_window
         ),
     ))
+}
+
+/// `count` devices as the dispatcher resolves them: three sealed credentials each.
+pub(crate) fn devices(count: usize) -> Vec<ResolvedDevice> {
+    let credentials: Vec<Arc<TaskCredential>> = (1..=3)
+        .map(|i| {
+            Arc::new(TaskCredential {
+                id: i,
+                name: format!("cred-{i}"),
+                username: format!("user{i}"),
+                sealed_secret: format!("nrv1:k20260101000000-abcd:{}", "A".repeat(60)),
+            })
+        })
+        .collect();
+    (0..count as i64)
+        .map(|i| ResolvedDevice {
+            device: TaskDevice {
+                id: i,
+                name: format!("dev-{i:06}"),
+                host: "10.0.0.1".into(),
+                port: 22,
+                platform: "cisco_ios".into(),
+            },
+            credentials: credentials.clone(),
+            pinned_host_key: None,
+        })
+        .collect()
+}
+
+/// A config_backup job's plan.
+pub(crate) fn plan() -> TaskPlan {
+    TaskPlan {
+        job_id: uuid::Uuid::now_v7(),
+        job_type: "config_backup".into(),
+        commands: Vec::new(),
+        device_deadline_ms: 60_000,
+        timeouts: Default::default(),
+        host_key_policy: HostKeyPolicy::AcceptNew,
+        job_deadline: Utc::now() + chrono::Duration::hours(1),
+    }
 }

@@ -67,7 +67,10 @@ pub struct ConfigSnapshot {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct HostKey {
-    pub algorithm: String,
+    /// `null` for a pin by fingerprint.
+    pub algorithm: Option<String>,
+    /// `first-use`, `known-hosts` or `fingerprint`.
+    pub source: String,
     pub fingerprint: String,
     pub first_seen_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
@@ -148,7 +151,7 @@ pub async fn show(client: &deadpool_postgres::Client, name: &str) -> Result<Devi
         });
     let host_key = client
         .query_opt(
-            "SELECT algorithm, fingerprint, first_seen_at, last_seen_at
+            "SELECT algorithm, source, fingerprint, first_seen_at, last_seen_at
              FROM host_keys WHERE device_id = $1",
             &[&id],
         )
@@ -156,6 +159,7 @@ pub async fn show(client: &deadpool_postgres::Client, name: &str) -> Result<Devi
         .context("cannot read the device's host key")?
         .map(|r| HostKey {
             algorithm: r.get("algorithm"),
+            source: r.get("source"),
             fingerprint: r.get("fingerprint"),
             first_seen_at: r.get("first_seen_at"),
             last_seen_at: r.get("last_seen_at"),
@@ -234,10 +238,11 @@ pub fn render(d: &DeviceDetail, style: Style) -> String {
         "host key",
         match &d.host_key {
             Some(k) => format!(
-                "{} {} (pinned {})",
-                k.algorithm,
+                "{} {} (pinned {}, {})",
+                k.algorithm.as_deref().unwrap_or("by fingerprint"),
                 k.fingerprint,
-                ago(Some(k.first_seen_at))
+                ago(Some(k.first_seen_at)),
+                k.source
             ),
             None => "- (not pinned yet)".into(),
         },

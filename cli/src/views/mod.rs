@@ -6,6 +6,7 @@
 //! | [`watch`] | `netraven job watch`: live progress, the final table, the exit code |
 //! | [`credentials`] | `netraven credential list` |
 //! | [`devices`] | `netraven device show` |
+//! | [`host_keys`] | `netraven device host-key pin`, `forget`, `list` |
 //! | [`prune`] | `netraven prune` |
 //!
 //! Each view fetches into a serialisable struct (its fields are the stable `--json` names)
@@ -13,6 +14,7 @@
 
 pub mod credentials;
 pub mod devices;
+pub mod host_keys;
 pub mod jobs;
 pub mod prune;
 pub mod watch;

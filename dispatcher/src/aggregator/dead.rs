@@ -7,13 +7,20 @@ use lapin::message::Delivery;
 use netraven_shared::broker::{self, Names, FIRST_DEATH_QUEUE_HEADER, FIRST_DEATH_REASON_HEADER};
 use netraven_shared::domain::Outcome;
 use netraven_shared::messages::{self, DeviceTask, TaskResult};
+use netraven_shared::signing::Verifier;
 
-/// The result a dead letter stands for, if it is a device task of ours.
-pub fn result_of(names: &Names, delivery: &Delivery) -> Option<TaskResult> {
+/// The result a dead letter stands for, if it is a device task of ours: one the
+/// dispatcher signed (`tasks`). A forged task a worker refused stays in the dead queue for
+/// people, and marks no device.
+pub fn result_of(names: &Names, tasks: &Verifier, delivery: &Delivery) -> Option<TaskResult> {
     let props = &delivery.properties;
     let source = broker::header(props, broker::SOURCE_HEADER)
         .or_else(|| broker::header(props, FIRST_DEATH_QUEUE_HEADER))?;
     if source != names.tasks_queue() {
+        return None;
+    }
+    if let Err(rejected) = broker::verify(tasks, &delivery.data, props) {
+        tracing::warn!(reason = %rejected, "dead-lettered task not signed by the dispatcher: no device result made of it");
         return None;
     }
     // A task that does not decode names no device: it stays in the dead queue for people.

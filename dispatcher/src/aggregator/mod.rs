@@ -14,6 +14,7 @@ use netraven_shared::broker::{self, Names, Publisher, Settle};
 use netraven_shared::config::Settings;
 use netraven_shared::messages::{self, events as keys, TaskResult, TaskResults};
 use netraven_shared::role;
+use netraven_shared::signing::{Purpose, Rejection, TrustedKeys, Verifier};
 use netraven_shared::telemetry::metrics;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -21,6 +22,12 @@ use tokio_util::sync::CancellationToken;
 /// Runs the aggregator until `shutdown`: the batch in hand is recorded (or returned to the
 /// queue) before it exits.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> {
+    // Results are believed from workers only, dead-lettered tasks from the dispatcher only.
+    let trusted = TrustedKeys::from_settings(&settings.signing)?;
+    let ns = &settings.amqp.namespace;
+    let results_verifier = trusted.verifier(Purpose::TaskResults, ns)?;
+    let tasks_verifier = trusted.verifier(Purpose::DeviceTask, ns)?;
+    Rejection::export_zero(&Names::new(ns).results_queue());
     let Some(role::Connected {
         pool,
         link,
@@ -81,6 +88,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
             publisher: Publisher::on(link.clone(), 64).await?,
             names: names.clone(),
             source: Source::DeadTasks,
+            verifier: tasks_verifier,
             batch_size: 64,
             linger,
         };
@@ -92,6 +100,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
         publisher,
         names: names.clone(),
         source: Source::Results,
+        verifier: results_verifier,
         batch_size,
         linger,
     };
@@ -124,6 +133,8 @@ struct Batches {
     publisher: Publisher,
     names: Names,
     source: Source,
+    /// Checks who signed a delivery: a worker for results, the dispatcher for dead tasks.
+    verifier: Verifier,
     batch_size: usize,
     linger: Duration,
 }
@@ -165,7 +176,19 @@ impl Batches {
     /// dead-lettered with its reason and stands for none.
     async fn results_of(&self, d: &Delivery) -> Vec<TaskResult> {
         if let Source::DeadTasks = self.source {
-            return dead::result_of(&self.names, d).into_iter().collect();
+            return dead::result_of(&self.names, &self.verifier, d)
+                .into_iter()
+                .collect();
+        }
+        if let Err(rejected) = broker::verify(&self.verifier, &d.data, &d.properties) {
+            let queue = self.names.results_queue();
+            metrics::get()
+                .messages_rejected_total
+                .with_label_values(&[&queue, rejected.label()])
+                .inc();
+            self.dead_letter(d, &format!("task results refused: {rejected}"))
+                .await;
+            return Vec::new();
         }
         let batch = d
             .properties
@@ -180,20 +203,24 @@ impl Batches {
         match decoded {
             Ok(results) => results,
             Err(reason) => {
-                let queue = self.names.results_queue();
-                tracing::warn!(%reason, "malformed task result dead-lettered");
-                let dead =
-                    broker::dead_letter(&self.names, &queue, &d.data, &d.properties, &reason);
-                if let Err(e) = self.publisher.publish(dead).await {
-                    tracing::error!(error = %e, "malformed result could not be dead-lettered");
-                }
-                metrics::get()
-                    .dead_lettered_total
-                    .with_label_values(&[&queue])
-                    .inc();
+                self.dead_letter(d, &reason).await;
                 Vec::new()
             }
         }
+    }
+
+    /// A copy of a results message the aggregator will not record, for people to look at.
+    async fn dead_letter(&self, d: &Delivery, reason: &str) {
+        let queue = self.names.results_queue();
+        tracing::warn!(%reason, "task results dead-lettered");
+        let dead = broker::dead_letter(&self.names, &queue, &d.data, &d.properties, reason);
+        if let Err(e) = self.publisher.publish(dead).await {
+            tracing::error!(error = %e, "results could not be dead-lettered");
+        }
+        metrics::get()
+            .dead_lettered_total
+            .with_label_values(&[&queue])
+            .inc();
     }
 
     /// Records one batch and settles its deliveries. Returns `false` when shutdown

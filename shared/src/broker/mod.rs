@@ -38,6 +38,8 @@ pub const RESULT_KEY: &str = "result";
 pub const REASON_HEADER: &str = "x-netraven-reason";
 /// Header naming the queue a dead-lettered message came from.
 pub const SOURCE_HEADER: &str = "x-netraven-source";
+use crate::signing::Signer;
+pub use crate::signing::{PROOF_HEADER, SIGNATURE_HEADER};
 
 /// Exchange and queue names under one namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -433,6 +435,54 @@ impl Outgoing {
         self.properties = properties;
         self
     }
+
+    /// Carries `signer`'s signature over the body in [`SIGNATURE_HEADER`], so that the
+    /// reader can tell the message from one altered or forged on the broker.
+    pub fn signed(self, signer: &Signer) -> Outgoing {
+        let signature = signer.sign(&self.body);
+        self.with_signature(signature, None)
+    }
+
+    fn with_signature(mut self, signature: String, proof: Option<String>) -> Outgoing {
+        let mut headers = self.properties.headers().clone().unwrap_or_default();
+        headers.insert(
+            SIGNATURE_HEADER.into(),
+            AMQPValue::LongString(signature.into()),
+        );
+        if let Some(proof) = proof {
+            headers.insert(PROOF_HEADER.into(), AMQPValue::LongString(proof.into()));
+        }
+        self.properties = self.properties.with_headers(headers);
+        self
+    }
+}
+
+/// Signs `batch` in groups of [`GROUP`](crate::signing::GROUP) messages: one signature
+/// per group, and each message's proof.
+pub fn sign_all(batch: Vec<Outgoing>, signer: &Signer) -> Vec<Outgoing> {
+    let mut out = Vec::with_capacity(batch.len());
+    let mut rest = batch.into_iter().peekable();
+    while rest.peek().is_some() {
+        let group: Vec<Outgoing> = rest.by_ref().take(crate::signing::GROUP).collect();
+        let bodies: Vec<&[u8]> = group.iter().map(|o| o.body.as_slice()).collect();
+        let signed = signer.sign_group(&bodies);
+        for (o, proof) in group.into_iter().zip(signed.proofs) {
+            out.push(o.with_signature(signed.signature.clone(), Some(proof)));
+        }
+    }
+    out
+}
+
+/// Whether `signed` by a trusted key: the message's signature and proof headers checked
+/// against its body.
+pub fn verify(
+    verifier: &crate::signing::Verifier,
+    body: &[u8],
+    props: &BasicProperties,
+) -> std::result::Result<(), crate::signing::Rejection> {
+    let signature = header(props, SIGNATURE_HEADER);
+    let proof = header(props, PROOF_HEADER);
+    verifier.verify(body, signature.as_deref(), proof.as_deref())
 }
 
 /// A copy of `body` for the dead-letter exchange, carrying why and where from.

@@ -40,6 +40,9 @@ pub struct Metrics {
     pub results_recorded_total: IntCounterVec,
     /// Messages we dead-lettered, by source queue.
     pub dead_lettered_total: IntCounterVec,
+    /// Messages refused because their signature did not check out (forged, altered,
+    /// unsigned, or signed by a key not trusted), by queue and reason.
+    pub messages_rejected_total: IntCounterVec,
     /// Connections to RabbitMQ re-established after one was lost, by role.
     pub broker_reconnects_total: IntCounterVec,
     /// Messages the broker confirmed or refused, by stream (`tasks`, `results`) and result
@@ -197,6 +200,12 @@ impl Metrics {
                 "netraven_dead_lettered_total",
                 "Messages dead-lettered, by source queue",
                 &["source"],
+            ),
+            messages_rejected_total: counter(
+                &r,
+                "netraven_messages_rejected_total",
+                "Messages refused for their signature (forged, altered, unsigned, untrusted key), by queue and reason",
+                &["queue", "reason"],
             ),
             broker_reconnects_total: counter(
                 &r,

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use russh::keys::PrivateKey;
+use russh::keys::{Algorithm, PrivateKey};
 use russh::{cipher, kex, mac, MethodKind, MethodSet, Preferred};
 use tokio::io::AsyncReadExt as _;
 use tokio::net::{TcpListener, TcpStream};
@@ -46,6 +46,9 @@ const LEGACY_KEX: &[kex::Name] = &[kex::DH_G14_SHA1];
 const LEGACY_CIPHERS: &[cipher::Name] = &[cipher::AES_128_CBC, cipher::AES_256_CBC];
 const LEGACY_MACS: &[mac::Name] = &[mac::HMAC_SHA1];
 
+/// [`Fault::SshRsaSha1Only`]: host-key signatures with SHA-1 only.
+const SSH_RSA_SHA1: &[Algorithm] = &[Algorithm::Rsa { hash: None }];
+
 /// The russh server config of one device.
 pub(crate) fn config(
     key: PrivateKey,
@@ -65,6 +68,11 @@ pub(crate) fn config(
             kex: Cow::Borrowed(LEGACY_KEX),
             cipher: Cow::Borrowed(LEGACY_CIPHERS),
             mac: Cow::Borrowed(LEGACY_MACS),
+            ..Preferred::DEFAULT
+        },
+        Some(Fault::SshRsaSha1Only) => Preferred {
+            kex: Cow::Borrowed(MODERN_KEX),
+            key: Cow::Borrowed(SSH_RSA_SHA1),
             ..Preferred::DEFAULT
         },
         _ => Preferred {

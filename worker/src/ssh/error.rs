@@ -115,6 +115,19 @@ impl SshError {
             E::Disconnect | E::HUP | E::SendError | E::RecvError => {
                 SshError::Disconnected(phase, "connection closed by server".to_string())
             }
+            E::NoCommonAlgo {
+                kind: russh::AlgorithmKind::Key,
+                theirs,
+                ..
+            } if theirs.iter().any(|a| a == "ssh-rsa") => SshError::Disconnected(
+                phase,
+                format!(
+                    "no common host key algorithm; server offers {}: ssh-rsa host-key \
+                     signatures use SHA-1 and are refused unless the platform profile sets \
+                     allow_ssh_rsa_sha1 = true",
+                    theirs.join(",")
+                ),
+            ),
             E::NoCommonAlgo { kind, theirs, .. } => SshError::Disconnected(
                 phase,
                 format!(

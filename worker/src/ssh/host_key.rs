@@ -1,8 +1,8 @@
 //! Host key checking: the presented key, its OpenSSH fingerprint, and pin verification.
 
-use russh::keys::{HashAlg, PublicKey};
+use russh::keys::{Algorithm, HashAlg, PublicKey};
 
-use super::error::SshError;
+use super::error::{Phase, SshError};
 
 /// How to check the server's host key. `pinned` is the key previously pinned for this
 /// device: an OpenSSH public key line (`ssh-ed25519 AAAA... [comment]`) or, also
@@ -64,33 +64,69 @@ pub(crate) fn verify(
     key: &PublicKey,
     presented: &PresentedKey,
 ) -> Result<(), SshError> {
-    let pinned = match check {
-        HostKeyCheck::Off | HostKeyCheck::AcceptNew { pinned: None } => return Ok(()),
-        HostKeyCheck::Strict { pinned: None } => {
-            return Err(SshError::HostKeyNotPinned {
-                presented_fingerprint: presented.fingerprint.clone(),
-            })
-        }
+    match check {
+        HostKeyCheck::Off | HostKeyCheck::AcceptNew { pinned: None } => Ok(()),
+        HostKeyCheck::Strict { pinned: None } => Err(SshError::HostKeyNotPinned {
+            presented_fingerprint: presented.fingerprint.clone(),
+        }),
         HostKeyCheck::AcceptNew { pinned: Some(p) } | HostKeyCheck::Strict { pinned: Some(p) } => {
-            p.trim()
+            matches_pin(p, key, presented)
         }
-    };
+    }
+}
+
+/// Whether `key` is the one `pin` names: a pin `SHA256:...` (pinned by fingerprint) is
+/// compared with the presented key's SHA-256 fingerprint, any other pin is read as an
+/// OpenSSH public key line and compared key to key. A pin that reads as neither matches
+/// nothing.
+pub(crate) fn matches_pin(
+    pin: &str,
+    key: &PublicKey,
+    presented: &PresentedKey,
+) -> Result<(), SshError> {
+    let pin = pin.trim();
     let mismatch = |expected: String| SshError::HostKeyMismatch {
         expected_fingerprint: expected,
         presented_fingerprint: presented.fingerprint.clone(),
     };
-    if pinned.starts_with("SHA256:") {
-        return if pinned == presented.fingerprint {
+    if pin.starts_with("SHA256:") {
+        return if pin == presented.fingerprint {
             Ok(())
         } else {
-            Err(mismatch(pinned.to_string()))
+            Err(mismatch(pin.to_string()))
         };
     }
-    match PublicKey::from_openssh(pinned) {
+    match PublicKey::from_openssh(pin) {
         Ok(pinned_key) if pinned_key.key_data() == key.key_data() => Ok(()),
         Ok(pinned_key) => Err(mismatch(fingerprint(&pinned_key))),
         // A pin we cannot read must not let an unknown key through.
         Err(_) => Err(mismatch("<unreadable pinned key>".to_string())),
+    }
+}
+
+/// [`matches_pin`] for a key already presented: how a worker checks the pin another worker
+/// (or an operator) stored while it was connecting.
+pub fn pin_accepts(pin: &str, presented: &PresentedKey) -> Result<(), SshError> {
+    let key = PublicKey::from_openssh(&presented.public_key).map_err(|e| {
+        SshError::Disconnected(Phase::Handshake, format!("cannot read host key: {e}"))
+    })?;
+    matches_pin(pin, &key, presented)
+}
+
+/// The algorithm of the key pinned for a check, when the pin is a public key line (a pin
+/// by fingerprint does not say). The client then offers only the host-key algorithms that
+/// key can sign with, as OpenSSH does for a host in `known_hosts`: a server that also has
+/// keys of other types presents the pinned one rather than failing the check.
+pub(crate) fn pinned_algorithm(check: &HostKeyCheck) -> Option<Algorithm> {
+    match check {
+        HostKeyCheck::AcceptNew { pinned: Some(p) } | HostKeyCheck::Strict { pinned: Some(p) } => {
+            let p = p.trim();
+            if p.starts_with("SHA256:") {
+                return None;
+            }
+            PublicKey::from_openssh(p).ok().map(|k| k.algorithm())
+        }
+        _ => None,
     }
 }
 
@@ -183,5 +219,36 @@ mod tests {
             ),
             Err(SshError::HostKeyMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn a_stored_pin_by_key_or_fingerprint_accepts_the_presented_key() {
+        let (_, p) = key(KEY_A);
+        let (_, other) = key(KEY_B);
+        assert!(pin_accepts(KEY_A, &p).is_ok());
+        assert!(pin_accepts(&p.fingerprint, &p).is_ok());
+        assert!(matches!(
+            pin_accepts(&other.fingerprint, &p),
+            Err(SshError::HostKeyMismatch { .. })
+        ));
+        assert!(matches!(
+            pin_accepts(KEY_B, &p),
+            Err(SshError::HostKeyMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn only_a_key_pin_names_an_algorithm() {
+        let (_, p) = key(KEY_A);
+        let strict = |pin: &str| HostKeyCheck::Strict {
+            pinned: Some(pin.to_string()),
+        };
+        assert_eq!(pinned_algorithm(&strict(KEY_A)), Some(Algorithm::Ed25519));
+        assert_eq!(pinned_algorithm(&strict(&p.fingerprint)), None);
+        assert_eq!(pinned_algorithm(&HostKeyCheck::Off), None);
+        assert_eq!(
+            pinned_algorithm(&HostKeyCheck::AcceptNew { pinned: None }),
+            None
+        );
     }
 }

@@ -27,7 +27,7 @@ pub mod terminal;
 use std::time::Duration;
 
 pub use error::{Phase, SshError};
-pub use host_key::{fingerprint_of_line, HostKeyCheck, PresentedKey};
+pub use host_key::{fingerprint_of_line, pin_accepts, HostKeyCheck, PresentedKey};
 pub use output::{OutputAllowance, OutputBudget, OutputTurn};
 pub use session::Session;
 pub use shell::{Expected, Shell, ShellOptions};
@@ -64,6 +64,10 @@ pub struct SshOptions {
     /// `diffie-hellman-group1-sha1`, `aes*-cbc` and `hmac-sha1`. They are appended after the
     /// modern ones, so a modern server still negotiates modern algorithms.
     pub legacy_algorithms: bool,
+    /// Also accept `ssh-rsa` host-key signatures, made with SHA-1 (offered last). Without
+    /// it an RSA host key must sign with `rsa-sha2-512` or `rsa-sha2-256`, and a server
+    /// that offers only `ssh-rsa` fails the handshake before any secret is sent.
+    pub allow_ssh_rsa_sha1: bool,
 }
 
 /// What the server said about one authentication attempt.

@@ -14,7 +14,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use super::algorithms::client_config;
 use super::error::{Phase, SshError};
 use super::handler::{ClientHandler, HandlerError, Shared};
-use super::host_key::{HostKeyCheck, PresentedKey};
+use super::host_key::{self, HostKeyCheck, PresentedKey};
 use super::output::OutputAllowance;
 use super::stream::GuardedStream;
 use super::{AuthOutcome, ExecOutput, SshOptions, SshTimeouts};
@@ -95,11 +95,12 @@ impl Session {
         let received_any = Arc::new(AtomicBool::new(false));
         let stream = GuardedStream::new(socket, token.clone(), Arc::clone(&received_any));
         let shared = Arc::new(Shared::default());
+        let config = client_config(options, host_key::pinned_algorithm(&host_key).as_ref());
         let handler = ClientHandler {
             check: host_key,
             shared: Arc::clone(&shared),
         };
-        let handshake = client::connect_stream(client_config(options), stream, handler);
+        let handshake = client::connect_stream(config, stream, handler);
         let handle = match tokio::time::timeout(timeouts.handshake, handshake).await {
             Ok(Ok(handle)) => handle,
             Ok(Err(HandlerError::HostKey(e))) => {
