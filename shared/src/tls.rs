@@ -284,3 +284,86 @@ impl ServerCertVerifier for CaOnly {
             .supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    fn files<'a>(ca: &'a Path, cert: Option<&'a Path>, key: Option<&'a Path>) -> Files<'a> {
+        Files {
+            ca: Some(("amqp.tls_ca_file", ca)),
+            cert: cert.map(|c| ("amqp.tls_cert_file", c)),
+            key: key.map(|k| ("amqp.tls_key_file", k)),
+        }
+    }
+
+    #[test]
+    fn unusable_files_are_refused_naming_the_setting_and_never_echoing_a_key() {
+        let dir = tempfile::tempdir().expect("dir");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        let ca = write(dir.path(), "ca.pem", &cert.pem());
+        let cert_file = write(dir.path(), "client.pem", &cert.pem());
+        let key_text = key.serialize_pem();
+        let key_file = write(dir.path(), "client.key", &key_text);
+        let not_pem = write(dir.path(), "junk.pem", "hello");
+        let garbled = write(
+            dir.path(),
+            "garbled.key",
+            &key_text.replace("PRIVATE KEY-----\n", "PRIVATE KEY-----\n!!"),
+        );
+        let missing = dir.path().join("missing.pem");
+        client_config(
+            files(&ca, Some(&cert_file), Some(&key_file)),
+            Check::CaAndName,
+        )
+        .expect("a CA and a client identity");
+        for (f, says) in [
+            (files(&missing, None, None), "amqp.tls_ca_file: cannot read"),
+            (files(&not_pem, None, None), "amqp.tls_ca_file: "),
+            (
+                files(&ca, Some(&cert_file), None),
+                "amqp.tls_cert_file: is set without its private key file",
+            ),
+            (
+                files(&ca, Some(&cert_file), Some(&garbled)),
+                "amqp.tls_key_file: ",
+            ),
+        ] {
+            let err = client_config(f, Check::CaAndName)
+                .expect_err(says)
+                .to_string();
+            assert!(err.starts_with(says), "{err}");
+            assert!(!err.contains("BEGIN"), "{err}");
+        }
+        let err = client_config(
+            Files {
+                ca: None,
+                cert: None,
+                key: None,
+            },
+            Check::Ca,
+        )
+        .expect_err("verify without a CA");
+        assert!(err.to_string().contains("needs a CA file"), "{err}");
+        client_config(
+            Files {
+                ca: None,
+                cert: None,
+                key: None,
+            },
+            Check::EncryptOnly,
+        )
+        .expect("encrypt only needs no file");
+    }
+}
