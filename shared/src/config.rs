@@ -888,9 +888,13 @@ mod tests {
 
     #[test]
     fn show_masks_passwords_in_every_url_and_inline_key() {
+        // An amqps:// URL needs a CA file that exists (validated at start-up).
+        let ca = tempfile::NamedTempFile::new().expect("temp file");
+        let ca_path = ca.path().display().to_string();
         let s = Settings::load_from(
             None,
             env(&[
+                ("NETRAVEN__AMQP__TLS_CA_FILE", ca_path.as_str()),
                 (
                     "NETRAVEN__DATABASE__URL",
                     "postgres://app@db1,db2/n?sslmode=require&password=p%20g",
