@@ -68,6 +68,16 @@ pub struct AmqpSettings {
     /// per role (`netraven broker setup`), set it to `false`: setup declares the topology,
     /// and roles, which may not configure anything, only check that their queue exists.
     pub declare_topology: bool,
+    /// PEM file of the CA(s) the broker's certificate must chain to. Required by an
+    /// `amqps://` URL; the system's trust store is never used.
+    pub tls_ca_file: Option<PathBuf>,
+    /// PEM certificate chain this role presents to the broker (mutual TLS).
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// The name the broker's certificate must carry, when it is not the URL's host (a
+    /// broker reached by IP address or through an alias).
+    pub tls_server_name: Option<String>,
 }
 
 impl Default for AmqpSettings {
@@ -79,6 +89,10 @@ impl Default for AmqpSettings {
             queue_expires_ms: 0,
             publish_window: 1_000,
             declare_topology: true,
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_server_name: None,
         }
     }
 }
@@ -565,6 +579,7 @@ impl Settings {
                 return fail(key, &format!("must be a {}:// URL", schemes[0]));
             }
         }
+        self.validate_tls()?;
         let positive = [
             ("database.pool_size", self.database.pool_size as u64),
             ("database.pool_timeout_ms", self.database.pool_timeout_ms),
@@ -687,6 +702,74 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// The TLS settings of both links: what an `amqps://` URL needs, no TLS file set for a
+    /// plain link (it would be ignored), every file present, libpq's TLS parameters in
+    /// `database.url` valid.
+    fn validate_tls(&self) -> Result<()> {
+        let fail = |key: &str, why: String| Err(Error::Config(format!("{key}: {why}")));
+        let amqp = &self.amqp;
+        let tls_keys = [
+            ("amqp.tls_ca_file", amqp.tls_ca_file.is_some()),
+            ("amqp.tls_cert_file", amqp.tls_cert_file.is_some()),
+            ("amqp.tls_key_file", amqp.tls_key_file.is_some()),
+            ("amqp.tls_server_name", amqp.tls_server_name.is_some()),
+        ];
+        if amqp.url.starts_with("amqps://") {
+            if amqp.tls_ca_file.is_none() {
+                return fail(
+                    "amqp.tls_ca_file",
+                    "must be set for an amqps:// URL: the PEM file of the CA that signed \
+                     the broker's certificate (for a public CA, the system bundle such as \
+                     /etc/ssl/certs/ca-certificates.crt)"
+                        .into(),
+                );
+            }
+        } else if let Some((key, _)) = tls_keys.iter().find(|(_, set)| *set) {
+            return fail(
+                key,
+                "is set but amqp.url is a plain amqp:// URL: use amqps:// for TLS".into(),
+            );
+        }
+        match (&amqp.tls_cert_file, &amqp.tls_key_file) {
+            (Some(_), None) => {
+                return fail(
+                    "amqp.tls_key_file",
+                    "must be set with amqp.tls_cert_file".into(),
+                )
+            }
+            (None, Some(_)) => {
+                return fail(
+                    "amqp.tls_cert_file",
+                    "must be set with amqp.tls_key_file".into(),
+                )
+            }
+            _ => {}
+        }
+        for (key, file) in [
+            ("amqp.tls_ca_file", &amqp.tls_ca_file),
+            ("amqp.tls_cert_file", &amqp.tls_cert_file),
+            ("amqp.tls_key_file", &amqp.tls_key_file),
+        ] {
+            if let Some(path) = file {
+                if !path.is_file() {
+                    return fail(key, format!("{} does not exist", path.display()));
+                }
+            }
+        }
+        if let Some(name) = &amqp.tls_server_name {
+            if rustls::pki_types::ServerName::try_from(name.as_str()).is_err() {
+                return fail(
+                    "amqp.tls_server_name",
+                    format!("{name:?} is not a DNS name or IP address"),
+                );
+            }
+        }
+        let (_, pg) = crate::db::split_tls(&self.database.url)
+            .map_err(|e| Error::Config(format!("database.url: {e}")))?;
+        pg.validate()
+            .map_err(|e| Error::Config(format!("database.url: {e}")))
     }
 
     /// The effective settings as TOML, every secret and every password in a string masked
@@ -1036,9 +1119,13 @@ mod tests {
 
     #[test]
     fn show_masks_passwords_in_every_url_and_inline_key() {
+        // An amqps:// URL needs a CA file that exists (validated at start-up).
+        let ca = tempfile::NamedTempFile::new().expect("temp file");
+        let ca_path = ca.path().display().to_string();
         let s = Settings::load_from(
             None,
             env(&[
+                ("NETRAVEN__AMQP__TLS_CA_FILE", ca_path.as_str()),
                 (
                     "NETRAVEN__DATABASE__URL",
                     "postgres://app@db1,db2/n?sslmode=require&password=p%20g",

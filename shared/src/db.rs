@@ -1,11 +1,19 @@
-//! The Postgres pool and the schema migrations.
+//! The Postgres pool, every other Postgres connection, and the schema migrations.
+//!
+//! Every connection goes through [`Target`]: `database.url` with libpq's TLS parameters
+//! (`sslmode`, `sslrootcert`, `sslcert`, `sslkey`) taken out and turned into a rustls
+//! configuration, because tokio-postgres itself knows only disable/prefer/require.
 
 use crate::config::DatabaseSettings;
+use crate::tls::{self, Check};
 use crate::{Error, Result};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
+use tokio_postgres::config::SslMode as PgSslMode;
 use tokio_postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 mod embedded {
     refinery::embed_migrations!("../migrations");
@@ -24,10 +32,263 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
             }
             text
         }
-        None => match std::error::Error::source(e) {
-            Some(source) => format!("{e}: {source}"),
-            None => e.to_string(),
-        },
+        None => {
+            let text = match std::error::Error::source(e) {
+                Some(source) => format!("{e}: {source}"),
+                None => e.to_string(),
+            };
+            if ["TLS", "fatal alert", "certificate"]
+                .iter()
+                .any(|w| text.contains(w))
+            {
+                format!("{text} (database.url: check sslmode, sslrootcert, sslcert and sslkey)")
+            } else {
+                text
+            }
+        }
+    }
+}
+
+/// libpq's `sslmode`, all but `allow` (plain first, TLS only if the server insists),
+/// which no deployment should want.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    /// Plain text.
+    Disable,
+    /// TLS when the server offers it, plain otherwise; libpq's default, and ours when the
+    /// URL names no mode. Protects only against someone who listens, not one who answers.
+    Prefer,
+    /// TLS or no connection; the certificate is checked only against `sslrootcert` when
+    /// one is given (as libpq does).
+    Require,
+    /// TLS, and the server's certificate chains to `sslrootcert`.
+    VerifyCa,
+    /// As `verify-ca`, and the certificate names the host of the URL.
+    VerifyFull,
+}
+
+impl FromStr for SslMode {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<SslMode, String> {
+        Ok(match s {
+            "disable" => SslMode::Disable,
+            "prefer" => SslMode::Prefer,
+            "require" => SslMode::Require,
+            "verify-ca" => SslMode::VerifyCa,
+            "verify-full" => SslMode::VerifyFull,
+            other => {
+                return Err(format!(
+                    "sslmode={other:?} is not supported: use disable, prefer, require, \
+                     verify-ca or verify-full"
+                ))
+            }
+        })
+    }
+}
+
+/// The TLS parameters of a Postgres URL, as libpq names them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsParams {
+    pub mode: SslMode,
+    pub root_cert: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+/// The parameters tokio-postgres cannot read, taken out of the URL; the password is
+/// kept out of every message.
+const TLS_PARAMS: [&str; 4] = ["sslmode", "sslrootcert", "sslcert", "sslkey"];
+
+fn percent_decode(s: &str) -> std::result::Result<String, String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = s
+                    .get(i + 1..i + 3)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| format!("bad percent-encoding in {s:?}"))?;
+                out.push(hex);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("{s:?} is not UTF-8 once decoded"))
+}
+
+/// Splits a `postgres://` URL into the URL tokio-postgres gets (without the TLS
+/// parameters) and those parameters. Errors say which parameter is wrong, never the URL
+/// (it may hold a password).
+pub fn split_tls(url: &str) -> std::result::Result<(String, TlsParams), String> {
+    let mut params = TlsParams {
+        mode: SslMode::Prefer,
+        root_cert: None,
+        cert: None,
+        key: None,
+    };
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_string(), params));
+    };
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if !TLS_PARAMS.contains(&name) {
+            kept.push(pair);
+            continue;
+        }
+        let value = percent_decode(value).map_err(|e| format!("{name}: {e}"))?;
+        if value.is_empty() {
+            return Err(format!("{name} is empty"));
+        }
+        match name {
+            "sslmode" => params.mode = value.parse()?,
+            "sslrootcert" => params.root_cert = Some(value.into()),
+            "sslcert" => params.cert = Some(value.into()),
+            _ => params.key = Some(value.into()),
+        }
+    }
+    let url = if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    Ok((url, params))
+}
+
+impl TlsParams {
+    /// Checks what can be checked before connecting: every named file exists, the modes
+    /// that check a certificate have a CA to check it against, a certificate has its key.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if matches!(self.mode, SslMode::VerifyCa | SslMode::VerifyFull) && self.root_cert.is_none()
+        {
+            let mode = if self.mode == SslMode::VerifyCa {
+                "verify-ca"
+            } else {
+                "verify-full"
+            };
+            return Err(format!(
+                "sslmode={mode} needs sslrootcert=<CA file> (the system's trust store is \
+                 not used)"
+            ));
+        }
+        match (&self.cert, &self.key) {
+            (Some(_), None) => return Err("sslcert is set without sslkey".into()),
+            (None, Some(_)) => return Err("sslkey is set without sslcert".into()),
+            _ => {}
+        }
+        for (name, path) in [
+            ("sslrootcert", &self.root_cert),
+            ("sslcert", &self.cert),
+            ("sslkey", &self.key),
+        ] {
+            if let Some(path) = path {
+                if !path.is_file() {
+                    return Err(format!("{name}: {} does not exist", path.display()));
+                }
+            }
+        }
+        if self.mode == SslMode::Disable && (self.root_cert.is_some() || self.cert.is_some()) {
+            return Err(
+                "sslmode=disable with sslrootcert or sslcert: the files would be ignored".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Where and how to connect: tokio-postgres' configuration and the TLS it needs.
+#[derive(Clone)]
+pub struct Target {
+    pub config: tokio_postgres::Config,
+    tls: Option<MakeRustlsConnect>,
+}
+
+impl Target {
+    /// Parses `url` (a `postgres://` URL, libpq's TLS parameters included) and reads the
+    /// TLS files it names. Errors name `database.url` and the parameter.
+    pub fn new(url: &str) -> Result<Target> {
+        let bad = |e: String| Error::Config(format!("database.url: {e}"));
+        let (url, params) = split_tls(url).map_err(bad)?;
+        params.validate().map_err(bad)?;
+        let mut config = tokio_postgres::Config::from_str(&url)
+            .map_err(|e| Error::Config(format!("database.url: {e}")))?;
+        let check = match params.mode {
+            SslMode::Disable => {
+                config.ssl_mode(PgSslMode::Disable);
+                return Ok(Target { config, tls: None });
+            }
+            SslMode::Prefer => {
+                config.ssl_mode(PgSslMode::Prefer);
+                Check::EncryptOnly
+            }
+            SslMode::Require => {
+                config.ssl_mode(PgSslMode::Require);
+                Check::EncryptOnly
+            }
+            SslMode::VerifyCa => {
+                config.ssl_mode(PgSslMode::Require);
+                Check::Ca
+            }
+            SslMode::VerifyFull => {
+                config.ssl_mode(PgSslMode::Require);
+                Check::CaAndName
+            }
+        };
+        let files = tls::Files {
+            ca: tls::named("database.url sslrootcert", &params.root_cert),
+            cert: tls::named("database.url sslcert", &params.cert),
+            key: tls::named("database.url sslkey", &params.key),
+        };
+        let client = tls::client_config(files, check)?;
+        Ok(Target {
+            config,
+            tls: Some(MakeRustlsConnect::new(client)),
+        })
+    }
+
+    /// Opens one connection outside any pool; its connection task is spawned.
+    pub async fn connect(&self) -> Result<tokio_postgres::Client> {
+        let client = match &self.tls {
+            Some(tls) => {
+                let (client, connection) = self.config.connect(tls.clone()).await?;
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(error = %e, "postgres connection closed");
+                    }
+                });
+                client
+            }
+            None => {
+                let (client, connection) = self.config.connect(NoTls).await?;
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(error = %e, "postgres connection closed");
+                    }
+                });
+                client
+            }
+        };
+        Ok(client)
+    }
+
+    fn manager(self) -> Manager {
+        let config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        match self.tls {
+            Some(tls) => Manager::from_config(self.config, tls, config),
+            None => Manager::from_config(self.config, NoTls, config),
+        }
     }
 }
 
@@ -44,8 +305,8 @@ pub fn pool_with_options(
     application: &str,
     options: Option<&str>,
 ) -> Result<Pool> {
-    let mut pg = tokio_postgres::Config::from_str(&settings.url)
-        .map_err(|e| Error::Config(format!("database.url: {e}")))?;
+    let mut target = Target::new(&settings.url)?;
+    let pg = &mut target.config;
     if let Some(options) = options {
         pg.options(options);
     }
@@ -53,13 +314,7 @@ pub fn pool_with_options(
     if pg.get_application_name().is_none() {
         pg.application_name(application);
     }
-    let manager = Manager::from_config(
-        pg,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
+    let manager = target.manager();
     let wait = Duration::from_millis(settings.pool_timeout_ms);
     Pool::builder(manager)
         .max_size(settings.pool_size)
@@ -71,15 +326,9 @@ pub fn pool_with_options(
         .map_err(|e| Error::Pool(e.to_string()))
 }
 
-/// Connects outside the pool (migrations, admin work, LISTEN).
+/// Connects outside the pool (migrations, admin work, LISTEN), with the TLS `url` asks for.
 pub async fn connect(url: &str) -> Result<tokio_postgres::Client> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %e, "postgres connection closed");
-        }
-    });
-    Ok(client)
+    Target::new(url)?.connect().await
 }
 
 /// Applies every pending migration; running it again is a no-op. Returns the versions
@@ -147,4 +396,57 @@ pub fn migrations_fingerprint() -> String {
         m.checksum().hash(&mut h);
     }
     format!("{:016x}", h.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn libpq_tls_parameters_are_taken_out_of_the_url_and_the_rest_kept() {
+        let (url, p) = split_tls(
+            "postgres://app:pw@db:5432/netraven?application_name=x&sslmode=verify-full\
+             &sslrootcert=%2Fetc%2Fnetraven%2Froot.crt&sslcert=/c.pem&sslkey=/k.pem",
+        )
+        .expect("parses");
+        assert_eq!(url, "postgres://app:pw@db:5432/netraven?application_name=x");
+        assert_eq!(p.mode, SslMode::VerifyFull);
+        assert_eq!(
+            p.root_cert.as_deref(),
+            Some(Path::new("/etc/netraven/root.crt"))
+        );
+        assert_eq!(p.cert.as_deref(), Some(Path::new("/c.pem")));
+        assert_eq!(p.key.as_deref(), Some(Path::new("/k.pem")));
+        let (url, p) = split_tls("postgres://db/netraven").expect("parses");
+        assert_eq!(url, "postgres://db/netraven");
+        assert_eq!(p.mode, SslMode::Prefer, "libpq's default");
+    }
+
+    #[test]
+    fn unusable_tls_parameters_are_refused_without_echoing_the_url() {
+        for (query, says) in [
+            ("sslmode=allow", "sslmode=\"allow\""),
+            ("sslmode=verify-ca", "needs sslrootcert"),
+            (
+                "sslmode=require&sslcert=/etc/hostname",
+                "sslcert is set without sslkey",
+            ),
+            (
+                "sslrootcert=/nonexistent.crt",
+                "sslrootcert: /nonexistent.crt does not exist",
+            ),
+            (
+                "sslmode=disable&sslrootcert=/etc/hostname",
+                "would be ignored",
+            ),
+            ("sslrootcert=", "sslrootcert is empty"),
+        ] {
+            let url = format!("postgres://app:hunter2@db/netraven?{query}");
+            let err = Target::new(&url).err().expect(query).to_string();
+            assert!(err.starts_with("configuration: database.url: "), "{err}");
+            assert!(err.contains(says), "{query}: {err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+    }
 }

@@ -19,6 +19,15 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A TLS setting that cannot be used (the key names it).
+    #[error("{key}: {reason}")]
+    Tls { key: String, reason: String },
+    #[error("{key}: cannot read {path}: {source}")]
+    TlsFile {
+        key: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("database: {}", crate::db::describe(.0))]
     Db(#[from] tokio_postgres::Error),
     #[error("database pool: {0}")]
@@ -42,6 +51,14 @@ pub enum Error {
          `netraven broker setup` must have declared the topology"
     )]
     TopologyMissing { queue: String, source: lapin::Error },
+    /// An `amqps://` connection whose TLS handshake (or the connection under it) failed.
+    #[error("broker TLS to {endpoint} ({settings}): {source}")]
+    BrokerTls {
+        endpoint: String,
+        /// The settings that decide the handshake, for the operator to check.
+        settings: String,
+        source: Box<lapin::Error>,
+    },
     #[error("shutting down")]
     ShuttingDown,
     #[error("message encoding: {0}")]
@@ -52,7 +69,11 @@ pub enum Error {
 
 impl From<deadpool_postgres::PoolError> for Error {
     fn from(e: deadpool_postgres::PoolError) -> Self {
-        Error::Pool(e.to_string())
+        match e {
+            // deadpool's own text drops the cause ("error performing TLS handshake").
+            deadpool_postgres::PoolError::Backend(e) => Error::Db(e),
+            e => Error::Pool(e.to_string()),
+        }
     }
 }
 

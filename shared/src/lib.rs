@@ -8,7 +8,8 @@
 //! | [`role`] | what every role does first: health server, Postgres, RabbitMQ |
 //! | [`sealing`] | the AEAD key ring that seals device secrets at rest and in flight |
 //! | [`signing`] | Ed25519 signatures on device tasks and results, and the keys that check them |
-//! | [`db`] | the Postgres pool and the schema migrations |
+//! | [`db`] | the Postgres pool, every Postgres connection (TLS per libpq's `sslmode`) and the schema migrations |
+//! | [`tls`] | the rustls client configurations of the broker and Postgres links |
 //! | [`broker`] | RabbitMQ connection, topology (exchanges, quorum queues, dead letters) and confirmed publishing |
 //! | [`telemetry`] | logging, the Prometheus registry and the `/metrics` + `/healthz` server |
 //! | [`shutdown`] | the one shutdown signal fanned out to every task |
@@ -25,5 +26,6 @@ pub mod sealing;
 pub mod shutdown;
 pub mod signing;
 pub mod telemetry;
+pub mod tls;
 
 pub use error::{Error, Result};

@@ -7,6 +7,7 @@
 //! | [`TestEnv`] | a fresh database, a broker namespace, a sealing key, settings pointing at them |
 //! | [`Roles`] | dispatcher, workers and aggregator running in-process until dropped |
 //! | [`request`] | a job request for tags or devices |
+//! | [`tls`] | a test CA and TLS-terminating proxies in front of RabbitMQ and Postgres |
 //!
 //! A service that cannot be reached fails the test with the command that starts it.
 
@@ -25,6 +26,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+pub mod tls;
 
 /// Server URL without a database name.
 pub const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
@@ -170,6 +173,11 @@ impl TestEnv {
     ) -> Result<netraven_cli::inventory::Imported> {
         let mut client = self.pool.get().await?;
         netraven_cli::inventory::import(&mut client, &self.keyring, path).await
+    }
+
+    /// The name of this test's database.
+    pub fn database_name(&self) -> &str {
+        &self.db_name
     }
 
     /// Starts the roles in-process.
