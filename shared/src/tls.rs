@@ -139,10 +139,13 @@ pub fn client_config(files: Files<'_>, check: Check) -> Result<ClientConfig> {
         None => None,
     };
     let verifier: Arc<dyn ServerCertVerifier> = match (check, roots) {
-        (Check::EncryptOnly, None) => Arc::new(EncryptOnly(provider.clone())),
+        (Check::EncryptOnly, None) => Arc::new(WithoutName {
+            roots: None,
+            provider: provider.clone(),
+        }),
         // A CA given with "encrypt only" is still used, as libpq does for `require`.
-        (Check::EncryptOnly | Check::Ca, Some(roots)) => Arc::new(CaOnly {
-            roots,
+        (Check::EncryptOnly | Check::Ca, Some(roots)) => Arc::new(WithoutName {
+            roots: Some(roots),
             provider: provider.clone(),
         }),
         (Check::CaAndName, Some(roots)) => {
@@ -178,62 +181,17 @@ pub fn client_config(files: Files<'_>, check: Check) -> Result<ClientConfig> {
     }
 }
 
-/// Accepts any certificate but still checks the handshake's signatures with it: the link
-/// is encrypted to whoever answered.
+/// A server certificate checked without its name: libpq's `verify-ca` with `roots` (the
+/// chain must end at a configured CA and be valid now), and `require` without them (any
+/// certificate: the link is encrypted to whoever answered). Either way the handshake's
+/// signatures are checked with the certificate.
 #[derive(Debug)]
-struct EncryptOnly(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for EncryptOnly {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// libpq's `verify-ca`: the chain must end at a configured CA and be valid now; the
-/// name in the certificate is not compared with the host.
-#[derive(Debug)]
-struct CaOnly {
-    roots: Arc<RootCertStore>,
+struct WithoutName {
+    roots: Option<Arc<RootCertStore>>,
     provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for CaOnly {
+impl ServerCertVerifier for WithoutName {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -242,14 +200,16 @@ impl ServerCertVerifier for CaOnly {
         _ocsp: &[u8],
         now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        let cert = ParsedCertificate::try_from(end_entity)?;
-        verify_server_cert_signed_by_trust_anchor(
-            &cert,
-            &self.roots,
-            intermediates,
-            now,
-            self.provider.signature_verification_algorithms.all,
-        )?;
+        if let Some(roots) = &self.roots {
+            let cert = ParsedCertificate::try_from(end_entity)?;
+            verify_server_cert_signed_by_trust_anchor(
+                &cert,
+                roots,
+                intermediates,
+                now,
+                self.provider.signature_verification_algorithms.all,
+            )?;
+        }
         Ok(ServerCertVerified::assertion())
     }
     fn verify_tls12_signature(

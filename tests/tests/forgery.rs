@@ -135,6 +135,42 @@ async fn wait_for_messages(ch: &lapin::Channel, queue: &str, n: u32) -> anyhow::
     }
 }
 
+/// A job whose tasks wait in the queue (the dispatcher and the aggregator run, no worker),
+/// and one of its tasks as a broker account can read it.
+struct Waiting {
+    dispatching: Roles,
+    job_id: uuid::Uuid,
+    conn: lapin::Connection,
+    ch: lapin::Channel,
+    tasks_queue: String,
+    genuine: Captured,
+    task: Value,
+}
+
+impl Waiting {
+    async fn start(env: &TestEnv) -> anyhow::Result<Waiting> {
+        let dispatching = Roles::start_without_workers(&env.settings);
+        let job = request("config_backup", &["fleet"], &[]);
+        env.publish(&job).await?;
+        let job_id = env.job_id(&job.request_id, Duration::from_secs(30)).await?;
+        let conn = broker::connect(&env.settings.amqp, "test-attacker").await?;
+        let ch = conn.create_channel().await?;
+        let tasks_queue = env.names.tasks_queue();
+        wait_for_messages(&ch, &tasks_queue, DEVICES as u32).await?;
+        let genuine = capture(&ch, &tasks_queue).await?;
+        let task = serde_json::from_slice(&genuine.body)?;
+        Ok(Waiting {
+            dispatching,
+            job_id,
+            conn,
+            ch,
+            tasks_queue,
+            genuine,
+            task,
+        })
+    }
+}
+
 /// Login attempts the credentials' counters recorded, all credentials together.
 async fn counters(env: &TestEnv) -> anyhow::Result<(i64, i64)> {
     let row = env
@@ -166,18 +202,16 @@ async fn altered_or_forged_tasks_send_no_secret_anywhere() -> anyhow::Result<()>
     .await?;
     env.import(&fleet).await?;
 
-    // The dispatcher alone: the job's tasks wait in the queue, readable by a broker account.
-    let dispatching = Roles::start_without_workers(&env.settings);
-    let job = request("config_backup", &["fleet"], &[]);
-    env.publish(&job).await?;
-    let job_id = env.job_id(&job.request_id, Duration::from_secs(30)).await?;
-    let conn = broker::connect(&env.settings.amqp, "test-attacker").await?;
-    let ch = conn.create_channel().await?;
-    let tasks_queue = env.names.tasks_queue();
-    wait_for_messages(&ch, &tasks_queue, DEVICES as u32).await?;
-    let genuine = capture(&ch, &tasks_queue).await?;
+    let Waiting {
+        dispatching,
+        job_id,
+        conn,
+        ch,
+        tasks_queue,
+        genuine,
+        task,
+    } = Waiting::start(&env).await?;
     dispatching.stop().await?;
-    let task: Value = serde_json::from_slice(&genuine.body)?;
     let signature = broker::header(&genuine.properties, SIGNATURE_HEADER);
     assert!(signature.is_some(), "the dispatcher signs every task");
 
@@ -318,16 +352,15 @@ async fn forged_results_and_dead_letters_change_no_job_and_no_counter() -> anyho
     )
     .await?;
     env.import(&fleet).await?;
-    let dispatching = Roles::start_without_workers(&env.settings);
-    let job = request("config_backup", &["fleet"], &[]);
-    env.publish(&job).await?;
-    let job_id = env.job_id(&job.request_id, Duration::from_secs(30)).await?;
-    let conn = broker::connect(&env.settings.amqp, "test-attacker").await?;
-    let ch = conn.create_channel().await?;
-    let tasks_queue = env.names.tasks_queue();
-    wait_for_messages(&ch, &tasks_queue, DEVICES as u32).await?;
-    let genuine = capture(&ch, &tasks_queue).await?;
-    let task: Value = serde_json::from_slice(&genuine.body)?;
+    let Waiting {
+        dispatching,
+        job_id,
+        conn,
+        ch: _,
+        tasks_queue,
+        genuine,
+        task,
+    } = Waiting::start(&env).await?;
     let devices: Vec<(i64, String)> = env
         .pool
         .get()
