@@ -437,6 +437,68 @@ pub fn request(job_type: &str, tags: &[&str], devices: &[&str]) -> JobRequest {
     }
 }
 
+/// A private queue, bound to an exchange to watch what crosses it, or alone as a
+/// `reply_to` inbox.
+pub struct Spy {
+    _conn: lapin::Connection,
+    consumer: lapin::Consumer,
+    /// The queue's name, for `reply_to`.
+    pub name: String,
+}
+
+impl Spy {
+    pub async fn new(env: &TestEnv, exchange: Option<(&str, &str)>) -> Result<Spy> {
+        let conn = broker::connect(&env.settings.amqp, "test-spy").await?;
+        let ch = conn.create_channel().await?;
+        broker::declare_topology(&ch, &env.names, &env.settings.amqp).await?;
+        let q = ch
+            .queue_declare(
+                "".into(),
+                lapin::options::QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                lapin::types::FieldTable::default(),
+            )
+            .await?;
+        let name = q.name().as_str().to_string();
+        if let Some((exchange, key)) = exchange {
+            ch.queue_bind(
+                name.clone().into(),
+                exchange.into(),
+                key.into(),
+                lapin::options::QueueBindOptions::default(),
+                lapin::types::FieldTable::default(),
+            )
+            .await?;
+        }
+        let consumer = ch
+            .basic_consume(
+                name.clone().into(),
+                "".into(),
+                lapin::options::BasicConsumeOptions {
+                    no_ack: true,
+                    ..Default::default()
+                },
+                lapin::types::FieldTable::default(),
+            )
+            .await?;
+        Ok(Spy {
+            _conn: conn,
+            consumer,
+            name,
+        })
+    }
+
+    /// The next message, within a minute.
+    pub async fn next(&mut self) -> Result<lapin::message::Delivery> {
+        use futures::StreamExt;
+        let d = tokio::time::timeout(Duration::from_secs(60), self.consumer.next()).await?;
+        Ok(d.ok_or_else(|| anyhow::anyhow!("spy closed"))??)
+    }
+}
+
 /// The roles, running in-process on their own tasks until dropped or stopped.
 pub struct Roles {
     shutdown: CancellationToken,

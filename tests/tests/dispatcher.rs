@@ -2,74 +2,16 @@
 //! final status for each way dispatch can fail — on real RabbitMQ and Postgres.
 
 use futures::StreamExt;
-use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::BasicConsumeOptions;
 use lapin::types::FieldTable;
 use netraven_shared::broker::{self, REASON_HEADER, SOURCE_HEADER};
 use netraven_shared::domain::{JobStatus, Outcome};
 use netraven_shared::messages::{JobEvent, JobReply};
 use netraven_simulator::{scenario, AuthMethod, Fleet, FleetOptions};
-use netraven_tests::{request, Roles, TestEnv};
+use netraven_tests::{request, Roles, Spy, TestEnv};
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A private queue bound to an exchange, to watch what crosses it.
-struct Spy {
-    _conn: lapin::Connection,
-    consumer: lapin::Consumer,
-    name: String,
-}
-
-impl Spy {
-    async fn new(env: &TestEnv, exchange: Option<(&str, &str)>) -> anyhow::Result<Spy> {
-        let conn = broker::connect(&env.settings.amqp, "test-spy").await?;
-        let ch = conn.create_channel().await?;
-        broker::declare_topology(&ch, &env.names, &env.settings.amqp).await?;
-        let q = ch
-            .queue_declare(
-                "".into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
-        let name = q.name().as_str().to_string();
-        if let Some((exchange, key)) = exchange {
-            ch.queue_bind(
-                name.clone().into(),
-                exchange.into(),
-                key.into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        }
-        let consumer = ch
-            .basic_consume(
-                name.clone().into(),
-                "".into(),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
-        Ok(Spy {
-            _conn: conn,
-            consumer,
-            name,
-        })
-    }
-
-    async fn next(&mut self) -> anyhow::Result<lapin::message::Delivery> {
-        let d = tokio::time::timeout(TIMEOUT, self.consumer.next()).await?;
-        Ok(d.ok_or_else(|| anyhow::anyhow!("spy closed"))??)
-    }
-}
 
 async fn dead_letters(env: &TestEnv, n: usize) -> anyhow::Result<Vec<lapin::message::Delivery>> {
     let conn = broker::connect(&env.settings.amqp, "test-dead").await?;

@@ -2,72 +2,20 @@
 //! `off` only for submitters listed in `dispatcher.submitters`; commands with control
 //! characters never. Real RabbitMQ, Postgres and SSH devices.
 
-use futures::StreamExt;
-use lapin::options::{BasicConsumeOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
 use netraven_shared::broker;
 use netraven_shared::config::SubmitterSettings;
 use netraven_shared::domain::{HostKeyPolicy, JobStatus, JobType};
 use netraven_shared::messages::{JobReply, JobRequest};
 use netraven_simulator::{scenario, Fleet, FleetOptions};
-use netraven_tests::{request, Roles, TestEnv};
+use netraven_tests::{request, Roles, Spy, TestEnv};
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A private reply queue.
-struct Inbox {
-    _conn: lapin::Connection,
-    consumer: lapin::Consumer,
-    name: String,
-}
-
-impl Inbox {
-    async fn new(env: &TestEnv) -> anyhow::Result<Inbox> {
-        let conn = broker::connect(&env.settings.amqp, "test-inbox").await?;
-        let ch = conn.create_channel().await?;
-        let q = ch
-            .queue_declare(
-                "".into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
-        let name = q.name().as_str().to_string();
-        let consumer = ch
-            .basic_consume(
-                name.clone().into(),
-                "".into(),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
-        Ok(Inbox {
-            _conn: conn,
-            consumer,
-            name,
-        })
-    }
-
-    async fn reply(&mut self) -> anyhow::Result<JobReply> {
-        let d = tokio::time::timeout(TIMEOUT, self.consumer.next())
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("inbox closed"))??;
-        Ok(serde_json::from_slice(&d.data)?)
-    }
-}
-
 /// Publishes `r` (as `user_id`, or anonymously) asking for a reply; returns the reply.
 async fn submit(
     env: &TestEnv,
-    inbox: &mut Inbox,
+    inbox: &mut Spy,
     r: &JobRequest,
     user_id: Option<&str>,
 ) -> anyhow::Result<JobReply> {
@@ -82,7 +30,7 @@ async fn submit(
                 .await?
         }
     }
-    inbox.reply().await
+    Ok(serde_json::from_slice(&inbox.next().await?.data)?)
 }
 
 /// Tasks published for the job, and log rows with `message` containing `needle`.
@@ -144,7 +92,7 @@ async fn dangerous_requests_need_the_operators_permission() -> anyhow::Result<()
     .await?;
     env.import(&fleet).await?;
     let roles = Roles::start(&env.settings, 1);
-    let mut inbox = Inbox::new(&env).await?;
+    let mut inbox = Spy::new(&env, None).await?;
 
     // An unlisted submitter (the broker user) and an anonymous one: no command job, no
     // host-key policy off. Each is answered with its reason and recorded, no task goes
