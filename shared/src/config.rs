@@ -391,22 +391,9 @@ fn is_password_param(name: &str) -> bool {
 }
 
 fn percent_decode_lossy(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Masks the values of `name=value` parameters that name a password, where a parameter
@@ -766,7 +753,7 @@ impl Settings {
                 );
             }
         }
-        let (_, pg) = crate::db::split_tls(&self.database.url)
+        let (_, pg) = crate::libpq::split_tls(&self.database.url)
             .map_err(|e| Error::Config(format!("database.url: {e}")))?;
         pg.validate()
             .map_err(|e| Error::Config(format!("database.url: {e}")))

@@ -9,6 +9,7 @@
 //! | [`sealing`] | the AEAD key ring that seals device secrets at rest and in flight |
 //! | [`signing`] | Ed25519 signatures on device tasks and results, and the keys that check them |
 //! | [`db`] | the Postgres pool, every Postgres connection (TLS per libpq's `sslmode`) and the schema migrations |
+//! | [`libpq`] | the TLS parameters of a database URL, as libpq names them (`sslmode`, `sslrootcert`, …) |
 //! | [`tls`] | the rustls client configurations of the broker and Postgres links |
 //! | [`broker`] | RabbitMQ connection, topology (exchanges, quorum queues, dead letters) and confirmed publishing |
 //! | [`telemetry`] | logging, the Prometheus registry and the `/metrics` + `/healthz` server |
@@ -20,6 +21,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod libpq;
 pub mod messages;
 pub mod role;
 pub mod sealing;

@@ -1,18 +1,11 @@
 //! The accounts `broker setup` is asked for, their passwords (from files or environment
 //! variables, never argv), and the setup itself.
 
-use super::definitions::{apply, definitions, vhost};
+use super::definitions::{apply, definitions, vhost, Account};
 use super::roles::Role;
 use anyhow::{bail, Context, Result};
 use netraven_shared::broker::{self, Names};
 use netraven_shared::config::AmqpSettings;
-
-/// One account to create: its name, role and password.
-pub struct Account {
-    pub user: String,
-    pub role: Role,
-    pub password: secrecy::SecretString,
-}
 
 /// Where an account's password comes from (never the command line itself).
 #[derive(Debug, Clone)]

@@ -1,8 +1,7 @@
 //! The RabbitMQ definitions document (users as password hashes, permissions, topology)
 //! and applying it with `rabbitmqctl import_definitions`.
 
-use super::accounts::Account;
-use super::roles::permissions;
+use super::roles::{permissions, Role};
 use anyhow::{bail, Context, Result};
 use base64::Engine;
 use lapin::types::AMQPValue;
@@ -14,6 +13,13 @@ use sha2::Digest;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// One account to create: its name, role and password.
+pub struct Account {
+    pub user: String,
+    pub role: Role,
+    pub password: secrecy::SecretString,
+}
 
 /// RabbitMQ's `rabbit_password_hashing_sha256`: base64(salt ‖ SHA-256(salt ‖ password))
 /// with a random 32-bit salt.

@@ -17,12 +17,12 @@
 //! |---|---|
 //! | [`roles`] | the roles and the permissions each needs |
 //! | [`accounts`] | the accounts asked for and their passwords; `setup` |
-//! | [`definitions`] | the definitions document, password hashes, `rabbitmqctl import_definitions` |
+//! | [`definitions`] | an account, the definitions document, password hashes, `rabbitmqctl import_definitions` |
 
 pub mod accounts;
 pub mod definitions;
 pub mod roles;
 
-pub use accounts::{accounts, setup, Account, PasswordSource, SetupArgs};
-pub use definitions::{apply, definitions, password_hash, vhost};
+pub use accounts::{accounts, setup, PasswordSource, SetupArgs};
+pub use definitions::{apply, definitions, password_hash, vhost, Account};
 pub use roles::{permissions, Permissions, Role};
