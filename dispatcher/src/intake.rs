@@ -195,11 +195,14 @@ impl Dispatcher {
             Created::New(id) => id,
             // A redelivered request whose job never left PENDING: the dispatcher handling
             // it died mid-way. Dispatch again; workers and the aggregator ignore repeats.
+            // Only the same request from the same submitter: another one that reused the
+            // request_id must not run under that job.
             Created::Existing {
                 id,
                 status: JobStatus::Pending,
+                same: true,
             } if delivery.redelivered => id,
-            Created::Existing { id, status } => {
+            Created::Existing { id, status, .. } => {
                 metrics::get()
                     .job_requests_total
                     .with_label_values(&["duplicate"])
@@ -298,7 +301,8 @@ impl Dispatcher {
             let asked = Asked {
                 job_type,
                 commands: &request.commands,
-                host_key_policy: request.limits.host_key_policy,
+                // The policy the job will run with: the operator's default counts too.
+                host_key_policy: Some(plan.host_key_policy),
                 submitted_by: request.submitted_by.as_deref(),
             };
             self.permissions.check(submitter, &asked)

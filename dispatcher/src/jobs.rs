@@ -20,6 +20,9 @@ pub enum Created {
     Existing {
         id: Uuid,
         status: JobStatus,
+        /// The job was made by this very request from this very submitter (a redelivery),
+        /// not by another request, or another submitter, that reused the `request_id`.
+        same: bool,
     },
 }
 
@@ -54,13 +57,15 @@ pub async fn create<C: GenericClient>(
     }
     let row = db
         .query_one(
-            "SELECT id, status FROM jobs WHERE request_id = $1",
-            &[&request.request_id],
+            "SELECT id, status, request = $2 AND submitted_by IS NOT DISTINCT FROM $3
+             FROM jobs WHERE request_id = $1",
+            &[&request.request_id, &body, &submitted_by],
         )
         .await?;
     Ok(Created::Existing {
         id: row.get(0),
         status: parse_status(row.get(1)),
+        same: row.get(2),
     })
 }
 

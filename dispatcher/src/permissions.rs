@@ -75,7 +75,7 @@ pub struct Permissions {
 pub struct Asked<'a> {
     pub job_type: JobType,
     pub commands: &'a [String],
-    /// The policy the request names, if it names one.
+    /// The policy the job runs with (the request's, or the configured default), if known.
     pub host_key_policy: Option<HostKeyPolicy>,
     /// The body's `submitted_by`, which may only repeat the submitter.
     pub submitted_by: Option<&'a str>,
@@ -107,9 +107,14 @@ impl Permissions {
             }
         }
         for (i, command) in asked.commands.iter().enumerate() {
-            if let Some(c) = command.chars().find(|c| c.is_control()) {
+            if let Some(c) = command.chars().find(|&c| unprintable(c)) {
+                let what = if c.is_control() {
+                    "control"
+                } else {
+                    "invisible formatting"
+                };
                 return Err(format!(
-                    "commands[{i}] contains the control character U+{:04X}; a command is one \
+                    "commands[{i}] contains the {what} character U+{:04X}; a command is one \
                      line of printable characters",
                     c as u32
                 ));
@@ -145,6 +150,18 @@ impl Permissions {
         }
         Ok(())
     }
+}
+
+/// A character no command line should hold: control characters (Cc), line and paragraph
+/// separators, and the invisible formatting characters (Cf) that make a logged command read
+/// other than it runs — bidirectional overrides and isolates, zero-width characters, the
+/// byte-order mark.
+fn unprintable(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
 }
 
 fn names(types: &[JobType]) -> String {

@@ -337,8 +337,10 @@ fn mask_secret<S: Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S
 }
 
 /// A command pattern as it is matched: anchored at both ends, so that it must match the
-/// whole command.
+/// whole command. The pattern must be a regular expression on its own first: one that
+/// only compiles inside the anchors' group (`show version)|(.*`) would break out of them.
 pub fn anchored(pattern: &str) -> std::result::Result<regex::Regex, regex::Error> {
+    regex::Regex::new(pattern)?;
     regex::Regex::new(&format!("^(?:{pattern})$"))
 }
 
@@ -366,20 +368,20 @@ fn mask_userinfo(url: &str) -> String {
         return url.to_string();
     };
     let rest = &url[scheme_end..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let end = rest.find('@').max(rest[..authority_end].rfind('@'));
-    let Some(end) = end else {
-        return url.to_string();
+    // This URL ends at the first white space: a second URL after it is masked on its own.
+    let url_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+    let this = &rest[..url_end];
+    let authority_end = this.find(['/', '?', '#']).unwrap_or(this.len());
+    let end = this.find('@').max(this[..authority_end].rfind('@'));
+    let masked = match end.and_then(|end| this[..end].find(':').map(|colon| (colon, end))) {
+        Some((colon, end)) => format!("{}:{MASK}{}", &this[..colon], &this[end..]),
+        None => this.to_string(),
     };
-    match rest[..end].find(':') {
-        Some(colon) => format!(
-            "{}{}:{MASK}{}",
-            &url[..scheme_end],
-            &rest[..colon],
-            &rest[end..]
-        ),
-        None => url.to_string(),
-    }
+    format!(
+        "{}{masked}{}",
+        &url[..scheme_end],
+        mask_userinfo(&rest[url_end..])
+    )
 }
 
 /// A connection parameter whose value is a password.
@@ -404,7 +406,10 @@ fn mask_params(s: &str) -> String {
     let mut copied = 0;
     let mut i = 0;
     while i < b.len() {
-        let starts = i == 0 || matches!(b[i - 1], b' ' | b'\t' | b'\n' | b'?' | b'&' | b';');
+        // libpq starts a parameter after white space or a quoted value's closing quote; a
+        // URL query after `?` or `&`.
+        let starts =
+            i == 0 || matches!(b[i - 1], b' ' | b'\t' | b'\n' | b'?' | b'&' | b';' | b'\'');
         let name_len = b[i..]
             .iter()
             .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'%' | b'.'))
@@ -435,11 +440,14 @@ fn mask_params(s: &str) -> String {
             }
             (j + 1, k.min(b.len()))
         } else {
-            let len = b[j..]
-                .iter()
-                .take_while(|c| !c.is_ascii_whitespace() && !matches!(c, b'&' | b'#'))
-                .count();
-            (j, j + len)
+            // Unquoted: a URL query's value ends at `&` (not at `#`: tokio-postgres reads
+            // on); a key=value string's at white space that no backslash escapes.
+            let in_query = i > 0 && matches!(b[i - 1], b'?' | b'&');
+            let mut k = j;
+            while k < b.len() && !b[k].is_ascii_whitespace() && !(in_query && b[k] == b'&') {
+                k += if b[k] == b'\\' && !in_query { 2 } else { 1 };
+            }
+            (j, k.min(b.len()))
         };
         if end > start {
             out.push_str(&s[copied..start]);
@@ -961,6 +969,8 @@ mod tests {
         let either = anchored("show version|ping .*").expect("compiles");
         assert!(!either.is_match("show version; reload"));
         assert!(either.is_match("ping 10.0.0.1"));
+        // Balanced only inside the anchors' group: it would match anything.
+        assert!(anchored("show version)|(.*").is_err());
     }
 
     #[test]
@@ -1089,6 +1099,24 @@ mod tests {
         );
         masks("password=hunter2", "hunter2", "password=");
         masks("host=db sslpassword=keypass", "keypass", "host=db");
+    }
+
+    #[test]
+    fn mask_url_follows_where_libpq_and_tokio_postgres_end_a_password() {
+        for (text, secret) in [
+            ("host='db'password=hunter2", "hunter2"),
+            ("host=db password=ab&cd dbname=n", "cd"),
+            ("host=db password=ab\\ cd dbname=n", "cd"),
+            ("postgres://db/n?password=ab#cd", "cd"),
+            ("amqp://a:one@h1 amqp://b:two@h2", "two"),
+        ] {
+            let shown = mask_url(text);
+            assert!(!shown.contains(secret), "{text} -> {shown}");
+        }
+        assert_eq!(
+            mask_url("amqp://a:one@h1 amqp://b:two@h2"),
+            "amqp://a:********@h1 amqp://b:********@h2"
+        );
     }
 
     #[test]

@@ -65,7 +65,14 @@ impl Target {
         params.validate().map_err(bad)?;
         let mut config = tokio_postgres::Config::from_str(&url)
             .map_err(|e| Error::Config(format!("database.url: {e}")))?;
-        let check = match params.mode {
+        // `sslmode=require` in a form the split did not take out (a percent-encoded name,
+        // say) is read by tokio-postgres itself: never weaken it to `prefer`.
+        let mode = if config.get_ssl_mode() == PgSslMode::Require {
+            params.mode.max(SslMode::Require)
+        } else {
+            params.mode
+        };
+        let check = match mode {
             SslMode::Disable => {
                 config.ssl_mode(PgSslMode::Disable);
                 return Ok(Target { config, tls: None });
@@ -244,6 +251,20 @@ pub fn migrations_fingerprint() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn require_is_never_weakened_whatever_its_spelling() {
+        for url in [
+            "postgres://db/n?sslmode=require",
+            "postgres://db/n?ssl%6dode=require",
+        ] {
+            let t = Target::new(url).expect(url);
+            assert_eq!(t.config.get_ssl_mode(), PgSslMode::Require, "{url}");
+            assert!(t.tls.is_some(), "{url}");
+        }
+        let plain = Target::new("postgres://db/n?sslmode=disable").expect("disable");
+        assert_eq!(plain.config.get_ssl_mode(), PgSslMode::Disable);
+    }
 
     #[test]
     fn unusable_tls_parameters_are_refused_without_echoing_the_url() {

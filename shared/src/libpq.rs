@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 /// libpq's `sslmode`, all but `allow` (plain first, TLS only if the server insists),
-/// which no deployment should want.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// which no deployment should want. Ordered from the weakest to the strongest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum SslMode {
     /// Plain text.
     Disable,

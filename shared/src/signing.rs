@@ -55,6 +55,8 @@ use std::sync::{Arc, Mutex};
 pub const SIGNATURE_HEADER: &str = "x-netraven-signature";
 /// The AMQP header that carries a message's path to its group's signed root.
 pub const PROOF_HEADER: &str = "x-netraven-proof";
+/// How a worker's dead-letter reason begins when it refuses a task for its signature.
+pub const REFUSED_TASK: &str = "device task refused";
 /// Messages under one signature at most: a proof is then six hashes.
 pub const GROUP: usize = 64;
 const SCHEME: &str = "ed25519";

@@ -203,6 +203,14 @@ async fn dangerous_requests_need_the_operators_permission() -> anyhow::Result<()
         (vec!["show version\nreload"], "control character U+000A"),
         (vec!["show version\r"], "control character U+000D"),
         (vec!["show \u{1b}[2J"], "control character U+001B"),
+        (
+            vec!["show version\u{202E}daolery"],
+            "invisible formatting character U+202E",
+        ),
+        (
+            vec!["show\u{2028}reload"],
+            "invisible formatting character U+2028",
+        ),
     ] {
         let mut r = request("command", &["fleet"], &[]);
         r.commands = cmds.iter().map(|c| c.to_string()).collect();

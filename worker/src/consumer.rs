@@ -12,7 +12,9 @@ use netraven_shared::config::Settings;
 use netraven_shared::domain::Outcome;
 use netraven_shared::messages::{self, DeviceTask, TaskResult};
 use netraven_shared::role;
-use netraven_shared::signing::{Issuer, Purpose, Rejection, SigningKeys, TrustedKeys};
+use netraven_shared::signing::{
+    Issuer, Purpose, Rejection, SigningKeys, TrustedKeys, REFUSED_TASK,
+};
 use netraven_shared::telemetry::metrics;
 use std::sync::Arc;
 use std::time::Duration;
@@ -154,7 +156,7 @@ async fn handle(
             .messages_rejected_total
             .with_label_values(&[&names.tasks_queue(), rejected.label()])
             .inc();
-        let reason = format!("device task refused: {rejected}");
+        let reason = format!("{REFUSED_TASK}: {rejected}");
         return dead_letter(names, dead_letters, &delivery, &reason).await;
     }
     let task = match DeviceTask::decode(&delivery.data) {

@@ -7,7 +7,7 @@ use lapin::message::Delivery;
 use netraven_shared::broker::{self, Names, FIRST_DEATH_QUEUE_HEADER, FIRST_DEATH_REASON_HEADER};
 use netraven_shared::domain::Outcome;
 use netraven_shared::messages::{self, DeviceTask, TaskResult};
-use netraven_shared::signing::Verifier;
+use netraven_shared::signing::{Verifier, REFUSED_TASK};
 
 /// The result a dead letter stands for, if it is a device task of ours: one the
 /// dispatcher signed (`tasks`). A forged task a worker refused stays in the dead queue for
@@ -19,13 +19,19 @@ pub fn result_of(names: &Names, tasks: &Verifier, delivery: &Delivery) -> Option
     if source != names.tasks_queue() {
         return None;
     }
+    // A task a worker refused for its signature (say, signed with a dispatcher key the
+    // worker was not given yet) stays in the dead queue to be replayed, device untouched.
+    let why = broker::header(props, broker::REASON_HEADER);
+    if why.as_deref().is_some_and(|r| r.starts_with(REFUSED_TASK)) {
+        return None;
+    }
     if let Err(rejected) = broker::verify(tasks, &delivery.data, props) {
         tracing::warn!(reason = %rejected, "dead-lettered task not signed by the dispatcher: no device result made of it");
         return None;
     }
     // A task that does not decode names no device: it stays in the dead queue for people.
     let task = DeviceTask::decode(&delivery.data).ok()?;
-    let why = broker::header(props, broker::REASON_HEADER)
+    let why = why
         .or_else(|| broker::header(props, FIRST_DEATH_REASON_HEADER))
         .unwrap_or_else(|| "unknown".into());
     Some(TaskResult {

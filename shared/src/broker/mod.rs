@@ -517,6 +517,15 @@ pub fn dead_letter(
         SOURCE_HEADER.into(),
         AMQPValue::LongString(source_queue.into()),
     );
+    // Only the broker's word on who published: a header of that name set by the publisher
+    // is not kept.
+    let mut kept = FieldTable::default();
+    for (k, v) in headers.inner() {
+        if k.as_str() != USER_HEADER {
+            kept.insert(k.clone(), v.clone());
+        }
+    }
+    headers = kept;
     if let Some(user) = original.user_id() {
         headers.insert(
             USER_HEADER.into(),
