@@ -287,9 +287,13 @@ async fn reseal_credentials(
     target: &str,
 ) -> Result<usize> {
     let tx = client.transaction().await?;
+    // NO KEY UPDATE, the lock the UPDATE below takes (no key changes), in id order, as the
+    // workers' counter updates take it. FOR UPDATE would also wait on the KEY SHARE locks a
+    // worker's batch holds on its credentials while it goes on to update their counters:
+    // a deadlock, seen with a job running.
     let rows = tx
         .query(
-            "SELECT id, name, sealed_secret FROM credentials ORDER BY id FOR UPDATE",
+            "SELECT id, name, sealed_secret FROM credentials ORDER BY id FOR NO KEY UPDATE",
             &[],
         )
         .await?;
