@@ -8,7 +8,7 @@ use netraven_shared::config::{AmqpSettings, Settings};
 use netraven_shared::domain::JobStatus;
 use netraven_shared::{broker, db};
 use netraven_simulator::{scenario, Fleet, FleetOptions};
-use netraven_tests::tls::{Prelude, TestCa, TlsProxy, DEVICE_BASE_PORT};
+use netraven_tests::tls::{Issued, Prelude, TestCa, TlsProxy, DEVICE_BASE_PORT};
 use netraven_tests::{request, TestEnv, POSTGRES};
 use std::path::Path;
 use std::time::Duration;
@@ -16,6 +16,28 @@ use std::time::Duration;
 const JOB_TIMEOUT: Duration = Duration::from_secs(60);
 const RABBITMQ_PLAIN: &str = "127.0.0.1:5672";
 const POSTGRES_PLAIN: &str = "127.0.0.1:5432";
+
+/// A TLS proxy in front of RabbitMQ and one in front of Postgres, both presenting
+/// `server`; with `clients_from`, both demand a client certificate from that CA.
+async fn proxies(
+    ca: &TestCa,
+    server: &Issued,
+    clients_from: Option<&TestCa>,
+) -> Result<(TlsProxy, TlsProxy)> {
+    let amqp = TlsProxy::start(
+        RABBITMQ_PLAIN,
+        ca.server_config(server, clients_from)?,
+        Prelude::None,
+    )
+    .await?;
+    let pg = TlsProxy::start(
+        POSTGRES_PLAIN,
+        ca.server_config(server, clients_from)?,
+        Prelude::Postgres,
+    )
+    .await?;
+    Ok((amqp, pg))
+}
 
 fn amqps(port: u16, ca: &Path) -> AmqpSettings {
     AmqpSettings {
@@ -70,18 +92,7 @@ async fn a_job_runs_end_to_end_with_every_role_over_amqps_and_postgres_verify_fu
     let server = ca.server("server", &["localhost"])?;
     let role = ca.client("netraven-role")?;
     // Both proxies demand a client certificate from the test CA.
-    let amqp_proxy = TlsProxy::start(
-        RABBITMQ_PLAIN,
-        ca.server_config(&server, Some(&ca))?,
-        Prelude::None,
-    )
-    .await?;
-    let pg_proxy = TlsProxy::start(
-        POSTGRES_PLAIN,
-        ca.server_config(&server, Some(&ca))?,
-        Prelude::Postgres,
-    )
-    .await?;
+    let (amqp_proxy, pg_proxy) = proxies(&ca, &server, Some(&ca)).await?;
 
     let mut env = env;
     let mut settings = env.settings.clone();
@@ -151,18 +162,7 @@ async fn a_wrong_ca_fails_with_a_message_naming_the_setting() -> Result<()> {
     let ca = TestCa::new(dir.path(), "real")?;
     let other = TestCa::new(dir.path(), "other")?;
     let server = ca.server("server", &["localhost"])?;
-    let amqp_proxy = TlsProxy::start(
-        RABBITMQ_PLAIN,
-        ca.server_config(&server, None)?,
-        Prelude::None,
-    )
-    .await?;
-    let pg_proxy = TlsProxy::start(
-        POSTGRES_PLAIN,
-        ca.server_config(&server, None)?,
-        Prelude::Postgres,
-    )
-    .await?;
+    let (amqp_proxy, pg_proxy) = proxies(&ca, &server, None).await?;
 
     let ok = amqps(amqp_proxy.port, &ca.cert_file);
     broker::connect(&ok, "test-tls")
@@ -244,18 +244,7 @@ async fn mutual_tls_refuses_a_client_without_a_certificate_and_admits_one_with()
     let server = ca.server("server", &["localhost"])?;
     let client = ca.client("netraven-worker")?;
     let stranger = stranger_ca.client("netraven-worker")?;
-    let amqp_proxy = TlsProxy::start(
-        RABBITMQ_PLAIN,
-        ca.server_config(&server, Some(&ca))?,
-        Prelude::None,
-    )
-    .await?;
-    let pg_proxy = TlsProxy::start(
-        POSTGRES_PLAIN,
-        ca.server_config(&server, Some(&ca))?,
-        Prelude::Postgres,
-    )
-    .await?;
+    let (amqp_proxy, pg_proxy) = proxies(&ca, &server, Some(&ca)).await?;
 
     let bare = amqps(amqp_proxy.port, &ca.cert_file);
     let err = amqp_error(&bare).await;
