@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image for every role: `docker run IMAGE dispatcher|worker|aggregator|migrate|sim|...`.
 #
-#   docker build -t netraven .
+#   docker build -t netraven:0.1.0 .   # the version the deploy files reference (never latest)
 #
 # Build stage: the workspace, compiled once with the locked dependency versions.
 FROM rust:1.92-slim-bookworm AS build
