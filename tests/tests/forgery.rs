@@ -171,6 +171,15 @@ impl Waiting {
     }
 }
 
+/// A fleet of `DEVICES` healthy simulated devices.
+async fn healthy_fleet(seed: u64) -> anyhow::Result<Fleet> {
+    Ok(Fleet::start(
+        scenario("all-good", DEVICES, seed)?,
+        FleetOptions::random_base(),
+    )
+    .await?)
+}
+
 /// Login attempts the credentials' counters recorded, all credentials together.
 async fn counters(env: &TestEnv) -> anyhow::Result<(i64, i64)> {
     let row = env
@@ -189,17 +198,9 @@ async fn counters(env: &TestEnv) -> anyhow::Result<(i64, i64)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn altered_or_forged_tasks_send_no_secret_anywhere() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
-    let fleet = Fleet::start(
-        scenario("all-good", DEVICES, 81)?,
-        FleetOptions::random_base(),
-    )
-    .await?;
+    let fleet = healthy_fleet(81).await?;
     // The attacker's SSH servers: every login they receive is recorded.
-    let decoy = Fleet::start(
-        scenario("all-good", DEVICES, 82)?,
-        FleetOptions::random_base(),
-    )
-    .await?;
+    let decoy = healthy_fleet(82).await?;
     env.import(&fleet).await?;
 
     let Waiting {
@@ -346,11 +347,7 @@ async fn altered_or_forged_tasks_send_no_secret_anywhere() -> anyhow::Result<()>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_results_and_dead_letters_change_no_job_and_no_counter() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
-    let fleet = Fleet::start(
-        scenario("all-good", DEVICES, 83)?,
-        FleetOptions::random_base(),
-    )
-    .await?;
+    let fleet = healthy_fleet(83).await?;
     env.import(&fleet).await?;
     let Waiting {
         dispatching,

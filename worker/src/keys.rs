@@ -128,8 +128,9 @@ impl Keys {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_rotated_key_file_is_picked_up_on_first_use() {
+    /// A key file of one key in a fresh folder (kept alive by the returned guard), and the
+    /// worker's keys loaded from it.
+    fn one_key_file() -> (tempfile::TempDir, std::path::PathBuf, String, Keys) {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("key");
         let old = KeyRing::generate_line().expect("key");
@@ -139,6 +140,12 @@ mod tests {
             key: None,
         };
         let keys = Keys::load(&settings).expect("loads");
+        (dir, path, old, keys)
+    }
+
+    #[test]
+    fn a_rotated_key_file_is_picked_up_on_first_use() {
+        let (_dir, path, old, keys) = one_key_file();
         let sealed_old = KeyRing::parse(&old)
             .expect("ring")
             .seal(&SecretString::from("s1"))
@@ -172,15 +179,7 @@ mod tests {
 
     #[test]
     fn a_changed_key_file_is_reloaded_when_polled_and_a_broken_one_is_not() {
-        let dir = tempfile::tempdir().expect("dir");
-        let path = dir.path().join("key");
-        let old = KeyRing::generate_line().expect("key");
-        std::fs::write(&path, format!("{old}\n")).expect("write");
-        let settings = SecretSettings {
-            key_file: Some(path.clone()),
-            key: None,
-        };
-        let keys = Keys::load(&settings).expect("loads");
+        let (_dir, path, old, keys) = one_key_file();
         let old_id = old.split(' ').next().expect("id").to_string();
         assert_eq!(keys.key_ids(), vec![old_id.clone()]);
         assert!(!keys.reload_if_changed().expect("reads"), "unchanged");
