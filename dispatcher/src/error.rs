@@ -50,7 +50,7 @@ impl DispatchError {
                 netraven_shared::Error::Db(e) => is_transient(e),
                 netraven_shared::Error::Pool(_)
                 | netraven_shared::Error::Broker(_)
-                | netraven_shared::Error::BrokerTimeout(_)
+                | netraven_shared::Error::BrokerTimeout { .. }
                 | netraven_shared::Error::NotConfirmed { .. }
                 | netraven_shared::Error::ShuttingDown => true,
                 _ => false,

@@ -296,17 +296,14 @@ impl Dispatcher {
                 return Ok((status, Some(reason)));
             }
         };
-        // The plan's job type parsed already; a failure here would refuse the job.
-        let checked = plan.job_type.parse::<JobType>().and_then(|job_type| {
-            let asked = Asked {
-                job_type,
-                commands: &request.commands,
-                // The policy the job will run with: the operator's default counts too.
-                host_key_policy: Some(plan.host_key_policy),
-                submitted_by: request.submitted_by.as_deref(),
-            };
-            self.permissions.check(submitter, &asked)
-        });
+        let asked = Asked {
+            job_type: plan.job_type,
+            commands: &request.commands,
+            // The policy the job will run with: the operator's default counts too.
+            host_key_policy: Some(plan.host_key_policy),
+            submitted_by: request.submitted_by.as_deref(),
+        };
+        let checked = self.permissions.check(submitter, &asked);
         if let Err(reason) = checked {
             tracing::warn!(job.id = %job_id, %submitter, %reason, "job request not permitted");
             metrics::get()
@@ -427,7 +424,7 @@ impl Dispatcher {
             .unwrap_or(self.settings.default_job_deadline_ms);
         Ok(TaskPlan {
             job_id,
-            job_type: job_type.as_str().to_string(),
+            job_type,
             commands: request.commands.clone(),
             device_deadline_ms,
             timeouts: limits.timeouts(),
@@ -542,7 +539,7 @@ impl Dispatcher {
             .max_credentials_per_device
             .unwrap_or(self.settings.max_credentials_per_device) as usize;
         // Reachability needs no credential; every other job type does.
-        let needs_credentials = plan.job_type != JobType::Reachability.as_str();
+        let needs_credentials = plan.job_type != JobType::Reachability;
         jobs::reset_resolution(client, job_id).await?;
         let recorder = self.pool.get().await?;
         let mut stream = resolve::Stream::open(client, &request.targets, max).await?;

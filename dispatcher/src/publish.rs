@@ -4,7 +4,7 @@ use crate::error::{DispatchError, Result};
 use crate::resolve::ResolvedDevice;
 use chrono::{DateTime, Utc};
 use netraven_shared::broker::{self, Names, Outgoing, Publisher, TASK_KEY};
-use netraven_shared::domain::HostKeyPolicy;
+use netraven_shared::domain::{HostKeyPolicy, JobType};
 use netraven_shared::messages::{self, DeviceTask, PhaseTimeouts};
 use netraven_shared::signing::Signer;
 use netraven_shared::telemetry::metrics;
@@ -24,7 +24,7 @@ pub const FIRST_CHUNK: usize = 128;
 #[derive(Debug, Clone)]
 pub struct TaskPlan {
     pub job_id: Uuid,
-    pub job_type: String,
+    pub job_type: JobType,
     pub commands: Vec<String>,
     pub device_deadline_ms: u64,
     pub timeouts: PhaseTimeouts,
@@ -37,7 +37,7 @@ impl TaskPlan {
         DeviceTask {
             version: messages::VERSION,
             job_id: self.job_id,
-            job_type: self.job_type.clone(),
+            job_type: self.job_type,
             device: d.device.clone(),
             credentials: d.credentials.iter().map(|c| (**c).clone()).collect(),
             commands: self.commands.clone(),

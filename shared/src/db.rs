@@ -173,7 +173,7 @@ pub fn pool_with_options(
         .create_timeout(Some(Duration::from_millis(settings.connect_timeout_ms)))
         .recycle_timeout(Some(wait))
         .build()
-        .map_err(|e| Error::Pool(e.to_string()))
+        .map_err(Error::from)
 }
 
 /// Connects outside the pool (migrations, admin work, LISTEN), with the TLS `url` asks for.
@@ -195,7 +195,7 @@ pub async fn migrate(url: &str) -> Result<Vec<String>> {
     client
         .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
         .await?;
-    let report = report.map_err(|e| Error::Migrate(e.to_string()))?;
+    let report = report?;
     Ok(report
         .applied_migrations()
         .iter()
@@ -215,13 +215,14 @@ pub fn migration_names() -> Vec<String> {
 /// Waits until the database answers, retrying with capped backoff; `false` if `shutdown`
 /// fired first.
 pub async fn wait_until_up(pool: &Pool, shutdown: &tokio_util::sync::CancellationToken) -> bool {
-    let mut delay = Duration::from_millis(200);
+    let mut delays = crate::retry::Backoff::RECONNECT.delays();
     loop {
         let attempt = async {
             let client = pool.get().await?;
             client.simple_query("SELECT 1").await?;
             Ok::<_, Error>(())
         };
+        let delay = delays.next_delay();
         match attempt.await {
             Ok(()) => return true,
             Err(e) => tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64,
@@ -231,7 +232,6 @@ pub async fn wait_until_up(pool: &Pool, shutdown: &tokio_util::sync::Cancellatio
             _ = shutdown.cancelled() => return false,
             _ = tokio::time::sleep(delay) => {}
         }
-        delay = (delay * 2).min(Duration::from_secs(10));
     }
 }
 

@@ -31,9 +31,17 @@ pub enum Error {
     #[error("database: {}", crate::db::describe(.0))]
     Db(#[from] tokio_postgres::Error),
     #[error("database pool: {0}")]
-    Pool(String),
+    Pool(deadpool_postgres::PoolError),
+    #[error("database pool settings: {0}")]
+    PoolBuild(#[from] deadpool_postgres::BuildError),
+    /// Postgres took longer than the caller could wait.
+    #[error("database: no answer within {} ms while {during}", .after.as_millis())]
+    DbTimeout {
+        during: &'static str,
+        after: std::time::Duration,
+    },
     #[error("migrations: {0}")]
-    Migrate(String),
+    Migrate(#[from] refinery::Error),
     #[error("broker: {0}")]
     Broker(#[from] lapin::Error),
     #[error("broker did not confirm a publish to {exchange}/{routing_key}: {reason}")]
@@ -42,8 +50,12 @@ pub enum Error {
         routing_key: String,
         reason: String,
     },
-    #[error("broker: {0}")]
-    BrokerTimeout(String),
+    /// The broker took longer than the caller could wait.
+    #[error("broker: no answer within {} s while {during}", .after.as_secs())]
+    BrokerTimeout {
+        during: &'static str,
+        after: std::time::Duration,
+    },
     /// With `amqp.declare_topology = false`, a queue a role needs is not there (or not
     /// usable by its account).
     #[error(
@@ -63,8 +75,11 @@ pub enum Error {
     ShuttingDown,
     #[error("message encoding: {0}")]
     Encode(#[from] serde_json::Error),
-    #[error("telemetry: {0}")]
-    Telemetry(String),
+    #[error("telemetry: cannot serve on {addr}: {source}")]
+    Telemetry {
+        addr: String,
+        source: std::io::Error,
+    },
 }
 
 impl From<deadpool_postgres::PoolError> for Error {
@@ -72,7 +87,7 @@ impl From<deadpool_postgres::PoolError> for Error {
         match e {
             // deadpool's own text drops the cause ("error performing TLS handshake").
             deadpool_postgres::PoolError::Backend(e) => Error::Db(e),
-            e => Error::Pool(e.to_string()),
+            e => Error::Pool(e),
         }
     }
 }

@@ -14,6 +14,8 @@
 //! | [`broker`] | RabbitMQ connection, topology (exchanges, quorum queues, dead letters) and confirmed publishing |
 //! | [`telemetry`] | logging, the Prometheus registry and the `/metrics` + `/healthz` server |
 //! | [`shutdown`] | the one shutdown signal fanned out to every task |
+//! | [`retry`] | the one backoff (exponential, capped, with jitter) every retry uses |
+//! | [`transient`] | the one rule, per service, for whether an error may go away by itself |
 //! | [`error`] | the crate's error type |
 
 pub mod broker;
@@ -23,11 +25,14 @@ pub mod domain;
 pub mod error;
 pub mod libpq;
 pub mod messages;
+pub mod retry;
 pub mod role;
 pub mod sealing;
 pub mod shutdown;
 pub mod signing;
 pub mod telemetry;
 pub mod tls;
+pub mod transient;
 
 pub use error::{Error, Result};
+pub use transient::Transient;

@@ -4,7 +4,7 @@
 //! Schema of the job request. Decoders are strict (`deny_unknown_fields`): what the schema
 //! rejects, the decoder rejects.
 
-use crate::domain::{HostKeyPolicy, JobStatus, Outcome};
+use crate::domain::{HostKeyPolicy, JobStatus, JobType, Outcome};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -200,7 +200,11 @@ fn check_shape(value: &serde_json::Value, path: &str) -> Result<(), String> {
 pub struct DeviceTask {
     pub version: u32,
     pub job_id: Uuid,
-    pub job_type: String,
+    /// The dispatcher parsed the request's type; the task carries the enum, under the same
+    /// wire names. A worker older than a new job type refuses the whole task as
+    /// undecodable (it is dead-lettered and the device ends `DEAD_LETTERED`) rather than
+    /// half-running it.
+    pub job_type: JobType,
     pub device: TaskDevice,
     /// Credentials in the order they must be tried (affinity, then priority, then id).
     pub credentials: Vec<TaskCredential>,

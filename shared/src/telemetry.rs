@@ -71,10 +71,14 @@ pub async fn serve(
     }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| Error::Telemetry(format!("cannot listen on {addr}: {e}")))?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| Error::Telemetry(e.to_string()))?;
+        .map_err(|source| Error::Telemetry {
+            addr: addr.to_string(),
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| Error::Telemetry {
+        addr: addr.to_string(),
+        source,
+    })?;
     let app = Router::new()
         .route("/metrics", get(render_metrics))
         .route("/healthz", get(|| async { "ok\n" }))

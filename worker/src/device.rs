@@ -159,10 +159,7 @@ async fn work(
     task: &DeviceTask,
     progress: &mut Progress,
 ) -> Result<(Option<i64>, JobDone), DeviceFailure> {
-    let job_type: JobType = task
-        .job_type
-        .parse()
-        .map_err(|e: String| DeviceFailure::new(Outcome::InternalError, e))?;
+    let job_type = task.job_type;
     let timeouts = core.timeouts_for(&task.timeouts);
     if job_type == JobType::Reachability {
         progress.phase = "connect";

@@ -97,9 +97,10 @@ async fn run(core: Arc<Core>, stop: CancellationToken) {
     };
     let removed = match tokio::time::timeout(REMOVE_WITHIN, removed).await {
         Ok(r) => r,
-        Err(_) => Err(netraven_shared::Error::Pool(format!(
-            "Postgres did not answer within {REMOVE_WITHIN:?}"
-        ))),
+        Err(_) => Err(netraven_shared::Error::DbTimeout {
+            during: "removing this worker's key report",
+            after: REMOVE_WITHIN,
+        }),
     };
     if let Err(e) = removed {
         tracing::warn!(error = %e, "cannot remove this worker's key report; it goes stale on its own");

@@ -7,7 +7,7 @@ use chrono::Utc;
 use netraven_dispatcher::publish::{publish_tasks, TaskPlan};
 use netraven_dispatcher::resolve::ResolvedDevice;
 use netraven_shared::broker::{self, Publisher};
-use netraven_shared::domain::HostKeyPolicy;
+use netraven_shared::domain::{HostKeyPolicy, JobType};
 use netraven_shared::messages::{TaskCredential, TaskDevice};
 use netraven_shared::signing::{Issuer, Purpose, SigningKeys};
 use std::sync::Arc;
@@ -80,7 +80,7 @@ pub(crate) fn devices(count: usize) -> Vec<ResolvedDevice> {
 pub(crate) fn plan() -> TaskPlan {
     TaskPlan {
         job_id: uuid::Uuid::now_v7(),
-        job_type: "config_backup".into(),
+        job_type: JobType::ConfigBackup,
         commands: Vec::new(),
         device_deadline_ms: 60_000,
         timeouts: Default::default(),

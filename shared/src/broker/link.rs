@@ -10,6 +10,7 @@
 
 use super::{connect, consume, Names, BROKER_ANSWER_TIMEOUT};
 use crate::config::AmqpSettings;
+use crate::retry::Backoff;
 use crate::telemetry::{metrics, Readiness};
 use futures::StreamExt;
 use lapin::message::Delivery;
@@ -19,8 +20,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-const FIRST_RETRY: Duration = Duration::from_millis(200);
-const MAX_RETRY: Duration = Duration::from_secs(10);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One role's connection to RabbitMQ, reconnected on demand.
@@ -87,7 +86,7 @@ impl Link {
         queue: &str,
         prefetch: u16,
     ) -> Option<(Channel, Consumer)> {
-        let mut delay = FIRST_RETRY;
+        let mut delays = Backoff::RECONNECT.delays();
         loop {
             let connection = self.connection().await?;
             // Bounded: an operation queued on a connection that dies at that moment may
@@ -97,6 +96,7 @@ impl Link {
                 consume(&connection, names, &self.settings, queue, prefetch),
             )
             .await;
+            let delay = delays.next_delay();
             match subscribed {
                 Ok(Ok(c)) => return Some(c),
                 Ok(Err(e)) => {
@@ -109,7 +109,6 @@ impl Link {
             if self.stopping(delay).await {
                 return None;
             }
-            delay = (delay * 2).min(MAX_RETRY);
         }
     }
 
@@ -217,12 +216,13 @@ pub async fn connect_with_retry(
     role: &str,
     shutdown: &CancellationToken,
 ) -> Option<Connection> {
-    let mut delay = FIRST_RETRY;
+    let mut delays = Backoff::RECONNECT.delays();
     loop {
         let connected = tokio::select! {
             _ = shutdown.cancelled() => return None,
             c = connect(settings, role) => c,
         };
+        let delay = delays.next_delay();
         match connected {
             Ok(c) => return Some(c),
             Err(e) => {
@@ -234,6 +234,5 @@ pub async fn connect_with_retry(
             _ = shutdown.cancelled() => return None,
             _ = tokio::time::sleep(delay) => {}
         }
-        delay = (delay * 2).min(MAX_RETRY);
     }
 }

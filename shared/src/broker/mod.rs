@@ -130,11 +130,9 @@ pub async fn connect(settings: &AmqpSettings, role: &str) -> Result<Connection> 
     uri.query.heartbeat.get_or_insert(DEFAULT_HEARTBEAT_S);
     let props = ConnectionProperties::default()
         .with_connection_name(LongString::from(format!("netraven-{role}@{}", hostname())));
-    let timed_out = || {
-        Error::BrokerTimeout(format!(
-            "connecting took over {} s",
-            CONNECT_TIMEOUT.as_secs()
-        ))
+    let timed_out = || Error::BrokerTimeout {
+        during: "connecting",
+        after: CONNECT_TIMEOUT,
     };
     if uri.scheme == lapin::uri::AMQPScheme::AMQP {
         if !settings.url.starts_with("amqp://") {

@@ -61,7 +61,7 @@ impl Publisher {
         let Some(link) = &self.link else {
             return Ok(channel.clone());
         };
-        let mut delay = std::time::Duration::from_millis(100);
+        let mut delays = crate::retry::Backoff::RECONNECT.delays();
         while !channel.status().connected() {
             let connection = link.connection().await.ok_or(Error::ShuttingDown)?;
             match confirm_channel(&connection).await {
@@ -70,12 +70,12 @@ impl Publisher {
                     *channel = fresh;
                 }
                 Err(e) => {
+                    let delay = delays.next_delay();
                     tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64,
                         "cannot open a publisher channel");
                     if link.stopping(delay).await {
                         return Err(Error::ShuttingDown);
                     }
-                    delay = (delay * 2).min(std::time::Duration::from_secs(5));
                 }
             }
         }
@@ -170,9 +170,10 @@ async fn confirm_channel(connection: &Connection) -> Result<Channel> {
     };
     match tokio::time::timeout(super::BROKER_ANSWER_TIMEOUT, open).await {
         Ok(channel) => Ok(channel?),
-        Err(_) => Err(Error::BrokerTimeout(
-            "opening a publisher channel: the broker did not answer".into(),
-        )),
+        Err(_) => Err(Error::BrokerTimeout {
+            during: "opening a publisher channel",
+            after: super::BROKER_ANSWER_TIMEOUT,
+        }),
     }
 }
 
