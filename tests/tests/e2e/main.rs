@@ -1,0 +1,60 @@
+//! The end-to-end suite, one test binary (`e2e`): one module per area, on real Postgres,
+//! RabbitMQ and simulated SSH devices, with the harness of `netraven_tests`.
+//!
+//! One binary because each test binary links the whole workspace: sixteen of them made
+//! most of a cold CI run link time. nextest still runs each test in its own process.
+//!
+//! | module | what it tests |
+//! |---|---|
+//! | [`aggregator`] | each device counted once, however the broker repeats |
+//! | [`broker_acl`] | an account per role; RabbitMQ refuses what a role may not do |
+//! | [`cli`] | the `netraven` binary as operators use it |
+//! | [`consumer_cancel`] | roles survive a broker-side consumer cancel |
+//! | [`dead`] | poison tasks dead-lettered and counted |
+//! | [`deletions`] | deleting devices, credentials and jobs |
+//! | [`deploy`] | the deploy files safe by default; concurrent migrations |
+//! | [`deploy_settings`] | every setting the deploy files name exists |
+//! | [`dispatcher`] | the dispatcher's contract, refusals and final statuses |
+//! | [`faults`] | every simulator fault ends in its outcome, by fault family |
+//! | [`forgery`] | forged or altered broker messages open no secret, change no job |
+//! | [`host_keys`] | pins, strict host keys and `ssh-rsa` signatures |
+//! | [`operations`] | metrics, Prometheus, alert rules, dashboard |
+//! | [`permissions`] | dangerous requests need permission |
+//! | [`pins`] | host-key pins in group commit |
+//! | [`pipeline`] | the whole pipeline against the simulator's ground truth |
+//! | [`rotation`] | rotating the sealing key mid-job |
+//! | [`secrets`] | no plaintext secret leaves a worker |
+//! | [`shutdown`] | graceful shutdown of a worker process mid-job |
+//! | [`tls`] | TLS on every link |
+//! | [`views`] | what people and scripts see |
+//! | [`worker_kill`] | workers killed with SIGKILL mid-job lose and double nothing |
+//! | [`restarts`] | RabbitMQ and Postgres restarted mid-job: disruptive, run alone last |
+//! | [`hostile`] | 2,000 hostile devices: run by tests/scripts/hostile, not the suite |
+//!
+//! `restarts::` and `hostile::` stop shared services or load the machine for minutes:
+//! .config/nextest.toml and scripts/test select them by these module names.
+
+mod aggregator;
+mod broker_acl;
+mod cli;
+mod consumer_cancel;
+mod dead;
+mod deletions;
+mod deploy;
+mod deploy_settings;
+mod dispatcher;
+mod faults;
+mod forgery;
+mod host_keys;
+mod hostile;
+mod operations;
+mod permissions;
+mod pins;
+mod pipeline;
+mod restarts;
+mod rotation;
+mod secrets;
+mod shutdown;
+mod tls;
+mod views;
+mod worker_kill;
