@@ -15,7 +15,7 @@ use anyhow::{bail, Context, Result};
 use deadpool_postgres::Pool;
 use netraven_dispatcher::jobs::{self, JobView};
 use netraven_shared::broker::{self, Names, Outgoing, Publisher, SUBMIT_KEY};
-use netraven_shared::config::{Settings, SubmitterSettings};
+use netraven_shared::config::{AmqpSettings, Settings, SubmitterSettings};
 use netraven_shared::db;
 use netraven_shared::domain::{HostKeyPolicy, JobType};
 use netraven_shared::messages::{self, JobRequest, Targets};
@@ -316,25 +316,48 @@ impl TestEnv {
         cmd.env("RUST_LOG", "warn");
         Ok(cmd)
     }
+}
 
-    /// Deletes the namespace's queues and exchanges and drops the database.
-    pub async fn teardown(self) -> Result<()> {
+/// A test's database and broker namespace go when its `TestEnv` does: at the end of the
+/// test, passed or failed (scripts/test drops what a killed run left behind).
+impl Drop for TestEnv {
+    fn drop(&mut self) {
         self.pool.close();
-        if let Ok(conn) = broker::connect(&self.settings.amqp, "test-teardown").await {
-            if let Ok(channel) = conn.create_channel().await {
-                let _ = broker::delete_topology(&channel, &self.names).await;
-            }
-            let _ = conn.close(200, "ok".into()).await;
+        let (amqp, names, db_name) = (
+            self.settings.amqp.clone(),
+            self.names.clone(),
+            self.db_name.clone(),
+        );
+        // Drop cannot await, and the test's runtime may be a current-thread one that this
+        // very thread drives: the clean-up gets a thread and a runtime of its own.
+        let cleaned = std::thread::spawn(move || -> Result<()> {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(clean_up(&amqp, &names, &db_name))
+        })
+        .join();
+        match cleaned {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("test database {} not dropped: {e:#}", self.db_name),
+            Err(_) => eprintln!("test clean-up of {} panicked", self.db_name),
         }
-        admin()
-            .await?
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.db_name
-            ))
-            .await?;
-        Ok(())
     }
+}
+
+/// Deletes the namespace's queues and exchanges and drops the database.
+async fn clean_up(amqp: &AmqpSettings, names: &Names, db_name: &str) -> Result<()> {
+    if let Ok(conn) = broker::connect(amqp, "test-teardown").await {
+        if let Ok(channel) = conn.create_channel().await {
+            let _ = broker::delete_topology(&channel, names).await;
+        }
+        let _ = conn.close(200, "ok".into()).await;
+    }
+    admin()
+        .await?
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"))
+        .await?;
+    Ok(())
 }
 
 /// `dispatcher.submitters` as environment variables (lists as JSON arrays).
@@ -621,6 +644,13 @@ impl CrashingWorker {
             .connection
             .close(200, "crashing worker gone".into())
             .await;
+    }
+}
+
+impl Drop for CrashingWorker {
+    fn drop(&mut self) {
+        // Its connection closes when dropped; the task would otherwise outlive the test.
+        self.consuming.abort();
     }
 }
 

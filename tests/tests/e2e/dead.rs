@@ -135,5 +135,5 @@ async fn a_poisoned_task_is_dead_lettered_listed_without_loss_and_replayed() -> 
     worker.await??;
     roles.stop().await?;
     fleet.shutdown().await;
-    env.teardown().await
+    Ok(())
 }

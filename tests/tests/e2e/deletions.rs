@@ -171,7 +171,7 @@ async fn a_device_deleted_while_in_flight_costs_only_itself() -> anyhow::Result<
         }
     }
     roles.stop().await?;
-    env.teardown().await
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -228,5 +228,5 @@ async fn deleting_a_device_a_credential_or_a_job_takes_its_rows_along() -> anyho
     assert_eq!(count, 0);
     let count: i64 = client.query_one(results, &[&jobs[1]]).await?.get(0);
     assert_eq!(count, 4, "the other job keeps its results");
-    env.teardown().await
+    Ok(())
 }

@@ -341,7 +341,7 @@ async fn altered_or_forged_tasks_send_no_secret_anywhere() -> anyhow::Result<()>
     let _ = conn.close(200, "ok".into()).await;
     fleet.shutdown().await;
     decoy.shutdown().await;
-    env.teardown().await
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -488,5 +488,5 @@ async fn forged_results_and_dead_letters_change_no_job_and_no_counter() -> anyho
 
     let _ = conn.close(200, "ok".into()).await;
     fleet.shutdown().await;
-    env.teardown().await
+    Ok(())
 }

@@ -436,7 +436,7 @@ async fn rotating_mid_job_with_a_restarting_worker_fails_no_device() -> Result<(
         "stopped workers leave no report"
     );
     fleet.shutdown().await;
-    env.teardown().await
+    Ok(())
 }
 
 /// The refusals that need no job: `rotate` waiting for a worker that never loads the new
@@ -547,5 +547,5 @@ async fn refused_steps_change_nothing() -> Result<()> {
     assert_eq!(key_ids(&key_file)?, vec![new_id]);
     assert_eq!(mode(&key_file)?, 0o600);
     drop(client);
-    env.teardown().await
+    Ok(())
 }

@@ -276,5 +276,5 @@ async fn a_worker_killed_mid_job_loses_and_doubles_nothing() -> anyhow::Result<(
     }
     roles.stop().await?;
     fleet.shutdown().await;
-    env.teardown().await
+    Ok(())
 }
