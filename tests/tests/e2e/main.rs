@@ -12,13 +12,13 @@
 //! | [`consumer_cancel`] | roles survive a broker-side consumer cancel |
 //! | [`dead`] | poison tasks dead-lettered and counted |
 //! | [`deletions`] | deleting devices, credentials and jobs |
-//! | [`deploy`] | the deploy files safe by default; concurrent migrations |
+//! | [`deploy`] | the deploy files safe by default (kubernetes, compose, systemd); migrations |
 //! | [`deploy_settings`] | every setting the deploy files name exists |
 //! | [`dispatcher`] | the dispatcher's contract, refusals and final statuses |
 //! | [`faults`] | every simulator fault ends in its outcome, by fault family |
 //! | [`forgery`] | forged or altered broker messages open no secret, change no job |
 //! | [`host_keys`] | pins, strict host keys and `ssh-rsa` signatures |
-//! | [`operations`] | metrics, Prometheus, alert rules, dashboard |
+//! | [`operations`] | metrics, a real Prometheus scrape, alert rules, the deploy files' commands |
 //! | [`permissions`] | dangerous requests need permission |
 //! | [`pins`] | host-key pins in group commit |
 //! | [`pipeline`] | the whole pipeline against the simulator's ground truth |
