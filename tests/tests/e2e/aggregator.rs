@@ -6,8 +6,7 @@ use netraven_shared::broker::{self, Outgoing, Publisher, RESULT_KEY};
 use netraven_shared::domain::{JobStatus, Outcome};
 use netraven_shared::messages::{self, TaskResult, TaskResults};
 use netraven_shared::signing::Purpose;
-use netraven_simulator::{scenario, Fleet, FleetOptions};
-use netraven_tests::{request, CrashingWorker, Roles, TestEnv};
+use netraven_tests::{request, CrashingWorker, FleetBuilder, Roles, TestEnv};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -33,7 +32,7 @@ fn result(job_id: uuid::Uuid, device_id: i64, name: &str, outcome: Outcome) -> T
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_aggregators_and_repeated_results_count_each_device_once() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
-    let fleet = Fleet::start(scenario("mixed", 80, 51)?, FleetOptions::random_base()).await?;
+    let fleet = FleetBuilder::scenario("mixed", 80, 51)?.start().await?;
     env.import(&fleet).await?;
     let roles = env.start(2);
     let second = CancellationToken::new();
@@ -134,7 +133,7 @@ async fn two_aggregators_and_repeated_results_count_each_device_once() -> anyhow
 async fn an_overdue_job_is_finished_by_the_sweeper_with_missing_devices_lost() -> anyhow::Result<()>
 {
     let env = TestEnv::new().await?;
-    let fleet = Fleet::start(scenario("all-good", 6, 52)?, FleetOptions::random_base()).await?;
+    let fleet = FleetBuilder::scenario("all-good", 6, 52)?.start().await?;
     env.import(&fleet).await?;
     // No worker runs: nothing will ever report.
     let roles = Roles::start_without_workers(&env.settings);
@@ -190,7 +189,7 @@ async fn an_overdue_job_is_finished_by_the_sweeper_with_missing_devices_lost() -
 async fn a_task_no_worker_can_finish_is_dead_lettered_and_counted() -> anyhow::Result<()> {
     let mut env = TestEnv::new().await?;
     env.settings.amqp.delivery_limit = 2;
-    let fleet = Fleet::start(scenario("all-good", 3, 53)?, FleetOptions::random_base()).await?;
+    let fleet = FleetBuilder::scenario("all-good", 3, 53)?.start().await?;
     env.import(&fleet).await?;
     let roles = Roles::start_without_workers(&env.settings);
     let r = request("config_backup", &["fleet"], &[]);

@@ -7,8 +7,7 @@ use netraven_cli::access::{self, Account, Role, SetupArgs};
 use netraven_shared::broker::{self, Outgoing, Publisher, SUBMIT_KEY, TASK_KEY};
 use netraven_shared::config::{AmqpSettings, Settings};
 use netraven_shared::domain::JobStatus;
-use netraven_simulator::{scenario, Fleet, FleetOptions};
-use netraven_tests::{request, sh, Roles, TestEnv};
+use netraven_tests::{request, sh, FleetBuilder, Roles, TestEnv};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -263,14 +262,10 @@ async fn a_job_runs_with_an_account_per_role_and_the_operator_replays() -> anyho
     let env = TestEnv::new().await?;
     let alice = format!("{}-alice", env.settings.amqp.namespace);
     let accounts = Accounts::setup(&env, std::slice::from_ref(&alice)).await?;
-    let fleet = Fleet::start(
-        scenario("all-good", 3, 9)?,
-        FleetOptions {
-            base_port: 25750,
-            ..FleetOptions::default()
-        },
-    )
-    .await?;
+    let fleet = FleetBuilder::scenario("all-good", 3, 9)?
+        .base_port(25750)
+        .start()
+        .await?;
     env.import(&fleet).await?;
     let roles = Roles::start_each(
         &accounts.settings(&env, "dispatcher"),

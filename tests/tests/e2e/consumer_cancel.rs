@@ -5,8 +5,7 @@
 use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
 use netraven_shared::broker;
 use netraven_shared::domain::JobStatus;
-use netraven_simulator::{scenario, Fleet, FleetOptions};
-use netraven_tests::{request, TestEnv};
+use netraven_tests::{request, FleetBuilder, TestEnv};
 use std::time::{Duration, Instant};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -38,7 +37,7 @@ async fn consumers(env: &TestEnv, queues: &[String]) -> anyhow::Result<Vec<u32>>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_role_subscribes_again_after_the_broker_cancels_its_consumer() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
-    let fleet = Fleet::start(scenario("all-good", 20, 81)?, FleetOptions::random_base()).await?;
+    let fleet = FleetBuilder::scenario("all-good", 20, 81)?.start().await?;
     env.import(&fleet).await?;
     let roles = env.start(2);
     let first = env

@@ -4,8 +4,7 @@
 
 use netraven_shared::broker;
 use netraven_shared::domain::{JobStatus, Outcome};
-use netraven_simulator::{scenario, Fleet, FleetOptions};
-use netraven_tests::{request, CrashingWorker, Roles, TestEnv};
+use netraven_tests::{request, CrashingWorker, FleetBuilder, Roles, TestEnv};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -33,7 +32,7 @@ fn dead(env: &TestEnv, args: &[&str]) -> anyhow::Result<(Value, String)> {
 async fn a_poisoned_task_is_dead_lettered_listed_without_loss_and_replayed() -> anyhow::Result<()> {
     let mut env = TestEnv::new().await?;
     env.settings.amqp.delivery_limit = 2;
-    let fleet = Fleet::start(scenario("all-good", 3, 54)?, FleetOptions::random_base()).await?;
+    let fleet = FleetBuilder::scenario("all-good", 3, 54)?.start().await?;
     env.import(&fleet).await?;
     let roles = Roles::start_without_workers(&env.settings);
     let r = request("config_backup", &["fleet"], &[]);

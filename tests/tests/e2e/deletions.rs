@@ -3,10 +3,8 @@
 //! while its task is in flight costs only itself — its worker's batch is written.
 
 use netraven_shared::domain::{JobStatus, Outcome};
-use netraven_simulator::{
-    CredentialSpec, DeviceSpec, Fault, Fleet, FleetOptions, FleetSpec, Platform,
-};
-use netraven_tests::{request, TestEnv};
+use netraven_simulator::{DeviceSpec, Fault, Platform};
+use netraven_tests::{credential, request, FleetBuilder, TestEnv};
 use std::time::{Duration, Instant};
 
 const JOB_TIMEOUT: Duration = Duration::from_secs(60);
@@ -14,7 +12,7 @@ const JOB_TIMEOUT: Duration = Duration::from_secs(60);
 /// `devices` quick devices and `slow` ones whose logins take 1.5 s each (all finish
 /// together, so their results share a batch); `del-00` accepts the first credential, the
 /// others the second.
-fn fleet(devices: usize, slow: usize) -> FleetSpec {
+fn fleet(devices: usize, slow: usize) -> FleetBuilder {
     let device = |name: String, fault: Option<Fault>| {
         let mut d = DeviceSpec::new(name, Platform::Linux);
         d.tags = vec!["fleet".into()];
@@ -32,21 +30,14 @@ fn fleet(devices: usize, slow: usize) -> FleetSpec {
             Some(Fault::SlowAuth { delay_ms: 1_500 }),
         )
     }));
-    let credential = |name: &str, username: &str, password: &str, priority| CredentialSpec {
-        name: name.into(),
-        username: username.into(),
-        password: password.into(),
-        priority,
-        tags: vec!["fleet".into()],
-    };
-    FleetSpec {
-        seed: 31,
-        credentials: vec![
-            credential("first", "admin", "first-secret", 10),
-            credential("second", "netops", "second-secret", 20),
-        ],
-        devices: specs,
-    }
+    FleetBuilder::new(31)
+        .credential(credential("first", "admin", "first-secret").tags(&["fleet"]))
+        .credential(
+            credential("second", "netops", "second-secret")
+                .priority(20)
+                .tags(&["fleet"]),
+        )
+        .devices(specs)
 }
 
 /// Rows a device has in each table a deletion must reach.
@@ -79,7 +70,7 @@ async fn a_device_deleted_while_in_flight_costs_only_itself() -> anyhow::Result<
     // The slow devices finish within milliseconds of each other: with a long group-commit
     // interval the deleted one is written in one batch with the three others.
     env.settings.worker.flush_interval_ms = 1_000;
-    let fleet = Fleet::start(fleet(8, 4), FleetOptions::random_base()).await?;
+    let fleet = fleet(8, 4).start().await?;
     env.import(&fleet).await?;
     let slow = device_id(&env, "del-slow-0").await?;
     let roles = env.start(1);
@@ -177,7 +168,7 @@ async fn a_device_deleted_while_in_flight_costs_only_itself() -> anyhow::Result<
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_device_a_credential_or_a_job_takes_its_rows_along() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
-    let fleet = Fleet::start(fleet(4, 0), FleetOptions::random_base()).await?;
+    let fleet = fleet(4, 0).start().await?;
     env.import(&fleet).await?;
     let roles = env.start(1);
     let mut jobs = Vec::new();

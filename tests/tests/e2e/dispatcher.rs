@@ -7,8 +7,8 @@ use lapin::types::FieldTable;
 use netraven_shared::broker::{self, REASON_HEADER, SOURCE_HEADER};
 use netraven_shared::domain::{JobStatus, Outcome};
 use netraven_shared::messages::{JobEvent, JobReply};
-use netraven_simulator::{scenario, AuthMethod, Fleet, FleetOptions};
-use netraven_tests::{request, Roles, Spy, TestEnv};
+use netraven_simulator::AuthMethod;
+use netraven_tests::{request, FleetBuilder, Roles, Spy, TestEnv};
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -41,7 +41,7 @@ async fn dead_letters(env: &TestEnv, n: usize) -> anyhow::Result<Vec<lapin::mess
 async fn malformed_requests_are_dead_lettered_with_their_reason_and_answered() -> anyhow::Result<()>
 {
     let env = TestEnv::new().await?;
-    let fleet = Fleet::start(scenario("all-good", 3, 41)?, FleetOptions::random_base()).await?;
+    let fleet = FleetBuilder::scenario("all-good", 3, 41)?.start().await?;
     env.import(&fleet).await?;
     let roles = env.start(1);
     let mut replies = Spy::new(&env, None).await?;
@@ -144,7 +144,7 @@ async fn requests_that_cannot_run_become_failed_invalid_request_jobs() -> anyhow
 async fn the_same_request_id_twice_yields_one_job_run_once_and_events_announce_it(
 ) -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
-    let fleet = Fleet::start(scenario("all-good", 8, 42)?, FleetOptions::random_base()).await?;
+    let fleet = FleetBuilder::scenario("all-good", 8, 42)?.start().await?;
     env.import(&fleet).await?;
     let mut events = Spy::new(&env, Some((&env.names.events_exchange(), "job.*"))).await?;
     let roles = env.start(2);
@@ -192,7 +192,7 @@ async fn the_same_request_id_twice_yields_one_job_run_once_and_events_announce_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resolution_coverage_is_logged_and_counted() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
-    let fleet = Fleet::start(scenario("mixed", 20, 43)?, FleetOptions::random_base()).await?;
+    let fleet = FleetBuilder::scenario("mixed", 20, 43)?.start().await?;
     env.import(&fleet).await?;
     let roles = env.start(1);
     let job = env
@@ -240,7 +240,7 @@ async fn resolution_coverage_is_logged_and_counted() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_dispatcher_failure_gives_its_final_status() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
-    let fleet = Fleet::start(scenario("all-good", 4, 44)?, FleetOptions::random_base()).await?;
+    let fleet = FleetBuilder::scenario("all-good", 4, 44)?.start().await?;
     env.import(&fleet).await?;
     let roles = env.start(1);
     let client = env.pool.get().await?;
@@ -350,7 +350,7 @@ impl Drop for RefusingUser {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_the_broker_refuses_end_the_job_failed_dispatcher_error() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
-    let fleet = Fleet::start(scenario("all-good", 4, 45)?, FleetOptions::random_base()).await?;
+    let fleet = FleetBuilder::scenario("all-good", 4, 45)?.start().await?;
     env.import(&fleet).await?;
     let mut events = Spy::new(&env, Some((&env.names.events_exchange(), "job.completed"))).await?;
     // Every role connects as a user the broker lets do all but publish tasks.

@@ -13,8 +13,8 @@ use netraven_shared::domain::{JobStatus, Outcome};
 use netraven_shared::messages::{self, TaskResult, TaskResults};
 use netraven_shared::signing::{Issuer, Purpose, SigningKeys, SIGNATURE_HEADER};
 use netraven_shared::telemetry::metrics;
-use netraven_simulator::{scenario, Fleet, FleetOptions};
-use netraven_tests::{request, Roles, TestEnv};
+use netraven_simulator::Fleet;
+use netraven_tests::{request, FleetBuilder, Roles, TestEnv};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -173,11 +173,9 @@ impl Waiting {
 
 /// A fleet of `DEVICES` healthy simulated devices.
 async fn healthy_fleet(seed: u64) -> anyhow::Result<Fleet> {
-    Ok(Fleet::start(
-        scenario("all-good", DEVICES, seed)?,
-        FleetOptions::random_base(),
-    )
-    .await?)
+    FleetBuilder::scenario("all-good", DEVICES, seed)?
+        .start()
+        .await
 }
 
 /// Login attempts the credentials' counters recorded, all credentials together.

@@ -8,10 +8,8 @@
 
 use base64::Engine as _;
 use netraven_shared::domain::{HostKeyPolicy, JobStatus, Outcome};
-use netraven_simulator::{
-    CredentialSpec, DeviceSpec, Fault, Fleet, FleetOptions, FleetSpec, Platform,
-};
-use netraven_tests::{request, TestEnv};
+use netraven_simulator::{DeviceSpec, Fault, Fleet, Platform};
+use netraven_tests::{credential, request, FleetBuilder, TestEnv};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -21,41 +19,25 @@ const SEED: u64 = 1717;
 const USER: &str = "netops";
 const SECRET: &str = "tacacs-secret";
 
-fn spec(devices: &[(&str, Platform, Option<Fault>)]) -> FleetSpec {
-    FleetSpec {
-        seed: SEED,
-        credentials: vec![CredentialSpec {
-            name: "tacacs".into(),
-            username: USER.into(),
-            password: SECRET.into(),
-            priority: 10,
-            tags: vec!["hk".into()],
-        }],
-        devices: devices
-            .iter()
-            .map(|(name, platform, fault)| {
-                let mut d = DeviceSpec::new(*name, *platform);
-                d.tags = vec!["hk".into()];
-                d.accepts = vec![(USER.into(), SECRET.into())];
-                d.fault = *fault;
-                if *platform == Platform::CiscoIos {
-                    d.enable_secret = Some(SECRET.into());
-                }
-                d
-            })
-            .collect(),
-    }
-}
-
 async fn fleet(
     devices: &[(&str, Platform, Option<Fault>)],
     base_port: u16,
 ) -> anyhow::Result<Fleet> {
-    let opts = FleetOptions {
-        base_port,
-        ..FleetOptions::default()
-    };
-    Ok(Fleet::start(spec(devices), opts).await?)
+    FleetBuilder::new(SEED)
+        .credential(credential("tacacs", USER, SECRET).tags(&["hk"]))
+        .devices(devices.iter().map(|(name, platform, fault)| {
+            let mut d = DeviceSpec::new(*name, *platform);
+            d.tags = vec!["hk".into()];
+            d.accepts = vec![(USER.into(), SECRET.into())];
+            d.fault = *fault;
+            if *platform == Platform::CiscoIos {
+                d.enable_secret = Some(SECRET.into());
+            }
+            d
+        }))
+        .base_port(base_port)
+        .start()
+        .await
 }
 
 /// `(port, OpenSSH key line without comment)` of each device.

@@ -9,8 +9,8 @@
 //! docs/reliability.md, item 5).
 
 use netraven_shared::domain::{JobStatus, Outcome};
-use netraven_simulator::{scenario, Fault, Fleet, FleetOptions};
-use netraven_tests::{request, TestEnv};
+use netraven_simulator::{scenario, Fault};
+use netraven_tests::{request, FleetBuilder, TestEnv};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -60,7 +60,7 @@ async fn hostile_devices_finish_within_the_deadline_and_every_device_is_accounte
             d.tags.push("healthy".into());
         }
     }
-    let fleet = Fleet::start(spec, FleetOptions::random_base()).await?;
+    let fleet = FleetBuilder::from_spec(spec).start().await?;
     env.import(&fleet).await?;
     let roles = env.start(2);
 

@@ -6,8 +6,7 @@ use netraven_shared::broker;
 use netraven_shared::config::SubmitterSettings;
 use netraven_shared::domain::{HostKeyPolicy, JobStatus, JobType};
 use netraven_shared::messages::{JobReply, JobRequest};
-use netraven_simulator::{scenario, Fleet, FleetOptions};
-use netraven_tests::{request, Roles, Spy, TestEnv};
+use netraven_tests::{request, FleetBuilder, Roles, Spy, TestEnv};
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -82,14 +81,10 @@ async fn dangerous_requests_need_the_operators_permission() -> anyhow::Result<()
             weakest_host_key_policy: HostKeyPolicy::Off,
         },
     );
-    let fleet = Fleet::start(
-        scenario("all-good", 1, 5)?,
-        FleetOptions {
-            base_port: 25700,
-            ..FleetOptions::default()
-        },
-    )
-    .await?;
+    let fleet = FleetBuilder::scenario("all-good", 1, 5)?
+        .base_port(25700)
+        .start()
+        .await?;
     env.import(&fleet).await?;
     let roles = Roles::start(&env.settings, 1);
     let mut inbox = Spy::new(&env, None).await?;

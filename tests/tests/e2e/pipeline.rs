@@ -3,8 +3,8 @@
 //! simulator's own record of every login.
 
 use netraven_shared::domain::{JobStatus, Outcome};
-use netraven_simulator::{scenario, AuthMethod, Fleet, FleetOptions, FleetSpec};
-use netraven_tests::{request, TestEnv};
+use netraven_simulator::{scenario, AuthMethod, Fleet, FleetSpec};
+use netraven_tests::{request, FleetBuilder, TestEnv};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -58,7 +58,7 @@ async fn a_mixed_fleet_ends_partial_failure_with_every_login_accounted_for() -> 
     const DEVICES: i64 = 300;
     let spec = scenario("mixed", DEVICES as usize, 7)?;
     let want = expected(&spec);
-    let fleet = Fleet::start(spec.clone(), FleetOptions::random_base()).await?;
+    let fleet = FleetBuilder::from_spec(spec.clone()).start().await?;
     env.import(&fleet).await?;
     let roles = env.start(2);
 
@@ -241,7 +241,7 @@ async fn a_mixed_fleet_ends_partial_failure_with_every_login_accounted_for() -> 
 async fn run_status_case(spec: FleetSpec, tags: &[&str], want: JobStatus) -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
     let devices = spec.devices.len() as i64;
-    let fleet = Fleet::start(spec, FleetOptions::random_base()).await?;
+    let fleet = FleetBuilder::from_spec(spec).start().await?;
     env.import(&fleet).await?;
     let roles = env.start(1);
     let job = env
@@ -356,7 +356,7 @@ async fn back_up_multi_vendor(env: TestEnv) -> anyhow::Result<u64> {
         }
     }
     let want = expected(&spec);
-    let fleet = Fleet::start(spec.clone(), FleetOptions::random_base()).await?;
+    let fleet = FleetBuilder::from_spec(spec.clone()).start().await?;
     env.import(&fleet).await?;
     let roles = env.start(1);
     let job = env
@@ -427,7 +427,7 @@ async fn a_job_overrides_the_workers_phase_timeouts() -> anyhow::Result<()> {
     env.settings.worker.auth_timeout_ms = 5_000;
     let mut spec = scenario("all-good", 2, 81)?;
     spec.devices[0].fault = Some(netraven_simulator::Fault::SlowAuth { delay_ms: 1_500 });
-    let fleet = Fleet::start(spec, FleetOptions::random_base()).await?;
+    let fleet = FleetBuilder::from_spec(spec).start().await?;
     env.import(&fleet).await?;
     let roles = env.start(1);
 

@@ -7,9 +7,8 @@
 //! (also when it fails), and the binary runs alone: `.config/nextest.toml` puts it in the
 //! `serial-disruptive` group and scripts/test runs it after every other test.
 
-use netraven_shared::domain::{JobStatus, Outcome};
-use netraven_simulator::{scenario, AuthMethod, Fleet, FleetOptions, FleetSpec};
-use netraven_tests::{request, sh, Roles, TestEnv};
+use netraven_shared::domain::JobStatus;
+use netraven_tests::{logins, request, sh, FleetBuilder, Logins, Roles, TestEnv};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -139,54 +138,14 @@ async fn consumers(env: &TestEnv) -> anyhow::Result<Vec<(String, u32)>> {
     Ok(out)
 }
 
-/// Password logins the simulator saw, per device and per (username, accepted).
-fn truth(fleet: &Fleet) -> (HashMap<String, i64>, HashMap<(String, bool), i64>) {
-    let (mut per_device, mut per_user) = (HashMap::new(), HashMap::new());
-    for (device, attempts) in fleet.all_attempts() {
-        for a in attempts.iter().filter(|a| a.method == AuthMethod::Password) {
-            *per_device.entry(device.clone()).or_insert(0) += 1;
-            *per_user
-                .entry((a.username.clone(), a.accepted))
-                .or_insert(0) += 1;
-        }
-    }
-    (per_device, per_user)
-}
-
-fn expected(spec: &FleetSpec) -> HashMap<String, Outcome> {
-    spec.devices
-        .iter()
-        .map(|d| {
-            let o = if d.tags == ["orphan"] {
-                Outcome::NoCredentials
-            } else if spec.credentials.iter().any(|c| {
-                d.accepts
-                    .contains(&(c.username.clone(), c.password.clone()))
-            }) {
-                Outcome::Success
-            } else {
-                Outcome::AuthFailed
-            };
-            (d.name.clone(), o)
-        })
-        .collect()
-}
-
 /// A 1,000-device job with `service` stopped for `down` once a fifth of it is done.
 async fn job_through_outage(service: Service, down: Duration) -> anyhow::Result<()> {
     const DEVICES: usize = 1000;
     let mut env = TestEnv::new().await?;
     env.settings.worker.max_in_flight = 32;
-    let spec = scenario("mixed", DEVICES, 71)?;
-    let want = expected(&spec);
-    let fleet = Fleet::start(
-        spec.clone(),
-        FleetOptions {
-            auth_rejection_ms: 150,
-            ..FleetOptions::random_base()
-        },
-    )
-    .await?;
+    let fleet = FleetBuilder::scenario("mixed", DEVICES, 71)?.auth_rejection_ms(150);
+    let want = fleet.expected();
+    let fleet = fleet.start().await?;
     env.import(&fleet).await?;
     let roles = Roles::start(&env.settings, 2);
     let r = request("config_backup", &["fleet", "orphan"], &[]);
@@ -226,15 +185,7 @@ async fn job_through_outage(service: Service, down: Duration) -> anyhow::Result<
     assert_eq!(counts.status, JobStatus::CompletedPartialFailure);
     assert_eq!(counts.completed_devices, DEVICES as i64);
     let client = env.pool.get().await?;
-    let results = netraven_dispatcher::jobs::results(&client, id).await?;
-    assert_eq!(results.len(), DEVICES, "one job_results row per device");
-    for res in &results {
-        assert_eq!(
-            res.outcome, want[&res.device_name],
-            "{}: {}",
-            res.device_name, res.reason
-        );
-    }
+    want.assert_job(&env, id).await?;
     // Every role is consuming again: two workers, one dispatcher, the aggregator twice.
     // A role still inside its reconnect backoff gets a moment; one that gave up never
     // comes back, and the test fails.
@@ -274,7 +225,10 @@ async fn job_through_outage(service: Service, down: Duration) -> anyhow::Result<
     // when the worker could not see it judged in time (recorded ERROR), and only on devices
     // whose task was in flight at the outage (at most workers x prefetch of them); the
     // counters fall short of the devices' record by exactly those logins.
-    let (per_device, per_user) = truth(&fleet);
+    let Logins {
+        per_device,
+        per_user,
+    } = logins(&fleet);
     let committed: HashMap<String, i64> = client
         .query(
             "SELECT d.name, count(*) FROM credential_attempts a JOIN devices d ON d.id = a.device_id

@@ -7,8 +7,8 @@ use lapin::types::FieldTable;
 use netraven_shared::broker;
 use netraven_shared::domain::JobStatus;
 use netraven_shared::messages::TaskResults;
-use netraven_simulator::{scenario, Fleet, FleetOptions};
-use netraven_tests::{request, TestEnv};
+use netraven_simulator::scenario;
+use netraven_tests::{request, FleetBuilder, TestEnv};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -53,7 +53,7 @@ async fn no_plaintext_secret_reaches_logs_messages_or_the_database() -> anyhow::
         .iter()
         .map(|c| c.password.clone())
         .collect();
-    let fleet = Fleet::start(spec, FleetOptions::random_base()).await?;
+    let fleet = FleetBuilder::from_spec(spec).start().await?;
     env.import(&fleet).await?;
 
     // A copy of everything that crosses every exchange.

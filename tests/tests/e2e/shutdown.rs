@@ -6,8 +6,8 @@
 //! `cargo build -p netraven-cli`); the dispatcher and aggregator run in-process.
 
 use netraven_shared::domain::{JobStatus, Outcome};
-use netraven_simulator::{scenario, Fault, Fleet, FleetOptions};
-use netraven_tests::{request, Roles, TestEnv};
+use netraven_simulator::{scenario, Fault, Fleet};
+use netraven_tests::{request, FleetBuilder, Roles, TestEnv};
 use std::collections::HashMap;
 use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -78,7 +78,7 @@ async fn slow_fleet(devices: usize, auth_ms: u64, seed: u64) -> anyhow::Result<F
     for d in &mut spec.devices {
         d.fault = Some(Fault::SlowAuth { delay_ms: auth_ms });
     }
-    Ok(Fleet::start(spec, FleetOptions::random_base()).await?)
+    FleetBuilder::from_spec(spec).start().await
 }
 
 async fn completed(env: &TestEnv, job: uuid::Uuid) -> anyhow::Result<i64> {

@@ -7,9 +7,8 @@ use anyhow::{Context, Result};
 use netraven_shared::config::{AmqpSettings, Settings};
 use netraven_shared::domain::JobStatus;
 use netraven_shared::{broker, db};
-use netraven_simulator::{scenario, Fleet, FleetOptions};
 use netraven_tests::tls::{Issued, Prelude, TestCa, TlsProxy, DEVICE_BASE_PORT};
-use netraven_tests::{request, TestEnv, POSTGRES};
+use netraven_tests::{request, FleetBuilder, TestEnv, POSTGRES};
 use std::path::Path;
 use std::time::Duration;
 
@@ -119,14 +118,10 @@ async fn a_job_runs_end_to_end_with_every_role_over_amqps_and_postgres_verify_fu
     // only the harness's own pool (reading the job's status) stays direct.
     env.settings = settings;
 
-    let fleet = Fleet::start(
-        scenario("all-good", 4, 91)?,
-        FleetOptions {
-            base_port: DEVICE_BASE_PORT,
-            ..FleetOptions::default()
-        },
-    )
-    .await?;
+    let fleet = FleetBuilder::scenario("all-good", 4, 91)?
+        .base_port(DEVICE_BASE_PORT)
+        .start()
+        .await?;
     env.import(&fleet).await?;
     let before = (amqp_proxy.handshakes(), pg_proxy.handshakes());
     let roles = env.start(1);

@@ -1,8 +1,7 @@
 //! What people and scripts see: `job watch`, `job list/results/logs/show`, `credential
 //! list`, `device show` and `prune`, as real `netraven` processes on real services.
 
-use netraven_simulator::{scenario, Fleet, FleetOptions};
-use netraven_tests::{request, Roles, TestEnv};
+use netraven_tests::{request, FleetBuilder, Roles, TestEnv};
 use serde_json::Value;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -57,7 +56,7 @@ fn names(v: &Value, field: &str) -> Vec<String> {
 async fn a_mixed_job_reads_at_a_glance_and_as_json() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
     // By i % 10: 0-4 tacacs, 5-6 breakglass, 7 vendor-default, 8 nothing, 9 orphan.
-    let fleet = Fleet::start(scenario("mixed", 20, 11)?, FleetOptions::random_base()).await?;
+    let fleet = FleetBuilder::scenario("mixed", 20, 11)?.start().await?;
     env.import(&fleet).await?;
     let roles = env.start(2);
     let partial = env
@@ -283,7 +282,7 @@ async fn count(env: &TestEnv, sql: &str) -> anyhow::Result<i64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prune_removes_old_rows_but_keeps_open_jobs_and_latest_configs() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
-    let fleet = Fleet::start(scenario("all-good", 3, 5)?, FleetOptions::random_base()).await?;
+    let fleet = FleetBuilder::scenario("all-good", 3, 5)?.start().await?;
     env.import(&fleet).await?;
     let roles = env.start(1);
     let old = env

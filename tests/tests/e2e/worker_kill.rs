@@ -8,9 +8,8 @@
 //! `NETRAVEN_KILL_ROUNDS` (default 2) and `NETRAVEN_KILL_DEVICES` (default 1000) scale it;
 //! tests/scripts/worker-kill runs 10 rounds on 2,000 devices.
 
-use netraven_shared::domain::{JobStatus, Outcome};
-use netraven_simulator::{scenario, AuthMethod, Fleet, FleetOptions, FleetSpec};
-use netraven_tests::{request, Roles, TestEnv};
+use netraven_shared::domain::JobStatus;
+use netraven_tests::{logins, request, FleetBuilder, Logins, Roles, TestEnv};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::collections::HashMap;
@@ -60,40 +59,6 @@ impl Drop for Worker {
     }
 }
 
-/// The outcome each device must end with, from its spec (whatever the kills).
-fn expected(spec: &FleetSpec) -> HashMap<String, Outcome> {
-    spec.devices
-        .iter()
-        .map(|d| {
-            let o = if d.tags == ["orphan"] {
-                Outcome::NoCredentials
-            } else if spec.credentials.iter().any(|c| {
-                d.accepts
-                    .contains(&(c.username.clone(), c.password.clone()))
-            }) {
-                Outcome::Success
-            } else {
-                Outcome::AuthFailed
-            };
-            (d.name.clone(), o)
-        })
-        .collect()
-}
-
-/// Password logins the simulator saw, per device and per (username, accepted).
-fn truth(fleet: &Fleet) -> (HashMap<String, i64>, HashMap<(String, bool), i64>) {
-    let (mut per_device, mut per_user) = (HashMap::new(), HashMap::new());
-    for (device, attempts) in fleet.all_attempts() {
-        for a in attempts.iter().filter(|a| a.method == AuthMethod::Password) {
-            *per_device.entry(device.clone()).or_insert(0) += 1;
-            *per_user
-                .entry((a.username.clone(), a.accepted))
-                .or_insert(0) += 1;
-        }
-    }
-    (per_device, per_user)
-}
-
 /// Credential counters by username: (successes, failures).
 async fn counters(
     client: &deadpool_postgres::Client,
@@ -130,17 +95,10 @@ async fn a_worker_killed_mid_job_loses_and_doubles_nothing() -> anyhow::Result<(
     let rounds = env_or("NETRAVEN_KILL_ROUNDS", 2);
     let devices = env_or("NETRAVEN_KILL_DEVICES", 1000);
     let env = TestEnv::new().await?;
-    let spec = scenario("mixed", devices, 61)?;
-    let want = expected(&spec);
-    let fleet = Fleet::start(
-        spec.clone(),
-        FleetOptions {
-            // Every rejected login costs 100 ms, as on a real AAA server: devices are in flight.
-            auth_rejection_ms: 100,
-            ..FleetOptions::random_base()
-        },
-    )
-    .await?;
+    // Every rejected login costs 100 ms, as on a real AAA server: devices are in flight.
+    let fleet = FleetBuilder::scenario("mixed", devices, 61)?.auth_rejection_ms(100);
+    let want = fleet.expected();
+    let fleet = fleet.start().await?;
     env.import(&fleet).await?;
     let roles = Roles::start_without_workers(&env.settings);
     let mut next = 0;
@@ -152,7 +110,10 @@ async fn a_worker_killed_mid_job_loses_and_doubles_nothing() -> anyhow::Result<(
     let client = env.pool.get().await?;
 
     for round in 1..=rounds {
-        let (dev_before, user_before) = truth(&fleet);
+        let Logins {
+            per_device: dev_before,
+            per_user: user_before,
+        } = logins(&fleet);
         let counters_before = counters(&client).await?;
         let started = Instant::now();
         let r = request("config_backup", &["fleet", "orphan"], &[]);
@@ -185,18 +146,14 @@ async fn a_worker_killed_mid_job_loses_and_doubles_nothing() -> anyhow::Result<(
             .await?
             .get(0);
         assert_eq!(rows, devices as i64, "one job_results row per device");
-        let results = netraven_dispatcher::jobs::results(&client, id).await?;
-        for res in &results {
-            assert_eq!(
-                res.outcome, want[&res.device_name],
-                "{}: {}",
-                res.device_name, res.reason
-            );
-        }
+        want.assert_job(&env, id).await?;
 
         // Per device: committed attempts never exceed what the device saw; where fewer,
         // a run died before its batch committed, and the task was redelivered.
-        let (dev_after, user_after) = truth(&fleet);
+        let Logins {
+            per_device: dev_after,
+            per_user: user_after,
+        } = logins(&fleet);
         let committed: HashMap<String, i64> = client
             .query(
                 "SELECT d.name, count(*) FROM credential_attempts a JOIN devices d ON d.id = a.device_id
@@ -210,7 +167,7 @@ async fn a_worker_killed_mid_job_loses_and_doubles_nothing() -> anyhow::Result<(
         let mut lost_devices = 0i64;
         let mut lost_attempts = 0i64;
         let mut rerun_devices = 0i64;
-        for name in want.keys() {
+        for name in want.names() {
             let seen = dev_after.get(name).copied().unwrap_or(0)
                 - dev_before.get(name).copied().unwrap_or(0);
             let db = committed.get(name).copied().unwrap_or(0);

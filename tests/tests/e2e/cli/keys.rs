@@ -2,7 +2,7 @@
 
 use super::process::{run, text, Proc};
 use netraven_shared::domain::JobStatus;
-use netraven_simulator::{scenario, Fleet, FleetOptions};
+use netraven_tests::FleetBuilder;
 use netraven_tests::TestEnv;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -14,7 +14,7 @@ async fn secrets_rotate_reseals_everything_while_workers_keep_running() -> anyho
     std::fs::write(&key_file, format!("{}\n", env.key_line))?;
     env.settings.secrets.key = None;
     env.settings.secrets.key_file = Some(key_file.clone());
-    let fleet = Fleet::start(scenario("all-good", 10, 71)?, FleetOptions::random_base()).await?;
+    let fleet = FleetBuilder::scenario("all-good", 10, 71)?.start().await?;
     env.import(&fleet).await?;
     let roles = env.start(2);
     let first = env
@@ -92,7 +92,7 @@ async fn secrets_rotate_reseals_everything_while_workers_keep_running() -> anyho
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_role_runs_on_its_own_signing_keys_as_deployed() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
-    let fleet = Fleet::start(scenario("all-good", 6, 23)?, FleetOptions::random_base()).await?;
+    let fleet = FleetBuilder::scenario("all-good", 6, 23)?.start().await?;
     env.import(&fleet).await?;
     let dir = env.dir.path();
     let (dispatcher_key, worker_key, trusted) = (

@@ -2,8 +2,7 @@
 
 use super::process::{run, text, Proc};
 use netraven_shared::domain::JobStatus;
-use netraven_simulator::{scenario, Fleet, FleetOptions};
-use netraven_tests::{netraven_binary, TestEnv};
+use netraven_tests::{netraven_binary, FleetBuilder, TestEnv};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -11,7 +10,7 @@ use std::time::Duration;
 async fn roles_run_as_processes_several_at_once_and_stop_cleanly_on_sigterm() -> anyhow::Result<()>
 {
     let env = TestEnv::new().await?;
-    let fleet = Fleet::start(scenario("mixed", 40, 21)?, FleetOptions::random_base()).await?;
+    let fleet = FleetBuilder::scenario("mixed", 40, 21)?.start().await?;
     env.import(&fleet).await?;
     let spawn = |role: &str| -> anyhow::Result<Proc> {
         Ok(Proc(

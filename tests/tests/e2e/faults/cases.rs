@@ -1,11 +1,10 @@
 //! The table of faults: each device of the fault fleet and the outcome, reason, time and
 //! logins it must end with.
 
-use super::setup::{
-    credential, device, AUTH_MS, DEADLINE_MS, HANDSHAKE_MS, IDLE_MS, MARGIN_MS, SEED,
-};
+use super::setup::{device, AUTH_MS, DEADLINE_MS, HANDSHAKE_MS, IDLE_MS, MARGIN_MS, SEED};
 use netraven_shared::domain::Outcome;
 use netraven_simulator::{AuthMethod, Fault, FleetSpec, LoginAttempt, Platform};
+use netraven_tests::credential;
 
 /// What the simulator must have seen on a device.
 #[derive(Debug, Clone, Copy)]
@@ -236,10 +235,20 @@ pub(super) fn fault_fleet() -> FleetSpec {
     FleetSpec {
         seed: SEED,
         credentials: vec![
-            credential("tacacs", "netops", "tacacs-secret", 10, &["faults"]),
-            credential("first", "netops", "first-secret", 10, &["same-user"]),
-            credential("second", "netops", "second-secret", 20, &["same-user"]),
-            credential("third", "netops", "third-secret", 30, &["same-user"]),
+            credential("tacacs", "netops", "tacacs-secret")
+                .tags(&["faults"])
+                .into(),
+            credential("first", "netops", "first-secret")
+                .tags(&["same-user"])
+                .into(),
+            credential("second", "netops", "second-secret")
+                .priority(20)
+                .tags(&["same-user"])
+                .into(),
+            credential("third", "netops", "third-secret")
+                .priority(30)
+                .tags(&["same-user"])
+                .into(),
         ],
         devices,
     }

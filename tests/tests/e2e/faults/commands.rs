@@ -1,8 +1,9 @@
 //! Command jobs: each output stored, a refused command reported.
 
-use super::setup::{credential, device, tune, JOB_TIMEOUT, SEED};
+use super::setup::{device, tune, JOB_TIMEOUT, SEED};
 use netraven_shared::domain::{JobStatus, Outcome};
 use netraven_simulator::{Fleet, FleetOptions, FleetSpec, Platform};
+use netraven_tests::credential;
 use netraven_tests::{request, TestEnv};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -12,13 +13,9 @@ async fn command_jobs_store_each_output_and_report_a_refused_command() -> anyhow
     let fleet = Fleet::start(
         FleetSpec {
             seed: SEED,
-            credentials: vec![credential(
-                "tacacs",
-                "netops",
-                "tacacs-secret",
-                10,
-                &["faults"],
-            )],
+            credentials: vec![credential("tacacs", "netops", "tacacs-secret")
+                .tags(&["faults"])
+                .into()],
             devices: vec![
                 device("cmd-linux", Platform::Linux, None, "faults"),
                 device("cmd-ios", Platform::CiscoIos, None, "faults"),

@@ -1,11 +1,10 @@
 //! A device whose host key changed fails before any secret is sent.
 
-use super::setup::{
-    credential, device, tune, DEADLINE_MS, HANDSHAKE_MS, JOB_TIMEOUT, MARGIN_MS, SEED,
-};
+use super::setup::{device, tune, DEADLINE_MS, HANDSHAKE_MS, JOB_TIMEOUT, MARGIN_MS, SEED};
 use netraven_shared::domain::{HostKeyPolicy, JobStatus, Outcome};
-use netraven_simulator::{Fault, Fleet, FleetOptions, FleetSpec, Platform};
-use netraven_tests::{request, TestEnv};
+use netraven_simulator::{Fault, Fleet, FleetSpec, Platform};
+use netraven_tests::credential;
+use netraven_tests::{request, FleetBuilder, TestEnv};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -40,13 +39,9 @@ async fn a_changed_host_key_fails_the_device_before_any_secret_is_sent() -> anyh
     tune(&mut env)?;
     let spec = |changed: bool| FleetSpec {
         seed: SEED,
-        credentials: vec![credential(
-            "tacacs",
-            "netops",
-            "tacacs-secret",
-            10,
-            &["faults"],
-        )],
+        credentials: vec![credential("tacacs", "netops", "tacacs-secret")
+            .tags(&["faults"])
+            .into()],
         devices: [
             ("hk-linux", Platform::Linux),
             ("hk-ios", Platform::CiscoIos),
@@ -62,7 +57,7 @@ async fn a_changed_host_key_fails_the_device_before_any_secret_is_sent() -> anyh
     let hk = ["hk-linux", "hk-ios"];
 
     // First run, accept-new: the keys are pinned.
-    let before = Fleet::start(spec(false), FleetOptions::random_base()).await?;
+    let before = FleetBuilder::from_spec(spec(false)).start().await?;
     env.import(&before).await?;
     let roles = env.start(1);
     let first = env
@@ -82,7 +77,7 @@ async fn a_changed_host_key_fails_the_device_before_any_secret_is_sent() -> anyh
     before.shutdown().await;
 
     // The devices come back with other keys (same names, new ports: re-imported).
-    let after = Fleet::start(spec(true), FleetOptions::random_base()).await?;
+    let after = FleetBuilder::from_spec(spec(true)).start().await?;
     env.import(&after).await?;
     for d in hk {
         assert_ne!(

@@ -2,8 +2,8 @@
 
 use super::setup::{HOSTILE_SEED, JOB_TIMEOUT, MARGIN_MS};
 use netraven_shared::domain::{JobStatus, Outcome};
-use netraven_simulator::{scenario, Fault, Fleet, FleetOptions};
-use netraven_tests::{request, TestEnv};
+use netraven_simulator::{scenario, Fault};
+use netraven_tests::{request, FleetBuilder, TestEnv};
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -19,7 +19,7 @@ async fn a_hostile_fleet_finishes_with_every_device_accounted_for_once() -> anyh
     w.max_output_bytes = 1 << 20;
     let deadline_ms = 8_000;
     let spec = scenario("hostile", 40, HOSTILE_SEED)?;
-    let fleet = Fleet::start(spec.clone(), FleetOptions::random_base()).await?;
+    let fleet = FleetBuilder::from_spec(spec.clone()).start().await?;
     env.import(&fleet).await?;
     // An earlier run pinned the seed's keys: the host_key_changed devices now differ.
     let client = env.pool.get().await?;

@@ -5,8 +5,8 @@ use super::setup::{
     import_with_platforms, tune, DEADLINE_MS, JOB_TIMEOUT, LEGACY_PROFILE, MARGIN_MS,
 };
 use netraven_shared::domain::{JobStatus, Outcome};
-use netraven_simulator::{AuthMethod, Fleet, FleetOptions};
-use netraven_tests::{request, TestEnv};
+use netraven_simulator::AuthMethod;
+use netraven_tests::{request, FleetBuilder, TestEnv};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 async fn every_fault_ends_in_its_outcome_with_a_reason_within_its_timeouts() -> anyhow::Result<()> {
     let mut env = TestEnv::new().await?;
     tune(&mut env)?;
-    let fleet = Fleet::start(fault_fleet(), FleetOptions::random_base()).await?;
+    let fleet = FleetBuilder::from_spec(fault_fleet()).start().await?;
     import_with_platforms(&env, &fleet, &[("legacy-profile", LEGACY_PROFILE)]).await?;
     let roles = env.start(1);
 

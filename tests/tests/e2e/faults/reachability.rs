@@ -1,8 +1,9 @@
 //! Reachability checks log in with no credential.
 
-use super::setup::{credential, device, tune, JOB_TIMEOUT, MARGIN_MS, SEED};
+use super::setup::{device, tune, JOB_TIMEOUT, MARGIN_MS, SEED};
 use netraven_shared::domain::{JobStatus, Outcome};
 use netraven_simulator::{Fault, Fleet, FleetOptions, FleetSpec, Platform};
+use netraven_tests::credential;
 use netraven_tests::{request, TestEnv};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -12,13 +13,9 @@ async fn reachability_checks_use_no_credential() -> anyhow::Result<()> {
     let fleet = Fleet::start(
         FleetSpec {
             seed: SEED,
-            credentials: vec![credential(
-                "tacacs",
-                "netops",
-                "tacacs-secret",
-                10,
-                &["faults"],
-            )],
+            credentials: vec![credential("tacacs", "netops", "tacacs-secret")
+                .tags(&["faults"])
+                .into()],
             devices: vec![
                 device("up-linux", Platform::Linux, None, "faults"),
                 device("up-ios", Platform::CiscoIos, None, "faults"),

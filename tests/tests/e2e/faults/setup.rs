@@ -1,6 +1,6 @@
 //! What the fault tests share: their timeouts, their tuned settings, their devices and credentials.
 
-use netraven_simulator::{CredentialSpec, DeviceSpec, Fault, Fleet, Platform};
+use netraven_simulator::{DeviceSpec, Fault, Fleet, Platform};
 use netraven_tests::TestEnv;
 use std::path::Path;
 use std::time::Duration;
@@ -38,22 +38,6 @@ pub(super) fn tune(env: &mut TestEnv) -> anyhow::Result<()> {
     )?;
     w.profiles_dir = Some(profiles);
     Ok(())
-}
-
-pub(super) fn credential(
-    name: &str,
-    username: &str,
-    password: &str,
-    priority: i32,
-    tags: &[&str],
-) -> CredentialSpec {
-    CredentialSpec {
-        name: name.into(),
-        username: username.into(),
-        password: password.into(),
-        priority,
-        tags: tags.iter().map(|t| t.to_string()).collect(),
-    }
 }
 
 pub(super) fn device(

@@ -5,8 +5,7 @@ use super::probes::{
     JOB_TIMEOUT,
 };
 use anyhow::{ensure, Context, Result};
-use netraven_simulator::{scenario, Fleet, FleetOptions};
-use netraven_tests::{request, TestEnv};
+use netraven_tests::{request, FleetBuilder, TestEnv};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,7 +17,7 @@ async fn a_running_fleet_serves_its_metrics_and_a_real_prometheus_scrapes_the_jo
     env.settings.dispatcher.metrics_addr = addrs[0].clone();
     env.settings.worker.metrics_addr = addrs[1].clone();
     env.settings.aggregator.metrics_addr = addrs[2].clone();
-    let fleet = Fleet::start(scenario("mixed", 20, 11)?, FleetOptions::random_base()).await?;
+    let fleet = FleetBuilder::scenario("mixed", 20, 11)?.start().await?;
     env.import(&fleet).await?;
     // One worker: in-process workers share the settings, hence the metrics address.
     let roles = env.start(1);

@@ -6,8 +6,8 @@ use super::keys::{
 };
 use anyhow::{bail, Result};
 use netraven_shared::domain::JobStatus;
-use netraven_simulator::{scenario, Fleet, FleetOptions};
-use netraven_tests::{request, Roles, TestEnv};
+use netraven_simulator::scenario;
+use netraven_tests::{request, FleetBuilder, Roles, TestEnv};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -44,15 +44,11 @@ async fn rotating_mid_job_with_a_restarting_worker_fails_no_device() -> Result<(
             d.enable_secret = Some(second.password.clone());
         }
     }
-    let fleet = Fleet::start(
-        spec,
-        FleetOptions {
-            base_port: BASE_PORT,
-            auth_rejection_ms: 600,
-            ..FleetOptions::default()
-        },
-    )
-    .await?;
+    let fleet = FleetBuilder::from_spec(spec)
+        .base_port(BASE_PORT)
+        .auth_rejection_ms(600)
+        .start()
+        .await?;
     env.import(&fleet).await?;
     assert_eq!(sealing_key_ids(&env).await?, vec![old_id.clone()]);
 

@@ -1,0 +1,140 @@
+//! The roles in-process ([`Roles`]) and a worker that crashes on every task ([`CrashingWorker`]).
+
+use crate::TestEnv;
+use anyhow::{bail, Result};
+use netraven_shared::broker::{self};
+use netraven_shared::config::Settings;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The roles, running in-process on their own tasks until dropped or stopped.
+pub struct Roles {
+    shutdown: CancellationToken,
+    handles: Vec<(String, tokio::task::JoinHandle<Result<()>>)>,
+}
+
+impl Roles {
+    pub fn start(settings: &Settings, workers: usize) -> Roles {
+        Roles::start_each(settings, settings, settings, workers)
+    }
+
+    /// Each role with settings of its own (its own broker account, say).
+    pub fn start_each(
+        dispatcher: &Settings,
+        aggregator: &Settings,
+        worker: &Settings,
+        workers: usize,
+    ) -> Roles {
+        let shutdown = CancellationToken::new();
+        let mut handles = Vec::new();
+        let (s, t) = (dispatcher.clone(), shutdown.clone());
+        handles.push((
+            "dispatcher".to_string(),
+            tokio::spawn(async move {
+                netraven_dispatcher::run(s, t)
+                    .await
+                    .map_err(anyhow::Error::from)
+            }),
+        ));
+        let (s, t) = (aggregator.clone(), shutdown.clone());
+        handles.push((
+            "aggregator".to_string(),
+            tokio::spawn(async move {
+                netraven_dispatcher::aggregator::run(s, t)
+                    .await
+                    .map_err(anyhow::Error::from)
+            }),
+        ));
+        for i in 0..workers {
+            let (s, t) = (worker.clone(), shutdown.clone());
+            handles.push((
+                format!("worker-{i}"),
+                tokio::spawn(async move {
+                    netraven_worker::run(s, t)
+                        .await
+                        .map_err(anyhow::Error::from)
+                }),
+            ));
+        }
+        Roles { shutdown, handles }
+    }
+
+    /// The dispatcher and the aggregator only: tasks wait in the queue.
+    pub fn start_without_workers(settings: &Settings) -> Roles {
+        Roles::start(settings, 0)
+    }
+
+    /// Signals shutdown and checks every role returned cleanly.
+    pub async fn stop(mut self) -> Result<()> {
+        self.shutdown.cancel();
+        for (name, handle) in std::mem::take(&mut self.handles) {
+            match tokio::time::timeout(Duration::from_secs(30), handle).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => bail!("{name} failed: {e:#}"),
+                Ok(Err(e)) => bail!("{name} panicked: {e}"),
+                Err(_) => bail!("{name} did not stop within 30 s of shutdown"),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Roles {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A worker that dies on every task: it takes each one and hands it back, until the
+/// broker's delivery limit dead-letters it.
+pub struct CrashingWorker {
+    connection: lapin::Connection,
+    consuming: tokio::task::JoinHandle<()>,
+}
+
+impl CrashingWorker {
+    pub async fn start(env: &TestEnv) -> Result<CrashingWorker> {
+        use futures::StreamExt;
+        let connection = broker::connect(&env.settings.amqp, "test-crashing-worker").await?;
+        let channel = connection.create_channel().await?;
+        channel
+            .basic_qos(10, lapin::options::BasicQosOptions::default())
+            .await?;
+        let mut tasks = channel
+            .basic_consume(
+                env.names.tasks_queue().into(),
+                "crashing".into(),
+                lapin::options::BasicConsumeOptions::default(),
+                lapin::types::FieldTable::default(),
+            )
+            .await?;
+        let consuming = tokio::spawn(async move {
+            while let Some(Ok(d)) = tasks.next().await {
+                let requeue = lapin::options::BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                };
+                let _ = d.acker.nack(requeue).await;
+            }
+        });
+        Ok(CrashingWorker {
+            connection,
+            consuming,
+        })
+    }
+
+    pub async fn stop(self) {
+        self.consuming.abort();
+        let _ = self
+            .connection
+            .close(200, "crashing worker gone".into())
+            .await;
+    }
+}
+
+impl Drop for CrashingWorker {
+    fn drop(&mut self) {
+        // Its connection closes when dropped; the task would otherwise outlive the test.
+        self.consuming.abort();
+    }
+}
