@@ -1,0 +1,103 @@
+//! A job runs with an account per role, and the operator replays.
+
+use super::accounts::{publish_body, Accounts, TIMEOUT};
+use netraven_shared::broker::{self};
+use netraven_shared::domain::JobStatus;
+use netraven_tests::{request, FleetBuilder, Roles, TestEnv};
+use std::time::{Duration, Instant};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_runs_with_an_account_per_role_and_the_operator_replays() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let alice = format!("{}-alice", env.settings.amqp.namespace);
+    let accounts = Accounts::setup(&env, std::slice::from_ref(&alice)).await?;
+    let fleet = FleetBuilder::scenario("all-good", 3, 9)?
+        .base_port(25750)
+        .start()
+        .await?;
+    env.import(&fleet).await?;
+    let roles = Roles::start_each(
+        &accounts.settings(&env, "dispatcher"),
+        &accounts.settings(&env, "aggregator"),
+        &accounts.settings(&env, "worker"),
+        1,
+    );
+
+    // Submitted as alice, with `netraven job submit`'s client: recorded as alice.
+    let submitter = &accounts.amqp[&alice];
+    let r = request("config_backup", &["fleet"], &[]);
+    let done = netraven_cli::client::submit(submitter, &r, true, TIMEOUT).await?;
+    let status = done.completed.map(|e| e.status).or(done.reply.status);
+    assert_eq!(
+        status,
+        Some(JobStatus::CompletedSuccess),
+        "{:?}",
+        done.reply
+    );
+    let job = done.reply.job_id.expect("job id");
+    let by: Option<String> = env
+        .pool
+        .get()
+        .await?
+        .query_one("SELECT submitted_by FROM jobs WHERE id = $1", &[&job])
+        .await?
+        .get(0);
+    assert_eq!(by, Some(alice.clone()), "the submitter is the broker user");
+
+    // A request of alice's that the broker dead-lettered (as after too many deliveries):
+    // it keeps her user_id. The operator account, which may not publish as alice, lists it
+    // and replays it as itself; the job records the operator as its submitter.
+    let replayed_request = request("config_backup", &["fleet"], &[]);
+    let mut headers = lapin::types::FieldTable::default();
+    headers.insert(
+        broker::SOURCE_HEADER.into(),
+        lapin::types::AMQPValue::LongString(env.names.submit_queue().into()),
+    );
+    let admin = broker::user(&env.settings.amqp)?;
+    let dead = broker::json_properties()
+        .with_user_id(admin.clone().into())
+        .with_headers(headers);
+    publish_body(
+        &env.settings.amqp,
+        env.names.dead_exchange(),
+        &env.names.submit_queue(),
+        serde_json::to_vec(&replayed_request)?,
+        dead,
+    )
+    .await?;
+    let operator = &accounts.amqp["operator"];
+    let until = Instant::now() + TIMEOUT;
+    loop {
+        let listing = netraven_cli::dead::list(operator, 10).await?;
+        if listing.total == 1 {
+            let by = listing.dead_letters[0].published_by.as_deref();
+            assert_eq!(by, Some(admin.as_str()), "kept through the rotation");
+            break;
+        }
+        assert!(Instant::now() < until, "no dead letter: {listing:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let replayed = netraven_cli::dead::replay(operator, Some("requests"), 10).await?;
+    assert_eq!((replayed.replayed, replayed.failed), (1, 0), "{replayed:?}");
+    let job = env.job_id(&replayed_request.request_id, TIMEOUT).await?;
+    let view = env.wait_final(job, TIMEOUT).await?;
+    assert_eq!(view.counts.status, JobStatus::CompletedSuccess);
+    let by: Option<String> = env
+        .pool
+        .get()
+        .await?
+        .query_one("SELECT submitted_by FROM jobs WHERE id = $1", &[&job])
+        .await?
+        .get(0);
+    let operator_user = broker::user(operator)?;
+    assert_eq!(
+        by,
+        Some(operator_user),
+        "replayed by the operator, as itself"
+    );
+
+    roles.stop().await?;
+    fleet.stop().await;
+    drop(accounts);
+    Ok(())
+}

@@ -1,0 +1,6 @@
+//! What people and scripts see: `job watch`, `job list/results/logs/show`, `credential
+//! list`, `device show` and `prune`, as real `netraven` processes on real services.
+
+mod job;
+mod netraven;
+mod prune;
