@@ -191,3 +191,19 @@ pub fn logins(fleet: &Fleet) -> Logins {
     }
     seen
 }
+
+/// Logins the job recorded (accepted or rejected), by device name: never more than the
+/// devices saw, fewer only where a run died before its batch committed.
+pub async fn recorded_logins(env: &TestEnv, job: Uuid) -> Result<HashMap<String, i64>> {
+    let client = env.pool.get().await?;
+    Ok(client
+        .query(
+            "SELECT d.name, count(*) FROM credential_attempts a JOIN devices d ON d.id = a.device_id
+             WHERE a.job_id = $1 AND a.outcome IN ('SUCCESS', 'REJECTED') GROUP BY d.name",
+            &[&job],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
+}

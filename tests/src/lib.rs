@@ -29,7 +29,8 @@ mod spy;
 pub use database::{DB_PREFIX, POSTGRES};
 pub use env::{TestEnv, RABBITMQ};
 pub use fixtures::{
-    credential, expected_outcomes, logins, Credential, FleetBuilder, Logins, Outcomes,
+    credential, expected_outcomes, logins, recorded_logins, Credential, FleetBuilder, Logins,
+    Outcomes,
 };
 pub use process::{netraven_binary, sh};
 pub use request::request;

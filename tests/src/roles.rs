@@ -2,8 +2,10 @@
 
 use crate::TestEnv;
 use anyhow::{bail, Result};
+use netraven_dispatcher::jobs::JobView;
 use netraven_shared::broker::{self};
 use netraven_shared::config::Settings;
+use netraven_shared::messages::JobRequest;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -121,6 +123,21 @@ impl CrashingWorker {
             connection,
             consuming,
         })
+    }
+
+    /// Publishes `request` with a crashing worker as the only one taking tasks, and waits
+    /// for the job's final status (every task dead-lettered at the delivery limit).
+    pub async fn run_job(
+        env: &TestEnv,
+        request: &JobRequest,
+        timeout: Duration,
+    ) -> Result<JobView> {
+        env.publish(request).await?;
+        let crashing = CrashingWorker::start(env).await?;
+        let id = env.job_id(&request.request_id, timeout).await?;
+        let job = env.wait_final(id, timeout).await?;
+        crashing.stop().await;
+        Ok(job)
     }
 
     pub async fn stop(self) {

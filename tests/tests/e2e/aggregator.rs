@@ -193,11 +193,8 @@ async fn a_task_no_worker_can_finish_is_dead_lettered_and_counted() -> anyhow::R
     env.import(&fleet).await?;
     let roles = Roles::start_without_workers(&env.settings);
     let r = request("config_backup", &["fleet"], &[]);
-    env.publish(&r).await?;
-    let crashing = CrashingWorker::start(&env).await?;
-    let id = env.job_id(&r.request_id, TIMEOUT).await?;
-    let job = env.wait_final(id, TIMEOUT).await?;
-    crashing.stop().await;
+    let job = CrashingWorker::run_job(&env, &r, TIMEOUT).await?;
+    let id = job.id;
     assert_eq!(job.counts.status, JobStatus::CompletedFailure);
     let client = env.pool.get().await?;
     let results = netraven_dispatcher::jobs::results(&client, id).await?;

@@ -8,8 +8,7 @@
 //! `serial-disruptive` group and scripts/test runs it after every other test.
 
 use netraven_shared::domain::JobStatus;
-use netraven_tests::{logins, request, sh, FleetBuilder, Logins, Roles, TestEnv};
-use std::collections::HashMap;
+use netraven_tests::{logins, recorded_logins, request, sh, FleetBuilder, Logins, Roles, TestEnv};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -229,16 +228,7 @@ async fn job_through_outage(service: Service, down: Duration) -> anyhow::Result<
         per_device,
         per_user,
     } = logins(&fleet);
-    let committed: HashMap<String, i64> = client
-        .query(
-            "SELECT d.name, count(*) FROM credential_attempts a JOIN devices d ON d.id = a.device_id
-             WHERE a.job_id = $1 AND a.outcome IN ('SUCCESS', 'REJECTED') GROUP BY d.name",
-            &[&id],
-        )
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let committed = recorded_logins(&env, id).await?;
     let mut reruns = 0;
     let (mut short_devices, mut short_logins) = (0, 0);
     for (name, seen) in &per_device {

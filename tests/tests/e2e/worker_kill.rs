@@ -9,7 +9,7 @@
 //! tests/scripts/worker-kill runs 10 rounds on 2,000 devices.
 
 use netraven_shared::domain::JobStatus;
-use netraven_tests::{logins, request, FleetBuilder, Logins, Roles, TestEnv};
+use netraven_tests::{logins, recorded_logins, request, FleetBuilder, Logins, Roles, TestEnv};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::collections::HashMap;
@@ -154,16 +154,7 @@ async fn a_worker_killed_mid_job_loses_and_doubles_nothing() -> anyhow::Result<(
             per_device: dev_after,
             per_user: user_after,
         } = logins(&fleet);
-        let committed: HashMap<String, i64> = client
-            .query(
-                "SELECT d.name, count(*) FROM credential_attempts a JOIN devices d ON d.id = a.device_id
-                 WHERE a.job_id = $1 AND a.outcome IN ('SUCCESS', 'REJECTED') GROUP BY d.name",
-                &[&id],
-            )
-            .await?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
+        let committed = recorded_logins(&env, id).await?;
         let mut lost_devices = 0i64;
         let mut lost_attempts = 0i64;
         let mut rerun_devices = 0i64;

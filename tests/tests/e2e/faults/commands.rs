@@ -1,28 +1,19 @@
 //! Command jobs: each output stored, a refused command reported.
 
-use super::setup::{device, tune, JOB_TIMEOUT, SEED};
+use super::setup::{device, faults_fleet, tune, JOB_TIMEOUT};
 use netraven_shared::domain::{JobStatus, Outcome};
-use netraven_simulator::{Fleet, FleetOptions, FleetSpec, Platform};
-use netraven_tests::credential;
+use netraven_simulator::Platform;
 use netraven_tests::{request, TestEnv};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn command_jobs_store_each_output_and_report_a_refused_command() -> anyhow::Result<()> {
     let mut env = TestEnv::new().await?;
     tune(&mut env)?;
-    let fleet = Fleet::start(
-        FleetSpec {
-            seed: SEED,
-            credentials: vec![credential("tacacs", "netops", "tacacs-secret")
-                .tags(&["faults"])
-                .into()],
-            devices: vec![
-                device("cmd-linux", Platform::Linux, None, "faults"),
-                device("cmd-ios", Platform::CiscoIos, None, "faults"),
-            ],
-        },
-        FleetOptions::random_base(),
-    )
+    let fleet = faults_fleet([
+        device("cmd-linux", Platform::Linux, None, "faults"),
+        device("cmd-ios", Platform::CiscoIos, None, "faults"),
+    ])
+    .start()
     .await?;
     env.import(&fleet).await?;
     let roles = env.start(1);

@@ -1,10 +1,9 @@
 //! A device whose host key changed fails before any secret is sent.
 
-use super::setup::{device, tune, DEADLINE_MS, HANDSHAKE_MS, JOB_TIMEOUT, MARGIN_MS, SEED};
+use super::setup::{device, faults_fleet, tune, DEADLINE_MS, HANDSHAKE_MS, JOB_TIMEOUT, MARGIN_MS};
 use netraven_shared::domain::{HostKeyPolicy, JobStatus, Outcome};
-use netraven_simulator::{Fault, Fleet, FleetSpec, Platform};
-use netraven_tests::credential;
-use netraven_tests::{request, FleetBuilder, TestEnv};
+use netraven_simulator::{Fault, Fleet, Platform};
+use netraven_tests::{request, TestEnv};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -37,27 +36,24 @@ async fn pinned(env: &TestEnv, device: &str) -> anyhow::Result<Option<String>> {
 async fn a_changed_host_key_fails_the_device_before_any_secret_is_sent() -> anyhow::Result<()> {
     let mut env = TestEnv::new().await?;
     tune(&mut env)?;
-    let spec = |changed: bool| FleetSpec {
-        seed: SEED,
-        credentials: vec![credential("tacacs", "netops", "tacacs-secret")
-            .tags(&["faults"])
-            .into()],
-        devices: [
-            ("hk-linux", Platform::Linux),
-            ("hk-ios", Platform::CiscoIos),
-            ("never-seen", Platform::Linux),
-        ]
-        .into_iter()
-        .map(|(name, platform)| {
-            let fault = (changed && name.starts_with("hk-")).then_some(Fault::HostKeyChanged);
-            device(name, platform, fault, "faults")
-        })
-        .collect(),
+    let fleet = |changed: bool| {
+        faults_fleet(
+            [
+                ("hk-linux", Platform::Linux),
+                ("hk-ios", Platform::CiscoIos),
+                ("never-seen", Platform::Linux),
+            ]
+            .into_iter()
+            .map(|(name, platform)| {
+                let fault = (changed && name.starts_with("hk-")).then_some(Fault::HostKeyChanged);
+                device(name, platform, fault, "faults")
+            }),
+        )
     };
     let hk = ["hk-linux", "hk-ios"];
 
     // First run, accept-new: the keys are pinned.
-    let before = FleetBuilder::from_spec(spec(false)).start().await?;
+    let before = fleet(false).start().await?;
     env.import(&before).await?;
     let roles = env.start(1);
     let first = env
@@ -77,7 +73,7 @@ async fn a_changed_host_key_fails_the_device_before_any_secret_is_sent() -> anyh
     before.shutdown().await;
 
     // The devices come back with other keys (same names, new ports: re-imported).
-    let after = FleetBuilder::from_spec(spec(true)).start().await?;
+    let after = fleet(true).start().await?;
     env.import(&after).await?;
     for d in hk {
         assert_ne!(

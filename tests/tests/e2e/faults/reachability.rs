@@ -1,30 +1,21 @@
 //! Reachability checks log in with no credential.
 
-use super::setup::{device, tune, JOB_TIMEOUT, MARGIN_MS, SEED};
+use super::setup::{device, faults_fleet, tune, JOB_TIMEOUT, MARGIN_MS};
 use netraven_shared::domain::{JobStatus, Outcome};
-use netraven_simulator::{Fault, Fleet, FleetOptions, FleetSpec, Platform};
-use netraven_tests::credential;
+use netraven_simulator::{Fault, Platform};
 use netraven_tests::{request, TestEnv};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reachability_checks_use_no_credential() -> anyhow::Result<()> {
     let mut env = TestEnv::new().await?;
     tune(&mut env)?;
-    let fleet = Fleet::start(
-        FleetSpec {
-            seed: SEED,
-            credentials: vec![credential("tacacs", "netops", "tacacs-secret")
-                .tags(&["faults"])
-                .into()],
-            devices: vec![
-                device("up-linux", Platform::Linux, None, "faults"),
-                device("up-ios", Platform::CiscoIos, None, "faults"),
-                device("closed", Platform::Linux, Some(Fault::PortClosed), "faults"),
-                device("mute", Platform::Linux, Some(Fault::Silent), "faults"),
-            ],
-        },
-        FleetOptions::random_base(),
-    )
+    let fleet = faults_fleet([
+        device("up-linux", Platform::Linux, None, "faults"),
+        device("up-ios", Platform::CiscoIos, None, "faults"),
+        device("closed", Platform::Linux, Some(Fault::PortClosed), "faults"),
+        device("mute", Platform::Linux, Some(Fault::Silent), "faults"),
+    ])
+    .start()
     .await?;
     env.import(&fleet).await?;
     let roles = env.start(1);

@@ -2,6 +2,7 @@
 
 use netraven_simulator::{DeviceSpec, Fault, Fleet, Platform};
 use netraven_tests::TestEnv;
+use netraven_tests::{credential, FleetBuilder};
 use std::path::Path;
 use std::time::Duration;
 
@@ -103,4 +104,11 @@ pub(super) fn rewrite_platforms(path: &Path, platforms: &[(&str, &str)]) -> anyh
     );
     std::fs::write(path, out)?;
     Ok(())
+}
+
+/// A fleet of `devices` (tagged `faults`) that accept the one `faults` credential.
+pub(super) fn faults_fleet(devices: impl IntoIterator<Item = DeviceSpec>) -> FleetBuilder {
+    FleetBuilder::new(SEED)
+        .credential(credential("tacacs", "netops", "tacacs-secret").tags(&["faults"]))
+        .devices(devices)
 }
