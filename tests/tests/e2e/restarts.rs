@@ -4,7 +4,7 @@
 //!
 //! These tests take the shared services down. Each holds an exclusive lock on
 //! /tmp/netraven-restart.lock while it does, brings the service back in a `Drop` guard
-//! (also when it fails), and the binary runs alone: `.config/nextest.toml` puts it in the
+//! (also when it fails), and the module runs alone: `.config/nextest.toml` puts it in the
 //! `serial-disruptive` group and scripts/test runs it after every other test.
 
 use netraven_shared::domain::JobStatus;

@@ -148,7 +148,7 @@ fn the_deploy_files_parse_and_name_real_subcommands() -> Result<()> {
         }
     }
 
-    // Kubernetes: probes, resources, grace, PDB, KEDA (tests/tests/deploy.rs checks the
+    // Kubernetes: probes, resources, grace, PDB, KEDA (the `deploy` tests check the
     // security settings, the Secrets and migrations).
     let out = Command::new("kubectl")
         .args(["kustomize"])
