@@ -207,3 +207,17 @@ pub async fn recorded_logins(env: &TestEnv, job: Uuid) -> Result<HashMap<String,
         .map(|r| (r.get(0), r.get(1)))
         .collect())
 }
+
+/// How many times the device's task ran in the job (its `job_logs` rows): more than once
+/// when a redelivered task ran again.
+pub async fn runs(env: &TestEnv, job: Uuid, device: &str) -> Result<i64> {
+    let client = env.pool.get().await?;
+    Ok(client
+        .query_one(
+            "SELECT count(*) FROM job_logs l JOIN devices d ON d.id = l.device_id
+             WHERE l.job_id = $1 AND d.name = $2",
+            &[&job, &device],
+        )
+        .await?
+        .get(0))
+}

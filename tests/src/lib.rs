@@ -29,7 +29,7 @@ mod spy;
 pub use database::{DB_PREFIX, POSTGRES};
 pub use env::{TestEnv, RABBITMQ};
 pub use fixtures::{
-    credential, expected_outcomes, logins, recorded_logins, Credential, FleetBuilder, Logins,
+    credential, expected_outcomes, logins, recorded_logins, runs, Credential, FleetBuilder, Logins,
     Outcomes,
 };
 pub use process::{netraven_binary, sh};

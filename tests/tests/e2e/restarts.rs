@@ -8,7 +8,9 @@
 //! `serial-disruptive` group and scripts/test runs it after every other test.
 
 use netraven_shared::domain::JobStatus;
-use netraven_tests::{logins, recorded_logins, request, sh, FleetBuilder, Logins, Roles, TestEnv};
+use netraven_tests::{
+    logins, recorded_logins, request, runs, sh, FleetBuilder, Logins, Roles, TestEnv,
+};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -241,14 +243,7 @@ async fn job_through_outage(service: Service, down: Duration) -> anyhow::Result<
             short_devices += 1;
             short_logins += seen - db;
         }
-        let runs: i64 = client
-            .query_one(
-                "SELECT count(*) FROM job_logs l JOIN devices d ON d.id = l.device_id
-                 WHERE l.job_id = $1 AND d.name = $2",
-                &[&id, name],
-            )
-            .await?
-            .get(0);
+        let runs = runs(&env, id, name).await?;
         reruns += i64::from(runs > 1);
     }
     let in_flight = 2 * i64::from(env.settings.worker.max_in_flight);

@@ -9,7 +9,9 @@
 //! tests/scripts/worker-kill runs 10 rounds on 2,000 devices.
 
 use netraven_shared::domain::JobStatus;
-use netraven_tests::{logins, recorded_logins, request, FleetBuilder, Logins, Roles, TestEnv};
+use netraven_tests::{
+    logins, recorded_logins, request, runs, FleetBuilder, Logins, Roles, TestEnv,
+};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::collections::HashMap;
@@ -170,14 +172,7 @@ async fn a_worker_killed_mid_job_loses_and_doubles_nothing() -> anyhow::Result<(
                 lost_devices += 1;
                 lost_attempts += seen - db;
             }
-            let runs: i64 = client
-                .query_one(
-                    "SELECT count(*) FROM job_logs l JOIN devices d ON d.id = l.device_id
-                     WHERE l.job_id = $1 AND d.name = $2",
-                    &[&id, name],
-                )
-                .await?
-                .get(0);
+            let runs = runs(&env, id, name).await?;
             if runs > 1 {
                 rerun_devices += 1;
             }
