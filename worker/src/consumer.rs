@@ -3,7 +3,7 @@
 //! devices finish within the grace period, returns the rest to the queue and flushes.
 
 use crate::flusher::{self, Finished};
-use crate::{device, platform, ssh, Core, WorkerError};
+use crate::{device, platform, ssh, WorkerContext, WorkerError};
 use chrono::Utc;
 use lapin::message::Delivery;
 use netraven_shared::broker::link::Subscription;
@@ -58,12 +58,12 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         return Ok(());
     };
     readiness.set_broker(true);
-    let core = Arc::new(Core {
+    let ctx = Arc::new(WorkerContext {
         pins: crate::store::Pinner::start(pool.clone()),
         pool: pool.clone(),
         keys,
         tasks: tasks_verifier,
-        logins: crate::aaa::LoginLimits::new(
+        logins: crate::login_limits::LoginLimits::new(
             w.max_concurrent_logins_per_credential as usize,
             w.max_logins_per_second_per_credential,
         ),
@@ -82,7 +82,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         settings: w.clone(),
         name: broker::hostname(),
     });
-    let key_reports = crate::key_reports::start(core.clone());
+    let key_reports = crate::key_reports::start(ctx.clone());
     let (tx, rx) = mpsc::channel::<Finished>(usize::from(w.max_in_flight) * 2);
     let working = flusher::Working::default();
     let flushing = tokio::spawn(flusher::run(
@@ -95,7 +95,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         Duration::from_millis(w.flush_interval_ms),
     ));
     let dead_letters = Arc::new(Publisher::on(link.clone(), 16).await?);
-    tracing::info!(queue = %names.tasks_queue(), max_in_flight = w.max_in_flight, worker = %core.name, "worker consuming device tasks");
+    tracing::info!(queue = %names.tasks_queue(), max_in_flight = w.max_in_flight, worker = %ctx.name, "worker consuming device tasks");
 
     let hard_stop = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -104,9 +104,9 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
             _ = shutdown.cancelled() => break,
             next = tasks.next() => match next {
                 Some(delivery) => {
-                    let (core, tx, stop, names, dl) = (core.clone(), tx.clone(), hard_stop.clone(), names.clone(), dead_letters.clone());
+                    let (ctx, tx, stop, names, dl) = (ctx.clone(), tx.clone(), hard_stop.clone(), names.clone(), dead_letters.clone());
                     let on = working.start();
-                    tracker.spawn(async move { handle(&core, delivery, on, tx, stop, &names, &dl).await });
+                    tracker.spawn(async move { handle(&ctx, delivery, on, tx, stop, &names, &dl).await });
                 }
                 None => break,
             }
@@ -142,7 +142,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
 }
 
 async fn handle(
-    core: &Core,
+    ctx: &WorkerContext,
     delivery: Delivery,
     working_on: flusher::WorkingOn,
     flush: mpsc::Sender<Finished>,
@@ -151,7 +151,7 @@ async fn handle(
     dead_letters: &Publisher,
 ) {
     // Nothing in a task is believed, nor a secret opened for it, before its signature is.
-    if let Err(rejected) = broker::verify(&core.tasks, &delivery.data, &delivery.properties) {
+    if let Err(rejected) = broker::verify(&ctx.tasks, &delivery.data, &delivery.properties) {
         metrics::get()
             .messages_rejected_total
             .with_label_values(&[&names.tasks_queue(), rejected.label()])
@@ -188,7 +188,7 @@ async fn handle(
         } else {
             m.devices_in_flight.inc();
             let worked = tokio::select! {
-                r = device::run(core, &task) => Some(r),
+                r = device::run(ctx, &task) => Some(r),
                 _ = hard_stop.cancelled() => None,
             };
             m.devices_in_flight.dec();
@@ -223,7 +223,7 @@ async fn handle(
             attempts: u32::try_from(report.attempts.len()).unwrap_or(u32::MAX),
             duration_ms: u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),
             config_sha256: report.config.as_ref().map(|c| c.sha256.clone()),
-            worker: core.name.clone(),
+            worker: ctx.name.clone(),
             finished_at: Utc::now(),
         };
         let finished = Finished { job_id: task.job_id, device_id: task.device.id, report, result, acker: delivery.acker };

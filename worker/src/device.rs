@@ -1,12 +1,12 @@
 //! One device: connect, check the host key, try the credentials in order, run the job —
 //! all within the device's deadline — and say exactly what happened.
 
-use crate::jobs::{self, JobDone};
+use crate::job_types::{self, JobDone};
 use crate::outcome;
 use crate::ssh::{
     AuthOutcome, HostKeyCheck, OutputAllowance, Phase, Session, SshError, SshOptions, SshTimeouts,
 };
-use crate::Core;
+use crate::WorkerContext;
 use chrono::{DateTime, Utc};
 use netraven_shared::domain::{HostKeyPolicy, JobType, Outcome};
 use netraven_shared::messages::{DeviceTask, TaskCredential};
@@ -55,7 +55,7 @@ pub struct DeviceReport {
     pub credential_id: Option<i64>,
     pub attempts: Vec<Attempt>,
     /// The configuration to store, for `config_backup`.
-    pub config: Option<crate::jobs::Snapshot>,
+    pub config: Option<crate::job_types::Snapshot>,
     pub duration: Duration,
     /// The large-output turn the device's output took, if it needed one: held until its
     /// result is recorded, while the output is still in memory.
@@ -96,7 +96,7 @@ impl DeviceFailure {
 
 /// Works on one device until done or its deadline (the task's device deadline, and never
 /// past the job's deadline).
-pub async fn run(core: &Core, task: &DeviceTask) -> DeviceReport {
+pub async fn run(ctx: &WorkerContext, task: &DeviceTask) -> DeviceReport {
     let started = Instant::now();
     let until_job_deadline = (task.job_deadline - Utc::now())
         .to_std()
@@ -106,9 +106,9 @@ pub async fn run(core: &Core, task: &DeviceTask) -> DeviceReport {
         phase: "start",
         attempts: Vec::new(),
         login: None,
-        output: core.output.allowance(),
+        output: ctx.output.allowance(),
     };
-    let worked = tokio::time::timeout(deadline, work(core, task, &mut progress)).await;
+    let worked = tokio::time::timeout(deadline, work(ctx, task, &mut progress)).await;
     let (outcome, reason, credential_id, config) = match worked {
         Ok(Ok((credential_id, done))) => {
             (Outcome::Success, done.summary, credential_id, done.config)
@@ -155,19 +155,19 @@ pub async fn run(core: &Core, task: &DeviceTask) -> DeviceReport {
 }
 
 async fn work(
-    core: &Core,
+    ctx: &WorkerContext,
     task: &DeviceTask,
     progress: &mut Progress,
 ) -> Result<(Option<i64>, JobDone), DeviceFailure> {
     let job_type = task.job_type;
-    let timeouts = core.timeouts_for(&task.timeouts);
+    let timeouts = ctx.timeouts_for(&task.timeouts);
     if job_type == JobType::Reachability {
         progress.phase = "connect";
-        return jobs::reachability::run(core, task)
+        return job_types::reachability::run(ctx, task)
             .await
             .map(|done| (None, done));
     }
-    let profile = core.profiles.get(&task.device.platform).ok_or_else(|| {
+    let profile = ctx.profiles.get(&task.device.platform).ok_or_else(|| {
         DeviceFailure::new(
             Outcome::InternalError,
             format!(
@@ -198,7 +198,7 @@ async fn work(
     let mut reconnects = 0;
     let mut index = 0;
     while let Some(credential) = task.credentials.get(index) {
-        let secret = match core.keys.open(&credential.sealed_secret) {
+        let secret = match ctx.keys.open(&credential.sealed_secret) {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(credential.id = credential.id, error = %e, "credential skipped");
@@ -226,13 +226,13 @@ async fn work(
             .await
             .map_err(|e| DeviceFailure::ssh(&e, &timeouts))?;
             if task.host_key_policy == HostKeyPolicy::AcceptNew && pinned.is_none() {
-                pinned = Some(pin(core, task, &s).await?);
+                pinned = Some(pin(ctx, task, &s).await?);
             }
             session = Some(s);
         }
         let Some(s) = session.as_mut() else { continue };
         progress.phase = "waiting for a login slot";
-        let permit = core.logins.acquire(credential.id).await;
+        let permit = ctx.logins.acquire(credential.id).await;
         progress.phase = "authentication";
         let at = Utc::now();
         let t0 = Instant::now();
@@ -247,8 +247,8 @@ async fn work(
                 progress.attempts.push(record(AttemptOutcome::Success));
                 progress.phase = "command";
                 let t1 = Instant::now();
-                let done = jobs::execute(
-                    core,
+                let done = job_types::execute(
+                    ctx,
                     task,
                     &profile,
                     s,
@@ -338,10 +338,10 @@ fn host_key_check(policy: HostKeyPolicy, pinned: Option<String>) -> HostKeyCheck
 
 /// Pins the key a device presented on first contact; if another worker pinned a different
 /// key in the meantime, the device fails before any secret is sent.
-async fn pin(core: &Core, task: &DeviceTask, s: &Session) -> Result<String, DeviceFailure> {
-    let timeouts = core.timeouts_for(&task.timeouts);
+async fn pin(ctx: &WorkerContext, task: &DeviceTask, s: &Session) -> Result<String, DeviceFailure> {
+    let timeouts = ctx.timeouts_for(&task.timeouts);
     let presented = s.presented_key();
-    let pinned = core
+    let pinned = ctx
         .pins
         .pin(task.device.id, presented)
         .await

@@ -5,23 +5,23 @@
 //! | [`ssh`] | SSH sessions: per-phase timeouts, host-key pinning, password and keyboard-interactive auth, exec |
 //! | [`platform`] | platform profiles as data (built-in TOML, plus a user folder) |
 //! | [`device`] | one device: the credential loop within the device deadline |
-//! | [`jobs`] | job types, one per file: `config_backup`, `command`, `reachability` |
+//! | [`job_types`] | job types, one per file: `config_backup`, `command`, `reachability` |
 //! | [`keys`] | the key ring, reloaded when its file changes or a rotated key shows up |
 //! | [`key_reports`] | the key ids this worker holds, reported to Postgres for `secrets reseal` |
 //! | [`outcome`] | the one mapping from a failure to a per-device outcome |
 //! | [`store`] | host keys, configuration snapshots, command outputs |
 //! | [`redact`] | removing secrets from stored configurations |
 //! | [`flusher`] | group commit of attempts and credential counters, then publish, then ack |
-//! | [`aaa`] | per-credential caps on concurrent logins and logins per second |
+//! | [`login_limits`] | per-credential caps on concurrent logins and logins per second |
 //! | [`consumer`] | the worker role: prefetch, in-flight limit, graceful shutdown |
 
-pub mod aaa;
 pub mod consumer;
 pub mod device;
 pub mod flusher;
-pub mod jobs;
+pub mod job_types;
 pub mod key_reports;
 pub mod keys;
+pub mod login_limits;
 pub mod outcome;
 pub mod platform;
 pub mod redact;
@@ -33,14 +33,14 @@ pub use consumer::run;
 use netraven_shared::config::WorkerSettings;
 
 /// What every device task of one worker shares.
-pub struct Core {
+pub struct WorkerContext {
     pub pool: deadpool_postgres::Pool,
     /// Host-key pins, in group commit.
     pub pins: store::Pinner,
     pub keys: keys::Keys,
     /// Checks that a device task is the dispatcher's, before anything in it is believed.
     pub tasks: netraven_shared::signing::Verifier,
-    pub logins: aaa::LoginLimits,
+    pub logins: login_limits::LoginLimits,
     pub profiles: platform::Profiles,
     pub settings: WorkerSettings,
     pub timeouts: ssh::SshTimeouts,
@@ -50,7 +50,7 @@ pub struct Core {
     pub name: String,
 }
 
-impl Core {
+impl WorkerContext {
     /// The worker's per-phase timeouts with a job's overrides applied.
     pub fn timeouts_for(
         &self,

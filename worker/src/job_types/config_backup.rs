@@ -2,13 +2,13 @@
 
 use super::{run_commands, Device, JobDone, Snapshot};
 use crate::device::DeviceFailure;
-use crate::{redact, store, Core};
+use crate::{redact, store, WorkerContext};
 use netraven_shared::domain::{JobType, Outcome};
 
 /// The job type's wire name.
 pub const NAME: &str = JobType::ConfigBackup.as_str();
 
-pub async fn run(core: &Core, device: &mut Device<'_>) -> Result<JobDone, DeviceFailure> {
+pub async fn run(ctx: &WorkerContext, device: &mut Device<'_>) -> Result<JobDone, DeviceFailure> {
     let profile = device.profile;
     let command = profile.commands.get(NAME).cloned().ok_or_else(|| {
         DeviceFailure::new(
@@ -24,7 +24,7 @@ pub async fn run(core: &Core, device: &mut Device<'_>) -> Result<JobDone, Device
             format!("{command:?} returned an empty configuration"),
         ));
     }
-    let content = if core.settings.redact_secrets {
+    let content = if ctx.settings.redact_secrets {
         redact::redact(&raw)
     } else {
         raw

@@ -7,7 +7,7 @@ pub mod reachability;
 use crate::device::DeviceFailure;
 use crate::platform::{Profile, Transport};
 use crate::ssh::{OutputAllowance, Session, ShellOptions, SshError, SshTimeouts};
-use crate::Core;
+use crate::WorkerContext;
 use netraven_shared::domain::{JobType, Outcome};
 use netraven_shared::messages::DeviceTask;
 use regex::Regex;
@@ -31,7 +31,7 @@ pub struct Snapshot {
 
 /// Runs `job_type` on a logged-in session.
 pub async fn execute(
-    core: &Core,
+    ctx: &WorkerContext,
     task: &DeviceTask,
     profile: &Profile,
     session: &mut Session,
@@ -40,17 +40,17 @@ pub async fn execute(
     output: &mut OutputAllowance,
 ) -> Result<JobDone, DeviceFailure> {
     let mut device = Device {
-        core,
+        ctx,
         profile,
         session,
         secret,
-        timeouts: core.timeouts_for(&task.timeouts),
+        timeouts: ctx.timeouts_for(&task.timeouts),
         output,
     };
     match job_type {
-        JobType::ConfigBackup => config_backup::run(core, &mut device).await,
-        JobType::Command => command::run(core, task, &mut device).await,
-        JobType::Reachability => reachability::run(core, task).await,
+        JobType::ConfigBackup => config_backup::run(ctx, &mut device).await,
+        JobType::Command => command::run(ctx, task, &mut device).await,
+        JobType::Reachability => reachability::run(ctx, task).await,
     }
 }
 
@@ -63,7 +63,7 @@ pub struct Ran {
 
 /// A logged-in device and what a job needs to drive it.
 pub struct Device<'a> {
-    pub core: &'a Core,
+    pub ctx: &'a WorkerContext,
     pub profile: &'a Profile,
     pub session: &'a mut Session,
     /// The secret that logged in: also the enable secret, as on most AAA setups.
