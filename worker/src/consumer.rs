@@ -2,8 +2,12 @@
 //! `max_in_flight` devices at once, and on shutdown stops taking tasks, lets in-flight
 //! devices finish within the grace period, returns the rest to the queue and flushes.
 
-use crate::flusher::{self, Finished};
-use crate::{device, platform, ssh, WorkerContext, WorkerError};
+use crate::budget::DeviceBudget;
+use crate::context::WorkerContext;
+use crate::error::WorkerError;
+use crate::report::DeviceReport;
+use crate::results::{self, Finished};
+use crate::{device, persist, platform, ssh};
 use chrono::Utc;
 use lapin::message::Delivery;
 use netraven_shared::broker::link::Subscription;
@@ -44,7 +48,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         &settings,
         "worker",
         &settings.worker.metrics_addr,
-        Some(flusher::SESSION_OPTIONS),
+        Some(persist::SESSION_OPTIONS),
         &shutdown,
     )
     .await?
@@ -59,7 +63,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     };
     readiness.set_broker(true);
     let ctx = Arc::new(WorkerContext {
-        pins: crate::store::Pinner::start(pool.clone()),
+        pins: persist::Pinner::start(pool.clone()),
         pool: pool.clone(),
         keys,
         tasks: tasks_verifier,
@@ -84,8 +88,8 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     });
     let key_reports = crate::key_reports::start(ctx.clone());
     let (tx, rx) = mpsc::channel::<Finished>(usize::from(w.max_in_flight) * 2);
-    let working = flusher::Working::default();
-    let flushing = tokio::spawn(flusher::run(
+    let working = results::Working::default();
+    let flushing = tokio::spawn(results::run(
         rx,
         working.clone(),
         pool,
@@ -132,7 +136,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     }
     drop(tx);
     if let Err(e) = flushing.await {
-        tracing::error!(error = %e, "flusher ended abnormally");
+        tracing::error!(error = %e, "recording results ended abnormally");
     }
     tasks.close("worker stopping").await;
     link.close("worker stopping").await;
@@ -144,7 +148,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
 async fn handle(
     ctx: &WorkerContext,
     delivery: Delivery,
-    working_on: flusher::WorkingOn,
+    working_on: results::WorkingOn,
     flush: mpsc::Sender<Finished>,
     hard_stop: CancellationToken,
     names: &Names,
@@ -172,11 +176,12 @@ async fn handle(
             .task_queue_wait_seconds
             .observe(waited as f64);
     }
+    let budget = DeviceBudget::of(&task, &ctx.timeouts, Utc::now());
     let span = tracing::info_span!("device", job.id = %task.job_id, device.id = task.device.id, device.name = %task.device.name);
     async {
         let m = metrics::get();
         let report = if Utc::now() >= task.job_deadline {
-            device::DeviceReport {
+            DeviceReport {
                 outcome: Outcome::Lost,
                 reason: "the job deadline passed before a worker took the task".into(),
                 credential_id: None,
@@ -188,7 +193,7 @@ async fn handle(
         } else {
             m.devices_in_flight.inc();
             let worked = tokio::select! {
-                r = device::run(ctx, &task) => Some(r),
+                r = device::run(ctx, &task, &budget) => Some(r),
                 _ = hard_stop.cancelled() => None,
             };
             m.devices_in_flight.dec();
@@ -226,11 +231,11 @@ async fn handle(
             worker: ctx.name.clone(),
             finished_at: Utc::now(),
         };
-        let finished = Finished { job_id: task.job_id, device_id: task.device.id, report, result, acker: delivery.acker };
-        // Done with before the hand-over: the flusher then knows whether more can come.
+        let finished = Finished { report, result, acker: delivery.acker };
+        // Done with before the hand-over: the results batcher then knows whether more can come.
         drop(working_on);
         if flush.send(finished).await.is_err() {
-            tracing::error!("flusher gone; the task will be redelivered");
+            tracing::error!("results batcher gone; the task will be redelivered");
         }
     }
     .instrument(span)

@@ -1,66 +1,24 @@
 //! One device: connect, check the host key, try the credentials in order, run the job —
 //! all within the device's deadline — and say exactly what happened.
 
-use crate::job_types::{self, JobDone};
-use crate::outcome;
+use crate::budget::DeviceBudget;
+use crate::job_types::{self, reachability, Device, LoggedInJob, Work};
+use crate::outcome::DeviceFailure;
+use crate::report::{Attempt, AttemptOutcome, DeviceReport, JobDone};
+// `ssh/session.rs` still reaches the phase metric through this module.
+use crate::context::WorkerContext;
+pub(crate) use crate::ssh::phase_observed;
 use crate::ssh::{
-    AuthOutcome, HostKeyCheck, OutputAllowance, Phase, Session, SshError, SshOptions, SshTimeouts,
+    AuthOutcome, HostKeyCheck, OutputAllowance, Phase, Session, SshError, SshOptions,
 };
-use crate::WorkerContext;
 use chrono::{DateTime, Utc};
-use netraven_shared::domain::{HostKeyPolicy, JobType, Outcome};
+use netraven_shared::domain::{HostKeyPolicy, Outcome};
 use netraven_shared::messages::{DeviceTask, TaskCredential};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// A server that hangs up mid-authentication without judging the secret (MaxAuthTries,
 /// a change of username) gets this many fresh connections for the same credential.
 const MAX_RECONNECTS: usize = 3;
-
-/// How one login attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttemptOutcome {
-    Success,
-    /// The device refused the secret.
-    Rejected,
-    /// The attempt could not finish (timeout, connection lost).
-    Error,
-}
-
-impl AttemptOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AttemptOutcome::Success => "SUCCESS",
-            AttemptOutcome::Rejected => "REJECTED",
-            AttemptOutcome::Error => "ERROR",
-        }
-    }
-}
-
-/// One login attempt, as recorded in `credential_attempts`.
-#[derive(Debug, Clone)]
-pub struct Attempt {
-    pub credential_id: i64,
-    pub credential_name: String,
-    pub outcome: AttemptOutcome,
-    pub duration_ms: i32,
-    pub at: DateTime<Utc>,
-}
-
-/// Everything a device's work produced.
-#[derive(Debug)]
-pub struct DeviceReport {
-    pub outcome: Outcome,
-    pub reason: String,
-    /// The credential that logged in.
-    pub credential_id: Option<i64>,
-    pub attempts: Vec<Attempt>,
-    /// The configuration to store, for `config_backup`.
-    pub config: Option<crate::job_types::Snapshot>,
-    pub duration: Duration,
-    /// The large-output turn the device's output took, if it needed one: held until its
-    /// result is recorded, while the output is still in memory.
-    pub output_turn: Option<crate::ssh::OutputTurn>,
-}
 
 /// Where the work stood, readable after the deadline cut it short.
 struct Progress {
@@ -72,43 +30,17 @@ struct Progress {
     output: OutputAllowance,
 }
 
-/// Why a device did not succeed: its outcome and a reason a person can read.
-pub struct DeviceFailure {
-    pub outcome: Outcome,
-    pub reason: String,
-}
-
-impl DeviceFailure {
-    pub fn new(outcome: Outcome, reason: impl Into<String>) -> DeviceFailure {
-        DeviceFailure {
-            outcome,
-            reason: reason.into(),
-        }
-    }
-    /// The failure of a session error, its reason naming the timeout that ran out.
-    pub fn ssh(e: &SshError, timeouts: &SshTimeouts) -> DeviceFailure {
-        DeviceFailure::new(
-            outcome::of_ssh_error(e),
-            outcome::reason_of_ssh_error(e, timeouts),
-        )
-    }
-}
-
-/// Works on one device until done or its deadline (the task's device deadline, and never
-/// past the job's deadline).
-pub async fn run(ctx: &WorkerContext, task: &DeviceTask) -> DeviceReport {
+/// Works on one device until done or its budget's deadline runs out.
+pub async fn run(ctx: &WorkerContext, task: &DeviceTask, budget: &DeviceBudget) -> DeviceReport {
     let started = Instant::now();
-    let until_job_deadline = (task.job_deadline - Utc::now())
-        .to_std()
-        .unwrap_or_default();
-    let deadline = Duration::from_millis(task.device_deadline_ms).min(until_job_deadline);
+    let deadline = budget.deadline;
     let mut progress = Progress {
         phase: "start",
         attempts: Vec::new(),
         login: None,
         output: ctx.output.allowance(),
     };
-    let worked = tokio::time::timeout(deadline, work(ctx, task, &mut progress)).await;
+    let worked = tokio::time::timeout(deadline, work(ctx, task, budget, &mut progress)).await;
     let (outcome, reason, credential_id, config) = match worked {
         Ok(Ok((credential_id, done))) => {
             (Outcome::Success, done.summary, credential_id, done.config)
@@ -157,16 +89,30 @@ pub async fn run(ctx: &WorkerContext, task: &DeviceTask) -> DeviceReport {
 async fn work(
     ctx: &WorkerContext,
     task: &DeviceTask,
+    budget: &DeviceBudget,
     progress: &mut Progress,
 ) -> Result<(Option<i64>, JobDone), DeviceFailure> {
-    let job_type = task.job_type;
-    let timeouts = ctx.timeouts_for(&task.timeouts);
-    if job_type == JobType::Reachability {
-        progress.phase = "connect";
-        return job_types::reachability::run(ctx, task)
-            .await
-            .map(|done| (None, done));
-    }
+    let job = match Work::from(task.job_type) {
+        Work::Reachability => {
+            progress.phase = "connect";
+            return reachability::run(task, budget)
+                .await
+                .map(|done| (None, done));
+        }
+        Work::LoggedIn(job) => job,
+    };
+    logged_in(ctx, task, budget, job, progress).await
+}
+
+/// Logs in with the task's credentials in order, then runs `job`.
+async fn logged_in(
+    ctx: &WorkerContext,
+    task: &DeviceTask,
+    budget: &DeviceBudget,
+    job: LoggedInJob,
+    progress: &mut Progress,
+) -> Result<(Option<i64>, JobDone), DeviceFailure> {
+    let timeouts = budget.timeouts;
     let profile = ctx.profiles.get(&task.device.platform).ok_or_else(|| {
         DeviceFailure::new(
             Outcome::InternalError,
@@ -226,7 +172,7 @@ async fn work(
             .await
             .map_err(|e| DeviceFailure::ssh(&e, &timeouts))?;
             if task.host_key_policy == HostKeyPolicy::AcceptNew && pinned.is_none() {
-                pinned = Some(pin(ctx, task, &s).await?);
+                pinned = Some(pin(ctx, task, budget, &s).await?);
             }
             session = Some(s);
         }
@@ -247,16 +193,14 @@ async fn work(
                 progress.attempts.push(record(AttemptOutcome::Success));
                 progress.phase = "command";
                 let t1 = Instant::now();
-                let done = job_types::execute(
-                    ctx,
-                    task,
-                    &profile,
-                    s,
-                    job_type,
-                    &secret,
-                    &mut progress.output,
-                )
-                .await;
+                let mut device = Device {
+                    profile: &profile,
+                    session: s,
+                    secret: &secret,
+                    timeouts,
+                    output: &mut progress.output,
+                };
+                let done = job_types::run_logged_in(job, ctx, task, &mut device).await;
                 phase_observed("command", t1);
                 if let Some(s) = session.take() {
                     s.close().await;
@@ -320,14 +264,6 @@ fn attempt(
     }
 }
 
-/// Observes one SSH phase's duration (`connect` and `handshake` are observed by the session).
-pub(crate) fn phase_observed(phase: &str, started: Instant) {
-    netraven_shared::telemetry::metrics::get()
-        .phase_duration_seconds
-        .with_label_values(&[phase])
-        .observe(started.elapsed().as_secs_f64());
-}
-
 fn host_key_check(policy: HostKeyPolicy, pinned: Option<String>) -> HostKeyCheck {
     match policy {
         HostKeyPolicy::AcceptNew => HostKeyCheck::AcceptNew { pinned },
@@ -338,17 +274,21 @@ fn host_key_check(policy: HostKeyPolicy, pinned: Option<String>) -> HostKeyCheck
 
 /// Pins the key a device presented on first contact; if another worker pinned a different
 /// key in the meantime, the device fails before any secret is sent.
-async fn pin(ctx: &WorkerContext, task: &DeviceTask, s: &Session) -> Result<String, DeviceFailure> {
-    let timeouts = ctx.timeouts_for(&task.timeouts);
+async fn pin(
+    ctx: &WorkerContext,
+    task: &DeviceTask,
+    budget: &DeviceBudget,
+    s: &Session,
+) -> Result<String, DeviceFailure> {
     let presented = s.presented_key();
     let pinned = ctx
         .pins
         .pin(task.device.id, presented)
         .await
-        .map_err(|e| DeviceFailure::new(Outcome::InternalError, e))?;
+        .map_err(|e| DeviceFailure::new(Outcome::InternalError, e.to_string()))?;
     // The pin may be another worker's key, or an operator's pin by key or fingerprint.
     if let Err(e) = crate::ssh::pin_accepts(&pinned, presented) {
-        return Err(DeviceFailure::ssh(&e, &timeouts));
+        return Err(DeviceFailure::ssh(&e, &budget.timeouts));
     }
     tracing::info!(device.id = task.device.id, fingerprint = %presented.fingerprint, "host key pinned on first contact");
     Ok(pinned)

@@ -7,7 +7,8 @@
 //! when the worker stops cleanly. A worker that dies leaves its row, which stops counting
 //! three of its intervals later.
 
-use crate::WorkerContext;
+use crate::context::WorkerContext;
+use crate::persist;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
@@ -55,7 +56,7 @@ async fn run(ctx: Arc<WorkerContext>, stop: CancellationToken) {
         if due {
             // A report that waits for Postgres does not hold up a stopping worker.
             let reported_now = tokio::select! {
-                r = report(&ctx, id, &ids, every) => r,
+                r = persist::report_keys(&ctx.pool, id, &ctx.name, &ids, every) => r,
                 _ = stop.cancelled() => break,
             };
             match reported_now {
@@ -85,68 +86,29 @@ async fn run(ctx: Arc<WorkerContext>, stop: CancellationToken) {
     }
     // Bounded: a worker stopping while Postgres is away does not wait for it; its row goes
     // stale on its own.
-    let removed = async {
-        let client = ctx.pool.get().await?;
-        client
-            .execute(
-                "DELETE FROM worker_key_reports WHERE worker_id = $1",
-                &[&id],
-            )
-            .await?;
-        Ok::<_, netraven_shared::Error>(())
-    };
-    let removed = match tokio::time::timeout(REMOVE_WITHIN, removed).await {
-        Ok(r) => r,
-        Err(_) => Err(netraven_shared::Error::DbTimeout {
-            during: "removing this worker's key report",
-            after: REMOVE_WITHIN,
-        }),
-    };
-    if let Err(e) = removed {
-        tracing::warn!(error = %e, "cannot remove this worker's key report; it goes stale on its own");
+    match tokio::time::timeout(REMOVE_WITHIN, persist::remove_key_report(&ctx.pool, id)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot remove this worker's key report; it goes stale on its own")
+        }
+        Err(_) => {
+            tracing::warn!("cannot remove this worker's key report: Postgres did not answer; it goes stale on its own")
+        }
     }
 }
 
 /// Rows of workers that died without removing them count as gone after three intervals;
 /// after a day they are deleted, at each worker's start, so restarts do not pile them up.
 async fn forget_long_gone(ctx: &WorkerContext) {
-    let deleted = async {
-        let client = ctx.pool.get().await?;
-        let n = client
-            .execute(
-                "DELETE FROM worker_key_reports WHERE seen_at < now() - interval '1 day'",
-                &[],
-            )
-            .await?;
-        Ok::<_, netraven_shared::Error>(n)
-    };
-    match tokio::time::timeout(REMOVE_WITHIN, deleted).await {
+    match tokio::time::timeout(
+        REMOVE_WITHIN,
+        persist::forget_day_old_key_reports(&ctx.pool),
+    )
+    .await
+    {
         Ok(Ok(0)) => {}
         Ok(Ok(n)) => tracing::info!(rows = n, "forgot key reports of workers gone for a day"),
         Ok(Err(e)) => tracing::warn!(error = %e, "cannot delete old key reports"),
         Err(_) => tracing::warn!("cannot delete old key reports: Postgres did not answer"),
     }
-}
-
-/// Writes this worker's report; returns the key `netraven secrets reseal` last made the
-/// sealing key, if any.
-async fn report(
-    ctx: &WorkerContext,
-    id: Uuid,
-    key_ids: &[String],
-    every: Duration,
-) -> Result<Option<String>, netraven_shared::Error> {
-    let client = ctx.pool.get().await?;
-    let interval_ms = i64::try_from(every.as_millis()).unwrap_or(i64::MAX);
-    let row = client
-        .query_opt(
-            "WITH reported AS ( \
-               INSERT INTO worker_key_reports (worker_id, worker, key_ids, report_interval_ms) \
-               VALUES ($1, $2, $3, $4) \
-               ON CONFLICT (worker_id) DO UPDATE SET key_ids = EXCLUDED.key_ids, seen_at = now()) \
-             SELECT key_id FROM sealing_keys WHERE sealing_until IS NULL LIMIT 1",
-            &[&id, &ctx.name, &key_ids, &interval_ms],
-        )
-        .await?;
-    Ok(row.map(|r| r.get(0)))
 }

@@ -1,9 +1,10 @@
 //! `command`: run the request's commands and store each output.
 
-use super::{run_commands, Device, JobDone};
-use crate::device::DeviceFailure;
-use crate::store::{self, CommandOutput};
-use crate::{redact, WorkerContext};
+use super::drive::{run_commands, Device};
+use crate::context::WorkerContext;
+use crate::outcome::DeviceFailure;
+use crate::report::{CommandOutput, JobDone};
+use crate::{persist, redact};
 use netraven_shared::domain::{JobType, Outcome};
 use netraven_shared::messages::DeviceTask;
 
@@ -28,9 +29,9 @@ pub async fn run(
             exit_status: r.exit_status.and_then(|s| i32::try_from(s).ok()),
         })
         .collect();
-    store::store_command_outputs(&ctx.pool, task.job_id, task.device.id, &outputs)
+    persist::store_command_outputs(&ctx.pool, task.job_id, task.device.id, &outputs)
         .await
-        .map_err(|e| DeviceFailure::new(Outcome::InternalError, e))?;
+        .map_err(|e| DeviceFailure::new(Outcome::InternalError, e.to_string()))?;
     let bytes: usize = outputs.iter().map(|o| o.output.len()).sum();
     Ok(JobDone {
         summary: format!(

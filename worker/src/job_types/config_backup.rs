@@ -1,8 +1,10 @@
 //! `config_backup`: read the running configuration and store it as a snapshot.
 
-use super::{run_commands, Device, JobDone, Snapshot};
-use crate::device::DeviceFailure;
-use crate::{redact, store, WorkerContext};
+use super::drive::{run_commands, Device};
+use crate::context::WorkerContext;
+use crate::outcome::DeviceFailure;
+use crate::redact;
+use crate::report::{JobDone, Snapshot};
 use netraven_shared::domain::{JobType, Outcome};
 
 /// The job type's wire name.
@@ -29,13 +31,13 @@ pub async fn run(ctx: &WorkerContext, device: &mut Device<'_>) -> Result<JobDone
     } else {
         raw
     };
-    let sha256 = store::sha256_hex(&content);
+    let snapshot = Snapshot::of(content);
     Ok(JobDone {
         summary: format!(
             "configuration stored ({} bytes, sha256 {})",
-            content.len(),
-            &sha256[..12]
+            snapshot.content.len(),
+            &snapshot.sha256[..12]
         ),
-        config: Some(Snapshot { sha256, content }),
+        config: Some(snapshot),
     })
 }
