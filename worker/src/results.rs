@@ -31,8 +31,8 @@ pub struct Finished {
     pub acker: Acker,
 }
 
-/// Devices this worker took and has not handed to the flusher yet. While none is, no
-/// more finished devices can come, so the flusher writes what it holds at once instead of
+/// Devices this worker took and has not handed to [`run`] yet. While none is, no more
+/// finished devices can come, so the batch in hand is recorded at once instead of
 /// waiting out its interval: the last devices of a job, or a lone device, are recorded
 /// without the group-commit delay.
 #[derive(Clone, Default)]

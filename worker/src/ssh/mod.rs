@@ -10,9 +10,9 @@
 //! mapping of russh errors), `host_key.rs` (fingerprints and pin checks), `algorithms.rs`
 //! (the russh client configuration), `handler.rs` (the russh callbacks), `stream.rs` (a
 //! socket wrapper that lets us close a connection russh still holds), `output.rs` (what
-//! devices' output may take of a worker's memory), `timing.rs` (phase durations as metrics), `shell.rs`
-//! ([`Shell`]: PTY shells, prompts, pagers, enable) and `terminal.rs` (the pure text logic
-//! of shells: escape sequences, prompt and pager matching, echo).
+//! devices' output may take of a worker's memory), `timing.rs` (the phases' durations as
+//! metrics), `shell.rs` ([`Shell`]: PTY shells, prompts, pagers, enable) and `terminal.rs`
+//! (the pure text logic of shells: escape sequences, prompt and pager matching, echo).
 
 mod algorithms;
 mod error;
