@@ -37,8 +37,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     let tasks_verifier =
         TrustedKeys::from_settings(&settings.signing)?.verifier(Purpose::DeviceTask, ns)?;
     Rejection::export_zero(&netraven_shared::broker::Names::new(ns).tasks_queue());
-    let profiles = platform::Profiles::load(settings.worker.profiles_dir.as_deref())
-        .map_err(WorkerError::Profiles)?;
+    let profiles = platform::Profiles::load(settings.worker.profiles_dir.as_deref())?;
     let Some(role::Connected {
         pool,
         link,

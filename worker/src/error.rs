@@ -7,8 +7,24 @@ use netraven_shared::Transient;
 pub enum WorkerError {
     #[error(transparent)]
     Shared(#[from] netraven_shared::Error),
-    #[error("platform profiles: {0}")]
-    Profiles(String),
+    #[error("platform profiles: {origin}: {source}")]
+    ProfileToml {
+        origin: String,
+        source: toml::de::Error,
+    },
+    #[error("platform profiles: {origin}: pattern {pattern:?}: {source}")]
+    ProfilePattern {
+        origin: String,
+        pattern: String,
+        source: regex::Error,
+    },
+    #[error("platform profiles: {origin}: a shell profile needs a prompt pattern")]
+    ProfileWithoutPrompt { origin: String },
+    #[error("platform profiles: {}: {source}", path.display())]
+    ProfilesRead {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("broker: {0}")]
     Broker(#[from] lapin::Error),
     #[error("database: {}", netraven_shared::db::describe(.0))]
@@ -35,7 +51,10 @@ impl Transient for WorkerError {
             WorkerError::Broker(e) => e.is_transient(),
             WorkerError::Db(e) => e.is_transient(),
             WorkerError::Pool(e) => e.is_transient(),
-            WorkerError::Profiles(_)
+            WorkerError::ProfileToml { .. }
+            | WorkerError::ProfilePattern { .. }
+            | WorkerError::ProfileWithoutPrompt { .. }
+            | WorkerError::ProfilesRead { .. }
             | WorkerError::DeviceGone { .. }
             | WorkerError::NoPinAnswer { .. }
             | WorkerError::PinningStopped => false,
