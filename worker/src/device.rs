@@ -2,12 +2,10 @@
 //! all within the device's deadline — and say exactly what happened.
 
 use crate::budget::DeviceBudget;
+use crate::context::WorkerContext;
 use crate::job_types::{self, reachability, Device, LoggedInJob, Work};
 use crate::outcome::DeviceFailure;
 use crate::report::{Attempt, AttemptOutcome, DeviceReport, JobDone};
-// `ssh/session.rs` still reaches the phase metric through this module.
-use crate::context::WorkerContext;
-pub(crate) use crate::ssh::phase_observed;
 use crate::ssh::{
     AuthOutcome, HostKeyCheck, OutputAllowance, Phase, Session, SshError, SshOptions,
 };
@@ -15,6 +13,9 @@ use chrono::{DateTime, Utc};
 use netraven_shared::domain::{HostKeyPolicy, Outcome};
 use netraven_shared::messages::{DeviceTask, TaskCredential};
 use std::time::Instant;
+
+// `ssh/session.rs` still reaches the phase metric through this module.
+pub(crate) use crate::ssh::phase_observed;
 
 /// A server that hangs up mid-authentication without judging the secret (MaxAuthTries,
 /// a change of username) gets this many fresh connections for the same credential.
