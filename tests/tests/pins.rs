@@ -4,8 +4,8 @@
 //! pin committed before the caller goes on to send secrets.
 
 use netraven_tests::TestEnv;
-use netraven_worker::ssh::PresentedKey;
 use netraven_worker::persist::Pinner;
+use netraven_worker::ssh::PresentedKey;
 use std::collections::HashMap;
 use tokio::task::JoinSet;
 
