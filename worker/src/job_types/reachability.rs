@@ -1,8 +1,8 @@
 //! `reachability`: can a TCP connection to the device's SSH port be made? No credential.
 
-use super::JobDone;
-use crate::device::DeviceFailure;
-use crate::Core;
+use crate::budget::DeviceBudget;
+use crate::outcome::DeviceFailure;
+use crate::report::JobDone;
 use netraven_shared::domain::{JobType, Outcome};
 use netraven_shared::messages::DeviceTask;
 use std::time::Instant;
@@ -10,11 +10,11 @@ use std::time::Instant;
 /// The job type's wire name.
 pub const NAME: &str = JobType::Reachability.as_str();
 
-pub async fn run(core: &Core, task: &DeviceTask) -> Result<JobDone, DeviceFailure> {
+pub async fn run(task: &DeviceTask, budget: &DeviceBudget) -> Result<JobDone, DeviceFailure> {
     let started = Instant::now();
     let target = (task.device.host.as_str(), task.device.port);
     match tokio::time::timeout(
-        core.timeouts_for(&task.timeouts).connect,
+        budget.timeouts.connect,
         tokio::net::TcpStream::connect(target),
     )
     .await
@@ -35,7 +35,7 @@ pub async fn run(core: &Core, task: &DeviceTask) -> Result<JobDone, DeviceFailur
             Outcome::Timeout,
             format!(
                 "TCP connect timed out after {} ms",
-                core.timeouts_for(&task.timeouts).connect.as_millis()
+                budget.timeouts.connect.as_millis()
             ),
         )),
     }

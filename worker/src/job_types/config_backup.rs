@@ -1,14 +1,16 @@
 //! `config_backup`: read the running configuration and store it as a snapshot.
 
-use super::{run_commands, Device, JobDone, Snapshot};
-use crate::device::DeviceFailure;
-use crate::{redact, store, Core};
+use super::drive::{run_commands, Device};
+use crate::context::WorkerContext;
+use crate::outcome::DeviceFailure;
+use crate::redact;
+use crate::report::{JobDone, Snapshot};
 use netraven_shared::domain::{JobType, Outcome};
 
 /// The job type's wire name.
 pub const NAME: &str = JobType::ConfigBackup.as_str();
 
-pub async fn run(core: &Core, device: &mut Device<'_>) -> Result<JobDone, DeviceFailure> {
+pub async fn run(ctx: &WorkerContext, device: &mut Device<'_>) -> Result<JobDone, DeviceFailure> {
     let profile = device.profile;
     let command = profile.commands.get(NAME).cloned().ok_or_else(|| {
         DeviceFailure::new(
@@ -24,18 +26,18 @@ pub async fn run(core: &Core, device: &mut Device<'_>) -> Result<JobDone, Device
             format!("{command:?} returned an empty configuration"),
         ));
     }
-    let content = if core.settings.redact_secrets {
+    let content = if ctx.settings.redact_secrets {
         redact::redact(&raw)
     } else {
         raw
     };
-    let sha256 = store::sha256_hex(&content);
+    let snapshot = Snapshot::of(content);
     Ok(JobDone {
         summary: format!(
             "configuration stored ({} bytes, sha256 {})",
-            content.len(),
-            &sha256[..12]
+            snapshot.content.len(),
+            &snapshot.sha256[..12]
         ),
-        config: Some(Snapshot { sha256, content }),
+        config: Some(snapshot),
     })
 }

@@ -1,9 +1,10 @@
 //! `command`: run the request's commands and store each output.
 
-use super::{run_commands, Device, JobDone};
-use crate::device::DeviceFailure;
-use crate::store::{self, CommandOutput};
-use crate::{redact, Core};
+use super::drive::{run_commands, Device};
+use crate::context::WorkerContext;
+use crate::outcome::DeviceFailure;
+use crate::report::{CommandOutput, JobDone};
+use crate::{persist, redact};
 use netraven_shared::domain::{JobType, Outcome};
 use netraven_shared::messages::DeviceTask;
 
@@ -11,7 +12,7 @@ use netraven_shared::messages::DeviceTask;
 pub const NAME: &str = JobType::Command.as_str();
 
 pub async fn run(
-    core: &Core,
+    ctx: &WorkerContext,
     task: &DeviceTask,
     device: &mut Device<'_>,
 ) -> Result<JobDone, DeviceFailure> {
@@ -19,7 +20,7 @@ pub async fn run(
     let outputs: Vec<CommandOutput> = ran
         .into_iter()
         .map(|r| CommandOutput {
-            output: if core.settings.redact_secrets {
+            output: if ctx.settings.redact_secrets {
                 redact::redact(&r.output)
             } else {
                 r.output
@@ -28,9 +29,9 @@ pub async fn run(
             exit_status: r.exit_status.and_then(|s| i32::try_from(s).ok()),
         })
         .collect();
-    store::store_command_outputs(&core.pool, task.job_id, task.device.id, &outputs)
+    persist::store_command_outputs(&ctx.pool, task.job_id, task.device.id, &outputs)
         .await
-        .map_err(|e| DeviceFailure::new(Outcome::InternalError, e))?;
+        .map_err(|e| DeviceFailure::new(Outcome::InternalError, e.to_string()))?;
     let bytes: usize = outputs.iter().map(|o| o.output.len()).sum();
     Ok(JobDone {
         summary: format!(

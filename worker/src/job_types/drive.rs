@@ -1,58 +1,12 @@
-//! Job types, one per file, each with its wire name: what runs on a device once logged in.
+//! Driving a logged-in device: its commands over exec channels or in a shell, the way its
+//! platform profile says, failing on the first one the device refuses.
 
-pub mod command;
-pub mod config_backup;
-pub mod reachability;
-
-use crate::device::DeviceFailure;
+use crate::outcome::DeviceFailure;
 use crate::platform::{Profile, Transport};
 use crate::ssh::{OutputAllowance, Session, ShellOptions, SshError, SshTimeouts};
-use crate::Core;
-use netraven_shared::domain::{JobType, Outcome};
-use netraven_shared::messages::DeviceTask;
+use netraven_shared::domain::Outcome;
 use regex::Regex;
 use secrecy::SecretString;
-
-/// What a successful job on one device produced.
-#[derive(Debug, Clone, Default)]
-pub struct JobDone {
-    /// One line for the device's result (`configuration stored (12034 bytes, …)`).
-    pub summary: String,
-    /// A configuration to store, written with the device's attempts in one batch.
-    pub config: Option<Snapshot>,
-}
-
-/// A configuration as it will be stored: redacted when configured, keyed by its hash.
-#[derive(Debug, Clone)]
-pub struct Snapshot {
-    pub sha256: String,
-    pub content: String,
-}
-
-/// Runs `job_type` on a logged-in session.
-pub async fn execute(
-    core: &Core,
-    task: &DeviceTask,
-    profile: &Profile,
-    session: &mut Session,
-    job_type: JobType,
-    secret: &SecretString,
-    output: &mut OutputAllowance,
-) -> Result<JobDone, DeviceFailure> {
-    let mut device = Device {
-        core,
-        profile,
-        session,
-        secret,
-        timeouts: core.timeouts_for(&task.timeouts),
-        output,
-    };
-    match job_type {
-        JobType::ConfigBackup => config_backup::run(core, &mut device).await,
-        JobType::Command => command::run(core, task, &mut device).await,
-        JobType::Reachability => reachability::run(core, task).await,
-    }
-}
 
 /// One command's text output and exit status (`None` on shells, which have none).
 pub struct Ran {
@@ -63,7 +17,6 @@ pub struct Ran {
 
 /// A logged-in device and what a job needs to drive it.
 pub struct Device<'a> {
-    pub core: &'a Core,
     pub profile: &'a Profile,
     pub session: &'a mut Session,
     /// The secret that logged in: also the enable secret, as on most AAA setups.
@@ -125,7 +78,7 @@ pub async fn run_commands(
             let mut shell = session
                 .shell(options)
                 .await
-                .map_err(|e| step_failure(&timeouts, "opening the shell", &e))?;
+                .map_err(|e| DeviceFailure::ssh_step("opening the shell", &e, &timeouts))?;
             if let (Some(enable), Some(privileged)) =
                 (&profile.enable_command, &profile.privileged_prompt)
             {
@@ -186,12 +139,5 @@ fn check_errors(profile: &Profile, command: &str, output: &str) -> Result<(), De
 }
 
 fn command_failure(timeouts: &SshTimeouts, command: &str, e: &SshError) -> DeviceFailure {
-    step_failure(timeouts, &format!("{command:?}"), e)
-}
-
-/// A failed step (`opening the shell`, a quoted command): its outcome, and the reason
-/// prefixed with the step.
-fn step_failure(timeouts: &SshTimeouts, step: &str, e: &SshError) -> DeviceFailure {
-    let failure = DeviceFailure::ssh(e, timeouts);
-    DeviceFailure::new(failure.outcome, format!("{step}: {}", failure.reason))
+    DeviceFailure::ssh_step(&format!("{command:?}"), e, timeouts)
 }
