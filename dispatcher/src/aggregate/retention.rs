@@ -153,7 +153,7 @@ pub async fn prune<C: GenericClient>(
 
 /// The aggregator's retention task: prunes at start and then every `every`, until `stop`.
 /// A failed prune is logged and tried again at the next interval.
-pub async fn run(
+pub(super) async fn run(
     pool: deadpool_postgres::Pool,
     policy: Policy,
     every: Duration,
