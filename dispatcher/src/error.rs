@@ -90,3 +90,67 @@ impl DispatchError {
 }
 
 pub type Result<T, E = DispatchError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deadpool_postgres::{PoolError, TimeoutType};
+
+    fn unconfirmed() -> DispatchError {
+        DispatchError::Unconfirmed {
+            confirmed: 3,
+            total: 5,
+            reason: "the broker refused the message (nack)".into(),
+        }
+    }
+
+    #[test]
+    fn infrastructure_that_may_come_back_requeues() {
+        for e in [
+            DispatchError::Pool(PoolError::Timeout(TimeoutType::Wait)),
+            DispatchError::Shared(netraven_shared::Error::ShuttingDown),
+            DispatchError::Shared(netraven_shared::Error::BrokerTimeout {
+                during: "publishing",
+                after: std::time::Duration::from_secs(5),
+            }),
+        ] {
+            assert_eq!(e.disposition(), Disposition::Requeue, "{e}");
+        }
+    }
+
+    #[test]
+    fn what_waiting_will_not_change_dead_letters_and_fails_the_job() {
+        let port = DispatchError::DevicePort {
+            device_id: 7,
+            port: 70_000,
+        };
+        let closed = DispatchError::Pool(PoolError::Closed);
+        let config = DispatchError::Shared(netraven_shared::Error::Config("bad".into()));
+        for (e, status) in [
+            (port, JobStatus::FailedCredentialResolution),
+            (unconfirmed(), JobStatus::FailedDispatcherError),
+            (closed, JobStatus::FailedUnexpected),
+            (config, JobStatus::FailedUnexpected),
+        ] {
+            assert_eq!(e.disposition(), Disposition::DeadLetter, "{e}");
+            assert_eq!(e.job_status(), status, "{e}");
+        }
+    }
+
+    #[test]
+    fn a_publish_failure_says_how_many_tasks_went_out() {
+        assert_eq!(
+            unconfirmed().to_string(),
+            "publishing tasks failed: 3 of 5 tasks published, 2 not: \
+             the broker refused the message (nack)"
+        );
+        let e = DispatchError::DevicePort {
+            device_id: 7,
+            port: 70_000,
+        };
+        assert_eq!(
+            e.to_string(),
+            "resolving credentials failed: device port 70000 out of range"
+        );
+    }
+}

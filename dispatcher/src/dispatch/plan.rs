@@ -194,3 +194,204 @@ impl fmt::Display for InvalidRequest {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+    }
+
+    /// `now()` plus `ms`.
+    fn after(ms: u64) -> DateTime<Utc> {
+        now() + chrono::Duration::milliseconds(i64::try_from(ms).expect("a test deadline"))
+    }
+
+    fn request(job_type: &str, commands: &[&str]) -> JobRequest {
+        JobRequest {
+            version: messages::VERSION,
+            request_id: "r-1".into(),
+            job_type: job_type.into(),
+            targets: Default::default(),
+            commands: commands.iter().map(|c| c.to_string()).collect(),
+            limits: Limits::default(),
+            submitted_by: None,
+        }
+    }
+
+    fn plan(request: &JobRequest) -> Result<JobPlan, InvalidRequest> {
+        JobPlan::new(Uuid::nil(), request, &DispatcherSettings::default(), now())
+    }
+
+    fn refusal(request: &JobRequest) -> String {
+        plan(request).expect_err("refused").to_string()
+    }
+
+    #[test]
+    fn each_job_type_is_accepted_in_its_shape_with_the_defaults_filled_in() {
+        let defaults = DispatcherSettings::default();
+        for (job_type, commands) in [
+            ("config_backup", &[][..]),
+            ("reachability", &[][..]),
+            ("command", &["show version", "show clock"][..]),
+        ] {
+            let p = plan(&request(job_type, commands)).expect(job_type);
+            assert_eq!(p.tasks.job_type.as_str(), job_type);
+            assert_eq!(p.tasks.commands, commands);
+            assert_eq!(
+                p.tasks.device_deadline_ms,
+                defaults.default_device_deadline_ms
+            );
+            assert_eq!(p.tasks.host_key_policy, defaults.default_host_key_policy);
+            assert!(p.tasks.timeouts.is_empty());
+            assert_eq!(
+                p.tasks.job_deadline,
+                after(defaults.default_job_deadline_ms)
+            );
+            assert_eq!(
+                p.max_credentials,
+                defaults.max_credentials_per_device as usize
+            );
+            assert_eq!(p.tasks.needs_credentials(), job_type != "reachability");
+        }
+    }
+
+    #[test]
+    fn the_request_limits_win_over_the_defaults_up_to_their_bounds() {
+        for (low, high) in [(true, false), (false, true)] {
+            let pick = |min: u64, max: u64| if low { min } else { max };
+            let mut r = request("config_backup", &[]);
+            r.limits = Limits {
+                device_deadline_ms: Some(pick(1_000, MAX_DEVICE_DEADLINE_MS)),
+                job_deadline_ms: Some(pick(1_000, MAX_JOB_DEADLINE_MS)),
+                max_credentials_per_device: Some(if high { 32 } else { 1 }),
+                host_key_policy: Some(HostKeyPolicy::Strict),
+                connect_timeout_ms: Some(pick(100, 600_000)),
+                handshake_timeout_ms: Some(pick(100, 600_000)),
+                auth_timeout_ms: Some(pick(100, 600_000)),
+                command_idle_timeout_ms: Some(pick(100, 600_000)),
+            };
+            let p = plan(&r).expect("in range");
+            assert_eq!(
+                p.tasks.device_deadline_ms,
+                pick(1_000, MAX_DEVICE_DEADLINE_MS)
+            );
+            assert_eq!(
+                p.tasks.job_deadline,
+                after(pick(1_000, MAX_JOB_DEADLINE_MS))
+            );
+            assert_eq!(p.max_credentials, if high { 32 } else { 1 });
+            assert_eq!(p.tasks.host_key_policy, HostKeyPolicy::Strict);
+            assert_eq!(p.tasks.timeouts, r.limits.timeouts());
+        }
+    }
+
+    #[test]
+    fn a_job_type_refuses_the_commands_it_does_not_take() {
+        let unknown = refusal(&request("firmware_upgrade", &[]));
+        assert!(
+            unknown.contains("unknown JobType \"firmware_upgrade\""),
+            "{unknown}"
+        );
+        assert!(
+            unknown.contains("config_backup, command, reachability"),
+            "{unknown}"
+        );
+        assert_eq!(
+            refusal(&request("command", &[])),
+            "job type command needs at least one command"
+        );
+        for job_type in ["config_backup", "reachability"] {
+            assert_eq!(
+                refusal(&request(job_type, &["show version"])),
+                format!("job type {job_type} takes no commands")
+            );
+        }
+    }
+
+    #[test]
+    fn every_limit_out_of_range_is_refused_by_name() {
+        type Case = (fn(&mut Limits), &'static str);
+        let cases: [Case; 10] = [
+            (
+                |l| l.device_deadline_ms = Some(999),
+                "limits.device_deadline_ms must be 1000 to 3600000",
+            ),
+            (
+                |l| l.device_deadline_ms = Some(MAX_DEVICE_DEADLINE_MS + 1),
+                "limits.device_deadline_ms",
+            ),
+            (
+                |l| l.job_deadline_ms = Some(999),
+                "limits.job_deadline_ms must be 1000 to 604800000",
+            ),
+            (
+                |l| l.job_deadline_ms = Some(MAX_JOB_DEADLINE_MS + 1),
+                "limits.job_deadline_ms",
+            ),
+            (
+                |l| l.max_credentials_per_device = Some(0),
+                "limits.max_credentials_per_device must be 1 to 32",
+            ),
+            (
+                |l| l.max_credentials_per_device = Some(33),
+                "limits.max_credentials_per_device",
+            ),
+            (
+                |l| l.connect_timeout_ms = Some(99),
+                "limits.connect_timeout_ms must be 100 to 600000",
+            ),
+            (
+                |l| l.handshake_timeout_ms = Some(600_001),
+                "limits.handshake_timeout_ms",
+            ),
+            (|l| l.auth_timeout_ms = Some(0), "limits.auth_timeout_ms"),
+            (
+                |l| l.command_idle_timeout_ms = Some(u64::MAX),
+                "limits.command_idle_timeout_ms",
+            ),
+        ];
+        for (set, expected) in cases {
+            let mut r = request("config_backup", &[]);
+            set(&mut r.limits);
+            let reason = refusal(&r);
+            assert!(
+                reason.starts_with(expected),
+                "{reason:?} should start {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_default_device_deadline_out_of_range_is_refused_too() {
+        let defaults = DispatcherSettings {
+            default_device_deadline_ms: 10 * MAX_DEVICE_DEADLINE_MS,
+            ..DispatcherSettings::default()
+        };
+        let r = request("config_backup", &[]);
+        let refused = JobPlan::new(Uuid::nil(), &r, &defaults, now()).expect_err("default");
+        assert_eq!(refused, InvalidRequest::DeviceDeadline);
+    }
+
+    #[test]
+    fn the_job_row_deadline_falls_back_to_the_default_when_the_request_is_out_of_range() {
+        let defaults = DispatcherSettings::default();
+        let default_ms = defaults.default_job_deadline_ms;
+        let mut limits = Limits::default();
+        for (asked, expected_ms) in [
+            (None, default_ms),
+            (Some(999), default_ms),
+            (Some(MAX_JOB_DEADLINE_MS + 1), default_ms),
+            (Some(5_000), 5_000),
+        ] {
+            limits.job_deadline_ms = asked;
+            assert_eq!(
+                job_deadline(&limits, &defaults, now()),
+                after(expected_ms),
+                "{asked:?}"
+            );
+        }
+    }
+}
