@@ -4,7 +4,9 @@
 
 use super::dead_tasks;
 use super::ingest::ingest;
+use super::window::Window;
 use crate::events;
+use futures::stream::{self, StreamExt};
 use lapin::message::Delivery;
 use netraven_shared::broker::link::Subscription;
 use netraven_shared::broker::{self, Names, Publisher, Settle};
@@ -12,7 +14,7 @@ use netraven_shared::messages::{self, events as keys, TaskResult, TaskResults};
 use netraven_shared::retry::Backoff;
 use netraven_shared::signing::Verifier;
 use netraven_shared::telemetry::metrics;
-use std::time::Duration;
+use std::pin::pin;
 use tokio_util::sync::CancellationToken;
 
 /// Which queue a batch comes from, and so what its deliveries mean.
@@ -32,15 +34,12 @@ pub(super) struct Batches {
     pub(super) source: Source,
     /// Checks who signed a delivery: a worker for results, the dispatcher for dead tasks.
     pub(super) verifier: Verifier,
-    pub(super) batch_size: usize,
-    pub(super) linger: Duration,
+    pub(super) window: Window,
 }
 
 impl Batches {
     /// Consumes until `shutdown` (the subscription resubscribes by itself); the batch in
-    /// hand is recorded or returned to the queue first. Gives the subscription back. A
-    /// batch is at most `batch_size` results (a message may carry hundreds) and at most
-    /// `batch_size` deliveries.
+    /// hand is recorded or returned to the queue first. Gives the subscription back.
     pub(super) async fn consume(
         &self,
         mut sub: Subscription,
@@ -52,24 +51,26 @@ impl Batches {
                 next = sub.next() => next,
             };
             let Some(first) = first else { return sub };
-            let mut deliveries = Vec::with_capacity(self.batch_size);
-            let mut results = Vec::with_capacity(self.batch_size);
-            results.extend(self.results_of(&first).await);
-            deliveries.push(first);
-            let until = tokio::time::Instant::now() + self.linger;
-            while deliveries.len() < self.batch_size && results.len() < self.batch_size {
-                match tokio::time::timeout_at(until, sub.next()).await {
-                    Ok(Some(d)) => {
-                        results.extend(self.results_of(&d).await);
-                        deliveries.push(d);
-                    }
-                    Ok(None) | Err(_) => break,
-                }
-            }
+            let mut batch = Vec::with_capacity(self.window.max);
+            batch.push(self.stood_for(first).await);
+            let more = stream::unfold(&mut sub, |sub| async { Some((sub.next().await?, sub)) })
+                .then(|d| self.stood_for(d));
+            self.window
+                .fill(&mut batch, pin!(more), |(_, results)| results.len())
+                .await;
+            let (deliveries, results): (Vec<Delivery>, Vec<Vec<TaskResult>>) =
+                batch.into_iter().unzip();
+            let results = results.into_iter().flatten().collect();
             if !self.record(deliveries, results, shutdown).await {
                 return sub;
             }
         }
+    }
+
+    /// A delivery with the results it stands for.
+    async fn stood_for(&self, d: Delivery) -> (Delivery, Vec<TaskResult>) {
+        let results = self.results_of(&d).await;
+        (d, results)
     }
 
     /// What one delivery stands for as device results: one result, a worker's batch

@@ -2,6 +2,7 @@
 //! batches, and runs the sweeper and retention beside them until shutdown.
 
 use super::batches::{Batches, Source};
+use super::window::Window;
 use super::{retention, sweeper};
 use crate::error::Result;
 use netraven_shared::broker::link::Subscription;
@@ -82,8 +83,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
             names: names.clone(),
             source: Source::DeadTasks,
             verifier: tasks_verifier,
-            batch_size: 64,
-            linger,
+            window: Window { linger, max: 64 },
         };
         let stop = local.clone();
         async move { ctx.consume(dead_tasks, &stop).await }
@@ -94,8 +94,10 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
         names: names.clone(),
         source: Source::Results,
         verifier: results_verifier,
-        batch_size,
-        linger,
+        window: Window {
+            linger,
+            max: batch_size,
+        },
     };
     let results = ctx.consume(results, &shutdown).await;
     // However the result consumer ended, the helpers end with it.
