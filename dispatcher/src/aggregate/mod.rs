@@ -9,6 +9,7 @@
 mod batches;
 mod dead_tasks;
 pub mod ingest;
+mod periodic;
 pub mod retention;
 mod role;
 pub mod sweeper;

@@ -1,5 +1,6 @@
 //! Finishes jobs whose deadline has passed: every device without a result becomes `LOST`.
 
+use super::periodic::Periodic;
 use crate::error::Result;
 use crate::events;
 use crate::job_rows::{self, JobCounts, Level};
@@ -74,13 +75,8 @@ pub(super) async fn run(
     every: Duration,
     shutdown: CancellationToken,
 ) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
+    let mut clock = Periodic::every(every);
+    while clock.tick(&shutdown).await {
         let swept = async {
             let mut client = pool.get().await?;
             sweep(&mut client, 100).await
