@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 /// Finishes up to `limit` overdue jobs and returns what it finished. Jobs locked by
 /// another sweeper are skipped, so any number of aggregators may sweep at once.
-pub async fn sweep(
+pub(super) async fn sweep(
     client: &mut deadpool_postgres::Client,
     limit: i64,
 ) -> Result<Vec<(Uuid, JobCounts)>> {
