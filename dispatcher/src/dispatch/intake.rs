@@ -1,6 +1,7 @@
 //! One delivery from `<ns>.jobs.submit`: decoded, given its job row (or found a
 //! duplicate), dispatched, and settled by what came of it.
 
+use super::new_job::Dispatched;
 use super::role::Dispatcher;
 use crate::dispatch::permissions::Submitter;
 use crate::dispatch::plan;
@@ -75,7 +76,8 @@ impl Dispatcher {
                     .with_label_values(&["duplicate"])
                     .inc();
                 tracing::info!(job.id = %id, request.id = %request.request_id, "duplicate request; job exists");
-                self.reply(delivery, &request, id, (status, None)).await;
+                let found = Dispatched::status_only(status);
+                self.reply(delivery, &request, id, found).await;
                 return Ok(());
             }
         };

@@ -15,9 +15,29 @@ use netraven_shared::telemetry::metrics;
 use serde_json::json;
 use uuid::Uuid;
 
-/// How dispatch ended for a new job: its status, and why it failed when it ended at the
-/// dispatcher (for the reply).
-pub(super) type Dispatched = (JobStatus, Option<String>);
+/// How dispatch ended for a job, as its client's reply says.
+pub(super) struct Dispatched {
+    pub(super) status: JobStatus,
+    /// Why the job failed, when it ended at the dispatcher.
+    pub(super) failure: Option<String>,
+}
+
+impl Dispatched {
+    /// A job at `status` that did not fail at this dispatch (or a duplicate's job).
+    pub(super) fn status_only(status: JobStatus) -> Dispatched {
+        Dispatched {
+            status,
+            failure: None,
+        }
+    }
+
+    fn failed(status: JobStatus, reason: String) -> Dispatched {
+        Dispatched {
+            status,
+            failure: Some(reason),
+        }
+    }
+}
 
 impl Dispatcher {
     /// Checks, resolves, publishes and starts a new job; any failure gives the job its
@@ -82,7 +102,7 @@ impl Dispatcher {
                 .await;
         }
         match self.launch(&client, &plan, request).await {
-            Ok(status) => Ok((status, None)),
+            Ok(status) => Ok(Dispatched::status_only(status)),
             // A transient failure sends the request back to be dispatched again: the tasks
             // already out are repeats that workers and the aggregator record once.
             Err(e) if e.disposition() == Disposition::Requeue => Err(e),
@@ -98,7 +118,7 @@ impl Dispatcher {
                 }
                 let reason = e.to_string();
                 let status = self.end(&client, job_id, status, Some(&reason)).await?;
-                Ok((status, Some(reason)))
+                Ok(Dispatched::failed(status, reason))
             }
         }
     }
@@ -158,7 +178,7 @@ impl Dispatcher {
     ) -> Result<Dispatched> {
         job_rows::log(client, job_id, None, Level::Error, message, data).await?;
         let status = self.end(client, job_id, status, Some(&reason)).await?;
-        Ok((status, Some(reason)))
+        Ok(Dispatched::failed(status, reason))
     }
 
     /// Gives the job a final status at the dispatcher and announces it.

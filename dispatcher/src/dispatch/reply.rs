@@ -49,15 +49,15 @@ impl Dispatcher {
         delivery: &Delivery,
         request: &JobRequest,
         job_id: Uuid,
-        (status, error): Dispatched,
+        dispatched: Dispatched,
     ) {
         let reply = JobReply {
             version: messages::VERSION,
             accepted: true,
             request_id: Some(request.request_id.clone()),
             job_id: Some(job_id),
-            status: Some(status),
-            error,
+            status: Some(dispatched.status),
+            error: dispatched.failure,
         };
         broker::reply(&self.publisher, &delivery.properties, &reply).await;
     }
