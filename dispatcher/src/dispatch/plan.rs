@@ -260,13 +260,13 @@ mod tests {
 
     #[test]
     fn the_request_limits_win_over_the_defaults_up_to_their_bounds() {
-        for (low, high) in [(true, false), (false, true)] {
-            let pick = |min: u64, max: u64| if low { min } else { max };
+        for at_max in [false, true] {
+            let pick = |min: u64, max: u64| if at_max { max } else { min };
             let mut r = request("config_backup", &[]);
             r.limits = Limits {
                 device_deadline_ms: Some(pick(1_000, MAX_DEVICE_DEADLINE_MS)),
                 job_deadline_ms: Some(pick(1_000, MAX_JOB_DEADLINE_MS)),
-                max_credentials_per_device: Some(if high { 32 } else { 1 }),
+                max_credentials_per_device: Some(if at_max { 32 } else { 1 }),
                 host_key_policy: Some(HostKeyPolicy::Strict),
                 connect_timeout_ms: Some(pick(100, 600_000)),
                 handshake_timeout_ms: Some(pick(100, 600_000)),
@@ -282,7 +282,7 @@ mod tests {
                 p.tasks.job_deadline,
                 after(pick(1_000, MAX_JOB_DEADLINE_MS))
             );
-            assert_eq!(p.max_credentials, if high { 32 } else { 1 });
+            assert_eq!(p.max_credentials, if at_max { 32 } else { 1 });
             assert_eq!(p.tasks.host_key_policy, HostKeyPolicy::Strict);
             assert_eq!(p.tasks.timeouts, r.limits.timeouts());
         }
