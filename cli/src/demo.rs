@@ -8,7 +8,7 @@
 use crate::processes::{self, Role};
 use crate::{client, inventory, report, services};
 use anyhow::{bail, Context, Result};
-use netraven_dispatcher::jobs;
+use netraven_dispatcher::job_rows as jobs;
 use netraven_shared::broker::{self, Names};
 use netraven_shared::config::Settings;
 use netraven_shared::messages::{self, JobRequest, Targets};

@@ -483,9 +483,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     }
     telemetry::init_logging(&log);
     match cli.command {
-        Command::Dispatcher => netraven_dispatcher::run(settings, shutdown::on_signal()).await?,
+        Command::Dispatcher => {
+            netraven_dispatcher::run_dispatcher(settings, shutdown::on_signal()).await?
+        }
         Command::Aggregator => {
-            netraven_dispatcher::aggregator::run(settings, shutdown::on_signal()).await?
+            netraven_dispatcher::run_aggregator(settings, shutdown::on_signal()).await?
         }
         Command::Worker => netraven_worker::run(settings, shutdown::on_signal()).await?,
         Command::Migrate => {
@@ -685,7 +687,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Prune(args) => {
             let client = connect(&settings).await?;
-            let policy = netraven_dispatcher::retention::Policy {
+            let policy = netraven_dispatcher::aggregate::retention::Policy {
                 older_than_days: args
                     .older_than_days
                     .unwrap_or(settings.aggregator.retention_days),
@@ -693,7 +695,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 dry_run: args.dry_run,
             };
             let stop = shutdown::on_signal();
-            let rows = netraven_dispatcher::retention::prune(&client, policy, &stop).await?;
+            let rows =
+                netraven_dispatcher::aggregate::retention::prune(&client, policy, &stop).await?;
             let report = views::prune::PruneReport {
                 older_than_days: policy.older_than_days,
                 dry_run: policy.dry_run,

@@ -13,7 +13,7 @@
 
 use anyhow::{bail, Context, Result};
 use deadpool_postgres::Pool;
-use netraven_dispatcher::jobs::{self, JobView};
+use netraven_dispatcher::job_rows::{self as jobs, JobView};
 use netraven_shared::broker::{self, Names, Outgoing, Publisher, SUBMIT_KEY};
 use netraven_shared::config::{Settings, SubmitterSettings};
 use netraven_shared::db;
@@ -523,7 +523,7 @@ impl Roles {
         handles.push((
             "dispatcher".to_string(),
             tokio::spawn(async move {
-                netraven_dispatcher::run(s, t)
+                netraven_dispatcher::run_dispatcher(s, t)
                     .await
                     .map_err(anyhow::Error::from)
             }),
@@ -532,7 +532,7 @@ impl Roles {
         handles.push((
             "aggregator".to_string(),
             tokio::spawn(async move {
-                netraven_dispatcher::aggregator::run(s, t)
+                netraven_dispatcher::run_aggregator(s, t)
                     .await
                     .map_err(anyhow::Error::from)
             }),

@@ -379,7 +379,7 @@ async fn every_fault_ends_in_its_outcome_with_a_reason_within_its_timeouts() -> 
     let job = env.run_job(&r, JOB_TIMEOUT).await?;
     let took = started.elapsed();
     let client = env.pool.get().await?;
-    let results = netraven_dispatcher::jobs::results(&client, job.id).await?;
+    let results = netraven_dispatcher::job_rows::results(&client, job.id).await?;
     let by_name: HashMap<&str, _> = results
         .iter()
         .map(|r| (r.device_name.as_str(), r))
@@ -570,7 +570,7 @@ async fn every_fault_ends_in_its_outcome_with_a_reason_within_its_timeouts() -> 
     let mut r = request("config_backup", &[], &["slow-auth", "hang-linux"]);
     r.limits.device_deadline_ms = Some(1_000);
     let job = env.run_job(&r, JOB_TIMEOUT).await?;
-    for r in netraven_dispatcher::jobs::results(&client, job.id).await? {
+    for r in netraven_dispatcher::job_rows::results(&client, job.id).await? {
         assert_eq!(
             r.outcome,
             Outcome::Timeout,
@@ -705,7 +705,7 @@ async fn a_changed_host_key_fails_the_device_before_any_secret_is_sent() -> anyh
     assert!(started.elapsed() < Duration::from_millis(DEADLINE_MS + MARGIN_MS));
     assert_eq!(second.counts.status, JobStatus::CompletedFailure);
     let client = env.pool.get().await?;
-    for r in netraven_dispatcher::jobs::results(&client, second.id).await? {
+    for r in netraven_dispatcher::job_rows::results(&client, second.id).await? {
         eprintln!(
             "{:<12} {:<18} {:>5} ms  {}",
             r.device_name,
@@ -756,7 +756,7 @@ async fn a_changed_host_key_fails_the_device_before_any_secret_is_sent() -> anyh
     let mut strict = request("config_backup", &[], &["never-seen"]);
     strict.limits.host_key_policy = Some(HostKeyPolicy::Strict);
     let job = env.run_job(&strict, JOB_TIMEOUT).await?;
-    let results = netraven_dispatcher::jobs::results(&client, job.id).await?;
+    let results = netraven_dispatcher::job_rows::results(&client, job.id).await?;
     assert_eq!(results.len(), 1);
     let r = &results[0];
     eprintln!(
@@ -846,7 +846,7 @@ async fn a_hostile_fleet_finishes_with_every_device_accounted_for_once() -> anyh
         "job took {took:?}"
     );
 
-    let results = netraven_dispatcher::jobs::results(&client, job.id).await?;
+    let results = netraven_dispatcher::job_rows::results(&client, job.id).await?;
     let mut names: Vec<&str> = results.iter().map(|r| r.device_name.as_str()).collect();
     names.dedup();
     assert_eq!(names.len(), 40, "every device exactly once");
@@ -1007,7 +1007,7 @@ async fn command_jobs_store_each_output_and_report_a_refused_command() -> anyhow
         let mut r = request("command", &[], &[device]);
         r.commands = vec![bad.to_string()];
         let job = env.run_job(&r, JOB_TIMEOUT).await?;
-        let results = netraven_dispatcher::jobs::results(&client, job.id).await?;
+        let results = netraven_dispatcher::job_rows::results(&client, job.id).await?;
         let r = &results[0];
         eprintln!(
             "{:<10} {:<15} {:>5} ms  {}",
@@ -1062,7 +1062,7 @@ async fn reachability_checks_use_no_credential() -> anyhow::Result<()> {
         .await?;
     assert_eq!(job.counts.status, JobStatus::CompletedPartialFailure);
     let client = env.pool.get().await?;
-    for r in netraven_dispatcher::jobs::results(&client, job.id).await? {
+    for r in netraven_dispatcher::job_rows::results(&client, job.id).await? {
         eprintln!(
             "{:<10} {:<12} {:>5} ms  {}",
             r.device_name,

@@ -92,7 +92,7 @@ async fn a_mixed_fleet_ends_partial_failure_with_every_login_accounted_for() -> 
         (DEVICES - DEVICES / 10, DEVICES),
         "a task for every device with a credential, every device listed for the sweeper"
     );
-    let results = netraven_dispatcher::jobs::results(&client, job.id).await?;
+    let results = netraven_dispatcher::job_rows::results(&client, job.id).await?;
     assert_eq!(
         results.len(),
         DEVICES as usize,
@@ -219,7 +219,7 @@ async fn a_mixed_fleet_ends_partial_failure_with_every_login_accounted_for() -> 
         .run_job(&request("config_backup", &["fleet"], &[]), JOB_TIMEOUT)
         .await?;
     assert_eq!(again.counts.status, JobStatus::CompletedPartialFailure);
-    for r in netraven_dispatcher::jobs::results(&client, again.id).await? {
+    for r in netraven_dispatcher::job_rows::results(&client, again.id).await? {
         let want = if r.outcome == Outcome::Success { 1 } else { 3 };
         assert_eq!(r.attempts, want, "{} on the second run", r.device_name);
     }
@@ -249,7 +249,7 @@ async fn run_status_case(spec: FleetSpec, tags: &[&str], want: JobStatus) -> any
         .await?;
     assert_eq!(job.counts.status, want, "{:?}", job.counts);
     let client = env.pool.get().await?;
-    let results = netraven_dispatcher::jobs::results(&client, job.id).await?;
+    let results = netraven_dispatcher::job_rows::results(&client, job.id).await?;
     assert_eq!(results.len() as i64, job.counts.total_devices);
     match want {
         JobStatus::CompletedSuccess => {
@@ -365,7 +365,7 @@ async fn back_up_multi_vendor(env: TestEnv) -> anyhow::Result<u64> {
     let client = env.pool.get().await?;
     let mut platforms = std::collections::BTreeSet::new();
     let mut backed_up = 0;
-    for r in netraven_dispatcher::jobs::results(&client, job.id).await? {
+    for r in netraven_dispatcher::job_rows::results(&client, job.id).await? {
         assert_eq!(
             r.outcome, want[&r.device_name].0,
             "{}: {}",
@@ -442,7 +442,7 @@ async fn a_job_overrides_the_workers_phase_timeouts() -> anyhow::Result<()> {
     let job = env.run_job(&r, JOB_TIMEOUT).await?;
     assert_eq!(job.counts.status, JobStatus::CompletedPartialFailure);
     let client = env.pool.get().await?;
-    let results = netraven_dispatcher::jobs::results(&client, job.id).await?;
+    let results = netraven_dispatcher::job_rows::results(&client, job.id).await?;
     let slow = results
         .iter()
         .find(|r| r.device_name == "dev-00001")

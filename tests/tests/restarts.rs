@@ -105,10 +105,10 @@ impl Drop for Outage {
 }
 
 /// The job's counters, or `None` while the database cannot be reached.
-async fn progress(env: &TestEnv, id: Uuid) -> Option<netraven_dispatcher::jobs::JobCounts> {
+async fn progress(env: &TestEnv, id: Uuid) -> Option<netraven_dispatcher::job_rows::JobCounts> {
     let client = env.pool.get().await.ok()?;
     Some(
-        netraven_dispatcher::jobs::get(&client, id)
+        netraven_dispatcher::job_rows::get(&client, id)
             .await
             .ok()??
             .counts,
@@ -226,7 +226,7 @@ async fn job_through_outage(service: Service, down: Duration) -> anyhow::Result<
     assert_eq!(counts.status, JobStatus::CompletedPartialFailure);
     assert_eq!(counts.completed_devices, DEVICES as i64);
     let client = env.pool.get().await?;
-    let results = netraven_dispatcher::jobs::results(&client, id).await?;
+    let results = netraven_dispatcher::job_rows::results(&client, id).await?;
     assert_eq!(results.len(), DEVICES, "one job_results row per device");
     for res in &results {
         assert_eq!(

@@ -161,7 +161,7 @@ async fn a_worker_killed_mid_job_loses_and_doubles_nothing() -> anyhow::Result<(
         // Kill at a random point between 5% and 85% of the devices done.
         let at = devices as i64 * (5 + random_below(80) as i64) / 100;
         let killed_at = loop {
-            let c = netraven_dispatcher::jobs::get(&client, id)
+            let c = netraven_dispatcher::job_rows::get(&client, id)
                 .await?
                 .expect("job")
                 .counts;
@@ -185,7 +185,7 @@ async fn a_worker_killed_mid_job_loses_and_doubles_nothing() -> anyhow::Result<(
             .await?
             .get(0);
         assert_eq!(rows, devices as i64, "one job_results row per device");
-        let results = netraven_dispatcher::jobs::results(&client, id).await?;
+        let results = netraven_dispatcher::job_rows::results(&client, id).await?;
         for res in &results {
             assert_eq!(
                 res.outcome, want[&res.device_name],

@@ -4,7 +4,7 @@ use super::{ago, duration_ms, number, outcome_cell, short_hash, status_cell, whe
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use comfy_table::{Cell, Color};
-use netraven_dispatcher::jobs::{self, DeviceResult, JobView};
+use netraven_dispatcher::job_rows::{self as jobs, DeviceResult, JobView};
 use netraven_shared::domain::{JobStatus, Outcome};
 use serde::Serialize;
 use serde_json::Value;

@@ -1,14 +1,12 @@
 //! Device tasks: one per device, persistent, published with confirms in a window.
 
+use crate::dispatch::plan::TaskPlan;
+use crate::dispatch::resolve::ResolvedDevice;
 use crate::error::{DispatchError, Result};
-use crate::resolve::ResolvedDevice;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use netraven_shared::broker::{self, Names, Outgoing, Publisher, TASK_KEY};
-use netraven_shared::domain::{HostKeyPolicy, JobType};
-use netraven_shared::messages::{self, DeviceTask, PhaseTimeouts};
 use netraven_shared::signing::Signer;
 use netraven_shared::telemetry::metrics;
-use uuid::Uuid;
 
 /// A task that was nacked, unroutable or not confirmed (the channel or connection failed)
 /// is published again this many times before the job fails. A retry after a lost
@@ -20,40 +18,10 @@ pub const CHUNK: usize = 5_000;
 /// and encoded (5,000 tasks take tens of milliseconds to encode).
 pub const FIRST_CHUNK: usize = 128;
 
-/// What every task of one job shares.
-#[derive(Debug, Clone)]
-pub struct TaskPlan {
-    pub job_id: Uuid,
-    pub job_type: JobType,
-    pub commands: Vec<String>,
-    pub device_deadline_ms: u64,
-    pub timeouts: PhaseTimeouts,
-    pub host_key_policy: HostKeyPolicy,
-    pub job_deadline: DateTime<Utc>,
-}
-
-impl TaskPlan {
-    pub fn task(&self, d: &ResolvedDevice) -> DeviceTask {
-        DeviceTask {
-            version: messages::VERSION,
-            job_id: self.job_id,
-            job_type: self.job_type,
-            device: d.device.clone(),
-            credentials: d.credentials.iter().map(|c| (**c).clone()).collect(),
-            commands: self.commands.clone(),
-            device_deadline_ms: self.device_deadline_ms,
-            timeouts: self.timeouts,
-            host_key_policy: self.host_key_policy,
-            pinned_host_key: d.pinned_host_key.clone(),
-            job_deadline: self.job_deadline,
-        }
-    }
-}
-
 /// Publishes a task for each device, signed by `signer` (a worker acts on nothing else),
-/// and returns how many the broker confirmed. Fails with
-/// [`DispatchError::Publish`], saying how many were and were not published, when a task
-/// cannot be published after retries; `already` is how many of the job's tasks were
+/// and returns how many the broker confirmed. Fails with [`DispatchError::Unconfirmed`]
+/// (or [`DispatchError::Publish`] when there is no channel at all), saying how many were
+/// and were not published, when a task cannot be published after retries; `already` is how many of the job's tasks were
 /// confirmed before these (a job is published chunk by chunk as it resolves), and the
 /// error counts them in.
 pub async fn publish_tasks(
@@ -81,7 +49,11 @@ pub async fn publish_tasks(
                 // Stopping mid-publish: the request goes back to the queue and the next
                 // dispatcher publishes again (workers and the aggregator ignore repeats).
                 netraven_shared::Error::ShuttingDown => DispatchError::Shared(e),
-                e => publish_error(already + confirmed, total, &e.to_string()),
+                source => DispatchError::Publish {
+                    confirmed: already + confirmed,
+                    total,
+                    source,
+                },
             })?;
             metrics::confirms("tasks", sent, report.confirmed, report.failed.len());
             confirmed += report.confirmed;
@@ -96,7 +68,11 @@ pub async fn publish_tasks(
                 .inc_by(report.failed.len() as u64);
             let reason = report.failed[0].1.clone();
             if attempt == PUBLISH_RETRIES {
-                return Err(publish_error(already + confirmed, total, &reason));
+                return Err(DispatchError::Unconfirmed {
+                    confirmed: already + confirmed,
+                    total,
+                    reason,
+                });
             }
             tracing::warn!(job.id = %plan.job_id, failed = report.failed.len(), %reason,
                 "tasks not confirmed; publishing them again");
@@ -111,11 +87,4 @@ fn stamped(mut o: Outgoing) -> Outgoing {
     let now = u64::try_from(Utc::now().timestamp()).unwrap_or_default();
     o.properties = o.properties.with_timestamp(now);
     o
-}
-
-fn publish_error(confirmed: usize, total: usize, reason: &str) -> DispatchError {
-    DispatchError::Publish(format!(
-        "{confirmed} of {total} tasks published, {} not: {reason}",
-        total - confirmed
-    ))
 }

@@ -109,10 +109,6 @@ pub struct Stream {
     ended: bool,
 }
 
-fn failed(e: tokio_postgres::Error) -> DispatchError {
-    DispatchError::Resolution(netraven_shared::db::describe(&e))
-}
-
 impl Stream {
     /// Loads the credentials and starts the devices' query. `db` must not be used for
     /// anything else until the stream has ended.
@@ -121,7 +117,10 @@ impl Stream {
         targets: &Targets,
         max_credentials: usize,
     ) -> Result<Stream> {
-        let credential_rows = db.query(CREDENTIALS_SQL, &[]).await.map_err(failed)?;
+        let credential_rows = db
+            .query(CREDENTIALS_SQL, &[])
+            .await
+            .map_err(DispatchError::Resolution)?;
         let mut candidates = Vec::with_capacity(credential_rows.len());
         let mut by_tag: HashMap<i64, Vec<usize>> = HashMap::new();
         for r in &credential_rows {
@@ -144,7 +143,7 @@ impl Stream {
         let rows = db
             .query_raw(DEVICES_SQL, params.iter().copied())
             .await
-            .map_err(failed)?;
+            .map_err(DispatchError::Resolution)?;
         Ok(Stream {
             rows: Box::pin(rows),
             candidates,
@@ -168,7 +167,7 @@ impl Stream {
                 self.ended = true;
                 break;
             };
-            let device = self.device(&row.map_err(failed)?)?;
+            let device = self.device(&row.map_err(DispatchError::Resolution)?)?;
             self.wanted_names.remove(&device.device.name);
             self.wanted_ids.remove(&device.device.id);
             devices.push(device);
@@ -177,6 +176,7 @@ impl Stream {
     }
 
     fn device(&mut self, r: &tokio_postgres::Row) -> Result<ResolvedDevice> {
+        let id: i64 = r.get("id");
         let port: i32 = r.get("port");
         let affinity: Option<i64> = r.get("affinity");
         let matched = &mut self.matched;
@@ -198,11 +198,12 @@ impl Stream {
         });
         Ok(ResolvedDevice {
             device: TaskDevice {
-                id: r.get("id"),
+                id,
                 name: r.get("name"),
                 host: r.get("host"),
-                port: u16::try_from(port).map_err(|_| {
-                    DispatchError::Resolution(format!("device port {port} out of range"))
+                port: u16::try_from(port).map_err(|_| DispatchError::DevicePort {
+                    device_id: id,
+                    port,
                 })?,
                 platform: r.get("platform"),
             },

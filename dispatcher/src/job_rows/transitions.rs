@@ -1,15 +1,14 @@
-//! Job rows: creation, transitions to a final status, job logs, and the reads behind
-//! `netraven job show`.
+//! A job row's life: creation, resolution counters, `PENDING` → `RUNNING` → a final status.
 //!
 //! Every transition is a conditional `UPDATE` on the current status, so two processes can
 //! never both move a job, and a final status never changes again.
 
+use super::counts::{parse_status, JobCounts, COUNT_COLUMNS};
 use crate::error::Result;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use netraven_shared::domain::{JobStatus, Outcome};
-use netraven_shared::messages::{self, JobEvent, JobRequest, TaskDevice};
-use serde_json::Value;
+use netraven_shared::domain::JobStatus;
+use netraven_shared::messages::{JobRequest, TaskDevice};
 use uuid::Uuid;
 
 /// What `create` found.
@@ -68,55 +67,6 @@ pub async fn create<C: GenericClient>(
         same: row.get(2),
     })
 }
-
-fn parse_status(s: &str) -> JobStatus {
-    s.parse().unwrap_or(JobStatus::FailedUnexpected)
-}
-
-/// Counters of one job, as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobCounts {
-    pub request_id: String,
-    pub status: JobStatus,
-    pub total_devices: i64,
-    pub completed_devices: i64,
-    pub succeeded_devices: i64,
-    pub no_credential_devices: i64,
-    pub error: Option<String>,
-}
-
-impl JobCounts {
-    fn from_row(row: &tokio_postgres::Row) -> JobCounts {
-        JobCounts {
-            request_id: row.get("request_id"),
-            status: parse_status(row.get("status")),
-            total_devices: i64::from(row.get::<_, i32>("total_devices")),
-            completed_devices: i64::from(row.get::<_, i32>("completed_devices")),
-            succeeded_devices: i64::from(row.get::<_, i32>("succeeded_devices")),
-            no_credential_devices: i64::from(row.get::<_, i32>("no_credential_devices")),
-            error: row.get("error"),
-        }
-    }
-
-    /// The event announcing this state.
-    pub fn event(&self, job_id: Uuid, event: &str) -> JobEvent {
-        JobEvent {
-            version: messages::VERSION,
-            event: event.to_string(),
-            job_id,
-            request_id: self.request_id.clone(),
-            status: self.status,
-            total_devices: self.total_devices,
-            completed_devices: self.completed_devices,
-            succeeded_devices: self.succeeded_devices,
-            error: self.error.clone(),
-            at: Utc::now(),
-        }
-    }
-}
-
-const COUNT_COLUMNS: &str = "request_id, status, total_devices, completed_devices, \
-                             succeeded_devices, no_credential_devices, error";
 
 /// Ends a job that has not started running (or is running) with `status`, unless it
 /// already has a final status. Returns the job's counts if this call ended it.
@@ -232,129 +182,4 @@ pub async fn finalize_if_complete<C: GenericClient>(
         counts.no_credential_devices,
     );
     finish(db, job_id, status, None).await
-}
-
-/// Severity of a job log line.
-#[derive(Debug, Clone, Copy)]
-pub enum Level {
-    Info,
-    Warn,
-    Error,
-}
-
-impl Level {
-    fn as_str(self) -> &'static str {
-        match self {
-            Level::Info => "INFO",
-            Level::Warn => "WARN",
-            Level::Error => "ERROR",
-        }
-    }
-}
-
-/// Appends a job log line. Callers never put a secret into `message` or `data`.
-pub async fn log<C: GenericClient>(
-    db: &C,
-    job_id: Uuid,
-    device_id: Option<i64>,
-    level: Level,
-    message: &str,
-    data: Value,
-) -> Result<()> {
-    db.execute(
-        "INSERT INTO job_logs (job_id, device_id, level, message, data) VALUES ($1, $2, $3, $4, $5)",
-        &[&job_id, &device_id, &level.as_str(), &message, &data],
-    )
-    .await?;
-    Ok(())
-}
-
-/// A job as `netraven job show` prints it.
-#[derive(Debug, Clone)]
-pub struct JobView {
-    pub id: Uuid,
-    pub job_type: String,
-    pub counts: JobCounts,
-    pub created_at: DateTime<Utc>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub finished_at: Option<DateTime<Utc>>,
-    pub deadline_at: DateTime<Utc>,
-}
-
-pub async fn get<C: GenericClient>(db: &C, job_id: Uuid) -> Result<Option<JobView>> {
-    let row = db
-        .query_opt(
-            &format!(
-                "SELECT id, job_type, created_at, started_at, finished_at, deadline_at, {COUNT_COLUMNS}
-                 FROM jobs WHERE id = $1"
-            ),
-            &[&job_id],
-        )
-        .await?;
-    Ok(row.map(|r| JobView {
-        id: r.get("id"),
-        job_type: r.get("job_type"),
-        counts: JobCounts::from_row(&r),
-        created_at: r.get("created_at"),
-        started_at: r.get("started_at"),
-        finished_at: r.get("finished_at"),
-        deadline_at: r.get("deadline_at"),
-    }))
-}
-
-/// One device's recorded result.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct DeviceResult {
-    pub device_id: i64,
-    pub device_name: String,
-    pub outcome: Outcome,
-    pub reason: String,
-    pub credential: Option<String>,
-    pub attempts: i32,
-    pub duration_ms: i64,
-    pub config_sha256: Option<String>,
-}
-
-pub async fn results<C: GenericClient>(db: &C, job_id: Uuid) -> Result<Vec<DeviceResult>> {
-    let rows = db
-        .query(
-            "SELECT r.device_id, r.device_name, r.outcome, r.reason, c.name AS credential,
-                    r.attempts, r.duration_ms, r.config_sha256
-             FROM job_results r LEFT JOIN credentials c ON c.id = r.credential_id
-             WHERE r.job_id = $1 ORDER BY r.device_name",
-            &[&job_id],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| DeviceResult {
-            device_id: r.get("device_id"),
-            device_name: r.get("device_name"),
-            outcome: r
-                .get::<_, &str>("outcome")
-                .parse()
-                .unwrap_or(Outcome::InternalError),
-            reason: r.get("reason"),
-            credential: r.get("credential"),
-            attempts: r.get("attempts"),
-            duration_ms: r.get("duration_ms"),
-            config_sha256: r.get("config_sha256"),
-        })
-        .collect())
-}
-
-/// Devices per outcome, for the per-outcome summary.
-pub async fn outcome_counts<C: GenericClient>(db: &C, job_id: Uuid) -> Result<Vec<(Outcome, i64)>> {
-    let rows = db
-        .query(
-            "SELECT outcome, count(*) FROM job_results WHERE job_id = $1 GROUP BY outcome",
-            &[&job_id],
-        )
-        .await?;
-    let mut counts: Vec<(Outcome, i64)> = rows
-        .iter()
-        .filter_map(|r| Some((r.get::<_, &str>(0).parse().ok()?, r.get(1))))
-        .collect();
-    counts.sort();
-    Ok(counts)
 }

@@ -1,7 +1,7 @@
 //! Recording a batch of results: one transaction, one insert, one counter update per job.
 
 use crate::error::Result;
-use crate::jobs::{self, JobCounts};
+use crate::job_rows::{self, JobCounts};
 use chrono::{DateTime, Utc};
 use netraven_shared::messages::TaskResult;
 use netraven_shared::telemetry::metrics;
@@ -98,7 +98,7 @@ pub async fn ingest(pool: &deadpool_postgres::Pool, results: &[TaskResult]) -> R
     ingested.recorded = rows.iter().map(|r| r.get::<_, i64>(1) as u64).sum();
     ingested.duplicates = results.len() as u64 - ingested.recorded;
     for job_id in rows.iter().map(|r| r.get::<_, Uuid>(0)) {
-        if let Some(done) = jobs::finalize_if_complete(&tx, job_id).await? {
+        if let Some(done) = job_rows::finalize_if_complete(&tx, job_id).await? {
             ingested.finished.push((job_id, done));
         }
     }

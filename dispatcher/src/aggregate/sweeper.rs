@@ -1,15 +1,21 @@
 //! Finishes jobs whose deadline has passed: every device without a result becomes `LOST`.
 
+use super::periodic::Periodic;
 use crate::error::Result;
-use crate::jobs::{self, JobCounts, Level};
+use crate::events;
+use crate::job_rows::{self, JobCounts, Level};
 use deadpool_postgres::GenericClient;
+use netraven_shared::broker::{Names, Publisher};
 use netraven_shared::domain::JobStatus;
+use netraven_shared::messages::events as keys;
 use serde_json::json;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// Finishes up to `limit` overdue jobs and returns what it finished. Jobs locked by
 /// another sweeper are skipped, so any number of aggregators may sweep at once.
-pub async fn sweep(
+pub(super) async fn sweep(
     client: &mut deadpool_postgres::Client,
     limit: i64,
 ) -> Result<Vec<(Uuid, JobCounts)>> {
@@ -29,7 +35,7 @@ pub async fn sweep(
     for job_id in overdue {
         let lost = mark_lost(&tx, job_id).await?;
         if lost > 0 {
-            jobs::log(
+            job_rows::log(
                 &tx,
                 job_id,
                 None,
@@ -40,10 +46,10 @@ pub async fn sweep(
             .await?;
         }
         // A job still PENDING at its deadline never finished dispatching.
-        let done = match jobs::finalize_if_complete(&tx, job_id).await? {
+        let done = match job_rows::finalize_if_complete(&tx, job_id).await? {
             Some(done) => Some(done),
             None => {
-                jobs::finish(
+                job_rows::finish(
                     &tx,
                     job_id,
                     JobStatus::FailedUnexpected,
@@ -58,6 +64,33 @@ pub async fn sweep(
     }
     tx.commit().await?;
     Ok(finished)
+}
+
+/// The aggregator's sweeping task: sweeps every `every` until `shutdown`, announcing the
+/// jobs it finished. A failed sweep is logged and tried again at the next interval.
+pub(super) async fn run(
+    pool: deadpool_postgres::Pool,
+    publisher: Publisher,
+    names: Names,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut clock = Periodic::every(every);
+    while clock.tick(&shutdown).await {
+        let swept = async {
+            let mut client = pool.get().await?;
+            sweep(&mut client, 100).await
+        };
+        match swept.await {
+            Ok(finished) => {
+                for (job_id, counts) in finished {
+                    tracing::warn!(job.id = %job_id, status = %counts.status, "overdue job finished by the sweeper");
+                    events::publish(&publisher, &names, job_id, &counts, keys::COMPLETED).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "sweep failed; trying again next interval"),
+        }
+    }
 }
 
 async fn mark_lost<C: GenericClient>(db: &C, job_id: Uuid) -> Result<i64> {

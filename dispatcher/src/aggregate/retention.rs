@@ -8,6 +8,7 @@
 //! old by their own timestamps. Config snapshots are kept while they are the latest of
 //! their device; a superseded one goes when it was last seen before the cutoff.
 
+use super::periodic::Periodic;
 use crate::error::Result;
 use chrono::{DateTime, Duration as Age, Utc};
 use deadpool_postgres::GenericClient;
@@ -153,19 +154,14 @@ pub async fn prune<C: GenericClient>(
 
 /// The aggregator's retention task: prunes at start and then every `every`, until `stop`.
 /// A failed prune is logged and tried again at the next interval.
-pub async fn run(
+pub(super) async fn run(
     pool: deadpool_postgres::Pool,
     policy: Policy,
     every: Duration,
     stop: CancellationToken,
 ) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tick.tick() => {}
-        }
+    let mut clock = Periodic::every(every);
+    while clock.tick(&stop).await {
         let started = std::time::Instant::now();
         let pruned = async {
             let client = pool.get().await?;
