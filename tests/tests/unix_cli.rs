@@ -172,7 +172,7 @@ async fn job_commands_keep_data_on_stdout_and_summarise_big_jobs() -> anyhow::Re
         .args(["job", "show", &id, "--devices", "--limit", "5"]))?;
     let shown = text(&out.stdout);
     assert!(
-        shown.contains("dev-00000") && !shown.contains("dev-00019"),
+        shown.contains("dev-00001") && !shown.contains("dev-00019"),
         "{shown}"
     );
     assert!(shown.contains("15 more devices not shown"), "{shown}");
