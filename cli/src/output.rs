@@ -43,6 +43,17 @@ pub fn stderr_color() -> bool {
     color_for(io::stderr().is_terminal())
 }
 
+/// Colour in log lines: as on stderr, but never into a regular file (a role's log file),
+/// not even with `--color always`, which is meant for pagers like `less -R`.
+pub fn log_color() -> bool {
+    stderr_color() && !stderr_is_file()
+}
+
+/// Whether stderr is redirected to a regular file (Linux: what `/proc/self/fd/2` points to).
+fn stderr_is_file() -> bool {
+    std::fs::metadata("/proc/self/fd/2").is_ok_and(|m| m.is_file())
+}
+
 /// `NO_COLOR` set to anything but the empty string (no-color.org).
 fn no_color() -> bool {
     std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())

@@ -35,8 +35,9 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         // Interactive commands print their own progress; only problems are logged.
         log.level = "warn".into();
     }
-    // A role's stderr is often a log file: colour codes only on a terminal (or when asked).
-    telemetry::init_logging_with_ansi(&log, output::stderr_color());
+    // A role's stderr is often a log file: colour codes only on a terminal (or when asked),
+    // and never into a file.
+    telemetry::init_logging_with_ansi(&log, output::log_color());
     match cli.command {
         Command::Dispatcher => netraven_dispatcher::run(settings, shutdown::on_signal()).await?,
         Command::Aggregator => {
