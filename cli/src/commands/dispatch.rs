@@ -64,10 +64,3 @@ pub async fn run(cli: Cli) -> Result<Exit> {
     }
     Ok(Exit::Success)
 }
-
-/// A pooled Postgres connection, for the commands that read or write the database.
-pub(super) async fn connect(settings: &Settings) -> Result<deadpool_postgres::Client> {
-    use anyhow::Context;
-    let pool = netraven_shared::db::pool(&settings.database)?;
-    pool.get().await.context("cannot connect to Postgres")
-}

@@ -1,7 +1,7 @@
 //! `netraven inventory import`, `credential list`, `device show`, `device host-key ...` and
 //! `prune`: the fleet's records in Postgres.
 
-use super::dispatch::connect;
+use super::connect::connect;
 use crate::args::{CredentialCommand, DeviceCommand, HostKeyCommand, InventoryCommand, PruneArgs};
 use crate::host_keys::{self, ListScope, PinFrom};
 use crate::{inventory, say, views};

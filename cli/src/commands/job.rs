@@ -1,6 +1,6 @@
 //! `netraven job ...`: publishing a request, and reading jobs back from Postgres.
 
-use super::dispatch::connect;
+use super::connect::connect;
 use crate::args::{JobCommand, SubmitArgs};
 use crate::exit::Exit;
 use crate::views::{self, watch, Style};

@@ -1,6 +1,6 @@
 //! `netraven signing ...` and `netraven secrets ...`: key files and the key ring's rotation.
 
-use super::dispatch::connect;
+use super::connect::connect;
 use crate::args::{SecretsCommand, SigningCommand};
 use crate::{output, say, secrets, signing};
 use anyhow::{Context, Result};
