@@ -201,3 +201,58 @@ async fn job_commands_keep_data_on_stdout_and_summarise_big_jobs() -> anyhow::Re
     fleet.shutdown().await;
     env.teardown().await
 }
+
+/// Starts `netraven --color always sim` (it logs at start) with stderr into `stderr`, waits
+/// for `ready` to say it has logged, and stops it with SIGTERM.
+fn sim_logs_into(
+    stderr: Stdio,
+    ready: impl FnOnce(&mut std::process::Child) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    use nix::sys::signal::{kill, Signal};
+    let port = 20_000 + std::process::id() % 10_000;
+    let mut child = bare()?
+        .args(["--color", "always", "sim", "--devices", "1", "--base-port"])
+        .arg(port.to_string())
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()?;
+    let waited = ready(&mut child);
+    kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id())?),
+        Signal::SIGTERM,
+    )?;
+    child.wait()?;
+    waited
+}
+
+#[test]
+fn logs_are_coloured_into_a_pipe_when_asked_but_never_into_a_file() -> anyhow::Result<()> {
+    use std::io::BufRead;
+    // Into a pipe (`| less -R`), --color always colours the log lines.
+    sim_logs_into(Stdio::piped(), |child| {
+        let stderr = child.stderr.take().ok_or(anyhow::anyhow!("no stderr"))?;
+        let mut line = String::new();
+        std::io::BufReader::new(stderr).read_line(&mut line)?;
+        anyhow::ensure!(line.contains("simulated fleet started"), "{line}");
+        anyhow::ensure!(line.contains('\x1b'), "no colour into a pipe: {line}");
+        Ok(())
+    })?;
+
+    // Into a file, never.
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("sim.log");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    sim_logs_into(std::fs::File::create(&path)?.into(), |_| {
+        // The process writes the file on its own schedule: look until it has logged.
+        while !std::fs::read_to_string(&path)?.contains("simulated fleet started") {
+            anyhow::ensure!(std::time::Instant::now() < deadline, "sim never logged");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    })?;
+    let log = std::fs::read_to_string(&path)?;
+    assert!(!log.contains('\x1b'), "colour codes in a log file:\n{log}");
+    Ok(())
+}
