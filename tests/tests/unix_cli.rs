@@ -57,8 +57,14 @@ fn a_closed_pipe_ends_a_command_quietly_with_zero() -> anyhow::Result<()> {
     }
     let out = into_closed_pipe(bare()?.arg("man"))?;
     assert_quiet_success("man", &out);
-    let out = into_closed_pipe(bare()?.args(["config", "show"]))?;
-    assert_quiet_success("config show", &out);
+    for args in [
+        &["config", "show"][..],
+        &["--help"],
+        &["job", "show", "--help"],
+    ] {
+        let out = into_closed_pipe(bare()?.args(args))?;
+        assert_quiet_success(&args.join(" "), &out);
+    }
 
     // And through a real `| head -c1`, whoever finishes first.
     let bin = netraven_binary()?;
