@@ -6,7 +6,7 @@
 //! shows its progress and result, and stops everything.
 
 use crate::processes::{self, Role};
-use crate::{client, inventory, output, report, say, services};
+use crate::{client, demo_summary, inventory, output, say, services};
 use anyhow::{bail, Context, Result};
 use netraven_dispatcher::jobs;
 use netraven_shared::broker::{self, Names};
@@ -194,8 +194,8 @@ pub async fn run(settings: Settings, args: DemoArgs) -> Result<()> {
     step(7, "result");
     output::data(&format!(
         "\n{}\n{}\n",
-        report::job(&client, job_id, false).await?,
-        report::credentials(&client).await?
+        demo_summary::job(&client, job_id, false).await?,
+        demo_summary::credentials(&client).await?
     ))?;
 
     let mut clean = true;

@@ -14,7 +14,7 @@
 //! | [`dead_letters`] | `netraven dead list` and `dead replay`: the dead-letter queue, read without loss, replayed with confirms |
 //! | [`host_keys`] | `netraven device host-key pin`, `forget` and `list`: host keys pinned from `known_hosts` files or fingerprints |
 //! | [`processes`] | the roles as child processes, started and stopped as in production |
-//! | [`report`] | the demo's summary: what a job did, and the credential counters |
+//! | [`demo_summary`] | the demo's summary: what a job did, and the credential counters |
 //! | [`views`] | `job show/list/results/logs/watch`, `credential list`, `device show`, `prune`: tables and `--json` |
 //! | [`secrets`] | `netraven secrets init`, `add-key`, `reseal`, `retire`, `rotate`: the sealing key ring and its rotation |
 //! | [`signing`] | `netraven signing init` and `public`: the keys that sign device tasks and results |
@@ -28,12 +28,12 @@ pub mod client;
 pub mod commands;
 pub mod dead_letters;
 pub mod demo;
+pub mod demo_summary;
 pub mod exit;
 pub mod host_keys;
 pub mod inventory;
 pub mod output;
 pub mod processes;
-pub mod report;
 pub mod secrets;
 pub mod services;
 pub mod signing;
