@@ -164,6 +164,8 @@ async fn job_commands_keep_data_on_stdout_and_summarise_big_jobs() -> anyhow::Re
         shown.contains("20 total, 20 reported, 16 succeeded, 2 without credentials")
             && shown.contains("NO_CREDENTIALS")
             && shown.contains("logged in  tacacs")
+            && shown.contains("per device ")
+            && shown.contains("finished   ")
             && shown.contains("--devices"),
         "{shown}"
     );
@@ -191,6 +193,8 @@ async fn job_commands_keep_data_on_stdout_and_summarise_big_jobs() -> anyhow::Re
     let out = run(env.command()?.args(["job", "show", &id, "--json"]))?;
     let detail: Value = serde_json::from_slice(&out.stdout)?;
     assert_eq!(detail["results"].as_array().map(Vec::len), Some(20));
+    assert_eq!(detail["credentials"][0]["credential"], "tacacs");
+    assert!(detail["device_time"]["max_ms"].as_i64() >= detail["device_time"]["mean_ms"].as_i64());
 
     // Colour: never into a pipe by default, always when asked (NO_COLOR or not).
     let out = run(env

@@ -2,7 +2,7 @@
 //! credentials that logged in) and its devices only when asked, capped for large jobs.
 
 use super::jobs::{self, JobSummary};
-use super::Style;
+use super::{duration_ms, when, Style};
 use anyhow::{Context, Result};
 use netraven_dispatcher::jobs::DeviceResult;
 use netraven_shared::domain::Outcome;
@@ -19,8 +19,19 @@ pub struct JobDetail {
     pub job: JobSummary,
     /// Devices that succeeded, per credential that logged in, most used first.
     pub credentials: Vec<CredentialUse>,
+    /// How long devices took, over those that reported; `null` before any did.
+    pub device_time: Option<DeviceTime>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub results: Option<Vec<DeviceResult>>,
+}
+
+/// How long the job's devices took, from first connect to result.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceTime {
+    pub mean_ms: i64,
+    pub max_ms: i64,
+    /// The slowest device.
+    pub slowest: String,
 }
 
 /// How many devices of the job one credential logged in to.
@@ -38,6 +49,7 @@ pub async fn show(
 ) -> Result<JobDetail> {
     let job = jobs::summary(client, job_id).await?;
     let credentials = credential_uses(client, job_id).await?;
+    let device_time = device_time(client, job_id).await?;
     let results = if devices {
         Some(netraven_dispatcher::jobs::results(client, job_id).await?)
     } else {
@@ -46,6 +58,7 @@ pub async fn show(
     Ok(JobDetail {
         job,
         credentials,
+        device_time,
         results,
     })
 }
@@ -72,10 +85,51 @@ async fn credential_uses(
         .collect())
 }
 
+async fn device_time(
+    client: &deadpool_postgres::Client,
+    job_id: Uuid,
+) -> Result<Option<DeviceTime>> {
+    let row = client
+        .query_opt(
+            "SELECT (avg(duration_ms) OVER ())::bigint, duration_ms, device_name
+             FROM job_results WHERE job_id = $1 ORDER BY duration_ms DESC LIMIT 1",
+            &[&job_id],
+        )
+        .await
+        .context("cannot time the job's devices")?;
+    Ok(row.map(|r| DeviceTime {
+        mean_ms: r.get(0),
+        max_ms: r.get(1),
+        slowest: r.get(2),
+    }))
+}
+
 /// The summary, then (when fetched) at most `rows` device rows and a line saying how many
 /// more there are; `None` lists them all.
 pub fn render(d: &JobDetail, rows: Option<usize>, style: Style) -> String {
     let mut out = jobs::render_header(&d.job, style);
+    match d.job.finished_at {
+        Some(at) => {
+            let _ = writeln!(out, "finished   {}", when(Some(at)));
+        }
+        None => {
+            // Not `when`: the deadline is ahead, and "… ago" would read wrong.
+            let _ = writeln!(
+                out,
+                "deadline   {}",
+                d.job.deadline_at.format("%Y-%m-%d %H:%M:%S UTC")
+            );
+        }
+    }
+    if let Some(t) = &d.device_time {
+        let _ = writeln!(
+            out,
+            "per device {} on average, slowest {} ({})",
+            duration_ms(t.mean_ms),
+            duration_ms(t.max_ms),
+            t.slowest
+        );
+    }
     if !d.credentials.is_empty() {
         let uses: Vec<String> = d
             .credentials
