@@ -12,8 +12,8 @@ pub async fn job(
     job_id: Uuid,
     devices: bool,
 ) -> Result<String> {
-    let detail = views::jobs::show(client, job_id, devices).await?;
-    Ok(views::jobs::render_show(&detail, Style::detect()))
+    let detail = views::job_show::show(client, job_id, devices).await?;
+    Ok(views::job_show::render(&detail, None, Style::detect()))
 }
 
 /// Every credential's counters, as `netraven credential list` prints them.

@@ -1,26 +1,9 @@
-//! `netraven device host-key pin`, `forget` and `list`: host keys pinned by an operator, so
-//! that `strict` host key checking can be the policy in production.
-//!
-//! A pin is one row of `host_keys` (migration V6 says where it came from): an OpenSSH
-//! public key line, taken from a `known_hosts` file, or a SHA-256 fingerprint. The worker
-//! compares a key pin key to key, and a fingerprint pin with the fingerprint of the key the
-//! device presents, in the handshake, before any secret is sent.
-//!
-//! `known_hosts` files are parsed with `ssh-key`'s parser (the crate russh reads keys
-//! with); matching an entry to a device follows OpenSSH: `host` for port 22 and
-//! `[host]:port` otherwise, comma-separated patterns with `*` and `?`, a `!pattern` that
-//! excludes, and hashed `|1|salt|hash` entries (HMAC-SHA1 of the name). Of the markers,
-//! `@revoked` keys are never pinned, and `@cert-authority` entries are ignored (the worker
-//! does not accept host certificates), both said in the result. A line that does not parse
-//! is an error naming it: a revocation we could not read must not be skipped.
+//! Reading OpenSSH `known_hosts` files and fingerprints: which key of a file is a device's.
 
 use anyhow::{bail, Context, Result};
-use chrono::{DateTime, Utc};
 use russh::keys::ssh_key::known_hosts::{Entry, HostPatterns, Marker};
 use russh::keys::ssh_key::{Fingerprint, HashAlg};
 use russh::keys::{Algorithm, EcdsaCurve, PublicKey};
-use serde::Serialize;
-use std::path::Path;
 
 /// The key to pin for a device, chosen from a `known_hosts` file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,7 +109,7 @@ pub fn choose_from_known_hosts(text: &str, host: &str, port: u16) -> Result<Chos
 
 /// The worker's preference among host key types (lower first); `None` for types it does
 /// not accept (DSA, security keys).
-fn preference(a: &Algorithm) -> Option<usize> {
+pub(super) fn preference(a: &Algorithm) -> Option<usize> {
     Some(match a {
         Algorithm::Ed25519 => 0,
         Algorithm::Ecdsa {
@@ -146,7 +129,7 @@ fn preference(a: &Algorithm) -> Option<usize> {
 /// Whether an entry's host patterns select `name` (`host` or `[host]:port`), as OpenSSH
 /// decides: a hashed entry when HMAC-SHA1(salt, name) is its hash; a pattern list when a
 /// pattern matches and no negated one does.
-fn matches_host(patterns: &HostPatterns, name: &str) -> bool {
+pub(super) fn matches_host(patterns: &HostPatterns, name: &str) -> bool {
     match patterns {
         HostPatterns::HashedName { salt, hash } => {
             let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, salt);
@@ -170,7 +153,7 @@ fn matches_host(patterns: &HostPatterns, name: &str) -> bool {
 }
 
 /// `*` matches any run of characters, `?` any one; the rest literally.
-fn glob(pattern: &str, text: &str) -> bool {
+pub(super) fn glob(pattern: &str, text: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
     let (mut pi, mut ti) = (0, 0);
@@ -206,223 +189,6 @@ pub fn parse_fingerprint(s: &str) -> Result<String> {
         bail!("only SHA256 fingerprints can be pinned (the worker compares SHA-256)");
     }
     Ok(fp.to_string())
-}
-
-/// What to pin.
-#[derive(Debug, Clone)]
-pub enum PinFrom<'a> {
-    KnownHosts(&'a Path),
-    Fingerprint(&'a str),
-}
-
-/// The result of `pin` and `forget`, for people and scripts.
-#[derive(Debug, Clone, Serialize)]
-pub struct PinChange {
-    pub device: String,
-    /// `pinned`, `unchanged` (the same pin was there), `replaced`, `forgotten`, `not_pinned`.
-    pub action: &'static str,
-    pub source: Option<String>,
-    pub algorithm: Option<String>,
-    pub fingerprint: Option<String>,
-    /// The fingerprint pinned before, when this replaced or forgot one.
-    pub previous_fingerprint: Option<String>,
-    pub notes: Vec<String>,
-}
-
-struct Device {
-    id: i64,
-    host: String,
-    port: u16,
-}
-
-async fn device(client: &deadpool_postgres::Client, name: &str) -> Result<Device> {
-    let row = client
-        .query_opt(
-            "SELECT id, host, port FROM devices WHERE name = $1",
-            &[&name],
-        )
-        .await
-        .context("cannot read the device")?
-        .with_context(|| format!("no device named {name:?}"))?;
-    let port: i32 = row.get("port");
-    Ok(Device {
-        id: row.get("id"),
-        host: row.get("host"),
-        port: u16::try_from(port).with_context(|| format!("device {name:?} has port {port}"))?,
-    })
-}
-
-/// Pins `device`'s host key from a `known_hosts` file or a fingerprint. A different pin
-/// already there is replaced only with `replace`.
-pub async fn pin(
-    client: &mut deadpool_postgres::Client,
-    name: &str,
-    from: PinFrom<'_>,
-    replace: bool,
-) -> Result<PinChange> {
-    let d = device(client, name).await?;
-    let (source, algorithm, public_key, fingerprint, notes) = match from {
-        PinFrom::KnownHosts(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            let c = choose_from_known_hosts(&text, &d.host, d.port)
-                .with_context(|| format!("{}", path.display()))?;
-            let mut notes = vec![format!("from {} line {}", path.display(), c.line)];
-            notes.extend(c.notes);
-            (
-                "known-hosts",
-                Some(c.algorithm),
-                c.public_key,
-                c.fingerprint,
-                notes,
-            )
-        }
-        PinFrom::Fingerprint(f) => {
-            let f = parse_fingerprint(f)?;
-            ("fingerprint", None, f.clone(), f, Vec::new())
-        }
-    };
-    // The device row is locked FOR UPDATE: a worker pinning on first contact locks it FOR
-    // KEY SHARE, so it waits for this pin (and then honours it), or this waits for its pin
-    // (and then sees it): a pin is never overwritten without --replace.
-    let tx = client
-        .transaction()
-        .await
-        .context("cannot start a transaction")?;
-    let live = tx
-        .query_opt("SELECT 1 FROM devices WHERE id = $1 FOR UPDATE", &[&d.id])
-        .await
-        .context("cannot lock the device")?;
-    if live.is_none() {
-        bail!("device {name:?} was deleted meanwhile");
-    }
-    let previous = tx
-        .query_opt(
-            "SELECT public_key, fingerprint FROM host_keys WHERE device_id = $1",
-            &[&d.id],
-        )
-        .await
-        .context("cannot read the device's pin")?
-        .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)));
-    let action = match &previous {
-        Some((key, _)) if *key == public_key => "unchanged",
-        Some((_, fp)) if !replace => {
-            bail!("device {name:?} is already pinned to {fp}; give --replace to pin another key")
-        }
-        Some(_) => "replaced",
-        None => "pinned",
-    };
-    if action != "unchanged" {
-        tx.execute(
-            "INSERT INTO host_keys (device_id, algorithm, public_key, fingerprint, source)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (device_id) DO UPDATE SET algorithm = EXCLUDED.algorithm,
-                 public_key = EXCLUDED.public_key, fingerprint = EXCLUDED.fingerprint,
-                 source = EXCLUDED.source, first_seen_at = now(), last_seen_at = now()",
-            &[&d.id, &algorithm, &public_key, &fingerprint, &source],
-        )
-        .await
-        .context("cannot store the pin")?;
-    }
-    tx.commit().await.context("cannot store the pin")?;
-    Ok(PinChange {
-        device: name.to_string(),
-        action,
-        source: Some(source.to_string()),
-        algorithm,
-        fingerprint: Some(fingerprint),
-        previous_fingerprint: previous.filter(|_| action == "replaced").map(|(_, fp)| fp),
-        notes,
-    })
-}
-
-/// Removes `device`'s pin. Under `accept-new` the next contact pins again; under
-/// `strict` the device is refused until pinned.
-pub async fn forget(client: &deadpool_postgres::Client, name: &str) -> Result<PinChange> {
-    let d = device(client, name).await?;
-    let gone = client
-        .query_opt(
-            "DELETE FROM host_keys WHERE device_id = $1 RETURNING fingerprint, source",
-            &[&d.id],
-        )
-        .await
-        .context("cannot remove the pin")?;
-    Ok(PinChange {
-        device: name.to_string(),
-        action: if gone.is_some() {
-            "forgotten"
-        } else {
-            "not_pinned"
-        },
-        source: gone.as_ref().map(|r| r.get(1)),
-        algorithm: None,
-        fingerprint: None,
-        previous_fingerprint: gone.map(|r| r.get(0)),
-        notes: Vec::new(),
-    })
-}
-
-/// One device's pin, as `list` shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct PinRow {
-    pub device: String,
-    pub host: String,
-    pub port: i32,
-    /// `first-use` (a worker under `accept-new`), `known-hosts`, `fingerprint`; `null`
-    /// when nothing is pinned.
-    pub source: Option<String>,
-    /// `null` for a pin by fingerprint.
-    pub algorithm: Option<String>,
-    pub fingerprint: Option<String>,
-    pub pinned_at: Option<DateTime<Utc>>,
-    /// When a worker last pinned or confirmed this key on first contact.
-    pub last_seen_at: Option<DateTime<Utc>>,
-}
-
-/// Which devices `list` shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListScope<'a> {
-    /// Every pinned device.
-    Pinned,
-    /// Every enabled device without a pin: what `strict` would refuse.
-    Unpinned,
-    /// One device, pinned or not.
-    Device(&'a str),
-}
-
-pub async fn list(client: &deadpool_postgres::Client, scope: ListScope<'_>) -> Result<Vec<PinRow>> {
-    let (filter, name) = match scope {
-        ListScope::Pinned => ("h.device_id IS NOT NULL", None),
-        ListScope::Unpinned => ("h.device_id IS NULL AND d.enabled", None),
-        ListScope::Device(n) => ("d.name = $1", Some(n)),
-    };
-    let sql = format!(
-        "SELECT d.name, d.host, d.port, h.source, h.algorithm, h.fingerprint,
-                h.first_seen_at, h.last_seen_at
-         FROM devices d LEFT JOIN host_keys h ON h.device_id = d.id
-         WHERE {filter} ORDER BY d.name"
-    );
-    let rows = match name {
-        Some(n) => client.query(&sql, &[&n]).await,
-        None => client.query(&sql, &[]).await,
-    }
-    .context("cannot read host keys")?;
-    if let (Some(n), true) = (name, rows.is_empty()) {
-        bail!("no device named {n:?}");
-    }
-    Ok(rows
-        .iter()
-        .map(|r| PinRow {
-            device: r.get(0),
-            host: r.get(1),
-            port: r.get(2),
-            source: r.get(3),
-            algorithm: r.get(4),
-            fingerprint: r.get(5),
-            pinned_at: r.get(6),
-            last_seen_at: r.get(7),
-        })
-        .collect())
 }
 
 #[cfg(test)]
