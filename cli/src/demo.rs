@@ -6,9 +6,9 @@
 //! shows its progress and result, and stops everything.
 
 use crate::processes::{self, Role};
-use crate::{client, inventory, report, services};
+use crate::{client, demo_summary, inventory, output, say, services};
 use anyhow::{bail, Context, Result};
-use netraven_dispatcher::jobs;
+use netraven_dispatcher::job_rows as jobs;
 use netraven_shared::broker::{self, Names};
 use netraven_shared::config::Settings;
 use netraven_shared::messages::{self, JobRequest, Targets};
@@ -38,8 +38,9 @@ pub struct DemoArgs {
     pub timeout_secs: u64,
 }
 
+/// A progress line, on stderr: stdout carries the result alone.
 fn step(n: usize, text: &str) {
-    println!("[{n}/7] {text}");
+    eprintln!("[{n}/7] {text}");
 }
 
 /// `url` with its database name replaced.
@@ -63,7 +64,7 @@ pub async fn run(settings: Settings, args: DemoArgs) -> Result<()> {
     let started = Instant::now();
     step(1, "checking PostgreSQL and RabbitMQ");
     services::ensure(&settings.database.url, &settings.amqp.url, |m| {
-        println!("      {m}")
+        eprintln!("      {m}")
     })?;
 
     step(2, &format!("creating a fresh database {DEMO_DATABASE:?}"));
@@ -79,7 +80,7 @@ pub async fn run(settings: Settings, args: DemoArgs) -> Result<()> {
             .context("cannot create the demo database")?;
     }
     let applied = db::migrate(&demo_url).await?;
-    println!("      migrated: {}", applied.join(", "));
+    eprintln!("      migrated: {}", applied.join(", "));
 
     step(
         3,
@@ -107,7 +108,7 @@ pub async fn run(settings: Settings, args: DemoArgs) -> Result<()> {
     demo_settings.amqp.namespace = DEMO_NAMESPACE.to_string();
     let pool = db::pool(&demo_settings.database)?;
     let imported = inventory::import(&mut pool.get().await?, &keyring, &inventory_file).await?;
-    println!(
+    eprintln!(
         "      imported {} devices and {} credentials (secrets sealed with a key made for this demo)",
         imported.devices, imported.credentials
     );
@@ -133,7 +134,7 @@ pub async fn run(settings: Settings, args: DemoArgs) -> Result<()> {
             &work_dir,
         )?);
     }
-    println!("      logs in {}", work_dir.display());
+    eprintln!("      logs in {}", work_dir.display());
 
     step(5, "submitting a config_backup job by message");
     let request = JobRequest {
@@ -159,7 +160,7 @@ pub async fn run(settings: Settings, args: DemoArgs) -> Result<()> {
         .reply
         .job_id
         .context("the dispatcher's reply names no job")?;
-    println!("      job {job_id}");
+    eprintln!("      job {job_id}");
 
     step(6, "waiting for the job");
     let client = pool.get().await?;
@@ -171,7 +172,7 @@ pub async fn run(settings: Settings, args: DemoArgs) -> Result<()> {
             .context("the job row vanished")?;
         let c = &view.counts;
         if c.completed_devices != last {
-            println!(
+            eprintln!(
                 "      {:>5}/{} devices reported, {} succeeded  [{}]",
                 c.completed_devices, c.total_devices, c.succeeded_devices, c.status
             );
@@ -191,17 +192,17 @@ pub async fn run(settings: Settings, args: DemoArgs) -> Result<()> {
     };
 
     step(7, "result");
-    println!();
-    print!("{}", report::job(&client, job_id, false).await?);
-    println!();
-    print!("{}", report::credentials(&client).await?);
-    println!();
+    output::data(&format!(
+        "\n{}\n{}\n",
+        demo_summary::job(&client, job_id, false).await?,
+        demo_summary::credentials(&client).await?
+    ))?;
 
     let mut clean = true;
     for role in &mut roles {
         let ok = role.stop(Duration::from_secs(30))?;
         if !ok {
-            println!(
+            eprintln!(
                 "      {} did not stop cleanly; see {}",
                 role.name,
                 work_dir.join(format!("{}.log", role.name)).display()
@@ -211,12 +212,12 @@ pub async fn run(settings: Settings, args: DemoArgs) -> Result<()> {
     }
     fleet.shutdown().await;
     cleanup_namespace(&demo_settings).await;
-    println!(
+    say!(
         "{} in {:.1} s; every role {}. Inspect it later with:\n  NETRAVEN__DATABASE__URL={demo_url} netraven job show {job_id}",
         status,
         started.elapsed().as_secs_f64(),
         if clean { "stopped cleanly on SIGTERM" } else { "was stopped" }
-    );
+    )?;
     if status == JobStatus::FailedUnexpected {
         bail!(
             "the demo job failed unexpectedly; see the logs in {}",

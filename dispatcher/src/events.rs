@@ -1,6 +1,6 @@
 //! Job events on the topic exchange `<ns>.events`, so clients wait without polling.
 
-use crate::jobs::JobCounts;
+use crate::job_rows::JobCounts;
 use netraven_shared::broker::{Names, Outgoing, Publisher};
 use netraven_shared::telemetry::metrics;
 use uuid::Uuid;

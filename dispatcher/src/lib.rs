@@ -1,29 +1,23 @@
-//! The control plane: request intake, target and credential resolution, task publishing,
-//! result aggregation and deadline sweeping.
+//! The control plane, as its two roles over the job rows and events they share.
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`intake`] | the dispatcher role: consumes job requests, refuses bad ones, dispatches good ones |
-//! | [`resolve`] | the one query that turns targets into devices and ordered credentials |
-//! | [`publish`] | device tasks, published with confirms in a window |
-//! | [`permissions`] | who may ask for what: submitters, job types, commands, host-key policies |
-//! | [`jobs`] | job rows: creation, transitions, the final status, job logs, reads for the CLI |
-//! | [`events`] | job events on the topic exchange |
-//! | [`aggregator`] | the aggregator role: records results exactly once, finishes jobs |
-//! | [`retention`] | prunes jobs, results, logs and superseded configs past the retention period |
-//! | [`sweeper`] | finishes jobs whose deadline passed, marking missing devices `LOST` |
-//! | [`error`] | the crate's error type and what each error means for a message |
+//! | [`dispatch`] | the dispatcher role: job requests in, validated into a plan, resolved, device tasks published |
+//! | [`aggregate`] | the aggregator role: results ingested exactly once, dead tasks, the deadline sweeper, retention |
+//! | [`job_rows`] | job rows, which both roles and the CLI use: creation, transitions, job logs, reads |
+//! | [`events`] | job events on the topic exchange, which both roles publish |
+//! | [`error`] | the crate's error type, and what each error means for a message and a job |
+//!
+//! A change to what a request may ask for goes to `dispatch::plan` (or
+//! `dispatch::permissions`); to how results are recorded, `aggregate::ingest`; to a job's
+//! states, `job_rows`.
 
-pub mod aggregator;
+pub mod aggregate;
+pub mod dispatch;
 pub mod error;
 pub mod events;
-pub mod intake;
-pub mod jobs;
-pub mod permissions;
-pub mod publish;
-pub mod resolve;
-pub mod retention;
-pub mod sweeper;
+pub mod job_rows;
 
+pub use aggregate::run as run_aggregator;
+pub use dispatch::run as run_dispatcher;
 pub use error::DispatchError;
-pub use intake::run;

@@ -122,7 +122,8 @@ impl JobStatus {
         !matches!(self, JobStatus::Pending | JobStatus::Running)
     }
 
-    /// The final status of a job whose every device has reported, from DESIGN.md's table.
+    /// The final status of a job whose every device has reported (docs/messages.md, "Job
+    /// statuses").
     /// Devices without credentials count as not successful.
     pub fn from_counts(total: i64, succeeded: i64, no_credentials: i64) -> JobStatus {
         if total == 0 {

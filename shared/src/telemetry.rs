@@ -14,8 +14,17 @@ use tracing_subscriber::EnvFilter;
 
 pub mod metrics;
 
-/// Starts logging to stderr. `RUST_LOG`, when set, wins over `log.level`.
+/// Starts logging to stderr, in colour only when stderr is a terminal and `NO_COLOR` is
+/// unset. `RUST_LOG`, when set, wins over `log.level`.
 pub fn init_logging(settings: &LogSettings) {
+    use std::io::IsTerminal;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    init_logging_with_ansi(settings, std::io::stderr().is_terminal() && !no_color);
+}
+
+/// Starts logging to stderr, with ANSI colour codes only when `ansi`: stderr is often a
+/// log file (a role under systemd or `netraven demo`), and codes there are noise.
+pub fn init_logging_with_ansi(settings: &LogSettings, ansi: bool) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.level))
         .unwrap_or_else(|_| EnvFilter::new("info"))
@@ -23,7 +32,8 @@ pub fn init_logging(settings: &LogSettings) {
         .add_directive(quiet("lapin::returned_messages=off"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     let _ = if settings.format == "json" {
         builder.json().flatten_event(true).try_init()
     } else {

@@ -4,7 +4,7 @@ use crate::database::{admin, clean_up, ensure_template, url, DB_PREFIX, HOW_TO_S
 use crate::{netraven_binary, Roles};
 use anyhow::{bail, Context, Result};
 use deadpool_postgres::Pool;
-use netraven_dispatcher::jobs::{self, JobView};
+use netraven_dispatcher::job_rows::{self as jobs, JobView};
 use netraven_shared::broker::{self, Names, Outgoing, Publisher, SUBMIT_KEY};
 use netraven_shared::config::{Settings, SubmitterSettings};
 use netraven_shared::db;

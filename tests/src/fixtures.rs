@@ -3,7 +3,7 @@
 
 use crate::TestEnv;
 use anyhow::{ensure, Result};
-use netraven_dispatcher::jobs;
+use netraven_dispatcher::job_rows as jobs;
 use netraven_shared::domain::Outcome;
 use netraven_simulator::{
     scenario, AuthMethod, CredentialSpec, DeviceSpec, Fleet, FleetOptions, FleetSpec,

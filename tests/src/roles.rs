@@ -2,7 +2,7 @@
 
 use crate::TestEnv;
 use anyhow::{bail, Result};
-use netraven_dispatcher::jobs::JobView;
+use netraven_dispatcher::job_rows::JobView;
 use netraven_shared::broker::{self};
 use netraven_shared::config::Settings;
 use netraven_shared::messages::JobRequest;
@@ -33,7 +33,7 @@ impl Roles {
         handles.push((
             "dispatcher".to_string(),
             tokio::spawn(async move {
-                netraven_dispatcher::run(s, t)
+                netraven_dispatcher::run_dispatcher(s, t)
                     .await
                     .map_err(anyhow::Error::from)
             }),
@@ -42,7 +42,7 @@ impl Roles {
         handles.push((
             "aggregator".to_string(),
             tokio::spawn(async move {
-                netraven_dispatcher::aggregator::run(s, t)
+                netraven_dispatcher::run_aggregator(s, t)
                     .await
                     .map_err(anyhow::Error::from)
             }),

@@ -2,8 +2,12 @@
 //! `max_in_flight` devices at once, and on shutdown stops taking tasks, lets in-flight
 //! devices finish within the grace period, returns the rest to the queue and flushes.
 
-use crate::flusher::{self, Finished};
-use crate::{device, platform, ssh, Core, WorkerError};
+use crate::budget::DeviceBudget;
+use crate::context::WorkerContext;
+use crate::error::WorkerError;
+use crate::report::DeviceReport;
+use crate::results::{self, Finished};
+use crate::{device, persist, platform, ssh};
 use chrono::Utc;
 use lapin::message::Delivery;
 use netraven_shared::broker::link::Subscription;
@@ -33,8 +37,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     let tasks_verifier =
         TrustedKeys::from_settings(&settings.signing)?.verifier(Purpose::DeviceTask, ns)?;
     Rejection::export_zero(&netraven_shared::broker::Names::new(ns).tasks_queue());
-    let profiles = platform::Profiles::load(settings.worker.profiles_dir.as_deref())
-        .map_err(WorkerError::Profiles)?;
+    let profiles = platform::Profiles::load(settings.worker.profiles_dir.as_deref())?;
     let Some(role::Connected {
         pool,
         link,
@@ -44,7 +47,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         &settings,
         "worker",
         &settings.worker.metrics_addr,
-        Some(flusher::SESSION_OPTIONS),
+        Some(persist::SESSION_OPTIONS),
         &shutdown,
     )
     .await?
@@ -58,12 +61,12 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         return Ok(());
     };
     readiness.set_broker(true);
-    let core = Arc::new(Core {
-        pins: crate::store::Pinner::start(pool.clone()),
+    let ctx = Arc::new(WorkerContext {
+        pins: persist::Pinner::start(pool.clone()),
         pool: pool.clone(),
         keys,
         tasks: tasks_verifier,
-        logins: crate::aaa::LoginLimits::new(
+        logins: crate::login_limits::LoginLimits::new(
             w.max_concurrent_logins_per_credential as usize,
             w.max_logins_per_second_per_credential,
         ),
@@ -82,10 +85,10 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         settings: w.clone(),
         name: broker::hostname(),
     });
-    let key_reports = crate::key_reports::start(core.clone());
+    let key_reports = crate::key_reports::start(ctx.clone());
     let (tx, rx) = mpsc::channel::<Finished>(usize::from(w.max_in_flight) * 2);
-    let working = flusher::Working::default();
-    let flushing = tokio::spawn(flusher::run(
+    let working = results::Working::default();
+    let flushing = tokio::spawn(results::run(
         rx,
         working.clone(),
         pool,
@@ -95,7 +98,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         Duration::from_millis(w.flush_interval_ms),
     ));
     let dead_letters = Arc::new(Publisher::on(link.clone(), 16).await?);
-    tracing::info!(queue = %names.tasks_queue(), max_in_flight = w.max_in_flight, worker = %core.name, "worker consuming device tasks");
+    tracing::info!(queue = %names.tasks_queue(), max_in_flight = w.max_in_flight, worker = %ctx.name, "worker consuming device tasks");
 
     let hard_stop = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -104,9 +107,9 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
             _ = shutdown.cancelled() => break,
             next = tasks.next() => match next {
                 Some(delivery) => {
-                    let (core, tx, stop, names, dl) = (core.clone(), tx.clone(), hard_stop.clone(), names.clone(), dead_letters.clone());
+                    let (ctx, tx, stop, names, dl) = (ctx.clone(), tx.clone(), hard_stop.clone(), names.clone(), dead_letters.clone());
                     let on = working.start();
-                    tracker.spawn(async move { handle(&core, delivery, on, tx, stop, &names, &dl).await });
+                    tracker.spawn(async move { handle(&ctx, delivery, on, tx, stop, &names, &dl).await });
                 }
                 None => break,
             }
@@ -132,7 +135,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     }
     drop(tx);
     if let Err(e) = flushing.await {
-        tracing::error!(error = %e, "flusher ended abnormally");
+        tracing::error!(error = %e, "recording results ended abnormally");
     }
     tasks.close("worker stopping").await;
     link.close("worker stopping").await;
@@ -142,16 +145,16 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
 }
 
 async fn handle(
-    core: &Core,
+    ctx: &WorkerContext,
     delivery: Delivery,
-    working_on: flusher::WorkingOn,
+    working_on: results::WorkingOn,
     flush: mpsc::Sender<Finished>,
     hard_stop: CancellationToken,
     names: &Names,
     dead_letters: &Publisher,
 ) {
     // Nothing in a task is believed, nor a secret opened for it, before its signature is.
-    if let Err(rejected) = broker::verify(&core.tasks, &delivery.data, &delivery.properties) {
+    if let Err(rejected) = broker::verify(&ctx.tasks, &delivery.data, &delivery.properties) {
         metrics::get()
             .messages_rejected_total
             .with_label_values(&[&names.tasks_queue(), rejected.label()])
@@ -172,11 +175,12 @@ async fn handle(
             .task_queue_wait_seconds
             .observe(waited as f64);
     }
+    let budget = DeviceBudget::of(&task, &ctx.timeouts, Utc::now());
     let span = tracing::info_span!("device", job.id = %task.job_id, device.id = task.device.id, device.name = %task.device.name);
     async {
         let m = metrics::get();
         let report = if Utc::now() >= task.job_deadline {
-            device::DeviceReport {
+            DeviceReport {
                 outcome: Outcome::Lost,
                 reason: "the job deadline passed before a worker took the task".into(),
                 credential_id: None,
@@ -188,7 +192,7 @@ async fn handle(
         } else {
             m.devices_in_flight.inc();
             let worked = tokio::select! {
-                r = device::run(core, &task) => Some(r),
+                r = device::run(ctx, &task, &budget) => Some(r),
                 _ = hard_stop.cancelled() => None,
             };
             m.devices_in_flight.dec();
@@ -223,14 +227,14 @@ async fn handle(
             attempts: u32::try_from(report.attempts.len()).unwrap_or(u32::MAX),
             duration_ms: u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),
             config_sha256: report.config.as_ref().map(|c| c.sha256.clone()),
-            worker: core.name.clone(),
+            worker: ctx.name.clone(),
             finished_at: Utc::now(),
         };
-        let finished = Finished { job_id: task.job_id, device_id: task.device.id, report, result, acker: delivery.acker };
-        // Done with before the hand-over: the flusher then knows whether more can come.
+        let finished = Finished { report, result, acker: delivery.acker };
+        // Done with before the hand-over: the results batcher then knows whether more can come.
         drop(working_on);
         if flush.send(finished).await.is_err() {
-            tracing::error!("flusher gone; the task will be redelivered");
+            tracing::error!("results batcher gone; the task will be redelivered");
         }
     }
     .instrument(span)

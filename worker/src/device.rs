@@ -1,66 +1,25 @@
 //! One device: connect, check the host key, try the credentials in order, run the job —
 //! all within the device's deadline — and say exactly what happened.
 
-use crate::jobs::{self, JobDone};
-use crate::outcome;
+use crate::budget::DeviceBudget;
+use crate::context::WorkerContext;
+use crate::job_types::{self, reachability, Device, LoggedInJob, Work};
+use crate::outcome::DeviceFailure;
+use crate::report::{Attempt, AttemptOutcome, DeviceReport, JobDone};
 use crate::ssh::{
-    AuthOutcome, HostKeyCheck, OutputAllowance, Phase, Session, SshError, SshOptions, SshTimeouts,
+    AuthOutcome, HostKeyCheck, OutputAllowance, Phase, Session, SshError, SshOptions,
 };
-use crate::Core;
 use chrono::{DateTime, Utc};
-use netraven_shared::domain::{HostKeyPolicy, JobType, Outcome};
+use netraven_shared::domain::{HostKeyPolicy, Outcome};
 use netraven_shared::messages::{DeviceTask, TaskCredential};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+// `ssh/session.rs` still reaches the phase metric through this module.
+pub(crate) use crate::ssh::phase_observed;
 
 /// A server that hangs up mid-authentication without judging the secret (MaxAuthTries,
 /// a change of username) gets this many fresh connections for the same credential.
 const MAX_RECONNECTS: usize = 3;
-
-/// How one login attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttemptOutcome {
-    Success,
-    /// The device refused the secret.
-    Rejected,
-    /// The attempt could not finish (timeout, connection lost).
-    Error,
-}
-
-impl AttemptOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AttemptOutcome::Success => "SUCCESS",
-            AttemptOutcome::Rejected => "REJECTED",
-            AttemptOutcome::Error => "ERROR",
-        }
-    }
-}
-
-/// One login attempt, as recorded in `credential_attempts`.
-#[derive(Debug, Clone)]
-pub struct Attempt {
-    pub credential_id: i64,
-    pub credential_name: String,
-    pub outcome: AttemptOutcome,
-    pub duration_ms: i32,
-    pub at: DateTime<Utc>,
-}
-
-/// Everything a device's work produced.
-#[derive(Debug)]
-pub struct DeviceReport {
-    pub outcome: Outcome,
-    pub reason: String,
-    /// The credential that logged in.
-    pub credential_id: Option<i64>,
-    pub attempts: Vec<Attempt>,
-    /// The configuration to store, for `config_backup`.
-    pub config: Option<crate::jobs::Snapshot>,
-    pub duration: Duration,
-    /// The large-output turn the device's output took, if it needed one: held until its
-    /// result is recorded, while the output is still in memory.
-    pub output_turn: Option<crate::ssh::OutputTurn>,
-}
 
 /// Where the work stood, readable after the deadline cut it short.
 struct Progress {
@@ -72,43 +31,17 @@ struct Progress {
     output: OutputAllowance,
 }
 
-/// Why a device did not succeed: its outcome and a reason a person can read.
-pub struct DeviceFailure {
-    pub outcome: Outcome,
-    pub reason: String,
-}
-
-impl DeviceFailure {
-    pub fn new(outcome: Outcome, reason: impl Into<String>) -> DeviceFailure {
-        DeviceFailure {
-            outcome,
-            reason: reason.into(),
-        }
-    }
-    /// The failure of a session error, its reason naming the timeout that ran out.
-    pub fn ssh(e: &SshError, timeouts: &SshTimeouts) -> DeviceFailure {
-        DeviceFailure::new(
-            outcome::of_ssh_error(e),
-            outcome::reason_of_ssh_error(e, timeouts),
-        )
-    }
-}
-
-/// Works on one device until done or its deadline (the task's device deadline, and never
-/// past the job's deadline).
-pub async fn run(core: &Core, task: &DeviceTask) -> DeviceReport {
+/// Works on one device until done or its budget's deadline runs out.
+pub async fn run(ctx: &WorkerContext, task: &DeviceTask, budget: &DeviceBudget) -> DeviceReport {
     let started = Instant::now();
-    let until_job_deadline = (task.job_deadline - Utc::now())
-        .to_std()
-        .unwrap_or_default();
-    let deadline = Duration::from_millis(task.device_deadline_ms).min(until_job_deadline);
+    let deadline = budget.deadline;
     let mut progress = Progress {
         phase: "start",
         attempts: Vec::new(),
         login: None,
-        output: core.output.allowance(),
+        output: ctx.output.allowance(),
     };
-    let worked = tokio::time::timeout(deadline, work(core, task, &mut progress)).await;
+    let worked = tokio::time::timeout(deadline, work(ctx, task, budget, &mut progress)).await;
     let (outcome, reason, credential_id, config) = match worked {
         Ok(Ok((credential_id, done))) => {
             (Outcome::Success, done.summary, credential_id, done.config)
@@ -155,19 +88,33 @@ pub async fn run(core: &Core, task: &DeviceTask) -> DeviceReport {
 }
 
 async fn work(
-    core: &Core,
+    ctx: &WorkerContext,
     task: &DeviceTask,
+    budget: &DeviceBudget,
     progress: &mut Progress,
 ) -> Result<(Option<i64>, JobDone), DeviceFailure> {
-    let job_type = task.job_type;
-    let timeouts = core.timeouts_for(&task.timeouts);
-    if job_type == JobType::Reachability {
-        progress.phase = "connect";
-        return jobs::reachability::run(core, task)
-            .await
-            .map(|done| (None, done));
-    }
-    let profile = core.profiles.get(&task.device.platform).ok_or_else(|| {
+    let job = match Work::from(task.job_type) {
+        Work::Reachability => {
+            progress.phase = "connect";
+            return reachability::run(task, budget)
+                .await
+                .map(|done| (None, done));
+        }
+        Work::LoggedIn(job) => job,
+    };
+    logged_in(ctx, task, budget, job, progress).await
+}
+
+/// Logs in with the task's credentials in order, then runs `job`.
+async fn logged_in(
+    ctx: &WorkerContext,
+    task: &DeviceTask,
+    budget: &DeviceBudget,
+    job: LoggedInJob,
+    progress: &mut Progress,
+) -> Result<(Option<i64>, JobDone), DeviceFailure> {
+    let timeouts = budget.timeouts;
+    let profile = ctx.profiles.get(&task.device.platform).ok_or_else(|| {
         DeviceFailure::new(
             Outcome::InternalError,
             format!(
@@ -198,7 +145,7 @@ async fn work(
     let mut reconnects = 0;
     let mut index = 0;
     while let Some(credential) = task.credentials.get(index) {
-        let secret = match core.keys.open(&credential.sealed_secret) {
+        let secret = match ctx.keys.open(&credential.sealed_secret) {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(credential.id = credential.id, error = %e, "credential skipped");
@@ -226,13 +173,13 @@ async fn work(
             .await
             .map_err(|e| DeviceFailure::ssh(&e, &timeouts))?;
             if task.host_key_policy == HostKeyPolicy::AcceptNew && pinned.is_none() {
-                pinned = Some(pin(core, task, &s).await?);
+                pinned = Some(pin(ctx, task, budget, &s).await?);
             }
             session = Some(s);
         }
         let Some(s) = session.as_mut() else { continue };
         progress.phase = "waiting for a login slot";
-        let permit = core.logins.acquire(credential.id).await;
+        let permit = ctx.logins.acquire(credential.id).await;
         progress.phase = "authentication";
         let at = Utc::now();
         let t0 = Instant::now();
@@ -247,16 +194,14 @@ async fn work(
                 progress.attempts.push(record(AttemptOutcome::Success));
                 progress.phase = "command";
                 let t1 = Instant::now();
-                let done = jobs::execute(
-                    core,
-                    task,
-                    &profile,
-                    s,
-                    job_type,
-                    &secret,
-                    &mut progress.output,
-                )
-                .await;
+                let mut device = Device {
+                    profile: &profile,
+                    session: s,
+                    secret: &secret,
+                    timeouts,
+                    output: &mut progress.output,
+                };
+                let done = job_types::run_logged_in(job, ctx, task, &mut device).await;
                 phase_observed("command", t1);
                 if let Some(s) = session.take() {
                     s.close().await;
@@ -320,14 +265,6 @@ fn attempt(
     }
 }
 
-/// Observes one SSH phase's duration (`connect` and `handshake` are observed by the session).
-pub(crate) fn phase_observed(phase: &str, started: Instant) {
-    netraven_shared::telemetry::metrics::get()
-        .phase_duration_seconds
-        .with_label_values(&[phase])
-        .observe(started.elapsed().as_secs_f64());
-}
-
 fn host_key_check(policy: HostKeyPolicy, pinned: Option<String>) -> HostKeyCheck {
     match policy {
         HostKeyPolicy::AcceptNew => HostKeyCheck::AcceptNew { pinned },
@@ -338,17 +275,21 @@ fn host_key_check(policy: HostKeyPolicy, pinned: Option<String>) -> HostKeyCheck
 
 /// Pins the key a device presented on first contact; if another worker pinned a different
 /// key in the meantime, the device fails before any secret is sent.
-async fn pin(core: &Core, task: &DeviceTask, s: &Session) -> Result<String, DeviceFailure> {
-    let timeouts = core.timeouts_for(&task.timeouts);
+async fn pin(
+    ctx: &WorkerContext,
+    task: &DeviceTask,
+    budget: &DeviceBudget,
+    s: &Session,
+) -> Result<String, DeviceFailure> {
     let presented = s.presented_key();
-    let pinned = core
+    let pinned = ctx
         .pins
         .pin(task.device.id, presented)
         .await
-        .map_err(|e| DeviceFailure::new(Outcome::InternalError, e))?;
+        .map_err(|e| DeviceFailure::new(Outcome::InternalError, e.to_string()))?;
     // The pin may be another worker's key, or an operator's pin by key or fingerprint.
     if let Err(e) = crate::ssh::pin_accepts(&pinned, presented) {
-        return Err(DeviceFailure::ssh(&e, &timeouts));
+        return Err(DeviceFailure::ssh(&e, &budget.timeouts));
     }
     tracing::info!(device.id = task.device.id, fingerprint = %presented.fingerprint, "host key pinned on first contact");
     Ok(pinned)

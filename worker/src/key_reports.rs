@@ -7,7 +7,8 @@
 //! when the worker stops cleanly. A worker that dies leaves its row, which stops counting
 //! three of its intervals later.
 
-use crate::Core;
+use crate::context::WorkerContext;
+use crate::persist;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
@@ -24,9 +25,9 @@ pub struct Reporter {
 }
 
 /// Starts reporting for this worker (and polling its key file).
-pub fn start(core: Arc<Core>) -> Reporter {
+pub fn start(ctx: Arc<WorkerContext>) -> Reporter {
     let stop = CancellationToken::new();
-    let task = tokio::spawn(run(core, stop.clone()));
+    let task = tokio::spawn(run(ctx, stop.clone()));
     Reporter { stop, task }
 }
 
@@ -40,14 +41,14 @@ impl Reporter {
     }
 }
 
-async fn run(core: Arc<Core>, stop: CancellationToken) {
+async fn run(ctx: Arc<WorkerContext>, stop: CancellationToken) {
     let id = Uuid::new_v4();
-    forget_long_gone(&core).await;
-    let every = Duration::from_millis(core.settings.key_report_interval_ms);
-    let poll = Duration::from_millis(core.settings.key_file_poll_interval_ms).min(every);
+    forget_long_gone(&ctx).await;
+    let every = Duration::from_millis(ctx.settings.key_report_interval_ms);
+    let poll = Duration::from_millis(ctx.settings.key_file_poll_interval_ms).min(every);
     let mut reported: Option<(Vec<String>, Instant)> = None;
     loop {
-        let ids = core.keys.key_ids();
+        let ids = ctx.keys.key_ids();
         let due = match &reported {
             Some((last, at)) => *last != ids || at.elapsed() >= every,
             None => true,
@@ -55,7 +56,7 @@ async fn run(core: Arc<Core>, stop: CancellationToken) {
         if due {
             // A report that waits for Postgres does not hold up a stopping worker.
             let reported_now = tokio::select! {
-                r = report(&core, id, &ids, every) => r,
+                r = persist::report_keys(&ctx.pool, id, &ctx.name, &ids, every) => r,
                 _ = stop.cancelled() => break,
             };
             match reported_now {
@@ -66,7 +67,7 @@ async fn run(core: Arc<Core>, stop: CancellationToken) {
                         tracing::error!(sealing_key = %k, keys = ?ids, "this worker cannot open secrets sealed with the sealing key: give it the current key file");
                     }
                     if reported.as_ref().is_none_or(|(last, _)| *last != ids) {
-                        tracing::info!(worker = %core.name, keys = ?ids, "key ids reported");
+                        tracing::info!(worker = %ctx.name, keys = ?ids, "key ids reported");
                     }
                     reported = Some((ids, Instant::now()));
                 }
@@ -79,74 +80,35 @@ async fn run(core: Arc<Core>, stop: CancellationToken) {
             _ = stop.cancelled() => break,
             _ = tokio::time::sleep(poll) => {}
         }
-        if let Err(e) = core.keys.reload_if_changed() {
-            tracing::error!(error = %e, keys = ?core.keys.key_ids(), "key file not reloaded; keeping the keys loaded");
+        if let Err(e) = ctx.keys.reload_if_changed() {
+            tracing::error!(error = %e, keys = ?ctx.keys.key_ids(), "key file not reloaded; keeping the keys loaded");
         }
     }
     // Bounded: a worker stopping while Postgres is away does not wait for it; its row goes
     // stale on its own.
-    let removed = async {
-        let client = core.pool.get().await?;
-        client
-            .execute(
-                "DELETE FROM worker_key_reports WHERE worker_id = $1",
-                &[&id],
-            )
-            .await?;
-        Ok::<_, netraven_shared::Error>(())
-    };
-    let removed = match tokio::time::timeout(REMOVE_WITHIN, removed).await {
-        Ok(r) => r,
-        Err(_) => Err(netraven_shared::Error::DbTimeout {
-            during: "removing this worker's key report",
-            after: REMOVE_WITHIN,
-        }),
-    };
-    if let Err(e) = removed {
-        tracing::warn!(error = %e, "cannot remove this worker's key report; it goes stale on its own");
+    match tokio::time::timeout(REMOVE_WITHIN, persist::remove_key_report(&ctx.pool, id)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot remove this worker's key report; it goes stale on its own")
+        }
+        Err(_) => {
+            tracing::warn!("cannot remove this worker's key report: Postgres did not answer; it goes stale on its own")
+        }
     }
 }
 
 /// Rows of workers that died without removing them count as gone after three intervals;
 /// after a day they are deleted, at each worker's start, so restarts do not pile them up.
-async fn forget_long_gone(core: &Core) {
-    let deleted = async {
-        let client = core.pool.get().await?;
-        let n = client
-            .execute(
-                "DELETE FROM worker_key_reports WHERE seen_at < now() - interval '1 day'",
-                &[],
-            )
-            .await?;
-        Ok::<_, netraven_shared::Error>(n)
-    };
-    match tokio::time::timeout(REMOVE_WITHIN, deleted).await {
+async fn forget_long_gone(ctx: &WorkerContext) {
+    match tokio::time::timeout(
+        REMOVE_WITHIN,
+        persist::forget_day_old_key_reports(&ctx.pool),
+    )
+    .await
+    {
         Ok(Ok(0)) => {}
         Ok(Ok(n)) => tracing::info!(rows = n, "forgot key reports of workers gone for a day"),
         Ok(Err(e)) => tracing::warn!(error = %e, "cannot delete old key reports"),
         Err(_) => tracing::warn!("cannot delete old key reports: Postgres did not answer"),
     }
-}
-
-/// Writes this worker's report; returns the key `netraven secrets reseal` last made the
-/// sealing key, if any.
-async fn report(
-    core: &Core,
-    id: Uuid,
-    key_ids: &[String],
-    every: Duration,
-) -> Result<Option<String>, netraven_shared::Error> {
-    let client = core.pool.get().await?;
-    let interval_ms = i64::try_from(every.as_millis()).unwrap_or(i64::MAX);
-    let row = client
-        .query_opt(
-            "WITH reported AS ( \
-               INSERT INTO worker_key_reports (worker_id, worker, key_ids, report_interval_ms) \
-               VALUES ($1, $2, $3, $4) \
-               ON CONFLICT (worker_id) DO UPDATE SET key_ids = EXCLUDED.key_ids, seen_at = now()) \
-             SELECT key_id FROM sealing_keys WHERE sealing_until IS NULL LIMIT 1",
-            &[&id, &core.name, &key_ids, &interval_ms],
-        )
-        .await?;
-    Ok(row.map(|r| r.get(0)))
 }

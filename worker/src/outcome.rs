@@ -3,6 +3,33 @@
 use crate::ssh::{Phase, SshError, SshTimeouts};
 use netraven_shared::domain::Outcome;
 
+/// Why a device did not succeed: its outcome and a reason a person can read.
+pub struct DeviceFailure {
+    pub outcome: Outcome,
+    pub reason: String,
+}
+
+impl DeviceFailure {
+    pub fn new(outcome: Outcome, reason: impl Into<String>) -> DeviceFailure {
+        DeviceFailure {
+            outcome,
+            reason: reason.into(),
+        }
+    }
+
+    /// The failure of a session error, its reason naming the timeout that ran out.
+    pub fn ssh(e: &SshError, timeouts: &SshTimeouts) -> DeviceFailure {
+        DeviceFailure::new(of_ssh_error(e), reason_of_ssh_error(e, timeouts))
+    }
+
+    /// A failed step (`opening the shell`, a quoted command): its outcome, and the reason
+    /// prefixed with the step.
+    pub fn ssh_step(step: &str, e: &SshError, timeouts: &SshTimeouts) -> DeviceFailure {
+        let failure = DeviceFailure::ssh(e, timeouts);
+        DeviceFailure::new(failure.outcome, format!("{step}: {}", failure.reason))
+    }
+}
+
 /// The outcome of a device whose session failed with `e`.
 pub fn of_ssh_error(e: &SshError) -> Outcome {
     match e {

@@ -1,6 +1,7 @@
 //! Platform profiles: how to talk to a kind of device, as data (built-in TOML files under
 //! `worker/profiles/`, plus any `*.toml` in the configured profiles folder).
 
+use crate::error::WorkerError;
 use regex::Regex;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -83,14 +84,23 @@ pub struct Profile {
 }
 
 impl Profile {
-    fn parse(text: &str, origin: &str) -> Result<Profile, String> {
-        let f: ProfileFile = toml::from_str(text).map_err(|e| format!("{origin}: {e}"))?;
+    fn parse(text: &str, origin: &str) -> Result<Profile, WorkerError> {
+        let f: ProfileFile = toml::from_str(text).map_err(|source| WorkerError::ProfileToml {
+            origin: origin.to_string(),
+            source,
+        })?;
         let re = |p: &str| {
-            Regex::new(&format!("(?m){p}")).map_err(|e| format!("{origin}: pattern {p:?}: {e}"))
+            Regex::new(&format!("(?m){p}")).map_err(|source| WorkerError::ProfilePattern {
+                origin: origin.to_string(),
+                pattern: p.to_string(),
+                source,
+            })
         };
         let opt = |p: &Option<String>| p.as_deref().map(re).transpose();
         if f.transport == Transport::Shell && f.prompt.is_none() {
-            return Err(format!("{origin}: a shell profile needs a prompt pattern"));
+            return Err(WorkerError::ProfileWithoutPrompt {
+                origin: origin.to_string(),
+            });
         }
         let any_error = match f.error_patterns.as_slice() {
             [] => None,
@@ -162,7 +172,7 @@ pub struct Profiles(HashMap<String, Arc<Profile>>);
 impl Profiles {
     /// The built-in profiles, then every `*.toml` in `dir` (a user profile with a built-in
     /// name replaces it).
-    pub fn load(dir: Option<&Path>) -> Result<Profiles, String> {
+    pub fn load(dir: Option<&Path>) -> Result<Profiles, WorkerError> {
         let mut map = HashMap::new();
         for (name, text) in BUILT_IN {
             map.insert(
@@ -171,15 +181,20 @@ impl Profiles {
             );
         }
         if let Some(dir) = dir {
-            let entries = std::fs::read_dir(dir)
-                .map_err(|e| format!("profiles folder {}: {e}", dir.display()))?;
+            let entries = std::fs::read_dir(dir).map_err(|source| WorkerError::ProfilesRead {
+                path: dir.to_path_buf(),
+                source,
+            })?;
             for entry in entries.flatten() {
                 let path = entry.path();
                 if path.extension().and_then(|e| e.to_str()) != Some("toml") {
                     continue;
                 }
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                let text =
+                    std::fs::read_to_string(&path).map_err(|source| WorkerError::ProfilesRead {
+                        path: path.clone(),
+                        source,
+                    })?;
                 let profile = Profile::parse(&text, &path.display().to_string())?;
                 map.insert(profile.name.clone(), Arc::new(profile));
             }
@@ -266,6 +281,6 @@ mod tests {
         )
         .expect("write");
         let err = Profiles::load(Some(dir.path())).expect_err("shell without prompt");
-        assert!(err.contains("prompt"), "{err}");
+        assert!(err.to_string().contains("prompt"), "{err}");
     }
 }

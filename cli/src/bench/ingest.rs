@@ -4,7 +4,7 @@ use super::scratch::Scratch;
 use super::Figure;
 use anyhow::Result;
 use chrono::Utc;
-use netraven_dispatcher::aggregator::ingest;
+use netraven_dispatcher::aggregate::ingest;
 use netraven_shared::domain::Outcome;
 use netraven_shared::messages::{self, TaskResult};
 use std::time::Instant;

@@ -5,7 +5,7 @@ use super::scratch::Scratch;
 use crate::processes::{role_env, Role, RunKeys};
 use crate::{client, inventory};
 use anyhow::{Context, Result};
-use netraven_dispatcher::jobs;
+use netraven_dispatcher::job_rows as jobs;
 use netraven_shared::config::Settings;
 use netraven_shared::domain::JobStatus;
 use netraven_shared::messages::{self, JobRequest, Limits, Targets};

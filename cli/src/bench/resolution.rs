@@ -4,7 +4,7 @@
 use super::scratch::Scratch;
 use super::Figure;
 use anyhow::Result;
-use netraven_dispatcher::resolve;
+use netraven_dispatcher::dispatch::resolve;
 use netraven_shared::messages::Targets;
 use std::time::Instant;
 

@@ -1,10 +1,10 @@
-//! `netraven job show`, `job list`, `job results` and `job logs`.
+//! The job queries and tables behind `job show`, `job list`, `job results` and `job logs`.
 
 use super::{ago, duration_ms, number, outcome_cell, short_hash, status_cell, when, Style};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use comfy_table::{Cell, Color};
-use netraven_dispatcher::jobs::{self, DeviceResult, JobView};
+use netraven_dispatcher::job_rows::{self as jobs, DeviceResult, JobView};
 use netraven_shared::domain::{JobStatus, Outcome};
 use serde::Serialize;
 use serde_json::Value;
@@ -82,25 +82,6 @@ pub async fn summary(client: &Client, job_id: Uuid) -> Result<JobSummary> {
     let mut job = summary_counts(client, job_id).await?;
     job.outcomes = Some(outcomes(client, job_id).await?);
     Ok(job)
-}
-
-/// `netraven job show --json`: the summary and, unless left out, every device's result.
-#[derive(Debug, Clone, Serialize)]
-pub struct JobDetail {
-    #[serde(flatten)]
-    pub job: JobSummary,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub results: Option<Vec<DeviceResult>>,
-}
-
-pub async fn show(client: &Client, job_id: Uuid, devices: bool) -> Result<JobDetail> {
-    let job = summary(client, job_id).await?;
-    let results = if devices {
-        Some(jobs::results(client, job_id).await?)
-    } else {
-        None
-    };
-    Ok(JobDetail { job, results })
 }
 
 /// The header lines of a job: id, status, counters, times.
@@ -182,20 +163,6 @@ pub fn render_results(results: &[DeviceResult], style: Style) -> String {
         ]);
     }
     format!("{table}\n{} devices\n", results.len())
-}
-
-pub fn render_show(d: &JobDetail, style: Style) -> String {
-    let mut out = render_header(&d.job, style);
-    out.push('\n');
-    out.push_str(&render_outcomes(
-        d.job.outcomes.as_ref().unwrap_or(&BTreeMap::new()),
-        style,
-    ));
-    if let Some(results) = &d.results {
-        out.push('\n');
-        out.push_str(&render_results(results, style));
-    }
-    out
 }
 
 /// `netraven job list`: the newest jobs first.

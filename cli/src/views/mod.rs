@@ -2,7 +2,8 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`jobs`] | `netraven job show`, `job list`, `job results`, `job logs` |
+//! | [`jobs`] | the job queries of `job show`, `job list`, `job results`, `job logs`, and their tables |
+//! | [`job_show`] | `netraven job show`'s text: the summary, and devices only when asked, capped |
 //! | [`watch`] | `netraven job watch`: live progress, the final table, the exit code |
 //! | [`credentials`] | `netraven credential list` |
 //! | [`devices`] | `netraven device show` |
@@ -15,6 +16,7 @@
 pub mod credentials;
 pub mod devices;
 pub mod host_keys;
+pub mod job_show;
 pub mod jobs;
 pub mod prune;
 pub mod watch;
@@ -39,18 +41,26 @@ pub struct Style {
 const MIN_WIDTH: u16 = 40;
 
 impl Style {
-    /// Colour when stdout is a terminal and `NO_COLOR` is unset (or empty).
+    /// For stdout: colour as `--color` says (by default on a terminal, unless `NO_COLOR`),
+    /// and the terminal's width when stdout is one.
     pub fn detect() -> Style {
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let terminal = std::io::stdout().is_terminal();
         Style {
-            color: terminal && !no_color,
+            color: crate::output::color_for(terminal),
             // A table not forced off the terminal reports the terminal's width.
             width: if terminal {
                 Table::new().width().filter(|w| *w >= MIN_WIDTH)
             } else {
                 None
             },
+        }
+    }
+
+    /// For progress lines on stderr: colour as `--color` says for stderr; no table width.
+    pub fn for_stderr() -> Style {
+        Style {
+            color: crate::output::stderr_color(),
+            width: None,
         }
     }
 

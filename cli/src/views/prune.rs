@@ -2,7 +2,7 @@
 
 use super::{number, Style};
 use comfy_table::Cell;
-use netraven_dispatcher::retention::Pruned;
+use netraven_dispatcher::aggregate::retention::Pruned;
 use serde::Serialize;
 
 /// `netraven prune --json`.

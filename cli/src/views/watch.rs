@@ -1,8 +1,9 @@
-//! `netraven job watch`: follows a job to its final status with a progress bar, then prints
-//! the per-outcome table and returns an exit code that reflects the status.
+//! `netraven job watch`: follows a job to its final status with a progress bar on stderr,
+//! then prints the per-outcome table on stdout and returns the status's exit code.
 
 use super::jobs::{self, JobSummary};
 use super::{duration_ms, outcome_color, Style};
+use crate::exit::Exit;
 use anyhow::Result;
 use comfy_table::Color;
 use netraven_shared::domain::{JobStatus, Outcome};
@@ -11,35 +12,6 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-/// Exit code: the job ended `COMPLETED_SUCCESS`.
-pub const EXIT_SUCCESS: u8 = 0;
-/// Exit code: an error before any status was known (no such job, database unreachable).
-pub const EXIT_ERROR: u8 = 1;
-/// Exit code: the job completed but not every device succeeded (`COMPLETED_PARTIAL_FAILURE`,
-/// `COMPLETED_FAILURE`, `COMPLETED_NO_CREDENTIALS`, `COMPLETED_NO_DEVICES`).
-pub const EXIT_INCOMPLETE: u8 = 2;
-/// Exit code: the job could not run (`FAILED_*`).
-pub const EXIT_FAILED: u8 = 3;
-/// Exit code: still `PENDING` or `RUNNING` when the wait gave up.
-pub const EXIT_STILL_OPEN: u8 = 4;
-
-/// What `netraven job watch` (and `job submit --wait`) exit with for `status`.
-pub fn exit_code(status: JobStatus) -> u8 {
-    match status {
-        JobStatus::CompletedSuccess => EXIT_SUCCESS,
-        JobStatus::CompletedPartialFailure
-        | JobStatus::CompletedFailure
-        | JobStatus::CompletedNoCredentials
-        | JobStatus::CompletedNoDevices => EXIT_INCOMPLETE,
-        JobStatus::FailedInvalidRequest
-        | JobStatus::FailedCredentialResolution
-        | JobStatus::FailedDispatcherError
-        | JobStatus::FailedUnexpected
-        | JobStatus::FailedNotPermitted => EXIT_FAILED,
-        JobStatus::Pending | JobStatus::Running => EXIT_STILL_OPEN,
-    }
-}
-
 /// How to watch.
 #[derive(Debug, Clone, Copy)]
 pub struct Watch {
@@ -47,22 +19,25 @@ pub struct Watch {
     pub every: Duration,
     /// Give up after this long.
     pub timeout: Duration,
-    /// Redraw one line in place (stdout is a terminal); otherwise print a line per change.
+    /// Redraw one line in place (stderr is a terminal); otherwise print a line per change.
     pub live: bool,
-    /// Print nothing until the end, then the final summary as JSON.
+    /// Print no progress, then the final summary as JSON.
     pub json: bool,
+    /// The final summary's style (stdout).
     pub style: Style,
+    /// The progress lines' style (stderr).
+    pub progress_style: Style,
 }
 
 /// At most one plain progress line this often (when not live).
 const PLAIN_EVERY: Duration = Duration::from_secs(1);
 const BAR_WIDTH: usize = 30;
 
-/// Follows the job, printing progress to stdout, then the final summary. Returns the exit
-/// code for the status it ended with (or [`EXIT_STILL_OPEN`] on timeout).
-pub async fn watch(client: &deadpool_postgres::Client, job_id: Uuid, how: Watch) -> Result<u8> {
+/// Follows the job, printing progress to stderr, then the final summary to stdout. Returns
+/// the exit code for the status it ended with ([`Exit::GaveUp`] when still open).
+pub async fn watch(client: &deadpool_postgres::Client, job_id: Uuid, how: Watch) -> Result<Exit> {
     let started = Instant::now();
-    let mut out = std::io::stdout();
+    let mut progress = std::io::stderr();
     let mut outcomes: BTreeMap<Outcome, i64> = BTreeMap::new();
     let mut seen: Option<(i64, JobStatus)> = None;
     let mut printed_at: Option<Instant> = None;
@@ -79,14 +54,14 @@ pub async fn watch(client: &deadpool_postgres::Client, job_id: Uuid, how: Watch)
         let done = job.status.is_final();
         let timed_out = started.elapsed() >= how.timeout;
         if !how.json {
-            let line = progress_line(&job, &outcomes, how.live, how.style);
+            let line = progress_line(&job, &outcomes, how.live, how.progress_style);
             if how.live {
-                write!(out, "\r\x1b[2K{line}")?;
-                out.flush()?;
+                write!(progress, "\r\x1b[2K{line}")?;
+                progress.flush()?;
             } else if pending_line
                 && (done || printed_at.is_none_or(|t| t.elapsed() >= PLAIN_EVERY))
             {
-                writeln!(out, "{line}")?;
+                writeln!(progress, "{line}")?;
                 printed_at = Some(Instant::now());
                 pending_line = false;
             }
@@ -97,15 +72,15 @@ pub async fn watch(client: &deadpool_postgres::Client, job_id: Uuid, how: Watch)
         tokio::time::sleep(how.every).await;
     };
     if how.live && !how.json {
-        writeln!(out)?;
+        writeln!(progress)?;
     }
-    let code = exit_code(job.status);
+    let code = Exit::for_status(job.status);
+    let mut out = std::io::stdout().lock();
     let mut summary = job;
     summary.outcomes = Some(outcomes);
     if how.json {
         write!(out, "{}", super::json(&summary)?)?;
     } else {
-        writeln!(out)?;
         write!(out, "{}", jobs::render_header(&summary, how.style))?;
         writeln!(out)?;
         write!(
@@ -117,7 +92,8 @@ pub async fn watch(client: &deadpool_postgres::Client, job_id: Uuid, how: Watch)
             )
         )?;
     }
-    if code == EXIT_STILL_OPEN {
+    out.flush()?;
+    if code == Exit::GaveUp {
         eprintln!(
             "gave up after {} s: job {job_id} is still {}",
             how.timeout.as_secs(),
@@ -173,24 +149,4 @@ fn progress_line(
         line.push_str(&format!("  {}", duration_ms(ms)));
     }
     line
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exit_codes_reflect_the_status() {
-        assert_eq!(exit_code(JobStatus::CompletedSuccess), 0);
-        for s in JobStatus::ALL {
-            let code = exit_code(*s);
-            let expected = match s.as_str() {
-                "COMPLETED_SUCCESS" => 0,
-                s if s.starts_with("COMPLETED_") => 2,
-                s if s.starts_with("FAILED_") => 3,
-                _ => 4,
-            };
-            assert_eq!(code, expected, "{s}");
-        }
-    }
 }

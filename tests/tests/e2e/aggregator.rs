@@ -36,7 +36,7 @@ async fn two_aggregators_and_repeated_results_count_each_device_once() -> anyhow
     env.import(&fleet).await?;
     let roles = env.start(2);
     let second = CancellationToken::new();
-    let extra = tokio::spawn(netraven_dispatcher::aggregator::run(
+    let extra = tokio::spawn(netraven_dispatcher::run_aggregator(
         env.settings.clone(),
         second.clone(),
     ));
@@ -48,7 +48,7 @@ async fn two_aggregators_and_repeated_results_count_each_device_once() -> anyhow
         .await?;
     assert_eq!(job.counts.status, JobStatus::CompletedPartialFailure);
     let client = env.pool.get().await?;
-    let before = netraven_dispatcher::jobs::results(&client, job.id).await?;
+    let before = netraven_dispatcher::job_rows::results(&client, job.id).await?;
 
     // Every result once more, and a contradicting one, as a broker redelivery would:
     // half as single results (an older worker), half in one batch (this build's workers),
@@ -104,11 +104,11 @@ async fn two_aggregators_and_repeated_results_count_each_device_once() -> anyhow
         "the batch that does not decode is dead-lettered whole"
     );
 
-    let after = netraven_dispatcher::jobs::get(&client, job.id)
+    let after = netraven_dispatcher::job_rows::get(&client, job.id)
         .await?
         .expect("job");
     assert_eq!(after.counts, job.counts, "counters unchanged by repeats");
-    let again = netraven_dispatcher::jobs::results(&client, job.id).await?;
+    let again = netraven_dispatcher::job_rows::results(&client, job.id).await?;
     assert_eq!(again.len(), 80);
     for (a, b) in before.iter().zip(&again) {
         assert_eq!(
@@ -159,7 +159,7 @@ async fn an_overdue_job_is_finished_by_the_sweeper_with_missing_devices_lost() -
     }
     let job = env.wait_final(id, TIMEOUT).await?;
     assert_eq!(job.counts.status, JobStatus::CompletedPartialFailure);
-    let results = netraven_dispatcher::jobs::results(&client, id).await?;
+    let results = netraven_dispatcher::job_rows::results(&client, id).await?;
     assert_eq!(
         results
             .iter()
@@ -197,7 +197,7 @@ async fn a_task_no_worker_can_finish_is_dead_lettered_and_counted() -> anyhow::R
     let id = job.id;
     assert_eq!(job.counts.status, JobStatus::CompletedFailure);
     let client = env.pool.get().await?;
-    let results = netraven_dispatcher::jobs::results(&client, id).await?;
+    let results = netraven_dispatcher::job_rows::results(&client, id).await?;
     assert_eq!(results.len(), 3);
     for r in &results {
         assert_eq!(r.outcome, Outcome::DeadLettered, "{}", r.device_name);

@@ -40,7 +40,7 @@ async fn a_poisoned_task_is_dead_lettered_listed_without_loss_and_replayed() -> 
     let id = job.id;
     assert_eq!(job.counts.status, JobStatus::CompletedFailure);
     let client = env.pool.get().await?;
-    let results = netraven_dispatcher::jobs::results(&client, id).await?;
+    let results = netraven_dispatcher::job_rows::results(&client, id).await?;
     assert_eq!(results.len(), 3);
     assert!(results.iter().all(|r| r.outcome == Outcome::DeadLettered));
 
@@ -125,7 +125,7 @@ async fn a_poisoned_task_is_dead_lettered_listed_without_loss_and_replayed() -> 
     };
     assert_eq!(attempts, 3, "every replayed task ran on a worker");
     // The job's recorded results stand: one per device, counted once.
-    let again = netraven_dispatcher::jobs::results(&client, id).await?;
+    let again = netraven_dispatcher::job_rows::results(&client, id).await?;
     assert_eq!(again.len(), 3);
     stop.cancel();
     worker.await??;

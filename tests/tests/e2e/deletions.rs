@@ -94,7 +94,7 @@ async fn a_device_deleted_while_in_flight_costs_only_itself() -> anyhow::Result<
     // Every device, the deleted one included, backed up once: its batch was written the
     // first time (a batch that failed would have gone back to the queue, and the deleted
     // device, met again as new, could not have been pinned).
-    let results = netraven_dispatcher::jobs::results(&client, job).await?;
+    let results = netraven_dispatcher::job_rows::results(&client, job).await?;
     let failed: Vec<_> = results
         .iter()
         .filter(|r| r.outcome != Outcome::Success)

@@ -218,7 +218,7 @@ async fn resolution_coverage_is_logged_and_counted() -> anyhow::Result<()> {
         data["missing_targets"],
         serde_json::json!(["no-such-device"])
     );
-    let results = netraven_dispatcher::jobs::results(&client, job.id).await?;
+    let results = netraven_dispatcher::job_rows::results(&client, job.id).await?;
     assert_eq!(
         results
             .iter()

@@ -85,12 +85,12 @@ async fn hostile_devices_finish_within_the_deadline_and_every_device_is_accounte
         assert_eq!(healthy_ok, 1800, "every healthy device succeeds");
     }
     for (id, devices) in [(hostile, DEVICES - 18), (endless, DEVICES)] {
-        let job = netraven_dispatcher::jobs::get(&client, id)
+        let job = netraven_dispatcher::job_rows::get(&client, id)
             .await?
             .expect("job");
         assert_eq!(job.counts.status, JobStatus::CompletedPartialFailure);
         assert_eq!(job.counts.completed_devices, devices as i64);
-        let results = netraven_dispatcher::jobs::results(&client, id).await?;
+        let results = netraven_dispatcher::job_rows::results(&client, id).await?;
         assert_eq!(results.len(), devices);
         assert!(results
             .iter()
@@ -104,7 +104,7 @@ async fn hostile_devices_finish_within_the_deadline_and_every_device_is_accounte
         );
     }
     // The endless streams were cut at the output cap, saying so.
-    let results = netraven_dispatcher::jobs::results(&client, endless).await?;
+    let results = netraven_dispatcher::job_rows::results(&client, endless).await?;
     let cut = results
         .iter()
         .filter(|r| r.outcome == Outcome::CommandFailed && r.reason.contains("exceeded"))

@@ -26,6 +26,7 @@
 //! | [`secrets`] | no plaintext secret leaves a worker |
 //! | [`shutdown`] | graceful shutdown of a worker process mid-job |
 //! | [`tls`] | TLS on every link |
+//! | [`unix_cli`] | `netraven` as a Unix tool: pipes, exit codes, stdout and stderr, colour |
 //! | [`views`] | what people and scripts see |
 //! | [`worker_kill`] | workers killed with SIGKILL mid-job lose and double nothing |
 //! | [`restarts`] | RabbitMQ and Postgres restarted mid-job: disruptive, run alone last |
@@ -56,5 +57,6 @@ mod rotation;
 mod secrets;
 mod shutdown;
 mod tls;
+mod unix_cli;
 mod views;
 mod worker_kill;

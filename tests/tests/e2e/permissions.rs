@@ -130,7 +130,7 @@ async fn dangerous_requests_need_the_operators_permission() -> anyhow::Result<()
         ])
         .output()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert_eq!(out.status.code(), Some(8), "{stderr}");
     assert!(
         stderr.contains(&format!(
             "FAILED_NOT_PERMITTED: submitter {user} may not run command jobs"

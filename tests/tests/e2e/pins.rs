@@ -1,11 +1,11 @@
-//! Host-key pins in group commit (`netraven_worker::store::Pinner`), against Postgres:
+//! Host-key pins in group commit (`netraven_worker::persist::Pinner`), against Postgres:
 //! the devices of one worker that make first contact together share one statement, and
 //! what trust on first use promises still holds — one key per device, whoever asks, and a
 //! pin committed before the caller goes on to send secrets.
 
 use netraven_tests::TestEnv;
+use netraven_worker::persist::Pinner;
 use netraven_worker::ssh::PresentedKey;
-use netraven_worker::store::Pinner;
 use std::collections::HashMap;
 use tokio::task::JoinSet;
 
@@ -117,7 +117,7 @@ async fn a_device_deleted_meanwhile_fails_alone_in_its_batch() -> anyhow::Result
         let (id, n, answer) = joined?;
         if id == gone {
             let e = answer.expect_err("a deleted device cannot be pinned");
-            assert!(e.contains("no longer in the inventory"), "{e}");
+            assert!(e.to_string().contains("no longer in the inventory"), "{e}");
         } else {
             assert_eq!(answer.as_deref().ok(), Some(key(n).public_key.as_str()));
             assert_eq!(stored(&env, id).await?, Some(key(n).public_key));

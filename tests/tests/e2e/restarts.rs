@@ -105,10 +105,10 @@ impl Drop for Outage {
 }
 
 /// The job's counters, or `None` while the database cannot be reached.
-async fn progress(env: &TestEnv, id: Uuid) -> Option<netraven_dispatcher::jobs::JobCounts> {
+async fn progress(env: &TestEnv, id: Uuid) -> Option<netraven_dispatcher::job_rows::JobCounts> {
     let client = env.pool.get().await.ok()?;
     Some(
-        netraven_dispatcher::jobs::get(&client, id)
+        netraven_dispatcher::job_rows::get(&client, id)
             .await
             .ok()??
             .counts,

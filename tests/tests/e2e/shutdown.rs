@@ -131,7 +131,7 @@ async fn assert_exactly_once(
     );
     assert_eq!(view.counts.total_devices, devices);
     assert_eq!(view.counts.completed_devices, devices);
-    let results = netraven_dispatcher::jobs::results(&client, job).await?;
+    let results = netraven_dispatcher::job_rows::results(&client, job).await?;
     assert_eq!(results.len() as i64, devices, "one result per device");
     for r in &results {
         assert_eq!(

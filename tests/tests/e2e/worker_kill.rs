@@ -124,7 +124,7 @@ async fn a_worker_killed_mid_job_loses_and_doubles_nothing() -> anyhow::Result<(
         // Kill at a random point between 5% and 85% of the devices done.
         let at = devices as i64 * (5 + random_below(80) as i64) / 100;
         let killed_at = loop {
-            let c = netraven_dispatcher::jobs::get(&client, id)
+            let c = netraven_dispatcher::job_rows::get(&client, id)
                 .await?
                 .expect("job")
                 .counts;

@@ -10,9 +10,9 @@
 //! mapping of russh errors), `host_key.rs` (fingerprints and pin checks), `algorithms.rs`
 //! (the russh client configuration), `handler.rs` (the russh callbacks), `stream.rs` (a
 //! socket wrapper that lets us close a connection russh still holds), `output.rs` (what
-//! devices' output may take of a worker's memory), `shell.rs`
-//! ([`Shell`]: PTY shells, prompts, pagers, enable) and `terminal.rs` (the pure text logic
-//! of shells: escape sequences, prompt and pager matching, echo).
+//! devices' output may take of a worker's memory), `timing.rs` (the phases' durations as
+//! metrics), `shell.rs` ([`Shell`]: PTY shells, prompts, pagers, enable) and `terminal.rs`
+//! (the pure text logic of shells: escape sequences, prompt and pager matching, echo).
 
 mod algorithms;
 mod error;
@@ -23,6 +23,7 @@ mod session;
 mod shell;
 mod stream;
 pub mod terminal;
+mod timing;
 
 use std::time::Duration;
 
@@ -31,6 +32,7 @@ pub use host_key::{fingerprint_of_line, pin_accepts, HostKeyCheck, PresentedKey}
 pub use output::{OutputAllowance, OutputBudget, OutputTurn};
 pub use session::Session;
 pub use shell::{Expected, Shell, ShellOptions};
+pub use timing::phase_observed;
 
 /// Per-phase timeouts of one connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

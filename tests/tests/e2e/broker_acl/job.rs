@@ -68,7 +68,7 @@ async fn a_job_runs_with_an_account_per_role_and_the_operator_replays() -> anyho
     let operator = &accounts.amqp["operator"];
     let until = Instant::now() + TIMEOUT;
     loop {
-        let listing = netraven_cli::dead::list(operator, 10).await?;
+        let listing = netraven_cli::dead_letters::list(operator, 10).await?;
         if listing.total == 1 {
             let by = listing.dead_letters[0].published_by.as_deref();
             assert_eq!(by, Some(admin.as_str()), "kept through the rotation");
@@ -77,7 +77,7 @@ async fn a_job_runs_with_an_account_per_role_and_the_operator_replays() -> anyho
         assert!(Instant::now() < until, "no dead letter: {listing:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let replayed = netraven_cli::dead::replay(operator, Some("requests"), 10).await?;
+    let replayed = netraven_cli::dead_letters::replay(operator, Some("requests"), 10).await?;
     assert_eq!((replayed.replayed, replayed.failed), (1, 0), "{replayed:?}");
     let job = env.job_id(&replayed_request.request_id, TIMEOUT).await?;
     let view = env.wait_final(job, TIMEOUT).await?;

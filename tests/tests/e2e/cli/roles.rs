@@ -47,7 +47,7 @@ async fn roles_run_as_processes_several_at_once_and_stop_cleanly_on_sigterm() ->
     let job_id: uuid::Uuid = text(&out.stdout).trim().parse()?;
     assert_eq!(
         out.status.code(),
-        Some(2),
+        Some(3),
         "exit code reflects a non-success status"
     );
     assert!(
@@ -56,7 +56,9 @@ async fn roles_run_as_processes_several_at_once_and_stop_cleanly_on_sigterm() ->
         text(&out.stderr)
     );
 
-    let shown = run(env.command()?.args(["job", "show", &job_id.to_string()]))?;
+    let shown = run(env
+        .command()?
+        .args(["job", "show", &job_id.to_string(), "--devices"]))?;
     let shown = text(&shown.stdout);
     assert!(shown.contains("COMPLETED_PARTIAL_FAILURE"), "{shown}");
     assert!(

@@ -91,7 +91,7 @@ async fn command_jobs_store_each_output_and_report_a_refused_command() -> anyhow
         let mut r = request("command", &[], &[device]);
         r.commands = vec![bad.to_string()];
         let job = env.run_job(&r, JOB_TIMEOUT).await?;
-        let results = netraven_dispatcher::jobs::results(&client, job.id).await?;
+        let results = netraven_dispatcher::job_rows::results(&client, job.id).await?;
         let r = &results[0];
         eprintln!(
             "{:<10} {:<15} {:>5} ms  {}",

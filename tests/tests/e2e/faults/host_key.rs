@@ -89,7 +89,7 @@ async fn a_changed_host_key_fails_the_device_before_any_secret_is_sent() -> anyh
     assert!(started.elapsed() < Duration::from_millis(DEADLINE_MS + MARGIN_MS));
     assert_eq!(second.counts.status, JobStatus::CompletedFailure);
     let client = env.pool.get().await?;
-    for r in netraven_dispatcher::jobs::results(&client, second.id).await? {
+    for r in netraven_dispatcher::job_rows::results(&client, second.id).await? {
         eprintln!(
             "{:<12} {:<18} {:>5} ms  {}",
             r.device_name,
@@ -140,7 +140,7 @@ async fn a_changed_host_key_fails_the_device_before_any_secret_is_sent() -> anyh
     let mut strict = request("config_backup", &[], &["never-seen"]);
     strict.limits.host_key_policy = Some(HostKeyPolicy::Strict);
     let job = env.run_job(&strict, JOB_TIMEOUT).await?;
-    let results = netraven_dispatcher::jobs::results(&client, job.id).await?;
+    let results = netraven_dispatcher::job_rows::results(&client, job.id).await?;
     assert_eq!(results.len(), 1);
     let r = &results[0];
     eprintln!(

@@ -58,7 +58,7 @@ async fn a_hostile_fleet_finishes_with_every_device_accounted_for_once() -> anyh
         "job took {took:?}"
     );
 
-    let results = netraven_dispatcher::jobs::results(&client, job.id).await?;
+    let results = netraven_dispatcher::job_rows::results(&client, job.id).await?;
     let mut names: Vec<&str> = results.iter().map(|r| r.device_name.as_str()).collect();
     names.dedup();
     assert_eq!(names.len(), 40, "every device exactly once");

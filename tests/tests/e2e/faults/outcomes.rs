@@ -24,7 +24,7 @@ async fn every_fault_ends_in_its_outcome_with_a_reason_within_its_timeouts() -> 
     let job = env.run_job(&r, JOB_TIMEOUT).await?;
     let took = started.elapsed();
     let client = env.pool.get().await?;
-    let results = netraven_dispatcher::jobs::results(&client, job.id).await?;
+    let results = netraven_dispatcher::job_rows::results(&client, job.id).await?;
     let by_name: HashMap<&str, _> = results
         .iter()
         .map(|r| (r.device_name.as_str(), r))
@@ -215,7 +215,7 @@ async fn every_fault_ends_in_its_outcome_with_a_reason_within_its_timeouts() -> 
     let mut r = request("config_backup", &[], &["slow-auth", "hang-linux"]);
     r.limits.device_deadline_ms = Some(1_000);
     let job = env.run_job(&r, JOB_TIMEOUT).await?;
-    for r in netraven_dispatcher::jobs::results(&client, job.id).await? {
+    for r in netraven_dispatcher::job_rows::results(&client, job.id).await? {
         assert_eq!(
             r.outcome,
             Outcome::Timeout,

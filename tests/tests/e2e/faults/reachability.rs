@@ -24,7 +24,7 @@ async fn reachability_checks_use_no_credential() -> anyhow::Result<()> {
         .await?;
     assert_eq!(job.counts.status, JobStatus::CompletedPartialFailure);
     let client = env.pool.get().await?;
-    for r in netraven_dispatcher::jobs::results(&client, job.id).await? {
+    for r in netraven_dispatcher::job_rows::results(&client, job.id).await? {
         eprintln!(
             "{:<10} {:<12} {:>5} ms  {}",
             r.device_name,

@@ -33,7 +33,7 @@ async fn a_worker_honours_a_fingerprint_pin_made_after_dispatch() -> anyhow::Res
         .query_one("SELECT id FROM devices WHERE name = 'late'", &[])
         .await?
         .get(0);
-    let pinner = netraven_worker::store::Pinner::start(env.pool.clone());
+    let pinner = netraven_worker::persist::Pinner::start(env.pool.clone());
     let stored = pinner
         .pin(id, &presented(&ours))
         .await

@@ -116,7 +116,7 @@ async fn pins_from_known_hosts_and_fingerprints_make_strict_jobs_work() -> anyho
     let job = env.run_job(&strict, JOB_TIMEOUT).await?;
     assert_eq!(job.counts.status, JobStatus::CompletedPartialFailure);
     let client = env.pool.get().await?;
-    let results = netraven_dispatcher::jobs::results(&client, job.id).await?;
+    let results = netraven_dispatcher::job_rows::results(&client, job.id).await?;
     assert_eq!(results.len(), 4);
     for r in &results {
         eprintln!(
@@ -164,7 +164,7 @@ async fn pins_from_known_hosts_and_fingerprints_make_strict_jobs_work() -> anyho
     strict.limits.host_key_policy = Some(HostKeyPolicy::Strict);
     let job = env.run_job(&strict, JOB_TIMEOUT).await?;
     assert_eq!(job.counts.status, JobStatus::CompletedFailure);
-    let r = &netraven_dispatcher::jobs::results(&client, job.id).await?[0];
+    let r = &netraven_dispatcher::job_rows::results(&client, job.id).await?[0];
     assert_eq!(r.outcome, Outcome::HostKeyMismatch, "{}", r.reason);
     assert!(r.reason.contains("not pinned"), "{}", r.reason);
     assert_eq!(

@@ -55,7 +55,7 @@ async fn ssh_rsa_sha1_is_refused_unless_the_profile_opts_in() -> anyhow::Result<
         .await?;
     assert_eq!(job.counts.status, JobStatus::CompletedPartialFailure);
     let client = env.pool.get().await?;
-    for r in netraven_dispatcher::jobs::results(&client, job.id).await? {
+    for r in netraven_dispatcher::job_rows::results(&client, job.id).await? {
         eprintln!(
             "{:<12} {:<12} {}",
             r.device_name,

@@ -47,7 +47,7 @@ async fn a_mixed_fleet_ends_partial_failure_with_every_login_accounted_for() -> 
         (DEVICES - DEVICES / 10, DEVICES),
         "a task for every device with a credential, every device listed for the sweeper"
     );
-    let results = netraven_dispatcher::jobs::results(&client, job.id).await?;
+    let results = netraven_dispatcher::job_rows::results(&client, job.id).await?;
     assert_eq!(
         results.len(),
         DEVICES as usize,
@@ -174,7 +174,7 @@ async fn a_mixed_fleet_ends_partial_failure_with_every_login_accounted_for() -> 
         .run_job(&request("config_backup", &["fleet"], &[]), JOB_TIMEOUT)
         .await?;
     assert_eq!(again.counts.status, JobStatus::CompletedPartialFailure);
-    for r in netraven_dispatcher::jobs::results(&client, again.id).await? {
+    for r in netraven_dispatcher::job_rows::results(&client, again.id).await? {
         let want = if r.outcome == Outcome::Success { 1 } else { 3 };
         assert_eq!(r.attempts, want, "{} on the second run", r.device_name);
     }

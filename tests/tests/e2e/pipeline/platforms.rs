@@ -49,7 +49,7 @@ async fn back_up_multi_vendor(env: TestEnv) -> anyhow::Result<u64> {
     let client = env.pool.get().await?;
     let mut platforms = std::collections::BTreeSet::new();
     let mut backed_up = 0;
-    for r in netraven_dispatcher::jobs::results(&client, job.id).await? {
+    for r in netraven_dispatcher::job_rows::results(&client, job.id).await? {
         assert_eq!(
             r.outcome, want[&r.device_name].0,
             "{}: {}",
@@ -125,7 +125,7 @@ async fn a_job_overrides_the_workers_phase_timeouts() -> anyhow::Result<()> {
     let job = env.run_job(&r, JOB_TIMEOUT).await?;
     assert_eq!(job.counts.status, JobStatus::CompletedPartialFailure);
     let client = env.pool.get().await?;
-    let results = netraven_dispatcher::jobs::results(&client, job.id).await?;
+    let results = netraven_dispatcher::job_rows::results(&client, job.id).await?;
     let slow = results
         .iter()
         .find(|r| r.device_name == "dev-00001")

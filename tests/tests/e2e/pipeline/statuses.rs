@@ -16,7 +16,7 @@ async fn run_status_case(spec: FleetSpec, tags: &[&str], want: JobStatus) -> any
         .await?;
     assert_eq!(job.counts.status, want, "{:?}", job.counts);
     let client = env.pool.get().await?;
-    let results = netraven_dispatcher::jobs::results(&client, job.id).await?;
+    let results = netraven_dispatcher::job_rows::results(&client, job.id).await?;
     assert_eq!(results.len() as i64, job.counts.total_devices);
     match want {
         JobStatus::CompletedSuccess => {

@@ -19,8 +19,8 @@ async fn a_mixed_job_reads_at_a_glance_and_as_json() -> anyhow::Result<()> {
         .await?;
     let id = partial.id.to_string();
 
-    // job watch on a finished partial job: the final table at once, exit code 2.
-    let watched = netraven(&env, &["job", "watch", &id], 2)?;
+    // job watch on a finished partial job: the final table at once, exit code 3.
+    let watched = netraven(&env, &["job", "watch", &id], 3)?;
     for want in [
         "COMPLETED_PARTIAL_FAILURE",
         "20 total, 20 reported, 16 succeeded, 2 without credentials",
@@ -32,7 +32,7 @@ async fn a_mixed_job_reads_at_a_glance_and_as_json() -> anyhow::Result<()> {
         assert!(watched.contains(want), "{want} missing:\n{watched}");
     }
     let out = run(env.command()?.args(["job", "watch", &id, "--json"]))?;
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     let summary: Value = serde_json::from_slice(&out.stdout)?;
     assert_eq!(summary["status"], "COMPLETED_PARTIAL_FAILURE");
     assert_eq!(summary["total_devices"], 20);
@@ -44,9 +44,20 @@ async fn a_mixed_job_reads_at_a_glance_and_as_json() -> anyhow::Result<()> {
     let ok = request("config_backup", &[], &["dev-00001", "dev-00005"]);
     env.publish(&ok).await?;
     let ok_id = env.job_id(&ok.request_id, JOB_TIMEOUT).await?.to_string();
-    let watched = netraven(&env, &["job", "watch", &ok_id, "--timeout-secs", "60"], 0)?;
+    let out = run(env
+        .command()?
+        .args(["job", "watch", &ok_id, "--timeout-secs", "60"]))?;
+    assert_eq!(out.status.code(), Some(0));
+    let (watched, progress) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
     assert!(watched.contains("COMPLETED_SUCCESS"), "{watched}");
-    assert!(watched.contains("2/2 100%"), "no progress line:\n{watched}");
+    // Progress goes to stderr, the final table to stdout.
+    assert!(
+        progress.contains("2/2 100%"),
+        "no progress line:\n{progress}"
+    );
     assert!(
         watched.contains("2 total, 2 reported, 2 succeeded"),
         "{watched}"
@@ -124,7 +135,7 @@ async fn a_mixed_job_reads_at_a_glance_and_as_json() -> anyhow::Result<()> {
     assert!(table.contains("LEVEL") && table.contains("INFO"), "{table}");
 
     // job show keeps its text, and gains JSON.
-    let shown = netraven(&env, &["job", "show", &id], 0)?;
+    let shown = netraven(&env, &["job", "show", &id, "--devices"], 0)?;
     assert!(
         shown.contains("20 total, 20 reported, 16 succeeded, 2 without credentials")
             && shown.contains("dev-00019")

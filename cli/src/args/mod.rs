@@ -1,0 +1,15 @@
+//! The command line's shape (clap definitions); `crate::commands` does what each one says.
+
+mod fleet;
+mod job;
+mod keys;
+mod ops;
+mod root;
+
+pub use fleet::{CredentialCommand, DeviceCommand, HostKeyCommand, InventoryCommand, PruneArgs};
+pub use job::{JobCommand, SubmitArgs};
+pub use keys::{SecretsCommand, SigningCommand};
+pub use ops::{
+    BrokerCommand, BrokerSetupArgs, ConfigCommand, DeadCommand, ServicesCommand, SimArgs,
+};
+pub use root::{Cli, Command, OutputArgs};

@@ -1,0 +1,72 @@
+//! `netraven bench`'s options and the sizes of a run (full or `--quick`).
+
+/// Every part, the default.
+pub(super) const ALL_PARTS: &str = "jobs,resolution,pipes,memory,hostile";
+
+/// `netraven bench` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// A smaller run, under a minute.
+    #[arg(long)]
+    pub quick: bool,
+    /// Worker processes in the job runs.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// Devices each worker handles at once (the worker's default).
+    #[arg(long, default_value_t = netraven_shared::config::WorkerSettings::default().max_in_flight)]
+    pub max_in_flight: u16,
+    /// Where the JSON report goes.
+    #[arg(long, default_value = "bench/results")]
+    pub out: std::path::PathBuf,
+    /// Which parts to run: jobs (with the baseline), resolution, pipes (ingest and
+    /// publishing), memory, hostile (healthy devices among faulty ones).
+    #[arg(long, value_delimiter = ',', default_value = ALL_PARTS)]
+    pub parts: Vec<String>,
+    /// Job sizes to run instead of the plan's (1,000, 10,000 and 50,000; --quick: 500
+    /// and 2,000). The baselines and the second run go with the 10,000-device job
+    /// (--quick: 2,000).
+    #[arg(long, value_delimiter = ',')]
+    pub jobs: Vec<usize>,
+}
+
+/// Sizes of one run.
+pub(super) struct Plan {
+    pub(super) jobs: Vec<usize>,
+    pub(super) baseline_at: usize,
+    pub(super) resolution: Vec<i64>,
+    pub(super) ingest: i64,
+    pub(super) publish: usize,
+    pub(super) memory_in_flight: u16,
+    pub(super) hostile_rounds: usize,
+    /// Rounds of the jobs at the baseline's size, each between two baselines.
+    pub(super) rounds: usize,
+}
+
+impl Plan {
+    pub(super) fn of(quick: bool) -> Plan {
+        if quick {
+            Plan {
+                jobs: vec![500, 2_000],
+                baseline_at: 2_000,
+                resolution: vec![1_000, 10_000],
+                ingest: 10_000,
+                publish: 10_000,
+                memory_in_flight: 300,
+                hostile_rounds: 1,
+                rounds: 1,
+            }
+        } else {
+            Plan {
+                // 50,000 devices run in several simulator processes (bench::fleet).
+                jobs: vec![1_000, 10_000, 50_000],
+                baseline_at: 10_000,
+                resolution: vec![1_000, 10_000, 100_000],
+                ingest: 50_000,
+                publish: 100_000,
+                memory_in_flight: 1_000,
+                hostile_rounds: 5,
+                rounds: 3,
+            }
+        }
+    }
+}

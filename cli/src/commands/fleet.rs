@@ -1,0 +1,107 @@
+//! `netraven inventory import`, `credential list`, `device show`, `device host-key ...` and
+//! `prune`: the fleet's records in Postgres.
+
+use super::connect::connect;
+use crate::args::{CredentialCommand, DeviceCommand, HostKeyCommand, InventoryCommand, PruneArgs};
+use crate::host_keys::{self, ListScope, PinFrom};
+use crate::{inventory, say, views};
+use anyhow::{bail, Result};
+use netraven_shared::config::Settings;
+use netraven_shared::sealing::KeyRing;
+use netraven_shared::shutdown;
+
+pub async fn inventory(settings: &Settings, cmd: InventoryCommand) -> Result<()> {
+    let InventoryCommand::Import { file } = cmd;
+    let keyring = KeyRing::from_settings(&settings.secrets)?;
+    let mut client = connect(settings).await?;
+    let done = inventory::import(&mut client, &keyring, &file).await?;
+    for name in &done.inline_secrets {
+        eprintln!(
+            "warning: credential {name:?} has its secret inline in {}; prefer secret_env or \
+             secret_file",
+            file.display()
+        );
+    }
+    say!(
+        "imported {} devices, {} credentials, {} tags",
+        done.devices,
+        done.credentials,
+        done.tags
+    )?;
+    Ok(())
+}
+
+pub async fn credential(settings: &Settings, cmd: CredentialCommand) -> Result<()> {
+    let CredentialCommand::List { out } = cmd;
+    let client = connect(settings).await?;
+    let creds = views::credentials::list(&client).await?;
+    out.print(&creds, |c, s| views::credentials::render(c, s))
+}
+
+pub async fn device(settings: &Settings, cmd: DeviceCommand) -> Result<()> {
+    match cmd {
+        DeviceCommand::Show { name, out } => {
+            let client = connect(settings).await?;
+            let device = views::devices::show(&client, &name).await?;
+            out.print(&device, views::devices::render)
+        }
+        DeviceCommand::HostKey(cmd) => host_key(settings, cmd).await,
+    }
+}
+
+async fn host_key(settings: &Settings, cmd: HostKeyCommand) -> Result<()> {
+    let mut client = connect(settings).await?;
+    match cmd {
+        HostKeyCommand::Pin {
+            device,
+            known_hosts,
+            fingerprint,
+            replace,
+            out,
+        } => {
+            let from = match (&known_hosts, &fingerprint) {
+                (Some(path), None) => PinFrom::KnownHosts(path),
+                (None, Some(f)) => PinFrom::Fingerprint(f),
+                _ => bail!("give exactly one of --known-hosts FILE or --fingerprint"),
+            };
+            let change = host_keys::pin(&mut client, &device, from, replace).await?;
+            out.print(&change, views::host_keys::render_change)
+        }
+        HostKeyCommand::Forget { device, out } => {
+            let change = host_keys::forget(&client, &device).await?;
+            out.print(&change, views::host_keys::render_change)
+        }
+        HostKeyCommand::List {
+            device,
+            unpinned,
+            out,
+        } => {
+            let scope = match (&device, unpinned) {
+                (Some(d), _) => ListScope::Device(d),
+                (None, true) => ListScope::Unpinned,
+                (None, false) => ListScope::Pinned,
+            };
+            let rows = host_keys::list(&client, scope).await?;
+            out.print(&rows, |r, s| views::host_keys::render_list(r, s))
+        }
+    }
+}
+
+pub async fn prune(settings: &Settings, args: PruneArgs) -> Result<()> {
+    let client = connect(settings).await?;
+    let policy = netraven_dispatcher::aggregate::retention::Policy {
+        older_than_days: args
+            .older_than_days
+            .unwrap_or(settings.aggregator.retention_days),
+        batch_size: settings.aggregator.prune_batch_size,
+        dry_run: args.dry_run,
+    };
+    let stop = shutdown::on_signal();
+    let rows = netraven_dispatcher::aggregate::retention::prune(&client, policy, &stop).await?;
+    let report = views::prune::PruneReport {
+        older_than_days: policy.older_than_days,
+        dry_run: policy.dry_run,
+        rows,
+    };
+    args.out.print(&report, views::prune::render)
+}

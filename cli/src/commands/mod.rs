@@ -1,0 +1,11 @@
+//! What each command does once parsed: the glue between `crate::args` and the libraries.
+
+mod connect;
+mod dispatch;
+mod docs;
+mod fleet;
+mod job;
+mod keys;
+mod ops;
+
+pub use dispatch::run;

@@ -1,0 +1,148 @@
+//! `netraven dead list`: each dead letter described by ids and names only, as a table.
+
+use super::headers::{dead_at, replayed, source_of};
+use super::session::{Action, Session};
+use crate::views::Style;
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use comfy_table::Cell;
+use lapin::message::Delivery;
+use netraven_shared::broker::{self, Names, FIRST_DEATH_REASON_HEADER, REASON_HEADER, USER_HEADER};
+use netraven_shared::config::AmqpSettings;
+use netraven_shared::messages::{DeviceTask, JobRequest, TaskResult, TaskResults};
+use serde::Serialize;
+
+/// One dead letter as `dead list` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetter {
+    /// The queue it was dead-lettered from (`<ns>.tasks.device`, …), `null` if unknown.
+    pub source: Option<String>,
+    /// Why: our reason (`not a valid job request: …`) or the broker's (`delivery_limit`).
+    pub reason: String,
+    /// When it died, when known.
+    pub dead_at: Option<DateTime<Utc>>,
+    pub age_secs: Option<i64>,
+    /// What it is, without any secret: ids and names only.
+    pub summary: String,
+    pub bytes: usize,
+    /// Times it was replayed before.
+    pub replayed: u32,
+    /// Who published it, as the broker checked (its AMQP `user_id`), when it had one.
+    pub published_by: Option<String>,
+}
+
+/// `dead list`: the first `limit` dead letters, and how many there are in all.
+#[derive(Debug, Clone, Serialize)]
+pub struct Listing {
+    pub queue: String,
+    pub total: usize,
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+/// Lists up to `limit` dead letters without losing or reordering any.
+pub async fn list(settings: &AmqpSettings, limit: usize) -> Result<Listing> {
+    let names = Names::new(&settings.namespace);
+    let session = Session::open(settings).await?;
+    let queue = names.dead_queue();
+    let mut shown = Vec::new();
+    let mut total = 0;
+    session
+        .rotate(&queue, |d| {
+            total += 1;
+            if shown.len() < limit {
+                shown.push(describe(&names, d));
+            }
+            Action::Keep
+        })
+        .await?;
+    session.close().await;
+    Ok(Listing {
+        queue,
+        total,
+        dead_letters: shown,
+    })
+}
+
+/// One dead letter, described without its body.
+pub fn describe(names: &Names, d: &Delivery) -> DeadLetter {
+    let props = &d.properties;
+    let source = source_of(props);
+    let reason = broker::header(props, REASON_HEADER)
+        .or_else(|| broker::header(props, FIRST_DEATH_REASON_HEADER))
+        .unwrap_or_else(|| "unknown".into());
+    let dead_at = dead_at(props);
+    DeadLetter {
+        summary: summary(names, source.as_deref(), &d.data),
+        source,
+        reason,
+        dead_at,
+        age_secs: dead_at.map(|t| (Utc::now() - t).num_seconds().max(0)),
+        bytes: d.data.len(),
+        replayed: replayed(props),
+        published_by: broker::header(props, USER_HEADER)
+            .or_else(|| props.user_id().as_ref().map(|u| u.as_str().to_string())),
+    }
+}
+
+/// Ids and names only: never a body, never a (sealed) secret, never a command.
+pub(super) fn summary(names: &Names, source: Option<&str>, body: &[u8]) -> String {
+    let from = source.unwrap_or_default();
+    if from == names.tasks_queue() {
+        if let Ok(t) = DeviceTask::decode(body) {
+            return format!("device task: job {} device {}", t.job_id, t.device.name);
+        }
+    } else if from == names.submit_queue() {
+        if let Ok(r) = JobRequest::decode(body) {
+            return format!("job request {} ({})", r.request_id, r.job_type);
+        }
+    } else if from == names.results_queue() {
+        if let Ok(r) = TaskResult::decode(body) {
+            return format!(
+                "task result: job {} device {} {}",
+                r.job_id, r.device_name, r.outcome
+            );
+        }
+        if let Ok(b) = TaskResults::decode(body) {
+            let jobs: std::collections::BTreeSet<_> = b.results.iter().map(|r| r.job_id).collect();
+            return format!(
+                "task results: {} devices of {} job(s)",
+                b.results.len(),
+                jobs.len()
+            );
+        }
+    }
+    format!("{} bytes that do not decode", body.len())
+}
+
+/// `dead list` as a table.
+pub fn render_list(listing: &Listing, style: Style) -> String {
+    if listing.total == 0 {
+        return format!("{} is empty\n", listing.queue);
+    }
+    let mut table = style.table(["source", "by", "reason", "age", "replayed", "what"]);
+    for d in &listing.dead_letters {
+        table.add_row(vec![
+            Cell::new(d.source.as_deref().unwrap_or("?")),
+            Cell::new(d.published_by.as_deref().unwrap_or("-")),
+            Cell::new(&d.reason),
+            Cell::new(d.age_secs.map_or("?".into(), age)),
+            Cell::new(d.replayed),
+            Cell::new(&d.summary),
+        ]);
+    }
+    format!(
+        "{table}\n{} of {} dead letters in {}\n",
+        listing.dead_letters.len(),
+        listing.total,
+        listing.queue
+    )
+}
+
+pub(super) fn age(secs: i64) -> String {
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7_200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3_600),
+        s => format!("{}d", s / 86_400),
+    }
+}

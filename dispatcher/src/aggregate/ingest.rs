@@ -1,0 +1,111 @@
+//! Recording a batch of results: one transaction, one insert, one counter update per job.
+
+use crate::error::Result;
+use crate::job_rows::{self, JobCounts};
+use chrono::{DateTime, Utc};
+use netraven_shared::messages::TaskResult;
+use netraven_shared::telemetry::metrics;
+use uuid::Uuid;
+
+/// What a batch changed.
+#[derive(Debug, Default)]
+pub struct Ingested {
+    /// Results recorded for the first time.
+    pub recorded: u64,
+    /// Results already recorded (redeliveries, duplicates): changed nothing.
+    pub duplicates: u64,
+    /// Jobs this batch finished, with their final counts.
+    pub finished: Vec<(Uuid, JobCounts)>,
+}
+
+const INSERT_SQL: &str = "
+WITH input AS (
+    SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[],
+                         $6::bigint[], $7::int[], $8::bigint[], $9::text[], $10::text[],
+                         $11::timestamptz[])
+        AS t(job_id, device_id, device_name, outcome, reason, credential_id, attempts,
+             duration_ms, config_sha256, worker, finished_at)
+),
+inserted AS (
+    INSERT INTO job_results (job_id, device_id, device_name, outcome, reason, credential_id,
+                             attempts, duration_ms, config_sha256, worker, finished_at)
+    SELECT i.* FROM input i JOIN jobs j ON j.id = i.job_id
+    ON CONFLICT (job_id, device_id) DO NOTHING
+    RETURNING job_id, outcome
+),
+counted AS (
+    SELECT job_id, count(*) AS n, count(*) FILTER (WHERE outcome = 'SUCCESS') AS ok
+    FROM inserted GROUP BY job_id
+)
+UPDATE jobs j
+SET completed_devices = j.completed_devices + c.n,
+    succeeded_devices = j.succeeded_devices + c.ok
+FROM counted c WHERE j.id = c.job_id
+RETURNING j.id, c.n";
+
+/// Records `results` exactly once each (the primary key on job and device makes a repeat a
+/// no-op) and finishes every job the batch completes, all in one transaction.
+pub async fn ingest(pool: &deadpool_postgres::Pool, results: &[TaskResult]) -> Result<Ingested> {
+    let mut ingested = Ingested::default();
+    if results.is_empty() {
+        return Ok(ingested);
+    }
+    let mut job_ids: Vec<Uuid> = results.iter().map(|r| r.job_id).collect();
+    job_ids.sort_unstable();
+    job_ids.dedup();
+
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    // Lock the batch's jobs in one order, so concurrent aggregators never deadlock.
+    // Prepared once per connection: a batch's arrays are not parsed and planned again.
+    let lock = tx
+        .prepare_cached("SELECT 1 FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .await?;
+    tx.execute(&lock, &[&job_ids]).await?;
+    let insert = tx.prepare_cached(INSERT_SQL).await?;
+    let col = |f: fn(&TaskResult) -> String| results.iter().map(f).collect::<Vec<_>>();
+    let ids: Vec<Uuid> = results.iter().map(|r| r.job_id).collect();
+    let device_ids: Vec<i64> = results.iter().map(|r| r.device_id).collect();
+    let credential_ids: Vec<Option<i64>> = results.iter().map(|r| r.credential_id).collect();
+    let attempts: Vec<i32> = results
+        .iter()
+        .map(|r| i32::try_from(r.attempts).unwrap_or(i32::MAX))
+        .collect();
+    let durations: Vec<i64> = results
+        .iter()
+        .map(|r| i64::try_from(r.duration_ms).unwrap_or(i64::MAX))
+        .collect();
+    let hashes: Vec<Option<String>> = results.iter().map(|r| r.config_sha256.clone()).collect();
+    let finished_at: Vec<DateTime<Utc>> = results.iter().map(|r| r.finished_at).collect();
+    let rows = tx
+        .query(
+            &insert,
+            &[
+                &ids,
+                &device_ids,
+                &col(|r| r.device_name.clone()),
+                &col(|r| r.outcome.as_str().to_string()),
+                &col(|r| r.reason.clone()),
+                &credential_ids,
+                &attempts,
+                &durations,
+                &hashes,
+                &col(|r| r.worker.clone()),
+                &finished_at,
+            ],
+        )
+        .await?;
+    ingested.recorded = rows.iter().map(|r| r.get::<_, i64>(1) as u64).sum();
+    ingested.duplicates = results.len() as u64 - ingested.recorded;
+    for job_id in rows.iter().map(|r| r.get::<_, Uuid>(0)) {
+        if let Some(done) = job_rows::finalize_if_complete(&tx, job_id).await? {
+            ingested.finished.push((job_id, done));
+        }
+    }
+    tx.commit().await?;
+    let m = &metrics::get().results_recorded_total;
+    m.with_label_values(&["recorded"]).inc_by(ingested.recorded);
+    m.with_label_values(&["duplicate"])
+        .inc_by(ingested.duplicates);
+    Ok(ingested)
+}

@@ -1,0 +1,186 @@
+//! Retention: prunes old jobs, results, logs, outputs, login attempts and superseded config
+//! snapshots in bounded batches, never touching a job that is still open.
+//!
+//! Every batch is one short statement that deletes at most `batch_size` rows picked by a
+//! `LIMIT`ed subquery, so a prune never holds many locks or a long transaction, and any
+//! number of processes may prune at once (they only wait on each other's rows). Jobs are
+//! old by `created_at`; their children go with them. Login attempts and log lines are also
+//! old by their own timestamps. Config snapshots are kept while they are the latest of
+//! their device; a superseded one goes when it was last seen before the cutoff.
+
+use super::periodic::Periodic;
+use crate::error::Result;
+use chrono::{DateTime, Duration as Age, Utc};
+use deadpool_postgres::GenericClient;
+use serde::Serialize;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// What a prune may remove.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// Rows older than this many days go.
+    pub older_than_days: u32,
+    /// Rows deleted per statement at most.
+    pub batch_size: u32,
+    /// Count what would go, delete nothing.
+    pub dry_run: bool,
+}
+
+/// Rows removed (or, on a dry run, that would be removed), per table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Pruned {
+    pub jobs: u64,
+    pub job_results: u64,
+    pub job_logs: u64,
+    pub command_outputs: u64,
+    pub credential_attempts: u64,
+    pub device_configs: u64,
+}
+
+impl Pruned {
+    pub fn total(&self) -> u64 {
+        self.jobs
+            + self.job_results
+            + self.job_logs
+            + self.command_outputs
+            + self.credential_attempts
+            + self.device_configs
+    }
+}
+
+/// A job that may go: created before the cutoff ($1) and final.
+const OLD_JOB: &str = "j.created_at < $1 AND j.status NOT IN ('PENDING', 'RUNNING')";
+/// The row's job ($job) is still open.
+const OPEN: &str =
+    "EXISTS (SELECT 1 FROM jobs o WHERE o.id = $job AND o.status IN ('PENDING', 'RUNNING'))";
+
+/// Where a table's count goes in [`Pruned`].
+type Counter = fn(&mut Pruned) -> &mut u64;
+
+/// One table's prunable rows: the table, the key a batch deletes by, the condition, and
+/// its counter.
+fn targets() -> [(&'static str, &'static str, String, Counter); 6] {
+    let old_job =
+        |col: &str| format!("EXISTS (SELECT 1 FROM jobs j WHERE j.id = {col} AND {OLD_JOB})");
+    let open = |col: &str| OPEN.replace("$job", col);
+    [
+        ("job_results", "ctid", old_job("t.job_id"), |p| {
+            &mut p.job_results
+        }),
+        ("command_outputs", "ctid", old_job("t.job_id"), |p| {
+            &mut p.command_outputs
+        }),
+        (
+            "job_logs",
+            "id",
+            format!(
+                "({} OR t.created_at < $1) AND NOT {}",
+                old_job("t.job_id"),
+                open("t.job_id")
+            ),
+            |p| &mut p.job_logs,
+        ),
+        (
+            "credential_attempts",
+            "id",
+            format!(
+                "({} OR t.attempted_at < $1) AND NOT {}",
+                old_job("t.job_id"),
+                open("t.job_id")
+            ),
+            |p| &mut p.credential_attempts,
+        ),
+        (
+            "device_configs",
+            "id",
+            "t.last_seen_at < $1 AND EXISTS (SELECT 1 FROM device_configs n
+                 WHERE n.device_id = t.device_id
+                   AND (n.last_seen_at, n.id) > (t.last_seen_at, t.id))"
+                .to_string(),
+            |p| &mut p.device_configs,
+        ),
+        // Last, so that the cascade from jobs finds nothing left to delete.
+        ("jobs", "id", OLD_JOB.replace("j.", "t."), |p| &mut p.jobs),
+    ]
+}
+
+/// The cutoff for `days`: now minus that many days.
+pub fn cutoff(days: u32) -> DateTime<Utc> {
+    Utc::now() - Age::days(i64::from(days))
+}
+
+/// Prunes (or counts, on a dry run) everything older than the policy allows. Stops between
+/// batches when `stop` is cancelled, returning what it removed so far.
+pub async fn prune<C: GenericClient>(
+    db: &C,
+    policy: Policy,
+    stop: &CancellationToken,
+) -> Result<Pruned> {
+    let cutoff = cutoff(policy.older_than_days);
+    let batch = i64::from(policy.batch_size.max(1));
+    let mut pruned = Pruned::default();
+    for (table, key, condition, counter) in targets() {
+        let mut removed = 0u64;
+        if policy.dry_run {
+            let row = db
+                .query_one(
+                    &format!("SELECT count(*) FROM {table} t WHERE {condition}"),
+                    &[&cutoff],
+                )
+                .await?;
+            removed = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
+        } else {
+            let statement = format!(
+                "DELETE FROM {table} WHERE {key} = ANY(ARRAY(
+                     SELECT t.{key} FROM {table} t WHERE {condition} LIMIT $2))"
+            );
+            loop {
+                if stop.is_cancelled() {
+                    break;
+                }
+                let n = db.execute(&statement, &[&cutoff, &batch]).await?;
+                removed += n;
+                if n < batch as u64 {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+        *counter(&mut pruned) = removed;
+    }
+    Ok(pruned)
+}
+
+/// The aggregator's retention task: prunes at start and then every `every`, until `stop`.
+/// A failed prune is logged and tried again at the next interval.
+pub(super) async fn run(
+    pool: deadpool_postgres::Pool,
+    policy: Policy,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    let mut clock = Periodic::every(every);
+    while clock.tick(&stop).await {
+        let started = std::time::Instant::now();
+        let pruned = async {
+            let client = pool.get().await?;
+            prune(&client, policy, &stop).await
+        };
+        match pruned.await {
+            Ok(p) if p.total() > 0 => tracing::info!(
+                jobs = p.jobs,
+                job_results = p.job_results,
+                job_logs = p.job_logs,
+                command_outputs = p.command_outputs,
+                credential_attempts = p.credential_attempts,
+                device_configs = p.device_configs,
+                retention_days = policy.older_than_days,
+                duration_ms = started.elapsed().as_millis() as u64,
+                "pruned rows past retention"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "prune failed; trying again next interval"),
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! Finishes jobs whose deadline has passed: every device without a result becomes `LOST`.
+
+use super::periodic::Periodic;
+use crate::error::Result;
+use crate::events;
+use crate::job_rows::{self, JobCounts, Level};
+use deadpool_postgres::GenericClient;
+use netraven_shared::broker::{Names, Publisher};
+use netraven_shared::domain::JobStatus;
+use netraven_shared::messages::events as keys;
+use serde_json::json;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Finishes up to `limit` overdue jobs and returns what it finished. Jobs locked by
+/// another sweeper are skipped, so any number of aggregators may sweep at once.
+pub(super) async fn sweep(
+    client: &mut deadpool_postgres::Client,
+    limit: i64,
+) -> Result<Vec<(Uuid, JobCounts)>> {
+    let tx = client.transaction().await?;
+    let overdue: Vec<Uuid> = tx
+        .query(
+            "SELECT id FROM jobs
+             WHERE status IN ('PENDING', 'RUNNING') AND deadline_at < now()
+             ORDER BY deadline_at LIMIT $1 FOR UPDATE SKIP LOCKED",
+            &[&limit],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut finished = Vec::new();
+    for job_id in overdue {
+        let lost = mark_lost(&tx, job_id).await?;
+        if lost > 0 {
+            job_rows::log(
+                &tx,
+                job_id,
+                None,
+                Level::Warn,
+                &format!("{lost} devices did not report by the job deadline"),
+                json!({ "lost": lost }),
+            )
+            .await?;
+        }
+        // A job still PENDING at its deadline never finished dispatching.
+        let done = match job_rows::finalize_if_complete(&tx, job_id).await? {
+            Some(done) => Some(done),
+            None => {
+                job_rows::finish(
+                    &tx,
+                    job_id,
+                    JobStatus::FailedUnexpected,
+                    Some("dispatch did not complete before the job deadline"),
+                )
+                .await?
+            }
+        };
+        if let Some(done) = done {
+            finished.push((job_id, done));
+        }
+    }
+    tx.commit().await?;
+    Ok(finished)
+}
+
+/// The aggregator's sweeping task: sweeps every `every` until `shutdown`, announcing the
+/// jobs it finished. A failed sweep is logged and tried again at the next interval.
+pub(super) async fn run(
+    pool: deadpool_postgres::Pool,
+    publisher: Publisher,
+    names: Names,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut clock = Periodic::every(every);
+    while clock.tick(&shutdown).await {
+        let swept = async {
+            let mut client = pool.get().await?;
+            sweep(&mut client, 100).await
+        };
+        match swept.await {
+            Ok(finished) => {
+                for (job_id, counts) in finished {
+                    tracing::warn!(job.id = %job_id, status = %counts.status, "overdue job finished by the sweeper");
+                    events::publish(&publisher, &names, job_id, &counts, keys::COMPLETED).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "sweep failed; trying again next interval"),
+        }
+    }
+}
+
+async fn mark_lost<C: GenericClient>(db: &C, job_id: Uuid) -> Result<i64> {
+    let row = db
+        .query_one(
+            "WITH lost AS (
+                 INSERT INTO job_results (job_id, device_id, device_name, outcome, reason)
+                 SELECT j.id, t.device_id, COALESCE(d.name, '#' || t.device_id),
+                        'LOST', 'no result by the job deadline'
+                 FROM jobs j
+                 CROSS JOIN LATERAL unnest(j.device_ids) AS t(device_id)
+                 LEFT JOIN devices d ON d.id = t.device_id
+                 WHERE j.id = $1
+                 ON CONFLICT (job_id, device_id) DO NOTHING
+                 RETURNING 1
+             ), counted AS (
+                 UPDATE jobs SET completed_devices = completed_devices + (SELECT count(*) FROM lost)
+                 WHERE id = $1
+             )
+             SELECT count(*) FROM lost",
+            &[&job_id],
+        )
+        .await?;
+    Ok(row.get(0))
+}

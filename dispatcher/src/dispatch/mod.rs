@@ -1,0 +1,20 @@
+//! The dispatcher role: job requests in, device tasks out.
+//!
+//! A request arrives at `role`'s consumer, is decoded and given its job row in
+//! `intake`, checked into a typed plan in [`plan`] and against the submitter's
+//! [`permissions`], and launched in `launch`: [`resolve`] streams its devices with their
+//! credentials and [`publish`] sends their signed tasks. `new_job` ties those steps
+//! together and gives a job that fails on the way its final status; `reply` tells the
+//! client.
+
+mod intake;
+mod launch;
+mod new_job;
+pub mod permissions;
+pub mod plan;
+pub mod publish;
+mod reply;
+pub mod resolve;
+mod role;
+
+pub use role::run;

@@ -1,0 +1,92 @@
+//! The dispatcher role as a process: connects, consumes `<ns>.jobs.submit` until shutdown,
+//! and holds what every request needs ([`Dispatcher`]).
+
+use crate::dispatch::permissions::Permissions;
+use crate::error::Result;
+use deadpool_postgres::Pool;
+use netraven_shared::broker::link::Subscription;
+use netraven_shared::broker::{Names, Publisher};
+use netraven_shared::config::{DispatcherSettings, Settings};
+use netraven_shared::role;
+use netraven_shared::signing::{Issuer, Purpose, Signer, SigningKeys};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Everything one request needs; shared by the requests in hand.
+pub(super) struct Dispatcher {
+    pub(super) pool: Pool,
+    pub(super) publisher: Publisher,
+    pub(super) names: Names,
+    /// Signs every device task: workers act on nothing else.
+    pub(super) signer: Signer,
+    pub(super) settings: DispatcherSettings,
+    pub(super) permissions: Permissions,
+}
+
+/// Runs the dispatcher until `shutdown`: consumes requests, finishes those in hand, exits.
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> {
+    let signer = task_signer(&settings)?;
+    let Some(role::Connected {
+        pool,
+        link,
+        names,
+        readiness,
+    }) = role::connect(
+        &settings,
+        "dispatcher",
+        &settings.dispatcher.metrics_addr,
+        None,
+        &shutdown,
+    )
+    .await?
+    else {
+        return Ok(());
+    };
+    let Some(mut requests) = Subscription::new(
+        link.clone(),
+        &names,
+        &names.submit_queue(),
+        settings.dispatcher.prefetch,
+    )
+    .await
+    else {
+        return Ok(());
+    };
+    readiness.set_broker(true);
+    let dispatcher = Arc::new(Dispatcher {
+        pool,
+        publisher: Publisher::on(link.clone(), settings.amqp.publish_window).await?,
+        names,
+        signer,
+        permissions: Permissions::new(&settings.dispatcher),
+        settings: settings.dispatcher.clone(),
+    });
+    tracing::info!(queue = %dispatcher.names.submit_queue(), "dispatcher consuming job requests");
+
+    let tracker = TaskTracker::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            next = requests.next() => match next {
+                Some(delivery) => {
+                    let d = dispatcher.clone();
+                    tracker.spawn(async move { d.handle(delivery).await });
+                }
+                None => break,
+            }
+        }
+    }
+    tracker.close();
+    tracker.wait().await;
+    requests.close("dispatcher stopping").await;
+    link.close("dispatcher stopping").await;
+    tracing::info!("dispatcher stopped");
+    Ok(())
+}
+
+/// The dispatcher's task signer; without a dispatcher signing key it must not start.
+fn task_signer(settings: &Settings) -> Result<Signer> {
+    let keys = SigningKeys::required(&settings.signing, Issuer::Dispatcher)?;
+    Ok(keys.signer(Purpose::DeviceTask, &settings.amqp.namespace)?)
+}

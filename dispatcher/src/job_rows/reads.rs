@@ -1,0 +1,100 @@
+//! The reads behind `netraven job show`: a job, its devices' results, outcomes counted.
+
+use super::counts::{JobCounts, COUNT_COLUMNS};
+use crate::error::Result;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use netraven_shared::domain::Outcome;
+use uuid::Uuid;
+
+/// A job as `netraven job show` prints it.
+#[derive(Debug, Clone)]
+pub struct JobView {
+    pub id: Uuid,
+    /// As the request named it: a job refused for an unknown type keeps the name it asked
+    /// for, so this is the stored text, not a `JobType`.
+    pub job_type: String,
+    pub counts: JobCounts,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub deadline_at: DateTime<Utc>,
+}
+
+pub async fn get<C: GenericClient>(db: &C, job_id: Uuid) -> Result<Option<JobView>> {
+    let row = db
+        .query_opt(
+            &format!(
+                "SELECT id, job_type, created_at, started_at, finished_at, deadline_at, {COUNT_COLUMNS}
+                 FROM jobs WHERE id = $1"
+            ),
+            &[&job_id],
+        )
+        .await?;
+    Ok(row.map(|r| JobView {
+        id: r.get("id"),
+        job_type: r.get("job_type"),
+        counts: JobCounts::from_row(&r),
+        created_at: r.get("created_at"),
+        started_at: r.get("started_at"),
+        finished_at: r.get("finished_at"),
+        deadline_at: r.get("deadline_at"),
+    }))
+}
+
+/// One device's recorded result.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeviceResult {
+    pub device_id: i64,
+    pub device_name: String,
+    pub outcome: Outcome,
+    pub reason: String,
+    pub credential: Option<String>,
+    pub attempts: i32,
+    pub duration_ms: i64,
+    pub config_sha256: Option<String>,
+}
+
+pub async fn results<C: GenericClient>(db: &C, job_id: Uuid) -> Result<Vec<DeviceResult>> {
+    let rows = db
+        .query(
+            "SELECT r.device_id, r.device_name, r.outcome, r.reason, c.name AS credential,
+                    r.attempts, r.duration_ms, r.config_sha256
+             FROM job_results r LEFT JOIN credentials c ON c.id = r.credential_id
+             WHERE r.job_id = $1 ORDER BY r.device_name",
+            &[&job_id],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| DeviceResult {
+            device_id: r.get("device_id"),
+            device_name: r.get("device_name"),
+            outcome: r
+                .get::<_, &str>("outcome")
+                .parse()
+                .unwrap_or(Outcome::InternalError),
+            reason: r.get("reason"),
+            credential: r.get("credential"),
+            attempts: r.get("attempts"),
+            duration_ms: r.get("duration_ms"),
+            config_sha256: r.get("config_sha256"),
+        })
+        .collect())
+}
+
+/// Devices per outcome, for the per-outcome summary.
+pub async fn outcome_counts<C: GenericClient>(db: &C, job_id: Uuid) -> Result<Vec<(Outcome, i64)>> {
+    let rows = db
+        .query(
+            "SELECT outcome, count(*) FROM job_results WHERE job_id = $1 GROUP BY outcome",
+            &[&job_id],
+        )
+        .await?;
+    let mut counts: Vec<(Outcome, i64)> = rows
+        .iter()
+        .filter_map(|r| Some((r.get::<_, &str>(0).parse().ok()?, r.get(1))))
+        .collect();
+    counts.sort();
+    Ok(counts)
+}

@@ -1,0 +1,185 @@
+//! A job row's life: creation, resolution counters, `PENDING` → `RUNNING` → a final status.
+//!
+//! Every transition is a conditional `UPDATE` on the current status, so two processes can
+//! never both move a job, and a final status never changes again.
+
+use super::counts::{parse_status, JobCounts, COUNT_COLUMNS};
+use crate::error::Result;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use netraven_shared::domain::JobStatus;
+use netraven_shared::messages::{JobRequest, TaskDevice};
+use uuid::Uuid;
+
+/// What `create` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    New(Uuid),
+    /// A job with this `request_id` exists already.
+    Existing {
+        id: Uuid,
+        status: JobStatus,
+        /// The job was made by this very request from this very submitter (a redelivery),
+        /// not by another request, or another submitter, that reused the `request_id`.
+        same: bool,
+    },
+}
+
+/// Creates the job row for a request, recording `submitted_by` (the broker user that
+/// published it, `None` for anonymous) as its submitter, or finds the one its `request_id` already made.
+pub async fn create<C: GenericClient>(
+    db: &C,
+    request: &JobRequest,
+    submitted_by: Option<&str>,
+    deadline: DateTime<Utc>,
+) -> Result<Created> {
+    let id = Uuid::now_v7();
+    let body = serde_json::to_value(request).map_err(netraven_shared::Error::from)?;
+    let inserted = db
+        .query_opt(
+            "INSERT INTO jobs (id, request_id, job_type, request, submitted_by, status, deadline_at)
+             VALUES ($1, $2, $3, $4, $5, 'PENDING', $6)
+             ON CONFLICT (request_id) DO NOTHING
+             RETURNING id",
+            &[
+                &id,
+                &request.request_id,
+                &request.job_type,
+                &body,
+                &submitted_by,
+                &deadline,
+            ],
+        )
+        .await?;
+    if inserted.is_some() {
+        return Ok(Created::New(id));
+    }
+    let row = db
+        .query_one(
+            "SELECT id, status, request = $2 AND submitted_by IS NOT DISTINCT FROM $3
+             FROM jobs WHERE request_id = $1",
+            &[&request.request_id, &body, &submitted_by],
+        )
+        .await?;
+    Ok(Created::Existing {
+        id: row.get(0),
+        status: parse_status(row.get(1)),
+        same: row.get(2),
+    })
+}
+
+/// Ends a job that has not started running (or is running) with `status`, unless it
+/// already has a final status. Returns the job's counts if this call ended it.
+pub async fn finish<C: GenericClient>(
+    db: &C,
+    job_id: Uuid,
+    status: JobStatus,
+    error: Option<&str>,
+) -> Result<Option<JobCounts>> {
+    let row = db
+        .query_opt(
+            &format!(
+                "UPDATE jobs SET status = $2, error = COALESCE($3, error), finished_at = now()
+                 WHERE id = $1 AND status IN ('PENDING', 'RUNNING')
+                 RETURNING {COUNT_COLUMNS}"
+            ),
+            &[&job_id, &status.as_str(), &error],
+        )
+        .await?;
+    Ok(row.as_ref().map(JobCounts::from_row))
+}
+
+/// Forgets what an earlier dispatch of a still pending job recorded of its devices (a
+/// dispatcher that died mid-way; its `NO_CREDENTIALS` results stay, counted once), before
+/// [`record_resolved`] adds them again chunk by chunk.
+pub async fn reset_resolution<C: GenericClient>(db: &C, job_id: Uuid) -> Result<()> {
+    db.execute(
+        "UPDATE jobs SET total_devices = 0, device_ids = '{}' WHERE id = $1 AND status = 'PENDING'",
+        &[&job_id],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Records a chunk of what resolution found, before its tasks are published: the devices
+/// join the job (so that the sweeper can mark them `LOST` if the job runs out of time),
+/// and each device no credential matches gets a `NO_CREDENTIALS` result (never silently
+/// dropped). Only while the job is pending: a job the sweeper finished meanwhile keeps
+/// its final counts.
+pub async fn record_resolved<C: GenericClient>(
+    db: &C,
+    job_id: Uuid,
+    device_ids: &[i64],
+    unresolved: &[&TaskDevice],
+) -> Result<()> {
+    let ids: Vec<i64> = unresolved.iter().map(|d| d.id).collect();
+    let names: Vec<&str> = unresolved.iter().map(|d| d.name.as_str()).collect();
+    let inserted = db
+        .execute(
+            "INSERT INTO job_results (job_id, device_id, device_name, outcome, reason)
+             SELECT $1, d.id, d.name, 'NO_CREDENTIALS',
+                    'no credential shares a tag with this device'
+             FROM unnest($2::bigint[], $3::text[]) AS d(id, name)
+             WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND status = 'PENDING')
+             ON CONFLICT (job_id, device_id) DO NOTHING",
+            &[&job_id, &ids, &names],
+        )
+        .await?;
+    let total = i32::try_from(device_ids.len()).unwrap_or(i32::MAX);
+    let inserted = i32::try_from(inserted).unwrap_or(i32::MAX);
+    db.execute(
+        "UPDATE jobs SET total_devices = total_devices + $2, device_ids = device_ids || $3,
+                completed_devices = completed_devices + $4,
+                no_credential_devices = no_credential_devices + $4
+         WHERE id = $1 AND status = 'PENDING'",
+        &[&job_id, &total, &device_ids, &inserted],
+    )
+    .await?;
+    Ok(())
+}
+
+/// `PENDING` → `RUNNING` once its tasks are published. Returns the counts if it moved.
+pub async fn mark_running<C: GenericClient>(
+    db: &C,
+    job_id: Uuid,
+    published: usize,
+) -> Result<Option<JobCounts>> {
+    let published = i32::try_from(published).unwrap_or(i32::MAX);
+    let row = db
+        .query_opt(
+            &format!(
+                "UPDATE jobs SET status = 'RUNNING', started_at = now(), published_tasks = $2
+                 WHERE id = $1 AND status = 'PENDING'
+                 RETURNING {COUNT_COLUMNS}"
+            ),
+            &[&job_id, &published],
+        )
+        .await?;
+    Ok(row.as_ref().map(JobCounts::from_row))
+}
+
+/// Gives a running job its final status once every device has reported. Safe to call
+/// from any number of processes at once: exactly one of them finishes the job.
+pub async fn finalize_if_complete<C: GenericClient>(
+    db: &C,
+    job_id: Uuid,
+) -> Result<Option<JobCounts>> {
+    let row = db
+        .query_opt(
+            &format!(
+                "SELECT {COUNT_COLUMNS} FROM jobs
+                 WHERE id = $1 AND status = 'RUNNING' AND completed_devices >= total_devices
+                 FOR UPDATE"
+            ),
+            &[&job_id],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let counts = JobCounts::from_row(&row);
+    let status = JobStatus::from_counts(
+        counts.total_devices,
+        counts.succeeded_devices,
+        counts.no_credential_devices,
+    );
+    finish(db, job_id, status, None).await
+}

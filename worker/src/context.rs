@@ -1,0 +1,30 @@
+//! What every device task of one worker shares: the pool, the pinner, the key ring, the
+//! login limits, the profiles and the worker's settings.
+
+use crate::keys::Keys;
+use crate::login_limits::LoginLimits;
+use crate::persist::Pinner;
+use crate::platform::Profiles;
+use crate::ssh::{OutputBudget, SshTimeouts};
+use netraven_shared::config::WorkerSettings;
+use netraven_shared::signing::Verifier;
+
+/// What every device task of one worker shares.
+pub struct WorkerContext {
+    pub pool: deadpool_postgres::Pool,
+    /// Host-key pins, in group commit.
+    pub pins: Pinner,
+    pub keys: Keys,
+    /// Checks that a device task is the dispatcher's, before anything in it is believed.
+    pub tasks: Verifier,
+    pub logins: LoginLimits,
+    pub profiles: Profiles,
+    pub settings: WorkerSettings,
+    /// The worker's per-phase timeouts, before a job's overrides
+    /// ([`crate::budget::DeviceBudget`] applies them).
+    pub timeouts: SshTimeouts,
+    /// What devices' output may take of this worker's memory.
+    pub output: OutputBudget,
+    /// `host:pid`, recorded with every result.
+    pub name: String,
+}

@@ -1,0 +1,63 @@
+//! The worker crate's error type: why a worker could not start, and why a write to
+//! Postgres failed — transient or permanent by the fleet's one rule.
+
+use netraven_shared::Transient;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Shared(#[from] netraven_shared::Error),
+    #[error("platform profiles: {origin}: {source}")]
+    ProfileToml {
+        origin: String,
+        source: toml::de::Error,
+    },
+    #[error("platform profiles: {origin}: pattern {pattern:?}: {source}")]
+    ProfilePattern {
+        origin: String,
+        pattern: String,
+        source: regex::Error,
+    },
+    #[error("platform profiles: {origin}: a shell profile needs a prompt pattern")]
+    ProfileWithoutPrompt { origin: String },
+    #[error("platform profiles: {}: {source}", path.display())]
+    ProfilesRead {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("broker: {0}")]
+    Broker(#[from] lapin::Error),
+    #[error("database: {}", netraven_shared::db::describe(.0))]
+    Db(#[from] tokio_postgres::Error),
+    #[error("database pool: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    /// The device was deleted while its task was in flight: nothing is stored for it.
+    #[error("device {device_id} is no longer in the inventory: no host key pinned")]
+    DeviceGone { device_id: i64 },
+    /// The pin statement came back without the device's row.
+    #[error("pinning the host key of device {device_id}: no answer")]
+    NoPinAnswer { device_id: i64 },
+    /// The pinning task has ended (the worker is stopping).
+    #[error("host key pinning has stopped")]
+    PinningStopped,
+}
+
+/// The shared rule for Postgres, the pool and the broker; everything of the worker's own
+/// is permanent.
+impl Transient for WorkerError {
+    fn is_transient(&self) -> bool {
+        match self {
+            WorkerError::Shared(e) => e.is_transient(),
+            WorkerError::Broker(e) => e.is_transient(),
+            WorkerError::Db(e) => e.is_transient(),
+            WorkerError::Pool(e) => e.is_transient(),
+            WorkerError::ProfileToml { .. }
+            | WorkerError::ProfilePattern { .. }
+            | WorkerError::ProfileWithoutPrompt { .. }
+            | WorkerError::ProfilesRead { .. }
+            | WorkerError::DeviceGone { .. }
+            | WorkerError::NoPinAnswer { .. }
+            | WorkerError::PinningStopped => false,
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! Every statement the worker runs against Postgres, with one retry policy for its writes.
+//!
+//! Files: `connection.rs` (session settings, prepared statements, the retry policy),
+//! `pins.rs` (host-key pins in group commit), `outputs.rs` (command outputs),
+//! `results.rs` (a batch of finished devices in one transaction) and `key_reports.rs`
+//! (the key ids this worker holds).
+
+mod connection;
+mod key_reports;
+mod outputs;
+mod pins;
+mod results;
+
+pub use connection::SESSION_OPTIONS;
+pub use key_reports::{forget_day_old_key_reports, remove_key_report, report_keys};
+pub use outputs::store_command_outputs;
+pub use pins::Pinner;
+pub use results::{record_results, Recorded};

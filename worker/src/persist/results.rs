@@ -1,0 +1,254 @@
+//! The results of a batch of finished devices, written in one transaction: attempts, job
+//! log lines, configuration snapshots, credential affinities and counters.
+//!
+//! Successes and failures count the device's verdicts only: an attempt the device never
+//! judged (an authentication timeout, a connection lost mid-login) is recorded in
+//! `credential_attempts` as `ERROR` and moves `last_used_at`, but is neither, so a slow or
+//! flaky device does not make a good credential look bad.
+//!
+//! Counters are updated with relative `UPDATE`s (`count = count + delta`), one row per
+//! credential per batch, in credential-id order: correct with any number of workers, and a
+//! hot credential shared by thousands of devices costs one row update per batch, not one
+//! per device.
+
+use super::connection::{execute, retrying};
+use crate::error::WorkerError;
+use crate::report::{AttemptOutcome, DeviceReport};
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Pool;
+use netraven_shared::messages::TaskResult;
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// One finished device as recorded: its result (job, device, worker) and its report.
+pub type Recorded<'a> = (&'a TaskResult, &'a DeviceReport);
+
+/// Per-credential deltas of one batch.
+#[derive(Default)]
+struct Delta {
+    successes: i64,
+    failures: i64,
+    last_used: Option<DateTime<Utc>>,
+    last_success: Option<DateTime<Utc>>,
+    last_failure: Option<DateTime<Utc>>,
+}
+
+/// Records a batch of finished devices in one transaction, durable before it returns.
+/// Recording is idempotent per device, so a batch written again changes nothing twice.
+pub async fn record_results(pool: &Pool, batch: &[Recorded<'_>]) -> Result<(), WorkerError> {
+    retrying("recording device results", || record_once(pool, batch)).await
+}
+
+async fn record_once(pool: &Pool, batch: &[Recorded<'_>]) -> Result<(), WorkerError> {
+    let mut job_ids = Vec::new();
+    let mut device_ids = Vec::new();
+    let mut credential_ids = Vec::new();
+    let mut seq: Vec<i16> = Vec::new();
+    let mut outcomes = Vec::new();
+    let mut durations = Vec::new();
+    let mut ats = Vec::new();
+    let mut deltas: BTreeMap<i64, Delta> = BTreeMap::new();
+    let mut affinity: BTreeMap<i64, (i64, DateTime<Utc>)> = BTreeMap::new();
+    for (result, report) in batch {
+        for (n, a) in report.attempts.iter().enumerate() {
+            job_ids.push(result.job_id);
+            device_ids.push(result.device_id);
+            credential_ids.push(a.credential_id);
+            seq.push(i16::try_from(n + 1).unwrap_or(i16::MAX));
+            outcomes.push(a.outcome.as_str());
+            durations.push(a.duration_ms);
+            ats.push(a.at);
+            let d = deltas.entry(a.credential_id).or_default();
+            d.last_used = d.last_used.max(Some(a.at));
+            match a.outcome {
+                AttemptOutcome::Success => {
+                    d.successes += 1;
+                    d.last_success = d.last_success.max(Some(a.at));
+                    affinity.insert(result.device_id, (a.credential_id, a.at));
+                }
+                AttemptOutcome::Rejected => {
+                    d.failures += 1;
+                    d.last_failure = d.last_failure.max(Some(a.at));
+                }
+                // The device never judged the secret (timeout, connection lost): recorded
+                // and counted as a use, but it says nothing about the credential.
+                AttemptOutcome::Error => {}
+            }
+        }
+    }
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    // Durable before the tasks are acked (the session default is off: SESSION_OPTIONS).
+    tx.batch_execute("SET LOCAL synchronous_commit = on")
+        .await?;
+    if !job_ids.is_empty() {
+        execute(
+            &tx,
+            "INSERT INTO credential_attempts (job_id, device_id, credential_id, attempt, outcome, duration_ms, attempted_at)
+             SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::smallint[], $5::text[], $6::int[], $7::timestamptz[])",
+            &[&job_ids, &device_ids, &credential_ids, &seq, &outcomes, &durations, &ats],
+        )
+        .await?;
+    }
+    write_logs(&tx, batch).await?;
+    store_configs(&tx, batch).await?;
+    if !affinity.is_empty() {
+        let devices: Vec<i64> = affinity.keys().copied().collect();
+        let creds: Vec<i64> = affinity.values().map(|v| v.0).collect();
+        let when: Vec<DateTime<Utc>> = affinity.values().map(|v| v.1).collect();
+        execute(
+            &tx,
+            // Only for devices and credentials still there, locked against deletion until
+            // the batch commits (migration V3: a deletion waits, then its trigger finds
+            // the row).
+            "WITH live_devices AS (
+                 SELECT id FROM devices WHERE id = ANY($1) ORDER BY id FOR KEY SHARE
+             ), live_credentials AS (
+                 SELECT id FROM credentials WHERE id = ANY($2) ORDER BY id FOR KEY SHARE
+             )
+             INSERT INTO device_credential_affinity (device_id, credential_id, succeeded_at)
+             SELECT t.d, t.c, t.w FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[]) AS t(d, c, w)
+             WHERE t.d IN (SELECT id FROM live_devices)
+               AND t.c IN (SELECT id FROM live_credentials)
+             ON CONFLICT (device_id) DO UPDATE
+             SET credential_id = EXCLUDED.credential_id, succeeded_at = EXCLUDED.succeeded_at
+             WHERE device_credential_affinity.succeeded_at <= EXCLUDED.succeeded_at",
+            &[&devices, &creds, &when],
+        )
+        .await?;
+    }
+    // Last: every worker updates the same few credential rows, and a row lock is held from
+    // the UPDATE to the commit. Taken after the bulk writes, it is held for one statement.
+    if !deltas.is_empty() {
+        let ids: Vec<i64> = deltas.keys().copied().collect();
+        let s: Vec<i64> = deltas.values().map(|d| d.successes).collect();
+        let fl: Vec<i64> = deltas.values().map(|d| d.failures).collect();
+        let used: Vec<Option<DateTime<Utc>>> = deltas.values().map(|d| d.last_used).collect();
+        let ok: Vec<Option<DateTime<Utc>>> = deltas.values().map(|d| d.last_success).collect();
+        let bad: Vec<Option<DateTime<Utc>>> = deltas.values().map(|d| d.last_failure).collect();
+        execute(
+            &tx,
+            "UPDATE credentials c SET
+                 success_count = c.success_count + d.s,
+                 failure_count = c.failure_count + d.f,
+                 success_rate = (c.success_count + d.s)::float8
+                                / NULLIF(c.success_count + d.s + c.failure_count + d.f, 0),
+                 last_used_at = GREATEST(c.last_used_at, d.used),
+                 last_success_at = GREATEST(c.last_success_at, d.ok),
+                 last_failure_at = GREATEST(c.last_failure_at, d.bad)
+             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[])
+                  AS d(id, s, f, used, ok, bad)
+             WHERE c.id = d.id",
+            &[&ids, &s, &fl, &used, &ok, &bad],
+        )
+        .await?;
+    }
+    Ok(tx.commit().await?)
+}
+
+/// One job log line per device: what happened, in words, with the attempt trail as data.
+async fn write_logs(
+    tx: &deadpool_postgres::Transaction<'_>,
+    batch: &[Recorded<'_>],
+) -> Result<(), WorkerError> {
+    use netraven_shared::domain::Outcome;
+    let mut jobs = Vec::with_capacity(batch.len());
+    let mut devices = Vec::with_capacity(batch.len());
+    let mut levels = Vec::with_capacity(batch.len());
+    let mut messages = Vec::with_capacity(batch.len());
+    let mut data = Vec::with_capacity(batch.len());
+    for (result, r) in batch {
+        let trail: Vec<String> = r
+            .attempts
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} {}",
+                    a.credential_name,
+                    a.outcome.as_str().to_lowercase()
+                )
+            })
+            .collect();
+        jobs.push(result.job_id);
+        devices.push(result.device_id);
+        levels.push(match r.outcome {
+            Outcome::Success => "INFO",
+            Outcome::InternalError => "ERROR",
+            _ => "WARN",
+        });
+        messages.push(if trail.is_empty() {
+            format!("{}: {} — {}", result.device_name, r.outcome, r.reason)
+        } else {
+            format!(
+                "{}: {} — {} ({})",
+                result.device_name,
+                r.outcome,
+                r.reason,
+                trail.join(", ")
+            )
+        });
+        data.push(serde_json::json!({
+            "outcome": r.outcome,
+            "duration_ms": result.duration_ms,
+            "worker": result.worker,
+            "config_sha256": result.config_sha256,
+            "attempts": r.attempts.iter().map(|a| serde_json::json!({
+                "credential": a.credential_name,
+                "outcome": a.outcome.as_str(),
+                "duration_ms": a.duration_ms,
+            })).collect::<Vec<_>>(),
+        }));
+    }
+    execute(
+        tx,
+        "INSERT INTO job_logs (job_id, device_id, level, message, data)
+         SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[])",
+        &[&jobs, &devices, &levels, &messages, &data],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Stores the configuration snapshots of a batch of finished devices, keyed by SHA-256:
+/// an unchanged configuration adds no copy, the existing snapshot is marked seen.
+pub async fn store_configs(
+    tx: &deadpool_postgres::Transaction<'_>,
+    batch: &[Recorded<'_>],
+) -> Result<(), WorkerError> {
+    // One row per device and hash (a redelivered task may sit in the same batch twice).
+    let mut rows: BTreeMap<(i64, &str), (Uuid, &str)> = BTreeMap::new();
+    for (result, report) in batch {
+        if let Some(c) = &report.config {
+            rows.insert(
+                (result.device_id, c.sha256.as_str()),
+                (result.job_id, c.content.as_str()),
+            );
+        }
+    }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let devices: Vec<i64> = rows.keys().map(|k| k.0).collect();
+    let hashes: Vec<&str> = rows.keys().map(|k| k.1).collect();
+    let jobs: Vec<Uuid> = rows.values().map(|v| v.0).collect();
+    let contents: Vec<&str> = rows.values().map(|v| v.1).collect();
+    let sizes: Vec<i32> = contents
+        .iter()
+        .map(|c| i32::try_from(c.len()).unwrap_or(i32::MAX))
+        .collect();
+    execute(
+        tx,
+        // A device deleted while its task was in flight has nothing stored (migration V3);
+        // the others are locked against deletion until the batch commits, so a deletion
+        // waits for it and its trigger then finds the rows.
+        "WITH live AS (SELECT id FROM devices WHERE id = ANY($1) ORDER BY id FOR KEY SHARE)
+         INSERT INTO device_configs (device_id, sha256, content, size_bytes, first_job_id)
+         SELECT t.* FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::uuid[])
+             AS t(device_id, sha256, content, size_bytes, first_job_id)
+         WHERE t.device_id IN (SELECT id FROM live)
+         ON CONFLICT (device_id, sha256) DO UPDATE SET last_seen_at = now()",
+        &[&devices, &hashes, &contents, &sizes, &jobs],
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,86 @@
+//! What working on a device produced: its login attempts, its outcome and what a job made
+//! to store (a configuration snapshot, command outputs).
+
+use chrono::{DateTime, Utc};
+use netraven_shared::domain::Outcome;
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+
+/// How one login attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Success,
+    /// The device refused the secret.
+    Rejected,
+    /// The attempt could not finish (timeout, connection lost).
+    Error,
+}
+
+impl AttemptOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Success => "SUCCESS",
+            AttemptOutcome::Rejected => "REJECTED",
+            AttemptOutcome::Error => "ERROR",
+        }
+    }
+}
+
+/// One login attempt, as recorded in `credential_attempts`.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub credential_id: i64,
+    pub credential_name: String,
+    pub outcome: AttemptOutcome,
+    pub duration_ms: i32,
+    pub at: DateTime<Utc>,
+}
+
+/// Everything a device's work produced.
+#[derive(Debug)]
+pub struct DeviceReport {
+    pub outcome: Outcome,
+    pub reason: String,
+    /// The credential that logged in.
+    pub credential_id: Option<i64>,
+    pub attempts: Vec<Attempt>,
+    /// The configuration to store, for `config_backup`.
+    pub config: Option<Snapshot>,
+    pub duration: Duration,
+    /// The large-output turn the device's output took, if it needed one: held until its
+    /// result is recorded, while the output is still in memory.
+    pub output_turn: Option<crate::ssh::OutputTurn>,
+}
+
+/// What a successful job on one device produced.
+#[derive(Debug, Clone, Default)]
+pub struct JobDone {
+    /// One line for the device's result (`configuration stored (12034 bytes, …)`).
+    pub summary: String,
+    /// A configuration to store, written with the device's attempts in one batch.
+    pub config: Option<Snapshot>,
+}
+
+/// A configuration as it will be stored: redacted when configured, keyed by its hash.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// SHA-256 of `content`, lower-case hex.
+    pub sha256: String,
+    pub content: String,
+}
+
+impl Snapshot {
+    pub fn of(content: String) -> Snapshot {
+        Snapshot {
+            sha256: hex::encode(Sha256::digest(content.as_bytes())),
+            content,
+        }
+    }
+}
+
+/// One command's output, for the `command` job type.
+pub struct CommandOutput {
+    pub command: String,
+    pub output: String,
+    pub exit_status: Option<i32>,
+}
