@@ -1,9 +1,6 @@
 //! `cisco_ios` and `juniper_junos` devices driven through a PTY shell, as a worker would.
-#![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::{Client, Shell};
+use crate::common::{self, Client, Shell};
 use netraven_simulator::{
     scenario, DeviceSpec, Fleet, FleetOptions, FleetSpec, Platform, IOS_INVALID_INPUT, JUNOS_MORE,
     MORE, PAGE_LINES,

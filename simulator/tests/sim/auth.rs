@@ -1,10 +1,7 @@
 //! Logins against a running fleet: who gets in, several passwords per connection, and
 //! the ground truth of every attempt.
-#![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::Client;
+use crate::common::{self, Client};
 use netraven_simulator::{scenario, AuthMethod, Fleet, FleetOptions, FleetSpec, MAX_AUTH_TRIES};
 
 async fn mixed(n: usize) -> (Fleet, FleetSpec) {

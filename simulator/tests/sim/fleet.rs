@@ -1,12 +1,9 @@
 //! Fleet-level behaviour: host keys, ports, determinism, scenarios, inventory, control.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::sync::Arc;
 
-use common::Client;
+use crate::common::{self, Client};
 use netraven_simulator::inventory;
 use netraven_simulator::{scenario, Fleet, FleetOptions, Platform, SimError};
 

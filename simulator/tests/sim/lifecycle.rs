@@ -1,12 +1,9 @@
 //! Shutdown and load: a fleet stops promptly with clients attached, and a large fleet
 //! takes many concurrent logins with exact ground truth.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::Client;
+use crate::common::{self, Client};
 use netraven_simulator::{scenario, Fleet, FleetOptions};
 
 #[tokio::test]

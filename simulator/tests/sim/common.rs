@@ -1,6 +1,5 @@
 //! A small raw-russh client for the simulator tests (several passwords per connection,
 //! exec, PTY shell), with a timeout around every step.
-#![allow(dead_code, clippy::unwrap_used)]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

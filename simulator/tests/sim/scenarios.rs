@@ -1,8 +1,6 @@
 //! Scenarios with faults: the `hostile` preset's mix, and scenario files on disk.
-#![allow(clippy::unwrap_used)]
 
-mod common;
-
+use crate::common;
 use netraven_simulator::{scenario, DeviceSpec, Fault, Fleet, FleetOptions, Platform};
 
 #[tokio::test]

@@ -2,10 +2,8 @@
 //! `linux`, an expect-style `ssh -tt` session on `cisco_ios` (paging on and off, enable
 //! with a secret), and faults as OpenSSH reports them. Passwords reach `ssh` through
 //! `SSH_ASKPASS` (`SSH_ASKPASS_REQUIRE=force`): no extra package needed.
-#![allow(clippy::unwrap_used)]
 
-mod common;
-
+use crate::common;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};

@@ -1,9 +1,6 @@
 //! The `linux` platform as a backup client sees it: exec commands and the PTY shell.
-#![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::Client;
+use crate::common::Client;
 use netraven_simulator::{scenario, Fleet, FleetOptions, LINUX_CONFIG_COMMAND};
 
 async fn logged_in() -> (Fleet, Client) {
