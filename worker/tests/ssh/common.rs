@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use netraven_simulator::{DeviceSpec, Fleet, FleetOptions, FleetSpec, Platform, RunningDevice};
 use netraven_worker::ssh::{HostKeyCheck, Session, SshError, SshTimeouts};
+use russh::keys::ssh_key::private::Ed25519Keypair;
+use russh::keys::PrivateKey;
+use russh::{MethodKind, MethodSet};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 
@@ -57,14 +60,22 @@ pub async fn connect_to(addr: SocketAddr, t: &SshTimeouts) -> Session {
         .expect("connects")
 }
 
-/// Serves `config` on a free local port, a new handler from `conn` for each connection.
-pub async fn serve<H>(config: russh::server::Config, conn: fn() -> H) -> SocketAddr
+/// Serves a russh server on a free local port: it offers only `method`, its Ed25519 host
+/// key made from `key_seed`, refusals at once; a new handler from `conn` per connection.
+pub async fn serve<H>(method: MethodKind, key_seed: u8, conn: fn() -> H) -> SocketAddr
 where
     H: russh::server::Handler + Send + 'static,
 {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let config = Arc::new(config);
+    let config = Arc::new(russh::server::Config {
+        methods: MethodSet::from(&[method][..]),
+        auth_rejection_time: Duration::ZERO,
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        keys: vec![PrivateKey::from(Ed25519Keypair::from_seed(&[key_seed; 32]))],
+        nodelay: true,
+        ..Default::default()
+    });
     tokio::spawn(async move {
         while let Ok((sock, _)) = listener.accept().await {
             let config = Arc::clone(&config);

@@ -2,31 +2,18 @@
 //! only, an AAA server that never answers, a command that never answers, one that drips.
 
 use std::borrow::Cow;
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::common::serve;
-use russh::keys::ssh_key::private::Ed25519Keypair;
-use russh::keys::PrivateKey;
 use russh::server::{Auth, ChannelOpenHandle, Msg, Response, Session};
 use russh::{Channel, ChannelId, MethodKind, MethodSet};
-use std::net::SocketAddr;
+
+use crate::common::serve;
 
 pub const SECRET: &str = "kbd-secret";
 pub const STALL_USER: &str = "stall";
 
 pub struct Conn;
-
-pub fn config() -> russh::server::Config {
-    let key = PrivateKey::from(Ed25519Keypair::from_seed(&[9u8; 32]));
-    russh::server::Config {
-        methods: MethodSet::from(&[MethodKind::KeyboardInteractive][..]),
-        auth_rejection_time: Duration::ZERO,
-        auth_rejection_time_initial: Some(Duration::ZERO),
-        keys: vec![key],
-        nodelay: true,
-        ..Default::default()
-    }
-}
 
 fn kbd_only() -> Auth {
     Auth::Reject {
@@ -118,5 +105,5 @@ impl russh::server::Handler for Conn {
 
 /// Starts the server on a free local port.
 pub async fn start() -> SocketAddr {
-    serve(config(), || Conn).await
+    serve(MethodKind::KeyboardInteractive, 9, || Conn).await
 }

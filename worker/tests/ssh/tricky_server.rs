@@ -1,27 +1,15 @@
 //! A shell server with output built to trip prompt detection.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::common::serve;
-use russh::keys::ssh_key::private::Ed25519Keypair;
-use russh::keys::PrivateKey;
 use russh::server::{Auth, ChannelOpenHandle, Handle, Msg, Session};
-use russh::{Channel, ChannelId, MethodKind, MethodSet};
-use std::net::SocketAddr;
+use russh::{Channel, ChannelId, MethodKind};
+
+use crate::common::serve;
 
 pub const PROMPT: &str = "R1#";
-
-pub fn config() -> russh::server::Config {
-    russh::server::Config {
-        methods: MethodSet::from(&[MethodKind::Password][..]),
-        auth_rejection_time: Duration::ZERO,
-        auth_rejection_time_initial: Some(Duration::ZERO),
-        keys: vec![PrivateKey::from(Ed25519Keypair::from_seed(&[3u8; 32]))],
-        nodelay: true,
-        ..Default::default()
-    }
-}
 
 #[derive(Default)]
 pub struct Conn {
@@ -135,5 +123,5 @@ impl russh::server::Handler for Conn {
 
 /// Starts the server on a free local port.
 pub async fn start() -> SocketAddr {
-    serve(config(), Conn::default).await
+    serve(MethodKind::Password, 3, Conn::default).await
 }
