@@ -164,9 +164,8 @@ impl Shell {
     /// Everything received up to and including `pat` (the rest stays buffered).
     pub async fn read_until(&mut self, pat: &str) -> String {
         loop {
-            if let Some(i) = self.buf.find(pat) {
-                let rest = self.buf.split_off(i + pat.len());
-                return std::mem::replace(&mut self.buf, rest);
+            if let Some(taken) = take_through_first(&mut self.buf, &[pat]) {
+                return taken;
             }
             let msg = within(
                 &format!("waiting for {pat:?}; got {:?}", self.buf),
@@ -215,13 +214,8 @@ impl Shell {
     /// Everything up to and including whichever of `pats` appears first.
     pub async fn read_until_any(&mut self, pats: &[&str]) -> String {
         loop {
-            let hit = pats
-                .iter()
-                .filter_map(|p| self.buf.find(p).map(|i| i + p.len()))
-                .min();
-            if let Some(end) = hit {
-                let rest = self.buf.split_off(end);
-                return std::mem::replace(&mut self.buf, rest);
+            if let Some(taken) = take_through_first(&mut self.buf, pats) {
+                return taken;
             }
             let msg = within(
                 &format!("waiting for {pats:?}; got {:?}", self.buf),
@@ -237,4 +231,15 @@ impl Shell {
             }
         }
     }
+}
+
+/// Takes from `buf` everything up to and including the first of `pats` to appear, if any
+/// has; the rest stays.
+pub fn take_through_first(buf: &mut String, pats: &[&str]) -> Option<String> {
+    let end = pats
+        .iter()
+        .filter_map(|p| buf.find(p).map(|i| i + p.len()))
+        .min()?;
+    let rest = buf.split_off(end);
+    Some(std::mem::replace(buf, rest))
 }

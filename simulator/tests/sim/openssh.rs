@@ -156,13 +156,8 @@ impl Tty {
     /// Everything up to and including the first of `pats`.
     async fn expect(&mut self, pats: &[&str]) -> String {
         loop {
-            let hit = pats
-                .iter()
-                .filter_map(|p| self.buf.find(p).map(|i| i + p.len()))
-                .min();
-            if let Some(end) = hit {
-                let rest = self.buf.split_off(end);
-                return std::mem::replace(&mut self.buf, rest);
+            if let Some(taken) = common::take_through_first(&mut self.buf, pats) {
+                return taken;
             }
             let mut chunk = [0u8; 4096];
             let n = tokio::time::timeout(LIMIT, self.stdout.read(&mut chunk))
