@@ -13,7 +13,8 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-pub(super) const SEED_LEN: usize = 32;
+/// Bytes of an Ed25519 seed, the private half of a key line.
+const SEED_LEN: usize = 32;
 
 pub(super) struct PrivateKey {
     pub(super) issuer: Issuer,
