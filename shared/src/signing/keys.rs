@@ -1,7 +1,6 @@
 //! A role's private signing keys, and the line format both key files share.
 
-use super::purpose::{Issuer, Purpose};
-use super::signer::Signer;
+use super::purpose::Issuer;
 use crate::config::SigningSettings;
 use crate::{Error, Result};
 use base64::engine::general_purpose::STANDARD as B64;
@@ -176,19 +175,5 @@ impl SigningKeys {
                 )
             })
             .collect()
-    }
-
-    /// The signer of `purpose` in `namespace`: the first key of the purpose's issuer.
-    pub fn signer(&self, purpose: Purpose, namespace: &str) -> Result<Signer> {
-        let issuer = purpose.issuer();
-        let key = self
-            .keys
-            .iter()
-            .find(|k| k.issuer == issuer)
-            .ok_or_else(|| Error::Key(format!("the signing keys hold no {issuer} key")))?;
-        Ok(Signer {
-            context: purpose.context(namespace),
-            key: key.clone(),
-        })
     }
 }

@@ -1,7 +1,7 @@
 //! The Merkle tree over a group's bodies: leaves, inner nodes, padding, proofs and the
 //! root a proof leads to.
 
-use super::verifier::Rejection;
+use super::rejection::Rejection;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use sha2::{Digest, Sha256};

@@ -41,12 +41,13 @@
 //! Files: `headers.rs` (what a signed message carries), `merkle.rs` (the tree, its proofs
 //! and their check), `purpose.rs` ([`Issuer`], [`Purpose`] and the signed bytes), `keys.rs`
 //! ([`SigningKeys`] and the key files' format), `trusted.rs` ([`TrustedKeys`]), `signer.rs`
-//! ([`Signer`]) and `verifier.rs` ([`Verifier`], [`Rejection`]).
+//! ([`Signer`]), `verifier.rs` ([`Verifier`]) and `rejection.rs` ([`Rejection`]).
 
 mod headers;
 mod keys;
 mod merkle;
 mod purpose;
+mod rejection;
 mod signer;
 mod trusted;
 mod verifier;
@@ -58,6 +59,7 @@ pub use headers::{PROOF_HEADER, REFUSED_TASK, SIGNATURE_HEADER};
 pub use keys::SigningKeys;
 pub use merkle::GROUP;
 pub use purpose::{Issuer, Purpose};
+pub use rejection::Rejection;
 pub use signer::{SignedGroup, Signer};
 pub use trusted::TrustedKeys;
-pub use verifier::{Rejection, Verifier};
+pub use verifier::Verifier;

@@ -1,6 +1,5 @@
 //! Who signs what: the issuers, the purposes, and the exact bytes a signature covers.
 
-use super::merkle::Hash;
 use std::fmt;
 
 /// Who signs a kind of message.
@@ -60,7 +59,7 @@ impl Purpose {
 }
 
 /// The bytes a signature covers: the purpose's context, then the group's root.
-pub(super) fn signed_bytes(context: &[u8], root: &Hash) -> Vec<u8> {
+pub(super) fn signed_bytes(context: &[u8], root: &[u8]) -> Vec<u8> {
     let mut message = Vec::with_capacity(context.len() + root.len());
     message.extend_from_slice(context);
     message.extend_from_slice(root);

@@ -1,9 +1,11 @@
-//! Signing: one signature over a group of messages, and each message's proof.
+//! Signing: the signer of a purpose from a role's keys, one signature over a group of
+//! messages, and each message's proof.
 
 use super::headers::SCHEME;
-use super::keys::PrivateKey;
+use super::keys::{PrivateKey, SigningKeys};
 use super::merkle::{leaf, tree, Hash, GROUP};
-use super::purpose::signed_bytes;
+use super::purpose::{signed_bytes, Purpose};
+use crate::{Error, Result};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use std::fmt;
@@ -52,5 +54,21 @@ impl Signer {
     fn sign_root(&self, root: &Hash) -> String {
         let sig = self.key.pair.sign(&signed_bytes(&self.context, root));
         format!("{SCHEME} {} {}", self.key.id, B64.encode(sig.as_ref()))
+    }
+}
+
+impl SigningKeys {
+    /// The signer of `purpose` in `namespace`: the first key of the purpose's issuer.
+    pub fn signer(&self, purpose: Purpose, namespace: &str) -> Result<Signer> {
+        let issuer = purpose.issuer();
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.issuer == issuer)
+            .ok_or_else(|| Error::Key(format!("the signing keys hold no {issuer} key")))?;
+        Ok(Signer {
+            context: purpose.context(namespace),
+            key: key.clone(),
+        })
     }
 }
