@@ -1,8 +1,5 @@
-//! Masking: every password and secret hidden before settings or URLs are shown.
-
-use super::Settings;
-use crate::{Error, Result};
-use serde::Deserialize;
+//! Masking: every password and secret hidden before settings or URLs are shown
+//! ([`Settings::show`](super::Settings::show) masks its tree here).
 
 /// What a masked secret shows.
 pub(super) const MASK: &str = "********";
@@ -152,22 +149,5 @@ pub(super) fn mask_tree(name: Option<&str>, v: &mut toml::Value) {
             }
         }
         _ => {}
-    }
-}
-
-impl Settings {
-    /// The effective settings as TOML, every secret and every password in a string masked
-    /// (by setting name, inline private keys, and [`mask_url`] on every other string).
-    pub fn show(&self) -> Result<String> {
-        // Every string of the tree, so that a setting added later is masked too.
-        let mut tree = toml::Value::try_from(self).map_err(|e| Error::Config(e.to_string()))?;
-        mask_tree(None, &mut tree);
-        // Back through the typed settings, so they print in their usual order (a tree's
-        // tables are sorted); the tree itself when a masked value does not fit its type.
-        let shown = match Settings::deserialize(tree.clone()) {
-            Ok(masked) => toml::to_string_pretty(&masked),
-            Err(_) => toml::to_string_pretty(&tree),
-        };
-        shown.map_err(|e| Error::Config(e.to_string()))
     }
 }

@@ -4,10 +4,10 @@
 //! carries its unit in its name. Secrets are [`SecretString`](secrecy::SecretString)s,
 //! masked by [`Settings::show`].
 //!
-//! Files: `settings.rs` (the tree and its loading), one file per section (`database.rs`,
+//! Files: `settings.rs` (the tree, its loading and [`Settings::show`]), one file per section (`database.rs`,
 //! `amqp.rs`, `secrets.rs` with `[signing]`, `logging.rs`, `dispatcher.rs` with the
 //! submitters, `worker.rs`, `aggregator.rs`), `validate.rs` (what no type checks) and
-//! `mask.rs` (secrets hidden from [`Settings::show`] and [`mask_url`]).
+//! `mask.rs` (secrets hidden from what is shown, [`mask_url`]).
 
 mod aggregator;
 mod amqp;

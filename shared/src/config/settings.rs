@@ -1,9 +1,13 @@
 //! The whole settings tree and how it loads: defaults → a TOML file → `NETRAVEN__*` variables.
 
-use super::{
-    AggregatorSettings, AmqpSettings, DatabaseSettings, DispatcherSettings, LogSettings,
-    SecretSettings, SigningSettings, WorkerSettings,
-};
+use super::aggregator::AggregatorSettings;
+use super::amqp::AmqpSettings;
+use super::database::DatabaseSettings;
+use super::dispatcher::DispatcherSettings;
+use super::logging::LogSettings;
+use super::mask::mask_tree;
+use super::secrets::{SecretSettings, SigningSettings};
+use super::worker::WorkerSettings;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -73,5 +77,20 @@ impl Settings {
             .map_err(|e| Error::Config(e.to_string()))?;
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// The effective settings as TOML, every secret and every password in a string masked
+    /// (by setting name, inline private keys, and [`mask_url`](super::mask_url) on every other string).
+    pub fn show(&self) -> Result<String> {
+        // Every string of the tree, so that a setting added later is masked too.
+        let mut tree = toml::Value::try_from(self).map_err(|e| Error::Config(e.to_string()))?;
+        mask_tree(None, &mut tree);
+        // Back through the typed settings, so they print in their usual order (a tree's
+        // tables are sorted); the tree itself when a masked value does not fit its type.
+        let shown = match Settings::deserialize(tree.clone()) {
+            Ok(masked) => toml::to_string_pretty(&masked),
+            Err(_) => toml::to_string_pretty(&tree),
+        };
+        shown.map_err(|e| Error::Config(e.to_string()))
     }
 }

@@ -1,6 +1,7 @@
 //! The checks no type can make: ranges, URL schemes, TLS files, submitter rules.
 
-use super::{anchored, Settings};
+use super::dispatcher::anchored;
+use super::settings::Settings;
 use crate::domain::JobType;
 use crate::{Error, Result};
 
