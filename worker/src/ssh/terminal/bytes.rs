@@ -1,28 +1,11 @@
 //! How each byte received moves the terminal: escape sequences, line ends, carriage
 //! returns, backspace, other control bytes and UTF-8 split across chunks.
 
-use super::Terminal;
+use super::screen::{Esc, Terminal};
 
 /// Longest escape sequence we keep swallowing before deciding it is garbage.
 const MAX_CSI: usize = 64;
 const MAX_STRING_SEQ: usize = 4096;
-
-/// Where the byte stream stands in an escape sequence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(super) enum Esc {
-    #[default]
-    Ground,
-    /// After `ESC`.
-    Escape,
-    /// After `ESC` and an intermediate byte such as `(`: one more byte ends it.
-    EscapeIntermediate,
-    /// `ESC [` ... final byte.
-    Csi,
-    /// `ESC ]`, `ESC P`, ...: ends at BEL or `ESC \`.
-    StringSeq,
-    /// `ESC` inside a string sequence: `\` ends it.
-    StringSeqEscape,
-}
 
 impl Terminal {
     /// One byte off the fast path of [`Terminal::feed`].

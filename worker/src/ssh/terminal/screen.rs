@@ -1,7 +1,22 @@
 //! The terminal's text: completed lines, the current line and its cursor; what callers
 //! read, cut and take.
 
-use super::bytes::Esc;
+/// Where the byte stream stands in an escape sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) enum Esc {
+    #[default]
+    Ground,
+    /// After `ESC`.
+    Escape,
+    /// After `ESC` and an intermediate byte such as `(`: one more byte ends it.
+    EscapeIntermediate,
+    /// `ESC [` ... final byte.
+    Csi,
+    /// `ESC ]`, `ESC P`, ...: ends at BEL or `ESC \`.
+    StringSeq,
+    /// `ESC` inside a string sequence: `\` ends it.
+    StringSeqEscape,
+}
 
 /// What a terminal would show, reduced to text lines.
 ///
