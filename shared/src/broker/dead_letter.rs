@@ -1,6 +1,7 @@
 //! Our dead letters: a copy of a refused message, carrying why and where from.
 
-use super::{json_properties, Names, Outgoing, REASON_HEADER, SOURCE_HEADER, USER_HEADER};
+use super::message::{json_properties, Outgoing, REASON_HEADER, SOURCE_HEADER, USER_HEADER};
+use super::names::Names;
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::BasicProperties;
 

@@ -1,7 +1,6 @@
-//! What we publish and read: properties, headers, signatures over bodies, replies.
+//! What we publish and read: properties, headers, signatures over bodies.
 
-use super::{Publisher, PROOF_HEADER, SIGNATURE_HEADER};
-use crate::signing::Signer;
+use crate::signing::{Signer, PROOF_HEADER, SIGNATURE_HEADER};
 use crate::Result;
 use lapin::types::AMQPValue;
 use lapin::BasicProperties;
@@ -116,26 +115,4 @@ pub fn verify(
     let signature = header(props, SIGNATURE_HEADER);
     let proof = header(props, PROOF_HEADER);
     verifier.verify(body, signature.as_deref(), proof.as_deref())
-}
-
-/// Publishes `value` to the client's `reply_to` queue, if the request named one. Replies
-/// are best effort: a client that went away loses nothing of ours.
-pub async fn reply<T: Serialize>(publisher: &Publisher, request: &BasicProperties, value: &T) {
-    let Some(reply_to) = request.reply_to() else {
-        return;
-    };
-    let mut props = json_properties();
-    if let Some(c) = request.correlation_id() {
-        props = props.with_correlation_id(c.clone());
-    }
-    let msg = match Outgoing::json("", reply_to.as_str(), value) {
-        Ok(m) => m.with_properties(props).not_mandatory(),
-        Err(e) => {
-            tracing::warn!(error = %e, "reply not encoded");
-            return;
-        }
-    };
-    if let Err(e) = publisher.publish(msg).await {
-        tracing::warn!(error = %e, reply_to = reply_to.as_str(), "reply not sent");
-    }
 }

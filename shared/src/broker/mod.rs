@@ -6,7 +6,8 @@
 //! | `names` | exchange and queue names under a namespace, routing keys |
 //! | `connect` | opening one connection (plain or TLS), the broker's time limits, who we are |
 //! | `topology` | declaring, checking and deleting exchanges and queues; consuming |
-//! | `message` | message properties and headers, signing and checking them, replies |
+//! | `message` | message properties and headers, signing and checking them |
+//! | `reply` | replies on a request's `reply_to` queue |
 //! | `dead_letter` | our dead letters: why and where from |
 //! | `settle` | acking and requeueing deliveries |
 //! | [`link`] | a role's connection, re-established by us when lost; subscribing |
@@ -23,6 +24,7 @@ mod connect;
 mod dead_letter;
 mod message;
 mod names;
+mod reply;
 mod settle;
 mod topology;
 
@@ -34,11 +36,12 @@ pub use connect::{connect, hostname, user, BROKER_ANSWER_TIMEOUT};
 pub use dead_letter::dead_letter;
 pub use link::{connect_with_retry, Link};
 pub use message::{
-    header, json_properties, reply, sign_all, verify, Outgoing, FIRST_DEATH_QUEUE_HEADER,
+    header, json_properties, sign_all, verify, Outgoing, FIRST_DEATH_QUEUE_HEADER,
     FIRST_DEATH_REASON_HEADER, REASON_HEADER, SOURCE_HEADER, USER_HEADER,
 };
 pub use names::{Names, RESULT_KEY, SUBMIT_KEY, TASK_KEY};
 pub use publisher::{PublishReport, Publisher};
+pub use reply::reply;
 pub use settle::{settle, settle_all, Settle};
 pub use topology::{
     consume, declare_topology, delete_topology, ensure_topology, exchanges, queues, QueueSpec,

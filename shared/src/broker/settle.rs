@@ -1,6 +1,6 @@
 //! Settling deliveries: acks and requeues, alone or many at once.
 
-use super::BROKER_ANSWER_TIMEOUT;
+use super::connect::BROKER_ANSWER_TIMEOUT;
 
 /// How a delivery is settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

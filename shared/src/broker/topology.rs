@@ -1,7 +1,8 @@
 //! The topology: durable exchanges, quorum queues and their bindings, declared, checked
 //! or deleted; and consumers on it.
 
-use super::{hostname, Names, RESULT_KEY, SUBMIT_KEY, TASK_KEY};
+use super::connect::hostname;
+use super::names::{Names, RESULT_KEY, SUBMIT_KEY, TASK_KEY};
 use crate::config::AmqpSettings;
 use crate::{Error, Result};
 use lapin::options::{
