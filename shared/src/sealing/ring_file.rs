@@ -1,7 +1,7 @@
 //! Edits of the key-file text. Each returns the new text, already parsed as a valid ring,
 //! and leaves comments and the other key lines untouched.
 
-use super::KeyRing;
+use super::key_ring::KeyRing;
 use crate::{Error, Result};
 
 /// The id on a key line, or `None` for a blank or comment line.

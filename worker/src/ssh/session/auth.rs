@@ -7,7 +7,7 @@ use russh::client::{AuthResult, KeyboardInteractiveAuthResponse};
 use russh::{MethodKind, MethodSet};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::Session;
+use super::connect::Session;
 use crate::ssh::error::{Phase, SshError};
 use crate::ssh::AuthOutcome;
 

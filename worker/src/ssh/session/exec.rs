@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use russh::ChannelMsg;
 
-use super::{Session, CLOSE_GRACE};
+use super::connect::{Session, CLOSE_GRACE};
 use crate::ssh::error::{Phase, SshError};
 use crate::ssh::output::OutputAllowance;
 use crate::ssh::ExecOutput;
