@@ -163,12 +163,17 @@ impl Shell {
 
     /// Everything received up to and including `pat` (the rest stays buffered).
     pub async fn read_until(&mut self, pat: &str) -> String {
+        self.read_until_any(&[pat]).await
+    }
+
+    /// Everything up to and including whichever of `pats` appears first.
+    pub async fn read_until_any(&mut self, pats: &[&str]) -> String {
         loop {
-            if let Some(taken) = take_through_first(&mut self.buf, &[pat]) {
+            if let Some(taken) = take_through_first(&mut self.buf, pats) {
                 return taken;
             }
             let msg = within(
-                &format!("waiting for {pat:?}; got {:?}", self.buf),
+                &format!("waiting for {pats:?}; got {:?}", self.buf),
                 self.ch.wait(),
             )
             .await;
@@ -177,7 +182,7 @@ impl Shell {
                     self.buf.push_str(&String::from_utf8_lossy(&data))
                 }
                 Some(_) => {}
-                None => panic!("channel closed waiting for {pat:?}; got {:?}", self.buf),
+                None => panic!("channel closed waiting for {pats:?}; got {:?}", self.buf),
             }
         }
     }
@@ -208,29 +213,6 @@ pub fn scratch_dir(tag: &str) -> std::path::PathBuf {
     ));
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-impl Shell {
-    /// Everything up to and including whichever of `pats` appears first.
-    pub async fn read_until_any(&mut self, pats: &[&str]) -> String {
-        loop {
-            if let Some(taken) = take_through_first(&mut self.buf, pats) {
-                return taken;
-            }
-            let msg = within(
-                &format!("waiting for {pats:?}; got {:?}", self.buf),
-                self.ch.wait(),
-            )
-            .await;
-            match msg {
-                Some(ChannelMsg::Data { data }) => {
-                    self.buf.push_str(&String::from_utf8_lossy(&data))
-                }
-                Some(_) => {}
-                None => panic!("channel closed waiting for {pats:?}; got {:?}", self.buf),
-            }
-        }
-    }
 }
 
 /// Takes from `buf` everything up to and including the first of `pats` to appear, if any
