@@ -80,7 +80,7 @@ impl Session {
                 Ok(Err(e)) => return Err(SshError::from_connect_io(&e)),
                 Ok(Ok(s)) => s,
             };
-        crate::device::phase_observed("connect", started);
+        crate::ssh::phase_observed("connect", started);
         let started = std::time::Instant::now();
         if let Err(e) = socket.set_nodelay(true) {
             tracing::debug!(error = %e, "set_nodelay failed");
@@ -116,7 +116,7 @@ impl Session {
                 return Err(SshError::Timeout(Phase::Handshake));
             }
         };
-        crate::device::phase_observed("handshake", started);
+        crate::ssh::phase_observed("handshake", started);
         let presented = shared.lock().presented.clone();
         let Some(presented) = presented else {
             token.cancel();
