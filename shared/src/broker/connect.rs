@@ -27,7 +27,7 @@ pub async fn connect(settings: &AmqpSettings, role: &str) -> Result<Connection> 
     let mut uri: lapin::uri::AMQPUri = settings
         .url
         .parse()
-        .map_err(|e| Error::Config(format!("amqp.url: {e}")))?;
+        .map_err(|e| Error::setting("amqp.url", e))?;
     uri.query.heartbeat.get_or_insert(DEFAULT_HEARTBEAT_S);
     let props = ConnectionProperties::default()
         .with_connection_name(LongString::from(format!("netraven-{role}@{}", hostname())));
@@ -38,8 +38,9 @@ pub async fn connect(settings: &AmqpSettings, role: &str) -> Result<Connection> 
     if uri.scheme == lapin::uri::AMQPScheme::AMQP {
         if !settings.url.starts_with("amqp://") {
             // lapin reads any other scheme as plain AMQP: refuse rather than guess.
-            return Err(Error::Config(
-                "amqp.url: must start with amqp:// or amqps://".into(),
+            return Err(Error::setting(
+                "amqp.url",
+                "must start with amqp:// or amqps://",
             ));
         }
         return match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect_uri(uri, props))
@@ -99,8 +100,9 @@ pub async fn connect(settings: &AmqpSettings, role: &str) -> Result<Connection> 
 /// The TLS connector of an `amqps://` link, its files read now.
 fn broker_tls(settings: &AmqpSettings) -> Result<lapin::tcp::RustlsConnector> {
     if settings.tls_ca_file.is_none() {
-        return Err(Error::Config(
-            "amqp.tls_ca_file: must be set for an amqps:// URL (TLS is never skipped)".into(),
+        return Err(Error::setting(
+            "amqp.tls_ca_file",
+            "must be set for an amqps:// URL (TLS is never skipped)",
         ));
     }
     let files = crate::tls::Files {
@@ -128,6 +130,6 @@ pub fn user(settings: &AmqpSettings) -> Result<String> {
     let uri: lapin::uri::AMQPUri = settings
         .url
         .parse()
-        .map_err(|e| Error::Config(format!("amqp.url: {e}")))?;
+        .map_err(|e| Error::setting("amqp.url", e))?;
     Ok(uri.authority.userinfo.username)
 }

@@ -44,15 +44,11 @@ impl Settings {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Settings> {
-        let defaults = config::Config::try_from(&Settings::default())
-            .map_err(|e| Error::Config(e.to_string()))?;
+        let defaults = config::Config::try_from(&Settings::default())?;
         let mut builder = config::Config::builder().add_source(defaults);
         if let Some(path) = file {
             if !path.exists() {
-                return Err(Error::Config(format!(
-                    "config file {} does not exist",
-                    path.display()
-                )));
+                return Err(Error::ConfigFileMissing(path.to_path_buf()));
             }
             builder = builder.add_source(
                 config::File::from(path)
@@ -71,10 +67,7 @@ impl Settings {
                 .try_parsing(true)
                 .source(Some(env)),
         );
-        let settings: Settings = builder
-            .build()
-            .and_then(|c| c.try_deserialize())
-            .map_err(|e| Error::Config(e.to_string()))?;
+        let settings: Settings = builder.build().and_then(|c| c.try_deserialize())?;
         settings.validate()?;
         Ok(settings)
     }
@@ -83,7 +76,7 @@ impl Settings {
     /// (by setting name, inline private keys, and [`mask_url`](super::mask_url) on every other string).
     pub fn show(&self) -> Result<String> {
         // Every string of the tree, so that a setting added later is masked too.
-        let mut tree = toml::Value::try_from(self).map_err(|e| Error::Config(e.to_string()))?;
+        let mut tree = toml::Value::try_from(self)?;
         mask_tree(None, &mut tree);
         // Back through the typed settings, so they print in their usual order (a tree's
         // tables are sorted); the tree itself when a masked value does not fit its type.
@@ -91,6 +84,6 @@ impl Settings {
             Ok(masked) => toml::to_string_pretty(&masked),
             Err(_) => toml::to_string_pretty(&tree),
         };
-        shown.map_err(|e| Error::Config(e.to_string()))
+        Ok(shown?)
     }
 }

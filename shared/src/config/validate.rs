@@ -8,7 +8,7 @@ use crate::{Error, Result};
 impl Settings {
     /// Checks every value a type cannot check; the error names the key.
     pub fn validate(&self) -> Result<()> {
-        let fail = |key: &str, why: &str| Err(Error::Config(format!("{key}: {why}")));
+        let fail = |key: &str, why: &str| Err(Error::setting(key, why));
         let ns = &self.amqp.namespace;
         if ns.is_empty()
             || ns.len() > 64
@@ -165,7 +165,7 @@ impl Settings {
     /// plain link (it would be ignored), every file present, libpq's TLS parameters in
     /// `database.url` valid.
     fn validate_tls(&self) -> Result<()> {
-        let fail = |key: &str, why: String| Err(Error::Config(format!("{key}: {why}")));
+        let fail = |key: &str, why: String| Err(Error::setting(key, why));
         let amqp = &self.amqp;
         let tls_keys = [
             ("amqp.tls_ca_file", amqp.tls_ca_file.is_some()),
@@ -224,8 +224,7 @@ impl Settings {
             }
         }
         let (_, pg) = crate::libpq::split_tls(&self.database.url)
-            .map_err(|e| Error::Config(format!("database.url: {e}")))?;
-        pg.validate()
-            .map_err(|e| Error::Config(format!("database.url: {e}")))
+            .map_err(|e| Error::setting("database.url", e))?;
+        pg.validate().map_err(|e| Error::setting("database.url", e))
     }
 }

@@ -1,7 +1,7 @@
 //! The loaded key ring: parsing its text, sealing with its first key, opening with any.
 
 use crate::config::SecretSettings;
-use crate::{Error, Result};
+use crate::{Error, Result, Unsealable};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305, NONCE_LEN};
@@ -161,9 +161,7 @@ impl KeyRing {
         let mut parts = sealed.splitn(3, ':');
         let (Some(PREFIX), Some(id), Some(body)) = (parts.next(), parts.next(), parts.next())
         else {
-            return Err(Error::Unseal(
-                "not a sealed secret (expected nrv1:<key id>:…)".into(),
-            ));
+            return Err(Error::Unseal(Unsealable::NotSealed));
         };
         let key = self
             .keys
@@ -172,24 +170,20 @@ impl KeyRing {
             .ok_or_else(|| Error::UnknownKey(id.to_string()))?;
         let raw = B64
             .decode(body)
-            .map_err(|_| Error::Unseal("sealed body is not base64".into()))?;
+            .map_err(|_| Error::Unseal(Unsealable::NotBase64))?;
         if raw.len() < NONCE_LEN {
-            return Err(Error::Unseal("sealed body is truncated".into()));
+            return Err(Error::Unseal(Unsealable::Truncated));
         }
         let (nonce, ct) = raw.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce)
-            .map_err(|_| Error::Unseal("bad nonce".into()))?;
+            .map_err(|_| Error::Unseal(Unsealable::BadNonce))?;
         let mut buf = ct.to_vec();
         let plain = key
             .key
             .open_in_place(nonce, Aad::from(AAD), &mut buf)
-            .map_err(|_| {
-                Error::Unseal(format!(
-                    "key {id:?} does not open it (tampered or wrong key)"
-                ))
-            })?;
-        let text = String::from_utf8(plain.to_vec())
-            .map_err(|_| Error::Unseal("secret is not UTF-8".into()))?;
+            .map_err(|_| Error::Unseal(Unsealable::DoesNotOpen(id.to_string())))?;
+        let text =
+            String::from_utf8(plain.to_vec()).map_err(|_| Error::Unseal(Unsealable::NotUtf8))?;
         Ok(SecretString::from(text))
     }
 
