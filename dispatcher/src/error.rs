@@ -125,7 +125,7 @@ mod tests {
             port: 70_000,
         };
         let closed = DispatchError::Pool(PoolError::Closed);
-        let config = DispatchError::Shared(netraven_shared::Error::Config("bad".into()));
+        let config = DispatchError::Shared(netraven_shared::Error::setting("amqp.url", "bad"));
         for (e, status) in [
             (port, JobStatus::FailedCredentialResolution),
             (unconfirmed(), JobStatus::FailedDispatcherError),

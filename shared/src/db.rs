@@ -60,11 +60,10 @@ impl Target {
     /// Parses `url` (a `postgres://` URL, libpq's TLS parameters included) and reads the
     /// TLS files it names. Errors name `database.url` and the parameter.
     pub fn new(url: &str) -> Result<Target> {
-        let bad = |e: String| Error::Config(format!("database.url: {e}"));
+        let bad = |e: String| Error::setting("database.url", e);
         let (url, params) = split_tls(url).map_err(bad)?;
         params.validate().map_err(bad)?;
-        let mut config = tokio_postgres::Config::from_str(&url)
-            .map_err(|e| Error::Config(format!("database.url: {e}")))?;
+        let mut config = tokio_postgres::Config::from_str(&url).map_err(Error::DatabaseUrl)?;
         // `sslmode=require` in a form the split did not take out (a percent-encoded name,
         // say) is read by tokio-postgres itself: never weaken it to `prefer`.
         let mode = if config.get_ssl_mode() == PgSslMode::Require {

@@ -6,12 +6,22 @@ use std::path::PathBuf;
 /// operator can act on; none ever carries a secret.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A setting whose value cannot be used; `key` names it (`amqp.url`).
+    #[error("configuration: {key}: {reason}")]
+    Setting { key: String, reason: String },
+    /// The settings could not be read or did not fit their types (the text names the key).
     #[error("configuration: {0}")]
-    Config(String),
+    ConfigLoad(Box<config::ConfigError>),
+    #[error("configuration: config file {} does not exist", .0.display())]
+    ConfigFileMissing(PathBuf),
+    #[error("configuration: cannot print the settings: {0}")]
+    ConfigShow(#[from] toml::ser::Error),
+    #[error("configuration: database.url: {0}")]
+    DatabaseUrl(#[source] tokio_postgres::Error),
     #[error("secret key: {0}")]
     Key(String),
     #[error("cannot open sealed secret: {0}")]
-    Unseal(String),
+    Unseal(Unsealable),
     #[error("cannot open sealed secret: sealed with key {0:?}, which is not in the key ring")]
     UnknownKey(String),
     #[error("cannot read {path}: {source}")]
@@ -82,6 +92,23 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// A setting's value that cannot be used.
+    pub fn setting(key: &str, reason: impl std::fmt::Display) -> Error {
+        Error::Setting {
+            key: key.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+impl From<config::ConfigError> for Error {
+    /// Boxed: the loader's error is large and travels in every `Result` of the crate.
+    fn from(e: config::ConfigError) -> Self {
+        Error::ConfigLoad(Box::new(e))
+    }
+}
+
 impl From<deadpool_postgres::PoolError> for Error {
     fn from(e: deadpool_postgres::PoolError) -> Self {
         match e {
@@ -93,3 +120,21 @@ impl From<deadpool_postgres::PoolError> for Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a sealed secret does not open. The AEAD says only "no" (by design it tells an
+/// attacker nothing more), so the reasons are ours, one per check.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unsealable {
+    #[error("not a sealed secret (expected nrv1:<key id>:…)")]
+    NotSealed,
+    #[error("sealed body is not base64")]
+    NotBase64,
+    #[error("sealed body is truncated")]
+    Truncated,
+    #[error("bad nonce")]
+    BadNonce,
+    #[error("key {0:?} does not open it (tampered or wrong key)")]
+    DoesNotOpen(String),
+    #[error("secret is not UTF-8")]
+    NotUtf8,
+}

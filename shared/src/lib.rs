@@ -34,5 +34,5 @@ pub mod telemetry;
 pub mod tls;
 pub mod transient;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, Unsealable};
 pub use transient::Transient;

@@ -69,7 +69,11 @@ impl Transient for crate::Error {
             Error::Broker(e) => e.is_transient(),
             Error::BrokerTimeout { .. } | Error::NotConfirmed { .. } | Error::ShuttingDown => true,
             Error::BrokerTls { .. } | Error::TopologyMissing { .. } => false,
-            Error::Config(_)
+            Error::Setting { .. }
+            | Error::ConfigLoad(_)
+            | Error::ConfigFileMissing(_)
+            | Error::ConfigShow(_)
+            | Error::DatabaseUrl(_)
             | Error::Key(_)
             | Error::Unseal(_)
             | Error::UnknownKey(_)

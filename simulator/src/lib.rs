@@ -62,7 +62,7 @@ pub use ground_truth::{AuthMethod, DeviceReport, LoginAttempt};
 pub use platform::cisco_ios::INVALID_INPUT as IOS_INVALID_INPUT;
 pub use platform::juniper_junos::MORE as JUNOS_MORE;
 pub use platform::linux::CONFIG_COMMAND as LINUX_CONFIG_COMMAND;
+pub use platform::{MORE, PAGE_LINES};
 pub use scenario::scenario;
 pub use server::MAX_AUTH_TRIES;
-pub use shell::{MORE, PAGE_LINES};
 pub use spec::{CredentialSpec, DeviceSpec, FleetOptions, FleetSpec, Platform};

@@ -7,15 +7,13 @@ use crate::job_types::{self, reachability, Device, LoggedInJob, Work};
 use crate::outcome::DeviceFailure;
 use crate::report::{Attempt, AttemptOutcome, DeviceReport, JobDone};
 use crate::ssh::{
-    AuthOutcome, HostKeyCheck, OutputAllowance, Phase, Session, SshError, SshOptions,
+    phase_observed, AuthOutcome, HostKeyCheck, OutputAllowance, Phase, Session, SshError,
+    SshOptions,
 };
 use chrono::{DateTime, Utc};
 use netraven_shared::domain::{HostKeyPolicy, Outcome};
 use netraven_shared::messages::{DeviceTask, TaskCredential};
 use std::time::Instant;
-
-// `ssh/session.rs` still reaches the phase metric through this module.
-pub(crate) use crate::ssh::phase_observed;
 
 /// A server that hangs up mid-authentication without judging the secret (MaxAuthTries,
 /// a change of username) gets this many fresh connections for the same credential.

@@ -1,8 +1,8 @@
 //! The `cisco_ios` platform: `HOST>`, `enable` + `Password:`, `HOST#`, paging, IOS errors.
 
+use super::ShellState;
 use super::{caret, parse, LineResult, Syntax};
 use crate::device::Device;
-use crate::shell::ShellState;
 
 /// What erases ` --More-- ` once answered (backspaces, blanks, backspaces).
 pub(crate) const MORE_ERASE: &str =

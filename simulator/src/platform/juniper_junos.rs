@@ -1,8 +1,8 @@
 //! The `juniper_junos` platform: `user@host>`, `set cli screen-length 0`, display set.
 
+use super::ShellState;
 use super::{caret, parse, LineResult, Syntax};
 use crate::device::Device;
-use crate::shell::ShellState;
 
 /// The Junos pager prompt.
 pub const MORE: &str = "---(more)---";

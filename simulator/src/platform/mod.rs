@@ -3,9 +3,12 @@
 pub(crate) mod cisco_ios;
 pub(crate) mod juniper_junos;
 pub(crate) mod linux;
+mod state;
+
+pub(crate) use state::ShellState;
+pub use state::{MORE, PAGE_LINES};
 
 use crate::device::Device;
-use crate::shell::ShellState;
 use crate::Platform;
 
 /// Output of one exec request.
@@ -100,7 +103,7 @@ pub(crate) fn prompt(device: &Device, state: &ShellState) -> String {
 /// The pager prompt and what erases it once answered.
 pub(crate) fn pager(platform: Platform) -> (&'static str, &'static str) {
     match platform {
-        Platform::Linux | Platform::CiscoIos => (crate::shell::MORE, cisco_ios::MORE_ERASE),
+        Platform::Linux | Platform::CiscoIos => (MORE, cisco_ios::MORE_ERASE),
         Platform::JuniperJunos => (juniper_junos::MORE, juniper_junos::MORE_ERASE),
     }
 }

@@ -227,13 +227,21 @@ fn sim_logs_into(
         .stdout(Stdio::null())
         .stderr(stderr)
         .spawn()?;
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id())?);
+    // A watchdog: a simulator that never logs (or never stops) is killed after a minute,
+    // which ends a blocked read with EOF, so the test fails instead of hanging.
+    let (done, watched) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if watched.recv_timeout(Duration::from_secs(60)).is_err() {
+            let _ = kill(pid, Signal::SIGKILL);
+        }
+    });
     let waited = ready(&mut child);
-    kill(
-        nix::unistd::Pid::from_raw(i32::try_from(child.id())?),
-        Signal::SIGTERM,
-    )?;
-    child.wait()?;
-    waited
+    kill(pid, Signal::SIGTERM)?;
+    let status = child.wait()?;
+    let _ = done.send(());
+    let _ = watchdog.join();
+    waited.map_err(|e| anyhow::anyhow!("{e} (simulator ended {status})"))
 }
 
 #[test]

@@ -11,8 +11,9 @@ use russh::{cipher, kex, mac, Preferred};
 
 use super::SshOptions;
 
-/// Key exchanges, fastest safe one first: `curve25519-sha256` handshakes ~50% faster than
-/// the russh default `mlkem768x25519-sha256` (CRATES.md). The NIST ECDH curves are added
+/// Key exchanges, fastest safe one first: `curve25519-sha256`, ahead of russh's default
+/// `mlkem768x25519-sha256`, which adds an ML-KEM exchange to every handshake — and
+/// handshakes are most of a worker's CPU (docs/performance.md). The NIST ECDH curves are added
 /// because many network operating systems offer nothing newer.
 const KEX: &[kex::Name] = &[
     kex::CURVE25519,
@@ -179,7 +180,8 @@ fn build(options: &SshOptions, family: KeyFamily) -> Config {
     Config {
         preferred,
         gex,
-        // Without it every handshake stalls ~40 ms on Nagle + delayed ACK (CRATES.md).
+        // Without it small handshake packets wait on Nagle for the peer's delayed ACK (up to
+        // 40 ms on Linux) at every round trip.
         nodelay: true,
         // Phases are bounded by our own timeouts; the session itself must not expire
         // while the caller holds it between commands.

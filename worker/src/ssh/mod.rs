@@ -6,12 +6,12 @@
 //! ([`Session::authenticate`]), and commands run on exec channels ([`Session::exec`]) or
 //! in an interactive shell ([`Session::shell`]).
 //!
-//! Files: `session.rs` (the public [`Session`]), `error.rs` ([`SshError`], [`Phase`] and the
+//! Files: `session/` (the public [`Session`]: connect, auth, exec), `error.rs` ([`SshError`], [`Phase`] and the
 //! mapping of russh errors), `host_key.rs` (fingerprints and pin checks), `algorithms.rs`
 //! (the russh client configuration), `handler.rs` (the russh callbacks), `stream.rs` (a
 //! socket wrapper that lets us close a connection russh still holds), `output.rs` (what
 //! devices' output may take of a worker's memory), `timing.rs` (the phases' durations as
-//! metrics), `shell.rs` ([`Shell`]: PTY shells, prompts, pagers, enable) and `terminal.rs`
+//! metrics), `shell.rs` ([`Shell`]: PTY shells, prompts, pagers, enable) and `terminal/`
 //! (the pure text logic of shells: escape sequences, prompt and pager matching, echo).
 
 mod algorithms;

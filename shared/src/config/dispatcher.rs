@@ -1,0 +1,94 @@
+//! The `[dispatcher]` section and what each submitter may ask for.
+
+use crate::domain::{HostKeyPolicy, JobType};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DispatcherSettings {
+    /// `/metrics`, `/healthz` and `/readyz`; empty disables the server.
+    pub metrics_addr: String,
+    pub prefetch: u16,
+    /// Default cap on credentials tried per device.
+    pub max_credentials_per_device: u32,
+    pub default_device_deadline_ms: u64,
+    pub default_job_deadline_ms: u64,
+    pub default_host_key_policy: HostKeyPolicy,
+    /// Submitters (broker user names, from the requests' AMQP `user_id`) allowed more than
+    /// the default (`config_backup` and `reachability`, host-key policy `accept-new` or
+    /// `strict`). Anyone unlisted, and requests without `user_id`, get the default.
+    pub submitters: BTreeMap<String, SubmitterSettings>,
+}
+
+/// What one submitter may ask for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SubmitterSettings {
+    /// Job types allowed. In an environment variable: a JSON array in a string.
+    #[serde(deserialize_with = "list_or_json")]
+    pub job_types: Vec<JobType>,
+    /// Regular expressions a `command` job's every command must match as a whole (they
+    /// are anchored: `show .*` does not match `reload`). In an environment variable: a JSON
+    /// array in a string.
+    #[serde(deserialize_with = "list_or_json")]
+    pub command_patterns: Vec<String>,
+    /// The weakest host-key policy the submitter's jobs may ask for.
+    pub weakest_host_key_policy: HostKeyPolicy,
+}
+
+impl Default for SubmitterSettings {
+    /// What every submitter may do: the default permissions.
+    fn default() -> Self {
+        SubmitterSettings {
+            job_types: vec![JobType::ConfigBackup, JobType::Reachability],
+            command_patterns: Vec::new(),
+            weakest_host_key_policy: HostKeyPolicy::AcceptNew,
+        }
+    }
+}
+
+/// A list, or (from an environment variable) a string holding a JSON array.
+fn list_or_json<'de, D, T>(d: D) -> std::result::Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either<T> {
+        List(Vec<T>),
+        Json(String),
+    }
+    match Either::<T>::deserialize(d)? {
+        Either::List(v) => Ok(v),
+        Either::Json(s) => serde_json::from_str(&s).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "expected a list, or a JSON array in a string such as [\"show .*\"]: {e}"
+            ))
+        }),
+    }
+}
+
+impl Default for DispatcherSettings {
+    fn default() -> Self {
+        DispatcherSettings {
+            metrics_addr: "127.0.0.1:9464".into(),
+            prefetch: 16,
+            max_credentials_per_device: 5,
+            default_device_deadline_ms: 120_000,
+            default_job_deadline_ms: 3_600_000,
+            default_host_key_policy: HostKeyPolicy::AcceptNew,
+            submitters: BTreeMap::new(),
+        }
+    }
+}
+
+/// A command pattern as it is matched: anchored at both ends, so that it must match the
+/// whole command. The pattern must be a regular expression on its own first: one that
+/// only compiles inside the anchors' group (`show version)|(.*`) would break out of them.
+pub fn anchored(pattern: &str) -> std::result::Result<regex::Regex, regex::Error> {
+    regex::Regex::new(pattern)?;
+    regex::Regex::new(&format!("^(?:{pattern})$"))
+}

@@ -1,0 +1,20 @@
+//! The wire contract: every message that crosses the broker, versioned JSON.
+//!
+//! `docs/messages.md` documents each one with an example and `docs/schemas/` holds the JSON
+//! Schema of the job request. Decoders are strict (`deny_unknown_fields`): what the schema
+//! rejects, the decoder rejects.
+
+mod event;
+mod request;
+mod result;
+mod task;
+#[cfg(test)]
+mod tests;
+
+pub use event::{events, JobEvent, JobReply};
+pub use request::{JobRequest, Limits, PhaseTimeouts, Targets, MAX_REQUEST_ID_LEN};
+pub use result::{TaskResult, TaskResults, MAX_RESULTS_PER_BATCH, RESULTS_BATCH_TYPE};
+pub use task::{DeviceTask, TaskCredential, TaskDevice};
+
+/// The version of every message this build writes and reads.
+pub const VERSION: u32 = 1;

@@ -1,0 +1,85 @@
+//! What a worker reports for each device: one result, or a batch of them.
+
+use super::VERSION;
+use crate::domain::Outcome;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// What a worker reports for one device (to `<ns>.results`), recorded by the aggregator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskResult {
+    pub version: u32,
+    pub job_id: Uuid,
+    pub device_id: i64,
+    pub device_name: String,
+    pub outcome: Outcome,
+    /// Human-readable reason; never contains a secret.
+    pub reason: String,
+    /// The credential that logged in, when one did.
+    #[serde(default)]
+    pub credential_id: Option<i64>,
+    /// Login attempts made on this device.
+    pub attempts: u32,
+    pub duration_ms: u64,
+    /// SHA-256 of the stored configuration, for `config_backup`.
+    #[serde(default)]
+    pub config_sha256: Option<String>,
+    /// Which worker did the work (host name and process id).
+    pub worker: String,
+    pub finished_at: DateTime<Utc>,
+}
+
+impl TaskResult {
+    pub fn decode(body: &[u8]) -> Result<TaskResult, String> {
+        let result: TaskResult =
+            serde_json::from_slice(body).map_err(|e| format!("not a valid task result: {e}"))?;
+        if result.version != VERSION {
+            return Err(format!(
+                "unsupported task result version {}",
+                result.version
+            ));
+        }
+        Ok(result)
+    }
+}
+
+/// The AMQP `type` of a message on `<ns>.results` that carries a [`TaskResults`] batch; a
+/// message without it carries one [`TaskResult`].
+pub const RESULTS_BATCH_TYPE: &str = "task-results";
+
+/// Largest batch a worker sends (its group commit's size).
+pub const MAX_RESULTS_PER_BATCH: usize = 512;
+
+/// Several devices' results in one message: a worker publishes one per group commit, not
+/// one per device, so the broker confirms, stores, delivers and acks one message where it
+/// did hundreds. The aggregator takes these and single [`TaskResult`]s alike (workers of
+/// an older build send singles during an upgrade).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskResults {
+    pub version: u32,
+    pub results: Vec<TaskResult>,
+}
+
+impl TaskResults {
+    pub fn decode(body: &[u8]) -> Result<TaskResults, String> {
+        let batch: TaskResults = serde_json::from_slice(body)
+            .map_err(|e| format!("not a valid batch of task results: {e}"))?;
+        if batch.version != VERSION {
+            return Err(format!(
+                "unsupported task results version {}",
+                batch.version
+            ));
+        }
+        match batch.results.iter().find(|r| r.version != VERSION) {
+            Some(r) => Err(format!("unsupported task result version {}", r.version)),
+            None if batch.results.len() > MAX_RESULTS_PER_BATCH => Err(format!(
+                "{} results in one batch; at most {MAX_RESULTS_PER_BATCH}",
+                batch.results.len()
+            )),
+            None => Ok(batch),
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! The device task the dispatcher publishes for one device.
+
+use super::{PhaseTimeouts, VERSION};
+use crate::domain::{HostKeyPolicy, JobType};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// One device's work, published by the dispatcher to `<ns>.tasks`, consumed by one worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceTask {
+    pub version: u32,
+    pub job_id: Uuid,
+    /// The dispatcher parsed the request's type; the task carries the enum, under the same
+    /// wire names. A worker older than a new job type refuses the whole task as
+    /// undecodable (it is dead-lettered and the device ends `DEAD_LETTERED`) rather than
+    /// half-running it.
+    pub job_type: JobType,
+    pub device: TaskDevice,
+    /// Credentials in the order they must be tried (affinity, then priority, then id).
+    pub credentials: Vec<TaskCredential>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<String>,
+    pub device_deadline_ms: u64,
+    /// The job's overrides of the workers' per-phase timeouts.
+    #[serde(default, skip_serializing_if = "PhaseTimeouts::is_empty")]
+    pub timeouts: PhaseTimeouts,
+    pub host_key_policy: HostKeyPolicy,
+    /// The host key pinned for the device when the task was made (OpenSSH public key line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned_host_key: Option<String>,
+    /// After this instant the job no longer waits for the device: a worker drops the task.
+    pub job_deadline: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskDevice {
+    pub id: i64,
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub platform: String,
+}
+
+/// A credential as stored: the secret stays sealed until a worker opens it in memory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskCredential {
+    pub id: i64,
+    pub name: String,
+    pub username: String,
+    pub sealed_secret: String,
+}
+
+impl DeviceTask {
+    pub fn decode(body: &[u8]) -> Result<DeviceTask, String> {
+        let task: DeviceTask =
+            serde_json::from_slice(body).map_err(|e| format!("not a valid device task: {e}"))?;
+        if task.version != VERSION {
+            return Err(format!("unsupported device task version {}", task.version));
+        }
+        Ok(task)
+    }
+}

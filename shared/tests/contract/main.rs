@@ -1,0 +1,14 @@
+//! The wire contract, checked from the outside: the JSON Schemas in `docs/schemas/`, the
+//! examples in `docs/examples/` and the JSON blocks of `docs/messages.md` against the Rust
+//! decoders in `netraven_shared::messages`.
+//!
+//! The job request schema must give the same verdict as `JobRequest::decode` on every body:
+//! the examples, the refused examples, and a deterministic set of mutated requests. The few
+//! places where they cannot or do not agree are listed in [`mutations::Known`] and pinned by
+//! `documented_differences`, so a change on either side shows up here.
+
+mod common;
+mod domain;
+mod examples;
+mod markdown;
+mod mutations;

@@ -1,0 +1,6 @@
+//! `ssh::Session`: connecting, host keys, authentication and exec channels.
+
+mod auth;
+mod exec;
+mod host_keys;
+mod unreachable;

@@ -1,0 +1,5 @@
+//! `ssh::Shell`: PTY shells, prompts, pagers and enable.
+
+mod devices;
+mod profiles;
+mod prompts;
