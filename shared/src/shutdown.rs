@@ -8,8 +8,9 @@ pub fn on_signal() -> CancellationToken {
     let trigger = token.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
-        tracing::info!("shutdown signal received; finishing in-flight work");
+        // Cancel first: nothing the log line does may keep the process from stopping.
         trigger.cancel();
+        tracing::info!("shutdown signal received; finishing in-flight work");
     });
     token
 }

@@ -33,7 +33,11 @@ pub fn init_logging_with_ansi(settings: &LogSettings, ansi: bool) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(ansi);
+        .with_ansi(ansi)
+        // A log line that cannot be written (stderr's reader went away) is dropped. By
+        // default the subscriber reports it with `eprintln!`, to the same closed stderr,
+        // which panics in whatever task was logging: the shutdown task, for one.
+        .log_internal_errors(false);
     let _ = if settings.format == "json" {
         builder.json().flatten_event(true).try_init()
     } else {

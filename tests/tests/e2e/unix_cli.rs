@@ -238,7 +238,20 @@ fn sim_logs_into(
     });
     let waited = ready(&mut child);
     kill(pid, Signal::SIGTERM)?;
-    let status = child.wait()?;
+    // It must stop on SIGTERM even when its stderr's reader is gone: a log line it cannot
+    // write once kept the shutdown from happening.
+    let stopping = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if stopping.elapsed() > Duration::from_secs(30) {
+            let _ = kill(pid, Signal::SIGKILL);
+            child.wait()?;
+            anyhow::bail!("the simulator did not stop within 30 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let _ = done.send(());
     let _ = watchdog.join();
     waited.map_err(|e| anyhow::anyhow!("{e} (simulator ended {status})"))
