@@ -40,7 +40,7 @@ pub struct DemoArgs {
 
 /// A progress line, on stderr: stdout carries the result alone.
 fn step(n: usize, text: &str) {
-    eprintln!("[{n}/7] {text}");
+    crate::note!("[{n}/7] {text}");
 }
 
 /// `url` with its database name replaced.
@@ -64,7 +64,7 @@ pub async fn run(settings: Settings, args: DemoArgs) -> Result<()> {
     let started = Instant::now();
     step(1, "checking PostgreSQL and RabbitMQ");
     services::ensure(&settings.database.url, &settings.amqp.url, |m| {
-        eprintln!("      {m}")
+        crate::note!("      {m}")
     })?;
 
     step(2, &format!("creating a fresh database {DEMO_DATABASE:?}"));
@@ -80,7 +80,7 @@ pub async fn run(settings: Settings, args: DemoArgs) -> Result<()> {
             .context("cannot create the demo database")?;
     }
     let applied = db::migrate(&demo_url).await?;
-    eprintln!("      migrated: {}", applied.join(", "));
+    crate::note!("      migrated: {}", applied.join(", "));
 
     step(
         3,
@@ -108,7 +108,7 @@ pub async fn run(settings: Settings, args: DemoArgs) -> Result<()> {
     demo_settings.amqp.namespace = DEMO_NAMESPACE.to_string();
     let pool = db::pool(&demo_settings.database)?;
     let imported = inventory::import(&mut pool.get().await?, &keyring, &inventory_file).await?;
-    eprintln!(
+    crate::note!(
         "      imported {} devices and {} credentials (secrets sealed with a key made for this demo)",
         imported.devices, imported.credentials
     );
@@ -134,7 +134,7 @@ pub async fn run(settings: Settings, args: DemoArgs) -> Result<()> {
             &work_dir,
         )?);
     }
-    eprintln!("      logs in {}", work_dir.display());
+    crate::note!("      logs in {}", work_dir.display());
 
     step(5, "submitting a config_backup job by message");
     let request = JobRequest {
@@ -160,7 +160,7 @@ pub async fn run(settings: Settings, args: DemoArgs) -> Result<()> {
         .reply
         .job_id
         .context("the dispatcher's reply names no job")?;
-    eprintln!("      job {job_id}");
+    crate::note!("      job {job_id}");
 
     step(6, "waiting for the job");
     let client = pool.get().await?;
@@ -172,9 +172,12 @@ pub async fn run(settings: Settings, args: DemoArgs) -> Result<()> {
             .context("the job row vanished")?;
         let c = &view.counts;
         if c.completed_devices != last {
-            eprintln!(
+            crate::note!(
                 "      {:>5}/{} devices reported, {} succeeded  [{}]",
-                c.completed_devices, c.total_devices, c.succeeded_devices, c.status
+                c.completed_devices,
+                c.total_devices,
+                c.succeeded_devices,
+                c.status
             );
             last = c.completed_devices;
         }
@@ -202,7 +205,7 @@ pub async fn run(settings: Settings, args: DemoArgs) -> Result<()> {
     for role in &mut roles {
         let ok = role.stop(Duration::from_secs(30))?;
         if !ok {
-            eprintln!(
+            crate::note!(
                 "      {} did not stop cleanly; see {}",
                 role.name,
                 work_dir.join(format!("{}.log", role.name)).display()
@@ -240,7 +243,7 @@ async fn reset_namespace(settings: &Settings) -> Result<()> {
 
 async fn cleanup_namespace(settings: &Settings) {
     if let Err(e) = reset_namespace(settings).await {
-        eprintln!("      could not remove the demo's queues: {e:#}");
+        crate::note!("      could not remove the demo's queues: {e:#}");
     }
 }
 

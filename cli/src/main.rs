@@ -15,7 +15,7 @@ fn main() -> ExitCode {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            netraven_cli::note!("error: cannot start the async runtime: {e}");
             return Exit::Error.into();
         }
     };
@@ -24,7 +24,7 @@ fn main() -> ExitCode {
         // The reader of our stdout has gone (`| head`): it has what it wanted.
         Err(e) if output::is_broken_pipe(&e) => Exit::Success.into(),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            netraven_cli::note!("error: {e:#}");
             Exit::Error.into()
         }
     }

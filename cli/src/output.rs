@@ -83,6 +83,22 @@ macro_rules! say {
     };
 }
 
+/// One line of progress or status to stderr. Best effort: a closed stderr (its reader
+/// gone) drops the line rather than panicking as `eprintln!` does, so the command goes on
+/// with its work and its data.
+pub fn progress(args: fmt::Arguments<'_>) {
+    let mut err = io::stderr().lock();
+    let _ = err.write_fmt(args).and_then(|()| err.write_all(b"\n"));
+}
+
+/// `eprintln!` that never panics: see [`progress`].
+#[macro_export]
+macro_rules! note {
+    ($($arg:tt)*) => {
+        $crate::output::progress(format_args!($($arg)*))
+    };
+}
+
 /// Whether `e` came from writing into a pipe whose reader has gone (`| head`).
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {

@@ -29,7 +29,7 @@ pub fn man(dir: Option<&Path>) -> Result<()> {
                 .with_context(|| format!("cannot create {}", dir.display()))?;
             clap_mangen::generate_to(cmd, dir)
                 .with_context(|| format!("cannot write the man pages into {}", dir.display()))?;
-            eprintln!("man pages written to {}", dir.display());
+            crate::note!("man pages written to {}", dir.display());
         }
         None => {
             let mut page = Vec::new();

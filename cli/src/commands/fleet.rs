@@ -16,7 +16,7 @@ pub async fn inventory(settings: &Settings, cmd: InventoryCommand) -> Result<()>
     let mut client = connect(settings).await?;
     let done = inventory::import(&mut client, &keyring, &file).await?;
     for name in &done.inline_secrets {
-        eprintln!(
+        crate::note!(
             "warning: credential {name:?} has its secret inline in {}; prefer secret_env or \
              secret_file",
             file.display()

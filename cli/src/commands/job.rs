@@ -100,7 +100,7 @@ async fn submit(settings: &Settings, args: SubmitArgs) -> Result<Exit> {
     say!("{job_id}")?;
     if let (Some(status), Some(error)) = (done.reply.status, &done.reply.error) {
         // The job ended at the dispatcher (not permitted, invalid, …): say why.
-        eprintln!("{status}: {error}");
+        crate::note!("{status}: {error}");
         return Ok(Exit::for_status(status));
     }
     if !args.wait {
@@ -111,6 +111,6 @@ async fn submit(settings: &Settings, args: SubmitArgs) -> Result<Exit> {
         .map(|e| e.status)
         .or(done.reply.status)
         .unwrap_or(JobStatus::FailedUnexpected);
-    eprintln!("{status}");
+    crate::note!("{status}");
     Ok(Exit::for_status(status))
 }

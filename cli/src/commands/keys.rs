@@ -21,7 +21,7 @@ pub fn signing(settings: &Settings, cmd: SigningCommand) -> Result<()> {
                 Issuer::Worker
             };
             let public = signing::init(&path, issuer)?;
-            eprintln!(
+            crate::note!(
                 "wrote a new {issuer} signing key to {} (mode 0600); its public key, for \
                  signing.trusted_keys_file of the roles that check it:",
                 path.display()

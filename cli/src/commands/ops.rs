@@ -29,7 +29,7 @@ pub fn config(settings: &Settings, cmd: ConfigCommand) -> Result<()> {
 pub fn services(settings: &Settings, cmd: ServicesCommand) -> Result<()> {
     let ServicesCommand::Ensure = cmd;
     services::ensure(&settings.database.url, &settings.amqp.url, |m| {
-        eprintln!("{m}")
+        crate::note!("{m}")
     })?;
     say!("PostgreSQL and RabbitMQ are up")?;
     Ok(())
@@ -53,9 +53,9 @@ pub async fn broker(settings: &Settings, cmd: BrokerCommand) -> Result<()> {
     } else {
         access::setup(&settings.amqp, &args.rabbitmqctl, &accounts).await?;
         for a in &accounts {
-            eprintln!("{} account {} ready", a.role.as_str(), a.user);
+            crate::note!("{} account {} ready", a.role.as_str(), a.user);
         }
-        eprintln!(
+        crate::note!(
             "topology of namespace {} declared; run the roles with \
              amqp.declare_topology = false",
             settings.amqp.namespace
@@ -107,24 +107,24 @@ pub async fn sim(args: SimArgs) -> Result<()> {
         devices.first().map_or(0, |d| d.port),
         devices.last().map_or(0, |d| d.port),
     );
-    eprintln!(
+    crate::note!(
         "serving {} {} devices on 127.0.0.1 ports {first}..={last}",
         devices.len(),
         name
     );
     if let Some(path) = &args.inventory {
         fleet.write_inventory(path)?;
-        eprintln!("inventory written to {}", path.display());
+        crate::note!("inventory written to {}", path.display());
     }
     let stop = shutdown::on_signal();
     if let Some(addr) = args.control_addr {
         let (f, s) = (fleet.clone(), stop.clone());
         tokio::spawn(async move {
             if let Err(e) = serve_control(f, addr, s).await {
-                eprintln!("control endpoint stopped: {e}");
+                crate::note!("control endpoint stopped: {e}");
             }
         });
-        eprintln!("ground truth on http://{addr}/attempts");
+        crate::note!("ground truth on http://{addr}/attempts");
     }
     stop.cancelled().await;
     fleet.stop().await;

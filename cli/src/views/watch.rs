@@ -94,7 +94,7 @@ pub async fn watch(client: &deadpool_postgres::Client, job_id: Uuid, how: Watch)
     }
     out.flush()?;
     if code == Exit::GaveUp {
-        eprintln!(
+        crate::note!(
             "gave up after {} s: job {job_id} is still {}",
             how.timeout.as_secs(),
             summary.status

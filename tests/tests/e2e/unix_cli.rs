@@ -74,6 +74,23 @@ fn a_closed_pipe_ends_a_command_quietly_with_zero() -> anyhow::Result<()> {
         ])
         .arg(&bin))?;
     assert_quiet_success("completions bash | head -c1", &out);
+
+    // A closed stderr drops the progress lines; the command still does its work.
+    let dir = tempfile::tempdir()?;
+    let (reader, writer) = std::io::pipe()?;
+    drop(reader);
+    let out = bare()?
+        .args(["man", "--out"])
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(writer)
+        .output()?;
+    assert_eq!(out.status.code(), Some(0), "man --out with stderr closed");
+    assert!(
+        dir.path().join("netraven.1").exists(),
+        "the man pages were not written"
+    );
     Ok(())
 }
 
