@@ -34,5 +34,5 @@ pub use fixtures::{
 };
 pub use process::{netraven_binary, sh};
 pub use request::request;
-pub use roles::{CrashingWorker, Roles};
+pub use roles::{CrashingWorker, DeadLetteredJob, Roles};
 pub use spy::Spy;

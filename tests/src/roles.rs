@@ -149,6 +149,43 @@ impl CrashingWorker {
     }
 }
 
+/// A config_backup job of `devices` healthy devices (tag `fleet`) whose every task dies
+/// with a [`CrashingWorker`] until the broker dead-letters it at a delivery limit of 2:
+/// where the dead-letter tests start. The fleet and the roles (no workers) keep running
+/// for the test to use and stop.
+pub struct DeadLetteredJob {
+    pub fleet: netraven_simulator::Fleet,
+    pub roles: Roles,
+    pub job: JobView,
+    pub results: Vec<netraven_dispatcher::job_rows::DeviceResult>,
+}
+
+impl DeadLetteredJob {
+    pub async fn run(
+        env: &mut TestEnv,
+        devices: usize,
+        seed: u64,
+        timeout: Duration,
+    ) -> Result<DeadLetteredJob> {
+        env.settings.amqp.delivery_limit = 2;
+        let fleet = crate::FleetBuilder::scenario("all-good", devices, seed)?
+            .start()
+            .await?;
+        env.import(&fleet).await?;
+        let roles = Roles::start_without_workers(&env.settings);
+        let request = crate::request("config_backup", &["fleet"], &[]);
+        let job = CrashingWorker::run_job(env, &request, timeout).await?;
+        let client = env.pool.get().await?;
+        let results = netraven_dispatcher::job_rows::results(&client, job.id).await?;
+        Ok(DeadLetteredJob {
+            fleet,
+            roles,
+            job,
+            results,
+        })
+    }
+}
+
 impl Drop for CrashingWorker {
     fn drop(&mut self) {
         // Its connection closes when dropped; the task would otherwise outlive the test.

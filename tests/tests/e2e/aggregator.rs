@@ -6,7 +6,7 @@ use netraven_shared::broker::{self, Outgoing, Publisher, RESULT_KEY};
 use netraven_shared::domain::{JobStatus, Outcome};
 use netraven_shared::messages::{self, TaskResult, TaskResults};
 use netraven_shared::signing::Purpose;
-use netraven_tests::{request, CrashingWorker, FleetBuilder, Roles, TestEnv};
+use netraven_tests::{request, DeadLetteredJob, FleetBuilder, Roles, TestEnv};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -188,16 +188,13 @@ async fn an_overdue_job_is_finished_by_the_sweeper_with_missing_devices_lost() -
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_no_worker_can_finish_is_dead_lettered_and_counted() -> anyhow::Result<()> {
     let mut env = TestEnv::new().await?;
-    env.settings.amqp.delivery_limit = 2;
-    let fleet = FleetBuilder::scenario("all-good", 3, 53)?.start().await?;
-    env.import(&fleet).await?;
-    let roles = Roles::start_without_workers(&env.settings);
-    let r = request("config_backup", &["fleet"], &[]);
-    let job = CrashingWorker::run_job(&env, &r, TIMEOUT).await?;
-    let id = job.id;
+    let DeadLetteredJob {
+        fleet,
+        roles,
+        job,
+        results,
+    } = DeadLetteredJob::run(&mut env, 3, 53, TIMEOUT).await?;
     assert_eq!(job.counts.status, JobStatus::CompletedFailure);
-    let client = env.pool.get().await?;
-    let results = netraven_dispatcher::job_rows::results(&client, id).await?;
     assert_eq!(results.len(), 3);
     for r in &results {
         assert_eq!(r.outcome, Outcome::DeadLettered, "{}", r.device_name);

@@ -4,7 +4,7 @@
 
 use netraven_shared::broker;
 use netraven_shared::domain::{JobStatus, Outcome};
-use netraven_tests::{request, CrashingWorker, FleetBuilder, Roles, TestEnv};
+use netraven_tests::{DeadLetteredJob, TestEnv};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -31,18 +31,17 @@ fn dead(env: &TestEnv, args: &[&str]) -> anyhow::Result<(Value, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poisoned_task_is_dead_lettered_listed_without_loss_and_replayed() -> anyhow::Result<()> {
     let mut env = TestEnv::new().await?;
-    env.settings.amqp.delivery_limit = 2;
-    let fleet = FleetBuilder::scenario("all-good", 3, 54)?.start().await?;
-    env.import(&fleet).await?;
-    let roles = Roles::start_without_workers(&env.settings);
-    let r = request("config_backup", &["fleet"], &[]);
-    let job = CrashingWorker::run_job(&env, &r, TIMEOUT).await?;
+    let DeadLetteredJob {
+        fleet,
+        roles,
+        job,
+        results,
+    } = DeadLetteredJob::run(&mut env, 3, 54, TIMEOUT).await?;
     let id = job.id;
     assert_eq!(job.counts.status, JobStatus::CompletedFailure);
-    let client = env.pool.get().await?;
-    let results = netraven_dispatcher::job_rows::results(&client, id).await?;
     assert_eq!(results.len(), 3);
     assert!(results.iter().all(|r| r.outcome == Outcome::DeadLettered));
+    let client = env.pool.get().await?;
 
     // A malformed job request: dead-lettered by the dispatcher with our own headers.
     env.publish_raw(b"{not json".to_vec(), broker::json_properties())
