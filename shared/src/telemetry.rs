@@ -51,11 +51,13 @@ fn quiet(directive: &str) -> tracing_subscriber::filter::Directive {
         .unwrap_or_else(|e| panic!("fixed log directive {directive:?}: {e}"))
 }
 
-/// Whether a role's connections are up, for `/readyz`.
+/// Whether a role's connections are up and usable, for `/readyz`.
 #[derive(Debug, Default)]
 pub struct Readiness {
     broker: AtomicBool,
     database: AtomicBool,
+    /// The broker has blocked this connection's publishes (a memory or disk alarm).
+    broker_blocked: AtomicBool,
 }
 
 impl Readiness {
@@ -68,8 +70,26 @@ impl Readiness {
     pub fn set_database(&self, up: bool) {
         self.database.store(up, Ordering::Relaxed);
     }
+    /// The broker blocked (`true`) or unblocked (`false`) this connection's publishes.
+    pub fn set_broker_blocked(&self, blocked: bool) {
+        self.broker_blocked.store(blocked, Ordering::Relaxed);
+    }
     pub fn is_ready(&self) -> bool {
-        self.broker.load(Ordering::Relaxed) && self.database.load(Ordering::Relaxed)
+        self.not_ready().is_empty()
+    }
+    /// Why the role is not ready, one reason per item; empty when it is.
+    pub fn not_ready(&self) -> Vec<&'static str> {
+        let mut why = Vec::new();
+        if !self.broker.load(Ordering::Relaxed) {
+            why.push("broker down");
+        }
+        if self.broker_blocked.load(Ordering::Relaxed) {
+            why.push("broker blocked publishing (memory or disk alarm)");
+        }
+        if !self.database.load(Ordering::Relaxed) {
+            why.push("database down");
+        }
+        why
     }
 }
 
@@ -110,13 +130,14 @@ pub async fn serve(
     Ok(Some(local))
 }
 
-async fn ready(State(r): State<Arc<Readiness>>) -> (StatusCode, &'static str) {
-    if r.is_ready() {
-        (StatusCode::OK, "ready\n")
+async fn ready(State(r): State<Arc<Readiness>>) -> (StatusCode, String) {
+    let why = r.not_ready();
+    if why.is_empty() {
+        (StatusCode::OK, "ready\n".into())
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: broker or database down\n",
+            format!("not ready: {}\n", why.join("; ")),
         )
     }
 }
