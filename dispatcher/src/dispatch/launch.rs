@@ -128,7 +128,7 @@ impl Dispatcher {
     ) -> Result<Found> {
         let tasks = &plan.tasks;
         let mut found = Found::default();
-        job_rows::reset_resolution(client, tasks.job_id).await?;
+        let again = job_rows::dispatched_before(client, tasks.job_id).await?;
         let recorder = self.pool.get().await?;
         let mut stream =
             resolve::Stream::open(client, &request.targets, plan.max_credentials).await?;
@@ -144,7 +144,7 @@ impl Dispatcher {
                 .partition(|d| !tasks.needs_credentials() || !d.credentials.is_empty());
             let unresolved: Vec<&TaskDevice> = unresolved.iter().map(|d| &d.device).collect();
             let ids: Vec<i64> = chunk.iter().map(|d| d.device.id).collect();
-            job_rows::record_resolved(&recorder, tasks.job_id, &ids, &unresolved).await?;
+            job_rows::record_resolved(&recorder, tasks.job_id, &ids, &unresolved, again).await?;
             found.devices += chunk.len();
             found.unresolved += unresolved.len();
             if !runnable.is_empty() {

@@ -10,5 +10,5 @@ pub use counts::JobCounts;
 pub use log::{log, Level};
 pub use reads::{get, outcome_counts, results, DeviceResult, JobView};
 pub use transitions::{
-    create, finalize_if_complete, finish, mark_running, record_resolved, reset_resolution, Created,
+    create, dispatched_before, finalize_if_complete, finish, mark_running, record_resolved, Created,
 };
