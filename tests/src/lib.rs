@@ -32,7 +32,7 @@ pub use fixtures::{
     credential, expected_outcomes, logins, recorded_logins, runs, Credential, FleetBuilder, Logins,
     Outcomes,
 };
-pub use process::{netraven_binary, sh};
+pub use process::{netraven_binary, sh, RoleProcess};
 pub use request::request;
 pub use roles::{CrashingWorker, DeadLetteredJob, Roles};
 pub use spy::Spy;

@@ -36,3 +36,69 @@ pub fn netraven_binary() -> Result<PathBuf> {
     }
     Ok(bin)
 }
+
+/// A `netraven` role (`dispatcher`, `aggregator`, `worker`) running as a process of its
+/// own, pointed at a test's world; killed when dropped. Its stderr goes to
+/// `<test dir>/<name>.log`.
+pub struct RoleProcess {
+    child: std::process::Child,
+    /// What it was started as, for messages.
+    pub name: String,
+}
+
+impl RoleProcess {
+    /// Starts `netraven <role>` with `env`'s settings and the extra variables `vars`.
+    pub fn start(
+        env: &crate::TestEnv,
+        role: &str,
+        name: &str,
+        vars: &[(&str, &str)],
+    ) -> Result<RoleProcess> {
+        let log = std::fs::File::create(env.dir.path().join(format!("{name}.log")))?;
+        let child = env
+            .command()?
+            .arg(role)
+            .envs(vars.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start `netraven {role}`"))?;
+        Ok(RoleProcess {
+            child,
+            name: name.to_string(),
+        })
+    }
+
+    /// The process id, for signals.
+    pub fn pid(&self) -> nix::unistd::Pid {
+        nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(i32::MAX))
+    }
+
+    /// Sends `signal` (SIGSTOP, SIGCONT, ...).
+    pub fn signal(&self, signal: nix::sys::signal::Signal) -> Result<()> {
+        nix::sys::signal::kill(self.pid(), signal)
+            .with_context(|| format!("cannot signal {}", self.name))
+    }
+
+    /// SIGKILL, and waits for the process to be gone.
+    pub fn kill9(&mut self) -> Result<()> {
+        self.signal(nix::sys::signal::Signal::SIGKILL)?;
+        self.child.wait()?;
+        Ok(())
+    }
+
+    /// SIGTERM, and checks that it exits cleanly.
+    pub fn stop(mut self) -> Result<()> {
+        self.signal(nix::sys::signal::Signal::SIGTERM)?;
+        let status = self.child.wait()?;
+        anyhow::ensure!(status.success(), "{} exited with {status}", self.name);
+        Ok(())
+    }
+}
+
+impl Drop for RoleProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -5,6 +5,7 @@
 use crate::budget::DeviceBudget;
 use crate::context::WorkerContext;
 use crate::error::WorkerError;
+use crate::persist::Claim;
 use crate::report::DeviceReport;
 use crate::results::{self, Finished};
 use crate::{device, persist, platform, ssh};
@@ -26,6 +27,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
+
+/// How long a task whose device could not be claimed (Postgres away) is held before it
+/// goes back to the queue, so that a database outage does not spin it through the broker.
+const CLAIM_RETRY_PAUSE: Duration = Duration::from_millis(500);
 
 /// Runs a worker until `shutdown`. Fails at start when the sealing key or the profiles
 /// cannot be loaded: a worker that cannot open secrets must not take tasks.
@@ -63,6 +68,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     readiness.set_broker(true);
     let ctx = Arc::new(WorkerContext {
         pins: persist::Pinner::start(pool.clone()),
+        claims: persist::Claimer::start(pool.clone()),
         pool: pool.clone(),
         keys,
         tasks: tasks_verifier,
@@ -178,6 +184,9 @@ async fn handle(
     let budget = DeviceBudget::of(&task, &ctx.timeouts, Utc::now());
     let span = tracing::info_span!("device", job.id = %task.job_id, device.id = task.device.id, device.name = %task.device.name);
     async {
+        let Some(token) = claim(ctx, &task, &budget, &delivery, &flush).await else {
+            return;
+        };
         let m = metrics::get();
         let report = if Utc::now() >= task.job_deadline {
             DeviceReport {
@@ -230,7 +239,12 @@ async fn handle(
             worker: ctx.name.clone(),
             finished_at: Utc::now(),
         };
-        let finished = Finished { report, result, acker: delivery.acker };
+        let finished = Finished {
+            report,
+            result,
+            acker: delivery.acker,
+            claim: Some(token),
+        };
         // Done with before the hand-over: the results batcher then knows whether more can come.
         drop(working_on);
         if flush.send(finished).await.is_err() {
@@ -239,6 +253,67 @@ async fn handle(
     }
     .instrument(span)
     .await;
+}
+
+/// Claims the task's device for this delivery (`persist::claims`). `None` when this
+/// delivery is not to contact the device, and has been dealt with: another copy of the
+/// task holds it (acked), the device is recorded already (its stored result is reported
+/// again), or the claim could not be taken in time (returned to the queue).
+async fn claim(
+    ctx: &WorkerContext,
+    task: &DeviceTask,
+    budget: &DeviceBudget,
+    delivery: &Delivery,
+    flush: &mpsc::Sender<Finished>,
+) -> Option<uuid::Uuid> {
+    let claimed = tokio::time::timeout(
+        budget.deadline,
+        ctx.claims
+            .claim(task.job_id, task.device.id, delivery.redelivered),
+    )
+    .await;
+    let why = match claimed {
+        Ok(Ok(Claim::Mine(token))) => return Some(token),
+        Ok(Ok(Claim::HeldElsewhere)) => {
+            tracing::info!("another copy of this task holds the device; leaving it alone");
+            metrics::get()
+                .duplicate_tasks_total
+                .with_label_values(&["in_flight"])
+                .inc();
+            if let Err(e) = broker::settle(&delivery.acker, Settle::Ack).await {
+                tracing::warn!(error = %e, "duplicate task not settled");
+            }
+            return None;
+        }
+        Ok(Ok(Claim::Done(result))) => {
+            tracing::info!("device recorded already; reporting its result again");
+            metrics::get()
+                .duplicate_tasks_total
+                .with_label_values(&["recorded"])
+                .inc();
+            let finished = Finished {
+                report: DeviceReport::reported_before(&result),
+                result: *result,
+                acker: delivery.acker.clone(),
+                claim: None,
+            };
+            if flush.send(finished).await.is_err() {
+                tracing::error!("results batcher gone; the task will be redelivered");
+            }
+            return None;
+        }
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!(
+            "no claim within the device deadline of {} ms",
+            budget.deadline.as_millis()
+        ),
+    };
+    tracing::warn!(error = %why, "device not claimed; returning the task to the queue");
+    tokio::time::sleep(CLAIM_RETRY_PAUSE).await;
+    if let Err(e) = broker::settle(&delivery.acker, Settle::Requeue).await {
+        tracing::warn!(error = %e, "unclaimed task not settled");
+    }
+    None
 }
 
 /// Sends a task this worker will not act on to the dead-letter exchange with `reason`, and

@@ -3,7 +3,7 @@
 
 use crate::keys::Keys;
 use crate::login_limits::LoginLimits;
-use crate::persist::Pinner;
+use crate::persist::{Claimer, Pinner};
 use crate::platform::Profiles;
 use crate::ssh::{OutputBudget, SshTimeouts};
 use netraven_shared::config::WorkerSettings;
@@ -14,6 +14,8 @@ pub struct WorkerContext {
     pub pool: deadpool_postgres::Pool,
     /// Host-key pins, in group commit.
     pub pins: Pinner,
+    /// Which copy of a task holds its device, in group commit.
+    pub claims: Claimer,
     pub keys: Keys,
     /// Checks that a device task is the dispatcher's, before anything in it is believed.
     pub tasks: Verifier,

@@ -40,6 +40,12 @@ pub enum WorkerError {
     /// The pinning task has ended (the worker is stopping).
     #[error("host key pinning has stopped")]
     PinningStopped,
+    /// Claiming devices failed for good (the reason is the database's).
+    #[error("claiming the device: {0}")]
+    Claim(String),
+    /// The claiming task has ended (the worker is stopping).
+    #[error("device claiming has stopped")]
+    ClaimingStopped,
 }
 
 /// The shared rule for Postgres, the pool and the broker; everything of the worker's own
@@ -57,7 +63,9 @@ impl Transient for WorkerError {
             | WorkerError::ProfilesRead { .. }
             | WorkerError::DeviceGone { .. }
             | WorkerError::NoPinAnswer { .. }
-            | WorkerError::PinningStopped => false,
+            | WorkerError::PinningStopped
+            | WorkerError::Claim(_)
+            | WorkerError::ClaimingStopped => false,
         }
     }
 }

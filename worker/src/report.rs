@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use netraven_shared::domain::Outcome;
+use netraven_shared::messages::TaskResult;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
@@ -50,6 +51,22 @@ pub struct DeviceReport {
     /// The large-output turn the device's output took, if it needed one: held until its
     /// result is recorded, while the output is still in memory.
     pub output_turn: Option<crate::ssh::OutputTurn>,
+}
+
+impl DeviceReport {
+    /// The report of a device recorded before, whose stored result is only reported
+    /// again: nothing in it is written.
+    pub fn reported_before(result: &TaskResult) -> DeviceReport {
+        DeviceReport {
+            outcome: result.outcome,
+            reason: result.reason.clone(),
+            credential_id: result.credential_id,
+            attempts: Vec::new(),
+            config: None,
+            duration: Duration::from_millis(result.duration_ms),
+            output_turn: None,
+        }
+    }
 }
 
 /// What a successful job on one device produced.

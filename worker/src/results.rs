@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use uuid::Uuid;
 
 /// Devices written in one transaction, and reported in one results message, at most.
 const MAX_BATCH: usize = messages::MAX_RESULTS_PER_BATCH;
@@ -29,6 +30,9 @@ pub struct Finished {
     pub report: DeviceReport,
     pub result: TaskResult,
     pub acker: Acker,
+    /// The claim it was worked under; `None` for a device recorded already, whose stored
+    /// result is only reported again.
+    pub claim: Option<Uuid>,
 }
 
 /// Devices this worker took and has not handed to [`run`] yet. While none is, no more
@@ -71,28 +75,41 @@ pub async fn run(
     let mut batches = Batcher::new(rx, MAX_BATCH, interval);
     // Nothing in the works: the batch takes only what is queued already.
     while let Some(batch) = batches.next_while(|| working.any()).await {
-        if record(&pool, &batch).await {
+        if let Some(batch) = record(&pool, batch).await {
             publish_and_settle(&publisher, &names, &signer, batch).await;
         }
     }
 }
 
-/// Records a batch; when Postgres does not take it, its tasks go back to the queue and
-/// the answer is `false`.
-async fn record(pool: &Pool, batch: &[Finished]) -> bool {
-    let devices: Vec<persist::Recorded<'_>> =
-        batch.iter().map(|f| (&f.result, &f.report)).collect();
+/// Records a batch and answers what is to be reported: the devices recorded, and those
+/// recorded before (reported again). A device another worker took over while this one
+/// was away is neither: its task is acked, and its new holder reports it. When Postgres
+/// does not take the batch, its tasks go back to the queue and the answer is `None`.
+async fn record(pool: &Pool, batch: Vec<Finished>) -> Option<Vec<Finished>> {
+    let devices: Vec<persist::Claimed<'_>> = batch
+        .iter()
+        .filter_map(|f| f.claim.map(|token| (&f.result, &f.report, token)))
+        .collect();
     let recorded =
         tokio::time::timeout(RECORD_WITHIN, persist::record_results(pool, &devices)).await;
     let reason = match recorded {
-        Ok(Ok(())) => {
+        Ok(Ok(held)) => {
             let lag = &metrics::get().flush_lag_seconds;
             let now = Utc::now();
-            for f in batch {
+            let (report, taken_over): (Vec<Finished>, Vec<Finished>) = batch
+                .into_iter()
+                .partition(|f| f.claim.is_none_or(|t| held.contains(&t)));
+            for f in &report {
                 let ms = (now - f.result.finished_at).num_milliseconds().max(0);
                 lag.observe(ms as f64 / 1000.0);
             }
-            return true;
+            for f in &taken_over {
+                tracing::warn!(job.id = %f.result.job_id, device.id = f.result.device_id,
+                    "device taken over by another worker while this one was away; not recorded here");
+            }
+            let ackers: Vec<&Acker> = taken_over.iter().map(|f| &f.acker).collect();
+            broker::settle_all(&ackers, Settle::Ack).await;
+            return Some(report);
         }
         Ok(Err(e)) => e.to_string(),
         Err(_) => format!("Postgres did not take them within {RECORD_WITHIN:?}"),
@@ -101,7 +118,7 @@ async fn record(pool: &Pool, batch: &[Finished]) -> bool {
         "device results not written; returning the tasks to the queue");
     let ackers: Vec<&Acker> = batch.iter().map(|f| &f.acker).collect();
     broker::settle_all(&ackers, Settle::Requeue).await;
-    false
+    None
 }
 
 /// Publishes a recorded batch's results as one message, then acks its tasks (or, when

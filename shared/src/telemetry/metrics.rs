@@ -40,6 +40,10 @@ pub struct Metrics {
     pub results_recorded_total: IntCounterVec,
     /// Messages we dead-lettered, by source queue.
     pub dead_lettered_total: IntCounterVec,
+    /// Device tasks a worker did not act on because another copy of the task holds the
+    /// device (`in_flight`) or recorded it already (`recorded`: its result is reported
+    /// again). A task published twice, or redelivered after its batch committed.
+    pub duplicate_tasks_total: IntCounterVec,
     /// Messages refused because their signature did not check out (forged, altered,
     /// unsigned, or signed by a key not trusted), by queue and reason.
     pub messages_rejected_total: IntCounterVec,
@@ -200,6 +204,12 @@ impl Metrics {
                 "netraven_dead_lettered_total",
                 "Messages dead-lettered, by source queue",
                 &["source"],
+            ),
+            duplicate_tasks_total: counter(
+                &r,
+                "netraven_duplicate_tasks_total",
+                "Device tasks left alone because another copy holds the device (in_flight) or recorded it (recorded)",
+                &["state"],
             ),
             messages_rejected_total: counter(
                 &r,

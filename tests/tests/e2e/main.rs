@@ -22,6 +22,7 @@
 //! | [`permissions`] | dangerous requests need permission |
 //! | [`pins`] | host-key pins in group commit |
 //! | [`pipeline`] | the whole pipeline against the simulator's ground truth |
+//! | [`role_kills`] | the dispatcher and the aggregator killed with SIGKILL mid-job: each device once |
 //! | [`rotation`] | rotating the sealing key mid-job |
 //! | [`secrets`] | no plaintext secret leaves a worker |
 //! | [`shutdown`] | graceful shutdown of a worker process mid-job |
@@ -53,6 +54,7 @@ mod permissions;
 mod pins;
 mod pipeline;
 mod restarts;
+mod role_kills;
 mod rotation;
 mod secrets;
 mod shutdown;

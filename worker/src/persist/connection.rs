@@ -14,7 +14,12 @@ use std::future::Future;
 /// Its statements carry whole batches as arrays, and a custom plan would embed those as
 /// constants — a batch's configurations, megabytes, copied into every plan (measured:
 /// 1.9 ms of planning per batch). They run with the generic plan instead.
-pub const SESSION_OPTIONS: &str = "-c synchronous_commit=off -c plan_cache_mode=force_generic_plan";
+///
+/// A transaction left open by a worker that stopped mid-way (SIGSTOP, a frozen VM)
+/// would hold its rows locked — the device claims other workers need to take over its
+/// tasks — for as long as it stays stopped: Postgres ends such a session after 30 s.
+/// No transaction of the worker waits on anything but Postgres itself.
+pub const SESSION_OPTIONS: &str = "-c synchronous_commit=off -c plan_cache_mode=force_generic_plan -c idle_in_transaction_session_timeout=30000";
 
 /// Runs `op` again while the database is unreachable or restarting (the fleet's one
 /// transient rule), so a Postgres restart does not turn healthy devices into

@@ -11,17 +11,22 @@
 //! hot credential shared by thousands of devices costs one row update per batch, not one
 //! per device.
 
+use super::claims;
 use super::connection::{execute, retrying};
 use crate::error::WorkerError;
 use crate::report::{AttemptOutcome, DeviceReport};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use netraven_shared::messages::TaskResult;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use uuid::Uuid;
 
-/// One finished device as recorded: its result (job, device, worker) and its report.
-pub type Recorded<'a> = (&'a TaskResult, &'a DeviceReport);
+/// One finished device to record: its result (job, device, worker), its report, and the
+/// token of the claim it was worked under ([`super::claims`]).
+pub type Claimed<'a> = (&'a TaskResult, &'a DeviceReport, Uuid);
+
+/// One finished device as recorded: its result and its report.
+type Recorded<'a> = (&'a TaskResult, &'a DeviceReport);
 
 /// Per-credential deltas of one batch.
 #[derive(Default)]
@@ -33,13 +38,33 @@ struct Delta {
     last_failure: Option<DateTime<Utc>>,
 }
 
-/// Records a batch of finished devices in one transaction, durable before it returns.
+/// Records a batch of finished devices in one transaction, durable before it returns,
+/// and answers the claim tokens of the devices it recorded. A device whose claim another
+/// worker took over while this one was away is left out: its new holder records it.
 /// Recording is idempotent per device, so a batch written again changes nothing twice.
-pub async fn record_results(pool: &Pool, batch: &[Recorded<'_>]) -> Result<(), WorkerError> {
+pub async fn record_results(
+    pool: &Pool,
+    batch: &[Claimed<'_>],
+) -> Result<HashSet<Uuid>, WorkerError> {
+    if batch.is_empty() {
+        return Ok(HashSet::new());
+    }
     retrying("recording device results", || record_once(pool, batch)).await
 }
 
-async fn record_once(pool: &Pool, batch: &[Recorded<'_>]) -> Result<(), WorkerError> {
+async fn record_once(pool: &Pool, claimed: &[Claimed<'_>]) -> Result<HashSet<Uuid>, WorkerError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    // Durable before the tasks are acked (the session default is off: SESSION_OPTIONS).
+    tx.batch_execute("SET LOCAL synchronous_commit = on")
+        .await?;
+    let tokens: Vec<(&TaskResult, Uuid)> = claimed.iter().map(|(r, _, t)| (*r, *t)).collect();
+    let held = claims::still_held(&tx, &tokens).await?;
+    let batch: Vec<Recorded<'_>> = claimed
+        .iter()
+        .filter(|(_, _, t)| held.contains(t))
+        .map(|(r, report, _)| (*r, *report))
+        .collect();
     let mut job_ids = Vec::new();
     let mut device_ids = Vec::new();
     let mut credential_ids = Vec::new();
@@ -49,7 +74,7 @@ async fn record_once(pool: &Pool, batch: &[Recorded<'_>]) -> Result<(), WorkerEr
     let mut ats = Vec::new();
     let mut deltas: BTreeMap<i64, Delta> = BTreeMap::new();
     let mut affinity: BTreeMap<i64, (i64, DateTime<Utc>)> = BTreeMap::new();
-    for (result, report) in batch {
+    for (result, report) in &batch {
         for (n, a) in report.attempts.iter().enumerate() {
             job_ids.push(result.job_id);
             device_ids.push(result.device_id);
@@ -76,11 +101,6 @@ async fn record_once(pool: &Pool, batch: &[Recorded<'_>]) -> Result<(), WorkerEr
             }
         }
     }
-    let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
-    // Durable before the tasks are acked (the session default is off: SESSION_OPTIONS).
-    tx.batch_execute("SET LOCAL synchronous_commit = on")
-        .await?;
     if !job_ids.is_empty() {
         execute(
             &tx,
@@ -90,8 +110,8 @@ async fn record_once(pool: &Pool, batch: &[Recorded<'_>]) -> Result<(), WorkerEr
         )
         .await?;
     }
-    write_logs(&tx, batch).await?;
-    store_configs(&tx, batch).await?;
+    write_logs(&tx, &batch).await?;
+    store_configs(&tx, &batch).await?;
     if !affinity.is_empty() {
         let devices: Vec<i64> = affinity.keys().copied().collect();
         let creds: Vec<i64> = affinity.values().map(|v| v.0).collect();
@@ -143,7 +163,8 @@ async fn record_once(pool: &Pool, batch: &[Recorded<'_>]) -> Result<(), WorkerEr
         )
         .await?;
     }
-    Ok(tx.commit().await?)
+    tx.commit().await?;
+    Ok(held)
 }
 
 /// One job log line per device: what happened, in words, with the attempt trail as data.

@@ -1,0 +1,236 @@
+//! Device claims ([`Claimer`], migration V7): which copy of a device's task this worker
+//! is working on. A task published twice contacts its device once, and a worker that was
+//! paused past its broker connection (SIGSTOP, a long freeze) cannot record a device that
+//! another worker has taken over since.
+//!
+//! Claims are taken in group commit, as pins are: the devices one worker starts within
+//! [`CLAIM_WINDOW`] share one statement. A claim needs no flush of its own to disk: a
+//! claim lost in a Postgres crash only lets a second copy of the task contact the device
+//! again, which is what happened before claims existed.
+
+use super::connection::retrying;
+use crate::batcher::Batcher;
+use crate::error::WorkerError;
+use deadpool_postgres::{GenericClient, Pool};
+use netraven_shared::messages::TaskResult;
+use std::collections::{HashMap, HashSet};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+/// Claims a batch holds at most.
+const MAX_CLAIMS: usize = 512;
+
+/// How long the first claim of a batch waits for others: a device starts this much later,
+/// and Postgres takes one statement for every device started meanwhile.
+const CLAIM_WINDOW: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// What became of a claim on a device of a job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// This delivery holds the device: work on it, and record it with this token.
+    Mine(Uuid),
+    /// The device is recorded already: report this result again, contact nothing.
+    Done(Box<TaskResult>),
+    /// Another copy of the task holds the device, and this one is a first delivery: the
+    /// holder reports the device (or, if the holder dies, its redelivered copy does).
+    HeldElsewhere,
+}
+
+struct ClaimRequest {
+    job_id: Uuid,
+    device_id: i64,
+    token: Uuid,
+    redelivered: bool,
+    reply: oneshot::Sender<Result<Claim, WorkerError>>,
+}
+
+/// Device claims in group commit.
+#[derive(Clone)]
+pub struct Claimer {
+    requests: mpsc::Sender<ClaimRequest>,
+}
+
+impl Claimer {
+    /// Starts the claiming task; it ends once every handle is dropped.
+    pub fn start(pool: Pool) -> Claimer {
+        let (requests, rx) = mpsc::channel(MAX_CLAIMS * 2);
+        tokio::spawn(run_claims(pool, rx));
+        Claimer { requests }
+    }
+
+    /// Claims `device_id` of `job_id` for one delivery of its task. A first delivery
+    /// (`redelivered` false) never takes a claim another copy holds; a redelivery does,
+    /// because its broker channel, and so the worker that held it, is gone.
+    pub async fn claim(
+        &self,
+        job_id: Uuid,
+        device_id: i64,
+        redelivered: bool,
+    ) -> Result<Claim, WorkerError> {
+        let (reply, answer) = oneshot::channel();
+        let request = ClaimRequest {
+            job_id,
+            device_id,
+            token: Uuid::new_v4(),
+            redelivered,
+            reply,
+        };
+        self.requests
+            .send(request)
+            .await
+            .map_err(|_| WorkerError::ClaimingStopped)?;
+        answer.await.map_err(|_| WorkerError::ClaimingStopped)?
+    }
+}
+
+async fn run_claims(pool: Pool, rx: mpsc::Receiver<ClaimRequest>) {
+    let mut batches = Batcher::new(rx, MAX_CLAIMS, CLAIM_WINDOW);
+    while let Some(batch) = batches.next().await {
+        // Retried while Postgres is away; a device whose deadline passes meanwhile stops
+        // waiting for its answer.
+        match retrying("claiming devices", || claims_once(&pool, &batch)).await {
+            Ok(answers) => {
+                for r in batch {
+                    let answer = answers
+                        .get(&r.token)
+                        .cloned()
+                        .unwrap_or(Claim::HeldElsewhere);
+                    let _ = r.reply.send(Ok(answer));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, devices = batch.len(), "claiming devices failed");
+                let reason = e.to_string();
+                for r in batch {
+                    let _ = r.reply.send(Err(WorkerError::Claim(reason.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// One try at claiming a batch; the answer of each request, by its token.
+async fn claims_once(
+    pool: &Pool,
+    batch: &[ClaimRequest],
+) -> Result<HashMap<Uuid, Claim>, WorkerError> {
+    // One row per job and device: a second copy of a task in the same batch is answered
+    // as held elsewhere, by whichever copy came first.
+    let mut seen = HashSet::new();
+    let rows: Vec<&ClaimRequest> = batch
+        .iter()
+        .filter(|r| !r.reply.is_closed() && seen.insert((r.job_id, r.device_id)))
+        .collect();
+    if rows.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let jobs: Vec<Uuid> = rows.iter().map(|r| r.job_id).collect();
+    let devices: Vec<i64> = rows.iter().map(|r| r.device_id).collect();
+    let tokens: Vec<Uuid> = rows.iter().map(|r| r.token).collect();
+    let redelivered: Vec<bool> = rows.iter().map(|r| r.redelivered).collect();
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(
+            // The final SELECT sees device_claims as it was before the INSERT (one
+            // snapshot for the whole statement): a claim this statement took comes back
+            // through `taken`, and a claim it did not take with whatever result it held.
+            "WITH req AS (
+                 SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::bool[])
+                     AS r(job_id, device_id, token, redelivered)
+             ), taken AS (
+                 INSERT INTO device_claims AS c (job_id, device_id, token, redelivered)
+                 SELECT job_id, device_id, token, redelivered FROM req
+                 ON CONFLICT (job_id, device_id) DO UPDATE
+                 SET token = EXCLUDED.token, redelivered = true, claimed_at = now()
+                 WHERE EXCLUDED.redelivered AND c.result IS NULL
+                 RETURNING c.token
+             )
+             SELECT r.token, t.token IS NOT NULL, c.result
+             FROM req r
+             LEFT JOIN taken t ON t.token = r.token
+             LEFT JOIN device_claims c ON c.job_id = r.job_id AND c.device_id = r.device_id",
+        )
+        .await?;
+    let found = client
+        .query(&statement, &[&jobs, &devices, &tokens, &redelivered])
+        .await?;
+    found
+        .iter()
+        .map(|row| {
+            let token: Uuid = row.get(0);
+            let mine: bool = row.get(1);
+            let result: Option<String> = row.get(2);
+            Ok((token, answer(token, mine, result.as_deref())?))
+        })
+        .collect()
+}
+
+/// What one row of the claim statement means.
+fn answer(token: Uuid, mine: bool, stored: Option<&str>) -> Result<Claim, WorkerError> {
+    if mine {
+        return Ok(Claim::Mine(token));
+    }
+    match stored {
+        None => Ok(Claim::HeldElsewhere),
+        Some(json) => serde_json::from_str(json)
+            .map(|r| Claim::Done(Box::new(r)))
+            .map_err(|e| WorkerError::Claim(format!("a stored result does not read back: {e}"))),
+    }
+}
+
+/// The devices of a batch about to be recorded whose claim still carries the token they
+/// were worked under, and stores the result each will report in its claim. A device not
+/// returned was taken over by another worker while this one was away: it must not be
+/// recorded, nor reported, by this one. Run inside the batch's transaction, first, so the
+/// claims stay locked until it commits; a batch written again (a commit whose outcome was
+/// unknown) finds its own tokens and changes nothing twice.
+pub async fn still_held(
+    tx: &deadpool_postgres::Transaction<'_>,
+    claims: &[(&TaskResult, Uuid)],
+) -> Result<HashSet<Uuid>, WorkerError> {
+    if claims.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let jobs: Vec<Uuid> = claims.iter().map(|(r, _)| r.job_id).collect();
+    let devices: Vec<i64> = claims.iter().map(|(r, _)| r.device_id).collect();
+    let tokens: Vec<Uuid> = claims.iter().map(|(_, t)| *t).collect();
+    let results = claims
+        .iter()
+        .map(|(r, _)| serde_json::to_string(r))
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(|e| WorkerError::Claim(format!("a result does not encode: {e}")))?;
+    let statement = tx
+        .prepare_cached(
+            "UPDATE device_claims c SET result = r.result
+             FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::text[])
+                 AS r(job_id, device_id, token, result)
+             WHERE c.job_id = r.job_id AND c.device_id = r.device_id AND c.token = r.token
+             RETURNING c.token",
+        )
+        .await?;
+    let held = tx
+        .query(&statement, &[&jobs, &devices, &tokens, &results])
+        .await?;
+    Ok(held.iter().map(|row| row.get(0)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claim_not_taken_is_a_stored_result_or_another_holder() {
+        let token = Uuid::new_v4();
+        assert_eq!(answer(token, true, None).expect("mine"), Claim::Mine(token));
+        assert_eq!(
+            answer(token, false, None).expect("held"),
+            Claim::HeldElsewhere
+        );
+        let stored = r#"{"version":1,"job_id":"7f1c0b1e-7c1a-4a57-9d1e-3b8f2f6a8e01","device_id":3,"device_name":"r3","outcome":"SUCCESS","reason":"","attempts":1,"duration_ms":5,"worker":"w:1","finished_at":"2026-12-05T10:00:00Z"}"#;
+        match answer(token, false, Some(stored)).expect("recorded") {
+            Claim::Done(r) => assert_eq!(r.device_id, 3),
+            other => panic!("expected a stored result, got {other:?}"),
+        }
+        assert!(answer(token, false, Some("{not json")).is_err());
+    }
+}
