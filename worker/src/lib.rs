@@ -8,6 +8,7 @@
 //! | [`device`] | one device: the credential loop within the device deadline |
 //! | [`job_types`] | job types, one per file: `config_backup`, `command`, `reachability` |
 //! | [`results`] | finished devices in group commit: recorded, then published, then acked |
+//! | [`isolate`] | a batch Postgres refuses for good, split until the devices it refuses are found |
 //! | [`batcher`] | the batching windows of group commit, apart from what is committed |
 //! | [`persist`] | every statement the worker runs against Postgres, and its one retry policy |
 //! | [`device_text`] | a device's output as stored: text, and the exact bytes when it is not text |
@@ -28,6 +29,7 @@ pub mod context;
 pub mod device;
 pub mod device_text;
 pub mod error;
+pub mod isolate;
 pub mod job_types;
 pub mod key_reports;
 pub mod keys;
