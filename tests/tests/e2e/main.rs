@@ -22,6 +22,7 @@
 //! | [`permissions`] | dangerous requests need permission |
 //! | [`pins`] | host-key pins in group commit |
 //! | [`pipeline`] | the whole pipeline against the simulator's ground truth |
+//! | [`poison`] | one poison device stays one: hostile output stored faithfully, refused rows split out |
 //! | [`rotation`] | rotating the sealing key mid-job |
 //! | [`secrets`] | no plaintext secret leaves a worker |
 //! | [`shutdown`] | graceful shutdown of a worker process mid-job |
@@ -52,6 +53,7 @@ mod operations;
 mod permissions;
 mod pins;
 mod pipeline;
+mod poison;
 mod restarts;
 mod rotation;
 mod secrets;
