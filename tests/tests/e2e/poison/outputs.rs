@@ -1,11 +1,12 @@
 //! Hostile output among 200 healthy devices: a configuration with a NUL byte, one with
 //! bytes that are not UTF-8, one with terminal escapes. The job completes, each is stored
-//! byte for byte as the simulator sent it, every device is logged into once; and no view
-//! of the job prints a raw control byte, whatever its rows hold.
+//! byte for byte as the simulator sent it (as a snapshot, and as a `command` job's
+//! output), every device is logged into once; and no view of the job prints a raw
+//! control byte, whatever its rows hold.
 
 use super::{fleet_with, one_of_everything, JOB_TIMEOUT};
 use netraven_shared::domain::{JobStatus, Outcome};
-use netraven_simulator::Fault;
+use netraven_simulator::{Fault, LINUX_CONFIG_COMMAND};
 use netraven_tests::{request, FleetBuilder, Roles, TestEnv};
 use std::process::Stdio;
 
@@ -39,11 +40,15 @@ async fn hostile_output_is_stored_byte_for_byte_and_no_neighbour_pays() -> anyho
     let job = env
         .run_job(&request("config_backup", &["fleet"], &[]), JOB_TIMEOUT)
         .await?;
-    roles.stop().await?;
     assert_eq!(job.counts.status, JobStatus::CompletedSuccess, "{job:?}");
-
     let outcomes = one_of_everything(&env, &fleet, job.id).await?;
     assert!(outcomes.values().all(|(o, _)| *o == Outcome::Success));
+    // The same bytes through a `command` job: stored in command_outputs as exactly.
+    let mut command = request("command", &[], &[NUL, LATIN1, ESCAPES]);
+    command.commands = vec![LINUX_CONFIG_COMMAND.into()];
+    let commanded = env.run_job(&command, JOB_TIMEOUT).await?;
+    roles.stop().await?;
+    assert_eq!(commanded.counts.status, JobStatus::CompletedSuccess);
 
     let client = env.pool.get().await?;
     for name in [NUL, LATIN1, ESCAPES] {
@@ -83,6 +88,26 @@ async fn hostile_output_is_stored_byte_for_byte_and_no_neighbour_pays() -> anyho
             );
         }
     }
+    for name in [NUL, LATIN1, ESCAPES] {
+        let row = client
+            .query_one(
+                "SELECT coalesce(o.output_bytes, convert_to(o.output, 'UTF8')),
+                        (o.output_bytes IS NULL) = (position('\\xefbfbd'::bytea IN convert_to(o.output, 'UTF8')) = 0)
+                 FROM command_outputs o JOIN devices d ON d.id = o.device_id
+                 WHERE o.job_id = $1 AND d.name = $2",
+                &[&commanded.id, &name],
+            )
+            .await?;
+        assert_eq!(
+            row.get::<_, Vec<u8>>(0),
+            fleet.expected_config_bytes(name).expect("a device"),
+            "{name}: command output stored differs from what was sent"
+        );
+        assert!(
+            row.get::<_, bool>(1),
+            "{name}: U+FFFD exactly when bytes are kept"
+        );
+    }
     // Every other linux device: plain text, as the simulator generated it.
     for d in fleet.devices() {
         if d.platform != netraven_simulator::Platform::Linux || d.fault.is_some() {
@@ -111,8 +136,9 @@ async fn views_print_no_raw_control(env: &TestEnv, job: uuid::Uuid) -> anyhow::R
     let client = env.pool.get().await?;
     client
         .execute(
-            "UPDATE job_results SET reason = $3 WHERE job_id = $1 AND device_name = $2",
-            &[&job, &ESCAPES, &HOSTILE],
+            // Every job of the device: `device show` reads its latest.
+            "UPDATE job_results SET reason = $2 WHERE device_name = $1",
+            &[&ESCAPES, &HOSTILE],
         )
         .await?;
     client
@@ -154,7 +180,9 @@ async fn views_print_no_raw_control(env: &TestEnv, job: uuid::Uuid) -> anyhow::R
                 "netraven {args:?} does not show the escaped text:\n{shown}"
             );
         }
-        eprintln!("$ netraven {}\n{shown}", args.join(" "));
+        // The lines that matter, not 200 rows of each view.
+        let escaped: Vec<&str> = shown.lines().filter(|l| l.contains("\\e]")).collect();
+        eprintln!("$ netraven {}\n{}", args.join(" "), escaped.join("\n"));
     }
     // Scripts get the text exactly, JSON-escaped.
     let out = env
