@@ -16,6 +16,7 @@
 //! | [`shutdown`] | the one shutdown signal fanned out to every task |
 //! | [`retry`] | the one backoff (exponential, capped, with jitter) every retry uses |
 //! | [`transient`] | the one rule, per service, for whether an error may go away by itself |
+//! | [`text`] | device-sourced text made safe to show: every control character escaped |
 //! | [`error`] | the crate's error type |
 
 pub mod broker;
@@ -31,6 +32,7 @@ pub mod sealing;
 pub mod shutdown;
 pub mod signing;
 pub mod telemetry;
+pub mod text;
 pub mod tls;
 pub mod transient;
 

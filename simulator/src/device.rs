@@ -56,6 +56,22 @@ impl Device {
         )
     }
 
+    /// The configuration as its exec channel sends it: the generated text, and for an
+    /// output fault ([`Fault::output_poison`]) its hostile bytes just before the last line.
+    pub(crate) fn config_bytes(&self) -> Vec<u8> {
+        let text = self.config().text;
+        let Some(poison) = self.fault().and_then(Fault::output_poison) else {
+            return text.into_bytes();
+        };
+        let body = text.trim_end_matches('\n');
+        let at = body.rfind('\n').map_or(0, |i| i + 1);
+        let mut bytes = Vec::with_capacity(text.len() + poison.len());
+        bytes.extend_from_slice(&text.as_bytes()[..at]);
+        bytes.extend_from_slice(poison);
+        bytes.extend_from_slice(&text.as_bytes()[at..]);
+        bytes
+    }
+
     pub(crate) fn accepts(&self, user: &str, password: &str) -> bool {
         self.spec
             .accepts

@@ -1,5 +1,6 @@
 //! Faults a device can play, by name: dead ports, silent or slow servers, odd auth, broken
-//! sessions, changed host keys and legacy crypto.
+//! sessions, changed host keys, legacy crypto and hostile output (NUL, bytes that are not
+//! UTF-8, terminal escapes).
 //!
 //! A fault is written `name` or `name:N` (N: the parameter, see each variant), in
 //! `snake_case` or `kebab-case`: `port_closed`, `slow-banner:2500`, `max_auth_tries:2`.
@@ -60,11 +61,26 @@ pub enum Fault {
     /// ([`Fault::ALL`]); a scenario file names it (`fault: ssh_rsa_sha1_only`). Every such
     /// device serves the same RSA key, a test key shipped with the simulator.
     SshRsaSha1Only,
+    /// Its configuration holds a NUL byte (`output_nul`): a line ends in one, as a
+    /// banner pasted from a binary file would. Played on the exec channel (`linux`).
+    OutputNul,
+    /// Its configuration holds bytes that are not UTF-8 (`output_invalid_utf8`): a
+    /// Latin-1 description, a lone continuation byte, a truncated sequence.
+    OutputInvalidUtf8,
+    /// Its configuration holds terminal control sequences (`output_escapes`): a window
+    /// title (`ESC ] 0;… BEL`), clear screen (`ESC [ 2 J`), colours, backspaces, a bare
+    /// CR and a C1 CSI, as a hostile or careless device might send.
+    OutputEscapes,
 }
 
 impl Fault {
     /// Faults that exist only when a device names them: no scenario plays them.
-    pub const OPT_IN: [Fault; 1] = [Fault::SshRsaSha1Only];
+    pub const OPT_IN: [Fault; 4] = [
+        Fault::SshRsaSha1Only,
+        Fault::OutputNul,
+        Fault::OutputInvalidUtf8,
+        Fault::OutputEscapes,
+    ];
 
     /// One of each fault the scenarios play, with default parameters, in a stable order
     /// ([`Fault::OPT_IN`] holds the others).
@@ -103,6 +119,23 @@ impl Fault {
             Fault::HostKeyChanged => "host_key_changed",
             Fault::LegacyAlgorithms => "legacy_algorithms",
             Fault::SshRsaSha1Only => "ssh_rsa_sha1_only",
+            Fault::OutputNul => "output_nul",
+            Fault::OutputInvalidUtf8 => "output_invalid_utf8",
+            Fault::OutputEscapes => "output_escapes",
+        }
+    }
+
+    /// The bytes an output fault adds to the device's configuration, if it is one.
+    pub fn output_poison(self) -> Option<&'static [u8]> {
+        match self {
+            Fault::OutputNul => Some(b"banner motd ^C\0^C\n! \0 a NUL, mid-line\n"),
+            Fault::OutputInvalidUtf8 => {
+                Some(b" description caf\xe9 \xff\xfe lone \x80 cut \xe2\x82\n")
+            }
+            Fault::OutputEscapes => Some(
+                b"\x1b]0;owned title\x07\x1b[2J\x1b[H\x1b[31m red\x1b[0m back\x08\x08ed\r over\xc2\x9b1m c1\x7f\n",
+            ),
+            _ => None,
         }
     }
 

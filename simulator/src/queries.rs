@@ -78,6 +78,13 @@ impl Fleet {
         self.device(device).map(|d| d.config().text)
     }
 
+    /// Exactly the bytes an exec channel's backup of `device` receives: its
+    /// [`Fleet::expected_config`], and for an output fault (`output_nul`, …) the hostile
+    /// bytes it carries.
+    pub fn expected_config_bytes(&self, device: &str) -> Option<Vec<u8>> {
+        self.device(device).map(|d| d.config_bytes())
+    }
+
     /// Secret values inside `device`'s config: none may survive redaction.
     pub fn config_secrets(&self, device: &str) -> Vec<String> {
         self.device(device)

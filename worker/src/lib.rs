@@ -8,8 +8,10 @@
 //! | [`device`] | one device: the credential loop within the device deadline |
 //! | [`job_types`] | job types, one per file: `config_backup`, `command`, `reachability` |
 //! | [`results`] | finished devices in group commit: recorded, then published, then acked |
+//! | [`isolate`] | a batch Postgres refuses for good, split until the devices it refuses are found |
 //! | [`batcher`] | the batching windows of group commit, apart from what is committed |
 //! | [`persist`] | every statement the worker runs against Postgres, and its one retry policy |
+//! | [`device_text`] | a device's output as stored: text, and the exact bytes when it is not text |
 //! | [`report`] | what a device's work produced: attempts, outcome, snapshot, outputs |
 //! | [`outcome`] | the one mapping from a failure to a per-device outcome |
 //! | [`ssh`] | SSH sessions: per-phase timeouts, host-key pinning, password and keyboard-interactive auth, exec |
@@ -25,7 +27,9 @@ pub mod budget;
 pub mod consumer;
 pub mod context;
 pub mod device;
+pub mod device_text;
 pub mod error;
+pub mod isolate;
 pub mod job_types;
 pub mod key_reports;
 pub mod keys;

@@ -10,11 +10,17 @@ pub struct DeviceFailure {
 }
 
 impl DeviceFailure {
+    /// A failure whose reason is one line of text safe to store and show: a reason
+    /// often quotes the device (an error line, its stderr, a disconnect message), and a
+    /// NUL there would fail the batch statement that records it, an escape sequence
+    /// reach an operator's terminal. Every control character is escaped here, once.
     pub fn new(outcome: Outcome, reason: impl Into<String>) -> DeviceFailure {
-        DeviceFailure {
-            outcome,
-            reason: reason.into(),
-        }
+        let reason: String = reason.into();
+        let reason = match netraven_shared::text::one_line(&reason) {
+            std::borrow::Cow::Borrowed(_) => reason,
+            std::borrow::Cow::Owned(escaped) => escaped,
+        };
+        DeviceFailure { outcome, reason }
     }
 
     /// The failure of a session error, its reason naming the timeout that ran out.

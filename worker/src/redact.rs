@@ -56,6 +56,37 @@ pub fn redact(config: &str) -> String {
     out
 }
 
+/// The pattern of [`pattern`] on bytes, for output that is not UTF-8: with Unicode off,
+/// `.` and `\S` take any byte, so a line whose other bytes are not text loses its secret
+/// all the same. Applied to one line at a time, as [`redact`] does.
+fn byte_pattern() -> &'static regex::bytes::Regex {
+    static RE: OnceLock<regex::bytes::Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        regex::bytes::Regex::new(
+            r"(?i-u)^(?P<keep>.*?\b(?:password|secret|community|key-string|pre-shared-key|key|authentication-key|md5)\b(?:\s+(?:\d{1,2}|sha\d+|md5|encrypted|hidden))?\s+)(?P<secret>\S.*?)\s*$",
+        )
+        .unwrap_or_else(|e| panic!("redaction byte pattern is malformed: {e}"))
+    })
+}
+
+/// [`redact`] for output that is not valid UTF-8 (or holds a NUL): the same lines lose
+/// the same secrets, and every other byte is kept as the device sent it.
+pub fn redact_bytes(config: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(config.len());
+    for (i, line) in config.split(|b| *b == b'\n').enumerate() {
+        if i > 0 {
+            out.push(b'\n');
+        }
+        let redacted = byte_pattern().replace(line, |c: &regex::bytes::Captures<'_>| {
+            let mut kept = c["keep"].to_vec();
+            kept.extend_from_slice(MARKER.as_bytes());
+            kept
+        });
+        out.extend_from_slice(&redacted);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +120,24 @@ mod tests {
         );
         assert!(out.contains(" password 7 <removed>\nend"), "{out:?}");
         assert!(out.ends_with("\nend"), "{out:?}");
+    }
+
+    #[test]
+    fn bytes_lose_the_same_secrets_and_keep_everything_else() {
+        let config = "hostname core-1\n\
+                      enable secret 5 $1$abcd$efghijkl\n\
+                      snmp-server community s3cr3tC0mm RO\r\n\
+                      snmp-server community\nend";
+        assert_eq!(
+            redact_bytes(config.as_bytes()),
+            redact(config).into_bytes(),
+            "text and bytes agree on text"
+        );
+        let raw = b"username a password 7 0822\xff55D\n\0 key x\xe9y\n".to_vec();
+        let out = redact_bytes(&raw);
+        assert_eq!(
+            out,
+            b"username a password 7 <removed>\n\0 key <removed>\n".to_vec()
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! What working on a device produced: its login attempts, its outcome and what a job made
 //! to store (a configuration snapshot, command outputs).
 
+use crate::device_text::DeviceText;
 use chrono::{DateTime, Utc};
 use netraven_shared::domain::Outcome;
 use netraven_shared::messages::TaskResult;
@@ -81,13 +82,15 @@ pub struct JobDone {
 /// A configuration as it will be stored: redacted when configured, keyed by its hash.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
-    /// SHA-256 of `content`, lower-case hex.
+    /// SHA-256 of the bytes of `content` (what the device sent, after redaction),
+    /// lower-case hex: the same as before for text, and for a configuration that is not
+    /// text, the hash of its exact bytes rather than of a lossy copy.
     pub sha256: String,
-    pub content: String,
+    pub content: DeviceText,
 }
 
 impl Snapshot {
-    pub fn of(content: String) -> Snapshot {
+    pub fn of(content: DeviceText) -> Snapshot {
         Snapshot {
             sha256: hex::encode(Sha256::digest(content.as_bytes())),
             content,
@@ -98,6 +101,6 @@ impl Snapshot {
 /// One command's output, for the `command` job type.
 pub struct CommandOutput {
     pub command: String,
-    pub output: String,
+    pub output: DeviceText,
     pub exit_status: Option<i32>,
 }

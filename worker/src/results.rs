@@ -1,8 +1,10 @@
 //! Group commit of finished devices: gathered into batches, recorded in one transaction
 //! ([`crate::persist::record_results`]), their results published as one message, and only
-//! then their tasks acked.
+//! then their tasks acked. A batch Postgres refuses for good is split until the devices
+//! it refuses are found ([`crate::isolate`]), so one bad device never fails its neighbours.
 
 use crate::batcher::Batcher;
+use crate::isolate::{self, Written};
 use crate::persist;
 use crate::report::DeviceReport;
 use chrono::Utc;
@@ -12,6 +14,9 @@ use netraven_shared::broker::{self, Names, Outgoing, Publisher, Settle, RESULT_K
 use netraven_shared::messages::{self, TaskResult, TaskResults};
 use netraven_shared::signing::Signer;
 use netraven_shared::telemetry::metrics;
+use netraven_shared::text::one_line;
+use netraven_shared::Transient;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,50 +80,103 @@ pub async fn run(
     let mut batches = Batcher::new(rx, MAX_BATCH, interval);
     // Nothing in the works: the batch takes only what is queued already.
     while let Some(batch) = batches.next_while(|| working.any()).await {
-        if let Some(batch) = record(&pool, batch).await {
-            publish_and_settle(&publisher, &names, &signer, batch).await;
+        let recorded = record(&pool, batch).await;
+        if !recorded.is_empty() {
+            publish_and_settle(&publisher, &names, &signer, recorded).await;
         }
     }
 }
 
-/// Records a batch and answers what is to be reported: the devices recorded, and those
-/// recorded before (reported again). A device another worker took over while this one
-/// was away is neither: its task is acked, and its new holder reports it. When Postgres
-/// does not take the batch, its tasks go back to the queue and the answer is `None`.
-async fn record(pool: &Pool, batch: Vec<Finished>) -> Option<Vec<Finished>> {
+/// Records a batch and returns what was recorded, to be published. When Postgres is
+/// away, the tasks go back to the queue. When it refuses the batch for good, the batch
+/// is split until the devices it refuses are found ([`isolate`]): the others are
+/// recorded, and each refused one as a failure of its own, or dead-lettered.
+async fn record(pool: &Pool, batch: Vec<Finished>) -> Vec<Finished> {
+    let batch = match write(pool, batch).await {
+        (batch, Written::Recorded) => return recorded(batch),
+        (batch, Written::Transient(reason)) => {
+            isolate::requeue(&batch, &reason).await;
+            return Vec::new();
+        }
+        (batch, Written::Permanent(reason)) => {
+            tracing::warn!(error = %one_line(&reason), devices = batch.len(),
+                "Postgres refused the batch; splitting it to find the devices it refuses");
+            batch
+        }
+    };
+    let apart = isolate::split(batch, |part| write(pool, part)).await;
+    isolate::requeue(
+        &apart.requeue,
+        "Postgres went away while a refused batch was split",
+    )
+    .await;
+    let mut done = apart.recorded;
+    for (f, reason) in apart.refused {
+        tracing::warn!(job.id = %f.result.job_id, device.id = f.result.device_id,
+            reason = %one_line(&reason), "device output refused by Postgres; recording the device as a failure");
+        match write(pool, vec![isolate::as_unstorable(f, &reason)]).await {
+            (alone, Written::Recorded) => done.extend(alone),
+            (alone, Written::Transient(why)) => isolate::requeue(&alone, &why).await,
+            (alone, Written::Permanent(why)) => {
+                for f in &alone {
+                    isolate::dead_letter(f, &why).await;
+                }
+            }
+        }
+    }
+    recorded(done)
+}
+
+/// One try to record `batch` in one transaction, within [`RECORD_WITHIN`]; the batch
+/// comes back with how it went.
+/// Devices recorded before (their stored result reported again) are part of the batch
+/// but not written. A device another worker took over while this one was away is not
+/// recorded, and leaves the batch here: its task is acked, and its new holder reports it.
+async fn write(pool: &Pool, batch: Vec<Finished>) -> (Vec<Finished>, Written) {
     let devices: Vec<persist::Claimed<'_>> = batch
         .iter()
         .filter_map(|f| f.claim.map(|token| (&f.result, &f.report, token)))
         .collect();
-    let recorded =
-        tokio::time::timeout(RECORD_WITHIN, persist::record_results(pool, &devices)).await;
-    let reason = match recorded {
-        Ok(Ok(held)) => {
-            let lag = &metrics::get().flush_lag_seconds;
-            let now = Utc::now();
-            let (report, taken_over): (Vec<Finished>, Vec<Finished>) = batch
-                .into_iter()
-                .partition(|f| f.claim.is_none_or(|t| held.contains(&t)));
-            for f in &report {
-                let ms = (now - f.result.finished_at).num_milliseconds().max(0);
-                lag.observe(ms as f64 / 1000.0);
-            }
-            for f in &taken_over {
-                tracing::warn!(job.id = %f.result.job_id, device.id = f.result.device_id,
-                    "device taken over by another worker while this one was away; not recorded here");
-            }
-            let ackers: Vec<&Acker> = taken_over.iter().map(|f| &f.acker).collect();
-            broker::settle_all(&ackers, Settle::Ack).await;
-            return Some(report);
-        }
-        Ok(Err(e)) => e.to_string(),
-        Err(_) => format!("Postgres did not take them within {RECORD_WITHIN:?}"),
-    };
-    tracing::error!(error = %reason, devices = batch.len(),
-        "device results not written; returning the tasks to the queue");
-    let ackers: Vec<&Acker> = batch.iter().map(|f| &f.acker).collect();
-    broker::settle_all(&ackers, Settle::Requeue).await;
-    None
+    let written =
+        match tokio::time::timeout(RECORD_WITHIN, persist::record_results(pool, &devices)).await {
+            Ok(Ok(held)) => Ok(held),
+            Ok(Err(e)) if e.is_transient() => Err(Written::Transient(e.to_string())),
+            Ok(Err(e)) => Err(Written::Permanent(persist::refusal(&e))),
+            Err(_) => Err(Written::Transient(format!(
+                "Postgres did not take them within {RECORD_WITHIN:?}"
+            ))),
+        };
+    drop(devices);
+    match written {
+        Ok(held) => (without_taken_over(batch, &held).await, Written::Recorded),
+        Err(why) => (batch, why),
+    }
+}
+
+/// The devices of a recorded batch to report: those recorded now (their claim `held`)
+/// and those recorded before. The others' tasks are acked.
+async fn without_taken_over(batch: Vec<Finished>, held: &HashSet<Uuid>) -> Vec<Finished> {
+    let (report, taken_over): (Vec<Finished>, Vec<Finished>) = batch
+        .into_iter()
+        .partition(|f| f.claim.is_none_or(|t| held.contains(&t)));
+    for f in &taken_over {
+        tracing::warn!(job.id = %f.result.job_id, device.id = f.result.device_id,
+            "device taken over by another worker while this one was away; not recorded here");
+    }
+    let ackers: Vec<&Acker> = taken_over.iter().map(|f| &f.acker).collect();
+    broker::settle_all(&ackers, Settle::Ack).await;
+    report
+}
+
+/// Devices recorded: their flush lag observed, handed on to be published.
+fn recorded(batch: Vec<Finished>) -> Vec<Finished> {
+    let lag = &metrics::get().flush_lag_seconds;
+    let now = Utc::now();
+    for f in &batch {
+        let ms = (now - f.result.finished_at).num_milliseconds().max(0);
+        lag.observe(ms as f64 / 1000.0);
+    }
+    batch
 }
 
 /// Publishes a recorded batch's results as one message, then acks its tasks (or, when

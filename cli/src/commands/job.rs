@@ -100,7 +100,7 @@ async fn submit(settings: &Settings, args: SubmitArgs) -> Result<Exit> {
     say!("{job_id}")?;
     if let (Some(status), Some(error)) = (done.reply.status, &done.reply.error) {
         // The job ended at the dispatcher (not permitted, invalid, …): say why.
-        crate::note!("{status}: {error}");
+        crate::note!("{status}: {}", crate::views::shown(error));
         return Ok(Exit::for_status(status));
     }
     if !args.wait {

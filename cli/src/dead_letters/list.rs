@@ -2,7 +2,7 @@
 
 use super::headers::{dead_at, replayed, source_of};
 use super::session::{Action, Session};
-use crate::views::Style;
+use crate::views::{text, Style};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use comfy_table::Cell;
@@ -122,12 +122,12 @@ pub fn render_list(listing: &Listing, style: Style) -> String {
     let mut table = style.table(["source", "by", "reason", "age", "replayed", "what"]);
     for d in &listing.dead_letters {
         table.add_row(vec![
-            Cell::new(d.source.as_deref().unwrap_or("?")),
-            Cell::new(d.published_by.as_deref().unwrap_or("-")),
-            Cell::new(&d.reason),
+            text(d.source.as_deref().unwrap_or("?")),
+            text(d.published_by.as_deref().unwrap_or("-")),
+            text(&d.reason),
             Cell::new(d.age_secs.map_or("?".into(), age)),
             Cell::new(d.replayed),
-            Cell::new(&d.summary),
+            text(&d.summary),
         ]);
     }
     format!(

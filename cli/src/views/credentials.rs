@@ -1,6 +1,6 @@
 //! `netraven credential list`: how every credential fared — counts, success rate, last use.
 
-use super::{ago, number, Style};
+use super::{ago, number, shown, text, Style};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use comfy_table::{Cell, Color};
@@ -83,15 +83,15 @@ pub fn render(creds: &[CredentialStats], style: Style) -> String {
         "DEVICES",
     ]);
     for c in creds {
-        let mut name = Cell::new(&c.name);
+        let mut name = text(&c.name);
         if !c.enabled {
-            name = Cell::new(format!("{} (disabled)", c.name)).fg(Color::DarkGrey);
+            name = Cell::new(format!("{} (disabled)", shown(&c.name))).fg(Color::DarkGrey);
         }
         table.add_row(vec![
             name,
-            Cell::new(&c.username),
+            text(&c.username),
             number(c.priority),
-            Cell::new(c.tags.join(", ")),
+            text(&c.tags.join(", ")),
             number(c.success_count),
             number(c.failure_count),
             number(

@@ -1,7 +1,7 @@
 //! `netraven device show`: one device's inventory, last outcome, the credential that worked,
 //! its latest configuration and pinned host key, and its recent jobs.
 
-use super::{ago, duration_ms, number, outcome_cell, short_hash, when, Style};
+use super::{ago, duration_ms, number, outcome_cell, short_hash, shown, text, when, Style};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use comfy_table::Cell;
@@ -185,10 +185,10 @@ pub fn render(d: &DeviceDetail, style: Style) -> String {
     let mut line = |k: &str, v: String| {
         let _ = writeln!(out, "{k:<14} {v}");
     };
-    line("device", d.name.clone());
-    line("host", format!("{}:{}", d.host, d.port));
-    line("platform", d.platform.clone());
-    line("tags", d.tags.join(", "));
+    line("device", shown(&d.name).into_owned());
+    line("host", format!("{}:{}", shown(&d.host), d.port));
+    line("platform", shown(&d.platform).into_owned());
+    line("tags", shown(&d.tags.join(", ")).into_owned());
     if !d.enabled {
         line("enabled", "no (jobs skip it)".into());
     }
@@ -199,7 +199,7 @@ pub fn render(d: &DeviceDetail, style: Style) -> String {
                 format!("{} {}", style.outcome(r.outcome), ago(Some(r.finished_at))),
             );
             if !r.reason.is_empty() {
-                line("reason", r.reason.clone());
+                line("reason", shown(&r.reason).into_owned());
             }
             line("last job", r.job_id.to_string());
         }
@@ -210,8 +210,8 @@ pub fn render(d: &DeviceDetail, style: Style) -> String {
         match &d.affinity {
             Some(a) => format!(
                 "{} ({}), worked {}; tried first",
-                a.credential,
-                a.username,
+                shown(&a.credential),
+                shown(&a.username),
                 ago(Some(a.succeeded_at))
             ),
             None => "- (none has worked yet)".into(),
@@ -239,10 +239,10 @@ pub fn render(d: &DeviceDetail, style: Style) -> String {
         match &d.host_key {
             Some(k) => format!(
                 "{} {} (pinned {}, {})",
-                k.algorithm.as_deref().unwrap_or("by fingerprint"),
-                k.fingerprint,
+                shown(k.algorithm.as_deref().unwrap_or("by fingerprint")),
+                shown(&k.fingerprint),
                 ago(Some(k.first_seen_at)),
-                k.source
+                shown(&k.source)
             ),
             None => "- (not pinned yet)".into(),
         },
@@ -262,9 +262,9 @@ pub fn render(d: &DeviceDetail, style: Style) -> String {
             table.add_row(vec![
                 Cell::new(ago(Some(r.finished_at))),
                 Cell::new(r.job_id),
-                Cell::new(r.job_type.as_deref().unwrap_or("-")),
+                text(r.job_type.as_deref().unwrap_or("-")),
                 outcome_cell(r.outcome),
-                Cell::new(r.credential.as_deref().unwrap_or("-")),
+                text(r.credential.as_deref().unwrap_or("-")),
                 number(r.attempts),
                 number(duration_ms(r.duration_ms)),
                 Cell::new(short_hash(r.config_sha256.as_deref())),

@@ -2,7 +2,7 @@
 //! credentials that logged in) and its devices only when asked, capped for large jobs.
 
 use super::jobs::{self, JobSummary};
-use super::{duration_ms, when, Style};
+use super::{duration_ms, shown, when, Style};
 use anyhow::{Context, Result};
 use netraven_dispatcher::job_rows::DeviceResult;
 use netraven_shared::domain::Outcome;
@@ -127,14 +127,14 @@ pub fn render(d: &JobDetail, rows: Option<usize>, style: Style) -> String {
             "per device {} on average, slowest {} ({})",
             duration_ms(t.mean_ms),
             duration_ms(t.max_ms),
-            t.slowest
+            shown(&t.slowest)
         );
     }
     if !d.credentials.is_empty() {
         let uses: Vec<String> = d
             .credentials
             .iter()
-            .map(|c| format!("{} {}", c.credential, c.devices))
+            .map(|c| format!("{} {}", shown(&c.credential), c.devices))
             .collect();
         let _ = writeln!(out, "logged in  {}", uses.join(" · "));
     }

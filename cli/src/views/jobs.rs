@@ -1,6 +1,8 @@
 //! The job queries and tables behind `job show`, `job list`, `job results` and `job logs`.
 
-use super::{ago, duration_ms, number, outcome_cell, short_hash, status_cell, when, Style};
+use super::{
+    ago, duration_ms, number, outcome_cell, short_hash, shown, status_cell, text, when, Style,
+};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use comfy_table::{Cell, Color};
@@ -88,11 +90,11 @@ pub async fn summary(client: &Client, job_id: Uuid) -> Result<JobSummary> {
 pub fn render_header(j: &JobSummary, style: Style) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "job        {}", j.id);
-    let _ = writeln!(out, "request    {}", j.request_id);
-    let _ = writeln!(out, "type       {}", j.job_type);
+    let _ = writeln!(out, "request    {}", shown(&j.request_id));
+    let _ = writeln!(out, "type       {}", shown(&j.job_type));
     let _ = writeln!(out, "status     {}", style.status(j.status));
     if let Some(e) = &j.error {
-        let _ = writeln!(out, "error      {e}");
+        let _ = writeln!(out, "error      {}", shown(e));
     }
     let _ = writeln!(
         out,
@@ -153,13 +155,13 @@ pub fn render_results(results: &[DeviceResult], style: Style) -> String {
     ]);
     for r in results {
         table.add_row(vec![
-            Cell::new(&r.device_name),
+            text(&r.device_name),
             outcome_cell(r.outcome),
-            Cell::new(r.credential.as_deref().unwrap_or("-")),
+            text(r.credential.as_deref().unwrap_or("-")),
             number(r.attempts),
             number(duration_ms(r.duration_ms)),
             Cell::new(short_hash(r.config_sha256.as_deref())),
-            Cell::new(&r.reason),
+            text(&r.reason),
         ]);
     }
     format!("{table}\n{} devices\n", results.len())
@@ -223,7 +225,7 @@ pub fn render_list(jobs: &[JobSummary], style: Style) -> String {
     for j in jobs {
         table.add_row(vec![
             Cell::new(j.id),
-            Cell::new(&j.job_type),
+            text(&j.job_type),
             status_cell(j.status),
             number(format!("{}/{}", j.completed_devices, j.total_devices)),
             number(j.succeeded_devices),
@@ -309,7 +311,8 @@ pub fn render_logs(lines: &[LogLine], style: Style) -> String {
             Value::Object(m) if m.is_empty() => String::new(),
             Value::Null => String::new(),
             v => {
-                let s = v.to_string();
+                // JSON escapes C0 controls, not DEL or C1 ones: escaped here as well.
+                let s = shown(&v.to_string()).into_owned();
                 if s.chars().count() > DATA_CHARS {
                     s.chars().take(DATA_CHARS).collect::<String>() + "…"
                 } else {
@@ -320,8 +323,8 @@ pub fn render_logs(lines: &[LogLine], style: Style) -> String {
         table.add_row(vec![
             Cell::new(l.at.format("%H:%M:%S%.3f")),
             level,
-            Cell::new(l.device.as_deref().unwrap_or("-")),
-            Cell::new(&l.message),
+            text(l.device.as_deref().unwrap_or("-")),
+            text(&l.message),
             Cell::new(data),
         ]);
     }

@@ -158,6 +158,20 @@ pub fn status_cell(s: JobStatus) -> Cell {
     }
 }
 
+/// Text from outside the CLI (a device's words, a message, a row someone filled), as one
+/// line with every control character escaped: nothing a device sent can move the cursor,
+/// retitle the terminal or hide a line (`ESC` shown as `\e`, NUL as `\0`; see
+/// [`netraven_shared::text::escape_controls`]). Every view shows such text through this or
+/// [`text`]; `--json` carries it as it is, escaped by JSON.
+pub fn shown(s: &str) -> std::borrow::Cow<'_, str> {
+    netraven_shared::text::one_line(s)
+}
+
+/// A table cell of text from outside: [`shown`].
+pub fn text(s: &str) -> Cell {
+    Cell::new(shown(s))
+}
+
 /// An outcome cell.
 pub fn outcome_cell(o: Outcome) -> Cell {
     Cell::new(o.as_str()).fg(outcome_color(o))
@@ -255,5 +269,47 @@ mod tests {
         );
         assert_eq!(ago(Some(Utc::now() - chrono::Duration::days(2))), "2 d ago");
         assert_eq!(short_hash(Some("0123456789abcdef")), "0123456789ab");
+    }
+
+    #[test]
+    fn device_text_reaches_tables_escaped_even_in_colour() {
+        use netraven_dispatcher::job_rows::DeviceResult;
+        let hostile = "\u{1b}]0;owned\u{7}\u{1b}[2J\0\r\u{9b}1m\u{202e}x";
+        let row = DeviceResult {
+            device_id: 1,
+            device_name: format!("r1{hostile}"),
+            outcome: Outcome::CommandFailed,
+            reason: hostile.to_string(),
+            credential: Some(hostile.to_string()),
+            attempts: 1,
+            duration_ms: 5,
+            config_sha256: None,
+        };
+        for style in [
+            Style::plain(),
+            Style {
+                color: true,
+                width: None,
+            },
+        ] {
+            let table = jobs::render_results(std::slice::from_ref(&row), style);
+            // Colour codes are ours (`ESC [ digits ; m`); any other ESC would be the device's.
+            let ours = |rest: &str| {
+                rest.strip_prefix('[')
+                    .and_then(|r| r.split_once('m'))
+                    .is_some_and(|(p, _)| p.chars().all(|c| c.is_ascii_digit() || c == ';'))
+            };
+            assert!(
+                table
+                    .match_indices('\u{1b}')
+                    .all(|(i, _)| ours(&table[i + 1..])),
+                "{table:?}"
+            );
+            assert!(
+                !table.contains(['\0', '\r', '\u{7}', '\u{9b}', '\u{202e}']),
+                "{table:?}"
+            );
+            assert!(table.contains("\\e]0;owned\\x07\\e[2J\\0\\r"), "{table}");
+        }
     }
 }

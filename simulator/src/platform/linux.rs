@@ -19,8 +19,10 @@ pub(crate) fn exec(device: &Device, command: &str) -> ExecResult {
     match word {
         "" => ok(String::new()),
         "cat" if command == CONFIG_COMMAND => ExecResult {
+            stdout: device.config_bytes(),
+            stderr: Vec::new(),
+            status: 0,
             config: true,
-            ..ok(device.config().text)
         },
         "cat" => {
             let file = command.split_whitespace().nth(1).unwrap_or("");

@@ -22,6 +22,7 @@
 //! | [`permissions`] | dangerous requests need permission |
 //! | [`pins`] | host-key pins in group commit |
 //! | [`pipeline`] | the whole pipeline against the simulator's ground truth |
+//! | [`poison`] | one poison device stays one: hostile output stored faithfully, refused rows split out |
 //! | [`role_kills`] | the dispatcher and the aggregator killed with SIGKILL mid-job: each device once |
 //! | [`rotation`] | rotating the sealing key mid-job |
 //! | [`secrets`] | no plaintext secret leaves a worker |
@@ -53,6 +54,7 @@ mod operations;
 mod permissions;
 mod pins;
 mod pipeline;
+mod poison;
 mod restarts;
 mod role_kills;
 mod rotation;

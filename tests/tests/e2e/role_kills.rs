@@ -3,7 +3,7 @@
 //! per device, and each device is contacted once — including the devices whose task the
 //! dispatcher published twice (once before it died, once when the request it never
 //! acked came back to its replacement): the second copy finds the first's claim
-//! (migration V7) and leaves the device alone.
+//! (migration V8) and leaves the device alone.
 //!
 //! The fleet accepts its first credential everywhere, so "contacted once" is exact: one
 //! login per device.

@@ -3,8 +3,8 @@
 use super::drive::{run_commands, Device};
 use crate::context::WorkerContext;
 use crate::outcome::DeviceFailure;
+use crate::persist;
 use crate::report::{CommandOutput, JobDone};
-use crate::{persist, redact};
 use netraven_shared::domain::{JobType, Outcome};
 use netraven_shared::messages::DeviceTask;
 
@@ -21,7 +21,7 @@ pub async fn run(
         .into_iter()
         .map(|r| CommandOutput {
             output: if ctx.settings.redact_secrets {
-                redact::redact(&r.output)
+                r.output.redacted()
             } else {
                 r.output
             },

@@ -3,7 +3,6 @@
 use super::drive::{run_commands, Device};
 use crate::context::WorkerContext;
 use crate::outcome::DeviceFailure;
-use crate::redact;
 use crate::report::{JobDone, Snapshot};
 use netraven_shared::domain::{JobType, Outcome};
 
@@ -20,14 +19,14 @@ pub async fn run(ctx: &WorkerContext, device: &mut Device<'_>) -> Result<JobDone
     })?;
     let ran = run_commands(device, std::slice::from_ref(&command)).await?;
     let raw = ran.into_iter().next().map(|r| r.output).unwrap_or_default();
-    if raw.trim().is_empty() {
+    if raw.text().trim().is_empty() {
         return Err(DeviceFailure::new(
             Outcome::CommandFailed,
             format!("{command:?} returned an empty configuration"),
         ));
     }
     let content = if ctx.settings.redact_secrets {
-        redact::redact(&raw)
+        raw.redacted()
     } else {
         raw
     };

@@ -1,6 +1,7 @@
 //! Driving a logged-in device: its commands over exec channels or in a shell, the way its
 //! platform profile says, failing on the first one the device refuses.
 
+use crate::device_text::DeviceText;
 use crate::outcome::DeviceFailure;
 use crate::platform::{Profile, Transport};
 use crate::ssh::{OutputAllowance, Session, ShellOptions, SshError, SshTimeouts};
@@ -8,10 +9,11 @@ use netraven_shared::domain::Outcome;
 use regex::Regex;
 use secrecy::SecretString;
 
-/// One command's text output and exit status (`None` on shells, which have none).
+/// One command's output and exit status (`None` on shells, which have none).
 pub struct Ran {
     pub command: String,
-    pub output: String,
+    /// Exactly what an exec channel received; what a shell's terminal showed.
+    pub output: DeviceText,
     pub exit_status: Option<u32>,
 }
 
@@ -47,10 +49,11 @@ pub async fn run_commands(
                     .exec(command, allowance)
                     .await
                     .map_err(|e| command_failure(&timeouts, command, &e))?;
-                // Valid UTF-8 (nearly always) is taken as it is, without a copy.
-                let output = String::from_utf8(out.stdout)
-                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+                // Valid UTF-8 without NUL (nearly always) is taken as it is, without a
+                // copy; anything else keeps its exact bytes beside a text form.
+                let output = DeviceText::from_bytes(out.stdout);
                 if let Some(status @ 1..) = out.exit_status {
+                    // The device's words go into the reason escaped (DeviceFailure::new).
                     let stderr = String::from_utf8_lossy(&out.stderr);
                     let first = stderr.lines().next().unwrap_or("").trim();
                     return Err(DeviceFailure::new(
@@ -58,7 +61,7 @@ pub async fn run_commands(
                         format!("{command:?} exited with status {status}: {first}"),
                     ));
                 }
-                check_errors(profile, command, &output)?;
+                check_errors(profile, command, output.text())?;
                 ran.push(Ran {
                     command: command.clone(),
                     output,
@@ -114,7 +117,7 @@ pub async fn run_commands(
                 check_errors(profile, command, &output)?;
                 ran.push(Ran {
                     command: command.clone(),
-                    output,
+                    output: DeviceText::from_text(output),
                     exit_status: None,
                 });
             }

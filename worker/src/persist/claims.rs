@@ -1,4 +1,4 @@
-//! Device claims ([`Claimer`], migration V7): which copy of a device's task this worker
+//! Device claims ([`Claimer`], migration V8): which copy of a device's task this worker
 //! is working on. A task published twice contacts its device once, and a worker that was
 //! paused past its broker connection (SIGSTOP, a long freeze) cannot record a device that
 //! another worker has taken over since.

@@ -45,3 +45,16 @@ pub(super) async fn execute(
     let statement = tx.prepare_cached(sql).await?;
     Ok(tx.execute(&statement, params).await?)
 }
+
+/// Why Postgres refused a write, for a device's reason and the log: the server's message
+/// and SQLSTATE, without its DETAIL, which may quote the refused row (a configuration
+/// with its secrets, megabytes of it).
+pub fn refusal(e: &WorkerError) -> String {
+    match e {
+        WorkerError::Db(db) => match db.as_db_error() {
+            Some(d) => format!("{} (SQLSTATE {})", d.message(), d.code().code()),
+            None => e.to_string(),
+        },
+        _ => e.to_string(),
+    }
+}

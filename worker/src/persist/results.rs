@@ -13,6 +13,7 @@
 
 use super::claims;
 use super::connection::{execute, retrying};
+use crate::device_text::DeviceText;
 use crate::error::WorkerError;
 use crate::report::{AttemptOutcome, DeviceReport};
 use chrono::{DateTime, Utc};
@@ -230,19 +231,21 @@ async fn write_logs(
     Ok(())
 }
 
-/// Stores the configuration snapshots of a batch of finished devices, keyed by SHA-256:
-/// an unchanged configuration adds no copy, the existing snapshot is marked seen.
+/// Stores the configuration snapshots of a batch of finished devices, keyed by SHA-256
+/// of their bytes: an unchanged configuration adds no copy, the existing snapshot is
+/// marked seen. `content` is always text; `content_bytes` holds the exact bytes of a
+/// configuration that is not (migration V7).
 pub async fn store_configs(
     tx: &deadpool_postgres::Transaction<'_>,
     batch: &[Recorded<'_>],
 ) -> Result<(), WorkerError> {
     // One row per device and hash (a redelivered task may sit in the same batch twice).
-    let mut rows: BTreeMap<(i64, &str), (Uuid, &str)> = BTreeMap::new();
+    let mut rows: BTreeMap<(i64, &str), (Uuid, &DeviceText)> = BTreeMap::new();
     for (result, report) in batch {
         if let Some(c) = &report.config {
             rows.insert(
                 (result.device_id, c.sha256.as_str()),
-                (result.job_id, c.content.as_str()),
+                (result.job_id, &c.content),
             );
         }
     }
@@ -252,10 +255,12 @@ pub async fn store_configs(
     let devices: Vec<i64> = rows.keys().map(|k| k.0).collect();
     let hashes: Vec<&str> = rows.keys().map(|k| k.1).collect();
     let jobs: Vec<Uuid> = rows.values().map(|v| v.0).collect();
-    let contents: Vec<&str> = rows.values().map(|v| v.1).collect();
-    let sizes: Vec<i32> = contents
-        .iter()
-        .map(|c| i32::try_from(c.len()).unwrap_or(i32::MAX))
+    let contents: Vec<&str> = rows.values().map(|v| v.1.text()).collect();
+    // The exact bytes, only where the text is not them (a NUL, bytes that are not UTF-8).
+    let exact: Vec<Option<&[u8]>> = rows.values().map(|v| v.1.exact()).collect();
+    let sizes: Vec<i32> = rows
+        .values()
+        .map(|v| i32::try_from(v.1.len()).unwrap_or(i32::MAX))
         .collect();
     execute(
         tx,
@@ -263,12 +268,12 @@ pub async fn store_configs(
         // the others are locked against deletion until the batch commits, so a deletion
         // waits for it and its trigger then finds the rows.
         "WITH live AS (SELECT id FROM devices WHERE id = ANY($1) ORDER BY id FOR KEY SHARE)
-         INSERT INTO device_configs (device_id, sha256, content, size_bytes, first_job_id)
-         SELECT t.* FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::uuid[])
-             AS t(device_id, sha256, content, size_bytes, first_job_id)
+         INSERT INTO device_configs (device_id, sha256, content, content_bytes, size_bytes, first_job_id)
+         SELECT t.* FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bytea[], $5::int[], $6::uuid[])
+             AS t(device_id, sha256, content, content_bytes, size_bytes, first_job_id)
          WHERE t.device_id IN (SELECT id FROM live)
          ON CONFLICT (device_id, sha256) DO UPDATE SET last_seen_at = now()",
-        &[&devices, &hashes, &contents, &sizes, &jobs],
+        &[&devices, &hashes, &contents, &exact, &sizes, &jobs],
     )
     .await?;
     Ok(())

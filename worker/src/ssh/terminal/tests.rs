@@ -154,3 +154,12 @@ fn cuts_and_takes_never_panic_on_odd_offsets() {
     t.feed("é".as_bytes());
     assert_eq!(t.take_until(99), "hé");
 }
+
+/// A shell's output is what a terminal shows, and that is always storable text: no NUL
+/// (a terminal ignores it), no escape left, invalid UTF-8 shown as U+FFFD.
+#[test]
+fn hostile_bytes_leave_storable_text() {
+    let shown = show(b"a\0b caf\xe9 \xff\x1b]0;owned\x07\x1b[2J\x1b[31mred\x1b[0m\x7f\r\n");
+    assert_eq!(shown, "ab caf\u{fffd} \u{fffd}red\n");
+    assert!(!shown.contains('\0') && !shown.contains('\u{1b}'));
+}
