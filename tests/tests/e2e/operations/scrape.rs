@@ -110,6 +110,26 @@ async fn a_running_fleet_serves_its_metrics_and_a_real_prometheus_scrapes_the_jo
 
     // Every metric the dashboard queries exists in the fleet's exposition.
     let exported = families(&text);
+    // Each role says what it runs, and the process's own metrics are there.
+    for role in ["dispatcher", "worker", "aggregator"] {
+        let info = format!(
+            "netraven_build_info{{commit=\"{}\",role=\"{role}\",version=\"{}\"}} 1",
+            netraven_shared::telemetry::metrics::COMMIT,
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(text.contains(&info), "missing {info}");
+        let ready = format!("netraven_role_ready{{role=\"{role}\"}} 1");
+        assert!(text.contains(&ready), "missing {ready}");
+    }
+    for family in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_start_time_seconds",
+    ] {
+        assert!(exported.contains(family), "no {family}");
+    }
+    assert!(sum(&text, "process_resident_memory_bytes") > 0.0);
     for name in dashboard_metrics()? {
         if name.starts_with("rabbitmq_") {
             continue; // from RabbitMQ's Prometheus plugin, documented in docs/metrics.md
