@@ -55,7 +55,8 @@ pub(super) struct Sorting {
 impl Sorting {
     pub(super) fn new(len: usize) -> Sorting {
         Sorting {
-            todo: if len == 0 { Vec::new() } else { vec![0..len] },
+            // One range, the whole batch (a stack of ranges, not a list of indices).
+            todo: std::iter::once(0..len).filter(|r| !r.is_empty()).collect(),
             ingested: Ingested::default(),
             refused: Vec::new(),
         }

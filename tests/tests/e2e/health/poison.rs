@@ -27,6 +27,22 @@ async fn a_result_postgres_refuses_is_dead_lettered_and_the_aggregator_goes_on()
     env.publish(&job).await?;
     let job_id = env.job_id(&job.request_id, Duration::from_secs(30)).await?;
     let client = env.pool.get().await?;
+    // As a worker would, answer only once the job's tasks are out (it is RUNNING).
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status: String = client
+            .query_one("SELECT status FROM jobs WHERE id = $1", &[&job_id])
+            .await?
+            .get(0);
+        if status == "RUNNING" {
+            break;
+        }
+        ensure!(
+            Instant::now() < until,
+            "the job is still {status} after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let devices: Vec<(i64, String)> = client
         .query("SELECT id, name FROM devices ORDER BY id", &[])
         .await?

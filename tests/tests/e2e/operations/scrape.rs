@@ -110,16 +110,18 @@ async fn a_running_fleet_serves_its_metrics_and_a_real_prometheus_scrapes_the_jo
 
     // Every metric the dashboard queries exists in the fleet's exposition.
     let exported = families(&text);
-    // Each role says what it runs, and the process's own metrics are there.
-    for role in ["dispatcher", "worker", "aggregator"] {
+    // Each role says what it runs and that it is ready (its gauges are set as it is
+    // scraped), and the process's own metrics are there.
+    for (addr, role) in addrs.iter().zip(["dispatcher", "worker", "aggregator"]) {
+        let (_, own) = get(addr, "/metrics").await?;
         let info = format!(
             "netraven_build_info{{commit=\"{}\",role=\"{role}\",version=\"{}\"}} 1",
             netraven_shared::telemetry::metrics::COMMIT,
             env!("CARGO_PKG_VERSION")
         );
-        assert!(text.contains(&info), "missing {info}");
+        assert!(own.contains(&info), "missing {info}");
         let ready = format!("netraven_role_ready{{role=\"{role}\"}} 1");
-        assert!(text.contains(&ready), "missing {ready}");
+        assert!(own.contains(&ready), "missing {ready}");
     }
     for family in [
         "process_cpu_seconds_total",
