@@ -26,6 +26,7 @@ fn quick_health(settings: &mut Settings) {
     settings.health.database_check_interval_ms = 500;
     settings.health.database_check_timeout_ms = 400;
     settings.health.aggregator_stall_after_ms = 2_000;
+    settings.health.dispatcher_stall_after_ms = 2_000;
 }
 
 /// One role running in-process, stopped when dropped.
@@ -40,6 +41,20 @@ impl Running {
         let t = stop.clone();
         let handle = tokio::spawn(async move {
             netraven_dispatcher::run_aggregator(s, t)
+                .await
+                .map_err(anyhow::Error::from)
+        });
+        Running {
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    fn dispatcher(settings: &Settings) -> Running {
+        let (s, stop) = (settings.clone(), CancellationToken::new());
+        let t = stop.clone();
+        let handle = tokio::spawn(async move {
+            netraven_dispatcher::run_dispatcher(s, t)
                 .await
                 .map_err(anyhow::Error::from)
         });
