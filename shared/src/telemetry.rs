@@ -1,4 +1,8 @@
 //! Logging, the Prometheus registry and the `/metrics`, `/healthz` and `/readyz` server.
+//!
+//! `/healthz` says the process answers; `/readyz` says whether the role can do its work
+//! ([`Readiness`]: broker and database reachable, publishing not blocked, work in hand
+//! moving, per [`Progress`]); [`watch`] keeps the database check and the gauges current.
 
 use crate::config::LogSettings;
 use crate::{Error, Result};
@@ -7,12 +11,17 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 pub mod metrics;
+mod progress;
+mod readiness;
+pub mod watch;
+
+pub use progress::{Held, Progress, Stall};
+pub use readiness::Readiness;
 
 /// Starts logging to stderr, in colour only when stderr is a terminal and `NO_COLOR` is
 /// unset. `RUST_LOG`, when set, wins over `log.level`.
@@ -49,48 +58,6 @@ fn quiet(directive: &str) -> tracing_subscriber::filter::Directive {
     directive
         .parse()
         .unwrap_or_else(|e| panic!("fixed log directive {directive:?}: {e}"))
-}
-
-/// Whether a role's connections are up and usable, for `/readyz`.
-#[derive(Debug, Default)]
-pub struct Readiness {
-    broker: AtomicBool,
-    database: AtomicBool,
-    /// The broker has blocked this connection's publishes (a memory or disk alarm).
-    broker_blocked: AtomicBool,
-}
-
-impl Readiness {
-    pub fn new() -> Arc<Readiness> {
-        Arc::new(Readiness::default())
-    }
-    pub fn set_broker(&self, up: bool) {
-        self.broker.store(up, Ordering::Relaxed);
-    }
-    pub fn set_database(&self, up: bool) {
-        self.database.store(up, Ordering::Relaxed);
-    }
-    /// The broker blocked (`true`) or unblocked (`false`) this connection's publishes.
-    pub fn set_broker_blocked(&self, blocked: bool) {
-        self.broker_blocked.store(blocked, Ordering::Relaxed);
-    }
-    pub fn is_ready(&self) -> bool {
-        self.not_ready().is_empty()
-    }
-    /// Why the role is not ready, one reason per item; empty when it is.
-    pub fn not_ready(&self) -> Vec<&'static str> {
-        let mut why = Vec::new();
-        if !self.broker.load(Ordering::Relaxed) {
-            why.push("broker down");
-        }
-        if self.broker_blocked.load(Ordering::Relaxed) {
-            why.push("broker blocked publishing (memory or disk alarm)");
-        }
-        if !self.database.load(Ordering::Relaxed) {
-            why.push("database down");
-        }
-        why
-    }
 }
 
 /// Serves `/metrics`, `/healthz` and `/readyz` on `addr` until `shutdown`. Returns the
@@ -131,7 +98,7 @@ pub async fn serve(
 }
 
 async fn ready(State(r): State<Arc<Readiness>>) -> (StatusCode, String) {
-    let why = r.not_ready();
+    let why: Vec<String> = r.export().into_iter().map(|(_, why)| why).collect();
     if why.is_empty() {
         (StatusCode::OK, "ready\n".into())
     } else {
@@ -142,7 +109,9 @@ async fn ready(State(r): State<Arc<Readiness>>) -> (StatusCode, String) {
     }
 }
 
-async fn render_metrics() -> (StatusCode, String) {
+/// The exposition, with the role's health gauges as they are at this scrape.
+async fn render_metrics(State(r): State<Arc<Readiness>>) -> (StatusCode, String) {
+    r.export();
     match metrics::render() {
         Ok(text) => (StatusCode::OK, text),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e),

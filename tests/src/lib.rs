@@ -13,9 +13,11 @@
 //! | `spy` | [`Spy`]: a private queue on an exchange, or a `reply_to` inbox |
 //! | `process` | [`sh`] and the build's [`netraven_binary`] |
 //! | [`tls`] | a test CA and TLS-terminating proxies in front of RabbitMQ and Postgres |
+//! | [`health_proxy`] | a TCP proxy that forwards, blackholes or refuses, for health checks |
 //!
 //! A service that cannot be reached fails the test with the command that starts it.
 
+pub mod health_proxy;
 pub mod tls;
 
 mod database;

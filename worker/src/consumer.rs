@@ -115,7 +115,13 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
                 Some(delivery) => {
                     let (ctx, tx, stop, names, dl) = (ctx.clone(), tx.clone(), hard_stop.clone(), names.clone(), dead_letters.clone());
                     let on = working.start();
-                    tracker.spawn(async move { handle(&ctx, delivery, on, tx, stop, &names, &dl).await });
+                    // In hand until its device is done or the task is refused or returned:
+                    // none done for `health.worker_stall_after_ms` makes the worker stalled.
+                    let held = readiness.progress().hold();
+                    tracker.spawn(async move {
+                        handle(&ctx, delivery, on, tx, stop, &names, &dl).await;
+                        drop(held);
+                    });
                 }
                 None => break,
             }

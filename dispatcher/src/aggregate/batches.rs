@@ -1,11 +1,15 @@
 //! Consuming one queue in batches: a batch window gathers deliveries, each stands for
 //! device results (or for none, dead-lettered with its reason), and the batch is recorded
-//! in one transaction before its deliveries are acked.
+//! in one transaction before its deliveries are acked. A result Postgres refuses as data
+//! is found by splitting the batch ([`super::refused`]); its device ends `DEAD_LETTERED`
+//! and its message goes to the dead-letter queue with the reason, while the rest is
+//! recorded and the queue moves on.
 
 use super::dead_tasks;
-use super::ingest::ingest;
+use super::refused::{stand_in, Refused, Sorting};
 use super::window::Window;
 use crate::events;
+use crate::job_rows::JobCounts;
 use futures::stream::{self, StreamExt};
 use lapin::message::Delivery;
 use netraven_shared::broker::link::Subscription;
@@ -13,8 +17,10 @@ use netraven_shared::broker::{self, Names, Publisher, Settle};
 use netraven_shared::messages::{self, events as keys, TaskResult, TaskResults};
 use netraven_shared::retry::Backoff;
 use netraven_shared::signing::Verifier;
-use netraven_shared::telemetry::metrics;
+use netraven_shared::telemetry::{metrics, Progress};
+use std::collections::BTreeMap;
 use std::pin::pin;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// Which queue a batch comes from, and so what its deliveries mean.
@@ -35,6 +41,8 @@ pub(super) struct Batches {
     /// Checks who signed a delivery: a worker for results, the dispatcher for dead tasks.
     pub(super) verifier: Verifier,
     pub(super) window: Window,
+    /// Deliveries in hand and batches recorded, for `/readyz`'s stall check.
+    pub(super) progress: Arc<Progress>,
 }
 
 impl Batches {
@@ -58,10 +66,15 @@ impl Batches {
             self.window
                 .fill(&mut batch, pin!(more), |(_, results)| results.len())
                 .await;
-            let (deliveries, results): (Vec<Delivery>, Vec<Vec<TaskResult>>) =
-                batch.into_iter().unzip();
-            let results = results.into_iter().flatten().collect();
-            if !self.record(deliveries, results, shutdown).await {
+            // Each result remembers its delivery, so a refused one dead-letters its message.
+            let mut deliveries = Vec::with_capacity(batch.len());
+            let (mut results, mut owners) = (Vec::new(), Vec::new());
+            for (i, (d, rs)) in batch.into_iter().enumerate() {
+                owners.extend(std::iter::repeat_n(i, rs.len()));
+                results.extend(rs);
+                deliveries.push(d);
+            }
+            if !self.record(deliveries, results, &owners, shutdown).await {
                 return sub;
             }
         }
@@ -69,6 +82,7 @@ impl Batches {
 
     /// A delivery with the results it stands for.
     async fn stood_for(&self, d: Delivery) -> (Delivery, Vec<TaskResult>) {
+        self.progress.took(1);
         let results = self.results_of(&d).await;
         (d, results)
     }
@@ -131,26 +145,74 @@ impl Batches {
         &self,
         batch: Vec<Delivery>,
         results: Vec<TaskResult>,
+        owners: &[usize],
         shutdown: &CancellationToken,
     ) -> bool {
-        // Every error is retried, not only the transient ones: these results are in hand
-        // and acked only once recorded, and a permanent error here would be a defect of
-        // ours that an operator can see in the log while the batch waits.
-        let mut delays = Backoff::RECONNECT.delays();
-        let ingested = loop {
-            match ingest(&self.pool, &results).await {
-                Ok(i) => break i,
-                Err(e) => {
-                    tracing::warn!(error = %e, results = results.len(), "results not recorded; retrying");
-                    if delays.wait(shutdown).await {
-                        let ackers: Vec<&lapin::Acker> = batch.iter().map(|d| &d.acker).collect();
-                        broker::settle_all(&ackers, Settle::Requeue).await;
-                        return false;
-                    }
-                }
-            }
+        let ackers: Vec<&lapin::Acker> = batch.iter().map(|d| &d.acker).collect();
+        let held = batch.len() as u64;
+        let Some(mut sorted) = self.record_all(&results, shutdown).await else {
+            broker::settle_all(&ackers, Settle::Requeue).await;
+            self.progress.give_back(held);
+            return false;
         };
-        for (job_id, counts) in &ingested.finished {
+        if !sorted.refused.is_empty() {
+            let stand_ins: Vec<TaskResult> = sorted
+                .refused
+                .iter()
+                .map(|r| stand_in(&results[r.index], &r.reason))
+                .collect();
+            self.refuse(&batch, &results, owners, &sorted.refused).await;
+            let Some(standing) = self.record_all(&stand_ins, shutdown).await else {
+                self.announce(&sorted.ingested.finished).await;
+                broker::settle_all(&ackers, Settle::Requeue).await;
+                self.progress.give_back(held);
+                return false;
+            };
+            for r in &standing.refused {
+                tracing::error!(reason = %r.reason, "a stand-in result could not be recorded either; the job waits for its deadline");
+            }
+            sorted.ingested.finished.extend(standing.ingested.finished);
+        }
+        self.announce(&sorted.ingested.finished).await;
+        for e in broker::settle_all(&ackers, Settle::Ack)
+            .await
+            .into_iter()
+            .filter_map(Result::err)
+        {
+            tracing::warn!(error = %e, "delivery not acked; a redelivery will be recognised as a duplicate");
+        }
+        self.progress.done(held);
+        true
+    }
+
+    /// Records `results`, finding those Postgres refuses as data. `None` when shutdown
+    /// interrupted a retry.
+    ///
+    /// Every other error is retried, not only the transient ones: these results are in
+    /// hand and acked only once recorded, and a permanent error here would be a defect of
+    /// ours (or a database whose statements hang) that an operator sees in the log and as
+    /// a stall on `/readyz` while the batch waits.
+    async fn record_all(
+        &self,
+        results: &[TaskResult],
+        shutdown: &CancellationToken,
+    ) -> Option<Sorting> {
+        let mut sorting = Sorting::new(results.len());
+        let mut delays = Backoff::RECONNECT.delays();
+        while let Err(e) = sorting.run(&self.pool, results, &self.progress).await {
+            tracing::warn!(error = %e, results = results.len(), "results not recorded; retrying");
+            if delays.wait(shutdown).await {
+                // Jobs finished by what was recorded are announced before going.
+                self.announce(&sorting.ingested.finished).await;
+                return None;
+            }
+        }
+        Some(sorting)
+    }
+
+    /// Publishes `job.completed` for each job a recorded batch finished.
+    async fn announce(&self, finished: &[(uuid::Uuid, JobCounts)]) {
+        for (job_id, counts) in finished {
             events::publish(
                 &self.publisher,
                 &self.names,
@@ -160,14 +222,52 @@ impl Batches {
             )
             .await;
         }
-        let ackers: Vec<&lapin::Acker> = batch.iter().map(|d| &d.acker).collect();
-        for e in broker::settle_all(&ackers, Settle::Ack)
-            .await
-            .into_iter()
-            .filter_map(Result::err)
-        {
-            tracing::warn!(error = %e, "delivery not acked; a redelivery will be recognised as a duplicate");
+    }
+
+    /// Counts the refused results and dead-letters each message that carried one, with
+    /// the devices and Postgres' reason. A dead-lettered task (from the dead-letter queue
+    /// already) is only logged.
+    async fn refuse(
+        &self,
+        batch: &[Delivery],
+        results: &[TaskResult],
+        owners: &[usize],
+        refused: &[Refused],
+    ) {
+        metrics::get()
+            .results_recorded_total
+            .with_label_values(&["refused"])
+            .inc_by(refused.len() as u64);
+        let mut by_delivery: BTreeMap<usize, Vec<&Refused>> = BTreeMap::new();
+        for r in refused {
+            by_delivery.entry(owners[r.index]).or_default().push(r);
         }
-        true
+        for (delivery, refused) in by_delivery {
+            let carried = owners.iter().filter(|&&o| o == delivery).count();
+            let devices: Vec<String> = refused
+                .iter()
+                .take(3)
+                .map(|r| {
+                    let d = &results[r.index];
+                    format!("device {} of job {}", d.device_id, d.job_id)
+                })
+                .collect();
+            let more = refused.len().saturating_sub(devices.len());
+            let reason = format!(
+                "Postgres refused {} of the {carried} results in this message ({}{}): {}",
+                refused.len(),
+                devices.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                },
+                refused[0].reason
+            );
+            match self.source {
+                Source::Results => self.dead_letter(&batch[delivery], &reason).await,
+                Source::DeadTasks => tracing::warn!(%reason, "dead-lettered task not recorded"),
+            }
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! The aggregator role: device results in, job rows finished.
 //!
 //! `role` runs the consumers and the periodic tasks; `batches` gathers deliveries in a
-//! batch `window` and [`ingest`] records each device's result exactly once; `dead_tasks`
+//! batch `window` and [`ingest`] records each device's result exactly once, `refused`
+//! finding the results Postgres will not take; `dead_tasks`
 //! turns the device tasks the broker gave up on into results; the `sweeper` finishes
 //! jobs past their deadline; [`retention`] prunes what is past the retention period (also
 //! run by hand as `netraven prune`).
@@ -10,6 +11,7 @@ mod batches;
 mod dead_tasks;
 mod ingest;
 mod periodic;
+mod refused;
 pub mod retention;
 mod role;
 mod sweeper;

@@ -84,6 +84,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
             source: Source::DeadTasks,
             verifier: tasks_verifier,
             window: Window { linger, max: 64 },
+            progress: readiness.progress().clone(),
         };
         let stop = local.clone();
         async move { ctx.consume(dead_tasks, &stop).await }
@@ -98,6 +99,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
             linger,
             max: batch_size,
         },
+        progress: readiness.progress().clone(),
     };
     let results = ctx.consume(results, &shutdown).await;
     // However the result consumer ended, the helpers end with it.

@@ -71,7 +71,13 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
             next = requests.next() => match next {
                 Some(delivery) => {
                     let d = dispatcher.clone();
-                    tracker.spawn(async move { d.handle(delivery).await });
+                    // In hand until handled (acked, requeued or dead-lettered): a request
+                    // that never gets there makes /readyz say the dispatcher is stalled.
+                    let held = readiness.progress().hold();
+                    tracker.spawn(async move {
+                        d.handle(delivery).await;
+                        drop(held);
+                    });
                 }
                 None => break,
             }

@@ -6,13 +6,14 @@
 //!
 //! Files: `settings.rs` (the tree, its loading and [`Settings::show`]), one file per section (`database.rs`,
 //! `amqp.rs`, `secrets.rs` with `[signing]`, `logging.rs`, `dispatcher.rs` with the
-//! submitters, `worker.rs`, `aggregator.rs`), `validate.rs` (what no type checks) and
+//! submitters, `worker.rs`, `aggregator.rs`, `health.rs`), `validate.rs` (what no type checks) and
 //! `mask.rs` (secrets hidden from what is shown, [`mask_url`]).
 
 mod aggregator;
 mod amqp;
 mod database;
 mod dispatcher;
+mod health;
 mod logging;
 mod mask;
 mod secrets;
@@ -29,6 +30,7 @@ pub use aggregator::AggregatorSettings;
 pub use amqp::AmqpSettings;
 pub use database::DatabaseSettings;
 pub use dispatcher::{anchored, DispatcherSettings, SubmitterSettings};
+pub use health::HealthSettings;
 pub use logging::LogSettings;
 pub use mask::mask_url;
 pub use secrets::{SecretSettings, SigningSettings};

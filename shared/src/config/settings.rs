@@ -4,6 +4,7 @@ use super::aggregator::AggregatorSettings;
 use super::amqp::AmqpSettings;
 use super::database::DatabaseSettings;
 use super::dispatcher::DispatcherSettings;
+use super::health::HealthSettings;
 use super::logging::LogSettings;
 use super::mask::mask_tree;
 use super::secrets::{SecretSettings, SigningSettings};
@@ -28,6 +29,7 @@ pub struct Settings {
     pub dispatcher: DispatcherSettings,
     pub worker: WorkerSettings,
     pub aggregator: AggregatorSettings,
+    pub health: HealthSettings,
 }
 
 impl Settings {

@@ -9,6 +9,7 @@ impl Settings {
     /// Checks every value a type cannot check; the error names the key.
     pub fn validate(&self) -> Result<()> {
         let fail = |key: &str, why: &str| Err(Error::setting(key, why));
+        self.health.validate()?;
         let ns = &self.amqp.namespace;
         if ns.is_empty()
             || ns.len() > 64

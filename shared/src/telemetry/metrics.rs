@@ -4,8 +4,8 @@
 //! (statuses, outcomes, credential names), never job or device ids.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::sync::OnceLock;
 
@@ -60,6 +60,19 @@ pub struct Metrics {
     /// Time a device task waited in the queue, from the dispatcher publishing it to a
     /// worker taking it (AMQP `timestamp`, whole seconds).
     pub task_queue_wait_seconds: Histogram,
+    /// 1 when the role is ready (what `/readyz` answers), by role.
+    pub role_ready: IntGaugeVec,
+    /// 1 for each reason the role is not ready (`broker_down`, `broker_blocked`,
+    /// `database_down`, `stalled`), by role.
+    pub role_not_ready: IntGaugeVec,
+    /// 1 when the role holds work and made no progress within its limit, by role.
+    pub role_stalled: IntGaugeVec,
+    /// Items the role holds (deliveries, requests, device tasks), by role.
+    pub work_in_hand: IntGaugeVec,
+    /// Time since the role's last progress while it holds work (0 when idle), by role.
+    pub seconds_since_progress: GaugeVec,
+    /// Always 1: the version, commit and role of what runs.
+    pub build_info: IntGaugeVec,
 }
 
 const DURATION_BUCKETS: &[f64] = &[
@@ -85,6 +98,10 @@ fn register<M: prometheus::core::Collector + Clone + 'static>(
 
 fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
     register(registry, IntGauge::new(name, help))
+}
+
+fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    register(registry, IntGaugeVec::new(Opts::new(name, help), labels))
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -247,9 +264,75 @@ impl Metrics {
                 "Time a device task waited in the queue before a worker took it",
                 WAIT_BUCKETS,
             ),
-            registry: r,
+            role_ready: gauge_vec(
+                &r,
+                "netraven_role_ready",
+                "1 when the role is ready, as /readyz answers",
+                &["role"],
+            ),
+            role_not_ready: gauge_vec(
+                &r,
+                "netraven_role_not_ready",
+                "1 for each reason the role is not ready",
+                &["role", "reason"],
+            ),
+            role_stalled: gauge_vec(
+                &r,
+                "netraven_role_stalled",
+                "1 when the role holds work and made no progress within its limit",
+                &["role"],
+            ),
+            work_in_hand: gauge_vec(
+                &r,
+                "netraven_work_in_hand",
+                "Items the role holds: deliveries, requests or device tasks",
+                &["role"],
+            ),
+            seconds_since_progress: register(
+                &r,
+                GaugeVec::new(
+                    Opts::new(
+                        "netraven_seconds_since_progress",
+                        "Seconds since the role's last progress while it holds work, 0 when idle",
+                    ),
+                    &["role"],
+                ),
+            ),
+            build_info: gauge_vec(
+                &r,
+                "netraven_build_info",
+                "Always 1: the version, commit and role of what runs",
+                &["version", "commit", "role"],
+            ),
+            registry: process(r),
         }
     }
+}
+
+/// The registry with the process's own metrics (`process_cpu_seconds_total`,
+/// `process_resident_memory_bytes`, `process_open_fds`, ...), read from `/proc` at each
+/// scrape.
+fn process(registry: Registry) -> Registry {
+    let collector = prometheus::process_collector::ProcessCollector::for_self();
+    registry
+        .register(Box::new(collector))
+        .unwrap_or_else(|e| panic!("process metrics registered twice: {e}"));
+    registry
+}
+
+/// The commit built, when the build named one (`NETRAVEN_COMMIT` at compile time);
+/// empty otherwise, which Prometheus treats as no label.
+pub const COMMIT: &str = match option_env!("NETRAVEN_COMMIT") {
+    Some(c) => c,
+    None => "",
+};
+
+/// Exports `netraven_build_info{version, commit, role} 1` for `role`.
+pub fn build_info(role: &str) {
+    get()
+        .build_info
+        .with_label_values(&[env!("CARGO_PKG_VERSION"), COMMIT, role])
+        .set(1);
 }
 
 /// The process's metrics.

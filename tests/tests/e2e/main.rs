@@ -17,6 +17,7 @@
 //! | [`dispatcher`] | the dispatcher's contract, refusals and final statuses |
 //! | [`faults`] | every simulator fault ends in its outcome, by fault family |
 //! | [`forgery`] | forged or altered broker messages open no secret, change no job |
+//! | [`health`] | `/readyz` tells the truth; a result Postgres refuses is dead-lettered |
 //! | [`host_keys`] | pins, strict host keys and `ssh-rsa` signatures |
 //! | [`operations`] | metrics, a real Prometheus scrape, alert rules, the deploy files' commands |
 //! | [`permissions`] | dangerous requests need permission |
@@ -48,6 +49,7 @@ mod deploy_settings;
 mod dispatcher;
 mod faults;
 mod forgery;
+mod health;
 mod host_keys;
 mod hostile;
 mod operations;

@@ -4,5 +4,5 @@
 
 mod alerts;
 mod deploy_files;
-mod probes;
+pub(crate) mod probes;
 mod scrape;

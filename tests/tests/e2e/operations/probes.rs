@@ -18,14 +18,14 @@ pub(super) fn read(path: &str) -> Result<String> {
 }
 
 /// A port nobody listens on right now.
-pub(super) fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
 }
 
 /// GET over HTTP/1.0 (no chunking, the server closes): status and body.
-pub(super) async fn get(addr: &str, path: &str) -> Result<(u16, String)> {
+pub(crate) async fn get(addr: &str, path: &str) -> Result<(u16, String)> {
     let mut s = tokio::net::TcpStream::connect(addr)
         .await
         .with_context(|| format!("cannot connect to {addr}"))?;

@@ -110,6 +110,28 @@ async fn a_running_fleet_serves_its_metrics_and_a_real_prometheus_scrapes_the_jo
 
     // Every metric the dashboard queries exists in the fleet's exposition.
     let exported = families(&text);
+    // Each role says what it runs and that it is ready (its gauges are set as it is
+    // scraped), and the process's own metrics are there.
+    for (addr, role) in addrs.iter().zip(["dispatcher", "worker", "aggregator"]) {
+        let (_, own) = get(addr, "/metrics").await?;
+        let info = format!(
+            "netraven_build_info{{commit=\"{}\",role=\"{role}\",version=\"{}\"}} 1",
+            netraven_shared::telemetry::metrics::COMMIT,
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(own.contains(&info), "missing {info}");
+        let ready = format!("netraven_role_ready{{role=\"{role}\"}} 1");
+        assert!(own.contains(&ready), "missing {ready}");
+    }
+    for family in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_start_time_seconds",
+    ] {
+        assert!(exported.contains(family), "no {family}");
+    }
+    assert!(sum(&text, "process_resident_memory_bytes") > 0.0);
     for name in dashboard_metrics()? {
         if name.starts_with("rabbitmq_") {
             continue; // from RabbitMQ's Prometheus plugin, documented in docs/metrics.md
@@ -129,6 +151,8 @@ async fn a_running_fleet_serves_its_metrics_and_a_real_prometheus_scrapes_the_jo
         .iter()
         .flat_map(|l| l.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
         .filter(|w| w.starts_with("netraven_") && w.len() > "netraven_".len())
+        // A target label the scrape config sets (compose, Kubernetes), not a metric.
+        .filter(|w| *w != "netraven_role")
     {
         let base = word.strip_suffix("_bucket").unwrap_or(word);
         assert!(
