@@ -15,6 +15,8 @@ async fn the_task_queue_leader_killed_mid_job_loses_and_doubles_nothing() -> any
     let mut cluster = own_nodes(3).await?;
     let mut env = TestEnv::new().await?;
     point_at(&mut env, &cluster);
+    // Few devices at a time per worker: the job lasts long enough to be cut in the middle.
+    env.settings.worker.max_in_flight = 8;
     env.settings.validate()?;
     // Every rejected login costs 100 ms, as on a real AAA server: devices are in flight.
     let fleet = FleetBuilder::scenario("mixed", DEVICES, 73)?.auth_rejection_ms(100);
@@ -26,7 +28,7 @@ async fn the_task_queue_leader_killed_mid_job_loses_and_doubles_nothing() -> any
     let r = request("config_backup", &["fleet", "orphan"], &[]);
     env.publish(&r).await?;
     let id = env.job_id(&r.request_id, JOB_TIMEOUT).await?;
-    let at = wait_done(&env, id, DEVICES as i64 / 10).await?;
+    let at = wait_done(&env, id, DEVICES as i64 / 5).await?;
 
     // Replication: the task queue has a member on each node (the initial group size
     // defaults to the cluster's size), so a majority survives one node.

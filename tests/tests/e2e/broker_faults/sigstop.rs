@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 const DEVICES: usize = 300;
 /// Tasks a worker holds at once: what the frozen one sits on.
-const MAX_IN_FLIGHT: usize = 32;
+const MAX_IN_FLIGHT: usize = 8;
 /// Generous bound on the hand-over: heartbeats (about 20 s) plus the rest of the job,
 /// several times over.
 const HANDOVER: Duration = Duration::from_secs(240);
@@ -76,6 +76,13 @@ async fn a_worker_frozen_with_sigstop_hands_its_tasks_over_and_records_nothing_t
     env.publish(&r).await?;
     let id = env.job_id(&r.request_id, JOB_TIMEOUT).await?;
     let at = wait_done(&env, id, DEVICES as i64 / 10).await?;
+    // Frozen while it works: it has recorded devices, and holds tasks.
+    let by_frozen = format!("%:{}", frozen.0.id());
+    let until = Instant::now() + JOB_TIMEOUT;
+    while worker_results(&env, id, &by_frozen).await? == 0 {
+        anyhow::ensure!(Instant::now() < until, "worker 0 took no task");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     frozen.signal(Signal::SIGSTOP)?;
     let stopped = Instant::now();
@@ -106,14 +113,27 @@ async fn a_worker_frozen_with_sigstop_hands_its_tasks_over_and_records_nothing_t
     );
     want.assert_job(&env, id).await?;
     let ran_twice_after = devices_run_twice(&env, id).await?;
+    let frozen_results = worker_results(&env, id, &by_frozen).await?;
     println!(
         "{DEVICES} devices, worker frozen at {at} done; job final {handed_over:.1?} after \
          SIGSTOP; devices with two runs logged: {ran_twice_before} before SIGCONT, \
-         {ran_twice_after} {AFTER_RESUME:?} after"
+         {ran_twice_after} {AFTER_RESUME:?} after; {frozen_results} results by the frozen worker"
     );
     frozen.stop()?;
     other.stop()?;
     roles.stop().await?;
     fleet.shutdown().await;
     Ok(())
+}
+
+/// Results of the job recorded from the worker whose `host:pid` matches `pattern`.
+async fn worker_results(env: &TestEnv, job: uuid::Uuid, pattern: &str) -> anyhow::Result<i64> {
+    let client = env.pool.get().await?;
+    Ok(client
+        .query_one(
+            "SELECT count(*) FROM job_results WHERE job_id = $1 AND worker LIKE $2",
+            &[&job, &pattern],
+        )
+        .await?
+        .get(0))
 }
