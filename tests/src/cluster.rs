@@ -139,18 +139,13 @@ impl Cluster {
     fn await_boot(&mut self, i: usize) -> Result<()> {
         let until = Instant::now() + BOOT_TIMEOUT;
         while std::net::TcpStream::connect(("127.0.0.1", self.nodes[i].port)).is_err() {
-            if let Some(status) = self.nodes[i]
-                .script
-                .as_mut()
-                .and_then(|c| c.try_wait().ok())
-            {
-                if let Some(status) = status {
-                    bail!(
-                        "node {} exited with {status} while booting; see {}",
-                        self.nodes[i].name,
-                        self.dir.path().display()
-                    );
-                }
+            let exited = self.nodes[i].script.as_mut().map(Child::try_wait);
+            if let Some(Ok(Some(status))) = exited {
+                bail!(
+                    "node {} exited with {status} while booting; see {}",
+                    self.nodes[i].name,
+                    self.dir.path().display()
+                );
             }
             ensure!(
                 Instant::now() < until,
@@ -210,7 +205,7 @@ impl Cluster {
         let mut args = vec!["list_queues", "--formatter", "json"];
         args.extend_from_slice(fields);
         let out = self.ctl(i, &args)?;
-        Ok(serde_json::from_str(&out).with_context(|| format!("list_queues said {out}"))?)
+        serde_json::from_str(&out).with_context(|| format!("list_queues said {out}"))
     }
 
     /// The OS process id of node `i`'s VM.
