@@ -1,7 +1,8 @@
 //! Publisher confirms have a timeout: a node of the test's own frozen with SIGSTOP (it
 //! keeps its sockets open and answers nothing, not even heartbeats) makes a publish fail
 //! within `amqp.confirm_timeout_ms`, not hang; once the node resumes (SIGCONT) the same
-//! publisher publishes again, on a new channel.
+//! publisher publishes again, on a new channel. A connection blocked by a memory alarm, on
+//! the other hand, is waited out past the timeout.
 
 use super::own_nodes;
 use netraven_shared::broker::{self, Link, Names, Outgoing, Publisher, TASK_KEY};
@@ -90,5 +91,64 @@ async fn a_frozen_broker_fails_a_publish_within_the_confirm_timeout() -> anyhow:
     shutdown.cancel();
     link.close("test done").await;
     drop(node);
+    Ok(())
+}
+
+/// How long the alarm of the blocked test stands: several confirm timeouts.
+const ALARM: Duration = Duration::from_secs(8);
+
+/// A connection the broker blocked (a memory alarm) is not a broker that stopped
+/// answering: a publish waits it out, well past the confirm timeout, and is confirmed once
+/// the alarm clears.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_connection_waits_past_the_confirm_timeout() -> anyhow::Result<()> {
+    let node = own_nodes(1).await?;
+    let settings = AmqpSettings {
+        url: node.url(0),
+        namespace: "blocked".into(),
+        confirm_timeout_ms: CONFIRM.as_millis() as u64,
+        ..AmqpSettings::default()
+    };
+    let names = Names::new(&settings.namespace);
+    let shutdown = CancellationToken::new();
+    let link = Link::open(&settings, "test-blocked", &shutdown, None)
+        .await
+        .ok_or_else(|| anyhow::anyhow!("no link"))?;
+    let connection = link
+        .connection()
+        .await
+        .ok_or_else(|| anyhow::anyhow!("no connection"))?;
+    broker::declare_topology(&connection.create_channel().await?, &names, &settings).await?;
+    let publisher = Publisher::on(link.clone(), 16).await?;
+    publisher.publish(task(&names, 1)).await?;
+
+    node.ctl(0, &["set_vm_memory_high_watermark", "0.000001"])?;
+    let publishing = publisher.publish(task(&names, 2));
+    tokio::pin!(publishing);
+    let early = tokio::select! {
+        done = &mut publishing => Some(done),
+        () = tokio::time::sleep(ALARM) => None,
+    };
+    let blocked = connection.status().blocked();
+    node.ctl(0, &["set_vm_memory_high_watermark", "0.4"])?;
+    if let Some(done) = early {
+        panic!("the publish ended during the alarm instead of waiting: {done:?}");
+    }
+    assert!(
+        blocked,
+        "the broker blocked the connection during the alarm"
+    );
+    let cleared = Instant::now();
+    tokio::time::timeout(BOUND, &mut publishing)
+        .await
+        .map_err(|_| anyhow::anyhow!("not confirmed within {BOUND:?} of the alarm clearing"))??;
+    println!(
+        "blocked for {ALARM:?} ({}x the confirm timeout): the publish waited, and was \
+         confirmed {:.2?} after the alarm cleared",
+        ALARM.as_secs() / CONFIRM.as_secs(),
+        cleared.elapsed()
+    );
+    shutdown.cancel();
+    link.close("test done").await;
     Ok(())
 }

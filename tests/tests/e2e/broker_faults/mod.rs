@@ -7,7 +7,7 @@
 //! | [`addresses`] | several `amqps://` addresses, each checked by its own name; dead ones skipped |
 //! | [`failover`] | a three-node cluster, roles given every node; the task queue's leader killed mid-job |
 //! | [`alarm`] | a memory alarm mid-job: connections blocked, `/readyz` says so, nothing lost |
-//! | [`confirms`] | a node frozen with SIGSTOP: a publish fails within the confirm timeout |
+//! | [`confirms`] | a node frozen with SIGSTOP: a publish fails within the confirm timeout; a blocked one waits |
 //! | [`sigstop`] | a worker process frozen with SIGSTOP: its tasks go to the other worker |
 //!
 //! Each test starts its own nodes (about 6 s each on an idle machine, 100-200 MB of
