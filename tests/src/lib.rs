@@ -5,6 +5,7 @@
 //!
 //! | module | what it gives a test |
 //! |---|---|
+//! | [`cluster`] | RabbitMQ nodes of a test's own: one, or a cluster of three |
 //! | `env` | [`TestEnv`]: a fresh database, a broker namespace, keys, settings pointing at them |
 //! | `database` | the migrated template the databases are cloned from; dropping one |
 //! | `fixtures` | [`FleetBuilder`], [`credential`], [`expected_outcomes`] and the [`logins`] devices saw |
@@ -18,6 +19,7 @@
 //! A service that cannot be reached fails the test with the command that starts it.
 
 pub mod health_proxy;
+pub mod cluster;
 pub mod tls;
 
 mod database;

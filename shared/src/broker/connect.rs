@@ -1,9 +1,12 @@
-//! Opening one connection to the broker, plain or over our TLS, within a time limit.
+//! Opening one connection to the broker, plain or over our TLS, within a time limit, to
+//! the first of the configured nodes that answers.
 
-use crate::config::AmqpSettings;
+use crate::config::{mask_url, AmqpSettings};
 use crate::{Error, Result};
 use lapin::types::LongString;
 use lapin::{Connection, ConnectionProperties};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 /// Heartbeat asked for when the URL names none: a broker that vanished without closing
@@ -16,18 +19,50 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// ack) before the channel is taken for dead.
 pub const BROKER_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Opens one connection. It does not recover by itself: long-running roles hold a
+/// The node this process tries first on its next connect. It starts from the process id
+/// and moves on by one each time, so that replicas spread over the nodes and a reconnect
+/// does not always knock on the node that just went away.
+static NEXT_ADDRESS: LazyLock<AtomicUsize> =
+    LazyLock::new(|| AtomicUsize::new(std::process::id() as usize));
+
+/// Opens one connection to one of `amqp.url` and `amqp.urls`: each is tried in turn, from
+/// a rotating first one, and the first that answers wins; when none does, the last
+/// failure is returned (each one before it is logged).
+pub async fn connect(settings: &AmqpSettings, role: &str) -> Result<Connection> {
+    connect_any(settings, role).await.map(|(c, _)| c)
+}
+
+/// [`connect`], also naming (masked) the address it reached.
+pub(crate) async fn connect_any(
+    settings: &AmqpSettings,
+    role: &str,
+) -> Result<(Connection, String)> {
+    let addresses = settings.addresses();
+    let first = NEXT_ADDRESS.fetch_add(1, Ordering::Relaxed);
+    let mut failure = None;
+    for i in 0..addresses.len() {
+        let url = addresses[(first + i) % addresses.len()];
+        if let Some(e) = failure.take() {
+            tracing::warn!(error = %e, next = %mask_url(url),
+                "cannot reach this RabbitMQ node; trying the next");
+        }
+        match connect_to(settings, url, role).await {
+            Ok(c) => return Ok((c, mask_url(url))),
+            Err(e) => failure = Some(e),
+        }
+    }
+    Err(failure.unwrap_or_else(|| Error::setting("amqp.url", "no broker address")))
+}
+
+/// Opens one connection to `url`. It does not recover by itself: long-running roles hold a
 /// [`Link`](super::Link), which replaces a lost connection; short-lived clients simply fail.
 ///
 /// An `amqps://` URL connects over TLS with our own rustls configuration (the CA of
 /// `amqp.tls_ca_file` only, the client certificate of `amqp.tls_cert_file`, the name of
-/// `amqp.tls_server_name` or else the URL's host) or fails: it never falls back to plain
+/// `amqp.tls_server_name` or else this URL's host) or fails: it never falls back to plain
 /// text.
-pub async fn connect(settings: &AmqpSettings, role: &str) -> Result<Connection> {
-    let mut uri: lapin::uri::AMQPUri = settings
-        .url
-        .parse()
-        .map_err(|e| Error::setting("amqp.url", e))?;
+async fn connect_to(settings: &AmqpSettings, url: &str, role: &str) -> Result<Connection> {
+    let mut uri: lapin::uri::AMQPUri = url.parse().map_err(|e| Error::setting("amqp.url", e))?;
     uri.query.heartbeat.get_or_insert(DEFAULT_HEARTBEAT_S);
     let props = ConnectionProperties::default()
         .with_connection_name(LongString::from(format!("netraven-{role}@{}", hostname())));
@@ -36,7 +71,7 @@ pub async fn connect(settings: &AmqpSettings, role: &str) -> Result<Connection> 
         after: CONNECT_TIMEOUT,
     };
     if uri.scheme == lapin::uri::AMQPScheme::AMQP {
-        if !settings.url.starts_with("amqp://") {
+        if !url.starts_with("amqp://") {
             // lapin reads any other scheme as plain AMQP: refuse rather than guess.
             return Err(Error::setting(
                 "amqp.url",

@@ -7,18 +7,23 @@
 //! consumer and publisher starts over on it — declare, subscribe, open a confirm channel.
 //! Deliveries taken before the loss cannot be acked any more; the broker redelivers them
 //! and every consumer here is idempotent.
+//!
+//! Each (re)connect tries every configured node in turn (`amqp.url`, `amqp.urls`). While
+//! the broker has blocked the connection (`connection.blocked`: a memory or disk alarm),
+//! the link says so in a log line and in `/readyz`; publishes wait, they do not fail.
 
-use super::{connect, consume, Names, BROKER_ANSWER_TIMEOUT};
+use super::connect::connect_any;
+use super::{consume, Names, BROKER_ANSWER_TIMEOUT};
 use crate::config::AmqpSettings;
 use crate::retry::Backoff;
 use crate::telemetry::{metrics, Readiness};
 use futures::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::BasicCancelOptions;
-use lapin::{Channel, Connection, Consumer};
+use lapin::{Channel, Connection, Consumer, Event};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -27,8 +32,10 @@ pub struct Link {
     settings: AmqpSettings,
     role: String,
     shutdown: CancellationToken,
-    current: tokio::sync::Mutex<Arc<Connection>>,
-    /// `/readyz` says not ready while the connection is down.
+    /// The connection, and the guard that stops its blocked/unblocked watcher when the
+    /// connection is replaced.
+    current: tokio::sync::Mutex<(Arc<Connection>, DropGuard)>,
+    /// `/readyz` says not ready while the connection is down or blocked.
     readiness: Option<Arc<Readiness>>,
 }
 
@@ -42,11 +49,12 @@ impl Link {
         readiness: Option<Arc<Readiness>>,
     ) -> Option<Arc<Link>> {
         let connection = connect_with_retry(settings, role, shutdown).await?;
+        let watcher = watch_blocked(&connection, role, readiness.clone());
         Some(Arc::new(Link {
             settings: settings.clone(),
             role: role.to_string(),
             shutdown: shutdown.clone(),
-            current: tokio::sync::Mutex::new(Arc::new(connection)),
+            current: tokio::sync::Mutex::new((Arc::new(connection), watcher)),
             readiness,
         }))
     }
@@ -56,12 +64,15 @@ impl Link {
     /// the others wait for it and share the result.
     pub async fn connection(&self) -> Option<Arc<Connection>> {
         let mut current = self.current.lock().await;
-        if current.status().connected() {
-            return Some(current.clone());
+        if current.0.status().connected() {
+            return Some(current.0.clone());
         }
         tracing::warn!(role = %self.role, "connection to RabbitMQ lost; reconnecting");
         if let Some(r) = &self.readiness {
             r.set_broker(false);
+            // A new connection starts unblocked: the broker blocks it again, if the alarm
+            // still stands, when it publishes.
+            r.set_broker_blocked(false);
         }
         let fresh = connect_with_retry(&self.settings, &self.role, &self.shutdown).await?;
         metrics::get()
@@ -72,8 +83,9 @@ impl Link {
         if let Some(r) = &self.readiness {
             r.set_broker(true);
         }
-        *current = Arc::new(fresh);
-        Some(current.clone())
+        let watcher = watch_blocked(&fresh, &self.role, self.readiness.clone());
+        *current = (Arc::new(fresh), watcher);
+        Some(current.0.clone())
     }
 
     /// A consumer on `queue` (topology declared first), on the live connection; retries
@@ -112,6 +124,11 @@ impl Link {
         }
     }
 
+    /// The `[amqp]` settings the link connects with.
+    pub fn settings(&self) -> &AmqpSettings {
+        &self.settings
+    }
+
     /// Waits `delay`; `true` if shutdown came first.
     pub async fn stopping(&self, delay: Duration) -> bool {
         tokio::select! {
@@ -123,7 +140,7 @@ impl Link {
     /// Closes the current connection (at shutdown), waiting a few seconds at most for
     /// the broker to answer.
     pub async fn close(&self, reason: &str) {
-        let current = self.current.lock().await.clone();
+        let current = self.current.lock().await.0.clone();
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, current.close(200, reason.into())).await;
     }
 }
@@ -220,14 +237,22 @@ pub async fn connect_with_retry(
     loop {
         let connected = tokio::select! {
             _ = shutdown.cancelled() => return None,
-            c = connect(settings, role) => c,
+            c = connect_any(settings, role) => c,
         };
         let delay = delays.next_delay();
         match connected {
-            Ok(c) => return Some(c),
+            Ok((c, address)) => {
+                tracing::info!(%role, %address, "connected to RabbitMQ");
+                return Some(c);
+            }
             Err(e) => {
+                let tried: Vec<String> = settings
+                    .addresses()
+                    .into_iter()
+                    .map(crate::config::mask_url)
+                    .collect();
                 tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64,
-                    url = %crate::config::mask_url(&settings.url), "cannot reach RabbitMQ");
+                    tried = %tried.join(","), "cannot reach RabbitMQ");
             }
         }
         tokio::select! {
@@ -235,4 +260,43 @@ pub async fn connect_with_retry(
             _ = tokio::time::sleep(delay) => {}
         }
     }
+}
+
+/// Follows the broker's `connection.blocked` and `connection.unblocked` on `connection`:
+/// a log line each, and `/readyz` not ready while blocked. Stops when the guard drops.
+fn watch_blocked(
+    connection: &Connection,
+    role: &str,
+    readiness: Option<Arc<Readiness>>,
+) -> DropGuard {
+    let stop = CancellationToken::new();
+    let mut events = connection.events_listener();
+    let (role, stopped) = (role.to_string(), stop.clone());
+    tokio::spawn(async move {
+        loop {
+            let event = tokio::select! {
+                _ = stopped.cancelled() => return,
+                e = events.next() => e,
+            };
+            match event {
+                Some(Event::ConnectionBlocked(reason)) => {
+                    tracing::warn!(%role, %reason,
+                        "RabbitMQ blocked this connection (a resource alarm): publishes wait \
+                         until it unblocks");
+                    if let Some(r) = &readiness {
+                        r.set_broker_blocked(true);
+                    }
+                }
+                Some(Event::ConnectionUnblocked) => {
+                    tracing::info!(%role, "RabbitMQ unblocked this connection; publishing again");
+                    if let Some(r) = &readiness {
+                        r.set_broker_blocked(false);
+                    }
+                }
+                Some(_) => {}
+                None => return,
+            }
+        }
+    });
+    stop.drop_guard()
 }

@@ -40,7 +40,7 @@ pub use message::{
     FIRST_DEATH_REASON_HEADER, REASON_HEADER, SOURCE_HEADER, USER_HEADER,
 };
 pub use names::{Names, RESULT_KEY, SUBMIT_KEY, TASK_KEY};
-pub use publisher::{PublishReport, Publisher};
+pub use publisher::{PublishReport, Publisher, CONFIRM_TIMEOUT};
 pub use reply::reply;
 pub use settle::{settle, settle_all, Settle};
 pub use topology::{

@@ -1,13 +1,26 @@
 //! Confirmed publishing: a channel in confirm mode, a window of outstanding confirms, and
 //! a report of what the broker took and what it did not.
+//!
+//! A batch never waits for ever: when neither a publish is written nor a confirm comes
+//! for `amqp.confirm_timeout_ms` while the connection is not blocked, the rest of the
+//! batch is reported not confirmed and the channel is given up (the broker stopped
+//! answering: a frozen node, a half-open connection not yet caught by heartbeats). A
+//! blocked connection (a memory or disk alarm) is waited out, however long: the broker
+//! will take the messages once the alarm clears, and giving up would only publish them
+//! again into the same alarm.
 
 use super::{Link, Outgoing};
 use crate::{Error, Result};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::ShortString;
-use lapin::{Channel, Confirmation, Connection};
+use lapin::{Channel, Confirmation, Connection, ConnectionStatus};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// `amqp.confirm_timeout_ms`'s default, for publishers made without settings.
+pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What became of a batch of publishes.
 #[derive(Debug, Default)]
@@ -27,47 +40,85 @@ pub struct PublishReport {
 /// error is final in AMQP) or the connection is lost, the next publish opens a fresh
 /// channel, on a new connection if need be, instead of failing forever.
 pub struct Publisher {
-    channel: tokio::sync::Mutex<Channel>,
+    /// The channel, and the status of the connection it is on (whether it is blocked).
+    channel: tokio::sync::Mutex<(Channel, ConnectionStatus)>,
     link: Option<Arc<Link>>,
     window: usize,
+    confirm_timeout: Duration,
+    /// A batch on the current channel stalled: the next one opens a new channel.
+    retire: AtomicBool,
 }
 
 impl Publisher {
     /// A publisher on one connection, for short-lived clients (the CLI, tests).
     pub async fn new(connection: &Connection, window: usize) -> Result<Publisher> {
         Ok(Publisher {
-            channel: tokio::sync::Mutex::new(confirm_channel(connection).await?),
+            channel: tokio::sync::Mutex::new((
+                confirm_channel(connection).await?,
+                connection.status().clone(),
+            )),
             link: None,
             window: window.max(1),
+            confirm_timeout: CONFIRM_TIMEOUT,
+            retire: AtomicBool::new(false),
         })
+    }
+
+    /// The same publisher with another confirm timeout (the link's publishers take
+    /// `amqp.confirm_timeout_ms`).
+    pub fn with_confirm_timeout(mut self, timeout: Duration) -> Publisher {
+        self.confirm_timeout = timeout;
+        self
     }
 
     /// A publisher that follows `link`: it replaces a channel the broker closed and waits
     /// out a lost connection.
     pub async fn on(link: Arc<Link>, window: usize) -> Result<Publisher> {
         let connection = link.connection().await.ok_or(Error::ShuttingDown)?;
+        let confirm_timeout = Duration::from_millis(link.settings().confirm_timeout_ms);
         Ok(Publisher {
-            channel: tokio::sync::Mutex::new(confirm_channel(&connection).await?),
+            channel: tokio::sync::Mutex::new((
+                confirm_channel(&connection).await?,
+                connection.status().clone(),
+            )),
             link: Some(link),
             window: window.max(1),
+            confirm_timeout,
+            retire: AtomicBool::new(false),
         })
     }
 
     /// The channel to publish on: the current one, or a new one if it was closed. With a
     /// link, this waits (with capped backoff) for the broker to come back; it fails only
     /// at shutdown.
-    async fn channel(&self) -> Result<Channel> {
+    async fn channel(&self) -> Result<(Channel, ConnectionStatus)> {
         let mut channel = self.channel.lock().await;
         let Some(link) = &self.link else {
             return Ok(channel.clone());
         };
+        // A channel whose confirms stalled is given up even though it looks open.
+        let mut retire = self.retire.swap(false, Ordering::Relaxed);
         let mut delays = crate::retry::Backoff::RECONNECT.delays();
-        while !channel.status().connected() {
+        while retire || !channel.0.status().connected() {
             let connection = link.connection().await.ok_or(Error::ShuttingDown)?;
             match confirm_channel(&connection).await {
                 Ok(fresh) => {
-                    tracing::warn!("publisher channel was closed; publishing on a new one");
-                    *channel = fresh;
+                    let (old, _) =
+                        std::mem::replace(&mut *channel, (fresh, connection.status().clone()));
+                    if retire {
+                        tracing::warn!(
+                            "publisher channel stopped confirming; publishing on a new one"
+                        );
+                        // Its confirms may still come; nobody waits for them any more.
+                        tokio::spawn(async move {
+                            let closing = old.close(200, "confirms stalled".into());
+                            let _ =
+                                tokio::time::timeout(super::BROKER_ANSWER_TIMEOUT, closing).await;
+                        });
+                    } else {
+                        tracing::warn!("publisher channel was closed; publishing on a new one");
+                    }
+                    retire = false;
                 }
                 Err(e) => {
                     let delay = delays.next_delay();
@@ -101,7 +152,9 @@ impl Publisher {
     /// rest of the batch is reported failed with the channel's error; the next call opens
     /// a new channel. Fails only when no channel can be had at all.
     pub async fn publish_all(&self, batch: Vec<Outgoing>) -> Result<PublishReport> {
-        let channel = self.channel().await?;
+        let (channel, connection) = self.channel().await?;
+        // Publishes written plus confirms settled: what the stall watch looks at.
+        let progress = AtomicUsize::new(0);
         let total = batch.len();
         let mut report = PublishReport::default();
         // Handed to the channel, not settled yet: (batch index, confirm).
@@ -114,6 +167,7 @@ impl Publisher {
             for msg in batch {
                 if pending.len() >= self.window {
                     settle_first(&mut pending, &mut report).await;
+                    progress.fetch_add(1, Ordering::Relaxed);
                 }
                 let published = channel
                     .basic_publish(
@@ -128,7 +182,10 @@ impl Publisher {
                     )
                     .await;
                 match published {
-                    Ok(confirm) => pending.push_back((sent, confirm)),
+                    Ok(confirm) => {
+                        pending.push_back((sent, confirm));
+                        progress.fetch_add(1, Ordering::Relaxed);
+                    }
                     Err(e) => {
                         broken = Some(format!("channel failed: {e}"));
                         break;
@@ -140,16 +197,27 @@ impl Publisher {
             // (ACCESS_REFUSED, NOT_FOUND, …), more telling than the closed channel.
             while !pending.is_empty() {
                 settle_first(&mut pending, &mut report).await;
+                progress.fetch_add(1, Ordering::Relaxed);
             }
             broken
         };
         // A frame queued just as the connection fails can be left unsent and unanswered
         // by lapin, its future pending for ever, and no confirm comes on a dead channel:
         // one watcher per batch ends the wait when the channel closes.
+        // And a broker that stops answering without closing anything is given up on
+        // after the confirm timeout (not counting time blocked).
         let broken = tokio::select! {
             biased;
             broken = work => broken,
             () = closed(&channel) => Some("not confirmed: the channel closed".to_string()),
+            () = stalled(&progress, &connection, self.confirm_timeout) => {
+                self.retire.store(true, Ordering::Relaxed);
+                Some(format!(
+                    "not confirmed within amqp.confirm_timeout_ms ({} ms): the broker \
+                     stopped answering",
+                    self.confirm_timeout.as_millis()
+                ))
+            }
         };
         if let Some(reason) = broken {
             let unsettled = pending.drain(..).map(|(i, _)| i).chain(sent..total);
@@ -179,6 +247,27 @@ async fn confirm_channel(connection: &Connection) -> Result<Channel> {
 
 /// How often a batch in flight looks whether its channel is still open.
 const CHANNEL_CHECK: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Resolves once `progress` has not moved for `limit` while the connection was not
+/// blocked. While blocked the clock stands still (and starts afresh on unblocking).
+async fn stalled(progress: &AtomicUsize, connection: &ConnectionStatus, limit: Duration) {
+    let (mut seen, mut since) = (progress.load(Ordering::Relaxed), Instant::now());
+    let mut waited_blocked = false;
+    loop {
+        tokio::time::sleep(CHANNEL_CHECK).await;
+        let now = progress.load(Ordering::Relaxed);
+        let blocked = connection.blocked();
+        if blocked && !waited_blocked {
+            tracing::info!("publishing waits: RabbitMQ blocked the connection (resource alarm)");
+        }
+        waited_blocked = blocked;
+        if now != seen || blocked {
+            (seen, since) = (now, Instant::now());
+        } else if since.elapsed() >= limit {
+            return;
+        }
+    }
+}
 
 /// Resolves once `channel` is no longer open.
 async fn closed(channel: &Channel) {

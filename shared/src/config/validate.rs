@@ -37,6 +37,7 @@ impl Settings {
                 return fail(key, &format!("must be a {}:// URL", schemes[0]));
             }
         }
+        self.validate_broker_addresses()?;
         self.validate_tls()?;
         let positive = [
             ("database.pool_size", self.database.pool_size as u64),
@@ -47,6 +48,7 @@ impl Settings {
             ),
             ("amqp.delivery_limit", u64::from(self.amqp.delivery_limit)),
             ("amqp.publish_window", self.amqp.publish_window as u64),
+            ("amqp.confirm_timeout_ms", self.amqp.confirm_timeout_ms),
             ("dispatcher.prefetch", u64::from(self.dispatcher.prefetch)),
             (
                 "dispatcher.max_credentials_per_device",
@@ -157,6 +159,30 @@ impl Settings {
                 if let Err(e) = anchored(pattern) {
                     return fail(&format!("{key}.command_patterns[{i}]"), &e.to_string());
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// `amqp.urls`: nodes of the cluster `amqp.url` names, reached the same way (scheme)
+    /// as the same user in the same virtual host, or roles would change identity (the
+    /// `user_id` of what they publish) with the node they reach.
+    fn validate_broker_addresses(&self) -> Result<()> {
+        let parse = |u: &str| u.parse::<lapin::uri::AMQPUri>();
+        let first = parse(&self.amqp.url).map_err(|e| Error::setting("amqp.url", e))?;
+        let scheme = self.amqp.url.split_once("://").map(|(s, _)| s);
+        for url in &self.amqp.urls {
+            let masked = super::mask_url(url);
+            let other =
+                parse(url).map_err(|e| Error::setting("amqp.urls", format!("{masked}: {e}")))?;
+            if url.split_once("://").map(|(s, _)| s) != scheme
+                || other.authority.userinfo.username != first.authority.userinfo.username
+                || other.vhost != first.vhost
+            {
+                return Err(Error::setting(
+                    "amqp.urls",
+                    format!("{masked}: must have amqp.url's scheme, user and virtual host"),
+                ));
             }
         }
         Ok(())

@@ -7,6 +7,7 @@
 //! | module | what it tests |
 //! |---|---|
 //! | [`aggregator`] | each device counted once, however the broker repeats |
+//! | [`broker_faults`] | RabbitMQ faults on nodes of the test's own: failover, alarm, frozen node or worker |
 //! | [`broker_acl`] | an account per role; RabbitMQ refuses what a role may not do |
 //! | [`cli`] | the `netraven` binary as operators use it |
 //! | [`consumer_cancel`] | roles survive a broker-side consumer cancel |
@@ -40,6 +41,7 @@
 
 mod aggregator;
 mod broker_acl;
+mod broker_faults;
 mod cli;
 mod consumer_cancel;
 mod dead;
