@@ -1,0 +1,226 @@
+//! Just enough of the Postgres wire protocol to know whether a connection waits for an
+//! answer: the client's requests that the server ends with `ReadyForQuery` (the startup
+//! message, `Query`, `Sync`) counted against the `ReadyForQuery` messages that come back.
+//! [`crate::db_connect`] times out only a connection with a request unanswered.
+//!
+//! Every message after the first is a type byte and a 4-byte length (which counts itself);
+//! the first ones a client sends (`SSLRequest`, the startup message) have no type byte,
+//! and the server answers an `SSLRequest` with one bare byte, `S` or `N`.
+
+/// The protocol code of `SSLRequest` (in place of a protocol version).
+const SSL_REQUEST: u32 = 80_877_103;
+/// The protocol code of `CancelRequest`: it gets no answer.
+const CANCEL_REQUEST: u32 = 80_877_102;
+
+/// What the next bytes of one direction are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// A length and a code, no type byte: the client's first messages.
+    Untagged,
+    /// A type byte and a length.
+    Tagged,
+    /// The server's one-byte answer to `SSLRequest`.
+    SslAnswer,
+}
+
+/// One direction's framing: where its next message starts.
+#[derive(Debug, Clone)]
+struct Frames {
+    expect: Expect,
+    header: [u8; 8],
+    have: usize,
+    /// Body bytes of the current message still to pass over.
+    skip: usize,
+}
+
+/// A message's start, as far as it matters here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    Untagged(u32),
+    Tagged(u8),
+    SslAnswer(u8),
+}
+
+impl Frames {
+    fn new(expect: Expect) -> Frames {
+        Frames {
+            expect,
+            header: [0; 8],
+            have: 0,
+            skip: 0,
+        }
+    }
+
+    fn header_len(&self) -> usize {
+        match self.expect {
+            Expect::Untagged => 8,
+            Expect::Tagged => 5,
+            Expect::SslAnswer => 1,
+        }
+    }
+
+    /// Feeds `data`, calling `on` with each message that starts in it; `on` says what
+    /// the direction expects next.
+    fn feed(&mut self, mut data: &[u8], mut on: impl FnMut(Start) -> Option<Expect>) {
+        while !data.is_empty() {
+            if self.skip > 0 {
+                let n = self.skip.min(data.len());
+                self.skip -= n;
+                data = &data[n..];
+                continue;
+            }
+            let want = self.header_len();
+            let n = (want - self.have).min(data.len());
+            self.header[self.have..self.have + n].copy_from_slice(&data[..n]);
+            self.have += n;
+            data = &data[n..];
+            if self.have < want {
+                return;
+            }
+            self.have = 0;
+            let h = self.header;
+            let (start, body) = match self.expect {
+                Expect::Untagged => {
+                    let len = u32::from_be_bytes([h[0], h[1], h[2], h[3]]) as usize;
+                    let code = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
+                    (Start::Untagged(code), len.saturating_sub(8))
+                }
+                Expect::Tagged => {
+                    let len = u32::from_be_bytes([h[1], h[2], h[3], h[4]]) as usize;
+                    (Start::Tagged(h[0]), len.saturating_sub(4))
+                }
+                Expect::SslAnswer => (Start::SslAnswer(h[0]), 0),
+            };
+            self.skip = body;
+            if let Some(next) = on(start) {
+                self.expect = next;
+            }
+        }
+    }
+}
+
+/// Both directions of one connection, and the requests still waiting for their end.
+#[derive(Debug, Clone)]
+pub(crate) struct Framing {
+    client: Frames,
+    server: Frames,
+    unanswered: u32,
+}
+
+impl Default for Framing {
+    fn default() -> Self {
+        Framing {
+            client: Frames::new(Expect::Untagged),
+            server: Frames::new(Expect::Tagged),
+            unanswered: 0,
+        }
+    }
+}
+
+impl Framing {
+    /// Whether a request waits for the server's answer.
+    pub(crate) fn awaiting(&self) -> bool {
+        self.unanswered > 0
+    }
+
+    /// Bytes the client sent.
+    pub(crate) fn from_client(&mut self, data: &[u8]) {
+        let (unanswered, server) = (&mut self.unanswered, &mut self.server);
+        self.client.feed(data, |start| match start {
+            Start::Untagged(SSL_REQUEST) => {
+                server.expect = Expect::SslAnswer;
+                Some(Expect::Untagged)
+            }
+            Start::Untagged(CANCEL_REQUEST) => None,
+            // The startup message: authentication ends with ReadyForQuery.
+            Start::Untagged(_) => {
+                *unanswered += 1;
+                Some(Expect::Tagged)
+            }
+            Start::Tagged(b'Q' | b'S') => {
+                *unanswered += 1;
+                None
+            }
+            _ => None,
+        });
+    }
+
+    /// Bytes the server sent.
+    pub(crate) fn from_server(&mut self, data: &[u8]) {
+        let unanswered = &mut self.unanswered;
+        self.server.feed(data, |start| match start {
+            // `S`: TLS follows, and these bytes are no longer read (`Watched` stands down).
+            Start::SslAnswer(_) => Some(Expect::Tagged),
+            Start::Tagged(b'Z') => {
+                *unanswered = unanswered.saturating_sub(1);
+                None
+            }
+            _ => None,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tagged(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut m = vec![tag];
+        m.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
+        m.extend_from_slice(body);
+        m
+    }
+
+    fn untagged(code: u32, body: &[u8]) -> Vec<u8> {
+        let mut m = (body.len() as u32 + 8).to_be_bytes().to_vec();
+        m.extend_from_slice(&code.to_be_bytes());
+        m.extend_from_slice(body);
+        m
+    }
+
+    #[test]
+    fn a_request_waits_from_its_send_to_ready_for_query_whatever_the_chunks() {
+        let mut f = Framing::default();
+        f.from_client(&untagged(SSL_REQUEST, &[]));
+        assert!(!f.awaiting(), "an SSLRequest is answered by one byte");
+        f.from_server(b"N");
+        f.from_client(&untagged(196_608, b"user\0app\0\0"));
+        assert!(f.awaiting(), "startup waits for ReadyForQuery");
+        let mut auth = tagged(b'R', &[0, 0, 0, 0]);
+        auth.extend(tagged(b'S', b"server_version\x0015\0"));
+        auth.extend(tagged(b'Z', b"I"));
+        // One byte at a time: a message split across reads is still one message.
+        for b in &auth {
+            f.from_server(std::slice::from_ref(b));
+        }
+        assert!(!f.awaiting(), "idle after authentication");
+        // Extended query: Parse, Bind, Execute, Sync; rows; ReadyForQuery.
+        let mut q = tagged(b'P', b"\0SELECT 1\0\0\0");
+        q.extend(tagged(b'B', &[0; 10]));
+        q.extend(tagged(b'E', &[0; 5]));
+        q.extend(tagged(b'S', &[]));
+        q.extend(tagged(b'Q', b"SELECT 2\0"));
+        f.from_client(&q);
+        assert!(f.awaiting());
+        let mut rows = tagged(b'1', &[]);
+        rows.extend(tagged(b'D', &[0; 300]));
+        rows.extend(tagged(b'C', b"SELECT 1\0"));
+        rows.extend(tagged(b'Z', b"I"));
+        f.from_server(&rows);
+        assert!(f.awaiting(), "the pipelined simple query still waits");
+        f.from_server(&tagged(b'Z', b"I"));
+        assert!(!f.awaiting());
+    }
+
+    #[test]
+    fn after_tls_begins_the_startup_is_read_from_its_own_first_byte() {
+        let mut raw = Framing::default();
+        raw.from_client(&untagged(SSL_REQUEST, &[]));
+        raw.from_server(b"S");
+        assert!(!raw.awaiting());
+        // Above TLS a fresh Framing reads the startup message.
+        let mut above = Framing::default();
+        above.from_client(&untagged(196_608, b"user\0u\0\0"));
+        assert!(above.awaiting());
+    }
+}
