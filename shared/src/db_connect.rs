@@ -363,7 +363,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
                 if let Some(framing) = &mut this.framing {
-                    framing.from_server(&buf.filled()[before..]);
+                    framing.server_sent(&buf.filled()[before..]);
                 }
                 this.deadline = None;
                 Poll::Ready(Ok(()))
@@ -405,7 +405,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         if let Poll::Ready(Ok(n)) = written {
             if n > 0 {
                 if let Some(framing) = &mut this.framing {
-                    framing.from_client(&buf[..n]);
+                    framing.client_sent(&buf[..n]);
                 }
                 // A long upload to a server that takes it is progress, not silence. The
                 // watch starts now: the connection may not read again until woken, and

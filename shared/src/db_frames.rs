@@ -124,7 +124,7 @@ impl Framing {
     }
 
     /// Bytes the client sent.
-    pub(crate) fn from_client(&mut self, data: &[u8]) {
+    pub(crate) fn client_sent(&mut self, data: &[u8]) {
         let (unanswered, server) = (&mut self.unanswered, &mut self.server);
         self.client.feed(data, |start| match start {
             Start::Untagged(SSL_REQUEST) => {
@@ -146,7 +146,7 @@ impl Framing {
     }
 
     /// Bytes the server sent.
-    pub(crate) fn from_server(&mut self, data: &[u8]) {
+    pub(crate) fn server_sent(&mut self, data: &[u8]) {
         let unanswered = &mut self.unanswered;
         self.server.feed(data, |start| match start {
             // `S`: TLS follows, and these bytes are no longer read (`Watched` stands down).
@@ -181,17 +181,17 @@ mod tests {
     #[test]
     fn a_request_waits_from_its_send_to_ready_for_query_whatever_the_chunks() {
         let mut f = Framing::default();
-        f.from_client(&untagged(SSL_REQUEST, &[]));
+        f.client_sent(&untagged(SSL_REQUEST, &[]));
         assert!(!f.awaiting(), "an SSLRequest is answered by one byte");
-        f.from_server(b"N");
-        f.from_client(&untagged(196_608, b"user\0app\0\0"));
+        f.server_sent(b"N");
+        f.client_sent(&untagged(196_608, b"user\0app\0\0"));
         assert!(f.awaiting(), "startup waits for ReadyForQuery");
         let mut auth = tagged(b'R', &[0, 0, 0, 0]);
         auth.extend(tagged(b'S', b"server_version\x0015\0"));
         auth.extend(tagged(b'Z', b"I"));
         // One byte at a time: a message split across reads is still one message.
         for b in &auth {
-            f.from_server(std::slice::from_ref(b));
+            f.server_sent(std::slice::from_ref(b));
         }
         assert!(!f.awaiting(), "idle after authentication");
         // Extended query: Parse, Bind, Execute, Sync; rows; ReadyForQuery.
@@ -200,27 +200,27 @@ mod tests {
         q.extend(tagged(b'E', &[0; 5]));
         q.extend(tagged(b'S', &[]));
         q.extend(tagged(b'Q', b"SELECT 2\0"));
-        f.from_client(&q);
+        f.client_sent(&q);
         assert!(f.awaiting());
         let mut rows = tagged(b'1', &[]);
         rows.extend(tagged(b'D', &[0; 300]));
         rows.extend(tagged(b'C', b"SELECT 1\0"));
         rows.extend(tagged(b'Z', b"I"));
-        f.from_server(&rows);
+        f.server_sent(&rows);
         assert!(f.awaiting(), "the pipelined simple query still waits");
-        f.from_server(&tagged(b'Z', b"I"));
+        f.server_sent(&tagged(b'Z', b"I"));
         assert!(!f.awaiting());
     }
 
     #[test]
     fn after_tls_begins_the_startup_is_read_from_its_own_first_byte() {
         let mut raw = Framing::default();
-        raw.from_client(&untagged(SSL_REQUEST, &[]));
-        raw.from_server(b"S");
+        raw.client_sent(&untagged(SSL_REQUEST, &[]));
+        raw.server_sent(b"S");
         assert!(!raw.awaiting());
         // Above TLS a fresh Framing reads the startup message.
         let mut above = Framing::default();
-        above.from_client(&untagged(196_608, b"user\0u\0\0"));
+        above.client_sent(&untagged(196_608, b"user\0u\0\0"));
         assert!(above.awaiting());
     }
 }
