@@ -25,6 +25,7 @@
 //! is still tokio-postgres', through `Config::connect_raw`.
 
 use crate::db::describe;
+use crate::db_frames::Watched;
 use crate::retry::Backoff;
 use crate::Transient;
 use deadpool_postgres::Connect;
@@ -37,7 +38,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::task::JoinHandle;
 use tokio_postgres::config::{Host, TargetSessionAttrs};
-use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, NoTls, TlsConnect, TlsStream};
+use tokio_postgres::tls::{MakeTlsConnect, NoTls, TlsConnect};
 use tokio_postgres::{Client, Config};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
@@ -314,117 +315,9 @@ where
     type Future = BoxFuture<'static, Result<Watched<T::Stream>, T::Error>>;
 
     fn connect(self, mut socket: Watched<S>) -> Self::Future {
-        socket.framing = None;
+        socket.stand_down();
         let liveness = self.liveness;
         let handshake = self.inner.connect(socket);
         Box::pin(async move { Ok(Watched::new(handshake.await?, liveness)) })
-    }
-}
-
-use crate::db_frames::Framing;
-
-/// A stream whose reads fail once the server has been silent for `response_timeout`
-/// while a request waits for its answer ([`Framing`] knows when one does).
-pub(crate) struct Watched<S> {
-    inner: S,
-    /// `None` once TLS runs above: these bytes are ciphertext.
-    framing: Option<Framing>,
-    timeout: Duration,
-    /// Armed when a read finds nothing while a request is unanswered; disarmed by any
-    /// byte either way.
-    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
-}
-
-impl<S> Watched<S> {
-    fn new(inner: S, liveness: Liveness) -> Watched<S> {
-        Watched {
-            inner,
-            framing: Some(Framing::default()),
-            timeout: liveness.response_timeout,
-            deadline: None,
-        }
-    }
-}
-
-impl<S: TlsStream + Unpin> TlsStream for Watched<S> {
-    fn channel_binding(&self) -> ChannelBinding {
-        self.inner.channel_binding()
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
-            Poll::Ready(Ok(())) => {
-                if let Some(framing) = &mut this.framing {
-                    framing.server_sent(&buf.filled()[before..]);
-                }
-                this.deadline = None;
-                Poll::Ready(Ok(()))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => {
-                if !this.framing.as_ref().is_some_and(Framing::awaiting) {
-                    this.deadline = None;
-                    return Poll::Pending;
-                }
-                let timeout = this.timeout;
-                let deadline = this
-                    .deadline
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-                match deadline.as_mut().poll(cx) {
-                    Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!(
-                            "the database sent nothing for {} ms while a request waited \
-                             (database.response_timeout_ms)",
-                            timeout.as_millis()
-                        ),
-                    ))),
-                    Poll::Pending => Poll::Pending,
-                }
-            }
-        }
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let written = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = written {
-            if n > 0 {
-                if let Some(framing) = &mut this.framing {
-                    framing.client_sent(&buf[..n]);
-                }
-                // A long upload to a server that takes it is progress, not silence. The
-                // watch starts now: the connection may not read again until woken, and
-                // the timer is what wakes it if the server never answers.
-                this.deadline = None;
-                if this.framing.as_ref().is_some_and(Framing::awaiting) {
-                    let mut deadline = Box::pin(tokio::time::sleep(this.timeout));
-                    // Registers this task's waker; a fresh timer is never due yet.
-                    let _ = deadline.as_mut().poll(cx);
-                    this.deadline = Some(deadline);
-                }
-            }
-        }
-        written
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
