@@ -3,8 +3,11 @@
 //! Every connection goes through [`Target`]: `database.url` with libpq's TLS parameters
 //! (`sslmode`, `sslrootcert`, `sslcert`, `sslkey`) taken out and turned into a rustls
 //! configuration, because tokio-postgres itself knows only disable/prefer/require.
+//! A pool's connections are opened by [`crate::db_connect`]: several hosts, the first
+//! writable one, and sockets that notice a database which stopped answering.
 
 use crate::config::DatabaseSettings;
+use crate::db_connect::{Liveness, WatchedConnect};
 use crate::libpq::{split_tls, SslMode};
 use crate::tls::{self, Check};
 use crate::{Error, Result};
@@ -130,40 +133,86 @@ impl Target {
         Ok(client)
     }
 
-    fn manager(self) -> Manager {
+    /// The pool's manager: its connections opened by [`WatchedConnect`] (several hosts,
+    /// watched sockets), `writable_only` passing over read-only hosts.
+    ///
+    /// Recycling stays `Fast` (no round trip per checkout): a connection that stopped
+    /// answering is closed by its watch or by TCP keepalives, and a closed one is never
+    /// handed out. `Verified` would add a round trip to every checkout, and while a
+    /// database is blackholed it would wait out a timeout for each idle connection in
+    /// turn. A session never turns read-only while it lives (a standby's sessions end
+    /// when it is promoted, `ALTER DATABASE … default_transaction_read_only` reaches new
+    /// sessions only), so checking new connections is enough.
+    fn manager(self, liveness: Liveness, writable_only: bool) -> Manager {
         let config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
-        match self.tls {
-            Some(tls) => Manager::from_config(self.config, tls, config),
-            None => Manager::from_config(self.config, NoTls, config),
-        }
+        let connect = WatchedConnect {
+            tls: self.tls,
+            liveness,
+            writable_only,
+        };
+        Manager::from_connect(self.config, connect, config)
     }
 }
 
-/// A bounded pool whose callers give up after `pool_timeout_ms` instead of waiting forever.
-pub fn pool(settings: &DatabaseSettings) -> Result<Pool> {
-    pool_with_options(settings, "netraven", None)
+/// What a pool is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Use {
+    /// A command, a test or a benchmark: waits as long as its statements take.
+    Command,
+    /// A role: statements bounded by `statement_timeout_ms`, silence by
+    /// `response_timeout_ms`, and only writable sessions.
+    Role,
 }
 
-/// A pool whose connections start with `options` (the server's `-c name=value` command
-/// line options, as libpq's `options`): session settings at no extra round trip. They
-/// show as `application` in `pg_stat_activity` unless `database.url` names one.
+/// A bounded pool whose callers give up after `pool_timeout_ms` instead of waiting forever.
+/// For commands: statements are not timed out (an import may take minutes), and a session
+/// is read-only or not as `target_session_attrs` says.
+pub fn pool(settings: &DatabaseSettings) -> Result<Pool> {
+    build(settings, "netraven", None, Use::Command)
+}
+
+/// A role's pool, whose connections start with `options` (the server's `-c name=value`
+/// command line options, as libpq's `options`): session settings at no extra round trip.
+/// They show as `application` in `pg_stat_activity` unless `database.url` names one.
+///
+/// A role's statements run under `statement_timeout_ms`, a connection silent for
+/// `response_timeout_ms` while a request waits is dropped, and only hosts whose sessions
+/// can write are used: a role has nothing to do on a read-only one.
 pub fn pool_with_options(
     settings: &DatabaseSettings,
     application: &str,
     options: Option<&str>,
 ) -> Result<Pool> {
+    build(settings, application, options, Use::Role)
+}
+
+fn build(
+    settings: &DatabaseSettings,
+    application: &str,
+    options: Option<&str>,
+    usage: Use,
+) -> Result<Pool> {
     let mut target = Target::new(&settings.url)?;
     let pg = &mut target.config;
-    if let Some(options) = options {
-        pg.options(options);
+    let mut session = options.unwrap_or_default().to_string();
+    if usage == Use::Role && settings.statement_timeout_ms > 0 {
+        session = format!(
+            "{session} -c statement_timeout={}",
+            settings.statement_timeout_ms
+        );
+    }
+    let session = session.trim();
+    if !session.is_empty() {
+        pg.options(session);
     }
     pg.connect_timeout(Duration::from_millis(settings.connect_timeout_ms));
     if pg.get_application_name().is_none() {
         pg.application_name(application);
     }
-    let manager = target.manager();
+    let liveness = liveness(pg, settings, usage);
+    let manager = target.manager(liveness, usage == Use::Role);
     let wait = Duration::from_millis(settings.pool_timeout_ms);
     Pool::builder(manager)
         .max_size(settings.pool_size)
@@ -173,6 +222,30 @@ pub fn pool_with_options(
         .recycle_timeout(Some(wait))
         .build()
         .map_err(Error::from)
+}
+
+/// The URL's libpq keepalive parameters where it gives them (tokio-postgres' defaults
+/// otherwise: 2 h idle), ours where it does not: a peer gone while its connection idles
+/// is found within 10 s + 3 × 5 s. A command's pool waits for answers as long as a
+/// statement takes (a day), a role's for `response_timeout_ms`.
+fn liveness(pg: &tokio_postgres::Config, settings: &DatabaseSettings, usage: Use) -> Liveness {
+    const LIBPQ_DEFAULT_IDLE: Duration = Duration::from_secs(2 * 60 * 60);
+    let idle = pg.get_keepalives_idle();
+    Liveness {
+        response_timeout: match usage {
+            Use::Role => Duration::from_millis(settings.response_timeout_ms),
+            Use::Command => Duration::from_secs(24 * 60 * 60),
+        },
+        keepalive_idle: if idle == LIBPQ_DEFAULT_IDLE {
+            Duration::from_secs(10)
+        } else {
+            idle
+        },
+        keepalive_interval: pg
+            .get_keepalives_interval()
+            .unwrap_or(Duration::from_secs(5)),
+        keepalive_retries: pg.get_keepalives_retries().unwrap_or(3),
+    }
 }
 
 /// Connects outside the pool (migrations, admin work, LISTEN), with the TLS `url` asks for.

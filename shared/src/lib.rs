@@ -22,6 +22,8 @@
 pub mod broker;
 pub mod config;
 pub mod db;
+mod db_connect;
+mod db_frames;
 pub mod domain;
 pub mod error;
 pub mod libpq;

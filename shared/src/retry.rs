@@ -33,6 +33,10 @@ impl Backoff {
     /// that comes back is used at once.
     pub const DATABASE_WRITE: Backoff =
         Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
+    /// Opening one database connection again, within its connect timeout: a failover or
+    /// a restart is over in a second or two, and is waited out in short steps.
+    pub const CONNECT: Backoff =
+        Backoff::new(Duration::from_millis(50), Duration::from_millis(500));
 
     pub const fn new(min: Duration, max: Duration) -> Backoff {
         Backoff { min, max }

@@ -15,9 +15,12 @@ pub trait Transient {
 }
 
 /// Postgres: a lost or refused connection, a server shutting down or starting
-/// (`57P0x`), out of resources (`53xxx`), a serialization failure (`40001`) or a
-/// deadlock (`40P01`). An error the server raised about the statement is permanent, and
-/// so is one of ours with no server behind it (a value that does not convert).
+/// (`57P0x`), out of resources (`53xxx`), a serialization failure (`40001`), a deadlock
+/// (`40P01`), a statement cancelled (`57014`: `statement_timeout`, or an operator's
+/// `pg_cancel_backend`), or a server that takes no writes (`25006`: a standby after a
+/// failover, or `default_transaction_read_only` during maintenance; the pool then looks
+/// for a writable host). An error the server raised about the statement is permanent,
+/// and so is one of ours with no server behind it (a value that does not convert).
 impl Transient for tokio_postgres::Error {
     fn is_transient(&self) -> bool {
         match self.code() {
@@ -28,8 +31,11 @@ impl Transient for tokio_postgres::Error {
                     || c.starts_with("57P") // admin shutdown, crash shutdown, cannot connect now
                     || c == "40001" // serialization failure
                     || c == "40P01" // deadlock detected
+                    || c == "57014" // query canceled (statement_timeout)
+                    || c == "25006" // read-only SQL transaction
             }
-            // No SQLSTATE: the connection closed, or an I/O error or timeout on the way.
+            // No SQLSTATE: the connection closed, or an I/O error or timeout on the way
+            // (a silent server, a host passed over for being read-only).
             None => self.is_closed() || self.source().is_none_or(|s| s.is::<std::io::Error>()),
         }
     }

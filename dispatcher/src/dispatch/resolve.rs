@@ -4,10 +4,17 @@
 //! A credential matches a device when they share a tag. Order: the credential that last
 //! succeeded on the device (affinity) first, then `priority` ascending, then id ascending.
 //! The whole job resolves in two queries, whatever its size.
+//!
+//! A query that fails because the database went away (a lost connection, a server
+//! shutting down, a read-only server after a failover) is the infrastructure's failure,
+//! not the job's: it is reported as a database error, which the dispatcher retries, and
+//! never as [`DispatchError::Resolution`], which ends the job
+//! `FAILED_CREDENTIAL_RESOLUTION`.
 
 use crate::error::{DispatchError, Result};
 use deadpool_postgres::GenericClient;
 use netraven_shared::messages::{Targets, TaskCredential, TaskDevice};
+use netraven_shared::Transient;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -58,6 +65,16 @@ const CREDENTIALS_SQL: &str = "
 SELECT c.id, c.name, c.username, c.sealed_secret, c.priority,
        ARRAY(SELECT ct.tag_id FROM credential_tags ct WHERE ct.credential_id = c.id) AS tags
 FROM credentials c WHERE c.enabled";
+
+/// A resolution query's failure: transient ones are the database's (retried), the
+/// others the job's.
+fn failed(e: tokio_postgres::Error) -> DispatchError {
+    if e.is_transient() {
+        DispatchError::Db(e)
+    } else {
+        DispatchError::Resolution(e)
+    }
+}
 
 struct Candidate {
     credential: Arc<TaskCredential>,
@@ -112,15 +129,21 @@ pub struct Stream {
 impl Stream {
     /// Loads the credentials and starts the devices' query. `db` must not be used for
     /// anything else until the stream has ended.
+    ///
+    /// The session's `statement_timeout` is lifted first: the devices' query lasts as
+    /// long as the tasks take to publish (a large job, minutes), and the server counts
+    /// the time it waits for us to take rows. A database that stops answering is still
+    /// noticed by the connection's watch (`database.response_timeout_ms`), which counts
+    /// only the time we wait for it.
     pub async fn open<C: GenericClient>(
         db: &C,
         targets: &Targets,
         max_credentials: usize,
     ) -> Result<Stream> {
-        let credential_rows = db
-            .query(CREDENTIALS_SQL, &[])
+        db.batch_execute("SET statement_timeout = 0")
             .await
-            .map_err(DispatchError::Resolution)?;
+            .map_err(failed)?;
+        let credential_rows = db.query(CREDENTIALS_SQL, &[]).await.map_err(failed)?;
         let mut candidates = Vec::with_capacity(credential_rows.len());
         let mut by_tag: HashMap<i64, Vec<usize>> = HashMap::new();
         for r in &credential_rows {
@@ -143,7 +166,7 @@ impl Stream {
         let rows = db
             .query_raw(DEVICES_SQL, params.iter().copied())
             .await
-            .map_err(DispatchError::Resolution)?;
+            .map_err(failed)?;
         Ok(Stream {
             rows: Box::pin(rows),
             candidates,
@@ -167,7 +190,7 @@ impl Stream {
                 self.ended = true;
                 break;
             };
-            let device = self.device(&row.map_err(DispatchError::Resolution)?)?;
+            let device = self.device(&row.map_err(failed)?)?;
             self.wanted_names.remove(&device.device.name);
             self.wanted_ids.remove(&device.device.id);
             devices.push(device);

@@ -46,6 +46,10 @@ impl Settings {
                 "database.connect_timeout_ms",
                 self.database.connect_timeout_ms,
             ),
+            (
+                "database.response_timeout_ms",
+                self.database.response_timeout_ms,
+            ),
             ("amqp.delivery_limit", u64::from(self.amqp.delivery_limit)),
             ("amqp.publish_window", self.amqp.publish_window as u64),
             ("amqp.confirm_timeout_ms", self.amqp.confirm_timeout_ms),
@@ -116,6 +120,13 @@ impl Settings {
             if value == 0 {
                 return fail(key, "must be greater than 0");
             }
+        }
+        let db = &self.database;
+        if db.statement_timeout_ms != 0 && db.response_timeout_ms <= db.statement_timeout_ms {
+            return fail(
+                "database.response_timeout_ms",
+                "must be above database.statement_timeout_ms (a slow statement is the server's to cancel)",
+            );
         }
         for (key, addr) in [
             ("dispatcher.metrics_addr", &self.dispatcher.metrics_addr),

@@ -11,6 +11,7 @@
 //! | [`broker_acl`] | an account per role; RabbitMQ refuses what a role may not do |
 //! | [`cli`] | the `netraven` binary as operators use it |
 //! | [`consumer_cancel`] | roles survive a broker-side consumer cancel |
+//! | [`db_faults`] | Postgres blackholed, failed over, read-only, lost mid-resolution |
 //! | [`dead`] | poison tasks dead-lettered and counted |
 //! | [`deletions`] | deleting devices, credentials and jobs |
 //! | [`deploy`] | the deploy files safe by default (kubernetes, compose, systemd); migrations |
@@ -44,6 +45,7 @@ mod broker_acl;
 mod broker_faults;
 mod cli;
 mod consumer_cancel;
+mod db_faults;
 mod dead;
 mod deletions;
 mod deploy;
