@@ -71,7 +71,9 @@ pub async fn submit(
         )
         .await?;
 
-    let publisher = Publisher::new(&connection, 1).await?;
+    let publisher = Publisher::new(&connection, 1).await?.with_confirm_timeout(
+        std::time::Duration::from_millis(settings.confirm_timeout_ms),
+    );
     // The broker checks user_id against the connection's user: the dispatcher takes it as
     // the submitter's identity.
     let props = broker::json_properties()

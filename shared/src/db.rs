@@ -30,7 +30,10 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => {
             let mut text = format!("{}: {}", db.severity(), db.message());
-            if let Some(detail) = db.detail() {
+            // A constraint's detail may quote the whole row ("Failing row contains (…)"):
+            // a device's configuration, a job's request. It is left out, as errors are
+            // logged and stored; the message names the constraint.
+            if let Some(detail) = db.detail().filter(|d| !d.starts_with("Failing row")) {
                 text.push_str(&format!(" ({detail})"));
             }
             text

@@ -13,15 +13,13 @@
 //! | `roles` | [`Roles`] in-process until dropped; a [`CrashingWorker`] |
 //! | `spy` | [`Spy`]: a private queue on an exchange, or a `reply_to` inbox |
 //! | `process` | [`sh`] and the build's [`netraven_binary`] |
-//! | [`proxy`] | a TCP proxy that forwards, blackholes or drops every connection |
+//! | [`proxy`] | a TCP proxy that forwards, blackholes, drops or refuses every connection |
 //! | [`standby`] | a Postgres primary and its streaming replica of the test's own, and failover |
 //! | [`tls`] | a test CA and TLS-terminating proxies in front of RabbitMQ and Postgres |
-//! | [`health_proxy`] | a TCP proxy that forwards, blackholes or refuses, for health checks |
 //!
 //! A service that cannot be reached fails the test with the command that starts it.
 
 pub mod cluster;
-pub mod health_proxy;
 pub mod proxy;
 pub mod standby;
 pub mod tls;

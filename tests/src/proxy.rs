@@ -5,10 +5,13 @@
 //! client sends meanwhile are held (as its kernel would keep retransmitting them) and
 //! forwarded when the proxy forwards again, unless the client gave the connection up
 //! first; the server's bytes wait in the kernel. It can also drop every connection at
-//! once. Each connection is recorded with the `application_name` of its (plain-text)
+//! once, or refuse: drop them all and close new ones on arrival, as a server that is down
+//! does. Each connection is recorded with the `application_name` of its (plain-text)
 //! startup message and whether its client closed it during a blackhole.
 
 use anyhow::{Context, Result};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -44,6 +47,8 @@ pub struct Proxy {
     drop_all: Arc<Mutex<CancellationToken>>,
     stopped: CancellationToken,
     connections: Arc<Mutex<Vec<Connection>>>,
+    /// New connections are closed on arrival.
+    refusing: Arc<AtomicBool>,
 }
 
 impl Proxy {
@@ -58,13 +63,15 @@ impl Proxy {
             drop_all: Arc::new(Mutex::new(CancellationToken::new())),
             stopped: CancellationToken::new(),
             connections: Arc::new(Mutex::new(Vec::new())),
+            refusing: Arc::new(AtomicBool::new(false)),
         };
         let upstream = upstream.to_string();
-        let (modes, drop_all, stopped, connections) = (
+        let (modes, drop_all, stopped, connections, refusing) = (
             proxy.mode.clone(),
             proxy.drop_all.clone(),
             proxy.stopped.clone(),
             proxy.connections.clone(),
+            proxy.refusing.clone(),
         );
         tokio::spawn(async move {
             loop {
@@ -73,6 +80,9 @@ impl Proxy {
                     a = listener.accept() => a,
                 };
                 let Ok((client, _)) = accepted else { continue };
+                if refusing.load(Ordering::Acquire) {
+                    continue; // dropped: closed on arrival
+                }
                 let dropped = drop_all.lock().map(|t| t.clone()).unwrap_or_default();
                 let (upstream, mode, stopped) =
                     (upstream.clone(), modes.subscribe(), stopped.clone());
@@ -106,14 +116,39 @@ impl Proxy {
         Ok(proxy)
     }
 
+    /// The proxy's address on 127.0.0.1.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// A `postgres://` URL like `url`, its host and port replaced by the proxy's.
+    pub fn url_through(&self, url: &str) -> Result<String> {
+        let (scheme, rest) = url.split_once("://").context("a URL without scheme")?;
+        let (user, rest) = match rest.split_once('@') {
+            Some((user, rest)) => (format!("{user}@"), rest),
+            None => (String::new(), rest),
+        };
+        let path = rest.find('/').map(|i| &rest[i..]).unwrap_or("");
+        Ok(format!("{scheme}://{user}{}{path}", self.addr()))
+    }
+
     /// Stops forwarding, every connection kept open.
     pub fn blackhole(&self) {
+        self.refusing.store(false, Ordering::Release);
         self.mode.send_replace(Mode::Blackhole);
     }
 
-    /// Forwards again, the held bytes first.
+    /// Forwards again, the held bytes first; new connections are accepted again.
     pub fn forward(&self) {
+        self.refusing.store(false, Ordering::Release);
         self.mode.send_replace(Mode::Forward);
+    }
+
+    /// Closes every connection and every new one on arrival, until [`Proxy::forward`].
+    pub fn refuse(&self) {
+        self.refusing.store(true, Ordering::Release);
+        self.mode.send_replace(Mode::Forward);
+        self.drop_all();
     }
 
     /// Closes every connection open now; new ones are forwarded.

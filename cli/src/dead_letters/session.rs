@@ -40,7 +40,9 @@ impl Session {
             })?;
         // The topology is not declared here: a command run with other queue arguments
         // (delivery limit, expiry) than the roles' would close the channel.
-        let publisher = Publisher::new(&connection, 1).await?;
+        let publisher = Publisher::new(&connection, 1).await?.with_confirm_timeout(
+            std::time::Duration::from_millis(settings.confirm_timeout_ms),
+        );
         let channel = connection.create_channel().await?;
         Ok(Session {
             connection,
