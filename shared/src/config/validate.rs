@@ -1,5 +1,6 @@
 //! The checks no type can make: ranges, URL schemes, TLS files, submitter rules.
 
+use super::deadlines::DeadlineFit;
 use super::dispatcher::anchored;
 use super::settings::Settings;
 use crate::domain::JobType;
@@ -46,6 +47,7 @@ impl Settings {
             ),
             ("amqp.delivery_limit", u64::from(self.amqp.delivery_limit)),
             ("amqp.publish_window", self.amqp.publish_window as u64),
+            ("amqp.consumer_timeout_ms", self.amqp.consumer_timeout_ms),
             ("dispatcher.prefetch", u64::from(self.dispatcher.prefetch)),
             (
                 "dispatcher.max_credentials_per_device",
@@ -113,6 +115,11 @@ impl Settings {
             if value == 0 {
                 return fail(key, "must be greater than 0");
             }
+        }
+        // A default deadline past the broker's consumer timeout would make every job that
+        // does not set its own refused: better to say so at start.
+        if let Err(why) = DeadlineFit::of(self).check(self.dispatcher.default_device_deadline_ms) {
+            return fail("dispatcher.default_device_deadline_ms", &why);
         }
         for (key, addr) in [
             ("dispatcher.metrics_addr", &self.dispatcher.metrics_addr),
