@@ -89,50 +89,35 @@ pub async fn finish<C: GenericClient>(
     Ok(row.as_ref().map(JobCounts::from_row))
 }
 
-/// Forgets what an earlier dispatch of a still pending job recorded of its devices (a
-/// dispatcher that died mid-way; its `NO_CREDENTIALS` results stay, counted once), before
-/// [`record_resolved`] adds them again chunk by chunk.
-pub async fn reset_resolution<C: GenericClient>(db: &C, job_id: Uuid) -> Result<()> {
-    db.execute(
-        "UPDATE jobs SET total_devices = 0, device_ids = '{}' WHERE id = $1 AND status = 'PENDING'",
-        &[&job_id],
-    )
-    .await?;
-    Ok(())
-}
-
-/// Records a chunk of what resolution found, before its tasks are published: the devices
-/// join the job (so that the sweeper can mark them `LOST` if the job runs out of time),
-/// and each device no credential matches gets a `NO_CREDENTIALS` result (never silently
-/// dropped). Only while the job is pending: a job the sweeper finished meanwhile keeps
-/// its final counts.
-pub async fn record_resolved<C: GenericClient>(
+/// Records the devices of a page that no credential matches, before the page's tasks are
+/// published: each gets a `NO_CREDENTIALS` result (never silently dropped), counted once
+/// however often the job is dispatched. Only while the job is pending: a job the sweeper
+/// finished meanwhile keeps its final counts. (The job's members, and so its total, are
+/// recorded before any page: `add_members`.)
+pub async fn record_unresolved<C: GenericClient>(
     db: &C,
     job_id: Uuid,
-    device_ids: &[i64],
     unresolved: &[&TaskDevice],
 ) -> Result<()> {
+    if unresolved.is_empty() {
+        return Ok(());
+    }
     let ids: Vec<i64> = unresolved.iter().map(|d| d.id).collect();
     let names: Vec<&str> = unresolved.iter().map(|d| d.name.as_str()).collect();
-    let inserted = db
-        .execute(
-            "INSERT INTO job_results (job_id, device_id, device_name, outcome, reason)
+    db.execute(
+        "WITH inserted AS (
+             INSERT INTO job_results (job_id, device_id, device_name, outcome, reason)
              SELECT $1, d.id, d.name, 'NO_CREDENTIALS',
                     'no credential shares a tag with this device'
              FROM unnest($2::bigint[], $3::text[]) AS d(id, name)
              WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND status = 'PENDING')
-             ON CONFLICT (job_id, device_id) DO NOTHING",
-            &[&job_id, &ids, &names],
-        )
-        .await?;
-    let total = i32::try_from(device_ids.len()).unwrap_or(i32::MAX);
-    let inserted = i32::try_from(inserted).unwrap_or(i32::MAX);
-    db.execute(
-        "UPDATE jobs SET total_devices = total_devices + $2, device_ids = device_ids || $3,
-                completed_devices = completed_devices + $4,
-                no_credential_devices = no_credential_devices + $4
+             ON CONFLICT (job_id, device_id) DO NOTHING
+             RETURNING 1
+         )
+         UPDATE jobs SET completed_devices = completed_devices + (SELECT count(*) FROM inserted),
+                no_credential_devices = no_credential_devices + (SELECT count(*) FROM inserted)
          WHERE id = $1 AND status = 'PENDING'",
-        &[&job_id, &total, &device_ids, &inserted],
+        &[&job_id, &ids, &names],
     )
     .await?;
     Ok(())
