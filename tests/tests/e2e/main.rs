@@ -7,6 +7,7 @@
 //! | module | what it tests |
 //! |---|---|
 //! | [`aggregator`] | each device counted once, however the broker repeats |
+//! | [`bounds`] | request size limits, deadlines inside the broker's, the pool, a 20,000-device job's memory |
 //! | [`broker_acl`] | an account per role; RabbitMQ refuses what a role may not do |
 //! | [`cli`] | the `netraven` binary as operators use it |
 //! | [`consumer_cancel`] | roles survive a broker-side consumer cancel |
@@ -36,6 +37,7 @@
 //! .config/nextest.toml and scripts/test select them by these module names.
 
 mod aggregator;
+mod bounds;
 mod broker_acl;
 mod cli;
 mod consumer_cancel;
