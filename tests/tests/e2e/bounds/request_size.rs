@@ -61,9 +61,10 @@ async fn a_23_mb_request_is_refused_by_its_size_and_the_dispatcher_stays_small(
     let mut dispatcher = DispatcherProcess::start(&env, &[])?;
     dispatcher.consuming().await?;
     let mut replies = Spy::new(&env, None).await?;
+    let inbox = replies.name.clone();
     let ask = |id: &str| {
         broker::json_properties()
-            .with_reply_to(replies.name.clone().into())
+            .with_reply_to(inbox.clone().into())
             .with_correlation_id(id.to_string().into())
     };
     // A small request first: the dispatcher's memory once it has handled one.
