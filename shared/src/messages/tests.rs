@@ -117,7 +117,7 @@ fn every_string_is_refused_past_its_limit_by_name() {
             "job_type",
         ),
         (
-            String::from_utf8(with_targets(&format!(r#"{{"tags":["{long}"]}}"#))).unwrap(),
+            String::from_utf8(with_targets(&format!(r#"{{"tags":["{long}"]}}"#))).expect("UTF-8"),
             "targets.tags",
         ),
         (
