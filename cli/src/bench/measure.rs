@@ -3,7 +3,9 @@
 
 use super::figures::{Figure, Tally};
 use super::plan::{BenchArgs, Plan};
-use super::{fleet, hostile, ingest, job, job_sizes, publish, resolution, scratch, signatures};
+use super::{
+    big_job, fleet, hostile, ingest, job, job_sizes, publish, resolution, scratch, signatures,
+};
 use anyhow::Result;
 use netraven_shared::config::Settings;
 use netraven_simulator::Fault;
@@ -19,6 +21,9 @@ pub(super) async fn measure(
     let mut plan = Plan::of(args.quick);
     if !args.jobs.is_empty() {
         plan.jobs.clone_from(&args.jobs);
+    }
+    if !args.devices.is_empty() {
+        plan.big_jobs.clone_from(&args.devices);
     }
     tally.header()?;
     // The fleet's CPU per device in the job at the baseline's size: what the signatures'
@@ -47,6 +52,9 @@ pub(super) async fn measure(
     }
     if wants("memory") {
         worker_memory(settings, &plan, tally).await?;
+    }
+    if wants("big-job") {
+        tally.extend(big_job::measure(settings, &plan.big_jobs).await?)?;
     }
     Ok(())
 }

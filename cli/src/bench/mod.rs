@@ -2,6 +2,7 @@
 //! measured in the same run. Each part writes its figures as JSON under `bench/results/`.
 
 pub mod baseline;
+pub mod big_job;
 pub mod cpu;
 mod figures;
 pub mod fleet;

@@ -19,7 +19,9 @@ pub struct BenchArgs {
     #[arg(long, default_value = "bench/results")]
     pub out: std::path::PathBuf,
     /// Which parts to run: jobs (with the baseline), resolution, pipes (ingest and
-    /// publishing), memory, hostile (healthy devices among faulty ones).
+    /// publishing), memory, hostile (healthy devices among faulty ones); and, only when
+    /// named, big-job (one job over a whole large fleet: the dispatcher's peak memory and
+    /// rate, see --devices).
     #[arg(long, value_delimiter = ',', default_value = ALL_PARTS)]
     pub parts: Vec<String>,
     /// Job sizes to run instead of the plan's (1,000, 10,000 and 50,000; --quick: 500
@@ -27,6 +29,10 @@ pub struct BenchArgs {
     /// (--quick: 2,000).
     #[arg(long, value_delimiter = ',')]
     pub jobs: Vec<usize>,
+    /// Fleet sizes of the big-job part instead of the plan's (100,000 and 1,000,000;
+    /// --quick: 10,000 and 100,000).
+    #[arg(long, value_delimiter = ',')]
+    pub devices: Vec<usize>,
 }
 
 /// Sizes of one run.
@@ -38,6 +44,8 @@ pub(super) struct Plan {
     pub(super) publish: usize,
     pub(super) memory_in_flight: u16,
     pub(super) hostile_rounds: usize,
+    /// Fleet sizes of the big-job part.
+    pub(super) big_jobs: Vec<usize>,
     /// Rounds of the jobs at the baseline's size, each between two baselines.
     pub(super) rounds: usize,
 }
@@ -53,6 +61,7 @@ impl Plan {
                 publish: 10_000,
                 memory_in_flight: 300,
                 hostile_rounds: 1,
+                big_jobs: vec![10_000, 100_000],
                 rounds: 1,
             }
         } else {
@@ -65,6 +74,7 @@ impl Plan {
                 publish: 100_000,
                 memory_in_flight: 1_000,
                 hostile_rounds: 5,
+                big_jobs: vec![100_000, 1_000_000],
                 rounds: 3,
             }
         }

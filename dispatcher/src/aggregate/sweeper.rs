@@ -101,7 +101,7 @@ async fn mark_lost<C: GenericClient>(db: &C, job_id: Uuid) -> Result<i64> {
                  SELECT j.id, t.device_id, COALESCE(d.name, '#' || t.device_id),
                         'LOST', 'no result by the job deadline'
                  FROM jobs j
-                 CROSS JOIN LATERAL unnest(j.device_ids) AS t(device_id)
+                 JOIN job_devices t ON t.job_id = j.id
                  LEFT JOIN devices d ON d.id = t.device_id
                  WHERE j.id = $1
                  ON CONFLICT (job_id, device_id) DO NOTHING

@@ -57,6 +57,9 @@ impl Dispatcher {
         // who published the request (or nobody vouches for it).
         let submitter =
             Submitter::from_user_id(delivery.properties.user_id().as_ref().map(|u| u.as_str()));
+        // The one connection this request holds from here to its end: every step runs on it,
+        // so that a dispatcher whose pool is as large as its prefetch never waits on its own
+        // pool (a request holding one connection while it asks for another would).
         let client = self.pool.get().await?;
         let created = job_rows::create(&client, &request, submitter.recorded(), deadline).await?;
         let job_id = match created {
@@ -81,7 +84,6 @@ impl Dispatcher {
                 return Ok(());
             }
         };
-        drop(client);
         metrics::get()
             .job_requests_total
             .with_label_values(&["accepted"])
@@ -89,7 +91,7 @@ impl Dispatcher {
         let span = tracing::info_span!("job", job.id = %job_id, request.id = %request.request_id,
             submitter = %submitter);
         let dispatched = self
-            .dispatch(job_id, &request, &submitter)
+            .dispatch(&client, job_id, &request, &submitter)
             .instrument(span)
             .await?;
         self.reply(delivery, &request, job_id, dispatched).await;

@@ -1,5 +1,11 @@
-//! Launching a planned job: its targets resolved chunk by chunk, each chunk's devices
-//! recorded and their tasks published, then the job marked running (or finished at once).
+//! Launching a planned job: its devices recorded as its members, then resolved a page at
+//! a time, each page's devices without credentials recorded and its tasks published, then
+//! the job marked running (or finished at once).
+//!
+//! All of it on the one pool connection the job's dispatch holds: a dispatcher handles
+//! `dispatcher.prefetch` requests at once, each holding at most one connection, so a pool
+//! as large as the prefetch never makes a request wait for a connection another request
+//! of the same dispatcher holds while waiting itself.
 
 use super::role::Dispatcher;
 use crate::dispatch::plan::JobPlan;
@@ -37,12 +43,17 @@ impl Dispatcher {
     ) -> Result<JobStatus> {
         let job_id = plan.tasks.job_id;
         let started = std::time::Instant::now();
-        let Found {
+        let Some(Found {
             devices: total,
             unresolved,
             published,
             missing_names,
-        } = self.stream_tasks(client, plan, request).await?;
+        }) = self.stream_tasks(client, plan, request).await?
+        else {
+            // The sweeper ended the job (past its deadline) while it was being dispatched.
+            let view = job_rows::get(client, job_id).await?;
+            return Ok(view.map_or(JobStatus::FailedUnexpected, |v| v.counts.status));
+        };
         if total == 0 {
             job_rows::log(
                 client,
@@ -112,40 +123,44 @@ impl Dispatcher {
         }
     }
 
-    /// Resolves the job's devices as Postgres returns them and publishes their tasks chunk
-    /// by chunk, the first chunk small: workers start on a large job while the rest of it
-    /// is still resolving. Results that come in meanwhile wait for the job to be running
-    /// before it can finish (`job_rows::finalize_if_complete`).
+    /// Records the job's members, then resolves them a page at a time and publishes each
+    /// page's tasks, the first page small: workers start on a large job while the rest of
+    /// it is still resolving. Results that come in meanwhile wait for the job to be
+    /// running before it can finish (`job_rows::finalize_if_complete`). The members are
+    /// recorded before any task goes out, so that the sweeper knows them whatever happens
+    /// to this dispatcher. `None` when the job is no longer pending.
     ///
-    /// Each chunk's devices are recorded with the job before its tasks go out, on a
-    /// connection of their own (the stream's is busy with its rows), so that the sweeper
-    /// knows them whatever happens to this dispatcher.
+    /// Nothing grows with the job: one page of devices and their tasks is in hand at a
+    /// time, and membership is rows appended once.
     async fn stream_tasks(
         &self,
         client: &Client,
         plan: &JobPlan,
         request: &JobRequest,
-    ) -> Result<Found> {
+    ) -> Result<Option<Found>> {
         let tasks = &plan.tasks;
         let mut found = Found::default();
-        let again = job_rows::dispatched_before(client, tasks.job_id).await?;
-        let recorder = self.pool.get().await?;
-        let mut stream =
-            resolve::Stream::open(client, &request.targets, plan.max_credentials).await?;
-        let mut size = FIRST_CHUNK;
+        if job_rows::add_members(client, tasks.job_id, &request.targets)
+            .await?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        found.missing_names = job_rows::missing_targets(client, &request.targets).await?;
+        let mut stream = resolve::Stream::credentials(client, plan.max_credentials).await?;
+        let (mut after, mut size) = (i64::MIN, FIRST_CHUNK);
         loop {
-            let chunk = stream.next_chunk(size).await?;
-            if chunk.is_empty() {
-                break;
-            }
+            let page = stream.page(client, tasks.job_id, after, size).await?;
+            let Some(last) = page.last else { break };
+            after = last;
             size = CHUNK;
-            let (runnable, unresolved): (Vec<&ResolvedDevice>, Vec<&ResolvedDevice>) = chunk
+            let (runnable, unresolved): (Vec<&ResolvedDevice>, Vec<&ResolvedDevice>) = page
+                .devices
                 .iter()
                 .partition(|d| !tasks.needs_credentials() || !d.credentials.is_empty());
             let unresolved: Vec<&TaskDevice> = unresolved.iter().map(|d| &d.device).collect();
-            let ids: Vec<i64> = chunk.iter().map(|d| d.device.id).collect();
-            job_rows::record_resolved(&recorder, tasks.job_id, &ids, &unresolved, again).await?;
-            found.devices += chunk.len();
+            job_rows::record_unresolved(client, tasks.job_id, &unresolved).await?;
+            found.devices += page.devices.len();
             found.unresolved += unresolved.len();
             if !runnable.is_empty() {
                 found.published += publish_tasks(
@@ -159,7 +174,6 @@ impl Dispatcher {
                 .await?;
             }
         }
-        found.missing_names = stream.missing_names();
-        Ok(found)
+        Ok(Some(found))
     }
 }

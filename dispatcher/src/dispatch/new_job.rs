@@ -42,14 +42,14 @@ impl Dispatched {
 impl Dispatcher {
     /// Checks, resolves, publishes and starts a new job; any failure gives the job its
     /// final status here. Returns the job's status when dispatch ends, with the reason when
-    /// the job failed here.
+    /// the job failed here. Runs on `client`, the one connection the request holds.
     pub(super) async fn dispatch(
         &self,
+        client: &Client,
         job_id: Uuid,
         request: &JobRequest,
         submitter: &Submitter,
     ) -> Result<Dispatched> {
-        let client = self.pool.get().await?;
         let created = JobCounts {
             request_id: request.request_id.clone(),
             status: JobStatus::Pending,
@@ -68,14 +68,20 @@ impl Dispatcher {
         )
         .await;
 
-        let plan = match JobPlan::new(job_id, request, &self.settings, Utc::now()) {
+        let plan = match JobPlan::new(
+            job_id,
+            request,
+            &self.settings,
+            &self.deadline_fit,
+            Utc::now(),
+        ) {
             Ok(plan) => plan,
             Err(invalid) => {
                 let reason = invalid.to_string();
                 let data = json!({ "reason": reason });
                 return self
                     .refuse_job(
-                        &client,
+                        client,
                         job_id,
                         "invalid request",
                         data,
@@ -86,13 +92,13 @@ impl Dispatcher {
             }
         };
         if let Some(reason) = self
-            .not_permitted(&client, &plan, request, submitter)
+            .not_permitted(client, &plan, request, submitter)
             .await?
         {
             let data = json!({ "reason": reason, "submitter": submitter.recorded() });
             return self
                 .refuse_job(
-                    &client,
+                    client,
                     job_id,
                     "request not permitted",
                     data,
@@ -101,7 +107,7 @@ impl Dispatcher {
                 )
                 .await;
         }
-        match self.launch(&client, &plan, request).await {
+        match self.launch(client, &plan, request).await {
             Ok(status) => Ok(Dispatched::status_only(status)),
             // A transient failure sends the request back to be dispatched again: the tasks
             // already out are repeats that workers and the aggregator record once.
@@ -112,12 +118,12 @@ impl Dispatcher {
                 // Best effort: the job log may be what failed.
                 let data = json!({ "error": e.to_string() });
                 let logged =
-                    job_rows::log(&client, job_id, None, Level::Error, "dispatch failed", data);
+                    job_rows::log(client, job_id, None, Level::Error, "dispatch failed", data);
                 if let Err(log_error) = logged.await {
                     tracing::warn!(error = %log_error, "job log not written");
                 }
                 let reason = e.to_string();
-                let status = self.end(&client, job_id, status, Some(&reason)).await?;
+                let status = self.end(client, job_id, status, Some(&reason)).await?;
                 Ok(Dispatched::failed(status, reason))
             }
         }

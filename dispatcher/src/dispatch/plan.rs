@@ -3,14 +3,14 @@
 
 use crate::dispatch::resolve::ResolvedDevice;
 use chrono::{DateTime, Utc};
-use netraven_shared::config::DispatcherSettings;
+use netraven_shared::config::{DeadlineFit, DispatcherSettings};
 use netraven_shared::domain::{HostKeyPolicy, JobType};
 use netraven_shared::messages::{self, DeviceTask, JobRequest, Limits, PhaseTimeouts};
 use std::fmt;
 use uuid::Uuid;
 
-/// Longest accepted per-device deadline (one hour) and job deadline (seven days).
-const MAX_DEVICE_DEADLINE_MS: u64 = 3_600_000;
+/// Longest accepted job deadline (seven days). The longest device deadline is the
+/// broker's to say ([`DeadlineFit`]): one hour at most.
 const MAX_JOB_DEADLINE_MS: u64 = 7 * 24 * 3_600_000;
 const MAX_CREDENTIALS_PER_DEVICE: u32 = 32;
 /// Longest accepted per-phase timeout override (ten minutes).
@@ -66,10 +66,13 @@ pub struct JobPlan {
 impl JobPlan {
     /// Checks what the schema cannot (the job type, the commands it takes, the ranges of
     /// the limits) and fills what the request left out from the operator's `defaults`.
+    /// The device deadline must `fit` inside the broker's consumer timeout, or the broker
+    /// would hand the task to another worker while the first is still on the device.
     pub fn new(
         job_id: Uuid,
         request: &JobRequest,
         defaults: &DispatcherSettings,
+        fit: &DeadlineFit,
         now: DateTime<Utc>,
     ) -> Result<JobPlan, InvalidRequest> {
         // `JobRequest.job_type` is a string on the wire on purpose: a request naming a type
@@ -91,9 +94,13 @@ impl JobPlan {
         let device_deadline_ms = limits
             .device_deadline_ms
             .unwrap_or(defaults.default_device_deadline_ms);
-        if !(MIN_DEADLINE_MS..=MAX_DEVICE_DEADLINE_MS).contains(&device_deadline_ms) {
-            return Err(InvalidRequest::DeviceDeadline);
+        if device_deadline_ms < MIN_DEADLINE_MS {
+            return Err(InvalidRequest::DeviceDeadline {
+                longest: fit.longest_ms(),
+            });
         }
+        fit.check(device_deadline_ms)
+            .map_err(InvalidRequest::DeviceDeadlineOverBroker)?;
         if limits
             .job_deadline_ms
             .is_some_and(|ms| !job_deadline_ok(ms))
@@ -160,7 +167,12 @@ pub enum InvalidRequest {
     NoCommands,
     /// Commands for a job type that runs none.
     CommandsNotTaken(JobType),
-    DeviceDeadline,
+    /// Below the shortest; `longest` is the longest that fits the broker.
+    DeviceDeadline {
+        longest: u64,
+    },
+    /// Longer than the broker's consumer timeout allows: why, naming both numbers.
+    DeviceDeadlineOverBroker(String),
     JobDeadline,
     MaxCredentials,
     /// A per-phase timeout out of range, by its field name.
@@ -175,10 +187,13 @@ impl fmt::Display for InvalidRequest {
                 f.write_str("job type command needs at least one command")
             }
             InvalidRequest::CommandsNotTaken(t) => write!(f, "job type {t} takes no commands"),
-            InvalidRequest::DeviceDeadline => write!(
+            InvalidRequest::DeviceDeadline { longest } => write!(
                 f,
-                "limits.device_deadline_ms must be {MIN_DEADLINE_MS} to {MAX_DEVICE_DEADLINE_MS}"
+                "limits.device_deadline_ms must be {MIN_DEADLINE_MS} to {longest}"
             ),
+            InvalidRequest::DeviceDeadlineOverBroker(why) => {
+                write!(f, "limits.device_deadline_ms {why}")
+            }
             InvalidRequest::JobDeadline => write!(
                 f,
                 "limits.job_deadline_ms must be {MIN_DEADLINE_MS} to {MAX_JOB_DEADLINE_MS}"
@@ -199,6 +214,12 @@ impl fmt::Display for InvalidRequest {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use netraven_shared::config::{Settings, MAX_DEVICE_DEADLINE_MS};
+
+    /// The fit of the default settings: RabbitMQ's default consumer timeout.
+    fn fit() -> DeadlineFit {
+        DeadlineFit::of(&Settings::default())
+    }
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
@@ -222,7 +243,13 @@ mod tests {
     }
 
     fn plan(request: &JobRequest) -> Result<JobPlan, InvalidRequest> {
-        JobPlan::new(Uuid::nil(), request, &DispatcherSettings::default(), now())
+        JobPlan::new(
+            Uuid::nil(),
+            request,
+            &DispatcherSettings::default(),
+            &fit(),
+            now(),
+        )
     }
 
     fn refusal(request: &JobRequest) -> String {
@@ -264,7 +291,7 @@ mod tests {
             let pick = |min: u64, max: u64| if at_max { max } else { min };
             let mut r = request("config_backup", &[]);
             r.limits = Limits {
-                device_deadline_ms: Some(pick(1_000, MAX_DEVICE_DEADLINE_MS)),
+                device_deadline_ms: Some(pick(1_000, fit().longest_ms())),
                 job_deadline_ms: Some(pick(1_000, MAX_JOB_DEADLINE_MS)),
                 max_credentials_per_device: Some(if at_max { 32 } else { 1 }),
                 host_key_policy: Some(HostKeyPolicy::Strict),
@@ -274,10 +301,7 @@ mod tests {
                 command_idle_timeout_ms: Some(pick(100, 600_000)),
             };
             let p = plan(&r).expect("in range");
-            assert_eq!(
-                p.tasks.device_deadline_ms,
-                pick(1_000, MAX_DEVICE_DEADLINE_MS)
-            );
+            assert_eq!(p.tasks.device_deadline_ms, pick(1_000, fit().longest_ms()));
             assert_eq!(
                 p.tasks.job_deadline,
                 after(pick(1_000, MAX_JOB_DEADLINE_MS))
@@ -317,11 +341,11 @@ mod tests {
         let cases: [Case; 10] = [
             (
                 |l| l.device_deadline_ms = Some(999),
-                "limits.device_deadline_ms must be 1000 to 3600000",
+                "limits.device_deadline_ms must be 1000 to 1739900",
             ),
             (
                 |l| l.device_deadline_ms = Some(MAX_DEVICE_DEADLINE_MS + 1),
-                "limits.device_deadline_ms",
+                "limits.device_deadline_ms 3600001 ms does not fit the broker's consumer timeout",
             ),
             (
                 |l| l.job_deadline_ms = Some(999),
@@ -371,8 +395,43 @@ mod tests {
             ..DispatcherSettings::default()
         };
         let r = request("config_backup", &[]);
-        let refused = JobPlan::new(Uuid::nil(), &r, &defaults, now()).expect_err("default");
-        assert_eq!(refused, InvalidRequest::DeviceDeadline);
+        let refused = JobPlan::new(Uuid::nil(), &r, &defaults, &fit(), now()).expect_err("default");
+        assert!(
+            matches!(refused, InvalidRequest::DeviceDeadlineOverBroker(_)),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn a_device_deadline_must_fit_the_brokers_consumer_timeout_named_with_both_numbers() {
+        let longest = fit().longest_ms();
+        let mut r = request("config_backup", &[]);
+        r.limits.device_deadline_ms = Some(longest);
+        assert_eq!(plan(&r).expect("fits").tasks.device_deadline_ms, longest);
+        r.limits.device_deadline_ms = Some(1_800_000);
+        let reason = refusal(&r);
+        assert!(
+            reason.starts_with("limits.device_deadline_ms 1800000 ms does not fit"),
+            "{reason}"
+        );
+        assert!(
+            reason.contains("amqp.consumer_timeout_ms is 1800000 ms"),
+            "{reason}"
+        );
+        assert!(
+            reason.contains(&format!("the longest device deadline is {longest} ms")),
+            "{reason}"
+        );
+        // With the broker's timeout raised (and the setting with it), the hour fits.
+        let mut settings = Settings::default();
+        settings.amqp.consumer_timeout_ms = 2 * MAX_DEVICE_DEADLINE_MS;
+        let raised = DeadlineFit::of(&settings);
+        r.limits.device_deadline_ms = Some(MAX_DEVICE_DEADLINE_MS);
+        let p = JobPlan::new(Uuid::nil(), &r, &settings.dispatcher, &raised, now());
+        assert_eq!(
+            p.expect("fits").tasks.device_deadline_ms,
+            MAX_DEVICE_DEADLINE_MS
+        );
     }
 
     #[test]

@@ -3,12 +3,14 @@
 //!
 //! A credential matches a device when they share a tag. Order: the credential that last
 //! succeeded on the device (affinity) first, then `priority` ascending, then id ascending.
-//! The whole job resolves in two queries, whatever its size.
+//! The whole job resolves in two queries, whatever its size; the dispatcher reads a job's
+//! devices from its membership a page at a time instead ([`Stream::page`]), so that it
+//! holds one connection, and one page, at a time.
 //!
 //! A query that fails because the database went away (a lost connection, a server
-//! shutting down, a read-only server after a failover) is the infrastructure's failure,
-//! not the job's: it is reported as a database error, which the dispatcher retries, and
-//! never as [`DispatchError::Resolution`], which ends the job
+//! shutting down, a read-only server after a failover, a statement cancelled) is the
+//! infrastructure's failure, not the job's: it is reported as a database error, which the
+//! dispatcher retries, and never as [`DispatchError::Resolution`], which ends the job
 //! `FAILED_CREDENTIAL_RESOLUTION`.
 
 use crate::error::{DispatchError, Result};
@@ -17,6 +19,7 @@ use netraven_shared::messages::{Targets, TaskCredential, TaskDevice};
 use netraven_shared::Transient;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use uuid::Uuid;
 
 /// One target device and its ordered credentials.
 #[derive(Debug, Clone)]
@@ -59,6 +62,28 @@ JOIN devices d ON d.id = t.id AND d.enabled
 LEFT JOIN device_credential_affinity a ON a.device_id = d.id
 LEFT JOIN host_keys h ON h.device_id = d.id
 ORDER BY d.id";
+
+/// One page of a job's members (`job_devices`) after a device id, as [`DEVICES_SQL`]
+/// gives them. A member whose device was deleted since comes with `gone` and no device.
+const MEMBERS_SQL: &str = "
+SELECT m.device_id AS id, d.id IS NULL AS gone, d.name, d.host, d.port, d.platform,
+       a.credential_id AS affinity, h.public_key AS pinned,
+       ARRAY(SELECT x.tag_id FROM device_tags x WHERE x.device_id = m.device_id) AS tags
+FROM job_devices m
+LEFT JOIN devices d ON d.id = m.device_id
+LEFT JOIN device_credential_affinity a ON a.device_id = m.device_id
+LEFT JOIN host_keys h ON h.device_id = m.device_id
+WHERE m.job_id = $1 AND m.device_id > $2
+ORDER BY m.device_id
+LIMIT $3";
+
+/// One page of a job's members, resolved.
+#[derive(Debug, Default)]
+pub struct Page {
+    pub devices: Vec<ResolvedDevice>,
+    /// The last member the page read, where the next page starts; `None` past the end.
+    pub last: Option<i64>,
+}
 
 /// Every enabled credential with its tag ids: a few hundred rows at most.
 const CREDENTIALS_SQL: &str = "
@@ -111,7 +136,8 @@ pub async fn resolve<C: GenericClient>(
 /// credentials with theirs; tags are matched here, which keeps Postgres out of a join
 /// and sort of (devices × tags × credentials) rows that spills to disk at fleet scale.
 pub struct Stream {
-    rows: std::pin::Pin<Box<tokio_postgres::RowStream>>,
+    /// The devices' rows; none for a stream that reads a job's members page by page.
+    rows: Option<std::pin::Pin<Box<tokio_postgres::RowStream>>>,
     candidates: Vec<Candidate>,
     by_tag: HashMap<i64, Vec<usize>>,
     max_credentials: usize,
@@ -129,20 +155,29 @@ pub struct Stream {
 impl Stream {
     /// Loads the credentials and starts the devices' query. `db` must not be used for
     /// anything else until the stream has ended.
-    ///
-    /// The session's `statement_timeout` is lifted first: the devices' query lasts as
-    /// long as the tasks take to publish (a large job, minutes), and the server counts
-    /// the time it waits for us to take rows. A database that stops answering is still
-    /// noticed by the connection's watch (`database.response_timeout_ms`), which counts
-    /// only the time we wait for it.
     pub async fn open<C: GenericClient>(
         db: &C,
         targets: &Targets,
         max_credentials: usize,
     ) -> Result<Stream> {
-        db.batch_execute("SET statement_timeout = 0")
+        let mut stream = Stream::credentials(db, max_credentials).await?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+            [&targets.devices, &targets.device_ids, &targets.tags];
+        let rows = db
+            .query_raw(DEVICES_SQL, params.iter().copied())
             .await
             .map_err(failed)?;
+        stream.rows = Some(Box::pin(rows));
+        stream.wanted_names = targets.devices.iter().cloned().collect();
+        stream.wanted_ids = targets.device_ids.iter().copied().collect();
+        stream.named.clone_from(&targets.devices);
+        stream.numbered.clone_from(&targets.device_ids);
+        Ok(stream)
+    }
+
+    /// Loads the credentials only: the devices then come from a job's members, a page
+    /// at a time ([`Stream::page`]), and `db` is free between calls.
+    pub async fn credentials<C: GenericClient>(db: &C, max_credentials: usize) -> Result<Stream> {
         let credential_rows = db.query(CREDENTIALS_SQL, &[]).await.map_err(failed)?;
         let mut candidates = Vec::with_capacity(credential_rows.len());
         let mut by_tag: HashMap<i64, Vec<usize>> = HashMap::new();
@@ -161,24 +196,46 @@ impl Stream {
                 priority: r.get("priority"),
             });
         }
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
-            [&targets.devices, &targets.device_ids, &targets.tags];
-        let rows = db
-            .query_raw(DEVICES_SQL, params.iter().copied())
-            .await
-            .map_err(failed)?;
         Ok(Stream {
-            rows: Box::pin(rows),
+            rows: None,
             candidates,
             by_tag,
             max_credentials,
-            wanted_names: targets.devices.iter().cloned().collect(),
-            wanted_ids: targets.device_ids.iter().copied().collect(),
-            named: targets.devices.clone(),
-            numbered: targets.device_ids.clone(),
+            wanted_names: HashSet::new(),
+            wanted_ids: HashSet::new(),
+            named: Vec::new(),
+            numbered: Vec::new(),
             matched: Vec::new(),
             ended: false,
         })
+    }
+
+    /// The job's members after device id `after`, at most `n` of them, in id order, each
+    /// with its credentials. A member whose device is gone is skipped (the sweeper marks
+    /// it `LOST` at the job's deadline).
+    pub async fn page<C: GenericClient>(
+        &mut self,
+        db: &C,
+        job_id: Uuid,
+        after: i64,
+        n: usize,
+    ) -> Result<Page> {
+        let limit = i64::try_from(n).unwrap_or(i64::MAX);
+        let rows = db
+            .query(MEMBERS_SQL, &[&job_id, &after, &limit])
+            .await
+            .map_err(failed)?;
+        let mut page = Page {
+            devices: Vec::with_capacity(rows.len()),
+            last: None,
+        };
+        for row in &rows {
+            page.last = Some(row.get("id"));
+            if !row.get::<_, bool>("gone") {
+                page.devices.push(self.device(row)?);
+            }
+        }
+        Ok(page)
     }
 
     /// The next devices, at most `n` of them, in id order; none once the stream has ended.
@@ -186,7 +243,11 @@ impl Stream {
         use futures::StreamExt;
         let mut devices = Vec::with_capacity(n.min(10_000));
         while devices.len() < n && !self.ended {
-            let Some(row) = self.rows.next().await else {
+            let Some(rows) = self.rows.as_mut() else {
+                self.ended = true;
+                break;
+            };
+            let Some(row) = rows.next().await else {
                 self.ended = true;
                 break;
             };

@@ -6,7 +6,7 @@ use crate::error::Result;
 use deadpool_postgres::Pool;
 use netraven_shared::broker::link::Subscription;
 use netraven_shared::broker::{Names, Publisher};
-use netraven_shared::config::{DispatcherSettings, Settings};
+use netraven_shared::config::{DeadlineFit, DispatcherSettings, Settings};
 use netraven_shared::role;
 use netraven_shared::signing::{Issuer, Purpose, Signer, SigningKeys};
 use std::sync::Arc;
@@ -21,6 +21,8 @@ pub(super) struct Dispatcher {
     /// Signs every device task: workers act on nothing else.
     pub(super) signer: Signer,
     pub(super) settings: DispatcherSettings,
+    /// Which device deadlines fit inside the broker's consumer timeout.
+    pub(super) deadline_fit: DeadlineFit,
     pub(super) permissions: Permissions,
 }
 
@@ -60,6 +62,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
         names,
         signer,
         permissions: Permissions::new(&settings.dispatcher),
+        deadline_fit: DeadlineFit::of(&settings),
         settings: settings.dispatcher.clone(),
     });
     tracing::info!(queue = %dispatcher.names.submit_queue(), "dispatcher consuming job requests");

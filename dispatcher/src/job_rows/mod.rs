@@ -3,12 +3,14 @@
 
 mod counts;
 mod log;
+mod members;
 mod reads;
 mod transitions;
 
 pub use counts::JobCounts;
 pub use log::{log, Level};
+pub use members::{add_members, missing_targets};
 pub use reads::{get, outcome_counts, results, DeviceResult, JobView};
 pub use transitions::{
-    create, dispatched_before, finalize_if_complete, finish, mark_running, record_resolved, Created,
+    create, finalize_if_complete, finish, mark_running, record_unresolved, Created,
 };

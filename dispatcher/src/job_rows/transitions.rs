@@ -89,66 +89,37 @@ pub async fn finish<C: GenericClient>(
     Ok(row.as_ref().map(JobCounts::from_row))
 }
 
-/// Whether an earlier dispatch of this still pending job recorded devices already: a
-/// dispatcher that died mid-way, whose request came back. What it recorded stays — the
-/// aggregator may have counted results of its devices already, and a job never has
-/// fewer devices than results — and [`record_resolved`] adds only the devices it did
-/// not record.
-pub async fn dispatched_before<C: GenericClient>(db: &C, job_id: Uuid) -> Result<bool> {
-    let row = db
-        .query_opt(
-            "SELECT cardinality(device_ids) > 0 FROM jobs WHERE id = $1 AND status = 'PENDING'",
-            &[&job_id],
-        )
-        .await?;
-    Ok(row.is_some_and(|r| r.get(0)))
-}
-
-/// Records a chunk of what resolution found, before its tasks are published: the devices
-/// join the job (so that the sweeper can mark them `LOST` if the job runs out of time),
-/// and each device no credential matches gets a `NO_CREDENTIALS` result (never silently
-/// dropped). Only while the job is pending: a job the sweeper finished meanwhile keeps
-/// its final counts. `again` (see [`dispatched_before`]): only devices not in the job
-/// yet are added, which costs a look through the job's devices per chunk, and so only
-/// when a dispatch is repeated.
-pub async fn record_resolved<C: GenericClient>(
+/// Records the devices of a page that no credential matches, before the page's tasks are
+/// published: each gets a `NO_CREDENTIALS` result (never silently dropped), counted once
+/// however often the job is dispatched. Only while the job is pending: a job the sweeper
+/// finished meanwhile keeps its final counts. (The job's members, and so its total, are
+/// recorded before any page: `add_members`.)
+pub async fn record_unresolved<C: GenericClient>(
     db: &C,
     job_id: Uuid,
-    device_ids: &[i64],
     unresolved: &[&TaskDevice],
-    again: bool,
 ) -> Result<()> {
+    if unresolved.is_empty() {
+        return Ok(());
+    }
     let ids: Vec<i64> = unresolved.iter().map(|d| d.id).collect();
     let names: Vec<&str> = unresolved.iter().map(|d| d.name.as_str()).collect();
-    let inserted = db
-        .execute(
-            "INSERT INTO job_results (job_id, device_id, device_name, outcome, reason)
+    db.execute(
+        "WITH inserted AS (
+             INSERT INTO job_results (job_id, device_id, device_name, outcome, reason)
              SELECT $1, d.id, d.name, 'NO_CREDENTIALS',
                     'no credential shares a tag with this device'
              FROM unnest($2::bigint[], $3::text[]) AS d(id, name)
              WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND status = 'PENDING')
-             ON CONFLICT (job_id, device_id) DO NOTHING",
-            &[&job_id, &ids, &names],
-        )
-        .await?;
-    let inserted = i32::try_from(inserted).unwrap_or(i32::MAX);
-    let sql = if again {
-        "UPDATE jobs SET total_devices = total_devices + cardinality(f.ids),
-                device_ids = device_ids || f.ids,
-                completed_devices = completed_devices + $3,
-                no_credential_devices = no_credential_devices + $3
-         FROM (SELECT ARRAY(SELECT x FROM unnest($2::bigint[]) AS x
-                            WHERE x <> ALL(j.device_ids)) AS ids
-               FROM jobs j WHERE j.id = $1) AS f
-         WHERE id = $1 AND status = 'PENDING'"
-    } else {
-        "UPDATE jobs SET total_devices = total_devices + cardinality($2::bigint[]),
-                device_ids = device_ids || $2,
-                completed_devices = completed_devices + $3,
-                no_credential_devices = no_credential_devices + $3
-         WHERE id = $1 AND status = 'PENDING'"
-    };
-    db.execute(sql, &[&job_id, &device_ids, &inserted]).await?;
+             ON CONFLICT (job_id, device_id) DO NOTHING
+             RETURNING 1
+         )
+         UPDATE jobs SET completed_devices = completed_devices + (SELECT count(*) FROM inserted),
+                no_credential_devices = no_credential_devices + (SELECT count(*) FROM inserted)
+         WHERE id = $1 AND status = 'PENDING'",
+        &[&job_id, &ids, &names],
+    )
+    .await?;
     Ok(())
 }
 

@@ -27,6 +27,11 @@ pub struct AmqpSettings {
     /// past it the publish counts as not confirmed (and is published again). A connection
     /// the broker blocked (a memory or disk alarm) stops this clock: blocked is waited out.
     pub confirm_timeout_ms: u64,
+    /// The broker's `consumer_timeout` (RabbitMQ's default: 30 minutes), which AMQP cannot
+    /// read: keep it equal to the broker's. A task not acked within it is taken back and
+    /// redelivered, so the dispatcher accepts only device deadlines that fit inside it
+    /// (see [`super::DeadlineFit`]).
+    pub consumer_timeout_ms: u64,
     /// Whether roles (and `netraven job submit`) declare the exchanges and queues at start.
     /// `true` suits one broker user for everything (development, the demo). With an account
     /// per role (`netraven broker setup`), set it to `false`: setup declares the topology,
@@ -54,6 +59,7 @@ impl Default for AmqpSettings {
             queue_expires_ms: 0,
             publish_window: 1_000,
             confirm_timeout_ms: 30_000,
+            consumer_timeout_ms: 1_800_000,
             declare_topology: true,
             tls_ca_file: None,
             tls_cert_file: None,

@@ -188,3 +188,37 @@ fn command_patterns_match_whole_commands() {
     // Balanced only inside the anchors' group: it would match anything.
     assert!(anchored("show version)|(.*").is_err());
 }
+
+#[test]
+fn a_default_device_deadline_past_the_broker_consumer_timeout_is_refused() {
+    let err = Settings::load_from(
+        None,
+        env(&[(
+            "NETRAVEN__DISPATCHER__DEFAULT_DEVICE_DEADLINE_MS",
+            "1790000",
+        )]),
+    )
+    .expect_err("past the consumer timeout");
+    let text = err.to_string();
+    assert!(
+        text.contains("dispatcher.default_device_deadline_ms"),
+        "{text}"
+    );
+    assert!(
+        text.contains("amqp.consumer_timeout_ms is 1800000 ms"),
+        "{text}"
+    );
+    // Raised together with the broker's, it fits.
+    let s = Settings::load_from(
+        None,
+        env(&[
+            (
+                "NETRAVEN__DISPATCHER__DEFAULT_DEVICE_DEADLINE_MS",
+                "1790000",
+            ),
+            ("NETRAVEN__AMQP__CONSUMER_TIMEOUT_MS", "3600000"),
+        ]),
+    )
+    .expect("fits a longer consumer timeout");
+    assert_eq!(s.amqp.consumer_timeout_ms, 3_600_000);
+}

@@ -5,13 +5,15 @@
 //! masked by [`Settings::show`].
 //!
 //! Files: `settings.rs` (the tree, its loading and [`Settings::show`]), one file per section (`database.rs`,
-//! `amqp.rs`, `secrets.rs` with `[signing]`, `logging.rs`, `dispatcher.rs` with the
-//! submitters, `worker.rs`, `aggregator.rs`, `health.rs`), `validate.rs` (what no type checks) and
+//! `amqp.rs`, `deadlines.rs` (device deadlines inside the broker's consumer timeout),
+//! `secrets.rs` with `[signing]`, `logging.rs`, `dispatcher.rs` with the submitters,
+//! `worker.rs`, `aggregator.rs`, `health.rs`), `validate.rs` (what no type checks) and
 //! `mask.rs` (secrets hidden from what is shown, [`mask_url`]).
 
 mod aggregator;
 mod amqp;
 mod database;
+mod deadlines;
 mod dispatcher;
 mod health;
 mod logging;
@@ -29,6 +31,7 @@ mod mask_tests;
 pub use aggregator::AggregatorSettings;
 pub use amqp::AmqpSettings;
 pub use database::DatabaseSettings;
+pub use deadlines::{DeadlineFit, AFTER_DEADLINE_MS, MAX_DEVICE_DEADLINE_MS};
 pub use dispatcher::{anchored, DispatcherSettings, SubmitterSettings};
 pub use health::HealthSettings;
 pub use logging::LogSettings;

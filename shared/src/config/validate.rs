@@ -1,5 +1,6 @@
 //! The checks no type can make: ranges, URL schemes, TLS files, submitter rules.
 
+use super::deadlines::DeadlineFit;
 use super::dispatcher::anchored;
 use super::settings::Settings;
 use crate::domain::JobType;
@@ -53,6 +54,7 @@ impl Settings {
             ("amqp.delivery_limit", u64::from(self.amqp.delivery_limit)),
             ("amqp.publish_window", self.amqp.publish_window as u64),
             ("amqp.confirm_timeout_ms", self.amqp.confirm_timeout_ms),
+            ("amqp.consumer_timeout_ms", self.amqp.consumer_timeout_ms),
             ("dispatcher.prefetch", u64::from(self.dispatcher.prefetch)),
             (
                 "dispatcher.max_credentials_per_device",
@@ -127,6 +129,11 @@ impl Settings {
                 "database.response_timeout_ms",
                 "must be above database.statement_timeout_ms (a slow statement is the server's to cancel)",
             );
+        }
+        // A default deadline past the broker's consumer timeout would make every job that
+        // does not set its own refused: better to say so at start.
+        if let Err(why) = DeadlineFit::of(self).check(self.dispatcher.default_device_deadline_ms) {
+            return fail("dispatcher.default_device_deadline_ms", &why);
         }
         for (key, addr) in [
             ("dispatcher.metrics_addr", &self.dispatcher.metrics_addr),

@@ -4,6 +4,7 @@
 //! Schema of the job request. Decoders are strict (`deny_unknown_fields`): what the schema
 //! rejects, the decoder rejects.
 
+mod bounded;
 mod event;
 mod request;
 mod result;
@@ -11,8 +12,11 @@ mod task;
 #[cfg(test)]
 mod tests;
 
+pub use bounded::{MAX_COMMANDS, MAX_STRING_CHARS, MAX_TARGET_DEVICES, MAX_TARGET_TAGS};
 pub use event::{events, JobEvent, JobReply};
-pub use request::{JobRequest, Limits, PhaseTimeouts, Targets, MAX_REQUEST_ID_LEN};
+pub use request::{
+    JobRequest, Limits, PhaseTimeouts, Targets, MAX_REQUEST_BYTES, MAX_REQUEST_ID_LEN,
+};
 pub use result::{TaskResult, TaskResults, MAX_RESULTS_PER_BATCH, RESULTS_BATCH_TYPE};
 pub use task::{DeviceTask, TaskCredential, TaskDevice};
 

@@ -1,11 +1,16 @@
 //! The job request a client publishes, and the checks that decode it.
 
+use super::bounded;
 use super::VERSION;
 use crate::domain::HostKeyPolicy;
 use serde::{Deserialize, Serialize};
 
 /// Longest accepted `request_id`.
 pub const MAX_REQUEST_ID_LEN: usize = 200;
+
+/// Largest accepted job request body (1 MiB), checked before a byte of it is decoded:
+/// the per-list and per-string limits (`bounded`) bound what a body that fits may hold.
+pub const MAX_REQUEST_BYTES: usize = 1_048_576;
 
 /// A client's request for a job (published to `<ns>.jobs`, routing key `submit`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -14,22 +19,32 @@ pub struct JobRequest {
     /// Always 1 for this contract.
     pub version: u32,
     /// Idempotency key chosen by the client: the same id twice yields the same job.
+    #[serde(deserialize_with = "bounded::request_id")]
     pub request_id: String,
     /// One of the job types (`config_backup`, `command`, `reachability`). An unknown type
     /// is well-formed but cannot run: the job ends `FAILED_INVALID_REQUEST`.
+    #[serde(deserialize_with = "bounded::job_type")]
     pub job_type: String,
     /// Which devices the job runs on.
     #[serde(default)]
     pub targets: Targets,
     /// Commands for the `command` job type.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "bounded::commands",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub commands: Vec<String>,
     /// Per-job overrides of the fleet's defaults.
     #[serde(default, skip_serializing_if = "Limits::is_empty")]
     pub limits: Limits,
     /// Not an identity (the submitter is the AMQP `user_id`, checked by the broker): when
     /// present it must equal `user_id`, or the job ends `FAILED_NOT_PERMITTED`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "bounded::submitted_by",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub submitted_by: Option<String>,
 }
 
@@ -38,11 +53,23 @@ pub struct JobRequest {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Targets {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "bounded::target_devices",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub devices: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "bounded::target_ids",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub device_ids: Vec<i64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "bounded::target_tags",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub tags: Vec<String>,
 }
 
@@ -125,7 +152,16 @@ impl Limits {
 impl JobRequest {
     /// Decodes a request body. An error here means the message is malformed: it gets no
     /// job row and is dead-lettered with this error's text as its reason.
+    ///
+    /// The body's size is checked first, and every list and string while decoding
+    /// (`bounded`), so that a huge request costs the dispatcher its body and no more.
     pub fn decode(body: &[u8]) -> Result<JobRequest, String> {
+        if body.len() > MAX_REQUEST_BYTES {
+            return Err(format!(
+                "job request of {} bytes is over the limit of {MAX_REQUEST_BYTES} bytes",
+                body.len()
+            ));
+        }
         let request: JobRequest =
             serde_json::from_slice(body).map_err(|e| format!("not a valid job request: {e}"))?;
         // The typed decode refuses duplicate members; the untyped one sees the shape.

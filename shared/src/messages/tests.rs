@@ -42,3 +42,106 @@ fn refuses_malformed_requests_with_a_reason() {
         assert!(err.contains(needle), "{err:?} should mention {needle:?}");
     }
 }
+
+/// A request whose `targets` member is `targets` (raw JSON).
+fn with_targets(targets: &str) -> Vec<u8> {
+    format!(r#"{{"version":1,"request_id":"r","job_type":"config_backup","targets":{targets}}}"#)
+        .into_bytes()
+}
+
+/// A JSON list of `n` copies of `item`.
+fn list_of(n: usize, item: &str) -> String {
+    format!("[{}]", vec![item; n].join(","))
+}
+
+#[test]
+fn a_body_over_the_size_limit_is_refused_before_it_is_decoded() {
+    // Not even JSON: the size alone refuses it.
+    let body = vec![b'x'; MAX_REQUEST_BYTES + 1];
+    let err = JobRequest::decode(&body).expect_err("too big");
+    assert_eq!(
+        err,
+        format!(
+            "job request of {} bytes is over the limit of {MAX_REQUEST_BYTES} bytes",
+            MAX_REQUEST_BYTES + 1
+        )
+    );
+}
+
+#[test]
+fn every_list_is_refused_past_its_limit_by_name() {
+    for (targets, field, max) in [
+        (r#"{"devices":X}"#, "targets.devices", MAX_TARGET_DEVICES),
+        (
+            r#"{"device_ids":X}"#,
+            "targets.device_ids",
+            MAX_TARGET_DEVICES,
+        ),
+        (r#"{"tags":X}"#, "targets.tags", MAX_TARGET_TAGS),
+    ] {
+        let item = if field == "targets.device_ids" {
+            "7"
+        } else {
+            r#""a""#
+        };
+        let at_limit = with_targets(&targets.replace('X', &list_of(max, item)));
+        let request = JobRequest::decode(&at_limit).expect("at the limit");
+        assert_eq!(
+            request.targets.devices.len()
+                + request.targets.device_ids.len()
+                + request.targets.tags.len(),
+            max
+        );
+        let over = with_targets(&targets.replace('X', &list_of(max + 1, item)));
+        let err = JobRequest::decode(&over).expect_err("over the limit");
+        assert!(
+            err.contains(&format!("{field} has more than {max} entries")),
+            "{err}"
+        );
+    }
+    let commands = format!(
+        r#"{{"version":1,"request_id":"r","job_type":"command","commands":{}}}"#,
+        list_of(MAX_COMMANDS + 1, r#""show clock""#)
+    );
+    let err = JobRequest::decode(commands.as_bytes()).expect_err("too many commands");
+    assert!(err.contains("commands has more than 100 entries"), "{err}");
+}
+
+#[test]
+fn every_string_is_refused_past_its_limit_by_name() {
+    let long = "é".repeat(MAX_STRING_CHARS + 1);
+    let fits = "é".repeat(MAX_STRING_CHARS);
+    for (body, field) in [
+        (
+            format!(r#"{{"version":1,"request_id":"r","job_type":"{long}"}}"#),
+            "job_type",
+        ),
+        (
+            String::from_utf8(with_targets(&format!(r#"{{"tags":["{long}"]}}"#))).expect("UTF-8"),
+            "targets.tags",
+        ),
+        (
+            format!(
+                r#"{{"version":1,"request_id":"r","job_type":"command","commands":["{long}"]}}"#
+            ),
+            "commands",
+        ),
+        (
+            format!(r#"{{"version":1,"request_id":"r","job_type":"x","submitted_by":"{long}"}}"#),
+            "submitted_by",
+        ),
+    ] {
+        let err = JobRequest::decode(body.as_bytes()).expect_err("too long");
+        assert!(
+            err.contains(&format!(
+                "{field} holds a string over the limit of 1024 characters"
+            )),
+            "{err}"
+        );
+        // The same string at the limit is well-formed.
+        let body = body.replace(&long, &fits);
+        assert!(JobRequest::decode(body.as_bytes()).is_ok(), "{field}");
+    }
+    let body = br#"{"version":1,"request_id":"r","job_type":"x","submitted_by":null}"#;
+    assert_eq!(JobRequest::decode(body).expect("null").submitted_by, None);
+}

@@ -7,6 +7,7 @@
 //! | module | what it tests |
 //! |---|---|
 //! | [`aggregator`] | each device counted once, however the broker repeats |
+//! | [`bounds`] | request size limits, deadlines inside the broker's, the pool, a 20,000-device job's memory |
 //! | [`broker_faults`] | RabbitMQ faults on nodes of the test's own: failover, alarm, frozen node or worker |
 //! | [`broker_acl`] | an account per role; RabbitMQ refuses what a role may not do |
 //! | [`cli`] | the `netraven` binary as operators use it |
@@ -41,6 +42,7 @@
 //! .config/nextest.toml and scripts/test select them by these module names.
 
 mod aggregator;
+mod bounds;
 mod broker_acl;
 mod broker_faults;
 mod cli;

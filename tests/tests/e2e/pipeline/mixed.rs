@@ -36,7 +36,8 @@ async fn a_mixed_fleet_ends_partial_failure_with_every_login_accounted_for() -> 
     let client = env.pool.get().await?;
     let row = client
         .query_one(
-            "SELECT published_tasks, cardinality(device_ids) FROM jobs WHERE id = $1",
+            "SELECT published_tasks, (SELECT count(*)::integer FROM job_devices WHERE job_id = $1)
+             FROM jobs WHERE id = $1",
             &[&job.id],
         )
         .await?;
