@@ -12,25 +12,50 @@ use lapin::message::Delivery;
 use netraven_shared::broker::{self, Settle};
 use netraven_shared::domain::JobStatus;
 use netraven_shared::messages::JobRequest;
+use netraven_shared::retry::Backoff;
 use netraven_shared::telemetry::metrics;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tracing::Instrument;
 
-/// How long a request whose handling failed transiently is held before it goes back to the
-/// queue: the broker redelivers at once, and a database that is down would otherwise see
-/// the same request in a tight loop. Requeues are bounded by the broker's delivery limit.
-const REQUEUE_PAUSE: Duration = Duration::from_millis(500);
+/// How long a request whose handling fails transiently (the database away, read-only
+/// after a failover, silent) is tried again in place, with backoff, before it goes back
+/// to the queue. Every return to the queue counts against `amqp.delivery_limit`: returned
+/// at once, a request met a five-try limit within seconds of an outage and was
+/// dead-lettered. Held in place, it waits out outages of this length; past it, the
+/// request goes back (so that another dispatcher may take it) well inside the broker's
+/// consumer timeout.
+const RETRY_IN_PLACE: Duration = Duration::from_secs(300);
 
 impl Dispatcher {
-    /// Handles one delivery and settles it: ack once its effects are committed, requeue on
-    /// a transient failure, dead-letter when the message itself is at fault.
+    /// Handles one delivery and settles it: ack once its effects are committed, try again
+    /// in place and then requeue on a transient failure, dead-letter when the message
+    /// itself is at fault.
     pub(super) async fn handle(&self, delivery: Delivery) {
-        let settled = match self.process(&delivery).await {
+        let started = Instant::now();
+        let mut delays = Backoff::RECONNECT.delays();
+        // A try after a transient failure is a redelivery as far as the job row goes: the
+        // job it created (still PENDING) is this request's, to dispatch again.
+        let mut again = delivery.redelivered;
+        let processed = loop {
+            match self.process(&delivery, again).await {
+                Err(e)
+                    if e.disposition() == Disposition::Requeue
+                        && started.elapsed() < RETRY_IN_PLACE =>
+                {
+                    tracing::warn!(error = %e, "request deferred; trying it again");
+                    again = true;
+                    if delays.wait(&self.stopping).await {
+                        break Err(e);
+                    }
+                }
+                other => break other,
+            }
+        };
+        let settled = match processed {
             Ok(()) => broker::settle(&delivery.acker, Settle::Ack).await,
             Err(e) => match e.disposition() {
                 Disposition::Requeue => {
                     tracing::warn!(error = %e, "request deferred; the broker will deliver it again");
-                    tokio::time::sleep(REQUEUE_PAUSE).await;
                     broker::settle(&delivery.acker, Settle::Requeue).await
                 }
                 Disposition::DeadLetter => {
@@ -44,7 +69,8 @@ impl Dispatcher {
         }
     }
 
-    async fn process(&self, delivery: &Delivery) -> Result<()> {
+    /// `again`: an earlier try at this request may have created its job.
+    async fn process(&self, delivery: &Delivery, again: bool) -> Result<()> {
         let request = match JobRequest::decode(&delivery.data) {
             Ok(r) => r,
             Err(reason) => {
@@ -72,7 +98,7 @@ impl Dispatcher {
                 id,
                 status: JobStatus::Pending,
                 same: true,
-            } if delivery.redelivered => id,
+            } if again => id,
             Created::Existing { id, status, .. } => {
                 metrics::get()
                     .job_requests_total

@@ -24,6 +24,8 @@ pub(super) struct Dispatcher {
     /// Which device deadlines fit inside the broker's consumer timeout.
     pub(super) deadline_fit: DeadlineFit,
     pub(super) permissions: Permissions,
+    /// Cancelled at shutdown: a request being retried in place goes back to the queue.
+    pub(super) stopping: CancellationToken,
 }
 
 /// Runs the dispatcher until `shutdown`: consumes requests, finishes those in hand, exits.
@@ -64,6 +66,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
         permissions: Permissions::new(&settings.dispatcher),
         deadline_fit: DeadlineFit::of(&settings),
         settings: settings.dispatcher.clone(),
+        stopping: shutdown.clone(),
     });
     tracing::info!(queue = %dispatcher.names.submit_queue(), "dispatcher consuming job requests");
 

@@ -9,13 +9,17 @@ use netraven_shared::domain::JobStatus;
 use netraven_tests::{request, FleetBuilder, Roles, TestEnv};
 use std::time::{Duration, Instant};
 
-const READ_ONLY: Duration = Duration::from_secs(4);
+/// Longer than a request's five deliveries took when each transient failure sent it back
+/// to the queue at once (5 × (connect_timeout_ms + 0.5 s) = 5 s with the timeout below):
+/// the request submitted meanwhile is now tried again in place, never dead-lettered.
+const READ_ONLY: Duration = Duration::from_secs(8);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_only_database_mid_job_is_waited_out_not_dead_lettered() -> anyhow::Result<()> {
     const DEVICES: usize = 300;
     let mut env = TestEnv::new().await?;
     env.settings.worker.max_in_flight = 16;
+    env.settings.database.connect_timeout_ms = 500;
     let fleet = FleetBuilder::scenario("mixed", DEVICES, 29)?.auth_rejection_ms(150);
     let want = fleet.expected();
     let fleet = fleet.start().await?;
