@@ -114,6 +114,12 @@ async fn a_worker_frozen_with_sigstop_hands_its_tasks_over_and_records_nothing_t
     want.assert_job(&env, id).await?;
     let ran_twice_after = devices_run_twice(&env, id).await?;
     let frozen_results = worker_results(&env, id, &by_frozen).await?;
+    // Its claims were taken over with the redelivered tasks: its late batch records none
+    // of those devices (worker/src/persist/claims.rs).
+    assert_eq!(
+        ran_twice_after, ran_twice_before,
+        "the resumed worker logged runs of devices another worker took over"
+    );
     println!(
         "{DEVICES} devices, worker frozen at {at} done; job final {handed_over:.1?} after \
          SIGSTOP; devices with two runs logged: {ran_twice_before} before SIGCONT, \
