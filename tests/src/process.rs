@@ -69,6 +69,20 @@ impl RoleProcess {
         })
     }
 
+    /// Starts `netraven worker` as `worker-<n>`, holding at most `max_in_flight` tasks,
+    /// with the extra variables `vars`.
+    pub fn worker(
+        env: &crate::TestEnv,
+        n: usize,
+        max_in_flight: usize,
+        vars: &[(&str, &str)],
+    ) -> Result<RoleProcess> {
+        let max_in_flight = max_in_flight.to_string();
+        let mut all = vec![("NETRAVEN__WORKER__MAX_IN_FLIGHT", max_in_flight.as_str())];
+        all.extend_from_slice(vars);
+        RoleProcess::start(env, "worker", &format!("worker-{n}"), &all)
+    }
+
     /// The process id, for signals.
     pub fn pid(&self) -> nix::unistd::Pid {
         nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(i32::MAX))

@@ -10,56 +10,14 @@
 
 use netraven_shared::domain::JobStatus;
 use netraven_tests::{
-    logins, recorded_logins, request, runs, FleetBuilder, Logins, Roles, TestEnv,
+    logins, recorded_logins, request, runs, FleetBuilder, Logins, RoleProcess, Roles, TestEnv,
 };
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 use std::collections::HashMap;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 const TIMEOUT: Duration = Duration::from_secs(180);
 /// Prefetch of each worker: the most tasks a killed worker can take down with it.
 const MAX_IN_FLIGHT: i64 = 32;
-
-/// A `netraven worker` process, killed when dropped.
-struct Worker(Child);
-
-impl Worker {
-    fn start(env: &TestEnv, n: usize) -> anyhow::Result<Worker> {
-        let log = std::fs::File::create(env.dir.path().join(format!("worker-{n}.log")))?;
-        let child = env
-            .command()?
-            .arg("worker")
-            .env("NETRAVEN__WORKER__MAX_IN_FLIGHT", MAX_IN_FLIGHT.to_string())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()?;
-        Ok(Worker(child))
-    }
-
-    fn kill9(&mut self) -> anyhow::Result<()> {
-        let pid = i32::try_from(self.0.id())?;
-        kill(Pid::from_raw(pid), Signal::SIGKILL)?;
-        self.0.wait()?;
-        Ok(())
-    }
-
-    fn stop(mut self) -> anyhow::Result<()> {
-        let pid = i32::try_from(self.0.id())?;
-        kill(Pid::from_raw(pid), Signal::SIGTERM)?;
-        let status = self.0.wait()?;
-        anyhow::ensure!(status.success(), "worker exited with {status}");
-        Ok(())
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Credential counters by username: (successes, failures).
 async fn counters(
@@ -106,7 +64,12 @@ async fn a_worker_killed_mid_job_loses_and_doubles_nothing() -> anyhow::Result<(
     let mut next = 0;
     let mut workers = Vec::new();
     for _ in 0..2 {
-        workers.push(Worker::start(&env, next)?);
+        workers.push(RoleProcess::worker(
+            &env,
+            next,
+            MAX_IN_FLIGHT as usize,
+            &[],
+        )?);
         next += 1;
     }
     let client = env.pool.get().await?;
@@ -135,7 +98,7 @@ async fn a_worker_killed_mid_job_loses_and_doubles_nothing() -> anyhow::Result<(
         };
         let victim = round % workers.len();
         workers[victim].kill9()?;
-        workers[victim] = Worker::start(&env, next)?;
+        workers[victim] = RoleProcess::worker(&env, next, MAX_IN_FLIGHT as usize, &[])?;
         next += 1;
         let job = env.wait_final(id, TIMEOUT).await?;
         let took = started.elapsed();

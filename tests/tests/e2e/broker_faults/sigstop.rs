@@ -8,10 +8,8 @@
 
 use super::{devices_run_twice, result_rows, wait_done, JOB_TIMEOUT};
 use netraven_shared::domain::JobStatus;
-use netraven_tests::{request, FleetBuilder, Roles, TestEnv};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
-use std::process::{Child, Stdio};
+use netraven_tests::{request, FleetBuilder, RoleProcess, Roles, TestEnv};
+use nix::sys::signal::Signal;
 use std::time::{Duration, Instant};
 
 const DEVICES: usize = 300;
@@ -23,44 +21,6 @@ const HANDOVER: Duration = Duration::from_secs(240);
 /// How long the resumed worker is given to do its late writes.
 const AFTER_RESUME: Duration = Duration::from_secs(15);
 
-/// A `netraven worker` process, killed when dropped (resumed first if frozen).
-struct Worker(Child);
-
-impl Worker {
-    fn start(env: &TestEnv, n: usize) -> anyhow::Result<Worker> {
-        let log = std::fs::File::create(env.dir.path().join(format!("worker-{n}.log")))?;
-        let child = env
-            .command()?
-            .arg("worker")
-            .env("NETRAVEN__WORKER__MAX_IN_FLIGHT", MAX_IN_FLIGHT.to_string())
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()?;
-        Ok(Worker(child))
-    }
-
-    fn signal(&self, signal: Signal) -> anyhow::Result<()> {
-        kill(Pid::from_raw(i32::try_from(self.0.id())?), signal)?;
-        Ok(())
-    }
-
-    fn stop(mut self) -> anyhow::Result<()> {
-        self.signal(Signal::SIGTERM)?;
-        let status = self.0.wait()?;
-        anyhow::ensure!(status.success(), "worker exited with {status}");
-        Ok(())
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.signal(Signal::SIGCONT);
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_frozen_with_sigstop_hands_its_tasks_over_and_records_nothing_twice(
 ) -> anyhow::Result<()> {
@@ -70,14 +30,14 @@ async fn a_worker_frozen_with_sigstop_hands_its_tasks_over_and_records_nothing_t
     let fleet = fleet.start().await?;
     env.import(&fleet).await?;
     let roles = Roles::start_without_workers(&env.settings);
-    let frozen = Worker::start(&env, 0)?;
-    let other = Worker::start(&env, 1)?;
+    let frozen = RoleProcess::worker(&env, 0, MAX_IN_FLIGHT, &[("RUST_LOG", "info")])?;
+    let other = RoleProcess::worker(&env, 1, MAX_IN_FLIGHT, &[("RUST_LOG", "info")])?;
     let r = request("config_backup", &["fleet", "orphan"], &[]);
     env.publish(&r).await?;
     let id = env.job_id(&r.request_id, JOB_TIMEOUT).await?;
     let at = wait_done(&env, id, DEVICES as i64 / 10).await?;
     // Frozen while it works: it has recorded devices, and holds tasks.
-    let by_frozen = format!("%:{}", frozen.0.id());
+    let by_frozen = format!("%:{}", frozen.pid());
     let until = Instant::now() + JOB_TIMEOUT;
     while worker_results(&env, id, &by_frozen).await? == 0 {
         anyhow::ensure!(Instant::now() < until, "worker 0 took no task");
