@@ -41,6 +41,19 @@ impl Spy {
             )
             .await?;
         }
+        Spy::consume(conn, &ch, name).await
+    }
+
+    /// A consumer on the existing queue `queue` (`tasks`, `dead`, …): what arrives there
+    /// is taken off it.
+    pub async fn on_queue(env: &TestEnv, queue: &str) -> Result<Spy> {
+        let conn = broker::connect(&env.settings.amqp, "test-spy").await?;
+        let ch = conn.create_channel().await?;
+        broker::declare_topology(&ch, &env.names, &env.settings.amqp).await?;
+        Spy::consume(conn, &ch, queue.to_string()).await
+    }
+
+    async fn consume(conn: lapin::Connection, ch: &lapin::Channel, name: String) -> Result<Spy> {
         let consumer = ch
             .basic_consume(
                 name.clone().into(),
@@ -61,8 +74,13 @@ impl Spy {
 
     /// The next message, within a minute.
     pub async fn next(&mut self) -> Result<lapin::message::Delivery> {
+        self.next_within(Duration::from_secs(60)).await
+    }
+
+    /// The next message, within `limit`.
+    pub async fn next_within(&mut self, limit: Duration) -> Result<lapin::message::Delivery> {
         use futures::StreamExt;
-        let d = tokio::time::timeout(Duration::from_secs(60), self.consumer.next()).await?;
+        let d = tokio::time::timeout(limit, self.consumer.next()).await?;
         Ok(d.ok_or_else(|| anyhow::anyhow!("spy closed"))??)
     }
 }

@@ -3,7 +3,6 @@
 //! (The 1,000,000-device figure is `netraven bench --parts big-job`'s.)
 
 use super::{populate, DispatcherProcess, TIMEOUT};
-use futures::StreamExt;
 use netraven_shared::broker;
 use netraven_shared::messages::JobReply;
 use netraven_tests::{request, Spy, TestEnv};
@@ -21,24 +20,12 @@ async fn a_20000_device_job_is_published_in_bounded_memory() -> anyhow::Result<(
     let env = TestEnv::new().await?;
     populate(&env, "big", DEVICES).await?;
     // The tasks are taken off the queue as they come: the shared broker holds none.
-    let conn = broker::connect(&env.settings.amqp, "test-drain").await?;
-    let ch = conn.create_channel().await?;
-    broker::declare_topology(&ch, &env.names, &env.settings.amqp).await?;
-    let mut tasks = ch
-        .basic_consume(
-            env.names.tasks_queue().into(),
-            "".into(),
-            lapin::options::BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-            lapin::types::FieldTable::default(),
-        )
-        .await?;
+    let mut tasks = Spy::on_queue(&env, &env.names.tasks_queue()).await?;
     let drained = Arc::new(AtomicUsize::new(0));
     let counter = drained.clone();
     let drain = tokio::spawn(async move {
-        while let Some(Ok(_)) = tasks.next().await {
+        // No time limit of its own: aborted once every task has arrived.
+        while tasks.next_within(Duration::MAX).await.is_ok() {
             counter.fetch_add(1, Ordering::Relaxed);
         }
     });
@@ -86,6 +73,5 @@ async fn a_20000_device_job_is_published_in_bounded_memory() -> anyhow::Result<(
         peak < PEAK_BOUND_KIB,
         "the dispatcher peaked at {peak} KiB on a {DEVICES}-device job"
     );
-    let _ = conn.close(200, "ok".into()).await;
     Ok(())
 }

@@ -4,7 +4,6 @@
 //! decoded.
 
 use super::{DispatcherProcess, TIMEOUT};
-use futures::StreamExt;
 use netraven_shared::broker::{self, REASON_HEADER};
 use netraven_shared::messages::{JobReply, MAX_REQUEST_BYTES, MAX_TARGET_DEVICES};
 use netraven_tests::{request, Spy, TestEnv};
@@ -33,25 +32,9 @@ fn huge_request() -> Vec<u8> {
 }
 
 async fn dead_reason(env: &TestEnv) -> anyhow::Result<String> {
-    let conn = broker::connect(&env.settings.amqp, "test-dead").await?;
-    let ch = conn.create_channel().await?;
-    let mut consumer = ch
-        .basic_consume(
-            env.names.dead_queue().into(),
-            "".into(),
-            lapin::options::BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-            lapin::types::FieldTable::default(),
-        )
-        .await?;
-    let d = tokio::time::timeout(TIMEOUT, consumer.next())
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("closed"))??;
-    let reason = broker::header(&d.properties, REASON_HEADER).unwrap_or_default();
-    let _ = conn.close(200, "ok".into()).await;
-    Ok(reason)
+    let mut dead = Spy::on_queue(env, &env.names.dead_queue()).await?;
+    let d = dead.next_within(TIMEOUT).await?;
+    Ok(broker::header(&d.properties, REASON_HEADER).unwrap_or_default())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
