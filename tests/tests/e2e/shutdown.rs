@@ -5,6 +5,7 @@
 //! The workers run as `netraven worker` processes (build the binary first:
 //! `cargo build -p netraven-cli`); the dispatcher and aggregator run in-process.
 
+use crate::broker_faults::result_rows;
 use netraven_shared::domain::{JobStatus, Outcome};
 use netraven_simulator::{scenario, Fault, Fleet};
 use netraven_tests::{request, FleetBuilder, Roles, TestEnv};
@@ -79,17 +80,6 @@ async fn slow_fleet(devices: usize, auth_ms: u64, seed: u64) -> anyhow::Result<F
         d.fault = Some(Fault::SlowAuth { delay_ms: auth_ms });
     }
     FleetBuilder::from_spec(spec).start().await
-}
-
-async fn completed(env: &TestEnv, job: uuid::Uuid) -> anyhow::Result<i64> {
-    let client = env.pool.get().await?;
-    Ok(client
-        .query_one(
-            "SELECT count(*) FROM job_results WHERE job_id = $1",
-            &[&job],
-        )
-        .await?
-        .get(0))
 }
 
 async fn wait_for(
@@ -203,15 +193,15 @@ async fn sigterm_mid_job_finishes_in_flight_devices_flushes_and_exits_zero() -> 
 
     // A has done a round and is in the middle of the next; B joins.
     wait_for("a first round", async || {
-        Ok(completed(&env, job).await? >= i64::from(IN_FLIGHT))
+        Ok(result_rows(&env, job).await? >= i64::from(IN_FLIGHT))
     })
     .await?;
     let b = Worker::spawn(&env, 30_000, IN_FLIGHT)?;
     wait_for("a second round", async || {
-        Ok(completed(&env, job).await? >= 2 * i64::from(IN_FLIGHT))
+        Ok(result_rows(&env, job).await? >= 2 * i64::from(IN_FLIGHT))
     })
     .await?;
-    let done_before = completed(&env, job).await?;
+    let done_before = result_rows(&env, job).await?;
     assert!(done_before < DEVICES as i64, "the job is still running");
 
     let (status, took) = a.terminate(Duration::from_millis(GRACE_MS + 5_000)).await?;
@@ -274,7 +264,7 @@ async fn devices_outlasting_the_grace_period_go_back_to_the_queue_and_finish_els
     eprintln!("worker A exited {status} {took:?} after SIGTERM");
     assert!(status.success(), "exit status {status}");
     assert_eq!(
-        completed(&env, job).await?,
+        result_rows(&env, job).await?,
         0,
         "nothing could finish before A stopped"
     );

@@ -21,10 +21,11 @@ mod failover;
 mod sigstop;
 
 use anyhow::{Context, Result};
+use netraven_dispatcher::job_rows::JobView;
+use netraven_shared::domain::JobStatus;
 use netraven_tests::cluster::Cluster;
-use netraven_tests::TestEnv;
+use netraven_tests::{Outcomes, TestEnv};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
 /// Generous bound on a whole job here: several times what it takes on an idle machine.
@@ -65,7 +66,7 @@ async fn wait_done(env: &TestEnv, job: Uuid, at: i64) -> Result<i64> {
 }
 
 /// `job_results` rows of the job: one per device when nothing was lost or doubled.
-async fn result_rows(env: &TestEnv, job: Uuid) -> Result<i64> {
+pub(crate) async fn result_rows(env: &TestEnv, job: Uuid) -> Result<i64> {
     let client = env.pool.get().await?;
     Ok(client
         .query_one(
@@ -74,6 +75,25 @@ async fn result_rows(env: &TestEnv, job: Uuid) -> Result<i64> {
         )
         .await?
         .get(0))
+}
+
+/// Asserts that the final `job` (`id`) ended with each of its `devices` recorded once,
+/// each device's outcome what `want` says.
+async fn assert_each_device_once(
+    env: &TestEnv,
+    id: Uuid,
+    job: &JobView,
+    devices: i64,
+    want: &Outcomes,
+) -> Result<()> {
+    assert_eq!(job.counts.status, JobStatus::CompletedPartialFailure);
+    assert_eq!(job.counts.completed_devices, devices);
+    assert_eq!(
+        result_rows(env, id).await?,
+        devices,
+        "one job_results row per device"
+    );
+    want.assert_job(env, id).await
 }
 
 /// Devices whose task ran more than once in the job (more than one `job_logs` row).
@@ -87,23 +107,4 @@ async fn devices_run_twice(env: &TestEnv, job: Uuid) -> Result<i64> {
         )
         .await?
         .get(0))
-}
-
-/// `GET path` on a role's metrics address: (status, body).
-async fn http_get(addr: &str, path: &str) -> Result<(u16, String)> {
-    let mut s = tokio::net::TcpStream::connect(addr)
-        .await
-        .with_context(|| format!("cannot connect to {addr}"))?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .await?;
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut raw)).await??;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").context("no HTTP header end")?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .context("no HTTP status")?;
-    Ok((status, body.to_string()))
 }
