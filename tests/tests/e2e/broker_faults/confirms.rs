@@ -9,6 +9,7 @@ use netraven_shared::broker::{self, Link, Names, Outgoing, Publisher, TASK_KEY};
 use netraven_shared::config::AmqpSettings;
 use netraven_shared::Error;
 use netraven_tests::cluster::Cluster;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -37,34 +38,67 @@ fn task(names: &Names, n: u32) -> Outgoing {
     }
 }
 
+/// A link to the broker at `url` with the topology of a namespace declared, and a
+/// publisher on it with the confirm timeout under test whose first task is confirmed: all
+/// works before the fault.
+struct Publishing {
+    names: Names,
+    shutdown: CancellationToken,
+    link: Arc<Link>,
+    connection: Arc<lapin::Connection>,
+    publisher: Publisher,
+}
+
+impl Publishing {
+    /// Opens it as `test-<namespace>`.
+    async fn open(url: String, namespace: &str) -> anyhow::Result<Publishing> {
+        let settings = AmqpSettings {
+            url,
+            namespace: namespace.into(),
+            confirm_timeout_ms: CONFIRM.as_millis() as u64,
+            ..AmqpSettings::default()
+        };
+        let names = Names::new(&settings.namespace);
+        let shutdown = CancellationToken::new();
+        let link = Link::open(&settings, &format!("test-{namespace}"), &shutdown, None)
+            .await
+            .ok_or_else(|| anyhow::anyhow!("no link"))?;
+        let connection = link
+            .connection()
+            .await
+            .ok_or_else(|| anyhow::anyhow!("no connection"))?;
+        broker::declare_topology(&connection.create_channel().await?, &names, &settings).await?;
+        let publisher = Publisher::on(link.clone(), 16).await?;
+        publisher.publish(task(&names, 1)).await?;
+        Ok(Publishing {
+            names,
+            shutdown,
+            link,
+            connection,
+            publisher,
+        })
+    }
+
+    async fn close(&self) {
+        self.shutdown.cancel();
+        self.link.close("test done").await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_broker_fails_a_publish_within_the_confirm_timeout() -> anyhow::Result<()> {
     let node = own_nodes(1).await?;
-    let settings = AmqpSettings {
-        // Heartbeats would end the wait too, after two intervals: push them out of the way
-        // so that only the confirm timeout can.
-        url: format!("{}?heartbeat=120", node.url(0)),
-        namespace: "confirms".into(),
-        confirm_timeout_ms: CONFIRM.as_millis() as u64,
-        ..AmqpSettings::default()
-    };
-    let names = Names::new(&settings.namespace);
-    let shutdown = CancellationToken::new();
-    let link = Link::open(&settings, "test-confirms", &shutdown, None)
-        .await
-        .ok_or_else(|| anyhow::anyhow!("no link"))?;
-    let connection = link
-        .connection()
-        .await
-        .ok_or_else(|| anyhow::anyhow!("no connection"))?;
-    broker::declare_topology(&connection.create_channel().await?, &names, &settings).await?;
-    let publisher = Publisher::on(link.clone(), 16).await?;
-    publisher.publish(task(&names, 1)).await?;
+    // Heartbeats would end the wait too, after two intervals: push them out of the way so
+    // that only the confirm timeout can.
+    let amqp = Publishing::open(format!("{}?heartbeat=120", node.url(0)), "confirms").await?;
+    let Publishing {
+        names, publisher, ..
+    } = &amqp;
 
     node.freeze(0, true)?;
     let thaw = Thaw(&node);
     let started = Instant::now();
-    let frozen = tokio::time::timeout(BOUND, publisher.publish(task(&names, 2))).await;
+    let frozen = tokio::time::timeout(BOUND, publisher.publish(task(names, 2))).await;
     let took = started.elapsed();
     drop(thaw);
     match frozen {
@@ -80,7 +114,7 @@ async fn a_frozen_broker_fails_a_publish_within_the_confirm_timeout() -> anyhow:
     );
 
     let resumed = Instant::now();
-    tokio::time::timeout(BOUND, publisher.publish(task(&names, 3)))
+    tokio::time::timeout(BOUND, publisher.publish(task(names, 3)))
         .await
         .map_err(|_| anyhow::anyhow!("no publish within {BOUND:?} of SIGCONT"))??;
     println!(
@@ -88,8 +122,7 @@ async fn a_frozen_broker_fails_a_publish_within_the_confirm_timeout() -> anyhow:
          after SIGCONT the next publish was confirmed in {:.2?}",
         resumed.elapsed()
     );
-    shutdown.cancel();
-    link.close("test done").await;
+    amqp.close().await;
     drop(node);
     Ok(())
 }
@@ -103,27 +136,16 @@ const ALARM: Duration = Duration::from_secs(8);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blocked_connection_waits_past_the_confirm_timeout() -> anyhow::Result<()> {
     let node = own_nodes(1).await?;
-    let settings = AmqpSettings {
-        url: node.url(0),
-        namespace: "blocked".into(),
-        confirm_timeout_ms: CONFIRM.as_millis() as u64,
-        ..AmqpSettings::default()
-    };
-    let names = Names::new(&settings.namespace);
-    let shutdown = CancellationToken::new();
-    let link = Link::open(&settings, "test-blocked", &shutdown, None)
-        .await
-        .ok_or_else(|| anyhow::anyhow!("no link"))?;
-    let connection = link
-        .connection()
-        .await
-        .ok_or_else(|| anyhow::anyhow!("no connection"))?;
-    broker::declare_topology(&connection.create_channel().await?, &names, &settings).await?;
-    let publisher = Publisher::on(link.clone(), 16).await?;
-    publisher.publish(task(&names, 1)).await?;
+    let amqp = Publishing::open(node.url(0), "blocked").await?;
+    let Publishing {
+        names,
+        connection,
+        publisher,
+        ..
+    } = &amqp;
 
     node.ctl(0, &["set_vm_memory_high_watermark", "0.000001"])?;
-    let publishing = publisher.publish(task(&names, 2));
+    let publishing = publisher.publish(task(names, 2));
     tokio::pin!(publishing);
     let early = tokio::select! {
         done = &mut publishing => Some(done),
@@ -148,7 +170,6 @@ async fn a_blocked_connection_waits_past_the_confirm_timeout() -> anyhow::Result
         ALARM.as_secs() / CONFIRM.as_secs(),
         cleared.elapsed()
     );
-    shutdown.cancel();
-    link.close("test done").await;
+    amqp.close().await;
     Ok(())
 }
