@@ -2,8 +2,7 @@
 //! flight are noticed within `database.response_timeout_ms`, their connections dropped,
 //! and the job completes once the database answers again.
 
-use super::{assert_clean, progress, until_completed, TIMEOUT};
-use netraven_shared::domain::JobStatus;
+use super::{both_jobs_clean, progress, until_completed, TIMEOUT};
 use netraven_tests::proxy::postgres_proxy;
 use netraven_tests::{request, FleetBuilder, Roles, TestEnv};
 use std::time::{Duration, Instant};
@@ -53,14 +52,7 @@ async fn a_blackholed_database_is_noticed_by_every_role_and_the_job_completes() 
     proxy.forward();
     let light = dark.elapsed();
 
-    let job = env.wait_final(id, TIMEOUT).await?;
-    let second_id = env.job_id(&second.request_id, TIMEOUT).await?;
-    let second_job = env.wait_final(second_id, TIMEOUT).await?;
-    let took = started.elapsed();
-    assert_eq!(job.counts.status, JobStatus::CompletedPartialFailure);
-    assert_eq!(second_job.counts.status, JobStatus::CompletedPartialFailure);
-    assert_clean(&env, id, &want).await?;
-    assert_clean(&env, second_id, &want).await?;
+    let took = both_jobs_clean(&env, id, &second, &want, started).await?;
 
     // Every role gave up a connection while the database was dark, each within the
     // blackhole (three times the bound).

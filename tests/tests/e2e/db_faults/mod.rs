@@ -17,7 +17,8 @@ mod read_only;
 mod resolution;
 
 use netraven_dispatcher::job_rows::JobCounts;
-use netraven_shared::domain::Outcome;
+use netraven_shared::domain::{JobStatus, Outcome};
+use netraven_shared::messages::JobRequest;
 use netraven_tests::TestEnv;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -89,4 +90,24 @@ pub(crate) async fn assert_clean(
     }
     assert_eq!(dead_letters(env).await?, 0, "nothing is dead-lettered");
     Ok(())
+}
+
+/// Waits for the first job (`id`) and the one `second` asked for to end, and checks that
+/// both completed clean, as `want` says. Returns how long after `started` both were final.
+pub(crate) async fn both_jobs_clean(
+    env: &TestEnv,
+    id: Uuid,
+    second: &JobRequest,
+    want: &netraven_tests::Outcomes,
+    started: Instant,
+) -> anyhow::Result<Duration> {
+    let job = env.wait_final(id, TIMEOUT).await?;
+    let second_id = env.job_id(&second.request_id, TIMEOUT).await?;
+    let second_job = env.wait_final(second_id, TIMEOUT).await?;
+    let took = started.elapsed();
+    assert_eq!(job.counts.status, JobStatus::CompletedPartialFailure);
+    assert_eq!(second_job.counts.status, JobStatus::CompletedPartialFailure);
+    assert_clean(env, id, want).await?;
+    assert_clean(env, second_id, want).await?;
+    Ok(took)
 }

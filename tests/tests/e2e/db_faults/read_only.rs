@@ -3,9 +3,8 @@
 //! the read-only database (SQLSTATE 25006) is retried, a request submitted meanwhile is
 //! dispatched once the database takes writes, and nothing is dead-lettered as malformed.
 
-use super::{assert_clean, progress, until_completed, TIMEOUT};
+use super::{both_jobs_clean, progress, until_completed, TIMEOUT};
 use netraven_shared::db;
-use netraven_shared::domain::JobStatus;
 use netraven_tests::{request, FleetBuilder, Roles, TestEnv};
 use std::time::{Duration, Instant};
 
@@ -72,14 +71,7 @@ async fn a_read_only_database_mid_job_is_waited_out_not_dead_lettered() -> anyho
         ))
         .await?;
 
-    let job = env.wait_final(id, TIMEOUT).await?;
-    let second_id = env.job_id(&second.request_id, TIMEOUT).await?;
-    let second_job = env.wait_final(second_id, TIMEOUT).await?;
-    let took = started.elapsed();
-    assert_eq!(job.counts.status, JobStatus::CompletedPartialFailure);
-    assert_eq!(second_job.counts.status, JobStatus::CompletedPartialFailure);
-    assert_clean(&env, id, &want).await?;
-    assert_clean(&env, second_id, &want).await?;
+    let took = both_jobs_clean(&env, id, &second, &want, started).await?;
     assert!(ended > 0, "the roles had sessions to end");
     assert_eq!(writers, 0, "no role session on the read-only database");
     roles.stop().await?;
