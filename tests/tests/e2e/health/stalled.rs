@@ -12,6 +12,39 @@ use std::time::{Duration, Instant};
 
 const STALLED: &str = "netraven_role_stalled{role=\"aggregator\"}";
 
+/// A connection to the test's own database holding `table` in ACCESS EXCLUSIVE mode, in
+/// a transaction: the roles' statements on it wait until [`TableLock::release`].
+struct TableLock(tokio_postgres::Client);
+
+impl TableLock {
+    async fn take(env: &TestEnv, table: &str) -> Result<TableLock> {
+        let (client, conn) =
+            tokio_postgres::connect(&env.settings.database.url, tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        client.batch_execute("BEGIN").await?;
+        client
+            .batch_execute(&format!("LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+            .await?;
+        Ok(TableLock(client))
+    }
+
+    async fn release(self) -> Result<()> {
+        self.0.batch_execute("ROLLBACK").await?;
+        Ok(())
+    }
+}
+
+/// Waits for `/readyz` at `addr` to say the role is stalled with one piece of work in
+/// hand while its database answers; returns what it said.
+async fn stalled_with_one_in_hand(addr: &str) -> Result<String> {
+    let (_, why) = readyz_until(addr, "stalled", |s, b| s == 503 && b.contains("stalled")).await?;
+    ensure!(
+        why.contains("1 in hand") && !why.contains("database down"),
+        "the database answers; only the work is stuck: {why}"
+    );
+    Ok(why)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_aggregator_whose_statements_hang_is_reported_stalled() -> Result<()> {
     let mut env = TestEnv::new().await?;
@@ -23,15 +56,7 @@ async fn an_aggregator_whose_statements_hang_is_reported_stalled() -> Result<()>
     assert_eq!(sample(&addr, STALLED).await?, Some(0.0));
 
     // The test's own database: the aggregator's insert waits on this lock.
-    let mut locker = tokio_postgres::connect(&env.settings.database.url, tokio_postgres::NoTls)
-        .await
-        .map(|(client, conn)| {
-            tokio::spawn(conn);
-            client
-        })?;
-    let tx = locker.transaction().await?;
-    tx.batch_execute("LOCK TABLE job_results IN ACCESS EXCLUSIVE MODE")
-        .await?;
+    let lock = TableLock::take(&env, "job_results").await?;
 
     let conn = broker::connect(&env.settings.amqp, "test-worker").await?;
     let publisher = Publisher::new(&conn, 4).await?;
@@ -40,14 +65,10 @@ async fn an_aggregator_whose_statements_hang_is_reported_stalled() -> Result<()>
     let sent = Instant::now();
     publish_signed(&env, &publisher, body, false).await?;
 
-    let (_, why) = readyz_until(&addr, "stalled", |s, b| s == 503 && b.contains("stalled")).await?;
+    let why = stalled_with_one_in_hand(&addr).await?;
     eprintln!(
         "/readyz said {why:?} {} ms after the result was published",
         sent.elapsed().as_millis()
-    );
-    ensure!(
-        why.contains("1 in hand") && !why.contains("database down"),
-        "the database answers; only the work is stuck: {why}"
     );
     assert_eq!(sample(&addr, STALLED).await?, Some(1.0));
     assert_eq!(
@@ -64,7 +85,7 @@ async fn an_aggregator_whose_statements_hang_is_reported_stalled() -> Result<()>
 
     // The lock goes: the batch commits (a result for no job records nothing) and the
     // stall ends.
-    tx.rollback().await?;
+    lock.release().await?;
     readyz_until(&addr, "ready again", |s, _| s == 200).await?;
     assert_eq!(sample(&addr, STALLED).await?, Some(0.0));
     let until = Instant::now() + Duration::from_secs(30);
@@ -87,28 +108,16 @@ async fn a_dispatcher_whose_statements_hang_is_reported_stalled() -> Result<()> 
     readyz_until(&addr, "ready", |s, _| s == 200).await?;
 
     // Creating the job waits on this lock.
-    let mut locker = tokio_postgres::connect(&env.settings.database.url, tokio_postgres::NoTls)
-        .await
-        .map(|(client, conn)| {
-            tokio::spawn(conn);
-            client
-        })?;
-    let tx = locker.transaction().await?;
-    tx.batch_execute("LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE")
-        .await?;
+    let lock = TableLock::take(&env, "jobs").await?;
     let job = request("config_backup", &["nothing-has-this-tag"], &[]);
     env.publish(&job).await?;
-    let (_, why) = readyz_until(&addr, "stalled", |s, b| s == 503 && b.contains("stalled")).await?;
-    ensure!(
-        why.contains("1 in hand") && !why.contains("database down"),
-        "{why}"
-    );
+    stalled_with_one_in_hand(&addr).await?;
     assert_eq!(
         sample(&addr, "netraven_role_stalled{role=\"dispatcher\"}").await?,
         Some(1.0)
     );
 
-    tx.rollback().await?;
+    lock.release().await?;
     readyz_until(&addr, "ready again", |s, _| s == 200).await?;
     let job_id = env.job_id(&job.request_id, Duration::from_secs(30)).await?;
     let done = env.wait_final(job_id, Duration::from_secs(30)).await?;
