@@ -12,6 +12,7 @@ use deadpool_postgres::Pool;
 use lapin::Acker;
 use netraven_shared::broker::{self, Names, Outgoing, Publisher, Settle, RESULT_KEY};
 use netraven_shared::messages::{self, TaskResult, TaskResults};
+use netraven_shared::retry::Backoff;
 use netraven_shared::signing::Signer;
 use netraven_shared::telemetry::metrics;
 use netraven_shared::text::one_line;
@@ -29,6 +30,9 @@ const MAX_BATCH: usize = messages::MAX_RESULTS_PER_BATCH;
 /// How long a batch may wait for Postgres before its tasks go back to the queue, to be
 /// done again by whichever worker can record them (about what eight tries took before).
 const RECORD_WITHIN: Duration = Duration::from_secs(12);
+
+/// Publishes of one batch's results before its tasks go back to the queue.
+const PUBLISH_TRIES: u32 = 3;
 
 /// A finished device waiting to be written, published and acked.
 pub struct Finished {
@@ -203,24 +207,35 @@ async fn publish_and_settle(
                 .properties
                 .clone()
                 .with_type(messages::RESULTS_BATCH_TYPE.into());
-            // Signed: the aggregator believes no result a worker did not sign.
-            match publisher
-                .publish(m.with_properties(properties).signed(signer))
-                .await
-            {
-                Ok(()) => true,
-                Err(netraven_shared::Error::ShuttingDown) => {
-                    // Only at shutdown with the broker away: the tasks stay unacked, and
-                    // the broker delivers them again once this connection is gone.
-                    tracing::error!(
-                        devices = batch.len(),
-                        "results not published; tasks left unacked"
-                    );
-                    return;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, devices = batch.len(), "results not confirmed; returning the tasks to the queue");
-                    false
+            let message = m.with_properties(properties);
+            // Tried again in place before the tasks go back: they are recorded, only the
+            // report is missing, and every return to the queue counts against the
+            // delivery limit (a queue leader moving to another node fails a few
+            // publishes in a row).
+            let mut delays = Backoff::RECONNECT.delays();
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                // Signed: the aggregator believes no result a worker did not sign.
+                match publisher.publish(message.clone().signed(signer)).await {
+                    Ok(()) => break true,
+                    Err(netraven_shared::Error::ShuttingDown) => {
+                        // Only at shutdown with the broker away: the tasks stay unacked,
+                        // and the broker delivers them again once this connection is gone.
+                        tracing::error!(
+                            devices = batch.len(),
+                            "results not published; tasks left unacked"
+                        );
+                        return;
+                    }
+                    Err(e) if tries < PUBLISH_TRIES => {
+                        tracing::warn!(error = %e, devices = batch.len(), "results not confirmed; publishing them again");
+                        tokio::time::sleep(delays.next_delay()).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, devices = batch.len(), "results not confirmed; returning the tasks to the queue");
+                        break false;
+                    }
                 }
             }
         }

@@ -36,6 +36,7 @@ pub fn header(props: &BasicProperties, name: &str) -> Option<String> {
 }
 
 /// One message to publish.
+#[derive(Clone)]
 pub struct Outgoing {
     pub exchange: String,
     pub routing_key: String,
