@@ -1,6 +1,7 @@
 //! A `netraven worker` process frozen with SIGSTOP mid-job (alive, its sockets open, but
 //! silent): the broker closes its connection after about two heartbeat intervals (10 s
-//! each by default), its unacked tasks go to the other worker, and the job completes while
+//! each by default; the frozen worker here asks for 4 s, so that the test waits less),
+//! its unacked tasks go to the other worker, and the job completes while
 //! it is still frozen. Resumed with SIGCONT, the frozen worker's late work records no
 //! device twice: `job_results` keeps one row per device and the job's counters do not move.
 //!
@@ -18,7 +19,9 @@ const MAX_IN_FLIGHT: usize = 8;
 /// several times over.
 const HANDOVER: Duration = Duration::from_secs(240);
 /// How long the resumed worker is given to do its late writes.
-const AFTER_RESUME: Duration = Duration::from_secs(15);
+const AFTER_RESUME: Duration = Duration::from_secs(8);
+/// The frozen worker's heartbeat, in seconds (`heartbeat` in its `amqp.url`).
+const HEARTBEAT_S: u32 = 4;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_frozen_with_sigstop_hands_its_tasks_over_and_records_nothing_twice(
@@ -29,7 +32,18 @@ async fn a_worker_frozen_with_sigstop_hands_its_tasks_over_and_records_nothing_t
     let fleet = fleet.start().await?;
     env.import(&fleet).await?;
     let roles = Roles::start_without_workers(&env.settings);
-    let frozen = RoleProcess::worker(&env, 0, MAX_IN_FLIGHT, &[("RUST_LOG", "info")])?;
+    let url = &env.settings.amqp.url;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let quick_heartbeat = format!("{url}{sep}heartbeat={HEARTBEAT_S}");
+    let frozen = RoleProcess::worker(
+        &env,
+        0,
+        MAX_IN_FLIGHT,
+        &[
+            ("RUST_LOG", "info"),
+            ("NETRAVEN__AMQP__URL", quick_heartbeat.as_str()),
+        ],
+    )?;
     let other = RoleProcess::worker(&env, 1, MAX_IN_FLIGHT, &[("RUST_LOG", "info")])?;
     let r = request("config_backup", &["fleet", "orphan"], &[]);
     env.publish(&r).await?;
