@@ -1,7 +1,9 @@
-//! Job events on the topic exchange `<ns>.events`, so clients wait without polling.
+//! Events on the topic exchange `<ns>.events`: job state changes, so clients wait without
+//! polling, and configuration changes, so they learn what changed on which device.
 
 use crate::job_rows::JobCounts;
 use netraven_shared::broker::{Names, Outgoing, Publisher};
+use netraven_shared::messages::{self, events, ConfigChange, ConfigChangedEvent, TaskResult};
 use netraven_shared::telemetry::metrics;
 use uuid::Uuid;
 
@@ -27,5 +29,38 @@ pub async fn publish(
     };
     if let Err(e) = sent {
         tracing::warn!(job.id = %job_id, event = key, error = %e, "job event not published");
+    }
+}
+
+/// Publishes `config.changed` for a recorded result whose configuration changed; nothing
+/// for any other result. Like job events, one that cannot be published is logged: the
+/// version in Postgres stays the source of truth.
+pub async fn config_changed(publisher: &Publisher, names: &Names, result: &TaskResult) {
+    let (Some(config), Some(new_sha256)) = (&result.config, &result.config_sha256) else {
+        return;
+    };
+    let (ConfigChange::Changed, Some(old_sha256)) = (config.change, &config.previous_sha256) else {
+        return;
+    };
+    let event = ConfigChangedEvent {
+        version: messages::VERSION,
+        event: events::CONFIG_CHANGED.into(),
+        job_id: result.job_id,
+        device_id: result.device_id,
+        device_name: result.device_name.clone(),
+        config_version: config.version,
+        old_sha256: old_sha256.clone(),
+        new_sha256: new_sha256.clone(),
+        lines_added: config.lines_added,
+        lines_removed: config.lines_removed,
+        at: result.finished_at,
+    };
+    let sent = match Outgoing::json(&names.events_exchange(), events::CONFIG_CHANGED, &event) {
+        Ok(msg) => publisher.publish(msg.not_mandatory()).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = sent {
+        tracing::warn!(job.id = %result.job_id, device.id = result.device_id,
+            error = %e, "config.changed event not published");
     }
 }

@@ -242,6 +242,7 @@ async fn handle(
             attempts: u32::try_from(report.attempts.len()).unwrap_or(u32::MAX),
             duration_ms: u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),
             config_sha256: report.config.as_ref().map(|c| c.sha256.clone()),
+            config: None,
             worker: ctx.name.clone(),
             finished_at: Utc::now(),
         };

@@ -152,7 +152,18 @@ async fn write(pool: &Pool, batch: Vec<Finished>) -> (Vec<Finished>, Written) {
         };
     drop(devices);
     match written {
-        Ok(held) => (without_taken_over(batch, &held).await, Written::Recorded),
+        Ok(done) => {
+            let mut batch = batch;
+            for f in &mut batch {
+                if let Some(v) = f.claim.and_then(|t| done.configs.get(&t)) {
+                    f.result.config = Some(v.clone());
+                }
+            }
+            (
+                without_taken_over(batch, &done.held).await,
+                Written::Recorded,
+            )
+        }
         Err(why) => (batch, why),
     }
 }

@@ -37,6 +37,7 @@ pub async fn measure(scratch: &Scratch, count: i64, batch: usize) -> Result<Figu
             attempts: 1 + (i % 3) as u32,
             duration_ms: 40,
             config_sha256: Some(format!("{i:064x}")),
+            config: None,
             worker: "bench:1".into(),
             finished_at: Utc::now(),
         })

@@ -64,6 +64,7 @@ pub fn measure(count: usize) -> Result<Vec<Figure>> {
         attempts: 1,
         duration_ms: 850,
         config_sha256: Some("ab".repeat(32)),
+        config: None,
         worker: "bench:1".into(),
         finished_at: Utc::now(),
     };

@@ -174,6 +174,12 @@ impl Batches {
             sorted.ingested.finished.extend(standing.ingested.finished);
         }
         self.announce(&sorted.ingested.finished).await;
+        // Confirmed side by side: a fleet-wide change is thousands of events.
+        stream::iter(&sorted.ingested.changed)
+            .for_each_concurrent(64, |&i| {
+                events::config_changed(&self.publisher, &self.names, &results[i])
+            })
+            .await;
         for e in broker::settle_all(&ackers, Settle::Ack)
             .await
             .into_iter()

@@ -45,6 +45,7 @@ pub fn result_of(names: &Names, tasks: &Verifier, delivery: &Delivery) -> Option
         attempts: 0,
         duration_ms: 0,
         config_sha256: None,
+        config: None,
         worker: "aggregator".into(),
         finished_at: Utc::now(),
     })

@@ -3,7 +3,7 @@
 use crate::error::Result;
 use crate::job_rows::{self, JobCounts};
 use chrono::{DateTime, Utc};
-use netraven_shared::messages::TaskResult;
+use netraven_shared::messages::{ConfigChange, TaskResult};
 use netraven_shared::telemetry::metrics;
 use uuid::Uuid;
 
@@ -16,32 +16,42 @@ pub struct Ingested {
     pub duplicates: u64,
     /// Jobs this batch finished, with their final counts.
     pub finished: Vec<(Uuid, JobCounts)>,
+    /// Indexes in the batch of the results recorded now whose configuration changed.
+    pub changed: Vec<usize>,
 }
 
 const INSERT_SQL: &str = "
 WITH input AS (
     SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[],
                          $6::bigint[], $7::int[], $8::bigint[], $9::text[], $10::text[],
-                         $11::timestamptz[])
+                         $11::timestamptz[], $12::text[], $13::int[])
         AS t(job_id, device_id, device_name, outcome, reason, credential_id, attempts,
-             duration_ms, config_sha256, worker, finished_at)
+             duration_ms, config_sha256, worker, finished_at, config_change, config_version)
 ),
 inserted AS (
     INSERT INTO job_results (job_id, device_id, device_name, outcome, reason, credential_id,
-                             attempts, duration_ms, config_sha256, worker, finished_at)
+                             attempts, duration_ms, config_sha256, worker, finished_at,
+                             config_change, config_version)
     SELECT i.* FROM input i JOIN jobs j ON j.id = i.job_id
     ON CONFLICT (job_id, device_id) DO NOTHING
-    RETURNING job_id, outcome
+    RETURNING job_id, device_id, outcome, config_change
 ),
 counted AS (
     SELECT job_id, count(*) AS n, count(*) FILTER (WHERE outcome = 'SUCCESS') AS ok
     FROM inserted GROUP BY job_id
+),
+updated AS (
+    UPDATE jobs j
+    SET completed_devices = j.completed_devices + c.n,
+        succeeded_devices = j.succeeded_devices + c.ok
+    FROM counted c WHERE j.id = c.job_id
+    RETURNING j.id, c.n
 )
-UPDATE jobs j
-SET completed_devices = j.completed_devices + c.n,
-    succeeded_devices = j.succeeded_devices + c.ok
-FROM counted c WHERE j.id = c.job_id
-RETURNING j.id, c.n";
+-- The jobs counted (device NULL), then the devices recorded now with a new version.
+SELECT id, n, NULL::bigint AS device_id, NULL::text AS config_change FROM updated
+UNION ALL
+SELECT job_id, 0, device_id, config_change FROM inserted
+WHERE config_change IN ('NEW', 'CHANGED')";
 
 /// Records `results` exactly once each (the primary key on job and device makes a repeat a
 /// no-op) and finishes every job the batch completes, all in one transaction.
@@ -77,6 +87,18 @@ pub async fn ingest(pool: &deadpool_postgres::Pool, results: &[TaskResult]) -> R
         .collect();
     let hashes: Vec<Option<String>> = results.iter().map(|r| r.config_sha256.clone()).collect();
     let finished_at: Vec<DateTime<Utc>> = results.iter().map(|r| r.finished_at).collect();
+    let changes: Vec<Option<&str>> = results
+        .iter()
+        .map(|r| r.config.as_ref().map(|c| c.change.as_str()))
+        .collect();
+    let versions: Vec<Option<i32>> = results
+        .iter()
+        .map(|r| {
+            r.config
+                .as_ref()
+                .map(|c| i32::try_from(c.version).unwrap_or(i32::MAX))
+        })
+        .collect();
     let rows = tx
         .query(
             &insert,
@@ -92,12 +114,29 @@ pub async fn ingest(pool: &deadpool_postgres::Pool, results: &[TaskResult]) -> R
                 &hashes,
                 &col(|r| r.worker.clone()),
                 &finished_at,
+                &changes,
+                &versions,
             ],
         )
         .await?;
-    ingested.recorded = rows.iter().map(|r| r.get::<_, i64>(1) as u64).sum();
+    let (jobs, devices): (Vec<_>, Vec<_>) = rows
+        .iter()
+        .partition(|r| r.get::<_, Option<i64>>(2).is_none());
+    ingested.recorded = jobs.iter().map(|r| r.get::<_, i64>(1) as u64).sum();
     ingested.duplicates = results.len() as u64 - ingested.recorded;
-    for job_id in rows.iter().map(|r| r.get::<_, Uuid>(0)) {
+    let mut new_versions = 0;
+    for row in devices {
+        let (job_id, device_id) = (row.get::<_, Uuid>(0), row.get::<_, Option<i64>>(2));
+        if row.get::<_, Option<&str>>(3) == Some(ConfigChange::New.as_str()) {
+            new_versions += 1;
+        } else if let Some(i) = results
+            .iter()
+            .position(|r| r.job_id == job_id && Some(r.device_id) == device_id)
+        {
+            ingested.changed.push(i);
+        }
+    }
+    for job_id in jobs.iter().map(|r| r.get::<_, Uuid>(0)) {
         if let Some(done) = job_rows::finalize_if_complete(&tx, job_id).await? {
             ingested.finished.push((job_id, done));
         }
@@ -107,5 +146,10 @@ pub async fn ingest(pool: &deadpool_postgres::Pool, results: &[TaskResult]) -> R
     m.with_label_values(&["recorded"]).inc_by(ingested.recorded);
     m.with_label_values(&["duplicate"])
         .inc_by(ingested.duplicates);
+    let versions = &metrics::get().config_changes_total;
+    versions.with_label_values(&["new"]).inc_by(new_versions);
+    versions
+        .with_label_values(&["changed"])
+        .inc_by(ingested.changed.len() as u64);
     Ok(ingested)
 }

@@ -78,6 +78,9 @@ impl Sorting {
                     self.ingested.recorded += done.recorded;
                     self.ingested.duplicates += done.duplicates;
                     self.ingested.finished.extend(done.finished);
+                    self.ingested
+                        .changed
+                        .extend(done.changed.into_iter().map(|i| range.start + i));
                 }
                 Err(e) if refused_as_data(&e) => {
                     self.todo.pop();
@@ -128,6 +131,7 @@ pub(super) fn stand_in(refused: &TaskResult, why: &str) -> TaskResult {
         attempts: refused.attempts,
         duration_ms: refused.duration_ms,
         config_sha256: None,
+        config: None,
         worker: "aggregator".into(),
         finished_at: Utc::now(),
     }
@@ -150,6 +154,7 @@ mod tests {
             attempts: 2,
             duration_ms: 40,
             config_sha256: Some("\0".into()),
+            config: None,
             worker: "w\0".into(),
             finished_at: Utc::now(),
         };

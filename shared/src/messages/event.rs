@@ -23,11 +23,33 @@ pub struct JobEvent {
     pub at: DateTime<Utc>,
 }
 
-/// Routing keys of job events.
+/// A device whose configuration changed, published on `<ns>.events` with routing key
+/// `config.changed` once its result is recorded. A device's first version is not a
+/// change and has no event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigChangedEvent {
+    pub version: u32,
+    pub event: String,
+    pub job_id: Uuid,
+    pub device_id: i64,
+    pub device_name: String,
+    /// The device's new version number.
+    pub config_version: u32,
+    pub old_sha256: String,
+    pub new_sha256: String,
+    pub lines_added: u32,
+    pub lines_removed: u32,
+    /// When the device's backup finished.
+    pub at: DateTime<Utc>,
+}
+
+/// Routing keys of events.
 pub mod events {
     pub const CREATED: &str = "job.created";
     pub const RUNNING: &str = "job.running";
     pub const COMPLETED: &str = "job.completed";
+    pub const CONFIG_CHANGED: &str = "config.changed";
 }
 
 /// The answer to a job request on its `reply_to` queue.

@@ -13,11 +13,13 @@ mod task;
 mod tests;
 
 pub use bounded::{MAX_COMMANDS, MAX_STRING_CHARS, MAX_TARGET_DEVICES, MAX_TARGET_TAGS};
-pub use event::{events, JobEvent, JobReply};
+pub use event::{events, ConfigChangedEvent, JobEvent, JobReply};
 pub use request::{
     JobRequest, Limits, PhaseTimeouts, Targets, MAX_REQUEST_BYTES, MAX_REQUEST_ID_LEN,
 };
-pub use result::{TaskResult, TaskResults, MAX_RESULTS_PER_BATCH, RESULTS_BATCH_TYPE};
+pub use result::{
+    ConfigChange, ConfigVersion, TaskResult, TaskResults, MAX_RESULTS_PER_BATCH, RESULTS_BATCH_TYPE,
+};
 pub use task::{DeviceTask, TaskCredential, TaskDevice};
 
 /// The version of every message this build writes and reads.

@@ -26,6 +26,10 @@ pub struct TaskResult {
     /// SHA-256 of the stored configuration, for `config_backup`.
     #[serde(default)]
     pub config_sha256: Option<String>,
+    /// What storing the configuration did to the device's history, for `config_backup`
+    /// (absent from results of workers older than configuration history).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<ConfigVersion>,
     /// Which worker did the work (host name and process id).
     pub worker: String,
     pub finished_at: DateTime<Utc>,
@@ -42,6 +46,48 @@ impl TaskResult {
             ));
         }
         Ok(result)
+    }
+}
+
+/// Where a stored configuration left the device's history: the version it is at and how
+/// that version differs from the one before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigVersion {
+    /// What the backup did: a first version, a new one, or the latest seen again.
+    pub change: ConfigChange,
+    /// The device's version number after the backup, from 1.
+    pub version: u32,
+    /// SHA-256 of the version before, for [`ConfigChange::Changed`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_sha256: Option<String>,
+    /// Lines added and removed against the version before (0 unless changed).
+    #[serde(default)]
+    pub lines_added: u32,
+    #[serde(default)]
+    pub lines_removed: u32,
+}
+
+/// What a backup did to a device's configuration history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ConfigChange {
+    /// The device's first version.
+    New,
+    /// A version that differs from the latest before it.
+    Changed,
+    /// The latest version, seen again.
+    Unchanged,
+}
+
+impl ConfigChange {
+    /// The wire and database name (`job_results.config_change`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConfigChange::New => "NEW",
+            ConfigChange::Changed => "CHANGED",
+            ConfigChange::Unchanged => "UNCHANGED",
+        }
     }
 }
 

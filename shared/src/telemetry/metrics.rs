@@ -38,6 +38,9 @@ pub struct Metrics {
     pub output_turn_waits_total: IntCounter,
     /// Results recorded by aggregators (first time only; duplicates are counted apart).
     pub results_recorded_total: IntCounterVec,
+    /// Configuration versions recorded by aggregators: `new` (a device's first) and
+    /// `changed` (a version that differs from the one before).
+    pub config_changes_total: IntCounterVec,
     /// Messages we dead-lettered, by source queue.
     pub dead_lettered_total: IntCounterVec,
     /// Device tasks a worker did not act on because another copy of the task holds the
@@ -215,6 +218,12 @@ impl Metrics {
                 "netraven_results_recorded_total",
                 "Device results recorded by aggregators",
                 &["result"],
+            ),
+            config_changes_total: counter(
+                &r,
+                "netraven_config_changes_total",
+                "Configuration versions recorded, by change (new, changed)",
+                &["change"],
             ),
             dead_lettered_total: counter(
                 &r,

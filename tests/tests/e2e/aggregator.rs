@@ -24,6 +24,7 @@ fn result(job_id: uuid::Uuid, device_id: i64, name: &str, outcome: Outcome) -> T
         attempts: 1,
         duration_ms: 5,
         config_sha256: None,
+        config: None,
         worker: "test".into(),
         finished_at: Utc::now(),
     }

@@ -178,6 +178,36 @@ fn answer(token: Uuid, mine: bool, stored: Option<&str>) -> Result<Claim, Worker
     }
 }
 
+/// Stores again the result each claim reports, where recording the batch added to it
+/// (the configuration's version). Run in the batch's transaction, after [`still_held`].
+pub async fn restate(
+    tx: &deadpool_postgres::Transaction<'_>,
+    claims: &[(TaskResult, Uuid)],
+) -> Result<(), WorkerError> {
+    if claims.is_empty() {
+        return Ok(());
+    }
+    let jobs: Vec<Uuid> = claims.iter().map(|(r, _)| r.job_id).collect();
+    let devices: Vec<i64> = claims.iter().map(|(r, _)| r.device_id).collect();
+    let tokens: Vec<Uuid> = claims.iter().map(|(_, t)| *t).collect();
+    let results = claims
+        .iter()
+        .map(|(r, _)| serde_json::to_string(r))
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(|e| WorkerError::Claim(format!("a result does not encode: {e}")))?;
+    let statement = tx
+        .prepare_cached(
+            "UPDATE device_claims c SET result = r.result
+             FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::text[])
+                 AS r(job_id, device_id, token, result)
+             WHERE c.job_id = r.job_id AND c.device_id = r.device_id AND c.token = r.token",
+        )
+        .await?;
+    tx.execute(&statement, &[&jobs, &devices, &tokens, &results])
+        .await?;
+    Ok(())
+}
+
 /// The devices of a batch about to be recorded whose claim still carries the token they
 /// were worked under, and stores the result each will report in its claim. A device not
 /// returned was taken over by another worker while this one was away: it must not be

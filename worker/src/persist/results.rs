@@ -12,14 +12,14 @@
 //! per device.
 
 use super::claims;
+use super::configs::store_configs;
 use super::connection::{execute, retrying};
-use crate::device_text::DeviceText;
 use crate::error::WorkerError;
 use crate::report::{AttemptOutcome, DeviceReport};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
-use netraven_shared::messages::TaskResult;
-use std::collections::{BTreeMap, HashSet};
+use netraven_shared::messages::{ConfigVersion, TaskResult};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use uuid::Uuid;
 
 /// One finished device to record: its result (job, device, worker), its report, and the
@@ -39,21 +39,26 @@ struct Delta {
     last_failure: Option<DateTime<Utc>>,
 }
 
+/// What recording a batch answers: the claim tokens of the devices it recorded, and what
+/// each stored configuration did to its device's history, by claim token.
+#[derive(Debug, Default)]
+pub struct Written {
+    pub held: HashSet<Uuid>,
+    pub configs: HashMap<Uuid, ConfigVersion>,
+}
+
 /// Records a batch of finished devices in one transaction, durable before it returns,
 /// and answers the claim tokens of the devices it recorded. A device whose claim another
 /// worker took over while this one was away is left out: its new holder records it.
 /// Recording is idempotent per device, so a batch written again changes nothing twice.
-pub async fn record_results(
-    pool: &Pool,
-    batch: &[Claimed<'_>],
-) -> Result<HashSet<Uuid>, WorkerError> {
+pub async fn record_results(pool: &Pool, batch: &[Claimed<'_>]) -> Result<Written, WorkerError> {
     if batch.is_empty() {
-        return Ok(HashSet::new());
+        return Ok(Written::default());
     }
     retrying("recording device results", || record_once(pool, batch)).await
 }
 
-async fn record_once(pool: &Pool, claimed: &[Claimed<'_>]) -> Result<HashSet<Uuid>, WorkerError> {
+async fn record_once(pool: &Pool, claimed: &[Claimed<'_>]) -> Result<Written, WorkerError> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     // Durable before the tasks are acked (the session default is off: SESSION_OPTIONS).
@@ -112,7 +117,20 @@ async fn record_once(pool: &Pool, claimed: &[Claimed<'_>]) -> Result<HashSet<Uui
         .await?;
     }
     write_logs(&tx, &batch).await?;
-    store_configs(&tx, &batch).await?;
+    let versions = store_configs(&tx, &batch).await?;
+    // The claim keeps the result a redelivery reports again: with its version, for the
+    // devices that have one.
+    let mut configs = HashMap::new();
+    let mut restated = Vec::new();
+    for (result, _, token) in claimed.iter().filter(|c| held.contains(&c.2)) {
+        if let Some(v) = versions.get(&(result.job_id, result.device_id)) {
+            configs.insert(*token, v.clone());
+            let mut result = (*result).clone();
+            result.config = Some(v.clone());
+            restated.push((result, *token));
+        }
+    }
+    claims::restate(&tx, &restated).await?;
     if !affinity.is_empty() {
         let devices: Vec<i64> = affinity.keys().copied().collect();
         let creds: Vec<i64> = affinity.values().map(|v| v.0).collect();
@@ -165,7 +183,7 @@ async fn record_once(pool: &Pool, claimed: &[Claimed<'_>]) -> Result<HashSet<Uui
         .await?;
     }
     tx.commit().await?;
-    Ok(held)
+    Ok(Written { held, configs })
 }
 
 /// One job log line per device: what happened, in words, with the attempt trail as data.
@@ -226,54 +244,6 @@ async fn write_logs(
         "INSERT INTO job_logs (job_id, device_id, level, message, data)
          SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[])",
         &[&jobs, &devices, &levels, &messages, &data],
-    )
-    .await?;
-    Ok(())
-}
-
-/// Stores the configuration snapshots of a batch of finished devices, keyed by SHA-256
-/// of their bytes: an unchanged configuration adds no copy, the existing snapshot is
-/// marked seen. `content` is always text; `content_bytes` holds the exact bytes of a
-/// configuration that is not (migration V7).
-pub async fn store_configs(
-    tx: &deadpool_postgres::Transaction<'_>,
-    batch: &[Recorded<'_>],
-) -> Result<(), WorkerError> {
-    // One row per device and hash (a redelivered task may sit in the same batch twice).
-    let mut rows: BTreeMap<(i64, &str), (Uuid, &DeviceText)> = BTreeMap::new();
-    for (result, report) in batch {
-        if let Some(c) = &report.config {
-            rows.insert(
-                (result.device_id, c.sha256.as_str()),
-                (result.job_id, &c.content),
-            );
-        }
-    }
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let devices: Vec<i64> = rows.keys().map(|k| k.0).collect();
-    let hashes: Vec<&str> = rows.keys().map(|k| k.1).collect();
-    let jobs: Vec<Uuid> = rows.values().map(|v| v.0).collect();
-    let contents: Vec<&str> = rows.values().map(|v| v.1.text()).collect();
-    // The exact bytes, only where the text is not them (a NUL, bytes that are not UTF-8).
-    let exact: Vec<Option<&[u8]>> = rows.values().map(|v| v.1.exact()).collect();
-    let sizes: Vec<i32> = rows
-        .values()
-        .map(|v| i32::try_from(v.1.len()).unwrap_or(i32::MAX))
-        .collect();
-    execute(
-        tx,
-        // A device deleted while its task was in flight has nothing stored (migration V3);
-        // the others are locked against deletion until the batch commits, so a deletion
-        // waits for it and its trigger then finds the rows.
-        "WITH live AS (SELECT id FROM devices WHERE id = ANY($1) ORDER BY id FOR KEY SHARE)
-         INSERT INTO device_configs (device_id, sha256, content, content_bytes, size_bytes, first_job_id)
-         SELECT t.* FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bytea[], $5::int[], $6::uuid[])
-             AS t(device_id, sha256, content, content_bytes, size_bytes, first_job_id)
-         WHERE t.device_id IN (SELECT id FROM live)
-         ON CONFLICT (device_id, sha256) DO UPDATE SET last_seen_at = now()",
-        &[&devices, &hashes, &contents, &exact, &sizes, &jobs],
     )
     .await?;
     Ok(())

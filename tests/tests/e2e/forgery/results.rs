@@ -52,6 +52,7 @@ async fn forged_results_and_dead_letters_change_no_job_and_no_counter() -> anyho
                 attempts: 1,
                 duration_ms: 1,
                 config_sha256: None,
+                config: None,
                 worker: "forger".into(),
                 finished_at: chrono::Utc::now(),
             })

@@ -142,6 +142,7 @@ fn result(job_id: uuid::Uuid, device_id: i64, name: &str, reason: &str) -> TaskR
         attempts: 1,
         duration_ms: 5,
         config_sha256: None,
+        config: None,
         worker: "test-worker".into(),
         finished_at: chrono::Utc::now(),
     }
