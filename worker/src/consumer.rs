@@ -232,7 +232,7 @@ async fn handle(
         tracing::info!(outcome = %report.outcome, reason = %report.reason,
             attempts = report.attempts.len(), duration_ms = report.duration.as_millis() as u64, "device done");
         let result = TaskResult {
-            version: messages::VERSION,
+            version: messages::RESULT_VERSION,
             job_id: task.job_id,
             device_id: task.device.id,
             device_name: task.device.name.clone(),

@@ -204,7 +204,7 @@ async fn publish_and_settle(
 ) {
     // One message for the whole batch: the broker's work per device is the task alone.
     let results = TaskResults {
-        version: messages::VERSION,
+        version: messages::RESULT_VERSION,
         results: batch.iter().map(|f| f.result.clone()).collect(),
     };
     let started = std::time::Instant::now();

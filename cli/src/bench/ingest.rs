@@ -23,7 +23,7 @@ pub async fn measure(scratch: &Scratch, count: i64, batch: usize) -> Result<Figu
         .await?;
     let results: Vec<TaskResult> = (0..count)
         .map(|i| TaskResult {
-            version: messages::VERSION,
+            version: messages::RESULT_VERSION,
             job_id,
             device_id: i,
             device_name: format!("dev-{i:06}"),

@@ -54,7 +54,7 @@ pub fn measure(count: usize) -> Result<Vec<Figure>> {
     let verify = started.elapsed();
 
     let result = |i: usize| TaskResult {
-        version: messages::VERSION,
+        version: messages::RESULT_VERSION,
         job_id: plan.job_id,
         device_id: i as i64,
         device_name: format!("dev-{i:06}"),
@@ -71,7 +71,7 @@ pub fn measure(count: usize) -> Result<Vec<Figure>> {
     let batches: Vec<Vec<u8>> = (0..count.div_ceil(BATCH))
         .map(|b| {
             serde_json::to_vec(&TaskResults {
-                version: messages::VERSION,
+                version: messages::RESULT_VERSION,
                 results: (b * BATCH..((b + 1) * BATCH).min(count))
                     .map(result)
                     .collect(),

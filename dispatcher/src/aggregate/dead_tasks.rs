@@ -35,7 +35,7 @@ pub fn result_of(names: &Names, tasks: &Verifier, delivery: &Delivery) -> Option
         .or_else(|| broker::header(props, FIRST_DEATH_REASON_HEADER))
         .unwrap_or_else(|| "unknown".into());
     Some(TaskResult {
-        version: messages::VERSION,
+        version: messages::RESULT_VERSION,
         job_id: task.job_id,
         device_id: task.device.id,
         device_name: task.device.name,

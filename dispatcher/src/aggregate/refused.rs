@@ -118,7 +118,7 @@ pub(super) fn stand_in(refused: &TaskResult, why: &str) -> TaskResult {
         .collect();
     let why: String = why.chars().filter(|c| !c.is_control()).collect();
     TaskResult {
-        version: messages::VERSION,
+        version: messages::RESULT_VERSION,
         job_id: refused.job_id,
         device_id: refused.device_id,
         device_name: name,
@@ -144,7 +144,7 @@ mod tests {
     #[test]
     fn a_stand_in_keeps_the_ids_and_drops_what_postgres_could_refuse() {
         let refused = TaskResult {
-            version: messages::VERSION,
+            version: messages::RESULT_VERSION,
             job_id: uuid::Uuid::nil(),
             device_id: 7,
             device_name: "r1\0\u{1b}[2J".into(),

@@ -18,9 +18,11 @@ pub use request::{
     JobRequest, Limits, PhaseTimeouts, Targets, MAX_REQUEST_BYTES, MAX_REQUEST_ID_LEN,
 };
 pub use result::{
-    ConfigChange, ConfigVersion, TaskResult, TaskResults, MAX_RESULTS_PER_BATCH, RESULTS_BATCH_TYPE,
+    ConfigChange, ConfigVersion, TaskResult, TaskResults, MAX_RESULTS_PER_BATCH,
+    RESULTS_BATCH_TYPE, RESULT_VERSION,
 };
 pub use task::{DeviceTask, TaskCredential, TaskDevice};
 
-/// The version of every message this build writes and reads.
+/// The version of every message this build writes and reads, task results aside
+/// ([`RESULT_VERSION`]).
 pub const VERSION: u32 = 1;

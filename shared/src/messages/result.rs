@@ -1,10 +1,25 @@
 //! What a worker reports for each device: one result, or a batch of them.
 
-use super::VERSION;
 use crate::domain::Outcome;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+/// The version of task results this build writes. Version 2 added `config`; an
+/// aggregator reads version 1 too (workers of an older build, during an upgrade).
+pub const RESULT_VERSION: u32 = 2;
+
+/// Whether a result of `version` may carry what it does.
+fn readable(result: &TaskResult) -> Result<(), String> {
+    match result.version {
+        RESULT_VERSION => Ok(()),
+        1 if result.config.is_none() => Ok(()),
+        1 => Err("a version 1 task result carries no config".into()),
+        v => Err(format!(
+            "unsupported task result version {v} (this aggregator reads 1 and {RESULT_VERSION})"
+        )),
+    }
+}
 
 /// What a worker reports for one device (to `<ns>.results`), recorded by the aggregator.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,7 +43,7 @@ pub struct TaskResult {
     pub config_sha256: Option<String>,
     /// What storing the configuration did to the device's history, for `config_backup`
     /// (absent from results of workers older than configuration history).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub config: Option<ConfigVersion>,
     /// Which worker did the work (host name and process id).
     pub worker: String,
@@ -39,12 +54,7 @@ impl TaskResult {
     pub fn decode(body: &[u8]) -> Result<TaskResult, String> {
         let result: TaskResult =
             serde_json::from_slice(body).map_err(|e| format!("not a valid task result: {e}"))?;
-        if result.version != VERSION {
-            return Err(format!(
-                "unsupported task result version {}",
-                result.version
-            ));
-        }
+        readable(&result)?;
         Ok(result)
     }
 }
@@ -59,12 +69,9 @@ pub struct ConfigVersion {
     /// The device's version number after the backup, from 1.
     pub version: u32,
     /// SHA-256 of the version before, for [`ConfigChange::Changed`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_sha256: Option<String>,
     /// Lines added and removed against the version before (0 unless changed).
-    #[serde(default)]
     pub lines_added: u32,
-    #[serde(default)]
     pub lines_removed: u32,
 }
 
@@ -113,14 +120,20 @@ impl TaskResults {
     pub fn decode(body: &[u8]) -> Result<TaskResults, String> {
         let batch: TaskResults = serde_json::from_slice(body)
             .map_err(|e| format!("not a valid batch of task results: {e}"))?;
-        if batch.version != VERSION {
+        if batch.version != 1 && batch.version != RESULT_VERSION {
             return Err(format!(
-                "unsupported task results version {}",
+                "unsupported task results version {} (this aggregator reads 1 and {RESULT_VERSION})",
                 batch.version
             ));
         }
-        match batch.results.iter().find(|r| r.version != VERSION) {
-            Some(r) => Err(format!("unsupported task result version {}", r.version)),
+        if let Some(r) = batch.results.iter().find(|r| r.version != batch.version) {
+            return Err(format!(
+                "a task result of version {} in a batch of version {}",
+                r.version, batch.version
+            ));
+        }
+        match batch.results.iter().map(readable).find_map(Result::err) {
+            Some(e) => Err(e),
             None if batch.results.len() > MAX_RESULTS_PER_BATCH => Err(format!(
                 "{} results in one batch; at most {MAX_RESULTS_PER_BATCH}",
                 batch.results.len()

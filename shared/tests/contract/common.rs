@@ -18,10 +18,33 @@ pub fn parse(path: &Path) -> Value {
         .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
-/// The schema `docs/schemas/<name>.v1.json`, itself checked against the 2020-12 meta-schema.
-/// Formats (`uuid`, `date-time`) are asserted, not just annotations.
+/// The path of `docs/schemas/<name>.v<N>.json`, the message's one current schema.
+pub fn schema_path(name: &str) -> PathBuf {
+    let dir = docs().join("schemas");
+    let found: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|e| e.expect("entry").path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|f| f.to_str())
+                .and_then(|f| f.strip_prefix(name))
+                .and_then(|rest| rest.strip_prefix(".v"))
+                .is_some_and(|rest| {
+                    rest.strip_suffix(".json")
+                        .is_some_and(|n| n.parse::<u32>().is_ok())
+                })
+        })
+        .collect();
+    match found.as_slice() {
+        [one] => one.clone(),
+        _ => panic!("expected one schema file {name}.v<N>.json, found {found:?}"),
+    }
+}
+
+/// The schema of `name` ([`schema_path`]), itself checked against the 2020-12
+/// meta-schema. Formats (`uuid`, `date-time`) are asserted, not just annotations.
 pub fn schema(name: &str) -> Validator {
-    let path = docs().join("schemas").join(format!("{name}.v1.json"));
+    let path = schema_path(name);
     let value = parse(&path);
     if let Err(e) = jsonschema::draft202012::meta::validate(&value) {
         panic!("{} is not a valid 2020-12 schema: {e}", path.display());

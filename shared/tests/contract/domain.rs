@@ -1,6 +1,6 @@
 //! The schemas agree with the domain types: every enum names exactly the wire values.
 
-use crate::common::{docs, parse};
+use crate::common::{docs, parse, schema_path};
 use netraven_shared::domain::{HostKeyPolicy, JobStatus, JobType, Outcome};
 use netraven_shared::messages::{MAX_REQUEST_ID_LEN, VERSION};
 use serde::Serialize;
@@ -48,7 +48,7 @@ fn schemas_name_exactly_the_domain_values() {
         let s = parse(&dir.join(file));
         assert_eq!(enum_of(&s, "/$defs/job_status/enum"), statuses, "{file}");
     }
-    let result = parse(&dir.join("task-result.v1.json"));
+    let result = parse(&schema_path("task-result"));
     assert_eq!(
         enum_of(&result, "/properties/outcome/enum"),
         wire(Outcome::ALL)

@@ -2,11 +2,12 @@
 //! round-tripping through the types.
 
 use crate::common::{
-    docs, files, parse, read, schema, schema_accepts, schema_errors, serde_decode, show,
+    docs, files, parse, read, schema, schema_accepts, schema_errors, schema_path, serde_decode,
+    show,
 };
 use jsonschema::Validator;
 use netraven_shared::messages::{
-    DeviceTask, JobEvent, JobReply, JobRequest, TaskResult, TaskResults,
+    ConfigChangedEvent, DeviceTask, JobEvent, JobReply, JobRequest, TaskResult, TaskResults,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -97,8 +98,8 @@ where
 /// The batch schema embeds the task result's object: the two never drift apart.
 #[test]
 fn the_results_batch_embeds_the_task_result_schema() {
-    let single = parse(&docs().join("schemas").join("task-result.v1.json"));
-    let batch = parse(&docs().join("schemas").join("task-results.v1.json"));
+    let single = parse(&schema_path("task-result"));
+    let batch = parse(&schema_path("task-results"));
     let item = &batch["$defs"]["task_result"];
     for key in ["type", "additionalProperties", "required", "properties"] {
         assert_eq!(item[key], single[key], "$defs.task_result.{key}");
@@ -122,7 +123,8 @@ fn other_examples_round_trip_through_types_and_schemas() {
     let result = schema("task-result");
     let task = schema("device-task");
     let results = schema("task-results");
-    let mut seen = [0; 5];
+    let changed = schema("config-changed");
+    let mut seen = [0; 6];
     for path in files(&docs().join("examples")) {
         let name = path
             .file_name()
@@ -143,6 +145,9 @@ fn other_examples_round_trip_through_types_and_schemas() {
         } else if name.starts_with("task-result") {
             round_trip(&result, &path, TaskResult::decode);
             seen[2] += 1;
+        } else if name.starts_with("config-changed") {
+            round_trip(&changed, &path, serde_decode::<ConfigChangedEvent>);
+            seen[5] += 1;
         } else if name.starts_with("device-task") {
             round_trip(&task, &path, DeviceTask::decode);
             seen[3] += 1;

@@ -2,7 +2,7 @@
 
 use crate::common::{docs, read, schema, schema_accepts, schema_errors, serde_decode};
 use netraven_shared::messages::{
-    DeviceTask, JobEvent, JobReply, JobRequest, TaskResult, TaskResults,
+    ConfigChangedEvent, DeviceTask, JobEvent, JobReply, JobRequest, TaskResult, TaskResults,
 };
 use serde_json::Value;
 
@@ -47,6 +47,7 @@ fn messages_md_examples_hold() {
         ("task-result", schema("task-result")),
         ("task-results", schema("task-results")),
         ("device-task", schema("device-task")),
+        ("config-changed", schema("config-changed")),
     ];
     let blocks = markdown_blocks();
     let mut requests = 0;
@@ -85,6 +86,7 @@ fn messages_md_examples_hold() {
             "job-reply" => serde_decode::<JobReply>(bytes).map(|_| ()),
             "task-result" => TaskResult::decode(bytes).map(|_| ()),
             "task-results" => TaskResults::decode(bytes).map(|_| ()),
+            "config-changed" => serde_decode::<ConfigChangedEvent>(bytes).map(|_| ()),
             _ => DeviceTask::decode(bytes).map(|_| ()),
         };
         decoded.unwrap_or_else(|e| panic!("{name}: {e}:\n{body}"));
@@ -96,6 +98,7 @@ fn messages_md_examples_hold() {
         "task-result",
         "task-results",
         "device-task",
+        "config-changed",
     ] {
         assert!(
             blocks.iter().any(|(n, _, _)| n == name),

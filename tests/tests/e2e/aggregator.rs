@@ -14,7 +14,7 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 
 fn result(job_id: uuid::Uuid, device_id: i64, name: &str, outcome: Outcome) -> TaskResult {
     TaskResult {
-        version: messages::VERSION,
+        version: messages::RESULT_VERSION,
         job_id,
         device_id,
         device_name: name.into(),
@@ -70,7 +70,7 @@ async fn two_aggregators_and_repeated_results_count_each_device_once() -> anyhow
         replay.push(Outgoing::json(&exchange, RESULT_KEY, fake)?.signed(&signer));
     }
     let batch = TaskResults {
-        version: messages::VERSION,
+        version: messages::RESULT_VERSION,
         results: batched.to_vec(),
     };
     replay.push(

@@ -23,6 +23,10 @@ struct Head {
     id: Option<i64>,
     version: i32,
     sha256: String,
+    /// The job that stored it, and its line counts: a batch written again after a commit
+    /// whose outcome it never learnt finds its own version, and reports it as stored.
+    first_job: Option<Uuid>,
+    lines: (Option<i32>, Option<i32>),
 }
 
 /// A version to insert.
@@ -72,10 +76,12 @@ pub async fn store_configs(
     let ids: Vec<i64> = by_device.keys().copied().collect();
     let statement = tx
         .prepare_cached(
-            "SELECT d.id, c.id, c.version, c.sha256
+            "SELECT d.id, c.id, c.version, c.sha256, c.first_job_id, c.lines_added,
+                    c.lines_removed
              FROM devices d
              LEFT JOIN LATERAL (
-                 SELECT id, version, sha256 FROM device_configs
+                 SELECT id, version, sha256, first_job_id, lines_added, lines_removed
+                 FROM device_configs
                  WHERE device_id = d.id ORDER BY version DESC LIMIT 1
              ) c ON true
              WHERE d.id = ANY($1)
@@ -89,11 +95,16 @@ pub async fn store_configs(
             id: row.get(1),
             version,
             sha256: row.get(3),
+            first_job: row.get(4),
+            lines: (row.get(5), row.get(6)),
         });
         heads.insert(row.get(0), head);
     }
 
     let mut seen: Vec<(i64, Uuid)> = Vec::new();
+    // Versions this job stored in an earlier try of this batch, whose version before is
+    // looked up for the report.
+    let mut own: Vec<(Uuid, i64, i32)> = Vec::new();
     let mut inserts: Vec<NewVersion<'_>> = Vec::new();
     for (device_id, snapshots) in &by_device {
         // A device deleted meanwhile has no row: nothing is stored for it.
@@ -104,7 +115,19 @@ pub async fn store_configs(
         let mut pending: Option<usize> = None;
         for &(job, sha256, content) in snapshots {
             let same = head.as_ref().is_some_and(|h| h.sha256 == sha256);
+            let mine = same
+                && pending.is_none()
+                && head.as_ref().is_some_and(|h| h.first_job == Some(job));
             let (change, version, previous) = match &head {
+                Some(h) if mine => {
+                    own.push((job, *device_id, h.version));
+                    let change = if h.version == 1 {
+                        ConfigChange::New
+                    } else {
+                        ConfigChange::Changed
+                    };
+                    (change, h.version, None)
+                }
                 Some(h) if same => (ConfigChange::Unchanged, h.version, None),
                 Some(h) => (ConfigChange::Changed, h.version + 1, Some(h.sha256.clone())),
                 None => (ConfigChange::New, 1, None),
@@ -134,18 +157,44 @@ pub async fn store_configs(
                     id: None,
                     version,
                     sha256: sha256.to_string(),
+                    first_job: Some(job),
+                    lines: (None, None),
                 });
             }
+            let lines = match &head {
+                Some(h) if mine => h.lines,
+                _ => (None, None),
+            };
+            let count = |n: Option<i32>| n.and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
             answers.insert(
                 (job, *device_id),
                 ConfigVersion {
                     change,
                     version: u32::try_from(version).unwrap_or(0),
                     previous_sha256: previous,
-                    lines_added: 0,
-                    lines_removed: 0,
+                    lines_added: count(lines.0),
+                    lines_removed: count(lines.1),
                 },
             );
+        }
+    }
+    if !own.is_empty() {
+        let devices: Vec<i64> = own.iter().map(|o| o.1).collect();
+        let versions: Vec<i32> = own.iter().map(|o| o.2 - 1).collect();
+        let statement = tx
+            .prepare_cached(
+                "SELECT c.device_id, c.sha256 FROM device_configs c
+                 JOIN unnest($1::bigint[], $2::int[]) AS t(device_id, version)
+                   ON c.device_id = t.device_id AND c.version = t.version",
+            )
+            .await?;
+        for row in tx.query(&statement, &[&devices, &versions]).await? {
+            let device: i64 = row.get(0);
+            if let Some((job, ..)) = own.iter().find(|o| o.1 == device) {
+                if let Some(answer) = answers.get_mut(&(*job, device)) {
+                    answer.previous_sha256 = Some(row.get(1));
+                }
+            }
         }
     }
 

@@ -38,11 +38,11 @@ async fn forged_results_and_dead_letters_change_no_job_and_no_counter() -> anyho
 
     // Every device "succeeded", says the forger, on a credential that never logged in.
     let forged = TaskResults {
-        version: messages::VERSION,
+        version: messages::RESULT_VERSION,
         results: devices
             .iter()
             .map(|(id, name)| TaskResult {
-                version: messages::VERSION,
+                version: messages::RESULT_VERSION,
                 job_id,
                 device_id: *id,
                 device_name: name.clone(),

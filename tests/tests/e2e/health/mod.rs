@@ -132,7 +132,7 @@ async fn sample(addr: &str, series: &str) -> Result<Option<f64>> {
 /// A device's result, as a worker would report it.
 fn result(job_id: uuid::Uuid, device_id: i64, name: &str, reason: &str) -> TaskResult {
     TaskResult {
-        version: messages::VERSION,
+        version: messages::RESULT_VERSION,
         job_id,
         device_id,
         device_name: name.into(),

@@ -57,7 +57,7 @@ async fn a_result_postgres_refuses_is_dead_lettered_and_the_aggregator_goes_on()
     let mut poison = ok(1);
     poison.reason = "output\0with a NUL".into();
     let a = TaskResults {
-        version: messages::VERSION,
+        version: messages::RESULT_VERSION,
         results: vec![ok(0), poison, ok(2)],
     };
     let conn = broker::connect(&env.settings.amqp, "test-worker").await?;
@@ -66,7 +66,7 @@ async fn a_result_postgres_refuses_is_dead_lettered_and_the_aggregator_goes_on()
     publish_signed(&env, &publisher, a_body.clone(), true).await?;
     publish_signed(&env, &publisher, serde_json::to_vec(&ok(3))?, false).await?;
     let c = TaskResults {
-        version: messages::VERSION,
+        version: messages::RESULT_VERSION,
         results: vec![ok(4)],
     };
     publish_signed(&env, &publisher, serde_json::to_vec(&c)?, true).await?;

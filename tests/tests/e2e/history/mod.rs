@@ -1,0 +1,3 @@
+//! Configuration history: versions, what changed, and the events that say so.
+
+mod events;
