@@ -52,8 +52,8 @@ impl std::fmt::Display for VersionRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             VersionRef::Number(n) => write!(f, "version {n}"),
-            VersionRef::Latest => f.write_str("the latest version"),
-            VersionRef::At(t) => write!(f, "a version at {}", t.to_rfc3339()),
+            VersionRef::Latest => f.write_str("latest version"),
+            VersionRef::At(t) => write!(f, "version at {}", t.to_rfc3339()),
         }
     }
 }
