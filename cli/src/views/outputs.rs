@@ -38,7 +38,10 @@ pub fn render(outputs: &[CommandOutput], style: Style) -> String {
         }
     }
     if outputs.is_empty() {
-        out.push_str("no command outputs stored for this job (only `command` jobs store them)\n");
+        out.push_str(
+            "no command outputs stored (for this job, or this device of it): only `command` \
+             jobs store them\n",
+        );
     }
     out
 }
