@@ -26,6 +26,9 @@ pub enum Exit {
     /// `FAILED_*`: the job could not run (invalid request, not permitted, credential
     /// resolution, dispatcher error); stderr says which.
     NotRun = 8,
+    /// The configuration version asked for is not there (`device config --version N`,
+    /// `--at TIME`, `device diff`), or the device has no configuration yet.
+    Missing = 9,
 }
 
 impl Exit {
@@ -43,6 +46,16 @@ impl Exit {
             | JobStatus::FailedUnexpected
             | JobStatus::FailedNotPermitted => Exit::NotRun,
             JobStatus::Pending | JobStatus::Running => Exit::GaveUp,
+        }
+    }
+
+    /// What a command that failed with `e` exits with: [`Exit::Missing`] for a version
+    /// that is not there, [`Exit::Error`] otherwise.
+    pub fn for_error(e: &anyhow::Error) -> Exit {
+        if e.chain().any(|c| c.is::<crate::views::history::Missing>()) {
+            Exit::Missing
+        } else {
+            Exit::Error
         }
     }
 
@@ -70,6 +83,7 @@ Exit codes:
   6  COMPLETED_NO_CREDENTIALS: no credential applied to any device
   7  COMPLETED_NO_DEVICES: the targets matched no device
   8  FAILED_*: the job could not run (stderr says why)
+  9  no such configuration version (device config, device diff)
 A closed output pipe (`netraven job list | head -1`) ends the command quietly with 0.";
 
 #[cfg(test)]
@@ -98,7 +112,7 @@ mod tests {
 
     #[test]
     fn the_help_table_lists_every_code() {
-        for code in 0..=Exit::NotRun.code() {
+        for code in 0..=Exit::Missing.code() {
             assert!(HELP.contains(&format!("\n  {code}  ")), "{code} missing");
         }
     }

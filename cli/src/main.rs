@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         Err(e) if output::is_broken_pipe(&e) => Exit::Success.into(),
         Err(e) => {
             netraven_cli::note!("error: {e:#}");
-            Exit::Error.into()
+            Exit::for_error(&e).into()
         }
     }
 }

@@ -1,6 +1,9 @@
-//! `netraven inventory`, `credential`, `device` (with `host-key`) and `prune`.
+//! `netraven inventory`, `credential`, `device` (with `host-key` and the configuration
+//! history), `config grep` and `prune`.
 
 use super::OutputArgs;
+use crate::views::history::{parse_time, VersionRef};
+use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
@@ -31,6 +34,75 @@ pub enum DeviceCommand {
     /// Pin, forget and list devices' host keys, so that `strict` checking can be the policy.
     #[command(subcommand, name = "host-key")]
     HostKey(HostKeyCommand),
+    /// The device's configuration versions, newest first: number, SHA-256, first and last
+    /// seen, the job that stored it, size, lines added and removed against the one before.
+    #[command(after_help = HISTORY_EXIT)]
+    Configs {
+        name: String,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// One configuration version's text (the latest by default), as stored: redirect it to
+    /// a file. On a terminal, control characters are shown escaped.
+    #[command(after_help = HISTORY_EXIT)]
+    Config {
+        name: String,
+        /// This version number.
+        #[arg(long, value_name = "N", conflicts_with = "at")]
+        version: Option<i32>,
+        /// The version the device had at this time (RFC 3339: 2026-11-30T22:00:00Z).
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        at: Option<DateTime<Utc>>,
+        /// Write the exact bytes the device sent (they differ from the text only when the
+        /// device sent a NUL or bytes that are not UTF-8), even on a terminal.
+        #[arg(long, conflicts_with_all = ["escape", "json"])]
+        raw: bool,
+        /// Show control characters escaped even when stdout is not a terminal (`| less`).
+        #[arg(long, conflicts_with = "json")]
+        escape: bool,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// A unified diff between two versions: by default the latest against the one before;
+    /// FROM alone is compared with the latest. FROM and TO are version numbers, `latest`,
+    /// or times (RFC 3339: the version the device had then).
+    #[command(after_help = HISTORY_EXIT)]
+    Diff {
+        name: String,
+        #[arg(value_parser = VersionRef::parse)]
+        from: Option<VersionRef>,
+        #[arg(value_parser = VersionRef::parse)]
+        to: Option<VersionRef>,
+        /// Lines of context around each change.
+        #[arg(long, value_name = "N", default_value_t = 3)]
+        context: usize,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+}
+
+/// The exit codes of the history commands.
+const HISTORY_EXIT: &str = "\
+Exit codes:
+  0  success
+  1  error: no such device, database unreachable, bad configuration
+  2  usage error: the command line is wrong
+  9  no such version: the device has no version N, none at --at TIME, or no configuration yet";
+
+/// `netraven config grep`.
+#[derive(Args)]
+pub struct GrepArgs {
+    /// A POSIX regular expression (PostgreSQL's advanced syntax), matched against each
+    /// line of the devices' latest configurations: `^` and `$` are the ends of a line.
+    pub pattern: String,
+    /// Only devices with this tag (repeatable: any of them).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Ignore case.
+    #[arg(short = 'i', long)]
+    pub ignore_case: bool,
+    #[command(flatten)]
+    pub out: OutputArgs,
 }
 
 #[derive(Subcommand)]

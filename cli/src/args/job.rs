@@ -1,4 +1,4 @@
-//! `netraven job ...`: submit, show, watch, list, results and logs.
+//! `netraven job ...`: submit, show, watch, list, results, outputs and logs.
 
 use super::OutputArgs;
 use crate::exit::HELP as EXIT_CODES;
@@ -57,6 +57,15 @@ pub enum JobCommand {
         /// Only devices with this outcome (repeatable; e.g. AUTH_FAILED).
         #[arg(long = "outcome", value_parser = parse_outcome)]
         outcomes: Vec<Outcome>,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// What a `command` job's devices answered: per device, each command in order, its
+    /// exit status and output (control characters shown escaped; `--json` has them exact).
+    Outputs {
+        id: uuid::Uuid,
+        /// Only this device.
+        device: Option<String>,
         #[command(flatten)]
         out: OutputArgs,
     },

@@ -6,7 +6,9 @@ mod keys;
 mod ops;
 mod root;
 
-pub use fleet::{CredentialCommand, DeviceCommand, HostKeyCommand, InventoryCommand, PruneArgs};
+pub use fleet::{
+    CredentialCommand, DeviceCommand, GrepArgs, HostKeyCommand, InventoryCommand, PruneArgs,
+};
 pub use job::{JobCommand, SubmitArgs};
 pub use keys::{SecretsCommand, SigningCommand};
 pub use ops::{

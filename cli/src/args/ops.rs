@@ -42,6 +42,9 @@ pub struct BrokerSetupArgs {
 pub enum ConfigCommand {
     /// Print the effective configuration, every secret masked.
     Show,
+    /// The devices whose latest configuration matches a regular expression, with the
+    /// matching lines and their numbers (matched in Postgres: only those lines leave it).
+    Grep(super::GrepArgs),
 }
 
 #[derive(Subcommand)]

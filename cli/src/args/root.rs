@@ -47,7 +47,7 @@ pub enum Command {
     Aggregator,
     /// Apply pending database migrations (a no-op when there are none).
     Migrate,
-    /// Configuration.
+    /// The effective settings; `config grep` searches the devices' configurations.
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Sealing keys.

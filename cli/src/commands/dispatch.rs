@@ -1,6 +1,6 @@
 //! `run`: loads the configuration, starts logging and hands each command to its module.
 
-use super::{docs, fleet, job, keys, ops};
+use super::{config, docs, fleet, job, keys, ops};
 use crate::args::{Cli, Command};
 use crate::exit::Exit;
 use crate::{bench, demo, output};
@@ -29,6 +29,7 @@ pub async fn run(cli: Cli) -> Result<Exit> {
             | Command::Credential(_)
             | Command::Device(_)
             | Command::Prune(_)
+            | Command::Config(_)
             | Command::Migrate
             | Command::Services(_)
     ) {
@@ -47,7 +48,7 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         }
         Command::Worker => netraven_worker::run(settings, shutdown::on_signal()).await?,
         Command::Migrate => ops::migrate(&settings).await?,
-        Command::Config(cmd) => ops::config(&settings, cmd)?,
+        Command::Config(cmd) => config::run(&settings, cmd).await?,
         Command::Signing(cmd) => keys::signing(&settings, cmd)?,
         Command::Secrets(cmd) => keys::secrets(&settings, cmd).await?,
         Command::Inventory(cmd) => fleet::inventory(&settings, cmd).await?,

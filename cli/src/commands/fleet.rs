@@ -1,10 +1,13 @@
-//! `netraven inventory import`, `credential list`, `device show`, `device host-key ...` and
-//! `prune`: the fleet's records in Postgres.
+//! `netraven inventory import`, `credential list`, `device show`, `device host-key ...`,
+//! the configuration history (`device configs`, `config`, `diff`) and `prune`: the fleet's
+//! records in Postgres.
 
 use super::connect::connect;
 use crate::args::{CredentialCommand, DeviceCommand, HostKeyCommand, InventoryCommand, PruneArgs};
 use crate::host_keys::{self, ListScope, PinFrom};
-use crate::{inventory, say, views};
+use crate::views::configs::TextMode;
+use crate::views::history::{self, Missing, VersionRef};
+use crate::{inventory, output, say, views};
 use anyhow::{bail, Result};
 use netraven_shared::config::Settings;
 use netraven_shared::sealing::KeyRing;
@@ -46,6 +49,69 @@ pub async fn device(settings: &Settings, cmd: DeviceCommand) -> Result<()> {
             out.print(&device, views::devices::render)
         }
         DeviceCommand::HostKey(cmd) => host_key(settings, cmd).await,
+        DeviceCommand::Configs { name, out } => {
+            let client = connect(settings).await?;
+            let versions = history::versions(&client, &name).await?;
+            out.print(&versions, views::configs::render_versions)
+        }
+        DeviceCommand::Config {
+            name,
+            version,
+            at,
+            raw,
+            escape,
+            out,
+        } => {
+            let client = connect(settings).await?;
+            let which = match (version, at) {
+                (Some(n), _) => VersionRef::Number(n),
+                (None, Some(t)) => VersionRef::At(t),
+                (None, None) => VersionRef::Latest,
+            };
+            let v = history::version(&client, &name, which).await?;
+            if out.json {
+                return Ok(output::data(&views::json(&v)?)?);
+            }
+            use std::io::{IsTerminal, Write};
+            let mode = if raw {
+                TextMode::Raw
+            } else if escape || std::io::stdout().is_terminal() {
+                TextMode::Escaped
+            } else {
+                TextMode::Stored
+            };
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(&views::configs::render_text(&v, mode))?;
+            Ok(stdout.flush()?)
+        }
+        DeviceCommand::Diff {
+            name,
+            from,
+            to,
+            context,
+            out,
+        } => {
+            let client = connect(settings).await?;
+            let id = history::device_id(&client, &name).await?;
+            let to =
+                history::version_of(&client, id, &name, to.unwrap_or(VersionRef::Latest)).await?;
+            let from = match from {
+                Some(which) => which,
+                None => VersionRef::Number(
+                    history::version_before(&client, id, to.meta.version)
+                        .await?
+                        .ok_or_else(|| {
+                            Missing(format!(
+                                "{name:?} has only version {}: nothing to compare it with",
+                                to.meta.version
+                            ))
+                        })?,
+                ),
+            };
+            let from = history::version_of(&client, id, &name, from).await?;
+            let diff = views::diff::diff(&from, &to, context);
+            out.print(&diff, views::diff::render)
+        }
     }
 }
 

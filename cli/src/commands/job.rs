@@ -58,6 +58,11 @@ pub async fn run(settings: &Settings, cmd: JobCommand) -> Result<Exit> {
             let results = views::jobs::results(&client, id, &outcomes).await?;
             out.print(&results, |r, s| views::jobs::render_results(r, s))?;
         }
+        JobCommand::Outputs { id, device, out } => {
+            let client = connect(settings).await?;
+            let outputs = views::history::command_outputs(&client, id, device.as_deref()).await?;
+            out.print(&outputs, |o, s| views::outputs::render(o, s))?;
+        }
         JobCommand::Logs { id, device, out } => {
             let client = connect(settings).await?;
             let lines = views::jobs::logs(&client, id, device.as_deref()).await?;

@@ -1,8 +1,8 @@
-//! `netraven migrate`, `config show`, `services ensure`, `sim`, `broker setup` and `dead ...`:
+//! `netraven migrate`, `services ensure`, `sim`, `broker setup` and `dead ...`:
 //! running and operating the fleet's machinery.
 
-use crate::args::{BrokerCommand, ConfigCommand, DeadCommand, ServicesCommand, SimArgs};
-use crate::{access, dead_letters, output, say, services};
+use crate::args::{BrokerCommand, DeadCommand, ServicesCommand, SimArgs};
+use crate::{access, dead_letters, say, services};
 use anyhow::Result;
 use netraven_shared::config::Settings;
 use netraven_shared::{db, shutdown};
@@ -17,12 +17,6 @@ pub async fn migrate(settings: &Settings) -> Result<()> {
     } else {
         say!("applied {}", applied.join(", "))?;
     }
-    Ok(())
-}
-
-pub fn config(settings: &Settings, cmd: ConfigCommand) -> Result<()> {
-    let ConfigCommand::Show = cmd;
-    output::data(&settings.show()?)?;
     Ok(())
 }
 

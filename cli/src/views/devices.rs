@@ -55,6 +55,8 @@ pub struct Affinity {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ConfigSnapshot {
+    /// The latest version's number (`device configs` lists them all).
+    pub version: i32,
     pub sha256: String,
     pub size_bytes: i32,
     /// When this configuration was first seen: when the device's config last changed.
@@ -133,15 +135,16 @@ pub async fn show(client: &deadpool_postgres::Client, name: &str) -> Result<Devi
         });
     let config = client
         .query_opt(
-            "SELECT sha256, size_bytes, first_seen_at, last_seen_at, first_job_id,
+            "SELECT version, sha256, size_bytes, first_seen_at, last_seen_at, first_job_id,
                     (SELECT count(*) FROM device_configs WHERE device_id = $1) AS versions
              FROM device_configs WHERE device_id = $1
-             ORDER BY last_seen_at DESC, id DESC LIMIT 1",
+             ORDER BY version DESC LIMIT 1",
             &[&id],
         )
         .await
         .context("cannot read the device's configuration")?
         .map(|r| ConfigSnapshot {
+            version: r.get("version"),
             sha256: r.get("sha256"),
             size_bytes: r.get("size_bytes"),
             changed_at: r.get("first_seen_at"),
@@ -219,11 +222,15 @@ pub fn render(d: &DeviceDetail, style: Style) -> String {
     );
     match &d.config {
         Some(c) => {
-            line("config", format!("sha256:{}", c.sha256));
+            line(
+                "config",
+                format!("version {} sha256:{}", c.version, c.sha256),
+            );
             line(
                 "",
                 format!(
-                    "{} bytes; changed {}; last seen {}; {} version{} stored",
+                    "{} bytes; changed {}; last seen {}; {} version{} stored \
+                     (`device configs` lists them)",
                     c.size_bytes,
                     when(Some(c.changed_at)),
                     ago(Some(c.last_seen_at)),

@@ -1,6 +1,7 @@
 //! `netraven job show`: a job's summary (status, devices per outcome, timings, the
 //! credentials that logged in) and its devices only when asked, capped for large jobs.
 
+use super::history::{self, ConfigChanges};
 use super::jobs::{self, JobSummary};
 use super::{duration_ms, shown, when, Style};
 use anyhow::{Context, Result};
@@ -21,6 +22,9 @@ pub struct JobDetail {
     pub credentials: Vec<CredentialUse>,
     /// How long devices took, over those that reported; `null` before any did.
     pub device_time: Option<DeviceTime>,
+    /// Devices whose backup stored their first configuration, a new version, or found the
+    /// latest unchanged; all 0 for a job that stores no configuration.
+    pub config_changes: ConfigChanges,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub results: Option<Vec<DeviceResult>>,
 }
@@ -50,6 +54,7 @@ pub async fn show(
     let job = jobs::summary(client, job_id).await?;
     let credentials = credential_uses(client, job_id).await?;
     let device_time = device_time(client, job_id).await?;
+    let config_changes = history::config_changes(client, job_id).await?;
     let results = if devices {
         Some(netraven_dispatcher::job_rows::results(client, job_id).await?)
     } else {
@@ -59,6 +64,7 @@ pub async fn show(
         job,
         credentials,
         device_time,
+        config_changes,
         results,
     })
 }
@@ -137,6 +143,14 @@ pub fn render(d: &JobDetail, rows: Option<usize>, style: Style) -> String {
             .map(|c| format!("{} {}", shown(&c.credential), c.devices))
             .collect();
         let _ = writeln!(out, "logged in  {}", uses.join(" · "));
+    }
+    let c = &d.config_changes;
+    if c.new + c.changed + c.unchanged > 0 {
+        let _ = writeln!(
+            out,
+            "configs    {} changed, {} new, {} unchanged",
+            c.changed, c.new, c.unchanged
+        );
     }
     out.push('\n');
     out.push_str(&jobs::render_outcomes(

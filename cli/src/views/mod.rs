@@ -7,17 +7,27 @@
 //! | [`watch`] | `netraven job watch`: live progress, the final table, the exit code |
 //! | [`credentials`] | `netraven credential list` |
 //! | [`devices`] | `netraven device show` |
+//! | [`history`] | the SQL of the configuration history, `config grep` and `job outputs` |
+//! | [`configs`] | `netraven device configs` and `device config` |
+//! | [`diff`] | `netraven device diff` |
+//! | [`grep`] | `netraven config grep` |
+//! | [`outputs`] | `netraven job outputs` |
 //! | [`host_keys`] | `netraven device host-key pin`, `forget`, `list` |
 //! | [`prune`] | `netraven prune` |
 //!
 //! Each view fetches into a serialisable struct (its fields are the stable `--json` names)
 //! and renders that struct as text separately, so scripts and people see the same data.
 
+pub mod configs;
 pub mod credentials;
 pub mod devices;
+pub mod diff;
+pub mod grep;
+pub mod history;
 pub mod host_keys;
 pub mod job_show;
 pub mod jobs;
+pub mod outputs;
 pub mod prune;
 pub mod watch;
 

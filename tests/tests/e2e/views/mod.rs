@@ -1,6 +1,8 @@
 //! What people and scripts see: `job watch`, `job list/results/logs/show`, `credential
-//! list`, `device show` and `prune`, as real `netraven` processes on real services.
+//! list`, `device show`, the configuration history and `prune`, as real `netraven`
+//! processes on real services.
 
+mod history;
 mod job;
 mod netraven;
 mod prune;

@@ -1,0 +1,255 @@
+//! `netraven device diff`: two versions' line diff (the `similar` crate) as hunks for
+//! `--json`, and as a unified diff for people: red and green on a terminal, escaped.
+
+use super::history::{Version, VersionText};
+use super::{shown, Style};
+use chrono::{DateTime, Utc};
+use comfy_table::Color;
+use serde::Serialize;
+use similar::{ChangeTag, TextDiff};
+use std::fmt::Write;
+use std::time::Duration;
+
+/// A diff gives up looking for the smallest one past this, and is still correct (as the
+/// worker does when it counts lines).
+const DIFF_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `netraven device diff --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigDiff {
+    pub device: String,
+    pub from: Side,
+    pub to: Side,
+    pub lines_added: usize,
+    pub lines_removed: usize,
+    /// Lines of context around each change.
+    pub context: usize,
+    /// Empty when the two versions have the same text.
+    pub hunks: Vec<Hunk>,
+}
+
+/// One of the two versions compared.
+#[derive(Debug, Clone, Serialize)]
+pub struct Side {
+    pub version: i32,
+    pub sha256: String,
+    pub first_seen_at: DateTime<Utc>,
+}
+
+impl From<&Version> for Side {
+    fn from(v: &Version) -> Side {
+        Side {
+            version: v.version,
+            sha256: v.sha256.clone(),
+            first_seen_at: v.first_seen_at,
+        }
+    }
+}
+
+/// A hunk, numbered as a unified diff's `@@ -old_start,old_lines +new_start,new_lines @@`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hunk {
+    pub old_start: usize,
+    pub old_lines: usize,
+    pub new_start: usize,
+    pub new_lines: usize,
+    pub lines: Vec<DiffLine>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DiffLine {
+    /// `context`, `added` or `removed`.
+    pub tag: &'static str,
+    /// The line's number (from 1) in the older version; `null` for an added line.
+    pub old_number: Option<usize>,
+    /// The line's number in the newer version; `null` for a removed line.
+    pub new_number: Option<usize>,
+    /// Without its line end.
+    pub text: String,
+}
+
+/// The line diff of `from` to `to`.
+pub fn diff(from: &VersionText, to: &VersionText, context: usize) -> ConfigDiff {
+    let text = TextDiff::configure()
+        .timeout(DIFF_TIMEOUT)
+        .diff_lines(from.content.as_str(), to.content.as_str());
+    let (mut added, mut removed) = (0, 0);
+    let mut hunks = Vec::new();
+    for group in text.grouped_ops(context) {
+        let (Some(first), Some(last)) = (group.first(), group.last()) else {
+            continue;
+        };
+        let old = first.old_range().start..last.old_range().end;
+        let new = first.new_range().start..last.new_range().end;
+        let mut lines = Vec::new();
+        for op in &group {
+            for change in text.iter_changes(op) {
+                let tag = match change.tag() {
+                    ChangeTag::Equal => "context",
+                    ChangeTag::Insert => {
+                        added += 1;
+                        "added"
+                    }
+                    ChangeTag::Delete => {
+                        removed += 1;
+                        "removed"
+                    }
+                };
+                let value = change.value();
+                lines.push(DiffLine {
+                    tag,
+                    old_number: change.old_index().map(|i| i + 1),
+                    new_number: change.new_index().map(|i| i + 1),
+                    text: value.strip_suffix('\n').unwrap_or(value).to_string(),
+                });
+            }
+        }
+        hunks.push(Hunk {
+            old_start: start(&old),
+            old_lines: old.len(),
+            new_start: start(&new),
+            new_lines: new.len(),
+            lines,
+        });
+    }
+    ConfigDiff {
+        device: from.device.clone(),
+        from: Side::from(&from.meta),
+        to: Side::from(&to.meta),
+        lines_added: added,
+        lines_removed: removed,
+        context,
+        hunks,
+    }
+}
+
+/// A unified diff's start line: from 1, or the line before when the range is empty.
+fn start(r: &std::ops::Range<usize>) -> usize {
+    if r.is_empty() {
+        r.start
+    } else {
+        r.start + 1
+    }
+}
+
+/// The unified diff: headers naming the versions, `@@` lines in cyan, removed lines red,
+/// added green; every line's control characters escaped.
+pub fn render(d: &ConfigDiff, style: Style) -> String {
+    let name = shown(&d.device);
+    let side = |s: &Side| {
+        format!(
+            "{name} version {} ({}, {})",
+            s.version,
+            &s.sha256[..s.sha256.len().min(12)],
+            s.first_seen_at.format("%Y-%m-%d %H:%M:%S UTC")
+        )
+    };
+    let mut out = String::new();
+    let _ = writeln!(out, "--- {}", side(&d.from));
+    let _ = writeln!(out, "+++ {}", side(&d.to));
+    for h in &d.hunks {
+        let range = |start: usize, len: usize| match len {
+            1 => start.to_string(),
+            _ => format!("{start},{len}"),
+        };
+        let header = format!(
+            "@@ -{} +{} @@",
+            range(h.old_start, h.old_lines),
+            range(h.new_start, h.new_lines)
+        );
+        let _ = writeln!(out, "{}", style.paint(&header, Some(Color::Cyan)));
+        for l in &h.lines {
+            let (mark, color) = match l.tag {
+                "added" => ('+', Some(Color::Green)),
+                "removed" => ('-', Some(Color::Red)),
+                _ => (' ', None),
+            };
+            let line = format!("{mark}{}", shown(&l.text));
+            let _ = writeln!(out, "{}", style.paint(&line, color));
+        }
+    }
+    if d.hunks.is_empty() {
+        let _ = writeln!(
+            out,
+            "(versions {} and {} have the same text)",
+            d.from.version, d.to.version
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "{} line{} added, {} removed",
+            d.lines_added,
+            if d.lines_added == 1 { "" } else { "s" },
+            d.lines_removed
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(n: i32, content: &str) -> VersionText {
+        VersionText {
+            device: "r1".into(),
+            meta: Version {
+                version: n,
+                sha256: format!("{n:064}"),
+                first_seen_at: Utc::now(),
+                last_seen_at: Utc::now(),
+                first_job_id: None,
+                last_job_id: None,
+                size_bytes: 0,
+                lines_added: None,
+                lines_removed: None,
+            },
+            content: content.into(),
+            content_base64: None,
+        }
+    }
+
+    #[test]
+    fn a_changed_line_reads_as_a_unified_diff() {
+        let old = version(1, "hostname r1\nntp server 1.1.1.1\nend\n");
+        let new = version(
+            2,
+            "hostname r1\nntp server 2.2.2.2\nlogging host 3.3.3.3\nend\n",
+        );
+        let d = diff(&old, &new, 1);
+        assert_eq!((d.lines_added, d.lines_removed), (2, 1));
+        assert_eq!(d.hunks.len(), 1);
+        let text = render(&d, Style::plain());
+        assert!(
+            text.contains(
+                "@@ -1,3 +1,4 @@\n hostname r1\n-ntp server 1.1.1.1\n+ntp server 2.2.2.2\n\
+                 +logging host 3.3.3.3\n end\n"
+            ),
+            "{text}"
+        );
+        let coloured = render(
+            &d,
+            Style {
+                color: true,
+                width: None,
+            },
+        );
+        assert!(
+            coloured.contains("\x1b[31m-ntp server 1.1.1.1\x1b[0m"),
+            "{coloured}"
+        );
+        assert!(
+            coloured.contains("\x1b[32m+ntp server 2.2.2.2\x1b[0m"),
+            "{coloured}"
+        );
+    }
+
+    #[test]
+    fn device_bytes_reach_the_diff_escaped() {
+        let d = diff(&version(1, "a\n"), &version(2, "a\n\u{1b}[2Jb\r\n"), 3);
+        let text = render(&d, Style::plain());
+        assert!(text.contains("+\\e[2Jb\\r\n"), "{text}");
+        assert!(!text.contains('\u{1b}'));
+        assert_eq!(d.hunks[0].lines[1].text, "\u{1b}[2Jb\r");
+    }
+}
