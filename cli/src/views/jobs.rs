@@ -160,11 +160,23 @@ pub fn render_results(results: &[DeviceResult], style: Style) -> String {
             text(r.credential.as_deref().unwrap_or("-")),
             number(r.attempts),
             number(duration_ms(r.duration_ms)),
-            Cell::new(short_hash(r.config_sha256.as_deref())),
+            Cell::new(config_cell(r)),
             text(&r.reason),
         ]);
     }
     format!("{table}\n{} devices\n", results.len())
+}
+
+/// The configuration's short hash, with its version and a mark when it is new to the
+/// device's history: `v3 1a2b3c4d5e6f changed`.
+fn config_cell(r: &DeviceResult) -> String {
+    let hash = short_hash(r.config_sha256.as_deref());
+    match (r.config_version, r.config_change.as_deref()) {
+        (Some(v), Some("CHANGED")) => format!("v{v} {hash} changed"),
+        (Some(v), Some("NEW")) => format!("v{v} {hash} new"),
+        (Some(v), _) => format!("v{v} {hash}"),
+        _ => hash,
+    }
 }
 
 /// `netraven job list`: the newest jobs first.

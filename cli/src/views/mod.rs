@@ -294,6 +294,8 @@ mod tests {
             attempts: 1,
             duration_ms: 5,
             config_sha256: None,
+            config_change: None,
+            config_version: None,
         };
         for style in [
             Style::plain(),

@@ -53,13 +53,18 @@ pub struct DeviceResult {
     pub attempts: i32,
     pub duration_ms: i64,
     pub config_sha256: Option<String>,
+    /// What the backup did to the device's history: `NEW`, `CHANGED`, `UNCHANGED`.
+    pub config_change: Option<String>,
+    /// The device's configuration version after the job.
+    pub config_version: Option<i32>,
 }
 
 pub async fn results<C: GenericClient>(db: &C, job_id: Uuid) -> Result<Vec<DeviceResult>> {
     let rows = db
         .query(
             "SELECT r.device_id, r.device_name, r.outcome, r.reason, c.name AS credential,
-                    r.attempts, r.duration_ms, r.config_sha256
+                    r.attempts, r.duration_ms, r.config_sha256, r.config_change,
+                    r.config_version
              FROM job_results r LEFT JOIN credentials c ON c.id = r.credential_id
              WHERE r.job_id = $1 ORDER BY r.device_name",
             &[&job_id],
@@ -79,6 +84,8 @@ pub async fn results<C: GenericClient>(db: &C, job_id: Uuid) -> Result<Vec<Devic
             attempts: r.get("attempts"),
             duration_ms: r.get("duration_ms"),
             config_sha256: r.get("config_sha256"),
+            config_change: r.get("config_change"),
+            config_version: r.get("config_version"),
         })
         .collect())
 }
