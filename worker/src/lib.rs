@@ -11,6 +11,7 @@
 //! | [`isolate`] | a batch Postgres refuses for good, split until the devices it refuses are found |
 //! | [`batcher`] | the batching windows of group commit, apart from what is committed |
 //! | [`persist`] | every statement the worker runs against Postgres, and its one retry policy |
+//! | [`versions`] | numbering a batch's configurations as versions, and counting changed lines |
 //! | [`device_text`] | a device's output as stored: text, and the exact bytes when it is not text |
 //! | [`report`] | what a device's work produced: attempts, outcome, snapshot, outputs |
 //! | [`outcome`] | the one mapping from a failure to a per-device outcome |
@@ -41,6 +42,7 @@ pub mod redact;
 pub mod report;
 pub mod results;
 pub mod ssh;
+pub mod versions;
 
 pub use consumer::run;
 pub use context::WorkerContext;

@@ -7,46 +7,15 @@
 //! reads the text of its version before, to count the lines.
 
 use super::connection::execute;
-use crate::device_text::DeviceText;
 use crate::error::WorkerError;
 use crate::report::DeviceReport;
-use netraven_shared::messages::{ConfigChange, ConfigVersion, TaskResult};
-use similar::{ChangeTag, TextDiff};
+use crate::versions::{line_changes, plan, Backup, Before, Head};
+use netraven_shared::messages::{ConfigVersion, TaskResult};
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 /// One finished device to store the configuration of.
 type Recorded<'a> = (&'a TaskResult, &'a DeviceReport);
-
-/// A device's latest version as stored.
-struct Head {
-    id: Option<i64>,
-    version: i32,
-    sha256: String,
-    /// The job that stored it, and its line counts: a batch written again after a commit
-    /// whose outcome it never learnt finds its own version, and reports it as stored.
-    first_job: Option<Uuid>,
-    lines: (Option<i32>, Option<i32>),
-}
-
-/// A version to insert.
-struct NewVersion<'a> {
-    device_id: i64,
-    version: i32,
-    sha256: &'a str,
-    content: &'a DeviceText,
-    first_job: Uuid,
-    last_job: Uuid,
-    /// The row of the version before, when it is stored already (its text is read to
-    /// count lines), or the text of one inserted by this batch.
-    before: Before<'a>,
-}
-
-enum Before<'a> {
-    First,
-    Stored(i64),
-    InBatch(&'a DeviceText),
-}
 
 /// Stores the configurations of a batch and answers, per job and device, what each did to
 /// the device's history. Devices deleted while their task was in flight store nothing
@@ -59,7 +28,7 @@ pub async fn store_configs(
 ) -> Result<HashMap<(Uuid, i64), ConfigVersion>, WorkerError> {
     // Each device's snapshots in batch order (a device is twice in a batch only when two
     // jobs reached it within one group commit).
-    let mut by_device: BTreeMap<i64, Vec<(Uuid, &str, &DeviceText)>> = BTreeMap::new();
+    let mut by_device: BTreeMap<i64, Vec<Backup<'_>>> = BTreeMap::new();
     for (result, report) in batch {
         if let Some(c) = &report.config {
             by_device.entry(result.device_id).or_default().push((
@@ -69,9 +38,8 @@ pub async fn store_configs(
             ));
         }
     }
-    let mut answers = HashMap::new();
     if by_device.is_empty() {
-        return Ok(answers);
+        return Ok(HashMap::new());
     }
     let ids: Vec<i64> = by_device.keys().copied().collect();
     let statement = tx
@@ -91,93 +59,18 @@ pub async fn store_configs(
         .await?;
     let mut heads: HashMap<i64, Option<Head>> = HashMap::new();
     for row in tx.query(&statement, &[&ids]).await? {
-        let head = row.get::<_, Option<i32>>(2).map(|version| Head {
-            id: row.get(1),
-            version,
+        let head = row.get::<_, Option<i64>>(1).map(|id| Head {
+            id,
+            version: row.get(2),
             sha256: row.get(3),
             first_job: row.get(4),
             lines: (row.get(5), row.get(6)),
         });
         heads.insert(row.get(0), head);
     }
+    let plan = plan(&by_device, heads);
+    let (seen, inserts, own, mut answers) = (plan.seen, plan.inserts, plan.own, plan.answers);
 
-    let mut seen: Vec<(i64, Uuid)> = Vec::new();
-    // Versions this job stored in an earlier try of this batch, whose version before is
-    // looked up for the report.
-    let mut own: Vec<(Uuid, i64, i32)> = Vec::new();
-    let mut inserts: Vec<NewVersion<'_>> = Vec::new();
-    for (device_id, snapshots) in &by_device {
-        // A device deleted meanwhile has no row: nothing is stored for it.
-        let Some(head) = heads.remove(device_id) else {
-            continue;
-        };
-        let mut head = head;
-        let mut pending: Option<usize> = None;
-        for &(job, sha256, content) in snapshots {
-            let same = head.as_ref().is_some_and(|h| h.sha256 == sha256);
-            let mine = same
-                && pending.is_none()
-                && head.as_ref().is_some_and(|h| h.first_job == Some(job));
-            let (change, version, previous) = match &head {
-                Some(h) if mine => {
-                    own.push((job, *device_id, h.version));
-                    let change = if h.version == 1 {
-                        ConfigChange::New
-                    } else {
-                        ConfigChange::Changed
-                    };
-                    (change, h.version, None)
-                }
-                Some(h) if same => (ConfigChange::Unchanged, h.version, None),
-                Some(h) => (ConfigChange::Changed, h.version + 1, Some(h.sha256.clone())),
-                None => (ConfigChange::New, 1, None),
-            };
-            if same {
-                match pending {
-                    Some(i) => inserts[i].last_job = job,
-                    None => seen.extend(head.as_ref().and_then(|h| h.id).map(|id| (id, job))),
-                }
-            } else {
-                let before = match (pending, &head) {
-                    (Some(i), _) => Before::InBatch(inserts[i].content),
-                    (None, Some(Head { id: Some(id), .. })) => Before::Stored(*id),
-                    _ => Before::First,
-                };
-                inserts.push(NewVersion {
-                    device_id: *device_id,
-                    version,
-                    sha256,
-                    content,
-                    first_job: job,
-                    last_job: job,
-                    before,
-                });
-                pending = Some(inserts.len() - 1);
-                head = Some(Head {
-                    id: None,
-                    version,
-                    sha256: sha256.to_string(),
-                    first_job: Some(job),
-                    lines: (None, None),
-                });
-            }
-            let lines = match &head {
-                Some(h) if mine => h.lines,
-                _ => (None, None),
-            };
-            let count = |n: Option<i32>| n.and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
-            answers.insert(
-                (job, *device_id),
-                ConfigVersion {
-                    change,
-                    version: u32::try_from(version).unwrap_or(0),
-                    previous_sha256: previous,
-                    lines_added: count(lines.0),
-                    lines_removed: count(lines.1),
-                },
-            );
-        }
-    }
     if !own.is_empty() {
         let devices: Vec<i64> = own.iter().map(|o| o.1).collect();
         let versions: Vec<i32> = own.iter().map(|o| o.2 - 1).collect();
@@ -289,36 +182,4 @@ pub async fn store_configs(
     )
     .await?;
     Ok(answers)
-}
-
-/// Lines added and removed from `old` to `new`, as a unified diff of the two counts them.
-pub fn line_changes(old: &str, new: &str) -> (u32, u32) {
-    let diff = TextDiff::configure()
-        .timeout(std::time::Duration::from_secs(1))
-        .diff_lines(old, new);
-    let (mut added, mut removed) = (0u32, 0u32);
-    for change in diff.iter_all_changes() {
-        match change.tag() {
-            ChangeTag::Insert => added += 1,
-            ChangeTag::Delete => removed += 1,
-            ChangeTag::Equal => {}
-        }
-    }
-    (added, removed)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::line_changes;
-
-    #[test]
-    fn lines_are_counted_as_a_unified_diff_counts_them() {
-        let old = "hostname r1\ninterface Gi0/1\n description a\n!\nend\n";
-        assert_eq!(line_changes(old, old), (0, 0));
-        let changed = "hostname r1\ninterface Gi0/1\n description b\n!\nend\n";
-        assert_eq!(line_changes(old, changed), (1, 1));
-        let added = "hostname r1\ninterface Gi0/1\n description a\n!\nntp server 10.0.0.1\nend\n";
-        assert_eq!(line_changes(old, added), (1, 0));
-        assert_eq!(line_changes(old, "hostname r1\nend\n"), (0, 3));
-    }
 }

@@ -16,7 +16,6 @@ mod pins;
 mod results;
 
 pub use claims::{Claim, Claimer};
-pub use configs::line_changes;
 pub use connection::{refusal, SESSION_OPTIONS};
 pub use key_reports::{forget_day_old_key_reports, remove_key_report, report_keys};
 pub use outputs::store_command_outputs;
