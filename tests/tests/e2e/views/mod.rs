@@ -4,3 +4,4 @@
 mod job;
 mod netraven;
 mod prune;
+mod prune_versions;
