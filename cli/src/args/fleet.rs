@@ -142,12 +142,26 @@ pub enum HostKeyCommand {
 
 #[derive(Args)]
 pub struct PruneArgs {
-    /// Prune what is older than this (default: aggregator.retention_days).
-    #[arg(long)]
+    /// Prune finished jobs, logs and login attempts older than this (default:
+    /// aggregator.retention_days).
+    #[arg(long, value_parser = days())]
     pub older_than_days: Option<u32>,
+    /// Keep each device's this many newest configuration versions (default:
+    /// aggregator.config_retention_versions; the latest is always kept).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep_config_versions: Option<u32>,
+    /// Keep every configuration version seen within this many days (default:
+    /// aggregator.config_retention_days).
+    #[arg(long, value_parser = days())]
+    pub config_older_than_days: Option<u32>,
     /// Count what would be pruned; delete nothing.
     #[arg(long)]
     pub dry_run: bool,
     #[command(flatten)]
     pub out: OutputArgs,
+}
+
+/// A number of days a cutoff can be made of: 0 to 100 years.
+fn days() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(0..=i64::from(netraven_shared::config::MAX_RETENTION_DAYS))
 }

@@ -37,6 +37,19 @@ pub struct Run {
     /// finish to its final status: the part of `took` the devices did not fill.
     pub start: Duration,
     pub tail: Duration,
+    /// What the job did to the stored configurations.
+    pub configs: Configs,
+}
+
+/// What one job did to the stored configurations.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Configs {
+    /// `device_configs` rows after the job less those before it.
+    pub rows_added: i64,
+    /// Devices whose result says NEW or CHANGED: versions the job stored.
+    pub new_versions: i64,
+    /// Devices whose result says UNCHANGED.
+    pub unchanged: i64,
 }
 
 /// The roles of one benchmark, started against a scratch database and namespace.
@@ -125,6 +138,9 @@ impl Stage {
     /// status.
     pub async fn run_job(&self, tags: &[&str], limits: Limits, timeout: Duration) -> Result<Run> {
         let idle = self.worker_rss_kib();
+        let client = self.scratch.pool.get().await?;
+        // Counted outside the CPU window, so that the count costs the job nothing.
+        let rows_before = config_rows(&client).await?;
         let groups = self.groups();
         let cpu_before = groups.sample();
         let request = JobRequest {
@@ -147,7 +163,6 @@ impl Stage {
         )
         .await?;
         let job_id = reply.reply.job_id.context("the reply names no job")?;
-        let client = self.scratch.pool.get().await?;
         let until = Instant::now() + timeout;
         let mut peak = idle;
         let view = loop {
@@ -177,6 +192,19 @@ impl Stage {
         };
         let first_login: Option<chrono::DateTime<chrono::Utc>> = edges.get(0);
         let last_device: Option<chrono::DateTime<chrono::Utc>> = edges.get(1);
+        let changes = client
+            .query_one(
+                "SELECT count(*) FILTER (WHERE config_change IN ('NEW', 'CHANGED')),
+                        count(*) FILTER (WHERE config_change = 'UNCHANGED')
+                 FROM job_results WHERE job_id = $1",
+                &[&job_id],
+            )
+            .await?;
+        let configs = Configs {
+            rows_added: config_rows(&client).await? - rows_before,
+            new_versions: changes.get(0),
+            unchanged: changes.get(1),
+        };
         Ok(Run {
             devices: view.counts.total_devices,
             succeeded: view.counts.succeeded_devices,
@@ -188,6 +216,7 @@ impl Stage {
             job_id,
             start: first_login.map_or(Duration::ZERO, |t| between(view.created_at, t)),
             tail: last_device.map_or(Duration::ZERO, |t| between(t, finished)),
+            configs,
         })
     }
 
@@ -198,6 +227,14 @@ impl Stage {
         }
         self.scratch.remove().await
     }
+}
+
+/// How many configuration rows are stored.
+async fn config_rows(client: &deadpool_postgres::Client) -> Result<i64> {
+    let row = client
+        .query_one("SELECT count(*) FROM device_configs", &[])
+        .await?;
+    Ok(row.get(0))
 }
 
 /// VmRSS of a process, in KiB.

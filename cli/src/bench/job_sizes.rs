@@ -6,11 +6,12 @@
 //! size the jobs run in rounds, each on a fresh database (a first run again) and each
 //! between two measurements of both baselines, so that the machine's drift — its speed
 //! moves by a quarter within minutes — falls on both sides of every ratio; the medians are
-//! reported, every round in the details.
+//! reported, every round in the details. The second run finds every configuration
+//! unchanged: what it stored and cost is `unchanged.rs`.
 
 use super::figures::{cpu_figures, list, median, median_index, Figure, Tally};
 use super::plan::{BenchArgs, Plan};
-use super::{baseline, fleet, job};
+use super::{baseline, fleet, job, unchanged};
 use anyhow::Result;
 use netraven_shared::config::Settings;
 use std::time::Duration;
@@ -252,6 +253,7 @@ fn push_ratios(
             "the same job again: affinity puts the credential that worked first".into(),
         ))?;
         tally.extend(cpu_figures(&format!("job_{devices}_second_run"), second))?;
+        unchanged::push(devices, &rounds[chosen].0, second, tally)?;
     }
     Ok(())
 }

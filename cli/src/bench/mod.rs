@@ -17,6 +17,7 @@ mod report;
 pub mod resolution;
 pub mod scratch;
 pub mod signatures;
+mod unchanged;
 
 pub use figures::Figure;
 pub(crate) use figures::{list, median};

@@ -154,18 +154,26 @@ async fn host_key(settings: &Settings, cmd: HostKeyCommand) -> Result<()> {
 }
 
 pub async fn prune(settings: &Settings, args: PruneArgs) -> Result<()> {
+    use netraven_dispatcher::aggregate::retention::{self, Policy};
     let client = connect(settings).await?;
-    let policy = netraven_dispatcher::aggregate::retention::Policy {
-        older_than_days: args
-            .older_than_days
-            .unwrap_or(settings.aggregator.retention_days),
-        batch_size: settings.aggregator.prune_batch_size,
+    let defaults = Policy::of(&settings.aggregator);
+    let policy = Policy {
+        older_than_days: args.older_than_days.unwrap_or(defaults.older_than_days),
+        config_versions_kept: args
+            .keep_config_versions
+            .unwrap_or(defaults.config_versions_kept),
+        config_older_than_days: args
+            .config_older_than_days
+            .unwrap_or(defaults.config_older_than_days),
         dry_run: args.dry_run,
+        ..defaults
     };
     let stop = shutdown::on_signal();
-    let rows = netraven_dispatcher::aggregate::retention::prune(&client, policy, &stop).await?;
+    let rows = retention::prune(&client, policy, &stop).await?;
     let report = views::prune::PruneReport {
         older_than_days: policy.older_than_days,
+        config_versions_kept: policy.config_versions_kept,
+        config_older_than_days: policy.config_older_than_days,
         dry_run: policy.dry_run,
         rows,
     };

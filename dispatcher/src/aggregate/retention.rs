@@ -5,13 +5,15 @@
 //! `LIMIT`ed subquery, so a prune never holds many locks or a long transaction, and any
 //! number of processes may prune at once (they only wait on each other's rows). Jobs are
 //! old by `created_at`; their children go with them. Login attempts and log lines are also
-//! old by their own timestamps. Config snapshots are kept while they are the latest of
-//! their device; a superseded one goes when it was last seen before the cutoff.
+//! old by their own timestamps. A configuration version goes only when it is neither among
+//! the newest `config_versions_kept` of its device nor last seen within
+//! `config_older_than_days`; a device's latest version is among its newest, so it never goes.
 
 use super::periodic::Periodic;
 use crate::error::Result;
 use chrono::{DateTime, Duration as Age, Utc};
 use deadpool_postgres::GenericClient;
+use netraven_shared::config::{AggregatorSettings, MAX_RETENTION_DAYS};
 use serde::Serialize;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -19,12 +21,31 @@ use tokio_util::sync::CancellationToken;
 /// What a prune may remove.
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
-    /// Rows older than this many days go.
+    /// Finished jobs (with their rows), log lines and login attempts older than this many
+    /// days go.
     pub older_than_days: u32,
+    /// Each device keeps this many of its newest configuration versions (at least 1: the
+    /// latest is always kept).
+    pub config_versions_kept: u32,
+    /// Each device keeps every configuration version last seen within this many days.
+    pub config_older_than_days: u32,
     /// Rows deleted per statement at most.
     pub batch_size: u32,
     /// Count what would go, delete nothing.
     pub dry_run: bool,
+}
+
+impl Policy {
+    /// The aggregator's settings as a policy that deletes.
+    pub fn of(settings: &AggregatorSettings) -> Policy {
+        Policy {
+            older_than_days: settings.retention_days,
+            config_versions_kept: settings.config_retention_versions,
+            config_older_than_days: settings.config_retention_days,
+            batch_size: settings.prune_batch_size,
+            dry_run: false,
+        }
+    }
 }
 
 /// Rows removed (or, on a dry run, that would be removed), per table.
@@ -49,6 +70,16 @@ impl Pruned {
     }
 }
 
+/// One table's prunable rows: the table, the key a batch deletes by, the condition (rows
+/// older than `$1`), the cutoff bound to `$1`, and where its count goes.
+struct Target {
+    table: &'static str,
+    key: &'static str,
+    condition: String,
+    cutoff: DateTime<Utc>,
+    counter: Counter,
+}
+
 /// A job that may go: created before the cutoff ($1) and final.
 const OLD_JOB: &str = "j.created_at < $1 AND j.status NOT IN ('PENDING', 'RUNNING')";
 /// The row's job ($job) is still open.
@@ -58,20 +89,37 @@ const OPEN: &str =
 /// Where a table's count goes in [`Pruned`].
 type Counter = fn(&mut Pruned) -> &mut u64;
 
-/// One table's prunable rows: the table, the key a batch deletes by, the condition, and
-/// its counter.
-fn targets() -> [(&'static str, &'static str, String, Counter); 6] {
+/// Every table's prunable rows under `policy`, jobs last so that the cascade from jobs
+/// finds nothing left to delete.
+fn targets(policy: &Policy) -> [Target; 6] {
     let old_job =
         |col: &str| format!("EXISTS (SELECT 1 FROM jobs j WHERE j.id = {col} AND {OLD_JOB})");
     let open = |col: &str| OPEN.replace("$job", col);
+    let jobs = cutoff(policy.older_than_days);
+    let by_age =
+        |table: &'static str, key: &'static str, condition: String, counter: Counter| Target {
+            table,
+            key,
+            condition,
+            cutoff: jobs,
+            counter,
+        };
+    // A version at or below its device's (kept + 1)-th newest is not among the kept
+    // newest; a device with no more versions than that has no such version (NULL).
+    let kept = policy.config_versions_kept.max(1);
+    let old_version = format!(
+        "t.last_seen_at < $1 AND t.version <= (
+             SELECT n.version FROM device_configs n WHERE n.device_id = t.device_id
+             ORDER BY n.version DESC OFFSET {kept} LIMIT 1)"
+    );
     [
-        ("job_results", "ctid", old_job("t.job_id"), |p| {
+        by_age("job_results", "ctid", old_job("t.job_id"), |p| {
             &mut p.job_results
         }),
-        ("command_outputs", "ctid", old_job("t.job_id"), |p| {
+        by_age("command_outputs", "ctid", old_job("t.job_id"), |p| {
             &mut p.command_outputs
         }),
-        (
+        by_age(
             "job_logs",
             "id",
             format!(
@@ -81,7 +129,7 @@ fn targets() -> [(&'static str, &'static str, String, Counter); 6] {
             ),
             |p| &mut p.job_logs,
         ),
-        (
+        by_age(
             "credential_attempts",
             "id",
             format!(
@@ -91,23 +139,21 @@ fn targets() -> [(&'static str, &'static str, String, Counter); 6] {
             ),
             |p| &mut p.credential_attempts,
         ),
-        (
-            "device_configs",
-            "id",
-            "t.last_seen_at < $1 AND EXISTS (SELECT 1 FROM device_configs n
-                 WHERE n.device_id = t.device_id
-                   AND (n.last_seen_at, n.id) > (t.last_seen_at, t.id))"
-                .to_string(),
-            |p| &mut p.device_configs,
-        ),
-        // Last, so that the cascade from jobs finds nothing left to delete.
-        ("jobs", "id", OLD_JOB.replace("j.", "t."), |p| &mut p.jobs),
+        Target {
+            table: "device_configs",
+            key: "id",
+            condition: old_version,
+            cutoff: cutoff(policy.config_older_than_days),
+            counter: |p| &mut p.device_configs,
+        },
+        by_age("jobs", "id", OLD_JOB.replace("j.", "t."), |p| &mut p.jobs),
     ]
 }
 
-/// The cutoff for `days`: now minus that many days.
+/// The cutoff for `days`: now minus that many days (at most [`MAX_RETENTION_DAYS`], which
+/// settings and `netraven prune` refuse to exceed).
 pub fn cutoff(days: u32) -> DateTime<Utc> {
-    Utc::now() - Age::days(i64::from(days))
+    Utc::now() - Age::days(i64::from(days.min(MAX_RETENTION_DAYS)))
 }
 
 /// Prunes (or counts, on a dry run) everything older than the policy allows. Stops between
@@ -117,10 +163,16 @@ pub async fn prune<C: GenericClient>(
     policy: Policy,
     stop: &CancellationToken,
 ) -> Result<Pruned> {
-    let cutoff = cutoff(policy.older_than_days);
     let batch = i64::from(policy.batch_size.max(1));
     let mut pruned = Pruned::default();
-    for (table, key, condition, counter) in targets() {
+    for Target {
+        table,
+        key,
+        condition,
+        cutoff,
+        counter,
+    } in targets(&policy)
+    {
         let mut removed = 0u64;
         if policy.dry_run {
             let row = db
@@ -176,6 +228,8 @@ pub(super) async fn run(
                 credential_attempts = p.credential_attempts,
                 device_configs = p.device_configs,
                 retention_days = policy.older_than_days,
+                config_retention_versions = policy.config_versions_kept,
+                config_retention_days = policy.config_older_than_days,
                 duration_ms = started.elapsed().as_millis() as u64,
                 "pruned rows past retention"
             ),

@@ -62,14 +62,11 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
     else {
         return Ok(());
     };
-    // Retention: prunes rows past `aggregator.retention_days` on its own task.
+    // Retention: prunes what `aggregator.retention_days` and the config retention allow,
+    // on its own task.
     let pruning = tokio::spawn(retention::run(
         pool.clone(),
-        retention::Policy {
-            older_than_days: settings.aggregator.retention_days,
-            batch_size: settings.aggregator.prune_batch_size,
-            dry_run: false,
-        },
+        retention::Policy::of(&settings.aggregator),
         Duration::from_millis(settings.aggregator.prune_interval_ms),
         local.clone(),
     ));

@@ -2,6 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The most days any retention setting may name (100 years): past it the cutoff leaves the
+/// calendar Postgres can store.
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AggregatorSettings {
@@ -12,9 +16,14 @@ pub struct AggregatorSettings {
     pub batch_linger_ms: u64,
     /// How often overdue jobs are looked for.
     pub sweep_interval_ms: u64,
-    /// Jobs, their results, logs, command outputs and login attempts older than this are
-    /// pruned, as are superseded config snapshots (the latest per device is always kept).
+    /// Finished jobs, their results, logs and command outputs, and login attempts older
+    /// than this are pruned.
     pub retention_days: u32,
+    /// Each device keeps at least its this many newest configuration versions, however old.
+    pub config_retention_versions: u32,
+    /// Each device keeps every configuration version last seen within this many days. A
+    /// version past both limits is pruned; a device's latest version never is.
+    pub config_retention_days: u32,
     /// How often the aggregator prunes.
     pub prune_interval_ms: u64,
     /// Rows deleted per statement while pruning, so that no prune holds locks for long.
@@ -29,6 +38,8 @@ impl Default for AggregatorSettings {
             batch_linger_ms: 20,
             sweep_interval_ms: 5_000,
             retention_days: 90,
+            config_retention_versions: 10,
+            config_retention_days: 90,
             prune_interval_ms: 3_600_000,
             prune_batch_size: 10_000,
         }

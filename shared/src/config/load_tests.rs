@@ -62,11 +62,41 @@ fn retention_defaults_to_90_days_and_must_be_positive() {
     let s = Settings::load_from(None, env(&[])).expect("defaults");
     assert_eq!(s.aggregator.retention_days, 90);
     assert_eq!(s.aggregator.prune_batch_size, 10_000);
-    for key in ["RETENTION_DAYS", "PRUNE_INTERVAL_MS", "PRUNE_BATCH_SIZE"] {
+    assert_eq!(s.aggregator.config_retention_versions, 10);
+    assert_eq!(s.aggregator.config_retention_days, 90);
+    for key in [
+        "RETENTION_DAYS",
+        "CONFIG_RETENTION_VERSIONS",
+        "CONFIG_RETENTION_DAYS",
+        "PRUNE_INTERVAL_MS",
+        "PRUNE_BATCH_SIZE",
+    ] {
         let var = format!("NETRAVEN__AGGREGATOR__{key}");
         let err = Settings::load_from(None, env(&[(var.as_str(), "0")])).expect_err("zero");
         let name = format!("aggregator.{}", key.to_lowercase());
         assert!(err.to_string().contains(&name), "{err}");
+    }
+}
+
+#[test]
+fn config_retention_reads_from_environment_and_is_bounded() {
+    let s = Settings::load_from(
+        None,
+        env(&[
+            ("NETRAVEN__AGGREGATOR__CONFIG_RETENTION_VERSIONS", "3"),
+            ("NETRAVEN__AGGREGATOR__CONFIG_RETENTION_DAYS", "30"),
+        ]),
+    )
+    .expect("set");
+    assert_eq!(s.aggregator.config_retention_versions, 3);
+    assert_eq!(s.aggregator.config_retention_days, 30);
+    for key in ["RETENTION_DAYS", "CONFIG_RETENTION_DAYS"] {
+        let var = format!("NETRAVEN__AGGREGATOR__{key}");
+        let err =
+            Settings::load_from(None, env(&[(var.as_str(), "36501")])).expect_err("past a century");
+        let name = format!("aggregator.{}", key.to_lowercase());
+        assert!(err.to_string().contains(&name), "{err}");
+        assert!(err.to_string().contains("at most 36500"), "{err}");
     }
 }
 

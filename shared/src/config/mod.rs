@@ -28,7 +28,7 @@ mod load_tests;
 #[cfg(test)]
 mod mask_tests;
 
-pub use aggregator::AggregatorSettings;
+pub use aggregator::{AggregatorSettings, MAX_RETENTION_DAYS};
 pub use amqp::AmqpSettings;
 pub use database::DatabaseSettings;
 pub use deadlines::{DeadlineFit, AFTER_DEADLINE_MS, MAX_DEVICE_DEADLINE_MS};

@@ -1,5 +1,6 @@
 //! The checks no type can make: ranges, URL schemes, TLS files, submitter rules.
 
+use super::aggregator::MAX_RETENTION_DAYS;
 use super::deadlines::DeadlineFit;
 use super::dispatcher::anchored;
 use super::settings::Settings;
@@ -110,6 +111,14 @@ impl Settings {
                 u64::from(self.aggregator.retention_days),
             ),
             (
+                "aggregator.config_retention_versions",
+                u64::from(self.aggregator.config_retention_versions),
+            ),
+            (
+                "aggregator.config_retention_days",
+                u64::from(self.aggregator.config_retention_days),
+            ),
+            (
                 "aggregator.prune_interval_ms",
                 self.aggregator.prune_interval_ms,
             ),
@@ -121,6 +130,20 @@ impl Settings {
         for (key, value) in positive {
             if value == 0 {
                 return fail(key, "must be greater than 0");
+            }
+        }
+        for (key, days) in [
+            ("aggregator.retention_days", self.aggregator.retention_days),
+            (
+                "aggregator.config_retention_days",
+                self.aggregator.config_retention_days,
+            ),
+        ] {
+            if days > MAX_RETENTION_DAYS {
+                return fail(
+                    key,
+                    &format!("must be at most {MAX_RETENTION_DAYS} (100 years)"),
+                );
             }
         }
         let db = &self.database;

@@ -6,3 +6,4 @@ mod history;
 mod job;
 mod netraven;
 mod prune;
+mod prune_versions;

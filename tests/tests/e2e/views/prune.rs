@@ -1,4 +1,5 @@
-//! `prune` removes old rows but keeps open jobs and each device's latest config.
+//! `prune` removes old rows but keeps open jobs and each device's latest config
+//! (configuration versions in detail: `prune_versions.rs`).
 
 use super::netraven::{json, netraven, JOB_TIMEOUT};
 use netraven_tests::{request, FleetBuilder, Roles, TestEnv};
@@ -56,10 +57,13 @@ async fn prune_removes_old_rows_but_keeps_open_jobs_and_latest_configs() -> anyh
              INSERT INTO job_results (job_id, device_id, device_name, outcome)
              SELECT '00000000-0000-0000-0000-00000000beef', id, name, 'SUCCESS'
              FROM devices WHERE name = 'dev-00001';
-             -- dev-00001 had another configuration long ago: superseded, so it goes.
-             INSERT INTO device_configs (device_id, sha256, content, size_bytes,
+             -- dev-00001 had another configuration long ago: its version 1, the one the
+             -- jobs stored becoming version 2. Among its 10 newest, so it stays for now.
+             UPDATE device_configs SET version = 2
+             WHERE device_id = (SELECT id FROM devices WHERE name = 'dev-00001');
+             INSERT INTO device_configs (device_id, version, sha256, content, size_bytes,
                                          first_seen_at, last_seen_at)
-             SELECT id, repeat('0', 64), 'hostname old', 12, now() - interval '200 days',
+             SELECT id, 1, repeat('0', 64), 'hostname old', 12, now() - interval '200 days',
                     now() - interval '150 days'
              FROM devices WHERE name = 'dev-00001';
              -- dev-00002's only configuration is old too: the latest is always kept.
@@ -81,10 +85,15 @@ async fn prune_removes_old_rows_but_keeps_open_jobs_and_latest_configs() -> anyh
     let dry = json(&env, &["prune", "--dry-run"])?;
     assert_eq!(dry["dry_run"], true);
     assert_eq!(dry["older_than_days"], 90, "the default retention");
+    assert_eq!(dry["config_versions_kept"], 10, "the default versions kept");
+    assert_eq!(dry["config_older_than_days"], 90);
     assert_eq!(dry["rows"]["jobs"], 1);
     assert_eq!(dry["rows"]["job_results"], 3);
     assert_eq!(dry["rows"]["credential_attempts"], 3);
-    assert_eq!(dry["rows"]["device_configs"], 1);
+    assert_eq!(
+        dry["rows"]["device_configs"], 0,
+        "an old version among a device's 10 newest stays"
+    );
     assert_eq!(count(&env, &rows_of_old).await?, before);
 
     let table = netraven(&env, &["prune", "--dry-run"], 0)?;
@@ -138,8 +147,27 @@ async fn prune_removes_old_rows_but_keeps_open_jobs_and_latest_configs() -> anyh
     );
     assert_eq!(
         count(&env, "SELECT count(*) FROM device_configs").await?,
-        3,
-        "each device keeps its latest config"
+        4,
+        "each device keeps its latest config, dev-00001 its old one too"
+    );
+    // The device still shows its config and when it changed.
+    let d = json(&env, &["device", "show", "dev-00002"])?;
+    assert!(d["config"]["sha256"].is_string());
+
+    let again = json(
+        &env,
+        &[
+            "prune",
+            "--older-than-days",
+            "30",
+            "--keep-config-versions",
+            "1",
+        ],
+    )?;
+    assert_eq!(again["rows"]["jobs"], 0, "nothing more is that old");
+    assert_eq!(
+        again["rows"]["device_configs"], 1,
+        "keeping one version, dev-00001's old one goes"
     );
     assert_eq!(
         count(
@@ -150,12 +178,11 @@ async fn prune_removes_old_rows_but_keeps_open_jobs_and_latest_configs() -> anyh
         0,
         "the superseded config went"
     );
-    // The device still shows its config and when it changed.
-    let d = json(&env, &["device", "show", "dev-00002"])?;
-    assert!(d["config"]["sha256"].is_string());
-
-    let again = json(&env, &["prune", "--older-than-days", "30"])?;
-    assert_eq!(again["rows"]["jobs"], 0, "nothing more is that old");
+    assert_eq!(
+        count(&env, "SELECT count(*) FROM device_configs").await?,
+        3,
+        "each device keeps its latest config, however old"
+    );
 
     // The aggregator prunes by itself every prune_interval_ms.
     client
