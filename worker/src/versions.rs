@@ -138,7 +138,8 @@ pub fn plan<'a>(
     plan
 }
 
-fn unchanged(version: i32) -> ConfigVersion {
+/// The answer for a backup equal to the device's latest version, `version`.
+pub fn unchanged(version: i32) -> ConfigVersion {
     ConfigVersion {
         change: ConfigChange::Unchanged,
         version: as_u32(version),

@@ -9,13 +9,56 @@
 use super::connection::execute;
 use crate::error::WorkerError;
 use crate::report::DeviceReport;
-use crate::versions::{line_changes, plan, Backup, Before, Head};
+use crate::versions::{line_changes, plan, unchanged, Backup, Before, Head};
 use netraven_shared::messages::{ConfigVersion, TaskResult};
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 /// One finished device to store the configuration of.
 type Recorded<'a> = (&'a TaskResult, &'a DeviceReport);
+
+/// The common case in one statement: each device backed up once in this batch whose
+/// backup equals its latest version, stored by another job, has that version marked seen,
+/// without locking the device or reading the version first. Those devices leave
+/// `by_device`, answered `UNCHANGED`; the others go on to be numbered. A device whose
+/// version changes under this statement (another job's batch commits one) is simply not
+/// matched, and goes the long way.
+async fn seen_again(
+    tx: &deadpool_postgres::Transaction<'_>,
+    by_device: &mut BTreeMap<i64, Vec<Backup<'_>>>,
+) -> Result<HashMap<(Uuid, i64), ConfigVersion>, WorkerError> {
+    let single: Vec<(i64, Uuid, &str)> = by_device
+        .iter()
+        .filter_map(|(&d, backups)| match backups.as_slice() {
+            [(job, sha, _)] => Some((d, *job, *sha)),
+            _ => None,
+        })
+        .collect();
+    let mut answers = HashMap::new();
+    if single.is_empty() {
+        return Ok(answers);
+    }
+    let devices: Vec<i64> = single.iter().map(|s| s.0).collect();
+    let jobs: Vec<Uuid> = single.iter().map(|s| s.1).collect();
+    let hashes: Vec<&str> = single.iter().map(|s| s.2).collect();
+    let statement = tx
+        .prepare_cached(
+            "UPDATE device_configs c SET last_seen_at = now(), last_job_id = t.job
+             FROM unnest($1::bigint[], $2::uuid[], $3::text[]) AS t(device_id, job, sha256)
+             WHERE c.device_id = t.device_id AND c.sha256 = t.sha256
+               AND c.first_job_id IS DISTINCT FROM t.job
+               AND c.version = (SELECT max(m.version) FROM device_configs m
+                                WHERE m.device_id = t.device_id)
+             RETURNING c.device_id, c.version, t.job",
+        )
+        .await?;
+    for row in tx.query(&statement, &[&devices, &jobs, &hashes]).await? {
+        let device: i64 = row.get(0);
+        by_device.remove(&device);
+        answers.insert((row.get(2), device), unchanged(row.get(1)));
+    }
+    Ok(answers)
+}
 
 /// Stores the configurations of a batch and answers, per job and device, what each did to
 /// the device's history. Devices deleted while their task was in flight store nothing
@@ -38,8 +81,9 @@ pub async fn store_configs(
             ));
         }
     }
+    let mut answers = seen_again(tx, &mut by_device).await?;
     if by_device.is_empty() {
-        return Ok(HashMap::new());
+        return Ok(answers);
     }
     let ids: Vec<i64> = by_device.keys().copied().collect();
     let statement = tx
@@ -69,7 +113,8 @@ pub async fn store_configs(
         heads.insert(row.get(0), head);
     }
     let plan = plan(&by_device, heads);
-    let (seen, inserts, own, mut answers) = (plan.seen, plan.inserts, plan.own, plan.answers);
+    let (seen, inserts, own) = (plan.seen, plan.inserts, plan.own);
+    answers.extend(plan.answers);
 
     if !own.is_empty() {
         let devices: Vec<i64> = own.iter().map(|o| o.1).collect();
