@@ -3,6 +3,7 @@
 mod connect;
 mod dispatch;
 mod docs;
+mod export;
 mod fleet;
 mod job;
 mod keys;
