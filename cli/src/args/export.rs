@@ -17,8 +17,7 @@ pub enum ExportCommand {
 pub struct GitExportArgs {
     /// The repository: created (on branch main) when absent or empty.
     pub dir: PathBuf,
-    /// flat: <device>; tag: <first tag>/<device> (untagged/<device>); platform:
-    /// <platform>/<device>. Default: the repository's own, flat for a new one.
+    /// Where device files go (below). Default: the repository's own; flat for a new one.
     #[arg(long, value_enum)]
     pub layout: Option<Layout>,
     /// The commits' author and committer, "Name <email>".

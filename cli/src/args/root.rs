@@ -2,7 +2,8 @@
 
 use super::{
     BrokerCommand, ConfigCommand, CredentialCommand, DeadCommand, DeviceCommand, ExportCommand,
-    InventoryCommand, JobCommand, PruneArgs, SecretsCommand, ServicesCommand, SigningCommand, SimArgs,
+    InventoryCommand, JobCommand, PruneArgs, SecretsCommand, ServicesCommand, SigningCommand,
+    SimArgs,
 };
 use crate::output::ColorChoice;
 use crate::views::{self, Style};

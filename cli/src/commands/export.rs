@@ -34,7 +34,11 @@ fn render(r: &Report, _style: Style) -> String {
     if r.jobs.is_empty() {
         return format!("{dir}: nothing new\n");
     }
-    let commits = if r.jobs.len() == 1 { "commit" } else { "commits" };
+    let commits = if r.jobs.len() == 1 {
+        "commit"
+    } else {
+        "commits"
+    };
     let mut text = format!(
         "{dir}: {} {commits}, {} device files written",
         r.jobs.len(),
@@ -44,6 +48,9 @@ fn render(r: &Report, _style: Style) -> String {
         text.push_str(&format!(", {} moved", r.moved));
     }
     let head = r.head.as_deref().unwrap_or_default();
-    text.push_str(&format!(" (layout {}); main is at {head}\n", r.layout.as_str()));
+    text.push_str(&format!(
+        " (layout {}); main is at {head}\n",
+        r.layout.as_str()
+    ));
     text
 }

@@ -26,7 +26,10 @@ impl Author {
     pub fn parse(s: &str) -> Result<Author> {
         let s = s.trim();
         let bad = |why: &str| -> Result<Author> {
-            bail!("author {:?}: {why}; write it as \"Name <email>\"", one_line(s))
+            bail!(
+                "author {:?}: {why}; write it as \"Name <email>\"",
+                one_line(s)
+            )
         };
         let Some((name, rest)) = s.split_once(" <") else {
             return bad("no \" <email>\"");
@@ -101,10 +104,19 @@ mod tests {
     #[test]
     fn authors_are_checked() {
         assert_eq!(
-            Author::parse(" Net Ops <ops@example.net> ").unwrap().as_str(),
+            Author::parse(" Net Ops <ops@example.net> ")
+                .expect("a good author")
+                .as_str(),
             "Net Ops <ops@example.net>"
         );
-        for bad in ["ops", "<ops@x>", "a <b", "a <b>\n<c>", "a\x1b <b>", "a <b<c>"] {
+        for bad in [
+            "ops",
+            "<ops@x>",
+            "a <b",
+            "a <b>\n<c>",
+            "a\x1b <b>",
+            "a <b<c>",
+        ] {
             assert!(Author::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -67,7 +67,10 @@ pub fn check() -> Result<()> {
         .filter_map(|n| n.parse().ok())
         .collect();
     if version.len() == 2 && (version[0], version[1]) < (2, 28) {
-        bail!("{} is too old: the export needs git 2.28 or later", text.trim());
+        bail!(
+            "{} is too old: the export needs git 2.28 or later",
+            text.trim()
+        );
     }
     Ok(())
 }
@@ -131,19 +134,20 @@ impl Repo {
 
     /// The tip of `main` and the trailers of its commits.
     pub fn history(&self) -> Result<History> {
-        let head = run(self
-            .git()
-            .args(["rev-parse", "--verify", "-q", &format!("{BRANCH}^{{commit}}")]))
+        let head = run(self.git().args([
+            "rev-parse",
+            "--verify",
+            "-q",
+            &format!("{BRANCH}^{{commit}}"),
+        ]))
         .ok()
         .map(|o| String::from_utf8_lossy(&o).trim().to_string());
         let Some(head) = head else {
             return Ok(History::default());
         };
-        let log = run(self.git().args([
-            "log",
-            "--format=%x1e%(trailers:only,unfold)",
-            BRANCH,
-        ]))?;
+        let log = run(self
+            .git()
+            .args(["log", "--format=%x1e%(trailers:only,unfold)", BRANCH]))?;
         let trailers = String::from_utf8_lossy(&log)
             .split('\x1e')
             .skip(1)
@@ -225,12 +229,22 @@ pub struct FastImport {
 impl FastImport {
     /// Writes with `f`; a failed write means fast-import stopped, so its own words are
     /// the error (and never a plain broken pipe, which `main` would take for `| head`).
-    fn send(&mut self, f: impl FnOnce(&mut BufWriter<ChildStdin>) -> std::io::Result<()>) -> Result<()> {
-        let out = self.stdin.as_mut().expect("fast-import is open until finish");
+    fn send(
+        &mut self,
+        f: impl FnOnce(&mut BufWriter<ChildStdin>) -> std::io::Result<()>,
+    ) -> Result<()> {
+        let out = self
+            .stdin
+            .as_mut()
+            .expect("fast-import is open until finish");
         let Err(e) = f(out) else { return Ok(()) };
         self.stdin = None;
         let _ = self.child.wait();
-        let errors = self.errors.take().and_then(|h| h.join().ok()).unwrap_or_default();
+        let errors = self
+            .errors
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
         bail!("git fast-import stopped ({e}): {}", errors.trim())
     }
 

@@ -41,12 +41,19 @@ pub struct Report {
 
 /// The layout and tag filter a repository was made with, from its newest commit.
 fn made_with(history: &History) -> Result<(Option<Layout>, Vec<String>)> {
-    let Some(newest) = history.trailers.iter().find(|t| {
-        t.iter().any(|(k, _)| k == JOB_TRAILER)
-    }) else {
+    let Some(newest) = history
+        .trailers
+        .iter()
+        .find(|t| t.iter().any(|(k, _)| k == JOB_TRAILER))
+    else {
         return Ok((None, Vec::new()));
     };
-    let value = |key: &str| newest.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    let value = |key: &str| {
+        newest
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
     let layout = value(LAYOUT_TRAILER).and_then(Layout::parse);
     let tags = match value(TAGS_TRAILER) {
         Some(list) => serde_json::from_str(list)

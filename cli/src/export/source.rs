@@ -133,11 +133,7 @@ pub async fn listing(client: &Client, job: Uuid, limit: i64) -> Result<Vec<Liste
 }
 
 /// The next page of a job's files after `after` (device id, version), in that order.
-pub async fn contents(
-    client: &Client,
-    job: Uuid,
-    after: (i64, i32),
-) -> Result<Vec<Content>> {
+pub async fn contents(client: &Client, job: Uuid, after: (i64, i32)) -> Result<Vec<Content>> {
     let rows = client
         .query(
             "SELECT p.device_id, p.version, d.name, d.platform,
