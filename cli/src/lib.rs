@@ -12,6 +12,7 @@
 //! | [`bench`] | `netraven bench`: the figures of docs/performance.md, measured here |
 //! | [`client`] | `netraven job submit`: publishing a job request and waiting for its events |
 //! | [`dead_letters`] | `netraven dead list` and `dead replay`: the dead-letter queue, read without loss, replayed with confirms |
+//! | [`export`] | `netraven export git`: the configuration history as a git repository, a commit per job |
 //! | [`host_keys`] | `netraven device host-key pin`, `forget` and `list`: host keys pinned from `known_hosts` files or fingerprints |
 //! | [`processes`] | the roles as child processes, started and stopped as in production |
 //! | [`demo_summary`] | the demo's summary: what a job did, and the credential counters |
@@ -30,6 +31,7 @@ pub mod dead_letters;
 pub mod demo;
 pub mod demo_summary;
 pub mod exit;
+pub mod export;
 pub mod host_keys;
 pub mod inventory;
 pub mod output;

@@ -1,11 +1,13 @@
 //! The command line's shape (clap definitions); `crate::commands` does what each one says.
 
+mod export;
 mod fleet;
 mod job;
 mod keys;
 mod ops;
 mod root;
 
+pub use export::{ExportCommand, GitExportArgs};
 pub use fleet::{
     CredentialCommand, DeviceCommand, GrepArgs, HostKeyCommand, InventoryCommand, PruneArgs,
 };

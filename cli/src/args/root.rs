@@ -1,8 +1,9 @@
 //! The `netraven` command tree: global flags and one subcommand per area.
 
 use super::{
-    BrokerCommand, ConfigCommand, CredentialCommand, DeadCommand, DeviceCommand, InventoryCommand,
-    JobCommand, PruneArgs, SecretsCommand, ServicesCommand, SigningCommand, SimArgs,
+    BrokerCommand, ConfigCommand, CredentialCommand, DeadCommand, DeviceCommand, ExportCommand,
+    InventoryCommand, JobCommand, PruneArgs, SecretsCommand, ServicesCommand, SigningCommand,
+    SimArgs,
 };
 use crate::output::ColorChoice;
 use crate::views::{self, Style};
@@ -68,6 +69,9 @@ pub enum Command {
     /// One device: its last outcome, the credential that works, its latest config.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// The configuration history into a git repository: a file per device, a commit per job.
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Delete jobs, results, logs and superseded configs older than the retention period
     /// (aggregator.retention_days). Open jobs and each device's latest config are kept.
     Prune(PruneArgs),

@@ -1,6 +1,6 @@
 //! `run`: loads the configuration, starts logging and hands each command to its module.
 
-use super::{config, docs, fleet, job, keys, ops};
+use super::{config, docs, export, fleet, job, keys, ops};
 use crate::args::{Cli, Command};
 use crate::exit::Exit;
 use crate::{bench, demo, output};
@@ -28,6 +28,7 @@ pub async fn run(cli: Cli) -> Result<Exit> {
             | Command::Job(_)
             | Command::Credential(_)
             | Command::Device(_)
+            | Command::Export(_)
             | Command::Prune(_)
             | Command::Config(_)
             | Command::Migrate
@@ -55,6 +56,7 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         Command::Job(cmd) => return job::run(&settings, cmd).await,
         Command::Credential(cmd) => fleet::credential(&settings, cmd).await?,
         Command::Device(cmd) => fleet::device(&settings, cmd).await?,
+        Command::Export(cmd) => export::run(&settings, cmd).await?,
         Command::Prune(args) => fleet::prune(&settings, args).await?,
         Command::Sim(args) => ops::sim(args).await?,
         Command::Services(cmd) => ops::services(&settings, cmd)?,

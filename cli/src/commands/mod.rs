@@ -4,6 +4,7 @@ mod config;
 mod connect;
 mod dispatch;
 mod docs;
+mod export;
 mod fleet;
 mod job;
 mod keys;

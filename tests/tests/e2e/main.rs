@@ -18,6 +18,7 @@
 //! | [`deploy`] | the deploy files safe by default (kubernetes, compose, systemd); migrations |
 //! | [`deploy_settings`] | every setting the deploy files name exists |
 //! | [`dispatcher`] | the dispatcher's contract, refusals and final statuses |
+//! | [`export`] | `netraven export git`: the history read back with the git CLI |
 //! | [`faults`] | every simulator fault ends in its outcome, by fault family |
 //! | [`forgery`] | forged or altered broker messages open no secret, change no job |
 //! | [`health`] | `/readyz` tells the truth; a result Postgres refuses is dead-lettered |
@@ -53,6 +54,7 @@ mod deletions;
 mod deploy;
 mod deploy_settings;
 mod dispatcher;
+mod export;
 mod faults;
 mod forgery;
 mod health;
