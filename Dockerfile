@@ -12,12 +12,13 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo build --release --locked -p netraven-cli \
  && install -D -m 0755 target/release/netraven /out/netraven
 
-# Runtime stage: Debian slim, CA certificates (TLS to Postgres/RabbitMQ), no toolchain,
+# Runtime stage: Debian slim, CA certificates (TLS to Postgres/RabbitMQ), git (for
+# `netraven export git`, which drives git fast-import), no toolchain,
 # a non-root user with a fixed uid (Kubernetes runAsNonRoot checks it numerically).
 # /keys and /fleet belong to it so that named volumes mounted there are writable.
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates git \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 netraven \
  && useradd --system --uid 10001 --gid netraven --home-dir /var/lib/netraven --create-home \
