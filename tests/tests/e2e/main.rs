@@ -56,6 +56,7 @@ mod dispatcher;
 mod faults;
 mod forgery;
 mod health;
+mod history;
 mod host_keys;
 mod hostile;
 mod operations;
