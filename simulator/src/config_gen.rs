@@ -5,10 +5,85 @@ use std::fmt::Write as _;
 use crate::seed::{Rng, ALNUM, CRYPT, HEX};
 use crate::Platform;
 
+/// Where a `cisco_ios` configuration starts once its volatile lines are gone.
+const IOS_STABLE_HEAD: &str = "\n!\n";
+
+/// The NTP server line; IOS prints `ntp clock-period` just before it.
+const NTP_SERVER: &str = "ntp server 10.0.0.1";
+
+/// What changes from one `show running-config` to the next on a device whose
+/// configuration did not: the clock, and the drift estimate NTP keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SessionStamp {
+    /// Seconds since the Unix epoch.
+    pub(crate) unix_secs: u64,
+    /// `ntp clock-period`: differs from one show to the next.
+    pub(crate) clock_period: u64,
+}
+
+/// `stable` as the device prints it in a session: on `cisco_ios`, the banner, the byte
+/// count, the change and save times and `ntp clock-period`; other platforms print none.
+pub(crate) fn session_text(stable: &str, platform: Platform, stamp: SessionStamp) -> String {
+    let Some(body) = stable
+        .strip_prefix(IOS_STABLE_HEAD)
+        .filter(|_| platform == Platform::CiscoIos)
+    else {
+        return stable.to_string();
+    };
+    let at = ios_time(stamp.unix_secs);
+    let mut rest = String::with_capacity(body.len() + 200);
+    rest.push_str("!\n");
+    let _ = writeln!(rest, "! Last configuration change at {at} by netops");
+    let _ = writeln!(rest, "! NVRAM config last updated at {at} by netops");
+    let ntp = format!("{NTP_SERVER}\n");
+    match body.find(&ntp) {
+        Some(i) => {
+            rest.push_str(&body[..i]);
+            let _ = writeln!(rest, "ntp clock-period {}", stamp.clock_period);
+            rest.push_str(&body[i..]);
+        }
+        None => rest.push_str(body),
+    }
+    format!(
+        "Building configuration...\n\nCurrent configuration : {} bytes\n{rest}",
+        rest.len()
+    )
+}
+
+/// `14:22:05 UTC Tue Mar 5 2024`, as IOS writes a time.
+fn ios_time(unix_secs: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = unix_secs / 86_400;
+    let secs = unix_secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{:02}:{:02}:{:02} UTC {} {} {day} {year}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60,
+        DAYS[(days % 7) as usize],
+        MONTHS[(month - 1) as usize],
+    )
+}
+
 /// A generated config and the secret values inside it (for redaction tests).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GeneratedConfig {
-    /// The text a backup must return, `\n` line ends.
+    /// The text a backup must store, `\n` line ends: what the device prints, less the
+    /// lines it prints anew in every session (on `cisco_ios`: the banner, the byte count,
+    /// the change and save times, `ntp clock-period`).
     pub text: String,
     /// Every secret value that appears in `text` (passwords, hashes, communities, keys).
     pub secrets: Vec<String>,
@@ -142,6 +217,8 @@ impl Gen<'_> {
         let _ = writeln!(self.out, " neighbor 10.{b}.{c}.{d} remote-as {}", asn + 1);
         let _ = writeln!(self.out, " neighbor 10.{b}.{c}.{d} password 7 {bgp}");
         self.line("!");
+        self.line(NTP_SERVER);
+        self.line("!");
         self.line("line vty 0 4");
         let _ = writeln!(self.out, " password 7 {vty}");
         self.line(" transport input ssh");
@@ -163,26 +240,19 @@ impl Gen<'_> {
         self.ios_tail();
     }
 
+    /// The configuration as stored, without the lines IOS prints anew on every
+    /// `show running-config` ([`session_text`] adds them): a blank line and `!` where the
+    /// banner and byte count were.
     fn ios(&mut self, bytes: usize) {
-        let mut body = Gen {
-            rng: Rng::new(0, ""),
-            name: self.name,
-            out: String::new(),
-            secrets: Vec::new(),
-        };
-        std::mem::swap(&mut body.rng, &mut self.rng);
-        body.line("!");
-        body.line("version 15.2");
-        body.line("service timestamps log datetime msec");
-        let _ = writeln!(body.out, "hostname {}", self.name);
-        body.line("!");
-        body.ios_secrets();
-        body.ios_interfaces(bytes.saturating_sub(Self::TAIL + 60), false);
-        body.ios_tail();
-        self.out.push_str("Building configuration...\n\n");
-        let _ = writeln!(self.out, "Current configuration : {} bytes", body.out.len());
-        self.out.push_str(&body.out);
-        self.secrets = body.secrets;
+        self.out.push_str(IOS_STABLE_HEAD);
+        self.line("!");
+        self.line("version 15.2");
+        self.line("service timestamps log datetime msec");
+        let _ = writeln!(self.out, "hostname {}", self.name);
+        self.line("!");
+        self.ios_secrets();
+        self.ios_interfaces(bytes.saturating_sub(Self::TAIL + 60), false);
+        self.ios_tail();
     }
 
     fn junos(&mut self, bytes: usize) {
@@ -231,5 +301,44 @@ impl Gen<'_> {
             self.out,
             "set protocols bgp group ebgp authentication-key \"{bgp}\""
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ios_prints_its_volatile_lines_around_the_stable_text() {
+        let stable = generate(1, "r1", Platform::CiscoIos, 2048).text;
+        let stamp = SessionStamp {
+            unix_secs: 1_709_648_525,
+            clock_period: 17_179_869,
+        };
+        let sent = session_text(&stable, Platform::CiscoIos, stamp);
+        assert!(sent.starts_with("Building configuration...\n\nCurrent configuration : "));
+        assert!(sent
+            .contains("\n! Last configuration change at 14:22:05 UTC Tue Mar 5 2024 by netops\n"));
+        assert!(sent.contains("\nntp clock-period 17179869\nntp server 10.0.0.1\n"));
+        let kept: String = sent
+            .split_inclusive('\n')
+            .filter(|l| {
+                !(l.starts_with("Building configuration")
+                    || l.starts_with("Current configuration :")
+                    || l.starts_with("! Last configuration change")
+                    || l.starts_with("! NVRAM config")
+                    || l.starts_with("ntp clock-period"))
+            })
+            .collect();
+        assert_eq!(
+            kept, stable,
+            "the stable text is the sent text less its volatile lines"
+        );
+        for p in [Platform::Linux, Platform::JuniperJunos] {
+            let text = generate(1, "x", p, 2048).text;
+            assert_eq!(session_text(&text, p, stamp), text);
+        }
+        assert_eq!(ios_time(0), "00:00:00 UTC Thu Jan 1 1970");
+        assert_eq!(ios_time(951_825_600), "12:00:00 UTC Tue Feb 29 2000");
     }
 }

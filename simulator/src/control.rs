@@ -1,13 +1,17 @@
-//! Optional HTTP control endpoint (JSON): `GET /devices`, `GET /attempts`, and `GET /truth`
+//! Optional HTTP control endpoint (JSON): `GET /devices`, `GET /attempts`, `GET /truth`
 //! (every device's [`crate::DeviceReport`]: fault, attempts, commands, secrets received and
-//! whether one reached a changed host key).
+//! whether one reached a changed host key), `POST /drift` (the next drift epoch, with the
+//! fleet's share or `?share=0.3`: its number and the devices it changed, each with the
+//! lines added and removed) and `GET /drift` (every epoch so far).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
+use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -28,7 +32,29 @@ pub fn router(fleet: Arc<Fleet>) -> Router {
             "/truth",
             get(|State(f): State<Arc<Fleet>>| async move { Json(f.reports()) }),
         )
+        .route(
+            "/drift",
+            get(|State(f): State<Arc<Fleet>>| async move { Json(f.drift_epochs()) }).post(drift),
+        )
         .with_state(fleet)
+}
+
+#[derive(Deserialize)]
+struct DriftQuery {
+    share: Option<f64>,
+}
+
+async fn drift(
+    State(f): State<Arc<Fleet>>,
+    Query(q): Query<DriftQuery>,
+) -> Result<Json<crate::DriftEpoch>, (StatusCode, String)> {
+    match q.share {
+        None => Ok(Json(f.advance_drift())),
+        Some(share) => f
+            .advance_drift_by(share)
+            .map(Json)
+            .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string())),
+    }
 }
 
 /// Serves [`router`] on `addr` until `shutdown` is cancelled.

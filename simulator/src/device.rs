@@ -1,10 +1,22 @@
 //! One running device's immutable facts, its generated config, and its ground truth.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::config_gen::{generate, GeneratedConfig};
-use crate::ground_truth::DeviceTruth;
+use crate::config_gen::{generate, session_text, GeneratedConfig, SessionStamp};
+use crate::drift::{self, DeviceDrift};
+use crate::ground_truth::{lock, DeviceTruth};
 use crate::{DeviceSpec, Fault};
+
+/// What the latest session printed, enough to print it again: the stamp and how many of
+/// the device's drift epochs its configuration held.
+#[derive(Debug, Clone, Copy)]
+struct Shown {
+    stamp: SessionStamp,
+    epochs: usize,
+}
 
 /// Shared by the device's listener, its sessions and the [`crate::Fleet`] queries.
 #[derive(Debug)]
@@ -16,6 +28,11 @@ pub(crate) struct Device {
     /// OpenSSH public key line, `ssh-ed25519 AAAA... <name>`.
     pub(crate) host_key: String,
     pub(crate) truth: DeviceTruth,
+    /// The epochs at which this device's configuration changed, in order.
+    drift_epochs: Mutex<Vec<u64>>,
+    /// Configurations printed in sessions so far.
+    shows: AtomicU64,
+    last_shown: Mutex<Option<Shown>>,
 }
 
 impl Device {
@@ -33,6 +50,9 @@ impl Device {
             port,
             host_key,
             truth: DeviceTruth::default(),
+            drift_epochs: Mutex::new(Vec::new()),
+            shows: AtomicU64::new(0),
+            last_shown: Mutex::new(None),
         }
     }
 
@@ -44,16 +64,77 @@ impl Device {
         self.spec.fault
     }
 
-    /// Generated afresh on every use (same seed, same bytes): a few microseconds per
-    /// backup, next to a millisecond of handshake, and a 10,000-device fleet holds no
-    /// configs at all (caching them cost ~45 MB after one backup of each).
+    /// Generated afresh on every use (same seed, same bytes), with the changes of every
+    /// epoch it drifted at: a few microseconds per backup, next to a millisecond of
+    /// handshake, and a 10,000-device fleet holds no configs at all (caching them cost
+    /// ~45 MB after one backup of each).
     pub(crate) fn config(&self) -> GeneratedConfig {
-        generate(
+        let epochs = lock(&self.drift_epochs).clone();
+        self.config_at(&epochs)
+    }
+
+    fn config_at(&self, epochs: &[u64]) -> GeneratedConfig {
+        let mut config = generate(
             self.seed,
             &self.spec.name,
             self.spec.platform,
             self.spec.config_bytes,
-        )
+        );
+        for &epoch in epochs {
+            drift::apply(
+                &mut config.text,
+                self.seed,
+                &self.spec.name,
+                self.spec.platform,
+                epoch,
+            );
+        }
+        config
+    }
+
+    /// Changes the configuration at `epoch` (see [`crate::drift`]).
+    pub(crate) fn drift(&self, epoch: u64) -> DeviceDrift {
+        let mut epochs = lock(&self.drift_epochs);
+        let mut text = self.config_at(&epochs).text;
+        let change = drift::apply(
+            &mut text,
+            self.seed,
+            &self.spec.name,
+            self.spec.platform,
+            epoch,
+        );
+        epochs.push(epoch);
+        change
+    }
+
+    /// The configuration as a session prints it: [`Device::config`] with the lines that
+    /// change on every show (the time now, a new `ntp clock-period`).
+    pub(crate) fn session_config(&self) -> String {
+        let n = self.shows.fetch_add(1, Ordering::Relaxed);
+        let unix_secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut rng = crate::seed::Rng::new(self.seed, &format!("ntp/{}/{n}", self.name()));
+        // Odd and even in turn: two shows in a row never print the same period.
+        let clock_period = 17_170_000 + rng.below(5_000) * 2 + n % 2;
+        let stamp = SessionStamp {
+            unix_secs,
+            clock_period,
+        };
+        let epochs = lock(&self.drift_epochs).clone();
+        *lock(&self.last_shown) = Some(Shown {
+            stamp,
+            epochs: epochs.len(),
+        });
+        session_text(&self.config_at(&epochs).text, self.spec.platform, stamp)
+    }
+
+    /// Exactly what the latest session printed as the configuration, if one did.
+    pub(crate) fn last_session_config(&self) -> Option<String> {
+        let shown = (*lock(&self.last_shown))?;
+        let epochs = lock(&self.drift_epochs).clone();
+        let config = self.config_at(&epochs[..shown.epochs.min(epochs.len())]);
+        Some(session_text(&config.text, self.spec.platform, shown.stamp))
     }
 
     /// The configuration as its exec channel sends it: the generated text, and for an

@@ -42,6 +42,10 @@ pub struct Fleet {
     pub(crate) credentials: Vec<CredentialSpec>,
     pub(crate) devices: Vec<Arc<Device>>,
     pub(crate) by_name: HashMap<String, usize>,
+    /// [`FleetSpec::drift`]: the share of devices [`Fleet::advance_drift`] changes.
+    pub(crate) drift_share: f64,
+    /// Every drift epoch so far ([`crate::drift`]).
+    pub(crate) drift: std::sync::Mutex<Vec<crate::drift::DriftEpoch>>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -168,6 +172,7 @@ fn validate(spec: &FleetSpec, opts: &FleetOptions) -> Result<(), SimError> {
             opts.base_port
         )));
     }
+    crate::drift::check_share(spec.drift)?;
     let mut seen = HashSet::new();
     for d in &spec.devices {
         if d.name.is_empty() {
@@ -253,6 +258,8 @@ impl Fleet {
             credentials: spec.credentials,
             devices,
             by_name,
+            drift_share: spec.drift,
+            drift: std::sync::Mutex::new(Vec::new()),
             shutdown,
             tracker,
         })

@@ -91,7 +91,7 @@ pub(crate) struct DeviceTruth {
     secrets: AtomicU64,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave a Vec half-pushed: keep going.
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -20,11 +20,14 @@
 //! - `server` — the russh config per fault, accept loop, per-connection handler (auth,
 //!   channels) and misbehaving output.
 //! - `shell` and `platform` — what a device answers on exec channels and PTY shells.
-//! - [`config_gen`] — deterministic running configs with secret-bearing lines.
+//! - [`config_gen`] — deterministic running configs with secret-bearing lines, and the
+//!   lines `cisco_ios` prints anew in every session (time, `ntp clock-period`).
+//! - [`drift`] — epochs at which a share of the fleet changes its configuration, and
+//!   their ground truth.
 //! - [`ground_truth`] — [`LoginAttempt`] and the per-device record.
 //! - [`inventory`] — the YAML file `netraven inventory import` reads.
 //! - [`control`] — optional HTTP endpoint over a shared fleet (`/devices`, `/attempts`,
-//!   `/truth`).
+//!   `/truth`, `/drift`).
 //! - [`error`] — [`SimError`].
 //!
 //! ```no_run
@@ -40,6 +43,7 @@
 pub mod config_gen;
 pub mod control;
 mod device;
+pub mod drift;
 pub mod error;
 pub mod fault;
 pub mod fleet;
@@ -55,6 +59,7 @@ mod shell;
 pub mod spec;
 
 pub use control::{serve_control, serve_control_on};
+pub use drift::{DeviceDrift, DriftChange, DriftEpoch};
 pub use error::SimError;
 pub use fault::Fault;
 pub use fleet::{changed_host_key, host_key, Fleet, RunningDevice};

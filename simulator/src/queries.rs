@@ -71,11 +71,20 @@ impl Fleet {
             .unwrap_or(0)
     }
 
-    /// Exactly what a backup of `device` must return (`\n` line ends; shell platforms
-    /// send it with `\r\n` and, unless paging is off, pager breaks: [`crate::MORE`] on
-    /// `cisco_ios`, [`crate::JUNOS_MORE`] on `juniper_junos`).
+    /// Exactly what a backup of `device` must store (`\n` line ends): its configuration
+    /// now, drift included, less the lines it prints anew in every session (`cisco_ios`:
+    /// see [`Fleet::config_sent`]). Shell platforms send it with `\r\n` and, unless
+    /// paging is off, pager breaks: [`crate::MORE`] on `cisco_ios`, [`crate::JUNOS_MORE`]
+    /// on `juniper_junos`.
     pub fn expected_config(&self, device: &str) -> Option<String> {
         self.device(device).map(|d| d.config().text)
+    }
+
+    /// Exactly what the latest shell session of `device` printed as its configuration,
+    /// volatile lines included (`\n` line ends); `None` before the first. On platforms
+    /// that print no volatile line it is [`Fleet::expected_config`] as it was then.
+    pub fn config_sent(&self, device: &str) -> Option<String> {
+        self.device(device).and_then(|d| d.last_session_config())
     }
 
     /// Exactly the bytes an exec channel's backup of `device` receives: its

@@ -116,6 +116,7 @@ pub fn scenario(name: &str, devices: usize, seed: u64) -> Result<FleetSpec, SimE
         seed,
         credentials,
         devices: out,
+        drift: 0.0,
     })
 }
 

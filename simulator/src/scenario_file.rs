@@ -3,6 +3,7 @@
 //! ```yaml
 //! seed: 7                    # optional; else the caller's seed
 //! devices: 1000              # optional; the total that `fraction` and the rest refer to
+//! drift: 0.2                 # optional; the share that changes at each drift epoch (0)
 //! credentials:               # optional; default: tacacs, breakglass, vendor-default
 //!   - { name: tacacs, username: netops, priority: 10 }   # password: derived from the seed
 //!   - { name: local, username: admin, password: s3cret, priority: 20, tags: [fleet] }
@@ -19,7 +20,9 @@
 //! `config_bytes` (default 4096), `tags` (default `fleet` and `site-<i % 4>`). Devices are
 //! numbered across groups in file order (`dev-00001`, ...); `cisco_ios` devices get
 //! [`enable_secret`]. Unknown keys are errors. The total is `devices`, else the caller's
-//! count, else the sum of the `count`s.
+//! count, else the sum of the `count`s. `drift` (0..=1, default 0) is the share of devices
+//! whose configuration changes each time the fleet drifts (`POST /drift`, see
+//! [`crate::drift`]).
 
 use std::path::Path;
 
@@ -39,6 +42,9 @@ pub struct ScenarioFile {
     pub devices: Option<usize>,
     #[serde(default)]
     pub credentials: Option<Vec<FileCredential>>,
+    /// The share of devices that change their configuration at each drift epoch.
+    #[serde(default)]
+    pub drift: Option<f64>,
     pub groups: Vec<DeviceGroup>,
 }
 
@@ -150,10 +156,15 @@ pub fn build(file: &ScenarioFile, devices: Option<usize>, seed: u64) -> Result<F
             out.push(d);
         }
     }
+    let drift = file.drift.unwrap_or(0.0);
+    if !(0.0..=1.0).contains(&drift) {
+        return Err(format!("drift {drift} is not a share in 0..=1"));
+    }
     Ok(FleetSpec {
         seed,
         credentials,
         devices: out,
+        drift,
     })
 }
 
@@ -225,6 +236,10 @@ mod tests {
         assert!(build(&unknown, None, 1).is_err_and(|e| e.contains("nobody")));
         let too_many = parse("devices: 3\ngroups:\n  - {count: 5}\n  - {}\n");
         assert!(build(&too_many, None, 1).is_err());
+        let drifting = parse("drift: 1.5\ngroups:\n  - {count: 1}\n");
+        assert!(build(&drifting, None, 1).is_err_and(|e| e.contains("drift 1.5")));
+        let drifting = parse("drift: 0.25\ngroups:\n  - {count: 4}\n");
+        assert_eq!(build(&drifting, None, 1).map(|s| s.drift), Ok(0.25));
         let no_total = parse("groups:\n  - {fraction: 0.5}\n");
         assert!(build(&no_total, None, 1).is_err());
         assert!(

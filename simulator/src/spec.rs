@@ -134,12 +134,16 @@ impl fmt::Debug for DeviceSpec {
 }
 
 /// A whole simulated network: its credentials and devices, all derived from `seed`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FleetSpec {
     /// Drives host keys and configs: same seed, same keys and byte-identical configs.
     pub seed: u64,
     pub credentials: Vec<CredentialSpec>,
     pub devices: Vec<DeviceSpec>,
+    /// The share of devices (0..=1) whose configuration changes at each drift epoch
+    /// ([`crate::Fleet::advance_drift`], `POST /drift`); 0, the default: none.
+    #[serde(default)]
+    pub drift: f64,
 }
 
 /// How to run a fleet.

@@ -23,6 +23,7 @@ impl FleetBuilder {
     /// A fleet of nothing yet, whose host keys and configs follow `seed`.
     pub fn new(seed: u64) -> FleetBuilder {
         FleetBuilder::from_spec(FleetSpec {
+            drift: 0.0,
             seed,
             credentials: Vec::new(),
             devices: Vec::new(),

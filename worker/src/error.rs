@@ -18,6 +18,11 @@ pub enum WorkerError {
         pattern: String,
         source: regex::Error,
     },
+    #[error("platform profiles: {origin}: volatile {source}")]
+    ProfileVolatile {
+        origin: String,
+        source: crate::volatile::VolatileError,
+    },
     #[error("platform profiles: {origin}: a shell profile needs a prompt pattern")]
     ProfileWithoutPrompt { origin: String },
     #[error("platform profiles: {}: {source}", path.display())]
@@ -59,6 +64,7 @@ impl Transient for WorkerError {
             WorkerError::Pool(e) => e.is_transient(),
             WorkerError::ProfileToml { .. }
             | WorkerError::ProfilePattern { .. }
+            | WorkerError::ProfileVolatile { .. }
             | WorkerError::ProfileWithoutPrompt { .. }
             | WorkerError::ProfilesRead { .. }
             | WorkerError::DeviceGone { .. }

@@ -21,6 +21,7 @@
 //! | [`key_reports`] | the key ids this worker holds, reported to Postgres for `secrets reseal` |
 //! | [`login_limits`] | per-credential caps on concurrent logins and logins per second |
 //! | [`redact`] | removing secrets from stored configurations |
+//! | [`volatile`] | removing the lines that change by themselves before a configuration is hashed |
 //! | [`error`] | the crate's error type ([`WorkerError`]) |
 
 pub mod batcher;
@@ -43,6 +44,7 @@ pub mod report;
 pub mod results;
 pub mod ssh;
 pub mod versions;
+pub mod volatile;
 
 pub use consumer::run;
 pub use context::WorkerContext;

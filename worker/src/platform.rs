@@ -2,6 +2,7 @@
 //! `worker/profiles/`, plus any `*.toml` in the configured profiles folder).
 
 use crate::error::WorkerError;
+use crate::volatile::Volatile;
 use regex::Regex;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -54,6 +55,9 @@ struct ProfileFile {
     legacy_algorithms: bool,
     #[serde(default)]
     allow_ssh_rsa_sha1: bool,
+    /// Lines that change by themselves, removed before a configuration is hashed.
+    #[serde(default)]
+    volatile: Vec<String>,
     commands: BTreeMap<String, String>,
 }
 
@@ -81,6 +85,8 @@ pub struct Profile {
     pub allow_ssh_rsa_sha1: bool,
     /// The command of each job type (`config_backup`).
     pub commands: BTreeMap<String, String>,
+    /// The lines of a configuration that change by themselves ([`Volatile`]).
+    pub volatile: Option<Volatile>,
 }
 
 impl Profile {
@@ -114,7 +120,13 @@ impl Profile {
             .error_patterns
             .iter()
             .any(|p| p.contains("\\A") || p.contains("\\z"));
+        let volatile =
+            Volatile::new(&f.volatile).map_err(|source| WorkerError::ProfileVolatile {
+                origin: origin.to_string(),
+                source,
+            })?;
         Ok(Profile {
+            volatile,
             any_error,
             whole_text_prefilter,
             prompt: opt(&f.prompt)?,

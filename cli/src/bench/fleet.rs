@@ -45,6 +45,7 @@ pub fn spec_range(start: usize, end: usize, fault: Option<Fault>) -> FleetSpec {
         })
         .collect();
     FleetSpec {
+        drift: 0.0,
         seed: SEED,
         credentials,
         devices,

@@ -61,10 +61,10 @@ impl LineResult {
         }
     }
 
-    /// The running config, pageable.
+    /// The running config as this session prints it, pageable.
     pub(crate) fn config(device: &Device) -> Self {
         LineResult {
-            output: device.config().text,
+            output: device.session_config(),
             pageable: true,
             config: true,
             ..LineResult::default()

@@ -20,6 +20,7 @@ fn device(name: &str, platform: Platform, enable: Option<&str>) -> DeviceSpec {
 
 async fn fleet_of(devices: Vec<DeviceSpec>) -> Fleet {
     let spec = FleetSpec {
+        drift: 0.0,
         seed: 77,
         credentials: Vec::new(),
         devices,
@@ -96,11 +97,17 @@ async fn ios_refuses_exec_and_backs_up_through_enable_and_terminal_length_0() {
     assert_eq!(sh.read_until("ios-1#").await, "terminal length 0\r\nios-1#");
     sh.send("show running-config\r").await;
     let out = sh.read_until("\nios-1#").await;
-    let expected = fleet.expected_config("ios-1").unwrap();
+    // What the session printed: the stored form plus the lines IOS prints anew each time.
+    let expected = fleet.config_sent("ios-1").unwrap();
     assert_eq!(body(&out, "show running-config", "ios-1#"), expected);
     assert!(expected.starts_with("Building configuration...\n\nCurrent configuration : "));
     assert!(expected.ends_with("end\n"));
     assert!(expected.contains("enable secret 5 $1$"));
+    assert!(expected.contains("\n! Last configuration change at "));
+    assert!(expected.contains("\nntp clock-period "));
+    let stored = fleet.expected_config("ios-1").unwrap();
+    assert!(stored.starts_with("\n!\n!\nversion 15.2\n"), "{stored:.40}");
+    assert!(!stored.contains("ntp clock-period"));
     assert!(!out.contains(MORE));
 
     // Every command received, the refused exec first; the enable secret is not one.
@@ -135,7 +142,7 @@ async fn ios_pages_every_24_lines_until_answered_with_space_or_newline() {
         }
         pages.push(chunk);
     };
-    let expected = fleet.expected_config("ios-1").unwrap();
+    let expected = fleet.config_sent("ios-1").unwrap();
     let lines = expected.lines().count();
     assert_eq!(
         pages.len(),

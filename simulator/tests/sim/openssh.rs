@@ -36,6 +36,7 @@ fn device(name: &str, platform: Platform, fault: Option<Fault>) -> DeviceSpec {
 
 async fn fleet(devices: Vec<DeviceSpec>) -> (Fleet, Vec<RunningDevice>) {
     let spec = FleetSpec {
+        drift: 0.0,
         seed: SEED,
         credentials: Vec::new(),
         devices,
@@ -192,7 +193,6 @@ async fn openssh_tty_session_on_cisco_ios_enables_and_reads_the_config_paged_and
     let out = tty.expect(&["ios-1#"]).await;
     assert!(!out.contains(ENABLE), "the secret is not echoed");
 
-    let expected = fleet.expected_config("ios-1").unwrap();
     // Paging on: answer every --More-- with a space.
     tty.send("show running-config\r").await;
     let mut all = String::new();
@@ -204,6 +204,7 @@ async fn openssh_tty_session_on_cisco_ios_enables_and_reads_the_config_paged_and
         }
         tty.send(" ").await;
     }
+    let expected = fleet.config_sent("ios-1").unwrap();
     let pages = all.matches(MORE).count();
     assert!(pages >= 2, "a 6 kB config spans pages: {pages}");
     let erase = format!("{0}{1}{0}", "\x08".repeat(10), " ".repeat(10));
@@ -222,9 +223,11 @@ async fn openssh_tty_session_on_cisco_ios_enables_and_reads_the_config_paged_and
     tty.send("show running-config\r").await;
     let out = tty.expect(&["\nios-1#"]).await;
     assert!(!out.contains(MORE));
+    let again = fleet.config_sent("ios-1").unwrap();
+    assert_ne!(again, expected, "the time or ntp clock-period moved");
     assert_eq!(
         out.replace("\r\n", "\n"),
-        format!("show running-config\n{expected}ios-1#")
+        format!("show running-config\n{again}ios-1#")
     );
     tty.send("exit\r").await;
     fleet.shutdown().await;

@@ -25,11 +25,25 @@ pub async fn run(ctx: &WorkerContext, device: &mut Device<'_>) -> Result<JobDone
             format!("{command:?} returned an empty configuration"),
         ));
     }
-    let content = if ctx.settings.redact_secrets {
+    let redacted = if ctx.settings.redact_secrets {
         raw.redacted()
     } else {
         raw
     };
+    // Before hashing: a clock or a counter in the configuration must not make a version.
+    let content = match &profile.volatile {
+        Some(volatile) => volatile.strip(redacted),
+        None => redacted,
+    };
+    if content.text().trim().is_empty() {
+        return Err(DeviceFailure::new(
+            Outcome::CommandFailed,
+            format!(
+                "{command:?} returned only lines that profile {} lists as volatile",
+                profile.name
+            ),
+        ));
+    }
     let snapshot = Snapshot::of(content);
     Ok(JobDone {
         summary: format!(

@@ -35,6 +35,7 @@ pub async fn linux_pair() -> (Fleet, RunningDevice, RunningDevice) {
     let mut b = DeviceSpec::new("router-b", Platform::Linux);
     b.accepts = a.accepts.clone();
     let spec = FleetSpec {
+        drift: 0.0,
         seed: 7,
         credentials: Vec::new(),
         devices: vec![a, b],

@@ -100,6 +100,7 @@ async fn shell_platforms_misbehave_on_the_config_command_too() {
     cut.accepts = endless.accepts.clone();
     cut.fault = Some(Fault::DropMidOutput);
     let spec = FleetSpec {
+        drift: 0.0,
         seed: SEED,
         credentials: Vec::new(),
         devices: vec![endless, cut],

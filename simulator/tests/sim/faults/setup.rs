@@ -18,6 +18,7 @@ pub async fn fleet_with(fault: Fault) -> (Fleet, RunningDevice) {
     d.accepts = vec![(USER.into(), PASSWORD.into())];
     d.fault = Some(fault);
     let spec = FleetSpec {
+        drift: 0.0,
         seed: SEED,
         credentials: Vec::new(),
         devices: vec![d],

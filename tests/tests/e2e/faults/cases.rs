@@ -233,6 +233,7 @@ pub(super) fn fault_fleet() -> FleetSpec {
         devices.push(max);
     }
     FleetSpec {
+        drift: 0.0,
         seed: SEED,
         credentials: vec![
             credential("tacacs", "netops", "tacacs-secret")

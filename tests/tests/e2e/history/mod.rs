@@ -1,3 +1,5 @@
-//! Configuration history: versions, what changed, and the events that say so.
+//! Configuration history: versions, what changed, the events that say so, and what never
+//! counts as a change.
 
 mod events;
+mod volatile;
