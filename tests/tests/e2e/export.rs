@@ -1,7 +1,7 @@
 //! `netraven export git`: the configuration history read back from the repository with
 //! the git CLI, as an Oxidized user would (`git log -p <device file>`).
 
-mod seed;
+pub(crate) mod seed;
 
 use chrono::Duration;
 use netraven_tests::TestEnv;

@@ -15,7 +15,7 @@ pub(super) fn t0() -> DateTime<Utc> {
         .expect("a valid time")
 }
 
-pub(super) fn git(dir: &Path, args: &[&str]) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn git(dir: &Path, args: &[&str]) -> anyhow::Result<Vec<u8>> {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -31,11 +31,11 @@ pub(super) fn git(dir: &Path, args: &[&str]) -> anyhow::Result<Vec<u8>> {
     Ok(out.stdout)
 }
 
-pub(super) fn git_text(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
+pub(crate) fn git_text(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
     Ok(String::from_utf8(git(dir, args)?)?)
 }
 
-pub(super) fn commits(dir: &Path) -> anyhow::Result<usize> {
+pub(crate) fn commits(dir: &Path) -> anyhow::Result<usize> {
     Ok(git_text(dir, &["rev-list", "--count", "main"])?
         .trim()
         .parse()?)

@@ -4,6 +4,6 @@
 
 mod history;
 mod job;
-mod netraven;
+pub(crate) mod netraven;
 mod prune;
 mod prune_versions;

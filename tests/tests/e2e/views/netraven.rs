@@ -7,16 +7,16 @@ use std::time::Duration;
 
 pub(super) const JOB_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub(super) fn run(cmd: &mut Command) -> anyhow::Result<Output> {
+pub(crate) fn run(cmd: &mut Command) -> anyhow::Result<Output> {
     Ok(cmd.stdin(Stdio::null()).output()?)
 }
 
-pub(super) fn text(b: &[u8]) -> String {
+pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
 /// Runs `netraven ARGS`, insists on exit code `code`, and returns stdout.
-pub(super) fn netraven(env: &TestEnv, args: &[&str], code: i32) -> anyhow::Result<String> {
+pub(crate) fn netraven(env: &TestEnv, args: &[&str], code: i32) -> anyhow::Result<String> {
     let out = run(env.command()?.args(args))?;
     let stdout = text(&out.stdout);
     anyhow::ensure!(
@@ -34,7 +34,7 @@ pub(super) fn netraven(env: &TestEnv, args: &[&str], code: i32) -> anyhow::Resul
 }
 
 /// Runs `netraven ARGS --json` (exit 0) and parses what it prints.
-pub(super) fn json(env: &TestEnv, args: &[&str]) -> anyhow::Result<Value> {
+pub(crate) fn json(env: &TestEnv, args: &[&str]) -> anyhow::Result<Value> {
     let mut all = args.to_vec();
     all.push("--json");
     let out = netraven(env, &all, 0)?;
