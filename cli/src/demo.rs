@@ -3,7 +3,8 @@
 //! Ensures Postgres and RabbitMQ, migrates a fresh `netraven_demo` database, serves a
 //! simulated fleet, imports its inventory, starts the dispatcher, workers and aggregator
 //! as child processes (the same binary, as in production), submits a job by message,
-//! shows its progress and result, and stops everything.
+//! shows its progress and result, changes a tenth of the devices' configurations and backs
+//! up again to show what changed, and stops everything.
 
 use crate::processes::{self, Role};
 use crate::{client, demo_summary, inventory, output, say, services};
@@ -136,69 +137,37 @@ pub async fn run(settings: Settings, args: DemoArgs) -> Result<()> {
     }
     crate::note!("      logs in {}", work_dir.display());
 
-    step(5, "submitting a config_backup job by message");
-    let request = JobRequest {
-        version: messages::VERSION,
-        request_id: format!("demo-{}", uuid::Uuid::new_v4()),
-        job_type: "config_backup".into(),
-        targets: Targets {
-            tags: vec!["fleet".into(), "orphan".into()],
-            ..Targets::default()
-        },
-        commands: Vec::new(),
-        limits: Default::default(),
-        submitted_by: None,
-    };
-    let submitted = client::submit(
-        &demo_settings.amqp,
-        &request,
-        false,
-        Duration::from_secs(60),
-    )
-    .await?;
-    let job_id = submitted
-        .reply
-        .job_id
-        .context("the dispatcher's reply names no job")?;
-    crate::note!("      job {job_id}");
-
-    step(6, "waiting for the job");
+    step(
+        5,
+        "submitting a config_backup job by message, and waiting for it",
+    );
     let client = pool.get().await?;
-    let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
-    let mut last = -1;
-    let status = loop {
-        let view = jobs::get(&client, job_id)
-            .await?
-            .context("the job row vanished")?;
-        let c = &view.counts;
-        if c.completed_devices != last {
-            crate::note!(
-                "      {:>5}/{} devices reported, {} succeeded  [{}]",
-                c.completed_devices,
-                c.total_devices,
-                c.succeeded_devices,
-                c.status
-            );
-            last = c.completed_devices;
-        }
-        if c.status.is_final() {
-            break c.status;
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "the job did not finish within {} s; see the logs in {}",
-                args.timeout_secs,
-                work_dir.display()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    let backup = Backup {
+        settings: &demo_settings,
+        client: &client,
+        timeout: Duration::from_secs(args.timeout_secs),
+        work_dir: &work_dir,
     };
+    let (job_id, _) = backup.run().await?;
 
-    step(7, "result");
+    step(6, "result");
     output::data(&format!(
         "\n{}\n{}\n",
         demo_summary::job(&client, job_id, false).await?,
         demo_summary::credentials(&client).await?
+    ))?;
+
+    step(
+        7,
+        "a tenth of the devices change their configuration; backing up again",
+    );
+    let drifted = fleet.advance_drift_by(0.1)?;
+    let (job_id, status) = backup.run().await?;
+    let names: Vec<&str> = drifted.devices.iter().map(|d| d.name.as_str()).collect();
+    output::data(&format!(
+        "\n{}\n{}",
+        demo_summary::job(&client, job_id, false).await?,
+        demo_summary::first_diff(&client, &names).await?
     ))?;
 
     let mut clean = true;
@@ -216,10 +185,11 @@ pub async fn run(settings: Settings, args: DemoArgs) -> Result<()> {
     fleet.shutdown().await;
     cleanup_namespace(&demo_settings).await;
     say!(
-        "{} in {:.1} s; every role {}. Inspect it later with:\n  NETRAVEN__DATABASE__URL={demo_url} netraven job show {job_id}",
+        "{} in {:.1} s; every role {}. Inspect it later with:\n  NETRAVEN__DATABASE__URL={demo_url} netraven job show {job_id}\n  NETRAVEN__DATABASE__URL={demo_url} netraven device configs {}",
         status,
         started.elapsed().as_secs_f64(),
-        if clean { "stopped cleanly on SIGTERM" } else { "was stopped" }
+        if clean { "stopped cleanly on SIGTERM" } else { "was stopped" },
+        names.first().copied().unwrap_or("NAME")
     )?;
     if status == JobStatus::FailedUnexpected {
         bail!(
@@ -231,6 +201,73 @@ pub async fn run(settings: Settings, args: DemoArgs) -> Result<()> {
 }
 
 /// Removes queues a previous, interrupted demo may have left, so this one starts empty.
+/// Submits a `config_backup` of the whole fleet by message and waits for its final
+/// status, printing progress.
+struct Backup<'a> {
+    settings: &'a Settings,
+    client: &'a deadpool_postgres::Client,
+    timeout: Duration,
+    work_dir: &'a std::path::Path,
+}
+
+impl Backup<'_> {
+    async fn run(&self) -> Result<(uuid::Uuid, JobStatus)> {
+        let request = JobRequest {
+            version: messages::VERSION,
+            request_id: format!("demo-{}", uuid::Uuid::new_v4()),
+            job_type: "config_backup".into(),
+            targets: Targets {
+                tags: vec!["fleet".into(), "orphan".into()],
+                ..Targets::default()
+            },
+            commands: Vec::new(),
+            limits: Default::default(),
+            submitted_by: None,
+        };
+        let submitted = client::submit(
+            &self.settings.amqp,
+            &request,
+            false,
+            Duration::from_secs(60),
+        )
+        .await?;
+        let job_id = submitted
+            .reply
+            .job_id
+            .context("the dispatcher's reply names no job")?;
+        crate::note!("      job {job_id}");
+        let deadline = Instant::now() + self.timeout;
+        let mut last = -1;
+        loop {
+            let view = jobs::get(self.client, job_id)
+                .await?
+                .context("the job row vanished")?;
+            let c = &view.counts;
+            if c.completed_devices != last {
+                crate::note!(
+                    "      {:>5}/{} devices reported, {} succeeded  [{}]",
+                    c.completed_devices,
+                    c.total_devices,
+                    c.succeeded_devices,
+                    c.status
+                );
+                last = c.completed_devices;
+            }
+            if c.status.is_final() {
+                return Ok((job_id, c.status));
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "the job did not finish within {} s; see the logs in {}",
+                    self.timeout.as_secs(),
+                    self.work_dir.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
 async fn reset_namespace(settings: &Settings) -> Result<()> {
     let conn = broker::connect(&settings.amqp, "demo").await?;
     let channel = conn.create_channel().await?;

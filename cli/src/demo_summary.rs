@@ -1,5 +1,5 @@
-//! The demo's summary: what a job did, and the credential counters, as `job show` and
-//! `credential list` print them.
+//! The demo's summary: what a job did, the credential counters and a device's diff, as
+//! `job show`, `credential list` and `device diff` print them.
 
 use crate::views::{self, Style};
 use anyhow::Result;
@@ -20,4 +20,22 @@ pub async fn job(
 pub async fn credentials(client: &deadpool_postgres::Client) -> Result<String> {
     let creds = views::credentials::list(client).await?;
     Ok(views::credentials::render(&creds, Style::detect()))
+}
+
+/// `netraven device diff` of the first of `devices` that has two versions to compare (a
+/// device that drifted but failed its backup has one).
+pub async fn first_diff(client: &deadpool_postgres::Client, devices: &[&str]) -> Result<String> {
+    for name in devices {
+        match views::diff::between(client, name, None, None, 3).await {
+            Ok(diff) => {
+                return Ok(format!(
+                    "$ netraven device diff {name}\n{}",
+                    views::diff::render(&diff, Style::detect())
+                ))
+            }
+            Err(e) if e.is::<views::history::Missing>() => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok("no device that changed was backed up\n".into())
 }

@@ -6,7 +6,7 @@ use super::connect::connect;
 use crate::args::{CredentialCommand, DeviceCommand, HostKeyCommand, InventoryCommand, PruneArgs};
 use crate::host_keys::{self, ListScope, PinFrom};
 use crate::views::configs::TextMode;
-use crate::views::history::{self, Missing, VersionRef};
+use crate::views::history::{self, VersionRef};
 use crate::{inventory, output, say, views};
 use anyhow::{bail, Result};
 use netraven_shared::config::Settings;
@@ -92,24 +92,7 @@ pub async fn device(settings: &Settings, cmd: DeviceCommand) -> Result<()> {
             out,
         } => {
             let client = connect(settings).await?;
-            let id = history::device_id(&client, &name).await?;
-            let to =
-                history::version_of(&client, id, &name, to.unwrap_or(VersionRef::Latest)).await?;
-            let from = match from {
-                Some(which) => which,
-                None => VersionRef::Number(
-                    history::version_before(&client, id, to.meta.version)
-                        .await?
-                        .ok_or_else(|| {
-                            Missing(format!(
-                                "{name:?} has only version {}: nothing to compare it with",
-                                to.meta.version
-                            ))
-                        })?,
-                ),
-            };
-            let from = history::version_of(&client, id, &name, from).await?;
-            let diff = views::diff::diff(&from, &to, context);
+            let diff = views::diff::between(&client, &name, from, to, context).await?;
             out.print(&diff, views::diff::render)
         }
     }

@@ -1,7 +1,7 @@
 //! `netraven device diff`: two versions' line diff (the `similar` crate) as hunks for
 //! `--json`, and as a unified diff for people: red and green on a terminal, escaped.
 
-use super::history::{Version, VersionText};
+use super::history::{self, Missing, Version, VersionRef, VersionText};
 use super::{shown, Style};
 use chrono::{DateTime, Utc};
 use comfy_table::Color;
@@ -66,6 +66,34 @@ pub struct DiffLine {
     pub new_number: Option<usize>,
     /// Without its line end.
     pub text: String,
+}
+
+/// The diff of device `name` from one version to another: `to` the latest unless given,
+/// `from` the version before `to` unless given. [`Missing`] when either is not there.
+pub async fn between(
+    client: &deadpool_postgres::Client,
+    name: &str,
+    from: Option<VersionRef>,
+    to: Option<VersionRef>,
+    context: usize,
+) -> anyhow::Result<ConfigDiff> {
+    let id = history::device_id(client, name).await?;
+    let to = history::version_of(client, id, name, to.unwrap_or(VersionRef::Latest)).await?;
+    let from = match from {
+        Some(which) => which,
+        None => VersionRef::Number(
+            history::version_before(client, id, to.meta.version)
+                .await?
+                .ok_or_else(|| {
+                    Missing(format!(
+                        "{name:?} has only version {}: nothing to compare it with",
+                        to.meta.version
+                    ))
+                })?,
+        ),
+    };
+    let from = history::version_of(client, id, name, from).await?;
+    Ok(diff(&from, &to, context))
 }
 
 /// The line diff of `from` to `to`.
