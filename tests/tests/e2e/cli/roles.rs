@@ -138,8 +138,8 @@ fn the_demo_runs_end_to_end_and_exits_zero() -> anyhow::Result<()> {
     // The second backup, after a tenth of the fleet drifted: what changed, and a diff.
     let changed = stdout
         .lines()
-        .filter(|l| l.trim_start().starts_with("configs") && l.contains("changed"))
-        .last()
+        .rev()
+        .find(|l| l.trim_start().starts_with("configs") && l.contains("changed"))
         .unwrap_or_else(|| panic!("no change count in the second summary:\n{stdout}"));
     assert!(changed.contains("0 new"), "{changed}");
     assert!(!changed.contains(" 0 changed"), "{changed}");
