@@ -184,28 +184,8 @@ pub async fn restate(
     tx: &deadpool_postgres::Transaction<'_>,
     claims: &[(TaskResult, Uuid)],
 ) -> Result<(), WorkerError> {
-    if claims.is_empty() {
-        return Ok(());
-    }
-    let jobs: Vec<Uuid> = claims.iter().map(|(r, _)| r.job_id).collect();
-    let devices: Vec<i64> = claims.iter().map(|(r, _)| r.device_id).collect();
-    let tokens: Vec<Uuid> = claims.iter().map(|(_, t)| *t).collect();
-    let results = claims
-        .iter()
-        .map(|(r, _)| serde_json::to_string(r))
-        .collect::<Result<Vec<String>, _>>()
-        .map_err(|e| WorkerError::Claim(format!("a result does not encode: {e}")))?;
-    let statement = tx
-        .prepare_cached(
-            "UPDATE device_claims c SET result = r.result
-             FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::text[])
-                 AS r(job_id, device_id, token, result)
-             WHERE c.job_id = r.job_id AND c.device_id = r.device_id AND c.token = r.token",
-        )
-        .await?;
-    tx.execute(&statement, &[&jobs, &devices, &tokens, &results])
-        .await?;
-    Ok(())
+    let claims: Vec<(&TaskResult, Uuid)> = claims.iter().map(|(r, t)| (r, *t)).collect();
+    still_held(tx, &claims).await.map(drop)
 }
 
 /// The devices of a batch about to be recorded whose claim still carries the token they
