@@ -31,8 +31,13 @@ const MAX_BATCH: usize = messages::MAX_RESULTS_PER_BATCH;
 /// done again by whichever worker can record them (about what eight tries took before).
 const RECORD_WITHIN: Duration = Duration::from_secs(12);
 
-/// Publishes of one batch's results before its tasks go back to the queue.
-const PUBLISH_TRIES: u32 = 3;
+/// How long one batch's results are published again in place before its tasks go back
+/// to the queue. A quorum queue whose leader's node died nacks every publish until a new
+/// leader is elected: 8 s, and up to 167 s, in the broker fault tests here. Each return
+/// to the queue counts against the task's delivery limit, and a task returned while the
+/// results queue still refuses is reported again into the same refusal, so returning
+/// early dead-letters devices that are recorded.
+const PUBLISH_WITHIN: Duration = Duration::from_secs(120);
 
 /// A finished device waiting to be written, published and acked.
 pub struct Finished {
@@ -224,9 +229,7 @@ async fn publish_and_settle(
             // delivery limit (a queue leader moving to another node fails a few
             // publishes in a row).
             let mut delays = Backoff::RECONNECT.delays();
-            let mut tries = 0;
             loop {
-                tries += 1;
                 // Signed: the aggregator believes no result a worker did not sign.
                 match publisher.publish(message.clone().signed(signer)).await {
                     Ok(()) => break true,
@@ -239,7 +242,7 @@ async fn publish_and_settle(
                         );
                         return;
                     }
-                    Err(e) if tries < PUBLISH_TRIES => {
+                    Err(e) if started.elapsed() < PUBLISH_WITHIN => {
                         tracing::warn!(error = %e, devices = batch.len(), "results not confirmed; publishing them again");
                         tokio::time::sleep(delays.next_delay()).await;
                     }
