@@ -24,6 +24,19 @@ pub enum CredentialCommand {
 
 #[derive(Subcommand)]
 pub enum DeviceCommand {
+    /// Every device: platform, tags, last outcome, last good backup. `--stale 26h` keeps
+    /// the devices whose last good backup is older than that, or that never had one.
+    List {
+        /// Only devices whose last successful backup is older than this (`26h`, `2d`,
+        /// `90min`), or that never had one.
+        #[arg(long, value_name = "AGE", value_parser = parse_age)]
+        stale: Option<std::time::Duration>,
+        /// Only devices with this tag (repeatable: any of them).
+        #[arg(long = "tag", value_name = "TAG")]
+        tags: Vec<String>,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
     /// Platform, host, tags, last outcome, the credential that worked last, the latest
     /// config hash and when it changed, the pinned host key, and recent jobs.
     Show {
@@ -162,6 +175,11 @@ pub struct PruneArgs {
 }
 
 /// A number of days a cutoff can be made of: 0 to 100 years.
+/// An age such as `26h`, `2d` or `90min` (humantime's syntax).
+fn parse_age(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (an age such as 26h, 2d or 90min)"))
+}
+
 fn days() -> clap::builder::RangedI64ValueParser<u32> {
     clap::value_parser!(u32).range(0..=i64::from(netraven_shared::config::MAX_RETENTION_DAYS))
 }

@@ -49,6 +49,24 @@ pub async fn device(settings: &Settings, cmd: DeviceCommand) -> Result<()> {
             out.print(&device, views::devices::render)
         }
         DeviceCommand::HostKey(cmd) => host_key(settings, cmd).await,
+        DeviceCommand::List { stale, tags, out } => {
+            let client = connect(settings).await?;
+            let before = match stale {
+                None => None,
+                Some(age) => Some(
+                    chrono::Duration::from_std(age)
+                        .ok()
+                        .and_then(|age| chrono::Utc::now().checked_sub_signed(age))
+                        .ok_or_else(|| {
+                            anyhow::anyhow!("--stale {age:?} reaches before any date")
+                        })?,
+                ),
+            };
+            let rows = views::device_list::list(&client, &tags, before).await?;
+            out.print(&rows, |r: &Vec<_>, style| {
+                views::device_list::render(r, style)
+            })
+        }
         DeviceCommand::Configs { name, out } => {
             let client = connect(settings).await?;
             let versions = history::versions(&client, &name).await?;

@@ -20,6 +20,7 @@
 
 pub mod configs;
 pub mod credentials;
+pub mod device_list;
 pub mod devices;
 pub mod diff;
 pub mod grep;

@@ -2,6 +2,7 @@
 //! list`, `device show`, the configuration history and `prune`, as real `netraven`
 //! processes on real services.
 
+mod device_list;
 mod history;
 mod job;
 pub(crate) mod netraven;

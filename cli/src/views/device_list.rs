@@ -1,0 +1,106 @@
+//! `netraven device list`: every device with its tags, its last outcome and its last good
+//! backup, or only those whose last good backup is older than an age (`--stale`).
+
+use super::{ago, outcome_cell, text, Style};
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use comfy_table::Cell;
+use deadpool_postgres::Client;
+use netraven_shared::domain::Outcome;
+use serde::Serialize;
+
+/// One device as the list shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceRow {
+    pub name: String,
+    pub platform: String,
+    pub enabled: bool,
+    pub tags: Vec<String>,
+    /// The outcome of its latest recorded result in any job, and when.
+    pub last_outcome: Option<Outcome>,
+    pub last_result_at: Option<DateTime<Utc>>,
+    /// When a backup last succeeded: the latest configuration version's last sighting
+    /// (a successful backup stores a version or marks the latest seen).
+    pub last_good_backup_at: Option<DateTime<Utc>>,
+}
+
+/// Devices by name, those with any of `tags` (all when empty), and with `stale_before`
+/// only those whose last good backup is older than it or who never had one.
+pub async fn list(
+    client: &Client,
+    tags: &[String],
+    stale_before: Option<DateTime<Utc>>,
+) -> Result<Vec<DeviceRow>> {
+    let rows = client
+        .query(
+            "SELECT d.name, d.platform, d.enabled,
+                    ARRAY(SELECT t.name FROM device_tags dt JOIN tags t ON t.id = dt.tag_id
+                          WHERE dt.device_id = d.id ORDER BY t.name) AS tags,
+                    r.outcome, r.finished_at, c.last_seen_at
+             FROM devices d
+             LEFT JOIN LATERAL (
+                 SELECT outcome, finished_at FROM job_results
+                 WHERE device_id = d.id ORDER BY finished_at DESC LIMIT 1
+             ) r ON true
+             LEFT JOIN LATERAL (
+                 SELECT last_seen_at FROM device_configs
+                 WHERE device_id = d.id ORDER BY version DESC LIMIT 1
+             ) c ON true
+             WHERE (cardinality($1::text[]) = 0 OR EXISTS (
+                        SELECT 1 FROM device_tags dt JOIN tags t ON t.id = dt.tag_id
+                        WHERE dt.device_id = d.id AND t.name = ANY($1)))
+               AND ($2::timestamptz IS NULL OR c.last_seen_at IS NULL
+                    OR c.last_seen_at < $2)
+             ORDER BY d.name",
+            &[&tags, &stale_before],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| DeviceRow {
+            name: r.get(0),
+            platform: r.get(1),
+            enabled: r.get(2),
+            tags: r.get(3),
+            last_outcome: r
+                .get::<_, Option<&str>>(4)
+                .map(|o| o.parse().unwrap_or(Outcome::InternalError)),
+            last_result_at: r.get(5),
+            last_good_backup_at: r.get(6),
+        })
+        .collect())
+}
+
+/// One row per device, and a count.
+pub fn render(rows: &[DeviceRow], style: Style) -> String {
+    if rows.is_empty() {
+        return "no devices\n".into();
+    }
+    let mut table = style.table([
+        "DEVICE",
+        "PLATFORM",
+        "TAGS",
+        "LAST OUTCOME",
+        "LAST RESULT",
+        "LAST GOOD BACKUP",
+    ]);
+    for r in rows {
+        let name = if r.enabled {
+            text(&r.name)
+        } else {
+            Cell::new(format!("{} (disabled)", super::shown(&r.name)))
+        };
+        table.add_row(vec![
+            name,
+            text(&r.platform),
+            text(&r.tags.join(", ")),
+            r.last_outcome.map_or_else(|| Cell::new("-"), outcome_cell),
+            Cell::new(ago(r.last_result_at)),
+            Cell::new(match r.last_good_backup_at {
+                None => "never".to_string(),
+                at => ago(at),
+            }),
+        ]);
+    }
+    format!("{table}\n{} devices\n", rows.len())
+}
