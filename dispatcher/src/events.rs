@@ -20,7 +20,7 @@ pub async fn publish(
     if counts.status.is_final() {
         metrics::get()
             .jobs_total
-            .with_label_values(&[counts.status.as_str()])
+            .with_label_values(&[counts.job_type_label(), counts.status.as_str()])
             .inc();
     }
     let sent = match Outgoing::json(&names.events_exchange(), key, &event) {

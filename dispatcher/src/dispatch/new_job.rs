@@ -52,6 +52,7 @@ impl Dispatcher {
     ) -> Result<Dispatched> {
         let created = JobCounts {
             request_id: request.request_id.clone(),
+            job_type: request.job_type.clone(),
             status: JobStatus::Pending,
             total_devices: 0,
             completed_devices: 0,

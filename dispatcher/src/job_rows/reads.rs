@@ -25,7 +25,7 @@ pub async fn get<C: GenericClient>(db: &C, job_id: Uuid) -> Result<Option<JobVie
     let row = db
         .query_opt(
             &format!(
-                "SELECT id, job_type, created_at, started_at, finished_at, deadline_at, {COUNT_COLUMNS}
+                "SELECT id, created_at, started_at, finished_at, deadline_at, {COUNT_COLUMNS}
                  FROM jobs WHERE id = $1"
             ),
             &[&job_id],

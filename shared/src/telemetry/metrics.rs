@@ -150,8 +150,8 @@ impl Metrics {
             jobs_total: counter(
                 &r,
                 "netraven_jobs_total",
-                "Jobs that reached a final status",
-                &["status"],
+                "Jobs that reached a final status, by job type",
+                &["job_type", "status"],
             ),
             devices_resolved_total: counter(
                 &r,

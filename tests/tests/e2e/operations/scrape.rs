@@ -88,7 +88,10 @@ async fn a_running_fleet_serves_its_metrics_and_a_real_prometheus_scrapes_the_jo
         by_workers,
         "one task per device with credentials"
     );
-    let status_line = format!("netraven_jobs_total{{status=\"{}\"}} 1", c.status.as_str());
+    let status_line = format!(
+        "netraven_jobs_total{{job_type=\"config_backup\",status=\"{}\"}} 1",
+        c.status.as_str()
+    );
     assert!(text.contains(&status_line), "missing {status_line}");
     let succeeded = format!(
         "netraven_tasks_total{{outcome=\"SUCCESS\"}} {}",
