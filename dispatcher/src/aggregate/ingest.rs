@@ -5,6 +5,7 @@ use crate::job_rows::{self, JobCounts};
 use chrono::{DateTime, Utc};
 use netraven_shared::messages::{ConfigChange, TaskResult};
 use netraven_shared::telemetry::metrics;
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// What a batch changed.
@@ -125,16 +126,21 @@ pub async fn ingest(pool: &deadpool_postgres::Pool, results: &[TaskResult]) -> R
     ingested.recorded = jobs.iter().map(|r| r.get::<_, i64>(1) as u64).sum();
     ingested.duplicates = results.len() as u64 - ingested.recorded;
     let mut new_versions = 0;
+    let mut place: HashMap<(Uuid, i64), usize> = HashMap::new();
     for row in devices {
-        let (job_id, device_id) = (row.get::<_, Uuid>(0), row.get::<_, Option<i64>>(2));
+        let (job_id, device_id) = (row.get::<_, Uuid>(0), row.get::<_, i64>(2));
         if row.get::<_, Option<&str>>(3) == Some(ConfigChange::New.as_str()) {
             new_versions += 1;
-        } else if let Some(i) = results
-            .iter()
-            .position(|r| r.job_id == job_id && Some(r.device_id) == device_id)
-        {
-            ingested.changed.push(i);
+            continue;
         }
+        if place.is_empty() {
+            place = results
+                .iter()
+                .enumerate()
+                .map(|(i, r)| ((r.job_id, r.device_id), i))
+                .collect();
+        }
+        ingested.changed.extend(place.get(&(job_id, device_id)));
     }
     for job_id in jobs.iter().map(|r| r.get::<_, Uuid>(0)) {
         if let Some(done) = job_rows::finalize_if_complete(&tx, job_id).await? {

@@ -7,12 +7,12 @@
 //! (also when it fails), and the module runs alone: `.config/nextest.toml` puts it in the
 //! `serial-disruptive` group and scripts/test runs it after every other test.
 
+use crate::db_faults::progress;
 use netraven_shared::domain::JobStatus;
 use netraven_tests::{
     logins, recorded_logins, request, runs, sh, FleetBuilder, Logins, Roles, TestEnv,
 };
 use std::time::{Duration, Instant};
-use uuid::Uuid;
 
 const TIMEOUT: Duration = Duration::from_secs(240);
 const LOCK: &str = "/tmp/netraven-restart.lock";
@@ -102,17 +102,6 @@ impl Drop for Outage {
             eprintln!("could not restart {:?}: {e:#}", self.service);
         }
     }
-}
-
-/// The job's counters, or `None` while the database cannot be reached.
-async fn progress(env: &TestEnv, id: Uuid) -> Option<netraven_dispatcher::job_rows::JobCounts> {
-    let client = env.pool.get().await.ok()?;
-    Some(
-        netraven_dispatcher::job_rows::get(&client, id)
-            .await
-            .ok()??
-            .counts,
-    )
 }
 
 /// Consumers per queue, as the broker counts them.
