@@ -242,6 +242,10 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        if std::env::var_os("NETRAVEN_KEEP_CLUSTER").is_some() {
+            let d = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+            eprintln!("cluster dir kept: {}", d.keep().display());
+        }
         for i in 0..self.nodes.len() {
             if let Ok(pid) = self.pid(i) {
                 // A frozen VM dies of SIGKILL as well; SIGCONT first lets it release epmd.
