@@ -13,6 +13,7 @@
 //! | [`tls`] | the rustls client configurations of the broker and Postgres links |
 //! | [`broker`] | RabbitMQ connection, topology (exchanges, quorum queues, dead letters) and confirmed publishing |
 //! | [`telemetry`] | logging, the Prometheus registry and the `/metrics` + `/healthz` server |
+//! | [`schedule`] | schedules: their definition and checks, their calendar, what is due when |
 //! | [`shutdown`] | the one shutdown signal fanned out to every task |
 //! | [`retry`] | the one backoff (exponential, capped, with jitter) every retry uses |
 //! | [`transient`] | the one rule, per service, for whether an error may go away by itself |
@@ -30,6 +31,7 @@ pub mod libpq;
 pub mod messages;
 pub mod retry;
 pub mod role;
+pub mod schedule;
 pub mod sealing;
 pub mod shutdown;
 pub mod signing;

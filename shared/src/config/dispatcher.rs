@@ -20,6 +20,15 @@ pub struct DispatcherSettings {
     /// the default (`config_backup` and `reachability`, host-key policy `accept-new` or
     /// `strict`). Anyone unlisted, and requests without `user_id`, get the default.
     pub submitters: BTreeMap<String, SubmitterSettings>,
+    /// Run the schedules (`netraven schedule`). Every dispatcher may: each tick is taken
+    /// by one of them (a row lock and a run row in Postgres).
+    pub schedules: bool,
+    /// How often the due schedules are looked for.
+    pub schedule_poll_ms: u64,
+    /// Schedules due at the same moment start spread over this window, each at an offset
+    /// of its own (a hash of its name; at most half the time to its next tick). Give every
+    /// dispatcher the same value.
+    pub schedule_spread_ms: u64,
 }
 
 /// What one submitter may ask for.
@@ -81,6 +90,9 @@ impl Default for DispatcherSettings {
             default_job_deadline_ms: 3_600_000,
             default_host_key_policy: HostKeyPolicy::AcceptNew,
             submitters: BTreeMap::new(),
+            schedules: true,
+            schedule_poll_ms: 1_000,
+            schedule_spread_ms: 300_000,
         }
     }
 }

@@ -69,6 +69,10 @@ impl Settings {
                 "dispatcher.default_job_deadline_ms",
                 self.dispatcher.default_job_deadline_ms,
             ),
+            (
+                "dispatcher.schedule_poll_ms",
+                self.dispatcher.schedule_poll_ms,
+            ),
             ("worker.max_in_flight", u64::from(self.worker.max_in_flight)),
             ("worker.connect_timeout_ms", self.worker.connect_timeout_ms),
             (
