@@ -41,6 +41,10 @@ pub struct Metrics {
     /// Configuration versions recorded by aggregators: `new` (a device's first) and
     /// `changed` (a version that differs from the one before).
     pub config_changes_total: IntCounterVec,
+    /// Schedule ticks taken by dispatchers, by outcome (`fired`, `skipped`: overlap,
+    /// `missed`: later than the catch-up window, `passed_over`: an older tick of the same
+    /// downtime).
+    pub schedule_ticks_total: IntCounterVec,
     /// Messages we dead-lettered, by source queue.
     pub dead_lettered_total: IntCounterVec,
     /// Device tasks a worker did not act on because another copy of the task holds the
@@ -224,6 +228,12 @@ impl Metrics {
                 "netraven_config_changes_total",
                 "Configuration versions recorded, by change (new, changed)",
                 &["change"],
+            ),
+            schedule_ticks_total: counter(
+                &r,
+                "netraven_schedule_ticks_total",
+                "Schedule ticks taken, by outcome (fired, skipped, missed, passed_over)",
+                &["outcome"],
             ),
             dead_lettered_total: counter(
                 &r,
