@@ -85,7 +85,7 @@ fn regex_escape(s: &str) -> String {
 ///
 /// | role | configure | write (publish; bind, on the queue) | read (consume, get; bind, on the exchange) |
 /// |---|---|---|---|
-/// | dispatcher | — | `<ns>.tasks`, `<ns>.events`, `<ns>.dead`, `amq.default` (replies) | `<ns>.jobs.submit` |
+/// | dispatcher | — | `<ns>.tasks`, `<ns>.events`, `<ns>.dead`, `amq.default` (replies), `<ns>.jobs` (schedules' requests) | `<ns>.jobs.submit` |
 /// | worker | — | `<ns>.results`, `<ns>.dead` | `<ns>.tasks.device` |
 /// | aggregator | — | `<ns>.events`, `<ns>.dead` | `<ns>.results`, `<ns>.dead.tasks` |
 /// | submitter | `amq.gen-*` (its reply queue) | `<ns>.jobs`, `amq.gen-*` (the binding) | `<ns>.events`, `amq.gen-*` |
@@ -99,6 +99,7 @@ pub fn permissions(role: Role, names: &Names) -> Permissions {
         Role::Dispatcher => Permissions {
             configure: none,
             write: only(&[
+                n(names.jobs_exchange()),
                 n(names.tasks_exchange()),
                 n(names.events_exchange()),
                 n(names.dead_exchange()),

@@ -10,7 +10,7 @@
 mod batches;
 mod dead_tasks;
 mod ingest;
-mod periodic;
+pub(crate) mod periodic;
 mod refused;
 pub mod retention;
 mod role;

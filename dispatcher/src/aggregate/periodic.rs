@@ -1,4 +1,5 @@
-//! The clock of the aggregator's periodic tasks (the sweeper, retention).
+//! The clock of the periodic tasks (the aggregator's sweeper and retention, the
+//! dispatcher's schedule poll).
 
 use std::time::Duration;
 use tokio::time::{interval, Interval, MissedTickBehavior};
@@ -6,17 +7,17 @@ use tokio_util::sync::CancellationToken;
 
 /// Ticks at once, then every period. A run that outlasts the period delays the next tick
 /// instead of making up the missed ones back to back.
-pub(super) struct Periodic(Interval);
+pub(crate) struct Periodic(Interval);
 
 impl Periodic {
-    pub(super) fn every(period: Duration) -> Periodic {
+    pub(crate) fn every(period: Duration) -> Periodic {
         let mut ticks = interval(period);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         Periodic(ticks)
     }
 
     /// Waits for the next tick: `true` when it is time to run, `false` once `stop` fired.
-    pub(super) async fn tick(&mut self, stop: &CancellationToken) -> bool {
+    pub(crate) async fn tick(&mut self, stop: &CancellationToken) -> bool {
         tokio::select! {
             _ = stop.cancelled() => false,
             _ = self.0.tick() => true,

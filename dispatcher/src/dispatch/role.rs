@@ -1,8 +1,10 @@
 //! The dispatcher role as a process: connects, consumes `<ns>.jobs.submit` until shutdown,
-//! and holds what every request needs ([`Dispatcher`]).
+//! runs the schedules beside it ([`crate::schedule`]), and holds what every request needs
+//! ([`Dispatcher`]).
 
 use crate::dispatch::permissions::Permissions;
 use crate::error::Result;
+use crate::schedule::{self, Scheduler};
 use deadpool_postgres::Pool;
 use netraven_shared::broker::link::Subscription;
 use netraven_shared::broker::{Names, Publisher};
@@ -10,6 +12,7 @@ use netraven_shared::config::{DeadlineFit, DispatcherSettings, Settings};
 use netraven_shared::role;
 use netraven_shared::signing::{Issuer, Purpose, Signer, SigningKeys};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -71,6 +74,16 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
     tracing::info!(queue = %dispatcher.names.submit_queue(), "dispatcher consuming job requests");
 
     let tracker = TaskTracker::new();
+    if settings.dispatcher.schedules {
+        let scheduler = Scheduler::new(
+            &settings,
+            dispatcher.pool.clone(),
+            Publisher::on(link.clone(), 1).await?,
+            dispatcher.names.clone(),
+        )?;
+        let every = Duration::from_millis(settings.dispatcher.schedule_poll_ms);
+        tracker.spawn(schedule::run(scheduler, every, shutdown.clone()));
+    }
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
