@@ -29,6 +29,7 @@ pub fn render(r: &PruneReport, style: Style) -> String {
         ("command_outputs", p.command_outputs),
         ("credential_attempts", p.credential_attempts),
         ("device_configs (old versions)", p.device_configs),
+        ("schedule_runs", p.schedule_runs),
     ] {
         table.add_row(vec![Cell::new(name), number(n)]);
     }

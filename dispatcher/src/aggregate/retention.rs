@@ -1,5 +1,5 @@
-//! Retention: prunes old jobs, results, logs, outputs, login attempts and superseded config
-//! snapshots in bounded batches, never touching a job that is still open.
+//! Retention: prunes old jobs, results, logs, outputs, login attempts, schedule runs and
+//! superseded config snapshots in bounded batches, never touching a job that is still open.
 //!
 //! Every batch is one short statement that deletes at most `batch_size` rows picked by a
 //! `LIMIT`ed subquery, so a prune never holds many locks or a long transaction, and any
@@ -57,6 +57,7 @@ pub struct Pruned {
     pub command_outputs: u64,
     pub credential_attempts: u64,
     pub device_configs: u64,
+    pub schedule_runs: u64,
 }
 
 impl Pruned {
@@ -67,6 +68,7 @@ impl Pruned {
             + self.command_outputs
             + self.credential_attempts
             + self.device_configs
+            + self.schedule_runs
     }
 }
 
@@ -91,7 +93,7 @@ type Counter = fn(&mut Pruned) -> &mut u64;
 
 /// Every table's prunable rows under `policy`, jobs last so that the cascade from jobs
 /// finds nothing left to delete.
-fn targets(policy: &Policy) -> [Target; 6] {
+fn targets(policy: &Policy) -> [Target; 7] {
     let old_job =
         |col: &str| format!("EXISTS (SELECT 1 FROM jobs j WHERE j.id = {col} AND {OLD_JOB})");
     let open = |col: &str| OPEN.replace("$job", col);
@@ -146,6 +148,16 @@ fn targets(policy: &Policy) -> [Target; 6] {
             cutoff: cutoff(policy.config_older_than_days),
             counter: |p| &mut p.device_configs,
         },
+        // A schedule's runs by when they were taken; its latest run stays, whatever its
+        // age, for `schedule show` and the overlap check.
+        by_age(
+            "schedule_runs",
+            "ctid",
+            "t.taken_at < $1 AND t.tick_at < (SELECT max(n.tick_at) FROM schedule_runs n
+                 WHERE n.schedule_id = t.schedule_id)"
+                .to_string(),
+            |p| &mut p.schedule_runs,
+        ),
         by_age("jobs", "id", OLD_JOB.replace("j.", "t."), |p| &mut p.jobs),
     ]
 }
@@ -227,6 +239,7 @@ pub(super) async fn run(
                 command_outputs = p.command_outputs,
                 credential_attempts = p.credential_attempts,
                 device_configs = p.device_configs,
+                schedule_runs = p.schedule_runs,
                 retention_days = policy.older_than_days,
                 config_retention_versions = policy.config_versions_kept,
                 config_retention_days = policy.config_older_than_days,

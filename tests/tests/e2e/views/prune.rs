@@ -69,7 +69,16 @@ async fn prune_removes_old_rows_but_keeps_open_jobs_and_latest_configs() -> anyh
              -- dev-00002's only configuration is old too: the latest is always kept.
              UPDATE device_configs SET first_seen_at = now() - interval '120 days',
                                        last_seen_at = now() - interval '100 days'
-             WHERE device_id = (SELECT id FROM devices WHERE name = 'dev-00002');",
+             WHERE device_id = (SELECT id FROM devices WHERE name = 'dev-00002');
+             -- A schedule whose three runs are all old: its latest run stays.
+             INSERT INTO schedules (id, name, cron, time_zone, job_type, targets, catch_up_ms,
+                                    next_tick_at)
+             VALUES (7, 'nightly', '0 2 * * *', 'UTC', 'config_backup', '{\"tags\": [\"fleet\"]}',
+                     3600000, now());
+             INSERT INTO schedule_runs (schedule_id, tick_at, outcome, taken_by, taken_at)
+             SELECT 7, now() - make_interval(days => 100 + d), 'MISSED', 'test',
+                    now() - make_interval(days => 100 + d)
+             FROM generate_series(0, 2) d;",
         )
         .await?;
     let rows_of_old = "SELECT (SELECT count(*) FROM job_results WHERE job_id = '{old}')
@@ -91,6 +100,10 @@ async fn prune_removes_old_rows_but_keeps_open_jobs_and_latest_configs() -> anyh
     assert_eq!(dry["rows"]["job_results"], 3);
     assert_eq!(dry["rows"]["credential_attempts"], 3);
     assert_eq!(
+        dry["rows"]["schedule_runs"], 2,
+        "old schedule runs go, but not a schedule's latest"
+    );
+    assert_eq!(
         dry["rows"]["device_configs"], 0,
         "an old version among a device's 10 newest stays"
     );
@@ -111,6 +124,15 @@ async fn prune_removes_old_rows_but_keeps_open_jobs_and_latest_configs() -> anyh
         count(&env, &rows_of_old).await?,
         0,
         "every row of the old job is gone"
+    );
+    assert_eq!(
+        count(
+            &env,
+            "SELECT count(*) FROM schedule_runs WHERE schedule_id = 7"
+        )
+        .await?,
+        1,
+        "the schedule keeps its latest run"
     );
     let beef = "'00000000-0000-0000-0000-00000000beef'";
     assert_eq!(
