@@ -73,12 +73,7 @@ impl Calendar {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn utc(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s)
-            .expect("rfc3339")
-            .with_timezone(&Utc)
-    }
+    use crate::schedule::tests::utc;
 
     fn ticks(c: &Calendar, from: &str, n: usize) -> Vec<String> {
         let mut t = utc(from);

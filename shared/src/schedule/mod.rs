@@ -228,8 +228,15 @@ mod humantime_opt {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A time written in RFC 3339, as the tests write them.
+    pub(crate) fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("rfc3339")
+            .with_timezone(&Utc)
+    }
 
     const FILE: &str = r#"
 schedules:
@@ -292,9 +299,7 @@ schedules:
     #[test]
     fn a_tick_has_one_request_id() {
         let f = ScheduleFile::parse(FILE).expect("test value");
-        let t = DateTime::parse_from_rfc3339("2026-12-06T01:00:00Z")
-            .expect("test value")
-            .with_timezone(&Utc);
+        let t = utc("2026-12-06T01:00:00Z");
         let r = f.schedules[0].request(t);
         assert_eq!(r.request_id, "schedule:core-nightly:2026-12-06T01:00:00Z");
         assert_eq!(r.job_type, "config_backup");

@@ -139,12 +139,7 @@ pub fn step(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn utc(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s)
-            .expect("rfc3339")
-            .with_timezone(&Utc)
-    }
+    use crate::schedule::tests::utc;
 
     const NO_SPREAD: Timing = Timing {
         spread: Duration::zero(),
