@@ -5,10 +5,12 @@
 //! finding the results Postgres will not take; `dead_tasks`
 //! turns the device tasks the broker gave up on into results; the `sweeper` finishes
 //! jobs past their deadline; [`retention`] prunes what is past the retention period (also
-//! run by hand as `netraven prune`).
+//! run by hand as `netraven prune`); [`freshness`] exports the backup freshness and
+//! schedule gauges, read from Postgres.
 
 mod batches;
 mod dead_tasks;
+pub mod freshness;
 mod ingest;
 pub(crate) mod periodic;
 mod refused;

@@ -1,9 +1,10 @@
 //! The aggregator role as a process: consumes task results and dead-lettered tasks in
-//! batches, and runs the sweeper and retention beside them until shutdown.
+//! batches, and runs the sweeper, retention and the freshness gauges beside them until
+//! shutdown.
 
 use super::batches::{Batches, Source};
 use super::window::Window;
-use super::{retention, sweeper};
+use super::{freshness, retention, sweeper};
 use crate::error::Result;
 use netraven_shared::broker::link::Subscription;
 use netraven_shared::broker::{Names, Publisher};
@@ -70,6 +71,12 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
         Duration::from_millis(settings.aggregator.prune_interval_ms),
         local.clone(),
     ));
+    let refreshing = tokio::spawn(freshness::run(
+        pool.clone(),
+        freshness::Limits::of(&settings),
+        Duration::from_millis(settings.aggregator.freshness_interval_ms),
+        local.clone(),
+    ));
     tracing::info!(queue = %names.results_queue(), batch_size, "aggregator consuming results");
 
     let linger = Duration::from_millis(settings.aggregator.batch_linger_ms);
@@ -106,6 +113,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
     }
     let _ = sweeping.await;
     let _ = pruning.await;
+    let _ = refreshing.await;
     results.close("aggregator stopping").await;
     link.close("aggregator stopping").await;
     tracing::info!("aggregator stopped");

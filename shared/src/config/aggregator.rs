@@ -1,4 +1,4 @@
-//! The `[aggregator]` section: batching, sweeps and pruning.
+//! The `[aggregator]` section: batching, sweeps, pruning, and the freshness gauges.
 
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +28,18 @@ pub struct AggregatorSettings {
     pub prune_interval_ms: u64,
     /// Rows deleted per statement while pruning, so that no prune holds locks for long.
     pub prune_batch_size: u32,
+    /// How often the backup freshness and schedule gauges are computed from Postgres.
+    pub freshness_interval_ms: u64,
+    /// An enabled device whose last good backup (or, never backed up, whose creation) is
+    /// older than this counts as stale (`netraven_backup_stale_devices`). 26 hours: a
+    /// nightly backup may run late once without alerting.
+    pub backup_stale_after_ms: u64,
+    /// Tag values `netraven_backup_stale_devices` exports at most (the tags with the most
+    /// stale devices); the others are summed under `tag="_other"`.
+    pub freshness_max_tags: u32,
+    /// Schedules the schedule gauges export at most (by name); past it the others are
+    /// left out and a warning says so.
+    pub freshness_max_schedules: u32,
 }
 
 impl Default for AggregatorSettings {
@@ -42,6 +54,10 @@ impl Default for AggregatorSettings {
             config_retention_days: 90,
             prune_interval_ms: 3_600_000,
             prune_batch_size: 10_000,
+            freshness_interval_ms: 60_000,
+            backup_stale_after_ms: 93_600_000,
+            freshness_max_tags: 100,
+            freshness_max_schedules: 500,
         }
     }
 }

@@ -130,6 +130,22 @@ impl Settings {
                 "aggregator.prune_batch_size",
                 u64::from(self.aggregator.prune_batch_size),
             ),
+            (
+                "aggregator.freshness_interval_ms",
+                self.aggregator.freshness_interval_ms,
+            ),
+            (
+                "aggregator.backup_stale_after_ms",
+                self.aggregator.backup_stale_after_ms,
+            ),
+            (
+                "aggregator.freshness_max_tags",
+                u64::from(self.aggregator.freshness_max_tags),
+            ),
+            (
+                "aggregator.freshness_max_schedules",
+                u64::from(self.aggregator.freshness_max_schedules),
+            ),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -149,6 +165,14 @@ impl Settings {
                     &format!("must be at most {MAX_RETENTION_DAYS} (100 years)"),
                 );
             }
+        }
+        // Past this the stale cutoff leaves the calendar Postgres can store.
+        let max_stale_ms = u64::from(MAX_RETENTION_DAYS) * 86_400_000;
+        if self.aggregator.backup_stale_after_ms > max_stale_ms {
+            return fail(
+                "aggregator.backup_stale_after_ms",
+                &format!("must be at most {max_stale_ms} (100 years)"),
+            );
         }
         let db = &self.database;
         if db.statement_timeout_ms != 0 && db.response_timeout_ms <= db.statement_timeout_ms {

@@ -4,8 +4,8 @@
 //! (statuses, outcomes, credential names), never job or device ids.
 
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::sync::OnceLock;
 
@@ -45,6 +45,24 @@ pub struct Metrics {
     /// `missed`: later than the catch-up window, `passed_over`: an older tick of the same
     /// downtime).
     pub schedule_ticks_total: IntCounterVec,
+    /// Enabled devices whose last good backup is older than
+    /// `aggregator.backup_stale_after_ms`, by tag (capped; `_other`, `_untagged`). Set by
+    /// aggregators from Postgres.
+    pub backup_stale_devices: IntGaugeVec,
+    /// Enabled devices whose last good backup is stale, fleet-wide.
+    pub backup_stale_devices_all: IntGauge,
+    /// Age of the oldest last good backup among enabled devices.
+    pub backup_oldest_success_age_seconds: Gauge,
+    /// Enabled devices.
+    pub backup_devices: IntGauge,
+    /// When each running schedule's next tick is due (its spread offset included).
+    pub schedule_next_due_timestamp_seconds: GaugeVec,
+    /// When each schedule's latest fired tick was taken.
+    pub schedule_last_fired_timestamp_seconds: GaugeVec,
+    /// 1 for the status of the job of each schedule's latest fired tick.
+    pub schedule_last_job_status: IntGaugeVec,
+    /// 1 for a paused schedule, 0 otherwise.
+    pub schedule_paused: IntGaugeVec,
     /// Messages we dead-lettered, by source queue.
     pub dead_lettered_total: IntCounterVec,
     /// Device tasks a worker did not act on because another copy of the task holds the
@@ -111,6 +129,10 @@ fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> In
     register(registry, IntGaugeVec::new(Opts::new(name, help), labels))
 }
 
+fn float_gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    register(registry, GaugeVec::new(Opts::new(name, help), labels))
+}
+
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels)
         .unwrap_or_else(|e| panic!("metric {name} is malformed: {e}"));
@@ -141,10 +163,13 @@ fn plain_histogram(registry: &Registry, name: &str, help: &str, buckets: &[f64])
     h
 }
 
+/// The outcomes of `netraven_schedule_ticks_total`.
+pub const SCHEDULE_TICK_OUTCOMES: [&str; 4] = ["fired", "skipped", "missed", "passed_over"];
+
 impl Metrics {
     fn new() -> Metrics {
         let r = Registry::new();
-        Metrics {
+        let m = Metrics {
             job_requests_total: counter(
                 &r,
                 "netraven_job_requests_total",
@@ -235,6 +260,49 @@ impl Metrics {
                 "Schedule ticks taken, by outcome (fired, skipped, missed, passed_over)",
                 &["outcome"],
             ),
+            backup_stale_devices: gauge_vec(
+                &r,
+                "netraven_backup_stale_devices",
+                "Enabled devices whose last good backup is older than aggregator.backup_stale_after_ms, by tag",
+                &["tag"],
+            ),
+            backup_stale_devices_all: gauge(
+                &r,
+                "netraven_backup_stale_devices_all",
+                "Enabled devices whose last good backup is older than aggregator.backup_stale_after_ms",
+            ),
+            backup_oldest_success_age_seconds: register(
+                &r,
+                Gauge::new(
+                    "netraven_backup_oldest_success_age_seconds",
+                    "Age of the oldest last good backup among enabled devices (never backed up: since created)",
+                ),
+            ),
+            backup_devices: gauge(&r, "netraven_backup_devices", "Enabled devices"),
+            schedule_next_due_timestamp_seconds: float_gauge_vec(
+                &r,
+                "netraven_schedule_next_due_timestamp_seconds",
+                "When the schedule's next tick is due, spread offset included; absent while paused",
+                &["schedule"],
+            ),
+            schedule_last_fired_timestamp_seconds: float_gauge_vec(
+                &r,
+                "netraven_schedule_last_fired_timestamp_seconds",
+                "When the schedule's latest fired tick was taken",
+                &["schedule"],
+            ),
+            schedule_last_job_status: gauge_vec(
+                &r,
+                "netraven_schedule_last_job_status",
+                "1 for the status of the job of the schedule's latest fired tick (PENDING: no job yet)",
+                &["schedule", "status"],
+            ),
+            schedule_paused: gauge_vec(
+                &r,
+                "netraven_schedule_paused",
+                "1 when the schedule is paused",
+                &["schedule"],
+            ),
             dead_lettered_total: counter(
                 &r,
                 "netraven_dead_lettered_total",
@@ -324,7 +392,13 @@ impl Metrics {
                 &["version", "commit", "role"],
             ),
             registry: process(r),
+        };
+        // At 0 from the start: Prometheus sees no increase in a series that appears at 1,
+        // so a first missed tick would go unnoticed by increase(...{outcome="missed"}).
+        for outcome in SCHEDULE_TICK_OUTCOMES {
+            m.schedule_ticks_total.with_label_values(&[outcome]);
         }
+        m
     }
 }
 

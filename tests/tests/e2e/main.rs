@@ -20,6 +20,7 @@
 //! | [`dispatcher`] | the dispatcher's contract, refusals and final statuses |
 //! | [`export`] | `netraven export git`: the history read back with the git CLI |
 //! | [`faults`] | every simulator fault ends in its outcome, by fault family |
+//! | [`freshness`] | the aggregator's backup freshness and schedule gauges, from seeded rows |
 //! | [`forgery`] | forged or altered broker messages open no secret, change no job |
 //! | [`health`] | `/readyz` tells the truth; a result Postgres refuses is dead-lettered |
 //! | [`host_keys`] | pins, strict host keys and `ssh-rsa` signatures |
@@ -58,6 +59,7 @@ mod dispatcher;
 mod export;
 mod faults;
 mod forgery;
+mod freshness;
 mod health;
 mod history;
 mod host_keys;

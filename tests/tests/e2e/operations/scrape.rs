@@ -17,8 +17,29 @@ async fn a_running_fleet_serves_its_metrics_and_a_real_prometheus_scrapes_the_jo
     env.settings.dispatcher.metrics_addr = addrs[0].clone();
     env.settings.worker.metrics_addr = addrs[1].clone();
     env.settings.aggregator.metrics_addr = addrs[2].clone();
+    // The freshness and schedule gauges refreshed often enough to see the job's backups.
+    env.settings.aggregator.freshness_interval_ms = 200;
     let fleet = FleetBuilder::scenario("mixed", 20, 11)?.start().await?;
     env.import(&fleet).await?;
+    // A schedule whose tick fired (its job not recorded yet), so that the aggregators
+    // export the schedule gauges the dashboard and the alerts query. Its next tick is
+    // tomorrow: no dispatcher takes it during the test.
+    env.pool
+        .get()
+        .await?
+        .batch_execute(
+            "WITH s AS (
+                 INSERT INTO schedules (name, cron, time_zone, job_type, targets, catch_up_ms,
+                                        next_tick_at)
+                 VALUES ('nightly', '0 2 * * *', 'UTC', 'config_backup', '{\"tags\":[\"fleet\"]}',
+                         3600000, date_trunc('day', now()) + interval '1 day 2 hours')
+                 RETURNING id)
+             INSERT INTO schedule_runs (schedule_id, tick_at, outcome, request_id, taken_by, taken_at)
+             SELECT id, date_trunc('day', now()) - interval '22 hours', 'FIRED',
+                    'schedule:nightly:earlier', 'test', now() - interval '1 hour'
+             FROM s",
+        )
+        .await?;
     // One worker: in-process workers share the settings, hence the metrics address.
     let roles = env.start(1);
     for addr in &addrs {
@@ -111,7 +132,27 @@ async fn a_running_fleet_serves_its_metrics_and_a_real_prometheus_scrapes_the_jo
         "waits observed"
     );
 
-    // Every metric the dashboard queries exists in the fleet's exposition.
+    // The aggregator's freshness gauges count the enabled devices the fleet imported, and
+    // the seeded schedule's gauges are there.
+    let enabled = env
+        .pool
+        .get()
+        .await?
+        .query_one("SELECT count(*) FROM devices WHERE enabled", &[])
+        .await?
+        .get::<_, i64>(0) as f64;
+    let (_, aggregator) = get(&addrs[2], "/metrics").await?;
+    assert_eq!(sum(&aggregator, "netraven_backup_devices"), enabled);
+    for line in [
+        "netraven_schedule_paused{schedule=\"nightly\"} 0",
+        "netraven_schedule_last_job_status{schedule=\"nightly\",status=\"PENDING\"} 1",
+        "netraven_schedule_ticks_total{outcome=\"missed\"} 0",
+    ] {
+        assert!(aggregator.contains(line), "missing {line}:\n{aggregator}");
+    }
+
+    // Every metric the dashboard queries exists in the fleet's exposition, the freshness
+    // and schedule row's among them.
     let exported = families(&text);
     // Each role says what it runs and that it is ready (its gauges are set as it is
     // scraped), and the process's own metrics are there.
@@ -135,7 +176,21 @@ async fn a_running_fleet_serves_its_metrics_and_a_real_prometheus_scrapes_the_jo
         assert!(exported.contains(family), "no {family}");
     }
     assert!(sum(&text, "process_resident_memory_bytes") > 0.0);
-    for name in dashboard_metrics()? {
+    let queried = dashboard_metrics()?;
+    for name in [
+        "netraven_backup_stale_devices",
+        "netraven_backup_stale_devices_all",
+        "netraven_backup_oldest_success_age_seconds",
+        "netraven_backup_devices",
+        "netraven_schedule_next_due_timestamp_seconds",
+        "netraven_schedule_last_fired_timestamp_seconds",
+        "netraven_schedule_last_job_status",
+        "netraven_schedule_paused",
+        "netraven_schedule_ticks_total",
+    ] {
+        assert!(queried.contains(name), "no dashboard panel queries {name}");
+    }
+    for name in queried {
         if name.starts_with("rabbitmq_") {
             continue; // from RabbitMQ's Prometheus plugin, documented in docs/metrics.md
         }
