@@ -107,7 +107,9 @@ fn tick(calendar: &Calendar, t: Option<DateTime<Utc>>) -> String {
 
 /// The schedule `add`'s flags describe.
 fn spec_of(a: AddArgs) -> Result<ScheduleSpec> {
-    let ms = |d: Option<std::time::Duration>| d.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let ms = |d: Option<std::time::Duration>| {
+        d.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    };
     Ok(ScheduleSpec {
         name: a.name,
         description: a.description,
@@ -135,12 +137,7 @@ fn spec_of(a: AddArgs) -> Result<ScheduleSpec> {
 
 /// One line per schedule, then a summary.
 fn render_applied(a: &Applied) -> String {
-    let width = a
-        .schedules
-        .iter()
-        .map(|p| p.name.len())
-        .max()
-        .unwrap_or(0);
+    let width = a.schedules.iter().map(|p| p.name.len()).max().unwrap_or(0);
     let mut out = String::new();
     for p in &a.schedules {
         let mut detail = match &p.action {

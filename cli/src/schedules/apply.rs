@@ -20,7 +20,9 @@ use serde::Serialize;
 pub enum Action {
     Created,
     /// The stored columns that change (`paused` among them when the file sets it).
-    Updated { changed: Vec<&'static str> },
+    Updated {
+        changed: Vec<&'static str>,
+    },
     Unchanged,
     /// Not in the file, with `--prune`.
     Removed,

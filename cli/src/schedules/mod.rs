@@ -9,9 +9,11 @@
 //! it, so that a dispatcher's next tick is not moved by an edit of the description.
 
 mod apply;
+mod retention;
 mod row;
 
 pub use apply::{apply, Action, Applied, Planned};
+pub use retention::prune_runs;
 pub use row::{columns_changed, load, load_all, Row};
 
 use anyhow::{Context, Result};
@@ -34,9 +36,7 @@ impl std::error::Error for Invalid {}
 
 /// The error for a name that is not stored.
 pub fn no_such(name: &str) -> anyhow::Error {
-    anyhow::anyhow!(
-        "no schedule {name:?}: `netraven schedule list` shows the schedules there are"
-    )
+    anyhow::anyhow!("no schedule {name:?}: `netraven schedule list` shows the schedules there are")
 }
 
 /// The first tick after `now`, as stored in `next_tick_at`.
@@ -51,8 +51,8 @@ pub fn check(spec: &ScheduleSpec) -> Result<Calendar> {
 
 /// Reads and checks a schedules file: every problem in one [`Invalid`] error.
 pub fn read_file(path: &std::path::Path) -> Result<ScheduleFile> {
-    let yaml = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let yaml =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     ScheduleFile::parse(&yaml).map_err(|problems| {
         let n = problems.lines().count();
         let list: String = problems.lines().map(|p| format!("\n  - {p}")).collect();
@@ -66,10 +66,7 @@ pub fn read_file(path: &std::path::Path) -> Result<ScheduleFile> {
 }
 
 /// Stores a new schedule; a name that exists is refused, saying how to change it.
-pub async fn add<C: GenericClient>(
-    db: &C,
-    spec: &ScheduleSpec,
-) -> Result<Option<DateTime<Utc>>> {
+pub async fn add<C: GenericClient>(db: &C, spec: &ScheduleSpec) -> Result<Option<DateTime<Utc>>> {
     let calendar = check(spec)?;
     let next = next_tick(&calendar, Utc::now());
     let created = row::insert(db, spec, next).await?;

@@ -3,12 +3,12 @@
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
+use deadpool_postgres::tokio_postgres::Row as PgRow;
 use deadpool_postgres::GenericClient;
 use netraven_shared::domain::JobType;
 use netraven_shared::schedule::{Overlap, ScheduleSpec};
 use serde_json::Value;
 use std::time::Duration;
-use deadpool_postgres::tokio_postgres::Row as PgRow;
 
 /// A stored schedule. `spec.paused` is `None` (the row's state is `paused`) and
 /// `spec.catch_up` is always set (the stored window, the default included).
@@ -34,12 +34,12 @@ impl Row {
             .get::<_, &str>("job_type")
             .parse()
             .map_err(|e: String| anyhow::anyhow!("{}: {e}", bad("job type")))?;
-        let targets = serde_json::from_value(r.get::<_, Value>("targets"))
-            .with_context(|| bad("targets"))?;
+        let targets =
+            serde_json::from_value(r.get::<_, Value>("targets")).with_context(|| bad("targets"))?;
         let commands = serde_json::from_value(r.get::<_, Value>("commands"))
             .with_context(|| bad("commands"))?;
-        let limits = serde_json::from_value(r.get::<_, Value>("limits"))
-            .with_context(|| bad("limits"))?;
+        let limits =
+            serde_json::from_value(r.get::<_, Value>("limits")).with_context(|| bad("limits"))?;
         let overlap = Overlap::parse(r.get("overlap")).map_err(|e| anyhow::anyhow!(e))?;
         let catch_up_ms: i64 = r.get("catch_up_ms");
         Ok(Row {
@@ -140,10 +140,7 @@ pub fn columns_changed(old: &ScheduleSpec, new: &ScheduleSpec) -> Vec<&'static s
     diff(a.limits == b.limits, "limits");
     diff(a.overlap == b.overlap, "overlap");
     // Stored in milliseconds.
-    diff(
-        a.catch_up.as_millis() == b.catch_up.as_millis(),
-        "catch_up",
-    );
+    diff(a.catch_up.as_millis() == b.catch_up.as_millis(), "catch_up");
     changed
 }
 

@@ -143,7 +143,12 @@ pub async fn list(client: &Client) -> Result<Vec<ScheduleView>> {
 }
 
 /// `netraven schedule show`: one schedule, when its next tick is due, its latest `runs`.
-pub async fn show(client: &Client, name: &str, runs: u32, spread: Duration) -> Result<ScheduleDetail> {
+pub async fn show(
+    client: &Client,
+    name: &str,
+    runs: u32,
+    spread: Duration,
+) -> Result<ScheduleDetail> {
     let row = schedules::load(client, name, false)
         .await?
         .ok_or_else(|| schedules::no_such(name))?;
@@ -260,8 +265,18 @@ pub fn render_show(d: &ScheduleDetail, style: Style) -> String {
     if !s.description.is_empty() {
         let _ = writeln!(out, "description  {}", shown(&s.description));
     }
-    let _ = writeln!(out, "cron         {} ({})", shown(&s.cron), shown(&s.time_zone));
-    let _ = writeln!(out, "job          {} on {}", s.job_type, shown(&targets(&s.targets)));
+    let _ = writeln!(
+        out,
+        "cron         {} ({})",
+        shown(&s.cron),
+        shown(&s.time_zone)
+    );
+    let _ = writeln!(
+        out,
+        "job          {} on {}",
+        s.job_type,
+        shown(&targets(&s.targets))
+    );
     for c in &s.commands {
         let _ = writeln!(out, "command      {}", shown(c));
     }
@@ -300,7 +315,11 @@ pub fn render_show(d: &ScheduleDetail, style: Style) -> String {
             Cell::new(utc(r.tick_at)),
             Cell::new(&r.outcome),
             number(r.ticks_missed),
-            Cell::new(r.job_id.map(|j| j.to_string()).unwrap_or_else(|| "-".into())),
+            Cell::new(
+                r.job_id
+                    .map(|j| j.to_string())
+                    .unwrap_or_else(|| "-".into()),
+            ),
             match r.job_status {
                 Some(st) => status_cell(st),
                 None => Cell::new("-"),

@@ -30,6 +30,7 @@
 //! | [`poison`] | one poison device stays one: hostile output stored faithfully, refused rows split out |
 //! | [`role_kills`] | the dispatcher and the aggregator killed with SIGKILL mid-job: each device once |
 //! | [`rotation`] | rotating the sealing key mid-job |
+//! | [`schedules`] | `netraven schedule`: add, list, show, pause, resume, remove, apply, export; prune of old runs |
 //! | [`secrets`] | no plaintext secret leaves a worker |
 //! | [`shutdown`] | graceful shutdown of a worker process mid-job |
 //! | [`tls`] | TLS on every link |
@@ -69,6 +70,7 @@ mod poison;
 mod restarts;
 mod role_kills;
 mod rotation;
+mod schedules;
 mod secrets;
 mod shutdown;
 mod tls;
