@@ -22,7 +22,7 @@ pub enum ScheduleCommand {
     /// Add a schedule: a job request sent on a cron calendar. A name that exists is
     /// refused (`schedule apply` changes schedules).
     #[command(after_help = SCHEDULE_EXIT)]
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// Every schedule: cron, zone, job type, targets, overlap, state, the next tick (on
     /// its zone's wall clock and in UTC) and the last run with its job's status.
     #[command(after_help = SCHEDULE_EXIT)]

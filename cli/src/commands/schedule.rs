@@ -14,7 +14,7 @@ use netraven_shared::schedule::{Calendar, ScheduleSpec};
 pub async fn run(settings: &Settings, cmd: ScheduleCommand) -> Result<()> {
     match cmd {
         ScheduleCommand::Add(args) => {
-            let spec = spec_of(args)?;
+            let spec = spec_of(*args)?;
             let client = connect(settings).await?;
             let next = schedules::add(&client, &spec).await?;
             let calendar = schedules::check(&spec)?;
