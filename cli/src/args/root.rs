@@ -76,9 +76,8 @@ pub enum Command {
     /// The configuration history into a git repository: a file per device, a commit per job.
     #[command(subcommand)]
     Export(ExportCommand),
-    /// Delete jobs, results, logs, schedule runs and superseded configs older than the
-    /// retention period (aggregator.retention_days). Open jobs, each device's latest config
-    /// and each schedule's latest run are kept.
+    /// Delete jobs, results, logs and superseded configs older than the retention period
+    /// (aggregator.retention_days). Open jobs and each device's latest config are kept.
     Prune(PruneArgs),
     /// Serve a simulated fleet of SSH devices.
     Sim(SimArgs),

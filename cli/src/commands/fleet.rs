@@ -170,19 +170,7 @@ pub async fn prune(settings: &Settings, args: PruneArgs) -> Result<()> {
         ..defaults
     };
     let stop = shutdown::on_signal();
-    let retained = retention::prune(&client, policy, &stop).await?;
-    let schedule_runs = crate::schedules::prune_runs(
-        &client,
-        retention::cutoff(policy.older_than_days),
-        policy.batch_size,
-        policy.dry_run,
-        &stop,
-    )
-    .await?;
-    let rows = views::prune::PrunedRows {
-        retention: retained,
-        schedule_runs,
-    };
+    let rows = retention::prune(&client, policy, &stop).await?;
     let report = views::prune::PruneReport {
         older_than_days: policy.older_than_days,
         config_versions_kept: policy.config_versions_kept,

@@ -9,11 +9,9 @@
 //! it, so that a dispatcher's next tick is not moved by an edit of the description.
 
 mod apply;
-mod retention;
 mod row;
 
 pub use apply::{apply, Action, Applied, Planned};
-pub use retention::prune_runs;
 pub use row::{columns_changed, load, load_all, Row};
 
 use anyhow::{Context, Result};

@@ -16,27 +16,11 @@ pub struct PruneReport {
     pub config_older_than_days: u32,
     pub dry_run: bool,
     /// Rows removed (or that would be) per table.
-    pub rows: PrunedRows,
-}
-
-/// Rows removed per table: the aggregator's retention, and the schedules' runs (which
-/// only `netraven prune` removes).
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct PrunedRows {
-    #[serde(flatten)]
-    pub retention: Pruned,
-    /// Schedule runs ticked before the job cutoff, each schedule's latest kept.
-    pub schedule_runs: u64,
-}
-
-impl PrunedRows {
-    pub fn total(&self) -> u64 {
-        self.retention.total() + self.schedule_runs
-    }
+    pub rows: Pruned,
 }
 
 pub fn render(r: &PruneReport, style: Style) -> String {
-    let p = &r.rows.retention;
+    let p = &r.rows;
     let mut table = style.table(["TABLE", if r.dry_run { "WOULD PRUNE" } else { "PRUNED" }]);
     for (name, n) in [
         ("jobs", p.jobs),
@@ -45,17 +29,15 @@ pub fn render(r: &PruneReport, style: Style) -> String {
         ("command_outputs", p.command_outputs),
         ("credential_attempts", p.credential_attempts),
         ("device_configs (old versions)", p.device_configs),
-        ("schedule_runs", r.rows.schedule_runs),
     ] {
         table.add_row(vec![Cell::new(name), number(n)]);
     }
     let verb = if r.dry_run { "would prune" } else { "pruned" };
     format!(
-        "{table}\n{verb} {} rows: finished jobs, logs, login attempts and schedule runs older than {} days, \
+        "{table}\n{verb} {} rows: finished jobs, logs and login attempts older than {} days, \
          and configuration versions past each device's {} newest and older than {} days; \
-         open jobs, each device's latest configuration and each schedule's latest run are \
-         kept\n",
-        r.rows.total(),
+         open jobs and each device's latest configuration are kept\n",
+        p.total(),
         r.older_than_days,
         r.config_versions_kept,
         r.config_older_than_days

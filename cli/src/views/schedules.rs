@@ -246,11 +246,7 @@ pub fn render_list(schedules: &[ScheduleView], style: Style) -> String {
             text(&targets(&s.targets)),
             Cell::new(&s.overlap),
             Cell::new(if s.paused { "paused" } else { "running" }),
-            Cell::new(if s.paused {
-                format!("{}\n(paused)", next_cell(s))
-            } else {
-                next_cell(s)
-            }),
+            Cell::new(next_cell(s)),
             last,
         ]);
     }
@@ -293,7 +289,9 @@ pub fn render_show(d: &ScheduleDetail, style: Style) -> String {
     };
     let _ = writeln!(out, "state        {state}");
     let _ = writeln!(out, "next tick    {}", next_cell(s).replace('\n', " = "));
-    if let (Some(at), Some(ms)) = (d.next_due_at, d.spread_offset_ms) {
+    if s.paused {
+        out.push_str("due at       - (paused; resume sets the next tick afresh)\n");
+    } else if let (Some(at), Some(ms)) = (d.next_due_at, d.spread_offset_ms) {
         let _ = writeln!(
             out,
             "due at       {} (the tick + {} spread offset)",

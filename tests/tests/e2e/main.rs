@@ -30,7 +30,7 @@
 //! | [`poison`] | one poison device stays one: hostile output stored faithfully, refused rows split out |
 //! | [`role_kills`] | the dispatcher and the aggregator killed with SIGKILL mid-job: each device once |
 //! | [`rotation`] | rotating the sealing key mid-job |
-//! | [`schedules`] | `netraven schedule`: add, list, show, pause, resume, remove, apply, export; prune of old runs |
+//! | [`schedules`] | `netraven schedule`: add, list, show, pause, resume, remove, apply, export |
 //! | [`secrets`] | no plaintext secret leaves a worker |
 //! | [`shutdown`] | graceful shutdown of a worker process mid-job |
 //! | [`tls`] | TLS on every link |

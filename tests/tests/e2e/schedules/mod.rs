@@ -1,10 +1,9 @@
 //! `netraven schedule ...` as operators use it, on a real Postgres: adding, listing,
 //! showing, pausing, resuming and removing schedules; applying files of them (twice, bad,
-//! pruned, exported and applied back); and `prune` of their old runs.
+//! pruned, exported and applied back).
 
 mod apply;
 mod cli;
-mod prune;
 
 use crate::views::netraven::{run, text};
 use netraven_tests::TestEnv;
