@@ -118,8 +118,8 @@ pub struct AddArgs {
     /// Try at most this many credentials on one device.
     #[arg(long, value_name = "N")]
     pub max_credentials: Option<u32>,
-    /// accept-new, strict or off (off and weaker than the fleet's default need the
-    /// dispatcher's broker user to be allowed it in dispatcher.submitters).
+    /// accept-new, strict or off (off needs the dispatchers' broker user allowed it:
+    /// dispatcher.submitters.<user>.weakest_host_key_policy).
     #[arg(long)]
     pub host_key_policy: Option<HostKeyPolicy>,
 }

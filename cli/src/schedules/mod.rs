@@ -82,7 +82,6 @@ pub async fn add<C: GenericClient>(db: &C, spec: &ScheduleSpec) -> Result<Option
 /// What `pause` or `resume` did.
 #[derive(Debug, Clone)]
 pub struct StateChange {
-    pub name: String,
     /// False when the schedule already was in the state asked for.
     pub changed: bool,
     pub paused: bool,
@@ -117,7 +116,6 @@ pub async fn set_paused(
     }
     tx.commit().await?;
     Ok(StateChange {
-        name: name.to_string(),
         changed,
         paused,
         next_tick_at: next,
