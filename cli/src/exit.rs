@@ -29,6 +29,9 @@ pub enum Exit {
     /// The configuration version asked for is not there (`device config --version N`,
     /// `--at TIME`, `device diff`), or the device has no configuration yet.
     Missing = 9,
+    /// A schedule, or a file of them (`schedule add`, `schedule apply`), is not valid:
+    /// every problem is printed and nothing was changed.
+    Invalid = 10,
 }
 
 impl Exit {
@@ -50,10 +53,13 @@ impl Exit {
     }
 
     /// What a command that failed with `e` exits with: [`Exit::Missing`] for a version
-    /// that is not there, [`Exit::Error`] otherwise.
+    /// that is not there, [`Exit::Invalid`] for a schedule that is not valid,
+    /// [`Exit::Error`] otherwise.
     pub fn for_error(e: &anyhow::Error) -> Exit {
         if e.chain().any(|c| c.is::<crate::views::history::Missing>()) {
             Exit::Missing
+        } else if e.chain().any(|c| c.is::<crate::schedules::Invalid>()) {
+            Exit::Invalid
         } else {
             Exit::Error
         }
@@ -84,6 +90,7 @@ Exit codes:
   7  COMPLETED_NO_DEVICES: the targets matched no device
   8  FAILED_*: the job could not run (stderr says why)
   9  no such configuration version (device config, device diff)
+  10 not a valid schedule or schedules file (schedule add, schedule apply); nothing changed
 A closed output pipe (`netraven job list | head -1`) ends the command quietly with 0.";
 
 #[cfg(test)]
@@ -112,8 +119,13 @@ mod tests {
 
     #[test]
     fn the_help_table_lists_every_code() {
-        for code in 0..=Exit::Missing.code() {
-            assert!(HELP.contains(&format!("\n  {code}  ")), "{code} missing");
+        for code in 0..=Exit::Invalid.code() {
+            let row = if code < 10 {
+                format!("\n  {code}  ")
+            } else {
+                format!("\n  {code} ")
+            };
+            assert!(HELP.contains(&row), "{code} missing");
         }
     }
 }

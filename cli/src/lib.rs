@@ -14,9 +14,10 @@
 //! | [`dead_letters`] | `netraven dead list` and `dead replay`: the dead-letter queue, read without loss, replayed with confirms |
 //! | [`export`] | `netraven export git`: the configuration history as a git repository, a commit per job |
 //! | [`host_keys`] | `netraven device host-key pin`, `forget` and `list`: host keys pinned from `known_hosts` files or fingerprints |
+//! | [`schedules`] | `netraven schedule add/pause/resume/remove/apply/export`: the schedules table and its YAML |
 //! | [`processes`] | the roles as child processes, started and stopped as in production |
 //! | [`demo_summary`] | the demo's summary: what a job did, and the credential counters |
-//! | [`views`] | `job show/list/results/logs/watch`, `credential list`, `device show`, `prune`: tables and `--json` |
+//! | [`views`] | `job show/list/results/logs/watch`, `credential list`, `device show`, `schedule list/show`, `prune`: tables and `--json` |
 //! | [`secrets`] | `netraven secrets init`, `add-key`, `reseal`, `retire`, `rotate`: the sealing key ring and its rotation |
 //! | [`signing`] | `netraven signing init` and `public`: the keys that sign device tasks and results |
 //! | [`services`] | making sure Postgres and RabbitMQ are installed and running |
@@ -36,6 +37,7 @@ pub mod host_keys;
 pub mod inventory;
 pub mod output;
 pub mod processes;
+pub mod schedules;
 pub mod secrets;
 pub mod services;
 pub mod signing;

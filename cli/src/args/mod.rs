@@ -6,6 +6,7 @@ mod job;
 mod keys;
 mod ops;
 mod root;
+mod schedule;
 
 pub use export::{ExportCommand, GitExportArgs};
 pub use fleet::{
@@ -17,3 +18,4 @@ pub use ops::{
     BrokerCommand, BrokerSetupArgs, ConfigCommand, DeadCommand, ServicesCommand, SimArgs,
 };
 pub use root::{Cli, Command, OutputArgs};
+pub use schedule::{AddArgs, ScheduleCommand, SCHEDULE_EXIT};

@@ -2,8 +2,8 @@
 
 use super::{
     BrokerCommand, ConfigCommand, CredentialCommand, DeadCommand, DeviceCommand, ExportCommand,
-    InventoryCommand, JobCommand, PruneArgs, SecretsCommand, ServicesCommand, SigningCommand,
-    SimArgs,
+    InventoryCommand, JobCommand, PruneArgs, ScheduleCommand, SecretsCommand, ServicesCommand,
+    SigningCommand, SimArgs,
 };
 use crate::output::ColorChoice;
 use crate::views::{self, Style};
@@ -63,6 +63,10 @@ pub enum Command {
     /// Submit, follow and inspect jobs.
     #[command(subcommand)]
     Job(JobCommand),
+    /// Job requests on a calendar (cron in a time zone), run by the dispatchers: add, list,
+    /// show, pause, resume, remove, or apply a YAML file of them.
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
     /// Stored credentials and how they fare.
     #[command(subcommand)]
     Credential(CredentialCommand),

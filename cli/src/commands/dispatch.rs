@@ -1,6 +1,6 @@
 //! `run`: loads the configuration, starts logging and hands each command to its module.
 
-use super::{config, docs, export, fleet, job, keys, ops};
+use super::{config, docs, export, fleet, job, keys, ops, schedule};
 use crate::args::{Cli, Command};
 use crate::exit::Exit;
 use crate::{bench, demo, output};
@@ -26,6 +26,7 @@ pub async fn run(cli: Cli) -> Result<Exit> {
             | Command::Bench(_)
             | Command::BenchFleet(_)
             | Command::Job(_)
+            | Command::Schedule(_)
             | Command::Credential(_)
             | Command::Device(_)
             | Command::Export(_)
@@ -54,6 +55,7 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         Command::Secrets(cmd) => keys::secrets(&settings, cmd).await?,
         Command::Inventory(cmd) => fleet::inventory(&settings, cmd).await?,
         Command::Job(cmd) => return job::run(&settings, cmd).await,
+        Command::Schedule(cmd) => schedule::run(&settings, cmd).await?,
         Command::Credential(cmd) => fleet::credential(&settings, cmd).await?,
         Command::Device(cmd) => fleet::device(&settings, cmd).await?,
         Command::Export(cmd) => export::run(&settings, cmd).await?,

@@ -9,5 +9,6 @@ mod fleet;
 mod job;
 mod keys;
 mod ops;
+mod schedule;
 
 pub use dispatch::run;

@@ -14,6 +14,7 @@
 //! | [`outputs`] | `netraven job outputs` |
 //! | [`host_keys`] | `netraven device host-key pin`, `forget`, `list` |
 //! | [`prune`] | `netraven prune` |
+//! | [`schedules`] | `netraven schedule list` and `schedule show` |
 //!
 //! Each view fetches into a serialisable struct (its fields are the stable `--json` names)
 //! and renders that struct as text separately, so scripts and people see the same data.
@@ -30,6 +31,7 @@ pub mod job_show;
 pub mod jobs;
 pub mod outputs;
 pub mod prune;
+pub mod schedules;
 pub mod watch;
 
 use chrono::{DateTime, Utc};

@@ -32,6 +32,7 @@
 //! | [`role_kills`] | the dispatcher and the aggregator killed with SIGKILL mid-job: each device once |
 //! | [`rotation`] | rotating the sealing key mid-job |
 //! | [`scheduler`] | schedules fired by the dispatchers: one job per tick, catch-up, overlap, daylight saving |
+//! | [`schedules`] | `netraven schedule`: add, list, show, pause, resume, remove, apply, export |
 //! | [`secrets`] | no plaintext secret leaves a worker |
 //! | [`shutdown`] | graceful shutdown of a worker process mid-job |
 //! | [`tls`] | TLS on every link |
@@ -73,6 +74,7 @@ mod restarts;
 mod role_kills;
 mod rotation;
 mod scheduler;
+mod schedules;
 mod secrets;
 mod shutdown;
 mod tls;
