@@ -1,10 +1,11 @@
-//! A schedule that ticks every two seconds, run by two `netraven dispatcher` processes on
-//! real time: one is killed with SIGKILL mid-way, then the other, and a third starts after
+//! A schedule that ticks every two seconds, made with `netraven schedule add` and run by
+//! two `netraven dispatcher` processes on real time: one is killed with SIGKILL mid-way, then the other, and a third starts after
 //! a downtime of several ticks. Every tick is taken once (one run row, one job), the
 //! downtime's ticks are run once together (the latest, the others counted), and no tick
 //! is lost or doubled by a dispatcher dying.
 
-use super::{add, jobs_of, runs};
+use super::{jobs_of, runs};
+use crate::views::netraven::{json, netraven};
 use chrono::{Duration, Utc};
 use netraven_shared::domain::JobStatus;
 use netraven_shared::schedule::Calendar;
@@ -35,11 +36,32 @@ async fn two_dispatchers_one_killed_make_one_job_per_tick() -> anyhow::Result<()
     let mut a = dispatcher(&env, "dispatcher-a")?;
     let mut b = dispatcher(&env, "dispatcher-b")?;
     let calendar = Calendar::new(CRON, "UTC").map_err(anyhow::Error::msg)?;
-    let first = calendar
-        .next_after(Utc::now() + Duration::seconds(2))
-        .ok_or_else(|| anyhow::anyhow!("no tick"))?;
-    let hour = Duration::hours(1).num_milliseconds();
-    add(&env, "beat", CRON, "UTC", "allow", hour, first).await?;
+    // As an operator makes it: the whole path, from the CLI's row to the dispatchers.
+    netraven(
+        &env,
+        &[
+            "schedule",
+            "add",
+            "beat",
+            "--cron",
+            CRON,
+            "--job-type",
+            "reachability",
+            "--tag",
+            "fleet",
+            "--overlap",
+            "allow",
+        ],
+        0,
+    )?;
+    let client = env.pool.get().await?;
+    let first: chrono::DateTime<Utc> = client
+        .query_one(
+            "SELECT next_tick_at FROM schedules WHERE name = 'beat'",
+            &[],
+        )
+        .await?
+        .get(0);
 
     tokio::time::sleep(StdDuration::from_secs(9)).await;
     a.kill9()?;
@@ -119,6 +141,13 @@ async fn two_dispatchers_one_killed_make_one_job_per_tick() -> anyhow::Result<()
     assert!(runs
         .iter()
         .any(|r| r.taken_at > back + Duration::seconds(2)));
+    let shown = json(&env, &["schedule", "show", "beat", "--runs", "100"])?;
+    let shown_runs = shown["runs"].as_array().map_or(0, Vec::len);
+    assert_eq!(
+        shown_runs,
+        runs.len(),
+        "schedule show lists the runs: {shown}"
+    );
     println!(
         "{} ticks: {} runs, {} passed over during the downtime",
         ticks,
