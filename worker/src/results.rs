@@ -33,7 +33,7 @@ const RECORD_WITHIN: Duration = Duration::from_secs(12);
 
 /// How long one batch's results are published again in place before its tasks go back
 /// to the queue. A quorum queue whose leader's node died nacks every publish until a new
-/// leader is elected (0.2-0.4 s after a SIGKILL in the broker fault tests here; longer on
+/// leader is elected (0.2-0.6 s after a SIGKILL in the broker fault tests here; longer on
 /// a loaded or partitioned cluster). Each return to the queue counts against the task's
 /// delivery limit, and a task returned while the results queue still refuses is reported
 /// again into the same refusal, so returning early dead-letters devices that are
