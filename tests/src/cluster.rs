@@ -7,6 +7,12 @@
 //! `RABBITMQ_DIST_PORT`, `RABBITMQ_CONFIG_FILE` (its AMQP listener), `RABBITMQ_MNESIA_BASE`
 //! and `RABBITMQ_LOG_BASE`; `HOME` points at the temp dir so that the nodes and
 //! `rabbitmqctl` share the cluster's cookie and never read the system node's.
+//!
+//! `NETRAVEN_KEEP_CLUSTER` (any value) keeps the temp dir when the `Cluster` drops (the
+//! nodes are still killed) and prints `cluster dir kept: <dir>` on stderr: what the broker
+//! did is in `<dir>/<node>/log/<node>@localhost.log` (elections: `candidate -> leader`,
+//! `detected a new leader`; a node's death: `rabbit on node … down`), its data under
+//! `<dir>/<node>/mnesia`. Nothing removes a kept dir: delete it when done (a few MB each).
 
 use anyhow::{bail, ensure, Context, Result};
 use nix::sys::signal::{kill, Signal};

@@ -33,10 +33,17 @@ const RECORD_WITHIN: Duration = Duration::from_secs(12);
 
 /// How long one batch's results are published again in place before its tasks go back
 /// to the queue. A quorum queue whose leader's node died nacks every publish until a new
-/// leader is elected: 8 s, and up to 167 s, in the broker fault tests here. Each return
-/// to the queue counts against the task's delivery limit, and a task returned while the
-/// results queue still refuses is reported again into the same refusal, so returning
-/// early dead-letters devices that are recorded.
+/// leader is elected (0.2-0.6 s after a SIGKILL in the broker fault tests here; longer on
+/// a loaded or partitioned cluster). Each return to the queue counts against the task's
+/// delivery limit, and a task returned while the results queue still refuses is reported
+/// again into the same refusal, so returning early dead-letters devices that are
+/// recorded.
+///
+/// Each try after a nack goes out on a new channel ([`Publisher`] replaces a channel the
+/// broker refused): a channel whose first publish to the results queue came before the
+/// election keeps asking the dead leader and is refused for as long as it lives
+/// (RabbitMQ 3.10), which once made this worker's results wait out the whole 120 s, and
+/// then again for each redelivery, while the queue had a new leader within a second.
 const PUBLISH_WITHIN: Duration = Duration::from_secs(120);
 
 /// A finished device waiting to be written, published and acked.
@@ -227,7 +234,7 @@ async fn publish_and_settle(
             // Tried again in place before the tasks go back: they are recorded, only the
             // report is missing, and every return to the queue counts against the
             // delivery limit (a queue leader moving to another node fails a few
-            // publishes in a row).
+            // publishes in a row; each try after a nack is on a new channel).
             let mut delays = Backoff::RECONNECT.delays();
             loop {
                 // Signed: the aggregator believes no result a worker did not sign.

@@ -8,6 +8,20 @@
 //! blocked connection (a memory or disk alarm) is waited out, however long: the broker
 //! will take the messages once the alarm clears, and giving up would only publish them
 //! again into the same alarm.
+//!
+//! A batch the broker refused (a nack) gives its channel up too, for one reason: RabbitMQ
+//! (3.10 at least) fixes a channel's view of a quorum queue — the leader first, then the
+//! other members — from the queue's record the first time the channel routes a message
+//! to it, and never updates it. Before its first enqueue the channel asks the node it
+//! thinks leads for the queue's machine version; if that node is down the publish is
+//! nacked and the view is left as it was, so every later publish on that channel asks the
+//! dead node again and is nacked again, however long ago a new leader was elected. A
+//! channel opened just after a node died (a connection there reset, reopened on another
+//! node within milliseconds) and publishing before the election is stuck that way: the
+//! worker's results were refused for minutes in the failover test while the queue had a
+//! new leader 0.4 s after the kill. A new channel reads the record again: it is refused
+//! only while the queue really has no leader. A nack for any other reason (a queue at its
+//! `reject-publish` length limit) costs one channel open per retry, nothing more.
 
 use super::{Link, Outgoing};
 use crate::{Error, Result};
@@ -15,7 +29,7 @@ use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::ShortString;
 use lapin::{Channel, Confirmation, Connection, ConnectionStatus};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,19 +52,33 @@ pub struct PublishReport {
 /// A long-running role builds it with [`Publisher::on`] a [`Link`]: when the broker closes
 /// the channel over one bad publish (a missing exchange, a refused permission: a channel
 /// error is final in AMQP) or the connection is lost, the next publish opens a fresh
-/// channel, on a new connection if need be, instead of failing forever.
+/// channel, on a new connection if need be, instead of failing forever; and after a nack
+/// the next publish opens a fresh channel too (see the module docs for why).
 pub struct Publisher {
     /// The channel, and the status of the connection it is on (whether it is blocked).
     channel: tokio::sync::Mutex<(Channel, ConnectionStatus)>,
     link: Option<Arc<Link>>,
     window: usize,
     confirm_timeout: Duration,
-    /// A batch on the current channel stalled: the next one opens a new channel.
-    retire: AtomicBool,
+    /// Why the next batch opens a new channel (a batch on the current one stalled or was
+    /// refused), if it does.
+    retire: std::sync::Mutex<Option<Retire>>,
+}
+
+/// Why a channel that still looks open is given up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retire {
+    /// Neither a publish was written nor a confirm came for the confirm timeout.
+    Stalled,
+    /// The broker nacked a publish: the channel may hold a dead queue leader for good.
+    Refused,
 }
 
 impl Publisher {
-    /// A publisher on one connection, for short-lived clients (the CLI, tests).
+    /// A publisher on one connection, for short-lived clients (the CLI, tests). It keeps
+    /// its one channel: a publish refused because the channel holds a dead queue leader
+    /// is refused again on it, so such a client reports the failure and exits rather
+    /// than retrying.
     pub async fn new(connection: &Connection, window: usize) -> Result<Publisher> {
         Ok(Publisher {
             channel: tokio::sync::Mutex::new((
@@ -60,7 +88,7 @@ impl Publisher {
             link: None,
             window: window.max(1),
             confirm_timeout: CONFIRM_TIMEOUT,
-            retire: AtomicBool::new(false),
+            retire: std::sync::Mutex::new(None),
         })
     }
 
@@ -84,7 +112,7 @@ impl Publisher {
             link: Some(link),
             window: window.max(1),
             confirm_timeout,
-            retire: AtomicBool::new(false),
+            retire: std::sync::Mutex::new(None),
         })
     }
 
@@ -96,29 +124,39 @@ impl Publisher {
         let Some(link) = &self.link else {
             return Ok(channel.clone());
         };
-        // A channel whose confirms stalled is given up even though it looks open.
-        let mut retire = self.retire.swap(false, Ordering::Relaxed);
+        // A channel whose confirms stalled, or that the broker refused, is given up even
+        // though it looks open.
+        let mut retire = self.take_retire();
         let mut delays = crate::retry::Backoff::RECONNECT.delays();
-        while retire || !channel.0.status().connected() {
+        while retire.is_some() || !channel.0.status().connected() {
             let connection = link.connection().await.ok_or(Error::ShuttingDown)?;
             match confirm_channel(&connection).await {
                 Ok(fresh) => {
                     let (old, _) =
                         std::mem::replace(&mut *channel, (fresh, connection.status().clone()));
-                    if retire {
-                        tracing::warn!(
-                            "publisher channel stopped confirming; publishing on a new one"
-                        );
-                        // Its confirms may still come; nobody waits for them any more.
-                        tokio::spawn(async move {
-                            let closing = old.close(200, "confirms stalled".into());
-                            let _ =
-                                tokio::time::timeout(super::BROKER_ANSWER_TIMEOUT, closing).await;
-                        });
-                    } else {
-                        tracing::warn!("publisher channel was closed; publishing on a new one");
+                    match retire {
+                        Some(Retire::Stalled) => {
+                            tracing::warn!(
+                                "publisher channel stopped confirming; publishing on a new one"
+                            );
+                            // Its confirms may still come; nobody waits for them any more.
+                            close_later(old, Duration::ZERO, "confirms stalled");
+                        }
+                        Some(Retire::Refused) => {
+                            tracing::warn!(
+                                "the broker refused a publish; publishing on a new channel, \
+                                 which looks up the queues' leaders afresh"
+                            );
+                            // A batch still publishing on it (publishers are shared) ends
+                            // within the confirm timeout, or would fail anyway: it is
+                            // closed after that.
+                            close_later(old, self.confirm_timeout, "publish refused");
+                        }
+                        None => {
+                            tracing::warn!("publisher channel was closed; publishing on a new one");
+                        }
                     }
-                    retire = false;
+                    retire = None;
                 }
                 Err(e) => {
                     let delay = delays.next_delay();
@@ -131,6 +169,26 @@ impl Publisher {
             }
         }
         Ok(channel.clone())
+    }
+
+    /// Why the current channel is to be replaced, clearing it.
+    fn take_retire(&self) -> Option<Retire> {
+        self.retire
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    /// Gives the current channel up before the next batch. A stall outranks a refusal:
+    /// its channel is closed at once.
+    fn retire(&self, why: Retire) {
+        let mut retire = self
+            .retire
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *retire != Some(Retire::Stalled) {
+            *retire = Some(why);
+        }
     }
 
     /// Publishes one message and waits for the broker to take responsibility for it.
@@ -150,7 +208,8 @@ impl Publisher {
     /// Publishes a batch with at most `window` confirms outstanding: throughput of a
     /// pipeline, not of one round trip per message. When the channel fails mid-batch, the
     /// rest of the batch is reported failed with the channel's error; the next call opens
-    /// a new channel. Fails only when no channel can be had at all.
+    /// a new channel, as it does after a nack (see the module docs). Fails only when no
+    /// channel can be had at all.
     pub async fn publish_all(&self, batch: Vec<Outgoing>) -> Result<PublishReport> {
         let (channel, connection) = self.channel().await?;
         // Publishes written plus confirms settled: what the stall watch looks at.
@@ -161,12 +220,14 @@ impl Publisher {
         let mut pending = VecDeque::with_capacity(self.window.min(total));
         // Messages handed to the channel so far.
         let mut sent = 0;
+        // Whether the broker nacked any of them.
+        let mut refused = false;
         let work = async {
             // Why the channel stopped taking messages, if it did.
             let mut broken: Option<String> = None;
             for msg in batch {
                 if pending.len() >= self.window {
-                    settle_first(&mut pending, &mut report).await;
+                    refused |= settle_first(&mut pending, &mut report).await;
                     progress.fetch_add(1, Ordering::Relaxed);
                 }
                 let published = channel
@@ -196,7 +257,7 @@ impl Publisher {
             // Also after a failure: the confirms outstanding carry the broker's reason
             // (ACCESS_REFUSED, NOT_FOUND, …), more telling than the closed channel.
             while !pending.is_empty() {
-                settle_first(&mut pending, &mut report).await;
+                refused |= settle_first(&mut pending, &mut report).await;
                 progress.fetch_add(1, Ordering::Relaxed);
             }
             broken
@@ -211,7 +272,7 @@ impl Publisher {
             broken = work => broken,
             () = closed(&channel) => Some("not confirmed: the channel closed".to_string()),
             () = stalled(&progress, &connection, self.confirm_timeout) => {
-                self.retire.store(true, Ordering::Relaxed);
+                self.retire(Retire::Stalled);
                 Some(format!(
                     "not confirmed within amqp.confirm_timeout_ms ({} ms): the broker \
                      stopped answering",
@@ -219,6 +280,9 @@ impl Publisher {
                 ))
             }
         };
+        if refused {
+            self.retire(Retire::Refused);
+        }
         if let Some(reason) = broken {
             let unsettled = pending.drain(..).map(|(i, _)| i).chain(sent..total);
             report.failed.extend(unsettled.map(|i| (i, reason.clone())));
@@ -276,14 +340,23 @@ async fn closed(channel: &Channel) {
     }
 }
 
+/// Closes a channel given up, after `delay`, without making anyone wait for it.
+fn close_later(channel: Channel, delay: Duration, why: &'static str) {
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        let closing = channel.close(200, why.into());
+        let _ = tokio::time::timeout(super::BROKER_ANSWER_TIMEOUT, closing).await;
+    });
+}
+
 /// Waits for the oldest outstanding confirm and records it; it leaves `pending` only once
-/// settled, so a batch cut short still knows it was not.
+/// settled, so a batch cut short still knows it was not. True when the broker nacked it.
 async fn settle_first(
     pending: &mut VecDeque<(usize, lapin::PublisherConfirm)>,
     report: &mut PublishReport,
-) {
+) -> bool {
     let Some((index, confirm)) = pending.front_mut() else {
-        return;
+        return false;
     };
     let index = *index;
     let confirmed = confirm.await;
@@ -294,9 +367,13 @@ async fn settle_first(
             index,
             format!("unroutable: {}", returned.reply_text.as_str()),
         )),
-        Ok(Confirmation::Nack(_)) => report
-            .failed
-            .push((index, "the broker refused the message (nack)".into())),
+        Ok(Confirmation::Nack(_)) => {
+            report
+                .failed
+                .push((index, "the broker refused the message (nack)".into()));
+            return true;
+        }
         Err(e) => report.failed.push((index, format!("not confirmed: {e}"))),
     }
+    false
 }

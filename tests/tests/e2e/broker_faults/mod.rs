@@ -9,6 +9,7 @@
 //! | [`alarm`] | a memory alarm mid-job: connections blocked, `/readyz` says so, nothing lost |
 //! | [`confirms`] | a node frozen with SIGSTOP: a publish fails within the confirm timeout; a blocked one waits |
 //! | [`sigstop`] | a worker process frozen with SIGSTOP: its tasks go to the other worker |
+//! | [`stale_leader`] | a queue's leader killed just before a publisher's first publish to it: confirmed after the election |
 //!
 //! Each test starts its own nodes (about 6 s each on an idle machine, 100-200 MB of
 //! memory each) and kills them on drop. Figures are in docs/reliability.md, "RabbitMQ
@@ -19,6 +20,7 @@ mod alarm;
 mod confirms;
 mod failover;
 mod sigstop;
+mod stale_leader;
 
 use anyhow::{Context, Result};
 use netraven_dispatcher::job_rows::JobView;
