@@ -176,11 +176,7 @@ pub async fn explain(
             left_out.push(entry(r, None, "beyond_cap", why));
         }
     }
-    let device_tags_text = if device_tags.is_empty() {
-        "none".to_string()
-    } else {
-        device_tags.join(", ")
-    };
+    let device_tags_text = tag_list(&device_tags);
     for r in rows.iter().filter(|r| !placed.contains(&r.id)) {
         let shares = r.tag_ids.iter().any(|t| device_tag_ids.contains(t));
         let (reason, why) = if !r.enabled {
@@ -189,11 +185,7 @@ pub async fn explain(
                 format!("disabled (netraven credential enable {})", shown(&r.name)),
             )
         } else if !shares {
-            let theirs = if r.tags.is_empty() {
-                "none".to_string()
-            } else {
-                r.tags.join(", ")
-            };
+            let theirs = tag_list(&r.tags);
             (
                 "no_shared_tag",
                 format!(
@@ -259,6 +251,16 @@ async fn on_device(
             )
         })
         .collect())
+}
+
+/// Tags in a reason: the first few, then how many more (`--json` lists them all).
+fn tag_list(tags: &[String]) -> String {
+    const SHOWN: usize = 6;
+    match tags.len() {
+        0 => "none".into(),
+        n if n <= SHOWN => tags.join(", "),
+        n => format!("{}, and {} more", tags[..SHOWN].join(", "), n - SHOWN),
+    }
 }
 
 fn logins(ok: i64, failed: i64) -> String {
