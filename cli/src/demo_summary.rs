@@ -18,7 +18,7 @@ pub async fn job(
 
 /// Every credential's counters, as `netraven credential list` prints them.
 pub async fn credentials(client: &deadpool_postgres::Client) -> Result<String> {
-    let creds = views::credentials::list(client).await?;
+    let creds = views::credentials::list(client, views::credentials::DEFAULT_WINDOW).await?;
     Ok(views::credentials::render(&creds, Style::detect()))
 }
 

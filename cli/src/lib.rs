@@ -13,6 +13,7 @@
 //! | [`client`] | `netraven job submit`: publishing a job request and waiting for its events |
 //! | [`dead_letters`] | `netraven dead list` and `dead replay`: the dead-letter queue, read without loss, replayed with confirms |
 //! | [`export`] | `netraven export git`: the configuration history as a git repository, a commit per job |
+//! | [`credentials`] | `netraven credential disable`, `enable` and `remove`: a credential's life after import |
 //! | [`host_keys`] | `netraven device host-key pin`, `forget` and `list`: host keys pinned from `known_hosts` files or fingerprints |
 //! | [`schedules`] | `netraven schedule add/pause/resume/remove/apply/export`: the schedules table and its YAML |
 //! | [`processes`] | the roles as child processes, started and stopped as in production |
@@ -28,6 +29,7 @@ pub mod args;
 pub mod bench;
 pub mod client;
 pub mod commands;
+pub mod credentials;
 pub mod dead_letters;
 pub mod demo;
 pub mod demo_summary;

@@ -15,12 +15,48 @@ pub enum InventoryCommand {
 
 #[derive(Subcommand)]
 pub enum CredentialCommand {
-    /// Every credential: priority, tags, successes, failures, success rate, last use.
+    /// Every credential: priority, tags, its success rate over the last `--window` beside
+    /// its lifetime rate (a credential that just broke is marked), last use.
     List {
+        /// The recent window (`24h`, `2d`, `90min`).
+        #[arg(long, value_name = "AGE", default_value = "24h", value_parser = parse_age)]
+        window: std::time::Duration,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Stop trying the credential: jobs dispatched from now on skip it (tasks already
+    /// sent may still try it). Its secret, tags and history stay; `inventory import` does
+    /// not enable it again.
+    #[command(after_help = CREDENTIAL_EXIT)]
+    Disable {
+        name: String,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Try a disabled credential again, from the next job dispatched.
+    #[command(after_help = CREDENTIAL_EXIT)]
+    Enable {
+        name: String,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Delete the credential with its sealed secret and tags. Its past login attempts and
+    /// the results it logged in for stay, still named. Take it out of the inventory file
+    /// too: the next import would bring it back, as a new credential.
+    #[command(after_help = CREDENTIAL_EXIT)]
+    Remove {
+        name: String,
         #[command(flatten)]
         out: OutputArgs,
     },
 }
+
+/// The exit codes of `credential disable`, `enable` and `remove`.
+const CREDENTIAL_EXIT: &str = "\
+Exit codes:
+  0  done, or nothing to do (already disabled, enabled or removed)
+  1  error: no such credential, database unreachable, bad configuration
+  2  usage error: the command line is wrong";
 
 #[derive(Subcommand)]
 pub enum DeviceCommand {
@@ -41,6 +77,21 @@ pub enum DeviceCommand {
     /// config hash and when it changed, the pinned host key, and recent jobs.
     Show {
         name: String,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// The credentials a job would try on the device, in order (the one that last logged
+    /// in first, then priority, then id, up to the cap), and every other credential with
+    /// why it is left out: no shared tag, disabled, beyond the cap.
+    Credentials {
+        name: String,
+        /// Show the order under this cap (a job's `limits.max_credentials_per_device`)
+        /// instead of `dispatcher.max_credentials_per_device`.
+        #[arg(long, value_name = "N", value_parser = max_credentials())]
+        max: Option<u32>,
+        /// The recent window of the per-device success counts (`24h`, `2d`, `90min`).
+        #[arg(long, value_name = "AGE", default_value = "24h", value_parser = parse_age)]
+        window: std::time::Duration,
         #[command(flatten)]
         out: OutputArgs,
     },
@@ -174,12 +225,18 @@ pub struct PruneArgs {
     pub out: OutputArgs,
 }
 
-/// A number of days a cutoff can be made of: 0 to 100 years.
 /// An age such as `26h`, `2d` or `90min` (humantime's syntax).
 fn parse_age(s: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (an age such as 26h, 2d or 90min)"))
 }
 
+/// A cap a job may ask for: 1 to 32.
+fn max_credentials() -> clap::builder::RangedI64ValueParser<u32> {
+    use netraven_dispatcher::dispatch::plan::MAX_CREDENTIALS_PER_DEVICE;
+    clap::value_parser!(u32).range(1..=i64::from(MAX_CREDENTIALS_PER_DEVICE))
+}
+
+/// A number of days a cutoff can be made of: 0 to 100 years.
 fn days() -> clap::builder::RangedI64ValueParser<u32> {
     clap::value_parser!(u32).range(0..=i64::from(netraven_shared::config::MAX_RETENTION_DAYS))
 }

@@ -67,10 +67,11 @@ pub enum Command {
     /// show, pause, resume, remove, or apply a YAML file of them.
     #[command(subcommand)]
     Schedule(ScheduleCommand),
-    /// Stored credentials and how they fare.
+    /// Stored credentials: how they fare; disable, enable or remove one.
     #[command(subcommand)]
     Credential(CredentialCommand),
-    /// One device: its last outcome, the credential that works, its latest config.
+    /// One device: its last outcome, the credentials a job tries on it and why, its latest
+    /// config.
     #[command(subcommand)]
     Device(DeviceCommand),
     /// The configuration history into a git repository: a file per device, a commit per job.

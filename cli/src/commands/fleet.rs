@@ -1,4 +1,5 @@
-//! `netraven inventory import`, `credential list`, `device show`, `device host-key ...`,
+//! `netraven inventory import`, `credential list/disable/enable/remove`, `device show`,
+//! `device credentials`, `device host-key ...`,
 //! the configuration history (`device configs`, `config`, `diff`) and `prune`: the fleet's
 //! records in Postgres.
 
@@ -7,7 +8,7 @@ use crate::args::{CredentialCommand, DeviceCommand, HostKeyCommand, InventoryCom
 use crate::host_keys::{self, ListScope, PinFrom};
 use crate::views::configs::TextMode;
 use crate::views::history::{self, VersionRef};
-use crate::{inventory, output, say, views};
+use crate::{credentials, inventory, output, say, views};
 use anyhow::{bail, Result};
 use netraven_shared::config::Settings;
 use netraven_shared::sealing::KeyRing;
@@ -35,10 +36,25 @@ pub async fn inventory(settings: &Settings, cmd: InventoryCommand) -> Result<()>
 }
 
 pub async fn credential(settings: &Settings, cmd: CredentialCommand) -> Result<()> {
-    let CredentialCommand::List { out } = cmd;
-    let client = connect(settings).await?;
-    let creds = views::credentials::list(&client).await?;
-    out.print(&creds, |c, s| views::credentials::render(c, s))
+    let mut client = connect(settings).await?;
+    match cmd {
+        CredentialCommand::List { window, out } => {
+            let creds = views::credentials::list(&client, window).await?;
+            out.print(&creds, |c, s| views::credentials::render(c, s))
+        }
+        CredentialCommand::Disable { name, out } => {
+            let change = credentials::set_enabled(&client, &name, false).await?;
+            out.print(&change, credentials::render)
+        }
+        CredentialCommand::Enable { name, out } => {
+            let change = credentials::set_enabled(&client, &name, true).await?;
+            out.print(&change, credentials::render)
+        }
+        CredentialCommand::Remove { name, out } => {
+            let change = credentials::remove(&mut client, &name).await?;
+            out.print(&change, credentials::render)
+        }
+    }
 }
 
 pub async fn device(settings: &Settings, cmd: DeviceCommand) -> Result<()> {
@@ -47,6 +63,26 @@ pub async fn device(settings: &Settings, cmd: DeviceCommand) -> Result<()> {
             let client = connect(settings).await?;
             let device = views::devices::show(&client, &name).await?;
             out.print(&device, views::devices::render)
+        }
+        DeviceCommand::Credentials {
+            name,
+            max,
+            window,
+            out,
+        } => {
+            let mut client = connect(settings).await?;
+            let (cap, cap_from) = match max {
+                Some(n) => (n, "--max"),
+                None => (
+                    settings.dispatcher.max_credentials_per_device,
+                    "dispatcher.max_credentials_per_device",
+                ),
+            };
+            let cap = usize::try_from(cap)?;
+            let view =
+                views::device_credentials::explain(&mut client, &name, cap, cap_from, window)
+                    .await?;
+            out.print(&view, views::device_credentials::render)
         }
         DeviceCommand::HostKey(cmd) => host_key(settings, cmd).await,
         DeviceCommand::List { stale, tags, out } => {

@@ -1,10 +1,25 @@
-//! `netraven credential list`: how every credential fared — counts, success rate, last use.
+//! `netraven credential list`: how every credential fared — its success rate over a recent
+//! window beside its lifetime rate, counts, last use — with a mark on the ones that just
+//! broke.
+//!
+//! Rates count the devices' verdicts only (`SUCCESS` and `REJECTED` attempts), as the
+//! lifetime counters do: an attempt the device never judged (a timeout, a connection
+//! lost mid-login) says nothing about the secret.
 
 use super::{ago, number, shown, text, Style};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use comfy_table::{Cell, Color};
 use serde::Serialize;
+
+/// Judged attempts a window (and the history before it) needs before a drop is marked:
+/// fewer say too little to call a credential broken.
+pub const DROP_MIN_ATTEMPTS: i64 = 5;
+/// How far (in success-rate points, 0.2 = 20 %) the recent rate must fall under the rate
+/// before the window to be marked.
+pub const DROP_POINTS: f64 = 0.2;
+/// The recent window when none is given: a day, the usual backup period.
+pub const DEFAULT_WINDOW: std::time::Duration = std::time::Duration::from_secs(86_400);
 
 /// One credential's counters (never its secret).
 #[derive(Debug, Clone, Serialize)]
@@ -15,11 +30,18 @@ pub struct CredentialStats {
     pub priority: i32,
     pub enabled: bool,
     pub tags: Vec<String>,
+    /// Lifetime: successes and rejections since the credential was imported.
     pub success_count: i64,
     pub failure_count: i64,
     pub attempts: i64,
-    /// successes / attempts; `null` before the first attempt.
+    /// Lifetime successes / attempts; `null` before the first attempt.
     pub success_rate: Option<f64>,
+    /// The same over the recent window.
+    pub recent: Recent,
+    /// The recent rate fell at least 20 points under the rate before the window, each
+    /// over at least 5 judged attempts: the secret was probably changed on devices, or the
+    /// AAA server behind them is failing.
+    pub dropped: bool,
     pub last_used_at: Option<DateTime<Utc>>,
     pub last_success_at: Option<DateTime<Utc>>,
     pub last_failure_at: Option<DateTime<Utc>>,
@@ -27,18 +49,41 @@ pub struct CredentialStats {
     pub affinity_devices: i64,
 }
 
-pub async fn list(client: &deadpool_postgres::Client) -> Result<Vec<CredentialStats>> {
+/// A credential's judged attempts within the window.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recent {
+    pub window_secs: u64,
+    pub successes: i64,
+    pub failures: i64,
+    pub attempts: i64,
+    /// `null` without an attempt in the window.
+    pub success_rate: Option<f64>,
+}
+
+pub async fn list(
+    client: &deadpool_postgres::Client,
+    window: std::time::Duration,
+) -> Result<Vec<CredentialStats>> {
+    let since = since(window)?;
     let rows = client
         .query(
+            // One index range (credential_attempts_by_credential) per credential.
             "SELECT c.id, c.name, c.username, c.priority, c.enabled, c.success_count,
                     c.failure_count, c.success_rate, c.last_used_at, c.last_success_at,
-                    c.last_failure_at,
+                    c.last_failure_at, w.ok AS recent_ok, w.rejected AS recent_rejected,
                     ARRAY(SELECT t.name FROM credential_tags ct JOIN tags t ON t.id = ct.tag_id
                           WHERE ct.credential_id = c.id ORDER BY t.name) AS tags,
                     (SELECT count(*) FROM device_credential_affinity a
                      WHERE a.credential_id = c.id) AS affinity_devices
-             FROM credentials c ORDER BY c.priority, c.id",
-            &[],
+             FROM credentials c
+             CROSS JOIN LATERAL (
+                 SELECT count(*) FILTER (WHERE a.outcome = 'SUCCESS') AS ok,
+                        count(*) FILTER (WHERE a.outcome = 'REJECTED') AS rejected
+                 FROM credential_attempts a
+                 WHERE a.credential_id = c.id AND a.attempted_at >= $1
+             ) w
+             ORDER BY c.priority, c.id",
+            &[&since],
         )
         .await
         .context("cannot list credentials")?;
@@ -46,6 +91,7 @@ pub async fn list(client: &deadpool_postgres::Client) -> Result<Vec<CredentialSt
         .iter()
         .map(|r| {
             let (ok, failed): (i64, i64) = (r.get("success_count"), r.get("failure_count"));
+            let recent = Recent::new(window, r.get("recent_ok"), r.get("recent_rejected"));
             CredentialStats {
                 id: r.get("id"),
                 name: r.get("name"),
@@ -57,6 +103,8 @@ pub async fn list(client: &deadpool_postgres::Client) -> Result<Vec<CredentialSt
                 failure_count: failed,
                 attempts: ok + failed,
                 success_rate: r.get("success_rate"),
+                dropped: dropped(&recent, ok, failed),
+                recent,
                 last_used_at: r.get("last_used_at"),
                 last_success_at: r.get("last_success_at"),
                 last_failure_at: r.get("last_failure_at"),
@@ -66,43 +114,160 @@ pub async fn list(client: &deadpool_postgres::Client) -> Result<Vec<CredentialSt
         .collect())
 }
 
+/// The start of a window that ends now.
+pub fn since(window: std::time::Duration) -> Result<DateTime<Utc>> {
+    chrono::Duration::from_std(window)
+        .ok()
+        .and_then(|w| Utc::now().checked_sub_signed(w))
+        .with_context(|| format!("a window of {window:?} reaches before any date"))
+}
+
+impl Recent {
+    pub fn new(window: std::time::Duration, successes: i64, failures: i64) -> Recent {
+        let attempts = successes + failures;
+        Recent {
+            window_secs: window.as_secs(),
+            successes,
+            failures,
+            attempts,
+            success_rate: rate(successes, attempts),
+        }
+    }
+}
+
+fn rate(successes: i64, attempts: i64) -> Option<f64> {
+    (attempts > 0).then(|| successes as f64 / attempts as f64)
+}
+
+/// Whether the recent rate fell far under the rate before the window. The lifetime
+/// counters include the window's attempts (both are written in one transaction), so the
+/// history before it is their difference: compared with the lifetime rate itself, a
+/// credential used mostly within the window could never stand out.
+pub fn dropped(recent: &Recent, lifetime_ok: i64, lifetime_failed: i64) -> bool {
+    let before_ok = (lifetime_ok - recent.successes).max(0);
+    let before = before_ok + (lifetime_failed - recent.failures).max(0);
+    match (recent.success_rate, rate(before_ok, before)) {
+        (Some(now), Some(then)) => {
+            recent.attempts >= DROP_MIN_ATTEMPTS
+                && before >= DROP_MIN_ATTEMPTS
+                && now + DROP_POINTS <= then
+        }
+        _ => false,
+    }
+}
+
+/// `24h`, `2d`, `90min`, `45s`: a window as an operator writes it.
+pub fn window_label(secs: u64) -> String {
+    match secs {
+        s if s >= 2 * 86_400 && s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s >= 3_600 && s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s >= 60 && s % 60 == 0 => format!("{}min", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// `97.5% of 400`, or `-` without attempts.
+pub fn rate_of(rate: Option<f64>, attempts: i64) -> String {
+    match rate {
+        Some(r) => format!("{:.1}% of {attempts}", r * 100.0),
+        None => "-".into(),
+    }
+}
+
 pub fn render(creds: &[CredentialStats], style: Style) -> String {
     if creds.is_empty() {
         return "no credentials\n".into();
     }
+    let window = window_label(creds[0].recent.window_secs);
     let mut table = style.table([
-        "CREDENTIAL",
-        "USERNAME",
-        "PRIORITY",
-        "TAGS",
-        "SUCCESSES",
-        "FAILURES",
-        "RATE",
-        "LAST USED",
-        "LAST SUCCESS",
-        "DEVICES",
+        "CREDENTIAL".to_string(),
+        "USERNAME".into(),
+        "PRIORITY".into(),
+        "TAGS".into(),
+        format!("LAST {window}"),
+        "LIFETIME".into(),
+        "LAST USED".into(),
+        "LAST SUCCESS".into(),
+        "DEVICES".into(),
     ]);
     for c in creds {
         let mut name = text(&c.name);
         if !c.enabled {
             name = Cell::new(format!("{} (disabled)", shown(&c.name))).fg(Color::DarkGrey);
         }
+        let mut recent = number(rate_of(c.recent.success_rate, c.recent.attempts));
+        if c.dropped {
+            recent = number(format!(
+                "▼ {}",
+                rate_of(c.recent.success_rate, c.recent.attempts)
+            ))
+            .fg(Color::Red);
+        }
         table.add_row(vec![
             name,
             text(&c.username),
             number(c.priority),
             text(&c.tags.join(", ")),
-            number(c.success_count),
-            number(c.failure_count),
-            number(
-                c.success_rate
-                    .map(|r| format!("{:.1}%", r * 100.0))
-                    .unwrap_or_else(|| "-".into()),
-            ),
+            recent,
+            number(rate_of(c.success_rate, c.attempts)),
             Cell::new(ago(c.last_used_at)),
             Cell::new(ago(c.last_success_at)),
             number(c.affinity_devices),
         ]);
     }
-    format!("{table}\nDEVICES: devices on which the credential last worked, so it is tried first there\n")
+    let mut out = format!(
+        "{table}\nLAST {window} and LIFETIME: logins the devices accepted, of those they judged\n\
+         DEVICES: devices on which the credential last worked, so it is tried first there\n"
+    );
+    let dropped: Vec<&str> = creds
+        .iter()
+        .filter(|c| c.dropped)
+        .map(|c| c.name.as_str())
+        .collect();
+    if !dropped.is_empty() {
+        out.push_str(&style.paint(
+            &format!(
+                "▼ {}: success over the last {window} fell far under its rate before (secret \
+                 changed on the devices, or their AAA server failing?): `netraven device \
+                 credentials NAME` for one device\n",
+                shown(&dropped.join(", "))
+            ),
+            Some(Color::Red),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    #[test]
+    fn a_credential_that_just_broke_is_marked_and_one_that_always_failed_is_not() {
+        // 400 logins, 390 good before today; 2 of 10 today.
+        assert!(dropped(&Recent::new(DAY, 2, 8), 392, 18));
+        // Always half: today is no different.
+        assert!(!dropped(&Recent::new(DAY, 5, 5), 200, 200));
+        // Too few today to say.
+        assert!(!dropped(&Recent::new(DAY, 0, 4), 390, 14));
+        // New today: nothing before to compare with.
+        assert!(!dropped(&Recent::new(DAY, 0, 10), 0, 10));
+        // Slightly worse, not broken.
+        assert!(!dropped(&Recent::new(DAY, 9, 1), 399, 1));
+        // Nothing today.
+        assert!(!dropped(&Recent::new(DAY, 0, 0), 10, 0));
+    }
+
+    #[test]
+    fn windows_read_as_written() {
+        assert_eq!(window_label(86_400), "24h");
+        assert_eq!(window_label(2 * 86_400), "2d");
+        assert_eq!(window_label(5_400), "90min");
+        assert_eq!(window_label(45), "45s");
+        assert_eq!(rate_of(Some(0.975), 400), "97.5% of 400");
+        assert_eq!(rate_of(None, 0), "-");
+    }
 }

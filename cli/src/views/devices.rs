@@ -93,10 +93,12 @@ pub async fn show(client: &deadpool_postgres::Client, name: &str) -> Result<Devi
     let id: i64 = d.get("id");
     let recent: Vec<DeviceJobResult> = client
         .query(
-            "SELECT r.job_id, j.job_type, r.outcome, r.reason, c.name AS credential, r.attempts,
+            "SELECT r.job_id, j.job_type, r.outcome, r.reason,
+                    COALESCE(c.name, rc.name) AS credential, r.attempts,
                     r.duration_ms, r.config_sha256, r.finished_at
              FROM job_results r
              LEFT JOIN credentials c ON c.id = r.credential_id
+             LEFT JOIN removed_credentials rc ON rc.id = r.credential_id
              LEFT JOIN jobs j ON j.id = r.job_id
              WHERE r.device_id = $1 ORDER BY r.finished_at DESC LIMIT $2",
             &[&id, &RECENT],

@@ -75,9 +75,13 @@ async fn credential_uses(
 ) -> Result<Vec<CredentialUse>> {
     let rows = client
         .query(
-            "SELECT c.name, count(*) FROM job_results r JOIN credentials c ON c.id = r.credential_id
+            // A removed credential is named by its tombstone (migration V12).
+            "SELECT COALESCE(c.name, rc.name) AS name, count(*) FROM job_results r
+             LEFT JOIN credentials c ON c.id = r.credential_id
+             LEFT JOIN removed_credentials rc ON rc.id = r.credential_id
              WHERE r.job_id = $1 AND r.outcome = $2
-             GROUP BY c.name ORDER BY count(*) DESC, c.name",
+               AND COALESCE(c.name, rc.name) IS NOT NULL
+             GROUP BY 1 ORDER BY count(*) DESC, 1",
             &[&job_id, &Outcome::Success.as_str()],
         )
         .await

@@ -5,8 +5,9 @@
 //! | [`jobs`] | the job queries of `job show`, `job list`, `job results`, `job logs`, and their tables |
 //! | [`job_show`] | `netraven job show`'s text: the summary, and devices only when asked, capped |
 //! | [`watch`] | `netraven job watch`: live progress, the final table, the exit code |
-//! | [`credentials`] | `netraven credential list` |
+//! | [`credentials`] | `netraven credential list`: recent and lifetime success rates |
 //! | [`devices`] | `netraven device show` |
+//! | [`device_credentials`] | `netraven device credentials`: the order a job tries, and why the others are left out |
 //! | [`history`] | the SQL of the configuration history, `config grep` and `job outputs` |
 //! | [`configs`] | `netraven device configs` and `device config` |
 //! | [`diff`] | `netraven device diff` |
@@ -21,6 +22,7 @@
 
 pub mod configs;
 pub mod credentials;
+pub mod device_credentials;
 pub mod device_list;
 pub mod devices;
 pub mod diff;

@@ -12,7 +12,8 @@ use uuid::Uuid;
 /// Longest accepted job deadline (seven days). The longest device deadline is the
 /// broker's to say ([`DeadlineFit`]): one hour at most.
 const MAX_JOB_DEADLINE_MS: u64 = 7 * 24 * 3_600_000;
-const MAX_CREDENTIALS_PER_DEVICE: u32 = 32;
+/// The most credentials a job may try per device (`limits.max_credentials_per_device`).
+pub const MAX_CREDENTIALS_PER_DEVICE: u32 = 32;
 /// Longest accepted per-phase timeout override (ten minutes).
 const MAX_PHASE_TIMEOUT_MS: u64 = 600_000;
 /// Shortest accepted deadline and per-phase timeout.

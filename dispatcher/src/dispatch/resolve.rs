@@ -1,8 +1,11 @@
 //! Target and credential resolution: which devices a job runs on, and for every one of
 //! them the credentials that may fit, in the order a worker tries them.
 //!
-//! A credential matches a device when they share a tag. Order: the credential that last
-//! succeeded on the device (affinity) first, then `priority` ascending, then id ascending.
+//! A credential matches a device when it is enabled and they share a tag. Order: the
+//! credential that last succeeded on the device (affinity) first, then `priority`
+//! ascending, then id ascending; the job's cap cuts the list. [`Stream::explain`] gives
+//! the same list for one device with what the cap cut, for `netraven device credentials`:
+//! it runs this module's code, so the view cannot disagree with a job.
 //! The whole job resolves in two queries, whatever its size; the dispatcher reads a job's
 //! devices from its membership a page at a time instead ([`Stream::page`]), so that it
 //! holds one connection, and one page, at a time.
@@ -63,6 +66,16 @@ LEFT JOIN device_credential_affinity a ON a.device_id = d.id
 LEFT JOIN host_keys h ON h.device_id = d.id
 ORDER BY d.id";
 
+/// One device by name, enabled or not, as [`DEVICES_SQL`] gives it, with its `enabled`.
+const ONE_DEVICE_SQL: &str = "
+SELECT d.id, d.name, d.host, d.port, d.platform, d.enabled, a.credential_id AS affinity,
+       h.public_key AS pinned,
+       ARRAY(SELECT x.tag_id FROM device_tags x WHERE x.device_id = d.id) AS tags
+FROM devices d
+LEFT JOIN device_credential_affinity a ON a.device_id = d.id
+LEFT JOIN host_keys h ON h.device_id = d.id
+WHERE d.name = $1";
+
 /// One page of a job's members (`job_devices`) after a device id, as [`DEVICES_SQL`]
 /// gives them. A member whose device was deleted since comes with `gone` and no device.
 const MEMBERS_SQL: &str = "
@@ -85,7 +98,8 @@ pub struct Page {
     pub last: Option<i64>,
 }
 
-/// Every enabled credential with its tag ids: a few hundred rows at most.
+/// Every enabled credential with its tag ids: a few hundred rows at most. A disabled
+/// credential (`netraven credential disable`) is never tried by a job dispatched after.
 const CREDENTIALS_SQL: &str = "
 SELECT c.id, c.name, c.username, c.sealed_secret, c.priority,
        ARRAY(SELECT ct.tag_id FROM credential_tags ct WHERE ct.credential_id = c.id) AS tags
@@ -104,6 +118,21 @@ fn failed(e: tokio_postgres::Error) -> DispatchError {
 struct Candidate {
     credential: Arc<TaskCredential>,
     priority: i32,
+}
+
+/// One device as a job would resolve it, for `netraven device credentials`.
+#[derive(Debug, Clone)]
+pub struct Explanation {
+    /// What a task for the device carries: its credentials in order, cut at the cap.
+    pub resolved: ResolvedDevice,
+    /// A disabled device is in no job; `resolved` says what it would get if enabled.
+    pub enabled: bool,
+    pub tag_ids: Vec<i64>,
+    /// The credential that last logged in to the device, enabled or not.
+    pub affinity: Option<i64>,
+    /// Every credential that matches the device, in order, before the cap: those past
+    /// `resolved.credentials.len()` are the ones the cap left out.
+    pub matching: Vec<Arc<TaskCredential>>,
 }
 
 /// Resolves `targets`, keeping at most `max_credentials` per device: the whole job at once
@@ -259,27 +288,46 @@ impl Stream {
         Ok(devices)
     }
 
+    /// One device by name, enabled or not, resolved as a job with this stream's cap
+    /// would resolve it, with every matching credential beyond the cap; `None` when there
+    /// is no such device.
+    pub async fn explain<C: GenericClient>(
+        &mut self,
+        db: &C,
+        name: &str,
+    ) -> Result<Option<Explanation>> {
+        let Some(row) = db
+            .query_opt(ONE_DEVICE_SQL, &[&name])
+            .await
+            .map_err(failed)?
+        else {
+            return Ok(None);
+        };
+        let resolved = self.device(&row)?;
+        let tag_ids: Vec<i64> = row.get("tags");
+        let affinity: Option<i64> = row.get("affinity");
+        let mut all = Vec::new();
+        order(&self.by_tag, &self.candidates, &tag_ids, affinity, &mut all);
+        Ok(Some(Explanation {
+            resolved,
+            enabled: row.get("enabled"),
+            tag_ids,
+            affinity,
+            matching: all
+                .iter()
+                .map(|&i| self.candidates[i].credential.clone())
+                .collect(),
+        }))
+    }
+
     fn device(&mut self, r: &tokio_postgres::Row) -> Result<ResolvedDevice> {
         let id: i64 = r.get("id");
         let port: i32 = r.get("port");
         let affinity: Option<i64> = r.get("affinity");
+        let tags: Vec<i64> = r.get("tags");
         let matched = &mut self.matched;
-        matched.clear();
-        for tag in r.get::<_, Vec<i64>>("tags") {
-            matched.extend(self.by_tag.get(&tag).into_iter().flatten());
-        }
-        matched.sort_unstable();
-        matched.dedup();
-        // The credential that last worked first, then priority, then id.
+        order(&self.by_tag, &self.candidates, &tags, affinity, matched);
         let candidates = &self.candidates;
-        matched.sort_by_key(|&i| {
-            let c = &candidates[i];
-            (
-                Some(c.credential.id) != affinity,
-                c.priority,
-                c.credential.id,
-            )
-        });
         Ok(ResolvedDevice {
             device: TaskDevice {
                 id,
@@ -300,6 +348,11 @@ impl Stream {
         })
     }
 
+    /// The most credentials a device gets.
+    pub fn max_credentials(&self) -> usize {
+        self.max_credentials
+    }
+
     /// Named devices (or ids) that do not exist or are disabled, in the targets' order:
     /// complete once the stream has ended.
     pub fn missing_names(&self) -> Vec<String> {
@@ -317,4 +370,31 @@ impl Stream {
         );
         missing
     }
+}
+
+/// Fills `matched` with the candidates that share a tag with a device of `tags`, in the
+/// order a worker tries them: the credential that last worked on the device (`affinity`)
+/// first, then priority, then id. The one ordering of the fleet: jobs and `netraven device
+/// credentials` both come here.
+fn order(
+    by_tag: &HashMap<i64, Vec<usize>>,
+    candidates: &[Candidate],
+    tags: &[i64],
+    affinity: Option<i64>,
+    matched: &mut Vec<usize>,
+) {
+    matched.clear();
+    for tag in tags {
+        matched.extend(by_tag.get(tag).into_iter().flatten());
+    }
+    matched.sort_unstable();
+    matched.dedup();
+    matched.sort_by_key(|&i| {
+        let c = &candidates[i];
+        (
+            Some(c.credential.id) != affinity,
+            c.priority,
+            c.credential.id,
+        )
+    });
 }

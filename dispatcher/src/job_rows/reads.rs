@@ -62,10 +62,13 @@ pub struct DeviceResult {
 pub async fn results<C: GenericClient>(db: &C, job_id: Uuid) -> Result<Vec<DeviceResult>> {
     let rows = db
         .query(
-            "SELECT r.device_id, r.device_name, r.outcome, r.reason, c.name AS credential,
+            // A removed credential is named by its tombstone (migration V12).
+            "SELECT r.device_id, r.device_name, r.outcome, r.reason,
+                    COALESCE(c.name, rc.name) AS credential,
                     r.attempts, r.duration_ms, r.config_sha256, r.config_change,
                     r.config_version
              FROM job_results r LEFT JOIN credentials c ON c.id = r.credential_id
+             LEFT JOIN removed_credentials rc ON rc.id = r.credential_id
              WHERE r.job_id = $1 ORDER BY r.device_name",
             &[&job_id],
         )

@@ -205,6 +205,16 @@ async fn deleting_a_device_a_credential_or_a_job_takes_its_rows_along() -> anyho
         .await?;
     assert_eq!(rows_of(&env, ids[3]).await?, [1, 1, 0]);
     assert_eq!(rows_of(&env, ids[0]).await?, [1, 1, 1]);
+    // Its attempts stay, named by the tombstone the deletion left (migration V12).
+    let named: i64 = client
+        .query_one(
+            "SELECT count(*) FROM credential_attempts a
+             JOIN removed_credentials rc ON rc.id = a.credential_id WHERE rc.name = 'second'",
+            &[],
+        )
+        .await?
+        .get(0);
+    assert_eq!(named, 6, "del-01 to del-03, two jobs each");
 
     // A job: its results, not the other job's.
     let results = "SELECT count(*) FROM job_results WHERE job_id = $1";

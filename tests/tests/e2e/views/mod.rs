@@ -1,7 +1,8 @@
 //! What people and scripts see: `job watch`, `job list/results/logs/show`, `credential
-//! list`, `device show`, the configuration history and `prune`, as real `netraven`
-//! processes on real services.
+//! list/disable/enable/remove`, `device show`, `device credentials`, the configuration
+//! history and `prune`, as real `netraven` processes on real services.
 
+mod credentials;
 mod device_list;
 mod history;
 mod job;
