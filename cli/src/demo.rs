@@ -108,7 +108,10 @@ pub async fn run(settings: Settings, args: DemoArgs) -> Result<()> {
     demo_settings.database.url = demo_url.clone();
     demo_settings.amqp.namespace = DEMO_NAMESPACE.to_string();
     let pool = db::pool(&demo_settings.database)?;
-    let imported = inventory::import(&mut pool.get().await?, &keyring, &inventory_file).await?;
+    let profiles =
+        netraven_worker::platform::Profiles::load(settings.worker.profiles_dir.as_deref())?;
+    let imported =
+        inventory::import(&mut pool.get().await?, &keyring, &inventory_file, &profiles).await?;
     crate::note!(
         "      imported {} devices and {} credentials (secrets sealed with a key made for this demo)",
         imported.devices, imported.credentials

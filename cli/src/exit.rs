@@ -29,8 +29,9 @@ pub enum Exit {
     /// The configuration version asked for is not there (`device config --version N`,
     /// `--at TIME`, `device diff`), or the device has no configuration yet.
     Missing = 9,
-    /// A schedule, or a file of them (`schedule add`, `schedule apply`), is not valid:
-    /// every problem is printed and nothing was changed.
+    /// A schedule, or a file of them (`schedule add`, `schedule apply`), or an inventory
+    /// file (`inventory import`), is not valid: every problem is printed and nothing was
+    /// changed.
     Invalid = 10,
 }
 
@@ -53,12 +54,15 @@ impl Exit {
     }
 
     /// What a command that failed with `e` exits with: [`Exit::Missing`] for a version
-    /// that is not there, [`Exit::Invalid`] for a schedule that is not valid,
+    /// that is not there, [`Exit::Invalid`] for a schedule or inventory that is not valid,
     /// [`Exit::Error`] otherwise.
     pub fn for_error(e: &anyhow::Error) -> Exit {
         if e.chain().any(|c| c.is::<crate::views::history::Missing>()) {
             Exit::Missing
-        } else if e.chain().any(|c| c.is::<crate::schedules::Invalid>()) {
+        } else if e
+            .chain()
+            .any(|c| c.is::<crate::schedules::Invalid>() || c.is::<crate::inventory::Invalid>())
+        {
             Exit::Invalid
         } else {
             Exit::Error
@@ -90,7 +94,8 @@ Exit codes:
   7  COMPLETED_NO_DEVICES: the targets matched no device
   8  FAILED_*: the job could not run (stderr says why)
   9  no such configuration version (device config, device diff)
-  10 not a valid schedule or schedules file (schedule add, schedule apply); nothing changed
+  10 not a valid schedule, schedules file or inventory (schedule add, schedule apply,
+     inventory import): every problem is printed and nothing changed
 A closed output pipe (`netraven job list | head -1`) ends the command quietly with 0.";
 
 #[cfg(test)]

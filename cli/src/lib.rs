@@ -8,7 +8,7 @@
 //! | [`exit`] | the exit codes, one table for `--help`, the README and docs/messages.md |
 //! | [`output`] | data to stdout, `--color`/`NO_COLOR`, a closed pipe as a quiet end |
 //! | [`access`] | `netraven broker setup`: an account per role with least privilege, as RabbitMQ definitions |
-//! | [`inventory`] | `netraven inventory import`: tags, devices and sealed credentials from YAML |
+//! | [`inventory`] | `netraven inventory import` (the whole file checked first) and `inventory platforms` |
 //! | [`bench`] | `netraven bench`: the figures of docs/performance.md, measured here |
 //! | [`client`] | `netraven job submit`: publishing a job request and waiting for its events |
 //! | [`dead_letters`] | `netraven dead list` and `dead replay`: the dead-letter queue, read without loss, replayed with confirms |

@@ -1,6 +1,9 @@
 //! The inventory file `netraven inventory import` reads, with secrets in a 0600 folder.
 //!
 //! ```yaml
+//! tags:
+//!   - name: fleet
+//!   - name: site-1
 //! credentials:
 //!   - name: tacacs
 //!     username: netops
@@ -29,8 +32,17 @@ use crate::{CredentialSpec, Platform, RunningDevice, SimError};
 /// The whole inventory file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InventoryFile {
+    /// Every tag the credentials and devices name: the import refuses undeclared ones.
+    #[serde(default)]
+    pub tags: Vec<InventoryTag>,
     pub credentials: Vec<InventoryCredential>,
     pub devices: Vec<InventoryDevice>,
+}
+
+/// A tag declaration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryTag {
+    pub name: String,
 }
 
 /// A credential entry: everything but the secret, which is in `secret_file`.
@@ -123,7 +135,16 @@ pub(crate) fn write(
             secret_file: format!("{dir_name}/{name}"),
         });
     }
+    let tags: std::collections::BTreeSet<&String> = credentials
+        .iter()
+        .flat_map(|c| &c.tags)
+        .chain(devices.iter().flat_map(|d| &d.tags))
+        .collect();
     let file = InventoryFile {
+        tags: tags
+            .into_iter()
+            .map(|name| InventoryTag { name: name.clone() })
+            .collect(),
         credentials: creds,
         devices: devices
             .iter()

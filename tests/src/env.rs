@@ -148,7 +148,10 @@ impl TestEnv {
         path: &std::path::Path,
     ) -> Result<netraven_cli::inventory::Imported> {
         let mut client = self.pool.get().await?;
-        netraven_cli::inventory::import(&mut client, &self.keyring, path).await
+        let profiles = netraven_worker::platform::Profiles::load(
+            self.settings.worker.profiles_dir.as_deref(),
+        )?;
+        netraven_cli::inventory::import(&mut client, &self.keyring, path, &profiles).await
     }
 
     /// The name of this test's database.

@@ -25,6 +25,17 @@ pub enum WorkerError {
     },
     #[error("platform profiles: {origin}: a shell profile needs a prompt pattern")]
     ProfileWithoutPrompt { origin: String },
+    /// Two profiles claim one platform name (as their name or an alias), or two files in
+    /// the profiles folder have one name: which one a device gets would be a guess.
+    #[error(
+        "platform profiles: {name:?} is claimed by both {first} and {second}: rename one, \
+         or drop the alias from one of them"
+    )]
+    ProfileNameTwice {
+        name: String,
+        first: String,
+        second: String,
+    },
     #[error("platform profiles: {}: {source}", path.display())]
     ProfilesRead {
         path: std::path::PathBuf,
@@ -66,6 +77,7 @@ impl Transient for WorkerError {
             | WorkerError::ProfilePattern { .. }
             | WorkerError::ProfileVolatile { .. }
             | WorkerError::ProfileWithoutPrompt { .. }
+            | WorkerError::ProfileNameTwice { .. }
             | WorkerError::ProfilesRead { .. }
             | WorkerError::DeviceGone { .. }
             | WorkerError::NoPinAnswer { .. }

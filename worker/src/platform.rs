@@ -1,5 +1,12 @@
 //! Platform profiles: how to talk to a kind of device, as data (built-in TOML files under
-//! `worker/profiles/`, plus any `*.toml` in the configured profiles folder).
+//! `worker/profiles/`, plus any `*.toml` in the configured profiles folder), and the
+//! platform names they answer to.
+//!
+//! A profile may list `aliases`: other names for it, chiefly Netmiko's `device_type` names
+//! (`cisco_ios_ssh`, `juniper`) and the NAPALM names Nornir inventories use (`ios`,
+//! `junos`), so an inventory brought from those tools imports as it is. An alias resolves
+//! to its profile wherever a platform is looked up; `netraven inventory import` stores the
+//! profile's own name. One name claimed by two profiles is a load error, not a guess.
 
 use crate::error::WorkerError;
 use crate::volatile::Volatile;
@@ -58,6 +65,9 @@ struct ProfileFile {
     /// Lines that change by themselves, removed before a configuration is hashed.
     #[serde(default)]
     volatile: Vec<String>,
+    /// Other names for this platform (Netmiko `device_type`s, NAPALM driver names).
+    #[serde(default)]
+    aliases: Vec<String>,
     commands: BTreeMap<String, String>,
 }
 
@@ -87,6 +97,10 @@ pub struct Profile {
     pub commands: BTreeMap<String, String>,
     /// The lines of a configuration that change by themselves ([`Volatile`]).
     pub volatile: Option<Volatile>,
+    /// Other names this profile answers to.
+    pub aliases: Vec<String>,
+    /// Where it was loaded from: `built-in` or the file's path.
+    pub origin: String,
 }
 
 impl Profile {
@@ -145,6 +159,8 @@ impl Profile {
             legacy_algorithms: f.legacy_algorithms,
             allow_ssh_rsa_sha1: f.allow_ssh_rsa_sha1,
             commands: f.commands,
+            aliases: f.aliases,
+            origin: origin.to_string(),
         })
     }
 
@@ -177,17 +193,38 @@ impl Profile {
     }
 }
 
-/// Every profile by platform name.
+/// Every profile by platform name, and the aliases that lead to them.
 #[derive(Debug, Clone)]
-pub struct Profiles(HashMap<String, Arc<Profile>>);
+pub struct Profiles {
+    by_name: HashMap<String, Arc<Profile>>,
+    /// Alias → the profile's own name.
+    aliases: HashMap<String, String>,
+}
+
+/// How a platform name was found: a profile's own name, or an alias of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolved<'a> {
+    Name(&'a str),
+    Alias(&'a str),
+}
+
+impl<'a> Resolved<'a> {
+    /// The profile's own name, the one to store.
+    pub fn canonical(self) -> &'a str {
+        match self {
+            Resolved::Name(n) | Resolved::Alias(n) => n,
+        }
+    }
+}
 
 impl Profiles {
     /// The built-in profiles, then every `*.toml` in `dir` (a user profile with a built-in
-    /// name replaces it).
+    /// name replaces it, aliases and all). Two files in `dir` with one name, or a name
+    /// claimed by two profiles (as a name or an alias), is an error.
     pub fn load(dir: Option<&Path>) -> Result<Profiles, WorkerError> {
-        let mut map = HashMap::new();
+        let mut by_name = HashMap::new();
         for (name, text) in BUILT_IN {
-            map.insert(
+            by_name.insert(
                 name.to_string(),
                 Arc::new(Profile::parse(text, &format!("built-in profile {name}"))?),
             );
@@ -197,25 +234,86 @@ impl Profiles {
                 path: dir.to_path_buf(),
                 source,
             })?;
-            for entry in entries.flatten() {
-                let path = entry.path();
-                if path.extension().and_then(|e| e.to_str()) != Some("toml") {
-                    continue;
-                }
+            let mut paths: Vec<_> = entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("toml"))
+                .collect();
+            paths.sort();
+            let mut from_dir: HashMap<String, String> = HashMap::new();
+            for path in paths {
                 let text =
                     std::fs::read_to_string(&path).map_err(|source| WorkerError::ProfilesRead {
                         path: path.clone(),
                         source,
                     })?;
                 let profile = Profile::parse(&text, &path.display().to_string())?;
-                map.insert(profile.name.clone(), Arc::new(profile));
+                if let Some(first) = from_dir.insert(profile.name.clone(), profile.origin.clone()) {
+                    return Err(WorkerError::ProfileNameTwice {
+                        name: profile.name.clone(),
+                        first,
+                        second: profile.origin.clone(),
+                    });
+                }
+                by_name.insert(profile.name.clone(), Arc::new(profile));
             }
         }
-        Ok(Profiles(map))
+        let mut aliases: HashMap<String, String> = HashMap::new();
+        let mut names: Vec<&String> = by_name.keys().collect();
+        names.sort();
+        for name in names {
+            let profile = &by_name[name];
+            for alias in &profile.aliases {
+                if alias == name {
+                    continue;
+                }
+                let other = by_name.get(alias).map(|p| p.origin.clone()).or_else(|| {
+                    aliases
+                        .get(alias)
+                        .and_then(|n| by_name.get(n))
+                        .map(|p| p.origin.clone())
+                });
+                if let Some(first) = other {
+                    return Err(WorkerError::ProfileNameTwice {
+                        name: alias.clone(),
+                        first,
+                        second: profile.origin.clone(),
+                    });
+                }
+                aliases.insert(alias.clone(), name.clone());
+            }
+        }
+        Ok(Profiles { by_name, aliases })
     }
 
+    /// The profile for `platform`, by its name or an alias.
     pub fn get(&self, platform: &str) -> Option<Arc<Profile>> {
-        self.0.get(platform).cloned()
+        let name = self.resolve(platform)?.canonical();
+        self.by_name.get(name).cloned()
+    }
+
+    /// Whether `platform` is a profile's name or an alias, and the profile's name.
+    pub fn resolve(&self, platform: &str) -> Option<Resolved<'_>> {
+        if let Some((name, _)) = self.by_name.get_key_value(platform) {
+            return Some(Resolved::Name(name));
+        }
+        self.aliases
+            .get(platform)
+            .map(|name| Resolved::Alias(name.as_str()))
+    }
+
+    /// Every profile, by name.
+    pub fn all(&self) -> Vec<Arc<Profile>> {
+        let mut all: Vec<_> = self.by_name.values().cloned().collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    /// The profiles' own names, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.by_name.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
     }
 }
 
@@ -294,5 +392,80 @@ mod tests {
         .expect("write");
         let err = Profiles::load(Some(dir.path())).expect_err("shell without prompt");
         assert!(err.to_string().contains("prompt"), "{err}");
+    }
+
+    #[test]
+    fn netmiko_and_napalm_names_resolve_to_their_profile() {
+        let profiles = Profiles::load(None).expect("built-ins parse");
+        for (alias, name) in [
+            ("cisco_ios_ssh", "cisco_ios"),
+            ("ios", "cisco_ios"),
+            ("cisco_nxos_ssh", "cisco_nxos"),
+            ("arista_eos_ssh", "arista_eos"),
+            ("juniper", "juniper_junos"),
+            ("juniper_junos_ssh", "juniper_junos"),
+            ("linux_ssh", "linux"),
+        ] {
+            assert_eq!(
+                profiles.resolve(alias),
+                Some(Resolved::Alias(name)),
+                "{alias}"
+            );
+            assert_eq!(profiles.get(alias).expect(alias).name, name);
+        }
+        assert_eq!(profiles.resolve("linux"), Some(Resolved::Name("linux")));
+        assert_eq!(profiles.resolve("cisco_ios_telnet"), None);
+        assert_eq!(profiles.resolve("Cisco_IOS"), None);
+        assert!(profiles.names().contains(&"juniper_junos"));
+    }
+
+    #[test]
+    fn a_name_claimed_by_two_profiles_is_a_load_error() {
+        let dir = tempfile::tempdir().expect("dir");
+        let profile = |name: &str, aliases: &str| {
+            format!(
+                "name = \"{name}\"\ntransport = \"exec\"\naliases = [{aliases}]\n\
+                 [commands]\nconfig_backup = \"show\"\n"
+            )
+        };
+        std::fs::write(dir.path().join("a.toml"), profile("box_a", "\"box\"")).expect("write");
+        std::fs::write(dir.path().join("b.toml"), profile("box_b", "\"box\"")).expect("write");
+        let err = Profiles::load(Some(dir.path())).expect_err("box twice");
+        let text = err.to_string();
+        assert!(
+            text.contains("\"box\"") && text.contains("a.toml") && text.contains("b.toml"),
+            "{text}"
+        );
+
+        std::fs::remove_file(dir.path().join("b.toml")).expect("rm");
+        std::fs::write(dir.path().join("c.toml"), profile("box_c", "\"juniper\"")).expect("write");
+        let err = Profiles::load(Some(dir.path())).expect_err("a built-in's alias");
+        assert!(
+            err.to_string().contains("built-in profile juniper_junos"),
+            "{err}"
+        );
+
+        std::fs::write(dir.path().join("c.toml"), profile("box_c", "\"linux\"")).expect("write");
+        let err = Profiles::load(Some(dir.path())).expect_err("a built-in's name");
+        assert!(err.to_string().contains("\"linux\""), "{err}");
+
+        std::fs::write(dir.path().join("c.toml"), profile("box_a", "")).expect("write");
+        let err = Profiles::load(Some(dir.path())).expect_err("two files, one name");
+        assert!(err.to_string().contains("\"box_a\""), "{err}");
+
+        // Replacing a built-in replaces its aliases too: `ios` is free again.
+        std::fs::remove_file(dir.path().join("c.toml")).expect("rm");
+        std::fs::write(
+            dir.path().join("ios.toml"),
+            profile("cisco_ios", "\"my_ios\""),
+        )
+        .expect("write");
+        let profiles = Profiles::load(Some(dir.path())).expect("loads");
+        assert_eq!(
+            profiles.resolve("my_ios"),
+            Some(Resolved::Alias("cisco_ios"))
+        );
+        assert_eq!(profiles.resolve("ios"), None);
+        assert_eq!(profiles.resolve("box"), Some(Resolved::Alias("box_a")));
     }
 }

@@ -9,8 +9,16 @@ use std::path::PathBuf;
 
 #[derive(Subcommand)]
 pub enum InventoryCommand {
-    /// Load tags, devices and credentials from a YAML file; importing again updates.
+    /// Load tags, devices and credentials from a YAML file; importing again updates. The
+    /// whole file is checked first: any problem (each listed with its line) and nothing is
+    /// imported, exit 10. A platform given by an alias is stored as its profile's name.
     Import { file: PathBuf },
+    /// The platforms a device may name: every profile (built-in and `worker.profiles_dir`'s)
+    /// with its aliases (Netmiko `device_type` and NAPALM names).
+    Platforms {
+        #[command(flatten)]
+        out: OutputArgs,
+    },
 }
 
 #[derive(Subcommand)]

@@ -50,8 +50,9 @@ pub struct Target {
 pub fn targets(inventories: &[PathBuf], logins: Logins) -> Result<Vec<Target>> {
     let credentials = standard_credentials(super::fleet::SEED);
     let mut targets = Vec::new();
+    let profiles = netraven_worker::platform::Profiles::load(None)?;
     for path in inventories {
-        for d in crate::inventory::read(path)?.devices {
+        for d in crate::inventory::read(path, &profiles)?.devices {
             let i: usize = d
                 .name
                 .strip_prefix("bench-")

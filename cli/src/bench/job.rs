@@ -76,8 +76,11 @@ impl Stage {
         let logs = tempfile::tempdir()?;
         let keys = RunKeys::generate()?;
         let keyring = keys.keyring()?;
+        let profiles = netraven_worker::platform::Profiles::load(
+            scratch.settings.worker.profiles_dir.as_deref(),
+        )?;
         for path in inventories {
-            inventory::import(&mut scratch.pool.get().await?, &keyring, path).await?;
+            inventory::import(&mut scratch.pool.get().await?, &keyring, path, &profiles).await?;
         }
         let mut env = role_env(&scratch.settings, &keys);
         env.push((

@@ -13,12 +13,22 @@ use anyhow::{bail, Result};
 use netraven_shared::config::Settings;
 use netraven_shared::sealing::KeyRing;
 use netraven_shared::shutdown;
+use netraven_worker::platform::Profiles;
 
 pub async fn inventory(settings: &Settings, cmd: InventoryCommand) -> Result<()> {
-    let InventoryCommand::Import { file } = cmd;
+    let profiles = Profiles::load(settings.worker.profiles_dir.as_deref())?;
+    let file = match cmd {
+        InventoryCommand::Import { file } => file,
+        InventoryCommand::Platforms { out } => {
+            return out.print(
+                &inventory::platforms::list(&profiles),
+                inventory::platforms::render,
+            )
+        }
+    };
     let keyring = KeyRing::from_settings(&settings.secrets)?;
     let mut client = connect(settings).await?;
-    let done = inventory::import(&mut client, &keyring, &file).await?;
+    let done = inventory::import(&mut client, &keyring, &file, &profiles).await?;
     for name in &done.inline_secrets {
         crate::note!(
             "warning: credential {name:?} has its secret inline in {}; prefer secret_env or \
@@ -32,6 +42,19 @@ pub async fn inventory(settings: &Settings, cmd: InventoryCommand) -> Result<()>
         done.credentials,
         done.tags
     )?;
+    let by_alias: usize = done.aliases.values().sum();
+    if by_alias > 0 {
+        let list: Vec<String> = done
+            .aliases
+            .iter()
+            .map(|((given, name), n)| format!("{given} -> {name} ({n})"))
+            .collect();
+        say!(
+            "{by_alias} device platform{} given by alias, stored as the profile's name: {}",
+            if by_alias == 1 { "" } else { "s" },
+            list.join(", ")
+        )?;
+    }
     Ok(())
 }
 

@@ -24,6 +24,7 @@
 //! | [`forgery`] | forged or altered broker messages open no secret, change no job |
 //! | [`health`] | `/readyz` tells the truth; a result Postgres refuses is dead-lettered |
 //! | [`host_keys`] | pins, strict host keys and `ssh-rsa` signatures |
+//! | [`inventory`] | `inventory import` checks the whole file first; platform aliases |
 //! | [`operations`] | metrics, a real Prometheus scrape, alert rules, the deploy files' commands |
 //! | [`permissions`] | dangerous requests need permission |
 //! | [`pins`] | host-key pins in group commit |
@@ -65,6 +66,7 @@ mod health;
 mod history;
 mod host_keys;
 mod hostile;
+mod inventory;
 mod operations;
 mod permissions;
 mod pins;

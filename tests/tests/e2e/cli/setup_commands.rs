@@ -109,7 +109,10 @@ async fn secrets_init_and_inventory_import_are_safe_and_idempotent() -> anyhow::
         std::fs::write(
             &inventory,
             format!(
-                "credentials:\n\
+                "tags:\n\
+                 - {{ name: core }}\n\
+                 - {{ name: old, description: kept for the legacy boxes }}\n\
+                 credentials:\n\
                  - {{ name: tacacs, username: netops, priority: 10, tags: [core], secret_env: NRT_TACACS }}\n\
                  - {{ name: breakglass, username: admin, priority: 20, tags: [core], secret_file: bg.secret }}\n\
                  - {{ name: legacy, username: cisco, priority: 30, tags: [old], secret: cisco-inline }}\n\

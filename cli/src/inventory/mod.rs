@@ -1,50 +1,48 @@
 //! `netraven inventory import FILE`: tags, devices and credentials from YAML, idempotently
 //! (importing again updates rows, never duplicates them). Secrets are sealed before they
 //! reach Postgres.
+//!
+//! The whole file is checked before anything is written ([`parse`] finds every problem and
+//! where it is; a tag neither declared in the file nor already stored is one more), and
+//! the writes are one transaction: a file with any problem changes nothing, and `netraven`
+//! exits 10 ([`crate::exit::Exit::Invalid`]) listing them all. A platform given by an
+//! alias (a Netmiko `device_type` such as `cisco_ios_ssh`) is stored as its profile's name.
 
-use anyhow::{bail, Context, Result};
+pub mod parse;
+pub mod platforms;
+
+use anyhow::Result;
 use deadpool_postgres::GenericClient;
 use netraven_shared::sealing::KeyRing;
+use netraven_worker::platform::Profiles;
+use parse::Problem;
 use secrecy::SecretString;
-use serde::Deserialize;
-use std::collections::BTreeSet;
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// An inventory file, checked.
+#[derive(Debug, Default)]
 pub struct Inventory {
-    #[serde(default)]
     pub tags: Vec<Tag>,
-    #[serde(default)]
     pub credentials: Vec<Credential>,
-    #[serde(default)]
     pub devices: Vec<Device>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct Tag {
     pub name: String,
-    #[serde(default)]
     pub description: Option<String>,
 }
 
-/// A credential; exactly one of `secret_env`, `secret_file` and `secret` gives its secret.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A credential, its secret read from `secret_env`, `secret_file` or `secret`.
 pub struct Credential {
     pub name: String,
     pub username: String,
-    #[serde(default = "default_priority")]
     pub priority: i32,
-    #[serde(default)]
     pub tags: Vec<String>,
-    #[serde(default)]
-    pub secret_env: Option<String>,
-    #[serde(default)]
-    pub secret_file: Option<String>,
-    #[serde(default)]
-    pub secret: Option<SecretString>,
+    pub secret: SecretString,
+    /// The secret was written in the file itself.
+    pub inline: bool,
 }
 
 impl std::fmt::Debug for Credential {
@@ -58,24 +56,16 @@ impl std::fmt::Debug for Credential {
     }
 }
 
-fn default_priority() -> i32 {
-    100
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct Device {
     pub name: String,
     pub host: String,
-    #[serde(default = "default_port")]
     pub port: u16,
+    /// The profile's own name, as stored.
     pub platform: String,
-    #[serde(default)]
+    /// The platform as the file gave it: the profile's name or one of its aliases.
+    pub platform_given: String,
     pub tags: Vec<String>,
-}
-
-fn default_port() -> u16 {
-    22
 }
 
 /// What an import changed.
@@ -86,88 +76,116 @@ pub struct Imported {
     pub devices: usize,
     /// Credentials whose secret was written inline in the file.
     pub inline_secrets: Vec<String>,
+    /// (alias given, profile name stored) → how many devices gave it.
+    pub aliases: BTreeMap<(String, String), usize>,
 }
 
-/// Reads and checks an inventory file.
-pub fn read(path: &Path) -> Result<Inventory> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let inv: Inventory = serde_yaml_ng::from_str(&text)
-        .with_context(|| format!("{} is not a valid inventory", path.display()))?;
-    let mut seen = BTreeSet::new();
-    for d in &inv.devices {
-        if !seen.insert(d.name.as_str()) {
-            bail!("device {:?} appears twice in {}", d.name, path.display());
-        }
-        if d.port == 0 {
-            bail!("device {:?}: port must be 1 to 65535", d.name);
-        }
-    }
-    seen.clear();
-    for c in &inv.credentials {
-        if !seen.insert(c.name.as_str()) {
-            bail!(
-                "credential {:?} appears twice in {}",
-                c.name,
-                path.display()
-            );
-        }
-    }
-    Ok(inv)
+/// An inventory file with problems: nothing was imported. `netraven` exits with
+/// [`crate::exit::Exit::Invalid`] for it.
+#[derive(Debug)]
+pub struct Invalid {
+    pub path: PathBuf,
+    pub problems: Vec<Problem>,
 }
 
-fn secret_of(c: &Credential, base: &Path) -> Result<(SecretString, bool)> {
-    match (&c.secret_env, &c.secret_file, &c.secret) {
-        (Some(var), None, None) => {
-            let value = std::env::var(var).with_context(|| {
-                format!(
-                    "credential {:?}: environment variable {var} is not set",
-                    c.name
-                )
-            })?;
-            Ok((SecretString::from(value), false))
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.problems.len();
+        write!(
+            f,
+            "{} has {n} problem{}; nothing was imported:",
+            self.path.display(),
+            if n == 1 { "" } else { "s" }
+        )?;
+        for p in &self.problems {
+            write!(f, "\n  - {p}")?;
         }
-        (None, Some(file), None) => {
-            let path = base.join(file);
-            let value = std::fs::read_to_string(&path).with_context(|| {
-                format!(
-                    "credential {:?}: cannot read secret_file {}",
-                    c.name,
-                    path.display()
-                )
-            })?;
-            Ok((
-                SecretString::from(value.trim_end_matches(['\n', '\r']).to_string()),
-                false,
-            ))
-        }
-        (None, None, Some(secret)) => Ok((secret.clone(), true)),
-        _ => bail!(
-            "credential {:?}: give exactly one of secret_env, secret_file or secret",
-            c.name
-        ),
+        Ok(())
     }
 }
 
-/// Imports `path` in one transaction.
+impl std::error::Error for Invalid {}
+
+/// Reads and checks an inventory file without a database: every problem but undeclared
+/// tags (which may be stored already) is an [`Invalid`] error.
+pub fn read(path: &Path, profiles: &Profiles) -> Result<Inventory> {
+    let read = parse::read_file(path, profiles)?;
+    if read.problems.is_empty() {
+        Ok(read.inventory)
+    } else {
+        Err(Invalid {
+            path: path.to_path_buf(),
+            problems: read.problems,
+        }
+        .into())
+    }
+}
+
+/// Imports `path` in one transaction, after checking all of it; `profiles` are the
+/// platforms a device may name (the built-ins and `worker.profiles_dir`'s).
 pub async fn import(
     client: &mut deadpool_postgres::Client,
     keyring: &KeyRing,
     path: &Path,
+    profiles: &Profiles,
 ) -> Result<Imported> {
-    let inv = read(path)?;
-    let base = path.parent().unwrap_or(Path::new("."));
+    let read = parse::read_file(path, profiles)?;
+    let mut problems = read.problems;
+    let tx = client.transaction().await?;
+    if !read.undeclared.is_empty() {
+        let wanted: Vec<&str> = read
+            .undeclared
+            .iter()
+            .map(|u| u.tag.as_str())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let stored: BTreeSet<String> = tx
+            .query("SELECT name FROM tags WHERE name = ANY($1)", &[&wanted])
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for u in &read.undeclared {
+            if !stored.contains(&u.tag) {
+                problems.push(Problem {
+                    line: u.line,
+                    column: u.column,
+                    message: format!(
+                        "{}: tag {:?} is neither declared under `tags:` nor stored: declare \
+                         it (`- name: {}`) or correct the name",
+                        u.owner, u.tag, u.tag
+                    ),
+                });
+            }
+        }
+    }
+    if !problems.is_empty() {
+        problems.sort();
+        return Err(Invalid {
+            path: path.to_path_buf(),
+            problems,
+        }
+        .into());
+    }
+    let inv = read.inventory;
     let mut sealed = Vec::with_capacity(inv.credentials.len());
     let mut inline = Vec::new();
     for c in &inv.credentials {
-        let (secret, is_inline) = secret_of(c, base)?;
-        if is_inline {
+        if c.inline {
             inline.push(c.name.clone());
         }
-        sealed.push(keyring.seal(&secret)?);
+        sealed.push(keyring.seal(&c.secret)?);
+    }
+    let mut aliases = BTreeMap::new();
+    for d in &inv.devices {
+        if d.platform_given != d.platform {
+            *aliases
+                .entry((d.platform_given.clone(), d.platform.clone()))
+                .or_insert(0) += 1;
+        }
     }
 
-    let tx = client.transaction().await?;
     let mut tag_names: BTreeSet<&str> = inv.tags.iter().map(|t| t.name.as_str()).collect();
     tag_names.extend(
         inv.devices
@@ -242,6 +260,7 @@ pub async fn import(
         credentials: c_names.len(),
         devices: d_names.len(),
         inline_secrets: inline,
+        aliases,
     })
 }
 
