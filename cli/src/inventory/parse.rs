@@ -23,7 +23,7 @@ use netraven_worker::platform::Profiles;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 /// One problem in the file, and where it is (1-based; 0 when the parser gave no mark).
@@ -304,6 +304,21 @@ pub fn read_str(text: &str, base: &Path, profiles: &Profiles) -> Read {
             tags,
         });
     }
+    // A device's tags are made as they are named (a device's tags group it; a tag no
+    // credential shares only means no credential fits it yet). A credential's tag must
+    // be declared, stored, or carried by a device of the file: one that nothing carries
+    // is a misspelling that would make the credential fit no device.
+    let device_tags: HashSet<&str> = read
+        .inventory
+        .devices
+        .iter()
+        .flat_map(|d| d.tags.iter().map(String::as_str))
+        .collect();
+    let owned: Vec<Undeclared> = std::mem::take(&mut read.undeclared);
+    read.undeclared = owned
+        .into_iter()
+        .filter(|u| u.owner.starts_with("credential") && !device_tags.contains(u.tag.as_str()))
+        .collect();
     problems.0.sort();
     read.problems = problems.0;
     read
@@ -489,9 +504,13 @@ mod tests {
             (d.port, d.platform.as_str(), d.platform_given.as_str()),
             (22, "cisco_ios", "ios")
         );
-        // `a` is not declared: the import asks Postgres, reading alone does not judge it.
-        assert_eq!(r.undeclared.len(), 1);
-        assert_eq!((r.undeclared[0].line, r.undeclared[0].column), (2, 48));
+        // A device's undeclared tag is made at import.
+        assert!(r.undeclared.is_empty());
+        // A credential's tag that no device carries and the file does not declare: the
+        // import asks Postgres, reading alone does not judge it.
+        let r = read("credentials:\n  - { name: c, username: u, secret: s, tags: [b] }\n");
+        assert_eq!(r.undeclared.len(), 1, "{:?}", lines(&r));
+        assert_eq!((r.undeclared[0].line, r.undeclared[0].column), (2, 47));
     }
 
     #[test]
