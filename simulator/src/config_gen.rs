@@ -21,13 +21,23 @@ pub(crate) struct SessionStamp {
     pub(crate) clock_period: u64,
 }
 
-/// `stable` as the device prints it in a session: on `cisco_ios`, the banner, the byte
-/// count, the change and save times and `ntp clock-period`; other platforms print none.
+/// `stable` as the device prints it in a session, with the lines it prints anew each
+/// time: on `cisco_ios` and `cisco_xe`, the banner, the byte count, the change and save
+/// times and `ntp clock-period`; on `cisco_xr`, the timestamp, the banner and the change
+/// time; on `cisco_asa`, `: Saved`, `: Written by` and `Cryptochecksum:`; on
+/// `huawei_vrp`, the update time. Other platforms print none.
 pub(crate) fn session_text(stable: &str, platform: Platform, stamp: SessionStamp) -> String {
-    let Some(body) = stable
-        .strip_prefix(IOS_STABLE_HEAD)
-        .filter(|_| platform == Platform::CiscoIos)
-    else {
+    match platform {
+        Platform::CiscoIos | Platform::CiscoXe => ios_session(stable, stamp),
+        Platform::CiscoXr => xr_session(stable, stamp),
+        Platform::CiscoAsa => asa_session(stable, stamp),
+        Platform::HuaweiVrp => vrp_session(stable, stamp),
+        Platform::Linux | Platform::JuniperJunos => stable.to_string(),
+    }
+}
+
+fn ios_session(stable: &str, stamp: SessionStamp) -> String {
+    let Some(body) = stable.strip_prefix(IOS_STABLE_HEAD) else {
         return stable.to_string();
     };
     let at = ios_time(stamp.unix_secs);
@@ -50,14 +60,39 @@ pub(crate) fn session_text(stable: &str, platform: Platform, stamp: SessionStamp
     )
 }
 
-/// `14:22:05 UTC Tue Mar 5 2024`, as IOS writes a time.
-fn ios_time(unix_secs: u64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
+/// IOS-XR: `Sat Apr  4 02:42:10.498 UTC` (every command's output starts with one), the
+/// banner, then the version line the stable text starts with and the change time.
+fn xr_session(stable: &str, stamp: SessionStamp) -> String {
+    let (version, body) = stable.split_once('\n').unwrap_or((stable, ""));
+    format!(
+        "{}\nBuilding configuration...\n{version}\n!! Last configuration change at {} by netops\n{body}",
+        xr_stamp(stamp.unix_secs, stamp.clock_period % 1000),
+        xr_time(stamp.unix_secs, None),
+    )
+}
+
+/// ASA: `: Saved` and `: Written by` at the top, `Cryptochecksum:` before `: end`.
+fn asa_session(stable: &str, stamp: SessionStamp) -> String {
+    let at = ios_time(stamp.unix_secs);
+    let sum = crate::seed::Rng::new(stamp.clock_period, stable)
+        .string(32, HEX)
+        .to_ascii_lowercase();
+    let body = stable.strip_suffix(": end\n").unwrap_or(stable);
+    format!(": Saved\n: Written by netops at {at}\n{body}Cryptochecksum:{sum}\n: end\n")
+}
+
+/// VRP: the update time after the version line the stable text starts with.
+fn vrp_session(stable: &str, stamp: SessionStamp) -> String {
+    let (version, body) = stable.split_once('\n').unwrap_or((stable, ""));
+    format!(
+        "{version}\n!Last configuration was updated at {}+00:00 by netops\n{body}",
+        iso_time(stamp.unix_secs)
+    )
+}
+
+/// Year, month (1-12), day, and weekday (0 = Thursday) of a Unix time.
+fn civil(unix_secs: u64) -> (i64, i64, i64, usize) {
     let days = unix_secs / 86_400;
-    let secs = unix_secs % 86_400;
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     let z = days as i64 + 719_468;
     let era = z.div_euclid(146_097);
@@ -68,12 +103,54 @@ fn ios_time(unix_secs: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day, (days % 7) as usize)
+}
+
+const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+fn clock(unix_secs: u64) -> String {
+    let secs = unix_secs % 86_400;
+    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+/// `Tue Mar  5 14:22:05.123 UTC`: the line IOS-XR prints before each command's output.
+pub(crate) fn xr_stamp(unix_secs: u64, millis: u64) -> String {
+    format!("{} UTC", xr_time(unix_secs, Some(millis)))
+}
+
+/// `Tue Mar  5 14:22:05 2024` (or `14:22:05.123` with milliseconds), as IOS-XR writes it.
+fn xr_time(unix_secs: u64, millis: Option<u64>) -> String {
+    let (year, month, day, wd) = civil(unix_secs);
+    let frac = millis.map(|m| format!(".{m:03}")).unwrap_or_default();
+    let tail = if millis.is_some() {
+        String::new()
+    } else {
+        format!(" {year}")
+    };
     format!(
-        "{:02}:{:02}:{:02} UTC {} {} {day} {year}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60,
-        DAYS[(days % 7) as usize],
+        "{} {} {day:>2} {}{frac}{tail}",
+        DAYS[wd],
+        MONTHS[(month - 1) as usize],
+        clock(unix_secs)
+    )
+}
+
+/// `2024-03-05 14:22:05`, as VRP writes a time.
+fn iso_time(unix_secs: u64) -> String {
+    let (year, month, day, _) = civil(unix_secs);
+    format!("{year}-{month:02}-{day:02} {}", clock(unix_secs))
+}
+
+/// `14:22:05 UTC Tue Mar 5 2024`, as IOS writes a time.
+fn ios_time(unix_secs: u64) -> String {
+    let (year, month, day, wd) = civil(unix_secs);
+    format!(
+        "{} UTC {} {} {day} {year}",
+        clock(unix_secs),
+        DAYS[wd],
         MONTHS[(month - 1) as usize],
     )
 }
@@ -99,8 +176,12 @@ pub fn generate(seed: u64, name: &str, platform: Platform, bytes: usize) -> Gene
     };
     match platform {
         Platform::Linux => g.linux(bytes),
-        Platform::CiscoIos => g.ios(bytes),
+        Platform::CiscoIos => g.ios(bytes, "15.2", "GigabitEthernet0/"),
+        Platform::CiscoXe => g.ios(bytes, "17.9", "GigabitEthernet"),
         Platform::JuniperJunos => g.junos(bytes),
+        Platform::CiscoXr => g.xr(bytes),
+        Platform::CiscoAsa => g.asa(bytes),
+        Platform::HuaweiVrp => g.vrp(bytes),
     }
     GeneratedConfig {
         text: g.out,
@@ -184,7 +265,7 @@ impl Gen<'_> {
         self.line("!");
     }
 
-    fn ios_interfaces(&mut self, until: usize, linux: bool) {
+    fn ios_interfaces(&mut self, until: usize, linux: bool, port: &str) {
         let mut n = 0u64;
         while self.out.len() < until {
             let desc = *self.rng.pick(DESCRIPTIONS);
@@ -194,7 +275,7 @@ impl Gen<'_> {
                 let _ = writeln!(self.out, " description {desc}");
                 let _ = writeln!(self.out, " ip address 10.{b}.{c}.{d}/24");
             } else {
-                let _ = writeln!(self.out, "interface GigabitEthernet0/{n}");
+                let _ = writeln!(self.out, "interface {port}{n}");
                 let _ = writeln!(self.out, " description {desc}");
                 let _ = writeln!(self.out, " ip address 10.{b}.{c}.{d} 255.255.255.0");
                 if n % 3 == 2 {
@@ -236,23 +317,161 @@ impl Gen<'_> {
         self.line("log syslog informational");
         self.line("!");
         self.ios_secrets();
-        self.ios_interfaces(bytes.saturating_sub(Self::TAIL), true);
+        self.ios_interfaces(bytes.saturating_sub(Self::TAIL), true, "eth");
         self.ios_tail();
     }
 
     /// The configuration as stored, without the lines IOS prints anew on every
     /// `show running-config` ([`session_text`] adds them): a blank line and `!` where the
     /// banner and byte count were.
-    fn ios(&mut self, bytes: usize) {
+    fn ios(&mut self, bytes: usize, version: &str, port: &str) {
         self.out.push_str(IOS_STABLE_HEAD);
         self.line("!");
-        self.line("version 15.2");
+        let _ = writeln!(self.out, "version {version}");
         self.line("service timestamps log datetime msec");
         let _ = writeln!(self.out, "hostname {}", self.name);
         self.line("!");
         self.ios_secrets();
-        self.ios_interfaces(bytes.saturating_sub(Self::TAIL + 60), false);
+        self.ios_interfaces(bytes.saturating_sub(Self::TAIL + 60), false, port);
         self.ios_tail();
+    }
+
+    /// IOS-XR: the version banner line, then `hostname`, `username` with `secret`,
+    /// `interface GigabitEthernet0/0/0/N` with `ipv4 address`, `router bgp`, `end`.
+    fn xr(&mut self, bytes: usize) {
+        let secret = self.md5_crypt();
+        let community = self.secret(10, ALNUM);
+        self.line("!! IOS XR Configuration 7.9.2");
+        self.line("!");
+        let _ = writeln!(self.out, "hostname {}", self.name);
+        self.line("username netops");
+        self.line(" group root-lr");
+        self.line(" group cisco-support");
+        let _ = writeln!(self.out, " secret 5 {secret}");
+        self.line("!");
+        let _ = writeln!(self.out, "snmp-server community {community} RO");
+        self.line("ntp");
+        self.line(" server 10.0.0.1");
+        self.line("!");
+        let until = bytes.saturating_sub(Self::TAIL);
+        let mut n = 0u64;
+        while self.out.len() < until {
+            let desc = *self.rng.pick(DESCRIPTIONS);
+            let (b, c, d) = self.ip();
+            let _ = writeln!(self.out, "interface GigabitEthernet0/0/0/{n}");
+            let _ = writeln!(self.out, " description {desc}");
+            let _ = writeln!(self.out, " ipv4 address 10.{b}.{c}.{d} 255.255.255.0");
+            if n % 3 == 2 {
+                self.line(" shutdown");
+            }
+            self.line("!");
+            n += 1;
+        }
+        let asn = 64512 + self.rng.below(1000);
+        let (b, c, d) = self.ip();
+        let bgp = self.secret(12, HEX);
+        let _ = writeln!(self.out, "router bgp {asn}");
+        self.line(" address-family ipv4 unicast");
+        self.line(" !");
+        let _ = writeln!(self.out, " neighbor 10.{b}.{c}.{d}");
+        let _ = writeln!(self.out, "  remote-as {}", asn + 1);
+        let _ = writeln!(self.out, "  password encrypted {bgp}");
+        self.line(" !");
+        self.line("!");
+        self.line("ssh server v2");
+        self.line("end");
+    }
+
+    /// ASA: the `:` header, `ASA Version`, `hostname`, `enable password`, `nameif`
+    /// interfaces, `: end` ([`asa_session`] adds `: Saved` and `Cryptochecksum:`).
+    fn asa(&mut self, bytes: usize) {
+        let enable = self.secret(16, ALNUM);
+        let user = self.secret(16, ALNUM);
+        let community = self.secret(10, ALNUM);
+        let serial = self.rng.string(11, ALNUM);
+        self.line(":");
+        let _ = writeln!(self.out, ": Serial Number: {serial}");
+        self.line(
+            ": Hardware:   ASA5516, 8192 MB RAM, CPU Atom C2000 series 2416 MHz, 1 CPU (8 cores)",
+        );
+        self.line(":");
+        self.line("ASA Version 9.16(4)");
+        self.line("!");
+        let _ = writeln!(self.out, "hostname {}", self.name);
+        let _ = writeln!(self.out, "enable password {enable} pbkdf2");
+        let _ = writeln!(
+            self.out,
+            "username netops password {user} pbkdf2 privilege 15"
+        );
+        self.line("names");
+        self.line("!");
+        let until = bytes.saturating_sub(Self::TAIL);
+        let mut n = 0u64;
+        while self.out.len() < until {
+            let desc = *self.rng.pick(DESCRIPTIONS);
+            let (b, c, d) = self.ip();
+            let _ = writeln!(self.out, "interface GigabitEthernet1/{n}");
+            let _ = writeln!(self.out, " description {desc}");
+            let _ = writeln!(self.out, " nameif seg{n}");
+            let _ = writeln!(self.out, " security-level {}", 100 - (n % 10) * 10);
+            let _ = writeln!(self.out, " ip address 10.{b}.{c}.{d} 255.255.255.0");
+            self.line("!");
+            n += 1;
+        }
+        self.line("ftp mode passive");
+        self.line("access-list outside_in extended permit icmp any any echo-reply");
+        let _ = writeln!(
+            self.out,
+            "snmp-server host seg0 10.0.0.9 community {community}"
+        );
+        self.line("ssh 10.0.0.0 255.0.0.0 seg0");
+        self.line("ssh timeout 5");
+        self.line("ntp server 10.0.0.1");
+        self.line(": end");
+    }
+
+    /// VRP: `!Software Version`, `#` between sections, `sysname`, `local-user` with an
+    /// `irreversible-cipher` password, `interface GigabitEthernet0/0/N`, `return`.
+    fn vrp(&mut self, bytes: usize) {
+        let cipher = format!("$1c${}$", self.rng.string(40, CRYPT));
+        self.secrets.push(cipher.clone());
+        let community = format!("%^%#{}%^%#", self.rng.string(32, CRYPT));
+        self.secrets.push(community.clone());
+        self.line("!Software Version V200R021C10SPC600");
+        self.line("#");
+        let _ = writeln!(self.out, " sysname {}", self.name);
+        self.line("#");
+        self.line("aaa");
+        let _ = writeln!(
+            self.out,
+            " local-user netops password irreversible-cipher {cipher}"
+        );
+        self.line(" local-user netops privilege level 15");
+        self.line(" local-user netops service-type ssh");
+        self.line("#");
+        let _ = writeln!(self.out, "snmp-agent community read cipher {community}");
+        self.line("#");
+        let until = bytes.saturating_sub(Self::TAIL);
+        let mut n = 0u64;
+        while self.out.len() < until {
+            let desc = *self.rng.pick(DESCRIPTIONS);
+            let (b, c, d) = self.ip();
+            let _ = writeln!(self.out, "interface GigabitEthernet0/0/{n}");
+            let _ = writeln!(self.out, " description {desc}");
+            let _ = writeln!(self.out, " ip address 10.{b}.{c}.{d} 255.255.255.0");
+            self.line("#");
+            n += 1;
+        }
+        let asn = 64512 + self.rng.below(1000);
+        let (b, c, d) = self.ip();
+        let _ = writeln!(self.out, "bgp {asn}");
+        let _ = writeln!(self.out, " peer 10.{b}.{c}.{d} as-number {}", asn + 1);
+        self.line("#");
+        self.line("ntp-service unicast-server 10.0.0.1");
+        self.line("#");
+        self.line("stelnet server enable");
+        self.line("#");
+        self.line("return");
     }
 
     fn junos(&mut self, bytes: usize) {

@@ -101,7 +101,14 @@ pub(crate) fn apply(
         DriftChange::LineAdded => {
             let (a, b) = (rng.below(256), rng.below(256));
             let route = match platform {
-                Platform::CiscoIos => format!("ip route 10.{a}.{b}.0 255.255.255.0 Null0\n"),
+                Platform::CiscoIos | Platform::CiscoXe => {
+                    format!("ip route 10.{a}.{b}.0 255.255.255.0 Null0\n")
+                }
+                Platform::CiscoXr => {
+                    format!("router static address-family ipv4 unicast 10.{a}.{b}.0/24 Null0\n")
+                }
+                Platform::CiscoAsa => format!("route seg0 10.{a}.{b}.0 255.255.255.0 10.0.0.1 1\n"),
+                Platform::HuaweiVrp => format!("ip route-static 10.{a}.{b}.0 24 NULL0\n"),
                 Platform::Linux => format!("ip route 10.{a}.{b}.0/24 blackhole\n"),
                 Platform::JuniperJunos => {
                     format!("set routing-options static route 10.{a}.{b}.0/24 discard\n")

@@ -19,11 +19,35 @@ pub enum Platform {
     /// PTY shell only: `user@host>`, `set cli screen-length 0`,
     /// `show configuration | display set`.
     JuniperJunos,
+    /// PTY shell only: IOS-XE, as `cisco_ios` (`enable`, `terminal length 0`) with a
+    /// 17.x configuration (`GigabitEthernet1`, `license boot level`).
+    CiscoXe,
+    /// PTY shell only: IOS-XR, `RP/0/RSP0/CPU0:HOST#` at login, a timestamp line before
+    /// each command's output, `!! Last configuration change at`.
+    CiscoXr,
+    /// PTY shell only: ASA, `HOST>`, `enable` + `Password:`, `terminal pager 0`,
+    /// `<--- More --->`, `ERROR: %` messages, `: Saved` and `Cryptochecksum:` lines.
+    CiscoAsa,
+    /// PTY shell only: Huawei VRP, `<HOST>`, `screen-length 0 temporary`,
+    /// `display current-configuration`, `  ---- More ----`, `Error: Unrecognized command`.
+    HuaweiVrp,
 }
 
 impl Platform {
     /// Every platform, in a stable order.
-    pub const ALL: [Platform; 3] = [Platform::Linux, Platform::CiscoIos, Platform::JuniperJunos];
+    pub const ALL: [Platform; 7] = [
+        Platform::Linux,
+        Platform::CiscoIos,
+        Platform::JuniperJunos,
+        Platform::CiscoXe,
+        Platform::CiscoXr,
+        Platform::CiscoAsa,
+        Platform::HuaweiVrp,
+    ];
+
+    /// The platforms the preset scenarios mix, a third each (their fleets stay as they
+    /// were when more platforms arrive).
+    pub const PRESET: [Platform; 3] = [Platform::Linux, Platform::CiscoIos, Platform::JuniperJunos];
 
     /// The wire name (`linux`, `cisco_ios`, `juniper_junos`).
     pub fn as_str(self) -> &'static str {
@@ -31,6 +55,10 @@ impl Platform {
             Platform::Linux => "linux",
             Platform::CiscoIos => "cisco_ios",
             Platform::JuniperJunos => "juniper_junos",
+            Platform::CiscoXe => "cisco_xe",
+            Platform::CiscoXr => "cisco_xr",
+            Platform::CiscoAsa => "cisco_asa",
+            Platform::HuaweiVrp => "huawei_vrp",
         }
     }
 
@@ -38,9 +66,20 @@ impl Platform {
     pub fn backup_command(self) -> &'static str {
         match self {
             Platform::Linux => crate::platform::linux::CONFIG_COMMAND,
-            Platform::CiscoIos => "show running-config",
+            Platform::CiscoIos | Platform::CiscoXe | Platform::CiscoXr | Platform::CiscoAsa => {
+                "show running-config"
+            }
             Platform::JuniperJunos => "show configuration | display set",
+            Platform::HuaweiVrp => "display current-configuration",
         }
+    }
+
+    /// The device starts unprivileged and `enable` asks for a secret when one is set.
+    pub fn has_enable(self) -> bool {
+        matches!(
+            self,
+            Platform::CiscoIos | Platform::CiscoXe | Platform::CiscoAsa
+        )
     }
 }
 
