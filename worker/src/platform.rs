@@ -19,7 +19,11 @@ use std::sync::Arc;
 const BUILT_IN: &[(&str, &str)] = &[
     ("linux", include_str!("../profiles/linux.toml")),
     ("cisco_ios", include_str!("../profiles/cisco_ios.toml")),
+    ("cisco_xe", include_str!("../profiles/cisco_xe.toml")),
+    ("cisco_xr", include_str!("../profiles/cisco_xr.toml")),
+    ("cisco_asa", include_str!("../profiles/cisco_asa.toml")),
     ("cisco_nxos", include_str!("../profiles/cisco_nxos.toml")),
+    ("huawei_vrp", include_str!("../profiles/huawei_vrp.toml")),
     ("arista_eos", include_str!("../profiles/arista_eos.toml")),
     (
         "juniper_junos",
@@ -405,6 +409,12 @@ mod tests {
             ("juniper", "juniper_junos"),
             ("juniper_junos_ssh", "juniper_junos"),
             ("linux_ssh", "linux"),
+            ("cisco_xe_ssh", "cisco_xe"),
+            ("cisco_xr_ssh", "cisco_xr"),
+            ("iosxr", "cisco_xr"),
+            ("cisco_asa_ssh", "cisco_asa"),
+            ("huawei", "huawei_vrp"),
+            ("huawei_vrp_ssh", "huawei_vrp"),
         ] {
             assert_eq!(
                 profiles.resolve(alias),

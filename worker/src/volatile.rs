@@ -246,6 +246,28 @@ mod tests {
                  set interfaces ge-0/0/0 description \"## Last commit: \"\n",
                 "set version 21.4R3-S5\nset interfaces ge-0/0/0 description \"## Last commit: \"\n",
             ),
+            (
+                "cisco_xr",
+                "Sat Apr  4 02:42:10.498 UTC\nBuilding configuration...\n\
+                 !! IOS XR Configuration 6.6.3\n\
+                 !! Last configuration change at Fri Apr  3 22:52:53 2026 by admin\n!\n\
+                 hostname lab-xrv0\n",
+                "!! IOS XR Configuration 6.6.3\n!\nhostname lab-xrv0\n",
+            ),
+            (
+                "cisco_asa",
+                ": Saved\n: Written by enable_15 at 01:02:03.456 UTC Mon Jan 1 2024\n:\n\
+                 ASA Version 9.16(4)\n!\nhostname fw1\n\
+                 Cryptochecksum:2ab0e943d112e3066d830e29a140d8a9\n: end\n",
+                ":\nASA Version 9.16(4)\n!\nhostname fw1\n: end\n",
+            ),
+            (
+                "huawei_vrp",
+                "2024-03-05 14:22:05.123+00:00\n!Software Version V200R021C10SPC600\n\
+                 !Last configuration was updated at 2024-03-05 14:20:00+00:00 by netops\n\
+                 !Last configuration was saved at 2024-03-01 09:00:00+00:00\n#\n sysname s1\n#\nreturn\n",
+                "!Software Version V200R021C10SPC600\n#\n sysname s1\n#\nreturn\n",
+            ),
         ];
         for (platform, sent, kept) in cases {
             let profile = profiles.get(platform).expect("built in");
