@@ -32,7 +32,7 @@ pub(crate) fn session_text(stable: &str, platform: Platform, stamp: SessionStamp
         Platform::CiscoXr => xr_session(stable, stamp),
         Platform::CiscoAsa => asa_session(stable, stamp),
         Platform::HuaweiVrp => vrp_session(stable, stamp),
-        Platform::Linux | Platform::JuniperJunos => stable.to_string(),
+        Platform::Linux | Platform::JuniperJunos | Platform::HpProcurve => stable.to_string(),
     }
 }
 
@@ -182,6 +182,7 @@ pub fn generate(seed: u64, name: &str, platform: Platform, bytes: usize) -> Gene
         Platform::CiscoXr => g.xr(bytes),
         Platform::CiscoAsa => g.asa(bytes),
         Platform::HuaweiVrp => g.vrp(bytes),
+        Platform::HpProcurve => g.procurve(bytes),
     }
     GeneratedConfig {
         text: g.out,
@@ -472,6 +473,44 @@ impl Gen<'_> {
         self.line("stelnet server enable");
         self.line("#");
         self.line("return");
+    }
+
+    /// ProCurve: `Running configuration:`, the `;` editor lines, `hostname "HOST"`,
+    /// `interface N` with `name "..."` and `exit`, VLANs with addresses, `password manager`.
+    fn procurve(&mut self, bytes: usize) {
+        let community = self.secret(10, ALNUM);
+        let radius = self.secret(16, ALNUM);
+        self.line("");
+        self.line("Running configuration:");
+        self.line("");
+        self.line("; J9773A Configuration Editor; Created on release #YA.16.10.0009");
+        self.line("; Ver #14:01.44.00.04.19.02.13.98.82.34.61.18.28.f3.84.9c.63.ff.37.27:05");
+        let _ = writeln!(self.out, "hostname \"{}\"", self.name);
+        self.line("module 1 type j9773a");
+        let _ = writeln!(self.out, "snmp-server community \"{community}\" operator");
+        let _ = writeln!(self.out, "radius-server host 10.0.0.5 key \"{radius}\"");
+        self.line("timesync sntp");
+        self.line("sntp unicast");
+        self.line("sntp server priority 1 10.0.0.1");
+        let until = bytes.saturating_sub(Self::TAIL);
+        let mut n = 1u64;
+        while self.out.len() < until {
+            let desc = *self.rng.pick(DESCRIPTIONS);
+            let (b, c, d) = self.ip();
+            let _ = writeln!(self.out, "interface {n}");
+            let _ = writeln!(self.out, "   name \"{desc}\"");
+            self.line("   exit");
+            let _ = writeln!(self.out, "vlan {}", 100 + n);
+            let _ = writeln!(self.out, "   name \"{desc}\"");
+            let _ = writeln!(self.out, "   untagged {n}");
+            let _ = writeln!(self.out, "   ip address 10.{b}.{c}.{d} 255.255.255.0");
+            self.line("   exit");
+            n += 1;
+        }
+        self.line("spanning-tree");
+        self.line("no tftp server");
+        self.line("password manager");
+        self.line("password operator");
     }
 
     fn junos(&mut self, bytes: usize) {

@@ -109,6 +109,9 @@ pub(crate) fn apply(
                 }
                 Platform::CiscoAsa => format!("route seg0 10.{a}.{b}.0 255.255.255.0 10.0.0.1 1\n"),
                 Platform::HuaweiVrp => format!("ip route-static 10.{a}.{b}.0 24 NULL0\n"),
+                Platform::HpProcurve => {
+                    format!("ip route 10.{a}.{b}.0 255.255.255.0 blackhole\n")
+                }
                 Platform::Linux => format!("ip route 10.{a}.{b}.0/24 blackhole\n"),
                 Platform::JuniperJunos => {
                     format!("set routing-options static route 10.{a}.{b}.0/24 discard\n")

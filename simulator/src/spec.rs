@@ -31,11 +31,14 @@ pub enum Platform {
     /// PTY shell only: Huawei VRP, `<HOST>`, `screen-length 0 temporary`,
     /// `display current-configuration`, `  ---- More ----`, `Error: Unrecognized command`.
     HuaweiVrp,
+    /// PTY shell only: HP ProCurve / Aruba OS-Switch, `Press any key to continue`,
+    /// `HOST> `, `enable` + `Password:`, `HOST# `, `no page`, `Invalid input: WORD`.
+    HpProcurve,
 }
 
 impl Platform {
     /// Every platform, in a stable order.
-    pub const ALL: [Platform; 7] = [
+    pub const ALL: [Platform; 8] = [
         Platform::Linux,
         Platform::CiscoIos,
         Platform::JuniperJunos,
@@ -43,6 +46,7 @@ impl Platform {
         Platform::CiscoXr,
         Platform::CiscoAsa,
         Platform::HuaweiVrp,
+        Platform::HpProcurve,
     ];
 
     /// The platforms the preset scenarios mix, a third each (their fleets stay as they
@@ -59,6 +63,7 @@ impl Platform {
             Platform::CiscoXr => "cisco_xr",
             Platform::CiscoAsa => "cisco_asa",
             Platform::HuaweiVrp => "huawei_vrp",
+            Platform::HpProcurve => "hp_procurve",
         }
     }
 
@@ -66,9 +71,11 @@ impl Platform {
     pub fn backup_command(self) -> &'static str {
         match self {
             Platform::Linux => crate::platform::linux::CONFIG_COMMAND,
-            Platform::CiscoIos | Platform::CiscoXe | Platform::CiscoXr | Platform::CiscoAsa => {
-                "show running-config"
-            }
+            Platform::CiscoIos
+            | Platform::CiscoXe
+            | Platform::CiscoXr
+            | Platform::CiscoAsa
+            | Platform::HpProcurve => "show running-config",
             Platform::JuniperJunos => "show configuration | display set",
             Platform::HuaweiVrp => "display current-configuration",
         }
@@ -78,7 +85,7 @@ impl Platform {
     pub fn has_enable(self) -> bool {
         matches!(
             self,
-            Platform::CiscoIos | Platform::CiscoXe | Platform::CiscoAsa
+            Platform::CiscoIos | Platform::CiscoXe | Platform::CiscoAsa | Platform::HpProcurve
         )
     }
 }

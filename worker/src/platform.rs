@@ -24,6 +24,7 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("cisco_asa", include_str!("../profiles/cisco_asa.toml")),
     ("cisco_nxos", include_str!("../profiles/cisco_nxos.toml")),
     ("huawei_vrp", include_str!("../profiles/huawei_vrp.toml")),
+    ("hp_procurve", include_str!("../profiles/hp_procurve.toml")),
     ("arista_eos", include_str!("../profiles/arista_eos.toml")),
     (
         "juniper_junos",
@@ -415,6 +416,8 @@ mod tests {
             ("cisco_asa_ssh", "cisco_asa"),
             ("huawei", "huawei_vrp"),
             ("huawei_vrp_ssh", "huawei_vrp"),
+            ("hp_procurve_ssh", "hp_procurve"),
+            ("aruba_osswitch", "hp_procurve"),
         ] {
             assert_eq!(
                 profiles.resolve(alias),

@@ -4,6 +4,7 @@ pub(crate) mod cisco_asa;
 pub(crate) mod cisco_ios;
 pub(crate) mod cisco_xe;
 pub(crate) mod cisco_xr;
+pub(crate) mod hp_procurve;
 pub(crate) mod huawei_vrp;
 pub(crate) mod juniper_junos;
 pub(crate) mod linux;
@@ -35,7 +36,8 @@ pub(crate) fn exec(device: &Device, command: &str) -> Option<ExecResult> {
         | Platform::CiscoXe
         | Platform::CiscoXr
         | Platform::CiscoAsa
-        | Platform::HuaweiVrp => None,
+        | Platform::HuaweiVrp
+        | Platform::HpProcurve => None,
     }
 }
 
@@ -96,10 +98,19 @@ pub(crate) fn banner(device: &Device) -> String {
         Platform::CiscoIos | Platform::CiscoXe => "\n".to_string(),
         Platform::CiscoXr => "\n".to_string(),
         Platform::CiscoAsa => "Type help or '?' for a list of available commands.\n".to_string(),
+        Platform::HpProcurve => hp_procurve::banner(),
         Platform::HuaweiVrp => "\nInfo: The max number of VTY users is 10, and the number\n      of current VTY users on line is 1.\n".to_string(),
         Platform::JuniperJunos => {
             "--- JUNOS 21.4R3-S5 Kernel 64-bit  JNPR-12.1-20230321\n".to_string()
         }
+    }
+}
+
+/// What a platform shows after the banner and waits on a key for, before the first prompt.
+pub(crate) fn press_any_key(platform: Platform) -> Option<&'static str> {
+    match platform {
+        Platform::HpProcurve => Some(hp_procurve::PRESS_ANY_KEY),
+        _ => None,
     }
 }
 
@@ -112,6 +123,7 @@ pub(crate) fn prompt(device: &Device, state: &ShellState) -> String {
         Platform::CiscoXr => cisco_xr::prompt(device, state),
         Platform::CiscoAsa => cisco_asa::prompt(device, state),
         Platform::HuaweiVrp => huawei_vrp::prompt(device, state),
+        Platform::HpProcurve => hp_procurve::prompt(device, state),
     }
 }
 
@@ -124,6 +136,7 @@ pub(crate) fn pager(platform: Platform) -> (&'static str, &'static str) {
         Platform::JuniperJunos => (juniper_junos::MORE, juniper_junos::MORE_ERASE),
         Platform::CiscoAsa => (cisco_asa::MORE, cisco_asa::MORE_ERASE),
         Platform::HuaweiVrp => (huawei_vrp::MORE, huawei_vrp::MORE_ERASE),
+        Platform::HpProcurve => (hp_procurve::MORE, hp_procurve::MORE_ERASE),
     }
 }
 
@@ -141,6 +154,7 @@ pub(crate) fn line(
         Platform::CiscoXr => cisco_xr::line(device, state, line),
         Platform::CiscoAsa => cisco_asa::line(device, state, line, secret),
         Platform::HuaweiVrp => huawei_vrp::line(device, state, line),
+        Platform::HpProcurve => hp_procurve::line(device, state, line, secret),
     }
 }
 

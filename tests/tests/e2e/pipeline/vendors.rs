@@ -145,3 +145,14 @@ async fn huawei_vrp_devices_are_backed_up() -> anyhow::Result<()> {
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hp_procurve_devices_are_backed_up() -> anyhow::Result<()> {
+    backs_up(Case {
+        platform: Platform::HpProcurve,
+        paging_off: "no page",
+        bad: "show frobnication",
+        words: "Invalid input: frobnication",
+    })
+    .await
+}
