@@ -32,6 +32,7 @@ pub(crate) fn session_text(stable: &str, platform: Platform, stamp: SessionStamp
         Platform::CiscoXr => xr_session(stable, stamp),
         Platform::CiscoAsa => asa_session(stable, stamp),
         Platform::HuaweiVrp => vrp_session(stable, stamp),
+        Platform::Fortinet => fortinet_session(stable, stamp),
         Platform::Linux | Platform::JuniperJunos | Platform::HpProcurve => stable.to_string(),
     }
 }
@@ -79,6 +80,16 @@ fn asa_session(stable: &str, stamp: SessionStamp) -> String {
         .to_ascii_lowercase();
     let body = stable.strip_suffix(": end\n").unwrap_or(stable);
     format!(": Saved\n: Written by netops at {at}\n{body}Cryptochecksum:{sum}\n: end\n")
+}
+
+/// FortiOS: `#config-version=` (the admin who asked) and `#conf_file_ver=` (a counter
+/// bumped on every save) before the stable text.
+fn fortinet_session(stable: &str, stamp: SessionStamp) -> String {
+    format!(
+        "#config-version=FGT60F-7.2.8-FW-build1639-240313:opmode=0:vdom=0:user=netops\n\
+         #conf_file_ver={}\n{stable}",
+        stamp.unix_secs * 10 + stamp.clock_period % 10
+    )
 }
 
 /// VRP: the update time after the version line the stable text starts with.
@@ -183,6 +194,7 @@ pub fn generate(seed: u64, name: &str, platform: Platform, bytes: usize) -> Gene
         Platform::CiscoAsa => g.asa(bytes),
         Platform::HuaweiVrp => g.vrp(bytes),
         Platform::HpProcurve => g.procurve(bytes),
+        Platform::Fortinet => g.fortinet(bytes),
     }
     GeneratedConfig {
         text: g.out,
@@ -511,6 +523,60 @@ impl Gen<'_> {
         self.line("no tftp server");
         self.line("password manager");
         self.line("password operator");
+    }
+
+    /// FortiOS: `#buildno=`, `config ... end` blocks of `edit "..."` / `set` / `next`,
+    /// `set password ENC ...`, ending in a blackhole static route.
+    fn fortinet(&mut self, bytes: usize) {
+        let admin = format!("SH2{}", self.rng.string(60, ALNUM));
+        self.secrets.push(admin.clone());
+        let psk = format!("ENC {}", self.rng.string(48, ALNUM));
+        self.secrets.push(psk.clone());
+        self.line("#buildno=1639");
+        self.line("#global_vdom=1");
+        self.line("config system global");
+        self.line("    set admintimeout 30");
+        let _ = writeln!(self.out, "    set hostname \"{}\"", self.name);
+        self.line("    set timezone 04");
+        self.line("end");
+        self.line("config system admin");
+        self.line("    edit \"netops\"");
+        self.line("        set accprofile \"super_admin\"");
+        self.line("        set vdom \"root\"");
+        let _ = writeln!(self.out, "        set password ENC {admin}");
+        self.line("    next");
+        self.line("end");
+        self.line("config system interface");
+        let until = bytes.saturating_sub(Self::TAIL + 200);
+        let mut n = 1u64;
+        while self.out.len() < until {
+            let desc = *self.rng.pick(DESCRIPTIONS);
+            let (b, c, d) = self.ip();
+            let _ = writeln!(self.out, "    edit \"port{n}\"");
+            self.line("        set vdom \"root\"");
+            let _ = writeln!(self.out, "        set ip 10.{b}.{c}.{d} 255.255.255.0");
+            self.line("        set allowaccess ping https ssh");
+            let _ = writeln!(self.out, "        set description \"{desc}\"");
+            self.line("    next");
+            n += 1;
+        }
+        self.line("end");
+        self.line("config vpn ipsec phase1-interface");
+        self.line("    edit \"hq\"");
+        self.line("        set interface \"port1\"");
+        self.line("        set remote-gw 10.0.0.2");
+        let _ = writeln!(self.out, "        set psksecret {psk}");
+        self.line("    next");
+        self.line("end");
+        self.line("config router static");
+        self.line("    edit 1");
+        self.line("        set gateway 10.0.0.1");
+        self.line("        set device \"port1\"");
+        self.line("    next");
+        self.line("    edit 2");
+        self.line("        set blackhole enable");
+        self.line("    next");
+        self.line("end");
     }
 
     fn junos(&mut self, bytes: usize) {

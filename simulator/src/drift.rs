@@ -116,8 +116,11 @@ pub(crate) fn apply(
                 Platform::JuniperJunos => {
                     format!("set routing-options static route 10.{a}.{b}.0/24 discard\n")
                 }
+                Platform::Fortinet => format!("        set dst 10.{a}.{b}.0 255.255.255.0\n"),
             };
-            lines.insert(lines.len().saturating_sub(1), route);
+            // FortiOS: into the last `edit` (the blackhole route), before `next` and `end`.
+            let back = if platform == Platform::Fortinet { 2 } else { 1 };
+            lines.insert(lines.len().saturating_sub(back), route);
             (1, 0)
         }
         DriftChange::LineRemoved => {

@@ -34,11 +34,14 @@ pub enum Platform {
     /// PTY shell only: HP ProCurve / Aruba OS-Switch, `Press any key to continue`,
     /// `HOST> `, `enable` + `Password:`, `HOST# `, `no page`, `Invalid input: WORD`.
     HpProcurve,
+    /// PTY shell only: FortiOS, `HOST # `, `config system console` / `set output
+    /// standard` / `end`, `show`, `--More-- `, `Command fail. Return code -61`.
+    Fortinet,
 }
 
 impl Platform {
     /// Every platform, in a stable order.
-    pub const ALL: [Platform; 8] = [
+    pub const ALL: [Platform; 9] = [
         Platform::Linux,
         Platform::CiscoIos,
         Platform::JuniperJunos,
@@ -47,6 +50,7 @@ impl Platform {
         Platform::CiscoAsa,
         Platform::HuaweiVrp,
         Platform::HpProcurve,
+        Platform::Fortinet,
     ];
 
     /// The platforms the preset scenarios mix, a third each (their fleets stay as they
@@ -64,6 +68,7 @@ impl Platform {
             Platform::CiscoAsa => "cisco_asa",
             Platform::HuaweiVrp => "huawei_vrp",
             Platform::HpProcurve => "hp_procurve",
+            Platform::Fortinet => "fortinet",
         }
     }
 
@@ -78,6 +83,7 @@ impl Platform {
             | Platform::HpProcurve => "show running-config",
             Platform::JuniperJunos => "show configuration | display set",
             Platform::HuaweiVrp => "display current-configuration",
+            Platform::Fortinet => "show",
         }
     }
 

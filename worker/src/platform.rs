@@ -25,6 +25,7 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("cisco_nxos", include_str!("../profiles/cisco_nxos.toml")),
     ("huawei_vrp", include_str!("../profiles/huawei_vrp.toml")),
     ("hp_procurve", include_str!("../profiles/hp_procurve.toml")),
+    ("fortinet", include_str!("../profiles/fortinet.toml")),
     ("arista_eos", include_str!("../profiles/arista_eos.toml")),
     (
         "juniper_junos",
@@ -418,6 +419,7 @@ mod tests {
             ("huawei_vrp_ssh", "huawei_vrp"),
             ("hp_procurve_ssh", "hp_procurve"),
             ("aruba_osswitch", "hp_procurve"),
+            ("fortinet_ssh", "fortinet"),
         ] {
             assert_eq!(
                 profiles.resolve(alias),

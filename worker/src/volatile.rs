@@ -268,6 +268,13 @@ mod tests {
                  !Last configuration was saved at 2024-03-01 09:00:00+00:00\n#\n sysname s1\n#\nreturn\n",
                 "!Software Version V200R021C10SPC600\n#\n sysname s1\n#\nreturn\n",
             ),
+            (
+                "fortinet",
+                "#config-version=FGT60F-7.2.8-FW-build1639-240313:opmode=0:vdom=0:user=admin\n\
+                 #conf_file_ver=84751309846839\n#buildno=1639\n#global_vdom=1\n\
+                 config system global\n    set hostname \"fw1\"\nend\n",
+                "#buildno=1639\n#global_vdom=1\nconfig system global\n    set hostname \"fw1\"\nend\n",
+            ),
         ];
         for (platform, sent, kept) in cases {
             let profile = profiles.get(platform).expect("built in");

@@ -4,6 +4,7 @@ pub(crate) mod cisco_asa;
 pub(crate) mod cisco_ios;
 pub(crate) mod cisco_xe;
 pub(crate) mod cisco_xr;
+pub(crate) mod fortinet;
 pub(crate) mod hp_procurve;
 pub(crate) mod huawei_vrp;
 pub(crate) mod juniper_junos;
@@ -37,7 +38,8 @@ pub(crate) fn exec(device: &Device, command: &str) -> Option<ExecResult> {
         | Platform::CiscoXr
         | Platform::CiscoAsa
         | Platform::HuaweiVrp
-        | Platform::HpProcurve => None,
+        | Platform::HpProcurve
+        | Platform::Fortinet => None,
     }
 }
 
@@ -99,6 +101,7 @@ pub(crate) fn banner(device: &Device) -> String {
         Platform::CiscoXr => "\n".to_string(),
         Platform::CiscoAsa => "Type help or '?' for a list of available commands.\n".to_string(),
         Platform::HpProcurve => hp_procurve::banner(),
+        Platform::Fortinet => String::new(),
         Platform::HuaweiVrp => "\nInfo: The max number of VTY users is 10, and the number\n      of current VTY users on line is 1.\n".to_string(),
         Platform::JuniperJunos => {
             "--- JUNOS 21.4R3-S5 Kernel 64-bit  JNPR-12.1-20230321\n".to_string()
@@ -124,6 +127,7 @@ pub(crate) fn prompt(device: &Device, state: &ShellState) -> String {
         Platform::CiscoAsa => cisco_asa::prompt(device, state),
         Platform::HuaweiVrp => huawei_vrp::prompt(device, state),
         Platform::HpProcurve => hp_procurve::prompt(device, state),
+        Platform::Fortinet => fortinet::prompt(device, state),
     }
 }
 
@@ -137,6 +141,7 @@ pub(crate) fn pager(platform: Platform) -> (&'static str, &'static str) {
         Platform::CiscoAsa => (cisco_asa::MORE, cisco_asa::MORE_ERASE),
         Platform::HuaweiVrp => (huawei_vrp::MORE, huawei_vrp::MORE_ERASE),
         Platform::HpProcurve => (hp_procurve::MORE, hp_procurve::MORE_ERASE),
+        Platform::Fortinet => (fortinet::MORE, fortinet::MORE_ERASE),
     }
 }
 
@@ -155,6 +160,7 @@ pub(crate) fn line(
         Platform::CiscoAsa => cisco_asa::line(device, state, line, secret),
         Platform::HuaweiVrp => huawei_vrp::line(device, state, line),
         Platform::HpProcurve => hp_procurve::line(device, state, line, secret),
+        Platform::Fortinet => fortinet::line(device, state, line),
     }
 }
 

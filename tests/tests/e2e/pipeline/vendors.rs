@@ -156,3 +156,14 @@ async fn hp_procurve_devices_are_backed_up() -> anyhow::Result<()> {
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fortinet_devices_are_backed_up() -> anyhow::Result<()> {
+    backs_up(Case {
+        platform: Platform::Fortinet,
+        paging_off: "set output standard",
+        bad: "show frobnication",
+        words: "command parse error before 'frobnication'",
+    })
+    .await
+}
