@@ -33,7 +33,10 @@ pub(crate) fn session_text(stable: &str, platform: Platform, stamp: SessionStamp
         Platform::CiscoAsa => asa_session(stable, stamp),
         Platform::HuaweiVrp => vrp_session(stable, stamp),
         Platform::Fortinet => fortinet_session(stable, stamp),
-        Platform::Linux | Platform::JuniperJunos | Platform::HpProcurve => stable.to_string(),
+        Platform::Linux
+        | Platform::JuniperJunos
+        | Platform::HpProcurve
+        | Platform::PaloaltoPanos => stable.to_string(),
     }
 }
 
@@ -195,6 +198,7 @@ pub fn generate(seed: u64, name: &str, platform: Platform, bytes: usize) -> Gene
         Platform::HuaweiVrp => g.vrp(bytes),
         Platform::HpProcurve => g.procurve(bytes),
         Platform::Fortinet => g.fortinet(bytes),
+        Platform::PaloaltoPanos => g.panos(bytes),
     }
     GeneratedConfig {
         text: g.out,
@@ -577,6 +581,76 @@ impl Gen<'_> {
         self.line("        set blackhole enable");
         self.line("    next");
         self.line("end");
+    }
+
+    /// PAN-OS `show config running`: XML, `<config version=...>`, the admin's `<phash>`,
+    /// layer-3 Ethernet entries with a `<comment>`, the hostname, a shared address list.
+    fn panos(&mut self, bytes: usize) {
+        let phash = format!(
+            "$5${}${}",
+            self.rng.string(8, CRYPT),
+            self.rng.string(43, CRYPT)
+        );
+        self.secrets.push(phash.clone());
+        let psk = format!("-AQ=={}", self.rng.string(40, ALNUM));
+        self.secrets.push(psk.clone());
+        self.line(
+            "<config version=\"10.2.0\" urldb=\"paloaltonetworks\" detail-version=\"10.2.4\">",
+        );
+        self.line("  <mgt-config>");
+        self.line("    <users>");
+        self.line("      <entry name=\"netops\">");
+        let _ = writeln!(self.out, "        <phash>{phash}</phash>");
+        self.line("        <permissions><role-based><superuser>yes</superuser></role-based></permissions>");
+        self.line("      </entry>");
+        self.line("    </users>");
+        self.line("  </mgt-config>");
+        self.line("  <devices>");
+        self.line("    <entry name=\"localhost.localdomain\">");
+        self.line("      <deviceconfig>");
+        self.line("        <system>");
+        let _ = writeln!(self.out, "          <hostname>{}</hostname>", self.name);
+        self.line("          <ntp-servers><primary-ntp-server><ntp-server-address>10.0.0.1</ntp-server-address></primary-ntp-server></ntp-servers>");
+        self.line("        </system>");
+        self.line("      </deviceconfig>");
+        self.line("      <network>");
+        self.line("        <ike>");
+        self.line("          <gateway>");
+        self.line("            <entry name=\"hq\">");
+        let _ = writeln!(
+            self.out,
+            "              <authentication><pre-shared-key><key>{psk}</key></pre-shared-key></authentication>"
+        );
+        self.line("            </entry>");
+        self.line("          </gateway>");
+        self.line("        </ike>");
+        self.line("        <interface>");
+        self.line("          <ethernet>");
+        let until = bytes.saturating_sub(Self::TAIL + 200);
+        let mut n = 1u64;
+        while self.out.len() < until {
+            let desc = *self.rng.pick(DESCRIPTIONS);
+            let (b, c, d) = self.ip();
+            let _ = writeln!(self.out, "            <entry name=\"ethernet1/{n}\">");
+            let _ = writeln!(
+                self.out,
+                "              <layer3><ip><entry name=\"10.{b}.{c}.{d}/24\"/></ip></layer3>"
+            );
+            let _ = writeln!(self.out, "              <comment>{desc}</comment>");
+            self.line("            </entry>");
+            n += 1;
+        }
+        self.line("          </ethernet>");
+        self.line("        </interface>");
+        self.line("      </network>");
+        self.line("    </entry>");
+        self.line("  </devices>");
+        self.line("  <shared>");
+        self.line("    <address>");
+        self.line("      <entry name=\"blackhole\"><ip-netmask>192.0.2.0/24</ip-netmask></entry>");
+        self.line("    </address>");
+        self.line("  </shared>");
+        self.line("</config>");
     }
 
     fn junos(&mut self, bytes: usize) {

@@ -117,9 +117,17 @@ pub(crate) fn apply(
                     format!("set routing-options static route 10.{a}.{b}.0/24 discard\n")
                 }
                 Platform::Fortinet => format!("        set dst 10.{a}.{b}.0 255.255.255.0\n"),
+                Platform::PaloaltoPanos => format!(
+                    "      <entry name=\"net-10-{a}-{b}\"><ip-netmask>10.{a}.{b}.0/24</ip-netmask></entry>\n"
+                ),
             };
-            // FortiOS: into the last `edit` (the blackhole route), before `next` and `end`.
-            let back = if platform == Platform::Fortinet { 2 } else { 1 };
+            // FortiOS: into the last `edit` (the blackhole route), before `next` and `end`;
+            // PAN-OS: into the shared address list, before its closing tags.
+            let back = match platform {
+                Platform::Fortinet => 2,
+                Platform::PaloaltoPanos => 3,
+                _ => 1,
+            };
             lines.insert(lines.len().saturating_sub(back), route);
             (1, 0)
         }

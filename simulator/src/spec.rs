@@ -37,11 +37,14 @@ pub enum Platform {
     /// PTY shell only: FortiOS, `HOST # `, `config system console` / `set output
     /// standard` / `end`, `show`, `--More-- `, `Command fail. Return code -61`.
     Fortinet,
+    /// PTY shell only: PAN-OS, `user@HOST> `, `set cli pager off`, `show config running`
+    /// (XML), `Unknown command: WORD`.
+    PaloaltoPanos,
 }
 
 impl Platform {
     /// Every platform, in a stable order.
-    pub const ALL: [Platform; 9] = [
+    pub const ALL: [Platform; 10] = [
         Platform::Linux,
         Platform::CiscoIos,
         Platform::JuniperJunos,
@@ -51,6 +54,7 @@ impl Platform {
         Platform::HuaweiVrp,
         Platform::HpProcurve,
         Platform::Fortinet,
+        Platform::PaloaltoPanos,
     ];
 
     /// The platforms the preset scenarios mix, a third each (their fleets stay as they
@@ -69,6 +73,7 @@ impl Platform {
             Platform::HuaweiVrp => "huawei_vrp",
             Platform::HpProcurve => "hp_procurve",
             Platform::Fortinet => "fortinet",
+            Platform::PaloaltoPanos => "paloalto_panos",
         }
     }
 
@@ -84,6 +89,7 @@ impl Platform {
             Platform::JuniperJunos => "show configuration | display set",
             Platform::HuaweiVrp => "display current-configuration",
             Platform::Fortinet => "show",
+            Platform::PaloaltoPanos => "show config running",
         }
     }
 

@@ -26,6 +26,10 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("huawei_vrp", include_str!("../profiles/huawei_vrp.toml")),
     ("hp_procurve", include_str!("../profiles/hp_procurve.toml")),
     ("fortinet", include_str!("../profiles/fortinet.toml")),
+    (
+        "paloalto_panos",
+        include_str!("../profiles/paloalto_panos.toml"),
+    ),
     ("arista_eos", include_str!("../profiles/arista_eos.toml")),
     (
         "juniper_junos",
@@ -420,6 +424,7 @@ mod tests {
             ("hp_procurve_ssh", "hp_procurve"),
             ("aruba_osswitch", "hp_procurve"),
             ("fortinet_ssh", "fortinet"),
+            ("paloalto_panos_ssh", "paloalto_panos"),
         ] {
             assert_eq!(
                 profiles.resolve(alias),

@@ -281,7 +281,7 @@ mod tests {
             let v = profile.volatile.as_ref().expect("has volatile lines");
             assert_eq!(strip(v, sent), *kept, "{platform}");
         }
-        for platform in ["linux", "generic", "hp_procurve"] {
+        for platform in ["linux", "generic", "hp_procurve", "paloalto_panos"] {
             assert!(profiles.get(platform).expect("built in").volatile.is_none());
         }
     }

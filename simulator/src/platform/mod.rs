@@ -9,6 +9,7 @@ pub(crate) mod hp_procurve;
 pub(crate) mod huawei_vrp;
 pub(crate) mod juniper_junos;
 pub(crate) mod linux;
+pub(crate) mod paloalto_panos;
 mod state;
 
 pub(crate) use state::ShellState;
@@ -39,7 +40,8 @@ pub(crate) fn exec(device: &Device, command: &str) -> Option<ExecResult> {
         | Platform::CiscoAsa
         | Platform::HuaweiVrp
         | Platform::HpProcurve
-        | Platform::Fortinet => None,
+        | Platform::Fortinet
+        | Platform::PaloaltoPanos => None,
     }
 }
 
@@ -102,6 +104,7 @@ pub(crate) fn banner(device: &Device) -> String {
         Platform::CiscoAsa => "Type help or '?' for a list of available commands.\n".to_string(),
         Platform::HpProcurve => hp_procurve::banner(),
         Platform::Fortinet => String::new(),
+        Platform::PaloaltoPanos => paloalto_panos::BANNER.to_string(),
         Platform::HuaweiVrp => "\nInfo: The max number of VTY users is 10, and the number\n      of current VTY users on line is 1.\n".to_string(),
         Platform::JuniperJunos => {
             "--- JUNOS 21.4R3-S5 Kernel 64-bit  JNPR-12.1-20230321\n".to_string()
@@ -128,6 +131,7 @@ pub(crate) fn prompt(device: &Device, state: &ShellState) -> String {
         Platform::HuaweiVrp => huawei_vrp::prompt(device, state),
         Platform::HpProcurve => hp_procurve::prompt(device, state),
         Platform::Fortinet => fortinet::prompt(device, state),
+        Platform::PaloaltoPanos => paloalto_panos::prompt(device, state),
     }
 }
 
@@ -142,6 +146,7 @@ pub(crate) fn pager(platform: Platform) -> (&'static str, &'static str) {
         Platform::HuaweiVrp => (huawei_vrp::MORE, huawei_vrp::MORE_ERASE),
         Platform::HpProcurve => (hp_procurve::MORE, hp_procurve::MORE_ERASE),
         Platform::Fortinet => (fortinet::MORE, fortinet::MORE_ERASE),
+        Platform::PaloaltoPanos => (paloalto_panos::MORE, paloalto_panos::MORE_ERASE),
     }
 }
 
@@ -161,6 +166,7 @@ pub(crate) fn line(
         Platform::HuaweiVrp => huawei_vrp::line(device, state, line),
         Platform::HpProcurve => hp_procurve::line(device, state, line, secret),
         Platform::Fortinet => fortinet::line(device, state, line),
+        Platform::PaloaltoPanos => paloalto_panos::line(device, state, line),
     }
 }
 

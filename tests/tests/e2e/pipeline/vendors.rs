@@ -167,3 +167,14 @@ async fn fortinet_devices_are_backed_up() -> anyhow::Result<()> {
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paloalto_panos_devices_are_backed_up() -> anyhow::Result<()> {
+    backs_up(Case {
+        platform: Platform::PaloaltoPanos,
+        paging_off: "set cli pager off",
+        bad: "show frobnication",
+        words: "Unknown command: frobnication",
+    })
+    .await
+}
