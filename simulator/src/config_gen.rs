@@ -37,6 +37,10 @@ pub(crate) fn session_text(stable: &str, platform: Platform, stamp: SessionStamp
         | Platform::JuniperJunos
         | Platform::HpProcurve
         | Platform::PaloaltoPanos => stable.to_string(),
+        Platform::MikrotikRouteros => format!(
+            "# {} by RouterOS 7.14.2\n{stable}",
+            iso_time(stamp.unix_secs)
+        ),
     }
 }
 
@@ -199,6 +203,7 @@ pub fn generate(seed: u64, name: &str, platform: Platform, bytes: usize) -> Gene
         Platform::HpProcurve => g.procurve(bytes),
         Platform::Fortinet => g.fortinet(bytes),
         Platform::PaloaltoPanos => g.panos(bytes),
+        Platform::MikrotikRouteros => g.routeros(bytes),
     }
     GeneratedConfig {
         text: g.out,
@@ -651,6 +656,56 @@ impl Gen<'_> {
         self.line("    </address>");
         self.line("  </shared>");
         self.line("</config>");
+    }
+
+    /// RouterOS `/export`: the `# software id` header, `/interface ethernet` comments,
+    /// `/ip address` entries, the SNMP community, identity, NTP, and last a blackhole
+    /// route in `/ip route` (the date line before it is added per session).
+    fn routeros(&mut self, bytes: usize) {
+        let community = self.secret(10, ALNUM);
+        let id = self.rng.string(9, ALNUM);
+        let serial = self.rng.string(12, ALNUM);
+        let _ = writeln!(self.out, "# software id = {id}");
+        self.line("#");
+        self.line("# model = RB5009UG+S+");
+        let _ = writeln!(self.out, "# serial number = {serial}");
+        let until = bytes.saturating_sub(Self::TAIL + 200);
+        let mut ports = Vec::new();
+        self.line("/interface ethernet");
+        let mut n = 1u64;
+        while self.out.len() < until / 2 {
+            let desc = *self.rng.pick(DESCRIPTIONS);
+            let _ = writeln!(
+                self.out,
+                "set [ find default-name=ether{n} ] comment={desc}"
+            );
+            ports.push(n);
+            n += 1;
+        }
+        self.line("/ip address");
+        let mut i = 0;
+        while self.out.len() < until {
+            let (b, c, d) = self.ip();
+            let port = ports.get(i % ports.len().max(1)).copied().unwrap_or(1);
+            let _ = writeln!(
+                self.out,
+                "add address=10.{b}.{c}.{d}/24 interface=ether{port} network=10.{b}.{c}.0"
+            );
+            i += 1;
+        }
+        self.line("/ip service");
+        self.line("set telnet disabled=yes");
+        self.line("set ftp disabled=yes");
+        self.line("/snmp community");
+        let _ = writeln!(self.out, "set [ find default=yes ] name={community}");
+        self.line("/system identity");
+        let _ = writeln!(self.out, "set name={}", self.name);
+        self.line("/system ntp client");
+        self.line("set enabled=yes");
+        self.line("/system ntp client servers");
+        self.line("add address=10.0.0.1");
+        self.line("/ip route");
+        self.line("add blackhole dst-address=192.0.2.0/24");
     }
 
     fn junos(&mut self, bytes: usize) {

@@ -117,6 +117,9 @@ pub(crate) fn apply(
                     format!("set routing-options static route 10.{a}.{b}.0/24 discard\n")
                 }
                 Platform::Fortinet => format!("        set dst 10.{a}.{b}.0 255.255.255.0\n"),
+                Platform::MikrotikRouteros => format!(
+                    "add blackhole dst-address=10.{a}.{b}.0/24\n"
+                ),
                 Platform::PaloaltoPanos => format!(
                     "      <entry name=\"net-10-{a}-{b}\"><ip-netmask>10.{a}.{b}.0/24</ip-netmask></entry>\n"
                 ),

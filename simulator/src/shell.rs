@@ -36,7 +36,10 @@ pub(crate) struct ShellOutput {
 
 impl Shell {
     pub(crate) fn new(device: Arc<Device>, user: &str) -> Self {
-        let paging = device.spec.platform != Platform::Linux;
+        let paging = !matches!(
+            device.spec.platform,
+            Platform::Linux | Platform::MikrotikRouteros
+        );
         Shell {
             device,
             state: ShellState {

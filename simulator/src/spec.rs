@@ -40,11 +40,14 @@ pub enum Platform {
     /// PTY shell only: PAN-OS, `user@HOST> `, `set cli pager off`, `show config running`
     /// (XML), `Unknown command: WORD`.
     PaloaltoPanos,
+    /// Exec channel (`/export`), plus a `[user@HOST] > ` shell: MikroTik RouterOS,
+    /// `bad command name WORD (line 1 column N)`.
+    MikrotikRouteros,
 }
 
 impl Platform {
     /// Every platform, in a stable order.
-    pub const ALL: [Platform; 10] = [
+    pub const ALL: [Platform; 11] = [
         Platform::Linux,
         Platform::CiscoIos,
         Platform::JuniperJunos,
@@ -55,6 +58,7 @@ impl Platform {
         Platform::HpProcurve,
         Platform::Fortinet,
         Platform::PaloaltoPanos,
+        Platform::MikrotikRouteros,
     ];
 
     /// The platforms the preset scenarios mix, a third each (their fleets stay as they
@@ -74,6 +78,7 @@ impl Platform {
             Platform::HpProcurve => "hp_procurve",
             Platform::Fortinet => "fortinet",
             Platform::PaloaltoPanos => "paloalto_panos",
+            Platform::MikrotikRouteros => "mikrotik_routeros",
         }
     }
 
@@ -90,6 +95,7 @@ impl Platform {
             Platform::HuaweiVrp => "display current-configuration",
             Platform::Fortinet => "show",
             Platform::PaloaltoPanos => "show config running",
+            Platform::MikrotikRouteros => crate::platform::mikrotik_routeros::CONFIG_COMMAND,
         }
     }
 

@@ -27,6 +27,10 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("hp_procurve", include_str!("../profiles/hp_procurve.toml")),
     ("fortinet", include_str!("../profiles/fortinet.toml")),
     (
+        "mikrotik_routeros",
+        include_str!("../profiles/mikrotik_routeros.toml"),
+    ),
+    (
         "paloalto_panos",
         include_str!("../profiles/paloalto_panos.toml"),
     ),
@@ -425,6 +429,7 @@ mod tests {
             ("aruba_osswitch", "hp_procurve"),
             ("fortinet_ssh", "fortinet"),
             ("paloalto_panos_ssh", "paloalto_panos"),
+            ("mikrotik_routeros_ssh", "mikrotik_routeros"),
         ] {
             assert_eq!(
                 profiles.resolve(alias),

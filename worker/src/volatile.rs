@@ -275,6 +275,17 @@ mod tests {
                  config system global\n    set hostname \"fw1\"\nend\n",
                 "#buildno=1639\n#global_vdom=1\nconfig system global\n    set hostname \"fw1\"\nend\n",
             ),
+            (
+                "mikrotik_routeros",
+                "# 2024-03-05 14:22:05 by RouterOS 7.14.2\n# software id = ABCD-1234\n#\n\
+                 /system identity\nset name=r1\n",
+                "# software id = ABCD-1234\n#\n/system identity\nset name=r1\n",
+            ),
+            (
+                "mikrotik_routeros",
+                "# mar/05/2024 14:22:05 by RouterOS 6.49.10\n/system identity\nset name=r1\n",
+                "/system identity\nset name=r1\n",
+            ),
         ];
         for (platform, sent, kept) in cases {
             let profile = profiles.get(platform).expect("built in");

@@ -9,6 +9,7 @@ pub(crate) mod hp_procurve;
 pub(crate) mod huawei_vrp;
 pub(crate) mod juniper_junos;
 pub(crate) mod linux;
+pub(crate) mod mikrotik_routeros;
 pub(crate) mod paloalto_panos;
 mod state;
 
@@ -33,6 +34,7 @@ pub(crate) struct ExecResult {
 pub(crate) fn exec(device: &Device, command: &str) -> Option<ExecResult> {
     match device.spec.platform {
         Platform::Linux => Some(linux::exec(device, command)),
+        Platform::MikrotikRouteros => Some(mikrotik_routeros::exec(device, command)),
         Platform::CiscoIos
         | Platform::JuniperJunos
         | Platform::CiscoXe
@@ -105,6 +107,7 @@ pub(crate) fn banner(device: &Device) -> String {
         Platform::HpProcurve => hp_procurve::banner(),
         Platform::Fortinet => String::new(),
         Platform::PaloaltoPanos => paloalto_panos::BANNER.to_string(),
+        Platform::MikrotikRouteros => mikrotik_routeros::BANNER.to_string(),
         Platform::HuaweiVrp => "\nInfo: The max number of VTY users is 10, and the number\n      of current VTY users on line is 1.\n".to_string(),
         Platform::JuniperJunos => {
             "--- JUNOS 21.4R3-S5 Kernel 64-bit  JNPR-12.1-20230321\n".to_string()
@@ -132,6 +135,7 @@ pub(crate) fn prompt(device: &Device, state: &ShellState) -> String {
         Platform::HpProcurve => hp_procurve::prompt(device, state),
         Platform::Fortinet => fortinet::prompt(device, state),
         Platform::PaloaltoPanos => paloalto_panos::prompt(device, state),
+        Platform::MikrotikRouteros => mikrotik_routeros::prompt(device, state),
     }
 }
 
@@ -147,6 +151,7 @@ pub(crate) fn pager(platform: Platform) -> (&'static str, &'static str) {
         Platform::HpProcurve => (hp_procurve::MORE, hp_procurve::MORE_ERASE),
         Platform::Fortinet => (fortinet::MORE, fortinet::MORE_ERASE),
         Platform::PaloaltoPanos => (paloalto_panos::MORE, paloalto_panos::MORE_ERASE),
+        Platform::MikrotikRouteros => (MORE, cisco_ios::MORE_ERASE),
     }
 }
 
@@ -167,6 +172,7 @@ pub(crate) fn line(
         Platform::HpProcurve => hp_procurve::line(device, state, line, secret),
         Platform::Fortinet => fortinet::line(device, state, line),
         Platform::PaloaltoPanos => paloalto_panos::line(device, state, line),
+        Platform::MikrotikRouteros => mikrotik_routeros::line(device, line),
     }
 }
 

@@ -13,8 +13,9 @@ const SECRET: &str = "vendor-secret";
 /// What a platform's test checks beyond the stored configuration.
 struct Case {
     platform: Platform,
-    /// The command that turns paging off, as the device must have seen it.
-    paging_off: &'static str,
+    /// The command that turns paging off, as the device must have seen it (none on an
+    /// exec channel).
+    paging_off: Option<&'static str>,
     /// A command the device refuses, and the words its refusal must hold.
     bad: &'static str,
     words: &'static str,
@@ -71,7 +72,8 @@ async fn backs_up(case: Case) -> anyhow::Result<()> {
         );
         let commands = fleet.commands(&r.device_name);
         assert!(
-            commands.iter().any(|c| c == case.paging_off)
+            case.paging_off
+                .is_none_or(|p| commands.iter().any(|c| c == p))
                 && commands.iter().any(|c| c == case.platform.backup_command()),
             "{}: paging off, then the backup command: {commands:?}",
             r.device_name
@@ -106,7 +108,7 @@ async fn backs_up(case: Case) -> anyhow::Result<()> {
 async fn cisco_xe_devices_are_backed_up() -> anyhow::Result<()> {
     backs_up(Case {
         platform: Platform::CiscoXe,
-        paging_off: "terminal length 0",
+        paging_off: Some("terminal length 0"),
         bad: "show frobnication",
         words: "% Invalid input detected at '^' marker.",
     })
@@ -117,7 +119,7 @@ async fn cisco_xe_devices_are_backed_up() -> anyhow::Result<()> {
 async fn cisco_xr_devices_are_backed_up() -> anyhow::Result<()> {
     backs_up(Case {
         platform: Platform::CiscoXr,
-        paging_off: "terminal length 0",
+        paging_off: Some("terminal length 0"),
         bad: "show frobnication",
         words: "% Invalid input detected at '^' marker.",
     })
@@ -128,7 +130,7 @@ async fn cisco_xr_devices_are_backed_up() -> anyhow::Result<()> {
 async fn cisco_asa_devices_are_backed_up() -> anyhow::Result<()> {
     backs_up(Case {
         platform: Platform::CiscoAsa,
-        paging_off: "terminal pager 0",
+        paging_off: Some("terminal pager 0"),
         bad: "show frobnication",
         words: "ERROR: % Invalid input detected at '^' marker.",
     })
@@ -139,7 +141,7 @@ async fn cisco_asa_devices_are_backed_up() -> anyhow::Result<()> {
 async fn huawei_vrp_devices_are_backed_up() -> anyhow::Result<()> {
     backs_up(Case {
         platform: Platform::HuaweiVrp,
-        paging_off: "screen-length 0 temporary",
+        paging_off: Some("screen-length 0 temporary"),
         bad: "display frobnication",
         words: "Error: Unrecognized command found at '^' position.",
     })
@@ -150,7 +152,7 @@ async fn huawei_vrp_devices_are_backed_up() -> anyhow::Result<()> {
 async fn hp_procurve_devices_are_backed_up() -> anyhow::Result<()> {
     backs_up(Case {
         platform: Platform::HpProcurve,
-        paging_off: "no page",
+        paging_off: Some("no page"),
         bad: "show frobnication",
         words: "Invalid input: frobnication",
     })
@@ -161,7 +163,7 @@ async fn hp_procurve_devices_are_backed_up() -> anyhow::Result<()> {
 async fn fortinet_devices_are_backed_up() -> anyhow::Result<()> {
     backs_up(Case {
         platform: Platform::Fortinet,
-        paging_off: "set output standard",
+        paging_off: Some("set output standard"),
         bad: "show frobnication",
         words: "command parse error before 'frobnication'",
     })
@@ -172,9 +174,21 @@ async fn fortinet_devices_are_backed_up() -> anyhow::Result<()> {
 async fn paloalto_panos_devices_are_backed_up() -> anyhow::Result<()> {
     backs_up(Case {
         platform: Platform::PaloaltoPanos,
-        paging_off: "set cli pager off",
+        paging_off: Some("set cli pager off"),
         bad: "show frobnication",
         words: "Unknown command: frobnication",
+    })
+    .await
+}
+
+/// Over exec channels: no paging to turn off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mikrotik_routeros_devices_are_backed_up() -> anyhow::Result<()> {
+    backs_up(Case {
+        platform: Platform::MikrotikRouteros,
+        paging_off: None,
+        bad: "/frobnicate all",
+        words: "bad command name frobnicate (line 1 column 2)",
     })
     .await
 }
