@@ -36,7 +36,8 @@ pub(crate) fn session_text(stable: &str, platform: Platform, stamp: SessionStamp
         Platform::Linux
         | Platform::JuniperJunos
         | Platform::HpProcurve
-        | Platform::PaloaltoPanos => stable.to_string(),
+        | Platform::PaloaltoPanos
+        | Platform::ArubaAoscx => stable.to_string(),
         Platform::MikrotikRouteros => format!(
             "# {} by RouterOS 7.14.2\n{stable}",
             iso_time(stamp.unix_secs)
@@ -204,6 +205,7 @@ pub fn generate(seed: u64, name: &str, platform: Platform, bytes: usize) -> Gene
         Platform::Fortinet => g.fortinet(bytes),
         Platform::PaloaltoPanos => g.panos(bytes),
         Platform::MikrotikRouteros => g.routeros(bytes),
+        Platform::ArubaAoscx => g.aoscx(bytes),
     }
     GeneratedConfig {
         text: g.out,
@@ -706,6 +708,44 @@ impl Gen<'_> {
         self.line("add address=10.0.0.1");
         self.line("/ip route");
         self.line("add blackhole dst-address=192.0.2.0/24");
+    }
+
+    /// AOS-CX: `Current configuration:`, `!Version ArubaOS-CX`, `user ... password
+    /// ciphertext`, `interface 1/1/N` with a four-space indent, routes, `https-server`.
+    fn aoscx(&mut self, bytes: usize) {
+        let cipher = format!("AQBapf{}", self.rng.string(60, ALNUM));
+        self.secrets.push(cipher.clone());
+        let community = self.secret(10, ALNUM);
+        self.line("Current configuration:");
+        self.line("!");
+        self.line("!Version ArubaOS-CX FL.10.10.1040");
+        self.line("!export-password: default");
+        let _ = writeln!(self.out, "hostname {}", self.name);
+        let _ = writeln!(
+            self.out,
+            "user netops group administrators password ciphertext {cipher}"
+        );
+        self.line("ntp server 10.0.0.1");
+        self.line("ntp enable");
+        self.line("!");
+        self.line("ssh server vrf mgmt");
+        let _ = writeln!(self.out, "snmp-server community {community}");
+        self.line("vlan 1");
+        let until = bytes.saturating_sub(Self::TAIL);
+        let mut n = 1u64;
+        while self.out.len() < until {
+            let desc = *self.rng.pick(DESCRIPTIONS);
+            let (b, c, d) = self.ip();
+            let _ = writeln!(self.out, "interface 1/1/{n}");
+            self.line("    no shutdown");
+            let _ = writeln!(self.out, "    description {desc}");
+            self.line("    routing");
+            let _ = writeln!(self.out, "    ip address 10.{b}.{c}.{d}/24");
+            n += 1;
+        }
+        self.line("ip route 0.0.0.0/0 10.0.0.1");
+        self.line("!");
+        self.line("https-server vrf mgmt");
     }
 
     fn junos(&mut self, bytes: usize) {

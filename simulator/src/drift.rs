@@ -117,6 +117,7 @@ pub(crate) fn apply(
                     format!("set routing-options static route 10.{a}.{b}.0/24 discard\n")
                 }
                 Platform::Fortinet => format!("        set dst 10.{a}.{b}.0 255.255.255.0\n"),
+                Platform::ArubaAoscx => format!("ip route 10.{a}.{b}.0/24 blackhole\n"),
                 Platform::MikrotikRouteros => format!(
                     "add blackhole dst-address=10.{a}.{b}.0/24\n"
                 ),

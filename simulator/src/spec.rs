@@ -43,11 +43,14 @@ pub enum Platform {
     /// Exec channel (`/export`), plus a `[user@HOST] > ` shell: MikroTik RouterOS,
     /// `bad command name WORD (line 1 column N)`.
     MikrotikRouteros,
+    /// PTY shell only: Aruba AOS-CX, `HOST# ` at login, `no page`, `show running-config`,
+    /// `Invalid input: WORD`.
+    ArubaAoscx,
 }
 
 impl Platform {
     /// Every platform, in a stable order.
-    pub const ALL: [Platform; 11] = [
+    pub const ALL: [Platform; 12] = [
         Platform::Linux,
         Platform::CiscoIos,
         Platform::JuniperJunos,
@@ -59,6 +62,7 @@ impl Platform {
         Platform::Fortinet,
         Platform::PaloaltoPanos,
         Platform::MikrotikRouteros,
+        Platform::ArubaAoscx,
     ];
 
     /// The platforms the preset scenarios mix, a third each (their fleets stay as they
@@ -79,6 +83,7 @@ impl Platform {
             Platform::Fortinet => "fortinet",
             Platform::PaloaltoPanos => "paloalto_panos",
             Platform::MikrotikRouteros => "mikrotik_routeros",
+            Platform::ArubaAoscx => "aruba_aoscx",
         }
     }
 
@@ -90,7 +95,8 @@ impl Platform {
             | Platform::CiscoXe
             | Platform::CiscoXr
             | Platform::CiscoAsa
-            | Platform::HpProcurve => "show running-config",
+            | Platform::HpProcurve
+            | Platform::ArubaAoscx => "show running-config",
             Platform::JuniperJunos => "show configuration | display set",
             Platform::HuaweiVrp => "display current-configuration",
             Platform::Fortinet => "show",

@@ -35,6 +35,7 @@ const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../profiles/paloalto_panos.toml"),
     ),
     ("arista_eos", include_str!("../profiles/arista_eos.toml")),
+    ("aruba_aoscx", include_str!("../profiles/aruba_aoscx.toml")),
     (
         "juniper_junos",
         include_str!("../profiles/juniper_junos.toml"),
@@ -430,6 +431,7 @@ mod tests {
             ("fortinet_ssh", "fortinet"),
             ("paloalto_panos_ssh", "paloalto_panos"),
             ("mikrotik_routeros_ssh", "mikrotik_routeros"),
+            ("aruba_aoscx_ssh", "aruba_aoscx"),
         ] {
             assert_eq!(
                 profiles.resolve(alias),

@@ -292,7 +292,13 @@ mod tests {
             let v = profile.volatile.as_ref().expect("has volatile lines");
             assert_eq!(strip(v, sent), *kept, "{platform}");
         }
-        for platform in ["linux", "generic", "hp_procurve", "paloalto_panos"] {
+        for platform in [
+            "linux",
+            "generic",
+            "hp_procurve",
+            "paloalto_panos",
+            "aruba_aoscx",
+        ] {
             assert!(profiles.get(platform).expect("built in").volatile.is_none());
         }
     }

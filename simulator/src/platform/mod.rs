@@ -1,5 +1,6 @@
 //! Device behaviour per platform: what an exec request returns, what a shell line does.
 
+pub(crate) mod aruba_aoscx;
 pub(crate) mod cisco_asa;
 pub(crate) mod cisco_ios;
 pub(crate) mod cisco_xe;
@@ -43,7 +44,8 @@ pub(crate) fn exec(device: &Device, command: &str) -> Option<ExecResult> {
         | Platform::HuaweiVrp
         | Platform::HpProcurve
         | Platform::Fortinet
-        | Platform::PaloaltoPanos => None,
+        | Platform::PaloaltoPanos
+        | Platform::ArubaAoscx => None,
     }
 }
 
@@ -108,6 +110,7 @@ pub(crate) fn banner(device: &Device) -> String {
         Platform::Fortinet => String::new(),
         Platform::PaloaltoPanos => paloalto_panos::BANNER.to_string(),
         Platform::MikrotikRouteros => mikrotik_routeros::BANNER.to_string(),
+        Platform::ArubaAoscx => aruba_aoscx::BANNER.to_string(),
         Platform::HuaweiVrp => "\nInfo: The max number of VTY users is 10, and the number\n      of current VTY users on line is 1.\n".to_string(),
         Platform::JuniperJunos => {
             "--- JUNOS 21.4R3-S5 Kernel 64-bit  JNPR-12.1-20230321\n".to_string()
@@ -136,6 +139,7 @@ pub(crate) fn prompt(device: &Device, state: &ShellState) -> String {
         Platform::Fortinet => fortinet::prompt(device, state),
         Platform::PaloaltoPanos => paloalto_panos::prompt(device, state),
         Platform::MikrotikRouteros => mikrotik_routeros::prompt(device, state),
+        Platform::ArubaAoscx => aruba_aoscx::prompt(device, state),
     }
 }
 
@@ -152,6 +156,7 @@ pub(crate) fn pager(platform: Platform) -> (&'static str, &'static str) {
         Platform::Fortinet => (fortinet::MORE, fortinet::MORE_ERASE),
         Platform::PaloaltoPanos => (paloalto_panos::MORE, paloalto_panos::MORE_ERASE),
         Platform::MikrotikRouteros => (MORE, cisco_ios::MORE_ERASE),
+        Platform::ArubaAoscx => (aruba_aoscx::MORE, aruba_aoscx::MORE_ERASE),
     }
 }
 
@@ -173,6 +178,7 @@ pub(crate) fn line(
         Platform::Fortinet => fortinet::line(device, state, line),
         Platform::PaloaltoPanos => paloalto_panos::line(device, state, line),
         Platform::MikrotikRouteros => mikrotik_routeros::line(device, line),
+        Platform::ArubaAoscx => aruba_aoscx::line(device, state, line),
     }
 }
 

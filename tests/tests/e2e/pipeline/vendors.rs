@@ -192,3 +192,14 @@ async fn mikrotik_routeros_devices_are_backed_up() -> anyhow::Result<()> {
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aruba_aoscx_devices_are_backed_up() -> anyhow::Result<()> {
+    backs_up(Case {
+        platform: Platform::ArubaAoscx,
+        paging_off: Some("no page"),
+        bad: "show frobnication",
+        words: "Invalid input: frobnication",
+    })
+    .await
+}
