@@ -69,7 +69,7 @@ impl Platform {
     /// were when more platforms arrive).
     pub const PRESET: [Platform; 3] = [Platform::Linux, Platform::CiscoIos, Platform::JuniperJunos];
 
-    /// The wire name (`linux`, `cisco_ios`, `juniper_junos`).
+    /// The wire name (`linux`, `cisco_ios`, `huawei_vrp`, ...), as profiles name it.
     pub fn as_str(self) -> &'static str {
         match self {
             Platform::Linux => "linux",
