@@ -101,13 +101,38 @@ pub(crate) fn apply(
         DriftChange::LineAdded => {
             let (a, b) = (rng.below(256), rng.below(256));
             let route = match platform {
-                Platform::CiscoIos => format!("ip route 10.{a}.{b}.0 255.255.255.0 Null0\n"),
+                Platform::CiscoIos | Platform::CiscoXe => {
+                    format!("ip route 10.{a}.{b}.0 255.255.255.0 Null0\n")
+                }
+                Platform::CiscoXr => {
+                    format!("router static address-family ipv4 unicast 10.{a}.{b}.0/24 Null0\n")
+                }
+                Platform::CiscoAsa => format!("route seg0 10.{a}.{b}.0 255.255.255.0 10.0.0.1 1\n"),
+                Platform::HuaweiVrp => format!("ip route-static 10.{a}.{b}.0 24 NULL0\n"),
+                Platform::HpProcurve => {
+                    format!("ip route 10.{a}.{b}.0 255.255.255.0 blackhole\n")
+                }
                 Platform::Linux => format!("ip route 10.{a}.{b}.0/24 blackhole\n"),
                 Platform::JuniperJunos => {
                     format!("set routing-options static route 10.{a}.{b}.0/24 discard\n")
                 }
+                Platform::Fortinet => format!("        set dst 10.{a}.{b}.0 255.255.255.0\n"),
+                Platform::ArubaAoscx => format!("ip route 10.{a}.{b}.0/24 blackhole\n"),
+                Platform::MikrotikRouteros => format!(
+                    "add blackhole dst-address=10.{a}.{b}.0/24\n"
+                ),
+                Platform::PaloaltoPanos => format!(
+                    "      <entry name=\"net-10-{a}-{b}\"><ip-netmask>10.{a}.{b}.0/24</ip-netmask></entry>\n"
+                ),
             };
-            lines.insert(lines.len().saturating_sub(1), route);
+            // FortiOS: into the last `edit` (the blackhole route), before `next` and `end`;
+            // PAN-OS: into the shared address list, before its closing tags.
+            let back = match platform {
+                Platform::Fortinet => 2,
+                Platform::PaloaltoPanos => 3,
+                _ => 1,
+            };
+            lines.insert(lines.len().saturating_sub(back), route);
             (1, 0)
         }
         DriftChange::LineRemoved => {

@@ -8,8 +8,8 @@ pub enum SimError {
     /// `scenario()` was asked for a name it does not know.
     #[error("unknown scenario {0:?} (known: {known})", known = crate::scenario::SCENARIOS.join(", "))]
     UnknownScenario(String),
-    /// A platform name that is not one of `linux`, `cisco_ios`, `juniper_junos`.
-    #[error("unknown platform {0:?} (known: linux, cisco_ios, juniper_junos)")]
+    /// A platform name that is not one of [`crate::Platform::ALL`].
+    #[error("unknown platform {0:?} (known: {known})", known = crate::Platform::ALL.map(crate::Platform::as_str).join(", "))]
     UnknownPlatform(String),
     /// A fault name (or its parameter) that [`crate::Fault`] does not know.
     #[error("unknown fault {0} (known: {known})", known = crate::fault::names())]

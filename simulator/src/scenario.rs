@@ -76,8 +76,8 @@ pub fn scenario(name: &str, devices: usize, seed: u64) -> Result<FleetSpec, SimE
     for i in 1..=devices {
         // Every preset mixes the platforms, a third each; device 1 is always linux.
         let platform = match kind {
-            Kind::MultiVendor | Kind::Hostile => Platform::ALL[i % 3],
-            Kind::AllGood | Kind::Mixed => Platform::ALL[(i - 1) % 3],
+            Kind::MultiVendor | Kind::Hostile => Platform::PRESET[i % 3],
+            Kind::AllGood | Kind::Mixed => Platform::PRESET[(i - 1) % 3],
         };
         let fault = match kind {
             Kind::Hostile => Fault::ALL.get((i - 1) % HOSTILE_BLOCK).copied(),
@@ -102,7 +102,7 @@ pub fn scenario(name: &str, devices: usize, seed: u64) -> Result<FleetSpec, SimE
         d.accepts = accepts.into_iter().collect();
         d.config_bytes = SCENARIO_CONFIG_BYTES;
         d.fault = fault;
-        if platform == Platform::CiscoIos {
+        if platform.has_enable() {
             // As on AAA-backed devices: the secret that logs in also enables. A device that
             // accepts nothing gets a secret of its own.
             d.enable_secret = Some(match d.accepts.first() {

@@ -150,7 +150,7 @@ pub fn build(file: &ScenarioFile, devices: Option<usize>, seed: u64) -> Result<F
             d.accepts = accepts.clone();
             d.config_bytes = group.config_bytes.unwrap_or(SCENARIO_CONFIG_BYTES);
             d.fault = group.fault;
-            if platform == Platform::CiscoIos {
+            if platform.has_enable() {
                 d.enable_secret = Some(enable_secret(seed, &d.name));
             }
             out.push(d);

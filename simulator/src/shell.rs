@@ -36,7 +36,10 @@ pub(crate) struct ShellOutput {
 
 impl Shell {
     pub(crate) fn new(device: Arc<Device>, user: &str) -> Self {
-        let paging = device.spec.platform != Platform::Linux;
+        let paging = !matches!(
+            device.spec.platform,
+            Platform::Linux | Platform::MikrotikRouteros
+        );
         Shell {
             device,
             state: ShellState {
@@ -50,9 +53,15 @@ impl Shell {
         }
     }
 
-    /// Banner and first prompt.
+    /// Banner and first prompt (or the platform's `Press any key to continue`).
     pub(crate) fn start(&mut self) -> Vec<u8> {
         let mut out = crlf(&platform::banner(&self.device));
+        if let Some(key) = platform::press_any_key(self.device.spec.platform) {
+            // Answered like a pager prompt: the prompt comes once a key is pressed.
+            out.extend_from_slice(key.as_bytes());
+            self.mode = Mode::Pager(VecDeque::new());
+            return out;
+        }
         out.extend_from_slice(self.prompt().as_bytes());
         out
     }

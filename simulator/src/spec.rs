@@ -19,18 +19,71 @@ pub enum Platform {
     /// PTY shell only: `user@host>`, `set cli screen-length 0`,
     /// `show configuration | display set`.
     JuniperJunos,
+    /// PTY shell only: IOS-XE, as `cisco_ios` (`enable`, `terminal length 0`) with a
+    /// 17.x configuration (`GigabitEthernet1`, `license boot level`).
+    CiscoXe,
+    /// PTY shell only: IOS-XR, `RP/0/RSP0/CPU0:HOST#` at login, a timestamp line before
+    /// each command's output, `!! Last configuration change at`.
+    CiscoXr,
+    /// PTY shell only: ASA, `HOST>`, `enable` + `Password:`, `terminal pager 0`,
+    /// `<--- More --->`, `ERROR: %` messages, `: Saved` and `Cryptochecksum:` lines.
+    CiscoAsa,
+    /// PTY shell only: Huawei VRP, `<HOST>`, `screen-length 0 temporary`,
+    /// `display current-configuration`, `  ---- More ----`, `Error: Unrecognized command`.
+    HuaweiVrp,
+    /// PTY shell only: HP ProCurve / Aruba OS-Switch, `Press any key to continue`,
+    /// `HOST> `, `enable` + `Password:`, `HOST# `, `no page`, `Invalid input: WORD`.
+    HpProcurve,
+    /// PTY shell only: FortiOS, `HOST # `, `config system console` / `set output
+    /// standard` / `end`, `show`, `--More-- `, `Command fail. Return code -61`.
+    Fortinet,
+    /// PTY shell only: PAN-OS, `user@HOST> `, `set cli pager off`, `show config running`
+    /// (XML), `Unknown command: WORD`.
+    PaloaltoPanos,
+    /// Exec channel (`/export`), plus a `[user@HOST] > ` shell: MikroTik RouterOS,
+    /// `bad command name WORD (line 1 column N)`.
+    MikrotikRouteros,
+    /// PTY shell only: Aruba AOS-CX, `HOST# ` at login, `no page`, `show running-config`,
+    /// `Invalid input: WORD`.
+    ArubaAoscx,
 }
 
 impl Platform {
     /// Every platform, in a stable order.
-    pub const ALL: [Platform; 3] = [Platform::Linux, Platform::CiscoIos, Platform::JuniperJunos];
+    pub const ALL: [Platform; 12] = [
+        Platform::Linux,
+        Platform::CiscoIos,
+        Platform::JuniperJunos,
+        Platform::CiscoXe,
+        Platform::CiscoXr,
+        Platform::CiscoAsa,
+        Platform::HuaweiVrp,
+        Platform::HpProcurve,
+        Platform::Fortinet,
+        Platform::PaloaltoPanos,
+        Platform::MikrotikRouteros,
+        Platform::ArubaAoscx,
+    ];
 
-    /// The wire name (`linux`, `cisco_ios`, `juniper_junos`).
+    /// The platforms the preset scenarios mix, a third each (their fleets stay as they
+    /// were when more platforms arrive).
+    pub const PRESET: [Platform; 3] = [Platform::Linux, Platform::CiscoIos, Platform::JuniperJunos];
+
+    /// The wire name (`linux`, `cisco_ios`, `huawei_vrp`, ...), as profiles name it.
     pub fn as_str(self) -> &'static str {
         match self {
             Platform::Linux => "linux",
             Platform::CiscoIos => "cisco_ios",
             Platform::JuniperJunos => "juniper_junos",
+            Platform::CiscoXe => "cisco_xe",
+            Platform::CiscoXr => "cisco_xr",
+            Platform::CiscoAsa => "cisco_asa",
+            Platform::HuaweiVrp => "huawei_vrp",
+            Platform::HpProcurve => "hp_procurve",
+            Platform::Fortinet => "fortinet",
+            Platform::PaloaltoPanos => "paloalto_panos",
+            Platform::MikrotikRouteros => "mikrotik_routeros",
+            Platform::ArubaAoscx => "aruba_aoscx",
         }
     }
 
@@ -38,9 +91,26 @@ impl Platform {
     pub fn backup_command(self) -> &'static str {
         match self {
             Platform::Linux => crate::platform::linux::CONFIG_COMMAND,
-            Platform::CiscoIos => "show running-config",
+            Platform::CiscoIos
+            | Platform::CiscoXe
+            | Platform::CiscoXr
+            | Platform::CiscoAsa
+            | Platform::HpProcurve
+            | Platform::ArubaAoscx => "show running-config",
             Platform::JuniperJunos => "show configuration | display set",
+            Platform::HuaweiVrp => "display current-configuration",
+            Platform::Fortinet => "show",
+            Platform::PaloaltoPanos => "show config running",
+            Platform::MikrotikRouteros => crate::platform::mikrotik_routeros::CONFIG_COMMAND,
         }
+    }
+
+    /// The device starts unprivileged and `enable` asks for a secret when one is set.
+    pub fn has_enable(self) -> bool {
+        matches!(
+            self,
+            Platform::CiscoIos | Platform::CiscoXe | Platform::CiscoAsa | Platform::HpProcurve
+        )
     }
 }
 

@@ -19,8 +19,23 @@ use std::sync::Arc;
 const BUILT_IN: &[(&str, &str)] = &[
     ("linux", include_str!("../profiles/linux.toml")),
     ("cisco_ios", include_str!("../profiles/cisco_ios.toml")),
+    ("cisco_xe", include_str!("../profiles/cisco_xe.toml")),
+    ("cisco_xr", include_str!("../profiles/cisco_xr.toml")),
+    ("cisco_asa", include_str!("../profiles/cisco_asa.toml")),
     ("cisco_nxos", include_str!("../profiles/cisco_nxos.toml")),
+    ("huawei_vrp", include_str!("../profiles/huawei_vrp.toml")),
+    ("hp_procurve", include_str!("../profiles/hp_procurve.toml")),
+    ("fortinet", include_str!("../profiles/fortinet.toml")),
+    (
+        "mikrotik_routeros",
+        include_str!("../profiles/mikrotik_routeros.toml"),
+    ),
+    (
+        "paloalto_panos",
+        include_str!("../profiles/paloalto_panos.toml"),
+    ),
     ("arista_eos", include_str!("../profiles/arista_eos.toml")),
+    ("aruba_aoscx", include_str!("../profiles/aruba_aoscx.toml")),
     (
         "juniper_junos",
         include_str!("../profiles/juniper_junos.toml"),
@@ -405,6 +420,18 @@ mod tests {
             ("juniper", "juniper_junos"),
             ("juniper_junos_ssh", "juniper_junos"),
             ("linux_ssh", "linux"),
+            ("cisco_xe_ssh", "cisco_xe"),
+            ("cisco_xr_ssh", "cisco_xr"),
+            ("iosxr", "cisco_xr"),
+            ("cisco_asa_ssh", "cisco_asa"),
+            ("huawei", "huawei_vrp"),
+            ("huawei_vrp_ssh", "huawei_vrp"),
+            ("hp_procurve_ssh", "hp_procurve"),
+            ("aruba_osswitch", "hp_procurve"),
+            ("fortinet_ssh", "fortinet"),
+            ("paloalto_panos_ssh", "paloalto_panos"),
+            ("mikrotik_routeros_ssh", "mikrotik_routeros"),
+            ("aruba_aoscx_ssh", "aruba_aoscx"),
         ] {
             assert_eq!(
                 profiles.resolve(alias),

@@ -246,13 +246,59 @@ mod tests {
                  set interfaces ge-0/0/0 description \"## Last commit: \"\n",
                 "set version 21.4R3-S5\nset interfaces ge-0/0/0 description \"## Last commit: \"\n",
             ),
+            (
+                "cisco_xr",
+                "Sat Apr  4 02:42:10.498 UTC\nBuilding configuration...\n\
+                 !! IOS XR Configuration 6.6.3\n\
+                 !! Last configuration change at Fri Apr  3 22:52:53 2026 by admin\n!\n\
+                 hostname lab-xrv0\n",
+                "!! IOS XR Configuration 6.6.3\n!\nhostname lab-xrv0\n",
+            ),
+            (
+                "cisco_asa",
+                ": Saved\n: Written by enable_15 at 01:02:03.456 UTC Mon Jan 1 2024\n:\n\
+                 ASA Version 9.16(4)\n!\nhostname fw1\n\
+                 Cryptochecksum:2ab0e943d112e3066d830e29a140d8a9\n: end\n",
+                ":\nASA Version 9.16(4)\n!\nhostname fw1\n: end\n",
+            ),
+            (
+                "huawei_vrp",
+                "2024-03-05 14:22:05.123+00:00\n!Software Version V200R021C10SPC600\n\
+                 !Last configuration was updated at 2024-03-05 14:20:00+00:00 by netops\n\
+                 !Last configuration was saved at 2024-03-01 09:00:00+00:00\n#\n sysname s1\n#\nreturn\n",
+                "!Software Version V200R021C10SPC600\n#\n sysname s1\n#\nreturn\n",
+            ),
+            (
+                "fortinet",
+                "#config-version=FGT60F-7.2.8-FW-build1639-240313:opmode=0:vdom=0:user=admin\n\
+                 #conf_file_ver=84751309846839\n#buildno=1639\n#global_vdom=1\n\
+                 config system global\n    set hostname \"fw1\"\nend\n",
+                "#buildno=1639\n#global_vdom=1\nconfig system global\n    set hostname \"fw1\"\nend\n",
+            ),
+            (
+                "mikrotik_routeros",
+                "# 2024-03-05 14:22:05 by RouterOS 7.14.2\n# software id = ABCD-1234\n#\n\
+                 /system identity\nset name=r1\n",
+                "# software id = ABCD-1234\n#\n/system identity\nset name=r1\n",
+            ),
+            (
+                "mikrotik_routeros",
+                "# mar/05/2024 14:22:05 by RouterOS 6.49.10\n/system identity\nset name=r1\n",
+                "/system identity\nset name=r1\n",
+            ),
         ];
         for (platform, sent, kept) in cases {
             let profile = profiles.get(platform).expect("built in");
             let v = profile.volatile.as_ref().expect("has volatile lines");
             assert_eq!(strip(v, sent), *kept, "{platform}");
         }
-        for platform in ["linux", "generic"] {
+        for platform in [
+            "linux",
+            "generic",
+            "hp_procurve",
+            "paloalto_panos",
+            "aruba_aoscx",
+        ] {
             assert!(profiles.get(platform).expect("built in").volatile.is_none());
         }
     }

@@ -114,6 +114,9 @@ pub(crate) fn line(
             invalid(device, state, second)
         }
         SHOW_RUN => LineResult::config(device),
+        SHOW_VERSION if device.spec.platform == crate::Platform::CiscoXe => {
+            LineResult::paged(super::cisco_xe::version(device))
+        }
         SHOW_VERSION => LineResult::paged(version(device)),
         EXIT | LOGOUT | QUIT => LineResult::close(""),
         _ => invalid(device, state, 0),

@@ -1,8 +1,17 @@
 //! Device behaviour per platform: what an exec request returns, what a shell line does.
 
+pub(crate) mod aruba_aoscx;
+pub(crate) mod cisco_asa;
 pub(crate) mod cisco_ios;
+pub(crate) mod cisco_xe;
+pub(crate) mod cisco_xr;
+pub(crate) mod fortinet;
+pub(crate) mod hp_procurve;
+pub(crate) mod huawei_vrp;
 pub(crate) mod juniper_junos;
 pub(crate) mod linux;
+pub(crate) mod mikrotik_routeros;
+pub(crate) mod paloalto_panos;
 mod state;
 
 pub(crate) use state::ShellState;
@@ -26,7 +35,17 @@ pub(crate) struct ExecResult {
 pub(crate) fn exec(device: &Device, command: &str) -> Option<ExecResult> {
     match device.spec.platform {
         Platform::Linux => Some(linux::exec(device, command)),
-        Platform::CiscoIos | Platform::JuniperJunos => None,
+        Platform::MikrotikRouteros => Some(mikrotik_routeros::exec(device, command)),
+        Platform::CiscoIos
+        | Platform::JuniperJunos
+        | Platform::CiscoXe
+        | Platform::CiscoXr
+        | Platform::CiscoAsa
+        | Platform::HuaweiVrp
+        | Platform::HpProcurve
+        | Platform::Fortinet
+        | Platform::PaloaltoPanos
+        | Platform::ArubaAoscx => None,
     }
 }
 
@@ -84,10 +103,26 @@ impl LineResult {
 pub(crate) fn banner(device: &Device) -> String {
     match device.spec.platform {
         Platform::Linux => format!("Welcome to {} (Debian GNU/Linux 12)\n\n", device.name()),
-        Platform::CiscoIos => "\n".to_string(),
+        Platform::CiscoIos | Platform::CiscoXe => "\n".to_string(),
+        Platform::CiscoXr => "\n".to_string(),
+        Platform::CiscoAsa => "Type help or '?' for a list of available commands.\n".to_string(),
+        Platform::HpProcurve => hp_procurve::banner(),
+        Platform::Fortinet => String::new(),
+        Platform::PaloaltoPanos => paloalto_panos::BANNER.to_string(),
+        Platform::MikrotikRouteros => mikrotik_routeros::BANNER.to_string(),
+        Platform::ArubaAoscx => aruba_aoscx::BANNER.to_string(),
+        Platform::HuaweiVrp => "\nInfo: The max number of VTY users is 10, and the number\n      of current VTY users on line is 1.\n".to_string(),
         Platform::JuniperJunos => {
             "--- JUNOS 21.4R3-S5 Kernel 64-bit  JNPR-12.1-20230321\n".to_string()
         }
+    }
+}
+
+/// What a platform shows after the banner and waits on a key for, before the first prompt.
+pub(crate) fn press_any_key(platform: Platform) -> Option<&'static str> {
+    match platform {
+        Platform::HpProcurve => Some(hp_procurve::PRESS_ANY_KEY),
+        _ => None,
     }
 }
 
@@ -95,16 +130,33 @@ pub(crate) fn banner(device: &Device) -> String {
 pub(crate) fn prompt(device: &Device, state: &ShellState) -> String {
     match device.spec.platform {
         Platform::Linux => linux::prompt(device),
-        Platform::CiscoIos => cisco_ios::prompt(device, state),
+        Platform::CiscoIos | Platform::CiscoXe => cisco_ios::prompt(device, state),
         Platform::JuniperJunos => juniper_junos::prompt(device, state),
+        Platform::CiscoXr => cisco_xr::prompt(device, state),
+        Platform::CiscoAsa => cisco_asa::prompt(device, state),
+        Platform::HuaweiVrp => huawei_vrp::prompt(device, state),
+        Platform::HpProcurve => hp_procurve::prompt(device, state),
+        Platform::Fortinet => fortinet::prompt(device, state),
+        Platform::PaloaltoPanos => paloalto_panos::prompt(device, state),
+        Platform::MikrotikRouteros => mikrotik_routeros::prompt(device, state),
+        Platform::ArubaAoscx => aruba_aoscx::prompt(device, state),
     }
 }
 
 /// The pager prompt and what erases it once answered.
 pub(crate) fn pager(platform: Platform) -> (&'static str, &'static str) {
     match platform {
-        Platform::Linux | Platform::CiscoIos => (MORE, cisco_ios::MORE_ERASE),
+        Platform::Linux | Platform::CiscoIos | Platform::CiscoXe | Platform::CiscoXr => {
+            (MORE, cisco_ios::MORE_ERASE)
+        }
         Platform::JuniperJunos => (juniper_junos::MORE, juniper_junos::MORE_ERASE),
+        Platform::CiscoAsa => (cisco_asa::MORE, cisco_asa::MORE_ERASE),
+        Platform::HuaweiVrp => (huawei_vrp::MORE, huawei_vrp::MORE_ERASE),
+        Platform::HpProcurve => (hp_procurve::MORE, hp_procurve::MORE_ERASE),
+        Platform::Fortinet => (fortinet::MORE, fortinet::MORE_ERASE),
+        Platform::PaloaltoPanos => (paloalto_panos::MORE, paloalto_panos::MORE_ERASE),
+        Platform::MikrotikRouteros => (MORE, cisco_ios::MORE_ERASE),
+        Platform::ArubaAoscx => (aruba_aoscx::MORE, aruba_aoscx::MORE_ERASE),
     }
 }
 
@@ -117,8 +169,16 @@ pub(crate) fn line(
 ) -> LineResult {
     match device.spec.platform {
         Platform::Linux => linux::line(device, line),
-        Platform::CiscoIos => cisco_ios::line(device, state, line, secret),
+        Platform::CiscoIos | Platform::CiscoXe => cisco_ios::line(device, state, line, secret),
         Platform::JuniperJunos => juniper_junos::line(device, state, line),
+        Platform::CiscoXr => cisco_xr::line(device, state, line),
+        Platform::CiscoAsa => cisco_asa::line(device, state, line, secret),
+        Platform::HuaweiVrp => huawei_vrp::line(device, state, line),
+        Platform::HpProcurve => hp_procurve::line(device, state, line, secret),
+        Platform::Fortinet => fortinet::line(device, state, line),
+        Platform::PaloaltoPanos => paloalto_panos::line(device, state, line),
+        Platform::MikrotikRouteros => mikrotik_routeros::line(device, line),
+        Platform::ArubaAoscx => aruba_aoscx::line(device, state, line),
     }
 }
 

@@ -18,4 +18,6 @@ pub(crate) struct ShellState {
     pub(crate) secret_failures: u8,
     /// Username the session logged in with (`user@host>` prompts).
     pub(crate) user: String,
+    /// The configuration context entered (FortiOS `config system console`: `console`).
+    pub(crate) context: Option<&'static str>,
 }

@@ -114,7 +114,7 @@ async fn every_problem_is_listed_with_its_line_and_nothing_is_imported() -> anyh
         "line 21, column 11: device name is empty",
         "line 22, column 11: device \"\": host is empty",
         "line 23, column 15: device \"\": unknown platform \"cisco_iosxe_turbo\"; known \
-         platforms: arista_eos, cisco_ios, cisco_nxos, generic, juniper_junos, linux",
+         platforms: arista_eos, aruba_aoscx, cisco_asa, cisco_ios, cisco_nxos, cisco_xe, cisco_xr, fortinet, generic, hp_procurve, huawei_vrp, juniper_junos, linux, mikrotik_routeros, paloalto_panos",
         "line 24, column 11: device \"r1\" is declared twice (first on line 16)",
         "line 26, column 15: device \"r1\": unknown platform \"Cisco_IOS\" (did you mean \
          \"cisco_ios\"?)",
@@ -187,7 +187,7 @@ async fn aliases_are_stored_as_the_profile_name_and_unknown_platforms_name_the_k
     assert!(
         text(&out.stderr).contains(
             "line 6, column 40: device \"e\": unknown platform \"opengear_ssh\"; known \
-             platforms: arista_eos, cisco_ios, cisco_nxos, generic, juniper_junos, linux"
+             platforms: arista_eos, aruba_aoscx, cisco_asa, cisco_ios, cisco_nxos, cisco_xe, cisco_xr, fortinet, generic, hp_procurve, huawei_vrp, juniper_junos, linux, mikrotik_routeros, paloalto_panos"
         ),
         "{}",
         text(&out.stderr)
@@ -244,22 +244,31 @@ async fn aliases_are_stored_as_the_profile_name_and_unknown_platforms_name_the_k
         names,
         [
             "arista_eos",
+            "aruba_aoscx",
+            "cisco_asa",
             "cisco_ios",
             "cisco_nxos",
+            "cisco_xe",
+            "cisco_xr",
+            "fortinet",
             "generic",
+            "hp_procurve",
+            "huawei_vrp",
             "juniper_junos",
             "linux",
-            "opengear"
+            "mikrotik_routeros",
+            "opengear",
+            "paloalto_panos"
         ]
     );
-    let junos = &rows[4];
+    let junos = &rows[11];
     assert_eq!(
         junos["aliases"],
         serde_json::json!(["juniper_junos_ssh", "juniper", "juniper_ssh", "junos"])
     );
     assert_eq!(junos["origin"], "built-in");
-    assert_eq!(rows[6]["aliases"], serde_json::json!(["opengear_ssh"]));
-    assert!(rows[6]["origin"]
+    assert_eq!(rows[14]["aliases"], serde_json::json!(["opengear_ssh"]));
+    assert!(rows[14]["origin"]
         .as_str()
         .is_some_and(|o| o.ends_with("opengear.toml")));
     // The table says the same to a person.

@@ -6,3 +6,4 @@ mod mixed;
 mod platforms;
 mod statuses;
 mod truth;
+mod vendors;

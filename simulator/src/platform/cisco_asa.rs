@@ -1,0 +1,152 @@
+//! The `cisco_asa` platform: `HOST>`, `enable` + `Password:` (`Invalid password`, then
+//! `Access denied.`), `HOST#`, `terminal pager 0`, `<--- More --->`, `ERROR: %` messages.
+
+use super::ShellState;
+use super::{caret, parse, LineResult, Syntax};
+use crate::device::Device;
+
+/// The ASA pager prompt.
+pub const MORE: &str = "<--- More --->";
+/// What erases [`MORE`] once answered.
+pub(crate) const MORE_ERASE: &str = "\r              \r";
+
+/// The ASA's answer to anything it cannot parse (after a caret line).
+pub const INVALID_INPUT: &str = "ERROR: % Invalid input detected at '^' marker.";
+
+/// Wrong enable passwords in a row before the ASA gives up.
+const ENABLE_TRIES: u8 = 3;
+
+const ENABLE: usize = 0;
+const DISABLE: usize = 1;
+const TERMINAL_PAGER: usize = 2;
+const TERMINAL_PAGER_LINES: usize = 3;
+const SHOW_RUN: usize = 4;
+const SHOW_VERSION: usize = 5;
+const EXIT: usize = 6;
+const LOGOUT: usize = 7;
+const QUIT: usize = 8;
+
+const fn syn(keywords: &'static [&'static str], number: bool) -> Syntax {
+    Syntax { keywords, number }
+}
+
+const COMMANDS: &[Syntax] = &[
+    syn(&["enable"], false),
+    syn(&["disable"], false),
+    syn(&["terminal", "pager"], true),
+    syn(&["terminal", "pager", "lines"], true),
+    syn(&["show", "running-config"], false),
+    syn(&["show", "version"], false),
+    syn(&["exit"], false),
+    syn(&["logout"], false),
+    syn(&["quit"], false),
+];
+
+pub(crate) fn prompt(device: &Device, state: &ShellState) -> String {
+    let mark = if state.privileged { '#' } else { '>' };
+    format!("{}{mark} ", device.name())
+}
+
+fn invalid(device: &Device, state: &ShellState, offset: usize) -> LineResult {
+    let col = prompt(device, state).len() + offset;
+    LineResult::text(format!("{}{INVALID_INPUT}\n", caret(col)))
+}
+
+fn password_prompt() -> LineResult {
+    LineResult {
+        output: "Password: ".to_string(),
+        no_prompt: true,
+        ..LineResult::default()
+    }
+}
+
+pub(crate) fn line(
+    device: &Device,
+    state: &mut ShellState,
+    line: &str,
+    secret: bool,
+) -> LineResult {
+    if secret {
+        return enable_answer(device, state, line);
+    }
+    if line.trim().is_empty() {
+        return LineResult::default();
+    }
+    let (cmd, n) = match parse(line, COMMANDS) {
+        Ok(parsed) => parsed,
+        Err(offset) => return invalid(device, state, offset),
+    };
+    match cmd {
+        ENABLE if state.privileged => LineResult::default(),
+        ENABLE => match &device.spec.enable_secret {
+            None => {
+                state.privileged = true;
+                LineResult::default()
+            }
+            Some(_) => {
+                state.awaiting_secret = true;
+                state.secret_failures = 0;
+                password_prompt()
+            }
+        },
+        DISABLE => {
+            state.privileged = false;
+            LineResult::default()
+        }
+        // `terminal pager` is a privileged command; unprivileged, the ASA marks `pager`.
+        TERMINAL_PAGER | TERMINAL_PAGER_LINES | SHOW_RUN if !state.privileged => {
+            let second = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|w| line.find(w))
+                .unwrap_or(0);
+            invalid(device, state, second)
+        }
+        TERMINAL_PAGER | TERMINAL_PAGER_LINES => {
+            state.paging = n != Some(0);
+            LineResult::default()
+        }
+        SHOW_RUN => LineResult::config(device),
+        SHOW_VERSION => LineResult::paged(format!(
+            "\nCisco Adaptive Security Appliance Software Version 9.16(4)\n\
+             SSP Operating System Version 2.10(1.162)\n\
+             Device Manager Version 7.18(1)\n\
+             \n\
+             Compiled on Thu 19-Jan-23 11:44 GMT by builders\n\
+             System image file is \"disk0:/asa9-16-4-lfbff-k8.SPA\"\n\
+             Config file at boot was \"startup-config\"\n\
+             \n\
+             {} up 23 days 4 hours\n\
+             \n\
+             Hardware:   ASA5516, 8192 MB RAM, CPU Atom C2000 series 2416 MHz, 1 CPU (8 cores)\n",
+            device.name()
+        )),
+        EXIT | LOGOUT | QUIT => LineResult::close("\nLogoff\n\n"),
+        _ => invalid(device, state, 0),
+    }
+}
+
+fn enable_answer(device: &Device, state: &mut ShellState, answer: &str) -> LineResult {
+    let right = device
+        .spec
+        .enable_secret
+        .as_deref()
+        .is_some_and(|s| s == answer);
+    if right {
+        state.awaiting_secret = false;
+        state.privileged = true;
+        state.secret_failures = 0;
+        return LineResult::default();
+    }
+    state.secret_failures += 1;
+    if state.secret_failures < ENABLE_TRIES {
+        return LineResult {
+            output: "Invalid password\nPassword: ".to_string(),
+            no_prompt: true,
+            ..LineResult::default()
+        };
+    }
+    state.awaiting_secret = false;
+    state.secret_failures = 0;
+    LineResult::text("Access denied.\n")
+}
