@@ -3,7 +3,7 @@
 //! `Invalid input: WORD` errors.
 
 use super::ShellState;
-use super::{parse, LineResult, Syntax};
+use super::{kw, parse, LineResult, Syntax};
 use crate::device::Device;
 
 /// What an AOS-CX switch prints before the first prompt.
@@ -18,13 +18,6 @@ const PAGE: usize = 1;
 const SHOW_RUN: usize = 2;
 const SHOW_VERSION: usize = 3;
 const EXIT: usize = 4;
-
-const fn kw(keywords: &'static [&'static str]) -> Syntax {
-    Syntax {
-        keywords,
-        number: false,
-    }
-}
 
 const COMMANDS: &[Syntax] = &[
     kw(&["no", "page"]),

@@ -1,8 +1,8 @@
 //! The `cisco_asa` platform: `HOST>`, `enable` + `Password:` (`Invalid password`, then
 //! `Access denied.`), `HOST#`, `terminal pager 0`, `<--- More --->`, `ERROR: %` messages.
 
-use super::ShellState;
-use super::{caret, parse, LineResult, Syntax};
+use super::{caret, parse, syn, LineResult, Syntax};
+use super::{enable, ShellState};
 use crate::device::Device;
 
 /// The ASA pager prompt.
@@ -13,8 +13,11 @@ pub(crate) const MORE_ERASE: &str = "\r              \r";
 /// The ASA's answer to anything it cannot parse (after a caret line).
 pub const INVALID_INPUT: &str = "ERROR: % Invalid input detected at '^' marker.";
 
-/// Wrong enable passwords in a row before the ASA gives up.
-const ENABLE_TRIES: u8 = 3;
+/// A wrong enable secret, and the last one.
+const ENABLE_WORDS: enable::Words = enable::Words {
+    again: "Invalid password\n",
+    refused: "Access denied.\n",
+};
 
 const ENABLE: usize = 0;
 const DISABLE: usize = 1;
@@ -25,10 +28,6 @@ const SHOW_VERSION: usize = 5;
 const EXIT: usize = 6;
 const LOGOUT: usize = 7;
 const QUIT: usize = 8;
-
-const fn syn(keywords: &'static [&'static str], number: bool) -> Syntax {
-    Syntax { keywords, number }
-}
 
 const COMMANDS: &[Syntax] = &[
     syn(&["enable"], false),
@@ -52,14 +51,6 @@ fn invalid(device: &Device, state: &ShellState, offset: usize) -> LineResult {
     LineResult::text(format!("{}{INVALID_INPUT}\n", caret(col)))
 }
 
-fn password_prompt() -> LineResult {
-    LineResult {
-        output: "Password: ".to_string(),
-        no_prompt: true,
-        ..LineResult::default()
-    }
-}
-
 pub(crate) fn line(
     device: &Device,
     state: &mut ShellState,
@@ -67,7 +58,7 @@ pub(crate) fn line(
     secret: bool,
 ) -> LineResult {
     if secret {
-        return enable_answer(device, state, line);
+        return enable::answer(device, state, line, &ENABLE_WORDS);
     }
     if line.trim().is_empty() {
         return LineResult::default();
@@ -77,18 +68,7 @@ pub(crate) fn line(
         Err(offset) => return invalid(device, state, offset),
     };
     match cmd {
-        ENABLE if state.privileged => LineResult::default(),
-        ENABLE => match &device.spec.enable_secret {
-            None => {
-                state.privileged = true;
-                LineResult::default()
-            }
-            Some(_) => {
-                state.awaiting_secret = true;
-                state.secret_failures = 0;
-                password_prompt()
-            }
-        },
+        ENABLE => enable::enable(device, state),
         DISABLE => {
             state.privileged = false;
             LineResult::default()
@@ -124,29 +104,4 @@ pub(crate) fn line(
         EXIT | LOGOUT | QUIT => LineResult::close("\nLogoff\n\n"),
         _ => invalid(device, state, 0),
     }
-}
-
-fn enable_answer(device: &Device, state: &mut ShellState, answer: &str) -> LineResult {
-    let right = device
-        .spec
-        .enable_secret
-        .as_deref()
-        .is_some_and(|s| s == answer);
-    if right {
-        state.awaiting_secret = false;
-        state.privileged = true;
-        state.secret_failures = 0;
-        return LineResult::default();
-    }
-    state.secret_failures += 1;
-    if state.secret_failures < ENABLE_TRIES {
-        return LineResult {
-            output: "Invalid password\nPassword: ".to_string(),
-            no_prompt: true,
-            ..LineResult::default()
-        };
-    }
-    state.awaiting_secret = false;
-    state.secret_failures = 0;
-    LineResult::text("Access denied.\n")
 }

@@ -1,7 +1,7 @@
 //! The `cisco_ios` platform: `HOST>`, `enable` + `Password:`, `HOST#`, paging, IOS errors.
 
-use super::ShellState;
-use super::{caret, parse, LineResult, Syntax};
+use super::{caret, kw, parse, LineResult, Syntax};
+use super::{enable, ShellState};
 use crate::device::Device;
 
 /// What erases ` --More-- ` once answered (backspaces, blanks, backspaces).
@@ -11,8 +11,11 @@ pub(crate) const MORE_ERASE: &str =
 /// IOS's answer to anything it cannot parse (after a caret line).
 pub const INVALID_INPUT: &str = "% Invalid input detected at '^' marker.";
 
-/// Wrong enable secrets in a row before IOS gives up.
-const ENABLE_TRIES: u8 = 3;
+/// A wrong enable secret, and the last one.
+const ENABLE_WORDS: enable::Words = enable::Words {
+    again: "",
+    refused: "% Bad secrets\n\n",
+};
 
 const ENABLE: usize = 0;
 const DISABLE: usize = 1;
@@ -22,13 +25,6 @@ const SHOW_VERSION: usize = 4;
 const EXIT: usize = 5;
 const LOGOUT: usize = 6;
 const QUIT: usize = 7;
-
-const fn kw(keywords: &'static [&'static str]) -> Syntax {
-    Syntax {
-        keywords,
-        number: false,
-    }
-}
 
 const COMMANDS: &[Syntax] = &[
     kw(&["enable"]),
@@ -54,14 +50,6 @@ fn invalid(device: &Device, state: &ShellState, offset: usize) -> LineResult {
     LineResult::text(format!("{}{INVALID_INPUT}\n\n", caret(col)))
 }
 
-fn password_prompt() -> LineResult {
-    LineResult {
-        output: "Password: ".to_string(),
-        no_prompt: true,
-        ..LineResult::default()
-    }
-}
-
 pub(crate) fn line(
     device: &Device,
     state: &mut ShellState,
@@ -69,7 +57,7 @@ pub(crate) fn line(
     secret: bool,
 ) -> LineResult {
     if secret {
-        return enable_answer(device, state, line);
+        return enable::answer(device, state, line, &ENABLE_WORDS);
     }
     if line.trim().is_empty() {
         return LineResult::default();
@@ -79,18 +67,7 @@ pub(crate) fn line(
         Err(offset) => return invalid(device, state, offset),
     };
     match cmd {
-        ENABLE if state.privileged => LineResult::default(),
-        ENABLE => match &device.spec.enable_secret {
-            None => {
-                state.privileged = true;
-                LineResult::default()
-            }
-            Some(_) => {
-                state.awaiting_secret = true;
-                state.secret_failures = 0;
-                password_prompt()
-            }
-        },
+        ENABLE => enable::enable(device, state),
         DISABLE => {
             state.privileged = false;
             LineResult::default()
@@ -121,27 +98,6 @@ pub(crate) fn line(
         EXIT | LOGOUT | QUIT => LineResult::close(""),
         _ => invalid(device, state, 0),
     }
-}
-
-fn enable_answer(device: &Device, state: &mut ShellState, answer: &str) -> LineResult {
-    let right = device
-        .spec
-        .enable_secret
-        .as_deref()
-        .is_some_and(|s| s == answer);
-    if right {
-        state.awaiting_secret = false;
-        state.privileged = true;
-        state.secret_failures = 0;
-        return LineResult::default();
-    }
-    state.secret_failures += 1;
-    if state.secret_failures < ENABLE_TRIES {
-        return password_prompt();
-    }
-    state.awaiting_secret = false;
-    state.secret_failures = 0;
-    LineResult::text("% Bad secrets\n\n")
 }
 
 fn version(device: &Device) -> String {

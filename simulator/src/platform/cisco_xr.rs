@@ -2,7 +2,7 @@
 //! length 0`, a timestamp line before each command's output, IOS-style `% Invalid input`.
 
 use super::ShellState;
-use super::{caret, parse, LineResult, Syntax};
+use super::{caret, parse, syn, LineResult, Syntax};
 use crate::device::Device;
 
 /// IOS-XR's answer to anything it cannot parse (after a caret line).
@@ -14,10 +14,6 @@ const SHOW_RUN: usize = 2;
 const SHOW_VERSION: usize = 3;
 const EXIT: usize = 4;
 const LOGOUT: usize = 5;
-
-const fn syn(keywords: &'static [&'static str], number: bool) -> Syntax {
-    Syntax { keywords, number }
-}
 
 const COMMANDS: &[Syntax] = &[
     syn(&["terminal", "length"], true),

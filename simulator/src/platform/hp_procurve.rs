@@ -2,8 +2,8 @@
 //! to continue`, then `HOST> `; `enable` + `Password:` to `HOST# `; `no page`; the
 //! `-- MORE --, next page: Space, ...` pager; `Invalid input: WORD` errors.
 
-use super::ShellState;
-use super::{parse, LineResult, Syntax};
+use super::{enable, ShellState};
+use super::{kw, parse, LineResult, Syntax};
 use crate::device::Device;
 
 /// What the switch waits on a key for after its banner, before the first prompt.
@@ -14,8 +14,11 @@ pub const MORE: &str = "-- MORE --, next page: Space, next line: Enter, quit: Co
 pub(crate) const MORE_ERASE: &str =
     "\r                                                                 \r";
 
-/// Wrong enable passwords in a row before the switch gives up.
-const ENABLE_TRIES: u8 = 3;
+/// A wrong enable secret, and the last one.
+const ENABLE_WORDS: enable::Words = enable::Words {
+    again: "Invalid password\n",
+    refused: "Invalid password\n",
+};
 
 const ENABLE: usize = 0;
 const DISABLE: usize = 1;
@@ -24,13 +27,6 @@ const SHOW_RUN: usize = 3;
 const SHOW_VERSION: usize = 4;
 const EXIT: usize = 5;
 const LOGOUT: usize = 6;
-
-const fn kw(keywords: &'static [&'static str]) -> Syntax {
-    Syntax {
-        keywords,
-        number: false,
-    }
-}
 
 const COMMANDS: &[Syntax] = &[
     kw(&["enable"]),
@@ -84,7 +80,7 @@ pub(crate) fn line(
     secret: bool,
 ) -> LineResult {
     if secret {
-        return enable_answer(device, state, line);
+        return enable::answer(device, state, line, &ENABLE_WORDS);
     }
     if line.trim().is_empty() {
         return LineResult::default();
@@ -94,18 +90,7 @@ pub(crate) fn line(
         Err(offset) => return invalid(line, offset),
     };
     match cmd {
-        ENABLE if state.privileged => LineResult::default(),
-        ENABLE => match &device.spec.enable_secret {
-            None => {
-                state.privileged = true;
-                LineResult::default()
-            }
-            Some(_) => {
-                state.awaiting_secret = true;
-                state.secret_failures = 0;
-                password_prompt("")
-            }
-        },
+        ENABLE => enable::enable(device, state),
         DISABLE => {
             state.privileged = false;
             LineResult::default()
@@ -130,33 +115,4 @@ pub(crate) fn line(
         EXIT | LOGOUT => LineResult::close(""),
         _ => invalid(line, 0),
     }
-}
-
-fn password_prompt(before: &str) -> LineResult {
-    LineResult {
-        output: format!("{before}Password: "),
-        no_prompt: true,
-        ..LineResult::default()
-    }
-}
-
-fn enable_answer(device: &Device, state: &mut ShellState, answer: &str) -> LineResult {
-    let right = device
-        .spec
-        .enable_secret
-        .as_deref()
-        .is_some_and(|s| s == answer);
-    if right {
-        state.awaiting_secret = false;
-        state.privileged = true;
-        state.secret_failures = 0;
-        return LineResult::default();
-    }
-    state.secret_failures += 1;
-    if state.secret_failures < ENABLE_TRIES {
-        return password_prompt("Invalid password\n");
-    }
-    state.awaiting_secret = false;
-    state.secret_failures = 0;
-    LineResult::text("Invalid password\n")
 }

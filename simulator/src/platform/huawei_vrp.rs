@@ -3,7 +3,7 @@
 //! `  ---- More ----`, `Error: Unrecognized command found at '^' position.`
 
 use super::ShellState;
-use super::{caret, parse, LineResult, Syntax};
+use super::{caret, parse, syn, LineResult, Syntax};
 use crate::device::Device;
 
 /// The VRP pager prompt.
@@ -18,10 +18,6 @@ const DISPLAY_CURRENT: usize = 0;
 const DISPLAY_VERSION: usize = 1;
 const QUIT: usize = 2;
 const SCREEN_LENGTH: usize = 3;
-
-const fn syn(keywords: &'static [&'static str], number: bool) -> Syntax {
-    Syntax { keywords, number }
-}
 
 const COMMANDS: &[Syntax] = &[
     syn(&["display", "current-configuration"], false),

@@ -5,6 +5,7 @@ pub(crate) mod cisco_asa;
 pub(crate) mod cisco_ios;
 pub(crate) mod cisco_xe;
 pub(crate) mod cisco_xr;
+mod enable;
 pub(crate) mod fortinet;
 pub(crate) mod hp_procurve;
 pub(crate) mod huawei_vrp;
@@ -187,6 +188,19 @@ pub(crate) struct Syntax {
     pub(crate) keywords: &'static [&'static str],
     /// Takes one more word, a number (`terminal length 0`).
     pub(crate) number: bool,
+}
+
+/// A command of keywords only.
+pub(crate) const fn kw(keywords: &'static [&'static str]) -> Syntax {
+    Syntax {
+        keywords,
+        number: false,
+    }
+}
+
+/// A command of keywords, and a number after them when `number`.
+pub(crate) const fn syn(keywords: &'static [&'static str], number: bool) -> Syntax {
+    Syntax { keywords, number }
 }
 
 /// Parsed line: which entry of `table` matched and its numeric argument, or the byte
