@@ -28,37 +28,11 @@ pub(super) const COLUMNS: &str = "id, name, description, cron, time_zone, job_ty
 impl Row {
     /// A row selected with [`COLUMNS`] (any table alias-free query of them).
     pub fn from_pg(r: &PgRow) -> Result<Row> {
-        let name: String = r.get("name");
-        let bad = |what: &str| format!("schedule {name}: its stored {what} cannot be read");
-        let job_type: JobType = r
-            .get::<_, &str>("job_type")
-            .parse()
-            .map_err(|e: String| anyhow::anyhow!("{}: {e}", bad("job type")))?;
-        let targets =
-            serde_json::from_value(r.get::<_, Value>("targets")).with_context(|| bad("targets"))?;
-        let commands = serde_json::from_value(r.get::<_, Value>("commands"))
-            .with_context(|| bad("commands"))?;
-        let limits =
-            serde_json::from_value(r.get::<_, Value>("limits")).with_context(|| bad("limits"))?;
-        let overlap = Overlap::parse(r.get("overlap")).map_err(|e| anyhow::anyhow!(e))?;
-        let catch_up_ms: i64 = r.get("catch_up_ms");
+        let spec = ScheduleSpec::from_row(r)
+            .map_err(|e| anyhow::anyhow!("schedule {}: {e}", r.get::<_, &str>("name")))?;
         Ok(Row {
             id: r.get("id"),
-            spec: ScheduleSpec {
-                name: name.clone(),
-                description: r.get("description"),
-                cron: r.get("cron"),
-                time_zone: r.get("time_zone"),
-                job_type,
-                targets,
-                commands,
-                limits,
-                overlap,
-                catch_up: Some(Duration::from_millis(
-                    u64::try_from(catch_up_ms).unwrap_or(0),
-                )),
-                paused: None,
-            },
+            spec,
             paused: r.get("paused"),
             next_tick_at: r.get("next_tick_at"),
             created_at: r.get("created_at"),

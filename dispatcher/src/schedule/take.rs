@@ -12,7 +12,7 @@ use crate::error::Result;
 use chrono::{DateTime, Duration, Utc};
 use deadpool_postgres::{Client, Transaction};
 use netraven_shared::broker::{self, Outgoing, SUBMIT_KEY};
-use netraven_shared::domain::{JobStatus, JobType};
+use netraven_shared::domain::JobStatus;
 use netraven_shared::schedule::plan::{self, Take};
 use netraven_shared::schedule::{Calendar, Overlap, ScheduleSpec};
 use netraven_shared::telemetry::metrics;
@@ -67,7 +67,7 @@ pub(super) struct Page {
 }
 
 const DUE_SQL: &str = "
-SELECT id, name, cron, time_zone, job_type, targets, commands, limits, overlap, catch_up_ms,
+SELECT id, name, description, cron, time_zone, job_type, targets, commands, limits, overlap, catch_up_ms,
        next_tick_at
 FROM schedules
 WHERE NOT paused AND next_tick_at <= $1
@@ -223,22 +223,7 @@ async fn take_one(
 
 /// The schedule as stored, checked again: the row may predate a rule, or be hand-made.
 fn definition(row: &Row) -> std::result::Result<(ScheduleSpec, Calendar), String> {
-    let json = |col: &str| row.get::<_, serde_json::Value>(col);
-    let spec = ScheduleSpec {
-        name: row.get("name"),
-        description: String::new(),
-        cron: row.get("cron"),
-        time_zone: row.get("time_zone"),
-        job_type: JobType::from_str(row.get("job_type"))?,
-        targets: serde_json::from_value(json("targets")).map_err(|e| format!("targets: {e}"))?,
-        commands: serde_json::from_value(json("commands")).map_err(|e| format!("commands: {e}"))?,
-        limits: serde_json::from_value(json("limits")).map_err(|e| format!("limits: {e}"))?,
-        overlap: Overlap::parse(row.get("overlap"))?,
-        catch_up: Some(std::time::Duration::from_millis(
-            u64::try_from(row.get::<_, i64>("catch_up_ms")).unwrap_or(0),
-        )),
-        paused: None,
-    };
+    let spec = ScheduleSpec::from_row(row)?;
     let calendar = spec.check()?;
     Ok((spec, calendar))
 }

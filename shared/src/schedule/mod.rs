@@ -180,6 +180,39 @@ impl ScheduleFile {
     }
 }
 
+impl ScheduleSpec {
+    /// The definition a `schedules` row holds (a query selecting its `name`,
+    /// `description`, `cron`, `time_zone`, `job_type`, `targets`, `commands`, `limits`,
+    /// `overlap` and `catch_up_ms`), read as stored: `catch_up` is always set, `paused`
+    /// never (the row's state is the caller's). Not checked: see [`ScheduleSpec::check`].
+    pub fn from_row(row: &tokio_postgres::Row) -> Result<ScheduleSpec, String> {
+        let json = |col: &str| row.get::<_, serde_json::Value>(col);
+        let unreadable = |what: &str, e: &dyn std::fmt::Display| {
+            format!("its stored {what} cannot be read: {e}")
+        };
+        Ok(ScheduleSpec {
+            name: row.get("name"),
+            description: row.get("description"),
+            cron: row.get("cron"),
+            time_zone: row.get("time_zone"),
+            job_type: row
+                .get::<_, &str>("job_type")
+                .parse()
+                .map_err(|e: String| unreadable("job type", &e))?,
+            targets: serde_json::from_value(json("targets"))
+                .map_err(|e| unreadable("targets", &e))?,
+            commands: serde_json::from_value(json("commands"))
+                .map_err(|e| unreadable("commands", &e))?,
+            limits: serde_json::from_value(json("limits")).map_err(|e| unreadable("limits", &e))?,
+            overlap: Overlap::parse(row.get("overlap"))?,
+            catch_up: Some(Duration::from_millis(
+                u64::try_from(row.get::<_, i64>("catch_up_ms")).unwrap_or(0),
+            )),
+            paused: None,
+        })
+    }
+}
+
 /// The request id of a schedule's tick: the same on every dispatcher, so that the intake
 /// makes one job of a tick sent twice.
 pub fn request_id(name: &str, tick: DateTime<Utc>) -> String {
