@@ -16,11 +16,13 @@
 //! | [`proxy`] | a TCP proxy that forwards, blackholes, drops or refuses every connection |
 //! | [`standby`] | a Postgres primary and its streaming replica of the test's own, and failover |
 //! | [`tls`] | a test CA and TLS-terminating proxies in front of RabbitMQ and Postgres |
+//! | [`sshd`] | OpenSSH's server of the test's own (keys, jump host) and client keys from `ssh-keygen` |
 //!
 //! A service that cannot be reached fails the test with the command that starts it.
 
 pub mod cluster;
 pub mod proxy;
+pub mod sshd;
 pub mod standby;
 pub mod tls;
 
