@@ -54,6 +54,9 @@ pub struct InventoryCredential {
     pub tags: Vec<String>,
     /// Relative to the inventory file's folder.
     pub secret_file: String,
+    /// The credential's own enable secret, when it has one; relative as `secret_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_secret_file: Option<String>,
 }
 
 /// A device entry.
@@ -114,25 +117,22 @@ pub(crate) fn write(
     let mut creds = Vec::with_capacity(credentials.len());
     for c in credentials {
         let name = file_name(&c.name);
-        let secret_path = dir.join(&name);
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&secret_path)
-            .map_err(io_err(&secret_path))?;
-        // The mode above applies to new files only.
-        f.set_permissions(fs::Permissions::from_mode(0o600))
-            .map_err(io_err(&secret_path))?;
-        f.write_all(c.password.as_bytes())
-            .map_err(io_err(&secret_path))?;
+        write_secret(&dir.join(&name), c.password.as_bytes())?;
+        let enable_secret_file = match &c.enable_secret {
+            Some(enable) => {
+                let enable_name = format!("{name}.enable");
+                write_secret(&dir.join(&enable_name), enable.as_bytes())?;
+                Some(format!("{dir_name}/{enable_name}"))
+            }
+            None => None,
+        };
         creds.push(InventoryCredential {
             name: c.name.clone(),
             username: c.username.clone(),
             priority: c.priority,
             tags: c.tags.clone(),
             secret_file: format!("{dir_name}/{name}"),
+            enable_secret_file,
         });
     }
     let tags: std::collections::BTreeSet<&String> = credentials
@@ -159,6 +159,21 @@ pub(crate) fn write(
     };
     let yaml = serde_yaml_ng::to_string(&file)?;
     fs::write(path, yaml).map_err(io_err(path))
+}
+
+/// Writes one secret to a file only its owner may read.
+fn write_secret(path: &Path, secret: &[u8]) -> Result<(), SimError> {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_err(path))?;
+    // The mode above applies to new files only.
+    f.set_permissions(fs::Permissions::from_mode(0o600))
+        .map_err(io_err(path))?;
+    f.write_all(secret).map_err(io_err(path))
 }
 
 /// Reads an inventory file back (for tests and tools).

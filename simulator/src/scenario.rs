@@ -144,6 +144,7 @@ pub fn standard_credentials(seed: u64) -> Vec<CredentialSpec> {
         password: Rng::new(seed, &format!("credential/{name}")).string(20, ALNUM),
         priority,
         tags: vec!["fleet".to_string()],
+        enable_secret: None,
     })
     .collect()
 }

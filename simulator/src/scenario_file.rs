@@ -117,6 +117,7 @@ pub fn build(file: &ScenarioFile, devices: Option<usize>, seed: u64) -> Result<F
                 }),
                 priority: c.priority,
                 tags: c.tags.clone(),
+                enable_secret: None,
             })
             .collect(),
     };

@@ -139,6 +139,10 @@ pub struct CredentialSpec {
     /// Lower is tried first.
     pub priority: i32,
     pub tags: Vec<String>,
+    /// The credential's own enable secret, if it carries one (the login password
+    /// answers the enable prompt otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_secret: Option<String>,
 }
 
 impl fmt::Debug for CredentialSpec {
@@ -149,6 +153,10 @@ impl fmt::Debug for CredentialSpec {
             .field("password", &"<redacted>")
             .field("priority", &self.priority)
             .field("tags", &self.tags)
+            .field(
+                "enable_secret",
+                &self.enable_secret.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }

@@ -94,6 +94,7 @@ pub fn credential(name: &str, username: &str, password: &str) -> Credential {
         password: password.into(),
         priority: 10,
         tags: Vec::new(),
+        enable_secret: None,
     })
 }
 
@@ -101,6 +102,12 @@ impl Credential {
     /// Lower is tried first.
     pub fn priority(mut self, priority: i32) -> Credential {
         self.0.priority = priority;
+        self
+    }
+
+    /// The credential's own enable secret, apart from its password.
+    pub fn enable_secret(mut self, secret: &str) -> Credential {
+        self.0.enable_secret = Some(secret.to_string());
         self
     }
 

@@ -140,10 +140,19 @@ async fn logged_in(
     };
     let mut session: Option<Session> = None;
     let mut unopenable = Vec::new();
+    // Credentials that logged in but whose enable secret the device refused.
+    let mut enable_refused: Vec<&str> = Vec::new();
     let mut reconnects = 0;
     let mut index = 0;
     while let Some(credential) = task.credentials.get(index) {
-        let secret = match ctx.keys.open(&credential.sealed_secret) {
+        let opened = ctx.keys.open(&credential.sealed_secret).and_then(|secret| {
+            let enable = match &credential.sealed_enable {
+                Some(sealed) => Some(ctx.keys.open(sealed)?),
+                None => None,
+            };
+            Ok((secret, enable))
+        });
+        let (secret, enable) = match opened {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(credential.id = credential.id, error = %e, "credential skipped");
@@ -195,7 +204,7 @@ async fn logged_in(
                 let mut device = Device {
                     profile: &profile,
                     session: s,
-                    secret: &secret,
+                    enable_secret: Some(enable.as_ref().unwrap_or(&secret)),
                     timeouts,
                     output: &mut progress.output,
                 };
@@ -204,7 +213,19 @@ async fn logged_in(
                 if let Some(s) = session.take() {
                     s.close().await;
                 }
-                return done.map(|d| (Some(credential.id), d));
+                match done {
+                    Err(f) if f.enable_refused => {
+                        // In, but not privileged: the next credential may be both, on a
+                        // connection of its own.
+                        if let Some(last) = progress.attempts.last_mut() {
+                            last.outcome = AttemptOutcome::EnableRefused;
+                        }
+                        enable_refused.push(credential.name.as_str());
+                        index += 1;
+                        continue;
+                    }
+                    done => return done.map(|d| (Some(credential.id), d)),
+                }
             }
             Ok(AuthOutcome::Rejected) => {
                 progress.attempts.push(record(AttemptOutcome::Rejected));
@@ -223,6 +244,29 @@ async fn logged_in(
     }
     if let Some(s) = session.take() {
         s.close().await;
+    }
+    if !enable_refused.is_empty() {
+        let rejected = progress.attempts.len() - enable_refused.len();
+        let mut reason = format!(
+            "enable refused: the device accepted the login of {} but not {} enable secret",
+            enable_refused.join(", "),
+            if enable_refused.len() == 1 {
+                "its"
+            } else {
+                "their"
+            }
+        );
+        if rejected > 0 {
+            reason.push_str(&format!("; {rejected} other credentials were rejected"));
+        }
+        if !unopenable.is_empty() {
+            reason.push_str(&format!(
+                "; {} could not be opened: {}",
+                unopenable.len(),
+                unopenable.join(", ")
+            ));
+        }
+        return Err(DeviceFailure::new(Outcome::AuthFailed, reason));
     }
     let rejected = progress.attempts.len();
     match (rejected, unopenable.is_empty()) {

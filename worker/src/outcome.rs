@@ -7,6 +7,9 @@ use netraven_shared::domain::Outcome;
 pub struct DeviceFailure {
     pub outcome: Outcome,
     pub reason: String,
+    /// The device took the login but refused the credential's enable secret: the next
+    /// credential may still get in (see `device.rs`).
+    pub enable_refused: bool,
 }
 
 impl DeviceFailure {
@@ -20,7 +23,24 @@ impl DeviceFailure {
             std::borrow::Cow::Borrowed(_) => reason,
             std::borrow::Cow::Owned(escaped) => escaped,
         };
-        DeviceFailure { outcome, reason }
+        DeviceFailure {
+            outcome,
+            reason,
+            enable_refused: false,
+        }
+    }
+
+    /// `AUTH_FAILED`, "enable refused": the login was accepted, privileged mode was not.
+    pub fn enable_refused(command: &str) -> DeviceFailure {
+        DeviceFailure {
+            enable_refused: true,
+            ..DeviceFailure::new(
+                Outcome::AuthFailed,
+                format!(
+                    "enable refused: the device did not accept the enable secret for {command:?}"
+                ),
+            )
+        }
     }
 
     /// The failure of a session error, its reason naming the timeout that ran out.

@@ -16,6 +16,8 @@ pub enum AttemptOutcome {
     Rejected,
     /// The attempt could not finish (timeout, connection lost).
     Error,
+    /// The device took the login but refused the credential's enable secret.
+    EnableRefused,
 }
 
 impl AttemptOutcome {
@@ -24,6 +26,7 @@ impl AttemptOutcome {
             AttemptOutcome::Success => "SUCCESS",
             AttemptOutcome::Rejected => "REJECTED",
             AttemptOutcome::Error => "ERROR",
+            AttemptOutcome::EnableRefused => "ENABLE_REFUSED",
         }
     }
 }

@@ -59,6 +59,7 @@ pub(crate) fn devices(count: usize) -> Vec<ResolvedDevice> {
                 name: format!("cred-{i}"),
                 username: format!("user{i}"),
                 sealed_secret: format!("nrv1:k20260101000000-abcd:{}", "A".repeat(60)),
+                sealed_enable: None,
             })
         })
         .collect();

@@ -41,7 +41,10 @@ pub struct Credential {
     pub priority: i32,
     pub tags: Vec<String>,
     pub secret: SecretString,
-    /// The secret was written in the file itself.
+    /// Its own privileged-mode secret (`enable_secret_env`, `enable_secret_file` or
+    /// `enable_secret`), when it has one.
+    pub enable_secret: Option<SecretString>,
+    /// A secret was written in the file itself.
     pub inline: bool,
 }
 
@@ -52,6 +55,7 @@ impl std::fmt::Debug for Credential {
             .field("username", &self.username)
             .field("priority", &self.priority)
             .field("tags", &self.tags)
+            .field("enable_secret", &self.enable_secret.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -170,12 +174,19 @@ pub async fn import(
     }
     let inv = read.inventory;
     let mut sealed = Vec::with_capacity(inv.credentials.len());
+    let mut sealed_enable: Vec<Option<String>> = Vec::with_capacity(inv.credentials.len());
     let mut inline = Vec::new();
     for c in &inv.credentials {
         if c.inline {
             inline.push(c.name.clone());
         }
         sealed.push(keyring.seal(&c.secret)?);
+        sealed_enable.push(
+            c.enable_secret
+                .as_ref()
+                .map(|s| keyring.seal(s))
+                .transpose()?,
+        );
     }
     let mut aliases = BTreeMap::new();
     for d in &inv.devices {
@@ -222,11 +233,12 @@ pub async fn import(
         .collect();
     let c_prio: Vec<i32> = inv.credentials.iter().map(|c| c.priority).collect();
     tx.execute(
-        "INSERT INTO credentials (name, username, priority, sealed_secret)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[])
+        "INSERT INTO credentials (name, username, priority, sealed_secret, sealed_enable)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[])
          ON CONFLICT (name) DO UPDATE SET username = EXCLUDED.username, priority = EXCLUDED.priority,
-             sealed_secret = EXCLUDED.sealed_secret, updated_at = now()",
-        &[&c_names, &c_users, &c_prio, &sealed],
+             sealed_secret = EXCLUDED.sealed_secret, sealed_enable = EXCLUDED.sealed_enable,
+             updated_at = now()",
+        &[&c_names, &c_users, &c_prio, &sealed, &sealed_enable],
     )
     .await?;
     let (pair_a, pair_t): (Vec<&str>, Vec<&str>) = inv

@@ -91,6 +91,12 @@ struct RawCredential {
     secret_file: Option<Spanned<String>>,
     #[serde(default)]
     secret: Option<Spanned<SecretString>>,
+    #[serde(default)]
+    enable_secret_env: Option<Spanned<String>>,
+    #[serde(default)]
+    enable_secret_file: Option<Spanned<String>>,
+    #[serde(default)]
+    enable_secret: Option<Spanned<SecretString>>,
 }
 
 fn default_priority() -> i32 {
@@ -225,15 +231,40 @@ pub fn read_str(text: &str, base: &Path, profiles: &Profiles) -> Read {
             problems.add(c.username.span(), format!("{owner}: username is empty"));
         }
         let tags = tags_of(&c.tags, &owner, &declared, &mut problems, &mut read);
-        let secret = secret_of(&c, node.span(), &owner, base, &mut problems);
-        if let Some((secret, inline)) = secret {
+        let login = Given {
+            what: "secret",
+            env: c.secret_env.as_ref(),
+            file: c.secret_file.as_ref(),
+            inline: c.secret.as_ref(),
+        };
+        let enable = Given {
+            what: "enable_secret",
+            env: c.enable_secret_env.as_ref(),
+            file: c.enable_secret_file.as_ref(),
+            inline: c.enable_secret.as_ref(),
+        };
+        let secret = match login.read(&owner, base, &mut problems) {
+            Some(Some(found)) => Some(found),
+            Some(None) => {
+                problems.add(
+                    node.span(),
+                    format!("{owner}: give exactly one of secret_env, secret_file or secret"),
+                );
+                None
+            }
+            None => None,
+        };
+        let enable = enable.read(&owner, base, &mut problems);
+        if let (Some((secret, inline)), Some(enable)) = (secret, enable) {
+            let enable_inline = enable.as_ref().is_some_and(|(_, inline)| *inline);
             read.inventory.credentials.push(Credential {
                 name: c.name.to_string(),
                 username: c.username.to_string(),
                 priority: c.priority,
                 tags,
                 secret,
-                inline,
+                enable_secret: enable.map(|(s, _)| s),
+                inline: inline || enable_inline,
             });
         }
     }
@@ -390,59 +421,85 @@ fn tags_of(
     names
 }
 
-/// The credential's secret and whether it was inline, or `None` with the problem recorded.
-fn secret_of(
-    c: &RawCredential,
-    entry: &Span,
-    owner: &str,
-    base: &Path,
-    problems: &mut Problems,
-) -> Option<(SecretString, bool)> {
-    let (secret, inline, span) = match (&c.secret_env, &c.secret_file, &c.secret) {
-        (Some(var), None, None) => match std::env::var(var.as_str()) {
-            Ok(value) => (SecretString::from(value), false, var.span()),
-            Err(_) => {
-                problems.add(
-                    var.span(),
-                    format!(
-                        "{owner}: environment variable {} is not set (or not UTF-8)",
-                        var.as_str()
-                    ),
-                );
-                return None;
-            }
-        },
-        (None, Some(file), None) => {
-            let path = base.join(file.as_str());
-            match std::fs::read_to_string(&path) {
-                Ok(value) => (
-                    SecretString::from(value.trim_end_matches(['\n', '\r']).to_string()),
-                    false,
-                    file.span(),
-                ),
-                Err(e) => {
+/// One secret of a credential, as the file may give it: from an environment variable, a
+/// file, or inline.
+struct Given<'a> {
+    /// The inline field's name: `secret` or `enable_secret`.
+    what: &'static str,
+    env: Option<&'a Spanned<String>>,
+    file: Option<&'a Spanned<String>>,
+    inline: Option<&'a Spanned<SecretString>>,
+}
+
+impl Given<'_> {
+    /// `Some(Some((secret, inline)))` when given one way, `Some(None)` when not given at
+    /// all, `None` when given wrong (the problem recorded here, except for "not given",
+    /// which only the caller can judge).
+    fn read(
+        &self,
+        owner: &str,
+        base: &Path,
+        problems: &mut Problems,
+    ) -> Option<Option<(SecretString, bool)>> {
+        let what = self.what;
+        let (secret, inline, span) = match (self.env, self.file, self.inline) {
+            (None, None, None) => return Some(None),
+            (Some(var), None, None) => match std::env::var(var.as_str()) {
+                Ok(value) => (SecretString::from(value), false, var.span()),
+                Err(_) => {
                     problems.add(
-                        file.span(),
-                        format!("{owner}: cannot read secret_file {}: {e}", path.display()),
+                        var.span(),
+                        format!(
+                            "{owner}: environment variable {} is not set (or not UTF-8)",
+                            var.as_str()
+                        ),
                     );
                     return None;
                 }
+            },
+            (None, Some(file), None) => {
+                let path = base.join(file.as_str());
+                match std::fs::read_to_string(&path) {
+                    Ok(value) => (
+                        SecretString::from(value.trim_end_matches(['\n', '\r']).to_string()),
+                        false,
+                        file.span(),
+                    ),
+                    Err(e) => {
+                        problems.add(
+                            file.span(),
+                            format!("{owner}: cannot read {what}_file {}: {e}", path.display()),
+                        );
+                        return None;
+                    }
+                }
             }
-        }
-        (None, None, Some(secret)) => ((**secret).clone(), true, secret.span()),
-        _ => {
-            problems.add(
-                entry,
-                format!("{owner}: give exactly one of secret_env, secret_file or secret"),
-            );
+            (None, None, Some(secret)) => ((**secret).clone(), true, secret.span()),
+            (env, file, inline) => {
+                let span = env
+                    .map(|s| s.span())
+                    .or(file.map(|s| s.span()))
+                    .or(inline.map(|s| s.span()));
+                if let Some(span) = span {
+                    problems.add(
+                        span,
+                        format!("{owner}: give exactly one of {what}_env, {what}_file or {what}"),
+                    );
+                }
+                return None;
+            }
+        };
+        if secret.expose_secret().is_empty() {
+            let name = if what == "secret" {
+                "the secret"
+            } else {
+                "the enable secret"
+            };
+            problems.add(span, format!("{owner}: {name} is empty"));
             return None;
         }
-    };
-    if secret.expose_secret().is_empty() {
-        problems.add(span, format!("{owner}: the secret is empty"));
-        return None;
+        Some(Some((secret, inline)))
     }
-    Some((secret, inline))
 }
 
 /// A file the parser refused, where it stopped.
@@ -544,6 +601,34 @@ mod tests {
                 "line 4, column 49: device \"r2\": port 0 is out of range (1 to 65535)",
             ]
         );
+    }
+
+    #[test]
+    fn an_enable_secret_is_optional_and_checked_as_the_secret_is() {
+        let r = read(
+            "credentials:\n  - { name: a, username: u, secret: s, enable_secret: e }\n  - { name: b, username: u, secret: s }\n",
+        );
+        assert!(r.problems.is_empty(), "{:?}", lines(&r));
+        let enables: Vec<bool> = r
+            .inventory
+            .credentials
+            .iter()
+            .map(|c| c.enable_secret.is_some())
+            .collect();
+        assert_eq!(enables, [true, false]);
+        let r = read(
+            "credentials:\n  - { name: a, username: u, secret: s, enable_secret: en-value, enable_secret_env: HOME }\n  - { name: b, username: u, secret: s, enable_secret: '' }\n  - { name: c, username: u, secret: s, enable_secret_env: NRT_SURELY_UNSET_VAR }\n",
+        );
+        let all = lines(&r).join("\n");
+        assert_eq!(
+            lines(&r),
+            [
+                "line 2, column 84: credential \"a\": give exactly one of enable_secret_env, enable_secret_file or enable_secret",
+                "line 3, column 55: credential \"b\": the enable secret is empty",
+                "line 4, column 59: credential \"c\": environment variable NRT_SURELY_UNSET_VAR is not set (or not UTF-8)",
+            ]
+        );
+        assert!(!all.contains("en-value"));
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! window beside its lifetime rate, counts, last use — with a mark on the ones that just
 //! broke.
 //!
-//! Rates count the devices' verdicts only (`SUCCESS` and `REJECTED` attempts), as the
-//! lifetime counters do: an attempt the device never judged (a timeout, a connection
+//! Rates count the devices' verdicts only (`SUCCESS`, and `REJECTED` or `ENABLE_REFUSED`
+//! against), as the lifetime counters do: an attempt the device never judged (a timeout, a connection
 //! lost mid-login) says nothing about the secret.
 
 use super::{ago, number, shown, text, Style};
@@ -78,7 +78,7 @@ pub async fn list(
              FROM credentials c
              CROSS JOIN LATERAL (
                  SELECT count(*) FILTER (WHERE a.outcome = 'SUCCESS') AS ok,
-                        count(*) FILTER (WHERE a.outcome = 'REJECTED') AS rejected
+                        count(*) FILTER (WHERE a.outcome IN ('REJECTED', 'ENABLE_REFUSED')) AS rejected
                  FROM credential_attempts a
                  WHERE a.credential_id = c.id AND a.attempted_at >= $1
              ) w

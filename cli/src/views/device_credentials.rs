@@ -224,9 +224,9 @@ async fn on_device(
         .query(
             "SELECT a.credential_id,
                     count(*) FILTER (WHERE a.outcome = 'SUCCESS' AND a.attempted_at >= $2) AS recent_ok,
-                    count(*) FILTER (WHERE a.outcome = 'REJECTED' AND a.attempted_at >= $2) AS recent_rejected,
+                    count(*) FILTER (WHERE a.outcome IN ('REJECTED', 'ENABLE_REFUSED') AND a.attempted_at >= $2) AS recent_rejected,
                     count(*) FILTER (WHERE a.outcome = 'SUCCESS') AS ok,
-                    count(*) FILTER (WHERE a.outcome = 'REJECTED') AS rejected,
+                    count(*) FILTER (WHERE a.outcome IN ('REJECTED', 'ENABLE_REFUSED')) AS rejected,
                     max(a.attempted_at) FILTER (WHERE a.outcome = 'SUCCESS') AS last_success_at
              FROM job_results r
              JOIN credential_attempts a ON a.job_id = r.job_id AND a.device_id = r.device_id

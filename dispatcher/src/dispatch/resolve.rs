@@ -101,7 +101,7 @@ pub struct Page {
 /// Every enabled credential with its tag ids: a few hundred rows at most. A disabled
 /// credential (`netraven credential disable`) is never tried by a job dispatched after.
 const CREDENTIALS_SQL: &str = "
-SELECT c.id, c.name, c.username, c.sealed_secret, c.priority,
+SELECT c.id, c.name, c.username, c.sealed_secret, c.sealed_enable, c.priority,
        ARRAY(SELECT ct.tag_id FROM credential_tags ct WHERE ct.credential_id = c.id) AS tags
 FROM credentials c WHERE c.enabled";
 
@@ -221,6 +221,7 @@ impl Stream {
                     name: r.get("name"),
                     username: r.get("username"),
                     sealed_secret: r.get("sealed_secret"),
+                    sealed_enable: r.get("sealed_enable"),
                 }),
                 priority: r.get("priority"),
             });

@@ -52,6 +52,10 @@ pub struct TaskCredential {
     pub name: String,
     pub username: String,
     pub sealed_secret: String,
+    /// The credential's own privileged-mode (enable) secret, sealed; absent when it has
+    /// none (the login password answers the enable prompt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_enable: Option<String>,
 }
 
 impl DeviceTask {

@@ -22,7 +22,8 @@ pub struct Metrics {
     pub tasks_published_total: IntCounterVec,
     /// Device tasks finished by workers, by outcome.
     pub tasks_total: IntCounterVec,
-    /// Login attempts, by credential name and outcome (`SUCCESS`, `REJECTED`, `ERROR`).
+    /// Login attempts, by credential name and outcome (`SUCCESS`, `REJECTED`,
+    /// `ENABLE_REFUSED`, `ERROR`).
     pub credential_attempts_total: IntCounterVec,
     /// Time a device took, all phases, by outcome.
     pub device_duration_seconds: HistogramVec,

@@ -18,6 +18,7 @@
 //! | [`deploy`] | the deploy files safe by default (kubernetes, compose, systemd); migrations |
 //! | [`deploy_settings`] | every setting the deploy files name exists |
 //! | [`dispatcher`] | the dispatcher's contract, refusals and final statuses |
+//! | [`enable`] | enable secrets apart from the login; a refused enable tries the next credential |
 //! | [`export`] | `netraven export git`: the history read back with the git CLI |
 //! | [`faults`] | every simulator fault ends in its outcome, by fault family |
 //! | [`freshness`] | the aggregator's backup freshness and schedule gauges, from seeded rows |
@@ -58,6 +59,7 @@ mod deletions;
 mod deploy;
 mod deploy_settings;
 mod dispatcher;
+mod enable;
 mod export;
 mod faults;
 mod forgery;

@@ -43,15 +43,23 @@ async fn no_plaintext_secret_reaches_logs_messages_or_the_database() -> anyhow::
 
     let env = TestEnv::new().await?;
     let mut spec = scenario("multi-vendor", 30, 61)?;
+    // The first credential carries an enable secret of its own, which its devices ask.
+    let first = &mut spec.credentials[0];
+    let own_enable = format!("enable-{}", first.password);
+    first.enable_secret = Some(own_enable.clone());
+    let first_login = (first.username.clone(), first.password.clone());
     for d in &mut spec.devices {
         if d.enable_secret.is_some() {
-            d.enable_secret = d.accepts.first().map(|(_, p)| p.clone());
+            d.enable_secret = match d.accepts.first() {
+                Some(login) if *login == first_login => Some(own_enable.clone()),
+                other => other.map(|(_, p)| p.clone()),
+            };
         }
     }
     let secrets: Vec<String> = spec
         .credentials
         .iter()
-        .map(|c| c.password.clone())
+        .flat_map(|c| std::iter::once(c.password.clone()).chain(c.enable_secret.clone()))
         .collect();
     let fleet = FleetBuilder::from_spec(spec).start().await?;
     env.import(&fleet).await?;

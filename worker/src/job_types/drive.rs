@@ -21,8 +21,10 @@ pub struct Ran {
 pub struct Device<'a> {
     pub profile: &'a Profile,
     pub session: &'a mut Session,
-    /// The secret that logged in: also the enable secret, as on most AAA setups.
-    pub secret: &'a SecretString,
+    /// What answers the enable prompt: the credential's own enable secret, else the
+    /// password that logged in (the same secret on most AAA setups), else nothing (a key
+    /// login with no enable secret: a device that asks refuses it).
+    pub enable_secret: Option<&'a SecretString>,
     /// The timeouts in force for this device (the worker's, with the job's overrides).
     pub timeouts: SshTimeouts,
     /// What the commands' output may take: the task's limit and the worker's budget.
@@ -91,14 +93,12 @@ pub async fn run_commands(
                         .clone()
                         .unwrap_or_else(default_password_prompt);
                     let entered = shell
-                        .enable(enable, &asks, privileged, Some(d.secret))
+                        .enable(enable, &asks, privileged, d.enable_secret)
                         .await
                         .map_err(|e| command_failure(&timeouts, enable, &e))?;
                     if !entered {
-                        return Err(DeviceFailure::new(
-                            Outcome::CommandFailed,
-                            format!("{enable:?} was refused: the device did not accept the enable secret"),
-                        ));
+                        shell.close().await;
+                        return Err(DeviceFailure::enable_refused(enable));
                     }
                 }
             }

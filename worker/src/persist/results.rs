@@ -97,7 +97,8 @@ async fn record_once(pool: &Pool, claimed: &[Claimed<'_>]) -> Result<Written, Wo
                     d.last_success = d.last_success.max(Some(a.at));
                     affinity.insert(result.device_id, (a.credential_id, a.at));
                 }
-                AttemptOutcome::Rejected => {
+                // A refused enable secret is the device's verdict on the credential too.
+                AttemptOutcome::Rejected | AttemptOutcome::EnableRefused => {
                     d.failures += 1;
                     d.last_failure = d.last_failure.max(Some(a.at));
                 }
