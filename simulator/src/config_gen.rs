@@ -8,6 +8,15 @@ use crate::Platform;
 /// Where a `cisco_ios` configuration starts once its volatile lines are gone.
 const IOS_STABLE_HEAD: &str = "\n!\n";
 
+/// Where a `cisco_nxos` configuration starts: a blank line and the command, echoed.
+const NXOS_STABLE_HEAD: &str = "\n!Command: show running-config\n";
+
+/// The first line of an EOS `show running-config`.
+const EOS_COMMAND: &str = "! Command: show running-config";
+
+/// The EOS release the simulated switches run.
+const EOS_RELEASE: &str = "4.31.2F";
+
 /// The NTP server line; IOS prints `ntp clock-period` just before it.
 const NTP_SERVER: &str = "ntp server 10.0.0.1";
 
@@ -25,7 +34,9 @@ pub(crate) struct SessionStamp {
 /// time: on `cisco_ios` and `cisco_xe`, the banner, the byte count, the change and save
 /// times and `ntp clock-period`; on `cisco_xr`, the timestamp, the banner and the change
 /// time; on `cisco_asa`, `: Saved`, `: Written by` and `Cryptochecksum:`; on
-/// `huawei_vrp`, the update time. Other platforms print none.
+/// `huawei_vrp`, the update time; on `cisco_nxos`, `!Running configuration last done at:`
+/// and `!Time:`; on `arista_eos`, `! Command:` and the `! device:` line. Other platforms
+/// print none.
 pub(crate) fn session_text(stable: &str, platform: Platform, stamp: SessionStamp) -> String {
     match platform {
         Platform::CiscoIos | Platform::CiscoXe => ios_session(stable, stamp),
@@ -33,6 +44,8 @@ pub(crate) fn session_text(stable: &str, platform: Platform, stamp: SessionStamp
         Platform::CiscoAsa => asa_session(stable, stamp),
         Platform::HuaweiVrp => vrp_session(stable, stamp),
         Platform::Fortinet => fortinet_session(stable, stamp),
+        Platform::CiscoNxos => nxos_session(stable, stamp),
+        Platform::AristaEos => format!("{EOS_COMMAND}\n{}\n{stable}", eos_device_line(stable)),
         Platform::Linux
         | Platform::JuniperJunos
         | Platform::HpProcurve
@@ -98,6 +111,31 @@ fn fortinet_session(stable: &str, stamp: SessionStamp) -> String {
          #conf_file_ver={}\n{stable}",
         stamp.unix_secs * 10 + stamp.clock_period % 10
     )
+}
+
+/// NX-OS: after the blank line and `!Command: show running-config` the stable text starts
+/// with, when the configuration last changed and the time of this show.
+fn nxos_session(stable: &str, stamp: SessionStamp) -> String {
+    let Some(body) = stable.strip_prefix(NXOS_STABLE_HEAD) else {
+        return stable.to_string();
+    };
+    let changed = stamp
+        .unix_secs
+        .saturating_sub(3_600 + stamp.clock_period % 3_600);
+    format!(
+        "{NXOS_STABLE_HEAD}!Running configuration last done at: {}\n!Time: {}\n{body}",
+        xr_time(changed, None),
+        xr_time(stamp.unix_secs, None),
+    )
+}
+
+/// `! device: HOST (vEOS-lab, EOS-4.31.2F)`: the model and release, after the command.
+fn eos_device_line(stable: &str) -> String {
+    let host = stable
+        .lines()
+        .find_map(|l| l.strip_prefix("hostname "))
+        .unwrap_or("localhost");
+    format!("! device: {host} (vEOS-lab, EOS-{EOS_RELEASE})")
 }
 
 /// VRP: the update time after the version line the stable text starts with.
@@ -206,6 +244,8 @@ pub fn generate(seed: u64, name: &str, platform: Platform, bytes: usize) -> Gene
         Platform::PaloaltoPanos => g.panos(bytes),
         Platform::MikrotikRouteros => g.routeros(bytes),
         Platform::ArubaAoscx => g.aoscx(bytes),
+        Platform::CiscoNxos => g.nxos(bytes),
+        Platform::AristaEos => g.eos(bytes),
     }
     GeneratedConfig {
         text: g.out,
@@ -748,6 +788,146 @@ impl Gen<'_> {
         self.line("https-server vrf mgmt");
     }
 
+    /// NX-OS: a blank line and `!Command: show running-config` ([`nxos_session`] adds the
+    /// times after it), `version`, `feature` lines, `username ... password 5 $5$...`,
+    /// SNMPv3 users, `interface EthernetN/M` with a two-space indent, `boot nxos`.
+    fn nxos(&mut self, bytes: usize) {
+        let admin = format!(
+            "$5${}${}",
+            self.rng.string(8, CRYPT),
+            self.rng.string(43, CRYPT)
+        );
+        self.secrets.push(admin.clone());
+        let auth = format!("0x{}", self.rng.string(32, HEX).to_ascii_lowercase());
+        self.secrets.push(auth.clone());
+        let community = self.secret(10, ALNUM);
+        self.out.push_str(NXOS_STABLE_HEAD);
+        self.line("");
+        self.line("version 9.3(8) Bios:version 05.45");
+        let _ = writeln!(self.out, "hostname {}", self.name);
+        let _ = writeln!(self.out, "vdc {} id 1", self.name);
+        self.line("  limit-resource vlan minimum 16 maximum 4094");
+        self.line("  limit-resource vrf minimum 2 maximum 4096");
+        self.line("feature bgp");
+        self.line("feature interface-vlan");
+        self.line("feature lacp");
+        self.line("");
+        self.line("no password strength-check");
+        let _ = writeln!(
+            self.out,
+            "username netops password 5 {admin}  role network-admin"
+        );
+        self.line("ip domain-lookup");
+        self.line("copp profile strict");
+        let _ = writeln!(
+            self.out,
+            "snmp-server user netops network-admin auth md5 {auth} localizedkey"
+        );
+        let _ = writeln!(
+            self.out,
+            "snmp-server community {community} group network-operator"
+        );
+        self.line("ntp server 10.0.0.1 use-vrf management");
+        self.line("");
+        self.line("vlan 1");
+        self.line("");
+        self.line("vrf context management");
+        self.line("  ip route 0.0.0.0/0 10.0.0.1");
+        self.line("");
+        let until = bytes.saturating_sub(Self::TAIL + 80);
+        let mut n = 1u64;
+        while self.out.len() < until {
+            let desc = *self.rng.pick(DESCRIPTIONS);
+            let (b, c, d) = self.ip();
+            let _ = writeln!(self.out, "interface Ethernet1/{n}");
+            let _ = writeln!(self.out, "  description {desc}");
+            self.line("  no switchport");
+            let _ = writeln!(self.out, "  ip address 10.{b}.{c}.{d}/24");
+            self.line(if n % 3 == 2 {
+                "  shutdown"
+            } else {
+                "  no shutdown"
+            });
+            self.line("");
+            n += 1;
+        }
+        let asn = 64512 + self.rng.below(1000);
+        let (b, c, d) = self.ip();
+        let bgp = self.secret(16, HEX);
+        self.line("interface mgmt0");
+        self.line("  vrf member management");
+        self.line("  ip address 10.0.0.15/24");
+        self.line("line console");
+        self.line("line vty");
+        let _ = writeln!(self.out, "router bgp {asn}");
+        let _ = writeln!(self.out, "  neighbor 10.{b}.{c}.{d}");
+        let _ = writeln!(self.out, "    remote-as {}", asn + 1);
+        let _ = writeln!(self.out, "    password 3 {bgp}");
+        self.line("boot nxos bootflash:/nxos.9.3.8.bin");
+    }
+
+    /// EOS: `!` and `! boot system` (the session adds `! Command:` and `! device:` above),
+    /// `username ... secret sha512`, `interface EthernetN` with a three-space indent,
+    /// `router bgp` with `neighbor ... password 7`, `end`.
+    fn eos(&mut self, bytes: usize) {
+        let user = self.sha512_crypt();
+        let enable = self.sha512_crypt();
+        let community = self.secret(10, ALNUM);
+        self.line("!");
+        self.line("! boot system flash:/vEOS-lab.swi");
+        self.line("!");
+        self.line("no aaa root");
+        self.line("!");
+        let _ = writeln!(
+            self.out,
+            "username netops privilege 15 role network-admin secret sha512 {user}"
+        );
+        self.line("!");
+        let _ = writeln!(self.out, "hostname {}", self.name);
+        self.line("!");
+        let _ = writeln!(self.out, "snmp-server community {community} ro");
+        self.line("!");
+        self.line("spanning-tree mode mstp");
+        self.line("!");
+        let _ = writeln!(self.out, "enable password sha512 {enable}");
+        self.line("!");
+        let until = bytes.saturating_sub(Self::TAIL + 60);
+        let mut n = 1u64;
+        while self.out.len() < until {
+            let desc = *self.rng.pick(DESCRIPTIONS);
+            let (b, c, d) = self.ip();
+            let _ = writeln!(self.out, "interface Ethernet{n}");
+            let _ = writeln!(self.out, "   description {desc}");
+            self.line("   no switchport");
+            let _ = writeln!(self.out, "   ip address 10.{b}.{c}.{d}/24");
+            if n % 3 == 2 {
+                self.line("   shutdown");
+            }
+            self.line("!");
+            n += 1;
+        }
+        let asn = 64512 + self.rng.below(1000);
+        let (b, c, d) = self.ip();
+        let bgp = self.secret(24, ALNUM);
+        self.line("interface Management1");
+        self.line("   ip address 10.0.0.15/24");
+        self.line("!");
+        self.line("ip routing");
+        self.line("!");
+        self.line("ip route 0.0.0.0/0 10.0.0.1");
+        self.line("!");
+        self.line("ntp server 10.0.0.1");
+        self.line("!");
+        let _ = writeln!(self.out, "router bgp {asn}");
+        let _ = writeln!(self.out, "   neighbor 10.{b}.{c}.{d} remote-as {}", asn + 1);
+        let _ = writeln!(self.out, "   neighbor 10.{b}.{c}.{d} password 7 {bgp}");
+        self.line("!");
+        self.line("management api http-commands");
+        self.line("   no shutdown");
+        self.line("!");
+        self.line("end");
+    }
+
     fn junos(&mut self, bytes: usize) {
         let root = self.sha512_crypt();
         let admin = self.sha512_crypt();
@@ -832,6 +1012,42 @@ mod tests {
             assert_eq!(session_text(&text, p, stamp), text);
         }
         assert_eq!(ios_time(0), "00:00:00 UTC Thu Jan 1 1970");
+        assert_eq!(xr_time(1_709_648_525, None), "Tue Mar  5 14:22:05 2024");
         assert_eq!(ios_time(951_825_600), "12:00:00 UTC Tue Feb 29 2000");
+    }
+
+    #[test]
+    fn nxos_and_eos_print_their_header_lines_above_the_stable_text() {
+        let stamp = SessionStamp {
+            unix_secs: 1_709_648_525,
+            clock_period: 17_170_001,
+        };
+        let stable = generate(1, "n1", Platform::CiscoNxos, 3000).text;
+        assert!(stable.starts_with("\n!Command: show running-config\n\nversion 9.3(8)"));
+        let sent = session_text(&stable, Platform::CiscoNxos, stamp);
+        assert!(
+            sent.starts_with(
+                "\n!Command: show running-config\n\
+                 !Running configuration last done at: Tue Mar  5 12:55:24 2024\n\
+                 !Time: Tue Mar  5 14:22:05 2024\n\nversion 9.3(8)"
+            ),
+            "{sent}"
+        );
+        let kept: String = sent
+            .split_inclusive('\n')
+            .filter(|l| !(l.starts_with("!Time: ") || l.starts_with("!Running configuration")))
+            .collect();
+        assert_eq!(kept, stable);
+
+        let stable = generate(1, "e1", Platform::AristaEos, 3000).text;
+        let sent = session_text(&stable, Platform::AristaEos, stamp);
+        assert_eq!(
+            sent,
+            format!(
+                "! Command: show running-config\n! device: e1 (vEOS-lab, EOS-4.31.2F)\n{stable}"
+            )
+        );
+        assert!(stable.starts_with("!\n! boot system flash:/vEOS-lab.swi\n!\n"));
+        assert!(stable.ends_with("!\nend\n"));
     }
 }

@@ -118,6 +118,9 @@ pub(crate) fn apply(
                 }
                 Platform::Fortinet => format!("        set dst 10.{a}.{b}.0 255.255.255.0\n"),
                 Platform::ArubaAoscx => format!("ip route 10.{a}.{b}.0/24 blackhole\n"),
+                Platform::CiscoNxos | Platform::AristaEos => {
+                    format!("ip route 10.{a}.{b}.0/24 Null0\n")
+                }
                 Platform::MikrotikRouteros => format!(
                     "add blackhole dst-address=10.{a}.{b}.0/24\n"
                 ),

@@ -46,11 +46,17 @@ pub enum Platform {
     /// PTY shell only: Aruba AOS-CX, `HOST# ` at login, `no page`, `show running-config`,
     /// `Invalid input: WORD`.
     ArubaAoscx,
+    /// PTY shell only: Cisco NX-OS, `HOST# ` at login (no `enable`), `terminal length 0`,
+    /// `!Time:` in `show running-config`, `--More--`, `% Invalid command at '^' marker.`.
+    CiscoNxos,
+    /// PTY shell only: Arista EOS, `HOST>`, `enable` (a secret only when one is set),
+    /// `HOST#`, `terminal length 0`, ` --More-- `, `% Invalid input (at token N: 'WORD')`.
+    AristaEos,
 }
 
 impl Platform {
     /// Every platform, in a stable order.
-    pub const ALL: [Platform; 12] = [
+    pub const ALL: [Platform; 14] = [
         Platform::Linux,
         Platform::CiscoIos,
         Platform::JuniperJunos,
@@ -63,6 +69,8 @@ impl Platform {
         Platform::PaloaltoPanos,
         Platform::MikrotikRouteros,
         Platform::ArubaAoscx,
+        Platform::CiscoNxos,
+        Platform::AristaEos,
     ];
 
     /// The platforms the preset scenarios mix, a third each (their fleets stay as they
@@ -84,6 +92,8 @@ impl Platform {
             Platform::PaloaltoPanos => "paloalto_panos",
             Platform::MikrotikRouteros => "mikrotik_routeros",
             Platform::ArubaAoscx => "aruba_aoscx",
+            Platform::CiscoNxos => "cisco_nxos",
+            Platform::AristaEos => "arista_eos",
         }
     }
 
@@ -96,7 +106,9 @@ impl Platform {
             | Platform::CiscoXr
             | Platform::CiscoAsa
             | Platform::HpProcurve
-            | Platform::ArubaAoscx => "show running-config",
+            | Platform::ArubaAoscx
+            | Platform::CiscoNxos
+            | Platform::AristaEos => "show running-config",
             Platform::JuniperJunos => "show configuration | display set",
             Platform::HuaweiVrp => "display current-configuration",
             Platform::Fortinet => "show",
@@ -109,7 +121,11 @@ impl Platform {
     pub fn has_enable(self) -> bool {
         matches!(
             self,
-            Platform::CiscoIos | Platform::CiscoXe | Platform::CiscoAsa | Platform::HpProcurve
+            Platform::CiscoIos
+                | Platform::CiscoXe
+                | Platform::CiscoAsa
+                | Platform::HpProcurve
+                | Platform::AristaEos
         )
     }
 }
@@ -171,7 +187,7 @@ pub struct DeviceSpec {
     pub accepts: Vec<(String, String)>,
     /// Approximate size of its running config, in bytes.
     pub config_bytes: usize,
-    /// Secret for `enable` (cisco_ios). `None`: `enable` needs no password.
+    /// Secret for `enable` ([`Platform::has_enable`]). `None`: `enable` needs no password.
     pub enable_secret: Option<String>,
     /// How the device misbehaves; `None` (the default): it does not.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -366,6 +366,55 @@ mod tests {
         );
     }
 
+    /// The refusals the devices print, as recorded (each profile cites its source), are
+    /// errors; their prompts' and pagers' answers are not.
+    #[test]
+    fn recorded_refusals_are_errors_for_nxos_eos_and_aoscx() {
+        let profiles = Profiles::load(None).expect("built-ins parse");
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            (
+                "cisco_nxos",
+                "disable\n          ^\n% Invalid command at '^' marker.\nswitch# ",
+                Some("% Invalid command at '^' marker."),
+            ),
+            ("cisco_nxos", "terminal length 0\nswitch# ", None),
+            (
+                "arista_eos",
+                "show bogus\n% Invalid input (at token 1: 'bogus')\nlocalhost#",
+                Some("% Invalid input (at token 1: 'bogus')"),
+            ),
+            (
+                "arista_eos",
+                "show run\n% Invalid input (privileged mode required)\nlocalhost>",
+                Some("% Invalid input (privileged mode required)"),
+            ),
+            (
+                "arista_eos",
+                "terminal length 0\nPagination disabled.\nlocalhost#",
+                None,
+            ),
+            (
+                "aruba_aoscx",
+                "port-access event-log\n% Command incomplete.\nsw(config)# ",
+                Some("% Command incomplete."),
+            ),
+            (
+                "aruba_aoscx",
+                "ex\n% Ambiguous command.\nsw(config)# ",
+                Some("% Ambiguous command."),
+            ),
+            (
+                "aruba_aoscx",
+                "show frobnication\nInvalid input: frobnication\nsw# ",
+                Some("Invalid input: frobnication"),
+            ),
+        ];
+        for (platform, output, error) in cases {
+            let profile = profiles.get(platform).expect("built in");
+            assert_eq!(profile.error_in(output), *error, "{platform}: {output:?}");
+        }
+    }
+
     #[test]
     fn every_built_in_profile_loads_and_names_a_backup_command() {
         let profiles = Profiles::load(None).expect("built-ins parse");

@@ -1,5 +1,5 @@
 //! The privileged mode of the platforms that have one (`cisco_ios`, `cisco_xe`,
-//! `cisco_asa`, `hp_procurve`): `enable`, its `Password:` prompt, three tries, and each
+//! `cisco_asa`, `hp_procurve`, `arista_eos`): `enable`, its `Password:` prompt, three tries, and each
 //! platform's own words for a wrong secret and for giving up.
 
 use super::{LineResult, ShellState};

@@ -1,8 +1,10 @@
 //! Device behaviour per platform: what an exec request returns, what a shell line does.
 
+pub(crate) mod arista_eos;
 pub(crate) mod aruba_aoscx;
 pub(crate) mod cisco_asa;
 pub(crate) mod cisco_ios;
+pub(crate) mod cisco_nxos;
 pub(crate) mod cisco_xe;
 pub(crate) mod cisco_xr;
 mod enable;
@@ -46,7 +48,9 @@ pub(crate) fn exec(device: &Device, command: &str) -> Option<ExecResult> {
         | Platform::HpProcurve
         | Platform::Fortinet
         | Platform::PaloaltoPanos
-        | Platform::ArubaAoscx => None,
+        | Platform::ArubaAoscx
+        | Platform::CiscoNxos
+        | Platform::AristaEos => None,
     }
 }
 
@@ -112,6 +116,8 @@ pub(crate) fn banner(device: &Device) -> String {
         Platform::PaloaltoPanos => paloalto_panos::BANNER.to_string(),
         Platform::MikrotikRouteros => mikrotik_routeros::BANNER.to_string(),
         Platform::ArubaAoscx => aruba_aoscx::BANNER.to_string(),
+        Platform::CiscoNxos => cisco_nxos::BANNER.to_string(),
+        Platform::AristaEos => arista_eos::BANNER.to_string(),
         Platform::HuaweiVrp => "\nInfo: The max number of VTY users is 10, and the number\n      of current VTY users on line is 1.\n".to_string(),
         Platform::JuniperJunos => {
             "--- JUNOS 21.4R3-S5 Kernel 64-bit  JNPR-12.1-20230321\n".to_string()
@@ -141,6 +147,8 @@ pub(crate) fn prompt(device: &Device, state: &ShellState) -> String {
         Platform::PaloaltoPanos => paloalto_panos::prompt(device, state),
         Platform::MikrotikRouteros => mikrotik_routeros::prompt(device, state),
         Platform::ArubaAoscx => aruba_aoscx::prompt(device, state),
+        Platform::CiscoNxos => cisco_nxos::prompt(device, state),
+        Platform::AristaEos => arista_eos::prompt(device, state),
     }
 }
 
@@ -158,6 +166,8 @@ pub(crate) fn pager(platform: Platform) -> (&'static str, &'static str) {
         Platform::PaloaltoPanos => (paloalto_panos::MORE, paloalto_panos::MORE_ERASE),
         Platform::MikrotikRouteros => (MORE, cisco_ios::MORE_ERASE),
         Platform::ArubaAoscx => (aruba_aoscx::MORE, aruba_aoscx::MORE_ERASE),
+        Platform::CiscoNxos => (cisco_nxos::MORE, cisco_nxos::MORE_ERASE),
+        Platform::AristaEos => (MORE, cisco_ios::MORE_ERASE),
     }
 }
 
@@ -180,6 +190,8 @@ pub(crate) fn line(
         Platform::PaloaltoPanos => paloalto_panos::line(device, state, line),
         Platform::MikrotikRouteros => mikrotik_routeros::line(device, line),
         Platform::ArubaAoscx => aruba_aoscx::line(device, state, line),
+        Platform::CiscoNxos => cisco_nxos::line(device, state, line),
+        Platform::AristaEos => arista_eos::line(device, state, line, secret),
     }
 }
 
@@ -211,7 +223,7 @@ pub(crate) fn parse(line: &str, table: &[Syntax]) -> Result<(usize, Option<u32>)
     for (i, syn) in table.iter().enumerate() {
         let mut ok = 0;
         for ((_, typed), kw) in words.iter().zip(syn.keywords) {
-            if kw.starts_with(typed) && (typed.len() >= 2 || typed == kw) {
+            if accepts(kw, typed) {
                 ok += 1;
             } else {
                 break;
@@ -237,6 +249,25 @@ pub(crate) fn parse(line: &str, table: &[Syntax]) -> Result<(usize, Option<u32>)
         .map(|(o, _)| *o)
         .unwrap_or(0);
     Err(offset)
+}
+
+/// The typed words begin an entry of `table` but stop short of its last keyword (`show`
+/// alone): the device asks for the rest rather than naming a bad word.
+pub(crate) fn incomplete(line: &str, table: &[Syntax]) -> bool {
+    let words = words_with_offsets(line);
+    !words.is_empty()
+        && table.iter().any(|syn| {
+            words.len() < syn.keywords.len()
+                && words
+                    .iter()
+                    .zip(syn.keywords)
+                    .all(|((_, typed), kw)| accepts(kw, typed))
+        })
+}
+
+/// A typed word abbreviates keyword `kw` (two letters at least, or the whole keyword).
+fn accepts(kw: &str, typed: &str) -> bool {
+    kw.starts_with(typed) && (typed.len() >= 2 || typed == kw)
 }
 
 fn words_with_offsets(line: &str) -> Vec<(usize, &str)> {

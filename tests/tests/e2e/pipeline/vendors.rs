@@ -1,7 +1,8 @@
 //! One platform at a time, end to end: a `config_backup` job against simulated devices of
 //! that platform stores each configuration as the simulator holds it (its volatile lines
-//! gone, paging turned off with the platform's own command), and a command the device
-//! does not know ends in COMMAND_FAILED with the device's own words.
+//! gone, paging turned off with the platform's own command), a second backup finds each
+//! configuration UNCHANGED (the lines printed anew in that session make no version), and a
+//! command the device does not know ends in COMMAND_FAILED with the device's own words.
 
 use super::truth::JOB_TIMEOUT;
 use netraven_shared::domain::{JobStatus, Outcome};
@@ -16,6 +17,9 @@ struct Case {
     /// The command that turns paging off, as the device must have seen it (none on an
     /// exec channel).
     paging_off: Option<&'static str>,
+    /// The last device has no enable secret, as the platform ships (`enable` gives `#` at
+    /// once); the others have one.
+    open_enable: bool,
     /// A command the device refuses, and the words its refusal must hold.
     bad: &'static str,
     words: &'static str,
@@ -32,7 +36,7 @@ async fn backs_up(case: Case) -> anyhow::Result<()> {
         d.tags = vec![tag.to_string()];
         d.accepts = vec![("netops".into(), SECRET.into())];
         d.config_bytes = bytes;
-        if case.platform.has_enable() {
+        if case.platform.has_enable() && !(case.open_enable && i == 3) {
             d.enable_secret = Some(SECRET.into());
         }
         fleet = fleet.device(d);
@@ -85,6 +89,21 @@ async fn backs_up(case: Case) -> anyhow::Result<()> {
         );
     }
 
+    // Again: the device prints its volatile lines anew (a later clock), and none of them
+    // makes a version.
+    let again = env
+        .run_job(&request("config_backup", &[tag], &[]), JOB_TIMEOUT)
+        .await?;
+    assert_eq!(again.counts.status, JobStatus::CompletedSuccess, "{tag}");
+    for r in netraven_dispatcher::job_rows::results(&client, again.id).await? {
+        assert_eq!(
+            (r.config_change.as_deref(), r.config_version),
+            (Some("UNCHANGED"), Some(1)),
+            "{}: the second backup",
+            r.device_name
+        );
+    }
+
     let device = name(1);
     let mut r = request("command", &[], &[&device]);
     r.commands = vec![case.bad.to_string()];
@@ -109,6 +128,7 @@ async fn cisco_xe_devices_are_backed_up() -> anyhow::Result<()> {
     backs_up(Case {
         platform: Platform::CiscoXe,
         paging_off: Some("terminal length 0"),
+        open_enable: false,
         bad: "show frobnication",
         words: "% Invalid input detected at '^' marker.",
     })
@@ -120,6 +140,7 @@ async fn cisco_xr_devices_are_backed_up() -> anyhow::Result<()> {
     backs_up(Case {
         platform: Platform::CiscoXr,
         paging_off: Some("terminal length 0"),
+        open_enable: false,
         bad: "show frobnication",
         words: "% Invalid input detected at '^' marker.",
     })
@@ -131,6 +152,7 @@ async fn cisco_asa_devices_are_backed_up() -> anyhow::Result<()> {
     backs_up(Case {
         platform: Platform::CiscoAsa,
         paging_off: Some("terminal pager 0"),
+        open_enable: false,
         bad: "show frobnication",
         words: "ERROR: % Invalid input detected at '^' marker.",
     })
@@ -142,6 +164,7 @@ async fn huawei_vrp_devices_are_backed_up() -> anyhow::Result<()> {
     backs_up(Case {
         platform: Platform::HuaweiVrp,
         paging_off: Some("screen-length 0 temporary"),
+        open_enable: false,
         bad: "display frobnication",
         words: "Error: Unrecognized command found at '^' position.",
     })
@@ -153,6 +176,7 @@ async fn hp_procurve_devices_are_backed_up() -> anyhow::Result<()> {
     backs_up(Case {
         platform: Platform::HpProcurve,
         paging_off: Some("no page"),
+        open_enable: false,
         bad: "show frobnication",
         words: "Invalid input: frobnication",
     })
@@ -164,6 +188,7 @@ async fn fortinet_devices_are_backed_up() -> anyhow::Result<()> {
     backs_up(Case {
         platform: Platform::Fortinet,
         paging_off: Some("set output standard"),
+        open_enable: false,
         bad: "show frobnication",
         words: "command parse error before 'frobnication'",
     })
@@ -175,6 +200,7 @@ async fn paloalto_panos_devices_are_backed_up() -> anyhow::Result<()> {
     backs_up(Case {
         platform: Platform::PaloaltoPanos,
         paging_off: Some("set cli pager off"),
+        open_enable: false,
         bad: "show frobnication",
         words: "Unknown command: frobnication",
     })
@@ -187,6 +213,7 @@ async fn mikrotik_routeros_devices_are_backed_up() -> anyhow::Result<()> {
     backs_up(Case {
         platform: Platform::MikrotikRouteros,
         paging_off: None,
+        open_enable: false,
         bad: "/frobnicate all",
         words: "bad command name frobnicate (line 1 column 2)",
     })
@@ -198,8 +225,36 @@ async fn aruba_aoscx_devices_are_backed_up() -> anyhow::Result<()> {
     backs_up(Case {
         platform: Platform::ArubaAoscx,
         paging_off: Some("no page"),
+        open_enable: false,
         bad: "show frobnication",
         words: "Invalid input: frobnication",
+    })
+    .await
+}
+
+/// Privileged at login; `!Running configuration last done at:` and `!Time:` in every show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cisco_nxos_devices_are_backed_up() -> anyhow::Result<()> {
+    backs_up(Case {
+        platform: Platform::CiscoNxos,
+        paging_off: Some("terminal length 0"),
+        open_enable: false,
+        bad: "show frobnication",
+        words: "% Invalid command at '^' marker.",
+    })
+    .await
+}
+
+/// `enable` with a secret on two switches and without one on the third (EOS's default),
+/// then `terminal length 0`; `! Command:` and `! device:` above the configuration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arista_eos_devices_are_backed_up() -> anyhow::Result<()> {
+    backs_up(Case {
+        platform: Platform::AristaEos,
+        paging_off: Some("terminal length 0"),
+        open_enable: true,
+        bad: "show frobnication",
+        words: "% Invalid input (at token 1: 'frobnication')",
     })
     .await
 }
