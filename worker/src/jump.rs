@@ -26,16 +26,19 @@
 use crate::keys::Keys;
 use crate::outcome::reason_of_ssh_error;
 use crate::ssh::{AuthOutcome, HostKeyCheck, Session, SshError, SshOptions, SshTimeouts};
+use futures::Stream;
 use netraven_shared::domain::Outcome;
 use netraven_shared::messages::{TaskCredential, TaskJumpHost};
 use std::collections::HashMap;
 use std::future::Future;
+use std::io::Cursor;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::io::StreamReader;
 
 /// A jump host connection with no channel open for this long is closed.
 pub const IDLE_CLOSE: Duration = Duration::from_secs(60);
@@ -148,13 +151,61 @@ impl Drop for Lease {
     }
 }
 
-/// A direct-tcpip channel to a device through its jump hosts, holding its slot: the slot
-/// is given back when the stream is dropped (by the device session's connection task,
-/// when the session ends), right after the channel's close is sent, so a channel waiting
-/// for the slot is opened after the jump host has been told of the close.
+/// What a jump host's channel reads: the data it carries, until its end.
+type Chunks = Pin<Box<dyn Stream<Item = std::io::Result<Cursor<Vec<u8>>>> + Send>>;
+
+/// A direct-tcpip channel to a device through its jump hosts, holding its slot. Dropped
+/// (by the device session's connection task, when the session ends), it sends the
+/// channel's close and only then gives the slot back: the close is queued on the jump
+/// host connection before any channel opened in that slot, so the jump host never has
+/// more than the cap open, not even for a moment.
 pub struct JumpChannel {
-    stream: russh::ChannelStream<russh::client::Msg>,
-    _lease: Lease,
+    reader: StreamReader<Chunks, Cursor<Vec<u8>>>,
+    writer: Pin<Box<dyn AsyncWrite + Send>>,
+    closer: Option<russh::ChannelWriteHalf<russh::client::Msg>>,
+    lease: Option<Lease>,
+}
+
+impl JumpChannel {
+    fn new(channel: russh::Channel<russh::client::Msg>, lease: Lease) -> JumpChannel {
+        let (read, write) = channel.split();
+        let chunks = futures::stream::unfold(read, |mut read| async move {
+            loop {
+                match read.wait().await {
+                    Some(russh::ChannelMsg::Data { data }) => {
+                        return Some((Ok(Cursor::new(data.to_vec())), read));
+                    }
+                    Some(russh::ChannelMsg::Eof | russh::ChannelMsg::Close) | None => return None,
+                    Some(_) => {}
+                }
+            }
+        });
+        JumpChannel {
+            reader: StreamReader::new(Box::pin(chunks) as Chunks),
+            writer: Box::pin(write.make_writer()),
+            closer: Some(write),
+            lease: Some(lease),
+        }
+    }
+}
+
+impl Drop for JumpChannel {
+    fn drop(&mut self) {
+        let closer = self.closer.take();
+        let lease = self.lease.take();
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    if let Some(c) = closer {
+                        let _ = c.close().await;
+                    }
+                    drop(lease);
+                });
+            }
+            // No runtime (process exit): nothing left to tell the jump host.
+            Err(_) => drop((closer, lease)),
+        }
+    }
 }
 
 impl AsyncRead for JumpChannel {
@@ -163,7 +214,7 @@ impl AsyncRead for JumpChannel {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+        Pin::new(&mut self.reader).poll_read(cx, buf)
     }
 }
 
@@ -173,15 +224,15 @@ impl AsyncWrite for JumpChannel {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, data)
+        self.writer.as_mut().poll_write(cx, data)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
+        self.writer.as_mut().poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
+        self.writer.as_mut().poll_shutdown(cx)
     }
 }
 
@@ -292,16 +343,14 @@ impl JumpPool {
                 tokio::time::timeout(timeouts.connect, link.session.open_direct_tcpip(host, port))
                     .await;
             match opened {
-                Ok(Ok(stream)) => {
+                Ok(Ok(channel)) => {
                     entry.touch();
-                    return Ok(JumpChannel {
-                        stream,
-                        _lease: Lease {
-                            entry: Arc::clone(&entry),
-                            _link: link,
-                            _slot: slot,
-                        },
-                    });
+                    let lease = Lease {
+                        entry: Arc::clone(&entry),
+                        _link: link,
+                        _slot: slot,
+                    };
+                    return Ok(JumpChannel::new(channel, lease));
                 }
                 Ok(Err(russh::Error::ChannelOpenFailure(why))) => {
                     return Err(refused(&entry.label, host, port, &why));
@@ -656,6 +705,11 @@ mod tests {
         assert_eq!(site.fleet.connections("b"), 1, "{b:?}");
         assert_eq!(b.opened, 6, "{b:?}");
         assert!(b.most_open <= 2, "{b:?}");
+        // Slots come back once each channel's close is sent.
+        let until = Instant::now() + Duration::from_secs(5);
+        while pool.in_use(&path) > 0 && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         assert_eq!(pool.in_use(&path), 0);
         site.fleet.shutdown().await;
     }

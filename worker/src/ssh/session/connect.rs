@@ -161,12 +161,10 @@ impl Session {
         &self,
         host: &str,
         port: u16,
-    ) -> Result<russh::ChannelStream<client::Msg>, russh::Error> {
-        let channel = self
-            .handle
+    ) -> Result<russh::Channel<client::Msg>, russh::Error> {
+        self.handle
             .channel_open_direct_tcpip(host, u32::from(port), "127.0.0.1", 0)
-            .await?;
-        Ok(channel.into_stream())
+            .await
     }
 
     /// The host key the server presented (already checked); pin it on accept-new.
