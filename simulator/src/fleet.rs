@@ -284,7 +284,11 @@ impl Fleet {
             .iter()
             .filter_map(|d| {
                 let b = d.bastion.as_ref()?;
-                Some((d.name().to_string(), b.spec.clone(), d.spec.accepts.clone()))
+                Some(crate::inventory::Bastion {
+                    name: d.name(),
+                    spec: &b.spec,
+                    accepts: &d.spec.accepts,
+                })
             })
             .collect();
         crate::inventory::write(path, &self.credentials, &self.devices(), &bastions)

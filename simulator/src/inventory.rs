@@ -117,12 +117,20 @@ fn file_name(credential: &str) -> String {
         .to_string()
 }
 
+/// A device of the fleet that plays a bastion: its name, what it reaches, the logins it
+/// accepts.
+pub(crate) struct Bastion<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) spec: &'a crate::BastionSpec,
+    pub(crate) accepts: &'a [(String, String)],
+}
+
 /// Writes `path` and one 0600 secret file per credential in [`secrets_dir`].
 pub(crate) fn write(
     path: &Path,
     credentials: &[CredentialSpec],
     devices: &[RunningDevice],
-    bastions: &[(String, crate::BastionSpec, Vec<(String, String)>)],
+    bastions: &[Bastion<'_>],
 ) -> Result<(), SimError> {
     let dir = secrets_dir(path);
     fs::create_dir_all(&dir).map_err(io_err(&dir))?;
@@ -162,8 +170,13 @@ pub(crate) fn write(
         .collect();
     let mut jump_hosts = Vec::with_capacity(bastions.len());
     let mut behind: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
-    for (name, spec, accepts) in bastions {
-        let Some(d) = devices.iter().find(|d| &d.name == name) else {
+    for &Bastion {
+        name,
+        spec,
+        accepts,
+    } in bastions
+    {
+        let Some(d) = devices.iter().find(|d| d.name == name) else {
             continue;
         };
         let credential = credentials
@@ -176,7 +189,7 @@ pub(crate) fn write(
                 ))
             })?;
         jump_hosts.push(InventoryJumpHost {
-            name: name.clone(),
+            name: name.to_string(),
             host: d.host.to_string(),
             port: d.port,
             credential: credential.name.clone(),
@@ -189,7 +202,7 @@ pub(crate) fn write(
             max_channels: spec.max_channels.unwrap_or(10),
         });
         for target in &spec.reach {
-            behind.entry(target.as_str()).or_insert(name.as_str());
+            behind.entry(target.as_str()).or_insert(name);
         }
     }
     let file = InventoryFile {
