@@ -275,7 +275,7 @@ async fn connect(
     };
     let via = format!("through jump host {}", jump::label(last));
     progress.via = Some(via.clone());
-    progress.phase = "the jump host connection or a channel slot";
+    progress.phase = "waiting for a jump host channel slot or connection";
     let channel = ctx
         .jumps
         .open(

@@ -223,3 +223,74 @@ async fn every_hop_fails_with_its_own_outcome_and_names_the_hop() -> anyhow::Res
     sim.shutdown().await;
     Ok(())
 }
+
+/// The cap holds under load: with one channel allowed, devices wait for the slot within
+/// their own deadline and say so when it runs out; the bastion never has two open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_wait_for_a_slot_within_their_own_deadline() -> anyhow::Result<()> {
+    let mut env = TestEnv::new().await?;
+    env.settings.worker.command_idle_timeout_ms = 30_000;
+    let names = ["hang-1", "hang-2", "hang-3"];
+    let sim = FleetBuilder::new(2205)
+        .device(bastion("bastion-1", &names))
+        .devices(names.iter().map(|n| {
+            let mut d = site_device(n, Platform::Linux);
+            d.fault = Some(Fault::HangAfterLogin);
+            d
+        }))
+        .start()
+        .await?;
+    let devices: Vec<(&str, &[&str], Option<&str>)> =
+        names.iter().map(|n| (*n, &["site"][..], None)).collect();
+    let yaml = inventory(
+        &sim,
+        &[Jump {
+            name: "bastion-1",
+            device: "bastion-1",
+            credential: "jump-cred",
+            key_of: "bastion-1",
+            via: None,
+            max_channels: 1,
+        }],
+        &[("site", Some("bastion-1"))],
+        &devices,
+        &[("jump-cred", JUMP_USER, JUMP_SECRET)],
+    );
+    import(&env, &yaml).await?;
+    let roles = env.start(1);
+    let mut req = request("config_backup", &["site"], &[]);
+    req.limits.device_deadline_ms = Some(2_000);
+    let job = env.run_job(&req, JOB_TIMEOUT).await?;
+    assert_eq!(job.counts.status, JobStatus::CompletedFailure);
+    let client = env.pool.get().await?;
+    let results = netraven_dispatcher::job_rows::results(&client, job.id).await?;
+    let mut waited = 0;
+    for r in &results {
+        eprintln!(
+            "{:<8} {:<10} {}",
+            r.device_name,
+            r.outcome.as_str(),
+            r.reason
+        );
+        assert_eq!(r.outcome, Outcome::Timeout, "{}", r.reason);
+        assert!(
+            r.reason.contains("through jump host bastion-1"),
+            "{}",
+            r.reason
+        );
+        if r.reason
+            .contains("during waiting for a jump host channel slot")
+        {
+            waited += 1;
+        }
+    }
+    assert!(
+        waited >= 1,
+        "a device waited for the slot until its deadline"
+    );
+    let b = sim.bastion("bastion-1").expect("a bastion");
+    assert_eq!(b.most_open, 1, "{b:?}");
+    roles.stop().await?;
+    sim.shutdown().await;
+    Ok(())
+}
