@@ -126,6 +126,25 @@ pub async fn remove(client: &mut deadpool_postgres::Client, name: &str) -> Resul
         };
     };
     let id: i64 = row.get("id");
+    let jumps: Vec<String> = tx
+        .query(
+            "SELECT name FROM jump_hosts WHERE credential_id = $1 ORDER BY name",
+            &[&id],
+        )
+        .await
+        .with_context(|| format!("cannot read credential {name:?}"))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if !jumps.is_empty() {
+        anyhow::bail!(
+            "credential {name:?} is the credential of jump host{} {}: give {} another \
+             credential (inventory import) before removing it",
+            if jumps.len() == 1 { "" } else { "s" },
+            jumps.join(", "),
+            if jumps.len() == 1 { "it" } else { "them" }
+        );
+    }
     tx.execute("DELETE FROM credentials WHERE id = $1", &[&id])
         .await
         .with_context(|| format!("cannot remove credential {name:?}"))?;

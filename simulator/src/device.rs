@@ -28,6 +28,8 @@ pub(crate) struct Device {
     /// OpenSSH public key line, `ssh-ed25519 AAAA... <name>`.
     pub(crate) host_key: String,
     pub(crate) truth: DeviceTruth,
+    /// Set when the device plays a jump host ([`crate::bastion`]).
+    pub(crate) bastion: Option<std::sync::Arc<crate::bastion::Bastion>>,
     /// The epochs at which this device's configuration changed, in order.
     drift_epochs: Mutex<Vec<u64>>,
     /// Configurations printed in sessions so far.
@@ -43,7 +45,12 @@ impl Device {
         port: u16,
         host_key: String,
     ) -> Self {
+        let bastion = spec
+            .bastion
+            .clone()
+            .map(|b| std::sync::Arc::new(crate::bastion::Bastion::new(b)));
         Device {
+            bastion,
             spec,
             seed,
             host,

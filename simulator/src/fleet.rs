@@ -248,6 +248,18 @@ impl Fleet {
             }
             devices.push(device);
         }
+        for d in &devices {
+            if let Some(b) = &d.bastion {
+                let allowed = b
+                    .spec
+                    .reach
+                    .iter()
+                    .filter_map(|name| by_name.get(name).map(|&i| &devices[i]))
+                    .map(|t: &Arc<Device>| SocketAddr::new(t.host, t.port))
+                    .collect();
+                b.allow(allowed);
+            }
+        }
         tracing::info!(
             devices = devices.len(),
             seed = spec.seed,
@@ -267,7 +279,19 @@ impl Fleet {
 
     /// Writes the inventory YAML and its secrets folder (see [`crate::inventory`]).
     pub fn write_inventory(&self, path: &Path) -> Result<(), SimError> {
-        crate::inventory::write(path, &self.credentials, &self.devices())
+        let bastions: Vec<_> = self
+            .devices
+            .iter()
+            .filter_map(|d| {
+                let b = d.bastion.as_ref()?;
+                Some(crate::inventory::Bastion {
+                    name: d.name(),
+                    spec: &b.spec,
+                    accepts: &d.spec.accepts,
+                })
+            })
+            .collect();
+        crate::inventory::write(path, &self.credentials, &self.devices(), &bastions)
     }
 
     /// The token that stops the fleet when cancelled.

@@ -19,6 +19,10 @@
 //! ```
 //!
 //! Each credential's password is the whole content of its secret file (no newline).
+//!
+//! A device that plays a bastion ([`crate::bastion`]) is written as a jump host too
+//! (`jump_hosts:`, with the credential it accepts and its host key), and the devices it
+//! reaches get `jump_host:` naming it.
 
 use std::fs;
 use std::io::Write as _;
@@ -36,7 +40,20 @@ pub struct InventoryFile {
     #[serde(default)]
     pub tags: Vec<InventoryTag>,
     pub credentials: Vec<InventoryCredential>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jump_hosts: Vec<InventoryJumpHost>,
     pub devices: Vec<InventoryDevice>,
+}
+
+/// A jump host entry: a device of the fleet that plays a bastion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryJumpHost {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub credential: String,
+    pub host_key: String,
+    pub max_channels: u32,
 }
 
 /// A tag declaration.
@@ -67,6 +84,8 @@ pub struct InventoryDevice {
     pub port: u16,
     pub platform: Platform,
     pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jump_host: Option<String>,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SimError + '_ {
@@ -101,11 +120,20 @@ fn file_name(credential: &str) -> String {
         .to_string()
 }
 
+/// A device of the fleet that plays a bastion: its name, what it reaches, the logins it
+/// accepts.
+pub(crate) struct Bastion<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) spec: &'a crate::BastionSpec,
+    pub(crate) accepts: &'a [(String, String)],
+}
+
 /// Writes `path` and one 0600 secret file per credential in [`secrets_dir`].
 pub(crate) fn write(
     path: &Path,
     credentials: &[CredentialSpec],
     devices: &[RunningDevice],
+    bastions: &[Bastion<'_>],
 ) -> Result<(), SimError> {
     let dir = secrets_dir(path);
     fs::create_dir_all(&dir).map_err(io_err(&dir))?;
@@ -140,7 +168,45 @@ pub(crate) fn write(
         .flat_map(|c| &c.tags)
         .chain(devices.iter().flat_map(|d| &d.tags))
         .collect();
+    let mut jump_hosts = Vec::with_capacity(bastions.len());
+    let mut behind: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    for &Bastion {
+        name,
+        spec,
+        accepts,
+    } in bastions
+    {
+        let Some(d) = devices.iter().find(|d| d.name == name) else {
+            continue;
+        };
+        let credential = credentials
+            .iter()
+            .find(|c| accepts.contains(&(c.username.clone(), c.password.clone())))
+            .ok_or_else(|| {
+                SimError::InvalidSpec(format!(
+                    "bastion {name:?} accepts no credential of the fleet: the inventory \
+                     cannot log in to it"
+                ))
+            })?;
+        jump_hosts.push(InventoryJumpHost {
+            name: name.to_string(),
+            host: d.host.to_string(),
+            port: d.port,
+            credential: credential.name.clone(),
+            host_key: d
+                .host_key
+                .split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" "),
+            max_channels: spec.max_channels.unwrap_or(10),
+        });
+        for target in &spec.reach {
+            behind.entry(target.as_str()).or_insert(name);
+        }
+    }
     let file = InventoryFile {
+        jump_hosts,
         tags: tags
             .into_iter()
             .map(|name| InventoryTag { name: name.clone() })
@@ -154,6 +220,7 @@ pub(crate) fn write(
                 port: d.port,
                 platform: d.platform,
                 tags: d.tags.clone(),
+                jump_host: behind.get(d.name.as_str()).map(|b| b.to_string()),
             })
             .collect(),
     };

@@ -40,6 +40,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod bastion;
 pub mod config_gen;
 pub mod control;
 mod device;
@@ -58,6 +59,7 @@ mod server;
 mod shell;
 pub mod spec;
 
+pub use bastion::{BastionReport, BastionSpec};
 pub use control::{serve_control, serve_control_on};
 pub use drift::{DeviceDrift, DriftChange, DriftEpoch};
 pub use error::SimError;

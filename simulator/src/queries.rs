@@ -64,6 +64,12 @@ impl Fleet {
             .unwrap_or_default()
     }
 
+    /// What the device did as a jump host; `None` if there is no such device or it
+    /// plays none.
+    pub fn bastion(&self, device: &str) -> Option<crate::BastionReport> {
+        self.device(device)?.bastion.as_ref().map(|b| b.report())
+    }
+
     /// TCP connections `device` has accepted so far.
     pub fn connections(&self, device: &str) -> u64 {
         self.device(device)

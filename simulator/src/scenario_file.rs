@@ -23,6 +23,11 @@
 //! count, else the sum of the `count`s. `drift` (0..=1, default 0) is the share of devices
 //! whose configuration changes each time the fleet drifts (`POST /drift`, see
 //! [`crate::drift`]).
+//!
+//! `bastion: { tags: [site-1], max_channels: 8 }` (optional) adds a device `bastion-1`
+//! that plays a jump host ([`crate::bastion`]) for every device carrying one of `tags`,
+//! and a credential `bastion` (user `jump`, tagged `bastion`) it accepts; the written
+//! inventory puts those devices behind it.
 
 use std::path::Path;
 
@@ -46,7 +51,23 @@ pub struct ScenarioFile {
     #[serde(default)]
     pub drift: Option<f64>,
     pub groups: Vec<DeviceGroup>,
+    /// A jump host in front of the devices with these tags.
+    #[serde(default)]
+    pub bastion: Option<FileBastion>,
 }
+
+/// A bastion in front of some of the fleet.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileBastion {
+    /// Devices with any of these tags are reached through it.
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub max_channels: Option<u32>,
+}
+
+/// The name of a scenario file's bastion device and of its credential.
+pub const BASTION: &str = "bastion-1";
 
 /// A credential; without `password`, one is derived from the seed and the name.
 #[derive(Debug, Clone, Deserialize)]
@@ -160,6 +181,31 @@ pub fn build(file: &ScenarioFile, devices: Option<usize>, seed: u64) -> Result<F
     let drift = file.drift.unwrap_or(0.0);
     if !(0.0..=1.0).contains(&drift) {
         return Err(format!("drift {drift} is not a share in 0..=1"));
+    }
+    let mut credentials = credentials;
+    if let Some(b) = &file.bastion {
+        let password = Rng::new(seed, "credential/bastion").string(20, ALNUM);
+        credentials.push(CredentialSpec {
+            name: "bastion".into(),
+            username: "jump".into(),
+            password: password.clone(),
+            priority: 1000,
+            tags: vec!["bastion".into()],
+            enable_secret: None,
+        });
+        let reach = out
+            .iter()
+            .filter(|d| d.tags.iter().any(|t| b.tags.contains(t)))
+            .map(|d| d.name.clone())
+            .collect();
+        let mut d = DeviceSpec::new(BASTION, Platform::Linux);
+        d.tags = vec!["bastion".into()];
+        d.accepts = vec![("jump".into(), password)];
+        d.bastion = Some(crate::BastionSpec {
+            reach,
+            max_channels: b.max_channels,
+        });
+        out.push(d);
     }
     Ok(FleetSpec {
         seed,

@@ -192,6 +192,10 @@ pub struct DeviceSpec {
     /// How the device misbehaves; `None` (the default): it does not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<Fault>,
+    /// The device also plays a jump host: it opens direct-tcpip channels to the devices
+    /// named here ([`crate::bastion`]). `None` (the default): it refuses every one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bastion: Option<crate::BastionSpec>,
 }
 
 impl DeviceSpec {
@@ -205,6 +209,7 @@ impl DeviceSpec {
             config_bytes: 4096,
             enable_secret: None,
             fault: None,
+            bastion: None,
         }
     }
 }
@@ -223,6 +228,7 @@ impl fmt::Debug for DeviceSpec {
                 &self.enable_secret.as_ref().map(|_| "<redacted>"),
             )
             .field("fault", &self.fault)
+            .field("bastion", &self.bastion)
             .finish()
     }
 }

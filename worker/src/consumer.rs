@@ -89,6 +89,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
             w.large_outputs as usize,
         ),
         settings: w.clone(),
+        jumps: crate::jump::JumpPool::new(),
         name: broker::hostname(),
     });
     let key_reports = crate::key_reports::start(ctx.clone());

@@ -1,6 +1,7 @@
 //! What every device task of one worker shares: the pool, the pinner, the key ring, the
 //! login limits, the profiles and the worker's settings.
 
+use crate::jump::JumpPool;
 use crate::keys::Keys;
 use crate::login_limits::LoginLimits;
 use crate::persist::{Claimer, Pinner};
@@ -27,6 +28,8 @@ pub struct WorkerContext {
     pub timeouts: SshTimeouts,
     /// What devices' output may take of this worker's memory.
     pub output: OutputBudget,
+    /// Shared connections to jump hosts, one per path, with their channel caps.
+    pub jumps: JumpPool,
     /// `host:pid`, recorded with every result.
     pub name: String,
 }

@@ -4,11 +4,12 @@
 use crate::budget::DeviceBudget;
 use crate::context::WorkerContext;
 use crate::job_types::{self, reachability, Device, LoggedInJob, Work};
+use crate::jump;
 use crate::outcome::DeviceFailure;
 use crate::report::{Attempt, AttemptOutcome, DeviceReport, JobDone};
 use crate::ssh::{
     phase_observed, AuthOutcome, HostKeyCheck, OutputAllowance, Phase, Session, SshError,
-    SshOptions,
+    SshOptions, SshTimeouts,
 };
 use chrono::{DateTime, Utc};
 use netraven_shared::domain::{HostKeyPolicy, Outcome};
@@ -22,6 +23,8 @@ const MAX_RECONNECTS: usize = 3;
 /// Where the work stood, readable after the deadline cut it short.
 struct Progress {
     phase: &'static str,
+    /// `through jump host bastion-1 (10.0.0.1:22)` while the device is reached through one.
+    via: Option<String>,
     attempts: Vec<Attempt>,
     /// The login in progress: recorded as an `ERROR` attempt if the deadline cuts it.
     login: Option<(i64, String, Instant, DateTime<Utc>)>,
@@ -35,6 +38,7 @@ pub async fn run(ctx: &WorkerContext, task: &DeviceTask, budget: &DeviceBudget) 
     let deadline = budget.deadline;
     let mut progress = Progress {
         phase: "start",
+        via: None,
         attempts: Vec::new(),
         login: None,
         output: ctx.output.allowance(),
@@ -58,11 +62,18 @@ pub async fn run(ctx: &WorkerContext, task: &DeviceTask, budget: &DeviceBudget) 
             }
             (
                 Outcome::Timeout,
-                format!(
-                    "device deadline of {} ms exceeded during {}",
-                    deadline.as_millis(),
-                    progress.phase
-                ),
+                match &progress.via {
+                    None => format!(
+                        "device deadline of {} ms exceeded during {}",
+                        deadline.as_millis(),
+                        progress.phase
+                    ),
+                    Some(via) => format!(
+                        "device deadline of {} ms exceeded during {} {via}",
+                        deadline.as_millis(),
+                        progress.phase
+                    ),
+                },
                 None,
                 None,
             )
@@ -94,7 +105,7 @@ async fn work(
     let job = match Work::from(task.job_type) {
         Work::Reachability => {
             progress.phase = "connect";
-            return reachability::run(task, budget)
+            return reachability::run(ctx, task, budget)
                 .await
                 .map(|done| (None, done));
         }
@@ -170,15 +181,7 @@ async fn logged_in(
             }
             progress.phase = "connect";
             let check = host_key_check(task.host_key_policy, pinned.clone());
-            let s = Session::connect_with(
-                &task.device.host,
-                task.device.port,
-                &timeouts,
-                check,
-                &options,
-            )
-            .await
-            .map_err(|e| DeviceFailure::ssh(&e, &timeouts))?;
+            let s = connect(ctx, task, &timeouts, check, &options, progress).await?;
             if task.host_key_policy == HostKeyPolicy::AcceptNew && pinned.is_none() {
                 pinned = Some(pin(ctx, task, budget, &s).await?);
             }
@@ -290,6 +293,51 @@ async fn logged_in(
             ),
         )),
     }
+}
+
+/// Connects to the device: directly, or over a channel through its jump hosts (the
+/// worker's shared connection to them, under their cap). A failure through a jump host
+/// says so; a failure of a jump host itself names it.
+async fn connect(
+    ctx: &WorkerContext,
+    task: &DeviceTask,
+    timeouts: &SshTimeouts,
+    check: HostKeyCheck,
+    options: &SshOptions,
+    progress: &mut Progress,
+) -> Result<Session, DeviceFailure> {
+    let Some(last) = task.jump.last() else {
+        return Session::connect_with(
+            &task.device.host,
+            task.device.port,
+            timeouts,
+            check,
+            options,
+        )
+        .await
+        .map_err(|e| DeviceFailure::ssh(&e, timeouts));
+    };
+    let via = format!("through jump host {}", jump::label(last));
+    progress.via = Some(via.clone());
+    progress.phase = "waiting for a jump host channel slot or connection";
+    let channel = ctx
+        .jumps
+        .open(
+            &ctx.keys,
+            &task.jump,
+            &task.device.host,
+            task.device.port,
+            timeouts,
+        )
+        .await
+        .map_err(|e| DeviceFailure::new(e.outcome, e.reason))?;
+    progress.phase = "handshake";
+    Session::over_stream(channel, timeouts, check, options)
+        .await
+        .map_err(|e| {
+            let f = DeviceFailure::ssh(&e, timeouts);
+            DeviceFailure::new(f.outcome, format!("{} ({via})", f.reason))
+        })
 }
 
 fn attempt(

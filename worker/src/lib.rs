@@ -15,6 +15,7 @@
 //! | [`device_text`] | a device's output as stored: text, and the exact bytes when it is not text |
 //! | [`report`] | what a device's work produced: attempts, outcome, snapshot, outputs |
 //! | [`outcome`] | the one mapping from a failure to a per-device outcome |
+//! | [`jump`] | jump hosts: one shared connection per path, its channel cap, per-hop failures |
 //! | [`ssh`] | SSH sessions: per-phase timeouts, host-key pinning, password and keyboard-interactive auth, exec |
 //! | [`platform`] | platform profiles as data (built-in TOML, plus a user folder) |
 //! | [`keys`] | the key ring, reloaded when its file changes or a rotated key shows up |
@@ -33,6 +34,7 @@ pub mod device_text;
 pub mod error;
 pub mod isolate;
 pub mod job_types;
+pub mod jump;
 pub mod key_reports;
 pub mod keys;
 pub mod login_limits;

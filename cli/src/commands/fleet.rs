@@ -36,8 +36,13 @@ pub async fn inventory(settings: &Settings, cmd: InventoryCommand) -> Result<()>
             file.display()
         );
     }
+    let jumps = match done.jump_hosts {
+        0 => String::new(),
+        1 => ", 1 jump host".to_string(),
+        n => format!(", {n} jump hosts"),
+    };
     say!(
-        "imported {} devices, {} credentials, {} tags",
+        "imported {} devices, {} credentials, {} tags{jumps}",
         done.devices,
         done.credentials,
         done.tags

@@ -7,6 +7,11 @@
 //! the writes are one transaction: a file with any problem changes nothing, and `netraven`
 //! exits 10 ([`crate::exit::Exit::Invalid`]) listing them all. A platform given by an
 //! alias (a Netmiko `device_type` such as `cisco_ios_ssh`) is stored as its profile's name.
+//!
+//! Jump hosts (`jump_hosts:`) are imported with the rest: each names its credential (in
+//! the file or stored), its pinned host key and the jump host it is reached through
+//! (`via`). A device's `jump_host:` is the file's word for it (none given: none); a
+//! declared tag's `jump_host:` likewise.
 
 pub mod parse;
 pub mod platforms;
@@ -25,6 +30,7 @@ use std::path::{Path, PathBuf};
 pub struct Inventory {
     pub tags: Vec<Tag>,
     pub credentials: Vec<Credential>,
+    pub jump_hosts: Vec<JumpHost>,
     pub devices: Vec<Device>,
 }
 
@@ -32,6 +38,22 @@ pub struct Inventory {
 pub struct Tag {
     pub name: String,
     pub description: Option<String>,
+    /// The jump host the tag's devices are reached through (unless they name their own).
+    pub jump_host: Option<String>,
+}
+
+/// A jump host (bastion): its credential by name, its pinned host key, and the jump host
+/// it is itself reached through (`via`).
+#[derive(Debug)]
+pub struct JumpHost {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub credential: String,
+    /// An OpenSSH public key line.
+    pub host_key: String,
+    pub via: Option<String>,
+    pub max_channels: u32,
 }
 
 /// A credential, its secret read from `secret_env`, `secret_file` or `secret`.
@@ -70,6 +92,11 @@ pub struct Device {
     /// The platform as the file gave it: the profile's name or one of its aliases.
     pub platform_given: String,
     pub tags: Vec<String>,
+    /// The device's own jump host.
+    pub jump_host: Option<String>,
+    /// Where the device's entry is in the file (its name).
+    pub line: usize,
+    pub column: usize,
 }
 
 /// What an import changed.
@@ -77,6 +104,7 @@ pub struct Device {
 pub struct Imported {
     pub tags: usize,
     pub credentials: usize,
+    pub jump_hosts: usize,
     pub devices: usize,
     /// Credentials whose secret was written inline in the file.
     pub inline_secrets: Vec<String>,
@@ -164,6 +192,8 @@ pub async fn import(
             }
         }
     }
+    problems.extend(check_references(&tx, &read.references).await?);
+    problems.extend(stored_tag_conflicts(&tx, &read.inventory).await?);
     if !problems.is_empty() {
         problems.sort();
         return Err(Invalid {
@@ -247,17 +277,23 @@ pub async fn import(
         .flat_map(|c| c.tags.iter().map(move |t| (c.name.as_str(), t.as_str())))
         .unzip();
     replace_tags(&tx, "credential", &c_names, &pair_a, &pair_t).await?;
+    write_jump_hosts(&tx, &inv).await?;
 
     let d_names: Vec<&str> = inv.devices.iter().map(|d| d.name.as_str()).collect();
     let d_hosts: Vec<&str> = inv.devices.iter().map(|d| d.host.as_str()).collect();
     let d_ports: Vec<i32> = inv.devices.iter().map(|d| i32::from(d.port)).collect();
     let d_platforms: Vec<&str> = inv.devices.iter().map(|d| d.platform.as_str()).collect();
+    let d_jumps: Vec<Option<&str>> = inv.devices.iter().map(|d| d.jump_host.as_deref()).collect();
     tx.execute(
-        "INSERT INTO devices (name, host, port, platform)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[])
+        "INSERT INTO devices (name, host, port, platform, jump_host_id)
+         SELECT d.name, d.host, d.port, d.platform, j.id
+         FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[])
+              AS d(name, host, port, platform, jump)
+         LEFT JOIN jump_hosts j ON j.name = d.jump
          ON CONFLICT (name) DO UPDATE SET host = EXCLUDED.host, port = EXCLUDED.port,
-             platform = EXCLUDED.platform, updated_at = now()",
-        &[&d_names, &d_hosts, &d_ports, &d_platforms],
+             platform = EXCLUDED.platform, jump_host_id = EXCLUDED.jump_host_id,
+             updated_at = now()",
+        &[&d_names, &d_hosts, &d_ports, &d_platforms, &d_jumps],
     )
     .await?;
     let (pair_d, pair_t): (Vec<&str>, Vec<&str>) = inv
@@ -270,10 +306,159 @@ pub async fn import(
     Ok(Imported {
         tags: names.len(),
         credentials: c_names.len(),
+        jump_hosts: inv.jump_hosts.len(),
         devices: d_names.len(),
         inline_secrets: inline,
         aliases,
     })
+}
+
+/// The credentials and jump hosts the file names but does not define, and Postgres does
+/// not have either: one problem each, with its place.
+async fn check_references<C: GenericClient>(
+    db: &C,
+    references: &[parse::Reference],
+) -> Result<Vec<Problem>> {
+    let mut problems = Vec::new();
+    for (kind, table, section) in [
+        ("credential", "credentials", "credentials:"),
+        ("jump host", "jump_hosts", "jump_hosts:"),
+    ] {
+        let wanted: Vec<&str> = references
+            .iter()
+            .filter(|r| r.kind == kind)
+            .map(|r| r.name.as_str())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        let stored: BTreeSet<String> = db
+            .query(
+                &format!("SELECT name FROM {table} WHERE name = ANY($1)"),
+                &[&wanted],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for r in references.iter().filter(|r| r.kind == kind) {
+            if !stored.contains(&r.name) {
+                problems.push(Problem {
+                    line: r.line,
+                    column: r.column,
+                    message: format!(
+                        "{}: unknown {kind} {:?}: it is neither under `{section}` nor stored",
+                        r.owner, r.name
+                    ),
+                });
+            }
+        }
+    }
+    Ok(problems)
+}
+
+/// [`parse::tag_conflicts`] with the jump hosts of the stored tags the file's devices
+/// carry but the file does not declare.
+async fn stored_tag_conflicts<C: GenericClient>(db: &C, inv: &Inventory) -> Result<Vec<Problem>> {
+    let declared: std::collections::HashSet<String> =
+        inv.tags.iter().map(|t| t.name.trim().to_string()).collect();
+    let others: Vec<&str> = inv
+        .devices
+        .iter()
+        .filter(|d| d.jump_host.is_none())
+        .flat_map(|d| d.tags.iter().map(String::as_str))
+        .filter(|t| !declared.contains(*t))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if others.is_empty() {
+        return Ok(Vec::new());
+    }
+    let stored: std::collections::HashMap<String, String> = db
+        .query(
+            "SELECT t.name, j.name FROM tags t JOIN jump_hosts j ON j.id = t.jump_host_id
+             WHERE t.name = ANY($1)",
+            &[&others],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    if stored.is_empty() {
+        return Ok(Vec::new());
+    }
+    let file: std::collections::HashMap<String, String> = inv
+        .tags
+        .iter()
+        .filter_map(|t| Some((t.name.trim().to_string(), t.jump_host.clone()?)))
+        .collect();
+    // The file's own conflicts were found when it was read; only those that need a
+    // stored tag are new here.
+    let mut mixed = parse::tag_conflicts(inv, &file, &declared, &stored);
+    let alone = parse::tag_conflicts(inv, &file, &declared, &Default::default());
+    mixed.retain(|p| !alone.contains(p));
+    Ok(mixed)
+}
+
+/// Upserts the file's jump hosts, then their `via` (a jump host may name one later in
+/// the file), then the jump hosts of the tags the file declares. Postgres refuses a chain
+/// that loops or is too long through stored jump hosts; that refusal is the import's
+/// error, and nothing is written.
+async fn write_jump_hosts<C: GenericClient>(db: &C, inv: &Inventory) -> Result<()> {
+    if !inv.jump_hosts.is_empty() {
+        let names: Vec<&str> = inv.jump_hosts.iter().map(|j| j.name.trim()).collect();
+        let hosts: Vec<&str> = inv.jump_hosts.iter().map(|j| j.host.as_str()).collect();
+        let ports: Vec<i32> = inv.jump_hosts.iter().map(|j| i32::from(j.port)).collect();
+        let creds: Vec<&str> = inv
+            .jump_hosts
+            .iter()
+            .map(|j| j.credential.as_str())
+            .collect();
+        let keys: Vec<&str> = inv.jump_hosts.iter().map(|j| j.host_key.as_str()).collect();
+        let caps: Vec<i32> = inv
+            .jump_hosts
+            .iter()
+            .map(|j| i32::try_from(j.max_channels).unwrap_or(i32::MAX))
+            .collect();
+        let vias: Vec<Option<&str>> = inv.jump_hosts.iter().map(|j| j.via.as_deref()).collect();
+        db.execute(
+            "INSERT INTO jump_hosts (name, host, port, credential_id, host_key, max_channels)
+             SELECT j.name, j.host, j.port, c.id, j.host_key, j.max_channels
+             FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::int[])
+                  AS j(name, host, port, credential, host_key, max_channels)
+             JOIN credentials c ON c.name = j.credential
+             ON CONFLICT (name) DO UPDATE SET host = EXCLUDED.host, port = EXCLUDED.port,
+                 credential_id = EXCLUDED.credential_id, host_key = EXCLUDED.host_key,
+                 max_channels = EXCLUDED.max_channels, updated_at = now()",
+            &[&names, &hosts, &ports, &creds, &keys, &caps],
+        )
+        .await?;
+        db.execute(
+            "UPDATE jump_hosts j SET via_id = v.id
+             FROM unnest($1::text[], $2::text[]) AS p(name, via)
+             LEFT JOIN jump_hosts v ON v.name = p.via
+             WHERE j.name = p.name AND j.via_id IS DISTINCT FROM v.id",
+            &[&names, &vias],
+        )
+        .await
+        .map_err(|e| match e.as_db_error() {
+            Some(db) => anyhow::anyhow!("jump hosts refused: {}", db.message()),
+            None => e.into(),
+        })?;
+    }
+    let tag_names: Vec<&str> = inv.tags.iter().map(|t| t.name.as_str()).collect();
+    let tag_jumps: Vec<Option<&str>> = inv.tags.iter().map(|t| t.jump_host.as_deref()).collect();
+    db.execute(
+        "UPDATE tags t SET jump_host_id = j.id
+         FROM unnest($1::text[], $2::text[]) AS p(name, jump)
+         LEFT JOIN jump_hosts j ON j.name = p.jump
+         WHERE t.name = p.name AND t.jump_host_id IS DISTINCT FROM j.id",
+        &[&tag_names, &tag_jumps],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Makes the tags of the named rows exactly the given (name, tag) pairs.

@@ -14,10 +14,16 @@
 //! `serde_yaml_ng` took: anchors and aliases (`&a`, `*a`) and explicit tags (`!!str`),
 //! each reported with its position; an inventory has no need of them.
 //!
+//! Jump hosts (`jump_hosts:`) are checked the same way: a host key that is not an
+//! OpenSSH public key line, `max_channels` out of range, a `via` chain that loops or is
+//! longer than four hops, a device whose tags name two different jump hosts. The names a
+//! jump host, device or tag refers to (credentials, jump hosts) that the file does not
+//! define are handed back for the import to look up in Postgres.
+//!
 //! Secrets never reach a message: problems name the credential, the variable or the file,
 //! never a value.
 
-use super::{Credential, Device, Inventory, Tag};
+use super::{Credential, Device, Inventory, JumpHost, Tag};
 use marked_yaml::{LoadError, LoaderOptions, Node, Span, Spanned};
 use netraven_worker::platform::Profiles;
 use secrecy::{ExposeSecret, SecretString};
@@ -59,14 +65,33 @@ pub struct Undeclared {
     pub owner: String,
 }
 
+/// A credential or jump host named in the file but not defined in it: a problem unless
+/// Postgres has it already.
+#[derive(Debug)]
+pub struct Reference {
+    /// `credential` or `jump host`.
+    pub kind: &'static str,
+    pub name: String,
+    pub line: usize,
+    pub column: usize,
+    /// `jump host "bastion-1"`, `device "r1"` or `tag "site-a"`.
+    pub owner: String,
+}
+
 /// What reading a file found: the inventory (meaningful only without problems), the
-/// problems, and the tags to look up.
+/// problems, and the tags, credentials and jump hosts to look up.
 #[derive(Debug, Default)]
 pub struct Read {
     pub inventory: Inventory,
     pub problems: Vec<Problem>,
     pub undeclared: Vec<Undeclared>,
+    pub references: Vec<Reference>,
 }
+
+/// The most channels a jump host's `max_channels` may allow.
+pub const MAX_CHANNELS: i64 = 1000;
+/// The longest jump host chain.
+pub const MAX_HOPS: usize = 4;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -74,6 +99,23 @@ struct RawTag {
     name: Spanned<String>,
     #[serde(default)]
     description: Option<String>,
+    #[serde(default)]
+    jump_host: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJumpHost {
+    name: Spanned<String>,
+    host: Spanned<String>,
+    #[serde(default)]
+    port: Option<Spanned<i64>>,
+    credential: Spanned<String>,
+    host_key: Spanned<String>,
+    #[serde(default)]
+    via: Option<Spanned<String>>,
+    #[serde(default)]
+    max_channels: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -114,6 +156,8 @@ struct RawDevice {
     platform: Spanned<String>,
     #[serde(default)]
     tags: Vec<Spanned<String>>,
+    #[serde(default)]
+    jump_host: Option<Spanned<String>>,
 }
 
 fn at(span: &Span) -> (usize, usize) {
@@ -159,23 +203,24 @@ pub fn read_str(text: &str, base: &Path, profiles: &Profiles) -> Read {
     let Some(top) = root.as_mapping() else {
         problems.add(
             root.span(),
-            "an inventory is a mapping of tags, credentials and devices".into(),
+            "an inventory is a mapping of tags, credentials, jump_hosts and devices".into(),
         );
         read.problems = problems.0;
         return read;
     };
-    let mut sections: [&[Node]; 3] = [&[], &[], &[]];
+    let mut sections: [&[Node]; 4] = [&[], &[], &[], &[]];
     for (key, value) in top.iter() {
         let slot = match key.as_str() {
             "tags" => 0,
             "credentials" => 1,
             "devices" => 2,
+            "jump_hosts" => 3,
             other => {
                 problems.add(
                     key.span(),
                     format!(
-                        "unknown section {other:?}: an inventory has tags, credentials and \
-                         devices"
+                        "unknown section {other:?}: an inventory has tags, credentials, \
+                         jump_hosts and devices"
                     ),
                 );
                 continue;
@@ -193,6 +238,7 @@ pub fn read_str(text: &str, base: &Path, profiles: &Profiles) -> Read {
     }
 
     let mut declared: HashMap<String, usize> = HashMap::new();
+    let mut tag_jumps: Vec<(String, Spanned<String>)> = Vec::new();
     for node in sections[0] {
         let Some(t) = entry::<RawTag>(node, "tag", &mut problems) else {
             continue;
@@ -206,9 +252,14 @@ pub fn read_str(text: &str, base: &Path, profiles: &Profiles) -> Read {
                 format!("tag {name:?} is declared twice (first on line {first})"),
             );
         }
+        let jump_host = t.jump_host.as_ref().map(|j| j.as_str().trim().to_string());
+        if let Some(j) = &t.jump_host {
+            tag_jumps.push((format!("tag {name:?}"), j.clone()));
+        }
         read.inventory.tags.push(Tag {
             name: t.name.to_string(),
             description: t.description,
+            jump_host,
         });
     }
 
@@ -269,6 +320,23 @@ pub fn read_str(text: &str, base: &Path, profiles: &Profiles) -> Read {
         }
     }
 
+    let credential_names: HashSet<String> = read
+        .inventory
+        .credentials
+        .iter()
+        .map(|c| c.name.trim().to_string())
+        .collect();
+    jump_hosts(sections[3], &credential_names, &mut problems, &mut read);
+    let jump_names: HashSet<String> = read
+        .inventory
+        .jump_hosts
+        .iter()
+        .map(|j| j.name.clone())
+        .collect();
+    for (owner, j) in &tag_jumps {
+        refer_jump_host(j, owner, &jump_names, &mut problems, &mut read);
+    }
+
     let known = profiles.names().join(", ");
     seen.clear();
     for node in sections[2] {
@@ -326,6 +394,11 @@ pub fn read_str(text: &str, base: &Path, profiles: &Profiles) -> Read {
             }
         };
         let tags = tags_of(&d.tags, &owner, &declared, &mut problems, &mut read);
+        let jump_host = d
+            .jump_host
+            .as_ref()
+            .and_then(|j| refer_jump_host(j, &owner, &jump_names, &mut problems, &mut read));
+        let (line, column) = at(d.name.span());
         read.inventory.devices.push(Device {
             name: d.name.to_string(),
             host: d.host.to_string(),
@@ -333,6 +406,9 @@ pub fn read_str(text: &str, base: &Path, profiles: &Profiles) -> Read {
             platform_given: given.to_string(),
             platform,
             tags,
+            jump_host,
+            line,
+            column,
         });
     }
     // A device's tags are made as they are named (a device's tags group it; a tag no
@@ -350,9 +426,264 @@ pub fn read_str(text: &str, base: &Path, profiles: &Profiles) -> Read {
         .into_iter()
         .filter(|u| u.owner.starts_with("credential") && !device_tags.contains(u.tag.as_str()))
         .collect();
+    let file_tags: HashMap<String, String> = read
+        .inventory
+        .tags
+        .iter()
+        .filter_map(|t| Some((t.name.trim().to_string(), t.jump_host.clone()?)))
+        .collect();
+    let declared_tags: HashSet<String> = read
+        .inventory
+        .tags
+        .iter()
+        .map(|t| t.name.trim().to_string())
+        .collect();
+    problems.0.extend(tag_conflicts(
+        &read.inventory,
+        &file_tags,
+        &declared_tags,
+        &HashMap::new(),
+    ));
     problems.0.sort();
     read.problems = problems.0;
     read
+}
+
+/// Devices that name no jump host of their own but whose tags name two different ones:
+/// which to use would depend on the order of the tags. `file` maps the file's tags to
+/// their jump host, `declared` lists every tag the file declares (its word wins over
+/// Postgres's, even for no jump host), `stored` maps stored tags to theirs.
+pub fn tag_conflicts(
+    inventory: &Inventory,
+    file: &HashMap<String, String>,
+    declared: &HashSet<String>,
+    stored: &HashMap<String, String>,
+) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for d in inventory.devices.iter().filter(|d| d.jump_host.is_none()) {
+        let mut named: Vec<(&str, &str)> = d
+            .tags
+            .iter()
+            .filter_map(|t| {
+                let jump = if declared.contains(t) {
+                    file.get(t)
+                } else {
+                    stored.get(t)
+                };
+                jump.map(|j| (t.as_str(), j.as_str()))
+            })
+            .collect();
+        named.sort_by_key(|&(_, j)| j);
+        named.dedup_by_key(|&mut (_, j)| j);
+        if named.len() > 1 {
+            let list: Vec<String> = named
+                .iter()
+                .map(|(t, j)| format!("tag {t:?} names {j:?}"))
+                .collect();
+            out.push(Problem {
+                line: d.line,
+                column: d.column,
+                message: format!(
+                    "device {:?}: its tags name different jump hosts ({}): give the device \
+                     its own `jump_host:` or correct a tag",
+                    d.name.trim(),
+                    list.join(", ")
+                ),
+            });
+        }
+    }
+    out
+}
+
+/// Checks the `jump_hosts:` section into `read`.
+fn jump_hosts(
+    nodes: &[Node],
+    credentials: &HashSet<String>,
+    problems: &mut Problems,
+    read: &mut Read,
+) {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut vias: Vec<(String, Spanned<String>)> = Vec::new();
+    for node in nodes {
+        let Some(j) = entry::<RawJumpHost>(node, "jump host", problems) else {
+            continue;
+        };
+        let name = j.name.as_str().trim().to_string();
+        let owner = format!("jump host {name:?}");
+        if name.is_empty() {
+            problems.add(j.name.span(), "jump host name is empty".into());
+        } else if let Some(first) = seen.insert(name.clone(), at(j.name.span()).0) {
+            problems.add(
+                j.name.span(),
+                format!("{owner} is declared twice (first on line {first})"),
+            );
+        }
+        if j.host.as_str().trim().is_empty() {
+            problems.add(j.host.span(), format!("{owner}: host is empty"));
+        }
+        let port = match &j.port {
+            None => 22,
+            Some(p) => match u16::try_from(**p) {
+                Ok(port) if port > 0 => port,
+                _ => {
+                    problems.add(
+                        p.span(),
+                        format!("{owner}: port {} is out of range (1 to 65535)", **p),
+                    );
+                    0
+                }
+            },
+        };
+        let max_channels = match &j.max_channels {
+            None => 10,
+            Some(m) if (1..=MAX_CHANNELS).contains(&**m) => **m as u32,
+            Some(m) => {
+                problems.add(
+                    m.span(),
+                    format!(
+                        "{owner}: max_channels {} is out of range (1 to {MAX_CHANNELS})",
+                        **m
+                    ),
+                );
+                0
+            }
+        };
+        let host_key = j.host_key.as_str().trim().to_string();
+        if host_key.starts_with("SHA256:") {
+            problems.add(
+                j.host_key.span(),
+                format!(
+                    "{owner}: host_key is a fingerprint; give the jump host's OpenSSH public \
+                     key line (`ssh-ed25519 AAAA...`, as in known_hosts or \
+                     /etc/ssh/ssh_host_*_key.pub)"
+                ),
+            );
+        } else if netraven_worker::ssh::fingerprint_of_line(&host_key).is_none() {
+            problems.add(
+                j.host_key.span(),
+                format!(
+                    "{owner}: host_key is not an OpenSSH public key line (`ssh-ed25519 \
+                     AAAA...`); a jump host's key is pinned, never learnt on first use"
+                ),
+            );
+        }
+        let credential = j.credential.as_str().trim().to_string();
+        if credential.is_empty() {
+            problems.add(j.credential.span(), format!("{owner}: credential is empty"));
+        } else if !credentials.contains(&credential) {
+            let (line, column) = at(j.credential.span());
+            read.references.push(Reference {
+                kind: "credential",
+                name: credential.clone(),
+                line,
+                column,
+                owner: owner.clone(),
+            });
+        }
+        let via = j.via.as_ref().map(|v| v.as_str().trim().to_string());
+        if let Some(v) = &j.via {
+            vias.push((owner.clone(), v.clone()));
+        }
+        read.inventory.jump_hosts.push(JumpHost {
+            name: j.name.to_string(),
+            host: j.host.to_string(),
+            port,
+            credential,
+            host_key,
+            via,
+            max_channels,
+        });
+    }
+    let names: HashSet<String> = read
+        .inventory
+        .jump_hosts
+        .iter()
+        .map(|j| j.name.trim().to_string())
+        .collect();
+    for (owner, v) in &vias {
+        refer_jump_host(v, owner, &names, problems, read);
+    }
+    // Chains within the file: a loop, or more than MAX_HOPS hops (a chain that goes on
+    // through stored jump hosts is checked by Postgres at import).
+    let via_of: HashMap<&str, (&str, &Spanned<String>)> = read
+        .inventory
+        .jump_hosts
+        .iter()
+        .filter_map(|j| {
+            let owner = format!("jump host {:?}", j.name.trim());
+            let span = vias.iter().find(|(o, _)| *o == owner).map(|(_, s)| s)?;
+            Some((j.name.trim(), (j.via.as_deref()?, span)))
+        })
+        .collect();
+    for j in &read.inventory.jump_hosts {
+        let start = j.name.trim();
+        let Some(&(_, span)) = via_of.get(start) else {
+            continue;
+        };
+        let mut chain = vec![start];
+        let mut looped = None;
+        while let Some(&(next, _)) = chain.last().and_then(|c| via_of.get(c)) {
+            if let Some(i) = chain.iter().position(|c| *c == next) {
+                looped = Some(i);
+                break;
+            }
+            chain.push(next);
+        }
+        match looped {
+            // Reported once, by the loop's first member in name order.
+            Some(0) if chain.iter().min() == Some(&start) => {
+                let mut cycle = chain.clone();
+                cycle.push(start);
+                problems.add(
+                    span.span(),
+                    format!(
+                        "jump host {start:?}: its via chain loops ({})",
+                        cycle.join(" → ")
+                    ),
+                );
+            }
+            Some(_) => {}
+            None if chain.len() > MAX_HOPS => {
+                chain.reverse();
+                problems.add(
+                    span.span(),
+                    format!(
+                        "jump host {start:?}: its chain has {} hops ({}); at most {MAX_HOPS}",
+                        chain.len(),
+                        chain.join(" → ")
+                    ),
+                );
+            }
+            None => {}
+        }
+    }
+}
+
+/// A jump host named by `owner`: its trimmed name, with a reference for the import to
+/// look up when the file does not define it; `None` (and a problem) when empty.
+fn refer_jump_host(
+    j: &Spanned<String>,
+    owner: &str,
+    defined: &HashSet<String>,
+    problems: &mut Problems,
+    read: &mut Read,
+) -> Option<String> {
+    let name = j.as_str().trim();
+    if name.is_empty() {
+        problems.add(j.span(), format!("{owner}: jump_host is empty"));
+        return None;
+    }
+    if !defined.contains(name) {
+        let (line, column) = at(j.span());
+        read.references.push(Reference {
+            kind: "jump host",
+            name: name.to_string(),
+            line,
+            column,
+            owner: owner.to_string(),
+        });
+    }
+    Some(name.to_string())
 }
 
 /// One entry of a section, or `None` with its problem recorded.
@@ -596,7 +927,7 @@ mod tests {
         assert_eq!(
             lines(&r),
             [
-                "line 1, column 1: unknown section \"devcies\": an inventory has tags, credentials and devices",
+                "line 1, column 1: unknown section \"devcies\": an inventory has tags, credentials, jump_hosts and devices",
                 "line 3, column 5: device \"r1\": missing field `host`",
                 "line 4, column 49: device \"r2\": port 0 is out of range (1 to 65535)",
             ]
@@ -647,5 +978,87 @@ mod tests {
             "{all}"
         );
         assert!(!all.contains("s3cr3t-value"));
+    }
+
+    const KEY: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOn0tN6QZWMyc5W2zSarme0mlYEWHkx5iG+A4bdnCwcJ";
+
+    #[test]
+    fn jump_hosts_are_read_with_their_defaults_and_tags_and_devices_name_them() {
+        let r = read(&format!(
+            "tags:\n  - {{ name: west, jump_host: b1 }}\n\
+             credentials:\n  - {{ name: jc, username: jump, secret: s, tags: [west] }}\n\
+             jump_hosts:\n  - {{ name: b1, host: h1, credential: jc, host_key: {KEY} }}\n\
+             \x20 - {{ name: b2, host: h2, port: 2222, credential: jc, host_key: {KEY}, via: b1, max_channels: 3 }}\n\
+             devices:\n  - {{ name: r1, host: h, platform: linux, tags: [west] }}\n\
+             \x20 - {{ name: r2, host: h, platform: linux, tags: [west], jump_host: b2 }}\n"
+        ));
+        assert!(r.problems.is_empty(), "{:?}", lines(&r));
+        assert!(r.references.is_empty());
+        let j = &r.inventory.jump_hosts;
+        assert_eq!(
+            (j[0].port, j[0].max_channels, j[0].via.as_deref()),
+            (22, 10, None)
+        );
+        assert_eq!(
+            (j[1].port, j[1].max_channels, j[1].via.as_deref()),
+            (2222, 3, Some("b1"))
+        );
+        assert_eq!(r.inventory.tags[0].jump_host.as_deref(), Some("b1"));
+        assert_eq!(r.inventory.devices[0].jump_host, None);
+        assert_eq!(r.inventory.devices[1].jump_host.as_deref(), Some("b2"));
+    }
+
+    #[test]
+    fn jump_host_problems_have_their_lines() {
+        let r = read(&format!(
+            "tags:\n  - {{ name: a, jump_host: b1 }}\n  - {{ name: b, jump_host: b2 }}\n\
+             jump_hosts:\n\
+             \x20 - {{ name: b1, host: h, credential: stored-cred, host_key: {KEY}, via: b3 }}\n\
+             \x20 - {{ name: b2, host: h, credential: c, host_key: 'SHA256:x', max_channels: 1001 }}\n\
+             \x20 - {{ name: b3, host: '', credential: c, host_key: nope, via: b1 }}\n\
+             \x20 - {{ name: c1, host: h, credential: c, host_key: {KEY}, via: c2 }}\n\
+             \x20 - {{ name: c2, host: h, credential: c, host_key: {KEY}, via: c3 }}\n\
+             \x20 - {{ name: c3, host: h, credential: c, host_key: {KEY}, via: c4 }}\n\
+             \x20 - {{ name: c4, host: h, credential: c, host_key: {KEY}, via: c5 }}\n\
+             \x20 - {{ name: c5, host: h, credential: c, host_key: {KEY} }}\n\
+             devices:\n  - {{ name: r1, host: h, platform: linux, tags: [a, b] }}\n\
+             \x20 - {{ name: r2, host: h, platform: linux, tags: [a, b], jump_host: b1 }}\n\
+             \x20 - {{ name: r3, host: h, platform: linux, jump_host: elsewhere }}\n"
+        ));
+        let all = lines(&r).join("\n");
+        for expected in [
+            "line 6, column 51: jump host \"b2\": host_key is a fingerprint",
+            "line 6, column 77: jump host \"b2\": max_channels 1001 is out of range (1 to 1000)",
+            "line 7, column 23: jump host \"b3\": host is empty",
+            "line 7, column 52: jump host \"b3\": host_key is not an OpenSSH public key line",
+            "jump host \"b1\": its via chain loops (b1 → b3 → b1)",
+            "jump host \"c1\": its chain has 5 hops (c5 → c4 → c3 → c2 → c1); at most 4",
+            "line 14, column 13: device \"r1\": its tags name different jump hosts (tag \"a\" names \"b1\", tag \"b\" names \"b2\")",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in\n{all}");
+        }
+        // r2 names its own: no conflict. One loop, one long chain, one conflict.
+        assert_eq!(r.problems.len(), 7, "{all}");
+        // Names the file does not define are left for the import to look up.
+        let refs: Vec<(&str, &str)> = r
+            .references
+            .iter()
+            .map(|x| (x.kind, x.name.as_str()))
+            .collect();
+        assert_eq!(
+            refs,
+            [
+                ("credential", "stored-cred"),
+                ("credential", "c"),
+                ("credential", "c"),
+                ("credential", "c"),
+                ("credential", "c"),
+                ("credential", "c"),
+                ("credential", "c"),
+                ("credential", "c"),
+                ("jump host", "elsewhere"),
+            ]
+        );
     }
 }

@@ -46,6 +46,7 @@ impl TaskPlan {
             host_key_policy: self.host_key_policy,
             pinned_host_key: d.pinned_host_key.clone(),
             job_deadline: self.job_deadline,
+            jump: d.jump.to_vec(),
         }
     }
 

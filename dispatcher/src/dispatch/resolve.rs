@@ -6,7 +6,11 @@
 //! ascending, then id ascending; the job's cap cuts the list. [`Stream::explain`] gives
 //! the same list for one device with what the cap cut, for `netraven device credentials`:
 //! it runs this module's code, so the view cannot disagree with a job.
-//! The whole job resolves in two queries, whatever its size; the dispatcher reads a job's
+//! A device reached through jump hosts gets its path, outermost first: its own jump host,
+//! else its tags' (the lowest id, should two tags name different ones: import refuses
+//! that), each hop preceded by the hops it is reached through (`via`).
+//! The whole job resolves in two queries, whatever its size (and two small ones for the
+//! jump hosts); the dispatcher reads a job's
 //! devices from its membership a page at a time instead ([`Stream::page`]), so that it
 //! holds one connection, and one page, at a time.
 //!
@@ -18,7 +22,7 @@
 
 use crate::error::{DispatchError, Result};
 use deadpool_postgres::GenericClient;
-use netraven_shared::messages::{Targets, TaskCredential, TaskDevice};
+use netraven_shared::messages::{Targets, TaskCredential, TaskDevice, TaskJumpHost};
 use netraven_shared::Transient;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -31,6 +35,8 @@ pub struct ResolvedDevice {
     pub credentials: Vec<Arc<TaskCredential>>,
     /// The host key pinned for the device, if any.
     pub pinned_host_key: Option<String>,
+    /// The jump hosts the device is reached through, outermost first; empty: directly.
+    pub jump: Arc<[TaskJumpHost]>,
 }
 
 /// What a job resolved to.
@@ -58,7 +64,7 @@ WITH target AS (
     UNION
     SELECT d.id FROM devices d WHERE d.name = ANY($1) OR d.id = ANY($2)
 )
-SELECT d.id, d.name, d.host, d.port, d.platform, a.credential_id AS affinity, h.public_key AS pinned,
+SELECT d.id, d.name, d.host, d.port, d.platform, a.credential_id AS affinity, h.public_key AS pinned, d.jump_host_id AS jump,
        ARRAY(SELECT x.tag_id FROM device_tags x WHERE x.device_id = d.id) AS tags
 FROM target t
 JOIN devices d ON d.id = t.id AND d.enabled
@@ -69,7 +75,7 @@ ORDER BY d.id";
 /// One device by name, enabled or not, as [`DEVICES_SQL`] gives it, with its `enabled`.
 const ONE_DEVICE_SQL: &str = "
 SELECT d.id, d.name, d.host, d.port, d.platform, d.enabled, a.credential_id AS affinity,
-       h.public_key AS pinned,
+       h.public_key AS pinned, d.jump_host_id AS jump,
        ARRAY(SELECT x.tag_id FROM device_tags x WHERE x.device_id = d.id) AS tags
 FROM devices d
 LEFT JOIN device_credential_affinity a ON a.device_id = d.id
@@ -80,7 +86,7 @@ WHERE d.name = $1";
 /// gives them. A member whose device was deleted since comes with `gone` and no device.
 const MEMBERS_SQL: &str = "
 SELECT m.device_id AS id, d.id IS NULL AS gone, d.name, d.host, d.port, d.platform,
-       a.credential_id AS affinity, h.public_key AS pinned,
+       a.credential_id AS affinity, h.public_key AS pinned, d.jump_host_id AS jump,
        ARRAY(SELECT x.tag_id FROM device_tags x WHERE x.device_id = m.device_id) AS tags
 FROM job_devices m
 LEFT JOIN devices d ON d.id = m.device_id
@@ -104,6 +110,19 @@ const CREDENTIALS_SQL: &str = "
 SELECT c.id, c.name, c.username, c.sealed_secret, c.sealed_enable, c.priority,
        ARRAY(SELECT ct.tag_id FROM credential_tags ct WHERE ct.credential_id = c.id) AS tags
 FROM credentials c WHERE c.enabled";
+
+/// Every jump host with its credential (whether enabled or not: disabling a credential
+/// stops devices' logins with it, and a jump host names its own) — a handful of rows.
+const JUMP_HOSTS_SQL: &str = "
+SELECT j.id, j.name, j.host, j.port, j.host_key, j.via_id, j.max_channels,
+       c.id AS credential_id, c.name AS credential_name, c.username, c.sealed_secret
+FROM jump_hosts j JOIN credentials c ON c.id = j.credential_id";
+
+/// The tags that name a jump host.
+const TAG_JUMP_HOSTS_SQL: &str = "SELECT id, jump_host_id FROM tags WHERE jump_host_id IS NOT NULL";
+
+/// The longest jump host path (the database refuses longer chains, and loops).
+pub const MAX_HOPS: usize = 4;
 
 /// A resolution query's failure: transient ones are the database's (retried), the
 /// others the job's.
@@ -179,6 +198,10 @@ pub struct Stream {
     matched: Vec<usize>,
     /// The rows have all come (a row stream must not be polled again after its end).
     ended: bool,
+    /// Each jump host's path, outermost first, ending with itself.
+    paths: HashMap<i64, Arc<[TaskJumpHost]>>,
+    /// The jump host each tag names, for devices that name none of their own.
+    tag_jump: HashMap<i64, i64>,
 }
 
 impl Stream {
@@ -226,7 +249,10 @@ impl Stream {
                 priority: r.get("priority"),
             });
         }
+        let (paths, tag_jump) = jump_paths(db).await?;
         Ok(Stream {
+            paths,
+            tag_jump,
             rows: None,
             candidates,
             by_tag,
@@ -346,7 +372,21 @@ impl Stream {
                 .map(|&i| candidates[i].credential.clone())
                 .collect(),
             pinned_host_key: r.get("pinned"),
+            jump: self.path_of(r.get("jump"), &tags),
         })
+    }
+
+    /// The path of a device whose own jump host is `own`, with tags `tags`.
+    fn path_of(&self, own: Option<i64>, tags: &[i64]) -> Arc<[TaskJumpHost]> {
+        let chosen = own.or_else(|| {
+            tags.iter()
+                .filter_map(|t| self.tag_jump.get(t))
+                .min()
+                .copied()
+        });
+        chosen
+            .and_then(|j| self.paths.get(&j).cloned())
+            .unwrap_or_else(|| Arc::from(Vec::new()))
     }
 
     /// The most credentials a device gets.
@@ -371,6 +411,70 @@ impl Stream {
         );
         missing
     }
+}
+
+/// Every jump host's path (outermost first, ending with itself) and the tags' jump hosts:
+/// two small queries per job, whatever its size.
+async fn jump_paths<C: GenericClient>(
+    db: &C,
+) -> Result<(HashMap<i64, Arc<[TaskJumpHost]>>, HashMap<i64, i64>)> {
+    let rows = db.query(JUMP_HOSTS_SQL, &[]).await.map_err(failed)?;
+    let mut hops: HashMap<i64, (TaskJumpHost, Option<i64>)> = HashMap::with_capacity(rows.len());
+    for r in &rows {
+        let id: i64 = r.get("id");
+        let port: i32 = r.get("port");
+        let max_channels: i32 = r.get("max_channels");
+        let hop = TaskJumpHost {
+            name: r.get("name"),
+            host: r.get("host"),
+            port: u16::try_from(port).map_err(|_| DispatchError::DevicePort {
+                device_id: id,
+                port,
+            })?,
+            host_key: r.get("host_key"),
+            max_channels: u32::try_from(max_channels).unwrap_or(1).max(1),
+            credential: TaskCredential {
+                id: r.get("credential_id"),
+                name: r.get("credential_name"),
+                username: r.get("username"),
+                sealed_secret: r.get("sealed_secret"),
+                // A jump host is a login, never a privileged shell.
+                sealed_enable: None,
+            },
+        };
+        hops.insert(id, (hop, r.get("via_id")));
+    }
+    let mut paths = HashMap::with_capacity(hops.len());
+    for &id in hops.keys() {
+        let mut path = Vec::new();
+        let mut at = Some(id);
+        while let Some(j) = at {
+            let Some((hop, via)) = hops.get(&j) else {
+                break;
+            };
+            if path.len() == MAX_HOPS {
+                // The database refuses such a chain: one that got there anyway is cut
+                // where it should have ended, and said so.
+                tracing::warn!(
+                    jump_host.id = id,
+                    "jump host chain longer than {MAX_HOPS} hops: cut"
+                );
+                break;
+            }
+            path.push(hop.clone());
+            at = *via;
+        }
+        path.reverse();
+        paths.insert(id, Arc::from(path));
+    }
+    let tag_jump = db
+        .query(TAG_JUMP_HOSTS_SQL, &[])
+        .await
+        .map_err(failed)?
+        .iter()
+        .map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1)))
+        .collect();
+    Ok((paths, tag_jump))
 }
 
 /// Fills `matched` with the candidates that share a tag with a device of `tags`, in the

@@ -21,7 +21,7 @@ pub use result::{
     ConfigChange, ConfigVersion, TaskResult, TaskResults, MAX_RESULTS_PER_BATCH,
     RESULTS_BATCH_TYPE, RESULT_VERSION,
 };
-pub use task::{DeviceTask, TaskCredential, TaskDevice};
+pub use task::{DeviceTask, TaskCredential, TaskDevice, TaskJumpHost};
 
 /// The version of every message this build writes and reads, task results aside
 /// ([`RESULT_VERSION`]).

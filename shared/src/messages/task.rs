@@ -32,6 +32,26 @@ pub struct DeviceTask {
     pub pinned_host_key: Option<String>,
     /// After this instant the job no longer waits for the device: a worker drops the task.
     pub job_deadline: DateTime<Utc>,
+    /// The jump hosts the device is reached through, outermost first: the worker connects
+    /// to the first, opens a direct-tcpip channel through it to the next, and so on, and
+    /// the device's own session runs over a channel of the last. Empty: connect directly.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jump: Vec<TaskJumpHost>,
+}
+
+/// One jump host (bastion) of a device's path, as stored: its credential stays sealed
+/// until a worker opens it in memory, and its host key is pinned, never learnt.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskJumpHost {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    /// The OpenSSH public key line the jump host must present.
+    pub host_key: String,
+    /// Device channels one worker keeps open at once over its connection to this host.
+    pub max_channels: u32,
+    pub credential: TaskCredential,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,7 +65,7 @@ pub struct TaskDevice {
 }
 
 /// A credential as stored: the secret stays sealed until a worker opens it in memory.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskCredential {
     pub id: i64,

@@ -22,6 +22,8 @@ pub(crate) struct Connection {
     connection: u64,
     user: String,
     channels: HashMap<ChannelId, Chan>,
+    /// Channels forwarded by a bastion ([`crate::bastion`]), until the client closes them.
+    forwards: HashMap<ChannelId, Arc<crate::bastion::Forward>>,
     /// [`Fault::DropMidOutput`]: cuts this connection's socket.
     cutter: Option<Cutter>,
     /// Cancelled when the connection ends (or the fleet stops): ends endless writers.
@@ -57,6 +59,7 @@ impl Connection {
             connection,
             user: String::new(),
             channels: HashMap::new(),
+            forwards: HashMap::new(),
             cutter,
             stop,
             tracker,
@@ -226,6 +229,44 @@ impl russh::server::Handler for Connection {
         Ok(())
     }
 
+    /// A jump host's channel: only a device that plays a bastion opens one, and only to
+    /// a device it may reach ([`crate::bastion`]).
+    async fn channel_open_direct_tcpip(
+        &mut self,
+        channel: Channel<Msg>,
+        host_to_connect: &str,
+        port_to_connect: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        match self.device.bastion.clone() {
+            Some(bastion) => {
+                let id = channel.id();
+                let forward = bastion
+                    .open(
+                        channel,
+                        host_to_connect,
+                        port_to_connect,
+                        reply,
+                        self.stop.clone(),
+                        &self.tracker,
+                    )
+                    .await;
+                if let Some(f) = forward {
+                    self.forwards.insert(id, f);
+                }
+            }
+            None => {
+                reply
+                    .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+                    .await
+            }
+        }
+        Ok(())
+    }
+
     async fn channel_close(
         &mut self,
         channel: ChannelId,
@@ -233,6 +274,9 @@ impl russh::server::Handler for Connection {
     ) -> Result<(), Self::Error> {
         if let Some(chan) = self.channels.remove(&channel) {
             chan.stop.cancel();
+        }
+        if let (Some(f), Some(b)) = (self.forwards.remove(&channel), &self.device.bastion) {
+            b.closed(&f);
         }
         Ok(())
     }

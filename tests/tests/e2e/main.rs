@@ -26,6 +26,7 @@
 //! | [`health`] | `/readyz` tells the truth; a result Postgres refuses is dead-lettered |
 //! | [`host_keys`] | pins, strict host keys and `ssh-rsa` signatures |
 //! | [`inventory`] | `inventory import` checks the whole file first; platform aliases |
+//! | [`jumps`] | devices behind SSH jump hosts: shared connections, the cap, chains, per-hop failures |
 //! | [`operations`] | metrics, a real Prometheus scrape, alert rules, the deploy files' commands |
 //! | [`permissions`] | dangerous requests need permission |
 //! | [`pins`] | host-key pins in group commit |
@@ -69,6 +70,7 @@ mod history;
 mod host_keys;
 mod hostile;
 mod inventory;
+mod jumps;
 mod operations;
 mod permissions;
 mod pins;

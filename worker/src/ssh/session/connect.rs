@@ -1,5 +1,5 @@
-//! Connecting: TCP, the SSH handshake with the host key checked inside it, the session's
-//! state, and a polite close.
+//! Connecting: TCP (or a channel through a jump host), the SSH handshake with the host
+//! key checked inside it, the session's state, and a polite close.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use russh::client;
 use russh::{Disconnect, MethodSet};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
@@ -81,14 +82,29 @@ impl Session {
                 Ok(Ok(s)) => s,
             };
         crate::ssh::phase_observed("connect", started);
-        let started = std::time::Instant::now();
         if let Err(e) = socket.set_nodelay(true) {
             tracing::debug!(error = %e, "set_nodelay failed");
         }
+        Session::over_stream(socket, timeouts, host_key, options).await
+    }
 
+    /// The SSH handshake (bounded by `timeouts.handshake`) over a transport already
+    /// connected: a TCP socket, or a direct-tcpip channel through a jump host. The host
+    /// key is checked inside the handshake as in [`Session::connect_with`]. The transport
+    /// lives as long as the session's connection (russh's task owns it).
+    pub(crate) async fn over_stream<S>(
+        stream: S,
+        timeouts: &SshTimeouts,
+        host_key: HostKeyCheck,
+        options: &SshOptions,
+    ) -> Result<Session, SshError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let started = std::time::Instant::now();
         let token = CancellationToken::new();
         let received_any = Arc::new(AtomicBool::new(false));
-        let stream = GuardedStream::new(socket, token.clone(), Arc::clone(&received_any));
+        let stream = GuardedStream::new(stream, token.clone(), Arc::clone(&received_any));
         let shared = Arc::new(Shared::default());
         let config = client_config(options, host_key::pinned_algorithm(&host_key).as_ref());
         let handler = ClientHandler {
@@ -136,6 +152,19 @@ impl Session {
             broken: AtomicBool::new(false),
             authenticated: false,
         })
+    }
+
+    /// Asks this (authenticated) session's server, a jump host, to connect to
+    /// `host:port` and carry the connection on a new direct-tcpip channel: the server
+    /// answers once its own TCP connect is made or has failed. The caller bounds the wait.
+    pub(crate) async fn open_direct_tcpip(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<russh::Channel<client::Msg>, russh::Error> {
+        self.handle
+            .channel_open_direct_tcpip(host, u32::from(port), "127.0.0.1", 0)
+            .await
     }
 
     /// The host key the server presented (already checked); pin it on accept-new.
