@@ -101,7 +101,8 @@ pub struct Page {
 /// Every enabled credential with its tag ids: a few hundred rows at most. A disabled
 /// credential (`netraven credential disable`) is never tried by a job dispatched after.
 const CREDENTIALS_SQL: &str = "
-SELECT c.id, c.name, c.username, c.sealed_secret, c.priority,
+SELECT c.id, c.name, c.username, c.sealed_secret, c.sealed_key, c.sealed_key_passphrase,
+       c.priority,
        ARRAY(SELECT ct.tag_id FROM credential_tags ct WHERE ct.credential_id = c.id) AS tags
 FROM credentials c WHERE c.enabled";
 
@@ -221,6 +222,8 @@ impl Stream {
                     name: r.get("name"),
                     username: r.get("username"),
                     sealed_secret: r.get("sealed_secret"),
+                    sealed_key: r.get("sealed_key"),
+                    sealed_key_passphrase: r.get("sealed_key_passphrase"),
                 }),
                 priority: r.get("priority"),
             });
