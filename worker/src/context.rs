@@ -1,6 +1,7 @@
 //! What every device task of one worker shares: the pool, the pinner, the key ring, the
 //! login limits, the profiles and the worker's settings.
 
+use crate::client_keys::ClientKeys;
 use crate::keys::Keys;
 use crate::login_limits::LoginLimits;
 use crate::persist::{Claimer, Pinner};
@@ -17,6 +18,8 @@ pub struct WorkerContext {
     /// Which copy of a task holds its device, in group commit.
     pub claims: Claimer,
     pub keys: Keys,
+    /// Key credentials' private keys, decoded once per worker.
+    pub client_keys: ClientKeys,
     /// Checks that a device task is the dispatcher's, before anything in it is believed.
     pub tasks: Verifier,
     pub logins: LoginLimits,

@@ -7,8 +7,8 @@ use crate::job_types::{self, reachability, Device, LoggedInJob, Work};
 use crate::outcome::DeviceFailure;
 use crate::report::{Attempt, AttemptOutcome, DeviceReport, JobDone};
 use crate::ssh::{
-    phase_observed, AuthOutcome, HostKeyCheck, OutputAllowance, Phase, Session, SshError,
-    SshOptions,
+    phase_observed, AuthOutcome, HostKeyCheck, OpenedCredential, OutputAllowance, Phase, Session,
+    SshError, SshOptions,
 };
 use chrono::{DateTime, Utc};
 use netraven_shared::domain::{HostKeyPolicy, Outcome};
@@ -143,8 +143,8 @@ async fn logged_in(
     let mut reconnects = 0;
     let mut index = 0;
     while let Some(credential) = task.credentials.get(index) {
-        let secret = match ctx.keys.open(&credential.sealed_secret) {
-            Ok(s) => s,
+        let opened = match open(ctx, credential).await {
+            Ok(opened) => opened,
             Err(e) => {
                 tracing::warn!(credential.id = credential.id, error = %e, "credential skipped");
                 unopenable.push(credential.name.as_str());
@@ -182,7 +182,7 @@ async fn logged_in(
         let at = Utc::now();
         let t0 = Instant::now();
         progress.login = Some((credential.id, credential.name.clone(), t0, at));
-        let auth = s.authenticate(&credential.username, &secret).await;
+        let auth = s.authenticate_credential(&opened).await;
         phase_observed("auth", t0);
         progress.login = None;
         drop(permit);
@@ -195,7 +195,7 @@ async fn logged_in(
                 let mut device = Device {
                     profile: &profile,
                     session: s,
-                    secret: &secret,
+                    secret: opened.password.as_ref(),
                     timeouts,
                     output: &mut progress.output,
                 };
@@ -229,7 +229,8 @@ async fn logged_in(
         (0, false) => Err(DeviceFailure::new(
             Outcome::InternalError,
             format!(
-                "no credential could be opened with this worker's key ring: {}",
+                "no credential could be opened by this worker (its key ring, or a private key \
+                 it cannot use): {}",
                 unopenable.join(", ")
             ),
         )),
@@ -246,6 +247,40 @@ async fn logged_in(
             ),
         )),
     }
+}
+
+/// Opens what `credential` holds: its password with the key ring, its private key from
+/// the worker's decoded keys. A key that cannot be used leaves the password to try, if
+/// there is one; the error names the problem, never a secret.
+async fn open(
+    ctx: &WorkerContext,
+    credential: &TaskCredential,
+) -> Result<OpenedCredential, String> {
+    let password = credential
+        .sealed_secret
+        .as_deref()
+        .map(|sealed| ctx.keys.open(sealed))
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let key = match &credential.sealed_key {
+        None => None,
+        Some(sealed) => {
+            let passphrase = credential.sealed_key_passphrase.as_deref();
+            match ctx.client_keys.get(&ctx.keys, sealed, passphrase).await {
+                Ok(key) => Some(key),
+                Err(e) if password.is_some() => {
+                    tracing::warn!(credential.id = credential.id, error = %e, "private key unusable: the password alone is tried");
+                    None
+                }
+                Err(e) => return Err(format!("private key unusable: {e}")),
+            }
+        }
+    };
+    Ok(OpenedCredential {
+        username: credential.username.clone(),
+        key,
+        password,
+    })
 }
 
 fn attempt(

@@ -21,8 +21,9 @@ pub struct Ran {
 pub struct Device<'a> {
     pub profile: &'a Profile,
     pub session: &'a mut Session,
-    /// The secret that logged in: also the enable secret, as on most AAA setups.
-    pub secret: &'a SecretString,
+    /// The password of the credential that logged in: also the enable secret, as on most
+    /// AAA setups. `None` for a key-only credential.
+    pub secret: Option<&'a SecretString>,
     /// The timeouts in force for this device (the worker's, with the job's overrides).
     pub timeouts: SshTimeouts,
     /// What the commands' output may take: the task's limit and the worker's budget.
@@ -91,7 +92,7 @@ pub async fn run_commands(
                         .clone()
                         .unwrap_or_else(default_password_prompt);
                     let entered = shell
-                        .enable(enable, &asks, privileged, Some(d.secret))
+                        .enable(enable, &asks, privileged, d.secret)
                         .await
                         .map_err(|e| command_failure(&timeouts, enable, &e))?;
                     if !entered {
