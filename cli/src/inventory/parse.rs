@@ -17,8 +17,9 @@
 //! Secrets never reach a message: problems name the credential, the variable or the file,
 //! never a value.
 
-use super::{Credential, Device, Inventory, Tag};
+use super::{Credential, Device, Inventory, KeyCredential, Tag};
 use marked_yaml::{LoadError, LoaderOptions, Node, Span, Spanned};
+use netraven_worker::client_keys;
 use netraven_worker::platform::Profiles;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -91,6 +92,16 @@ struct RawCredential {
     secret_file: Option<Spanned<String>>,
     #[serde(default)]
     secret: Option<Spanned<SecretString>>,
+    /// A private key's file (OpenSSH, PEM or PKCS#8).
+    #[serde(default)]
+    key_file: Option<Spanned<String>>,
+    /// An environment variable that holds a private key's text.
+    #[serde(default)]
+    key_env: Option<Spanned<String>>,
+    #[serde(default)]
+    key_passphrase_env: Option<Spanned<String>>,
+    #[serde(default)]
+    key_passphrase_file: Option<Spanned<String>>,
 }
 
 fn default_priority() -> i32 {
@@ -225,17 +236,35 @@ pub fn read_str(text: &str, base: &Path, profiles: &Profiles) -> Read {
             problems.add(c.username.span(), format!("{owner}: username is empty"));
         }
         let tags = tags_of(&c.tags, &owner, &declared, &mut problems, &mut read);
+        let before = problems.0.len();
         let secret = secret_of(&c, node.span(), &owner, base, &mut problems);
-        if let Some((secret, inline)) = secret {
-            read.inventory.credentials.push(Credential {
-                name: c.name.to_string(),
-                username: c.username.to_string(),
-                priority: c.priority,
-                tags,
-                secret,
-                inline,
-            });
+        let key = key_of(&c, node.span(), &owner, base, &mut problems);
+        if problems.0.len() > before {
+            continue;
         }
+        if secret.is_none() && key.is_none() {
+            problems.add(
+                node.span(),
+                format!(
+                    "{owner}: give a secret (secret_env, secret_file or secret), a key \
+                     (key_file or key_env), or both"
+                ),
+            );
+            continue;
+        }
+        let (secret, inline) = match secret {
+            Some((secret, inline)) => (Some(secret), inline),
+            None => (None, false),
+        };
+        read.inventory.credentials.push(Credential {
+            name: c.name.to_string(),
+            username: c.username.to_string(),
+            priority: c.priority,
+            tags,
+            secret,
+            inline,
+            key,
+        });
     }
 
     let known = profiles.names().join(", ");
@@ -390,7 +419,8 @@ fn tags_of(
     names
 }
 
-/// The credential's secret and whether it was inline, or `None` with the problem recorded.
+/// The credential's secret and whether it was inline; `None` when it gives none, or with
+/// the problem recorded.
 fn secret_of(
     c: &RawCredential,
     entry: &Span,
@@ -399,6 +429,7 @@ fn secret_of(
     problems: &mut Problems,
 ) -> Option<(SecretString, bool)> {
     let (secret, inline, span) = match (&c.secret_env, &c.secret_file, &c.secret) {
+        (None, None, None) => return None,
         (Some(var), None, None) => match std::env::var(var.as_str()) {
             Ok(value) => (SecretString::from(value), false, var.span()),
             Err(_) => {
@@ -433,7 +464,7 @@ fn secret_of(
         _ => {
             problems.add(
                 entry,
-                format!("{owner}: give exactly one of secret_env, secret_file or secret"),
+                format!("{owner}: give at most one of secret_env, secret_file or secret"),
             );
             return None;
         }
@@ -443,6 +474,132 @@ fn secret_of(
         return None;
     }
     Some((secret, inline))
+}
+
+/// Reads a value from the environment variable `var` or the file `file` (relative to
+/// `base`), trailing newlines removed; `what` names it in problems. `None` with the
+/// problem recorded.
+fn env_or_file(
+    var: Option<&Spanned<String>>,
+    file: Option<&Spanned<String>>,
+    what: &str,
+    owner: &str,
+    base: &Path,
+    problems: &mut Problems,
+) -> Option<(SecretString, Span)> {
+    match (var, file) {
+        (Some(var), None) => match std::env::var(var.as_str()) {
+            Ok(value) => Some((SecretString::from(value), *var.span())),
+            Err(_) => {
+                problems.add(
+                    var.span(),
+                    format!(
+                        "{owner}: environment variable {} ({what}) is not set (or not UTF-8)",
+                        var.as_str()
+                    ),
+                );
+                None
+            }
+        },
+        (None, Some(file)) => {
+            let path = base.join(file.as_str());
+            match std::fs::read_to_string(&path) {
+                Ok(value) => Some((
+                    SecretString::from(value.trim_end_matches(['\n', '\r']).to_string()),
+                    *file.span(),
+                )),
+                Err(e) => {
+                    problems.add(
+                        file.span(),
+                        format!("{owner}: cannot read {what} file {}: {e}", path.display()),
+                    );
+                    None
+                }
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The credential's private key, decoded with its passphrase to check it: `None` when it
+/// gives none, or with the problem recorded. Problems name the file or the variable and
+/// what is wrong, never the key or the passphrase.
+fn key_of(
+    c: &RawCredential,
+    entry: &Span,
+    owner: &str,
+    base: &Path,
+    problems: &mut Problems,
+) -> Option<KeyCredential> {
+    if c.key_env.is_some() && c.key_file.is_some() {
+        problems.add(
+            entry,
+            format!("{owner}: give at most one of key_file or key_env"),
+        );
+        return None;
+    }
+    if c.key_passphrase_env.is_some() && c.key_passphrase_file.is_some() {
+        problems.add(
+            entry,
+            format!("{owner}: give at most one of key_passphrase_env or key_passphrase_file"),
+        );
+        return None;
+    }
+    let passphrase_given = c
+        .key_passphrase_env
+        .as_ref()
+        .or(c.key_passphrase_file.as_ref());
+    if c.key_env.is_none() && c.key_file.is_none() {
+        if let Some(p) = passphrase_given {
+            problems.add(
+                p.span(),
+                format!("{owner}: a key passphrase is given but no key (key_file or key_env)"),
+            );
+        }
+        return None;
+    }
+    let (text, span) = env_or_file(
+        c.key_env.as_ref(),
+        c.key_file.as_ref(),
+        "private key",
+        owner,
+        base,
+        problems,
+    )?;
+    let passphrase = match passphrase_given {
+        None => None,
+        Some(_) => Some(env_or_file(
+            c.key_passphrase_env.as_ref(),
+            c.key_passphrase_file.as_ref(),
+            "key passphrase",
+            owner,
+            base,
+            problems,
+        )?),
+    };
+    let source = match (&c.key_file, &c.key_env) {
+        (Some(f), _) => format!("key_file {}", f.as_str()),
+        (_, Some(v)) => format!("key_env {}", v.as_str()),
+        _ => "key".to_string(),
+    };
+    match client_keys::decode(
+        text.expose_secret(),
+        passphrase.as_ref().map(|(p, _)| p.expose_secret()),
+    ) {
+        Ok(key) => Some(KeyCredential {
+            fingerprint: client_keys::fingerprint(&key),
+            text,
+            passphrase: passphrase.map(|(p, _)| p),
+        }),
+        Err(problem) => {
+            let at = match (&problem, &passphrase) {
+                (client_keys::KeyProblem::WrongPassphrase, Some((_, p))) => *p,
+                _ => span,
+            };
+            problems.add(&at, format!("{owner}: {source}: {problem}"));
+            None
+        }
+    }
 }
 
 /// A file the parser refused, where it stopped.
@@ -554,13 +711,39 @@ mod tests {
         let all = lines(&r).join("\n");
         assert_eq!(r.problems.len(), 2, "{all}");
         assert!(
-            all.contains("credential \"a\": give exactly one of"),
+            all.contains("credential \"a\": give at most one of"),
             "{all}"
         );
         assert!(
-            all.contains("credential \"b\": give exactly one of"),
+            all.contains(
+                "credential \"b\": give a secret (secret_env, secret_file or secret), a key"
+            ),
             "{all}"
         );
         assert!(!all.contains("s3cr3t-value"));
+    }
+
+    #[test]
+    fn a_key_is_a_login_of_its_own_and_what_is_not_a_key_is_named() {
+        std::env::set_var("NRT_PARSE_NOT_A_KEY", "hunter2-not-a-key");
+        let r = read(
+            "credentials:\n\
+             \x20 - { name: a, username: u, key_env: NRT_PARSE_NOT_A_KEY }\n\
+             \x20 - { name: b, username: u, key_env: X, key_file: y }\n\
+             \x20 - { name: c, username: u, secret: s, key_passphrase_env: HOME }\n\
+             \x20 - { name: d, username: u }\n",
+        );
+        let all = lines(&r).join("\n");
+        assert_eq!(
+            lines(&r),
+            [
+                "line 2, column 38: credential \"a\": key_env NRT_PARSE_NOT_A_KEY: not a private key (give an OpenSSH, PEM or PKCS#8 private key)",
+                "line 3, column 5: credential \"b\": give at most one of key_file or key_env",
+                "line 4, column 60: credential \"c\": a key passphrase is given but no key (key_file or key_env)",
+                "line 5, column 5: credential \"d\": give a secret (secret_env, secret_file or secret), a key (key_file or key_env), or both",
+            ],
+            "{all}"
+        );
+        assert!(!all.contains("hunter2"));
     }
 }
