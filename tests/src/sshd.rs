@@ -99,7 +99,9 @@ impl Sshd {
             "ssh-keygen -q -t ed25519 -N '' -C nrt-sshd -f {}",
             host.display()
         ))
-        .context("ssh-keygen failed: install OpenSSH's client (`apt-get install openssh-client`)")?;
+        .context(
+            "ssh-keygen failed: install OpenSSH's client (`apt-get install openssh-client`)",
+        )?;
         let host_key = std::fs::read_to_string(host.with_extension("pub"))?;
         let host_key = host_key
             .split_whitespace()

@@ -25,6 +25,7 @@
 //! | [`health`] | `/readyz` tells the truth; a result Postgres refuses is dead-lettered |
 //! | [`host_keys`] | pins, strict host keys and `ssh-rsa` signatures |
 //! | [`inventory`] | `inventory import` checks the whole file first; platform aliases |
+//! | [`keys`] | key credentials: every key format, key-only, password-only and mixed devices, OpenSSH's sshd |
 //! | [`operations`] | metrics, a real Prometheus scrape, alert rules, the deploy files' commands |
 //! | [`permissions`] | dangerous requests need permission |
 //! | [`pins`] | host-key pins in group commit |
@@ -67,6 +68,7 @@ mod history;
 mod host_keys;
 mod hostile;
 mod inventory;
+mod keys;
 mod operations;
 mod permissions;
 mod pins;
