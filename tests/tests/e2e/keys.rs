@@ -180,6 +180,30 @@ async fn a_job_over_key_only_password_only_and_mixed_devices() -> anyhow::Result
         .is_some_and(|f| f.starts_with("ssh-rsa SHA256:")));
     assert_eq!(stored["password"], (true, None));
     assert!(stored["both"].0 && stored["both"].1.is_some());
+    // What people see: how each logs in, by its public fingerprint, never the key.
+    let listed = crate::views::netraven::json(&env, &["credential", "list"])?;
+    let login = |name: &str| -> String {
+        listed
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["name"] == name))
+            .and_then(|c| c["login"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(login("password"), "password");
+    assert_eq!(
+        login("ed-key"),
+        format!(
+            "key ({})",
+            stored["ed-key"].1.as_deref().unwrap_or_default()
+        )
+    );
+    assert!(
+        login("both").starts_with("key (ssh-ed25519 SHA256:")
+            && login("both").ends_with(") + password")
+    );
+    let explained = crate::views::netraven::json(&env, &["device", "credentials", "m-key"])?;
+    assert!(explained.to_string().contains("+ password"), "{explained}");
 
     let roles = env.start(1);
     let job = env
