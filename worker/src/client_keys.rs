@@ -257,12 +257,12 @@ MA8/sJYcTW6pF1FoZhZmAAAADmtleXMtdW5pdC10ZXN0AQIDBAUGBw==
 
     #[test]
     fn what_is_not_a_key_is_named_without_its_content() {
-        let e = decode("hunter2-not-a-key", None).unwrap_err();
+        let e = decode("hunter2-not-a-key", None).expect_err("refused");
         assert_eq!(e, KeyProblem::NotAKey);
         assert!(!e.to_string().contains("hunter2"));
         let dsa = "-----BEGIN DSA PRIVATE KEY-----\nAAAA\n-----END DSA PRIVATE KEY-----\n";
         assert_eq!(
-            decode(dsa, None).unwrap_err(),
+            decode(dsa, None).expect_err("refused"),
             KeyProblem::Unsupported("DSA".into())
         );
         let damaged =

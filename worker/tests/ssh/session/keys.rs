@@ -149,11 +149,11 @@ async fn an_encrypted_key_is_decoded_once_for_many_devices() {
         .expect("encrypts");
     let text = locked.to_openssh(LineEnding::LF).expect("text");
     assert_eq!(
-        client_keys::decode(&text, None).unwrap_err(),
+        client_keys::decode(&text, None).expect_err("refused"),
         KeyProblem::NeedsPassphrase
     );
     assert_eq!(
-        client_keys::decode(&text, Some("wrong")).unwrap_err(),
+        client_keys::decode(&text, Some("wrong")).expect_err("refused"),
         KeyProblem::WrongPassphrase
     );
     let decoded = client_keys::decode(&text, Some("pass phrase")).expect("decodes");
