@@ -30,6 +30,8 @@ pub(crate) struct Device {
     pub(crate) truth: DeviceTruth,
     /// Set when the device plays a jump host ([`crate::bastion`]).
     pub(crate) bastion: Option<std::sync::Arc<crate::bastion::Bastion>>,
+    /// `spec.accepts_keys`, parsed once: (username, public key).
+    authorized: Vec<(String, russh::keys::ssh_key::public::KeyData)>,
     /// The epochs at which this device's configuration changed, in order.
     drift_epochs: Mutex<Vec<u64>>,
     /// Configurations printed in sessions so far.
@@ -49,8 +51,20 @@ impl Device {
             .bastion
             .clone()
             .map(|b| std::sync::Arc::new(crate::bastion::Bastion::new(b)));
+        let authorized = spec
+            .accepts_keys
+            .iter()
+            .filter_map(|(user, line)| match russh::keys::PublicKey::from_openssh(line) {
+                Ok(key) => Some((user.clone(), key.key_data().clone())),
+                Err(e) => {
+                    tracing::warn!(device = %spec.name, error = %e, "an accepted key is not an OpenSSH public key line: ignored");
+                    None
+                }
+            })
+            .collect();
         Device {
             bastion,
+            authorized,
             spec,
             seed,
             host,
@@ -158,6 +172,18 @@ impl Device {
         bytes.extend_from_slice(poison);
         bytes.extend_from_slice(&text.as_bytes()[at..]);
         bytes
+    }
+
+    /// Whether `key` is one of the keys `user` may log in with.
+    pub(crate) fn accepts_key(&self, user: &str, key: &russh::keys::PublicKey) -> bool {
+        self.authorized
+            .iter()
+            .any(|(u, k)| u == user && k == key.key_data())
+    }
+
+    /// Whether the device offers `publickey`.
+    pub(crate) fn takes_keys(&self) -> bool {
+        !self.spec.accepts_keys.is_empty()
     }
 
     pub(crate) fn accepts(&self, user: &str, password: &str) -> bool {

@@ -229,7 +229,12 @@ impl Fleet {
             by_name.insert(device.name().to_string(), devices.len());
             match endpoint {
                 Endpoint::Listening(listener) => {
-                    let config = Arc::new(server::config(key, rejection, device.fault()));
+                    let config = Arc::new(server::config(
+                        key,
+                        rejection,
+                        device.fault(),
+                        device.takes_keys(),
+                    ));
                     tracker.spawn(server::accept_loop(
                         device.clone(),
                         listener,

@@ -7,7 +7,10 @@
 //! credentials:               # optional; default: tacacs, breakglass, vendor-default
 //!   - { name: tacacs, username: netops, priority: 10 }   # password: derived from the seed
 //!   - { name: local, username: admin, password: s3cret, priority: 20, tags: [fleet] }
+//!   - { name: automation, username: auto, priority: 5, public_key: "ssh-ed25519 AAAA..." }
 //! groups:
+//!   - { count: 20, accepts: [], accepts_keys: [automation] }       # key-only devices
+//!   - { count: 20, accepts: [local], accepts_keys: [automation] }  # a key or a password
 //!   - { count: 10, platform: cisco_ios, accepts: [tacacs], fault: slow_auth:1500 }
 //!   - { fraction: 0.25, platform: juniper_junos, accepts: [local], config_bytes: 65536 }
 //!   - { fraction: 0.05, fault: port_closed }
@@ -16,7 +19,9 @@
 //!
 //! Group keys: `count` or `fraction` (of the total) or neither (the rest; at most one such
 //! group), `platform` (default `linux`), `accepts` (credential names; default the first
-//! credential, `[]` for a device that accepts nothing), `fault` (see [`Fault`]),
+//! credential, `[]` for a device that accepts nothing), `accepts_keys` (credential names
+//! whose `public_key` the device takes, as its `authorized_keys`; default none: the device
+//! does not offer `publickey`), `fault` (see [`Fault`]),
 //! `config_bytes` (default 4096), `tags` (default `fleet` and `site-<i % 4>`). Devices are
 //! numbered across groups in file order (`dev-00001`, ...); `cisco_ios` devices get
 //! [`enable_secret`]. Unknown keys are errors. The total is `devices`, else the caller's
@@ -77,6 +82,10 @@ pub struct FileCredential {
     pub username: String,
     #[serde(default)]
     pub password: Option<String>,
+    /// An OpenSSH public key line: devices whose group names this credential in
+    /// `accepts_keys` take its private key.
+    #[serde(default)]
+    pub public_key: Option<String>,
     pub priority: i32,
     #[serde(default = "fleet_tag")]
     pub tags: Vec<String>,
@@ -94,6 +103,8 @@ pub struct DeviceGroup {
     pub platform: Option<Platform>,
     #[serde(default)]
     pub accepts: Option<Vec<String>>,
+    #[serde(default)]
+    pub accepts_keys: Option<Vec<String>>,
     #[serde(default)]
     pub fault: Option<Fault>,
     #[serde(default)]
@@ -161,6 +172,27 @@ pub fn build(file: &ScenarioFile, devices: Option<usize>, seed: u64) -> Result<F
                 .ok_or_else(|| format!("group {}: accepts unknown credential {name:?}", g + 1))?;
             accepts.push((c.username.clone(), c.password.clone()));
         }
+        let mut accepts_keys = Vec::new();
+        for name in group.accepts_keys.iter().flatten() {
+            let c = file
+                .credentials
+                .iter()
+                .flatten()
+                .find(|c| &c.name == name)
+                .ok_or_else(|| {
+                    format!(
+                        "group {}: accepts_keys names unknown credential {name:?}",
+                        g + 1
+                    )
+                })?;
+            let key = c.public_key.clone().ok_or_else(|| {
+                format!(
+                    "group {}: accepts_keys names credential {name:?}, which has no public_key",
+                    g + 1
+                )
+            })?;
+            accepts_keys.push((c.username.clone(), key));
+        }
         let platform = group.platform.unwrap_or(Platform::Linux);
         for _ in 0..count {
             let i = out.len() + 1;
@@ -170,6 +202,7 @@ pub fn build(file: &ScenarioFile, devices: Option<usize>, seed: u64) -> Result<F
                 .clone()
                 .unwrap_or_else(|| vec!["fleet".to_string(), format!("site-{}", i % 4)]);
             d.accepts = accepts.clone();
+            d.accepts_keys = accepts_keys.clone();
             d.config_bytes = group.config_bytes.unwrap_or(SCENARIO_CONFIG_BYTES);
             d.fault = group.fault;
             if platform.has_enable() {
@@ -293,5 +326,28 @@ mod tests {
             serde_yaml_ng::from_str::<ScenarioFile>("groups: [{count: 1, colour: red}]").is_err()
         );
         assert!(serde_yaml_ng::from_str::<ScenarioFile>("groups: [{fault: on_fire}]").is_err());
+    }
+
+    #[test]
+    fn key_only_password_only_and_mixed_groups() {
+        let key =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPQdQ7pxwpjdGlpOb3hjoCjgMA8/sJYcTW6pF1FoZhZm";
+        let f = parse(&format!(
+            "credentials:\n  - {{name: local, username: admin, password: pw, priority: 20}}\n  \
+             - {{name: auto, username: auto, priority: 5, public_key: \"{key}\"}}\n\
+             groups:\n  - {{count: 1, accepts: [], accepts_keys: [auto]}}\n  \
+             - {{count: 1, accepts: [local]}}\n  \
+             - {{count: 1, accepts: [local], accepts_keys: [auto]}}\n"
+        ));
+        let spec = build(&f, None, 1).unwrap_or_else(|e| panic!("{e}"));
+        let d = &spec.devices;
+        assert!(d[0].accepts.is_empty() && d[0].accepts_keys == [("auto".into(), key.into())]);
+        assert!(d[1].accepts_keys.is_empty() && d[1].accepts.len() == 1);
+        assert_eq!((d[2].accepts.len(), d[2].accepts_keys.len()), (1, 1));
+        let keyless = parse(
+            "credentials:\n  - {name: local, username: admin, priority: 1}\n\
+             groups:\n  - {count: 1, accepts_keys: [local]}\n",
+        );
+        assert!(build(&keyless, None, 1).is_err_and(|e| e.contains("no public_key")));
     }
 }

@@ -185,6 +185,11 @@ pub struct DeviceSpec {
     pub tags: Vec<String>,
     /// (username, password) pairs this device accepts with the `password` method.
     pub accepts: Vec<(String, String)>,
+    /// (username, OpenSSH public key line) pairs this device accepts with the `publickey`
+    /// method, as an `authorized_keys` file would. A device with none does not offer
+    /// `publickey`; one with some offers it beside its password method.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accepts_keys: Vec<(String, String)>,
     /// Approximate size of its running config, in bytes.
     pub config_bytes: usize,
     /// Secret for `enable` ([`Platform::has_enable`]). `None`: `enable` needs no password.
@@ -206,6 +211,7 @@ impl DeviceSpec {
             platform,
             tags: Vec::new(),
             accepts: Vec::new(),
+            accepts_keys: Vec::new(),
             config_bytes: 4096,
             enable_secret: None,
             fault: None,
@@ -222,6 +228,7 @@ impl fmt::Debug for DeviceSpec {
             .field("platform", &self.platform)
             .field("tags", &self.tags)
             .field("accepts_users", &users)
+            .field("accepts_keys", &self.accepts_keys.len())
             .field("config_bytes", &self.config_bytes)
             .field(
                 "enable_secret",

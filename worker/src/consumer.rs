@@ -71,6 +71,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         claims: persist::Claimer::start(pool.clone()),
         pool: pool.clone(),
         keys,
+        client_keys: crate::client_keys::ClientKeys::default(),
         tasks: tasks_verifier,
         logins: crate::login_limits::LoginLimits::new(
             w.max_concurrent_logins_per_credential as usize,

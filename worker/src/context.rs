@@ -1,6 +1,7 @@
 //! What every device task of one worker shares: the pool, the pinner, the key ring, the
 //! login limits, the profiles and the worker's settings.
 
+use crate::client_keys::ClientKeys;
 use crate::jump::JumpPool;
 use crate::keys::Keys;
 use crate::login_limits::LoginLimits;
@@ -18,6 +19,8 @@ pub struct WorkerContext {
     /// Which copy of a task holds its device, in group commit.
     pub claims: Claimer,
     pub keys: Keys,
+    /// Key credentials' private keys, decoded once per worker.
+    pub client_keys: ClientKeys,
     /// Checks that a device task is the dispatcher's, before anything in it is believed.
     pub tasks: Verifier,
     pub logins: LoginLimits,
@@ -32,4 +35,14 @@ pub struct WorkerContext {
     pub jumps: JumpPool,
     /// `host:pid`, recorded with every result.
     pub name: String,
+}
+
+impl WorkerContext {
+    /// What opens a task's credentials: this worker's key ring and decoded keys.
+    pub fn opener(&self) -> crate::client_keys::Opener<'_> {
+        crate::client_keys::Opener {
+            keys: &self.keys,
+            client_keys: &self.client_keys,
+        }
+    }
 }

@@ -8,12 +8,13 @@ use crate::jump;
 use crate::outcome::DeviceFailure;
 use crate::report::{Attempt, AttemptOutcome, DeviceReport, JobDone};
 use crate::ssh::{
-    phase_observed, AuthOutcome, HostKeyCheck, OutputAllowance, Phase, Session, SshError,
-    SshOptions, SshTimeouts,
+    phase_observed, AuthOutcome, HostKeyCheck, OpenedCredential, OutputAllowance, Phase, Session,
+    SshError, SshOptions, SshTimeouts,
 };
 use chrono::{DateTime, Utc};
 use netraven_shared::domain::{HostKeyPolicy, Outcome};
 use netraven_shared::messages::{DeviceTask, TaskCredential};
+use secrecy::SecretString;
 use std::time::Instant;
 
 /// A server that hangs up mid-authentication without judging the secret (MaxAuthTries,
@@ -156,15 +157,8 @@ async fn logged_in(
     let mut reconnects = 0;
     let mut index = 0;
     while let Some(credential) = task.credentials.get(index) {
-        let opened = ctx.keys.open(&credential.sealed_secret).and_then(|secret| {
-            let enable = match &credential.sealed_enable {
-                Some(sealed) => Some(ctx.keys.open(sealed)?),
-                None => None,
-            };
-            Ok((secret, enable))
-        });
-        let (secret, enable) = match opened {
-            Ok(s) => s,
+        let (opened, enable) = match open(ctx, credential).await {
+            Ok(opened) => opened,
             Err(e) => {
                 tracing::warn!(credential.id = credential.id, error = %e, "credential skipped");
                 unopenable.push(credential.name.as_str());
@@ -194,7 +188,7 @@ async fn logged_in(
         let at = Utc::now();
         let t0 = Instant::now();
         progress.login = Some((credential.id, credential.name.clone(), t0, at));
-        let auth = s.authenticate(&credential.username, &secret).await;
+        let auth = s.authenticate_credential(&opened).await;
         phase_observed("auth", t0);
         progress.login = None;
         drop(permit);
@@ -207,7 +201,7 @@ async fn logged_in(
                 let mut device = Device {
                     profile: &profile,
                     session: s,
-                    enable_secret: Some(enable.as_ref().unwrap_or(&secret)),
+                    enable_secret: enable.as_ref().or(opened.password.as_ref()),
                     timeouts,
                     output: &mut progress.output,
                 };
@@ -276,7 +270,8 @@ async fn logged_in(
         (0, false) => Err(DeviceFailure::new(
             Outcome::InternalError,
             format!(
-                "no credential could be opened with this worker's key ring: {}",
+                "no credential could be opened by this worker (its key ring, or a private key \
+                 it cannot use): {}",
                 unopenable.join(", ")
             ),
         )),
@@ -323,7 +318,7 @@ async fn connect(
     let channel = ctx
         .jumps
         .open(
-            &ctx.keys,
+            ctx.opener(),
             &task.jump,
             &task.device.host,
             task.device.port,
@@ -338,6 +333,21 @@ async fn connect(
             let f = DeviceFailure::ssh(&e, timeouts);
             DeviceFailure::new(f.outcome, format!("{} ({via})", f.reason))
         })
+}
+
+/// Opens what `credential` holds ([`Opener`]) and its enable secret.
+async fn open(
+    ctx: &WorkerContext,
+    credential: &TaskCredential,
+) -> Result<(OpenedCredential, Option<SecretString>), String> {
+    let opened = ctx.opener().open(credential).await?;
+    let enable = credential
+        .sealed_enable
+        .as_deref()
+        .map(|sealed| ctx.keys.open(sealed))
+        .transpose()
+        .map_err(|e| format!("enable secret: {e}"))?;
+    Ok((opened, enable))
 }
 
 fn attempt(

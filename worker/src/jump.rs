@@ -23,7 +23,7 @@
 //! Failures name the hop ([`JumpError`]): the jump host unreachable or timing out, its
 //! host key not the pinned one, its credential rejected, or the device unreachable from it.
 
-use crate::keys::Keys;
+use crate::client_keys::Opener;
 use crate::outcome::reason_of_ssh_error;
 use crate::ssh::{AuthOutcome, HostKeyCheck, Session, SshError, SshOptions, SshTimeouts};
 use futures::Stream;
@@ -305,7 +305,7 @@ impl JumpPool {
     /// the channel open; the caller bounds the whole by the device's deadline.
     pub async fn open(
         &self,
-        keys: &Keys,
+        keys: Opener<'_>,
         path: &[TaskJumpHost],
         host: &str,
         port: u16,
@@ -319,7 +319,7 @@ impl JumpPool {
 
     async fn open_inner(
         &self,
-        keys: &Keys,
+        keys: Opener<'_>,
         path: &[TaskJumpHost],
         host: &str,
         port: u16,
@@ -405,7 +405,7 @@ impl JumpPool {
     /// Devices that waited while an attempt failed share its failure.
     async fn link(
         &self,
-        keys: &Keys,
+        keys: Opener<'_>,
         path: &[TaskJumpHost],
         entry: &Arc<Entry>,
         timeouts: &SshTimeouts,
@@ -442,7 +442,7 @@ impl JumpPool {
     /// channel of the path before it for a later one (the one recursion: boxed).
     fn connect<'a>(
         &'a self,
-        keys: &'a Keys,
+        keys: Opener<'a>,
         path: &'a [TaskJumpHost],
         timeouts: &'a SshTimeouts,
     ) -> Pin<Box<dyn Future<Output = Result<Link, JumpError>> + Send + 'a>> {
@@ -451,7 +451,7 @@ impl JumpPool {
 
     async fn connect_inner(
         &self,
-        keys: &Keys,
+        keys: Opener<'_>,
         path: &[TaskJumpHost],
         timeouts: &SshTimeouts,
     ) -> Result<Link, JumpError> {
@@ -496,12 +496,12 @@ impl JumpPool {
 /// is recorded against neither the device's credentials nor the jump host's.
 pub async fn login(
     session: &mut Session,
-    keys: &Keys,
+    keys: Opener<'_>,
     credential: &TaskCredential,
     name: &str,
     timeouts: &SshTimeouts,
 ) -> Result<(), JumpError> {
-    let secret = keys.open(&credential.sealed_secret).map_err(|e| {
+    let opened = keys.open(credential).await.map_err(|e| {
         tracing::warn!(credential.id = credential.id, error = %e, "jump host credential could not be opened");
         JumpError::new(
             Outcome::InternalError,
@@ -511,7 +511,7 @@ pub async fn login(
             ),
         )
     })?;
-    match session.authenticate(&credential.username, &secret).await {
+    match session.authenticate_credential(&opened).await {
         Ok(AuthOutcome::Accepted) => Ok(()),
         Ok(AuthOutcome::Rejected) => Err(JumpError::new(
             Outcome::AuthFailed,
@@ -605,7 +605,8 @@ mod tests {
 
     struct Site {
         fleet: Fleet,
-        keys: Keys,
+        keys: crate::keys::Keys,
+        client_keys: crate::client_keys::ClientKeys,
         ring: KeyRing,
     }
 
@@ -629,8 +630,16 @@ mod tests {
             .expect("fleet starts");
             Site {
                 fleet,
-                keys: Keys::load(&settings).expect("keys"),
+                keys: crate::keys::Keys::load(&settings).expect("keys"),
+                client_keys: crate::client_keys::ClientKeys::default(),
                 ring: KeyRing::parse(&line).expect("ring"),
+            }
+        }
+
+        fn opener(&self) -> Opener<'_> {
+            Opener {
+                keys: &self.keys,
+                client_keys: &self.client_keys,
             }
         }
 
@@ -651,10 +660,13 @@ mod tests {
                     id: 1,
                     name: "jump".into(),
                     username: "jump".into(),
-                    sealed_secret: self
-                        .ring
-                        .seal(&SecretString::from("jump-secret".to_string()))
-                        .expect("sealed"),
+                    sealed_secret: Some(
+                        self.ring
+                            .seal(&SecretString::from("jump-secret".to_string()))
+                            .expect("sealed"),
+                    ),
+                    sealed_key: None,
+                    sealed_key_passphrase: None,
                     sealed_enable: None,
                 },
             }
@@ -693,7 +705,7 @@ mod tests {
             let (pool, site, path) = (&pool, &site, &path);
             async move {
                 let c = pool
-                    .open(&site.keys, path, "127.0.0.1", site.port(n), &timeouts())
+                    .open(site.opener(), path, "127.0.0.1", site.port(n), &timeouts())
                     .await
                     .expect("a channel");
                 assert!(pool.in_use(path) <= 2);
@@ -726,7 +738,7 @@ mod tests {
         let pool = JumpPool::with_idle(Duration::from_millis(200), Duration::from_millis(50));
         let port = site.port("d1");
         let c = pool
-            .open(&site.keys, &path, "127.0.0.1", port, &timeouts())
+            .open(site.opener(), &path, "127.0.0.1", port, &timeouts())
             .await
             .expect("a channel");
         tokio::time::sleep(Duration::from_millis(400)).await;
@@ -734,7 +746,7 @@ mod tests {
         drop(c);
         tokio::time::sleep(Duration::from_millis(600)).await;
         assert!(!pool.connected(&path), "idle: closed");
-        pool.open(&site.keys, &path, "127.0.0.1", port, &timeouts())
+        pool.open(site.opener(), &path, "127.0.0.1", port, &timeouts())
             .await
             .expect("a channel again");
         assert_eq!(site.fleet.connections("b"), 2);
@@ -751,7 +763,7 @@ mod tests {
         let opens = (0..3).map(|_| {
             let (pool, site, path) = (&pool, &site, &path);
             async move {
-                pool.open(&site.keys, path, "127.0.0.1", 22, &timeouts())
+                pool.open(site.opener(), path, "127.0.0.1", 22, &timeouts())
                     .await
                     .err()
                     .expect("fails")

@@ -27,6 +27,7 @@
 
 pub mod batcher;
 pub mod budget;
+pub mod client_keys;
 pub mod consumer;
 pub mod context;
 pub mod device;

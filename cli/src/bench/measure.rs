@@ -1,10 +1,12 @@
 //! `netraven bench`'s steps, in order: the jobs (with their baselines), credential
-//! resolution, the pipes (ingest, publishing, signatures), hostile fleets, worker memory.
+//! resolution, the pipes (ingest, publishing, signatures), key and password logins, hostile
+//! fleets, worker memory.
 
 use super::figures::{Figure, Tally};
 use super::plan::{BenchArgs, Plan};
 use super::{
-    big_job, fleet, hostile, ingest, job, job_sizes, publish, resolution, scratch, signatures,
+    big_job, fleet, hostile, ingest, job, job_sizes, logins, publish, resolution, scratch,
+    signatures,
 };
 use anyhow::Result;
 use netraven_shared::config::Settings;
@@ -38,6 +40,10 @@ pub(super) async fn measure(
     }
     if wants("pipes") {
         pipes(settings, &plan, job_cpu_ms, tally).await?;
+    }
+    if wants("logins") {
+        let concurrency = usize::from(args.max_in_flight).min(100);
+        tally.extend(logins::measure(plan.logins, concurrency).await?)?;
     }
     if wants("hostile") {
         let figures = hostile::measure(

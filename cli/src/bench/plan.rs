@@ -1,7 +1,7 @@
 //! `netraven bench`'s options and the sizes of a run (full or `--quick`).
 
 /// Every part, the default.
-pub(super) const ALL_PARTS: &str = "jobs,resolution,pipes,memory,hostile";
+pub(super) const ALL_PARTS: &str = "jobs,resolution,pipes,logins,memory,hostile";
 
 /// `netraven bench` options.
 #[derive(Debug, Clone, clap::Args)]
@@ -19,7 +19,8 @@ pub struct BenchArgs {
     #[arg(long, default_value = "bench/results")]
     pub out: std::path::PathBuf,
     /// Which parts to run: jobs (with the baseline), resolution, pipes (ingest and
-    /// publishing), memory, hostile (healthy devices among faulty ones); and, only when
+    /// publishing), logins (key logins against password logins), memory, hostile
+    /// (healthy devices among faulty ones); and, only when
     /// named, big-job (one job over a whole large fleet: the dispatcher's peak memory and
     /// rate, see --devices).
     #[arg(long, value_delimiter = ',', default_value = ALL_PARTS)]
@@ -48,6 +49,8 @@ pub(super) struct Plan {
     pub(super) big_jobs: Vec<usize>,
     /// Rounds of the jobs at the baseline's size, each between two baselines.
     pub(super) rounds: usize,
+    /// Devices logged in to per way in the logins part.
+    pub(super) logins: usize,
 }
 
 impl Plan {
@@ -63,6 +66,7 @@ impl Plan {
                 hostile_rounds: 1,
                 big_jobs: vec![10_000, 100_000],
                 rounds: 1,
+                logins: 500,
             }
         } else {
             Plan {
@@ -76,6 +80,7 @@ impl Plan {
                 hostile_rounds: 5,
                 big_jobs: vec![100_000, 1_000_000],
                 rounds: 3,
+                logins: 2_000,
             }
         }
     }

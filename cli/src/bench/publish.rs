@@ -58,7 +58,9 @@ pub(crate) fn devices(count: usize) -> Vec<ResolvedDevice> {
                 id: i,
                 name: format!("cred-{i}"),
                 username: format!("user{i}"),
-                sealed_secret: format!("nrv1:k20260101000000-abcd:{}", "A".repeat(60)),
+                sealed_secret: Some(format!("nrv1:k20260101000000-abcd:{}", "A".repeat(60))),
+                sealed_key: None,
+                sealed_key_passphrase: None,
                 sealed_enable: None,
             })
         })

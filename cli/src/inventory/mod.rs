@@ -1,6 +1,7 @@
 //! `netraven inventory import FILE`: tags, devices and credentials from YAML, idempotently
-//! (importing again updates rows, never duplicates them). Secrets are sealed before they
-//! reach Postgres.
+//! (importing again updates rows, never duplicates them). Secrets, private keys and their
+//! passphrases are sealed before they reach Postgres; a key is decoded at import (with its
+//! passphrase) and its fingerprint stored beside it.
 //!
 //! The whole file is checked before anything is written ([`parse`] finds every problem and
 //! where it is; a tag neither declared in the file nor already stored is one more), and
@@ -56,18 +57,30 @@ pub struct JumpHost {
     pub max_channels: u32,
 }
 
-/// A credential, its secret read from `secret_env`, `secret_file` or `secret`.
+/// A credential: its password read from `secret_env`, `secret_file` or `secret`, its
+/// private key from `key_file` or `key_env`, or both.
 pub struct Credential {
     pub name: String,
     pub username: String,
     pub priority: i32,
     pub tags: Vec<String>,
-    pub secret: SecretString,
+    pub secret: Option<SecretString>,
     /// Its own privileged-mode secret (`enable_secret_env`, `enable_secret_file` or
     /// `enable_secret`), when it has one.
     pub enable_secret: Option<SecretString>,
     /// A secret was written in the file itself.
     pub inline: bool,
+    pub key: Option<KeyCredential>,
+}
+
+/// A credential's private key, checked at import (it decodes with its passphrase, and
+/// its algorithm is one the workers sign with).
+pub struct KeyCredential {
+    /// The key's text, as the file or variable gave it.
+    pub text: SecretString,
+    pub passphrase: Option<SecretString>,
+    /// `ssh-ed25519 SHA256:...`: public.
+    pub fingerprint: String,
 }
 
 impl std::fmt::Debug for Credential {
@@ -77,6 +90,7 @@ impl std::fmt::Debug for Credential {
             .field("username", &self.username)
             .field("priority", &self.priority)
             .field("tags", &self.tags)
+            .field("key", &self.key.as_ref().map(|k| k.fingerprint.as_str()))
             .field("enable_secret", &self.enable_secret.is_some())
             .finish_non_exhaustive()
     }
@@ -203,20 +217,34 @@ pub async fn import(
         .into());
     }
     let inv = read.inventory;
-    let mut sealed = Vec::with_capacity(inv.credentials.len());
-    let mut sealed_enable: Vec<Option<String>> = Vec::with_capacity(inv.credentials.len());
+    let n = inv.credentials.len();
+    let (mut sealed, mut sealed_keys, mut sealed_passphrases, mut fingerprints) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let mut sealed_enable: Vec<Option<String>> = Vec::with_capacity(n);
     let mut inline = Vec::new();
     for c in &inv.credentials {
         if c.inline {
             inline.push(c.name.clone());
         }
-        sealed.push(keyring.seal(&c.secret)?);
+        sealed.push(c.secret.as_ref().map(|s| keyring.seal(s)).transpose()?);
         sealed_enable.push(
             c.enable_secret
                 .as_ref()
                 .map(|s| keyring.seal(s))
                 .transpose()?,
         );
+        let key = c.key.as_ref();
+        sealed_keys.push(key.map(|k| keyring.seal(&k.text)).transpose()?);
+        sealed_passphrases.push(
+            key.and_then(|k| k.passphrase.as_ref())
+                .map(|p| keyring.seal(p))
+                .transpose()?,
+        );
+        fingerprints.push(key.map(|k| k.fingerprint.as_str()));
     }
     let mut aliases = BTreeMap::new();
     for d in &inv.devices {
@@ -263,12 +291,25 @@ pub async fn import(
         .collect();
     let c_prio: Vec<i32> = inv.credentials.iter().map(|c| c.priority).collect();
     tx.execute(
-        "INSERT INTO credentials (name, username, priority, sealed_secret, sealed_enable)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[])
+        "INSERT INTO credentials (name, username, priority, sealed_secret, sealed_key,
+                                  sealed_key_passphrase, key_fingerprint, sealed_enable)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[],
+                              $6::text[], $7::text[], $8::text[])
          ON CONFLICT (name) DO UPDATE SET username = EXCLUDED.username, priority = EXCLUDED.priority,
-             sealed_secret = EXCLUDED.sealed_secret, sealed_enable = EXCLUDED.sealed_enable,
+             sealed_secret = EXCLUDED.sealed_secret, sealed_key = EXCLUDED.sealed_key,
+             sealed_key_passphrase = EXCLUDED.sealed_key_passphrase,
+             key_fingerprint = EXCLUDED.key_fingerprint, sealed_enable = EXCLUDED.sealed_enable,
              updated_at = now()",
-        &[&c_names, &c_users, &c_prio, &sealed, &sealed_enable],
+        &[
+            &c_names,
+            &c_users,
+            &c_prio,
+            &sealed,
+            &sealed_keys,
+            &sealed_passphrases,
+            &fingerprints,
+            &sealed_enable,
+        ],
     )
     .await?;
     let (pair_a, pair_t): (Vec<&str>, Vec<&str>) = inv

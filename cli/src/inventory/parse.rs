@@ -23,8 +23,9 @@
 //! Secrets never reach a message: problems name the credential, the variable or the file,
 //! never a value.
 
-use super::{Credential, Device, Inventory, JumpHost, Tag};
+use super::{Credential, Device, Inventory, JumpHost, KeyCredential, Tag};
 use marked_yaml::{LoadError, LoaderOptions, Node, Span, Spanned};
+use netraven_worker::client_keys;
 use netraven_worker::platform::Profiles;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -133,6 +134,16 @@ struct RawCredential {
     secret_file: Option<Spanned<String>>,
     #[serde(default)]
     secret: Option<Spanned<SecretString>>,
+    /// A private key's file (OpenSSH, PEM or PKCS#8).
+    #[serde(default)]
+    key_file: Option<Spanned<String>>,
+    /// An environment variable that holds a private key's text.
+    #[serde(default)]
+    key_env: Option<Spanned<String>>,
+    #[serde(default)]
+    key_passphrase_env: Option<Spanned<String>>,
+    #[serde(default)]
+    key_passphrase_file: Option<Spanned<String>>,
     #[serde(default)]
     enable_secret_env: Option<Spanned<String>>,
     #[serde(default)]
@@ -282,42 +293,50 @@ pub fn read_str(text: &str, base: &Path, profiles: &Profiles) -> Read {
             problems.add(c.username.span(), format!("{owner}: username is empty"));
         }
         let tags = tags_of(&c.tags, &owner, &declared, &mut problems, &mut read);
-        let login = Given {
+        let before = problems.0.len();
+        let secret = Given {
+            field: "secret",
             what: "secret",
             env: c.secret_env.as_ref(),
             file: c.secret_file.as_ref(),
             inline: c.secret.as_ref(),
-        };
+        }
+        .read(node.span(), &owner, base, &mut problems);
         let enable = Given {
-            what: "enable_secret",
+            field: "enable_secret",
+            what: "enable secret",
             env: c.enable_secret_env.as_ref(),
             file: c.enable_secret_file.as_ref(),
             inline: c.enable_secret.as_ref(),
-        };
-        let secret = match login.read(&owner, base, &mut problems) {
-            Some(Some(found)) => Some(found),
-            Some(None) => {
-                problems.add(
-                    node.span(),
-                    format!("{owner}: give exactly one of secret_env, secret_file or secret"),
-                );
-                None
-            }
-            None => None,
-        };
-        let enable = enable.read(&owner, base, &mut problems);
-        if let (Some((secret, inline)), Some(enable)) = (secret, enable) {
-            let enable_inline = enable.as_ref().is_some_and(|(_, inline)| *inline);
-            read.inventory.credentials.push(Credential {
-                name: c.name.to_string(),
-                username: c.username.to_string(),
-                priority: c.priority,
-                tags,
-                secret,
-                enable_secret: enable.map(|(s, _)| s),
-                inline: inline || enable_inline,
-            });
         }
+        .read(node.span(), &owner, base, &mut problems);
+        let key = key_of(&c, node.span(), &owner, base, &mut problems);
+        if problems.0.len() > before {
+            continue;
+        }
+        if secret.is_none() && key.is_none() {
+            problems.add(
+                node.span(),
+                format!(
+                    "{owner}: give a secret (secret_env, secret_file or secret), a key \
+                     (key_file or key_env), or both"
+                ),
+            );
+            continue;
+        }
+        let inline = [&secret, &enable]
+            .iter()
+            .any(|s| s.as_ref().is_some_and(|(_, inline)| *inline));
+        read.inventory.credentials.push(Credential {
+            name: c.name.to_string(),
+            username: c.username.to_string(),
+            priority: c.priority,
+            tags,
+            secret: secret.map(|(s, _)| s),
+            enable_secret: enable.map(|(s, _)| s),
+            inline,
+            key,
+        });
     }
 
     let credential_names: HashSet<String> = read
@@ -752,10 +771,12 @@ fn tags_of(
     names
 }
 
-/// One secret of a credential, as the file may give it: from an environment variable, a
-/// file, or inline.
+/// One secret of a credential as the file may give it: from an environment variable, a
+/// file, or inline (`secret_env`, `secret_file`, `secret`; the same with `enable_`).
 struct Given<'a> {
     /// The inline field's name: `secret` or `enable_secret`.
+    field: &'static str,
+    /// What it is, in problems: `secret`, `enable secret`.
     what: &'static str,
     env: Option<&'a Spanned<String>>,
     file: Option<&'a Spanned<String>>,
@@ -763,73 +784,166 @@ struct Given<'a> {
 }
 
 impl Given<'_> {
-    /// `Some(Some((secret, inline)))` when given one way, `Some(None)` when not given at
-    /// all, `None` when given wrong (the problem recorded here, except for "not given",
-    /// which only the caller can judge).
+    /// The secret and whether it was inline; `None` when not given, or with the problem
+    /// recorded (given two ways, unreadable, empty).
     fn read(
         &self,
+        entry: &Span,
         owner: &str,
         base: &Path,
         problems: &mut Problems,
-    ) -> Option<Option<(SecretString, bool)>> {
-        let what = self.what;
-        let (secret, inline, span) = match (self.env, self.file, self.inline) {
-            (None, None, None) => return Some(None),
-            (Some(var), None, None) => match std::env::var(var.as_str()) {
-                Ok(value) => (SecretString::from(value), false, var.span()),
-                Err(_) => {
-                    problems.add(
-                        var.span(),
-                        format!(
-                            "{owner}: environment variable {} is not set (or not UTF-8)",
-                            var.as_str()
-                        ),
-                    );
-                    return None;
-                }
-            },
-            (None, Some(file), None) => {
-                let path = base.join(file.as_str());
-                match std::fs::read_to_string(&path) {
-                    Ok(value) => (
-                        SecretString::from(value.trim_end_matches(['\n', '\r']).to_string()),
-                        false,
-                        file.span(),
-                    ),
-                    Err(e) => {
-                        problems.add(
-                            file.span(),
-                            format!("{owner}: cannot read {what}_file {}: {e}", path.display()),
-                        );
-                        return None;
-                    }
-                }
-            }
-            (None, None, Some(secret)) => ((**secret).clone(), true, secret.span()),
-            (env, file, inline) => {
-                let span = env
-                    .map(|s| s.span())
-                    .or(file.map(|s| s.span()))
-                    .or(inline.map(|s| s.span()));
-                if let Some(span) = span {
-                    problems.add(
-                        span,
-                        format!("{owner}: give exactly one of {what}_env, {what}_file or {what}"),
-                    );
-                }
-                return None;
+    ) -> Option<(SecretString, bool)> {
+        let (field, what) = (self.field, self.what);
+        let given = [
+            self.env.is_some(),
+            self.file.is_some(),
+            self.inline.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() > 1 {
+            problems.add(
+                entry,
+                format!("{owner}: give at most one of {field}_env, {field}_file or {field}"),
+            );
+            return None;
+        }
+        let (secret, inline, span) = match self.inline {
+            Some(secret) => ((**secret).clone(), true, *secret.span()),
+            None => {
+                let (secret, span) = env_or_file(self.env, self.file, what, owner, base, problems)?;
+                (secret, false, span)
             }
         };
         if secret.expose_secret().is_empty() {
-            let name = if what == "secret" {
-                "the secret"
-            } else {
-                "the enable secret"
-            };
-            problems.add(span, format!("{owner}: {name} is empty"));
+            problems.add(&span, format!("{owner}: the {what} is empty"));
             return None;
         }
-        Some(Some((secret, inline)))
+        Some((secret, inline))
+    }
+}
+
+/// Reads a value from the environment variable `var` or the file `file` (relative to
+/// `base`), trailing newlines removed; `what` names it in problems. `None` with the
+/// problem recorded.
+fn env_or_file(
+    var: Option<&Spanned<String>>,
+    file: Option<&Spanned<String>>,
+    what: &str,
+    owner: &str,
+    base: &Path,
+    problems: &mut Problems,
+) -> Option<(SecretString, Span)> {
+    match (var, file) {
+        (Some(var), None) => match std::env::var(var.as_str()) {
+            Ok(value) => Some((SecretString::from(value), *var.span())),
+            Err(_) => {
+                problems.add(
+                    var.span(),
+                    format!(
+                        "{owner}: environment variable {} ({what}) is not set (or not UTF-8)",
+                        var.as_str()
+                    ),
+                );
+                None
+            }
+        },
+        (None, Some(file)) => {
+            let path = base.join(file.as_str());
+            match std::fs::read_to_string(&path) {
+                Ok(value) => Some((
+                    SecretString::from(value.trim_end_matches(['\n', '\r']).to_string()),
+                    *file.span(),
+                )),
+                Err(e) => {
+                    problems.add(
+                        file.span(),
+                        format!("{owner}: cannot read {what} file {}: {e}", path.display()),
+                    );
+                    None
+                }
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The credential's private key, decoded with its passphrase to check it: `None` when it
+/// gives none, or with the problem recorded. Problems name the file or the variable and
+/// what is wrong, never the key or the passphrase.
+fn key_of(
+    c: &RawCredential,
+    entry: &Span,
+    owner: &str,
+    base: &Path,
+    problems: &mut Problems,
+) -> Option<KeyCredential> {
+    if c.key_env.is_some() && c.key_file.is_some() {
+        problems.add(
+            entry,
+            format!("{owner}: give at most one of key_file or key_env"),
+        );
+        return None;
+    }
+    if c.key_passphrase_env.is_some() && c.key_passphrase_file.is_some() {
+        problems.add(
+            entry,
+            format!("{owner}: give at most one of key_passphrase_env or key_passphrase_file"),
+        );
+        return None;
+    }
+    let passphrase_given = c
+        .key_passphrase_env
+        .as_ref()
+        .or(c.key_passphrase_file.as_ref());
+    if c.key_env.is_none() && c.key_file.is_none() {
+        if let Some(p) = passphrase_given {
+            problems.add(
+                p.span(),
+                format!("{owner}: a key passphrase is given but no key (key_file or key_env)"),
+            );
+        }
+        return None;
+    }
+    let (text, span) = env_or_file(
+        c.key_env.as_ref(),
+        c.key_file.as_ref(),
+        "private key",
+        owner,
+        base,
+        problems,
+    )?;
+    let passphrase = match passphrase_given {
+        None => None,
+        Some(_) => Some(env_or_file(
+            c.key_passphrase_env.as_ref(),
+            c.key_passphrase_file.as_ref(),
+            "key passphrase",
+            owner,
+            base,
+            problems,
+        )?),
+    };
+    let source = match (&c.key_file, &c.key_env) {
+        (Some(f), _) => format!("key_file {}", f.as_str()),
+        (_, Some(v)) => format!("key_env {}", v.as_str()),
+        _ => "key".to_string(),
+    };
+    match client_keys::decode(
+        text.expose_secret(),
+        passphrase.as_ref().map(|(p, _)| p.expose_secret()),
+    ) {
+        Ok(key) => Some(KeyCredential {
+            fingerprint: client_keys::fingerprint(&key),
+            text,
+            passphrase: passphrase.map(|(p, _)| p),
+        }),
+        Err(problem) => {
+            let at = match (&problem, &passphrase) {
+                (client_keys::KeyProblem::WrongPassphrase, Some((_, p))) => *p,
+                _ => span,
+            };
+            problems.add(&at, format!("{owner}: {source}: {problem}"));
+            None
+        }
     }
 }
 
@@ -954,9 +1068,9 @@ mod tests {
         assert_eq!(
             lines(&r),
             [
-                "line 2, column 84: credential \"a\": give exactly one of enable_secret_env, enable_secret_file or enable_secret",
+                "line 2, column 5: credential \"a\": give at most one of enable_secret_env, enable_secret_file or enable_secret",
                 "line 3, column 55: credential \"b\": the enable secret is empty",
-                "line 4, column 59: credential \"c\": environment variable NRT_SURELY_UNSET_VAR is not set (or not UTF-8)",
+                "line 4, column 59: credential \"c\": environment variable NRT_SURELY_UNSET_VAR (enable secret) is not set (or not UTF-8)",
             ]
         );
         assert!(!all.contains("en-value"));
@@ -970,95 +1084,39 @@ mod tests {
         let all = lines(&r).join("\n");
         assert_eq!(r.problems.len(), 2, "{all}");
         assert!(
-            all.contains("credential \"a\": give exactly one of"),
+            all.contains("credential \"a\": give at most one of"),
             "{all}"
         );
         assert!(
-            all.contains("credential \"b\": give exactly one of"),
+            all.contains(
+                "credential \"b\": give a secret (secret_env, secret_file or secret), a key"
+            ),
             "{all}"
         );
         assert!(!all.contains("s3cr3t-value"));
     }
 
-    const KEY: &str =
-        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOn0tN6QZWMyc5W2zSarme0mlYEWHkx5iG+A4bdnCwcJ";
-
     #[test]
-    fn jump_hosts_are_read_with_their_defaults_and_tags_and_devices_name_them() {
-        let r = read(&format!(
-            "tags:\n  - {{ name: west, jump_host: b1 }}\n\
-             credentials:\n  - {{ name: jc, username: jump, secret: s, tags: [west] }}\n\
-             jump_hosts:\n  - {{ name: b1, host: h1, credential: jc, host_key: {KEY} }}\n\
-             \x20 - {{ name: b2, host: h2, port: 2222, credential: jc, host_key: {KEY}, via: b1, max_channels: 3 }}\n\
-             devices:\n  - {{ name: r1, host: h, platform: linux, tags: [west] }}\n\
-             \x20 - {{ name: r2, host: h, platform: linux, tags: [west], jump_host: b2 }}\n"
-        ));
-        assert!(r.problems.is_empty(), "{:?}", lines(&r));
-        assert!(r.references.is_empty());
-        let j = &r.inventory.jump_hosts;
-        assert_eq!(
-            (j[0].port, j[0].max_channels, j[0].via.as_deref()),
-            (22, 10, None)
+    fn a_key_is_a_login_of_its_own_and_what_is_not_a_key_is_named() {
+        std::env::set_var("NRT_PARSE_NOT_A_KEY", "hunter2-not-a-key");
+        let r = read(
+            "credentials:\n\
+             \x20 - { name: a, username: u, key_env: NRT_PARSE_NOT_A_KEY }\n\
+             \x20 - { name: b, username: u, key_env: X, key_file: y }\n\
+             \x20 - { name: c, username: u, secret: s, key_passphrase_env: HOME }\n\
+             \x20 - { name: d, username: u }\n",
         );
-        assert_eq!(
-            (j[1].port, j[1].max_channels, j[1].via.as_deref()),
-            (2222, 3, Some("b1"))
-        );
-        assert_eq!(r.inventory.tags[0].jump_host.as_deref(), Some("b1"));
-        assert_eq!(r.inventory.devices[0].jump_host, None);
-        assert_eq!(r.inventory.devices[1].jump_host.as_deref(), Some("b2"));
-    }
-
-    #[test]
-    fn jump_host_problems_have_their_lines() {
-        let r = read(&format!(
-            "tags:\n  - {{ name: a, jump_host: b1 }}\n  - {{ name: b, jump_host: b2 }}\n\
-             jump_hosts:\n\
-             \x20 - {{ name: b1, host: h, credential: stored-cred, host_key: {KEY}, via: b3 }}\n\
-             \x20 - {{ name: b2, host: h, credential: c, host_key: 'SHA256:x', max_channels: 1001 }}\n\
-             \x20 - {{ name: b3, host: '', credential: c, host_key: nope, via: b1 }}\n\
-             \x20 - {{ name: c1, host: h, credential: c, host_key: {KEY}, via: c2 }}\n\
-             \x20 - {{ name: c2, host: h, credential: c, host_key: {KEY}, via: c3 }}\n\
-             \x20 - {{ name: c3, host: h, credential: c, host_key: {KEY}, via: c4 }}\n\
-             \x20 - {{ name: c4, host: h, credential: c, host_key: {KEY}, via: c5 }}\n\
-             \x20 - {{ name: c5, host: h, credential: c, host_key: {KEY} }}\n\
-             devices:\n  - {{ name: r1, host: h, platform: linux, tags: [a, b] }}\n\
-             \x20 - {{ name: r2, host: h, platform: linux, tags: [a, b], jump_host: b1 }}\n\
-             \x20 - {{ name: r3, host: h, platform: linux, jump_host: elsewhere }}\n"
-        ));
         let all = lines(&r).join("\n");
-        for expected in [
-            "line 6, column 51: jump host \"b2\": host_key is a fingerprint",
-            "line 6, column 77: jump host \"b2\": max_channels 1001 is out of range (1 to 1000)",
-            "line 7, column 23: jump host \"b3\": host is empty",
-            "line 7, column 52: jump host \"b3\": host_key is not an OpenSSH public key line",
-            "jump host \"b1\": its via chain loops (b1 → b3 → b1)",
-            "jump host \"c1\": its chain has 5 hops (c5 → c4 → c3 → c2 → c1); at most 4",
-            "line 14, column 13: device \"r1\": its tags name different jump hosts (tag \"a\" names \"b1\", tag \"b\" names \"b2\")",
-        ] {
-            assert!(all.contains(expected), "missing {expected:?} in\n{all}");
-        }
-        // r2 names its own: no conflict. One loop, one long chain, one conflict.
-        assert_eq!(r.problems.len(), 7, "{all}");
-        // Names the file does not define are left for the import to look up.
-        let refs: Vec<(&str, &str)> = r
-            .references
-            .iter()
-            .map(|x| (x.kind, x.name.as_str()))
-            .collect();
         assert_eq!(
-            refs,
+            lines(&r),
             [
-                ("credential", "stored-cred"),
-                ("credential", "c"),
-                ("credential", "c"),
-                ("credential", "c"),
-                ("credential", "c"),
-                ("credential", "c"),
-                ("credential", "c"),
-                ("credential", "c"),
-                ("jump host", "elsewhere"),
-            ]
+                "line 2, column 38: credential \"a\": key_env NRT_PARSE_NOT_A_KEY: not a private key (give an OpenSSH, PEM or PKCS#8 private key)",
+                "line 3, column 5: credential \"b\": give at most one of key_file or key_env",
+                "line 4, column 60: credential \"c\": a key passphrase is given but no key (key_file or key_env)",
+                "line 5, column 5: credential \"d\": give a secret (secret_env, secret_file or secret), a key (key_file or key_env), or both",
+            ],
+            "{all}"
         );
+        assert!(!all.contains("hunter2"));
     }
 }

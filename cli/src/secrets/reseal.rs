@@ -2,6 +2,7 @@
 
 use super::key_file::{read_ring, rewrite};
 use super::workers::{running_workers, RunningWorker};
+use super::SEALED_COLUMNS;
 use anyhow::{bail, Context, Result};
 use netraven_shared::sealing::{ring_file, KeyRing};
 use std::path::Path;
@@ -111,7 +112,8 @@ pub async fn reseal(
     })
 }
 
-/// Re-seals every credential not sealed with `target` (the ring's first key) and records
+/// Re-seals every sealed value ([`SEALED_COLUMNS`]) of every credential not sealed with
+/// `target` (the ring's first key) and records
 /// the change of sealing key, in one transaction. Returns how many were re-sealed.
 pub(super) async fn reseal_credentials(
     client: &mut deadpool_postgres::Client,
@@ -125,35 +127,67 @@ pub(super) async fn reseal_credentials(
     // workers' counter updates take it. FOR UPDATE would also wait on the KEY SHARE locks a
     // worker's batch holds on its credentials while it goes on to update their counters:
     // a deadlock, seen with a job running.
+    let columns = SEALED_COLUMNS.join(", ");
     let rows = tx
         .query(
-            "SELECT id, name, sealed_secret FROM credentials ORDER BY id FOR NO KEY UPDATE",
+            &format!("SELECT id, name, {columns} FROM credentials ORDER BY id FOR NO KEY UPDATE"),
             &[],
         )
         .await?;
-    let (mut ids, mut sealed_now) = (Vec::new(), Vec::new());
+    // Per column, the new sealed value of each re-sealed credential (None: kept as is).
+    let mut ids = Vec::new();
+    let mut sealed_now: Vec<Vec<Option<String>>> = vec![Vec::new(); SEALED_COLUMNS.len()];
     for row in rows {
-        let (id, name, sealed): (i64, String, String) = (row.get(0), row.get(1), row.get(2));
-        if ring.is_current(&sealed) {
-            continue;
+        let (id, name): (i64, String) = (row.get(0), row.get(1));
+        let mut fresh = Vec::with_capacity(SEALED_COLUMNS.len());
+        for (i, column) in SEALED_COLUMNS.iter().enumerate() {
+            let sealed: Option<String> = row.get(i + 2);
+            fresh.push(match sealed {
+                Some(sealed) if !ring.is_current(&sealed) => {
+                    let secret = ring.open(&sealed).with_context(|| {
+                        format!(
+                            "credential {name:?} ({column}) cannot be opened with {} (nothing \
+                             was re-sealed)",
+                            path.display()
+                        )
+                    })?;
+                    Some(ring.seal(&secret)?)
+                }
+                _ => None,
+            });
         }
-        let secret = ring.open(&sealed).with_context(|| {
-            format!(
-                "credential {name:?} cannot be opened with {} (nothing was re-sealed)",
-                path.display()
-            )
-        })?;
-        ids.push(id);
-        sealed_now.push(ring.seal(&secret)?);
+        if fresh.iter().any(Option::is_some) {
+            ids.push(id);
+            for (column, value) in sealed_now.iter_mut().zip(fresh) {
+                column.push(value);
+            }
+        }
     }
     // One statement: the credentials stay locked (workers' counter updates wait) for as
     // short a time as possible.
-    tx.execute(
-        "UPDATE credentials c SET sealed_secret = n.sealed, updated_at = now() \
-         FROM unnest($1::bigint[], $2::text[]) AS n(id, sealed) WHERE c.id = n.id",
-        &[&ids, &sealed_now],
-    )
-    .await?;
+    let sets: Vec<String> = SEALED_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{c} = coalesce(n.v{i}, c.{c})"))
+        .collect();
+    let arrays: Vec<String> = (0..SEALED_COLUMNS.len())
+        .map(|i| format!("${}::text[]", i + 2))
+        .collect();
+    let names: Vec<String> = (0..SEALED_COLUMNS.len()).map(|i| format!("v{i}")).collect();
+    let update = format!(
+        "UPDATE credentials c SET {}, updated_at = now() \
+         FROM unnest($1::bigint[], {}) AS n(id, {}) WHERE c.id = n.id",
+        sets.join(", "),
+        arrays.join(", "),
+        names.join(", ")
+    );
+    let mut params: Vec<&(dyn deadpool_postgres::tokio_postgres::types::ToSql + Sync)> = vec![&ids];
+    params.extend(
+        sealed_now
+            .iter()
+            .map(|c| c as &(dyn deadpool_postgres::tokio_postgres::types::ToSql + Sync)),
+    );
+    tx.execute(&update, &params).await?;
     let resealed = ids.len();
     if previous != target {
         tx.execute(

@@ -1,6 +1,7 @@
 //! `netraven secrets retire`: an old key out of the ring, once nothing needs it.
 
 use super::key_file::{read_ring, rewrite, LISTED};
+use super::SEALED_COLUMNS;
 use anyhow::{bail, Result};
 use netraven_shared::sealing::{ring_file, KeyRing};
 use std::path::Path;
@@ -33,7 +34,14 @@ pub async fn retire(client: &deadpool_postgres::Client, path: &Path, key: &str) 
     let pattern = format!("nrv1:{key}:%");
     let sealed: Vec<String> = client
         .query(
-            "SELECT name FROM credentials WHERE sealed_secret LIKE $1 ORDER BY name",
+            &format!(
+                "SELECT name FROM credentials WHERE {} ORDER BY name",
+                SEALED_COLUMNS
+                    .iter()
+                    .map(|c| format!("{c} LIKE $1"))
+                    .collect::<Vec<_>>()
+                    .join(" OR ")
+            ),
             &[&pattern],
         )
         .await?

@@ -27,6 +27,9 @@ pub struct CredentialStats {
     pub id: i64,
     pub name: String,
     pub username: String,
+    /// How it logs in: `password`, `key (ssh-ed25519 SHA256:...)`, or the key then the
+    /// password (`key (...) + password`).
+    pub login: String,
     pub priority: i32,
     pub enabled: bool,
     pub tags: Vec<String>,
@@ -69,6 +72,7 @@ pub async fn list(
         .query(
             // One index range (credential_attempts_by_credential) per credential.
             "SELECT c.id, c.name, c.username, c.priority, c.enabled, c.success_count,
+                    c.sealed_secret IS NOT NULL AS has_password, c.key_fingerprint,
                     c.failure_count, c.success_rate, c.last_used_at, c.last_success_at,
                     c.last_failure_at, w.ok AS recent_ok, w.rejected AS recent_rejected,
                     ARRAY(SELECT t.name FROM credential_tags ct JOIN tags t ON t.id = ct.tag_id
@@ -96,6 +100,7 @@ pub async fn list(
                 id: r.get("id"),
                 name: r.get("name"),
                 username: r.get("username"),
+                login: login_methods(r.get("has_password"), r.get("key_fingerprint")),
                 priority: r.get("priority"),
                 enabled: r.get("enabled"),
                 tags: r.get("tags"),
@@ -112,6 +117,16 @@ pub async fn list(
             }
         })
         .collect())
+}
+
+/// How a credential logs in, for display: its key's public fingerprint (never the key),
+/// `password` (never the password), or both, in the order a worker tries them.
+pub fn login_methods(has_password: bool, key_fingerprint: Option<&str>) -> String {
+    match (key_fingerprint, has_password) {
+        (Some(key), true) => format!("key ({key}) + password"),
+        (Some(key), false) => format!("key ({key})"),
+        (None, _) => "password".to_string(),
+    }
 }
 
 /// The start of a window that ends now.
@@ -182,6 +197,7 @@ pub fn render(creds: &[CredentialStats], style: Style) -> String {
     let mut table = style.table([
         "CREDENTIAL".to_string(),
         "USERNAME".into(),
+        "LOGIN".into(),
         "PRIORITY".into(),
         "TAGS".into(),
         format!("LAST {window}"),
@@ -206,6 +222,7 @@ pub fn render(creds: &[CredentialStats], style: Style) -> String {
         table.add_row(vec![
             name,
             text(&c.username),
+            text(&c.login),
             number(c.priority),
             text(&c.tags.join(", ")),
             recent,
@@ -259,6 +276,19 @@ mod tests {
         assert!(!dropped(&Recent::new(DAY, 9, 1), 399, 1));
         // Nothing today.
         assert!(!dropped(&Recent::new(DAY, 0, 0), 10, 0));
+    }
+
+    #[test]
+    fn a_credential_shows_how_it_logs_in_never_what_with() {
+        assert_eq!(login_methods(true, None), "password");
+        assert_eq!(
+            login_methods(false, Some("ssh-ed25519 SHA256:abc")),
+            "key (ssh-ed25519 SHA256:abc)"
+        );
+        assert_eq!(
+            login_methods(true, Some("ssh-rsa SHA256:abc")),
+            "key (ssh-rsa SHA256:abc) + password"
+        );
     }
 
     #[test]

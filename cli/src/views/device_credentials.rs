@@ -45,6 +45,8 @@ pub struct Entry {
     pub position: Option<usize>,
     pub name: String,
     pub username: String,
+    /// How it logs in: `password`, `key (ssh-ed25519 SHA256:...)`, or both.
+    pub login: String,
     pub priority: i32,
     pub enabled: bool,
     pub tags: Vec<String>,
@@ -73,6 +75,7 @@ struct Row {
     id: i64,
     name: String,
     username: String,
+    login: String,
     priority: i32,
     enabled: bool,
     tags: Vec<String>,
@@ -114,6 +117,7 @@ pub async fn explain(
     let rows: Vec<Row> = tx
         .query(
             "SELECT c.id, c.name, c.username, c.priority, c.enabled,
+                    c.sealed_secret IS NOT NULL AS has_password, c.key_fingerprint,
                     ARRAY(SELECT t.name FROM credential_tags ct JOIN tags t ON t.id = ct.tag_id
                           WHERE ct.credential_id = c.id ORDER BY t.name) AS tags,
                     ARRAY(SELECT ct.tag_id FROM credential_tags ct
@@ -128,6 +132,10 @@ pub async fn explain(
             id: r.get("id"),
             name: r.get("name"),
             username: r.get("username"),
+            login: super::credentials::login_methods(
+                r.get("has_password"),
+                r.get("key_fingerprint"),
+            ),
             priority: r.get("priority"),
             enabled: r.get("enabled"),
             tags: r.get("tags"),
@@ -144,6 +152,7 @@ pub async fn explain(
         position,
         name: r.name.clone(),
         username: r.username.clone(),
+        login: r.login.clone(),
         priority: r.priority,
         enabled: r.enabled,
         tags: r.tags.clone(),
@@ -310,6 +319,7 @@ pub fn render(d: &DeviceCredentials, style: Style) -> String {
             "#".to_string(),
             "CREDENTIAL".into(),
             "USERNAME".into(),
+            "LOGIN".into(),
             "PRIORITY".into(),
             "WHY HERE".into(),
             format!("HERE, LAST {window}"),
@@ -320,6 +330,7 @@ pub fn render(d: &DeviceCredentials, style: Style) -> String {
                 number(e.position.unwrap_or_default()),
                 text(&e.name),
                 text(&e.username),
+                text(&e.login),
                 number(e.priority),
                 text(&e.why),
                 number(logins(

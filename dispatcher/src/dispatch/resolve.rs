@@ -107,7 +107,8 @@ pub struct Page {
 /// Every enabled credential with its tag ids: a few hundred rows at most. A disabled
 /// credential (`netraven credential disable`) is never tried by a job dispatched after.
 const CREDENTIALS_SQL: &str = "
-SELECT c.id, c.name, c.username, c.sealed_secret, c.sealed_enable, c.priority,
+SELECT c.id, c.name, c.username, c.sealed_secret, c.sealed_key, c.sealed_key_passphrase,
+       c.sealed_enable, c.priority,
        ARRAY(SELECT ct.tag_id FROM credential_tags ct WHERE ct.credential_id = c.id) AS tags
 FROM credentials c WHERE c.enabled";
 
@@ -115,7 +116,8 @@ FROM credentials c WHERE c.enabled";
 /// stops devices' logins with it, and a jump host names its own) — a handful of rows.
 const JUMP_HOSTS_SQL: &str = "
 SELECT j.id, j.name, j.host, j.port, j.host_key, j.via_id, j.max_channels,
-       c.id AS credential_id, c.name AS credential_name, c.username, c.sealed_secret
+       c.id AS credential_id, c.name AS credential_name, c.username, c.sealed_secret,
+       c.sealed_key, c.sealed_key_passphrase
 FROM jump_hosts j JOIN credentials c ON c.id = j.credential_id";
 
 /// The tags that name a jump host.
@@ -244,6 +246,8 @@ impl Stream {
                     name: r.get("name"),
                     username: r.get("username"),
                     sealed_secret: r.get("sealed_secret"),
+                    sealed_key: r.get("sealed_key"),
+                    sealed_key_passphrase: r.get("sealed_key_passphrase"),
                     sealed_enable: r.get("sealed_enable"),
                 }),
                 priority: r.get("priority"),
@@ -438,6 +442,8 @@ async fn jump_paths<C: GenericClient>(
                 name: r.get("credential_name"),
                 username: r.get("username"),
                 sealed_secret: r.get("sealed_secret"),
+                sealed_key: r.get("sealed_key"),
+                sealed_key_passphrase: r.get("sealed_key_passphrase"),
                 // A jump host is a login, never a privileged shell.
                 sealed_enable: None,
             },

@@ -64,14 +64,24 @@ pub struct TaskDevice {
     pub platform: String,
 }
 
-/// A credential as stored: the secret stays sealed until a worker opens it in memory.
+/// A credential as stored: its password and private key stay sealed until a worker opens
+/// them in memory. It has a password, a key, or both; an absent field is left out of the
+/// JSON, so a password-only task reads as it did before keys.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskCredential {
     pub id: i64,
     pub name: String,
     pub username: String,
-    pub sealed_secret: String,
+    /// The password, sealed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_secret: Option<String>,
+    /// The private key's text (OpenSSH, PEM or PKCS#8), sealed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_key: Option<String>,
+    /// The passphrase of an encrypted private key, sealed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_key_passphrase: Option<String>,
     /// The credential's own privileged-mode (enable) secret, sealed; absent when it has
     /// none (the login password answers the enable prompt).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -84,6 +94,20 @@ impl DeviceTask {
             serde_json::from_slice(body).map_err(|e| format!("not a valid device task: {e}"))?;
         if task.version != VERSION {
             return Err(format!("unsupported device task version {}", task.version));
+        }
+        for c in &task.credentials {
+            if c.sealed_secret.is_none() && c.sealed_key.is_none() {
+                return Err(format!(
+                    "credential {} carries neither a password nor a key",
+                    c.id
+                ));
+            }
+            if c.sealed_key_passphrase.is_some() && c.sealed_key.is_none() {
+                return Err(format!(
+                    "credential {} carries a key passphrase without a key",
+                    c.id
+                ));
+            }
         }
         Ok(task)
     }

@@ -189,4 +189,51 @@ fn outbound_schemas_hold_what_the_code_guarantees() {
         !task.is_valid(&plaintext),
         "a task never carries a plaintext secret"
     );
+
+    // Key credentials: a sealed key and passphrase, never plaintext; a credential holds a
+    // password or a key; schema and decoder agree on each.
+    let keys = parse(&docs().join("examples/device-task-keys.json"));
+    let mut plain_key = keys.clone();
+    plain_key["credentials"][0]["sealed_key"] = json!("-----BEGIN OPENSSH PRIVATE KEY-----");
+    assert!(!task.is_valid(&plain_key), "a key travels sealed");
+    let mut plain_passphrase = keys.clone();
+    plain_passphrase["credentials"][0]["sealed_key_passphrase"] = json!("hunter2");
+    assert!(
+        !task.is_valid(&plain_passphrase),
+        "a passphrase travels sealed"
+    );
+    let mut neither = keys.clone();
+    neither["credentials"][0]
+        .as_object_mut()
+        .expect("credential")
+        .retain(|k, _| k == "id" || k == "name" || k == "username");
+    assert!(!task.is_valid(&neither), "a password or a key");
+    assert!(DeviceTask::decode(neither.to_string().as_bytes()).is_err());
+    let mut orphan = keys.clone();
+    orphan["credentials"][1]["sealed_key_passphrase"] = json!("nrv1:k2025-01:AAAA");
+    orphan["credentials"][1]
+        .as_object_mut()
+        .expect("credential")
+        .remove("sealed_key");
+    assert!(!task.is_valid(&orphan), "a passphrase only with a key");
+    assert!(DeviceTask::decode(orphan.to_string().as_bytes()).is_err());
+}
+
+/// A password-only task is byte for byte what it was before key credentials: the new
+/// fields are left out, never `null`.
+#[test]
+fn a_password_only_task_carries_no_key_fields() {
+    let text = std::fs::read_to_string(docs().join("examples/device-task.json")).expect("example");
+    let task = DeviceTask::decode(text.as_bytes()).expect("decodes");
+    let again = serde_json::to_value(&task).expect("encodes");
+    for c in again["credentials"].as_array().expect("credentials") {
+        let mut fields: Vec<&str> = c
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        fields.sort_unstable();
+        assert_eq!(fields, ["id", "name", "sealed_secret", "username"], "{c}");
+    }
 }

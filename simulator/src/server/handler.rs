@@ -91,8 +91,13 @@ impl Connection {
     /// Rejects but keeps the device's method on offer, so the client may try another
     /// secret (russh would otherwise withdraw it after the first failure).
     fn reject(&self) -> Auth {
+        let methods = if self.device.takes_keys() {
+            MethodSet::from(&[MethodKind::PublicKey, self.method()][..])
+        } else {
+            MethodSet::from(&[self.method()][..])
+        };
         Auth::Reject {
-            proceed_with_methods: Some(MethodSet::from(&[self.method()][..])),
+            proceed_with_methods: Some(methods),
             partial_success: false,
         }
     }
@@ -165,13 +170,36 @@ impl russh::server::Handler for Connection {
             .await)
     }
 
+    /// A key is asked about (or sent signed): go on to check the signature only for a key
+    /// the device accepts for `user`.
     async fn auth_publickey_offered(
         &mut self,
         user: &str,
-        _key: &russh::keys::PublicKey,
+        key: &russh::keys::PublicKey,
     ) -> Result<Auth, Self::Error> {
+        if self.device.accepts_key(user, key) {
+            return Ok(Auth::Accept);
+        }
+        self.auth_delay().await;
         self.record(user, AuthMethod::PublicKey, false);
         Ok(self.reject())
+    }
+
+    /// The signature was checked by russh: the key is the user's.
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: &russh::keys::PublicKey,
+    ) -> Result<Auth, Self::Error> {
+        self.auth_delay().await;
+        let ok = self.device.accepts_key(user, key);
+        self.record(user, AuthMethod::PublicKey, ok);
+        if ok {
+            self.user = user.to_string();
+            Ok(Auth::Accept)
+        } else {
+            Ok(self.reject())
+        }
     }
 
     async fn auth_keyboard_interactive<'a>(

@@ -54,6 +54,7 @@ pub(crate) fn config(
     key: PrivateKey,
     auth_rejection: Duration,
     fault: Option<Fault>,
+    takes_keys: bool,
 ) -> russh::server::Config {
     let method = match fault {
         Some(Fault::KeyboardInteractiveOnly) => MethodKind::KeyboardInteractive,
@@ -82,7 +83,11 @@ pub(crate) fn config(
     };
     russh::server::Config {
         server_id: russh::SshId::Standard("SSH-2.0-OpenSSH_9.2p1 netraven-sim".into()),
-        methods: MethodSet::from(&[method][..]),
+        methods: if takes_keys {
+            MethodSet::from(&[MethodKind::PublicKey, method][..])
+        } else {
+            MethodSet::from(&[method][..])
+        },
         auth_rejection_time: auth_rejection,
         // OpenSSH clients probe with `none` first; real servers answer that at once.
         auth_rejection_time_initial: Some(Duration::ZERO),

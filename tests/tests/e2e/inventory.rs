@@ -108,7 +108,7 @@ async fn every_problem_is_listed_with_its_line_and_nothing_is_imported() -> anyh
         "line 7, column 18: credential \"tacacs\": tag \"cores\" is neither declared",
         "line 9, column 11: credential \"tacacs\" is declared twice (first on line 5)",
         "line 10, column 15: credential \"tacacs\": username is empty",
-        "line 11, column 17: credential \"tacacs\": environment variable NRT_INV_UNSET is not set",
+        "line 11, column 17: credential \"tacacs\": environment variable NRT_INV_UNSET (secret) is not set",
         "line 14, column 13: credential \"empty\": the secret is empty",
         "line 18, column 11: device \"r1\": port 70000 is out of range (1 to 65535)",
         "line 21, column 11: device name is empty",

@@ -27,6 +27,7 @@
 //! | [`host_keys`] | pins, strict host keys and `ssh-rsa` signatures |
 //! | [`inventory`] | `inventory import` checks the whole file first; platform aliases |
 //! | [`jumps`] | devices behind SSH jump hosts: shared connections, the cap, chains, per-hop failures |
+//! | [`keys`] | key credentials: every key format, key-only, password-only and mixed devices, OpenSSH's sshd |
 //! | [`operations`] | metrics, a real Prometheus scrape, alert rules, the deploy files' commands |
 //! | [`permissions`] | dangerous requests need permission |
 //! | [`pins`] | host-key pins in group commit |
@@ -71,6 +72,7 @@ mod host_keys;
 mod hostile;
 mod inventory;
 mod jumps;
+mod keys;
 mod operations;
 mod permissions;
 mod pins;

@@ -22,7 +22,7 @@ pub async fn run(
         let channel = ctx
             .jumps
             .open(
-                &ctx.keys,
+                ctx.opener(),
                 &task.jump,
                 &task.device.host,
                 task.device.port,

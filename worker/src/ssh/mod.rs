@@ -30,7 +30,7 @@ use std::time::Duration;
 pub use error::{Phase, SshError};
 pub use host_key::{fingerprint_of_line, pin_accepts, HostKeyCheck, PresentedKey};
 pub use output::{OutputAllowance, OutputBudget, OutputTurn};
-pub use session::Session;
+pub use session::{OpenedCredential, Session};
 pub use shell::{Expected, Shell, ShellOptions};
 pub use timing::phase_observed;
 

@@ -5,6 +5,7 @@
 //! credentials and the open job still sealed with the old key, and the key file keeps its
 //! mode.
 
+mod key_credentials;
 mod keys;
 mod mid_job;
 mod refusals;

@@ -37,6 +37,8 @@ pub struct Session {
     /// An operation was abandoned half-way (timeout): the connection is not reusable.
     pub(super) broken: AtomicBool,
     pub(super) authenticated: bool,
+    /// The profile lets an RSA client key sign with SHA-1 (`ssh-rsa`).
+    pub(super) allow_ssh_rsa_sha1: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -151,6 +153,7 @@ impl Session {
             methods: None,
             broken: AtomicBool::new(false),
             authenticated: false,
+            allow_ssh_rsa_sha1: options.allow_ssh_rsa_sha1,
         })
     }
 

@@ -3,4 +3,5 @@
 mod auth;
 mod exec;
 mod host_keys;
+mod keys;
 mod unreachable;
