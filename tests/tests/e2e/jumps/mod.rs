@@ -6,10 +6,12 @@
 //!   reachability job through the bastion.
 //! - [`failures`]: every hop's failure ends in its outcome, with a reason naming the hop.
 //! - [`import`]: inventory problems with jump hosts, with their lines; nothing imported.
+//! - [`sshd`]: OpenSSH's sshd as the bastion, logged in to by key, its host key pinned.
 
 mod failures;
 mod import;
 mod site;
+mod sshd;
 
 use netraven_simulator::{BastionSpec, DeviceSpec, Fleet, Platform, RunningDevice};
 use netraven_tests::TestEnv;
