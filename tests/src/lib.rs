@@ -7,6 +7,7 @@
 //! |---|---|
 //! | [`cluster`] | RabbitMQ nodes of a test's own: one, or a cluster of three |
 //! | `env` | [`TestEnv`]: a fresh database, a broker namespace, keys, settings pointing at them |
+//! | `captured` | [`Captured`]: every role's log at TRACE, for a test to search |
 //! | `database` | the migrated template the databases are cloned from; dropping one |
 //! | `fixtures` | [`FleetBuilder`], [`credential`], [`expected_outcomes`] and the [`logins`] devices saw |
 //! | `request` | [`request`]: a job request for tags or devices |
@@ -26,6 +27,7 @@ pub mod sshd;
 pub mod standby;
 pub mod tls;
 
+mod captured;
 mod database;
 mod env;
 mod fixtures;
@@ -34,6 +36,7 @@ mod request;
 mod roles;
 mod spy;
 
+pub use captured::Captured;
 pub use database::{DB_PREFIX, POSTGRES};
 pub use env::{TestEnv, RABBITMQ};
 pub use fixtures::{

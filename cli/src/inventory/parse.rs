@@ -254,15 +254,7 @@ pub fn read_str(text: &str, base: &Path, profiles: &Profiles) -> Read {
         let Some(t) = entry::<RawTag>(node, "tag", &mut problems) else {
             continue;
         };
-        let name = t.name.as_str().trim();
-        if name.is_empty() {
-            problems.add(t.name.span(), "tag name is empty".into());
-        } else if let Some(first) = declared.insert(name.to_string(), at(t.name.span()).0) {
-            problems.add(
-                t.name.span(),
-                format!("tag {name:?} is declared twice (first on line {first})"),
-            );
-        }
+        let (name, _) = named("tag", &t.name, &mut declared, &mut problems);
         let jump_host = t.jump_host.as_ref().map(|j| j.as_str().trim().to_string());
         if let Some(j) = &t.jump_host {
             tag_jumps.push((format!("tag {name:?}"), j.clone()));
@@ -279,16 +271,7 @@ pub fn read_str(text: &str, base: &Path, profiles: &Profiles) -> Read {
         let Some(c) = entry::<RawCredential>(node, "credential", &mut problems) else {
             continue;
         };
-        let name = c.name.as_str().trim().to_string();
-        let owner = format!("credential {name:?}");
-        if name.is_empty() {
-            problems.add(c.name.span(), "credential name is empty".into());
-        } else if let Some(first) = seen.insert(name.clone(), at(c.name.span()).0) {
-            problems.add(
-                c.name.span(),
-                format!("{owner} is declared twice (first on line {first})"),
-            );
-        }
+        let (_, owner) = named("credential", &c.name, &mut seen, &mut problems);
         if c.username.as_str().trim().is_empty() {
             problems.add(c.username.span(), format!("{owner}: username is empty"));
         }
@@ -362,32 +345,8 @@ pub fn read_str(text: &str, base: &Path, profiles: &Profiles) -> Read {
         let Some(d) = entry::<RawDevice>(node, "device", &mut problems) else {
             continue;
         };
-        let name = d.name.as_str().trim().to_string();
-        let owner = format!("device {name:?}");
-        if name.is_empty() {
-            problems.add(d.name.span(), "device name is empty".into());
-        } else if let Some(first) = seen.insert(name.clone(), at(d.name.span()).0) {
-            problems.add(
-                d.name.span(),
-                format!("{owner} is declared twice (first on line {first})"),
-            );
-        }
-        if d.host.as_str().trim().is_empty() {
-            problems.add(d.host.span(), format!("{owner}: host is empty"));
-        }
-        let port = match &d.port {
-            None => 22,
-            Some(p) => match u16::try_from(**p) {
-                Ok(port) if port > 0 => port,
-                _ => {
-                    problems.add(
-                        p.span(),
-                        format!("{owner}: port {} is out of range (1 to 65535)", **p),
-                    );
-                    0
-                }
-            },
-        };
+        let (_, owner) = named("device", &d.name, &mut seen, &mut problems);
+        let port = address(&owner, &d.host, d.port.as_ref(), &mut problems);
         let given = d.platform.as_str().trim();
         let platform = match profiles.resolve(given) {
             Some(found) => found.canonical().to_string(),
@@ -527,32 +486,8 @@ fn jump_hosts(
         let Some(j) = entry::<RawJumpHost>(node, "jump host", problems) else {
             continue;
         };
-        let name = j.name.as_str().trim().to_string();
-        let owner = format!("jump host {name:?}");
-        if name.is_empty() {
-            problems.add(j.name.span(), "jump host name is empty".into());
-        } else if let Some(first) = seen.insert(name.clone(), at(j.name.span()).0) {
-            problems.add(
-                j.name.span(),
-                format!("{owner} is declared twice (first on line {first})"),
-            );
-        }
-        if j.host.as_str().trim().is_empty() {
-            problems.add(j.host.span(), format!("{owner}: host is empty"));
-        }
-        let port = match &j.port {
-            None => 22,
-            Some(p) => match u16::try_from(**p) {
-                Ok(port) if port > 0 => port,
-                _ => {
-                    problems.add(
-                        p.span(),
-                        format!("{owner}: port {} is out of range (1 to 65535)", **p),
-                    );
-                    0
-                }
-            },
-        };
+        let (_, owner) = named("jump host", &j.name, &mut seen, problems);
+        let port = address(&owner, &j.host, j.port.as_ref(), problems);
         let max_channels = match &j.max_channels {
             None => 10,
             Some(m) if (1..=MAX_CHANNELS).contains(&**m) => **m as u32,
@@ -703,6 +638,53 @@ fn refer_jump_host(
         });
     }
     Some(name.to_string())
+}
+
+/// An entry's name, trimmed, and how problems name its entry (`device "r1"`); an empty
+/// name or one `seen` already (name → line) is a problem.
+fn named(
+    kind: &str,
+    name: &Spanned<String>,
+    seen: &mut HashMap<String, usize>,
+    problems: &mut Problems,
+) -> (String, String) {
+    let trimmed = name.as_str().trim().to_string();
+    let owner = format!("{kind} {trimmed:?}");
+    if trimmed.is_empty() {
+        problems.add(name.span(), format!("{kind} name is empty"));
+    } else if let Some(first) = seen.insert(trimmed.clone(), at(name.span()).0) {
+        problems.add(
+            name.span(),
+            format!("{owner} is declared twice (first on line {first})"),
+        );
+    }
+    (trimmed, owner)
+}
+
+/// The port of a `host` and `port` (22 when not given); an empty host or a port out of
+/// range is a problem (the port is then 0).
+fn address(
+    owner: &str,
+    host: &Spanned<String>,
+    port: Option<&Spanned<i64>>,
+    problems: &mut Problems,
+) -> u16 {
+    if host.as_str().trim().is_empty() {
+        problems.add(host.span(), format!("{owner}: host is empty"));
+    }
+    match port {
+        None => 22,
+        Some(p) => match u16::try_from(**p) {
+            Ok(port) if port > 0 => port,
+            _ => {
+                problems.add(
+                    p.span(),
+                    format!("{owner}: port {} is out of range (1 to 65535)", **p),
+                );
+                0
+            }
+        },
+    }
 }
 
 /// One entry of a section, or `None` with its problem recorded.

@@ -8,7 +8,7 @@
 use netraven_shared::domain::{JobStatus, Outcome};
 use netraven_simulator::{DeviceSpec, Platform};
 use netraven_tests::sshd::{keygen, ClientKey, KeyFormat, Sshd};
-use netraven_tests::{request, FleetBuilder, TestEnv};
+use netraven_tests::{request, Captured, FleetBuilder, TestEnv};
 use netraven_worker::client_keys;
 use netraven_worker::ssh::{
     AuthOutcome, HostKeyCheck, OpenedCredential, OutputAllowance, OutputBudget, Session,
@@ -16,28 +16,10 @@ use netraven_worker::ssh::{
 };
 use secrecy::SecretString;
 use std::collections::HashMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 const PASSPHRASE: &str = "correct horse battery staple 7f3a";
-
-/// Every log line of every role, at TRACE.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .map_err(|_| std::io::Error::other("poisoned"))?
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// The middle line of a key's text: key material that must never be seen outside.
 fn material(key: &ClientKey) -> String {
@@ -58,14 +40,7 @@ fn device(name: &str, tag: &str) -> DeviceSpec {
 /// passphrase or a password is in the roles' logs or the database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_over_key_only_password_only_and_mixed_devices() -> anyhow::Result<()> {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter("trace,lapin=debug,tokio=info,runtime=info,h2=info,hyper=info")
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .try_init()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let logs = Captured::install()?;
 
     let env = TestEnv::new().await?;
     let dir = tempfile::tempdir()?;
@@ -271,9 +246,7 @@ async fn a_job_over_key_only_password_only_and_mixed_devices() -> anyhow::Result
             .await?;
         dump.push_str(&row.get::<_, String>(0));
     }
-    let log_text =
-        String::from_utf8_lossy(&logs.0.lock().map_err(|_| anyhow::anyhow!("poisoned"))?)
-            .into_owned();
+    let log_text = logs.text()?;
     assert!(log_text.lines().count() > 100, "the roles logged at TRACE");
     let mut secrets: Vec<String> = [&ed, &ec, &rsa8, &rsapem, &mixed]
         .iter()

@@ -8,38 +8,12 @@ use netraven_shared::broker;
 use netraven_shared::domain::JobStatus;
 use netraven_shared::messages::TaskResults;
 use netraven_simulator::scenario;
-use netraven_tests::{request, FleetBuilder, TestEnv};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use netraven_tests::{request, Captured, FleetBuilder, TestEnv};
 use std::time::Duration;
-
-/// Every log line of every role, at TRACE.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .map_err(|_| std::io::Error::other("poisoned"))?
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_plaintext_secret_reaches_logs_messages_or_the_database() -> anyhow::Result<()> {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter("trace,lapin=debug,tokio=info,runtime=info,h2=info,hyper=info")
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .try_init()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let logs = Captured::install()?;
 
     let env = TestEnv::new().await?;
     let mut spec = scenario("multi-vendor", 30, 61)?;
@@ -166,9 +140,7 @@ async fn no_plaintext_secret_reaches_logs_messages_or_the_database() -> anyhow::
     }
     assert!(dump.contains("nrv1:"), "credentials are stored sealed");
 
-    let log_text =
-        String::from_utf8_lossy(&logs.0.lock().map_err(|_| anyhow::anyhow!("poisoned"))?)
-            .into_owned();
+    let log_text = logs.text()?;
     assert!(
         log_text.lines().count() > 100,
         "the roles logged at TRACE: {} lines",
