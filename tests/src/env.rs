@@ -133,6 +133,34 @@ impl TestEnv {
         Ok(SigningKeys::parse(&self.signing_keys)?.signer(purpose, &self.names.namespace)?)
     }
 
+    /// Every row of every table of the test's database as text, one table after another:
+    /// for a test to search for what must never be stored (a plaintext secret).
+    pub async fn dump_database(&self) -> Result<String> {
+        let client = self.pool.get().await?;
+        let tables: Vec<String> = client
+            .query(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        anyhow::ensure!(tables.len() >= 13, "the schema's tables: {tables:?}");
+        let mut dump = String::new();
+        for table in &tables {
+            let row = client
+                .query_one(
+                    &format!("SELECT coalesce(string_agg(t::text, E'\\n'), '') FROM \"{table}\" t"),
+                    &[],
+                )
+                .await?;
+            dump.push_str(&row.get::<_, String>(0));
+            dump.push('\n');
+        }
+        Ok(dump)
+    }
+
     /// Writes the fleet's inventory and imports it, as `netraven inventory import` does.
     pub async fn import(&self, fleet: &Fleet) -> Result<netraven_cli::inventory::Imported> {
         let path = self

@@ -227,25 +227,7 @@ async fn a_job_over_key_only_password_only_and_mixed_devices() -> anyhow::Result
     assert_eq!(fleet.connections("k-password"), 3);
 
     // Nothing secret anywhere.
-    let tables: Vec<String> = client
-        .query(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
-            &[],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let mut dump = String::new();
-    for table in &tables {
-        let row = client
-            .query_one(
-                &format!("SELECT coalesce(string_agg(t::text, E'\\n'), '') FROM \"{table}\" t"),
-                &[],
-            )
-            .await?;
-        dump.push_str(&row.get::<_, String>(0));
-    }
+    let dump = env.dump_database().await?;
     let log_text = logs.text()?;
     assert!(log_text.lines().count() > 100, "the roles logged at TRACE");
     let mut secrets: Vec<String> = [&ed, &ec, &rsa8, &rsapem, &mixed]

@@ -117,27 +117,7 @@ async fn no_plaintext_secret_reaches_logs_messages_or_the_database() -> anyhow::
         "tasks carry the sealed secrets"
     );
 
-    let client = env.pool.get().await?;
-    let tables: Vec<String> = client
-        .query(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
-            &[],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assert!(tables.len() >= 13, "{tables:?}");
-    let mut dump = String::new();
-    for table in &tables {
-        let row = client
-            .query_one(
-                &format!("SELECT coalesce(string_agg(t::text, E'\\n'), '') FROM \"{table}\" t"),
-                &[],
-            )
-            .await?;
-        dump.push_str(&row.get::<_, String>(0));
-    }
+    let dump = env.dump_database().await?;
     assert!(dump.contains("nrv1:"), "credentials are stored sealed");
 
     let log_text = logs.text()?;
