@@ -73,6 +73,7 @@ pub async fn list(
             // One index range (credential_attempts_by_credential) per credential.
             "SELECT c.id, c.name, c.username, c.priority, c.enabled, c.success_count,
                     c.sealed_secret IS NOT NULL AS has_password, c.key_fingerprint,
+                    c.sealed_enable IS NOT NULL AS has_enable,
                     c.failure_count, c.success_rate, c.last_used_at, c.last_success_at,
                     c.last_failure_at, w.ok AS recent_ok, w.rejected AS recent_rejected,
                     ARRAY(SELECT t.name FROM credential_tags ct JOIN tags t ON t.id = ct.tag_id
@@ -100,7 +101,11 @@ pub async fn list(
                 id: r.get("id"),
                 name: r.get("name"),
                 username: r.get("username"),
-                login: login_methods(r.get("has_password"), r.get("key_fingerprint")),
+                login: login_methods(
+                    r.get("has_password"),
+                    r.get("key_fingerprint"),
+                    r.get("has_enable"),
+                ),
                 priority: r.get("priority"),
                 enabled: r.get("enabled"),
                 tags: r.get("tags"),
@@ -120,12 +125,22 @@ pub async fn list(
 }
 
 /// How a credential logs in, for display: its key's public fingerprint (never the key),
-/// `password` (never the password), or both, in the order a worker tries them.
-pub fn login_methods(has_password: bool, key_fingerprint: Option<&str>) -> String {
-    match (key_fingerprint, has_password) {
+/// `password` (never the password), or both, in the order a worker tries them; and
+/// `+ enable secret` when it has its own.
+pub fn login_methods(
+    has_password: bool,
+    key_fingerprint: Option<&str>,
+    has_enable: bool,
+) -> String {
+    let login = match (key_fingerprint, has_password) {
         (Some(key), true) => format!("key ({key}) + password"),
         (Some(key), false) => format!("key ({key})"),
         (None, _) => "password".to_string(),
+    };
+    if has_enable {
+        format!("{login} + enable secret")
+    } else {
+        login
     }
 }
 
@@ -280,15 +295,16 @@ mod tests {
 
     #[test]
     fn a_credential_shows_how_it_logs_in_never_what_with() {
-        assert_eq!(login_methods(true, None), "password");
+        assert_eq!(login_methods(true, None, false), "password");
         assert_eq!(
-            login_methods(false, Some("ssh-ed25519 SHA256:abc")),
+            login_methods(false, Some("ssh-ed25519 SHA256:abc"), false),
             "key (ssh-ed25519 SHA256:abc)"
         );
         assert_eq!(
-            login_methods(true, Some("ssh-rsa SHA256:abc")),
+            login_methods(true, Some("ssh-rsa SHA256:abc"), false),
             "key (ssh-rsa SHA256:abc) + password"
         );
+        assert_eq!(login_methods(true, None, true), "password + enable secret");
     }
 
     #[test]

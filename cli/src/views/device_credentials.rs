@@ -118,6 +118,7 @@ pub async fn explain(
         .query(
             "SELECT c.id, c.name, c.username, c.priority, c.enabled,
                     c.sealed_secret IS NOT NULL AS has_password, c.key_fingerprint,
+                    c.sealed_enable IS NOT NULL AS has_enable,
                     ARRAY(SELECT t.name FROM credential_tags ct JOIN tags t ON t.id = ct.tag_id
                           WHERE ct.credential_id = c.id ORDER BY t.name) AS tags,
                     ARRAY(SELECT ct.tag_id FROM credential_tags ct
@@ -135,6 +136,7 @@ pub async fn explain(
             login: super::credentials::login_methods(
                 r.get("has_password"),
                 r.get("key_fingerprint"),
+                r.get("has_enable"),
             ),
             priority: r.get("priority"),
             enabled: r.get("enabled"),

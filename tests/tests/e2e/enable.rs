@@ -141,6 +141,23 @@ async fn the_enable_secret_is_the_credentials_own_and_a_refusal_tries_the_next(
         .get(0);
     assert!(sealed.is_some_and(|s| s.starts_with("nrv1:") && !s.contains(ENABLE)));
 
+    // `credential list` says which credential carries an enable secret, never the secret.
+    let out = env
+        .command()?
+        .args(["credential", "list", "--json"])
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let list: serde_json::Value = serde_json::from_str(&stdout)?;
+    let login = |name: &str| {
+        list.as_array()
+            .and_then(|a| a.iter().find(|c| c["name"] == name))
+            .map(|c| c["login"].clone())
+    };
+    assert_eq!(login("tacacs"), Some("password + enable secret".into()));
+    assert_eq!(login("breakglass"), Some("password".into()));
+    assert!(!stdout.contains(ENABLE) && !stdout.contains("nrv1:"), "{stdout}");
+
     // Each device saw the secrets typed at its enable prompt, never as a command.
     for name in ["ios-own", "asa-own", "ios-breakglass", "ios-nobody"] {
         let commands = fleet.commands(name);
