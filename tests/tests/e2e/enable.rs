@@ -156,7 +156,10 @@ async fn the_enable_secret_is_the_credentials_own_and_a_refusal_tries_the_next(
     };
     assert_eq!(login("tacacs"), Some("password + enable secret".into()));
     assert_eq!(login("breakglass"), Some("password".into()));
-    assert!(!stdout.contains(ENABLE) && !stdout.contains("nrv1:"), "{stdout}");
+    assert!(
+        !stdout.contains(ENABLE) && !stdout.contains("nrv1:"),
+        "{stdout}"
+    );
 
     // Each device saw the secrets typed at its enable prompt, never as a command.
     for name in ["ios-own", "asa-own", "ios-breakglass", "ios-nobody"] {
