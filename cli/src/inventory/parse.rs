@@ -279,7 +279,6 @@ pub fn read_str(text: &str, base: &Path, profiles: &Profiles) -> Read {
         let before = problems.0.len();
         let secret = Given {
             field: "secret",
-            what: "secret",
             env: c.secret_env.as_ref(),
             file: c.secret_file.as_ref(),
             inline: c.secret.as_ref(),
@@ -287,7 +286,6 @@ pub fn read_str(text: &str, base: &Path, profiles: &Profiles) -> Read {
         .read(node.span(), &owner, base, &mut problems);
         let enable = Given {
             field: "enable_secret",
-            what: "enable secret",
             env: c.enable_secret_env.as_ref(),
             file: c.enable_secret_file.as_ref(),
             inline: c.enable_secret.as_ref(),
@@ -756,10 +754,9 @@ fn tags_of(
 /// One secret of a credential as the file may give it: from an environment variable, a
 /// file, or inline (`secret_env`, `secret_file`, `secret`; the same with `enable_`).
 struct Given<'a> {
-    /// The inline field's name: `secret` or `enable_secret`.
+    /// The inline field's name, `secret` or `enable_secret`: its words name it in
+    /// problems (`enable secret`).
     field: &'static str,
-    /// What it is, in problems: `secret`, `enable secret`.
-    what: &'static str,
     env: Option<&'a Spanned<String>>,
     file: Option<&'a Spanned<String>>,
     inline: Option<&'a Spanned<SecretString>>,
@@ -775,7 +772,8 @@ impl Given<'_> {
         base: &Path,
         problems: &mut Problems,
     ) -> Option<(SecretString, bool)> {
-        let (field, what) = (self.field, self.what);
+        let field = self.field;
+        let what = field.replace('_', " ");
         let given = [
             self.env.is_some(),
             self.file.is_some(),
@@ -791,7 +789,8 @@ impl Given<'_> {
         let (secret, inline, span) = match self.inline {
             Some(secret) => ((**secret).clone(), true, *secret.span()),
             None => {
-                let (secret, span) = env_or_file(self.env, self.file, what, owner, base, problems)?;
+                let (secret, span) =
+                    env_or_file(self.env, self.file, &what, owner, base, problems)?;
                 (secret, false, span)
             }
         };

@@ -57,11 +57,8 @@ pub(crate) fn line(
     line: &str,
     secret: bool,
 ) -> LineResult {
-    if secret {
-        return enable::answer(device, state, line, &ENABLE_WORDS);
-    }
-    if line.trim().is_empty() {
-        return LineResult::default();
+    if let Some(answered) = enable::before_commands(device, state, line, secret, &ENABLE_WORDS) {
+        return answered;
     }
     let (cmd, n) = match parse(line, COMMANDS) {
         Ok(parsed) => parsed,
@@ -69,10 +66,7 @@ pub(crate) fn line(
     };
     match cmd {
         ENABLE => enable::enable(device, state),
-        DISABLE => {
-            state.privileged = false;
-            LineResult::default()
-        }
+        DISABLE => enable::disable(state),
         // `terminal pager` is a privileged command; unprivileged, the ASA marks `pager`.
         TERMINAL_PAGER | TERMINAL_PAGER_LINES | SHOW_RUN if !state.privileged => {
             let second = line

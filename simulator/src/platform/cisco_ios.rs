@@ -56,11 +56,8 @@ pub(crate) fn line(
     line: &str,
     secret: bool,
 ) -> LineResult {
-    if secret {
-        return enable::answer(device, state, line, &ENABLE_WORDS);
-    }
-    if line.trim().is_empty() {
-        return LineResult::default();
+    if let Some(answered) = enable::before_commands(device, state, line, secret, &ENABLE_WORDS) {
+        return answered;
     }
     let (cmd, n) = match parse(line, COMMANDS) {
         Ok(parsed) => parsed,
@@ -68,10 +65,7 @@ pub(crate) fn line(
     };
     match cmd {
         ENABLE => enable::enable(device, state),
-        DISABLE => {
-            state.privileged = false;
-            LineResult::default()
-        }
+        DISABLE => enable::disable(state),
         TERMINAL_LENGTH => {
             state.paging = n != Some(0);
             LineResult::default()

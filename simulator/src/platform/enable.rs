@@ -70,3 +70,25 @@ pub(crate) fn answer(
     state.secret_failures = 0;
     LineResult::text(words.refused)
 }
+
+/// What a platform with an enable step answers before it parses a command: the line
+/// typed at its enable prompt (`secret`), and an empty line (the prompt again). `None`:
+/// a command for the platform to parse.
+pub(crate) fn before_commands(
+    device: &Device,
+    state: &mut ShellState,
+    line: &str,
+    secret: bool,
+    words: &Words,
+) -> Option<LineResult> {
+    if secret {
+        return Some(answer(device, state, line, words));
+    }
+    line.trim().is_empty().then(LineResult::default)
+}
+
+/// `disable`: back to the unprivileged prompt.
+pub(crate) fn disable(state: &mut ShellState) -> LineResult {
+    state.privileged = false;
+    LineResult::default()
+}

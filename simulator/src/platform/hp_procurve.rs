@@ -79,11 +79,8 @@ pub(crate) fn line(
     line: &str,
     secret: bool,
 ) -> LineResult {
-    if secret {
-        return enable::answer(device, state, line, &ENABLE_WORDS);
-    }
-    if line.trim().is_empty() {
-        return LineResult::default();
+    if let Some(answered) = enable::before_commands(device, state, line, secret, &ENABLE_WORDS) {
+        return answered;
     }
     let cmd = match parse(line, COMMANDS) {
         Ok((cmd, _)) => cmd,
@@ -91,10 +88,7 @@ pub(crate) fn line(
     };
     match cmd {
         ENABLE => enable::enable(device, state),
-        DISABLE => {
-            state.privileged = false;
-            LineResult::default()
-        }
+        DISABLE => enable::disable(state),
         NO_PAGE => {
             state.paging = false;
             LineResult::default()
