@@ -88,6 +88,12 @@ async fn login_caps_hold_across_workers_and_a_dead_worker_keeps_no_share() -> an
         ]
     );
 
+    let listed = env.command()?.args(["credential", "list"]).output()?;
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    for caps in ["password; fleet: 2 at once", "password; fleet: 8/s"] {
+        assert!(listed.contains(caps), "{caps:?} not in:\n{listed}");
+    }
+
     // Three workers, each free to run 16 logins of a credential at once on its own.
     let roles = Roles::start_without_workers(&env.settings);
     // A short login timeout: a lease outlives a dead worker by it and a 2 s margin.
