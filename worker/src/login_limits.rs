@@ -9,10 +9,10 @@
 //!   lease per login ([`crate::persist::take_login`]). A lease expires after the login's own
 //!   timeout and a margin, so a worker that dies keeps no share.
 //!
-//! A login waits for the worker's budget first, then the fleet's. Within a worker, one
-//! login per credential at a time asks Postgres (the others queue behind it in memory), so
-//! a job of 50,000 devices waiting on a cap of 10 costs each worker a few queries a
-//! second, not one per waiting device.
+//! A login waits for the worker's budget first, then the fleet's. Within a worker, at most
+//! [`ASKERS`] logins per credential ask Postgres at a time (the others queue behind them in
+//! memory, in order), so a job of 50,000 devices waiting on a cap costs each worker a few
+//! dozen queries a second, not one per waiting device.
 
 use crate::persist::{release_login, take_login, FleetCaps};
 use governor::clock::DefaultClock;
@@ -32,6 +32,11 @@ type Keyed = RateLimiter<i64, DefaultKeyedStateStore<i64>, DefaultClock>;
 /// cut off from Postgres) holds its share for at most the login timeout and this.
 const LEASE_MARGIN: Duration = Duration::from_secs(2);
 
+/// Logins of one credential that ask Postgres for a lease at once, per worker: enough
+/// that the round trip does not bound a worker's login rate, few enough that the waiting
+/// ones do not flood Postgres.
+pub const ASKERS: usize = 4;
+
 /// How long to wait before asking Postgres again when it did not answer.
 const UNANSWERED_PAUSE: Duration = Duration::from_millis(250);
 
@@ -48,8 +53,8 @@ struct Fleet {
     pool: deadpool_postgres::Pool,
     /// This worker's name, recorded with each lease.
     holder: String,
-    /// One asker per capped credential on this worker.
-    asking: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+    /// The turns to ask, per capped credential on this worker.
+    asking: Mutex<HashMap<i64, Arc<Semaphore>>>,
 }
 
 /// Held while a login is in progress. [`LoginPermit::release`] frees both budgets at once;
@@ -158,9 +163,9 @@ impl Fleet {
     ) -> (deadpool_postgres::Pool, Uuid) {
         let asker = locked(&self.asking)
             .entry(credential)
-            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))
+            .or_insert_with(|| Arc::new(Semaphore::new(ASKERS)))
             .clone();
-        let _turn = asker.lock().await;
+        let _turn = asker.acquire().await.ok();
         let token = Uuid::new_v4();
         let mut warned = false;
         loop {
