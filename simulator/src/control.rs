@@ -1,6 +1,8 @@
 //! Optional HTTP control endpoint (JSON): `GET /devices`, `GET /attempts`, `GET /truth`
 //! (every device's [`crate::DeviceReport`]: fault, attempts, commands, secrets received and
-//! whether one reached a changed host key), `POST /drift` (the next drift epoch, with the
+//! whether one reached a changed host key), `GET /aaa` (by username, the most
+//! authentication requests in progress at once over every device, and when each arrived),
+//! `POST /drift` (the next drift epoch, with the
 //! fleet's share or `?share=0.3`: its number and the devices it changed, each with the
 //! lines added and removed) and `GET /drift` (every epoch so far).
 
@@ -31,6 +33,10 @@ pub fn router(fleet: Arc<Fleet>) -> Router {
         .route(
             "/truth",
             get(|State(f): State<Arc<Fleet>>| async move { Json(f.reports()) }),
+        )
+        .route(
+            "/aaa",
+            get(|State(f): State<Arc<Fleet>>| async move { Json(f.aaa()) }),
         )
         .route(
             "/drift",

@@ -28,6 +28,8 @@ pub(crate) struct Device {
     /// OpenSSH public key line, `ssh-ed25519 AAAA... <name>`.
     pub(crate) host_key: String,
     pub(crate) truth: DeviceTruth,
+    /// The AAA server the fleet's devices share ([`crate::aaa`]).
+    pub(crate) aaa: std::sync::Arc<crate::aaa::Aaa>,
     /// Set when the device plays a jump host ([`crate::bastion`]).
     pub(crate) bastion: Option<std::sync::Arc<crate::bastion::Bastion>>,
     /// `spec.accepts_keys`, parsed once: (username, public key).
@@ -71,6 +73,7 @@ impl Device {
             port,
             host_key,
             truth: DeviceTruth::default(),
+            aaa: Default::default(),
             drift_epochs: Mutex::new(Vec::new()),
             shows: AtomicU64::new(0),
             last_shown: Mutex::new(None),

@@ -46,6 +46,8 @@ pub struct Fleet {
     pub(crate) drift_share: f64,
     /// Every drift epoch so far ([`crate::drift`]).
     pub(crate) drift: std::sync::Mutex<Vec<crate::drift::DriftEpoch>>,
+    /// The AAA server every device asks ([`crate::aaa`]).
+    pub(crate) aaa: Arc<crate::aaa::Aaa>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -200,6 +202,7 @@ impl Fleet {
         let mut next_port = opts.base_port;
         let mut devices = Vec::with_capacity(spec.devices.len());
         let mut by_name = HashMap::with_capacity(spec.devices.len());
+        let aaa = Arc::new(crate::aaa::Aaa::default());
         for d in spec.devices {
             let key = match d.fault {
                 Some(Fault::HostKeyChanged) => changed_host_key(spec.seed, &d.name)?,
@@ -225,7 +228,9 @@ impl Fleet {
                     });
                 }
             };
-            let device = Arc::new(Device::new(d, spec.seed, opts.bind, port, public));
+            let mut device = Device::new(d, spec.seed, opts.bind, port, public);
+            device.aaa = aaa.clone();
+            let device = Arc::new(device);
             by_name.insert(device.name().to_string(), devices.len());
             match endpoint {
                 Endpoint::Listening(listener) => {
@@ -277,6 +282,7 @@ impl Fleet {
             by_name,
             drift_share: spec.drift,
             drift: std::sync::Mutex::new(Vec::new()),
+            aaa,
             shutdown,
             tracker,
         })
@@ -297,6 +303,11 @@ impl Fleet {
             })
             .collect();
         crate::inventory::write(path, &self.credentials, &self.devices(), &bastions)
+    }
+
+    /// What the AAA server behind the fleet saw, by username ([`crate::aaa`]).
+    pub fn aaa(&self) -> std::collections::BTreeMap<String, crate::AaaUser> {
+        self.aaa.report()
     }
 
     /// The token that stops the fleet when cancelled.

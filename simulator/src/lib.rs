@@ -40,6 +40,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod aaa;
 pub mod bastion;
 pub mod config_gen;
 pub mod control;
@@ -59,6 +60,7 @@ mod server;
 mod shell;
 pub mod spec;
 
+pub use aaa::AaaUser;
 pub use bastion::{BastionReport, BastionSpec};
 pub use control::{serve_control, serve_control_on};
 pub use drift::{DeviceDrift, DriftChange, DriftEpoch};

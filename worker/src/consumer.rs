@@ -76,6 +76,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         logins: crate::login_limits::LoginLimits::new(
             w.max_concurrent_logins_per_credential as usize,
             w.max_logins_per_second_per_credential,
+            Some((pool.clone(), broker::hostname())),
         ),
         profiles,
         timeouts: ssh::SshTimeouts {

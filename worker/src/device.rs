@@ -183,7 +183,9 @@ async fn logged_in(
         }
         let Some(s) = session.as_mut() else { continue };
         progress.phase = "waiting for a login slot";
-        let permit = ctx.logins.acquire(credential.id).await;
+        let waited = Instant::now();
+        let permit = ctx.logins.acquire(credential, timeouts.auth).await;
+        phase_observed("login_wait", waited);
         progress.phase = "authentication";
         let at = Utc::now();
         let t0 = Instant::now();
@@ -191,7 +193,7 @@ async fn logged_in(
         let auth = s.authenticate_credential(&opened).await;
         phase_observed("auth", t0);
         progress.login = None;
-        drop(permit);
+        permit.release().await;
         let record = |o: AttemptOutcome| attempt(credential, o, t0, at);
         match auth {
             Ok(AuthOutcome::Accepted) => {

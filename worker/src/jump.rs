@@ -668,6 +668,8 @@ mod tests {
                     sealed_key: None,
                     sealed_key_passphrase: None,
                     sealed_enable: None,
+                    max_concurrent_logins: None,
+                    max_logins_per_second: None,
                 },
             }
         }

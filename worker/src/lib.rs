@@ -20,7 +20,7 @@
 //! | [`platform`] | platform profiles as data (built-in TOML, plus a user folder) |
 //! | [`keys`] | the key ring, reloaded when its file changes or a rotated key shows up |
 //! | [`key_reports`] | the key ids this worker holds, reported to Postgres for `secrets reseal` |
-//! | [`login_limits`] | per-credential caps on concurrent logins and logins per second |
+//! | [`login_limits`] | per-credential caps on concurrent logins and logins per second: the worker's own, and its part of the fleet's |
 //! | [`redact`] | removing secrets from stored configurations |
 //! | [`volatile`] | removing the lines that change by themselves before a configuration is hashed |
 //! | [`error`] | the crate's error type ([`WorkerError`]) |

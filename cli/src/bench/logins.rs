@@ -5,12 +5,18 @@
 //! (client) and its check (server); the key is decoded once, as a worker's cache does.
 //!
 //! Also the cost the cache saves: decrypting one passphrase-protected OpenSSH key
-//! (bcrypt-pbkdf, 16 rounds, `ssh-keygen`'s default).
+//! (bcrypt-pbkdf, 16 rounds, `ssh-keygen`'s default); and what the fleet-wide login budget
+//! costs: password logins each under a lease taken from Postgres and released (a cap
+//! that never binds), and the most leases one credential is granted a second, without
+//! SSH — the ceiling of a capped credential's login rate, whatever its cap.
 
 use super::Figure;
 use anyhow::{Context, Result};
+use netraven_shared::config::Settings;
+use netraven_shared::messages::TaskCredential;
 use netraven_simulator::{DeviceSpec, Fleet, FleetOptions, FleetSpec, Platform};
 use netraven_worker::client_keys;
+use netraven_worker::login_limits::LoginLimits;
 use netraven_worker::ssh::{AuthOutcome, HostKeyCheck, OpenedCredential, Session, SshTimeouts};
 use russh::keys::ssh_key::LineEnding;
 use russh::keys::{Algorithm, EcdsaCurve, PrivateKey};
@@ -37,7 +43,11 @@ fn key_credential(key: PrivateKey) -> Arc<OpenedCredential> {
 }
 
 /// Logs in to each of `devices` simulated devices once per way, `concurrency` at a time.
-pub async fn measure(devices: usize, concurrency: usize) -> Result<Vec<Figure>> {
+pub async fn measure(
+    settings: &Settings,
+    devices: usize,
+    concurrency: usize,
+) -> Result<Vec<Figure>> {
     let mut rng = russh::keys::key::safe_rng();
     let ed = PrivateKey::random(&mut rng, Algorithm::Ed25519)?;
     let ec = PrivateKey::random(
@@ -111,7 +121,7 @@ pub async fn measure(devices: usize, concurrency: usize) -> Result<Vec<Figure>> 
     let mut password_rate = None;
     let measured = async {
         for way in &ways {
-            let took = logins(&targets, &way.credential, concurrency).await?;
+            let took = logins(&targets, &way.credential, concurrency, None).await?;
             let figure = Figure::rate(
                 &format!("{}_logins_per_second", way.name),
                 devices,
@@ -137,6 +147,17 @@ pub async fn measure(devices: usize, concurrency: usize) -> Result<Vec<Figure>> 
                 }),
             }
         }
+        let leased = leased(settings, &targets, &ways[0].credential, concurrency).await?;
+        if let Some(password) = password_rate {
+            figures.push(Figure {
+                name: "leased_password_logins_share_of_password_rate".into(),
+                value: leased.iter().find(|f| f.name.starts_with("leased_password_logins_per"))
+                    .map_or(0.0, |f| f.value) / password,
+                unit: "ratio".into(),
+                detail: "password logins each under a fleet-wide lease, over password logins, same fleet, same run".into(),
+            });
+        }
+        figures.extend(leased);
         anyhow::Ok(())
     }
     .await;
@@ -154,22 +175,101 @@ pub async fn measure(devices: usize, concurrency: usize) -> Result<Vec<Figure>> 
     Ok(figures)
 }
 
-/// Logs in once to every target with `credential`, `concurrency` at a time.
+/// The fleet-wide budget's cost, on a scratch database: password logins each under a
+/// lease (a credential capped at `concurrency` logins at once, which never binds), and
+/// leases alone, taken and released as fast as one credential is granted them.
+async fn leased(
+    settings: &Settings,
+    targets: &Arc<Vec<(String, u16)>>,
+    credential: &Arc<OpenedCredential>,
+    concurrency: usize,
+) -> Result<Vec<Figure>> {
+    let scratch = super::scratch::Scratch::new(settings, "leases").await?;
+    let limits = Arc::new(LoginLimits::new(
+        0,
+        0,
+        Some((scratch.pool.clone(), "bench".into())),
+    ));
+    let capped = Arc::new(TaskCredential {
+        id: 1,
+        name: "bench".into(),
+        username: USER.into(),
+        sealed_secret: None,
+        sealed_key: None,
+        sealed_key_passphrase: None,
+        sealed_enable: None,
+        max_concurrent_logins: u32::try_from(concurrency).ok(),
+        max_logins_per_second: None,
+    });
+    let measured = async {
+        let took = logins(targets, credential, concurrency, Some((&limits, &capped))).await?;
+        let mut figures = vec![Figure::rate(
+            "leased_password_logins_per_second",
+            targets.len(),
+            took,
+            "logins/s",
+            format!(
+                "{} simulated devices, connect + lease + password login + release + close, \
+                 {concurrency} at a time, one credential capped at {concurrency} at once",
+                targets.len()
+            ),
+        )];
+        let grants = targets.len() * 4;
+        let next = Arc::new(AtomicUsize::new(0));
+        let started = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..concurrency.max(1) {
+            let (limits, capped, next) = (limits.clone(), capped.clone(), next.clone());
+            tasks.spawn(async move {
+                while next.fetch_add(1, Ordering::Relaxed) < grants {
+                    limits
+                        .acquire(&capped, Duration::from_secs(10))
+                        .await
+                        .release()
+                        .await;
+                }
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+        figures.push(Figure::rate(
+            "login_leases_per_second_one_credential",
+            grants,
+            started.elapsed(),
+            "leases/s",
+            format!(
+                "leases of one credential taken and released without SSH by one worker \
+                 ({concurrency} logins waiting, {} asking Postgres at a time): the most \
+                 logins a second one worker starts with one capped credential",
+                netraven_worker::login_limits::ASKERS
+            ),
+        ));
+        anyhow::Ok(figures)
+    }
+    .await;
+    scratch.remove().await?;
+    measured
+}
+
+/// Logs in once to every target with `credential`, `concurrency` at a time; with
+/// `leased`, each login under a lease of the fleet-wide budget.
 async fn logins(
     targets: &Arc<Vec<(String, u16)>>,
     credential: &Arc<OpenedCredential>,
     concurrency: usize,
+    leased: Option<(&Arc<LoginLimits>, &Arc<TaskCredential>)>,
 ) -> Result<Duration> {
+    let leased = leased.map(|(l, c)| (l.clone(), c.clone()));
     let next = Arc::new(AtomicUsize::new(0));
     let failures = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..concurrency.max(1) {
-        let (targets, credential, next, failures) = (
+        let (targets, credential, next, failures, leased) = (
             targets.clone(),
             credential.clone(),
             next.clone(),
             failures.clone(),
+            leased.clone(),
         );
         tasks.spawn(async move {
             let timeouts = SshTimeouts {
@@ -185,7 +285,16 @@ async fn logins(
                 };
                 let ok = match Session::connect(host, *port, &timeouts, HostKeyCheck::Off).await {
                     Ok(mut s) => {
+                        let permit = match &leased {
+                            Some((limits, capped)) => {
+                                Some(limits.acquire(capped, timeouts.auth).await)
+                            }
+                            None => None,
+                        };
                         let outcome = s.authenticate_credential(&credential).await;
+                        if let Some(permit) = permit {
+                            permit.release().await;
+                        }
                         s.close().await;
                         matches!(outcome, Ok(AuthOutcome::Accepted))
                     }

@@ -43,7 +43,7 @@ pub(super) async fn measure(
     }
     if wants("logins") {
         let concurrency = usize::from(args.max_in_flight).min(100);
-        tally.extend(logins::measure(plan.logins, concurrency).await?)?;
+        tally.extend(logins::measure(settings, plan.logins, concurrency).await?)?;
     }
     if wants("hostile") {
         let figures = hostile::measure(

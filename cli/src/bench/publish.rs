@@ -62,6 +62,8 @@ pub(crate) fn devices(count: usize) -> Vec<ResolvedDevice> {
                 sealed_key: None,
                 sealed_key_passphrase: None,
                 sealed_enable: None,
+                max_concurrent_logins: None,
+                max_logins_per_second: None,
             })
         })
         .collect();

@@ -71,6 +71,9 @@ pub struct Credential {
     /// A secret was written in the file itself.
     pub inline: bool,
     pub key: Option<KeyCredential>,
+    /// The fleet-wide caps on its logins (`None`: no cap).
+    pub max_concurrent_logins: Option<u32>,
+    pub max_logins_per_second: Option<u32>,
 }
 
 /// A credential's private key, checked at import (it decodes with its passphrase, and
@@ -290,15 +293,29 @@ pub async fn import(
         .map(|c| c.username.as_str())
         .collect();
     let c_prio: Vec<i32> = inv.credentials.iter().map(|c| c.priority).collect();
+    let as_int = |n: Option<u32>| n.map(|n| n as i32);
+    let c_concurrent: Vec<Option<i32>> = inv
+        .credentials
+        .iter()
+        .map(|c| as_int(c.max_concurrent_logins))
+        .collect();
+    let c_rate: Vec<Option<i32>> = inv
+        .credentials
+        .iter()
+        .map(|c| as_int(c.max_logins_per_second))
+        .collect();
     tx.execute(
         "INSERT INTO credentials (name, username, priority, sealed_secret, sealed_key,
-                                  sealed_key_passphrase, key_fingerprint, sealed_enable)
+                                  sealed_key_passphrase, key_fingerprint, sealed_enable,
+                                  max_concurrent_logins, max_logins_per_second)
          SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[],
-                              $6::text[], $7::text[], $8::text[])
+                              $6::text[], $7::text[], $8::text[], $9::int[], $10::int[])
          ON CONFLICT (name) DO UPDATE SET username = EXCLUDED.username, priority = EXCLUDED.priority,
              sealed_secret = EXCLUDED.sealed_secret, sealed_key = EXCLUDED.sealed_key,
              sealed_key_passphrase = EXCLUDED.sealed_key_passphrase,
              key_fingerprint = EXCLUDED.key_fingerprint, sealed_enable = EXCLUDED.sealed_enable,
+             max_concurrent_logins = EXCLUDED.max_concurrent_logins,
+             max_logins_per_second = EXCLUDED.max_logins_per_second,
              updated_at = now()",
         &[
             &c_names,
@@ -309,6 +326,8 @@ pub async fn import(
             &sealed_passphrases,
             &fingerprints,
             &sealed_enable,
+            &c_concurrent,
+            &c_rate,
         ],
     )
     .await?;

@@ -150,7 +150,16 @@ struct RawCredential {
     enable_secret_file: Option<Spanned<String>>,
     #[serde(default)]
     enable_secret: Option<Spanned<SecretString>>,
+    /// Fleet-wide: at most this many logins with the credential at once, over every worker.
+    #[serde(default)]
+    max_concurrent_logins: Option<Spanned<i64>>,
+    /// Fleet-wide: at most this many logins with the credential start in any one second.
+    #[serde(default)]
+    max_logins_per_second: Option<Spanned<i64>>,
 }
+
+/// The highest fleet-wide login cap a credential may name (a larger one caps nothing).
+const MAX_LOGIN_CAP: i64 = 100_000;
 
 fn default_priority() -> i32 {
     100
@@ -277,6 +286,23 @@ pub fn read_str(text: &str, base: &Path, profiles: &Profiles) -> Read {
         }
         let tags = tags_of(&c.tags, &owner, &declared, &mut problems, &mut read);
         let before = problems.0.len();
+        let mut cap = |field: &str, given: &Option<Spanned<i64>>| match given {
+            None => None,
+            Some(n) if (1..=MAX_LOGIN_CAP).contains(&**n) => Some(**n as u32),
+            Some(n) => {
+                problems.add(
+                    n.span(),
+                    format!(
+                        "{owner}: {field} {} is out of range (1 to {MAX_LOGIN_CAP}; leave it \
+                         out for no cap)",
+                        **n
+                    ),
+                );
+                None
+            }
+        };
+        let max_concurrent_logins = cap("max_concurrent_logins", &c.max_concurrent_logins);
+        let max_logins_per_second = cap("max_logins_per_second", &c.max_logins_per_second);
         let secret = Given {
             field: "secret",
             env: c.secret_env.as_ref(),
@@ -317,6 +343,8 @@ pub fn read_str(text: &str, base: &Path, profiles: &Profiles) -> Read {
             enable_secret: enable.map(|(s, _)| s),
             inline,
             key,
+            max_concurrent_logins,
+            max_logins_per_second,
         });
     }
 
@@ -1055,6 +1083,31 @@ mod tests {
             ]
         );
         assert!(!all.contains("en-value"));
+    }
+
+    #[test]
+    fn login_caps_are_optional_and_must_be_positive() {
+        let r = read(
+            "credentials:\n  - { name: a, username: u, secret: s, max_concurrent_logins: 5, max_logins_per_second: 2 }\n  - { name: b, username: u, secret: s }\n",
+        );
+        assert!(r.problems.is_empty(), "{:?}", lines(&r));
+        let caps: Vec<(Option<u32>, Option<u32>)> = r
+            .inventory
+            .credentials
+            .iter()
+            .map(|c| (c.max_concurrent_logins, c.max_logins_per_second))
+            .collect();
+        assert_eq!(caps, [(Some(5), Some(2)), (None, None)]);
+        let r = read(
+            "credentials:\n  - { name: a, username: u, secret: s, max_concurrent_logins: 0 }\n  - { name: b, username: u, secret: s, max_logins_per_second: 100001 }\n",
+        );
+        assert_eq!(
+            lines(&r),
+            [
+                "line 2, column 63: credential \"a\": max_concurrent_logins 0 is out of range (1 to 100000; leave it out for no cap)",
+                "line 3, column 63: credential \"b\": max_logins_per_second 100001 is out of range (1 to 100000; leave it out for no cap)",
+            ]
+        );
     }
 
     #[test]

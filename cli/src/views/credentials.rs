@@ -30,6 +30,10 @@ pub struct CredentialStats {
     /// How it logs in: `password`, `key (ssh-ed25519 SHA256:...)`, or the key then the
     /// password (`key (...) + password`).
     pub login: String,
+    /// The fleet-wide login caps: at most this many at once, and started in any one
+    /// second, over every worker (`null`: no cap).
+    pub max_concurrent_logins: Option<i32>,
+    pub max_logins_per_second: Option<i32>,
     pub priority: i32,
     pub enabled: bool,
     pub tags: Vec<String>,
@@ -74,6 +78,7 @@ pub async fn list(
             "SELECT c.id, c.name, c.username, c.priority, c.enabled, c.success_count,
                     c.sealed_secret IS NOT NULL AS has_password, c.key_fingerprint,
                     c.sealed_enable IS NOT NULL AS has_enable,
+                    c.max_concurrent_logins, c.max_logins_per_second,
                     c.failure_count, c.success_rate, c.last_used_at, c.last_success_at,
                     c.last_failure_at, w.ok AS recent_ok, w.rejected AS recent_rejected,
                     ARRAY(SELECT t.name FROM credential_tags ct JOIN tags t ON t.id = ct.tag_id
@@ -106,6 +111,8 @@ pub async fn list(
                     r.get("key_fingerprint"),
                     r.get("has_enable"),
                 ),
+                max_concurrent_logins: r.get("max_concurrent_logins"),
+                max_logins_per_second: r.get("max_logins_per_second"),
                 priority: r.get("priority"),
                 enabled: r.get("enabled"),
                 tags: r.get("tags"),
@@ -122,6 +129,23 @@ pub async fn list(
             }
         })
         .collect())
+}
+
+/// `login` with the credential's fleet-wide caps, when it has any:
+/// `password; fleet: 20 at once, 10/s`.
+fn with_caps(login: &str, concurrent: Option<i32>, per_second: Option<i32>) -> String {
+    let caps: Vec<String> = [
+        concurrent.map(|n| format!("{n} at once")),
+        per_second.map(|n| format!("{n}/s")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if caps.is_empty() {
+        login.to_string()
+    } else {
+        format!("{login}; fleet: {}", caps.join(", "))
+    }
 }
 
 /// How a credential logs in, for display: its key's public fingerprint (never the key),
@@ -237,7 +261,11 @@ pub fn render(creds: &[CredentialStats], style: Style) -> String {
         table.add_row(vec![
             name,
             text(&c.username),
-            text(&c.login),
+            text(&with_caps(
+                &c.login,
+                c.max_concurrent_logins,
+                c.max_logins_per_second,
+            )),
             number(c.priority),
             text(&c.tags.join(", ")),
             recent,

@@ -108,7 +108,7 @@ pub struct Page {
 /// credential (`netraven credential disable`) is never tried by a job dispatched after.
 const CREDENTIALS_SQL: &str = "
 SELECT c.id, c.name, c.username, c.sealed_secret, c.sealed_key, c.sealed_key_passphrase,
-       c.sealed_enable, c.priority,
+       c.sealed_enable, c.priority, c.max_concurrent_logins, c.max_logins_per_second,
        ARRAY(SELECT ct.tag_id FROM credential_tags ct WHERE ct.credential_id = c.id) AS tags
 FROM credentials c WHERE c.enabled";
 
@@ -122,6 +122,12 @@ FROM jump_hosts j JOIN credentials c ON c.id = j.credential_id";
 
 /// The tags that name a jump host.
 const TAG_JUMP_HOSTS_SQL: &str = "SELECT id, jump_host_id FROM tags WHERE jump_host_id IS NOT NULL";
+
+/// A credential's fleet-wide login cap (migration V19 keeps it positive), `None` for none.
+fn cap(row: &tokio_postgres::Row, column: &str) -> Option<u32> {
+    row.get::<_, Option<i32>>(column)
+        .and_then(|n| u32::try_from(n).ok())
+}
 
 /// The longest jump host path (the database refuses longer chains, and loops).
 pub const MAX_HOPS: usize = 4;
@@ -249,6 +255,8 @@ impl Stream {
                     sealed_key: r.get("sealed_key"),
                     sealed_key_passphrase: r.get("sealed_key_passphrase"),
                     sealed_enable: r.get("sealed_enable"),
+                    max_concurrent_logins: cap(r, "max_concurrent_logins"),
+                    max_logins_per_second: cap(r, "max_logins_per_second"),
                 }),
                 priority: r.get("priority"),
             });
@@ -446,6 +454,8 @@ async fn jump_paths<C: GenericClient>(
                 sealed_key_passphrase: r.get("sealed_key_passphrase"),
                 // A jump host is a login, never a privileged shell.
                 sealed_enable: None,
+                max_concurrent_logins: None,
+                max_logins_per_second: None,
             },
         };
         hops.insert(id, (hop, r.get("via_id")));

@@ -86,6 +86,14 @@ pub struct TaskCredential {
     /// none (the login password answers the enable prompt).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sealed_enable: Option<String>,
+    /// The credential's fleet-wide cap on logins at once, over every worker; absent is no
+    /// cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_logins: Option<u32>,
+    /// The credential's fleet-wide cap on logins started in any one second; absent is no
+    /// cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_logins_per_second: Option<u32>,
 }
 
 impl DeviceTask {

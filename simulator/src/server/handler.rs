@@ -115,6 +115,7 @@ impl Connection {
     /// Checks a secret that arrived by `method`, records it, answers.
     async fn check_secret(&mut self, user: &str, secret: &str, method: AuthMethod) -> Auth {
         self.device.truth.record_secret();
+        let _asked = self.device.aaa.begin(user);
         self.auth_delay().await;
         let offered = match method {
             AuthMethod::Password => self.method() == MethodKind::Password,
@@ -191,6 +192,7 @@ impl russh::server::Handler for Connection {
         user: &str,
         key: &russh::keys::PublicKey,
     ) -> Result<Auth, Self::Error> {
+        let _asked = self.device.aaa.begin(user);
         self.auth_delay().await;
         let ok = self.device.accepts_key(user, key);
         self.record(user, AuthMethod::PublicKey, ok);

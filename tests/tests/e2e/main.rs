@@ -6,6 +6,7 @@
 //!
 //! | module | what it tests |
 //! |---|---|
+//! | [`aaa`] | one AAA budget per credential over every worker; a dead worker's share comes back |
 //! | [`aggregator`] | each device counted once, however the broker repeats |
 //! | [`bounds`] | request size limits, deadlines inside the broker's, the pool, a 20,000-device job's memory |
 //! | [`broker_faults`] | RabbitMQ faults on nodes of the test's own: failover, alarm, frozen node or worker |
@@ -49,6 +50,7 @@
 //! `restarts::` and `hostile::` stop shared services or load the machine for minutes:
 //! .config/nextest.toml and scripts/test select them by these module names.
 
+mod aaa;
 mod aggregator;
 mod bounds;
 mod broker_acl;
