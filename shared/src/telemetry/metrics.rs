@@ -319,7 +319,7 @@ impl Metrics {
             duplicate_tasks_total: counter(
                 &r,
                 "netraven_duplicate_tasks_total",
-                "Device tasks left alone because another copy holds the device (in_flight) or recorded it (recorded)",
+                "Device tasks left alone because another copy holds the device (in_flight), recorded it (recorded), or a later try took it over (superseded)",
                 &["state"],
             ),
             retries_scheduled_total: counter(
