@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use netraven_dispatcher::job_rows as jobs;
 use netraven_shared::broker::{self, Names};
 use netraven_shared::config::Settings;
-use netraven_shared::messages::{self, JobRequest, Targets};
+use netraven_shared::messages::{self, JobRequest, Limits, Targets};
 use netraven_shared::{db, domain::JobStatus};
 use netraven_simulator::{scenario, Fleet, FleetOptions};
 use std::time::{Duration, Instant};
@@ -224,7 +224,12 @@ impl Backup<'_> {
                 ..Targets::default()
             },
             commands: Vec::new(),
-            limits: Default::default(),
+            // No retries: the mixed scenario's dead and silent devices end at their first
+            // try, so the demo takes as long as it did before retries.
+            limits: Limits {
+                max_retries: Some(0),
+                ..Limits::default()
+            },
             submitted_by: None,
         };
         let submitted = client::submit(

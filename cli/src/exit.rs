@@ -21,7 +21,8 @@ pub enum Exit {
     Failure = 5,
     /// `COMPLETED_NO_CREDENTIALS`: no credential applied to any device.
     NoCredentials = 6,
-    /// `COMPLETED_NO_DEVICES`: the targets matched no device.
+    /// `COMPLETED_NO_DEVICES`: the targets matched no device; or `job rerun --failed`
+    /// found no device to rerun.
     NoDevices = 7,
     /// `FAILED_*`: the job could not run (invalid request, not permitted, credential
     /// resolution, dispatcher error); stderr says which.
@@ -91,7 +92,8 @@ Exit codes:
   4  gave up waiting: still PENDING or RUNNING after --timeout-secs
   5  COMPLETED_FAILURE: no device succeeded
   6  COMPLETED_NO_CREDENTIALS: no credential applied to any device
-  7  COMPLETED_NO_DEVICES: the targets matched no device
+  7  COMPLETED_NO_DEVICES: the targets matched no device; `job rerun --failed`: nothing
+     to rerun (every device succeeded, or those that failed left the inventory)
   8  FAILED_*: the job could not run (stderr says why)
   9  no such configuration version (device config, device diff)
   10 not a valid schedule, schedules file or inventory (schedule add, schedule apply,

@@ -42,6 +42,17 @@ impl Backoff {
         Backoff { min, max }
     }
 
+    /// The wait before retry `n` (from 1) of a device: `min` doubled `n - 1` times, capped
+    /// at `max`, stretched by the same random 0–100 % as every other wait.
+    pub fn nth_delay(&self, n: u32) -> Duration {
+        let mut delays = self.delays();
+        let mut wait = delays.next_delay();
+        for _ in 1..n.min(64) {
+            wait = delays.next_delay();
+        }
+        wait
+    }
+
     /// The endless sequence of waits.
     pub fn delays(&self) -> Delays {
         Delays(self.builder().build())
@@ -110,6 +121,16 @@ mod tests {
                 *w >= floor && *w < floor * 2,
                 "{w:?} outside [{floor:?}, 2×)"
             );
+        }
+    }
+
+    #[test]
+    fn the_nth_delay_is_the_nth_of_the_sequence() {
+        let b = Backoff::new(Duration::from_millis(200), Duration::from_millis(1_600));
+        for (n, floor) in [(1, 200u64), (2, 400), (3, 800), (4, 1_600), (9, 1_600)] {
+            let w = b.nth_delay(n);
+            let floor = Duration::from_millis(floor);
+            assert!(w >= floor && w < floor * 2, "retry {n}: {w:?}");
         }
     }
 

@@ -20,6 +20,8 @@ use crate::SimError;
 pub const DEFAULT_DELAY_MS: u64 = 3000;
 /// Default [`Fault::MaxAuthTries`] limit.
 pub const DEFAULT_MAX_AUTH_TRIES: usize = 2;
+/// Default number of connections a [`Fault::Flapping`] device drops.
+pub const DEFAULT_FLAPS: u64 = 1;
 
 /// One misbehaviour of a device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -71,15 +73,23 @@ pub enum Fault {
     /// title (`ESC ] 0;… BEL`), clear screen (`ESC [ 2 J`), colours, backspaces, a bare
     /// CR and a C1 CSI, as a hostile or careless device might send.
     OutputEscapes,
+    /// Drops its first `drops` TCP connections as soon as they are accepted, before
+    /// any SSH banner (`flapping:N`), then works: a device whose link flaps, which a
+    /// client sees `UNREACHABLE` N times and then reaches. Opt-in ([`Fault::OPT_IN`]).
+    /// The ground truth counts the dropped connections too.
+    Flapping { drops: u64 },
 }
 
 impl Fault {
     /// Faults that exist only when a device names them: no scenario plays them.
-    pub const OPT_IN: [Fault; 4] = [
+    pub const OPT_IN: [Fault; 5] = [
         Fault::SshRsaSha1Only,
         Fault::OutputNul,
         Fault::OutputInvalidUtf8,
         Fault::OutputEscapes,
+        Fault::Flapping {
+            drops: DEFAULT_FLAPS,
+        },
     ];
 
     /// One of each fault the scenarios play, with default parameters, in a stable order
@@ -122,6 +132,7 @@ impl Fault {
             Fault::OutputNul => "output_nul",
             Fault::OutputInvalidUtf8 => "output_invalid_utf8",
             Fault::OutputEscapes => "output_escapes",
+            Fault::Flapping { .. } => "flapping",
         }
     }
 
@@ -137,6 +148,11 @@ impl Fault {
             ),
             _ => None,
         }
+    }
+
+    /// Whether connection number `n` (from 1) of the device is dropped unanswered.
+    pub(crate) fn drops_connection(self, n: u64) -> bool {
+        matches!(self, Fault::Flapping { drops } if n <= drops)
     }
 
     /// The delay before the banner, if this fault has one.
@@ -163,6 +179,7 @@ impl fmt::Display for Fault {
                 write!(f, "{}:{delay_ms}", self.name())
             }
             Fault::MaxAuthTries { tries } => write!(f, "{}:{tries}", self.name()),
+            Fault::Flapping { drops } => write!(f, "{}:{drops}", self.name()),
             _ => f.write_str(self.name()),
         }
     }
@@ -204,6 +221,9 @@ impl FromStr for Fault {
                     tries: usize::try_from(n).map_err(|_| bad("too large"))?,
                 }
             }
+            Fault::Flapping { drops } => Fault::Flapping {
+                drops: number(drops)?,
+            },
             other if param.is_some() => {
                 return Err(bad(&format!("{} takes no parameter", other.name())))
             }
@@ -252,6 +272,14 @@ mod tests {
         assert_eq!(
             "max_auth_tries".parse::<Fault>().ok(),
             Some(Fault::MaxAuthTries { tries: 2 })
+        );
+        assert_eq!(
+            "flapping:2".parse::<Fault>().ok(),
+            Some(Fault::Flapping { drops: 2 })
+        );
+        assert_eq!(
+            "flapping".parse::<Fault>().ok(),
+            Some(Fault::Flapping { drops: 1 })
         );
         assert!("silent:3".parse::<Fault>().is_err());
         assert!("max_auth_tries:0".parse::<Fault>().is_err());

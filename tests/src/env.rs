@@ -89,6 +89,9 @@ impl TestEnv {
         settings.worker.metrics_addr = String::new();
         settings.aggregator.metrics_addr = String::new();
         settings.aggregator.sweep_interval_ms = 200;
+        // No retries unless a test asks (limits.max_retries): a TIMEOUT stays one try.
+        settings.dispatcher.max_retries = 0;
+        settings.dispatcher.retry_poll_ms = 100;
         settings.worker.flush_interval_ms = 20;
         settings.worker.connect_timeout_ms = 2_000;
         settings.worker.handshake_timeout_ms = 3_000;
@@ -305,6 +308,14 @@ impl TestEnv {
             ("NETRAVEN__WORKER__METRICS_ADDR", String::new()),
             ("NETRAVEN__AGGREGATOR__METRICS_ADDR", String::new()),
             ("NETRAVEN__AGGREGATOR__SWEEP_INTERVAL_MS", "200".to_string()),
+            (
+                "NETRAVEN__DISPATCHER__MAX_RETRIES",
+                s.dispatcher.max_retries.to_string(),
+            ),
+            (
+                "NETRAVEN__DISPATCHER__RETRY_POLL_MS",
+                s.dispatcher.retry_poll_ms.to_string(),
+            ),
             ("NETRAVEN__WORKER__FLUSH_INTERVAL_MS", "20".to_string()),
         ]
         .into_iter()

@@ -248,6 +248,7 @@ async fn handle(
             config: None,
             worker: ctx.name.clone(),
             finished_at: Utc::now(),
+            try_number: task.try_number,
         };
         let finished = Finished {
             report,
@@ -278,8 +279,12 @@ async fn claim(
 ) -> Option<uuid::Uuid> {
     let claimed = tokio::time::timeout(
         budget.deadline,
-        ctx.claims
-            .claim(task.job_id, task.device.id, delivery.redelivered),
+        ctx.claims.claim(
+            task.job_id,
+            task.device.id,
+            delivery.redelivered,
+            task.try_number(),
+        ),
     )
     .await;
     let why = match claimed {
@@ -292,6 +297,17 @@ async fn claim(
                 .inc();
             if let Err(e) = broker::settle(&delivery.acker, Settle::Ack).await {
                 tracing::warn!(error = %e, "duplicate task not settled");
+            }
+            return None;
+        }
+        Ok(Ok(Claim::Superseded)) => {
+            tracing::info!("a later try of this device holds it; leaving it alone");
+            metrics::get()
+                .duplicate_tasks_total
+                .with_label_values(&["superseded"])
+                .inc();
+            if let Err(e) = broker::settle(&delivery.acker, Settle::Ack).await {
+                tracing::warn!(error = %e, "superseded task not settled");
             }
             return None;
         }

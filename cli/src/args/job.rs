@@ -1,4 +1,4 @@
-//! `netraven job ...`: submit, show, watch, list, results, outputs and logs.
+//! `netraven job ...`: submit, show, watch, list, results, outputs, logs and rerun.
 
 use super::OutputArgs;
 use crate::exit::HELP as EXIT_CODES;
@@ -68,6 +68,27 @@ pub enum JobCommand {
         device: Option<String>,
         #[command(flatten)]
         out: OutputArgs,
+    },
+    /// Submit a new job for the devices of a finished job that did not succeed: the same
+    /// job type, commands and limits, targeting those devices by id (those still in the
+    /// inventory). Prints the new job id; the request id is derived from the job, so
+    /// rerunning the same job twice yields the same new job. Nothing to rerun: exit 7.
+    #[command(after_help = EXIT_CODES)]
+    Rerun {
+        id: uuid::Uuid,
+        /// Rerun the devices whose outcome is not SUCCESS (required: the only kind of
+        /// rerun there is).
+        #[arg(long, required = true)]
+        failed: bool,
+        /// Idempotency key (default: `rerun-failed:<JOB>`).
+        #[arg(long)]
+        request_id: Option<String>,
+        /// Wait for the new job's final status; exit non-zero unless COMPLETED_SUCCESS.
+        #[arg(long)]
+        wait: bool,
+        /// Give up waiting after this many seconds.
+        #[arg(long, default_value_t = 3600)]
+        timeout_secs: u64,
     },
     /// The job's log lines: level, device, message and structured data.
     Logs {

@@ -40,6 +40,7 @@ pub async fn measure(scratch: &Scratch, count: i64, batch: usize) -> Result<Figu
             config: None,
             worker: "bench:1".into(),
             finished_at: Utc::now(),
+            try_number: None,
         })
         .collect();
     let started = Instant::now();

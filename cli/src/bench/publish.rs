@@ -79,6 +79,7 @@ pub(crate) fn devices(count: usize) -> Vec<ResolvedDevice> {
             credentials: credentials.clone(),
             pinned_host_key: None,
             jump: Arc::from(Vec::new()),
+            try_number: None,
         })
         .collect()
 }

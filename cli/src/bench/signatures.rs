@@ -67,6 +67,7 @@ pub fn measure(count: usize) -> Result<Vec<Figure>> {
         config: None,
         worker: "bench:1".into(),
         finished_at: Utc::now(),
+        try_number: None,
     };
     let batches: Vec<Vec<u8>> = (0..count.div_ceil(BATCH))
         .map(|b| {

@@ -63,6 +63,35 @@ pub async fn run(settings: &Settings, cmd: JobCommand) -> Result<Exit> {
             let outputs = views::history::command_outputs(&client, id, device.as_deref()).await?;
             out.print(&outputs, |o, s| views::outputs::render(o, s))?;
         }
+        JobCommand::Rerun {
+            id,
+            failed: _,
+            request_id,
+            wait,
+            timeout_secs,
+        } => {
+            let client = connect(settings).await?;
+            let rerun = views::rerun::failed(&client, id, request_id).await?;
+            if rerun.left_out > 0 {
+                crate::note!(
+                    "{} of the {} devices that did not succeed are no longer in the inventory (or are disabled): not rerun",
+                    rerun.left_out,
+                    rerun.failed
+                );
+            }
+            let Some(request) = rerun.request else {
+                crate::note!(
+                    "nothing to rerun: no device of job {id} that did not succeed is left to run"
+                );
+                return Ok(Exit::NoDevices);
+            };
+            crate::note!(
+                "rerunning {} devices of job {id} (request {})",
+                request.targets.device_ids.len(),
+                request.request_id
+            );
+            return publish(settings, &request, wait, timeout_secs).await;
+        }
         JobCommand::Logs { id, device, out } => {
             let client = connect(settings).await?;
             let lines = views::jobs::logs(&client, id, device.as_deref()).await?;
@@ -94,11 +123,22 @@ async fn submit(settings: &Settings, args: SubmitArgs) -> Result<Exit> {
         // The submitter is the broker user (the request's user_id), not a body field.
         submitted_by: None,
     };
+    publish(settings, &request, args.wait, args.timeout_secs).await
+}
+
+/// Publishes `request` and prints its job id; with `wait`, the final status on stderr and
+/// an exit code that says it.
+async fn publish(
+    settings: &Settings,
+    request: &JobRequest,
+    wait: bool,
+    timeout_secs: u64,
+) -> Result<Exit> {
     let done = client::submit(
         &settings.amqp,
-        &request,
-        args.wait,
-        Duration::from_secs(args.timeout_secs),
+        request,
+        wait,
+        Duration::from_secs(timeout_secs),
     )
     .await?;
     let job_id = done.reply.job_id.context("the reply names no job")?;
@@ -108,7 +148,7 @@ async fn submit(settings: &Settings, args: SubmitArgs) -> Result<Exit> {
         crate::note!("{status}: {}", crate::views::shown(error));
         return Ok(Exit::for_status(status));
     }
-    if !args.wait {
+    if !wait {
         return Ok(Exit::Success);
     }
     let status = done

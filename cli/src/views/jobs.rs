@@ -149,6 +149,7 @@ pub fn render_results(results: &[DeviceResult], style: Style) -> String {
         "OUTCOME",
         "CREDENTIAL",
         "ATTEMPTS",
+        "TRIES",
         "TIME",
         "CONFIG",
         "REASON",
@@ -159,12 +160,22 @@ pub fn render_results(results: &[DeviceResult], style: Style) -> String {
             outcome_cell(r.outcome),
             text(r.credential.as_deref().unwrap_or("-")),
             number(r.attempts),
+            text(&tries_cell(r)),
             number(duration_ms(r.duration_ms)),
             Cell::new(config_cell(r)),
             text(&r.reason),
         ]);
     }
     format!("{table}\n{} devices\n", results.len())
+}
+
+/// How many times the device was tried, with each try's outcome when it was retried:
+/// `3: TIMEOUT, TIMEOUT, SUCCESS`.
+pub fn tries_cell(r: &DeviceResult) -> String {
+    if r.tries <= 1 {
+        return r.tries.max(1).to_string();
+    }
+    format!("{}: {}", r.tries, r.try_outcomes.join(", "))
 }
 
 /// The configuration's short hash, with its version and a mark when it is new to the

@@ -33,6 +33,7 @@ pub mod job_show;
 pub mod jobs;
 pub mod outputs;
 pub mod prune;
+pub mod rerun;
 pub mod schedules;
 pub mod watch;
 
@@ -301,6 +302,8 @@ mod tests {
             config_sha256: None,
             config_change: None,
             config_version: None,
+            tries: 2,
+            try_outcomes: vec!["TIMEOUT".into(), "COMMAND_FAILED".into()],
         };
         for style in [
             Style::plain(),

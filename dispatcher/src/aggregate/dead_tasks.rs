@@ -31,6 +31,7 @@ pub fn result_of(names: &Names, tasks: &Verifier, delivery: &Delivery) -> Option
     }
     // A task that does not decode names no device: it stays in the dead queue for people.
     let task = DeviceTask::decode(&delivery.data).ok()?;
+    let try_number = task.try_number;
     let why = why
         .or_else(|| broker::header(props, FIRST_DEATH_REASON_HEADER))
         .unwrap_or_else(|| "unknown".into());
@@ -48,5 +49,6 @@ pub fn result_of(names: &Names, tasks: &Verifier, delivery: &Delivery) -> Option
         config: None,
         worker: "aggregator".into(),
         finished_at: Utc::now(),
+        try_number,
     })
 }

@@ -1,5 +1,8 @@
 //! Recording a batch of results: one transaction, one insert, one counter update per job.
+//! A transient failure with tries left is not a result yet: [`super::retries`] records
+//! the try and schedules the retry instead.
 
+use super::retries::{self, RetryLimits};
 use crate::error::Result;
 use crate::job_rows::{self, JobCounts};
 use chrono::{DateTime, Utc};
@@ -15,6 +18,8 @@ pub struct Ingested {
     pub recorded: u64,
     /// Results already recorded (redeliveries, duplicates): changed nothing.
     pub duplicates: u64,
+    /// Tries recorded and retried: their devices have no final result yet.
+    pub retried: u64,
     /// Jobs this batch finished, with their final counts.
     pub finished: Vec<(Uuid, JobCounts)>,
     /// Indexes in the batch of the results recorded now whose configuration changed.
@@ -25,15 +30,20 @@ const INSERT_SQL: &str = "
 WITH input AS (
     SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[],
                          $6::bigint[], $7::int[], $8::bigint[], $9::text[], $10::text[],
-                         $11::timestamptz[], $12::text[], $13::int[])
+                         $11::timestamptz[], $12::text[], $13::int[], $14::int[])
         AS t(job_id, device_id, device_name, outcome, reason, credential_id, attempts,
-             duration_ms, config_sha256, worker, finished_at, config_change, config_version)
+             duration_ms, config_sha256, worker, finished_at, config_change, config_version,
+             tries)
 ),
 inserted AS (
     INSERT INTO job_results (job_id, device_id, device_name, outcome, reason, credential_id,
                              attempts, duration_ms, config_sha256, worker, finished_at,
-                             config_change, config_version)
+                             config_change, config_version, tries)
     SELECT i.* FROM input i JOIN jobs j ON j.id = i.job_id
+    -- A late copy of a try that was retried is not the device's result.
+    WHERE NOT EXISTS (SELECT 1 FROM device_tries t
+                      WHERE t.job_id = i.job_id AND t.device_id = i.device_id
+                        AND t.try >= i.tries)
     ON CONFLICT (job_id, device_id) DO NOTHING
     RETURNING job_id, device_id, outcome, config_change
 ),
@@ -55,13 +65,14 @@ SELECT job_id, 0, device_id, config_change FROM inserted
 WHERE config_change IN ('NEW', 'CHANGED')";
 
 /// Records `results` exactly once each (the primary key on job and device makes a repeat a
-/// no-op) and finishes every job the batch completes, all in one transaction.
-pub async fn ingest(pool: &deadpool_postgres::Pool, results: &[TaskResult]) -> Result<Ingested> {
+/// no-op), or their tries and retries, and finishes every job the batch completes, all in
+/// one transaction.
+pub async fn ingest(pool: &deadpool_postgres::Pool, all: &[TaskResult]) -> Result<Ingested> {
     let mut ingested = Ingested::default();
-    if results.is_empty() {
+    if all.is_empty() {
         return Ok(ingested);
     }
-    let mut job_ids: Vec<Uuid> = results.iter().map(|r| r.job_id).collect();
+    let mut job_ids: Vec<Uuid> = all.iter().map(|r| r.job_id).collect();
     job_ids.sort_unstable();
     job_ids.dedup();
 
@@ -69,10 +80,34 @@ pub async fn ingest(pool: &deadpool_postgres::Pool, results: &[TaskResult]) -> R
     let tx = client.transaction().await?;
     // Lock the batch's jobs in one order, so concurrent aggregators never deadlock.
     // Prepared once per connection: a batch's arrays are not parsed and planned again.
-    let lock = tx
-        .prepare_cached("SELECT 1 FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-        .await?;
-    tx.execute(&lock, &[&job_ids]).await?;
+    let lock = tx.prepare_cached(retries::LOCK_SQL).await?;
+    let limits: HashMap<Uuid, RetryLimits> = tx
+        .query(&lock, &[&job_ids])
+        .await?
+        .iter()
+        .map(RetryLimits::from_row)
+        .collect();
+    // Each result is a retried try or a final result; `index` maps the finals back.
+    let now = Utc::now();
+    let (mut retried, mut index) = (Vec::new(), Vec::with_capacity(all.len()));
+    for (i, r) in all.iter().enumerate() {
+        let due = limits.get(&r.job_id).and_then(|l| {
+            let n = r.try_number();
+            retries::retry_due(r.outcome, n, l, l.delay(n), now)
+        });
+        match due {
+            Some(due) => retried.push((i, due)),
+            None => index.push(i),
+        }
+    }
+    ingested.retried = retries::schedule(&tx, all, &retried).await?;
+    let finals: Vec<TaskResult>;
+    let results: &[TaskResult] = if retried.is_empty() {
+        all
+    } else {
+        finals = index.iter().map(|&i| all[i].clone()).collect();
+        &finals
+    };
     let insert = tx.prepare_cached(INSERT_SQL).await?;
     let col = |f: fn(&TaskResult) -> String| results.iter().map(f).collect::<Vec<_>>();
     let ids: Vec<Uuid> = results.iter().map(|r| r.job_id).collect();
@@ -100,6 +135,10 @@ pub async fn ingest(pool: &deadpool_postgres::Pool, results: &[TaskResult]) -> R
                 .map(|c| i32::try_from(c.version).unwrap_or(i32::MAX))
         })
         .collect();
+    let tries: Vec<i32> = results
+        .iter()
+        .map(|r| i32::try_from(r.try_number()).unwrap_or(i32::MAX))
+        .collect();
     let rows = tx
         .query(
             &insert,
@@ -117,6 +156,7 @@ pub async fn ingest(pool: &deadpool_postgres::Pool, results: &[TaskResult]) -> R
                 &finished_at,
                 &changes,
                 &versions,
+                &tries,
             ],
         )
         .await?;
@@ -124,7 +164,7 @@ pub async fn ingest(pool: &deadpool_postgres::Pool, results: &[TaskResult]) -> R
         .iter()
         .partition(|r| r.get::<_, Option<i64>>(2).is_none());
     ingested.recorded = jobs.iter().map(|r| r.get::<_, i64>(1) as u64).sum();
-    ingested.duplicates = results.len() as u64 - ingested.recorded;
+    ingested.duplicates = all.len() as u64 - ingested.recorded - ingested.retried;
     let mut new_versions = 0;
     let mut place: HashMap<(Uuid, i64), usize> = HashMap::new();
     for row in devices {
@@ -140,7 +180,16 @@ pub async fn ingest(pool: &deadpool_postgres::Pool, results: &[TaskResult]) -> R
                 .map(|(i, r)| ((r.job_id, r.device_id), i))
                 .collect();
         }
-        ingested.changed.extend(place.get(&(job_id, device_id)));
+        // An index in `all`, which the caller knows.
+        ingested
+            .changed
+            .extend(place.get(&(job_id, device_id)).map(|&i| {
+                if retried.is_empty() {
+                    i
+                } else {
+                    index[i]
+                }
+            }));
     }
     for job_id in jobs.iter().map(|r| r.get::<_, Uuid>(0)) {
         if let Some(done) = job_rows::finalize_if_complete(&tx, job_id).await? {

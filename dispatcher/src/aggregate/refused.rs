@@ -77,6 +77,7 @@ impl Sorting {
                     progress.touch();
                     self.ingested.recorded += done.recorded;
                     self.ingested.duplicates += done.duplicates;
+                    self.ingested.retried += done.retried;
                     self.ingested.finished.extend(done.finished);
                     self.ingested
                         .changed
@@ -134,6 +135,7 @@ pub(super) fn stand_in(refused: &TaskResult, why: &str) -> TaskResult {
         config: None,
         worker: "aggregator".into(),
         finished_at: Utc::now(),
+        try_number: refused.try_number,
     }
 }
 
@@ -157,6 +159,7 @@ mod tests {
             config: None,
             worker: "w\0".into(),
             finished_at: Utc::now(),
+            try_number: None,
         };
         let s = stand_in(&refused, "invalid byte sequence");
         assert_eq!((s.job_id, s.device_id), (refused.job_id, 7));

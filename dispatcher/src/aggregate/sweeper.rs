@@ -1,4 +1,5 @@
-//! Finishes jobs whose deadline has passed: every device without a result becomes `LOST`.
+//! Finishes jobs whose deadline has passed: every device without a result becomes `LOST`,
+//! but one that was tried and waits for a retry, which keeps the outcome of its last try.
 
 use super::periodic::Periodic;
 use crate::error::Result;
@@ -96,16 +97,29 @@ pub(super) async fn run(
 async fn mark_lost<C: GenericClient>(db: &C, job_id: Uuid) -> Result<i64> {
     let row = db
         .query_one(
-            "WITH lost AS (
-                 INSERT INTO job_results (job_id, device_id, device_name, outcome, reason)
+            "WITH last AS (
+                 SELECT DISTINCT ON (device_id) device_id, try, outcome, reason, worker,
+                        duration_ms, finished_at
+                 FROM device_tries WHERE job_id = $1 ORDER BY device_id, try DESC
+             ), lost AS (
+                 INSERT INTO job_results (job_id, device_id, device_name, outcome, reason,
+                                          worker, duration_ms, finished_at, tries)
                  SELECT j.id, t.device_id, COALESCE(d.name, '#' || t.device_id),
-                        'LOST', 'no result by the job deadline'
+                        COALESCE(l.outcome, 'LOST'),
+                        CASE WHEN l.device_id IS NULL THEN 'no result by the job deadline'
+                             ELSE 'retry ' || (l.try + 1) || ' did not report by the job deadline; try '
+                                  || l.try || ': ' || l.reason END,
+                        l.worker, COALESCE(l.duration_ms, 0), COALESCE(l.finished_at, now()),
+                        COALESCE(l.try, 1)
                  FROM jobs j
                  JOIN job_devices t ON t.job_id = j.id
                  LEFT JOIN devices d ON d.id = t.device_id
+                 LEFT JOIN last l ON l.device_id = t.device_id
                  WHERE j.id = $1
                  ON CONFLICT (job_id, device_id) DO NOTHING
                  RETURNING 1
+             ), unscheduled AS (
+                 DELETE FROM task_retries WHERE job_id = $1
              ), counted AS (
                  UPDATE jobs SET completed_devices = completed_devices + (SELECT count(*) FROM lost)
                  WHERE id = $1

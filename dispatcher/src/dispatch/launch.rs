@@ -140,6 +140,14 @@ impl Dispatcher {
     ) -> Result<Option<Found>> {
         let tasks = &plan.tasks;
         let mut found = Found::default();
+        job_rows::set_retry_limits(
+            client,
+            tasks.job_id,
+            plan.max_retries,
+            plan.retry_backoff_ms,
+            tasks.device_deadline_ms,
+        )
+        .await?;
         if job_rows::add_members(client, tasks.job_id, &request.targets)
             .await?
             .is_none()

@@ -5,7 +5,7 @@
 //! [`permissions`], and launched in `launch`: [`resolve`] streams its devices with their
 //! credentials and [`publish`] sends their signed tasks. `new_job` ties those steps
 //! together and gives a job that fails on the way its final status; `reply` tells the
-//! client.
+//! client. `retries` publishes the device retries the aggregator scheduled, when due.
 
 mod intake;
 mod launch;
@@ -15,6 +15,7 @@ pub mod plan;
 pub mod publish;
 mod reply;
 pub mod resolve;
+mod retries;
 mod role;
 
 pub use role::run;

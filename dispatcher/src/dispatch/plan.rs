@@ -19,6 +19,9 @@ const MAX_PHASE_TIMEOUT_MS: u64 = 600_000;
 /// Shortest accepted deadline and per-phase timeout.
 const MIN_DEADLINE_MS: u64 = 1_000;
 const MIN_PHASE_TIMEOUT_MS: u64 = 100;
+/// The range of `limits.retry_backoff_ms`: a tenth of a second to an hour.
+const MIN_RETRY_BACKOFF_MS: u64 = 100;
+const MAX_RETRY_BACKOFF_MS: u64 = 3_600_000;
 
 /// What every task of one job shares.
 #[derive(Debug, Clone)]
@@ -47,6 +50,7 @@ impl TaskPlan {
             pinned_host_key: d.pinned_host_key.clone(),
             job_deadline: self.job_deadline,
             jump: d.jump.to_vec(),
+            try_number: d.try_number.filter(|&n| n > 1),
         }
     }
 
@@ -63,6 +67,10 @@ pub struct JobPlan {
     pub tasks: TaskPlan,
     /// Credentials tried per device at most.
     pub max_credentials: usize,
+    /// Retries of a device that ends `TIMEOUT` or `UNREACHABLE`.
+    pub max_retries: u32,
+    /// The wait before a first retry (doubled for each later one).
+    pub retry_backoff_ms: u64,
 }
 
 impl JobPlan {
@@ -120,6 +128,18 @@ impl JobPlan {
                 return Err(InvalidRequest::PhaseTimeout(name));
             }
         }
+        if limits
+            .max_retries
+            .is_some_and(|n| n > messages::MAX_RETRIES)
+        {
+            return Err(InvalidRequest::MaxRetries);
+        }
+        if limits
+            .retry_backoff_ms
+            .is_some_and(|ms| !(MIN_RETRY_BACKOFF_MS..=MAX_RETRY_BACKOFF_MS).contains(&ms))
+        {
+            return Err(InvalidRequest::RetryBackoff);
+        }
         let max_credentials = limits
             .max_credentials_per_device
             .unwrap_or(defaults.max_credentials_per_device);
@@ -136,6 +156,8 @@ impl JobPlan {
                 job_deadline: job_deadline(limits, defaults, now),
             },
             max_credentials: max_credentials as usize,
+            max_retries: limits.max_retries.unwrap_or(defaults.max_retries),
+            retry_backoff_ms: limits.retry_backoff_ms.unwrap_or(defaults.retry_backoff_ms),
         })
     }
 }
@@ -179,6 +201,8 @@ pub enum InvalidRequest {
     MaxCredentials,
     /// A per-phase timeout out of range, by its field name.
     PhaseTimeout(&'static str),
+    MaxRetries,
+    RetryBackoff,
 }
 
 impl fmt::Display for InvalidRequest {
@@ -207,6 +231,15 @@ impl fmt::Display for InvalidRequest {
             InvalidRequest::PhaseTimeout(name) => write!(
                 f,
                 "limits.{name} must be {MIN_PHASE_TIMEOUT_MS} to {MAX_PHASE_TIMEOUT_MS}"
+            ),
+            InvalidRequest::MaxRetries => write!(
+                f,
+                "limits.max_retries must be 0 to {}",
+                messages::MAX_RETRIES
+            ),
+            InvalidRequest::RetryBackoff => write!(
+                f,
+                "limits.retry_backoff_ms must be {MIN_RETRY_BACKOFF_MS} to {MAX_RETRY_BACKOFF_MS}"
             ),
         }
     }
@@ -284,6 +317,8 @@ mod tests {
                 defaults.max_credentials_per_device as usize
             );
             assert_eq!(p.tasks.needs_credentials(), job_type != "reachability");
+            assert_eq!(p.max_retries, defaults.max_retries);
+            assert_eq!(p.retry_backoff_ms, defaults.retry_backoff_ms);
         }
     }
 
@@ -301,6 +336,8 @@ mod tests {
                 handshake_timeout_ms: Some(pick(100, 600_000)),
                 auth_timeout_ms: Some(pick(100, 600_000)),
                 command_idle_timeout_ms: Some(pick(100, 600_000)),
+                max_retries: Some(if at_max { 10 } else { 0 }),
+                retry_backoff_ms: Some(pick(100, 3_600_000)),
             };
             let p = plan(&r).expect("in range");
             assert_eq!(p.tasks.device_deadline_ms, pick(1_000, fit().longest_ms()));
@@ -311,6 +348,8 @@ mod tests {
             assert_eq!(p.max_credentials, if at_max { 32 } else { 1 });
             assert_eq!(p.tasks.host_key_policy, HostKeyPolicy::Strict);
             assert_eq!(p.tasks.timeouts, r.limits.timeouts());
+            assert_eq!(p.max_retries, if at_max { 10 } else { 0 });
+            assert_eq!(p.retry_backoff_ms, pick(100, 3_600_000));
         }
     }
 
@@ -340,7 +379,19 @@ mod tests {
     #[test]
     fn every_limit_out_of_range_is_refused_by_name() {
         type Case = (fn(&mut Limits), &'static str);
-        let cases: [Case; 10] = [
+        let cases: [Case; 13] = [
+            (
+                |l| l.max_retries = Some(11),
+                "limits.max_retries must be 0 to 10",
+            ),
+            (
+                |l| l.retry_backoff_ms = Some(99),
+                "limits.retry_backoff_ms must be 100 to 3600000",
+            ),
+            (
+                |l| l.retry_backoff_ms = Some(3_600_001),
+                "limits.retry_backoff_ms",
+            ),
             (
                 |l| l.device_deadline_ms = Some(999),
                 "limits.device_deadline_ms must be 1000 to 1739900",

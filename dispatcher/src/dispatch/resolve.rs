@@ -37,6 +37,8 @@ pub struct ResolvedDevice {
     pub pinned_host_key: Option<String>,
     /// The jump hosts the device is reached through, outermost first; empty: directly.
     pub jump: Arc<[TaskJumpHost]>,
+    /// Which try of the device its task is: `None` for the first, set for a retry.
+    pub try_number: Option<u32>,
 }
 
 /// What a job resolved to.
@@ -385,6 +387,7 @@ impl Stream {
                 .collect(),
             pinned_host_key: r.get("pinned"),
             jump: self.path_of(r.get("jump"), &tags),
+            try_number: None,
         })
     }
 

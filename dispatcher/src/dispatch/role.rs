@@ -1,5 +1,6 @@
 //! The dispatcher role as a process: connects, consumes `<ns>.jobs.submit` until shutdown,
-//! runs the schedules beside it ([`crate::schedule`]), and holds what every request needs
+//! runs the schedules and the due retries beside it ([`crate::schedule`],
+//! `dispatch::retries`), and holds what every request needs
 //! ([`Dispatcher`]).
 
 use crate::dispatch::permissions::Permissions;
@@ -84,6 +85,12 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
         let every = Duration::from_millis(settings.dispatcher.schedule_poll_ms);
         tracker.spawn(schedule::run(scheduler, every, shutdown.clone()));
     }
+    let every = Duration::from_millis(settings.dispatcher.retry_poll_ms);
+    tracker.spawn(super::retries::run(
+        dispatcher.clone(),
+        every,
+        shutdown.clone(),
+    ));
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,

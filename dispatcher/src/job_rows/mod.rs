@@ -6,11 +6,14 @@ mod log;
 mod members;
 mod reads;
 mod transitions;
+mod tries;
 
 pub use counts::JobCounts;
 pub use log::{log, Level};
 pub use members::{add_members, missing_targets};
 pub use reads::{get, outcome_counts, results, DeviceResult, JobView};
 pub use transitions::{
-    create, finalize_if_complete, finish, mark_running, record_unresolved, Created,
+    create, finalize_if_complete, finish, mark_running, record_unresolved, set_retry_limits,
+    Created,
 };
+pub use tries::end_with_last_try;

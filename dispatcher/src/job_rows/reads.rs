@@ -57,6 +57,10 @@ pub struct DeviceResult {
     pub config_change: Option<String>,
     /// The device's configuration version after the job.
     pub config_version: Option<i32>,
+    /// How many times the device was tried (1 unless it was retried).
+    pub tries: i32,
+    /// The outcome of each try, the first first; the last is `outcome`.
+    pub try_outcomes: Vec<String>,
 }
 
 pub async fn results<C: GenericClient>(db: &C, job_id: Uuid) -> Result<Vec<DeviceResult>> {
@@ -66,7 +70,10 @@ pub async fn results<C: GenericClient>(db: &C, job_id: Uuid) -> Result<Vec<Devic
             "SELECT r.device_id, r.device_name, r.outcome, r.reason,
                     COALESCE(c.name, rc.name) AS credential,
                     r.attempts, r.duration_ms, r.config_sha256, r.config_change,
-                    r.config_version
+                    r.config_version, r.tries,
+                    ARRAY(SELECT t.outcome FROM device_tries t
+                          WHERE t.job_id = r.job_id AND t.device_id = r.device_id
+                            AND t.try < r.tries ORDER BY t.try) AS earlier
              FROM job_results r LEFT JOIN credentials c ON c.id = r.credential_id
              LEFT JOIN removed_credentials rc ON rc.id = r.credential_id
              WHERE r.job_id = $1 ORDER BY r.device_name",
@@ -89,6 +96,12 @@ pub async fn results<C: GenericClient>(db: &C, job_id: Uuid) -> Result<Vec<Devic
             config_sha256: r.get("config_sha256"),
             config_change: r.get("config_change"),
             config_version: r.get("config_version"),
+            tries: r.get("tries"),
+            try_outcomes: r
+                .get::<_, Vec<String>>("earlier")
+                .into_iter()
+                .chain([r.get::<_, String>("outcome")])
+                .collect(),
         })
         .collect())
 }

@@ -123,6 +123,27 @@ pub async fn record_unresolved<C: GenericClient>(
     Ok(())
 }
 
+/// Records the retry limits the job runs with (its request's, or the dispatcher's
+/// defaults), before any task goes out: the aggregator decides every retry with them.
+pub async fn set_retry_limits<C: GenericClient>(
+    db: &C,
+    job_id: Uuid,
+    max_retries: u32,
+    retry_backoff_ms: u64,
+    device_deadline_ms: u64,
+) -> Result<()> {
+    let max_retries = i32::try_from(max_retries).unwrap_or(i32::MAX);
+    let backoff = i64::try_from(retry_backoff_ms).unwrap_or(i64::MAX);
+    let deadline = i64::try_from(device_deadline_ms).unwrap_or(i64::MAX);
+    db.execute(
+        "UPDATE jobs SET max_retries = $2, retry_backoff_ms = $3, device_deadline_ms = $4
+         WHERE id = $1 AND status = 'PENDING'",
+        &[&job_id, &max_retries, &backoff, &deadline],
+    )
+    .await?;
+    Ok(())
+}
+
 /// `PENDING` → `RUNNING` once its tasks are published. Returns the counts if it moved.
 pub async fn mark_running<C: GenericClient>(
     db: &C,

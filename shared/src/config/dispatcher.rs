@@ -29,6 +29,14 @@ pub struct DispatcherSettings {
     /// of its own (a hash of its name; at most half the time to its next tick). Give every
     /// dispatcher the same value.
     pub schedule_spread_ms: u64,
+    /// Retries of a device that ends `TIMEOUT` or `UNREACHABLE`, for requests whose
+    /// `limits.max_retries` is absent (0 to 10).
+    pub max_retries: u32,
+    /// The wait before a first retry, for requests whose `limits.retry_backoff_ms` is
+    /// absent; each later retry waits twice as long, with jitter.
+    pub retry_backoff_ms: u64,
+    /// How often the due retries are looked for (and published).
+    pub retry_poll_ms: u64,
 }
 
 /// What one submitter may ask for.
@@ -93,6 +101,9 @@ impl Default for DispatcherSettings {
             schedules: true,
             schedule_poll_ms: 1_000,
             schedule_spread_ms: 300_000,
+            max_retries: 2,
+            retry_backoff_ms: 30_000,
+            retry_poll_ms: 1_000,
         }
     }
 }

@@ -73,6 +73,11 @@ impl Settings {
                 "dispatcher.schedule_poll_ms",
                 self.dispatcher.schedule_poll_ms,
             ),
+            (
+                "dispatcher.retry_backoff_ms",
+                self.dispatcher.retry_backoff_ms,
+            ),
+            ("dispatcher.retry_poll_ms", self.dispatcher.retry_poll_ms),
             ("worker.max_in_flight", u64::from(self.worker.max_in_flight)),
             ("worker.connect_timeout_ms", self.worker.connect_timeout_ms),
             (
@@ -151,6 +156,12 @@ impl Settings {
             if value == 0 {
                 return fail(key, "must be greater than 0");
             }
+        }
+        if self.dispatcher.max_retries > crate::messages::MAX_RETRIES {
+            return fail(
+                "dispatcher.max_retries",
+                &format!("must be 0 to {}", crate::messages::MAX_RETRIES),
+            );
         }
         for (key, days) in [
             ("aggregator.retention_days", self.aggregator.retention_days),

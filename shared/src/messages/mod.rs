@@ -15,7 +15,7 @@ mod tests;
 pub use bounded::{MAX_COMMANDS, MAX_STRING_CHARS, MAX_TARGET_DEVICES, MAX_TARGET_TAGS};
 pub use event::{events, ConfigChangedEvent, JobEvent, JobReply};
 pub use request::{
-    JobRequest, Limits, PhaseTimeouts, Targets, MAX_REQUEST_BYTES, MAX_REQUEST_ID_LEN,
+    JobRequest, Limits, PhaseTimeouts, Targets, MAX_REQUEST_BYTES, MAX_REQUEST_ID_LEN, MAX_RETRIES,
 };
 pub use result::{
     ConfigChange, ConfigVersion, TaskResult, TaskResults, MAX_RESULTS_PER_BATCH,

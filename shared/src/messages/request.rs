@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 /// Longest accepted `request_id`.
 pub const MAX_REQUEST_ID_LEN: usize = 200;
 
+/// The most retries a job may ask for per device (`limits.max_retries`).
+pub const MAX_RETRIES: u32 = 10;
+
 /// Largest accepted job request body (1 MiB), checked before a byte of it is decoded:
 /// the per-list and per-string limits (`bounded`) bound what a body that fits may hold.
 pub const MAX_REQUEST_BYTES: usize = 1_048_576;
@@ -97,6 +100,14 @@ pub struct Limits {
     pub auth_timeout_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command_idle_timeout_ms: Option<u64>,
+    /// Tries again a device that ends `TIMEOUT` or `UNREACHABLE`, at most this many
+    /// times (0 to 10), while the retry fits before the job's deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retries: Option<u32>,
+    /// The wait before the first retry; each later one waits twice the one before, plus
+    /// up to as much again of jitter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_backoff_ms: Option<u64>,
 }
 
 /// Overrides of the workers' per-phase timeouts, in milliseconds.

@@ -48,9 +48,17 @@ pub struct TaskResult {
     /// Which worker did the work (host name and process id).
     pub worker: String,
     pub finished_at: DateTime<Utc>,
+    /// Which try of the device this result is, as its task said; absent for the first.
+    #[serde(rename = "try", default, skip_serializing_if = "Option::is_none")]
+    pub try_number: Option<u32>,
 }
 
 impl TaskResult {
+    /// Which try of the device this result is (1 for the first).
+    pub fn try_number(&self) -> u32 {
+        self.try_number.unwrap_or(1).max(1)
+    }
+
     pub fn decode(body: &[u8]) -> Result<TaskResult, String> {
         let result: TaskResult =
             serde_json::from_slice(body).map_err(|e| format!("not a valid task result: {e}"))?;

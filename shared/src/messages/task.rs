@@ -37,6 +37,10 @@ pub struct DeviceTask {
     /// the device's own session runs over a channel of the last. Empty: connect directly.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub jump: Vec<TaskJumpHost>,
+    /// Which try of the device this task is, from 1; absent for the first. A retry (a
+    /// device that ended `TIMEOUT` or `UNREACHABLE` with tries left) is a task of its own.
+    #[serde(rename = "try", default, skip_serializing_if = "Option::is_none")]
+    pub try_number: Option<u32>,
 }
 
 /// One jump host (bastion) of a device's path, as stored: its credential stays sealed
@@ -97,6 +101,11 @@ pub struct TaskCredential {
 }
 
 impl DeviceTask {
+    /// Which try of the device this task is (1 for the first).
+    pub fn try_number(&self) -> u32 {
+        self.try_number.unwrap_or(1).max(1)
+    }
+
     pub fn decode(body: &[u8]) -> Result<DeviceTask, String> {
         let task: DeviceTask =
             serde_json::from_slice(body).map_err(|e| format!("not a valid device task: {e}"))?;

@@ -70,6 +70,12 @@ pub struct Metrics {
     /// device (`in_flight`) or recorded it already (`recorded`: its result is reported
     /// again). A task published twice, or redelivered after its batch committed.
     pub duplicate_tasks_total: IntCounterVec,
+    /// Device retries scheduled by aggregators, by the outcome of the try that failed
+    /// (`TIMEOUT`, `UNREACHABLE`).
+    pub retries_scheduled_total: IntCounterVec,
+    /// Device retries taken by dispatchers when due, by result (`published`, `dropped`:
+    /// the job was final or the device no longer resolves, `failed`: put back).
+    pub retries_taken_total: IntCounterVec,
     /// Messages refused because their signature did not check out (forged, altered,
     /// unsigned, or signed by a key not trusted), by queue and reason.
     pub messages_rejected_total: IntCounterVec,
@@ -313,8 +319,20 @@ impl Metrics {
             duplicate_tasks_total: counter(
                 &r,
                 "netraven_duplicate_tasks_total",
-                "Device tasks left alone because another copy holds the device (in_flight) or recorded it (recorded)",
+                "Device tasks left alone because another copy holds the device (in_flight), recorded it (recorded), or a later try took it over (superseded)",
                 &["state"],
+            ),
+            retries_scheduled_total: counter(
+                &r,
+                "netraven_retries_scheduled_total",
+                "Device retries scheduled, by the outcome of the try that failed (TIMEOUT, UNREACHABLE)",
+                &["outcome"],
+            ),
+            retries_taken_total: counter(
+                &r,
+                "netraven_retries_taken_total",
+                "Due device retries taken by dispatchers, by result (published, dropped, failed)",
+                &["result"],
             ),
             messages_rejected_total: counter(
                 &r,

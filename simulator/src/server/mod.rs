@@ -125,6 +125,15 @@ pub(crate) async fn accept_loop(
         if let Err(e) = socket.set_nodelay(true) {
             tracing::debug!(device.name = device.name(), error = %e, "set_nodelay failed");
         }
+        if let Some(fault @ Fault::Flapping { .. }) = device.fault() {
+            // The accept loop numbers the dropped connections itself; the handler numbers
+            // those it serves.
+            if fault.drops_connection(device.truth.connections() + 1) {
+                device.truth.next_connection();
+                drop(socket);
+                continue;
+            }
+        }
         if device.fault() == Some(Fault::Silent) {
             device.truth.next_connection();
             tracker.spawn(hold_silently(socket, shutdown.clone()));

@@ -27,6 +27,7 @@ fn result(job_id: uuid::Uuid, device_id: i64, name: &str, outcome: Outcome) -> T
         config: None,
         worker: "test".into(),
         finished_at: Utc::now(),
+        try_number: None,
     }
 }
 

@@ -34,6 +34,7 @@
 //! | [`pins`] | host-key pins in group commit |
 //! | [`pipeline`] | the whole pipeline against the simulator's ground truth |
 //! | [`poison`] | one poison device stays one: hostile output stored faithfully, refused rows split out |
+//! | [`retries`] | transient failures tried again with backoff; `job rerun --failed` |
 //! | [`role_kills`] | the dispatcher and the aggregator killed with SIGKILL mid-job: each device once |
 //! | [`rotation`] | rotating the sealing key mid-job |
 //! | [`scheduler`] | schedules fired by the dispatchers: one job per tick, catch-up, overlap, daylight saving |
@@ -81,6 +82,7 @@ mod pins;
 mod pipeline;
 mod poison;
 mod restarts;
+mod retries;
 mod role_kills;
 mod rotation;
 mod scheduler;

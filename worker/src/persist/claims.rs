@@ -34,6 +34,9 @@ pub enum Claim {
     /// Another copy of the task holds the device, and this one is a first delivery: the
     /// holder reports the device (or, if the holder dies, its redelivered copy does).
     HeldElsewhere,
+    /// A later try of the device has taken the claim: this copy of an earlier try is late
+    /// and must neither contact the device nor report it.
+    Superseded,
 }
 
 struct ClaimRequest {
@@ -41,6 +44,8 @@ struct ClaimRequest {
     device_id: i64,
     token: Uuid,
     redelivered: bool,
+    /// Which try of the device the task is (from 1).
+    try_number: i32,
     reply: oneshot::Sender<Result<Claim, WorkerError>>,
 }
 
@@ -58,14 +63,17 @@ impl Claimer {
         Claimer { requests }
     }
 
-    /// Claims `device_id` of `job_id` for one delivery of its task. A first delivery
-    /// (`redelivered` false) never takes a claim another copy holds; a redelivery does,
-    /// because its broker channel, and so the worker that held it, is gone.
+    /// Claims `device_id` of `job_id` for one delivery of try `try_number` of its task.
+    /// A first delivery (`redelivered` false) never takes a claim another copy of the same
+    /// try holds; a redelivery does, because its broker channel, and so the worker that
+    /// held it, is gone. A later try always takes the claim of an earlier one (whose result
+    /// is recorded: that is why it was retried).
     pub async fn claim(
         &self,
         job_id: Uuid,
         device_id: i64,
         redelivered: bool,
+        try_number: u32,
     ) -> Result<Claim, WorkerError> {
         let (reply, answer) = oneshot::channel();
         let request = ClaimRequest {
@@ -73,6 +81,7 @@ impl Claimer {
             device_id,
             token: Uuid::new_v4(),
             redelivered,
+            try_number: i32::try_from(try_number).unwrap_or(i32::MAX),
             reply,
         };
         self.requests
@@ -115,10 +124,12 @@ async fn claims_once(
     batch: &[ClaimRequest],
 ) -> Result<HashMap<Uuid, Claim>, WorkerError> {
     // One row per job and device: a second copy of a task in the same batch is answered
-    // as held elsewhere, by whichever copy came first.
+    // as held elsewhere, by whichever copy of the latest try came first.
     let mut seen = HashSet::new();
-    let rows: Vec<&ClaimRequest> = batch
-        .iter()
+    let mut latest_first: Vec<&ClaimRequest> = batch.iter().collect();
+    latest_first.sort_by_key(|r| std::cmp::Reverse(r.try_number));
+    let rows: Vec<&ClaimRequest> = latest_first
+        .into_iter()
         .filter(|r| !r.reply.is_closed() && seen.insert((r.job_id, r.device_id)))
         .collect();
     if rows.is_empty() {
@@ -128,31 +139,40 @@ async fn claims_once(
     let devices: Vec<i64> = rows.iter().map(|r| r.device_id).collect();
     let tokens: Vec<Uuid> = rows.iter().map(|r| r.token).collect();
     let redelivered: Vec<bool> = rows.iter().map(|r| r.redelivered).collect();
+    let tries: Vec<i32> = rows.iter().map(|r| r.try_number).collect();
     let client = pool.get().await?;
     let statement = client
         .prepare_cached(
             // The final SELECT sees device_claims as it was before the INSERT (one
             // snapshot for the whole statement): a claim this statement took comes back
-            // through `taken`, and a claim it did not take with whatever result it held.
+            // through `taken`, and a claim it did not take with whatever result it held, and
+            // whether a later try holds it.
             "WITH req AS (
-                 SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::bool[])
-                     AS r(job_id, device_id, token, redelivered)
+                 SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::bool[],
+                                      $5::int[])
+                     AS r(job_id, device_id, token, redelivered, try)
              ), taken AS (
-                 INSERT INTO device_claims AS c (job_id, device_id, token, redelivered)
-                 SELECT job_id, device_id, token, redelivered FROM req
+                 INSERT INTO device_claims AS c (job_id, device_id, token, redelivered, try)
+                 SELECT job_id, device_id, token, redelivered, try FROM req
                  ON CONFLICT (job_id, device_id) DO UPDATE
-                 SET token = EXCLUDED.token, redelivered = true, claimed_at = now()
-                 WHERE EXCLUDED.redelivered AND c.result IS NULL
+                 SET token = EXCLUDED.token, claimed_at = now(), try = EXCLUDED.try,
+                     redelivered = EXCLUDED.redelivered OR c.try = EXCLUDED.try,
+                     result = CASE WHEN EXCLUDED.try > c.try THEN NULL ELSE c.result END
+                 WHERE EXCLUDED.try > c.try
+                    OR (EXCLUDED.try = c.try AND EXCLUDED.redelivered AND c.result IS NULL)
                  RETURNING c.token
              )
-             SELECT r.token, t.token IS NOT NULL, c.result
+             SELECT r.token, t.token IS NOT NULL, c.result, COALESCE(c.try > r.try, false)
              FROM req r
              LEFT JOIN taken t ON t.token = r.token
              LEFT JOIN device_claims c ON c.job_id = r.job_id AND c.device_id = r.device_id",
         )
         .await?;
     let found = client
-        .query(&statement, &[&jobs, &devices, &tokens, &redelivered])
+        .query(
+            &statement,
+            &[&jobs, &devices, &tokens, &redelivered, &tries],
+        )
         .await?;
     found
         .iter()
@@ -160,6 +180,9 @@ async fn claims_once(
             let token: Uuid = row.get(0);
             let mine: bool = row.get(1);
             let result: Option<String> = row.get(2);
+            if !mine && row.get::<_, bool>(3) {
+                return Ok((token, Claim::Superseded));
+            }
             Ok((token, answer(token, mine, result.as_deref())?))
         })
         .collect()

@@ -81,7 +81,8 @@ async fn a_hostile_fleet_finishes_with_every_device_accounted_for_once() -> anyh
             | Some(Fault::OutputEscapes) => Outcome::Success,
             Some(Fault::PortClosed)
             | Some(Fault::LegacyAlgorithms)
-            | Some(Fault::SshRsaSha1Only) => Outcome::Unreachable,
+            | Some(Fault::SshRsaSha1Only)
+            | Some(Fault::Flapping { .. }) => Outcome::Unreachable,
             Some(Fault::Silent) | Some(Fault::HangAfterLogin) => Outcome::Timeout,
             Some(Fault::DropMidOutput) | Some(Fault::EndlessOutput) => Outcome::CommandFailed,
             Some(Fault::HostKeyChanged) => Outcome::HostKeyMismatch,

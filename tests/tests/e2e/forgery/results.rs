@@ -55,6 +55,7 @@ async fn forged_results_and_dead_letters_change_no_job_and_no_counter() -> anyho
                 config: None,
                 worker: "forger".into(),
                 finished_at: chrono::Utc::now(),
+                try_number: None,
             })
             .collect(),
     };

@@ -145,6 +145,7 @@ fn result(job_id: uuid::Uuid, device_id: i64, name: &str, reason: &str) -> TaskR
         config: None,
         worker: "test-worker".into(),
         finished_at: chrono::Utc::now(),
+        try_number: None,
     }
 }
 
