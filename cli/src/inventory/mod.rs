@@ -14,8 +14,12 @@
 //! (`via`). A device's `jump_host:` is the file's word for it (none given: none); a
 //! declared tag's `jump_host:` likewise.
 
+pub mod export;
+pub mod netbox;
 pub mod parse;
+pub mod plan;
 pub mod platforms;
+pub mod prune;
 
 use anyhow::Result;
 use deadpool_postgres::GenericClient;
@@ -33,6 +37,17 @@ pub struct Inventory {
     pub credentials: Vec<Credential>,
     pub jump_hosts: Vec<JumpHost>,
     pub devices: Vec<Device>,
+    /// The sections the file has (even empty): what `--prune` makes equal to the file.
+    pub sections: Sections,
+}
+
+/// Which sections an inventory file has.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Sections {
+    pub tags: bool,
+    pub credentials: bool,
+    pub jump_hosts: bool,
+    pub devices: bool,
 }
 
 #[derive(Debug)]
@@ -71,6 +86,9 @@ pub struct Credential {
     /// A secret was written in the file itself.
     pub inline: bool,
     pub key: Option<KeyCredential>,
+    /// Where the file said to read the secrets from (`secret_env` → the variable's name,
+    /// `key_file` → the path as written): names only, recorded for `inventory export`.
+    pub refs: BTreeMap<String, String>,
 }
 
 /// A credential's private key, checked at import (it decodes with its passphrase, and
@@ -176,6 +194,68 @@ pub async fn import(
     profiles: &Profiles,
 ) -> Result<Imported> {
     let read = parse::read_file(path, profiles)?;
+    let done = apply(
+        client,
+        keyring,
+        read,
+        path,
+        Source::File,
+        Options::default(),
+    )
+    .await?;
+    Ok(done.imported)
+}
+
+/// Who writes a device: the source a prune is scoped to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// An inventory file (`inventory import`).
+    File,
+    /// NetBox (`inventory sync netbox`).
+    NetBox,
+}
+
+impl Source {
+    /// As stored in `devices.source`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::File => "file",
+            Source::NetBox => "netbox",
+        }
+    }
+}
+
+/// How to apply an inventory.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Options {
+    /// Make the stored rows of the kinds the inventory has a section for equal to it:
+    /// remove what it does not list.
+    pub prune: bool,
+    /// Work everything out, report it, write nothing.
+    pub dry_run: bool,
+}
+
+/// What applying an inventory did (or, in a dry run, would do).
+#[derive(Debug)]
+pub struct Synced {
+    pub imported: Imported,
+    pub plan: plan::Plan,
+    pub dry_run: bool,
+}
+
+/// Applies a read inventory in one transaction: checks what needs Postgres (undeclared
+/// tags, references, jump hosts of stored tags), works out the [`plan::Plan`], writes,
+/// prunes, and commits (or, with `dry_run`, rolls back). Any problem, and nothing is
+/// written: an [`Invalid`] error naming `origin`.
+pub async fn apply(
+    client: &mut deadpool_postgres::Client,
+    keyring: &KeyRing,
+    read: parse::Read,
+    origin: &Path,
+    source: Source,
+    options: Options,
+) -> Result<Synced> {
+    let path = origin;
     let mut problems = read.problems;
     let tx = client.transaction().await?;
     if !read.undeclared.is_empty() {
@@ -216,6 +296,13 @@ pub async fn import(
         }
         .into());
     }
+    let sections = read.inventory.sections;
+    let scope = options.prune.then_some(plan::PruneScope {
+        credentials: sections.credentials,
+        jump_hosts: sections.jump_hosts,
+        devices: sections.devices,
+    });
+    let plan = plan::compute(&tx, &read.inventory, source, scope).await?;
     let inv = read.inventory;
     let n = inv.credentials.len();
     let (mut sealed, mut sealed_keys, mut sealed_passphrases, mut fingerprints) = (
@@ -290,16 +377,26 @@ pub async fn import(
         .map(|c| c.username.as_str())
         .collect();
     let c_prio: Vec<i32> = inv.credentials.iter().map(|c| c.priority).collect();
+    let c_refs: Vec<String> = inv
+        .credentials
+        .iter()
+        .map(|c| serde_json::to_string(&c.refs))
+        .collect::<Result<_, _>>()?;
     tx.execute(
         "INSERT INTO credentials (name, username, priority, sealed_secret, sealed_key,
-                                  sealed_key_passphrase, key_fingerprint, sealed_enable)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[],
-                              $6::text[], $7::text[], $8::text[])
+                                  sealed_key_passphrase, key_fingerprint, sealed_enable,
+                                  secret_refs)
+         SELECT c.name, c.username, c.priority, c.sealed_secret, c.sealed_key,
+                c.sealed_key_passphrase, c.key_fingerprint, c.sealed_enable, c.refs::jsonb
+         FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[],
+                     $6::text[], $7::text[], $8::text[], $9::text[])
+              AS c(name, username, priority, sealed_secret, sealed_key, sealed_key_passphrase,
+                   key_fingerprint, sealed_enable, refs)
          ON CONFLICT (name) DO UPDATE SET username = EXCLUDED.username, priority = EXCLUDED.priority,
              sealed_secret = EXCLUDED.sealed_secret, sealed_key = EXCLUDED.sealed_key,
              sealed_key_passphrase = EXCLUDED.sealed_key_passphrase,
              key_fingerprint = EXCLUDED.key_fingerprint, sealed_enable = EXCLUDED.sealed_enable,
-             updated_at = now()",
+             secret_refs = EXCLUDED.secret_refs, updated_at = now()",
         &[
             &c_names,
             &c_users,
@@ -309,6 +406,7 @@ pub async fn import(
             &sealed_passphrases,
             &fingerprints,
             &sealed_enable,
+            &c_refs,
         ],
     )
     .await?;
@@ -326,15 +424,24 @@ pub async fn import(
     let d_platforms: Vec<&str> = inv.devices.iter().map(|d| d.platform.as_str()).collect();
     let d_jumps: Vec<Option<&str>> = inv.devices.iter().map(|d| d.jump_host.as_deref()).collect();
     tx.execute(
-        "INSERT INTO devices (name, host, port, platform, jump_host_id)
-         SELECT d.name, d.host, d.port, d.platform, j.id
+        "INSERT INTO devices (name, host, port, platform, jump_host_id, source)
+         SELECT d.name, d.host, d.port, d.platform, j.id, $6
          FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[])
               AS d(name, host, port, platform, jump)
          LEFT JOIN jump_hosts j ON j.name = d.jump
          ON CONFLICT (name) DO UPDATE SET host = EXCLUDED.host, port = EXCLUDED.port,
              platform = EXCLUDED.platform, jump_host_id = EXCLUDED.jump_host_id,
+             source = EXCLUDED.source,
+             enabled = devices.enabled OR devices.removed_at IS NOT NULL, removed_at = NULL,
              updated_at = now()",
-        &[&d_names, &d_hosts, &d_ports, &d_platforms, &d_jumps],
+        &[
+            &d_names,
+            &d_hosts,
+            &d_ports,
+            &d_platforms,
+            &d_jumps,
+            &source.as_str(),
+        ],
     )
     .await?;
     let (pair_d, pair_t): (Vec<&str>, Vec<&str>) = inv
@@ -343,14 +450,30 @@ pub async fn import(
         .flat_map(|d| d.tags.iter().map(move |t| (d.name.as_str(), t.as_str())))
         .unzip();
     replace_tags(&tx, "device", &d_names, &pair_d, &pair_t).await?;
-    tx.commit().await?;
-    Ok(Imported {
-        tags: names.len(),
-        credentials: c_names.len(),
-        jump_hosts: inv.jump_hosts.len(),
-        devices: d_names.len(),
-        inline_secrets: inline,
-        aliases,
+    let refused = prune::remove(&tx, &plan).await?;
+    if !refused.is_empty() {
+        return Err(Invalid {
+            path: path.to_path_buf(),
+            problems: refused,
+        }
+        .into());
+    }
+    if options.dry_run {
+        tx.rollback().await?;
+    } else {
+        tx.commit().await?;
+    }
+    Ok(Synced {
+        imported: Imported {
+            tags: names.len(),
+            credentials: c_names.len(),
+            jump_hosts: inv.jump_hosts.len(),
+            devices: d_names.len(),
+            inline_secrets: inline,
+            aliases,
+        },
+        plan,
+        dry_run: options.dry_run,
     })
 }
 

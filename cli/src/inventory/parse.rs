@@ -150,6 +150,10 @@ struct RawCredential {
     enable_secret_file: Option<Spanned<String>>,
     #[serde(default)]
     enable_secret: Option<Spanned<SecretString>>,
+    /// Written by `inventory export` where it could not say where a secret is read from
+    /// (it was inline, or imported before V20 recorded sources): always a problem.
+    #[serde(default)]
+    not_exported: Option<Spanned<bool>>,
 }
 
 fn default_priority() -> i32 {
@@ -237,6 +241,12 @@ pub fn read_str(text: &str, base: &Path, profiles: &Profiles) -> Read {
                 continue;
             }
         };
+        match slot {
+            0 => read.inventory.sections.tags = true,
+            1 => read.inventory.sections.credentials = true,
+            2 => read.inventory.sections.devices = true,
+            _ => read.inventory.sections.jump_hosts = true,
+        }
         match value {
             Node::Sequence(seq) => sections[slot] = seq.as_slice(),
             // `devices:` with nothing after it: an empty section.
@@ -276,6 +286,18 @@ pub fn read_str(text: &str, base: &Path, profiles: &Profiles) -> Read {
             problems.add(c.username.span(), format!("{owner}: username is empty"));
         }
         let tags = tags_of(&c.tags, &owner, &declared, &mut problems, &mut read);
+        if let Some(flag) = &c.not_exported {
+            problems.add(
+                flag.span(),
+                format!(
+                    "{owner}: its secrets were not exported (they were written inline, or \
+                     imported before their sources were recorded): replace `not_exported` \
+                     with secret_env or secret_file (and key_file, enable_secret_env, ... \
+                     as the credential needs)"
+                ),
+            );
+            continue;
+        }
         let before = problems.0.len();
         let secret = Given {
             field: "secret",
@@ -308,6 +330,33 @@ pub fn read_str(text: &str, base: &Path, profiles: &Profiles) -> Read {
         let inline = [&secret, &enable]
             .iter()
             .any(|s| s.as_ref().is_some_and(|(_, inline)| *inline));
+        let refs = [
+            ("secret_env", &c.secret_env),
+            ("secret_file", &c.secret_file),
+            ("key_file", &c.key_file),
+            ("key_env", &c.key_env),
+            ("key_passphrase_env", &c.key_passphrase_env),
+            ("key_passphrase_file", &c.key_passphrase_file),
+            ("enable_secret_env", &c.enable_secret_env),
+            ("enable_secret_file", &c.enable_secret_file),
+        ]
+        .into_iter()
+        .filter_map(|(field, given)| {
+            let given = given.as_ref()?.as_str();
+            // A file is recorded by its absolute path, so that an export read from
+            // another folder reads the same file.
+            let value = if field.ends_with("_file") {
+                let path = base.join(given);
+                std::fs::canonicalize(&path)
+                    .unwrap_or(path)
+                    .to_string_lossy()
+                    .into_owned()
+            } else {
+                given.to_string()
+            };
+            Some((field.to_string(), value))
+        })
+        .collect();
         read.inventory.credentials.push(Credential {
             name: c.name.to_string(),
             username: c.username.to_string(),
@@ -317,6 +366,7 @@ pub fn read_str(text: &str, base: &Path, profiles: &Profiles) -> Read {
             enable_secret: enable.map(|(s, _)| s),
             inline,
             key,
+            refs,
         });
     }
 
