@@ -1,4 +1,4 @@
-//! `netraven inventory import`, `credential list/disable/enable/remove`, `device show`,
+//! `netraven inventory import`, `export` and `sync netbox`, `credential list/disable/enable/remove`, `device show`,
 //! `device credentials`, `device host-key ...`,
 //! the configuration history (`device configs`, `config`, `diff`) and `prune`: the fleet's
 //! records in Postgres.

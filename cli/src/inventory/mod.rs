@@ -13,6 +13,10 @@
 //! the file or stored), its pinned host key and the jump host it is reached through
 //! (`via`). A device's `jump_host:` is the file's word for it (none given: none); a
 //! declared tag's `jump_host:` likewise.
+//!
+//! [`apply`] also serves `--prune` and `--dry-run` ([`plan`] works out what changes,
+//! [`prune`] removes), `inventory sync netbox` ([`netbox`] reads the devices) and
+//! `inventory export` ([`export`]).
 
 pub mod export;
 pub mod netbox;

@@ -1150,4 +1150,28 @@ mod tests {
         );
         assert!(!all.contains("hunter2"));
     }
+
+    #[test]
+    fn sections_and_secret_sources_are_recorded_and_not_exported_is_refused() {
+        std::env::set_var("NRT_PARSE_REF", "ref-secret-value");
+        let r = read(
+            "credentials:\n  - { name: a, username: u, secret_env: NRT_PARSE_REF }\ndevices: []\n",
+        );
+        assert!(r.problems.is_empty(), "{:?}", lines(&r));
+        let s = r.inventory.sections;
+        assert!(s.credentials && s.devices && !s.tags && !s.jump_hosts);
+        let refs: Vec<(&str, &str)> = r.inventory.credentials[0]
+            .refs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(refs, [("secret_env", "NRT_PARSE_REF")]);
+        let r = read("credentials:\n  - { name: b, username: u, not_exported: true }\n");
+        let all = lines(&r).join("\n");
+        assert_eq!(r.problems.len(), 1, "{all}");
+        assert!(
+            all.starts_with("line 2, column 43: credential \"b\": its secrets were not exported"),
+            "{all}"
+        );
+    }
 }
