@@ -94,8 +94,13 @@ struct NbStatus {
 /// only a `devices:` section, and each device's problems. `Err` for NetBox itself: it
 /// cannot be reached, refuses the token, or answers something that is not a page.
 pub async fn read(config: &Config, profiles: &Profiles) -> Result<Read> {
-    let base =
+    let mut base =
         Url::parse(&config.url).with_context(|| format!("--url {:?} is not a URL", config.url))?;
+    // NetBox under a path (`https://host/netbox`): the API is below it, not beside it.
+    if !base.path().ends_with('/') {
+        let path = format!("{}/", base.path());
+        base.set_path(&path);
+    }
     if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
         bail!("--url {:?}: give an http or https URL", config.url);
     }
