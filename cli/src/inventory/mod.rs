@@ -24,6 +24,8 @@ pub mod parse;
 pub mod plan;
 pub mod platforms;
 pub mod prune;
+mod stored;
+mod write;
 
 use anyhow::Result;
 use deadpool_postgres::GenericClient;
@@ -290,8 +292,8 @@ pub async fn apply(
             }
         }
     }
-    problems.extend(check_references(&tx, &read.references).await?);
-    problems.extend(stored_tag_conflicts(&tx, &read.inventory).await?);
+    problems.extend(stored::check_references(&tx, &read.references).await?);
+    problems.extend(stored::stored_tag_conflicts(&tx, &read.inventory).await?);
     if !problems.is_empty() {
         problems.sort();
         return Err(Invalid {
@@ -419,8 +421,8 @@ pub async fn apply(
         .iter()
         .flat_map(|c| c.tags.iter().map(move |t| (c.name.as_str(), t.as_str())))
         .unzip();
-    replace_tags(&tx, "credential", &c_names, &pair_a, &pair_t).await?;
-    write_jump_hosts(&tx, &inv).await?;
+    write::replace_tags(&tx, "credential", &c_names, &pair_a, &pair_t).await?;
+    write::write_jump_hosts(&tx, &inv).await?;
 
     let d_names: Vec<&str> = inv.devices.iter().map(|d| d.name.as_str()).collect();
     let d_hosts: Vec<&str> = inv.devices.iter().map(|d| d.host.as_str()).collect();
@@ -453,7 +455,7 @@ pub async fn apply(
         .iter()
         .flat_map(|d| d.tags.iter().map(move |t| (d.name.as_str(), t.as_str())))
         .unzip();
-    replace_tags(&tx, "device", &d_names, &pair_d, &pair_t).await?;
+    write::replace_tags(&tx, "device", &d_names, &pair_d, &pair_t).await?;
     let refused = prune::remove(&tx, &plan).await?;
     if !refused.is_empty() {
         return Err(Invalid {
@@ -479,182 +481,4 @@ pub async fn apply(
         plan,
         dry_run: options.dry_run,
     })
-}
-
-/// The credentials and jump hosts the file names but does not define, and Postgres does
-/// not have either: one problem each, with its place.
-async fn check_references<C: GenericClient>(
-    db: &C,
-    references: &[parse::Reference],
-) -> Result<Vec<Problem>> {
-    let mut problems = Vec::new();
-    for (kind, table, section) in [
-        ("credential", "credentials", "credentials:"),
-        ("jump host", "jump_hosts", "jump_hosts:"),
-    ] {
-        let wanted: Vec<&str> = references
-            .iter()
-            .filter(|r| r.kind == kind)
-            .map(|r| r.name.as_str())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        if wanted.is_empty() {
-            continue;
-        }
-        let stored: BTreeSet<String> = db
-            .query(
-                &format!("SELECT name FROM {table} WHERE name = ANY($1)"),
-                &[&wanted],
-            )
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        for r in references.iter().filter(|r| r.kind == kind) {
-            if !stored.contains(&r.name) {
-                problems.push(Problem {
-                    line: r.line,
-                    column: r.column,
-                    message: format!(
-                        "{}: unknown {kind} {:?}: it is neither under `{section}` nor stored",
-                        r.owner, r.name
-                    ),
-                });
-            }
-        }
-    }
-    Ok(problems)
-}
-
-/// [`parse::tag_conflicts`] with the jump hosts of the stored tags the file's devices
-/// carry but the file does not declare.
-async fn stored_tag_conflicts<C: GenericClient>(db: &C, inv: &Inventory) -> Result<Vec<Problem>> {
-    let declared: std::collections::HashSet<String> =
-        inv.tags.iter().map(|t| t.name.trim().to_string()).collect();
-    let others: Vec<&str> = inv
-        .devices
-        .iter()
-        .filter(|d| d.jump_host.is_none())
-        .flat_map(|d| d.tags.iter().map(String::as_str))
-        .filter(|t| !declared.contains(*t))
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    if others.is_empty() {
-        return Ok(Vec::new());
-    }
-    let stored: std::collections::HashMap<String, String> = db
-        .query(
-            "SELECT t.name, j.name FROM tags t JOIN jump_hosts j ON j.id = t.jump_host_id
-             WHERE t.name = ANY($1)",
-            &[&others],
-        )
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
-    if stored.is_empty() {
-        return Ok(Vec::new());
-    }
-    let file: std::collections::HashMap<String, String> = inv
-        .tags
-        .iter()
-        .filter_map(|t| Some((t.name.trim().to_string(), t.jump_host.clone()?)))
-        .collect();
-    // The file's own conflicts were found when it was read; only those that need a
-    // stored tag are new here.
-    let mut mixed = parse::tag_conflicts(inv, &file, &declared, &stored);
-    let alone = parse::tag_conflicts(inv, &file, &declared, &Default::default());
-    mixed.retain(|p| !alone.contains(p));
-    Ok(mixed)
-}
-
-/// Upserts the file's jump hosts, then their `via` (a jump host may name one later in
-/// the file), then the jump hosts of the tags the file declares. Postgres refuses a chain
-/// that loops or is too long through stored jump hosts; that refusal is the import's
-/// error, and nothing is written.
-async fn write_jump_hosts<C: GenericClient>(db: &C, inv: &Inventory) -> Result<()> {
-    if !inv.jump_hosts.is_empty() {
-        let names: Vec<&str> = inv.jump_hosts.iter().map(|j| j.name.trim()).collect();
-        let hosts: Vec<&str> = inv.jump_hosts.iter().map(|j| j.host.as_str()).collect();
-        let ports: Vec<i32> = inv.jump_hosts.iter().map(|j| i32::from(j.port)).collect();
-        let creds: Vec<&str> = inv
-            .jump_hosts
-            .iter()
-            .map(|j| j.credential.as_str())
-            .collect();
-        let keys: Vec<&str> = inv.jump_hosts.iter().map(|j| j.host_key.as_str()).collect();
-        let caps: Vec<i32> = inv
-            .jump_hosts
-            .iter()
-            .map(|j| i32::try_from(j.max_channels).unwrap_or(i32::MAX))
-            .collect();
-        let vias: Vec<Option<&str>> = inv.jump_hosts.iter().map(|j| j.via.as_deref()).collect();
-        db.execute(
-            "INSERT INTO jump_hosts (name, host, port, credential_id, host_key, max_channels)
-             SELECT j.name, j.host, j.port, c.id, j.host_key, j.max_channels
-             FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::int[])
-                  AS j(name, host, port, credential, host_key, max_channels)
-             JOIN credentials c ON c.name = j.credential
-             ON CONFLICT (name) DO UPDATE SET host = EXCLUDED.host, port = EXCLUDED.port,
-                 credential_id = EXCLUDED.credential_id, host_key = EXCLUDED.host_key,
-                 max_channels = EXCLUDED.max_channels, updated_at = now()",
-            &[&names, &hosts, &ports, &creds, &keys, &caps],
-        )
-        .await?;
-        db.execute(
-            "UPDATE jump_hosts j SET via_id = v.id
-             FROM unnest($1::text[], $2::text[]) AS p(name, via)
-             LEFT JOIN jump_hosts v ON v.name = p.via
-             WHERE j.name = p.name AND j.via_id IS DISTINCT FROM v.id",
-            &[&names, &vias],
-        )
-        .await
-        .map_err(|e| match e.as_db_error() {
-            Some(db) => anyhow::anyhow!("jump hosts refused: {}", db.message()),
-            None => e.into(),
-        })?;
-    }
-    let tag_names: Vec<&str> = inv.tags.iter().map(|t| t.name.as_str()).collect();
-    let tag_jumps: Vec<Option<&str>> = inv.tags.iter().map(|t| t.jump_host.as_deref()).collect();
-    db.execute(
-        "UPDATE tags t SET jump_host_id = j.id
-         FROM unnest($1::text[], $2::text[]) AS p(name, jump)
-         LEFT JOIN jump_hosts j ON j.name = p.jump
-         WHERE t.name = p.name AND t.jump_host_id IS DISTINCT FROM j.id",
-        &[&tag_names, &tag_jumps],
-    )
-    .await?;
-    Ok(())
-}
-
-/// Makes the tags of the named rows exactly the given (name, tag) pairs.
-async fn replace_tags<C: GenericClient>(
-    db: &C,
-    kind: &str,
-    owners: &[&str],
-    pair_owner: &[&str],
-    pair_tag: &[&str],
-) -> Result<()> {
-    let (table, link, id) = match kind {
-        "device" => ("devices", "device_tags", "device_id"),
-        _ => ("credentials", "credential_tags", "credential_id"),
-    };
-    db.execute(
-        &format!("DELETE FROM {link} WHERE {id} IN (SELECT id FROM {table} WHERE name = ANY($1))"),
-        &[&owners],
-    )
-    .await?;
-    db.execute(
-        &format!(
-            "INSERT INTO {link} ({id}, tag_id)
-             SELECT o.id, t.id FROM unnest($1::text[], $2::text[]) AS p(owner, tag)
-             JOIN {table} o ON o.name = p.owner JOIN tags t ON t.name = p.tag
-             ON CONFLICT DO NOTHING"
-        ),
-        &[&pair_owner, &pair_tag],
-    )
-    .await?;
-    Ok(())
 }
