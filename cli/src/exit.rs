@@ -31,8 +31,8 @@ pub enum Exit {
     /// `--at TIME`, `device diff`), or the device has no configuration yet.
     Missing = 9,
     /// A schedule, or a file of them (`schedule add`, `schedule apply`), or an inventory
-    /// file (`inventory import`), is not valid: every problem is printed and nothing was
-    /// changed.
+    /// (`inventory import`, `inventory sync`), is not valid: every problem is printed and
+    /// nothing was changed.
     Invalid = 10,
 }
 

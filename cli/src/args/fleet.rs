@@ -12,13 +12,106 @@ pub enum InventoryCommand {
     /// Load tags, devices and credentials from a YAML file; importing again updates. The
     /// whole file is checked first: any problem (each listed with its line) and nothing is
     /// imported, exit 10. A platform given by an alias is stored as its profile's name.
-    Import { file: PathBuf },
+    #[command(after_help = IMPORT_EXIT)]
+    Import {
+        file: PathBuf,
+        #[command(flatten)]
+        sync: SyncArgs,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Write the stored inventory (tags, credentials, jump hosts, devices not removed) in
+    /// the import's format. Secrets are never written: only where the import read them
+    /// (secret_env, key_file, ...), or `not_exported: true`, which the import refuses.
+    Export {
+        /// Write to this file (created with mode 0600) instead of stdout.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Read the devices of a source of truth into the inventory.
+    #[command(subcommand)]
+    Sync(SyncCommand),
     /// The platforms a device may name: every profile (built-in and `worker.profiles_dir`'s)
     /// with its aliases (Netmiko `device_type` and NAPALM names).
     Platforms {
         #[command(flatten)]
         out: OutputArgs,
     },
+}
+
+/// `--prune` and `--dry-run`, for `inventory import` and `inventory sync`.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct SyncArgs {
+    /// Also remove what the source does not list: for a file, the credentials, jump hosts
+    /// and devices of the sections it has (a file without `credentials:` keeps every
+    /// stored credential); for NetBox, the devices an earlier sync brought. A removed
+    /// device keeps its history and is never targeted again. Tags are never removed.
+    #[arg(long)]
+    pub prune: bool,
+    /// Print what would be added, changed (which fields) and removed; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// The exit codes of `inventory import` and `inventory sync`.
+const IMPORT_EXIT: &str = "\
+Exit codes:
+  0  imported; or, with --dry-run, the file is valid (whatever it would change)
+  1  error: database or NetBox unreachable, NetBox refused the token or sent a bad page
+  2  usage error: the command line is wrong
+  10 the inventory has problems (each listed): nothing was changed";
+
+#[derive(Subcommand)]
+pub enum SyncCommand {
+    /// Devices from NetBox's REST API (`/api/dcim/devices/`): name, primary IP, platform
+    /// slug, tags, site and role (as `site:<slug>`, `role:<slug>` tags), the `active` ones.
+    #[command(after_help = IMPORT_EXIT)]
+    Netbox {
+        /// NetBox's base URL (`https://netbox.example.net`).
+        #[arg(long, value_name = "URL")]
+        url: String,
+        /// The environment variable that holds the API token.
+        #[arg(long, value_name = "NAME", required_unless_present = "token_file")]
+        token_env: Option<String>,
+        /// A file that holds the API token.
+        #[arg(long, value_name = "FILE", conflicts_with = "token_env")]
+        token_file: Option<PathBuf>,
+        /// A NetBox platform slug and the NetRaven platform it is (repeatable):
+        /// `--platform-map ios-xe=cisco_xe`.
+        #[arg(long = "platform-map", value_name = "SLUG=NAME", value_parser = slug_map)]
+        platform_map: Vec<(String, String)>,
+        /// The device statuses synced (repeatable).
+        #[arg(long = "status", value_name = "STATUS", default_value = "active")]
+        statuses: Vec<String>,
+        /// Devices asked for per page (NetBox's `limit`).
+        #[arg(long, value_name = "N", default_value_t = 250,
+              value_parser = clap::value_parser!(u32).range(1..=1000))]
+        page_size: u32,
+        /// The most pages read; more is an error.
+        #[arg(long, value_name = "N", default_value_t = 1000,
+              value_parser = clap::value_parser!(u32).range(1..))]
+        max_pages: u32,
+        /// Seconds each request may take.
+        #[arg(long, value_name = "SECS", default_value_t = 30,
+              value_parser = clap::value_parser!(u64).range(1..=600))]
+        timeout_secs: u64,
+        /// PEM CA certificates to trust besides the system's.
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<PathBuf>,
+        #[command(flatten)]
+        sync: SyncArgs,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+}
+
+fn slug_map(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((slug, name)) if !slug.trim().is_empty() && !name.trim().is_empty() => {
+            Ok((slug.trim().to_string(), name.trim().to_string()))
+        }
+        _ => Err("give SLUG=NAME (`ios-xe=cisco_xe`)".into()),
+    }
 }
 
 #[derive(Subcommand)]
@@ -78,6 +171,16 @@ pub enum DeviceCommand {
         /// Only devices with this tag (repeatable: any of them).
         #[arg(long = "tag", value_name = "TAG")]
         tags: Vec<String>,
+        /// Only devices of this platform (repeatable: any of them; a name or an alias).
+        #[arg(long = "platform", value_name = "PLATFORM")]
+        platforms: Vec<String>,
+        /// Only devices whose last outcome is this (repeatable: any of them): SUCCESS,
+        /// AUTH_FAILED, UNREACHABLE, ..., or `none` for devices with no result yet.
+        #[arg(long = "outcome", value_name = "OUTCOME", value_parser = outcome_filter)]
+        outcomes: Vec<String>,
+        /// List the devices removed from the inventory (by `--prune`) instead.
+        #[arg(long)]
+        removed: bool,
         #[command(flatten)]
         out: OutputArgs,
     },
@@ -231,6 +334,20 @@ pub struct PruneArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub out: OutputArgs,
+}
+
+/// An outcome's name (any case) or `none`, as stored.
+fn outcome_filter(s: &str) -> Result<String, String> {
+    let upper = s.trim().to_ascii_uppercase();
+    if upper == "NONE" {
+        return Ok(upper);
+    }
+    upper
+        .parse::<netraven_shared::domain::Outcome>()
+        .map(|_| upper.clone())
+        .map_err(|_| {
+            format!("{s:?} is not an outcome (SUCCESS, AUTH_FAILED, UNREACHABLE, TIMEOUT, HOST_KEY_MISMATCH, COMMAND_FAILED, NO_CREDENTIALS, DEAD_LETTERED, LOST, INTERNAL_ERROR, or none)")
+        })
 }
 
 /// An age such as `26h`, `2d` or `90min` (humantime's syntax).

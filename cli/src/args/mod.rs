@@ -11,6 +11,7 @@ mod schedule;
 pub use export::{ExportCommand, GitExportArgs};
 pub use fleet::{
     CredentialCommand, DeviceCommand, GrepArgs, HostKeyCommand, InventoryCommand, PruneArgs,
+    SyncArgs, SyncCommand,
 };
 pub use job::{JobCommand, SubmitArgs};
 pub use keys::{SecretsCommand, SigningCommand};

@@ -1,10 +1,13 @@
-//! `netraven inventory import`, `credential list/disable/enable/remove`, `device show`,
+//! `netraven inventory import`, `export` and `sync netbox`, `credential list/disable/enable/remove`, `device show`,
 //! `device credentials`, `device host-key ...`,
 //! the configuration history (`device configs`, `config`, `diff`) and `prune`: the fleet's
 //! records in Postgres.
 
 use super::connect::connect;
-use crate::args::{CredentialCommand, DeviceCommand, HostKeyCommand, InventoryCommand, PruneArgs};
+use crate::args::{
+    CredentialCommand, DeviceCommand, HostKeyCommand, InventoryCommand, PruneArgs, SyncArgs,
+    SyncCommand,
+};
 use crate::host_keys::{self, ListScope, PinFrom};
 use crate::views::configs::TextMode;
 use crate::views::history::{self, VersionRef};
@@ -17,32 +20,143 @@ use netraven_worker::platform::Profiles;
 
 pub async fn inventory(settings: &Settings, cmd: InventoryCommand) -> Result<()> {
     let profiles = Profiles::load(settings.worker.profiles_dir.as_deref())?;
-    let file = match cmd {
-        InventoryCommand::Import { file } => file,
-        InventoryCommand::Platforms { out } => {
-            return out.print(
-                &inventory::platforms::list(&profiles),
-                inventory::platforms::render,
+    match cmd {
+        InventoryCommand::Platforms { out } => out.print(
+            &inventory::platforms::list(&profiles),
+            inventory::platforms::render,
+        ),
+        InventoryCommand::Import { file, sync, out } => {
+            let read = inventory::parse::read_file(&file, &profiles)?;
+            let origin = file.display().to_string();
+            apply(
+                settings,
+                read,
+                &file,
+                inventory::Source::File,
+                sync,
+                out,
+                &origin,
             )
+            .await
         }
-    };
+        InventoryCommand::Export { output } => {
+            let client = connect(settings).await?;
+            let text = inventory::export::render(&inventory::export::read(&client).await?)?;
+            match output {
+                None => Ok(output::data(&text)?),
+                Some(path) => write_private(&path, &text),
+            }
+        }
+        InventoryCommand::Sync(SyncCommand::Netbox {
+            url,
+            token_env,
+            token_file,
+            platform_map,
+            statuses,
+            page_size,
+            max_pages,
+            timeout_secs,
+            ca_file,
+            sync,
+            out,
+        }) => {
+            let token = match (token_env, token_file) {
+                (Some(var), _) => std::env::var(&var).map_err(|_| {
+                    anyhow::anyhow!("--token-env {var}: the variable is not set (or not UTF-8)")
+                })?,
+                (None, Some(path)) => std::fs::read_to_string(&path)
+                    .map_err(|e| anyhow::anyhow!("--token-file {}: {e}", path.display()))?
+                    .trim()
+                    .to_string(),
+                (None, None) => bail!("give --token-env NAME or --token-file FILE"),
+            };
+            if token.is_empty() {
+                bail!("the NetBox token is empty");
+            }
+            let config = inventory::netbox::Config {
+                url: url.clone(),
+                token: token.into(),
+                page_size,
+                max_pages,
+                statuses,
+                platform_map: platform_map.into_iter().collect(),
+                timeout: std::time::Duration::from_secs(timeout_secs),
+                ca_file,
+            };
+            let read = inventory::netbox::read(&config, &profiles).await?;
+            let origin = std::path::PathBuf::from(format!("NetBox at {url}"));
+            apply(
+                settings,
+                read,
+                &origin,
+                inventory::Source::NetBox,
+                sync,
+                out,
+                &url,
+            )
+            .await
+        }
+    }
+}
+
+/// The JSON of an import or sync.
+#[derive(serde::Serialize)]
+struct SyncReport<'a> {
+    dry_run: bool,
+    plan: &'a inventory::plan::Plan,
+}
+
+async fn apply(
+    settings: &Settings,
+    read: inventory::parse::Read,
+    origin: &std::path::Path,
+    source: inventory::Source,
+    sync: SyncArgs,
+    out: crate::args::OutputArgs,
+    from: &str,
+) -> Result<()> {
     let keyring = KeyRing::from_settings(&settings.secrets)?;
     let mut client = connect(settings).await?;
-    let done = inventory::import(&mut client, &keyring, &file, &profiles).await?;
+    let options = inventory::Options {
+        prune: sync.prune,
+        dry_run: sync.dry_run,
+    };
+    let synced = inventory::apply(&mut client, &keyring, read, origin, source, options).await?;
+    let done = &synced.imported;
     for name in &done.inline_secrets {
         crate::note!(
-            "warning: credential {name:?} has its secret inline in {}; prefer secret_env or \
-             secret_file",
-            file.display()
+            "warning: credential {name:?} has its secret inline in {from}; prefer secret_env \
+             or secret_file"
         );
+    }
+    if out.json {
+        return out.print(
+            &SyncReport {
+                dry_run: synced.dry_run,
+                plan: &synced.plan,
+            },
+            |_, _| String::new(),
+        );
+    }
+    if sync.prune || sync.dry_run {
+        output::data(&inventory::plan::render(&synced.plan, synced.dry_run))?;
+    }
+    if synced.dry_run {
+        return Ok(());
     }
     let jumps = match done.jump_hosts {
         0 => String::new(),
         1 => ", 1 jump host".to_string(),
         n => format!(", {n} jump hosts"),
     };
+    let removed = synced.plan.devices.removed.len();
+    let removed = if removed > 0 {
+        format!("; removed {removed} devices (their history stays)")
+    } else {
+        String::new()
+    };
     say!(
-        "imported {} devices, {} credentials, {} tags{jumps}",
+        "imported {} devices, {} credentials, {} tags{jumps}{removed}",
         done.devices,
         done.credentials,
         done.tags
@@ -60,6 +174,21 @@ pub async fn inventory(settings: &Settings, cmd: InventoryCommand) -> Result<()>
             list.join(", ")
         )?;
     }
+    Ok(())
+}
+
+/// Writes `text` to a new file only its owner can read.
+fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    file.write_all(text.as_bytes())?;
     Ok(())
 }
 
@@ -113,7 +242,14 @@ pub async fn device(settings: &Settings, cmd: DeviceCommand) -> Result<()> {
             out.print(&view, views::device_credentials::render)
         }
         DeviceCommand::HostKey(cmd) => host_key(settings, cmd).await,
-        DeviceCommand::List { stale, tags, out } => {
+        DeviceCommand::List {
+            stale,
+            tags,
+            platforms,
+            outcomes,
+            removed,
+            out,
+        } => {
             let client = connect(settings).await?;
             let before = match stale {
                 None => None,
@@ -126,7 +262,24 @@ pub async fn device(settings: &Settings, cmd: DeviceCommand) -> Result<()> {
                         })?,
                 ),
             };
-            let rows = views::device_list::list(&client, &tags, before).await?;
+            let profiles = Profiles::load(settings.worker.profiles_dir.as_deref())?;
+            // A platform given by alias is the profile's name, as stored.
+            let platforms: Vec<String> = platforms
+                .iter()
+                .map(|p| {
+                    profiles
+                        .resolve(p)
+                        .map_or_else(|| p.clone(), |f| f.canonical().to_string())
+                })
+                .collect();
+            let filter = views::device_list::Filter {
+                tags: &tags,
+                platforms: &platforms,
+                outcomes: &outcomes,
+                stale_before: before,
+                removed,
+            };
+            let rows = views::device_list::list(&client, &filter).await?;
             out.print(&rows, |r: &Vec<_>, style| {
                 views::device_list::render(r, style)
             })

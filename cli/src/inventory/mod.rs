@@ -13,9 +13,19 @@
 //! the file or stored), its pinned host key and the jump host it is reached through
 //! (`via`). A device's `jump_host:` is the file's word for it (none given: none); a
 //! declared tag's `jump_host:` likewise.
+//!
+//! [`apply`] also serves `--prune` and `--dry-run` ([`plan`] works out what changes,
+//! [`prune`] removes), `inventory sync netbox` ([`netbox`] reads the devices) and
+//! `inventory export` ([`export`]).
 
+pub mod export;
+pub mod netbox;
 pub mod parse;
+pub mod plan;
 pub mod platforms;
+pub mod prune;
+mod stored;
+mod write;
 
 use anyhow::Result;
 use deadpool_postgres::GenericClient;
@@ -33,6 +43,17 @@ pub struct Inventory {
     pub credentials: Vec<Credential>,
     pub jump_hosts: Vec<JumpHost>,
     pub devices: Vec<Device>,
+    /// The sections the file has (even empty): what `--prune` makes equal to the file.
+    pub sections: Sections,
+}
+
+/// Which sections an inventory file has.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Sections {
+    pub tags: bool,
+    pub credentials: bool,
+    pub jump_hosts: bool,
+    pub devices: bool,
 }
 
 #[derive(Debug)]
@@ -74,6 +95,9 @@ pub struct Credential {
     /// The fleet-wide caps on its logins (`None`: no cap).
     pub max_concurrent_logins: Option<u32>,
     pub max_logins_per_second: Option<u32>,
+    /// Where the file said to read the secrets from (`secret_env` → the variable's name,
+    /// `key_file` → the path as written): names only, recorded for `inventory export`.
+    pub refs: BTreeMap<String, String>,
 }
 
 /// A credential's private key, checked at import (it decodes with its passphrase, and
@@ -179,6 +203,68 @@ pub async fn import(
     profiles: &Profiles,
 ) -> Result<Imported> {
     let read = parse::read_file(path, profiles)?;
+    let done = apply(
+        client,
+        keyring,
+        read,
+        path,
+        Source::File,
+        Options::default(),
+    )
+    .await?;
+    Ok(done.imported)
+}
+
+/// Who writes a device: the source a prune is scoped to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// An inventory file (`inventory import`).
+    File,
+    /// NetBox (`inventory sync netbox`).
+    NetBox,
+}
+
+impl Source {
+    /// As stored in `devices.source`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::File => "file",
+            Source::NetBox => "netbox",
+        }
+    }
+}
+
+/// How to apply an inventory.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Options {
+    /// Make the stored rows of the kinds the inventory has a section for equal to it:
+    /// remove what it does not list.
+    pub prune: bool,
+    /// Work everything out, report it, write nothing.
+    pub dry_run: bool,
+}
+
+/// What applying an inventory did (or, in a dry run, would do).
+#[derive(Debug)]
+pub struct Synced {
+    pub imported: Imported,
+    pub plan: plan::Plan,
+    pub dry_run: bool,
+}
+
+/// Applies a read inventory in one transaction: checks what needs Postgres (undeclared
+/// tags, references, jump hosts of stored tags), works out the [`plan::Plan`], writes,
+/// prunes, and commits (or, with `dry_run`, rolls back). Any problem, and nothing is
+/// written: an [`Invalid`] error naming `origin`.
+pub async fn apply(
+    client: &mut deadpool_postgres::Client,
+    keyring: &KeyRing,
+    read: parse::Read,
+    origin: &Path,
+    source: Source,
+    options: Options,
+) -> Result<Synced> {
+    let path = origin;
     let mut problems = read.problems;
     let tx = client.transaction().await?;
     if !read.undeclared.is_empty() {
@@ -209,8 +295,8 @@ pub async fn import(
             }
         }
     }
-    problems.extend(check_references(&tx, &read.references).await?);
-    problems.extend(stored_tag_conflicts(&tx, &read.inventory).await?);
+    problems.extend(stored::check_references(&tx, &read.references).await?);
+    problems.extend(stored::stored_tag_conflicts(&tx, &read.inventory).await?);
     if !problems.is_empty() {
         problems.sort();
         return Err(Invalid {
@@ -219,6 +305,13 @@ pub async fn import(
         }
         .into());
     }
+    let sections = read.inventory.sections;
+    let scope = options.prune.then_some(plan::PruneScope {
+        credentials: sections.credentials,
+        jump_hosts: sections.jump_hosts,
+        devices: sections.devices,
+    });
+    let plan = plan::compute(&tx, &read.inventory, source, scope).await?;
     let inv = read.inventory;
     let n = inv.credentials.len();
     let (mut sealed, mut sealed_keys, mut sealed_passphrases, mut fingerprints) = (
@@ -304,19 +397,29 @@ pub async fn import(
         .iter()
         .map(|c| as_int(c.max_logins_per_second))
         .collect();
+    let c_refs: Vec<String> = inv
+        .credentials
+        .iter()
+        .map(|c| serde_json::to_string(&c.refs))
+        .collect::<Result<_, _>>()?;
     tx.execute(
         "INSERT INTO credentials (name, username, priority, sealed_secret, sealed_key,
                                   sealed_key_passphrase, key_fingerprint, sealed_enable,
-                                  max_concurrent_logins, max_logins_per_second)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[],
-                              $6::text[], $7::text[], $8::text[], $9::int[], $10::int[])
+                                  secret_refs, max_concurrent_logins, max_logins_per_second)
+         SELECT c.name, c.username, c.priority, c.sealed_secret, c.sealed_key,
+                c.sealed_key_passphrase, c.key_fingerprint, c.sealed_enable, c.refs::jsonb,
+                c.concurrent, c.rate
+         FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[],
+                     $6::text[], $7::text[], $8::text[], $9::text[], $10::int[], $11::int[])
+              AS c(name, username, priority, sealed_secret, sealed_key, sealed_key_passphrase,
+                   key_fingerprint, sealed_enable, refs, concurrent, rate)
          ON CONFLICT (name) DO UPDATE SET username = EXCLUDED.username, priority = EXCLUDED.priority,
              sealed_secret = EXCLUDED.sealed_secret, sealed_key = EXCLUDED.sealed_key,
              sealed_key_passphrase = EXCLUDED.sealed_key_passphrase,
              key_fingerprint = EXCLUDED.key_fingerprint, sealed_enable = EXCLUDED.sealed_enable,
+             secret_refs = EXCLUDED.secret_refs,
              max_concurrent_logins = EXCLUDED.max_concurrent_logins,
-             max_logins_per_second = EXCLUDED.max_logins_per_second,
-             updated_at = now()",
+             max_logins_per_second = EXCLUDED.max_logins_per_second, updated_at = now()",
         &[
             &c_names,
             &c_users,
@@ -326,6 +429,7 @@ pub async fn import(
             &sealed_passphrases,
             &fingerprints,
             &sealed_enable,
+            &c_refs,
             &c_concurrent,
             &c_rate,
         ],
@@ -336,8 +440,8 @@ pub async fn import(
         .iter()
         .flat_map(|c| c.tags.iter().map(move |t| (c.name.as_str(), t.as_str())))
         .unzip();
-    replace_tags(&tx, "credential", &c_names, &pair_a, &pair_t).await?;
-    write_jump_hosts(&tx, &inv).await?;
+    write::replace_tags(&tx, "credential", &c_names, &pair_a, &pair_t).await?;
+    write::write_jump_hosts(&tx, &inv).await?;
 
     let d_names: Vec<&str> = inv.devices.iter().map(|d| d.name.as_str()).collect();
     let d_hosts: Vec<&str> = inv.devices.iter().map(|d| d.host.as_str()).collect();
@@ -345,15 +449,24 @@ pub async fn import(
     let d_platforms: Vec<&str> = inv.devices.iter().map(|d| d.platform.as_str()).collect();
     let d_jumps: Vec<Option<&str>> = inv.devices.iter().map(|d| d.jump_host.as_deref()).collect();
     tx.execute(
-        "INSERT INTO devices (name, host, port, platform, jump_host_id)
-         SELECT d.name, d.host, d.port, d.platform, j.id
+        "INSERT INTO devices (name, host, port, platform, jump_host_id, source)
+         SELECT d.name, d.host, d.port, d.platform, j.id, $6
          FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[])
               AS d(name, host, port, platform, jump)
          LEFT JOIN jump_hosts j ON j.name = d.jump
          ON CONFLICT (name) DO UPDATE SET host = EXCLUDED.host, port = EXCLUDED.port,
              platform = EXCLUDED.platform, jump_host_id = EXCLUDED.jump_host_id,
+             source = EXCLUDED.source,
+             enabled = devices.enabled OR devices.removed_at IS NOT NULL, removed_at = NULL,
              updated_at = now()",
-        &[&d_names, &d_hosts, &d_ports, &d_platforms, &d_jumps],
+        &[
+            &d_names,
+            &d_hosts,
+            &d_ports,
+            &d_platforms,
+            &d_jumps,
+            &source.as_str(),
+        ],
     )
     .await?;
     let (pair_d, pair_t): (Vec<&str>, Vec<&str>) = inv
@@ -361,192 +474,30 @@ pub async fn import(
         .iter()
         .flat_map(|d| d.tags.iter().map(move |t| (d.name.as_str(), t.as_str())))
         .unzip();
-    replace_tags(&tx, "device", &d_names, &pair_d, &pair_t).await?;
-    tx.commit().await?;
-    Ok(Imported {
-        tags: names.len(),
-        credentials: c_names.len(),
-        jump_hosts: inv.jump_hosts.len(),
-        devices: d_names.len(),
-        inline_secrets: inline,
-        aliases,
+    write::replace_tags(&tx, "device", &d_names, &pair_d, &pair_t).await?;
+    let refused = prune::remove(&tx, &plan).await?;
+    if !refused.is_empty() {
+        return Err(Invalid {
+            path: path.to_path_buf(),
+            problems: refused,
+        }
+        .into());
+    }
+    if options.dry_run {
+        tx.rollback().await?;
+    } else {
+        tx.commit().await?;
+    }
+    Ok(Synced {
+        imported: Imported {
+            tags: names.len(),
+            credentials: c_names.len(),
+            jump_hosts: inv.jump_hosts.len(),
+            devices: d_names.len(),
+            inline_secrets: inline,
+            aliases,
+        },
+        plan,
+        dry_run: options.dry_run,
     })
-}
-
-/// The credentials and jump hosts the file names but does not define, and Postgres does
-/// not have either: one problem each, with its place.
-async fn check_references<C: GenericClient>(
-    db: &C,
-    references: &[parse::Reference],
-) -> Result<Vec<Problem>> {
-    let mut problems = Vec::new();
-    for (kind, table, section) in [
-        ("credential", "credentials", "credentials:"),
-        ("jump host", "jump_hosts", "jump_hosts:"),
-    ] {
-        let wanted: Vec<&str> = references
-            .iter()
-            .filter(|r| r.kind == kind)
-            .map(|r| r.name.as_str())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        if wanted.is_empty() {
-            continue;
-        }
-        let stored: BTreeSet<String> = db
-            .query(
-                &format!("SELECT name FROM {table} WHERE name = ANY($1)"),
-                &[&wanted],
-            )
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        for r in references.iter().filter(|r| r.kind == kind) {
-            if !stored.contains(&r.name) {
-                problems.push(Problem {
-                    line: r.line,
-                    column: r.column,
-                    message: format!(
-                        "{}: unknown {kind} {:?}: it is neither under `{section}` nor stored",
-                        r.owner, r.name
-                    ),
-                });
-            }
-        }
-    }
-    Ok(problems)
-}
-
-/// [`parse::tag_conflicts`] with the jump hosts of the stored tags the file's devices
-/// carry but the file does not declare.
-async fn stored_tag_conflicts<C: GenericClient>(db: &C, inv: &Inventory) -> Result<Vec<Problem>> {
-    let declared: std::collections::HashSet<String> =
-        inv.tags.iter().map(|t| t.name.trim().to_string()).collect();
-    let others: Vec<&str> = inv
-        .devices
-        .iter()
-        .filter(|d| d.jump_host.is_none())
-        .flat_map(|d| d.tags.iter().map(String::as_str))
-        .filter(|t| !declared.contains(*t))
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    if others.is_empty() {
-        return Ok(Vec::new());
-    }
-    let stored: std::collections::HashMap<String, String> = db
-        .query(
-            "SELECT t.name, j.name FROM tags t JOIN jump_hosts j ON j.id = t.jump_host_id
-             WHERE t.name = ANY($1)",
-            &[&others],
-        )
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
-    if stored.is_empty() {
-        return Ok(Vec::new());
-    }
-    let file: std::collections::HashMap<String, String> = inv
-        .tags
-        .iter()
-        .filter_map(|t| Some((t.name.trim().to_string(), t.jump_host.clone()?)))
-        .collect();
-    // The file's own conflicts were found when it was read; only those that need a
-    // stored tag are new here.
-    let mut mixed = parse::tag_conflicts(inv, &file, &declared, &stored);
-    let alone = parse::tag_conflicts(inv, &file, &declared, &Default::default());
-    mixed.retain(|p| !alone.contains(p));
-    Ok(mixed)
-}
-
-/// Upserts the file's jump hosts, then their `via` (a jump host may name one later in
-/// the file), then the jump hosts of the tags the file declares. Postgres refuses a chain
-/// that loops or is too long through stored jump hosts; that refusal is the import's
-/// error, and nothing is written.
-async fn write_jump_hosts<C: GenericClient>(db: &C, inv: &Inventory) -> Result<()> {
-    if !inv.jump_hosts.is_empty() {
-        let names: Vec<&str> = inv.jump_hosts.iter().map(|j| j.name.trim()).collect();
-        let hosts: Vec<&str> = inv.jump_hosts.iter().map(|j| j.host.as_str()).collect();
-        let ports: Vec<i32> = inv.jump_hosts.iter().map(|j| i32::from(j.port)).collect();
-        let creds: Vec<&str> = inv
-            .jump_hosts
-            .iter()
-            .map(|j| j.credential.as_str())
-            .collect();
-        let keys: Vec<&str> = inv.jump_hosts.iter().map(|j| j.host_key.as_str()).collect();
-        let caps: Vec<i32> = inv
-            .jump_hosts
-            .iter()
-            .map(|j| i32::try_from(j.max_channels).unwrap_or(i32::MAX))
-            .collect();
-        let vias: Vec<Option<&str>> = inv.jump_hosts.iter().map(|j| j.via.as_deref()).collect();
-        db.execute(
-            "INSERT INTO jump_hosts (name, host, port, credential_id, host_key, max_channels)
-             SELECT j.name, j.host, j.port, c.id, j.host_key, j.max_channels
-             FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::int[])
-                  AS j(name, host, port, credential, host_key, max_channels)
-             JOIN credentials c ON c.name = j.credential
-             ON CONFLICT (name) DO UPDATE SET host = EXCLUDED.host, port = EXCLUDED.port,
-                 credential_id = EXCLUDED.credential_id, host_key = EXCLUDED.host_key,
-                 max_channels = EXCLUDED.max_channels, updated_at = now()",
-            &[&names, &hosts, &ports, &creds, &keys, &caps],
-        )
-        .await?;
-        db.execute(
-            "UPDATE jump_hosts j SET via_id = v.id
-             FROM unnest($1::text[], $2::text[]) AS p(name, via)
-             LEFT JOIN jump_hosts v ON v.name = p.via
-             WHERE j.name = p.name AND j.via_id IS DISTINCT FROM v.id",
-            &[&names, &vias],
-        )
-        .await
-        .map_err(|e| match e.as_db_error() {
-            Some(db) => anyhow::anyhow!("jump hosts refused: {}", db.message()),
-            None => e.into(),
-        })?;
-    }
-    let tag_names: Vec<&str> = inv.tags.iter().map(|t| t.name.as_str()).collect();
-    let tag_jumps: Vec<Option<&str>> = inv.tags.iter().map(|t| t.jump_host.as_deref()).collect();
-    db.execute(
-        "UPDATE tags t SET jump_host_id = j.id
-         FROM unnest($1::text[], $2::text[]) AS p(name, jump)
-         LEFT JOIN jump_hosts j ON j.name = p.jump
-         WHERE t.name = p.name AND t.jump_host_id IS DISTINCT FROM j.id",
-        &[&tag_names, &tag_jumps],
-    )
-    .await?;
-    Ok(())
-}
-
-/// Makes the tags of the named rows exactly the given (name, tag) pairs.
-async fn replace_tags<C: GenericClient>(
-    db: &C,
-    kind: &str,
-    owners: &[&str],
-    pair_owner: &[&str],
-    pair_tag: &[&str],
-) -> Result<()> {
-    let (table, link, id) = match kind {
-        "device" => ("devices", "device_tags", "device_id"),
-        _ => ("credentials", "credential_tags", "credential_id"),
-    };
-    db.execute(
-        &format!("DELETE FROM {link} WHERE {id} IN (SELECT id FROM {table} WHERE name = ANY($1))"),
-        &[&owners],
-    )
-    .await?;
-    db.execute(
-        &format!(
-            "INSERT INTO {link} ({id}, tag_id)
-             SELECT o.id, t.id FROM unnest($1::text[], $2::text[]) AS p(owner, tag)
-             JOIN {table} o ON o.name = p.owner JOIN tags t ON t.name = p.tag
-             ON CONFLICT DO NOTHING"
-        ),
-        &[&pair_owner, &pair_tag],
-    )
-    .await?;
-    Ok(())
 }

@@ -156,6 +156,10 @@ struct RawCredential {
     /// Fleet-wide: at most this many logins with the credential start in any one second.
     #[serde(default)]
     max_logins_per_second: Option<Spanned<i64>>,
+    /// Written by `inventory export` where it could not say where a secret is read from
+    /// (it was inline, or imported before V20 recorded sources): always a problem.
+    #[serde(default)]
+    not_exported: Option<Spanned<bool>>,
 }
 
 /// The highest fleet-wide login cap a credential may name (a larger one caps nothing).
@@ -246,6 +250,12 @@ pub fn read_str(text: &str, base: &Path, profiles: &Profiles) -> Read {
                 continue;
             }
         };
+        match slot {
+            0 => read.inventory.sections.tags = true,
+            1 => read.inventory.sections.credentials = true,
+            2 => read.inventory.sections.devices = true,
+            _ => read.inventory.sections.jump_hosts = true,
+        }
         match value {
             Node::Sequence(seq) => sections[slot] = seq.as_slice(),
             // `devices:` with nothing after it: an empty section.
@@ -285,6 +295,18 @@ pub fn read_str(text: &str, base: &Path, profiles: &Profiles) -> Read {
             problems.add(c.username.span(), format!("{owner}: username is empty"));
         }
         let tags = tags_of(&c.tags, &owner, &declared, &mut problems, &mut read);
+        if let Some(flag) = &c.not_exported {
+            problems.add(
+                flag.span(),
+                format!(
+                    "{owner}: its secrets were not exported (they were written inline, or \
+                     imported before their sources were recorded): replace `not_exported` \
+                     with secret_env or secret_file (and key_file, enable_secret_env, ... \
+                     as the credential needs)"
+                ),
+            );
+            continue;
+        }
         let before = problems.0.len();
         let mut cap = |field: &str, given: &Option<Spanned<i64>>| match given {
             None => None,
@@ -334,6 +356,33 @@ pub fn read_str(text: &str, base: &Path, profiles: &Profiles) -> Read {
         let inline = [&secret, &enable]
             .iter()
             .any(|s| s.as_ref().is_some_and(|(_, inline)| *inline));
+        let refs = [
+            ("secret_env", &c.secret_env),
+            ("secret_file", &c.secret_file),
+            ("key_file", &c.key_file),
+            ("key_env", &c.key_env),
+            ("key_passphrase_env", &c.key_passphrase_env),
+            ("key_passphrase_file", &c.key_passphrase_file),
+            ("enable_secret_env", &c.enable_secret_env),
+            ("enable_secret_file", &c.enable_secret_file),
+        ]
+        .into_iter()
+        .filter_map(|(field, given)| {
+            let given = given.as_ref()?.as_str();
+            // A file is recorded by its absolute path, so that an export read from
+            // another folder reads the same file.
+            let value = if field.ends_with("_file") {
+                let path = base.join(given);
+                std::fs::canonicalize(&path)
+                    .unwrap_or(path)
+                    .to_string_lossy()
+                    .into_owned()
+            } else {
+                given.to_string()
+            };
+            Some((field.to_string(), value))
+        })
+        .collect();
         read.inventory.credentials.push(Credential {
             name: c.name.to_string(),
             username: c.username.to_string(),
@@ -345,6 +394,7 @@ pub fn read_str(text: &str, base: &Path, profiles: &Profiles) -> Read {
             key,
             max_concurrent_logins,
             max_logins_per_second,
+            refs,
         });
     }
 
@@ -1152,5 +1202,29 @@ mod tests {
             "{all}"
         );
         assert!(!all.contains("hunter2"));
+    }
+
+    #[test]
+    fn sections_and_secret_sources_are_recorded_and_not_exported_is_refused() {
+        std::env::set_var("NRT_PARSE_REF", "ref-secret-value");
+        let r = read(
+            "credentials:\n  - { name: a, username: u, secret_env: NRT_PARSE_REF }\ndevices: []\n",
+        );
+        assert!(r.problems.is_empty(), "{:?}", lines(&r));
+        let s = r.inventory.sections;
+        assert!(s.credentials && s.devices && !s.tags && !s.jump_hosts);
+        let refs: Vec<(&str, &str)> = r.inventory.credentials[0]
+            .refs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(refs, [("secret_env", "NRT_PARSE_REF")]);
+        let r = read("credentials:\n  - { name: b, username: u, not_exported: true }\n");
+        let all = lines(&r).join("\n");
+        assert_eq!(r.problems.len(), 1, "{all}");
+        assert!(
+            all.starts_with("line 2, column 43: credential \"b\": its secrets were not exported"),
+            "{all}"
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! `netraven device list`: every device with its tags, its last outcome and its last good
-//! backup, or only those whose last good backup is older than an age (`--stale`).
+//! backup; filtered by tag, platform, last outcome, or a last good backup older than an
+//! age (`--stale`). Devices removed from the inventory are listed only with `--removed`.
 
 use super::{ago, outcome_cell, text, Style};
 use anyhow::Result;
@@ -22,21 +23,34 @@ pub struct DeviceRow {
     /// When a backup last succeeded: the latest configuration version's last sighting
     /// (a successful backup stores a version or marks the latest seen).
     pub last_good_backup_at: Option<DateTime<Utc>>,
+    /// When `--prune` removed it from the inventory (listed only with `--removed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed_at: Option<DateTime<Utc>>,
 }
 
-/// Devices by name, those with any of `tags` (all when empty), and with `stale_before`
-/// only those whose last good backup is older than it or who never had one.
-pub async fn list(
-    client: &Client,
-    tags: &[String],
-    stale_before: Option<DateTime<Utc>>,
-) -> Result<Vec<DeviceRow>> {
+/// Which devices to list: each filter that is not empty must hold (within one filter,
+/// any of its values).
+#[derive(Debug, Default)]
+pub struct Filter<'a> {
+    pub tags: &'a [String],
+    /// Platform names, as stored.
+    pub platforms: &'a [String],
+    /// Last outcomes, as stored (`SUCCESS`), or `NONE` for no result yet.
+    pub outcomes: &'a [String],
+    /// Only those whose last good backup is older than this, or who never had one.
+    pub stale_before: Option<DateTime<Utc>>,
+    /// The removed devices instead of the others.
+    pub removed: bool,
+}
+
+/// The devices `filter` keeps, by name.
+pub async fn list(client: &Client, filter: &Filter<'_>) -> Result<Vec<DeviceRow>> {
     let rows = client
         .query(
             "SELECT d.name, d.platform, d.enabled,
                     ARRAY(SELECT t.name FROM device_tags dt JOIN tags t ON t.id = dt.tag_id
                           WHERE dt.device_id = d.id ORDER BY t.name) AS tags,
-                    r.outcome, r.finished_at, c.last_seen_at
+                    r.outcome, r.finished_at, c.last_seen_at, d.removed_at
              FROM devices d
              LEFT JOIN LATERAL (
                  SELECT outcome, finished_at FROM job_results
@@ -51,8 +65,17 @@ pub async fn list(
                         WHERE dt.device_id = d.id AND t.name = ANY($1)))
                AND ($2::timestamptz IS NULL OR c.last_seen_at IS NULL
                     OR c.last_seen_at < $2)
+               AND (cardinality($3::text[]) = 0 OR d.platform = ANY($3))
+               AND (cardinality($4::text[]) = 0 OR COALESCE(r.outcome, 'NONE') = ANY($4))
+               AND ((d.removed_at IS NOT NULL) = $5)
              ORDER BY d.name",
-            &[&tags, &stale_before],
+            &[
+                &filter.tags,
+                &filter.stale_before,
+                &filter.platforms,
+                &filter.outcomes,
+                &filter.removed,
+            ],
         )
         .await?;
     Ok(rows
@@ -67,6 +90,7 @@ pub async fn list(
                 .map(|o| o.parse().unwrap_or(Outcome::InternalError)),
             last_result_at: r.get(5),
             last_good_backup_at: r.get(6),
+            removed_at: r.get(7),
         })
         .collect())
 }
@@ -85,7 +109,13 @@ pub fn render(rows: &[DeviceRow], style: Style) -> String {
         "LAST GOOD BACKUP",
     ]);
     for r in rows {
-        let name = if r.enabled {
+        let name = if let Some(at) = r.removed_at {
+            Cell::new(format!(
+                "{} (removed {})",
+                super::shown(&r.name),
+                at.format("%Y-%m-%d %H:%M UTC")
+            ))
+        } else if r.enabled {
             text(&r.name)
         } else {
             Cell::new(format!("{} (disabled)", super::shown(&r.name)))

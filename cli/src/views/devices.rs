@@ -21,6 +21,10 @@ pub struct DeviceDetail {
     pub port: i32,
     pub platform: String,
     pub enabled: bool,
+    /// When `--prune` removed it from the inventory: no job targets it; its history stays.
+    pub removed_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Who wrote it last: `file` or `netbox`.
+    pub source: String,
     pub tags: Vec<String>,
     /// The newest recorded result, `null` before the first job.
     pub last_result: Option<DeviceJobResult>,
@@ -81,7 +85,7 @@ pub struct HostKey {
 pub async fn show(client: &deadpool_postgres::Client, name: &str) -> Result<DeviceDetail> {
     let d = client
         .query_opt(
-            "SELECT d.id, d.name, d.host, d.port, d.platform, d.enabled,
+            "SELECT d.id, d.name, d.host, d.port, d.platform, d.enabled, d.removed_at, d.source,
                     ARRAY(SELECT t.name FROM device_tags dt JOIN tags t ON t.id = dt.tag_id
                           WHERE dt.device_id = d.id ORDER BY t.name) AS tags
              FROM devices d WHERE d.name = $1",
@@ -176,6 +180,8 @@ pub async fn show(client: &deadpool_postgres::Client, name: &str) -> Result<Devi
         port: d.get("port"),
         platform: d.get("platform"),
         enabled: d.get("enabled"),
+        removed_at: d.get("removed_at"),
+        source: d.get("source"),
         tags: d.get("tags"),
         last_result: recent.first().cloned(),
         affinity,
@@ -194,8 +200,19 @@ pub fn render(d: &DeviceDetail, style: Style) -> String {
     line("host", format!("{}:{}", shown(&d.host), d.port));
     line("platform", shown(&d.platform).into_owned());
     line("tags", shown(&d.tags.join(", ")).into_owned());
-    if !d.enabled {
+    if let Some(at) = d.removed_at {
+        line(
+            "removed",
+            format!(
+                "{} (from the inventory: no job targets it; its history stays)",
+                at.format("%Y-%m-%d %H:%M:%S UTC")
+            ),
+        );
+    } else if !d.enabled {
         line("enabled", "no (jobs skip it)".into());
+    }
+    if d.source != "file" {
+        line("source", shown(&d.source).into_owned());
     }
     match &d.last_result {
         Some(r) => {

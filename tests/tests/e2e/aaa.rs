@@ -93,6 +93,14 @@ async fn login_caps_hold_across_workers_and_a_dead_worker_keeps_no_share() -> an
     for caps in ["password; fleet: 2 at once", "password; fleet: 8/s"] {
         assert!(listed.contains(caps), "{caps:?} not in:\n{listed}");
     }
+    // The export writes them back as the import reads them.
+    let exported = env.command()?.args(["inventory", "export"]).output()?;
+    let exported: serde_yaml_ng::Value = serde_yaml_ng::from_slice(&exported.stdout)?;
+    let tacacs = exported["credentials"]
+        .as_sequence()
+        .and_then(|cs| cs.iter().find(|c| c["name"].as_str() == Some("tacacs")))
+        .ok_or_else(|| anyhow::anyhow!("tacacs not exported"))?;
+    assert_eq!(tacacs["max_concurrent_logins"].as_i64(), Some(2));
 
     // Three workers, each free to run 16 logins of a credential at once on its own.
     let roles = Roles::start_without_workers(&env.settings);

@@ -27,6 +27,7 @@
 //! | [`health`] | `/readyz` tells the truth; a result Postgres refuses is dead-lettered |
 //! | [`host_keys`] | pins, strict host keys and `ssh-rsa` signatures |
 //! | [`inventory`] | `inventory import` checks the whole file first; platform aliases |
+//! | [`inventory_sync`] | `--prune` and `--dry-run`, export round trip, removed devices keep their history, NetBox sync |
 //! | [`jumps`] | devices behind SSH jump hosts: shared connections, the cap, chains, per-hop failures |
 //! | [`keys`] | key credentials: every key format, key-only, password-only and mixed devices, OpenSSH's sshd |
 //! | [`operations`] | metrics, a real Prometheus scrape, alert rules, the deploy files' commands |
@@ -74,6 +75,7 @@ mod history;
 mod host_keys;
 mod hostile;
 mod inventory;
+mod inventory_sync;
 mod jumps;
 mod keys;
 mod operations;

@@ -1,7 +1,7 @@
 //! `netraven device list`: each device's tags, last outcome and last good backup, and
 //! `--stale AGE` for the devices whose backups stopped, on rows seeded in SQL.
 
-use super::netraven::{json, netraven};
+use super::netraven::{json, netraven, run, text};
 use netraven_tests::TestEnv;
 use serde_json::Value;
 
@@ -85,5 +85,71 @@ async fn device_list_shows_last_outcomes_and_stale_backups() -> anyhow::Result<(
         assert!(table.contains(want), "{want:?} missing:\n{table}");
     }
     netraven(&env, &["device", "list", "--stale", "yesterday"], 2)?;
+
+    // --platform (a name or an alias), --outcome (any case; `none` for no result yet),
+    // each repeatable (any of), all of them together (each must hold).
+    let ios = json(&env, &["device", "list", "--platform", "ios"])?;
+    assert_eq!(names(&ios), ["fresh", "never"]);
+    let two = json(
+        &env,
+        &[
+            "device",
+            "list",
+            "--platform",
+            "linux",
+            "--platform",
+            "juniper_junos",
+        ],
+    )?;
+    assert_eq!(names(&two), ["edge-1", "old"]);
+    let failing = json(
+        &env,
+        &[
+            "device",
+            "list",
+            "--outcome",
+            "timeout",
+            "--outcome",
+            "AUTH_FAILED",
+        ],
+    )?;
+    assert_eq!(names(&failing), ["never", "old"]);
+    let mixed = json(
+        &env,
+        &[
+            "device",
+            "list",
+            "--tag",
+            "core",
+            "--platform",
+            "cisco_ios",
+            "--outcome",
+            "success",
+        ],
+    )?;
+    assert_eq!(names(&mixed), ["fresh"]);
+    env.pool
+        .get()
+        .await?
+        .batch_execute(
+            "INSERT INTO devices (name, host, platform) VALUES ('new', '10.0.0.5', 'linux');
+             INSERT INTO devices (name, host, platform, enabled, removed_at)
+                 VALUES ('gone', '10.0.0.6', 'linux', false, now());",
+        )
+        .await?;
+    let none = json(&env, &["device", "list", "--outcome", "none"])?;
+    assert_eq!(names(&none), ["new"], "a removed device is not listed");
+    let removed = json(&env, &["device", "list", "--removed"])?;
+    assert_eq!(names(&removed), ["gone"]);
+    assert!(removed[0]["removed_at"].is_string(), "{removed}");
+    let out = run(env
+        .command()?
+        .args(["device", "list", "--outcome", "sucess"]))?;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("is not an outcome"),
+        "{}",
+        text(&out.stderr)
+    );
     Ok(())
 }
