@@ -1,12 +1,16 @@
 //! Job rows in Postgres, which both roles share: the dispatcher creates and starts jobs,
 //! the aggregator counts results into them and finishes them, the CLI reads them.
 
+mod cancel;
 mod counts;
 mod log;
 mod members;
 mod reads;
 mod transitions;
 
+pub use cancel::{
+    cancel_requested, cancel_target, record_unsent, request_cancel, CancelTarget, Recorded,
+};
 pub use counts::JobCounts;
 pub use log::{log, Level};
 pub use members::{add_members, missing_targets};
