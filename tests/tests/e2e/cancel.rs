@@ -51,12 +51,12 @@ fn cancel_body(job_id: Uuid) -> Vec<u8> {
 async fn a_job_cancelled_mid_way_skips_what_has_not_started() -> anyhow::Result<()> {
     let mut env = TestEnv::new().await?;
     let user = broker::user(&env.settings.amqp)?;
-    // Two workers, one device each at a time, every login a second long: the job runs in
+    // Two workers, one device each at a time, every login 1.5 s long: the job runs in
     // eight waves, and most of it is still queued when it is cancelled.
     env.settings.worker.max_in_flight = 1;
     let mut spec = scenario("all-good", DEVICES, 23)?;
     for d in &mut spec.devices {
-        d.fault = Some(Fault::SlowAuth { delay_ms: 1_000 });
+        d.fault = Some(Fault::SlowAuth { delay_ms: 1_500 });
     }
     let fleet = FleetBuilder::from_spec(spec).start().await?;
     env.import(&fleet).await?;
@@ -269,4 +269,110 @@ async fn a_job_cancelled_mid_way_skips_what_has_not_started() -> anyhow::Result<
         1
     );
     roles.stop().await
+}
+
+/// The dispatcher's side, on the job rows alone: a job cancelled while it is still being
+/// dispatched records the devices it never sent `CANCELLED`, once, and ends `CANCELLED`
+/// when the devices it did send are recorded; the first cancel stands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_cancelled_while_dispatching_records_what_was_never_sent() -> anyhow::Result<()> {
+    use netraven_dispatcher::job_rows::{self, Created, Recorded};
+    let env = TestEnv::new().await?;
+    let client = env.pool.get().await?;
+    let names: Vec<String> = (0..5).map(|i| format!("d{i}")).collect();
+    for name in &names {
+        client
+            .execute(
+                "INSERT INTO devices (name, host, platform) VALUES ($1, '127.0.0.1', 'cisco_ios')",
+                &[name],
+            )
+            .await?;
+    }
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let r = request("config_backup", &[], &refs);
+    let deadline = chrono::Utc::now() + chrono::Duration::hours(1);
+    let Created::New(id) = job_rows::create(&client, &r, Some("alice"), deadline).await? else {
+        anyhow::bail!("a new job expected");
+    };
+    assert_eq!(
+        job_rows::add_members(&client, id, &r.targets).await?,
+        Some(5)
+    );
+    let ids: Vec<i64> = client
+        .query("SELECT id FROM devices ORDER BY id", &[])
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert!(!job_rows::cancel_requested(&client, id).await?);
+
+    // Cancelled after the first two devices' tasks went out.
+    match job_rows::request_cancel(&client, id, "alice", Some("first")).await? {
+        Some(Recorded::Now(counts)) => assert_eq!(counts.status, JobStatus::Pending),
+        other => anyhow::bail!("expected the cancel recorded, got {other:?}"),
+    }
+    assert_eq!(
+        job_rows::request_cancel(&client, id, "bob", Some("second")).await?,
+        Some(Recorded::Before(JobStatus::Pending))
+    );
+    assert!(job_rows::cancel_requested(&client, id).await?);
+    assert_eq!(job_rows::record_unsent(&client, id, ids[1]).await?, 3);
+    assert_eq!(
+        job_rows::record_unsent(&client, id, ids[1]).await?,
+        0,
+        "once"
+    );
+    let skipped = client
+        .query(
+            "SELECT device_id, reason FROM job_results WHERE job_id = $1 AND outcome = 'CANCELLED'
+             ORDER BY device_id",
+            &[&id],
+        )
+        .await?;
+    assert_eq!(
+        skipped.iter().map(|row| row.get(0)).collect::<Vec<i64>>(),
+        ids[2..].to_vec()
+    );
+    let reason: String = skipped[0].get(1);
+    assert_eq!(reason, "job cancelled by alice before its task was sent");
+
+    // Running with the two sent; it ends once they are recorded, CANCELLED.
+    assert!(job_rows::mark_running(&client, id, 2).await?.is_some());
+    assert_eq!(job_rows::finalize_if_complete(&client, id).await?, None);
+    client
+        .execute(
+            "INSERT INTO job_results (job_id, device_id, device_name, outcome)
+             SELECT $1, d.id, d.name, 'SUCCESS' FROM devices d WHERE d.id = ANY($2)",
+            &[&id, &&ids[..2]],
+        )
+        .await?;
+    client
+        .execute(
+            "UPDATE jobs SET completed_devices = completed_devices + 2,
+                    succeeded_devices = succeeded_devices + 2 WHERE id = $1",
+            &[&id],
+        )
+        .await?;
+    let done = job_rows::finalize_if_complete(&client, id)
+        .await?
+        .expect("finished");
+    assert_eq!(done.status, JobStatus::Cancelled);
+    assert_eq!((done.completed_devices, done.succeeded_devices), (5, 2));
+    assert_eq!(
+        job_rows::request_cancel(&client, id, "alice", None).await?,
+        Some(Recorded::Final(JobStatus::Cancelled))
+    );
+    let row = client
+        .query_one(
+            "SELECT cancelled_by, cancel_reason FROM jobs WHERE id = $1",
+            &[&id],
+        )
+        .await?;
+    assert_eq!(row.get::<_, String>(0), "alice", "the first cancel stands");
+    assert_eq!(row.get::<_, String>(1), "first");
+    assert_eq!(
+        job_rows::request_cancel(&client, Uuid::now_v7(), "alice", None).await?,
+        None
+    );
+    Ok(())
 }
