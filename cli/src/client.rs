@@ -1,5 +1,5 @@
-//! A client of the fleet, as any tool would be: publishes a job request to the jobs
-//! exchange and waits for the dispatcher's reply and the job's completion event.
+//! A client of the fleet, as any tool would be: publishes a job request (or a cancel) to
+//! the jobs exchange and waits for the dispatcher's reply and the job's completion event.
 
 use anyhow::{anyhow, bail, Context, Result};
 use futures::StreamExt;
@@ -7,7 +7,9 @@ use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions}
 use lapin::types::FieldTable;
 use netraven_shared::broker::{self, Names, Outgoing, Publisher, SUBMIT_KEY};
 use netraven_shared::config::AmqpSettings;
-use netraven_shared::messages::{events, JobEvent, JobReply, JobRequest};
+use netraven_shared::messages::{
+    events, CancelReply, JobCancel, JobEvent, JobReply, JobRequest, CANCEL_TYPE,
+};
 use std::time::Duration;
 
 /// What came back for a submitted request.
@@ -135,6 +137,89 @@ pub async fn submit(
             } else {
                 ""
             },
+            settings.namespace
+        ),
+    }
+}
+
+/// Publishes `cancel` (AMQP type `cancel`, as the broker user) and waits up to `timeout`
+/// for the dispatcher's answer.
+pub async fn cancel(
+    settings: &AmqpSettings,
+    cancel: &JobCancel,
+    timeout: Duration,
+) -> Result<CancelReply> {
+    let connection = broker::connect(settings, "cli").await.with_context(|| {
+        format!(
+            "cannot reach RabbitMQ at {} (is it running? `netraven services ensure` starts it)",
+            netraven_shared::config::mask_url(&settings.url)
+        )
+    })?;
+    let names = Names::new(&settings.namespace);
+    let channel = connection.create_channel().await?;
+    if settings.declare_topology {
+        broker::declare_topology(&channel, &names, settings).await?;
+    }
+    let inbox = channel
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    let inbox = inbox.name().as_str().to_string();
+    let mut consumer = channel
+        .basic_consume(
+            inbox.clone().into(),
+            "".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    let publisher = Publisher::new(&connection, 1).await?.with_confirm_timeout(
+        std::time::Duration::from_millis(settings.confirm_timeout_ms),
+    );
+    // The canceller is the broker user (user_id, checked by RabbitMQ), never a body field.
+    let correlation = uuid::Uuid::new_v4().to_string();
+    let props = broker::json_properties()
+        .with_type(CANCEL_TYPE.into())
+        .with_user_id(broker::user(settings)?.into())
+        .with_reply_to(inbox.into())
+        .with_correlation_id(correlation.clone().into());
+    publisher
+        .publish(Outgoing::json(&names.jobs_exchange(), SUBMIT_KEY, cancel)?.with_properties(props))
+        .await
+        .context("the broker did not accept the cancel")?;
+    let waited = tokio::time::timeout(timeout, async {
+        while let Some(delivery) = consumer.next().await {
+            let delivery = delivery?;
+            let ours = delivery
+                .properties
+                .correlation_id()
+                .as_ref()
+                .is_some_and(|c| c.as_str() == correlation);
+            if !ours {
+                continue;
+            }
+            return serde_json::from_slice::<CancelReply>(&delivery.data)
+                .context("the dispatcher's answer is not a cancel reply");
+        }
+        bail!("the connection closed before the dispatcher answered")
+    })
+    .await;
+    let _ = connection.close(200, "done".into()).await;
+    match waited {
+        Ok(result) => result,
+        Err(_) => bail!(
+            "no answer within {} s: is a dispatcher running on namespace {:?}?",
+            timeout.as_secs(),
             settings.namespace
         ),
     }

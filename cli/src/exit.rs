@@ -34,6 +34,8 @@ pub enum Exit {
     /// (`inventory import`, `inventory sync`), is not valid: every problem is printed and
     /// nothing was changed.
     Invalid = 10,
+    /// `CANCELLED`: someone cancelled the job (`job cancel`).
+    Cancelled = 11,
 }
 
 impl Exit {
@@ -50,6 +52,7 @@ impl Exit {
             | JobStatus::FailedDispatcherError
             | JobStatus::FailedUnexpected
             | JobStatus::FailedNotPermitted => Exit::NotRun,
+            JobStatus::Cancelled => Exit::Cancelled,
             JobStatus::Pending | JobStatus::Running => Exit::GaveUp,
         }
     }
@@ -98,6 +101,7 @@ Exit codes:
   9  no such configuration version (device config, device diff)
   10 not a valid schedule, schedules file or inventory (schedule add, schedule apply,
      inventory import): every problem is printed and nothing changed
+  11 CANCELLED: someone cancelled the job (netraven job cancel)
 A closed output pipe (`netraven job list | head -1`) ends the command quietly with 0.";
 
 #[cfg(test)]
@@ -118,6 +122,7 @@ mod tests {
                 "COMPLETED_NO_CREDENTIALS" => 6,
                 "COMPLETED_NO_DEVICES" => 7,
                 s if s.starts_with("FAILED_") => 8,
+                "CANCELLED" => 11,
                 other => panic!("no exit code decided for {other}"),
             };
             assert_eq!(code, expected, "{s}");
@@ -126,7 +131,7 @@ mod tests {
 
     #[test]
     fn the_help_table_lists_every_code() {
-        for code in 0..=Exit::Invalid.code() {
+        for code in 0..=Exit::Cancelled.code() {
             let row = if code < 10 {
                 format!("\n  {code}  ")
             } else {

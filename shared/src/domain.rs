@@ -57,6 +57,8 @@ wire_enum! {
         DeadLettered => "DEAD_LETTERED",
         Lost => "LOST",
         InternalError => "INTERNAL_ERROR",
+        /// The job was cancelled before a worker started on this device: never contacted.
+        Cancelled => "CANCELLED",
     }
 }
 
@@ -77,6 +79,9 @@ wire_enum! {
         /// The submitter may not run this job (its type, a command, or its host-key policy),
         /// or a command holds a newline or control character.
         FailedNotPermitted => "FAILED_NOT_PERMITTED",
+        /// Someone cancelled the job: the devices not started were skipped (`CANCELLED`),
+        /// those in progress finished.
+        Cancelled => "CANCELLED",
     }
 }
 

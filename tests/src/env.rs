@@ -105,6 +105,8 @@ impl TestEnv {
                 job_types: JobType::ALL.to_vec(),
                 command_patterns: vec![".*".into()],
                 weakest_host_key_policy: HostKeyPolicy::Off,
+                // Cancels only its own jobs: cancel::'s test of who may cancel needs it.
+                cancel_any_job: false,
             },
         );
         settings.validate()?;
@@ -385,6 +387,7 @@ fn submitters_env(
             key("WEAKEST_HOST_KEY_POLICY"),
             s.weakest_host_key_policy.to_string(),
         ));
+        vars.push((key("CANCEL_ANY_JOB"), s.cancel_any_job.to_string()));
     }
     vars
 }

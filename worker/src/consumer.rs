@@ -193,11 +193,22 @@ async fn handle(
     let budget = DeviceBudget::of(&task, &ctx.timeouts, Utc::now());
     let span = tracing::info_span!("device", job.id = %task.job_id, device.id = task.device.id, device.name = %task.device.name);
     async {
-        let Some(token) = claim(ctx, &task, &budget, &delivery, &flush).await else {
+        let Some((token, cancelled_by)) = claim(ctx, &task, &budget, &delivery, &flush).await
+        else {
             return;
         };
         let m = metrics::get();
-        let report = if Utc::now() >= task.job_deadline {
+        let report = if let Some(by) = cancelled_by {
+            DeviceReport {
+                outcome: Outcome::Cancelled,
+                reason: format!("job cancelled by {by} before this device started"),
+                credential_id: None,
+                attempts: Vec::new(),
+                config: None,
+                duration: Duration::ZERO,
+                output_turn: None,
+            }
+        } else if Utc::now() >= task.job_deadline {
             DeviceReport {
                 outcome: Outcome::Lost,
                 reason: "the job deadline passed before a worker took the task".into(),
@@ -266,17 +277,19 @@ async fn handle(
     .await;
 }
 
-/// Claims the task's device for this delivery (`persist::claims`). `None` when this
-/// delivery is not to contact the device, and has been dealt with: another copy of the
-/// task holds it (acked), the device is recorded already (its stored result is reported
-/// again), or the claim could not be taken in time (returned to the queue).
+/// Claims the task's device for this delivery (`persist::claims`): its token, with who
+/// cancelled the job if it was (the device is then recorded `CANCELLED`, not contacted).
+/// `None` when this delivery is not to contact the device, and has been dealt with:
+/// another copy of the task holds it (acked), the device is recorded already (its stored
+/// result is reported again), or the claim could not be taken in time (returned to the
+/// queue).
 async fn claim(
     ctx: &WorkerContext,
     task: &DeviceTask,
     budget: &DeviceBudget,
     delivery: &Delivery,
     flush: &mpsc::Sender<Finished>,
-) -> Option<uuid::Uuid> {
+) -> Option<(uuid::Uuid, Option<String>)> {
     let claimed = tokio::time::timeout(
         budget.deadline,
         ctx.claims.claim(
@@ -288,7 +301,11 @@ async fn claim(
     )
     .await;
     let why = match claimed {
-        Ok(Ok(Claim::Mine(token))) => return Some(token),
+        Ok(Ok(Claim::Mine(token))) => return Some((token, None)),
+        Ok(Ok(Claim::Cancelled(token, by))) => {
+            tracing::info!(cancelled_by = %by, "job cancelled; skipping the device");
+            return Some((token, Some(by)));
+        }
         Ok(Ok(Claim::HeldElsewhere)) => {
             tracing::info!("another copy of this task holds the device; leaving it alone");
             metrics::get()

@@ -1,4 +1,4 @@
-//! `netraven job ...`: submit, show, watch, list, results, outputs, logs and rerun.
+//! `netraven job ...`: submit, cancel, show, watch, list, results, outputs, logs and rerun.
 
 use super::OutputArgs;
 use crate::exit::HELP as EXIT_CODES;
@@ -10,6 +10,18 @@ pub enum JobCommand {
     /// Publish a job request and print the job id.
     #[command(after_help = EXIT_CODES)]
     Submit(SubmitArgs),
+    /// Cancel a running job: devices not started are skipped (CANCELLED), devices in
+    /// progress finish; the job ends CANCELLED. Prints the dispatcher's answer.
+    #[command(after_help = CANCEL_EXIT_CODES)]
+    Cancel {
+        id: uuid::Uuid,
+        /// Why, recorded on the job and shown by `job show` (one line, at most 500 characters).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Give up waiting for the dispatcher's answer after this many seconds.
+        #[arg(long, default_value_t = 30)]
+        timeout_secs: u64,
+    },
     /// A job's summary: status, counters, devices per outcome, timings and the credentials
     /// that worked. `--devices` adds a row per device; `--json` carries every device's result.
     Show {
@@ -133,3 +145,10 @@ pub struct SubmitArgs {
     #[arg(long, default_value_t = 3600)]
     pub timeout_secs: u64,
 }
+
+/// The exit codes of `job cancel`.
+pub const CANCEL_EXIT_CODES: &str = "\
+Exit codes:
+  0  cancelled: the job ends CANCELLED once its devices in progress finish
+  1  refused (no such job, not permitted, invalid) or no answer; stderr says why
+  *  already final: the job's own code (0 COMPLETED_SUCCESS, 3, 5, 6, 7, 8, 11 CANCELLED)";

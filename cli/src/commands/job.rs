@@ -1,4 +1,4 @@
-//! `netraven job ...`: publishing a request, and reading jobs back from Postgres.
+//! `netraven job ...`: publishing a request or a cancel, and reading jobs back from Postgres.
 
 use super::connect::connect;
 use crate::args::{JobCommand, SubmitArgs};
@@ -8,12 +8,17 @@ use crate::{client, say};
 use anyhow::{bail, Context, Result};
 use netraven_shared::config::Settings;
 use netraven_shared::domain::JobStatus;
-use netraven_shared::messages::{self, JobRequest, Targets};
+use netraven_shared::messages::{self, CancelAnswer, JobRequest, Targets};
 use std::time::Duration;
 
 pub async fn run(settings: &Settings, cmd: JobCommand) -> Result<Exit> {
     match cmd {
         JobCommand::Submit(args) => return submit(settings, args).await,
+        JobCommand::Cancel {
+            id,
+            reason,
+            timeout_secs,
+        } => return cancel(settings, id, reason, timeout_secs).await,
         JobCommand::Show {
             id,
             devices,
@@ -158,4 +163,39 @@ async fn publish(
         .unwrap_or(JobStatus::FailedUnexpected);
     crate::note!("{status}");
     Ok(Exit::for_status(status))
+}
+
+/// `job cancel`: the dispatcher's answer on stdout (`cancelled <status>`, `already_final
+/// <status>`), a refusal on stderr; the exit code says which (`CANCEL_EXIT_CODES`).
+async fn cancel(
+    settings: &Settings,
+    job_id: uuid::Uuid,
+    reason: Option<String>,
+    timeout_secs: u64,
+) -> Result<Exit> {
+    let request = messages::JobCancel {
+        version: messages::VERSION,
+        job_id,
+        reason,
+    };
+    let reply = client::cancel(&settings.amqp, &request, Duration::from_secs(timeout_secs)).await?;
+    let status = reply.status.map(|s| s.to_string()).unwrap_or_default();
+    match reply.answer {
+        CancelAnswer::Cancelled => {
+            say!("cancelled {status}")?;
+            Ok(Exit::Success)
+        }
+        CancelAnswer::AlreadyFinal => {
+            say!("already_final {status}")?;
+            Ok(reply.status.map_or(Exit::Error, Exit::for_status))
+        }
+        refused => {
+            let why = reply.error.unwrap_or_default();
+            bail!(
+                "cancel refused ({}): {}",
+                refused.as_str(),
+                crate::views::shown(&why)
+            )
+        }
+    }
 }

@@ -1,10 +1,11 @@
 //! `netraven job show`: a job's summary (status, devices per outcome, timings, the
-//! credentials that logged in) and its devices only when asked, capped for large jobs.
+//! credentials that logged in, who cancelled it) and its devices only when asked, capped for large jobs.
 
 use super::history::{self, ConfigChanges};
 use super::jobs::{self, JobSummary};
 use super::{duration_ms, shown, when, Style};
 use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
 use netraven_dispatcher::job_rows::DeviceResult;
 use netraven_shared::domain::Outcome;
 use serde::Serialize;
@@ -25,8 +26,25 @@ pub struct JobDetail {
     /// Devices whose backup stored their first configuration, a new version, or found the
     /// latest unchanged; all 0 for a job that stores no configuration.
     pub config_changes: ConfigChanges,
+    /// Who cancelled the job, when and why, and what ran; `null` when nobody did.
+    pub cancel: Option<Cancel>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub results: Option<Vec<DeviceResult>>,
+}
+
+/// A cancelled job: the cancel, and its devices by what came of them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cancel {
+    /// The broker user that cancelled it.
+    pub cancelled_by: String,
+    pub requested_at: DateTime<Utc>,
+    pub reason: Option<String>,
+    /// Devices that ran and succeeded.
+    pub succeeded: i64,
+    /// Devices that ran (or were refused before running) and did not succeed.
+    pub failed: i64,
+    /// Devices skipped: outcome `CANCELLED`, never contacted.
+    pub skipped: i64,
 }
 
 /// How long the job's devices took, from first connect to result.
@@ -55,6 +73,7 @@ pub async fn show(
     let credentials = credential_uses(client, job_id).await?;
     let device_time = device_time(client, job_id).await?;
     let config_changes = history::config_changes(client, job_id).await?;
+    let cancel = cancel(client, &job).await?;
     let results = if devices {
         Some(netraven_dispatcher::job_rows::results(client, job_id).await?)
     } else {
@@ -65,8 +84,37 @@ pub async fn show(
         credentials,
         device_time,
         config_changes,
+        cancel,
         results,
     })
+}
+
+/// The job's cancel, if it has one, with its devices counted from `job`'s outcomes.
+async fn cancel(client: &deadpool_postgres::Client, job: &JobSummary) -> Result<Option<Cancel>> {
+    let row = client
+        .query_opt(
+            "SELECT cancelled_by, cancel_requested_at, cancel_reason FROM jobs
+             WHERE id = $1 AND cancel_requested_at IS NOT NULL",
+            &[&job.id],
+        )
+        .await
+        .context("cannot read the job's cancel")?;
+    let Some(row) = row else { return Ok(None) };
+    let count = |o: Outcome| {
+        job.outcomes
+            .as_ref()
+            .and_then(|m| m.get(&o).copied())
+            .unwrap_or(0)
+    };
+    let (succeeded, skipped) = (count(Outcome::Success), count(Outcome::Cancelled));
+    Ok(Some(Cancel {
+        cancelled_by: row.get(0),
+        requested_at: row.get(1),
+        reason: row.get(2),
+        succeeded,
+        failed: job.completed_devices - succeeded - skipped,
+        skipped,
+    }))
 }
 
 async fn credential_uses(
@@ -130,6 +178,24 @@ pub fn render(d: &JobDetail, rows: Option<usize>, style: Style) -> String {
                 d.job.deadline_at.format("%Y-%m-%d %H:%M:%S UTC")
             );
         }
+    }
+    if let Some(c) = &d.cancel {
+        let why = c
+            .reason
+            .as_deref()
+            .map(|r| format!(": {}", shown(r)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "cancelled  by {} at {}{why}",
+            shown(&c.cancelled_by),
+            c.requested_at.format("%Y-%m-%d %H:%M:%S UTC")
+        );
+        let _ = writeln!(
+            out,
+            "cancel     {} succeeded, {} failed, {} skipped (never contacted)",
+            c.succeeded, c.failed, c.skipped
+        );
     }
     if let Some(t) = &d.device_time {
         let _ = writeln!(

@@ -138,14 +138,15 @@ fn ansi(c: Color) -> Option<&'static str> {
     })
 }
 
-/// Success green; partial failure, no credentials and no devices yellow; failures red;
+/// Success green; partial failure, no credentials, no devices and cancelled yellow; failures red;
 /// open jobs cyan.
 pub fn status_color(s: JobStatus) -> Option<Color> {
     Some(match s {
         JobStatus::CompletedSuccess => Color::Green,
         JobStatus::CompletedPartialFailure
         | JobStatus::CompletedNoCredentials
-        | JobStatus::CompletedNoDevices => Color::Yellow,
+        | JobStatus::CompletedNoDevices
+        | JobStatus::Cancelled => Color::Yellow,
         JobStatus::Pending | JobStatus::Running => Color::Cyan,
         JobStatus::CompletedFailure
         | JobStatus::FailedInvalidRequest
@@ -156,11 +157,11 @@ pub fn status_color(s: JobStatus) -> Option<Color> {
     })
 }
 
-/// `SUCCESS` green, `NO_CREDENTIALS` yellow, every failure red.
+/// `SUCCESS` green, `NO_CREDENTIALS` and `CANCELLED` yellow, every failure red.
 pub fn outcome_color(o: Outcome) -> Color {
     match o {
         Outcome::Success => Color::Green,
-        Outcome::NoCredentials => Color::Yellow,
+        Outcome::NoCredentials | Outcome::Cancelled => Color::Yellow,
         _ => Color::Red,
     }
 }

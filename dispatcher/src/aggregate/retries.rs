@@ -20,13 +20,14 @@ pub(super) struct RetryLimits {
     pub(super) backoff_ms: u64,
     pub(super) device_deadline_ms: u64,
     pub(super) job_deadline: DateTime<Utc>,
-    /// The job is pending or running: a final job schedules nothing.
+    /// The job is pending or running and not cancelled: a final or cancelled job schedules
+    /// nothing, and a transient failure of its device is final.
     pub(super) open: bool,
 }
 
 /// The jobs' limits read with their row lock.
 pub(super) const LOCK_SQL: &str = "
-SELECT id, status IN ('PENDING', 'RUNNING'), max_retries, retry_backoff_ms, device_deadline_ms,
+SELECT id, status IN ('PENDING', 'RUNNING') AND cancel_requested_at IS NULL, max_retries, retry_backoff_ms, device_deadline_ms,
        deadline_at
 FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE";
 

@@ -49,11 +49,17 @@ pub(super) async fn sweep(
         // A job still PENDING at its deadline never finished dispatching.
         let done = match job_rows::finalize_if_complete(&tx, job_id).await? {
             Some(done) => Some(done),
+            // A cancelled one ends CANCELLED all the same.
             None => {
+                let status = if job_rows::cancel_requested(&tx, job_id).await? {
+                    JobStatus::Cancelled
+                } else {
+                    JobStatus::FailedUnexpected
+                };
                 job_rows::finish(
                     &tx,
                     job_id,
-                    JobStatus::FailedUnexpected,
+                    status,
                     Some("dispatch did not complete before the job deadline"),
                 )
                 .await?

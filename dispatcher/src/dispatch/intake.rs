@@ -1,5 +1,5 @@
-//! One delivery from `<ns>.jobs.submit`: decoded, given its job row (or found a
-//! duplicate), dispatched, and settled by what came of it.
+//! One delivery from `<ns>.jobs.submit`: a job request decoded, given its job row (or
+//! found a duplicate), dispatched, and settled by what came of it; or a cancel (`cancel`).
 
 use super::new_job::Dispatched;
 use super::role::Dispatcher;
@@ -11,7 +11,7 @@ use chrono::Utc;
 use lapin::message::Delivery;
 use netraven_shared::broker::{self, Settle};
 use netraven_shared::domain::JobStatus;
-use netraven_shared::messages::JobRequest;
+use netraven_shared::messages::{JobRequest, CANCEL_TYPE};
 use netraven_shared::retry::Backoff;
 use netraven_shared::telemetry::metrics;
 use std::time::{Duration, Instant};
@@ -71,6 +71,11 @@ impl Dispatcher {
 
     /// `again`: an earlier try at this request may have created its job.
     async fn process(&self, delivery: &Delivery, again: bool) -> Result<()> {
+        // A cancel shares the queue, told apart by its AMQP type: the submitters' broker
+        // permissions (publish to `<ns>.jobs`) cover it as they cover requests.
+        if delivery.properties.kind().as_ref().map(|k| k.as_str()) == Some(CANCEL_TYPE) {
+            return self.cancel(delivery).await;
+        }
         let request = match JobRequest::decode(&delivery.data) {
             Ok(r) => r,
             Err(reason) => {

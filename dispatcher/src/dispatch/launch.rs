@@ -1,6 +1,7 @@
 //! Launching a planned job: its devices recorded as its members, then resolved a page at
 //! a time, each page's devices without credentials recorded and its tasks published, then
-//! the job marked running (or finished at once).
+//! the job marked running (or finished at once). A job cancelled meanwhile stops between
+//! pages: the rest of its devices are recorded `CANCELLED`.
 //!
 //! All of it on the one pool connection the job's dispatch holds: a dispatcher handles
 //! `dispatcher.prefetch` requests at once, each holding at most one connection, so a pool
@@ -158,6 +159,28 @@ impl Dispatcher {
         let mut stream = resolve::Stream::credentials(client, plan.max_credentials).await?;
         let (mut after, mut size) = (i64::MIN, FIRST_CHUNK);
         loop {
+            // A cancelled job sends no more tasks: its members not sent yet are recorded
+            // CANCELLED here, and it ends once the tasks already out are recorded.
+            if job_rows::cancel_requested(client, tasks.job_id).await? {
+                let unsent = job_rows::record_unsent(client, tasks.job_id, after).await?;
+                let unsent = usize::try_from(unsent).unwrap_or_default();
+                found.devices += unsent;
+                tracing::info!(
+                    unsent,
+                    published = found.published,
+                    "job cancelled; dispatch stopped"
+                );
+                job_rows::log(
+                    client,
+                    tasks.job_id,
+                    None,
+                    Level::Info,
+                    &format!("job cancelled: {unsent} devices never sent"),
+                    json!({ "unsent": unsent, "published": found.published }),
+                )
+                .await?;
+                break;
+            }
             let page = stream.page(client, tasks.job_id, after, size).await?;
             let Some(last) = page.last else { break };
             after = last;

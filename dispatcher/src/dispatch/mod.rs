@@ -5,8 +5,10 @@
 //! [`permissions`], and launched in `launch`: [`resolve`] streams its devices with their
 //! credentials and [`publish`] sends their signed tasks. `new_job` ties those steps
 //! together and gives a job that fails on the way its final status; `reply` tells the
-//! client. `retries` publishes the device retries the aggregator scheduled, when due.
+//! client. A cancel takes the same queue and is handled in `cancel`. `retries` publishes
+//! the device retries the aggregator scheduled, when due.
 
+mod cancel;
 mod intake;
 mod launch;
 mod new_job;

@@ -48,6 +48,7 @@ struct Allowed {
     job_types: Vec<JobType>,
     commands: Vec<Regex>,
     weakest: HostKeyPolicy,
+    cancel_any_job: bool,
 }
 
 impl Allowed {
@@ -61,6 +62,7 @@ impl Allowed {
                 .filter_map(|p| anchored(p).ok())
                 .collect(),
             weakest: s.weakest_host_key_policy,
+            cancel_any_job: s.cancel_any_job,
         }
     }
 }
@@ -152,6 +154,31 @@ impl Permissions {
     }
 }
 
+impl Permissions {
+    /// `Ok` when `who` may cancel a job submitted by `submitted_by`: its own submitter, or a
+    /// submitter listed with `cancel_any_job`. Nobody vouches for an anonymous canceller,
+    /// so it may cancel nothing (not even an anonymous job).
+    pub fn may_cancel(&self, who: &Submitter, submitted_by: Option<&str>) -> Result<(), String> {
+        let Submitter::User(user) = who else {
+            return Err(
+                "a cancel must carry the broker-checked user_id; an anonymous one \
+                        may cancel no job"
+                    .into(),
+            );
+        };
+        if submitted_by == Some(user.as_str())
+            || self.listed.get(user).is_some_and(|a| a.cancel_any_job)
+        {
+            return Ok(());
+        }
+        Err(format!(
+            "{user} may not cancel a job submitted by {}: only its submitter, or a submitter \
+             with cancel_any_job, may",
+            submitted_by.unwrap_or("(anonymous)")
+        ))
+    }
+}
+
 /// A character no command line should hold: control characters (Cc), line and paragraph
 /// separators, and the invisible formatting characters (Cf) that make a logged command read
 /// other than it runs — bidirectional overrides and isolates, zero-width characters, the
@@ -187,9 +214,32 @@ mod tests {
                 job_types: vec![JobType::ConfigBackup, JobType::Command],
                 command_patterns: vec!["show .*".into()],
                 weakest_host_key_policy: HostKeyPolicy::Off,
+                cancel_any_job: true,
             },
         );
         Permissions::new(&settings)
+    }
+
+    #[test]
+    fn a_job_is_cancelled_by_its_submitter_or_a_submitter_with_cancel_any_job() {
+        let p = permissions();
+        let eve = Submitter::User("eve".into());
+        assert!(p.may_cancel(&eve, Some("eve")).is_ok());
+        let err = p.may_cancel(&eve, Some("bob")).expect_err("another's job");
+        assert!(
+            err.contains("eve may not cancel a job submitted by bob"),
+            "{err}"
+        );
+        assert!(p.may_cancel(&eve, None).is_err(), "an anonymous job");
+        let noc = Submitter::User("noc".into());
+        assert!(p.may_cancel(&noc, Some("bob")).is_ok());
+        assert!(p.may_cancel(&noc, None).is_ok());
+        for job in [None, Some("eve")] {
+            let err = p
+                .may_cancel(&Submitter::Anonymous, job)
+                .expect_err("anonymous");
+            assert!(err.contains("user_id"), "{err}");
+        }
     }
 
     fn ask(job_type: JobType, commands: &[String], policy: Option<HostKeyPolicy>) -> Asked<'_> {

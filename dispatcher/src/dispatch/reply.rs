@@ -1,5 +1,5 @@
 //! What a request's client hears: the job it got, or why the request was refused (and the
-//! refused request itself goes to the dead-letter queue for people).
+//! refused request itself, or a malformed cancel, goes to the dead-letter queue for people).
 
 use super::new_job::Dispatched;
 use super::role::Dispatcher;
@@ -17,6 +17,21 @@ impl Dispatcher {
             .job_requests_total
             .with_label_values(&["malformed"])
             .inc();
+        self.dead_letter(delivery, reason).await;
+        let reply = JobReply {
+            version: messages::VERSION,
+            accepted: false,
+            request_id: None,
+            job_id: None,
+            status: None,
+            error: Some(reason.to_string()),
+        };
+        broker::reply(&self.publisher, &delivery.properties, &reply).await;
+    }
+
+    /// Sends a malformed message from the submit queue to the dead-letter queue with its
+    /// reason, for people.
+    pub(super) async fn dead_letter(&self, delivery: &Delivery, reason: &str) {
         let queue = self.names.submit_queue();
         let dead = broker::dead_letter(
             &self.names,
@@ -32,15 +47,6 @@ impl Dispatcher {
                 .inc(),
             Err(e) => tracing::error!(error = %e, "malformed request could not be dead-lettered"),
         }
-        let reply = JobReply {
-            version: messages::VERSION,
-            accepted: false,
-            request_id: None,
-            job_id: None,
-            status: None,
-            error: Some(reason.to_string()),
-        };
-        broker::reply(&self.publisher, &delivery.properties, &reply).await;
     }
 
     /// Tells the client which job its request made (or found) and how dispatch ended.

@@ -5,7 +5,8 @@
 //! job's stored request (credentials, affinity and pins as they are now) and its task, of
 //! the next try, signed and published with confirms before the transaction commits: a
 //! publish that fails rolls the retry back to be taken again. A retry of a job that is
-//! final (finished, cancelled, past its deadline) is dropped; one whose device no longer
+//! final (finished, past its deadline) is dropped; one of a job cancelled since (its
+//! retries are made due at the cancel) ends the device with its last try; one whose device no longer
 //! resolves (deleted, disabled, no credential left) ends the device with its last try.
 
 use super::plan::JobPlan;
@@ -40,13 +41,15 @@ WITH due AS (
     RETURNING r.job_id, r.device_id, r.try
 )
 SELECT t.job_id, t.device_id, t.try, j.status IN ('PENDING', 'RUNNING') AS open, j.request,
-       j.deadline_at
+       j.deadline_at, j.cancel_requested_at IS NOT NULL AS cancelled
 FROM taken t JOIN jobs j ON j.id = t.job_id
 ORDER BY t.job_id, t.device_id";
 
 /// One job's due retries.
 struct Due {
     open: bool,
+    /// Cancelled and not yet final: its retries end with their last try.
+    cancelled: bool,
     request: serde_json::Value,
     deadline: DateTime<Utc>,
     /// Device id and the try its task is.
@@ -94,6 +97,7 @@ impl Dispatcher {
         for r in &rows {
             let job = jobs.entry(r.get("job_id")).or_insert_with(|| Due {
                 open: r.get("open"),
+                cancelled: r.get("cancelled"),
                 request: r.get("request"),
                 deadline: r.get("deadline_at"),
                 devices: Vec::new(),
@@ -108,7 +112,14 @@ impl Dispatcher {
                 dropped += due.devices.len();
                 continue;
             }
-            let (sent, ended) = self.publish_job_retries(&tx, job_id, &due).await?;
+            let (sent, ended) = if due.cancelled {
+                let ids: Vec<i64> = due.devices.iter().map(|(id, _)| *id).collect();
+                let why = "the job was cancelled before this retry";
+                let ended = job_rows::end_with_last_try(&tx, job_id, &ids, why).await?;
+                (0, usize::try_from(ended).unwrap_or(0))
+            } else {
+                self.publish_job_retries(&tx, job_id, &due).await?
+            };
             published += sent;
             dropped += ended;
             if ended > 0 {

@@ -1,6 +1,7 @@
 //! Job rows in Postgres, which both roles share: the dispatcher creates and starts jobs,
 //! the aggregator counts results into them and finishes them, the CLI reads them.
 
+mod cancel;
 mod counts;
 mod log;
 mod members;
@@ -8,6 +9,9 @@ mod reads;
 mod transitions;
 mod tries;
 
+pub use cancel::{
+    cancel_requested, cancel_target, record_unsent, request_cancel, CancelTarget, Recorded,
+};
 pub use counts::JobCounts;
 pub use log::{log, Level};
 pub use members::{add_members, missing_targets};

@@ -164,7 +164,8 @@ pub async fn mark_running<C: GenericClient>(
     Ok(row.as_ref().map(JobCounts::from_row))
 }
 
-/// Gives a running job its final status once every device has reported. Safe to call
+/// Gives a running job its final status once every device has reported (`CANCELLED` when
+/// a cancel was recorded). Safe to call
 /// from any number of processes at once: exactly one of them finishes the job.
 pub async fn finalize_if_complete<C: GenericClient>(
     db: &C,
@@ -173,7 +174,8 @@ pub async fn finalize_if_complete<C: GenericClient>(
     let row = db
         .query_opt(
             &format!(
-                "SELECT {COUNT_COLUMNS} FROM jobs
+                "SELECT {COUNT_COLUMNS}, cancel_requested_at IS NOT NULL AS cancelled
+                 FROM jobs
                  WHERE id = $1 AND status = 'RUNNING' AND completed_devices >= total_devices
                  FOR UPDATE"
             ),
@@ -182,10 +184,15 @@ pub async fn finalize_if_complete<C: GenericClient>(
         .await?;
     let Some(row) = row else { return Ok(None) };
     let counts = JobCounts::from_row(&row);
-    let status = JobStatus::from_counts(
-        counts.total_devices,
-        counts.succeeded_devices,
-        counts.no_credential_devices,
-    );
+    // A cancelled job ends CANCELLED however its devices fared: `job show` counts them.
+    let status = if row.get("cancelled") {
+        JobStatus::Cancelled
+    } else {
+        JobStatus::from_counts(
+            counts.total_devices,
+            counts.succeeded_devices,
+            counts.no_credential_devices,
+        )
+    };
     finish(db, job_id, status, None).await
 }

@@ -53,6 +53,8 @@ pub struct SubmitterSettings {
     pub command_patterns: Vec<String>,
     /// The weakest host-key policy the submitter's jobs may ask for.
     pub weakest_host_key_policy: HostKeyPolicy,
+    /// May cancel any job (`netraven job cancel`), not only the ones it submitted.
+    pub cancel_any_job: bool,
 }
 
 impl Default for SubmitterSettings {
@@ -62,6 +64,7 @@ impl Default for SubmitterSettings {
             job_types: vec![JobType::ConfigBackup, JobType::Reachability],
             command_patterns: Vec::new(),
             weakest_host_key_policy: HostKeyPolicy::AcceptNew,
+            cancel_any_job: false,
         }
     }
 }

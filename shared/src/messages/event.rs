@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// A job's state change, published on the topic exchange `<ns>.events` with routing key
-/// `job.created`, `job.running` or `job.completed`.
+/// `job.created`, `job.running`, `job.cancelling` or `job.completed`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobEvent {
@@ -49,6 +49,8 @@ pub mod events {
     pub const CREATED: &str = "job.created";
     pub const RUNNING: &str = "job.running";
     pub const COMPLETED: &str = "job.completed";
+    /// A cancel was accepted; the job is still `PENDING` or `RUNNING` and ends `CANCELLED`.
+    pub const CANCELLING: &str = "job.cancelling";
     pub const CONFIG_CHANGED: &str = "config.changed";
 }
 

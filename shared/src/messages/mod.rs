@@ -5,6 +5,7 @@
 //! rejects, the decoder rejects.
 
 mod bounded;
+mod cancel;
 mod event;
 mod request;
 mod result;
@@ -13,6 +14,9 @@ mod task;
 mod tests;
 
 pub use bounded::{MAX_COMMANDS, MAX_STRING_CHARS, MAX_TARGET_DEVICES, MAX_TARGET_TAGS};
+pub use cancel::{
+    CancelAnswer, CancelReply, JobCancel, CANCEL_TYPE, MAX_CANCEL_BYTES, MAX_CANCEL_REASON_CHARS,
+};
 pub use event::{events, ConfigChangedEvent, JobEvent, JobReply};
 pub use request::{
     JobRequest, Limits, PhaseTimeouts, Targets, MAX_REQUEST_BYTES, MAX_REQUEST_ID_LEN, MAX_RETRIES,

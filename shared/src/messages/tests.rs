@@ -145,3 +145,54 @@ fn every_string_is_refused_past_its_limit_by_name() {
     let body = br#"{"version":1,"request_id":"r","job_type":"x","submitted_by":null}"#;
     assert_eq!(JobRequest::decode(body).expect("null").submitted_by, None);
 }
+
+#[test]
+fn decodes_a_cancel_and_refuses_malformed_ones_with_a_reason() {
+    let ok = JobCancel::decode(
+        br#"{"version":1,"job_id":"0193f0a2-5b7c-7d3e-9a41-2c5e8f1b6d70","reason":"wrong tag"}"#,
+    )
+    .expect("valid cancel");
+    assert_eq!(ok.reason.as_deref(), Some("wrong tag"));
+    assert!(
+        JobCancel::decode(br#"{"version":1,"job_id":"0193f0a2-5b7c-7d3e-9a41-2c5e8f1b6d70"}"#)
+            .expect("no reason")
+            .reason
+            .is_none()
+    );
+    let long = "x".repeat(MAX_CANCEL_REASON_CHARS + 1);
+    let long = format!(
+        r#"{{"version":1,"job_id":"0193f0a2-5b7c-7d3e-9a41-2c5e8f1b6d70","reason":"{long}"}}"#
+    );
+    for (body, needle) in [
+        (&b"not json"[..], "not a valid job cancel"),
+        (br#"[1,"0193f0a2-5b7c-7d3e-9a41-2c5e8f1b6d70"]"#, "JSON object"),
+        (
+            br#"{"version":1,"job_id":"0193f0a2-5b7c-7d3e-9a41-2c5e8f1b6d70","cancelled_by":"root"}"#,
+            "unknown field",
+        ),
+        (br#"{"version":2,"job_id":"0193f0a2-5b7c-7d3e-9a41-2c5e8f1b6d70"}"#, "version 2"),
+        (br#"{"version":1,"job_id":"job-7"}"#, "job_id"),
+        (br#"{"version":1}"#, "job_id"),
+        (
+            br#"{"version":1,"job_id":"0193f0a2-5b7c-7d3e-9a41-2c5e8f1b6d70","reason":"a\nb"}"#,
+            "control character",
+        ),
+        (long.as_bytes(), "at most 500 characters"),
+    ] {
+        let err = JobCancel::decode(body).expect_err("must be refused");
+        assert!(err.contains(needle), "{err:?} should mention {needle:?}");
+    }
+    let huge = vec![b' '; MAX_CANCEL_BYTES + 1];
+    let err = JobCancel::decode(&huge).expect_err("too big");
+    assert!(err.contains("over the limit"), "{err}");
+}
+
+#[test]
+fn cancel_answers_have_their_wire_names() {
+    for a in CancelAnswer::ALL {
+        assert_eq!(
+            serde_json::to_string(a).expect("encodes"),
+            format!("\"{}\"", a.as_str())
+        );
+    }
+}

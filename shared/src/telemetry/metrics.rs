@@ -16,6 +16,9 @@ pub struct Metrics {
     pub job_requests_total: IntCounterVec,
     /// Jobs that reached a final status, by status.
     pub jobs_total: IntCounterVec,
+    /// Cancels taken in by the dispatcher, by answer (`cancelled`, `already_final`,
+    /// `no_such_job`, `not_permitted`, `invalid`).
+    pub job_cancels_total: IntCounterVec,
     /// Devices resolved by the dispatcher, by `resolved` (has credentials) or `unresolved`.
     pub devices_resolved_total: IntCounterVec,
     /// Device tasks published and confirmed.
@@ -188,6 +191,12 @@ impl Metrics {
                 "netraven_jobs_total",
                 "Jobs that reached a final status, by job type",
                 &["job_type", "status"],
+            ),
+            job_cancels_total: counter(
+                &r,
+                "netraven_job_cancels_total",
+                "Job cancels taken in by the dispatcher, by answer",
+                &["answer"],
             ),
             devices_resolved_total: counter(
                 &r,

@@ -2,7 +2,9 @@
 
 use crate::common::{docs, parse, schema_path};
 use netraven_shared::domain::{HostKeyPolicy, JobStatus, JobType, Outcome};
-use netraven_shared::messages::{MAX_REQUEST_ID_LEN, VERSION};
+use netraven_shared::messages::{
+    CancelAnswer, MAX_CANCEL_REASON_CHARS, MAX_REQUEST_ID_LEN, VERSION,
+};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -44,7 +46,11 @@ fn schemas_name_exactly_the_domain_values() {
     );
 
     let statuses = wire(JobStatus::ALL);
-    for file in ["job-event.v1.json", "job-reply.v1.json"] {
+    for file in [
+        "job-event.v1.json",
+        "job-reply.v1.json",
+        "job-cancel-reply.v1.json",
+    ] {
         let s = parse(&dir.join(file));
         assert_eq!(enum_of(&s, "/$defs/job_status/enum"), statuses, "{file}");
     }
@@ -52,6 +58,22 @@ fn schemas_name_exactly_the_domain_values() {
     assert_eq!(
         enum_of(&result, "/properties/outcome/enum"),
         wire(Outcome::ALL)
+    );
+    let answers: Vec<Value> = CancelAnswer::ALL
+        .iter()
+        .map(|a| serde_json::to_value(a).expect("wire name"))
+        .collect();
+    assert_eq!(
+        enum_of(
+            &parse(&dir.join("job-cancel-reply.v1.json")),
+            "/properties/answer/enum"
+        ),
+        answers
+    );
+    let cancel = parse(&dir.join("job-cancel.v1.json"));
+    assert_eq!(
+        cancel.pointer("/properties/reason/maxLength"),
+        Some(&json!(MAX_CANCEL_REASON_CHARS))
     );
     let task = parse(&dir.join("device-task.v1.json"));
     assert_eq!(

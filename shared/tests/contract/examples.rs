@@ -7,7 +7,8 @@ use crate::common::{
 };
 use jsonschema::Validator;
 use netraven_shared::messages::{
-    ConfigChangedEvent, DeviceTask, JobEvent, JobReply, JobRequest, TaskResult, TaskResults,
+    CancelReply, ConfigChangedEvent, DeviceTask, JobCancel, JobEvent, JobReply, JobRequest,
+    TaskResult, TaskResults,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -124,7 +125,9 @@ fn other_examples_round_trip_through_types_and_schemas() {
     let task = schema("device-task");
     let results = schema("task-results");
     let changed = schema("config-changed");
-    let mut seen = [0; 6];
+    let cancel = schema("job-cancel");
+    let cancel_reply = schema("job-cancel-reply");
+    let mut seen = [0; 8];
     for path in files(&docs().join("examples")) {
         let name = path
             .file_name()
@@ -133,6 +136,12 @@ fn other_examples_round_trip_through_types_and_schemas() {
             .into_owned();
         if name.starts_with("job-request") {
             continue;
+        } else if name.starts_with("job-cancel-reply") {
+            round_trip(&cancel_reply, &path, serde_decode::<CancelReply>);
+            seen[7] += 1;
+        } else if name.starts_with("job-cancel") {
+            round_trip(&cancel, &path, JobCancel::decode);
+            seen[6] += 1;
         } else if name.starts_with("job-event") {
             round_trip(&event, &path, serde_decode::<JobEvent>);
             seen[0] += 1;
@@ -236,4 +245,50 @@ fn a_password_only_task_carries_no_key_fields() {
         fields.sort_unstable();
         assert_eq!(fields, ["id", "name", "sealed_secret", "username"], "{c}");
     }
+}
+
+/// The cancel's schema and decoder agree on what they refuse: fields of the body that
+/// would name the canceller, non-UUID ids, long or multi-line reasons.
+#[test]
+fn cancel_schema_and_decoder_refuse_alike() {
+    let validator = schema("job-cancel");
+    let base = parse(&docs().join("examples/job-cancel.json"));
+    let mut cases = Vec::new();
+    let mut by = base.clone();
+    by["cancelled_by"] = json!("root");
+    cases.push(("a canceller in the body", by));
+    for id in ["job-7", "0193f0a25b7c7d3e9a412c5e8f1b6d70", ""] {
+        let mut bad = base.clone();
+        bad["job_id"] = json!(id);
+        cases.push(("a job_id that is not a hyphenated UUID", bad));
+    }
+    let mut long = base.clone();
+    long["reason"] = json!("x".repeat(501));
+    cases.push(("a reason over 500 characters", long));
+    for c in ["a\nb", "tab\there", "nul\u{0}", "del\u{7f}"] {
+        let mut bad = base.clone();
+        bad["reason"] = json!(c);
+        cases.push(("a reason with a control character", bad));
+    }
+    let mut v2 = base.clone();
+    v2["version"] = json!(2);
+    cases.push(("version 2", v2));
+    let mut no_id = base.clone();
+    no_id.as_object_mut().expect("object").remove("job_id");
+    cases.push(("no job_id", no_id));
+    for (what, body) in cases {
+        let bytes = serde_json::to_vec(&body).expect("encode");
+        assert!(
+            !validator.is_valid(&body),
+            "the schema accepts {what}: {body}"
+        );
+        assert!(
+            JobCancel::decode(&bytes).is_err(),
+            "the decoder accepts {what}: {body}"
+        );
+    }
+    let mut null_reason = base.clone();
+    null_reason["reason"] = Value::Null;
+    assert!(validator.is_valid(&null_reason));
+    assert!(JobCancel::decode(null_reason.to_string().as_bytes()).is_ok());
 }

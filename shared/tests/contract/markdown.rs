@@ -2,7 +2,8 @@
 
 use crate::common::{docs, read, schema, schema_accepts, schema_errors, serde_decode};
 use netraven_shared::messages::{
-    ConfigChangedEvent, DeviceTask, JobEvent, JobReply, JobRequest, TaskResult, TaskResults,
+    CancelReply, ConfigChangedEvent, DeviceTask, JobCancel, JobEvent, JobReply, JobRequest,
+    TaskResult, TaskResults,
 };
 use serde_json::Value;
 
@@ -48,6 +49,8 @@ fn messages_md_examples_hold() {
         ("task-results", schema("task-results")),
         ("device-task", schema("device-task")),
         ("config-changed", schema("config-changed")),
+        ("job-cancel", schema("job-cancel")),
+        ("job-cancel-reply", schema("job-cancel-reply")),
     ];
     let blocks = markdown_blocks();
     let mut requests = 0;
@@ -87,6 +90,8 @@ fn messages_md_examples_hold() {
             "task-result" => TaskResult::decode(bytes).map(|_| ()),
             "task-results" => TaskResults::decode(bytes).map(|_| ()),
             "config-changed" => serde_decode::<ConfigChangedEvent>(bytes).map(|_| ()),
+            "job-cancel" => JobCancel::decode(bytes).map(|_| ()),
+            "job-cancel-reply" => serde_decode::<CancelReply>(bytes).map(|_| ()),
             _ => DeviceTask::decode(bytes).map(|_| ()),
         };
         decoded.unwrap_or_else(|e| panic!("{name}: {e}:\n{body}"));
@@ -99,6 +104,8 @@ fn messages_md_examples_hold() {
         "task-results",
         "device-task",
         "config-changed",
+        "job-cancel",
+        "job-cancel-reply",
     ] {
         assert!(
             blocks.iter().any(|(n, _, _)| n == name),

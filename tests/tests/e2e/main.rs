@@ -11,6 +11,7 @@
 //! | [`bounds`] | request size limits, deadlines inside the broker's, the pool, a 20,000-device job's memory |
 //! | [`broker_faults`] | RabbitMQ faults on nodes of the test's own: failover, alarm, frozen node or worker |
 //! | [`broker_acl`] | an account per role; RabbitMQ refuses what a role may not do |
+//! | [`cancel`] | a job cancelled mid-way: what has not started is skipped, never contacted |
 //! | [`cli`] | the `netraven` binary as operators use it |
 //! | [`consumer_cancel`] | roles survive a broker-side consumer cancel |
 //! | [`db_faults`] | Postgres blackholed, failed over, read-only, lost mid-resolution |
@@ -57,6 +58,7 @@ mod aggregator;
 mod bounds;
 mod broker_acl;
 mod broker_faults;
+mod cancel;
 mod cli;
 mod consumer_cancel;
 mod db_faults;

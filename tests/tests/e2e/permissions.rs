@@ -79,6 +79,7 @@ async fn dangerous_requests_need_the_operators_permission() -> anyhow::Result<()
             job_types: vec![JobType::ConfigBackup, JobType::Command],
             command_patterns: vec!["show .*".into(), "hostname".into()],
             weakest_host_key_policy: HostKeyPolicy::Off,
+            cancel_any_job: false,
         },
     );
     let fleet = FleetBuilder::scenario("all-good", 1, 5)?

@@ -3,6 +3,10 @@
 //! paused past its broker connection (SIGSTOP, a long freeze) cannot record a device that
 //! another worker has taken over since.
 //!
+//! The claim also reads whether the device's job was cancelled (migration V16): a device
+//! claimed after its job's cancel is recorded `CANCELLED` without being contacted, however
+//! its task was queued.
+//!
 //! Claims are taken in group commit, as pins are: the devices one worker starts within
 //! [`CLAIM_WINDOW`] share one statement. A claim needs no flush of its own to disk: a
 //! claim lost in a Postgres crash only lets a second copy of the task contact the device
@@ -29,6 +33,9 @@ const CLAIM_WINDOW: std::time::Duration = std::time::Duration::from_millis(5);
 pub enum Claim {
     /// This delivery holds the device: work on it, and record it with this token.
     Mine(Uuid),
+    /// This delivery holds the device, but its job was cancelled (by this broker user):
+    /// record it `CANCELLED` with this token, contact nothing.
+    Cancelled(Uuid, String),
     /// The device is recorded already: report this result again, contact nothing.
     Done(Box<TaskResult>),
     /// Another copy of the task holds the device, and this one is a first delivery: the
@@ -162,10 +169,12 @@ async fn claims_once(
                     OR (EXCLUDED.try = c.try AND EXCLUDED.redelivered AND c.result IS NULL)
                  RETURNING c.token
              )
-             SELECT r.token, t.token IS NOT NULL, c.result, COALESCE(c.try > r.try, false)
+             SELECT r.token, t.token IS NOT NULL, c.result, COALESCE(c.try > r.try, false),
+                    j.cancelled_by
              FROM req r
              LEFT JOIN taken t ON t.token = r.token
-             LEFT JOIN device_claims c ON c.job_id = r.job_id AND c.device_id = r.device_id",
+             LEFT JOIN device_claims c ON c.job_id = r.job_id AND c.device_id = r.device_id
+             LEFT JOIN jobs j ON j.id = r.job_id",
         )
         .await?;
     let found = client
@@ -183,7 +192,12 @@ async fn claims_once(
             if !mine && row.get::<_, bool>(3) {
                 return Ok((token, Claim::Superseded));
             }
-            Ok((token, answer(token, mine, result.as_deref())?))
+            let cancelled_by: Option<String> = row.get(4);
+            let answer = match (answer(token, mine, result.as_deref())?, cancelled_by) {
+                (Claim::Mine(token), Some(by)) => Claim::Cancelled(token, by),
+                (answer, _) => answer,
+            };
+            Ok((token, answer))
         })
         .collect()
 }
