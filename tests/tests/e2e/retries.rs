@@ -315,3 +315,77 @@ async fn each_try_counts_once_and_a_retry_that_never_reports_keeps_its_last_try(
     fleet.shutdown().await;
     Ok(())
 }
+
+/// A cancel does not wait out a retry's backoff: the retries a cancelled job has waiting
+/// end their devices with their last try at the next poll, and the job ends `CANCELLED`
+/// long before the backoff would have passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_ends_waiting_retries_with_their_last_try() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let ok = "tacacs-secret";
+    let fleet = FleetBuilder::new(2302)
+        .credential(credential("tacacs", "netops", ok).tags(&["retries"]))
+        .device(device("healthy", None, ok))
+        .device(device("flapping", Some(Fault::Flapping { drops: 5 }), ok))
+        .start()
+        .await?;
+    env.import(&fleet).await?;
+    let client = env.pool.get().await?;
+    let _roles = env.start(1);
+
+    let mut r = request("config_backup", &["retries"], &[]);
+    r.limits.max_retries = Some(MAX_RETRIES);
+    // Far longer than the test waits: only the cancel can end the job in time.
+    r.limits.retry_backoff_ms = Some(600_000);
+    r.limits.job_deadline_ms = Some(3_600_000);
+    env.publish(&r).await?;
+    let id = env.job_id(&r.request_id, JOB_TIMEOUT).await?;
+    let until = std::time::Instant::now() + JOB_TIMEOUT;
+    while client
+        .query_one(
+            "SELECT count(*) FROM task_retries WHERE job_id = $1",
+            &[&id],
+        )
+        .await?
+        .get::<_, i64>(0)
+        == 0
+    {
+        anyhow::ensure!(std::time::Instant::now() < until, "no retry was scheduled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let out = env
+        .command()?
+        .args(["job", "cancel", &id.to_string()])
+        .output()?;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let job = env.wait_final(id, JOB_TIMEOUT).await?;
+    assert_eq!(job.counts.status, JobStatus::Cancelled);
+    let results = jobs::results(&client, id).await?;
+    let flapping = results
+        .iter()
+        .find(|r| r.device_name == "flapping")
+        .ok_or_else(|| anyhow::anyhow!("no result for the flapping device"))?;
+    assert_eq!(
+        flapping.outcome,
+        Outcome::Unreachable,
+        "{}",
+        flapping.reason
+    );
+    assert_eq!(flapping.tries, 1);
+    assert!(
+        flapping.reason.contains("cancelled"),
+        "the reason says why the retry never ran: {}",
+        flapping.reason
+    );
+    assert_eq!(
+        fleet.report("flapping").map(|d| d.connections),
+        Some(1),
+        "the device was not contacted again"
+    );
+    Ok(())
+}
