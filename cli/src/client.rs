@@ -12,6 +12,69 @@ use netraven_shared::messages::{
 };
 use std::time::Duration;
 
+/// A connection with a private queue to receive answers on, consumed, and a confirming
+/// publisher: what both a request and a cancel need.
+struct Inbox {
+    connection: lapin::Connection,
+    channel: lapin::Channel,
+    names: Names,
+    queue: String,
+    consumer: lapin::Consumer,
+    publisher: Publisher,
+}
+
+impl Inbox {
+    async fn open(settings: &AmqpSettings) -> Result<Inbox> {
+        let connection = broker::connect(settings, "cli").await.with_context(|| {
+            format!(
+                "cannot reach RabbitMQ at {} (is it running? `netraven services ensure` starts it)",
+                netraven_shared::config::mask_url(&settings.url)
+            )
+        })?;
+        let names = Names::new(&settings.namespace);
+        let channel = connection.create_channel().await?;
+        if settings.declare_topology {
+            broker::declare_topology(&channel, &names, settings).await?;
+        }
+        let queue = channel
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?
+            .name()
+            .as_str()
+            .to_string();
+        let consumer = channel
+            .basic_consume(
+                queue.clone().into(),
+                "".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        let publisher = Publisher::new(&connection, 1)
+            .await?
+            .with_confirm_timeout(Duration::from_millis(settings.confirm_timeout_ms));
+        Ok(Inbox {
+            connection,
+            channel,
+            names,
+            queue,
+            consumer,
+            publisher,
+        })
+    }
+}
+
 /// What came back for a submitted request.
 #[derive(Debug)]
 pub struct Submitted {
@@ -28,30 +91,15 @@ pub async fn submit(
     wait: bool,
     timeout: Duration,
 ) -> Result<Submitted> {
-    let connection = broker::connect(settings, "cli").await.with_context(|| {
-        format!(
-            "cannot reach RabbitMQ at {} (is it running? `netraven services ensure` starts it)",
-            netraven_shared::config::mask_url(&settings.url)
-        )
-    })?;
-    let names = Names::new(&settings.namespace);
-    let channel = connection.create_channel().await?;
-    if settings.declare_topology {
-        broker::declare_topology(&channel, &names, settings).await?;
-    }
-    // One private queue receives both the reply and the job events.
-    let inbox = channel
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
-    let inbox = inbox.name().as_str().to_string();
+    let Inbox {
+        connection,
+        channel,
+        names,
+        queue: inbox,
+        mut consumer,
+        publisher,
+    } = Inbox::open(settings).await?;
+    // The private queue receives both the reply and the job events.
     channel
         .queue_bind(
             inbox.clone().into(),
@@ -61,21 +109,7 @@ pub async fn submit(
             FieldTable::default(),
         )
         .await?;
-    let mut consumer = channel
-        .basic_consume(
-            inbox.clone().into(),
-            "".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
 
-    let publisher = Publisher::new(&connection, 1).await?.with_confirm_timeout(
-        std::time::Duration::from_millis(settings.confirm_timeout_ms),
-    );
     // The broker checks user_id against the connection's user: the dispatcher takes it as
     // the submitter's identity.
     let props = broker::json_properties()
@@ -149,43 +183,14 @@ pub async fn cancel(
     cancel: &JobCancel,
     timeout: Duration,
 ) -> Result<CancelReply> {
-    let connection = broker::connect(settings, "cli").await.with_context(|| {
-        format!(
-            "cannot reach RabbitMQ at {} (is it running? `netraven services ensure` starts it)",
-            netraven_shared::config::mask_url(&settings.url)
-        )
-    })?;
-    let names = Names::new(&settings.namespace);
-    let channel = connection.create_channel().await?;
-    if settings.declare_topology {
-        broker::declare_topology(&channel, &names, settings).await?;
-    }
-    let inbox = channel
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
-    let inbox = inbox.name().as_str().to_string();
-    let mut consumer = channel
-        .basic_consume(
-            inbox.clone().into(),
-            "".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
-    let publisher = Publisher::new(&connection, 1).await?.with_confirm_timeout(
-        std::time::Duration::from_millis(settings.confirm_timeout_ms),
-    );
+    let Inbox {
+        connection,
+        names,
+        queue: inbox,
+        mut consumer,
+        publisher,
+        ..
+    } = Inbox::open(settings).await?;
     // The canceller is the broker user (user_id, checked by RabbitMQ), never a body field.
     let correlation = uuid::Uuid::new_v4().to_string();
     let props = broker::json_properties()
