@@ -226,6 +226,7 @@ impl Backup<'_> {
             commands: Vec::new(),
             limits: Default::default(),
             submitted_by: None,
+            priority: None,
         };
         let submitted = client::submit(
             &self.settings.amqp,

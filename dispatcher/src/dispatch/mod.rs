@@ -3,11 +3,12 @@
 //! A request arrives at `role`'s consumer, is decoded and given its job row in
 //! `intake`, checked into a typed plan in [`plan`] and against the submitter's
 //! [`permissions`], and launched in `launch`: [`resolve`] streams its devices with their
-//! credentials and [`publish`] sends their signed tasks. `new_job` ties those steps
-//! together and gives a job that fails on the way its final status; `reply` tells the
+//! credentials and [`publish`] sends their signed tasks. [`lane`] picks the task queue
+//! the job's tasks go to. `new_job` ties those steps together and gives a job that fails on the way its final status; `reply` tells the
 //! client.
 
 mod intake;
+pub mod lane;
 mod launch;
 mod new_job;
 pub mod permissions;

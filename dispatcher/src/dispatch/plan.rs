@@ -241,6 +241,7 @@ mod tests {
             commands: commands.iter().map(|c| c.to_string()).collect(),
             limits: Limits::default(),
             submitted_by: None,
+            priority: None,
         }
     }
 
