@@ -28,6 +28,7 @@
 //! | [`inventory`] | `inventory import` checks the whole file first; platform aliases |
 //! | [`jumps`] | devices behind SSH jump hosts: shared connections, the cap, chains, per-hop failures |
 //! | [`keys`] | key credentials: every key format, key-only, password-only and mixed devices, OpenSSH's sshd |
+//! | [`lanes`] | small and high-priority jobs overtake a large one in the interactive lane |
 //! | [`operations`] | metrics, a real Prometheus scrape, alert rules, the deploy files' commands |
 //! | [`permissions`] | dangerous requests need permission |
 //! | [`pins`] | host-key pins in group commit |
@@ -73,6 +74,7 @@ mod hostile;
 mod inventory;
 mod jumps;
 mod keys;
+mod lanes;
 mod operations;
 mod permissions;
 mod pins;
