@@ -1,14 +1,15 @@
 //! Task lanes: a small job, or one marked `priority: high`, takes the interactive lane and
 //! finishes while a large job holds every bulk slot of the only worker; a high job over
 //! its cap runs in the bulk lane and says so; a forged task on either lane is
-//! dead-lettered from that lane's queue.
+//! dead-lettered from that lane's queue, and a genuine one the broker gives up on in the
+//! interactive lane marks its device `DEAD_LETTERED`.
 
 use lapin::options::BasicGetOptions;
 use netraven_dispatcher::job_rows;
 use netraven_shared::broker::{self, Outgoing, Publisher, INTERACTIVE_TASK_KEY, TASK_KEY};
-use netraven_shared::domain::{JobStatus, Lane, Priority};
+use netraven_shared::domain::{JobStatus, Lane, Outcome, Priority};
 use netraven_simulator::{scenario, Fault};
-use netraven_tests::{request, FleetBuilder, Roles, TestEnv};
+use netraven_tests::{request, CrashingWorker, FleetBuilder, Roles, TestEnv};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -178,6 +179,30 @@ async fn small_and_high_jobs_overtake_a_large_one_in_their_own_lane() -> anyhow:
     assert_eq!(shown(big_job), Some(Lane::Bulk));
 
     let _ = conn.close(200, "ok".into()).await;
+    roles.stop().await?;
+    fleet.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interactive_task_the_broker_gives_up_on_marks_its_device_dead_lettered(
+) -> anyhow::Result<()> {
+    let mut env = TestEnv::new().await?;
+    env.settings.amqp.delivery_limit = 2;
+    let fleet = FleetBuilder::scenario("all-good", 2, 172)?.start().await?;
+    env.import(&fleet).await?;
+    let roles = Roles::start_without_workers(&env.settings);
+    let mut high = request("config_backup", &["fleet"], &[]);
+    high.priority = Some(Priority::High);
+    let queue = env.names.interactive_tasks_queue();
+    let job = CrashingWorker::run_job_on(&env, &queue, &high, TIMEOUT).await?;
+    assert_eq!(job.lane, Some(Lane::Interactive));
+    assert_eq!(job.counts.completed_devices, 2, "{:?}", job.counts);
+    let results = job_rows::results(&env.pool.get().await?, job.id).await?;
+    assert_eq!(results.len(), 2);
+    for r in &results {
+        assert_eq!(r.outcome, Outcome::DeadLettered, "{}", r.device_name);
+    }
     roles.stop().await?;
     fleet.shutdown().await;
     Ok(())
