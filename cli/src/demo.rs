@@ -231,6 +231,7 @@ impl Backup<'_> {
                 ..Limits::default()
             },
             submitted_by: None,
+            priority: None,
         };
         let submitted = client::submit(
             &self.settings.amqp,

@@ -1,4 +1,5 @@
-//! The vocabulary of the system: job types, per-device outcomes, job statuses, host-key policies.
+//! The vocabulary of the system: job types, per-device outcomes, job statuses, host-key
+//! policies, priorities and task lanes.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -106,6 +107,27 @@ wire_enum! {
         Command => "command",
         /// Check TCP reachability, without credentials.
         Reachability => "reachability",
+    }
+}
+
+wire_enum! {
+    /// How urgent a job is, as its request says (`priority`, default `normal`).
+    Priority {
+        /// The job's lane follows its size (`dispatcher.interactive_max_devices`).
+        Normal => "normal",
+        /// The job goes to the interactive lane (up to `dispatcher.max_high_priority_devices`).
+        High => "high",
+    }
+}
+
+wire_enum! {
+    /// The task queue a job's tasks go to: each has its own worker slots, so a small job
+    /// starts while a large one runs.
+    Lane {
+        /// `<ns>.tasks.device`: every job larger than the interactive cap.
+        Bulk => "bulk",
+        /// `<ns>.tasks.interactive`: small jobs and jobs marked `priority: high`.
+        Interactive => "interactive",
     }
 }
 

@@ -97,6 +97,9 @@ impl TestEnv {
         settings.worker.handshake_timeout_ms = 3_000;
         settings.worker.auth_timeout_ms = 3_000;
         settings.worker.command_idle_timeout_ms = 3_000;
+        // Every job in the bulk lane unless a test asks for priority: most tests watch or
+        // forge tasks on `<ns>.tasks.device`; tests/e2e/lanes.rs sets its own cap.
+        settings.dispatcher.interactive_max_devices = 0;
         // The tests' broker user may submit everything they submit: command jobs (any
         // one-line command) and host-key policy off.
         settings.dispatcher.submitters.insert(
@@ -317,6 +320,10 @@ impl TestEnv {
             (
                 "NETRAVEN__DISPATCHER__RETRY_POLL_MS",
                 s.dispatcher.retry_poll_ms.to_string(),
+            ),
+            (
+                "NETRAVEN__DISPATCHER__INTERACTIVE_MAX_DEVICES",
+                s.dispatcher.interactive_max_devices.to_string(),
             ),
             ("NETRAVEN__WORKER__FLUSH_INTERVAL_MS", "20".to_string()),
         ]

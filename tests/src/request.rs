@@ -17,5 +17,6 @@ pub fn request(job_type: &str, tags: &[&str], devices: &[&str]) -> JobRequest {
         commands: Vec::new(),
         limits: Default::default(),
         submitted_by: None,
+        priority: None,
     }
 }

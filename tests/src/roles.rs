@@ -96,6 +96,11 @@ pub struct CrashingWorker {
 
 impl CrashingWorker {
     pub async fn start(env: &TestEnv) -> Result<CrashingWorker> {
+        CrashingWorker::start_on(env, &env.names.tasks_queue()).await
+    }
+
+    /// One that takes the tasks of `queue` (a lane's task queue).
+    pub async fn start_on(env: &TestEnv, queue: &str) -> Result<CrashingWorker> {
         use futures::StreamExt;
         let connection = broker::connect(&env.settings.amqp, "test-crashing-worker").await?;
         let channel = connection.create_channel().await?;
@@ -104,7 +109,7 @@ impl CrashingWorker {
             .await?;
         let mut tasks = channel
             .basic_consume(
-                env.names.tasks_queue().into(),
+                queue.into(),
                 "crashing".into(),
                 lapin::options::BasicConsumeOptions::default(),
                 lapin::types::FieldTable::default(),
@@ -125,19 +130,30 @@ impl CrashingWorker {
         })
     }
 
-    /// Publishes `request` with a crashing worker as the only one taking tasks, and waits
-    /// for the job's final status (every task dead-lettered at the delivery limit).
+    /// Publishes `request` with a crashing worker as the only one taking tasks (of
+    /// `queue`), and waits for the job's final status (every task dead-lettered at the
+    /// delivery limit).
+    pub async fn run_job_on(
+        env: &TestEnv,
+        queue: &str,
+        request: &JobRequest,
+        timeout: Duration,
+    ) -> Result<JobView> {
+        env.publish(request).await?;
+        let crashing = CrashingWorker::start_on(env, queue).await?;
+        let id = env.job_id(&request.request_id, timeout).await?;
+        let job = env.wait_final(id, timeout).await?;
+        crashing.stop().await;
+        Ok(job)
+    }
+
+    /// [`CrashingWorker::run_job_on`] the bulk lane's queue.
     pub async fn run_job(
         env: &TestEnv,
         request: &JobRequest,
         timeout: Duration,
     ) -> Result<JobView> {
-        env.publish(request).await?;
-        let crashing = CrashingWorker::start(env).await?;
-        let id = env.job_id(&request.request_id, timeout).await?;
-        let job = env.wait_final(id, timeout).await?;
-        crashing.stop().await;
-        Ok(job)
+        CrashingWorker::run_job_on(env, &env.names.tasks_queue(), request, timeout).await
     }
 
     pub async fn stop(self) {

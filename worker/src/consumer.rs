@@ -1,6 +1,8 @@
-//! The worker role: consumes device tasks with a bounded prefetch, works on up to
-//! `max_in_flight` devices at once, and on shutdown stops taking tasks, lets in-flight
-//! devices finish within the grace period, returns the rest to the queue and flushes.
+//! The worker role: consumes device tasks from both lanes, each with its own bounded
+//! prefetch — up to `max_in_flight` bulk devices and `interactive_in_flight` interactive
+//! ones at once, so a small job starts while every bulk slot waits on a slow device — and
+//! on shutdown stops taking tasks, lets in-flight devices finish within the grace period,
+//! returns the rest to their queue and flushes.
 
 use crate::budget::DeviceBudget;
 use crate::context::WorkerContext;
@@ -14,7 +16,7 @@ use lapin::message::Delivery;
 use netraven_shared::broker::link::Subscription;
 use netraven_shared::broker::{self, Names, Publisher, Settle};
 use netraven_shared::config::Settings;
-use netraven_shared::domain::Outcome;
+use netraven_shared::domain::{Lane, Outcome};
 use netraven_shared::messages::{self, DeviceTask, TaskResult};
 use netraven_shared::role;
 use netraven_shared::signing::{
@@ -41,7 +43,9 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         .signer(Purpose::TaskResults, ns)?;
     let tasks_verifier =
         TrustedKeys::from_settings(&settings.signing)?.verifier(Purpose::DeviceTask, ns)?;
-    Rejection::export_zero(&netraven_shared::broker::Names::new(ns).tasks_queue());
+    for queue in netraven_shared::broker::Names::new(ns).task_queues() {
+        Rejection::export_zero(&queue);
+    }
     let profiles = platform::Profiles::load(settings.worker.profiles_dir.as_deref())?;
     let Some(role::Connected {
         pool,
@@ -60,9 +64,20 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         return Ok(());
     };
     let w = &settings.worker;
-    let Some(mut tasks) =
+    let Some(mut bulk) =
         Subscription::new(link.clone(), &names, &names.tasks_queue(), w.max_in_flight).await
     else {
+        return Ok(());
+    };
+    let Some(mut interactive) = Subscription::new(
+        link.clone(),
+        &names,
+        &names.interactive_tasks_queue(),
+        w.interactive_in_flight,
+    )
+    .await
+    else {
+        bulk.close("worker stopping").await;
         return Ok(());
     };
     readiness.set_broker(true);
@@ -95,7 +110,8 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         name: broker::hostname(),
     });
     let key_reports = crate::key_reports::start(ctx.clone());
-    let (tx, rx) = mpsc::channel::<Finished>(usize::from(w.max_in_flight) * 2);
+    let slots = usize::from(w.max_in_flight) + usize::from(w.interactive_in_flight);
+    let (tx, rx) = mpsc::channel::<Finished>(slots * 2);
     let working = results::Working::default();
     let flushing = tokio::spawn(results::run(
         rx,
@@ -107,32 +123,41 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         Duration::from_millis(w.flush_interval_ms),
     ));
     let dead_letters = Arc::new(Publisher::on(link.clone(), 16).await?);
-    tracing::info!(queue = %names.tasks_queue(), max_in_flight = w.max_in_flight, worker = %ctx.name, "worker consuming device tasks");
+    tracing::info!(queue = %names.tasks_queue(), max_in_flight = w.max_in_flight,
+        interactive_queue = %names.interactive_tasks_queue(),
+        interactive_in_flight = w.interactive_in_flight, worker = %ctx.name,
+        "worker consuming device tasks");
 
     let hard_stop = CancellationToken::new();
     let tracker = TaskTracker::new();
     loop {
-        tokio::select! {
+        // Each lane's prefetch is its slots: neither can take the other's.
+        let (lane, next) = tokio::select! {
             _ = shutdown.cancelled() => break,
-            next = tasks.next() => match next {
-                Some(delivery) => {
-                    let (ctx, tx, stop, names, dl) = (ctx.clone(), tx.clone(), hard_stop.clone(), names.clone(), dead_letters.clone());
-                    let on = working.start();
-                    // In hand until its device is done or the task is refused or returned:
-                    // none done for `health.worker_stall_after_ms` makes the worker stalled.
-                    let held = readiness.progress().hold();
-                    tracker.spawn(async move {
-                        handle(&ctx, delivery, on, tx, stop, &names, &dl).await;
-                        drop(held);
-                    });
-                }
-                None => break,
-            }
-        }
+            next = bulk.next() => (Lane::Bulk, next),
+            next = interactive.next() => (Lane::Interactive, next),
+        };
+        let Some(delivery) = next else { break };
+        let (ctx, tx, stop, names, dl) = (
+            ctx.clone(),
+            tx.clone(),
+            hard_stop.clone(),
+            names.clone(),
+            dead_letters.clone(),
+        );
+        let on = working.start();
+        // In hand until its device is done or the task is refused or returned: none done
+        // for `health.worker_stall_after_ms` makes the worker stalled.
+        let held = readiness.progress().hold();
+        tracker.spawn(async move {
+            handle(&ctx, lane, delivery, on, tx, stop, &names, &dl).await;
+            drop(held);
+        });
     }
 
-    // Stop taking tasks; prefetched tasks never started go back when the channel closes.
-    tasks.cancel().await;
+    // Stop taking tasks on both lanes; prefetched tasks never started go back when the
+    // channels close.
+    tokio::join!(bulk.cancel(), interactive.cancel());
     tracker.close();
     let grace = Duration::from_millis(w.shutdown_grace_ms);
     tracing::info!(
@@ -152,15 +177,20 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     if let Err(e) = flushing.await {
         tracing::error!(error = %e, "recording results ended abnormally");
     }
-    tasks.close("worker stopping").await;
+    tokio::join!(
+        bulk.close("worker stopping"),
+        interactive.close("worker stopping")
+    );
     link.close("worker stopping").await;
     key_reports.stop().await;
     tracing::info!("worker stopped");
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn handle(
     ctx: &WorkerContext,
+    lane: Lane,
     delivery: Delivery,
     working_on: results::WorkingOn,
     flush: mpsc::Sender<Finished>,
@@ -172,14 +202,14 @@ async fn handle(
     if let Err(rejected) = broker::verify(&ctx.tasks, &delivery.data, &delivery.properties) {
         metrics::get()
             .messages_rejected_total
-            .with_label_values(&[&names.tasks_queue(), rejected.label()])
+            .with_label_values(&[&names.lane_queue(lane), rejected.label()])
             .inc();
         let reason = format!("{REFUSED_TASK}: {rejected}");
-        return dead_letter(names, dead_letters, &delivery, &reason).await;
+        return dead_letter(names, lane, dead_letters, &delivery, &reason).await;
     }
     let task = match DeviceTask::decode(&delivery.data) {
         Ok(t) => t,
-        Err(reason) => return dead_letter(names, dead_letters, &delivery, &reason).await,
+        Err(reason) => return dead_letter(names, lane, dead_letters, &delivery, &reason).await,
     };
     if let Some(published) = delivery.properties.timestamp() {
         let waited = Utc::now()
@@ -188,10 +218,11 @@ async fn handle(
             .max(0);
         metrics::get()
             .task_queue_wait_seconds
+            .with_label_values(&[lane.as_str()])
             .observe(waited as f64);
     }
     let budget = DeviceBudget::of(&task, &ctx.timeouts, Utc::now());
-    let span = tracing::info_span!("device", job.id = %task.job_id, device.id = task.device.id, device.name = %task.device.name);
+    let span = tracing::info_span!("device", task.lane = %lane, job.id = %task.job_id, device.id = task.device.id, device.name = %task.device.name);
     async {
         let Some((token, cancelled_by)) = claim(ctx, &task, &budget, &delivery, &flush).await
         else {
@@ -234,7 +265,9 @@ async fn handle(
                 }
             }
         };
-        m.tasks_total.with_label_values(&[report.outcome.as_str()]).inc();
+        m.tasks_total
+            .with_label_values(&[lane.as_str(), report.outcome.as_str()])
+            .inc();
         m.device_duration_seconds
             .with_label_values(&[report.outcome.as_str()])
             .observe(report.duration.as_secs_f64());
@@ -361,8 +394,14 @@ async fn claim(
 
 /// Sends a task this worker will not act on to the dead-letter exchange with `reason`, and
 /// acks it; if the dead letter is not confirmed, the task goes back to the queue instead.
-async fn dead_letter(names: &Names, dead_letters: &Publisher, delivery: &Delivery, reason: &str) {
-    let queue = names.tasks_queue();
+async fn dead_letter(
+    names: &Names,
+    lane: Lane,
+    dead_letters: &Publisher,
+    delivery: &Delivery,
+    reason: &str,
+) {
+    let queue = names.lane_queue(lane);
     tracing::warn!(%reason, "device task dead-lettered");
     let dead = broker::dead_letter(names, &queue, &delivery.data, &delivery.properties, reason);
     let settled = match dead_letters.publish(dead).await {

@@ -86,7 +86,7 @@ fn regex_escape(s: &str) -> String {
 /// | role | configure | write (publish; bind, on the queue) | read (consume, get; bind, on the exchange) |
 /// |---|---|---|---|
 /// | dispatcher | — | `<ns>.tasks`, `<ns>.events`, `<ns>.dead`, `amq.default` (replies), `<ns>.jobs` (schedules' requests) | `<ns>.jobs.submit` |
-/// | worker | — | `<ns>.results`, `<ns>.dead` | `<ns>.tasks.device` |
+/// | worker | — | `<ns>.results`, `<ns>.dead` | `<ns>.tasks.device`, `<ns>.tasks.interactive` |
 /// | aggregator | — | `<ns>.events`, `<ns>.dead` | `<ns>.results`, `<ns>.dead.tasks` |
 /// | submitter | `amq.gen-*` (its reply queue) | `<ns>.jobs`, `amq.gen-*` (the binding) | `<ns>.events`, `amq.gen-*` |
 /// | operator | — | `<ns>.jobs`, `<ns>.tasks`, `<ns>.results` (replay), `amq.default` (rotation) | `<ns>.dead` |
@@ -110,7 +110,7 @@ pub fn permissions(role: Role, names: &Names) -> Permissions {
         Role::Worker => Permissions {
             configure: none,
             write: only(&[n(names.results_exchange()), n(names.dead_exchange())]),
-            read: only(&[n(names.tasks_queue())]),
+            read: only(&[n(names.tasks_queue()), n(names.interactive_tasks_queue())]),
         },
         Role::Aggregator => Permissions {
             configure: none,

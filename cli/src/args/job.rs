@@ -3,7 +3,7 @@
 use super::OutputArgs;
 use crate::exit::HELP as EXIT_CODES;
 use clap::{Args, Subcommand};
-use netraven_shared::domain::{JobStatus, Outcome};
+use netraven_shared::domain::{JobStatus, Outcome, Priority};
 
 #[derive(Subcommand)]
 pub enum JobCommand {
@@ -117,6 +117,10 @@ fn parse_status(s: &str) -> Result<JobStatus, String> {
     s.to_ascii_uppercase().parse()
 }
 
+fn parse_priority(s: &str) -> Result<Priority, String> {
+    s.to_ascii_lowercase().parse()
+}
+
 fn parse_outcome(s: &str) -> Result<Outcome, String> {
     s.to_ascii_uppercase().parse()
 }
@@ -138,6 +142,10 @@ pub struct SubmitArgs {
     /// Idempotency key (default: a new UUID): the same id twice yields the same job.
     #[arg(long)]
     pub request_id: Option<String>,
+    /// `high`: the interactive lane, whose worker slots large jobs cannot take (up to the
+    /// dispatcher's max_high_priority_devices). Default: the lane follows the job's size.
+    #[arg(long, value_parser = parse_priority)]
+    pub priority: Option<Priority>,
     /// Wait for the final status; exit non-zero unless COMPLETED_SUCCESS (see below).
     #[arg(long)]
     pub wait: bool,

@@ -58,7 +58,8 @@ pub enum DeadCommand {
     },
     /// Send dead letters back to the exchange and key they came from, with confirms.
     Replay {
-        /// Only these: tasks, requests, results, or a queue name.
+        /// Only these: tasks (bulk lane), interactive (interactive lane), requests,
+        /// results, or a queue name.
         #[arg(long)]
         source: Option<String>,
         #[arg(long, default_value_t = 1000)]

@@ -147,6 +147,7 @@ async fn run_on(scratch: &Scratch, devices: usize) -> Result<Measured> {
         commands: Vec::new(),
         limits: Limits::default(),
         submitted_by: None,
+        priority: None,
     };
     // The reply comes once every task is confirmed.
     let reply = crate::client::submit(amqp, &request, false, Duration::from_secs(3_600)).await?;

@@ -157,6 +157,7 @@ impl Stage {
             commands: Vec::new(),
             limits,
             submitted_by: None,
+            priority: None,
         };
         let reply = client::submit(
             &self.scratch.settings.amqp,

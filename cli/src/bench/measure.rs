@@ -1,11 +1,11 @@
 //! `netraven bench`'s steps, in order: the jobs (with their baselines), credential
 //! resolution, the pipes (ingest, publishing, signatures), key and password logins, hostile
-//! fleets, worker memory.
+//! fleets, worker memory; when named, the lanes and the big job.
 
 use super::figures::{Figure, Tally};
 use super::plan::{BenchArgs, Plan};
 use super::{
-    big_job, fleet, hostile, ingest, job, job_sizes, logins, publish, resolution, scratch,
+    big_job, fleet, hostile, ingest, job, job_sizes, lanes, logins, publish, resolution, scratch,
     signatures,
 };
 use anyhow::Result;
@@ -58,6 +58,9 @@ pub(super) async fn measure(
     }
     if wants("memory") {
         worker_memory(settings, &plan, tally).await?;
+    }
+    if wants("lanes") {
+        tally.extend(lanes::measure(settings, args, plan.baseline_at).await?)?;
     }
     if wants("big-job") {
         tally.extend(big_job::measure(settings, &plan.big_jobs).await?)?;

@@ -10,6 +10,7 @@ pub mod hostile;
 pub mod ingest;
 pub mod job;
 mod job_sizes;
+mod lanes;
 pub mod logins;
 mod measure;
 mod plan;

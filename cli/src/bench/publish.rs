@@ -8,7 +8,7 @@ use netraven_dispatcher::dispatch::plan::TaskPlan;
 use netraven_dispatcher::dispatch::publish::publish_tasks;
 use netraven_dispatcher::dispatch::resolve::ResolvedDevice;
 use netraven_shared::broker::{self, Publisher};
-use netraven_shared::domain::{HostKeyPolicy, JobType};
+use netraven_shared::domain::{HostKeyPolicy, JobType, Lane};
 use netraven_shared::messages::{TaskCredential, TaskDevice};
 use netraven_shared::signing::{Issuer, Purpose, SigningKeys};
 use std::sync::Arc;
@@ -28,7 +28,7 @@ pub async fn measure(scratch: &Scratch, count: usize) -> Result<Figure> {
     let signer = SigningKeys::parse(&SigningKeys::generate_line(Issuer::Dispatcher)?)?
         .signer(Purpose::DeviceTask, &names.namespace)?;
     let started = Instant::now();
-    let confirmed = publish_tasks(&publisher, &names, &signer, &plan, &refs, 0).await?;
+    let confirmed = publish_tasks(&publisher, &names, &signer, &plan, Lane::Bulk, &refs, 0).await?;
     let took = started.elapsed();
     anyhow::ensure!(confirmed == count, "{confirmed} of {count} confirmed");
     let _ = ch

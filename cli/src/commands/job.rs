@@ -127,6 +127,7 @@ async fn submit(settings: &Settings, args: SubmitArgs) -> Result<Exit> {
         limits: Default::default(),
         // The submitter is the broker user (the request's user_id), not a body field.
         submitted_by: None,
+        priority: args.priority,
     };
     publish(settings, &request, args.wait, args.timeout_secs).await
 }

@@ -15,7 +15,8 @@ use serde::Serialize;
 /// One dead letter as `dead list` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeadLetter {
-    /// The queue it was dead-lettered from (`<ns>.tasks.device`, …), `null` if unknown.
+    /// The queue it was dead-lettered from (`<ns>.tasks.device`, `<ns>.tasks.interactive`,
+    /// …), `null` if unknown.
     pub source: Option<String>,
     /// Why: our reason (`not a valid job request: …`) or the broker's (`delivery_limit`).
     pub reason: String,
@@ -87,7 +88,7 @@ pub fn describe(names: &Names, d: &Delivery) -> DeadLetter {
 /// Ids and names only: never a body, never a (sealed) secret, never a command.
 pub(super) fn summary(names: &Names, source: Option<&str>, body: &[u8]) -> String {
     let from = source.unwrap_or_default();
-    if from == names.tasks_queue() {
+    if names.lane_of(from).is_some() {
         if let Ok(t) = DeviceTask::decode(body) {
             return format!("device task: job {} device {}", t.job_id, t.device.name);
         }

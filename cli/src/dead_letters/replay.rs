@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use lapin::message::Delivery;
 use lapin::types::AMQPValue;
 use netraven_shared::broker::{
-    Names, Outgoing, REASON_HEADER, RESULT_KEY, SOURCE_HEADER, SUBMIT_KEY, TASK_KEY,
+    task_key, Names, Outgoing, REASON_HEADER, RESULT_KEY, SOURCE_HEADER, SUBMIT_KEY,
 };
 use netraven_shared::config::AmqpSettings;
 use serde::Serialize;
@@ -25,8 +25,8 @@ pub struct Replayed {
 
 /// Where a dead letter from `source` is sent back to: exchange and routing key.
 pub fn destination(names: &Names, source: &str) -> Option<(String, &'static str)> {
-    if source == names.tasks_queue() {
-        Some((names.tasks_exchange(), TASK_KEY))
+    if let Some(lane) = names.lane_of(source) {
+        Some((names.tasks_exchange(), task_key(lane)))
     } else if source == names.submit_queue() {
         Some((names.jobs_exchange(), SUBMIT_KEY))
     } else if source == names.results_queue() {
@@ -36,11 +36,12 @@ pub fn destination(names: &Names, source: &str) -> Option<(String, &'static str)
     }
 }
 
-/// The queue a `--source` argument names: `tasks`, `requests` (or `jobs`), `results`, or
-/// a full queue name.
+/// The queue a `--source` argument names: `tasks` (the bulk lane), `interactive` (the
+/// interactive lane's tasks), `requests` (or `jobs`), `results`, or a full queue name.
 pub fn source_queue(names: &Names, arg: &str) -> String {
     match arg {
         "tasks" => names.tasks_queue(),
+        "interactive" => names.interactive_tasks_queue(),
         "requests" | "jobs" => names.submit_queue(),
         "results" => names.results_queue(),
         other => other.to_string(),

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use comfy_table::{Cell, Color};
 use netraven_dispatcher::job_rows::{self as jobs, DeviceResult, JobView};
-use netraven_shared::domain::{JobStatus, Outcome};
+use netraven_shared::domain::{JobStatus, Lane, Outcome};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -32,6 +32,8 @@ pub struct JobSummary {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub deadline_at: DateTime<Utc>,
+    /// The task lane (`bulk`, `interactive`); `null` when no task went out.
+    pub lane: Option<Lane>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcomes: Option<BTreeMap<Outcome, i64>>,
 }
@@ -52,6 +54,7 @@ impl JobSummary {
             started_at: v.started_at,
             finished_at: v.finished_at,
             deadline_at: v.deadline_at,
+            lane: v.lane,
             outcomes,
         }
     }
@@ -93,6 +96,9 @@ pub fn render_header(j: &JobSummary, style: Style) -> String {
     let _ = writeln!(out, "request    {}", shown(&j.request_id));
     let _ = writeln!(out, "type       {}", shown(&j.job_type));
     let _ = writeln!(out, "status     {}", style.status(j.status));
+    if let Some(lane) = j.lane {
+        let _ = writeln!(out, "lane       {lane}");
+    }
     if let Some(e) = &j.error {
         let _ = writeln!(out, "error      {}", shown(e));
     }
@@ -200,7 +206,7 @@ pub async fn list(
         .query(
             "SELECT id, request_id, job_type, status, error, total_devices, completed_devices,
                     succeeded_devices, no_credential_devices, created_at, started_at,
-                    finished_at, deadline_at
+                    finished_at, deadline_at, lane
              FROM jobs WHERE ($1::text IS NULL OR status = $1)
              ORDER BY created_at DESC, id DESC LIMIT $2",
             &[&status.map(JobStatus::as_str), &limit],
@@ -226,6 +232,7 @@ pub async fn list(
             started_at: r.get("started_at"),
             finished_at: r.get("finished_at"),
             deadline_at: r.get("deadline_at"),
+            lane: jobs::lane_of(r),
             outcomes: None,
         })
         .collect())
@@ -239,6 +246,7 @@ pub fn render_list(jobs: &[JobSummary], style: Style) -> String {
         "JOB",
         "TYPE",
         "STATUS",
+        "LANE",
         "REPORTED",
         "SUCCEEDED",
         "NO CREDS",
@@ -250,6 +258,7 @@ pub fn render_list(jobs: &[JobSummary], style: Style) -> String {
             Cell::new(j.id),
             text(&j.job_type),
             status_cell(j.status),
+            text(j.lane.map_or("-", Lane::as_str)),
             number(format!("{}/{}", j.completed_devices, j.total_devices)),
             number(j.succeeded_devices),
             number(j.no_credential_devices),

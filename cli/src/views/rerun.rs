@@ -83,6 +83,8 @@ pub async fn failed(client: &Client, job_id: Uuid, request_id: Option<String>) -
             },
             commands: original.commands,
             limits: original.limits,
+            // A rerun of a high-priority job is high too; a small one is interactive anyway.
+            priority: original.priority,
             // The submitter is the broker user who publishes the rerun.
             submitted_by: None,
         }),

@@ -16,9 +16,8 @@ pub fn result_of(names: &Names, tasks: &Verifier, delivery: &Delivery) -> Option
     let props = &delivery.properties;
     let source = broker::header(props, broker::SOURCE_HEADER)
         .or_else(|| broker::header(props, FIRST_DEATH_QUEUE_HEADER))?;
-    if source != names.tasks_queue() {
-        return None;
-    }
+    // From either lane's task queue.
+    names.lane_of(&source)?;
     // A task a worker refused for its signature (say, signed with a dispatcher key the
     // worker was not given yet) stays in the dead queue to be replayed, device untouched.
     let why = broker::header(props, broker::REASON_HEADER);

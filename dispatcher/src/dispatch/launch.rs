@@ -9,6 +9,7 @@
 //! of the same dispatcher holds while waiting itself.
 
 use super::role::Dispatcher;
+use crate::dispatch::lane::LaneChoice;
 use crate::dispatch::plan::JobPlan;
 use crate::dispatch::publish::{publish_tasks, CHUNK, FIRST_CHUNK};
 use crate::dispatch::resolve::{self, ResolvedDevice};
@@ -16,7 +17,7 @@ use crate::error::Result;
 use crate::events;
 use crate::job_rows::{self, Level};
 use deadpool_postgres::Client;
-use netraven_shared::domain::JobStatus;
+use netraven_shared::domain::{JobStatus, Lane};
 use netraven_shared::messages::{events as keys, JobRequest, TaskDevice};
 use netraven_shared::telemetry::metrics;
 use serde_json::json;
@@ -149,12 +150,13 @@ impl Dispatcher {
             tasks.device_deadline_ms,
         )
         .await?;
-        if job_rows::add_members(client, tasks.job_id, &request.targets)
-            .await?
-            .is_none()
-        {
+        let Some(members) = job_rows::add_members(client, tasks.job_id, &request.targets).await?
+        else {
             return Ok(None);
-        }
+        };
+        let lane = self
+            .choose_lane(client, tasks.job_id, request, members)
+            .await?;
         found.missing_names = job_rows::missing_targets(client, &request.targets).await?;
         let mut stream = resolve::Stream::credentials(client, plan.max_credentials).await?;
         let (mut after, mut size) = (i64::MIN, FIRST_CHUNK);
@@ -199,6 +201,7 @@ impl Dispatcher {
                     &self.names,
                     &self.signer,
                     tasks,
+                    lane,
                     &runnable,
                     found.published,
                 )
@@ -206,5 +209,44 @@ impl Dispatcher {
             }
         }
         Ok(Some(found))
+    }
+
+    /// The lane of a job of `members` devices ([`LaneChoice`]), recorded on its row; a
+    /// high-priority job sent to the bulk lane for its size gets a job log line saying so.
+    async fn choose_lane(
+        &self,
+        client: &Client,
+        job_id: uuid::Uuid,
+        request: &JobRequest,
+        members: i64,
+    ) -> Result<Lane> {
+        let devices = u64::try_from(members).unwrap_or_default();
+        let choice = LaneChoice::of(request.priority, devices, &self.settings);
+        job_rows::set_lane(client, job_id, choice.lane).await?;
+        if choice.demoted {
+            let cap = self.settings.max_high_priority_devices;
+            tracing::info!(
+                devices,
+                max_high_priority_devices = cap,
+                "high-priority job over the cap runs in the bulk lane"
+            );
+            job_rows::log(
+                client,
+                job_id,
+                None,
+                Level::Warn,
+                &format!(
+                    "priority high: {devices} devices is over dispatcher.max_high_priority_devices ({cap}); the job runs in the bulk lane"
+                ),
+                json!({ "devices": devices, "max_high_priority_devices": cap, "lane": choice.lane }),
+            )
+            .await?;
+        }
+        metrics::get()
+            .jobs_launched_total
+            .with_label_values(&[choice.lane.as_str()])
+            .inc();
+        tracing::debug!(lane = %choice.lane, devices, "task lane chosen");
+        Ok(choice.lane)
     }
 }

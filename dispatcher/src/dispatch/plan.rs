@@ -274,6 +274,7 @@ mod tests {
             commands: commands.iter().map(|c| c.to_string()).collect(),
             limits: Limits::default(),
             submitted_by: None,
+            priority: None,
         }
     }
 

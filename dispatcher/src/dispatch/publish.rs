@@ -4,7 +4,8 @@ use crate::dispatch::plan::TaskPlan;
 use crate::dispatch::resolve::ResolvedDevice;
 use crate::error::{DispatchError, Result};
 use chrono::Utc;
-use netraven_shared::broker::{self, Names, Outgoing, Publisher, TASK_KEY};
+use netraven_shared::broker::{self, task_key, Names, Outgoing, Publisher};
+use netraven_shared::domain::Lane;
 use netraven_shared::signing::Signer;
 use netraven_shared::telemetry::metrics;
 
@@ -18,8 +19,8 @@ pub const CHUNK: usize = 5_000;
 /// and encoded (5,000 tasks take tens of milliseconds to encode).
 pub const FIRST_CHUNK: usize = 128;
 
-/// Publishes a task for each device, signed by `signer` (a worker acts on nothing else),
-/// and returns how many the broker confirmed. Fails with [`DispatchError::Unconfirmed`]
+/// Publishes a task for each device to `lane`'s queue, signed by `signer` (a worker acts
+/// on nothing else), and returns how many the broker confirmed. Fails with [`DispatchError::Unconfirmed`]
 /// (or [`DispatchError::Publish`] when there is no channel at all), saying how many were
 /// and were not published, when a task cannot be published after retries; `already` is how many of the job's tasks were
 /// confirmed before these (a job is published chunk by chunk as it resolves), and the
@@ -29,10 +30,12 @@ pub async fn publish_tasks(
     names: &Names,
     signer: &Signer,
     plan: &TaskPlan,
+    lane: Lane,
     devices: &[&ResolvedDevice],
     already: usize,
 ) -> Result<usize> {
     let exchange = names.tasks_exchange();
+    let key = task_key(lane);
     let counter = &metrics::get().tasks_published_total;
     let mut confirmed = 0;
     let total = already + devices.len();
@@ -41,7 +44,7 @@ pub async fn publish_tasks(
         for attempt in 0..=PUBLISH_RETRIES {
             let batch = todo
                 .iter()
-                .map(|d| Outgoing::json(&exchange, TASK_KEY, &plan.task(d)).map(stamped))
+                .map(|d| Outgoing::json(&exchange, key, &plan.task(d)).map(stamped))
                 .collect::<Result<Vec<_>, _>>()?;
             let batch = broker::sign_all(batch, signer);
             let sent = std::time::Instant::now();

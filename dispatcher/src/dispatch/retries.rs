@@ -18,6 +18,7 @@ use crate::error::Result;
 use crate::events;
 use crate::job_rows;
 use chrono::{DateTime, Utc};
+use netraven_shared::domain::Lane;
 use netraven_shared::messages::{events as keys, JobRequest, Targets};
 use netraven_shared::telemetry::metrics;
 use std::collections::BTreeMap;
@@ -41,7 +42,7 @@ WITH due AS (
     RETURNING r.job_id, r.device_id, r.try
 )
 SELECT t.job_id, t.device_id, t.try, j.status IN ('PENDING', 'RUNNING') AS open, j.request,
-       j.deadline_at, j.cancel_requested_at IS NOT NULL AS cancelled
+       j.deadline_at, j.cancel_requested_at IS NOT NULL AS cancelled, j.lane
 FROM taken t JOIN jobs j ON j.id = t.job_id
 ORDER BY t.job_id, t.device_id";
 
@@ -50,6 +51,8 @@ struct Due {
     open: bool,
     /// Cancelled and not yet final: its retries end with their last try.
     cancelled: bool,
+    /// The lane its first tasks took: its retries take it too.
+    lane: Lane,
     request: serde_json::Value,
     deadline: DateTime<Utc>,
     /// Device id and the try its task is.
@@ -98,6 +101,10 @@ impl Dispatcher {
             let job = jobs.entry(r.get("job_id")).or_insert_with(|| Due {
                 open: r.get("open"),
                 cancelled: r.get("cancelled"),
+                lane: r
+                    .get::<_, Option<&str>>("lane")
+                    .and_then(|l| l.parse().ok())
+                    .unwrap_or(Lane::Bulk),
                 request: r.get("request"),
                 deadline: r.get("deadline_at"),
                 devices: Vec::new(),
@@ -216,6 +223,7 @@ impl Dispatcher {
             &self.names,
             &self.signer,
             &plan.tasks,
+            due.lane,
             &refs,
             0,
         )

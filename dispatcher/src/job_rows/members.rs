@@ -4,6 +4,7 @@
 
 use crate::error::Result;
 use deadpool_postgres::GenericClient;
+use netraven_shared::domain::Lane;
 use netraven_shared::messages::Targets;
 use uuid::Uuid;
 
@@ -79,4 +80,15 @@ pub async fn missing_targets<C: GenericClient>(db: &C, targets: &Targets) -> Res
         missing.extend(rows.iter().map(|r| format!("#{}", r.get::<_, i64>(0))));
     }
     Ok(missing)
+}
+
+/// Records the task lane the job's tasks go to (`bulk` or `interactive`), before any
+/// does; only while the job is pending.
+pub async fn set_lane<C: GenericClient>(db: &C, job_id: Uuid, lane: Lane) -> Result<()> {
+    db.execute(
+        "UPDATE jobs SET lane = $2 WHERE id = $1 AND status = 'PENDING'",
+        &[&job_id, &lane.as_str()],
+    )
+    .await?;
+    Ok(())
 }

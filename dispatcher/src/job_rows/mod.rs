@@ -14,8 +14,8 @@ pub use cancel::{
 };
 pub use counts::JobCounts;
 pub use log::{log, Level};
-pub use members::{add_members, missing_targets};
-pub use reads::{get, outcome_counts, results, DeviceResult, JobView};
+pub use members::{add_members, missing_targets, set_lane};
+pub use reads::{get, lane_of, outcome_counts, results, DeviceResult, JobView};
 pub use transitions::{
     create, finalize_if_complete, finish, mark_running, record_unresolved, set_retry_limits,
     Created,

@@ -4,7 +4,7 @@ use super::counts::{JobCounts, COUNT_COLUMNS};
 use crate::error::Result;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use netraven_shared::domain::Outcome;
+use netraven_shared::domain::{Lane, Outcome};
 use uuid::Uuid;
 
 /// A job as `netraven job show` prints it.
@@ -19,13 +19,15 @@ pub struct JobView {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub deadline_at: DateTime<Utc>,
+    /// The task lane its tasks went to; `None` before (or without) any task.
+    pub lane: Option<Lane>,
 }
 
 pub async fn get<C: GenericClient>(db: &C, job_id: Uuid) -> Result<Option<JobView>> {
     let row = db
         .query_opt(
             &format!(
-                "SELECT id, created_at, started_at, finished_at, deadline_at, {COUNT_COLUMNS}
+                "SELECT id, created_at, started_at, finished_at, deadline_at, lane, {COUNT_COLUMNS}
                  FROM jobs WHERE id = $1"
             ),
             &[&job_id],
@@ -39,7 +41,13 @@ pub async fn get<C: GenericClient>(db: &C, job_id: Uuid) -> Result<Option<JobVie
         started_at: r.get("started_at"),
         finished_at: r.get("finished_at"),
         deadline_at: r.get("deadline_at"),
+        lane: lane_of(&r),
     }))
+}
+
+/// The `lane` column of a job row; `None` when unset (or unknown to this version).
+pub fn lane_of(row: &tokio_postgres::Row) -> Option<Lane> {
+    row.get::<_, Option<&str>>("lane")?.parse().ok()
 }
 
 /// One device's recorded result.

@@ -2,7 +2,7 @@
 //! or deleted; and consumers on it.
 
 use super::connect::hostname;
-use super::names::{Names, RESULT_KEY, SUBMIT_KEY, TASK_KEY};
+use super::names::{Names, INTERACTIVE_TASK_KEY, RESULT_KEY, SUBMIT_KEY, TASK_KEY};
 use crate::config::AmqpSettings;
 use crate::{Error, Result};
 use lapin::options::{
@@ -76,6 +76,11 @@ pub fn queues(names: &Names, settings: &AmqpSettings) -> Vec<QueueSpec> {
     vec![
         dead_lettered(names.submit_queue(), names.jobs_exchange(), SUBMIT_KEY),
         dead_lettered(names.tasks_queue(), names.tasks_exchange(), TASK_KEY),
+        dead_lettered(
+            names.interactive_tasks_queue(),
+            names.tasks_exchange(),
+            INTERACTIVE_TASK_KEY,
+        ),
         dead_lettered(names.results_queue(), names.results_exchange(), RESULT_KEY),
         dead(names.dead_queue()),
         dead(names.dead_tasks_queue()),
@@ -124,6 +129,7 @@ pub async fn delete_topology(channel: &Channel, names: &Names) -> Result<()> {
     for q in [
         names.submit_queue(),
         names.tasks_queue(),
+        names.interactive_tasks_queue(),
         names.results_queue(),
         names.dead_queue(),
         names.dead_tasks_queue(),

@@ -37,6 +37,14 @@ pub struct DispatcherSettings {
     pub retry_backoff_ms: u64,
     /// How often the due retries are looked for (and published).
     pub retry_poll_ms: u64,
+    /// A job of at most this many devices goes to the interactive lane
+    /// (`<ns>.tasks.interactive`), whose worker slots large jobs cannot hold, so that it
+    /// starts within seconds while they run. 0: only jobs marked `priority: high` do.
+    pub interactive_max_devices: u32,
+    /// The most devices a job marked `priority: high` may put in the interactive lane; a
+    /// larger one runs in the bulk lane, with a job log line saying so. At least
+    /// `interactive_max_devices`.
+    pub max_high_priority_devices: u32,
 }
 
 /// What one submitter may ask for.
@@ -107,6 +115,8 @@ impl Default for DispatcherSettings {
             max_retries: 2,
             retry_backoff_ms: 30_000,
             retry_poll_ms: 1_000,
+            interactive_max_devices: 20,
+            max_high_priority_devices: 1_000,
         }
     }
 }

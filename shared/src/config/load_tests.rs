@@ -252,3 +252,49 @@ fn a_default_device_deadline_past_the_broker_consumer_timeout_is_refused() {
     .expect("fits a longer consumer timeout");
     assert_eq!(s.amqp.consumer_timeout_ms, 3_600_000);
 }
+
+#[test]
+fn lane_settings_are_checked() {
+    let s = Settings::load_from(None, env(&[])).expect("defaults load");
+    assert_eq!(s.dispatcher.interactive_max_devices, 20);
+    assert_eq!(s.dispatcher.max_high_priority_devices, 1_000);
+    assert_eq!(s.worker.interactive_in_flight, 8);
+    let err = Settings::load_from(
+        None,
+        env(&[("NETRAVEN__WORKER__INTERACTIVE_IN_FLIGHT", "0")]),
+    )
+    .expect_err("zero slots would be an unbounded prefetch");
+    assert!(
+        err.to_string().contains("worker.interactive_in_flight"),
+        "{err}"
+    );
+    let err = Settings::load_from(
+        None,
+        env(&[("NETRAVEN__DISPATCHER__MAX_HIGH_PRIORITY_DEVICES", "0")]),
+    )
+    .expect_err("zero");
+    assert!(
+        err.to_string()
+            .contains("dispatcher.max_high_priority_devices"),
+        "{err}"
+    );
+    let err = Settings::load_from(
+        None,
+        env(&[
+            ("NETRAVEN__DISPATCHER__INTERACTIVE_MAX_DEVICES", "50"),
+            ("NETRAVEN__DISPATCHER__MAX_HIGH_PRIORITY_DEVICES", "40"),
+        ]),
+    )
+    .expect_err("a size cap over the high cap");
+    assert!(
+        err.to_string()
+            .contains("dispatcher.interactive_max_devices"),
+        "{err}"
+    );
+    let only_high = Settings::load_from(
+        None,
+        env(&[("NETRAVEN__DISPATCHER__INTERACTIVE_MAX_DEVICES", "0")]),
+    )
+    .expect("0: only high jobs take the interactive lane");
+    assert_eq!(only_high.dispatcher.interactive_max_devices, 0);
+}

@@ -79,6 +79,14 @@ impl Settings {
             ),
             ("dispatcher.retry_poll_ms", self.dispatcher.retry_poll_ms),
             ("worker.max_in_flight", u64::from(self.worker.max_in_flight)),
+            (
+                "worker.interactive_in_flight",
+                u64::from(self.worker.interactive_in_flight),
+            ),
+            (
+                "dispatcher.max_high_priority_devices",
+                u64::from(self.dispatcher.max_high_priority_devices),
+            ),
             ("worker.connect_timeout_ms", self.worker.connect_timeout_ms),
             (
                 "worker.handshake_timeout_ms",
@@ -183,6 +191,14 @@ impl Settings {
             return fail(
                 "aggregator.backup_stale_after_ms",
                 &format!("must be at most {max_stale_ms} (100 years)"),
+            );
+        }
+        // The interactive lane takes small jobs only: a size cap above the cap of high
+        // jobs would make it a second bulk lane.
+        if self.dispatcher.interactive_max_devices > self.dispatcher.max_high_priority_devices {
+            return fail(
+                "dispatcher.interactive_max_devices",
+                "must be at most dispatcher.max_high_priority_devices",
             );
         }
         let db = &self.database;

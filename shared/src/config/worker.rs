@@ -12,6 +12,10 @@ pub struct WorkerSettings {
     /// what a waiting device costs — its connection, ~75 KiB — not by the largest output
     /// one may send, which `output_allowance_bytes` and `large_outputs` bound.
     pub max_in_flight: u16,
+    /// Devices of the interactive lane (`<ns>.tasks.interactive`: small and high-priority
+    /// jobs) handled at once, on top of `max_in_flight` (also that consumer's prefetch):
+    /// an interactive task starts even when every bulk slot waits on a slow device.
+    pub interactive_in_flight: u16,
     pub connect_timeout_ms: u64,
     pub handshake_timeout_ms: u64,
     pub auth_timeout_ms: u64,
@@ -31,7 +35,7 @@ pub struct WorkerSettings {
     pub output_allowance_bytes: usize,
     /// Devices that may hold more than `output_allowance_bytes` of output at once; the others
     /// wait for a turn, reading nothing, within their deadline. A worker's output memory is
-    /// at most `max_in_flight × (output_allowance_bytes + 128 KiB) + large_outputs ×
+    /// at most `(max_in_flight + interactive_in_flight) × (output_allowance_bytes + 128 KiB) + large_outputs ×
     /// max_output_bytes` (the 128 KiB: the packets russh holds for a reader that waits;
     /// 512 MiB with the defaults), plus each shell's banner (≤ 64 KiB).
     pub large_outputs: u32,
@@ -57,6 +61,7 @@ impl Default for WorkerSettings {
         WorkerSettings {
             metrics_addr: "127.0.0.1:9465".into(),
             max_in_flight: 1024,
+            interactive_in_flight: 8,
             connect_timeout_ms: 5_000,
             handshake_timeout_ms: 10_000,
             auth_timeout_ms: 10_000,

@@ -2,7 +2,7 @@
 
 use super::bounded;
 use super::VERSION;
-use crate::domain::HostKeyPolicy;
+use crate::domain::{HostKeyPolicy, Priority};
 use serde::{Deserialize, Serialize};
 
 /// Longest accepted `request_id`.
@@ -49,6 +49,11 @@ pub struct JobRequest {
         skip_serializing_if = "Option::is_none"
     )]
     pub submitted_by: Option<String>,
+    /// `high` sends the job's tasks to the interactive lane, which has worker slots of its
+    /// own, so that it starts while large jobs run; absent is `normal` (the lane follows
+    /// the job's size).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<Priority>,
 }
 
 /// The devices a job targets: the union of the named devices, the device ids and every
@@ -217,6 +222,11 @@ fn check_shape(value: &serde_json::Value, path: &str) -> Result<(), String> {
     if let Some(policy) = top.get("limits").and_then(|l| l.get("host_key_policy")) {
         if !(policy.is_string() || policy.is_null()) {
             return Err("not a valid job request: limits.host_key_policy must be a string".into());
+        }
+    }
+    if let Some(priority) = top.get("priority") {
+        if !(priority.is_string() || priority.is_null()) {
+            return Err("not a valid job request: priority must be a string".into());
         }
     }
     fn has_nul(v: &Value) -> bool {

@@ -37,6 +37,8 @@ fn refuses_malformed_requests_with_a_reason() {
             br#"{"version":1,"request_id":"r","job_type":"x","limits":{"host_key_policy":"maybe"}}"#,
             "unknown variant",
         ),
+        (br#"{"version":1,"request_id":"r","job_type":"x","priority":"urgent"}"#, "unknown variant"),
+        (br#"{"version":1,"request_id":"r","job_type":"x","priority":{"high":null}}"#, "priority must be a string"),
     ] {
         let err = JobRequest::decode(body).expect_err("must be refused");
         assert!(err.contains(needle), "{err:?} should mention {needle:?}");
@@ -195,4 +197,20 @@ fn cancel_answers_have_their_wire_names() {
             format!("\"{}\"", a.as_str())
         );
     }
+}
+
+#[test]
+fn priority_is_optional_and_named() {
+    use crate::domain::Priority;
+    let absent = JobRequest::decode(br#"{"version":1,"request_id":"r","job_type":"x"}"#)
+        .expect("no priority");
+    assert_eq!(absent.priority, None);
+    let high =
+        JobRequest::decode(br#"{"version":1,"request_id":"r","job_type":"x","priority":"high"}"#)
+            .expect("high");
+    assert_eq!(high.priority, Some(Priority::High));
+    let null =
+        JobRequest::decode(br#"{"version":1,"request_id":"r","job_type":"x","priority":null}"#)
+            .expect("null is absent");
+    assert_eq!(null.priority, None);
 }

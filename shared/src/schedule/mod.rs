@@ -152,6 +152,7 @@ impl ScheduleSpec {
             commands: self.commands.clone(),
             limits: self.limits.clone(),
             submitted_by: None,
+            priority: None,
         }
     }
 }

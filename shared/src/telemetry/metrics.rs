@@ -23,8 +23,10 @@ pub struct Metrics {
     pub devices_resolved_total: IntCounterVec,
     /// Device tasks published and confirmed.
     pub tasks_published_total: IntCounterVec,
-    /// Device tasks finished by workers, by outcome.
+    /// Device tasks finished by workers, by task lane (`bulk`, `interactive`) and outcome.
     pub tasks_total: IntCounterVec,
+    /// Jobs whose tasks the dispatcher started publishing, by task lane.
+    pub jobs_launched_total: IntCounterVec,
     /// Login attempts, by credential name and outcome (`SUCCESS`, `REJECTED`,
     /// `ENABLE_REFUSED`, `ERROR`).
     pub credential_attempts_total: IntCounterVec,
@@ -93,8 +95,8 @@ pub struct Metrics {
     /// committed to Postgres (worker group commit).
     pub flush_lag_seconds: Histogram,
     /// Time a device task waited in the queue, from the dispatcher publishing it to a
-    /// worker taking it (AMQP `timestamp`, whole seconds).
-    pub task_queue_wait_seconds: Histogram,
+    /// worker taking it (AMQP `timestamp`, whole seconds), by task lane.
+    pub task_queue_wait_seconds: HistogramVec,
     /// 1 when the role is ready (what `/readyz` answers), by role.
     pub role_ready: IntGaugeVec,
     /// 1 for each reason the role is not ready (`broker_down`, `broker_blocked`,
@@ -213,8 +215,14 @@ impl Metrics {
             tasks_total: counter(
                 &r,
                 "netraven_tasks_total",
-                "Device tasks finished by workers, by outcome",
-                &["outcome"],
+                "Device tasks finished by workers, by task lane and outcome",
+                &["lane", "outcome"],
+            ),
+            jobs_launched_total: counter(
+                &r,
+                "netraven_jobs_launched_total",
+                "Jobs whose tasks the dispatcher started publishing, by task lane",
+                &["lane"],
             ),
             credential_attempts_total: counter(
                 &r,
@@ -373,11 +381,16 @@ impl Metrics {
                 "Time from a device finishing to its attempts and credential counters being committed",
                 DURATION_BUCKETS,
             ),
-            task_queue_wait_seconds: plain_histogram(
+            task_queue_wait_seconds: register(
                 &r,
-                "netraven_task_queue_wait_seconds",
-                "Time a device task waited in the queue before a worker took it",
-                WAIT_BUCKETS,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "netraven_task_queue_wait_seconds",
+                        "Time a device task waited in its lane's queue before a worker took it",
+                    )
+                    .buckets(WAIT_BUCKETS.to_vec()),
+                    &["lane"],
+                ),
             ),
             role_ready: gauge_vec(
                 &r,

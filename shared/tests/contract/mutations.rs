@@ -40,6 +40,7 @@ const SLOTS: &[(&str, Kind)] = &[
     ("/commands/0", Kind::Str),
     ("/limits", Kind::Struct),
     ("/submitted_by", Kind::OptStr),
+    ("/priority", Kind::OptPolicy),
     ("/targets/devices", Kind::StrArray),
     ("/targets/devices/0", Kind::Str),
     ("/targets/device_ids", Kind::I64Array),

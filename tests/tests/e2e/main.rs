@@ -31,6 +31,7 @@
 //! | [`inventory_sync`] | `--prune` and `--dry-run`, export round trip, removed devices keep their history, NetBox sync |
 //! | [`jumps`] | devices behind SSH jump hosts: shared connections, the cap, chains, per-hop failures |
 //! | [`keys`] | key credentials: every key format, key-only, password-only and mixed devices, OpenSSH's sshd |
+//! | [`lanes`] | small and high-priority jobs overtake a large one in the interactive lane |
 //! | [`operations`] | metrics, a real Prometheus scrape, alert rules, the deploy files' commands |
 //! | [`permissions`] | dangerous requests need permission |
 //! | [`pins`] | host-key pins in group commit |
@@ -80,6 +81,7 @@ mod inventory;
 mod inventory_sync;
 mod jumps;
 mod keys;
+mod lanes;
 mod operations;
 mod permissions;
 mod pins;

@@ -63,10 +63,13 @@ async fn setup_prints_definitions_with_password_hashes_only() -> anyhow::Result<
         .expect("the worker's permissions");
     let esc = ns.replace('.', "\\.");
     assert_eq!(worker["configure"], "^$");
-    assert_eq!(worker["read"], format!("^{esc}\\.tasks\\.device$"));
+    assert_eq!(
+        worker["read"],
+        format!("^({esc}\\.tasks\\.device|{esc}\\.tasks\\.interactive)$")
+    );
     assert_eq!(worker["write"], format!("^({esc}\\.results|{esc}\\.dead)$"));
-    assert_eq!(defs["queues"].as_array().map(Vec::len), Some(5));
-    assert_eq!(defs["bindings"].as_array().map(Vec::len), Some(5));
+    assert_eq!(defs["queues"].as_array().map(Vec::len), Some(6));
+    assert_eq!(defs["bindings"].as_array().map(Vec::len), Some(6));
     Ok(())
 }
 

@@ -114,11 +114,16 @@ async fn a_running_fleet_serves_its_metrics_and_a_real_prometheus_scrapes_the_jo
         c.status.as_str()
     );
     assert!(text.contains(&status_line), "missing {status_line}");
-    let succeeded = format!(
-        "netraven_tasks_total{{outcome=\"SUCCESS\"}} {}",
-        c.succeeded_devices
+    // One series per lane the job's tasks took.
+    let succeeded: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("netraven_tasks_total{") && l.contains("outcome=\"SUCCESS\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(
+        succeeded, c.succeeded_devices as f64,
+        "netraven_tasks_total{{outcome=\"SUCCESS\"}}:\n{text}"
     );
-    assert!(text.contains(&succeeded), "missing {succeeded}");
     for phase in ["connect", "handshake", "auth", "command"] {
         let line = format!("netraven_ssh_phase_duration_seconds_count{{phase=\"{phase}\"}}");
         assert!(text.contains(&line), "phase {phase} never observed");
