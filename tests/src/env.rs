@@ -141,6 +141,23 @@ impl TestEnv {
         Ok(SigningKeys::parse(&self.signing_keys)?.signer(purpose, &self.names.namespace)?)
     }
 
+    /// How many messages wait in `queue` and how many consumers read it, as the broker
+    /// answers a passive declare (which fails when the queue does not exist).
+    pub async fn queue_depth(&self, queue: &str) -> Result<(u32, u32)> {
+        let conn = broker::connect(&self.settings.amqp, "test-queue-depth").await?;
+        let channel = conn.create_channel().await?;
+        let passive = lapin::options::QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        let declared = channel
+            .queue_declare(queue.into(), passive, Default::default())
+            .await;
+        let _ = conn.close(200, "ok".into()).await;
+        let declared = declared.with_context(|| format!("queue {queue}"))?;
+        Ok((declared.message_count(), declared.consumer_count()))
+    }
+
     /// Every row of every table of the test's database as text, one table after another:
     /// for a test to search for what must never be stored (a plaintext secret).
     pub async fn dump_database(&self) -> Result<String> {

@@ -92,15 +92,7 @@ async fn two_aggregators_and_repeated_results_count_each_device_once() -> anyhow
     let report = publisher.publish_all(replay).await?;
     assert_eq!(report.confirmed, singles.len() + 2);
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let dead = conn.create_channel().await?;
-    let passive = lapin::options::QueueDeclareOptions {
-        passive: true,
-        ..Default::default()
-    };
-    let in_dead = dead
-        .queue_declare(env.names.dead_queue().into(), passive, Default::default())
-        .await?
-        .message_count();
+    let (in_dead, _) = env.queue_depth(&env.names.dead_queue()).await?;
     assert_eq!(
         in_dead, 1,
         "the batch that does not decode is dead-lettered whole"

@@ -2,7 +2,7 @@
 //! mistake or a queue expiry would) ends each consumer's stream. No role may take that as
 //! "stop": each declares its queues again, subscribes again, and the next job runs.
 
-use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
+use lapin::options::QueueDeleteOptions;
 use netraven_shared::broker;
 use netraven_shared::domain::JobStatus;
 use netraven_tests::{request, FleetBuilder, TestEnv};
@@ -11,26 +11,15 @@ use std::time::{Duration, Instant};
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 async fn consumers(env: &TestEnv, queues: &[String]) -> anyhow::Result<Vec<u32>> {
-    let conn = broker::connect(&env.settings.amqp, "test-consumers").await?;
     let mut out = Vec::new();
     for q in queues {
-        // A fresh channel per queue: a missing queue closes the channel it was asked on.
-        let ch = conn.create_channel().await?;
-        let passive = QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        };
+        // A missing queue has no consumers.
         out.push(
-            match ch
-                .queue_declare(q.clone().into(), passive, Default::default())
+            env.queue_depth(q)
                 .await
-            {
-                Ok(d) => d.consumer_count(),
-                Err(_) => 0,
-            },
+                .map_or(0, |(_, consumers)| consumers),
         );
     }
-    let _ = conn.close(200, "ok".into()).await;
     Ok(out)
 }
 

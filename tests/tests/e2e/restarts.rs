@@ -106,8 +106,6 @@ impl Drop for Outage {
 
 /// Consumers per queue, as the broker counts them.
 async fn consumers(env: &TestEnv) -> anyhow::Result<Vec<(String, u32)>> {
-    let conn = netraven_shared::broker::connect(&env.settings.amqp, "test-consumers").await?;
-    let ch = conn.create_channel().await?;
     let mut out = Vec::new();
     for q in [
         env.names.tasks_queue(),
@@ -115,16 +113,9 @@ async fn consumers(env: &TestEnv) -> anyhow::Result<Vec<(String, u32)>> {
         env.names.results_queue(),
         env.names.dead_tasks_queue(),
     ] {
-        let passive = lapin::options::QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        };
-        let declared = ch
-            .queue_declare(q.clone().into(), passive, Default::default())
-            .await?;
-        out.push((q, declared.consumer_count()));
+        let (_, consumers) = env.queue_depth(&q).await?;
+        out.push((q, consumers));
     }
-    let _ = conn.close(200, "ok".into()).await;
     Ok(out)
 }
 

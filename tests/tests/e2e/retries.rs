@@ -300,16 +300,7 @@ async fn each_try_counts_once_and_a_retry_that_never_reports_keeps_its_last_try(
     assert_eq!(left, 0, "no retry left behind");
     // The dispatcher published the retry of `c` (one of `a` too, which the test
     // answered itself): three first tries and two retries wait in the queue.
-    let conn = netraven_shared::broker::connect(&env.settings.amqp, "test-queue").await?;
-    let channel = conn.create_channel().await?;
-    let passive = lapin::options::QueueDeclareOptions {
-        passive: true,
-        ..Default::default()
-    };
-    let queued = channel
-        .queue_declare(env.names.tasks_queue().into(), passive, Default::default())
-        .await?
-        .message_count();
+    let (queued, _) = env.queue_depth(&env.names.tasks_queue()).await?;
     assert_eq!(queued, 5);
     roles.stop().await?;
     fleet.shutdown().await;

@@ -57,17 +57,7 @@ pub(crate) async fn until_completed(env: &TestEnv, id: Uuid, at_least: i64) -> a
 
 /// Messages in the namespace's dead-letter queue: every dead letter, requests and tasks.
 pub(crate) async fn dead_letters(env: &TestEnv) -> anyhow::Result<u32> {
-    let conn = netraven_shared::broker::connect(&env.settings.amqp, "test-dead-count").await?;
-    let ch = conn.create_channel().await?;
-    let passive = lapin::options::QueueDeclareOptions {
-        passive: true,
-        ..Default::default()
-    };
-    let q = ch
-        .queue_declare(env.names.dead_queue().into(), passive, Default::default())
-        .await?;
-    let _ = conn.close(200, "ok".into()).await;
-    Ok(q.message_count())
+    Ok(env.queue_depth(&env.names.dead_queue()).await?.0)
 }
 
 /// Checks what every fault must leave: one result per device (as the fleet's spec says,
