@@ -11,7 +11,9 @@ use crate::job_rows::{self, Level, Recorded};
 use lapin::message::Delivery;
 use netraven_shared::broker;
 use netraven_shared::domain::JobStatus;
-use netraven_shared::messages::{self, events as keys, CancelAnswer, CancelReply, JobCancel};
+use netraven_shared::messages::{
+    self, events as keys, CancelAnswer, CancelReply, EventRole, JobCancel,
+};
 use netraven_shared::telemetry::metrics;
 use serde_json::json;
 use tracing::Instrument;
@@ -101,6 +103,7 @@ impl Dispatcher {
                     events::publish(
                         &self.publisher,
                         &self.names,
+                        EventRole::Dispatcher,
                         job_id,
                         &counts,
                         keys::CANCELLING,

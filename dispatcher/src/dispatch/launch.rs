@@ -18,7 +18,7 @@ use crate::events;
 use crate::job_rows::{self, Level};
 use deadpool_postgres::Client;
 use netraven_shared::domain::{JobStatus, Lane};
-use netraven_shared::messages::{events as keys, JobRequest, TaskDevice};
+use netraven_shared::messages::{events as keys, EventRole, JobRequest, TaskDevice};
 use netraven_shared::telemetry::metrics;
 use serde_json::json;
 
@@ -110,6 +110,7 @@ impl Dispatcher {
         events::publish(
             &self.publisher,
             &self.names,
+            EventRole::Dispatcher,
             job_id,
             &running,
             keys::RUNNING,
@@ -118,7 +119,15 @@ impl Dispatcher {
         // Results may all be in already (or every device lacked credentials).
         match job_rows::finalize_if_complete(client, job_id).await? {
             Some(done) => {
-                events::publish(&self.publisher, &self.names, job_id, &done, keys::COMPLETED).await;
+                events::publish(
+                    &self.publisher,
+                    &self.names,
+                    EventRole::Dispatcher,
+                    job_id,
+                    &done,
+                    keys::COMPLETED,
+                )
+                .await;
                 Ok(done.status)
             }
             None => Ok(JobStatus::Running),

@@ -10,7 +10,7 @@ use crate::job_rows::{self, JobCounts, Level};
 use chrono::Utc;
 use deadpool_postgres::Client;
 use netraven_shared::domain::JobStatus;
-use netraven_shared::messages::{events as keys, JobRequest};
+use netraven_shared::messages::{events as keys, EventRole, JobRequest};
 use netraven_shared::telemetry::metrics;
 use serde_json::json;
 use uuid::Uuid;
@@ -63,6 +63,7 @@ impl Dispatcher {
         events::publish(
             &self.publisher,
             &self.names,
+            EventRole::Dispatcher,
             job_id,
             &created,
             keys::CREATED,
@@ -198,7 +199,15 @@ impl Dispatcher {
     ) -> Result<JobStatus> {
         if let Some(done) = job_rows::finish(client, job_id, status, reason).await? {
             tracing::info!(status = %done.status, "job finished at the dispatcher");
-            events::publish(&self.publisher, &self.names, job_id, &done, keys::COMPLETED).await;
+            events::publish(
+                &self.publisher,
+                &self.names,
+                EventRole::Dispatcher,
+                job_id,
+                &done,
+                keys::COMPLETED,
+            )
+            .await;
         }
         Ok(status)
     }

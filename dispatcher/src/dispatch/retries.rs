@@ -19,7 +19,7 @@ use crate::events;
 use crate::job_rows;
 use chrono::{DateTime, Utc};
 use netraven_shared::domain::Lane;
-use netraven_shared::messages::{events as keys, JobRequest, Targets};
+use netraven_shared::messages::{events as keys, EventRole, JobRequest, Targets};
 use netraven_shared::telemetry::metrics;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -143,6 +143,7 @@ impl Dispatcher {
             events::publish(
                 &self.publisher,
                 &self.names,
+                EventRole::Dispatcher,
                 job_id,
                 &counts,
                 keys::COMPLETED,

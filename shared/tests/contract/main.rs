@@ -1,6 +1,6 @@
 //! The wire contract, checked from the outside: the JSON Schemas in `docs/schemas/`, the
 //! examples in `docs/examples/` and the JSON blocks of `docs/messages.md` against the Rust
-//! decoders in `netraven_shared::messages`.
+//! decoders in `netraven_shared::messages`, and the CloudEvents headers of events.
 //!
 //! The job request schema must give the same verdict as `JobRequest::decode` on every body:
 //! the examples, the refused examples, and a deterministic set of mutated requests. The few
@@ -9,6 +9,7 @@
 
 mod common;
 mod domain;
+mod events;
 mod examples;
 mod markdown;
 mod mutations;
