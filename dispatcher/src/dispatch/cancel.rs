@@ -6,14 +6,11 @@
 use super::role::Dispatcher;
 use crate::dispatch::permissions::Submitter;
 use crate::error::Result;
-use crate::events;
 use crate::job_rows::{self, Level, Recorded};
 use lapin::message::Delivery;
 use netraven_shared::broker;
 use netraven_shared::domain::JobStatus;
-use netraven_shared::messages::{
-    self, events as keys, CancelAnswer, CancelReply, EventRole, JobCancel,
-};
+use netraven_shared::messages::{self, events as keys, CancelAnswer, CancelReply, JobCancel};
 use netraven_shared::telemetry::metrics;
 use serde_json::json;
 use tracing::Instrument;
@@ -100,15 +97,7 @@ impl Dispatcher {
                         json!({ "cancelled_by": by, "reason": reason }),
                     )
                     .await?;
-                    events::publish(
-                        &self.publisher,
-                        &self.names,
-                        EventRole::Dispatcher,
-                        job_id,
-                        &counts,
-                        keys::CANCELLING,
-                    )
-                    .await;
+                    self.announce(job_id, &counts, keys::CANCELLING).await;
                     answer(CancelAnswer::Cancelled, Some(counts.status), None)
                 }
                 // Asked again while the job winds down: the first cancel stands.

@@ -15,11 +15,10 @@ use super::resolve::{self, ResolvedDevice};
 use super::role::Dispatcher;
 use crate::aggregate::periodic::Periodic;
 use crate::error::Result;
-use crate::events;
 use crate::job_rows;
 use chrono::{DateTime, Utc};
 use netraven_shared::domain::Lane;
-use netraven_shared::messages::{events as keys, EventRole, JobRequest, Targets};
+use netraven_shared::messages::{events as keys, JobRequest, Targets};
 use netraven_shared::telemetry::metrics;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -140,15 +139,7 @@ impl Dispatcher {
         m.with_label_values(&["published"]).inc_by(published as u64);
         m.with_label_values(&["dropped"]).inc_by(dropped as u64);
         for (job_id, counts) in finished {
-            events::publish(
-                &self.publisher,
-                &self.names,
-                EventRole::Dispatcher,
-                job_id,
-                &counts,
-                keys::COMPLETED,
-            )
-            .await;
+            self.announce(job_id, &counts, keys::COMPLETED).await;
         }
         if published > 0 {
             tracing::info!(tasks = published, dropped, "due retries published");

@@ -136,16 +136,7 @@ async fn a_republished_event_keeps_its_id() -> anyhow::Result<()> {
         other => anyhow::bail!("the job existed: {other:?}"),
     };
     let publisher = Publisher::new(&conn, 1).await?;
-    let pending = job_rows::JobCounts {
-        request_id: req.request_id.clone(),
-        job_type: req.job_type.clone(),
-        status: JobStatus::Pending,
-        total_devices: 0,
-        completed_devices: 0,
-        succeeded_devices: 0,
-        no_credential_devices: 0,
-        error: None,
-    };
+    let pending = job_rows::JobCounts::pending(&req.request_id, &req.job_type);
     publish_events::publish(
         &publisher,
         &env.names,
