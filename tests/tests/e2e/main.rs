@@ -61,6 +61,7 @@ mod bounds;
 mod broker_acl;
 mod broker_faults;
 mod cancel;
+mod claims;
 mod cli;
 mod cloud_events;
 mod consumer_cancel;

@@ -46,13 +46,20 @@ pub enum Claim {
     Superseded,
 }
 
-struct ClaimRequest {
-    job_id: Uuid,
-    device_id: i64,
-    token: Uuid,
-    redelivered: bool,
+/// One delivery's claim on a device of a job.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimRow {
+    pub job_id: Uuid,
+    pub device_id: i64,
+    /// This delivery's own token: the claim is this delivery's while it holds the token.
+    pub token: Uuid,
+    pub redelivered: bool,
     /// Which try of the device the task is (from 1).
-    try_number: i32,
+    pub try_number: i32,
+}
+
+struct ClaimRequest {
+    row: ClaimRow,
     reply: oneshot::Sender<Result<Claim, WorkerError>>,
 }
 
@@ -84,11 +91,13 @@ impl Claimer {
     ) -> Result<Claim, WorkerError> {
         let (reply, answer) = oneshot::channel();
         let request = ClaimRequest {
-            job_id,
-            device_id,
-            token: Uuid::new_v4(),
-            redelivered,
-            try_number: i32::try_from(try_number).unwrap_or(i32::MAX),
+            row: ClaimRow {
+                job_id,
+                device_id,
+                token: Uuid::new_v4(),
+                redelivered,
+                try_number: i32::try_from(try_number).unwrap_or(i32::MAX),
+            },
             reply,
         };
         self.requests
@@ -108,7 +117,7 @@ async fn run_claims(pool: Pool, rx: mpsc::Receiver<ClaimRequest>) {
             Ok(answers) => {
                 for r in batch {
                     let answer = answers
-                        .get(&r.token)
+                        .get(&r.row.token)
                         .cloned()
                         .unwrap_or(Claim::HeldElsewhere);
                     let _ = r.reply.send(Ok(answer));
@@ -134,11 +143,24 @@ async fn claims_once(
     // as held elsewhere, by whichever copy of the latest try came first.
     let mut seen = HashSet::new();
     let mut latest_first: Vec<&ClaimRequest> = batch.iter().collect();
-    latest_first.sort_by_key(|r| std::cmp::Reverse(r.try_number));
-    let rows: Vec<&ClaimRequest> = latest_first
+    latest_first.sort_by_key(|r| std::cmp::Reverse(r.row.try_number));
+    let rows: Vec<ClaimRow> = latest_first
         .into_iter()
-        .filter(|r| !r.reply.is_closed() && seen.insert((r.job_id, r.device_id)))
+        .filter(|r| !r.reply.is_closed() && seen.insert((r.row.job_id, r.row.device_id)))
+        .map(|r| r.row)
         .collect();
+    claim_rows(pool, &rows).await
+}
+
+/// Claims devices in one statement (one row per job and device); the answer of each row,
+/// by its token. Safe to run again with the same rows: a row whose token holds the claim
+/// already is answered [`Claim::Mine`] — the retry of a statement that committed but
+/// whose answer was lost (a connection cut or timed out mid-reply) keeps its claim
+/// instead of taking it for another holder's and leaving the device to nobody.
+pub async fn claim_rows(
+    pool: &Pool,
+    rows: &[ClaimRow],
+) -> Result<HashMap<Uuid, Claim>, WorkerError> {
     if rows.is_empty() {
         return Ok(HashMap::new());
     }
@@ -153,7 +175,8 @@ async fn claims_once(
             // The final SELECT sees device_claims as it was before the INSERT (one
             // snapshot for the whole statement): a claim this statement took comes back
             // through `taken`, and a claim it did not take with whatever result it held, and
-            // whether a later try holds it.
+            // whether a later try holds it. A claim that holds this row's token was taken by
+            // an earlier run of this very statement, whose answer was lost: it is this row's.
             "WITH req AS (
                  SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::bool[],
                                       $5::int[])
@@ -169,7 +192,8 @@ async fn claims_once(
                     OR (EXCLUDED.try = c.try AND EXCLUDED.redelivered AND c.result IS NULL)
                  RETURNING c.token
              )
-             SELECT r.token, t.token IS NOT NULL, c.result, COALESCE(c.try > r.try, false),
+             SELECT r.token, t.token IS NOT NULL OR c.token = r.token, c.result,
+                    COALESCE(c.try > r.try, false),
                     j.cancelled_by
              FROM req r
              LEFT JOIN taken t ON t.token = r.token

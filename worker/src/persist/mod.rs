@@ -16,7 +16,7 @@ mod outputs;
 mod pins;
 mod results;
 
-pub use claims::{Claim, Claimer};
+pub use claims::{claim_rows, Claim, ClaimRow, Claimer};
 pub use connection::{refusal, SESSION_OPTIONS};
 pub use key_reports::{forget_day_old_key_reports, remove_key_report, report_keys};
 pub use logins::{release_login, take_login, FleetCaps};
