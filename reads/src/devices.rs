@@ -90,7 +90,7 @@ pub async fn show(client: &deadpool_postgres::Client, name: &str) -> Result<Devi
         )
         .await
         .context("cannot read the device")?
-        .with_context(|| format!("no device named {name:?}"))?;
+        .ok_or_else(|| crate::NotFound(format!("no device named {name:?}")))?;
     let id: i64 = d.get("id");
     let recent: Vec<DeviceJobResult> = client
         .query(

@@ -119,6 +119,7 @@ pub struct VersionText {
     /// U+FFFD stands in, and `content_base64` holds the exact bytes.
     pub content: String,
     #[serde(serialize_with = "as_base64")]
+    #[schema(value_type = Option<String>, format = Byte)]
     pub content_base64: Option<Vec<u8>>,
 }
 
@@ -145,7 +146,7 @@ pub async fn device_id(client: &Client, name: &str) -> Result<i64> {
         .await
         .context("cannot read the device")?
         .map(|r| r.get(0))
-        .with_context(|| format!("no device named {name:?}"))
+        .ok_or_else(|| crate::NotFound(format!("no device named {name:?}")).into())
 }
 
 /// Every version of the device, newest first.
