@@ -1,17 +1,22 @@
 //! Events on the topic exchange `<ns>.events`: job state changes, so clients wait without
-//! polling, and configuration changes, so they learn what changed on which device.
+//! polling, and configuration changes, so they learn what changed on which device. Each
+//! carries its CloudEvents attributes in headers, `source` naming the role that sent it.
 
 use crate::job_rows::JobCounts;
 use netraven_shared::broker::{Names, Outgoing, Publisher};
-use netraven_shared::messages::{self, events, ConfigChange, ConfigChangedEvent, TaskResult};
+use netraven_shared::messages::{
+    self, events, CloudEvent, ConfigChange, ConfigChangedEvent, EventRole, TaskResult,
+};
 use netraven_shared::telemetry::metrics;
 use uuid::Uuid;
 
-/// Publishes one job event. An event that cannot be published is logged, not fatal: the
-/// job row in Postgres stays the source of truth.
+/// Publishes one job event, sent by `role`. An event that cannot be published is logged,
+/// not fatal: the job row in Postgres stays the source of truth. The same event published
+/// again keeps its CloudEvents id.
 pub async fn publish(
     publisher: &Publisher,
     names: &Names,
+    role: EventRole,
     job_id: Uuid,
     counts: &JobCounts,
     key: &str,
@@ -23,8 +28,12 @@ pub async fn publish(
             .with_label_values(&[counts.job_type_label(), counts.status.as_str()])
             .inc();
     }
+    let attributes = event.cloud_event(CloudEvent::source(&names.namespace, role));
     let sent = match Outgoing::json(&names.events_exchange(), key, &event) {
-        Ok(msg) => publisher.publish(msg.not_mandatory()).await,
+        Ok(msg) => {
+            let msg = msg.cloud_event(&attributes).not_mandatory();
+            publisher.publish(msg).await
+        }
         Err(e) => Err(e),
     };
     if let Err(e) = sent {
@@ -36,6 +45,7 @@ pub async fn publish(
 /// for any other result. Like job events, one that cannot be published is logged: the
 /// version in Postgres stays the source of truth.
 pub async fn config_changed(publisher: &Publisher, names: &Names, result: &TaskResult) {
+    let source = CloudEvent::source(&names.namespace, EventRole::Aggregator);
     let (Some(config), Some(new_sha256)) = (&result.config, &result.config_sha256) else {
         return;
     };
@@ -55,8 +65,12 @@ pub async fn config_changed(publisher: &Publisher, names: &Names, result: &TaskR
         lines_removed: config.lines_removed,
         at: result.finished_at,
     };
+    let attributes = event.cloud_event(source);
     let sent = match Outgoing::json(&names.events_exchange(), events::CONFIG_CHANGED, &event) {
-        Ok(msg) => publisher.publish(msg.not_mandatory()).await,
+        Ok(msg) => {
+            let msg = msg.cloud_event(&attributes).not_mandatory();
+            publisher.publish(msg).await
+        }
         Err(e) => Err(e),
     };
     if let Err(e) = sent {

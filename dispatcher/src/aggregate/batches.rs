@@ -14,7 +14,7 @@ use futures::stream::{self, StreamExt};
 use lapin::message::Delivery;
 use netraven_shared::broker::link::Subscription;
 use netraven_shared::broker::{self, Names, Publisher, Settle};
-use netraven_shared::messages::{self, events as keys, TaskResult, TaskResults};
+use netraven_shared::messages::{self, events as keys, EventRole, TaskResult, TaskResults};
 use netraven_shared::retry::Backoff;
 use netraven_shared::signing::Verifier;
 use netraven_shared::telemetry::{metrics, Progress};
@@ -222,6 +222,7 @@ impl Batches {
             events::publish(
                 &self.publisher,
                 &self.names,
+                EventRole::Aggregator,
                 *job_id,
                 counts,
                 keys::COMPLETED,

@@ -8,7 +8,7 @@ use crate::job_rows::{self, JobCounts, Level};
 use deadpool_postgres::GenericClient;
 use netraven_shared::broker::{Names, Publisher};
 use netraven_shared::domain::JobStatus;
-use netraven_shared::messages::events as keys;
+use netraven_shared::messages::{events as keys, EventRole};
 use serde_json::json;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -92,7 +92,15 @@ pub(super) async fn run(
             Ok(finished) => {
                 for (job_id, counts) in finished {
                     tracing::warn!(job.id = %job_id, status = %counts.status, "overdue job finished by the sweeper");
-                    events::publish(&publisher, &names, job_id, &counts, keys::COMPLETED).await;
+                    events::publish(
+                        &publisher,
+                        &names,
+                        EventRole::Aggregator,
+                        job_id,
+                        &counts,
+                        keys::COMPLETED,
+                    )
+                    .await;
                 }
             }
             Err(e) => tracing::warn!(error = %e, "sweep failed; trying again next interval"),

@@ -6,7 +6,6 @@
 use super::role::Dispatcher;
 use crate::dispatch::permissions::Submitter;
 use crate::error::Result;
-use crate::events;
 use crate::job_rows::{self, Level, Recorded};
 use lapin::message::Delivery;
 use netraven_shared::broker;
@@ -111,14 +110,7 @@ impl Dispatcher {
                         json!({ "cancelled_by": by, "reason": reason }),
                     )
                     .await?;
-                    events::publish(
-                        &self.publisher,
-                        &self.names,
-                        job_id,
-                        &counts,
-                        keys::CANCELLING,
-                    )
-                    .await;
+                    self.announce(job_id, &counts, keys::CANCELLING).await;
                     answer(CancelAnswer::Cancelled, Some(counts.status), None)
                 }
                 // Asked again while the job winds down: the first cancel stands.

@@ -14,7 +14,6 @@ use crate::dispatch::plan::JobPlan;
 use crate::dispatch::publish::{publish_tasks, CHUNK, FIRST_CHUNK};
 use crate::dispatch::resolve::{self, ResolvedDevice};
 use crate::error::Result;
-use crate::events;
 use crate::job_rows::{self, Level};
 use deadpool_postgres::Client;
 use netraven_shared::domain::{JobStatus, Lane};
@@ -107,18 +106,11 @@ impl Dispatcher {
         let Some(running) = job_rows::mark_running(client, job_id, published).await? else {
             return Ok(JobStatus::Running);
         };
-        events::publish(
-            &self.publisher,
-            &self.names,
-            job_id,
-            &running,
-            keys::RUNNING,
-        )
-        .await;
+        self.announce(job_id, &running, keys::RUNNING).await;
         // Results may all be in already (or every device lacked credentials).
         match job_rows::finalize_if_complete(client, job_id).await? {
             Some(done) => {
-                events::publish(&self.publisher, &self.names, job_id, &done, keys::COMPLETED).await;
+                self.announce(job_id, &done, keys::COMPLETED).await;
                 Ok(done.status)
             }
             None => Ok(JobStatus::Running),

@@ -5,7 +5,6 @@ use super::role::Dispatcher;
 use crate::dispatch::permissions::{Asked, Submitter};
 use crate::dispatch::plan::JobPlan;
 use crate::error::{Disposition, Result};
-use crate::events;
 use crate::job_rows::{self, JobCounts, Level};
 use chrono::Utc;
 use deadpool_postgres::Client;
@@ -50,24 +49,8 @@ impl Dispatcher {
         request: &JobRequest,
         submitter: &Submitter,
     ) -> Result<Dispatched> {
-        let created = JobCounts {
-            request_id: request.request_id.clone(),
-            job_type: request.job_type.clone(),
-            status: JobStatus::Pending,
-            total_devices: 0,
-            completed_devices: 0,
-            succeeded_devices: 0,
-            no_credential_devices: 0,
-            error: None,
-        };
-        events::publish(
-            &self.publisher,
-            &self.names,
-            job_id,
-            &created,
-            keys::CREATED,
-        )
-        .await;
+        let created = JobCounts::pending(&request.request_id, &request.job_type);
+        self.announce(job_id, &created, keys::CREATED).await;
 
         let plan = match JobPlan::new(
             job_id,
@@ -198,7 +181,7 @@ impl Dispatcher {
     ) -> Result<JobStatus> {
         if let Some(done) = job_rows::finish(client, job_id, status, reason).await? {
             tracing::info!(status = %done.status, "job finished at the dispatcher");
-            events::publish(&self.publisher, &self.names, job_id, &done, keys::COMPLETED).await;
+            self.announce(job_id, &done, keys::COMPLETED).await;
         }
         Ok(status)
     }

@@ -15,7 +15,6 @@ use super::resolve::{self, ResolvedDevice};
 use super::role::Dispatcher;
 use crate::aggregate::periodic::Periodic;
 use crate::error::Result;
-use crate::events;
 use crate::job_rows;
 use chrono::{DateTime, Utc};
 use netraven_shared::domain::Lane;
@@ -140,14 +139,7 @@ impl Dispatcher {
         m.with_label_values(&["published"]).inc_by(published as u64);
         m.with_label_values(&["dropped"]).inc_by(dropped as u64);
         for (job_id, counts) in finished {
-            events::publish(
-                &self.publisher,
-                &self.names,
-                job_id,
-                &counts,
-                keys::COMPLETED,
-            )
-            .await;
+            self.announce(job_id, &counts, keys::COMPLETED).await;
         }
         if published > 0 {
             tracing::info!(tasks = published, dropped, "due retries published");

@@ -5,17 +5,21 @@
 
 use crate::dispatch::permissions::Permissions;
 use crate::error::Result;
+use crate::events;
+use crate::job_rows::JobCounts;
 use crate::schedule::{self, Scheduler};
 use deadpool_postgres::Pool;
 use netraven_shared::broker::link::Subscription;
 use netraven_shared::broker::{Names, Publisher};
 use netraven_shared::config::{DeadlineFit, DispatcherSettings, Settings};
+use netraven_shared::messages::EventRole;
 use netraven_shared::role;
 use netraven_shared::signing::{Issuer, Purpose, Signer, SigningKeys};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use uuid::Uuid;
 
 /// Everything one request needs; shared by the requests in hand.
 pub(super) struct Dispatcher {
@@ -30,6 +34,14 @@ pub(super) struct Dispatcher {
     pub(super) permissions: Permissions,
     /// Cancelled at shutdown: a request being retried in place goes back to the queue.
     pub(super) stopping: CancellationToken,
+}
+
+impl Dispatcher {
+    /// Publishes `job_id`'s event `key` with `counts`, as the dispatcher.
+    pub(super) async fn announce(&self, job_id: Uuid, counts: &JobCounts, key: &str) {
+        let (publisher, names) = (&self.publisher, &self.names);
+        events::publish(publisher, names, EventRole::Dispatcher, job_id, counts, key).await;
+    }
 }
 
 /// Runs the dispatcher until `shutdown`: consumes requests, finishes those in hand, exits.

@@ -25,6 +25,20 @@ pub struct JobCounts {
 }
 
 impl JobCounts {
+    /// A job just created: `PENDING`, nothing counted yet.
+    pub fn pending(request_id: &str, job_type: &str) -> JobCounts {
+        JobCounts {
+            request_id: request_id.to_string(),
+            job_type: job_type.to_string(),
+            status: JobStatus::Pending,
+            total_devices: 0,
+            completed_devices: 0,
+            succeeded_devices: 0,
+            no_credential_devices: 0,
+            error: None,
+        }
+    }
+
     /// The job type as a metric label: a type this build knows, or `unknown` (a request
     /// may name any string, and labels must stay few).
     pub fn job_type_label(&self) -> &'static str {

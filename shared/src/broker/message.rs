@@ -1,5 +1,6 @@
 //! What we publish and read: properties, headers, signatures over bodies.
 
+use crate::messages::CloudEvent;
 use crate::signing::{Signer, PROOF_HEADER, SIGNATURE_HEADER};
 use crate::Result;
 use lapin::types::AMQPValue;
@@ -38,6 +39,11 @@ pub fn header(props: &BasicProperties, name: &str) -> Option<String> {
     }
 }
 
+/// The CloudEvents attributes of a delivered event ([`Outgoing::cloud_event`]).
+pub fn cloud_event(props: &BasicProperties) -> std::result::Result<CloudEvent, String> {
+    CloudEvent::from_headers(|name| header(props, name))
+}
+
 /// One message to publish.
 #[derive(Clone)]
 pub struct Outgoing {
@@ -69,6 +75,23 @@ impl Outgoing {
 
     pub fn with_properties(mut self, properties: BasicProperties) -> Outgoing {
         self.properties = properties;
+        self
+    }
+
+    /// An event in CloudEvents binary content mode: `event`'s attributes as
+    /// `cloudEvents:*` headers, its id also as `message_id` and its time as `timestamp`
+    /// (seconds), for AMQP tools that know only those. The body stays as it is; its
+    /// `content_type` is the event's `datacontenttype`.
+    pub fn cloud_event(mut self, event: &CloudEvent) -> Outgoing {
+        let mut headers = self.properties.headers().clone().unwrap_or_default();
+        for (name, value) in event.headers() {
+            headers.insert(name.into(), AMQPValue::LongString(value.into()));
+        }
+        self.properties = self
+            .properties
+            .with_headers(headers)
+            .with_message_id(event.id.clone().into())
+            .with_timestamp(event.time.timestamp().max(0) as u64);
         self
     }
 

@@ -36,7 +36,7 @@ pub use connect::{connect, hostname, user, BROKER_ANSWER_TIMEOUT};
 pub use dead_letter::dead_letter;
 pub use link::{connect_with_retry, Link};
 pub use message::{
-    header, json_properties, sign_all, verify, Outgoing, FIRST_DEATH_QUEUE_HEADER,
+    cloud_event, header, json_properties, sign_all, verify, Outgoing, FIRST_DEATH_QUEUE_HEADER,
     FIRST_DEATH_REASON_HEADER, REASON_HEADER, SOURCE_HEADER, SUBMITTER_HEADER, USER_HEADER,
 };
 pub use names::{task_key, Names, INTERACTIVE_TASK_KEY, RESULT_KEY, SUBMIT_KEY, TASK_KEY};

@@ -1,11 +1,13 @@
 //! The wire contract: every message that crosses the broker, versioned JSON.
 //!
-//! `docs/messages.md` documents each one with an example and `docs/schemas/` holds the JSON
-//! Schema of the job request. Decoders are strict (`deny_unknown_fields`): what the schema
-//! rejects, the decoder rejects.
+//! `docs/messages.md` documents each one with an example and `docs/schemas/` holds their
+//! JSON Schemas. Events also carry CloudEvents attributes in AMQP headers (`cloud_event`).
+//! Decoders are strict (`deny_unknown_fields`): what the schema rejects, the decoder
+//! rejects.
 
 mod bounded;
 mod cancel;
+mod cloud_event;
 mod event;
 mod request;
 mod result;
@@ -16,6 +18,9 @@ mod tests;
 pub use bounded::{MAX_COMMANDS, MAX_STRING_CHARS, MAX_TARGET_DEVICES, MAX_TARGET_TAGS};
 pub use cancel::{
     CancelAnswer, CancelReply, JobCancel, CANCEL_TYPE, MAX_CANCEL_BYTES, MAX_CANCEL_REASON_CHARS,
+};
+pub use cloud_event::{
+    format_time, CloudEvent, EventRole, DATA_CONTENT_TYPE, HEADER_PREFIX, SPEC_VERSION, TYPE_PREFIX,
 };
 pub use event::{events, ConfigChangedEvent, JobEvent, JobReply};
 pub use request::{

@@ -51,6 +51,7 @@ fn messages_md_examples_hold() {
         ("config-changed", schema("config-changed")),
         ("job-cancel", schema("job-cancel")),
         ("job-cancel-reply", schema("job-cancel-reply")),
+        ("event-headers", schema("event-headers")),
     ];
     let blocks = markdown_blocks();
     let mut requests = 0;
@@ -92,6 +93,9 @@ fn messages_md_examples_hold() {
             "config-changed" => serde_decode::<ConfigChangedEvent>(bytes).map(|_| ()),
             "job-cancel" => JobCancel::decode(bytes).map(|_| ()),
             "job-cancel-reply" => serde_decode::<CancelReply>(bytes).map(|_| ()),
+            "event-headers" => serde_decode::<Value>(bytes)
+                .and_then(|headers| crate::events::attributes(&headers))
+                .map(|_| ()),
             _ => DeviceTask::decode(bytes).map(|_| ()),
         };
         decoded.unwrap_or_else(|e| panic!("{name}: {e}:\n{body}"));
@@ -106,6 +110,7 @@ fn messages_md_examples_hold() {
         "config-changed",
         "job-cancel",
         "job-cancel-reply",
+        "event-headers",
     ] {
         assert!(
             blocks.iter().any(|(n, _, _)| n == name),

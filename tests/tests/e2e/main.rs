@@ -13,6 +13,7 @@
 //! | [`broker_acl`] | an account per role; RabbitMQ refuses what a role may not do |
 //! | [`cancel`] | a job cancelled mid-way: what has not started is skipped, never contacted |
 //! | [`cli`] | the `netraven` binary as operators use it |
+//! | [`cloud_events`] | events carry CloudEvents attributes; ids unique, and kept by a republished event |
 //! | [`consumer_cancel`] | roles survive a broker-side consumer cancel |
 //! | [`db_faults`] | Postgres blackholed, failed over, read-only, lost mid-resolution |
 //! | [`dead`] | poison tasks dead-lettered and counted |
@@ -62,6 +63,7 @@ mod broker_acl;
 mod broker_faults;
 mod cancel;
 mod cli;
+mod cloud_events;
 mod consumer_cancel;
 mod db_faults;
 mod dead;

@@ -1,18 +1,20 @@
 //! A changed configuration becomes a new version, a `config.changed` event and a count;
 //! an unchanged one becomes nothing new.
 
-use netraven_shared::messages::{events, ConfigChangedEvent};
+use netraven_shared::broker;
+use netraven_shared::messages::{events, CloudEvent, ConfigChangedEvent, EventRole};
 use netraven_shared::telemetry::metrics;
 use netraven_simulator::scenario;
 use netraven_tests::{request, FleetBuilder, Spy, TestEnv};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 const JOB_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A fleet backed up twice, with five devices' stored versions edited in between (as if
 /// each device had one line fewer than it did): those five, and only they, get version 2,
-/// their lines counted, a `config.changed` event each and `CHANGED` in their result;
+/// their lines counted, a `config.changed` event each (with its CloudEvents attributes)
+/// and `CHANGED` in their result;
 /// every other device stays at version 1, `UNCHANGED`, with no new row.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_configuration_is_a_new_version_an_event_and_a_count() -> anyhow::Result<()> {
@@ -106,10 +108,17 @@ async fn a_changed_configuration_is_a_new_version_an_event_and_a_count() -> anyh
     assert_eq!(counted, want);
 
     let mut seen = BTreeMap::new();
+    let mut ids = BTreeSet::new();
     for _ in 0..5 {
         let delivery = spy.next_within(Duration::from_secs(10)).await?;
         let event: ConfigChangedEvent = serde_json::from_slice(&delivery.data)?;
         assert_eq!(event.event, events::CONFIG_CHANGED);
+        // Its CloudEvents attributes: about the device, from the aggregator, one id each.
+        let attributes = broker::cloud_event(&delivery.properties).map_err(anyhow::Error::msg)?;
+        let source = CloudEvent::source(&env.names.namespace, EventRole::Aggregator);
+        assert_eq!(attributes, event.cloud_event(source));
+        assert_eq!(attributes.subject, event.device_name);
+        assert!(ids.insert(attributes.id), "two config.changed share an id");
         assert_eq!(event.job_id, second.id);
         assert_eq!(
             (event.config_version, event.lines_added, event.lines_removed),
