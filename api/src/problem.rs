@@ -117,14 +117,23 @@ impl From<PathRejection> for Problem {
     }
 }
 
-/// A read that failed: not found (a job, a device, a version) is 404; anything else 500.
+/// A read or a change that failed: not found (a job, a device, a version, a schedule) is
+/// 404, a schedule that is not valid 422, a name in use 409; anything else 500.
 impl From<anyhow::Error> for Problem {
     fn from(e: anyhow::Error) -> Problem {
         let missing = e.chain().any(|c| {
-            c.is::<netraven_reads::NotFound>() || c.is::<netraven_reads::history::Missing>()
+            c.is::<netraven_reads::NotFound>()
+                || c.is::<netraven_reads::history::Missing>()
+                || c.is::<netraven_schedules::NotFound>()
         });
         if missing {
             return Problem::not_found(e.to_string());
+        }
+        if e.chain().any(|c| c.is::<netraven_schedules::Invalid>()) {
+            return Problem::unprocessable(e.to_string());
+        }
+        if e.chain().any(|c| c.is::<netraven_schedules::Exists>()) {
+            return Problem::conflict(e.to_string());
         }
         Problem::internal(format!("{e:#}"))
     }

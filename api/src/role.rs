@@ -50,6 +50,9 @@ pub async fn start(
         pool,
         gateway,
         settings: settings.api.clone(),
+        schedule_spread: chrono::Duration::milliseconds(
+            i64::try_from(settings.dispatcher.schedule_spread_ms).unwrap_or(i64::MAX),
+        ),
     });
     // The broker is opened beside serving: /healthz answers at once, /readyz once it is up.
     let s = state.clone();

@@ -9,6 +9,8 @@ pub struct AppState {
     pub pool: Pool,
     pub gateway: Gateway,
     pub settings: ApiSettings,
+    /// `dispatcher.schedule_spread_ms`: when a schedule's next tick is really due.
+    pub schedule_spread: chrono::Duration,
 }
 
 impl AppState {

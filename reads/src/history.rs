@@ -326,7 +326,9 @@ pub async fn command_outputs(
         .query_opt("SELECT 1 FROM jobs WHERE id = $1", &[&job_id])
         .await
         .context("cannot read the job")?;
-    anyhow::ensure!(job.is_some(), "no job {job_id}");
+    if job.is_none() {
+        return Err(crate::NotFound(format!("no job {job_id}")).into());
+    }
     let rows = client
         .query(
             "SELECT coalesce(r.device_name, d.name, '#' || o.device_id) AS device, o.seq,
@@ -353,6 +355,18 @@ pub async fn command_outputs(
             recorded_at: r.get("recorded_at"),
         })
         .collect())
+}
+
+/// Whether device `name` is one of job `job_id`'s (it has a result, or a task sent).
+pub async fn job_has_device(client: &Client, job_id: Uuid, name: &str) -> Result<bool> {
+    let row = client
+        .query_opt(
+            "SELECT 1 FROM job_results WHERE job_id = $1 AND device_name = $2",
+            &[&job_id, &name],
+        )
+        .await
+        .context("cannot read the job's devices")?;
+    Ok(row.is_some())
 }
 
 /// What a job's backups did to the devices' histories.

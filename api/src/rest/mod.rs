@@ -4,6 +4,8 @@
 pub mod credentials;
 pub mod devices;
 pub mod jobs;
+pub mod outputs;
+pub mod schedules;
 
 use crate::problem::{self, Problem};
 use crate::state::AppState;
@@ -18,12 +20,15 @@ use utoipa::{Modify, OpenApi};
     info(title = "NetRaven fleet API", description = "Jobs, devices, configuration history and credential health of a NetRaven fleet. Every endpoint needs an API token (`netraven token create`) as `Authorization: Bearer nrv_…`; errors are RFC 9457 problem details."),
     paths(
         jobs::list, jobs::submit, jobs::show, jobs::results, jobs::logs, jobs::cancel,
+        outputs::device,
         devices::list, devices::show, devices::configs, devices::config, devices::diff,
         credentials::list,
+        schedules::list, schedules::add, schedules::show, schedules::put, schedules::pause,
+        schedules::resume, schedules::remove,
     ),
     components(schemas(Problem)),
     modifiers(&Token),
-    tags((name = "jobs"), (name = "devices"), (name = "credentials")),
+    tags((name = "jobs"), (name = "devices"), (name = "credentials"), (name = "schedules")),
 )]
 pub struct ApiDoc;
 
@@ -61,6 +66,10 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/api/jobs/{id}/results", get(jobs::results))
         .route("/api/jobs/{id}/logs", get(jobs::logs))
         .route("/api/jobs/{id}/cancel", post(jobs::cancel))
+        .route(
+            "/api/jobs/{id}/devices/{device}/output",
+            get(outputs::device),
+        )
         .route("/api/devices", get(devices::list))
         .route("/api/devices/{name}", get(devices::show))
         .route("/api/devices/{name}/configs", get(devices::configs))
@@ -70,5 +79,14 @@ pub fn router() -> Router<Arc<AppState>> {
         )
         .route("/api/devices/{name}/diff", get(devices::diff))
         .route("/api/credentials", get(credentials::list))
+        .route("/api/schedules", get(schedules::list).post(schedules::add))
+        .route(
+            "/api/schedules/{name}",
+            get(schedules::show)
+                .put(schedules::put)
+                .delete(schedules::remove),
+        )
+        .route("/api/schedules/{name}/pause", post(schedules::pause))
+        .route("/api/schedules/{name}/resume", post(schedules::resume))
         .fallback(problem::no_route)
 }

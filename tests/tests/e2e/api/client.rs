@@ -66,6 +66,20 @@ impl Http {
         .await
     }
 
+    pub async fn put(&self, path: &str, body: &Value) -> Result<Answer> {
+        self.send(
+            "PUT",
+            path,
+            Some(&body.to_string()),
+            Some("application/json"),
+        )
+        .await
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<Answer> {
+        self.send("DELETE", path, None, None).await
+    }
+
     pub async fn send(
         &self,
         method: &str,

@@ -6,7 +6,9 @@ mod auth;
 mod client;
 mod jobs;
 mod openapi;
+mod outputs;
 mod reads;
+mod schedules;
 
 use client::Http;
 use netraven_api::auth::{store, NewToken, Scope};
