@@ -10,6 +10,7 @@
 //! | [`gateway`] | job requests and cancels sent to the dispatchers for a token's submitter |
 //! | [`http_metrics`] | request counts and durations by route template and status |
 //! | [`rest`] | the REST API under `/api` and its OpenAPI document |
+//! | [`tls`] | native HTTPS: a listener that yields only completed TLS handshakes |
 //!
 //! A later `console` module (server-rendered pages) sits beside [`rest`] on the same
 //! [`state::AppState`] and [`auth`].
@@ -21,6 +22,7 @@ pub mod problem;
 pub mod rest;
 pub mod role;
 pub mod state;
+pub mod tls;
 
 pub use role::run;
 

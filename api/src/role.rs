@@ -1,9 +1,10 @@
 //! The api role as a process: waits for Postgres, opens its broker connection, serves the
-//! REST API beside `/metrics`, `/healthz` and `/readyz` on `api.listen_addr` until
-//! shutdown, then finishes the requests in hand.
+//! REST API beside `/metrics`, `/healthz` and `/readyz` on `api.listen_addr` (HTTPS when
+//! `api.tls_cert_file` is set) until shutdown, then finishes the requests in hand.
 
 use crate::gateway::Gateway;
 use crate::state::AppState;
+use crate::tls::TlsListener;
 use crate::{http_metrics, problem, rest, Error, Result};
 use axum::Router;
 use netraven_shared::config::Settings;
@@ -78,10 +79,30 @@ pub async fn start(
         addr: addr.clone(),
         source,
     })?;
+    let tls = match (&settings.api.tls_cert_file, &settings.api.tls_key_file) {
+        (Some(cert), Some(key)) => Some(Arc::new(
+            netraven_shared::tls::server_config(
+                ("api.tls_cert_file", cert),
+                ("api.tls_key_file", key),
+            )
+            .map_err(Error::Shared)?,
+        )),
+        _ => None,
+    };
     let served = tokio::spawn(async move {
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await;
+        let result = match tls {
+            Some(config) => {
+                let listener = TlsListener::new(listener, config, local, shutdown.clone());
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown.cancelled_owned())
+                    .await
+            }
+            None => {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown.cancelled_owned())
+                    .await
+            }
+        };
         state.gateway.close().await;
         tracing::info!("api stopped");
         result.map_err(|source| Error::Listen {

@@ -9,6 +9,7 @@ mod openapi;
 mod outputs;
 mod reads;
 mod schedules;
+mod tls;
 
 use client::Http;
 use netraven_api::auth::{store, NewToken, Scope};
