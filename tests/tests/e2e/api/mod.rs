@@ -3,7 +3,7 @@
 //! the dispatchers as the token's submitter, and the OpenAPI document.
 
 mod auth;
-mod client;
+pub(crate) mod client;
 mod jobs;
 mod openapi;
 mod outputs;
