@@ -5,7 +5,6 @@
 //! queue, matched by correlation id. The connection is opened again when lost.
 
 use futures::StreamExt;
-use lapin::options::{BasicConsumeOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use netraven_shared::broker::{self, Names, Outgoing, Publisher, SUBMITTER_HEADER, SUBMIT_KEY};
 use netraven_shared::config::AmqpSettings;
@@ -97,31 +96,7 @@ impl Gateway {
         if self.amqp.declare_topology {
             broker::declare_topology(&channel, &self.names, &self.amqp).await?;
         }
-        let queue = channel
-            .queue_declare(
-                "".into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await?
-            .name()
-            .as_str()
-            .to_string();
-        let mut consumer = channel
-            .basic_consume(
-                queue.clone().into(),
-                "".into(),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
+        let (queue, mut consumer) = broker::reply_queue(&channel).await?;
         let waiting: Waiting = Arc::default();
         let w = waiting.clone();
         tokio::spawn(async move {

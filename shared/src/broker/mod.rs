@@ -41,7 +41,7 @@ pub use message::{
 };
 pub use names::{task_key, Names, INTERACTIVE_TASK_KEY, RESULT_KEY, SUBMIT_KEY, TASK_KEY};
 pub use publisher::{PublishReport, Publisher, CONFIRM_TIMEOUT};
-pub use reply::reply;
+pub use reply::{reply, reply_queue};
 pub use settle::{settle, settle_all, Settle};
 pub use topology::{
     consume, declare_topology, delete_topology, ensure_topology, exchanges, queues, QueueSpec,
