@@ -3,7 +3,7 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use futures::StreamExt;
-use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::QueueBindOptions;
 use lapin::types::FieldTable;
 use netraven_shared::broker::{self, Names, Outgoing, Publisher, SUBMIT_KEY};
 use netraven_shared::config::AmqpSettings;
@@ -36,31 +36,7 @@ impl Inbox {
         if settings.declare_topology {
             broker::declare_topology(&channel, &names, settings).await?;
         }
-        let queue = channel
-            .queue_declare(
-                "".into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await?
-            .name()
-            .as_str()
-            .to_string();
-        let consumer = channel
-            .basic_consume(
-                queue.clone().into(),
-                "".into(),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
+        let (queue, consumer) = broker::reply_queue(&channel).await?;
         let publisher = Publisher::new(&connection, 1)
             .await?
             .with_confirm_timeout(Duration::from_millis(settings.confirm_timeout_ms));

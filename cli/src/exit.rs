@@ -65,7 +65,7 @@ impl Exit {
             Exit::Missing
         } else if e
             .chain()
-            .any(|c| c.is::<crate::schedules::Invalid>() || c.is::<crate::inventory::Invalid>())
+            .any(|c| c.is::<netraven_schedules::Invalid>() || c.is::<crate::inventory::Invalid>())
         {
             Exit::Invalid
         } else {

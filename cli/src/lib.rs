@@ -15,7 +15,6 @@
 //! | [`export`] | `netraven export git`: the configuration history as a git repository, a commit per job |
 //! | [`credentials`] | `netraven credential disable`, `enable` and `remove`: a credential's life after import |
 //! | [`host_keys`] | `netraven device host-key pin`, `forget` and `list`: host keys pinned from `known_hosts` files or fingerprints |
-//! | [`schedules`] | `netraven schedule add/pause/resume/remove/apply/export`: the schedules table and its YAML |
 //! | [`processes`] | the roles as child processes, started and stopped as in production |
 //! | [`demo_summary`] | the demo's summary: what a job did, and the credential counters |
 //! | [`views`] | `job show/list/results/logs/watch`, `credential list`, `device show`, `schedule list/show`, `prune`: tables and `--json` |
@@ -39,7 +38,6 @@ pub mod host_keys;
 pub mod inventory;
 pub mod output;
 pub mod processes;
-pub mod schedules;
 pub mod secrets;
 pub mod services;
 pub mod signing;

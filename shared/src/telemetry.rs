@@ -80,11 +80,7 @@ pub async fn serve(
         addr: addr.to_string(),
         source,
     })?;
-    let app = Router::new()
-        .route("/metrics", get(render_metrics))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(ready))
-        .with_state(readiness);
+    let app = health_routes(readiness);
     tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
@@ -95,6 +91,16 @@ pub async fn serve(
     });
     tracing::info!(addr = %local, "serving /metrics, /healthz and /readyz");
     Ok(Some(local))
+}
+
+/// `/metrics`, `/healthz` and `/readyz` as a router of their own, for a role that serves
+/// them beside its own routes (the api role).
+pub fn health_routes<S>(readiness: Arc<Readiness>) -> Router<S> {
+    Router::new()
+        .route("/metrics", get(render_metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .with_state(readiness)
 }
 
 async fn ready(State(r): State<Arc<Readiness>>) -> (StatusCode, String) {

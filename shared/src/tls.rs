@@ -1,5 +1,6 @@
 //! TLS client configurations for the two links every role opens: RabbitMQ (`amqp.tls_*`)
-//! and Postgres (libpq's `sslmode`, `sslrootcert`, `sslcert`, `sslkey` in `database.url`).
+//! and Postgres (libpq's `sslmode`, `sslrootcert`, `sslcert`, `sslkey` in `database.url`);
+//! and the server configuration of a role that serves HTTPS itself (`api.tls_*`).
 //!
 //! Always rustls with the ring provider, and only the CA named in configuration: the
 //! system's trust store is never consulted, so a certificate from any other authority
@@ -179,6 +180,20 @@ pub fn client_config(files: Files<'_>, check: Check) -> Result<ClientConfig> {
         (Some((cert, _)), None) => Err(setting(cert, "is set without its private key file")),
         (None, Some((key, _))) => Err(setting(key, "is set without its certificate file")),
     }
+}
+
+/// A server's configuration presenting the chain of `cert` with the private key of `key`
+/// (PEM files), speaking HTTP/1.1 (ALPN) to any client: no client certificate is asked.
+pub fn server_config(cert: (&str, &Path), key: (&str, &Path)) -> Result<rustls::ServerConfig> {
+    let (chain, private) = load_identity(cert, key)?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| setting(cert.0, e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, private)
+        .map_err(|e| setting(cert.0, format!("certificate and key: {e}")))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 /// A server certificate checked without its name: libpq's `verify-ca` with `roots` (the

@@ -9,6 +9,9 @@ pub enum Role {
     Dispatcher,
     Worker,
     Aggregator,
+    /// The api role: submits and cancels for its tokens' submitters (trusted as a gateway
+    /// by the dispatchers) and reads the answers on its private reply queue.
+    Api,
     /// `netraven dead list` and `dead replay`.
     Operator,
     /// A client that submits job requests (`netraven job submit`) and waits for the reply
@@ -18,10 +21,11 @@ pub enum Role {
 
 impl Role {
     /// The roles every namespace has one account for.
-    pub const FIXED: [Role; 4] = [
+    pub const FIXED: [Role; 5] = [
         Role::Dispatcher,
         Role::Worker,
         Role::Aggregator,
+        Role::Api,
         Role::Operator,
     ];
 
@@ -30,6 +34,7 @@ impl Role {
             Role::Dispatcher => "dispatcher",
             Role::Worker => "worker",
             Role::Aggregator => "aggregator",
+            Role::Api => "api",
             Role::Operator => "operator",
             Role::Submitter => "submitter",
         }
@@ -40,9 +45,10 @@ impl Role {
             "dispatcher" => Role::Dispatcher,
             "worker" => Role::Worker,
             "aggregator" => Role::Aggregator,
+            "api" => Role::Api,
             "operator" => Role::Operator,
             other => bail!(
-                "unknown role {other:?}: dispatcher, worker, aggregator or operator \
+                "unknown role {other:?}: dispatcher, worker, aggregator, api or operator \
                  (submitters are named with --submitter)"
             ),
         })
@@ -88,6 +94,7 @@ fn regex_escape(s: &str) -> String {
 /// | dispatcher | — | `<ns>.tasks`, `<ns>.events`, `<ns>.dead`, `amq.default` (replies), `<ns>.jobs` (schedules' requests) | `<ns>.jobs.submit` |
 /// | worker | — | `<ns>.results`, `<ns>.dead` | `<ns>.tasks.device`, `<ns>.tasks.interactive` |
 /// | aggregator | — | `<ns>.events`, `<ns>.dead` | `<ns>.results`, `<ns>.dead.tasks` |
+/// | api | `amq.gen-*` (its reply queue) | `<ns>.jobs` | `amq.gen-*` |
 /// | submitter | `amq.gen-*` (its reply queue) | `<ns>.jobs`, `amq.gen-*` (the binding) | `<ns>.events`, `amq.gen-*` |
 /// | operator | — | `<ns>.jobs`, `<ns>.tasks`, `<ns>.results` (replay), `amq.default` (rotation) | `<ns>.dead` |
 pub fn permissions(role: Role, names: &Names) -> Permissions {
@@ -116,6 +123,12 @@ pub fn permissions(role: Role, names: &Names) -> Permissions {
             configure: none,
             write: only(&[n(names.events_exchange()), n(names.dead_exchange())]),
             read: only(&[n(names.results_queue()), n(names.dead_tasks_queue())]),
+        },
+        // No binding and no events: only requests out and the dispatcher's answers in.
+        Role::Api => Permissions {
+            configure: only(std::slice::from_ref(&reply_queue)),
+            write: only(&[n(names.jobs_exchange())]),
+            read: only(std::slice::from_ref(&reply_queue)),
         },
         Role::Submitter => Permissions {
             configure: only(std::slice::from_ref(&reply_queue)),

@@ -1,5 +1,6 @@
 //! The command line's shape (clap definitions); `crate::commands` does what each one says.
 
+mod api;
 mod export;
 mod fleet;
 mod job;
@@ -8,6 +9,7 @@ mod ops;
 mod root;
 mod schedule;
 
+pub use api::{ApiArgs, ApiCommand, TokenCommand};
 pub use export::{ExportCommand, GitExportArgs};
 pub use fleet::{
     CredentialCommand, DeviceCommand, GrepArgs, HostKeyCommand, InventoryCommand, PruneArgs,

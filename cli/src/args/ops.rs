@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 #[derive(Subcommand)]
 pub enum BrokerCommand {
-    /// Create (or update) one broker account per role (dispatcher, worker, aggregator,
+    /// Create (or update) one broker account per role (dispatcher, worker, aggregator, api,
     /// operator, and each --submitter) with least-privilege permissions, and declare the
     /// topology, with `rabbitmqctl import_definitions`. Idempotent. Roles then run with
     /// amqp.declare_topology = false.
@@ -15,7 +15,7 @@ pub enum BrokerCommand {
 
 #[derive(Args)]
 pub struct BrokerSetupArgs {
-    /// Name a role's account (dispatcher, worker, aggregator, operator); default
+    /// Name a role's account (dispatcher, worker, aggregator, api, operator); default
     /// <namespace>-<role>.
     #[arg(long = "user", value_name = "ROLE=USER")]
     pub users: Vec<String>,

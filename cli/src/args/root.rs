@@ -1,9 +1,9 @@
 //! The `netraven` command tree: global flags and one subcommand per area.
 
 use super::{
-    BrokerCommand, ConfigCommand, CredentialCommand, DeadCommand, DeviceCommand, ExportCommand,
-    InventoryCommand, JobCommand, PruneArgs, ScheduleCommand, SecretsCommand, ServicesCommand,
-    SigningCommand, SimArgs,
+    ApiArgs, BrokerCommand, ConfigCommand, CredentialCommand, DeadCommand, DeviceCommand,
+    ExportCommand, InventoryCommand, JobCommand, PruneArgs, ScheduleCommand, SecretsCommand,
+    ServicesCommand, SigningCommand, SimArgs, TokenCommand,
 };
 use crate::output::ColorChoice;
 use crate::views::{self, Style};
@@ -46,6 +46,11 @@ pub enum Command {
     Worker,
     /// The aggregator role: results in, job statuses out; finishes overdue jobs.
     Aggregator,
+    /// The api role: the REST API (and its OpenAPI document) over HTTP, with tokens.
+    Api(ApiArgs),
+    /// API tokens: create (shown once), list, revoke.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Apply pending database migrations (a no-op when there are none).
     Migrate,
     /// The effective settings; `config grep` searches the devices' configurations.

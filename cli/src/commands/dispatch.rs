@@ -1,6 +1,6 @@
 //! `run`: loads the configuration, starts logging and hands each command to its module.
 
-use super::{config, docs, export, fleet, job, keys, ops, schedule};
+use super::{api, config, docs, export, fleet, job, keys, ops, schedule};
 use crate::args::{Cli, Command};
 use crate::exit::Exit;
 use crate::{bench, demo, output};
@@ -34,6 +34,7 @@ pub async fn run(cli: Cli) -> Result<Exit> {
             | Command::Config(_)
             | Command::Migrate
             | Command::Services(_)
+            | Command::Token(_)
     ) {
         // Interactive commands print their own progress; only problems are logged.
         log.level = "warn".into();
@@ -49,6 +50,8 @@ pub async fn run(cli: Cli) -> Result<Exit> {
             netraven_dispatcher::run_aggregator(settings, shutdown::on_signal()).await?
         }
         Command::Worker => netraven_worker::run(settings, shutdown::on_signal()).await?,
+        Command::Api(args) => api::api(settings, args.command).await?,
+        Command::Token(cmd) => api::token(&settings, cmd).await?,
         Command::Migrate => ops::migrate(&settings).await?,
         Command::Config(cmd) => config::run(&settings, cmd).await?,
         Command::Signing(cmd) => keys::signing(&settings, cmd)?,

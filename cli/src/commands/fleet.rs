@@ -273,6 +273,8 @@ pub async fn device(settings: &Settings, cmd: DeviceCommand) -> Result<()> {
                 })
                 .collect();
             let filter = views::device_list::Filter {
+                after: None,
+                limit: None,
                 tags: &tags,
                 platforms: &platforms,
                 outcomes: &outcomes,

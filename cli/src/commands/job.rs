@@ -55,12 +55,28 @@ pub async fn run(settings: &Settings, cmd: JobCommand) -> Result<Exit> {
         }
         JobCommand::List { status, limit, out } => {
             let client = connect(settings).await?;
-            let jobs = views::jobs::list(&client, status, i64::from(limit)).await?;
+            let jobs = views::jobs::list(
+                &client,
+                &views::jobs::JobFilter {
+                    status,
+                    ..Default::default()
+                },
+                i64::from(limit),
+            )
+            .await?;
             out.print(&jobs, |j, s| views::jobs::render_list(j, s))?;
         }
         JobCommand::Results { id, outcomes, out } => {
             let client = connect(settings).await?;
-            let results = views::jobs::results(&client, id, &outcomes).await?;
+            let results = views::jobs::results(
+                &client,
+                id,
+                &netraven_dispatcher::job_rows::ResultsPage {
+                    outcomes,
+                    ..Default::default()
+                },
+            )
+            .await?;
             out.print(&results, |r, s| views::jobs::render_results(r, s))?;
         }
         JobCommand::Outputs { id, device, out } => {
@@ -99,7 +115,7 @@ pub async fn run(settings: &Settings, cmd: JobCommand) -> Result<Exit> {
         }
         JobCommand::Logs { id, device, out } => {
             let client = connect(settings).await?;
-            let lines = views::jobs::logs(&client, id, device.as_deref()).await?;
+            let lines = views::jobs::logs(&client, id, device.as_deref(), None, None).await?;
             out.print(&lines, |l, s| views::jobs::render_logs(l, s))?;
         }
     }

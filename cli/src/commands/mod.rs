@@ -1,5 +1,6 @@
 //! What each command does once parsed: the glue between `crate::args` and the libraries.
 
+mod api;
 mod config;
 mod connect;
 mod dispatch;

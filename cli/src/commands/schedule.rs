@@ -3,10 +3,10 @@
 
 use super::connect::connect;
 use crate::args::{AddArgs, ScheduleCommand};
-use crate::schedules::{self, Action, Applied};
 use crate::{output, say, views};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
+use netraven_schedules::{self as schedules, Action, Applied};
 use netraven_shared::config::Settings;
 use netraven_shared::messages::{Limits, Targets};
 use netraven_shared::schedule::{Calendar, ScheduleSpec};

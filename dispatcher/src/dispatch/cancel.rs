@@ -42,8 +42,21 @@ impl Dispatcher {
                 return Ok(());
             }
         };
-        let who =
-            Submitter::from_user_id(delivery.properties.user_id().as_ref().map(|u| u.as_str()));
+        let who = match self.submitter(delivery) {
+            Ok(who) => who,
+            Err(reason) => {
+                tracing::warn!(%reason, "job cancel refused");
+                self.dead_letter(delivery, &reason).await;
+                let answer = Answer {
+                    answer: CancelAnswer::NotPermitted,
+                    job_id: Some(cancel.job_id),
+                    status: None,
+                    error: Some(reason),
+                };
+                self.answer_cancel(delivery, answer).await;
+                return Ok(());
+            }
+        };
         let span = tracing::info_span!("cancel", job.id = %cancel.job_id, canceller = %who);
         async {
             let answer = self.record_cancel(&cancel, &who).await?;

@@ -69,6 +69,16 @@ impl Dispatcher {
         }
     }
 
+    /// Who sent `delivery`: [`Submitter::from_message`] with the configured gateways.
+    pub(super) fn submitter(&self, delivery: &Delivery) -> std::result::Result<Submitter, String> {
+        let props = &delivery.properties;
+        Submitter::from_message(
+            props.user_id().as_ref().map(|u| u.as_str()),
+            broker::header(props, broker::SUBMITTER_HEADER).as_deref(),
+            &self.settings.gateways,
+        )
+    }
+
     /// `again`: an earlier try at this request may have created its job.
     async fn process(&self, delivery: &Delivery, again: bool) -> Result<()> {
         // A cancel shares the queue, told apart by its AMQP type: the submitters' broker
@@ -85,9 +95,15 @@ impl Dispatcher {
         };
         let deadline = plan::job_deadline(&request.limits, &self.settings, Utc::now());
         // RabbitMQ refuses a publish whose user_id is not the connection's user, so this is
-        // who published the request (or nobody vouches for it).
-        let submitter =
-            Submitter::from_user_id(delivery.properties.user_id().as_ref().map(|u| u.as_str()));
+        // who published the request (or nobody vouches for it), or whom a trusted gateway
+        // sent it for.
+        let submitter = match self.submitter(delivery) {
+            Ok(s) => s,
+            Err(reason) => {
+                self.refuse(delivery, &reason).await;
+                return Ok(());
+            }
+        };
         // The one connection this request holds from here to its end: every step runs on it,
         // so that a dispatcher whose pool is as large as its prefetch never waits on its own
         // pool (a request holding one connection while it asks for another would).

@@ -1,11 +1,15 @@
 //! Who may ask for what: a request's submitter (the broker-validated AMQP `user_id`) against
 //! the operator's `dispatcher.submitters`, and commands that are single printable lines.
 
+use netraven_shared::broker::SUBMITTER_HEADER;
 use netraven_shared::config::{anchored, DispatcherSettings, SubmitterSettings};
 use netraven_shared::domain::{HostKeyPolicy, JobType};
 use regex::Regex;
 use std::collections::HashMap;
 use std::fmt;
+
+/// The longest submitter a gateway may name (a broker user name's limit).
+const MAX_SUBMITTER_LEN: usize = 255;
 
 /// Who submitted a request, as the broker vouches for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +27,36 @@ impl Submitter {
             Some(u) if !u.is_empty() => Submitter::User(u.to_string()),
             _ => Submitter::Anonymous,
         }
+    }
+
+    /// Who a request or a cancel is from: its broker-checked `user_id`, or, when that user
+    /// is one of `gateways` and the message carries [`SUBMITTER_HEADER`], the submitter the
+    /// header names (the api role sends for its tokens' submitters this way). `Err` with
+    /// the reason when the header comes from anyone else, or names nobody usable: such a
+    /// message is refused, never taken as its publisher's.
+    pub fn from_message(
+        user_id: Option<&str>,
+        on_behalf: Option<&str>,
+        gateways: &[String],
+    ) -> Result<Submitter, String> {
+        let publisher = Submitter::from_user_id(user_id);
+        let Some(named) = on_behalf else {
+            return Ok(publisher);
+        };
+        let trusted = matches!(&publisher, Submitter::User(u) if gateways.contains(u));
+        if !trusted {
+            return Err(format!(
+                "header {SUBMITTER_HEADER} is honoured only from the broker users in \
+                 dispatcher.gateways, not from {publisher}"
+            ));
+        }
+        if named.is_empty() || named.len() > MAX_SUBMITTER_LEN || named.chars().any(unprintable) {
+            return Err(format!(
+                "header {SUBMITTER_HEADER} must name a submitter: 1 to {MAX_SUBMITTER_LEN} \
+                 printable characters"
+            ));
+        }
+        Ok(Submitter::User(named.to_string()))
     }
 
     /// What the job row records as `submitted_by` (`NULL` for anonymous).
@@ -218,6 +252,30 @@ mod tests {
             },
         );
         Permissions::new(&settings)
+    }
+
+    #[test]
+    fn only_a_gateway_may_name_the_submitter() {
+        let gateways = vec!["netraven-api".to_string()];
+        let from = |user: Option<&str>, header: Option<&str>| {
+            Submitter::from_message(user, header, &gateways)
+        };
+        assert_eq!(from(Some("eve"), None), Ok(Submitter::User("eve".into())));
+        assert_eq!(from(None, None), Ok(Submitter::Anonymous));
+        assert_eq!(
+            from(Some("netraven-api"), Some("noc")),
+            Ok(Submitter::User("noc".into()))
+        );
+        // Anyone else naming a submitter is refused, not taken as themselves.
+        for user in [Some("eve"), None] {
+            let Err(err) = from(user, Some("noc")) else {
+                panic!("{user:?} named a submitter");
+            };
+            assert!(err.contains("dispatcher.gateways"), "{err}");
+        }
+        for bad in ["", "no\nc", &"x".repeat(256)] {
+            assert!(from(Some("netraven-api"), Some(bad)).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

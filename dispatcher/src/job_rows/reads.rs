@@ -51,7 +51,7 @@ pub fn lane_of(row: &tokio_postgres::Row) -> Option<Lane> {
 }
 
 /// One device's recorded result.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct DeviceResult {
     pub device_id: i64,
     pub device_name: String,
@@ -71,7 +71,26 @@ pub struct DeviceResult {
     pub try_outcomes: Vec<String>,
 }
 
+/// Which of a job's results, in device-name order: those with one of `outcomes` (all when
+/// empty), after the device named `after`, at most `limit`.
+#[derive(Debug, Clone, Default)]
+pub struct ResultsPage {
+    pub outcomes: Vec<Outcome>,
+    pub after: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// Every result of the job, by device name.
 pub async fn results<C: GenericClient>(db: &C, job_id: Uuid) -> Result<Vec<DeviceResult>> {
+    results_page(db, job_id, &ResultsPage::default()).await
+}
+
+pub async fn results_page<C: GenericClient>(
+    db: &C,
+    job_id: Uuid,
+    page: &ResultsPage,
+) -> Result<Vec<DeviceResult>> {
+    let outcomes: Vec<&str> = page.outcomes.iter().map(|o| o.as_str()).collect();
     let rows = db
         .query(
             // A removed credential is named by its tombstone (migration V12).
@@ -84,8 +103,11 @@ pub async fn results<C: GenericClient>(db: &C, job_id: Uuid) -> Result<Vec<Devic
                             AND t.try < r.tries ORDER BY t.try) AS earlier
              FROM job_results r LEFT JOIN credentials c ON c.id = r.credential_id
              LEFT JOIN removed_credentials rc ON rc.id = r.credential_id
-             WHERE r.job_id = $1 ORDER BY r.device_name",
-            &[&job_id],
+             WHERE r.job_id = $1
+               AND (cardinality($2::text[]) = 0 OR r.outcome = ANY($2))
+               AND ($3::text IS NULL OR r.device_name > $3)
+             ORDER BY r.device_name LIMIT $4",
+            &[&job_id, &outcomes, &page.after, &page.limit],
         )
         .await?;
     Ok(rows

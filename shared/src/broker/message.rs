@@ -14,6 +14,9 @@ pub const SOURCE_HEADER: &str = "x-netraven-source";
 /// Header keeping a dead letter's AMQP `user_id` (who published it, as the broker checked):
 /// a copy published by anyone else may not carry the property itself.
 pub const USER_HEADER: &str = "x-netraven-user-id";
+/// Header naming, on a job request or a cancel from a gateway (the api role), the submitter
+/// it is sent for. The dispatcher believes it only from users in `dispatcher.gateways`.
+pub const SUBMITTER_HEADER: &str = "x-netraven-submitter";
 /// Header RabbitMQ puts on a message it dead-lettered: the queue it came from.
 pub const FIRST_DEATH_QUEUE_HEADER: &str = "x-first-death-queue";
 /// Header RabbitMQ puts on a message it dead-lettered: why (`delivery_limit`, `rejected`, …).

@@ -37,11 +37,11 @@ pub use dead_letter::dead_letter;
 pub use link::{connect_with_retry, Link};
 pub use message::{
     cloud_event, header, json_properties, sign_all, verify, Outgoing, FIRST_DEATH_QUEUE_HEADER,
-    FIRST_DEATH_REASON_HEADER, REASON_HEADER, SOURCE_HEADER, USER_HEADER,
+    FIRST_DEATH_REASON_HEADER, REASON_HEADER, SOURCE_HEADER, SUBMITTER_HEADER, USER_HEADER,
 };
 pub use names::{task_key, Names, INTERACTIVE_TASK_KEY, RESULT_KEY, SUBMIT_KEY, TASK_KEY};
 pub use publisher::{PublishReport, Publisher, CONFIRM_TIMEOUT};
-pub use reply::reply;
+pub use reply::{reply, reply_queue};
 pub use settle::{settle, settle_all, Settle};
 pub use topology::{
     consume, declare_topology, delete_topology, ensure_topology, exchanges, queues, QueueSpec,

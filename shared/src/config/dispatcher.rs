@@ -20,6 +20,12 @@ pub struct DispatcherSettings {
     /// the default (`config_backup` and `reachability`, host-key policy `accept-new` or
     /// `strict`). Anyone unlisted, and requests without `user_id`, get the default.
     pub submitters: BTreeMap<String, SubmitterSettings>,
+    /// Broker users trusted to submit and cancel on someone else's behalf (the api role's
+    /// account): a request from one of them that carries the `x-netraven-submitter` header
+    /// is the named submitter's, checked against `submitters` as theirs. The header from
+    /// any other user is refused. In an environment variable: a JSON array in a string.
+    #[serde(deserialize_with = "list_or_json")]
+    pub gateways: Vec<String>,
     /// Run the schedules (`netraven schedule`). Every dispatcher may: each tick is taken
     /// by one of them (a row lock and a run row in Postgres).
     pub schedules: bool,
@@ -109,6 +115,7 @@ impl Default for DispatcherSettings {
             default_job_deadline_ms: 3_600_000,
             default_host_key_policy: HostKeyPolicy::AcceptNew,
             submitters: BTreeMap::new(),
+            gateways: Vec::new(),
             schedules: true,
             schedule_poll_ms: 1_000,
             schedule_spread_ms: 300_000,

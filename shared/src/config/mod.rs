@@ -7,11 +7,12 @@
 //! Files: `settings.rs` (the tree, its loading and [`Settings::show`]), one file per section (`database.rs`,
 //! `amqp.rs`, `deadlines.rs` (device deadlines inside the broker's consumer timeout),
 //! `secrets.rs` with `[signing]`, `logging.rs`, `dispatcher.rs` with the submitters,
-//! `worker.rs`, `aggregator.rs`, `health.rs`), `validate.rs` (what no type checks) and
+//! `worker.rs`, `aggregator.rs`, `api.rs`, `health.rs`), `validate.rs` (what no type checks) and
 //! `mask.rs` (secrets hidden from what is shown, [`mask_url`]).
 
 mod aggregator;
 mod amqp;
+mod api;
 mod database;
 mod deadlines;
 mod dispatcher;
@@ -30,6 +31,7 @@ mod mask_tests;
 
 pub use aggregator::{AggregatorSettings, MAX_RETENTION_DAYS};
 pub use amqp::AmqpSettings;
+pub use api::ApiSettings;
 pub use database::DatabaseSettings;
 pub use deadlines::{DeadlineFit, AFTER_DEADLINE_MS, MAX_DEVICE_DEADLINE_MS};
 pub use dispatcher::{anchored, DispatcherSettings, SubmitterSettings};

@@ -2,6 +2,7 @@
 
 use super::aggregator::AggregatorSettings;
 use super::amqp::AmqpSettings;
+use super::api::ApiSettings;
 use super::database::DatabaseSettings;
 use super::dispatcher::DispatcherSettings;
 use super::health::HealthSettings;
@@ -29,6 +30,7 @@ pub struct Settings {
     pub dispatcher: DispatcherSettings,
     pub worker: WorkerSettings,
     pub aggregator: AggregatorSettings,
+    pub api: ApiSettings,
     pub health: HealthSettings,
 }
 

@@ -40,6 +40,7 @@ impl Settings {
             }
         }
         self.validate_broker_addresses()?;
+        self.validate_api()?;
         self.validate_tls()?;
         let positive = [
             ("database.pool_size", self.database.pool_size as u64),
@@ -78,6 +79,11 @@ impl Settings {
                 self.dispatcher.retry_backoff_ms,
             ),
             ("dispatcher.retry_poll_ms", self.dispatcher.retry_poll_ms),
+            (
+                "api.default_page_size",
+                u64::from(self.api.default_page_size),
+            ),
+            ("api.reply_timeout_ms", self.api.reply_timeout_ms),
             ("worker.max_in_flight", u64::from(self.worker.max_in_flight)),
             (
                 "worker.interactive_in_flight",
@@ -349,5 +355,26 @@ impl Settings {
         let (_, pg) = crate::libpq::split_tls(&self.database.url)
             .map_err(|e| Error::setting("database.url", e))?;
         pg.validate().map_err(|e| Error::setting("database.url", e))
+    }
+}
+
+impl Settings {
+    /// `[api]`: a page limit that holds the default page, and native TLS only as a pair.
+    fn validate_api(&self) -> Result<()> {
+        let api = &self.api;
+        if api.max_page_size < api.default_page_size {
+            return Err(Error::setting(
+                "api.max_page_size",
+                "must be at least api.default_page_size",
+            ));
+        }
+        if api.tls_cert_file.is_some() != api.tls_key_file.is_some() {
+            return Err(Error::setting(
+                "api.tls_cert_file",
+                "native TLS needs both api.tls_cert_file and api.tls_key_file (or neither, \
+                 for TLS terminated in front of the role)",
+            ));
+        }
+        Ok(())
     }
 }

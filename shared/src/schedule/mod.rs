@@ -23,7 +23,7 @@ pub const DEFAULT_CATCH_UP: Duration = Duration::from_secs(3600);
 pub const MAX_NAME_LEN: usize = 100;
 
 /// What a tick does while the schedule's previous job is still going.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Overlap {
     /// Record the tick `SKIPPED` and start nothing (a backup still running is not
@@ -52,7 +52,7 @@ impl Overlap {
 }
 
 /// A schedule as an operator declares it: what a job request holds, and when.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleSpec {
     /// Unique; letters, digits, `.`, `_`, `-`; at most [`MAX_NAME_LEN`] characters.
@@ -66,10 +66,12 @@ pub struct ScheduleSpec {
     pub time_zone: String,
     pub job_type: JobType,
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub targets: Targets,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub commands: Vec<String>,
     #[serde(default, skip_serializing_if = "limits_empty")]
+    #[schema(value_type = Object)]
     pub limits: Limits,
     #[serde(default)]
     pub overlap: Overlap,
@@ -79,6 +81,7 @@ pub struct ScheduleSpec {
         with = "humantime_opt",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schema(value_type = Option<String>)]
     pub catch_up: Option<Duration>,
     /// Absent: `apply` leaves the schedule's paused state as it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -110,6 +110,14 @@ pub struct Metrics {
     pub seconds_since_progress: GaugeVec,
     /// Always 1: the version, commit and role of what runs.
     pub build_info: IntGaugeVec,
+    /// HTTP requests the api role answered, by method, route template (`/api/jobs/{id}`,
+    /// never a concrete path) and status code.
+    pub http_requests_total: IntCounterVec,
+    /// Time the api role took to answer, by method and route template.
+    pub http_request_duration_seconds: HistogramVec,
+    /// API requests refused at authentication or authorisation, by reason (`missing`,
+    /// `malformed`, `unknown`, `revoked`, `expired`, `scope`).
+    pub api_auth_failures_total: IntCounterVec,
 }
 
 const DURATION_BUCKETS: &[f64] = &[
@@ -431,6 +439,24 @@ impl Metrics {
                 "netraven_build_info",
                 "Always 1: the version, commit and role of what runs",
                 &["version", "commit", "role"],
+            ),
+            http_requests_total: counter(
+                &r,
+                "netraven_http_requests_total",
+                "HTTP requests answered by the api role, by method, route template and status",
+                &["method", "route", "status"],
+            ),
+            http_request_duration_seconds: histogram(
+                &r,
+                "netraven_http_request_duration_seconds",
+                "Time the api role took to answer, by method and route template",
+                &["method", "route"],
+            ),
+            api_auth_failures_total: counter(
+                &r,
+                "netraven_api_auth_failures_total",
+                "API requests refused at authentication or authorisation, by reason",
+                &["reason"],
             ),
             registry: process(r),
         };

@@ -173,7 +173,7 @@ async fn small_and_high_jobs_overtake_a_large_one_in_their_own_lane() -> anyhow:
     assert_eq!(logged, 1, "the demotion is in the job log");
 
     // The job list shows each job's lane.
-    let listed = netraven_cli::views::jobs::list(&client, None, 10).await?;
+    let listed = netraven_cli::views::jobs::list(&client, &Default::default(), 10).await?;
     let shown = |id: Uuid| listed.iter().find(|j| j.id == id).and_then(|j| j.lane);
     assert_eq!(shown(small_done.id), Some(Lane::Interactive));
     assert_eq!(shown(big_job), Some(Lane::Bulk));

@@ -57,6 +57,7 @@
 
 mod aaa;
 mod aggregator;
+mod api;
 mod bounds;
 mod broker_acl;
 mod broker_faults;

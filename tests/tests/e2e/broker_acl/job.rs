@@ -1,4 +1,4 @@
-//! A job runs with an account per role, and the operator replays.
+//! A job runs with an account per role (the api role's included), and the operator replays.
 
 use super::accounts::{publish_body, Accounts, TIMEOUT};
 use netraven_shared::broker::{self};
@@ -16,8 +16,11 @@ async fn a_job_runs_with_an_account_per_role_and_the_operator_replays() -> anyho
         .start()
         .await?;
     env.import(&fleet).await?;
+    let mut dispatcher = accounts.settings(&env, "dispatcher");
+    let api_user = format!("{}-api", env.settings.amqp.namespace);
+    dispatcher.dispatcher.gateways = vec![api_user.clone()];
     let roles = Roles::start_each(
-        &accounts.settings(&env, "dispatcher"),
+        &dispatcher,
         &accounts.settings(&env, "aggregator"),
         &accounts.settings(&env, "worker"),
         1,
@@ -43,6 +46,36 @@ async fn a_job_runs_with_an_account_per_role_and_the_operator_replays() -> anyho
         .await?
         .get(0);
     assert_eq!(by, Some(alice.clone()), "the submitter is the broker user");
+
+    // The api role on its own account (reply queue and the jobs exchange only), trusted
+    // as a gateway: a token's submitter is recorded, as deployed.
+    let mut api = accounts.settings(&env, "api");
+    api.api.listen_addr = "127.0.0.1:0".into();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let _stop = stop.clone().drop_guard();
+    let (addr, _) = netraven_api::role::start(api, stop).await?;
+    let token = crate::api::token(&env, "noc", netraven_api::auth::Scope::Submit, "noc").await?;
+    let http = crate::api::client::Http::new(addr, Some(&token));
+    let body = serde_json::json!({"job_type": "config_backup", "targets": {"tags": ["fleet"]}});
+    let answer = http.post("/api/jobs", &body).await?;
+    assert_eq!(answer.status, 202, "{}", answer.text);
+    let id: uuid::Uuid = answer.json()["job_id"]
+        .as_str()
+        .unwrap_or_default()
+        .parse()?;
+    let by: Option<String> = env
+        .pool
+        .get()
+        .await?
+        .query_one("SELECT submitted_by FROM jobs WHERE id = $1", &[&id])
+        .await?
+        .get(0);
+    assert_eq!(
+        by.as_deref(),
+        Some("noc"),
+        "the api's account names the submitter"
+    );
+    env.wait_final(id, TIMEOUT).await?;
 
     // A request of alice's that the broker dead-lettered (as after too many deliveries):
     // it keeps her user_id. The operator account, which may not publish as alice, lists it

@@ -11,7 +11,7 @@ async fn setup_prints_definitions_with_password_hashes_only() -> anyhow::Result<
     let file = env.dir.path().join("worker.password");
     std::fs::write(&file, format!("{secret}-file\n"))?;
     let mut args: Vec<String> = vec!["broker".into(), "setup".into(), "--print".into()];
-    for role in ["dispatcher", "aggregator", "operator"] {
+    for role in ["dispatcher", "aggregator", "api", "operator"] {
         args.push("--password-env".into());
         args.push(format!("{ns}-{role}=NR_TEST_PASSWORD"));
     }
@@ -49,7 +49,7 @@ async fn setup_prints_definitions_with_password_hashes_only() -> anyhow::Result<
     );
     let defs: serde_json::Value = serde_json::from_str(&stdout)?;
     let users = defs["users"].as_array().expect("users");
-    assert_eq!(users.len(), 5);
+    assert_eq!(users.len(), 6);
     for u in users {
         assert_eq!(u["hashing_algorithm"], "rabbit_password_hashing_sha256");
         // base64 of a 4-byte salt and a SHA-256 digest.

@@ -1,6 +1,5 @@
-//! `netraven schedule add`, `pause`, `resume`, `remove`, `apply` and `export`: the writes
-//! to the `schedules` table (migration V11), and the YAML that goes in and out of it. The
-//! reads people see (`list`, `show`) are in `crate::views::schedules`.
+//! A schedule added, paused, resumed, removed or exported (the writes to the `schedules`
+//! table, migration V11, and the YAML that goes in and out of it).
 //!
 //! A schedule is checked by [`ScheduleSpec::check`] before any row is written, so a stored
 //! schedule always sends a job request the dispatcher can decode. `next_tick_at` is set
@@ -8,33 +7,19 @@
 //! resumed (ticks that came due while it was paused are not run); any other change keeps
 //! it, so that a dispatcher's next tick is not moved by an edit of the description.
 
-mod apply;
-mod row;
-
-pub use apply::{apply, Action, Applied, Planned};
-pub use row::{columns_changed, load, load_all, Row};
-
+use crate::row::{self, load, load_all};
+use crate::Invalid;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use netraven_shared::schedule::{Calendar, ScheduleFile, ScheduleSpec};
 
-/// A schedule or a file of them that is not valid: nothing was changed. `netraven` exits
-/// with [`crate::exit::Exit::Invalid`] for it.
-#[derive(Debug)]
-pub struct Invalid(pub String);
-
-impl std::fmt::Display for Invalid {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Invalid {}
-
 /// The error for a name that is not stored.
 pub fn no_such(name: &str) -> anyhow::Error {
-    anyhow::anyhow!("no schedule {name:?}: `netraven schedule list` shows the schedules there are")
+    crate::NotFound(format!(
+        "no schedule {name:?}: `netraven schedule list` shows the schedules there are"
+    ))
+    .into()
 }
 
 /// The first tick after `now`, as stored in `next_tick_at`.
@@ -69,12 +54,12 @@ pub async fn add<C: GenericClient>(db: &C, spec: &ScheduleSpec) -> Result<Option
     let next = next_tick(&calendar, Utc::now());
     let created = row::insert(db, spec, next).await?;
     if !created {
-        anyhow::bail!(
+        return Err(crate::Exists(format!(
             "schedule {:?} exists already: change it with `netraven schedule apply FILE` \
              (`netraven schedule export {}` prints its YAML to start from), or remove it first",
-            spec.name,
-            spec.name
-        );
+            spec.name, spec.name
+        ))
+        .into());
     }
     Ok(next)
 }

@@ -1,4 +1,4 @@
-//! `netraven schedule apply FILE [--prune] [--dry-run]`: the database made to hold a
+//! `netraven schedule apply FILE [--prune] [--dry-run]` and `PUT /api/schedules/{name}`: the database made to hold a
 //! file's schedules, in one transaction.
 //!
 //! The file is checked whole before the transaction starts (`read_file`): one problem and
@@ -7,15 +7,16 @@
 //! column: identical ones are not written (their `updated_at` stays), so applying the same
 //! file twice changes no row.
 
-use super::row::{self, Row};
-use super::{next_tick, Invalid};
+use crate::row::{self, Row};
+use crate::write::next_tick;
+use crate::Invalid;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use netraven_shared::schedule::{Calendar, ScheduleFile};
 use serde::Serialize;
 
 /// What apply does (or, on a dry run, would do) with one schedule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Created,
@@ -40,7 +41,7 @@ impl Action {
 }
 
 /// One schedule's line of the plan.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Planned {
     pub name: String,
     pub action: Action,

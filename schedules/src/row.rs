@@ -22,7 +22,7 @@ pub struct Row {
     pub updated_at: DateTime<Utc>,
 }
 
-pub(super) const COLUMNS: &str = "id, name, description, cron, time_zone, job_type, targets, \
+pub(crate) const COLUMNS: &str = "id, name, description, cron, time_zone, job_type, targets, \
      commands, limits, overlap, catch_up_ms, paused, next_tick_at, created_at, updated_at";
 
 impl Row {
@@ -140,7 +140,7 @@ fn values(s: &ScheduleSpec) -> Result<Values> {
 }
 
 /// Inserts `spec` (paused when it says so); false when the name exists already.
-pub(super) async fn insert<C: GenericClient>(
+pub(crate) async fn insert<C: GenericClient>(
     db: &C,
     spec: &ScheduleSpec,
     next_tick_at: Option<DateTime<Utc>>,
@@ -175,7 +175,7 @@ pub(super) async fn insert<C: GenericClient>(
 
 /// Rewrites schedule `id`'s definition from `spec`, with `paused` and `next_tick_at` as
 /// given (the caller keeps or recomputes them).
-pub(super) async fn update<C: GenericClient>(
+pub(crate) async fn update<C: GenericClient>(
     db: &C,
     id: i64,
     spec: &ScheduleSpec,

@@ -1,0 +1,63 @@
+//! The api role against real Postgres, RabbitMQ and simulated devices: tokens and scopes,
+//! every read endpoint, problem details, pagination, a job submitted and cancelled through
+//! the dispatchers as the token's submitter, and the OpenAPI document.
+
+mod auth;
+pub(crate) mod client;
+mod jobs;
+mod openapi;
+mod outputs;
+mod reads;
+mod schedules;
+mod tls;
+
+use client::Http;
+use netraven_api::auth::{store, NewToken, Scope};
+use netraven_tests::TestEnv;
+use std::net::SocketAddr;
+use tokio_util::sync::CancellationToken;
+
+/// The api role of `env`, in-process on a port of its own, stopped on drop.
+pub struct Api {
+    pub addr: SocketAddr,
+    stop: CancellationToken,
+}
+
+impl Drop for Api {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+pub async fn start(env: &TestEnv) -> anyhow::Result<Api> {
+    let mut settings = env.settings.clone();
+    settings.api.listen_addr = "127.0.0.1:0".into();
+    settings.api.reply_timeout_ms = 20_000;
+    let stop = CancellationToken::new();
+    let (addr, _) = netraven_api::role::start(settings, stop.clone()).await?;
+    Ok(Api { addr, stop })
+}
+
+impl Api {
+    pub fn http(&self, token: Option<&str>) -> Http {
+        Http::new(self.addr, token)
+    }
+}
+
+/// A token of `scope` for `submitter`, made as `netraven token create` makes it.
+pub async fn token(
+    env: &TestEnv,
+    name: &str,
+    scope: Scope,
+    submitter: &str,
+) -> anyhow::Result<String> {
+    let client = env.pool.get().await?;
+    let new = NewToken {
+        name: name.into(),
+        scope,
+        submitter: submitter.into(),
+        expires_at: None,
+    };
+    let (_, token) = store::create(&client, &new).await?;
+    Ok(token.reveal().to_string())
+}
