@@ -11,7 +11,7 @@ use axum::response::Response;
 use netraven_reads::device_list::{self, Filter};
 use netraven_reads::diff::{self, ConfigDiff, DiffLine};
 use netraven_reads::history::{self, VersionRef};
-use netraven_reads::page::{self, Page};
+use netraven_reads::page::Page;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -46,14 +46,9 @@ pub struct ListQuery {
 
 /// The devices by name, a page at a time.
 pub async fn list(session: Session, State(s): Shared, Query(q): Query<ListQuery>) -> Response {
-    let after = match q
-        .cursor
-        .filter(|c| !c.is_empty())
-        .map(|c| page::decode::<String>(&c))
-    {
-        Some(None) => return view::bad_request("the page cursor is not one this console gave"),
-        Some(k) => k,
-        None => None,
+    let after = match view::cursor::<String>(q.cursor) {
+        Ok(k) => k,
+        Err(r) => return r,
     };
     let limit = s.settings.default_page_size as usize;
     let filter = Filter {

@@ -9,7 +9,7 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use netraven_reads::credentials::{self, DEFAULT_WINDOW};
-use netraven_reads::page::{self, Page};
+use netraven_reads::page::Page;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -114,14 +114,9 @@ pub struct ListQuery {
 
 /// The schedules by name, a page at a time, with each one's latest run.
 pub async fn schedules(session: Session, State(s): Shared, Query(q): Query<ListQuery>) -> Response {
-    let after = match q
-        .cursor
-        .filter(|c| !c.is_empty())
-        .map(|c| page::decode::<String>(&c))
-    {
-        Some(None) => return view::bad_request("the page cursor is not one this console gave"),
-        Some(k) => k,
-        None => None,
+    let after = match view::cursor::<String>(q.cursor) {
+        Ok(k) => k,
+        Err(r) => return r,
     };
     let limit = s.settings.default_page_size as usize;
     let client = match s.pool.get().await {

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use netraven_dispatcher::job_rows::{DeviceResult, ResultsPage};
 use netraven_reads::jobs::{self, JobFilter, JobSummary, LogLine};
-use netraven_reads::page::{self, Page};
+use netraven_reads::page::Page;
 use netraven_shared::domain::{JobStatus, Outcome};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -93,10 +93,9 @@ pub async fn list(session: Session, State(s): Shared, Query(q): Query<ListQuery>
         Ok(s) => s,
         Err(e) => return view::bad_request(&e),
     };
-    let before = match empty_none(q.cursor).map(|c| page::decode(&c)) {
-        Some(None) => return view::bad_request("the page cursor is not one this console gave"),
-        Some(k) => k,
-        None => None,
+    let before = match view::cursor(q.cursor) {
+        Ok(k) => k,
+        Err(r) => return r,
     };
     let limit = s.settings.default_page_size as usize;
     let filter = JobFilter {
@@ -230,15 +229,13 @@ pub async fn show(
         Ok(o) => o,
         Err(e) => return view::bad_request(&e),
     };
-    let after = match empty_none(q.cursor).map(|c| page::decode::<String>(&c)) {
-        Some(None) => return view::bad_request("the page cursor is not one this console gave"),
-        Some(k) => k,
-        None => None,
+    let after = match view::cursor::<String>(q.cursor) {
+        Ok(k) => k,
+        Err(r) => return r,
     };
-    let logs_after = match empty_none(q.logs).map(|c| page::decode::<i64>(&c)) {
-        Some(None) => return view::bad_request("the log cursor is not one this console gave"),
-        Some(k) => k,
-        None => None,
+    let logs_after = match view::cursor::<i64>(q.logs) {
+        Ok(k) => k,
+        Err(r) => return r,
     };
     let limit = s.settings.default_page_size as usize;
     let client = match s.pool.get().await {

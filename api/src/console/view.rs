@@ -154,6 +154,16 @@ pub fn internal(e: impl std::fmt::Display) -> Response {
     )
 }
 
+/// A page cursor from the query (empty is none); one this console did not give is a 400.
+pub fn cursor<K: serde::de::DeserializeOwned>(c: Option<String>) -> Result<Option<K>, Response> {
+    match c.filter(|c| !c.is_empty()) {
+        None => Ok(None),
+        Some(c) => netraven_reads::page::decode(&c)
+            .map(Some)
+            .ok_or_else(|| bad_request("the page cursor is not one this console gave")),
+    }
+}
+
 /// A failed read: not found is a 404 page, anything else a 500.
 pub fn read_failed(e: anyhow::Error) -> Response {
     if let Some(nf) = e.downcast_ref::<netraven_reads::NotFound>() {
