@@ -11,11 +11,10 @@
 //! | [`http_metrics`] | request counts and durations by route template and status |
 //! | [`rest`] | the REST API under `/api` and its OpenAPI document |
 //! | [`tls`] | native HTTPS: a listener that yields only completed TLS handshakes |
-//!
-//! A later `console` module (server-rendered pages) sits beside [`rest`] on the same
-//! [`state::AppState`] and [`auth`].
+//! | [`console`] | the web console under `/console`: pages, sessions, live progress |
 
 pub mod auth;
+pub mod console;
 pub mod gateway;
 pub mod http_metrics;
 pub mod problem;

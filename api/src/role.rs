@@ -5,7 +5,7 @@
 use crate::gateway::Gateway;
 use crate::state::AppState;
 use crate::tls::TlsListener;
-use crate::{http_metrics, problem, rest, Error, Result};
+use crate::{console, http_metrics, problem, rest, Error, Result};
 use axum::Router;
 use netraven_shared::config::Settings;
 use netraven_shared::db;
@@ -113,10 +113,12 @@ pub async fn start(
     Ok((local, served))
 }
 
-/// The whole router: health and metrics, the REST API, request metrics on every route.
+/// The whole router: health and metrics, the REST API, the console, request metrics on
+/// every route.
 pub fn router(state: Arc<AppState>, readiness: Arc<Readiness>) -> Router {
     Router::new()
         .merge(rest::router())
+        .merge(console::router())
         .fallback(problem::no_route)
         .with_state(state)
         .merge(telemetry::health_routes(readiness))

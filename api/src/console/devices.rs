@@ -1,0 +1,353 @@
+//! The devices pages: the list (a page at a time), and one device with its outcome
+//! history, the credential that works, its configuration versions and a coloured diff
+//! between any two, unified or side by side.
+
+use super::session::Session;
+use super::view::{self, Chrome};
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use netraven_reads::device_list::{self, Filter};
+use netraven_reads::diff::{self, ConfigDiff, DiffLine};
+use netraven_reads::history::{self, VersionRef};
+use netraven_reads::page::Page;
+use serde::Deserialize;
+use std::sync::Arc;
+
+type Shared = State<Arc<AppState>>;
+
+/// Lines of context around each change.
+const CONTEXT: usize = 3;
+
+pub struct DeviceRowView {
+    pub name: String,
+    pub link: String,
+    pub platform: String,
+    pub tags: String,
+    pub outcome: &'static str,
+    pub class: &'static str,
+    pub last_result: String,
+    pub last_backup: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/devices.html")]
+struct DevicesPage {
+    chrome: Chrome,
+    devices: Vec<DeviceRowView>,
+    next: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    cursor: Option<String>,
+}
+
+/// The devices by name, a page at a time.
+pub async fn list(session: Session, State(s): Shared, Query(q): Query<ListQuery>) -> Response {
+    let after = match view::cursor::<String>(q.cursor) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let limit = s.settings.default_page_size as usize;
+    let filter = Filter {
+        after,
+        limit: Some(limit as i64 + 1),
+        ..Filter::default()
+    };
+    let client = match s.pool.get().await {
+        Ok(c) => c,
+        Err(e) => return view::internal(e),
+    };
+    let rows = match device_list::list(&client, &filter).await {
+        Ok(r) => r,
+        Err(e) => return view::read_failed(e),
+    };
+    let page = Page::of(rows, limit, |d| d.name.clone());
+    view::page(&DevicesPage {
+        chrome: Chrome::new(&session, "devices", "Devices"),
+        devices: page
+            .items
+            .iter()
+            .map(|d| DeviceRowView {
+                link: view::url_encode(&d.name),
+                name: d.name.clone(),
+                platform: d.platform.clone(),
+                tags: d.tags.join(", "),
+                outcome: d.last_outcome.map_or("", |o| o.as_str()),
+                class: d.last_outcome.map_or("idle", view::outcome_class),
+                last_result: view::time_opt(d.last_result_at),
+                last_backup: view::time_opt(d.last_good_backup_at),
+            })
+            .collect(),
+        next: page.next_cursor,
+    })
+}
+
+pub struct ResultRow {
+    pub job: String,
+    pub job_short: String,
+    pub job_type: String,
+    pub outcome: &'static str,
+    pub class: &'static str,
+    pub reason: String,
+    pub credential: String,
+    pub finished: String,
+}
+
+pub struct VersionRow {
+    pub version: i32,
+    pub sha: String,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub size: i32,
+    pub change: String,
+    pub selected_from: bool,
+    pub selected_to: bool,
+}
+
+/// One diff line as the page shows it.
+pub struct Cell {
+    pub class: &'static str,
+    pub sign: &'static str,
+    pub number: String,
+    pub text: String,
+}
+
+pub struct UnifiedLine {
+    pub class: &'static str,
+    pub sign: &'static str,
+    pub old: String,
+    pub new: String,
+    pub text: String,
+}
+
+pub struct HunkView {
+    pub header: String,
+    pub unified: Vec<UnifiedLine>,
+    /// Side by side: the older version left, the newer right.
+    pub split: Vec<(Cell, Cell)>,
+}
+
+pub struct DiffView {
+    pub from: i32,
+    pub to: i32,
+    pub added: usize,
+    pub removed: usize,
+    pub hunks: Vec<HunkView>,
+}
+
+#[derive(Template)]
+#[template(path = "console/device.html")]
+struct DevicePage {
+    chrome: Chrome,
+    link: String,
+    host: String,
+    platform: String,
+    tags: String,
+    enabled: bool,
+    affinity: Option<(String, String, String)>,
+    host_key: String,
+    results: Vec<ResultRow>,
+    versions: Vec<VersionRow>,
+    diff: Option<DiffView>,
+    split: bool,
+    diff_error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeviceQuery {
+    from: Option<String>,
+    to: Option<String>,
+    view: Option<String>,
+}
+
+fn number(n: Option<usize>) -> String {
+    n.map_or_else(String::new, |n| n.to_string())
+}
+
+fn cell(line: Option<&DiffLine>) -> Cell {
+    match line {
+        None => Cell {
+            class: "empty",
+            sign: "",
+            number: String::new(),
+            text: String::new(),
+        },
+        Some(l) => {
+            let (class, sign, n) = match l.tag {
+                "added" => ("add", "+", l.new_number),
+                "removed" => ("del", "-", l.old_number),
+                _ => ("ctx", " ", l.old_number),
+            };
+            Cell {
+                class,
+                sign,
+                number: number(n),
+                text: l.text.clone(),
+            }
+        }
+    }
+}
+
+/// Side by side rows of a hunk: context on both sides; a run of removed lines beside the
+/// added lines that follow it.
+fn split_rows(lines: &[DiffLine]) -> Vec<(Cell, Cell)> {
+    let mut rows = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        if lines[i].tag == "context" {
+            let right = Cell {
+                number: number(lines[i].new_number),
+                ..cell(Some(&lines[i]))
+            };
+            rows.push((cell(Some(&lines[i])), right));
+            i += 1;
+            continue;
+        }
+        let removed: Vec<&DiffLine> = lines[i..]
+            .iter()
+            .take_while(|l| l.tag == "removed")
+            .collect();
+        i += removed.len();
+        let added: Vec<&DiffLine> = lines[i..].iter().take_while(|l| l.tag == "added").collect();
+        i += added.len();
+        for k in 0..removed.len().max(added.len()) {
+            rows.push((cell(removed.get(k).copied()), cell(added.get(k).copied())));
+        }
+    }
+    rows
+}
+
+fn diff_view(d: &ConfigDiff) -> DiffView {
+    DiffView {
+        from: d.from.version,
+        to: d.to.version,
+        added: d.lines_added,
+        removed: d.lines_removed,
+        hunks: d
+            .hunks
+            .iter()
+            .map(|h| HunkView {
+                header: format!(
+                    "@@ -{},{} +{},{} @@",
+                    h.old_start, h.old_lines, h.new_start, h.new_lines
+                ),
+                unified: h
+                    .lines
+                    .iter()
+                    .map(|l| {
+                        let c = cell(Some(l));
+                        UnifiedLine {
+                            class: c.class,
+                            sign: c.sign,
+                            old: number(l.old_number),
+                            new: number(l.new_number),
+                            text: c.text,
+                        }
+                    })
+                    .collect(),
+                split: split_rows(&h.lines),
+            })
+            .collect(),
+    }
+}
+
+/// One device, and the diff between two of its versions (by default the latest against
+/// the one before it).
+pub async fn show(
+    session: Session,
+    State(s): Shared,
+    Path(name): Path<String>,
+    Query(q): Query<DeviceQuery>,
+) -> Response {
+    let parse = |v: Option<String>| -> Result<Option<VersionRef>, Response> {
+        v.filter(|v| !v.is_empty())
+            .map(|v| VersionRef::parse(&v).map_err(|e| view::bad_request(&e)))
+            .transpose()
+    };
+    let (from, to) = match (parse(q.from), parse(q.to)) {
+        (Ok(f), Ok(t)) => (f, t),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let client = match s.pool.get().await {
+        Ok(c) => c,
+        Err(e) => return view::internal(e),
+    };
+    let device = match netraven_reads::devices::show(&client, &name).await {
+        Ok(d) => d,
+        Err(e) => return view::read_failed(e),
+    };
+    let versions = match history::versions(&client, &name).await {
+        Ok(v) => v.versions,
+        Err(e) => return view::read_failed(e),
+    };
+    let (diff, diff_error) = if versions.len() < 2 && from.is_none() {
+        (None, None)
+    } else {
+        match diff::between(&client, &name, from, to, CONTEXT).await {
+            Ok(d) => (Some(diff_view(&d)), None),
+            Err(e) if e.downcast_ref::<history::Missing>().is_some() => {
+                (None, Some(format!("{e}")))
+            }
+            Err(e) => return view::read_failed(e),
+        }
+    };
+    let (sel_from, sel_to) = diff.as_ref().map_or((0, 0), |d| (d.from, d.to));
+    view::page(&DevicePage {
+        chrome: Chrome::new(&session, "devices", format!("Device {}", device.name)),
+        link: view::url_encode(&device.name),
+        host: format!("{}:{}", device.host, device.port),
+        platform: device.platform.clone(),
+        tags: device.tags.join(", "),
+        enabled: device.enabled,
+        affinity: device.affinity.as_ref().map(|a| {
+            (
+                a.credential.clone(),
+                a.username.clone(),
+                view::time(a.succeeded_at),
+            )
+        }),
+        host_key: device
+            .host_key
+            .as_ref()
+            .map_or_else(String::new, |k| k.fingerprint.clone()),
+        results: device
+            .recent
+            .iter()
+            .map(|r| {
+                let job = r.job_id.to_string();
+                ResultRow {
+                    job_short: view::short_id(&r.job_id),
+                    job,
+                    job_type: r.job_type.clone().unwrap_or_default(),
+                    outcome: r.outcome.as_str(),
+                    class: view::outcome_class(r.outcome),
+                    reason: r.reason.clone(),
+                    credential: r.credential.clone().unwrap_or_default(),
+                    finished: view::time(r.finished_at),
+                }
+            })
+            .collect(),
+        versions: versions
+            .iter()
+            .map(|v| VersionRow {
+                version: v.version,
+                sha: v.sha256.chars().take(12).collect(),
+                first_seen: view::time(v.first_seen_at),
+                last_seen: view::time(v.last_seen_at),
+                size: v.size_bytes,
+                change: match (v.lines_added, v.lines_removed) {
+                    (Some(a), Some(r)) => format!("+{a} −{r}"),
+                    _ => "first".into(),
+                },
+                selected_from: v.version == sel_from,
+                selected_to: v.version == sel_to,
+            })
+            .collect(),
+        diff,
+        split: q.view.as_deref() == Some("split"),
+        diff_error,
+    })
+}
