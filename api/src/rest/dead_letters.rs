@@ -43,10 +43,7 @@ pub async fn list(
         offset: q.offset.unwrap_or(0),
         limit: s.page_size(q.limit)?,
     };
-    let listing = dead::list(s.gateway.amqp(), CLIENT, &filter)
-        .await
-        .map_err(|e| Problem::internal(format!("{e:#}")))?;
-    Ok(Json(listing))
+    Ok(Json(dead::list(s.gateway.amqp(), CLIENT, &filter).await?))
 }
 
 /// What to replay.
@@ -85,8 +82,5 @@ pub async fn replay(
         limit: body.limit.unwrap_or(1000),
         on_behalf: Some(caller.0.submitter),
     };
-    let done = dead::replay(amqp, CLIENT, &what)
-        .await
-        .map_err(|e| Problem::internal(format!("{e:#}")))?;
-    Ok(Json(done))
+    Ok(Json(dead::replay(amqp, CLIENT, &what).await?))
 }

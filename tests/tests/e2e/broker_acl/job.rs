@@ -39,13 +39,7 @@ async fn a_job_runs_with_an_account_per_role_and_the_operator_replays() -> anyho
         done.reply
     );
     let job = done.reply.job_id.expect("job id");
-    let by: Option<String> = env
-        .pool
-        .get()
-        .await?
-        .query_one("SELECT submitted_by FROM jobs WHERE id = $1", &[&job])
-        .await?
-        .get(0);
+    let by: Option<String> = submitted_by(&env, job).await?;
     assert_eq!(by, Some(alice.clone()), "the submitter is the broker user");
 
     // The api role on its own account (reply queue and the jobs exchange only), trusted
@@ -64,13 +58,7 @@ async fn a_job_runs_with_an_account_per_role_and_the_operator_replays() -> anyho
         .as_str()
         .unwrap_or_default()
         .parse()?;
-    let by: Option<String> = env
-        .pool
-        .get()
-        .await?
-        .query_one("SELECT submitted_by FROM jobs WHERE id = $1", &[&id])
-        .await?
-        .get(0);
+    let by: Option<String> = submitted_by(&env, id).await?;
     assert_eq!(
         by.as_deref(),
         Some("noc"),
@@ -82,23 +70,8 @@ async fn a_job_runs_with_an_account_per_role_and_the_operator_replays() -> anyho
     // it keeps her user_id. The operator account, which may not publish as alice, lists it
     // and replays it as itself; the job records the operator as its submitter.
     let replayed_request = request("config_backup", &["fleet"], &[]);
-    let mut headers = lapin::types::FieldTable::default();
-    headers.insert(
-        broker::SOURCE_HEADER.into(),
-        lapin::types::AMQPValue::LongString(env.names.submit_queue().into()),
-    );
     let admin = broker::user(&env.settings.amqp)?;
-    let dead = broker::json_properties()
-        .with_user_id(admin.clone().into())
-        .with_headers(headers);
-    publish_body(
-        &env.settings.amqp,
-        env.names.dead_exchange(),
-        &env.names.submit_queue(),
-        serde_json::to_vec(&replayed_request)?,
-        dead,
-    )
-    .await?;
+    dead_request(&env, &replayed_request, None).await?;
     let operator = &accounts.amqp["operator"];
     let until = Instant::now() + TIMEOUT;
     loop {
@@ -126,13 +99,7 @@ async fn a_job_runs_with_an_account_per_role_and_the_operator_replays() -> anyho
     let job = env.job_id(&replayed_request.request_id, TIMEOUT).await?;
     let view = env.wait_final(job, TIMEOUT).await?;
     assert_eq!(view.counts.status, JobStatus::CompletedSuccess);
-    let by: Option<String> = env
-        .pool
-        .get()
-        .await?
-        .query_one("SELECT submitted_by FROM jobs WHERE id = $1", &[&job])
-        .await?
-        .get(0);
+    let by: Option<String> = submitted_by(&env, job).await?;
     let operator_user = broker::user(operator)?;
     assert_eq!(
         by,
@@ -144,26 +111,7 @@ async fn a_job_runs_with_an_account_per_role_and_the_operator_replays() -> anyho
     // gateways only: over the API, listed by a read token, refused to it for replay, and
     // replayed by an admin token on the api's own account, for the admin's submitter.
     let claimed = request("config_backup", &["fleet"], &[]);
-    let mut headers = lapin::types::FieldTable::default();
-    headers.insert(
-        broker::SOURCE_HEADER.into(),
-        lapin::types::AMQPValue::LongString(env.names.submit_queue().into()),
-    );
-    headers.insert(
-        broker::SUBMITTER_HEADER.into(),
-        lapin::types::AMQPValue::LongString("mallory".into()),
-    );
-    let dead = broker::json_properties()
-        .with_user_id(admin.clone().into())
-        .with_headers(headers);
-    publish_body(
-        &env.settings.amqp,
-        env.names.dead_exchange(),
-        &env.names.submit_queue(),
-        serde_json::to_vec(&claimed)?,
-        dead,
-    )
-    .await?;
+    dead_request(&env, &claimed, Some("mallory")).await?;
     let read = crate::api::token(&env, "viewer", netraven_api::auth::Scope::Read, "viewer").await?;
     let reader = crate::api::client::Http::new(addr, Some(&read));
     let until = Instant::now() + TIMEOUT;
@@ -196,13 +144,7 @@ async fn a_job_runs_with_an_account_per_role_and_the_operator_replays() -> anyho
     assert_eq!(answer.json()["replayed"], 1, "{}", answer.text);
     let job = env.job_id(&claimed.request_id, TIMEOUT).await?;
     env.wait_final(job, TIMEOUT).await?;
-    let by: Option<String> = env
-        .pool
-        .get()
-        .await?
-        .query_one("SELECT submitted_by FROM jobs WHERE id = $1", &[&job])
-        .await?
-        .get(0);
+    let by: Option<String> = submitted_by(&env, job).await?;
     assert_eq!(
         by.as_deref(),
         Some("ops"),
@@ -213,4 +155,44 @@ async fn a_job_runs_with_an_account_per_role_and_the_operator_replays() -> anyho
     fleet.stop().await;
     drop(accounts);
     Ok(())
+}
+
+/// `request` as the broker dead-letters it from the submit queue (as after too many
+/// deliveries), published by the test's own user, with `x-netraven-submitter` if given.
+async fn dead_request(
+    env: &TestEnv,
+    request: &netraven_shared::messages::JobRequest,
+    claims: Option<&str>,
+) -> anyhow::Result<()> {
+    use lapin::types::{AMQPValue, FieldTable};
+    let mut headers = FieldTable::default();
+    headers.insert(
+        broker::SOURCE_HEADER.into(),
+        AMQPValue::LongString(env.names.submit_queue().into()),
+    );
+    if let Some(submitter) = claims {
+        headers.insert(
+            broker::SUBMITTER_HEADER.into(),
+            AMQPValue::LongString(submitter.into()),
+        );
+    }
+    let dead = broker::json_properties()
+        .with_user_id(broker::user(&env.settings.amqp)?.into())
+        .with_headers(headers);
+    publish_body(
+        &env.settings.amqp,
+        env.names.dead_exchange(),
+        &env.names.submit_queue(),
+        serde_json::to_vec(request)?,
+        dead,
+    )
+    .await
+}
+
+async fn submitted_by(env: &TestEnv, job: uuid::Uuid) -> anyhow::Result<Option<String>> {
+    let client = env.pool.get().await?;
+    let row = client
+        .query_one("SELECT submitted_by FROM jobs WHERE id = $1", &[&job])
+        .await?;
+    Ok(row.get(0))
 }
