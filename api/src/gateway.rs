@@ -64,6 +64,11 @@ impl Gateway {
         })
     }
 
+    /// The broker settings this role connects with (its own account).
+    pub fn amqp(&self) -> &AmqpSettings {
+        &self.amqp
+    }
+
     /// Opens the connection now (for `/readyz`); later failures open it again on demand.
     pub async fn connect(&self) -> Result<(), GatewayError> {
         self.inbox().await.map(drop)

@@ -2,6 +2,7 @@
 //! from these handlers and types), and the router that serves both.
 
 pub mod credentials;
+pub mod dead_letters;
 pub mod devices;
 pub mod jobs;
 pub mod outputs;
@@ -17,18 +18,19 @@ use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "NetRaven fleet API", description = "Jobs, devices, configuration history and credential health of a NetRaven fleet. Every endpoint needs an API token (`netraven token create`) as `Authorization: Bearer nrv_…`; errors are RFC 9457 problem details."),
+    info(title = "NetRaven fleet API", description = "Jobs, devices, configuration history, credential health, schedules and dead letters of a NetRaven fleet. Every endpoint needs an API token (`netraven token create`) as `Authorization: Bearer nrv_…`; errors are RFC 9457 problem details."),
     paths(
         jobs::list, jobs::submit, jobs::show, jobs::results, jobs::logs, jobs::cancel,
         outputs::device,
         devices::list, devices::show, devices::configs, devices::config, devices::diff,
         credentials::list,
+        dead_letters::list, dead_letters::replay,
         schedules::list, schedules::add, schedules::show, schedules::put, schedules::pause,
         schedules::resume, schedules::remove,
     ),
     components(schemas(Problem)),
     modifiers(&Token),
-    tags((name = "jobs"), (name = "devices"), (name = "credentials"), (name = "schedules")),
+    tags((name = "jobs"), (name = "devices"), (name = "credentials"), (name = "dead-letters"), (name = "schedules")),
 )]
 pub struct ApiDoc;
 
@@ -79,6 +81,8 @@ pub fn router() -> Router<Arc<AppState>> {
         )
         .route("/api/devices/{name}/diff", get(devices::diff))
         .route("/api/credentials", get(credentials::list))
+        .route("/api/dead-letters", get(dead_letters::list))
+        .route("/api/dead-letters/replay", post(dead_letters::replay))
         .route("/api/schedules", get(schedules::list).post(schedules::add))
         .route(
             "/api/schedules/{name}",

@@ -10,7 +10,8 @@ pub enum Role {
     Worker,
     Aggregator,
     /// The api role: submits and cancels for its tokens' submitters (trusted as a gateway
-    /// by the dispatchers) and reads the answers on its private reply queue.
+    /// by the dispatchers), reads the answers on its private reply queue, and lists and
+    /// replays dead letters (`/api/dead-letters`) as the operator does.
     Api,
     /// `netraven dead list` and `dead replay`.
     Operator,
@@ -94,7 +95,7 @@ fn regex_escape(s: &str) -> String {
 /// | dispatcher | — | `<ns>.tasks`, `<ns>.events`, `<ns>.dead`, `amq.default` (replies), `<ns>.jobs` (schedules' requests) | `<ns>.jobs.submit` |
 /// | worker | — | `<ns>.results`, `<ns>.dead` | `<ns>.tasks.device`, `<ns>.tasks.interactive` |
 /// | aggregator | — | `<ns>.events`, `<ns>.dead` | `<ns>.results`, `<ns>.dead.tasks` |
-/// | api | `amq.gen-*` (its reply queue) | `<ns>.jobs` | `amq.gen-*` |
+/// | api | `amq.gen-*` (its reply queue) | `<ns>.jobs`, `<ns>.tasks`, `<ns>.results` (replay), `amq.default` (rotation) | `amq.gen-*`, `<ns>.dead` |
 /// | submitter | `amq.gen-*` (its reply queue) | `<ns>.jobs`, `amq.gen-*` (the binding) | `<ns>.events`, `amq.gen-*` |
 /// | operator | — | `<ns>.jobs`, `<ns>.tasks`, `<ns>.results` (replay), `amq.default` (rotation) | `<ns>.dead` |
 pub fn permissions(role: Role, names: &Names) -> Permissions {
@@ -124,11 +125,19 @@ pub fn permissions(role: Role, names: &Names) -> Permissions {
             write: only(&[n(names.events_exchange()), n(names.dead_exchange())]),
             read: only(&[n(names.results_queue()), n(names.dead_tasks_queue())]),
         },
-        // No binding and no events: only requests out and the dispatcher's answers in.
+        // No binding and no events: requests out, the dispatcher's answers in, and the
+        // operator's rights over the dead letters. Replaying re-sends only what the
+        // dispatcher and the workers signed (with keys the api never holds) and what the
+        // workers and the aggregator verify; task secrets stay sealed.
         Role::Api => Permissions {
             configure: only(std::slice::from_ref(&reply_queue)),
-            write: only(&[n(names.jobs_exchange())]),
-            read: only(std::slice::from_ref(&reply_queue)),
+            write: only(&[
+                n(names.jobs_exchange()),
+                n(names.tasks_exchange()),
+                n(names.results_exchange()),
+                default_exchange,
+            ]),
+            read: only(&[reply_queue, n(names.dead_queue())]),
         },
         Role::Submitter => Permissions {
             configure: only(std::slice::from_ref(&reply_queue)),

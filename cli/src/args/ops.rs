@@ -51,6 +51,13 @@ pub enum ConfigCommand {
 pub enum DeadCommand {
     /// Show dead letters (source queue, reason, age, ids only) without losing or reordering any.
     List {
+        /// Only these: tasks (bulk lane), interactive (interactive lane), requests,
+        /// results, or a queue name.
+        #[arg(long)]
+        source: Option<String>,
+        /// Skip this many (of those the filter picks) before the first shown.
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
         #[arg(long, default_value_t = 50)]
         limit: usize,
         #[command(flatten)]

@@ -12,6 +12,24 @@ use std::time::Instant;
 /// Records `count` results for one job of `count` devices through [`ingest`], in batches
 /// of `batch` (the aggregator's batch size), and measures results per second.
 pub async fn measure(scratch: &Scratch, count: i64, batch: usize) -> Result<Figure> {
+    let (_, took) = finished_job(scratch, count, batch).await?;
+    Ok(Figure::rate(
+        "results_ingested_per_second",
+        count as usize,
+        took,
+        "results/s",
+        format!("{count} results in batches of {batch}, one job"),
+    ))
+}
+
+/// One job of `count` devices (`dev-000000`, …; one in ten `AUTH_FAILED`), its results
+/// recorded as the aggregator records them until it finishes: its id, and how long the
+/// recording took.
+pub async fn finished_job(
+    scratch: &Scratch,
+    count: i64,
+    batch: usize,
+) -> Result<(uuid::Uuid, std::time::Duration)> {
     let client = scratch.pool.get().await?;
     let job_id = uuid::Uuid::now_v7();
     client
@@ -50,11 +68,5 @@ pub async fn measure(scratch: &Scratch, count: i64, batch: usize) -> Result<Figu
     }
     let took = started.elapsed();
     anyhow::ensure!(finished == 1, "the job should finish exactly once");
-    Ok(Figure::rate(
-        "results_ingested_per_second",
-        count as usize,
-        took,
-        "results/s",
-        format!("{count} results in batches of {batch}, one job"),
-    ))
+    Ok((job_id, took))
 }

@@ -5,8 +5,8 @@
 use super::figures::{Figure, Tally};
 use super::plan::{BenchArgs, Plan};
 use super::{
-    big_job, fleet, hostile, ingest, job, job_sizes, lanes, logins, publish, resolution, scratch,
-    signatures,
+    api, big_job, fleet, hostile, ingest, job, job_sizes, lanes, logins, publish, resolution,
+    scratch, signatures,
 };
 use anyhow::Result;
 use netraven_shared::config::Settings;
@@ -61,6 +61,9 @@ pub(super) async fn measure(
     }
     if wants("lanes") {
         tally.extend(lanes::measure(settings, args, plan.baseline_at).await?)?;
+    }
+    if wants("api") {
+        tally.extend(api::measure(settings).await?)?;
     }
     if wants("big-job") {
         tally.extend(big_job::measure(settings, &plan.big_jobs).await?)?;

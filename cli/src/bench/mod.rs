@@ -1,6 +1,7 @@
 //! `netraven bench`: what the fleet costs, measured on this machine, against a baseline
 //! measured in the same run. Each part writes its figures as JSON under `bench/results/`.
 
+pub mod api;
 pub mod baseline;
 pub mod big_job;
 pub mod cpu;

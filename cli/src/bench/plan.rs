@@ -23,7 +23,8 @@ pub struct BenchArgs {
     /// (healthy devices among faulty ones); and, only when
     /// named, big-job (one job over a whole large fleet: the dispatcher's peak memory and
     /// rate, see --devices) and lanes (a 10-device job's start and end on an idle fleet and
-    /// while a job of the baseline's size runs: 10,000 devices, --quick 2,000).
+    /// while a job of the baseline's size runs: 10,000 devices, --quick 2,000) and api
+    /// (`GET /api/jobs/{id}` of a 50,000-device job and a device's diff, over HTTP).
     #[arg(long, value_delimiter = ',', default_value = ALL_PARTS)]
     pub parts: Vec<String>,
     /// Job sizes to run instead of the plan's (1,000, 10,000 and 50,000; --quick: 500

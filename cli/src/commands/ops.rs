@@ -60,12 +60,27 @@ pub async fn broker(settings: &Settings, cmd: BrokerCommand) -> Result<()> {
 
 pub async fn dead(settings: &Settings, cmd: DeadCommand) -> Result<()> {
     match cmd {
-        DeadCommand::List { limit, out } => {
-            let listing = dead_letters::list(&settings.amqp, limit).await?;
+        DeadCommand::List {
+            source,
+            offset,
+            limit,
+            out,
+        } => {
+            let filter = dead_letters::Filter {
+                source,
+                offset,
+                limit,
+            };
+            let listing = dead_letters::list(&settings.amqp, "cli-dead", &filter).await?;
             out.print(&listing, dead_letters::render_list)
         }
         DeadCommand::Replay { source, limit, out } => {
-            let done = dead_letters::replay(&settings.amqp, source.as_deref(), limit).await?;
+            let what = dead_letters::Replay {
+                source,
+                limit,
+                on_behalf: None,
+            };
+            let done = dead_letters::replay(&settings.amqp, "cli-dead", &what).await?;
             out.print(&done, dead_letters::render_replayed)
         }
     }

@@ -1,31 +1,51 @@
-//! `netraven dead list` and `netraven dead replay`: what sits in the dead-letter queue
-//! `<ns>.dead`, and sending it back where it came from.
-//!
-//! Reading a quorum queue is never a harmless peek: a message taken with `basic.get` and
-//! returned with `nack(requeue)` counts as a delivery, and the dead queue has the
-//! topology's delivery limit but no dead-letter exchange of its own, so a dead letter
-//! could be dropped after `amqp.delivery_limit` listings. Both commands therefore
-//! *rotate*: each message is taken, a copy is published (confirmed) to the tail of the
-//! same queue through the default exchange (so the aggregator's `<ns>.dead.tasks` copy is
-//! not repeated), and only then the original is acked. Going once round the whole queue
-//! leaves its order as it was. A crash between the confirm and the ack leaves one
-//! duplicate dead letter, never a lost one.
-//!
-//! Copies go out as this command's broker user: RabbitMQ refuses a publish whose `user_id`
-//! is another user's. So a dead letter's `user_id` moves into the `x-netraven-user-id`
-//! header (kept for the record), and a replayed job request carries the operator's own
-//! `user_id`: its submitter of record, and whose `dispatcher.submitters` permissions apply.
-//!
-//! Nothing secret is printed: a device task shows its job id and device name only (its
-//! credentials are sealed, but are not shown either), a job request its request id and
-//! job type, a task result its job, device and outcome, and anything that does not decode
-//! only its size.
+//! `netraven dead list` and `netraven dead replay` in words: the reading and the replay
+//! themselves are the `netraven-dead-letters` crate's, shared with the api role.
 
-mod headers;
-mod list;
-mod replay;
-mod session;
+use crate::views::{text, Style};
+use comfy_table::Cell;
+pub use netraven_dead_letters::*;
 
-pub use headers::REPLAYED_HEADER;
-pub use list::{describe, list, render_list, DeadLetter, Listing};
-pub use replay::{destination, render_replayed, replay, source_queue, Replayed};
+/// `dead list` as a table.
+pub fn render_list(listing: &Listing, style: Style) -> String {
+    if listing.total == 0 {
+        return format!("{} has no such dead letters\n", listing.queue);
+    }
+    let mut table = style.table(["source", "by", "reason", "age", "replayed", "what"]);
+    for d in &listing.dead_letters {
+        table.add_row(vec![
+            text(d.source.as_deref().unwrap_or("?")),
+            text(d.published_by.as_deref().unwrap_or("-")),
+            text(&d.reason),
+            Cell::new(d.age_secs.map_or("?".into(), age)),
+            Cell::new(d.replayed),
+            text(&d.summary),
+        ]);
+    }
+    format!(
+        "{table}\n{} of {} dead letters in {}\n",
+        listing.dead_letters.len(),
+        listing.total,
+        listing.queue
+    )
+}
+
+fn age(secs: i64) -> String {
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7_200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3_600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+/// `dead replay` in words.
+pub fn render_replayed(r: &Replayed, _style: Style) -> String {
+    let mut out = format!(
+        "replayed {}, {} not confirmed (kept), {} kept\n",
+        r.replayed, r.failed, r.kept
+    );
+    for (source, n) in &r.by_source {
+        out.push_str(&format!("  {n} back to where {source} gets them\n"));
+    }
+    out
+}

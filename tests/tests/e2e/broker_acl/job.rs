@@ -1,6 +1,7 @@
 //! A job runs with an account per role (the api role's included), and the operator replays.
 
 use super::accounts::{publish_body, Accounts, TIMEOUT};
+use netraven_cli::dead_letters;
 use netraven_shared::broker::{self};
 use netraven_shared::domain::JobStatus;
 use netraven_tests::{request, FleetBuilder, Roles, TestEnv};
@@ -38,13 +39,7 @@ async fn a_job_runs_with_an_account_per_role_and_the_operator_replays() -> anyho
         done.reply
     );
     let job = done.reply.job_id.expect("job id");
-    let by: Option<String> = env
-        .pool
-        .get()
-        .await?
-        .query_one("SELECT submitted_by FROM jobs WHERE id = $1", &[&job])
-        .await?
-        .get(0);
+    let by: Option<String> = submitted_by(&env, job).await?;
     assert_eq!(by, Some(alice.clone()), "the submitter is the broker user");
 
     // The api role on its own account (reply queue and the jobs exchange only), trusted
@@ -63,13 +58,7 @@ async fn a_job_runs_with_an_account_per_role_and_the_operator_replays() -> anyho
         .as_str()
         .unwrap_or_default()
         .parse()?;
-    let by: Option<String> = env
-        .pool
-        .get()
-        .await?
-        .query_one("SELECT submitted_by FROM jobs WHERE id = $1", &[&id])
-        .await?
-        .get(0);
+    let by: Option<String> = submitted_by(&env, id).await?;
     assert_eq!(
         by.as_deref(),
         Some("noc"),
@@ -81,27 +70,17 @@ async fn a_job_runs_with_an_account_per_role_and_the_operator_replays() -> anyho
     // it keeps her user_id. The operator account, which may not publish as alice, lists it
     // and replays it as itself; the job records the operator as its submitter.
     let replayed_request = request("config_backup", &["fleet"], &[]);
-    let mut headers = lapin::types::FieldTable::default();
-    headers.insert(
-        broker::SOURCE_HEADER.into(),
-        lapin::types::AMQPValue::LongString(env.names.submit_queue().into()),
-    );
     let admin = broker::user(&env.settings.amqp)?;
-    let dead = broker::json_properties()
-        .with_user_id(admin.clone().into())
-        .with_headers(headers);
-    publish_body(
-        &env.settings.amqp,
-        env.names.dead_exchange(),
-        &env.names.submit_queue(),
-        serde_json::to_vec(&replayed_request)?,
-        dead,
-    )
-    .await?;
+    dead_request(&env, &replayed_request, None).await?;
     let operator = &accounts.amqp["operator"];
     let until = Instant::now() + TIMEOUT;
     loop {
-        let listing = netraven_cli::dead_letters::list(operator, 10).await?;
+        let filter = dead_letters::Filter {
+            source: None,
+            offset: 0,
+            limit: 10,
+        };
+        let listing = dead_letters::list(operator, "test-dead", &filter).await?;
         if listing.total == 1 {
             let by = listing.dead_letters[0].published_by.as_deref();
             assert_eq!(by, Some(admin.as_str()), "kept through the rotation");
@@ -110,18 +89,17 @@ async fn a_job_runs_with_an_account_per_role_and_the_operator_replays() -> anyho
         assert!(Instant::now() < until, "no dead letter: {listing:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let replayed = netraven_cli::dead_letters::replay(operator, Some("requests"), 10).await?;
+    let what = dead_letters::Replay {
+        source: Some("requests".into()),
+        limit: 10,
+        on_behalf: None,
+    };
+    let replayed = dead_letters::replay(operator, "test-dead", &what).await?;
     assert_eq!((replayed.replayed, replayed.failed), (1, 0), "{replayed:?}");
     let job = env.job_id(&replayed_request.request_id, TIMEOUT).await?;
     let view = env.wait_final(job, TIMEOUT).await?;
     assert_eq!(view.counts.status, JobStatus::CompletedSuccess);
-    let by: Option<String> = env
-        .pool
-        .get()
-        .await?
-        .query_one("SELECT submitted_by FROM jobs WHERE id = $1", &[&job])
-        .await?
-        .get(0);
+    let by: Option<String> = submitted_by(&env, job).await?;
     let operator_user = broker::user(operator)?;
     assert_eq!(
         by,
@@ -129,8 +107,92 @@ async fn a_job_runs_with_an_account_per_role_and_the_operator_replays() -> anyho
         "replayed by the operator, as itself"
     );
 
+    // Another dead request, claiming a submitter in the header the dispatcher believes from
+    // gateways only: over the API, listed by a read token, refused to it for replay, and
+    // replayed by an admin token on the api's own account, for the admin's submitter.
+    let claimed = request("config_backup", &["fleet"], &[]);
+    dead_request(&env, &claimed, Some("mallory")).await?;
+    let read = crate::api::token(&env, "viewer", netraven_api::auth::Scope::Read, "viewer").await?;
+    let reader = crate::api::client::Http::new(addr, Some(&read));
+    let until = Instant::now() + TIMEOUT;
+    loop {
+        let answer = reader
+            .get("/api/dead-letters?source=requests&limit=5")
+            .await?;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        let listing = answer.json();
+        if listing["total"] == 1 {
+            let summary = listing["dead_letters"][0]["summary"]
+                .as_str()
+                .unwrap_or_default();
+            assert!(
+                summary.contains(&claimed.request_id.to_string()),
+                "{listing}"
+            );
+            break;
+        }
+        assert!(Instant::now() < until, "no dead letter: {listing}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let body = serde_json::json!({ "source": "requests" });
+    let refused = reader.post("/api/dead-letters/replay", &body).await?;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    let ops = crate::api::token(&env, "ops", netraven_api::auth::Scope::Admin, "ops").await?;
+    let admin_http = crate::api::client::Http::new(addr, Some(&ops));
+    let answer = admin_http.post("/api/dead-letters/replay", &body).await?;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.json()["replayed"], 1, "{}", answer.text);
+    let job = env.job_id(&claimed.request_id, TIMEOUT).await?;
+    env.wait_final(job, TIMEOUT).await?;
+    let by: Option<String> = submitted_by(&env, job).await?;
+    assert_eq!(
+        by.as_deref(),
+        Some("ops"),
+        "replayed for the admin token's submitter, never the header it died with"
+    );
+
     roles.stop().await?;
     fleet.stop().await;
     drop(accounts);
     Ok(())
+}
+
+/// `request` as the broker dead-letters it from the submit queue (as after too many
+/// deliveries), published by the test's own user, with `x-netraven-submitter` if given.
+async fn dead_request(
+    env: &TestEnv,
+    request: &netraven_shared::messages::JobRequest,
+    claims: Option<&str>,
+) -> anyhow::Result<()> {
+    use lapin::types::{AMQPValue, FieldTable};
+    let mut headers = FieldTable::default();
+    headers.insert(
+        broker::SOURCE_HEADER.into(),
+        AMQPValue::LongString(env.names.submit_queue().into()),
+    );
+    if let Some(submitter) = claims {
+        headers.insert(
+            broker::SUBMITTER_HEADER.into(),
+            AMQPValue::LongString(submitter.into()),
+        );
+    }
+    let dead = broker::json_properties()
+        .with_user_id(broker::user(&env.settings.amqp)?.into())
+        .with_headers(headers);
+    publish_body(
+        &env.settings.amqp,
+        env.names.dead_exchange(),
+        &env.names.submit_queue(),
+        serde_json::to_vec(request)?,
+        dead,
+    )
+    .await
+}
+
+async fn submitted_by(env: &TestEnv, job: uuid::Uuid) -> anyhow::Result<Option<String>> {
+    let client = env.pool.get().await?;
+    let row = client
+        .query_one("SELECT submitted_by FROM jobs WHERE id = $1", &[&job])
+        .await?;
+    Ok(row.get(0))
 }

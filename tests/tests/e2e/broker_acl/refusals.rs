@@ -62,14 +62,15 @@ async fn the_broker_refuses_what_a_role_may_not_do() -> anyhow::Result<()> {
     )
     .await?;
     // Device tasks carry sealed secrets: only workers may take them, and only the
-    // operator may read the dead letters (which include tasks).
+    // operator and the api (for /api/dead-letters) may read the dead letters, which
+    // include tasks whose secrets stay sealed.
     for (role, queue) in [
         (alice.as_str(), names.tasks_queue()),
         ("dispatcher", names.tasks_queue()),
         ("aggregator", names.tasks_queue()),
         ("operator", names.tasks_queue()),
         ("api", names.tasks_queue()),
-        ("api", names.dead_queue()),
+        ("api", names.results_queue()),
         ("api", names.submit_queue()),
         (alice.as_str(), names.dead_queue()),
         ("worker", names.dead_queue()),
@@ -83,6 +84,22 @@ async fn the_broker_refuses_what_a_role_may_not_do() -> anyhow::Result<()> {
         );
     }
     get(&accounts.amqp["worker"], names.tasks_queue()).await?;
+    get(&accounts.amqp["api"], names.dead_queue()).await?;
+    // The api re-sends what others signed, but never speaks for the dispatcher or the
+    // aggregator (events) nor dead-letters anything itself.
+    for exchange in [names.events_exchange(), names.dead_exchange()] {
+        refused_by_broker(
+            publish(
+                &accounts.amqp["api"],
+                exchange.clone(),
+                TASK_KEY,
+                props.clone(),
+            )
+            .await,
+            &format!("the api publishing on {exchange}"),
+            "ACCESS_REFUSED",
+        );
+    }
 
     // Setup again (as after a password change, or by mistake): nothing breaks.
     access::setup(&env.settings.amqp, "rabbitmqctl", &accounts.made).await?;

@@ -121,7 +121,7 @@ fn compose_publishes_on_loopback_only_and_ships_no_password() -> Result<()> {
             }
             _ => {}
         }
-        if matches!(role, "dispatcher" | "aggregator" | "worker") {
+        if matches!(role, "dispatcher" | "aggregator" | "worker" | "api") {
             checked += 1;
             ensure!(
                 svc["read_only"].as_bool() == Some(true)
@@ -130,7 +130,7 @@ fn compose_publishes_on_loopback_only_and_ships_no_password() -> Result<()> {
             );
         }
     }
-    ensure!(checked == 5, "compose: {checked} role services, want 5");
+    ensure!(checked == 6, "compose: {checked} role services, want 6");
     let grafana = &services["grafana"]["environment"];
     ensure!(
         string(&grafana["GF_AUTH_ANONYMOUS_ENABLED"]) == "false",

@@ -110,7 +110,7 @@ fn the_kubernetes_base_runs_locked_down_pods_on_operator_made_secrets() -> Resul
         deployments
             .keys()
             .map(String::as_str)
-            .eq(["aggregator", "dispatcher", "worker"]),
+            .eq(["aggregator", "api", "dispatcher", "worker"]),
         "the base's Deployments: {:?}",
         deployments.keys()
     );
@@ -168,6 +168,12 @@ fn the_kubernetes_base_runs_locked_down_pods_on_operator_made_secrets() -> Resul
                 ensure!(
                     trusted.is_none(),
                     "dispatcher mounts trusted keys it does not use"
+                );
+            }
+            "api" => {
+                ensure!(
+                    signing.is_none() && trusted.is_none(),
+                    "api mounts keys it does not use: {signing:?} {trusted:?}"
                 );
             }
             _ => {
@@ -232,6 +238,7 @@ fn the_kubernetes_base_runs_locked_down_pods_on_operator_made_secrets() -> Resul
                 "NETRAVEN__SIGNING__KEY_FILE",
                 "/etc/netraven/signing/signing.key",
             )],
+            "api" => &[],
             _ => &[(
                 "NETRAVEN__SIGNING__TRUSTED_KEYS_FILE",
                 "/etc/netraven/trusted/trusted.pub",
@@ -323,15 +330,26 @@ fn check_network_policies(policies: &[Value]) -> Result<()> {
             want.insert("TCP/22".into());
         }
         ensure!(egress == want, "{role} may reach {egress:?}, want {want:?}");
+        // The api's one port (REST and /metrics) also takes the ingress controller's
+        // traffic; every other role only Prometheus' scrapes.
+        let (port, ingress_ns) = match role {
+            "api" => ("http", Some("ingress-nginx")),
+            _ => ("metrics", None),
+        };
         for rule in &ingress {
             ensure!(
                 seq(&rule["from"]).iter().all(|f| {
-                    string(&f["podSelector"]["matchLabels"]["app.kubernetes.io/name"])
-                        == "prometheus"
+                    let prometheus = string(&f["podSelector"]["matchLabels"]["app.kubernetes.io/name"])
+                        == "prometheus";
+                    let controller = f["podSelector"].is_null()
+                        && ingress_ns.is_some_and(|ns| {
+                            string(&f["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]) == ns
+                        });
+                    prometheus || controller
                 }) && seq(&rule["ports"])
                     .iter()
-                    .all(|p| string(&p["port"]) == "metrics"),
-                "{role}: ingress beyond Prometheus to metrics: {rule:?}"
+                    .all(|p| string(&p["port"]) == port),
+                "{role}: ingress beyond Prometheus (and the ingress controller) to {port}: {rule:?}"
             );
         }
         ensure!(!ingress.is_empty(), "{role}: Prometheus cannot scrape it");

@@ -8,7 +8,7 @@ use std::process::Command;
 
 /// The workspace version: the tag every NetRaven image is referenced by.
 pub(super) const VERSION: &str = env!("CARGO_PKG_VERSION");
-pub(super) const ROLES: [&str; 3] = ["dispatcher", "worker", "aggregator"];
+pub(super) const ROLES: [&str; 4] = ["dispatcher", "worker", "aggregator", "api"];
 
 pub(super) fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -18,6 +18,7 @@ fn the_systemd_units_verify_and_keep_each_key_to_its_role() -> Result<()> {
     let units = [
         ("netraven-dispatcher.service", "dispatcher"),
         ("netraven-aggregator.service", "aggregator"),
+        ("netraven-api.service", "api"),
         ("netraven-worker@.service", "worker"),
     ];
     let bin = netraven_binary()?;
@@ -52,6 +53,15 @@ fn the_systemd_units_verify_and_keep_each_key_to_its_role() -> Result<()> {
             "dispatcher" => (
                 vec![&signing],
                 vec!["/etc/netraven/key", "/etc/netraven/worker"],
+            ),
+            "api" => (
+                vec![],
+                vec![
+                    "/etc/netraven/key",
+                    "/etc/netraven/dispatcher",
+                    "/etc/netraven/worker",
+                    "/etc/netraven/trusted",
+                ],
             ),
             _ => (
                 vec![trusted],

@@ -100,19 +100,25 @@ fn every_role_target_carries_netraven_role_under_compose_and_kubernetes() -> Res
         roles.push(role.to_string());
     }
     roles.sort();
-    assert_eq!(roles, ["aggregator", "dispatcher", "worker"]);
+    assert_eq!(roles, ["aggregator", "api", "dispatcher", "worker"]);
 
     // Kubernetes: the PodMonitor selects every role's pods and sets it from the pod's
     // component label, which each Deployment's pod template carries.
     let monitor: Value = serde_yaml_ng::from_str(&read("deploy/k8s/monitoring/pod-monitor.yaml")?)?;
-    let endpoint = &monitor["spec"]["podMetricsEndpoints"][0];
-    assert_eq!(endpoint["port"].as_str(), Some("metrics"));
-    let relabel = &endpoint["relabelings"][0];
-    assert_eq!(relabel["targetLabel"].as_str(), Some("netraven_role"));
-    assert_eq!(
-        relabel["sourceLabels"][0].as_str(),
-        Some("__meta_kubernetes_pod_label_app_kubernetes_io_component")
-    );
+    // One endpoint per port name (`metrics`; the api's `http`), each setting the label.
+    let mut scraped = Vec::new();
+    for endpoint in monitor["spec"]["podMetricsEndpoints"]
+        .as_sequence()
+        .context("no podMetricsEndpoints")?
+    {
+        let relabel = &endpoint["relabelings"][0];
+        assert_eq!(relabel["targetLabel"].as_str(), Some("netraven_role"));
+        assert_eq!(
+            relabel["sourceLabels"][0].as_str(),
+            Some("__meta_kubernetes_pod_label_app_kubernetes_io_component")
+        );
+        scraped.push(endpoint["port"].as_str().unwrap_or_default().to_string());
+    }
     let selected = &monitor["spec"]["selector"]["matchExpressions"][0];
     assert_eq!(selected["key"].as_str(), Some("app.kubernetes.io/name"));
     for role in &roles {
@@ -135,10 +141,10 @@ fn every_role_target_carries_netraven_role_under_compose_and_kubernetes() -> Res
         );
         let ports = &template["spec"]["containers"][0]["ports"];
         assert!(
-            ports
-                .as_sequence()
-                .is_some_and(|p| p.iter().any(|p| p["name"].as_str() == Some("metrics"))),
-            "{role} names no metrics port"
+            ports.as_sequence().is_some_and(|p| p
+                .iter()
+                .any(|p| scraped.iter().any(|s| p["name"].as_str() == Some(s)))),
+            "{role} names no port the PodMonitor scrapes ({scraped:?})"
         );
     }
     Ok(())

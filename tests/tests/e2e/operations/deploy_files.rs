@@ -88,6 +88,7 @@ fn the_deploy_files_parse_and_name_real_subcommands() -> Result<()> {
         "migrate",
         "dispatcher",
         "aggregator",
+        "api",
         "worker-1",
         "worker-2",
         "worker-3",
@@ -132,7 +133,14 @@ fn the_deploy_files_parse_and_name_real_subcommands() -> Result<()> {
             "compose {name}: stop_grace_period {stop} within the drain"
         );
     }
-    for role in ["migrate", "dispatcher", "aggregator", "worker", "sim"] {
+    for role in [
+        "migrate",
+        "dispatcher",
+        "aggregator",
+        "api",
+        "worker",
+        "sim",
+    ] {
         assert!(ran.contains(role), "compose never runs `netraven {role}`");
     }
     assert!(read("deploy/rabbitmq/enabled_plugins")?.contains("rabbitmq_prometheus"));
@@ -252,6 +260,7 @@ fn the_deploy_files_parse_and_name_real_subcommands() -> Result<()> {
     for unit in [
         "netraven-dispatcher.service",
         "netraven-aggregator.service",
+        "netraven-api.service",
         "netraven-worker@.service",
     ] {
         let text = read(&format!("deploy/systemd/{unit}"))?;

@@ -1,19 +1,20 @@
-//! `netraven dead replay`: dead letters sent back where they came from, with confirms.
+//! Replay: dead letters sent back where they came from, with confirms.
 
 use super::headers::{as_user, replayed, source_of, without, DEATH_HEADERS, REPLAYED_HEADER};
 use super::session::{Action, Session};
-use crate::views::Style;
 use anyhow::{bail, Result};
 use lapin::message::Delivery;
-use lapin::types::AMQPValue;
+use lapin::types::{AMQPValue, LongString};
 use netraven_shared::broker::{
-    task_key, Names, Outgoing, REASON_HEADER, RESULT_KEY, SOURCE_HEADER, SUBMIT_KEY,
+    task_key, Names, Outgoing, REASON_HEADER, RESULT_KEY, SOURCE_HEADER, SUBMITTER_HEADER,
+    SUBMIT_KEY,
 };
 use netraven_shared::config::AmqpSettings;
 use serde::Serialize;
+use utoipa::ToSchema;
 
-/// `dead replay`: what went back, and what stayed.
-#[derive(Debug, Clone, Default, Serialize)]
+/// A replay: what went back, and what stayed.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
 pub struct Replayed {
     pub replayed: usize,
     /// Replays the broker did not confirm (the dead letter stays).
@@ -48,22 +49,32 @@ pub fn source_queue(names: &Names, arg: &str) -> String {
     }
 }
 
+/// What to replay, and for whom.
+#[derive(Debug, Clone, Default)]
+pub struct Replay {
+    /// Only dead letters from this source ([`source_queue`]); all when `None`.
+    pub source: Option<String>,
+    pub limit: usize,
+    /// The submitter a replayed job request is sent for, in `x-netraven-submitter`: the
+    /// api role's caller (the dispatcher believes it from a gateway only). `None`: the
+    /// request is the replaying broker user's own.
+    pub on_behalf: Option<String>,
+}
+
 /// Sends up to `limit` dead letters (from `source` only, when given) back to the exchange
 /// and routing key they were first published to. The dead copy is acked only after the
-/// broker confirmed the replay; an unconfirmed one stays in the dead queue.
-pub async fn replay(
-    settings: &AmqpSettings,
-    source: Option<&str>,
-    limit: usize,
-) -> Result<Replayed> {
+/// broker confirmed the replay; an unconfirmed one stays in the dead queue. `client`
+/// names the connection.
+pub async fn replay(settings: &AmqpSettings, client: &str, what: &Replay) -> Result<Replayed> {
     let names = Names::new(&settings.namespace);
-    let wanted = source.map(|s| source_queue(&names, s));
+    let limit = what.limit;
+    let wanted = what.source.as_deref().map(|s| source_queue(&names, s));
     if let Some(w) = &wanted {
         if destination(&names, w).is_none() {
             bail!("cannot replay to {w}: name tasks, requests, results or one of their queues");
         }
     }
-    let session = Session::open(settings).await?;
+    let session = Session::open(settings, client).await?;
     let mut chosen = 0;
     let mut report = Replayed::default();
     let outcomes = session
@@ -76,8 +87,11 @@ pub async fn replay(
                 Some((exchange, key)) if matches && chosen < limit => {
                     chosen += 1;
                     // A job request is submitted again by this user; nothing else names one.
-                    let user = (from == names.submit_queue()).then_some(session.user.as_str());
-                    Action::Replay(Box::new(replay_copy(d, exchange, key, user)), from)
+                    let request = from == names.submit_queue();
+                    let user = request.then_some(session.user.as_str());
+                    let on_behalf = what.on_behalf.as_deref().filter(|_| request);
+                    let copy = replay_copy(d, exchange, key, user, on_behalf);
+                    Action::Replay(Box::new(copy), from)
                 }
                 _ => Action::Keep,
             }
@@ -94,27 +108,34 @@ pub async fn replay(
     }
     report.kept = session
         .seen
-        .get()
+        .load(std::sync::atomic::Ordering::Relaxed)
         .saturating_sub(report.replayed + report.failed);
     Ok(report)
 }
 
 /// The message to publish for a replay: the same body and properties, its death forgotten,
-/// its replay counted, published as `user` (see the module's notes).
+/// its replay counted, published as `user` for `on_behalf` (see the module's notes).
 pub(super) fn replay_copy(
     d: &Delivery,
     exchange: String,
     key: &str,
     user: Option<&str>,
+    on_behalf: Option<&str>,
 ) -> Outgoing {
     let mut drop: Vec<&str> = DEATH_HEADERS.to_vec();
-    drop.extend([REASON_HEADER, SOURCE_HEADER]);
+    drop.extend([REASON_HEADER, SOURCE_HEADER, SUBMITTER_HEADER]);
     let props = without(&d.properties, &drop);
     let mut headers = props.headers().clone().unwrap_or_default();
     headers.insert(
         REPLAYED_HEADER.into(),
         AMQPValue::LongUInt(replayed(&d.properties) + 1),
     );
+    if let Some(submitter) = on_behalf {
+        headers.insert(
+            SUBMITTER_HEADER.into(),
+            AMQPValue::LongString(LongString::from(submitter)),
+        );
+    }
     Outgoing {
         exchange,
         routing_key: key.to_string(),
@@ -122,16 +143,4 @@ pub(super) fn replay_copy(
         properties: as_user(&props.with_headers(headers), user),
         mandatory: true,
     }
-}
-
-/// `dead replay` in words.
-pub fn render_replayed(r: &Replayed, _style: Style) -> String {
-    let mut out = format!(
-        "replayed {}, {} not confirmed (kept), {} kept\n",
-        r.replayed, r.failed, r.kept
-    );
-    for (source, n) in &r.by_source {
-        out.push_str(&format!("  {n} back to where {source} gets them\n"));
-    }
-    out
 }

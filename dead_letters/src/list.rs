@@ -1,19 +1,19 @@
-//! `netraven dead list`: each dead letter described by ids and names only, as a table.
+//! Listing: each dead letter described by ids and names only.
 
 use super::headers::{dead_at, replayed, source_of};
+use super::replay::source_queue;
 use super::session::{Action, Session};
-use crate::views::{text, Style};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use comfy_table::Cell;
 use lapin::message::Delivery;
 use netraven_shared::broker::{self, Names, FIRST_DEATH_REASON_HEADER, REASON_HEADER, USER_HEADER};
 use netraven_shared::config::AmqpSettings;
 use netraven_shared::messages::{DeviceTask, JobRequest, TaskResult, TaskResults};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// One dead letter as `dead list` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DeadLetter {
     /// The queue it was dead-lettered from (`<ns>.tasks.device`, `<ns>.tasks.interactive`,
     /// …), `null` if unknown.
@@ -32,26 +32,43 @@ pub struct DeadLetter {
     pub published_by: Option<String>,
 }
 
-/// `dead list`: the first `limit` dead letters, and how many there are in all.
-#[derive(Debug, Clone, Serialize)]
+/// Which dead letters to show: those from one source queue (all when `None`), from the
+/// `offset`-th on, at most `limit`, in queue order.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    /// `tasks`, `interactive`, `requests`, `results` or a queue name ([`source_queue`]).
+    pub source: Option<String>,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// A page of dead letters, and how many match the filter in all.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Listing {
     pub queue: String,
+    /// Dead letters matching the filter, shown or not.
     pub total: usize,
+    pub offset: usize,
     pub dead_letters: Vec<DeadLetter>,
 }
 
-/// Lists up to `limit` dead letters without losing or reordering any.
-pub async fn list(settings: &AmqpSettings, limit: usize) -> Result<Listing> {
+/// Lists the dead letters `filter` picks without losing or reordering any; `client` names
+/// the connection (`cli-dead`, `api-dead`).
+pub async fn list(settings: &AmqpSettings, client: &str, filter: &Filter) -> Result<Listing> {
     let names = Names::new(&settings.namespace);
-    let session = Session::open(settings).await?;
+    let wanted = filter.source.as_deref().map(|s| source_queue(&names, s));
+    let session = Session::open(settings, client).await?;
     let queue = names.dead_queue();
     let mut shown = Vec::new();
     let mut total = 0;
     session
         .rotate(&queue, |d| {
-            total += 1;
-            if shown.len() < limit {
-                shown.push(describe(&names, d));
+            let from = source_of(&d.properties);
+            if wanted.is_none() || wanted == from {
+                if total >= filter.offset && shown.len() < filter.limit {
+                    shown.push(describe(&names, d));
+                }
+                total += 1;
             }
             Action::Keep
         })
@@ -60,6 +77,7 @@ pub async fn list(settings: &AmqpSettings, limit: usize) -> Result<Listing> {
     Ok(Listing {
         queue,
         total,
+        offset: filter.offset,
         dead_letters: shown,
     })
 }
@@ -113,37 +131,4 @@ pub(super) fn summary(names: &Names, source: Option<&str>, body: &[u8]) -> Strin
         }
     }
     format!("{} bytes that do not decode", body.len())
-}
-
-/// `dead list` as a table.
-pub fn render_list(listing: &Listing, style: Style) -> String {
-    if listing.total == 0 {
-        return format!("{} is empty\n", listing.queue);
-    }
-    let mut table = style.table(["source", "by", "reason", "age", "replayed", "what"]);
-    for d in &listing.dead_letters {
-        table.add_row(vec![
-            text(d.source.as_deref().unwrap_or("?")),
-            text(d.published_by.as_deref().unwrap_or("-")),
-            text(&d.reason),
-            Cell::new(d.age_secs.map_or("?".into(), age)),
-            Cell::new(d.replayed),
-            text(&d.summary),
-        ]);
-    }
-    format!(
-        "{table}\n{} of {} dead letters in {}\n",
-        listing.dead_letters.len(),
-        listing.total,
-        listing.queue
-    )
-}
-
-pub(super) fn age(secs: i64) -> String {
-    match secs {
-        s if s < 120 => format!("{s}s"),
-        s if s < 7_200 => format!("{}m", s / 60),
-        s if s < 172_800 => format!("{}h", s / 3_600),
-        s => format!("{}d", s / 86_400),
-    }
 }

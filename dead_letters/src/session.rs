@@ -8,6 +8,7 @@ use lapin::options::{BasicAckOptions, BasicGetOptions};
 use lapin::Channel;
 use netraven_shared::broker::{self, Outgoing, Publisher};
 use netraven_shared::config::AmqpSettings;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// What to do with one dead letter in a rotation.
 pub(super) enum Action {
@@ -23,21 +24,19 @@ pub(super) struct Session {
     /// Where messages are taken from; copies go out through the publisher.
     channel: Channel,
     publisher: Publisher,
-    pub(super) seen: std::cell::Cell<usize>,
-    /// This command's broker user, which replayed job requests carry as `user_id`.
+    pub(super) seen: AtomicUsize,
+    /// The caller's broker user, which replayed job requests carry as `user_id`.
     pub(super) user: String,
 }
 
 impl Session {
-    pub(super) async fn open(settings: &AmqpSettings) -> Result<Session> {
-        let connection = broker::connect(settings, "cli-dead")
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot reach RabbitMQ at {}",
-                    netraven_shared::config::mask_url(&settings.url)
-                )
-            })?;
+    pub(super) async fn open(settings: &AmqpSettings, client: &str) -> Result<Session> {
+        let connection = broker::connect(settings, client).await.with_context(|| {
+            format!(
+                "cannot reach RabbitMQ at {}",
+                netraven_shared::config::mask_url(&settings.url)
+            )
+        })?;
         // The topology is not declared here: a command run with other queue arguments
         // (delivery limit, expiry) than the roles' would close the channel.
         let publisher = Publisher::new(&connection, 1).await?.with_confirm_timeout(
@@ -48,7 +47,7 @@ impl Session {
             connection,
             channel,
             publisher,
-            seen: std::cell::Cell::new(0),
+            seen: AtomicUsize::new(0),
             user: broker::user(settings)?,
         })
     }
@@ -79,7 +78,7 @@ impl Session {
             // Messages dead-lettered after we started wait for the next run.
             let left = remaining.get_or_insert(got.message_count + 1);
             *left -= 1;
-            self.seen.set(self.seen.get() + 1);
+            self.seen.fetch_add(1, Ordering::Relaxed);
             let d = got.delivery;
             match decide(&d) {
                 Action::Keep => self.requeue(queue, &d).await?,
