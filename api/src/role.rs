@@ -54,6 +54,7 @@ pub async fn start(
         schedule_spread: chrono::Duration::milliseconds(
             i64::try_from(settings.dispatcher.schedule_spread_ms).unwrap_or(i64::MAX),
         ),
+        dead_letters: tokio::sync::Mutex::new(()),
     });
     // The broker is opened beside serving: /healthz answers at once, /readyz once it is up.
     let s = state.clone();

@@ -11,6 +11,9 @@ pub struct AppState {
     pub settings: ApiSettings,
     /// `dispatcher.schedule_spread_ms`: when a schedule's next tick is really due.
     pub schedule_spread: chrono::Duration,
+    /// Held while this replica goes round the dead-letter queue (a listing or a replay):
+    /// two rounds at once would each see only the messages the other had not taken.
+    pub dead_letters: tokio::sync::Mutex<()>,
 }
 
 impl AppState {

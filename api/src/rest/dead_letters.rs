@@ -1,9 +1,14 @@
 //! `/api/dead-letters`: what sits in the dead-letter queue (ids and names only, never a
-//! body) and, for an admin, sending it back where it came from, as `netraven dead list`
-//! and `dead replay` do with the same code. A replayed job request is sent for the
-//! token's submitter.
+//! body) and sending it back where it came from, as `netraven dead list` and `dead
+//! replay` do with the same code. A replayed job request is sent for the token's
+//! submitter.
+//!
+//! Both need an admin token. Reading a quorum queue is no peek: a listing takes every
+//! message and publishes it again to the tail (see `netraven_dead_letters`), so it is work
+//! on the broker a read token must not be able to repeat at will. One replica goes round
+//! the queue once at a time.
 
-use crate::auth::{Admin, Read};
+use crate::auth::Admin;
 use crate::problem::Problem;
 use crate::state::AppState;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -29,11 +34,12 @@ pub struct DeadQuery {
     pub limit: Option<u32>,
 }
 
-/// The dead letters, in queue order, read without losing or reordering any.
+/// The dead letters, in queue order, read without losing or reordering any (an admin
+/// token: a listing republishes every message).
 #[utoipa::path(operation_id = "dead_letter_list", get, path = "/api/dead-letters", tag = "dead-letters", params(DeadQuery),
-    responses((status = 200, body = Listing)), security(("token" = [])))]
+    responses((status = 200, body = Listing), (status = 403, body = Problem, description = "the token is not an admin's")), security(("token" = [])))]
 pub async fn list(
-    _: Read,
+    _: Admin,
     State(s): State<Arc<AppState>>,
     q: Result<Query<DeadQuery>, QueryRejection>,
 ) -> Result<Json<Listing>, Problem> {
@@ -43,6 +49,7 @@ pub async fn list(
         offset: q.offset.unwrap_or(0),
         limit: s.page_size(q.limit)?,
     };
+    let _round = s.dead_letters.lock().await;
     Ok(Json(dead::list(s.gateway.amqp(), CLIENT, &filter).await?))
 }
 
@@ -82,5 +89,6 @@ pub async fn replay(
         limit: body.limit.unwrap_or(1000),
         on_behalf: Some(caller.0.submitter),
     };
+    let _round = s.dead_letters.lock().await;
     Ok(Json(dead::replay(amqp, CLIENT, &what).await?))
 }

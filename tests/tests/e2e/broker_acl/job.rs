@@ -108,15 +108,20 @@ async fn a_job_runs_with_an_account_per_role_and_the_operator_replays() -> anyho
     );
 
     // Another dead request, claiming a submitter in the header the dispatcher believes from
-    // gateways only: over the API, listed by a read token, refused to it for replay, and
-    // replayed by an admin token on the api's own account, for the admin's submitter.
+    // gateways only: over the API, refused to a read token (a listing republishes every
+    // message), listed and replayed by an admin token on the api's own account, for the
+    // admin's submitter.
     let claimed = request("config_backup", &["fleet"], &[]);
     dead_request(&env, &claimed, Some("mallory")).await?;
     let read = crate::api::token(&env, "viewer", netraven_api::auth::Scope::Read, "viewer").await?;
     let reader = crate::api::client::Http::new(addr, Some(&read));
+    let refused = reader.get("/api/dead-letters?source=requests").await?;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    let ops = crate::api::token(&env, "ops", netraven_api::auth::Scope::Admin, "ops").await?;
+    let admin_http = crate::api::client::Http::new(addr, Some(&ops));
     let until = Instant::now() + TIMEOUT;
     loop {
-        let answer = reader
+        let answer = admin_http
             .get("/api/dead-letters?source=requests&limit=5")
             .await?;
         assert_eq!(answer.status, 200, "{}", answer.text);
@@ -137,8 +142,6 @@ async fn a_job_runs_with_an_account_per_role_and_the_operator_replays() -> anyho
     let body = serde_json::json!({ "source": "requests" });
     let refused = reader.post("/api/dead-letters/replay", &body).await?;
     assert_eq!(refused.status, 403, "{}", refused.text);
-    let ops = crate::api::token(&env, "ops", netraven_api::auth::Scope::Admin, "ops").await?;
-    let admin_http = crate::api::client::Http::new(addr, Some(&ops));
     let answer = admin_http.post("/api/dead-letters/replay", &body).await?;
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert_eq!(answer.json()["replayed"], 1, "{}", answer.text);
