@@ -154,6 +154,8 @@ async fn a_token_holder_follows_a_job_live_and_reads_a_diff_in_a_browser() -> an
         .count();
     assert_eq!(browser.count("#diff tr.add").await?, added);
     assert!(browser.text("#affinity").await?.contains("user"));
+    // Its outcome history: both jobs, newest first.
+    assert_eq!(browser.count("#history tbody tr").await?, 2);
     browser.screenshot(&dir.join("device.png")).await?;
     let device_url = browser.url().await?;
     let split = format!(
@@ -206,6 +208,30 @@ async fn a_token_holder_follows_a_job_live_and_reads_a_diff_in_a_browser() -> an
     assert_eq!(refused, "the token is not valid");
     browser.screenshot(&dir.join("login-revoked.png")).await?;
     browser.quit().await?;
+
+    // The same pages in a browser that prefers dark: the console follows it.
+    let dark = Browser::start_dark().await?;
+    dark.goto(&format!("{base}/console/login")).await?;
+    assert_eq!(
+        dark.script("return matchMedia('(prefers-color-scheme: dark)').matches")
+            .await?,
+        true,
+        "the browser prefers dark"
+    );
+    let reader = token(&env, "night", Scope::Read, "night").await?;
+    dark.type_into("#token", &reader).await?;
+    dark.click("#login").await?;
+    dark.wait_url(|u| u == format!("{base}/console/jobs"))
+        .await?;
+    let background = dark
+        .script("return getComputedStyle(document.body).backgroundColor")
+        .await?;
+    assert_eq!(background, "rgb(13, 17, 23)", "the dark scheme's --bg");
+    dark.screenshot(&dir.join("jobs-dark.png")).await?;
+    dark.goto(&device_url).await?;
+    assert_eq!(dark.count("#diff tr.add").await?, added);
+    dark.screenshot(&dir.join("device-dark.png")).await?;
+    dark.quit().await?;
 
     stop.cancel();
     second.await?;

@@ -36,6 +36,19 @@ impl Drop for Browser {
 impl Browser {
     /// chromedriver on a free port, and a headless Chromium session of 1280×900.
     pub async fn start() -> Result<Browser> {
+        Browser::launch(&[]).await
+    }
+
+    /// [`Browser::start`], with a browser whose user prefers a dark colour scheme.
+    pub async fn start_dark() -> Result<Browser> {
+        Browser::launch(&[
+            "--force-dark-mode",
+            "--blink-settings=preferredColorScheme=0",
+        ])
+        .await
+    }
+
+    async fn launch(extra: &[&str]) -> Result<Browser> {
         for (path, package) in [(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")] {
             assert!(
                 Path::new(path).exists(),
@@ -72,14 +85,19 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        let mut args = vec![
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,900",
+            "--force-color-profile=srgb",
+            "--hide-scrollbars",
+        ];
+        args.extend_from_slice(extra);
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": CHROMIUM,
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--disable-dev-shm-usage", "--window-size=1280,900",
-                         "--force-color-profile=srgb", "--hide-scrollbars"]
-            }
+            "goog:chromeOptions": { "binary": CHROMIUM, "args": args }
         }}});
         let answer = browser.command("POST", "/session", Some(caps)).await?;
         browser.session = answer["sessionId"]
