@@ -1,6 +1,7 @@
 //! `netraven device show`: one device's inventory, last outcome, the credential that worked,
 //! its latest configuration and pinned host key, and its recent jobs.
 
+use crate::page::Page;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use netraven_shared::domain::Outcome;
@@ -30,7 +31,8 @@ pub struct DeviceDetail {
     /// The latest configuration snapshot.
     pub config: Option<ConfigSnapshot>,
     pub host_key: Option<HostKey>,
-    /// The newest results first.
+    /// The newest results first, at most ten (`/api/devices/{name}/results` pages through
+    /// them all).
     pub recent: Vec<DeviceJobResult>,
 }
 
@@ -92,36 +94,7 @@ pub async fn show(client: &deadpool_postgres::Client, name: &str) -> Result<Devi
         .context("cannot read the device")?
         .ok_or_else(|| crate::NotFound(format!("no device named {name:?}")))?;
     let id: i64 = d.get("id");
-    let recent: Vec<DeviceJobResult> = client
-        .query(
-            "SELECT r.job_id, j.job_type, r.outcome, r.reason,
-                    COALESCE(c.name, rc.name) AS credential, r.attempts,
-                    r.duration_ms, r.config_sha256, r.finished_at
-             FROM job_results r
-             LEFT JOIN credentials c ON c.id = r.credential_id
-             LEFT JOIN removed_credentials rc ON rc.id = r.credential_id
-             LEFT JOIN jobs j ON j.id = r.job_id
-             WHERE r.device_id = $1 ORDER BY r.finished_at DESC LIMIT $2",
-            &[&id, &RECENT],
-        )
-        .await
-        .context("cannot read the device's results")?
-        .iter()
-        .map(|r| DeviceJobResult {
-            job_id: r.get("job_id"),
-            job_type: r.get("job_type"),
-            outcome: r
-                .get::<_, &str>("outcome")
-                .parse()
-                .unwrap_or(Outcome::InternalError),
-            reason: r.get("reason"),
-            credential: r.get("credential"),
-            attempts: r.get("attempts"),
-            duration_ms: r.get("duration_ms"),
-            config_sha256: r.get("config_sha256"),
-            finished_at: r.get("finished_at"),
-        })
-        .collect();
+    let recent = results_of(client, id, None, RECENT).await?;
     let affinity = client
         .query_opt(
             "SELECT c.name, c.username, a.succeeded_at
@@ -186,4 +159,69 @@ pub async fn show(client: &deadpool_postgres::Client, name: &str) -> Result<Devi
         host_key,
         recent,
     })
+}
+
+/// Where a page of a device's results resumes: after the result that finished at `.0` for
+/// job `.1` (newest first, so "after" is older).
+pub type ResultKey = (DateTime<Utc>, Uuid);
+
+/// A device's outcome history, newest first, a page at a time: every job that reached it,
+/// however long ago. A page costs the same at any depth (the `(device_id, finished_at)`
+/// index, resumed from the last key).
+pub async fn results(
+    client: &deadpool_postgres::Client,
+    name: &str,
+    after: Option<ResultKey>,
+    limit: usize,
+) -> Result<Page<DeviceJobResult>> {
+    let id: i64 = client
+        .query_opt("SELECT id FROM devices WHERE name = $1", &[&name])
+        .await
+        .context("cannot read the device")?
+        .ok_or_else(|| crate::NotFound(format!("no device named {name:?}")))?
+        .get(0);
+    let rows = results_of(client, id, after, limit as i64 + 1).await?;
+    Ok(Page::of(rows, limit, |r| (r.finished_at, r.job_id)))
+}
+
+async fn results_of(
+    client: &deadpool_postgres::Client,
+    device: i64,
+    after: Option<ResultKey>,
+    limit: i64,
+) -> Result<Vec<DeviceJobResult>> {
+    // The first page starts after the end of time; `<=` keeps the index's range scan.
+    let (before_at, before_job) = after.unwrap_or((DateTime::<Utc>::MAX_UTC, Uuid::max()));
+    Ok(client
+        .query(
+            "SELECT r.job_id, j.job_type, r.outcome, r.reason,
+                    COALESCE(c.name, rc.name) AS credential, r.attempts,
+                    r.duration_ms, r.config_sha256, r.finished_at
+             FROM job_results r
+             LEFT JOIN credentials c ON c.id = r.credential_id
+             LEFT JOIN removed_credentials rc ON rc.id = r.credential_id
+             LEFT JOIN jobs j ON j.id = r.job_id
+             WHERE r.device_id = $1
+               AND r.finished_at <= $2 AND (r.finished_at < $2 OR r.job_id < $3)
+             ORDER BY r.finished_at DESC, r.job_id DESC LIMIT $4",
+            &[&device, &before_at, &before_job, &limit],
+        )
+        .await
+        .context("cannot read the device's results")?
+        .iter()
+        .map(|r| DeviceJobResult {
+            job_id: r.get("job_id"),
+            job_type: r.get("job_type"),
+            outcome: r
+                .get::<_, &str>("outcome")
+                .parse()
+                .unwrap_or(Outcome::InternalError),
+            reason: r.get("reason"),
+            credential: r.get("credential"),
+            attempts: r.get("attempts"),
+            duration_ms: r.get("duration_ms"),
+            config_sha256: r.get("config_sha256"),
+            finished_at: r.get("finished_at"),
+        })
+        .collect())
 }

@@ -120,8 +120,13 @@ fn run(r: &PgRow) -> Option<RunView> {
     })
 }
 
-/// `netraven schedule list`: every schedule by name, with its latest run.
-pub async fn list(client: &Client) -> Result<Vec<ScheduleView>> {
+/// The schedules by name, each with its latest run: those named after `after`, at most
+/// `limit` of them (`None`: every one, as `netraven schedule list` shows them).
+pub async fn list(
+    client: &Client,
+    after: Option<&str>,
+    limit: Option<i64>,
+) -> Result<Vec<ScheduleView>> {
     let rows = client
         .query(
             &format!(
@@ -130,9 +135,10 @@ pub async fn list(client: &Client) -> Result<Vec<ScheduleView>> {
                  LEFT JOIN LATERAL (SELECT * FROM schedule_runs x WHERE x.schedule_id = s.id
                                     ORDER BY x.tick_at DESC LIMIT 1) r ON true
                  LEFT JOIN jobs j ON j.request_id = r.request_id
-                 ORDER BY s.name"
+                 WHERE ($1::text IS NULL OR s.name > $1)
+                 ORDER BY s.name LIMIT $2"
             ),
-            &[],
+            &[&after, &limit],
         )
         .await
         .context("cannot list the schedules")?;

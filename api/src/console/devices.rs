@@ -9,6 +9,7 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use netraven_reads::device_list::{self, Filter};
+use netraven_reads::devices::{self, ResultKey};
 use netraven_reads::diff::{self, ConfigDiff, DiffLine};
 use netraven_reads::history::{self, VersionRef};
 use netraven_reads::page::Page;
@@ -45,27 +46,20 @@ pub struct ListQuery {
 }
 
 /// The devices by name, a page at a time.
-pub async fn list(session: Session, State(s): Shared, Query(q): Query<ListQuery>) -> Response {
-    let after = match view::cursor::<String>(q.cursor) {
-        Ok(k) => k,
-        Err(r) => return r,
-    };
+pub async fn list(session: Session, State(s): Shared, Query(q): Query<ListQuery>) -> view::Answer {
+    let after = view::cursor::<String>(q.cursor)?;
     let limit = s.settings.default_page_size as usize;
     let filter = Filter {
         after,
         limit: Some(limit as i64 + 1),
         ..Filter::default()
     };
-    let client = match s.pool.get().await {
-        Ok(c) => c,
-        Err(e) => return view::internal(e),
-    };
-    let rows = match device_list::list(&client, &filter).await {
-        Ok(r) => r,
-        Err(e) => return view::read_failed(e),
-    };
+    let client = s.pool.get().await.map_err(view::internal)?;
+    let rows = device_list::list(&client, &filter)
+        .await
+        .map_err(view::read_failed)?;
     let page = Page::of(rows, limit, |d| d.name.clone());
-    view::page(&DevicesPage {
+    Ok(view::page(&DevicesPage {
         chrome: Chrome::new(&session, "devices", "Devices"),
         devices: page
             .items
@@ -82,7 +76,7 @@ pub async fn list(session: Session, State(s): Shared, Query(q): Query<ListQuery>
             })
             .collect(),
         next: page.next_cursor,
-    })
+    }))
 }
 
 pub struct ResultRow {
@@ -150,6 +144,9 @@ struct DevicePage {
     affinity: Option<(String, String, String)>,
     host_key: String,
     results: Vec<ResultRow>,
+    /// The cursor to older outcomes, and whether this page is the newest.
+    results_next: Option<String>,
+    results_paged: bool,
     versions: Vec<VersionRow>,
     diff: Option<DiffView>,
     split: bool,
@@ -161,6 +158,8 @@ pub struct DeviceQuery {
     from: Option<String>,
     to: Option<String>,
     view: Option<String>,
+    /// Where the outcome history resumes (its "older outcomes" link).
+    results: Option<String>,
 }
 
 fn number(n: Option<usize>) -> String {
@@ -261,7 +260,7 @@ pub async fn show(
     State(s): Shared,
     Path(name): Path<String>,
     Query(q): Query<DeviceQuery>,
-) -> Response {
+) -> view::Answer {
     let parse = |v: Option<String>| -> Result<Option<VersionRef>, Response> {
         v.filter(|v| !v.is_empty())
             .map(|v| VersionRef::parse(&v).map_err(|e| view::bad_request(&e)))
@@ -269,20 +268,21 @@ pub async fn show(
     };
     let (from, to) = match (parse(q.from), parse(q.to)) {
         (Ok(f), Ok(t)) => (f, t),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(r), _) | (_, Err(r)) => return Err(r),
     };
-    let client = match s.pool.get().await {
-        Ok(c) => c,
-        Err(e) => return view::internal(e),
-    };
-    let device = match netraven_reads::devices::show(&client, &name).await {
-        Ok(d) => d,
-        Err(e) => return view::read_failed(e),
-    };
-    let versions = match history::versions(&client, &name).await {
-        Ok(v) => v.versions,
-        Err(e) => return view::read_failed(e),
-    };
+    let results_after = view::cursor::<ResultKey>(q.results)?;
+    let client = s.pool.get().await.map_err(view::internal)?;
+    let device = devices::show(&client, &name)
+        .await
+        .map_err(view::read_failed)?;
+    let limit = s.settings.default_page_size as usize;
+    let results = devices::results(&client, &name, results_after, limit)
+        .await
+        .map_err(view::read_failed)?;
+    let versions = history::versions(&client, &name)
+        .await
+        .map_err(view::read_failed)?
+        .versions;
     let (diff, diff_error) = if versions.len() < 2 && from.is_none() {
         (None, None)
     } else {
@@ -291,11 +291,11 @@ pub async fn show(
             Err(e) if e.downcast_ref::<history::Missing>().is_some() => {
                 (None, Some(format!("{e}")))
             }
-            Err(e) => return view::read_failed(e),
+            Err(e) => return Err(view::read_failed(e)),
         }
     };
     let (sel_from, sel_to) = diff.as_ref().map_or((0, 0), |d| (d.from, d.to));
-    view::page(&DevicePage {
+    Ok(view::page(&DevicePage {
         chrome: Chrome::new(&session, "devices", format!("Device {}", device.name)),
         link: view::url_encode(&device.name),
         host: format!("{}:{}", device.host, device.port),
@@ -313,8 +313,10 @@ pub async fn show(
             .host_key
             .as_ref()
             .map_or_else(String::new, |k| k.fingerprint.clone()),
-        results: device
-            .recent
+        results_paged: results_after.is_some(),
+        results_next: results.next_cursor,
+        results: results
+            .items
             .iter()
             .map(|r| {
                 let job = r.job_id.to_string();
@@ -349,5 +351,5 @@ pub async fn show(
         diff,
         split: q.view.as_deref() == Some("split"),
         diff_error,
-    })
+    }))
 }

@@ -6,8 +6,6 @@ use super::view::{self, Chrome};
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::response::Response;
-use chrono::{DateTime, Utc};
 use netraven_reads::credentials::{self, DEFAULT_WINDOW};
 use netraven_reads::page::Page;
 use serde::Deserialize;
@@ -43,16 +41,12 @@ fn rate(r: Option<f64>) -> String {
 }
 
 /// Every credential's health: recent and lifetime success rates (never a secret).
-pub async fn credentials(session: Session, State(s): Shared) -> Response {
-    let client = match s.pool.get().await {
-        Ok(c) => c,
-        Err(e) => return view::internal(e),
-    };
-    let list = match credentials::list(&client, DEFAULT_WINDOW).await {
-        Ok(l) => l,
-        Err(e) => return view::read_failed(e),
-    };
-    view::page(&CredentialsPage {
+pub async fn credentials(session: Session, State(s): Shared) -> view::Answer {
+    let client = s.pool.get().await.map_err(view::internal)?;
+    let list = credentials::list(&client, DEFAULT_WINDOW)
+        .await
+        .map_err(view::read_failed)?;
+    Ok(view::page(&CredentialsPage {
         chrome: Chrome::new(&session, "credentials", "Credentials"),
         credentials: list
             .iter()
@@ -83,7 +77,7 @@ pub async fn credentials(session: Session, State(s): Shared) -> Response {
                 last_failure: view::time_opt(c.last_failure_at),
             })
             .collect(),
-    })
+    }))
 }
 
 pub struct ScheduleView {
@@ -113,51 +107,31 @@ pub struct ListQuery {
 }
 
 /// The schedules by name, a page at a time, with each one's latest run.
-pub async fn schedules(session: Session, State(s): Shared, Query(q): Query<ListQuery>) -> Response {
-    let after = match view::cursor::<String>(q.cursor) {
-        Ok(k) => k,
-        Err(r) => return r,
-    };
+pub async fn schedules(
+    session: Session,
+    State(s): Shared,
+    Query(q): Query<ListQuery>,
+) -> view::Answer {
+    let after = view::cursor::<String>(q.cursor)?;
     let limit = s.settings.default_page_size as usize;
-    let client = match s.pool.get().await {
-        Ok(c) => c,
-        Err(e) => return view::internal(e),
-    };
-    let rows = match client
-        .query(
-            "SELECT s.name, s.description, s.cron, s.time_zone, s.job_type,
-                    s.targets::text AS targets, s.paused, s.next_tick_at,
-                    r.tick_at, r.outcome
-             FROM schedules s
-             LEFT JOIN LATERAL (
-                 SELECT tick_at, outcome FROM schedule_runs
-                 WHERE schedule_id = s.id ORDER BY tick_at DESC LIMIT 1
-             ) r ON true
-             WHERE ($1::text IS NULL OR s.name > $1)
-             ORDER BY s.name LIMIT $2",
-            &[&after, &(limit as i64 + 1)],
-        )
+    let client = s.pool.get().await.map_err(view::internal)?;
+    let rows = netraven_schedules::view::list(&client, after.as_deref(), Some(limit as i64 + 1))
         .await
-    {
-        Ok(r) => r,
-        Err(e) => return view::internal(e),
-    };
+        .map_err(view::internal)?;
     let rows: Vec<ScheduleView> = rows
-        .iter()
-        .map(|r| {
-            let last: Option<(DateTime<Utc>, String)> = r
-                .get::<_, Option<DateTime<Utc>>>("tick_at")
-                .zip(r.get::<_, Option<String>>("outcome"));
+        .into_iter()
+        .map(|v| {
+            let last = v.last_run.flatten();
             ScheduleView {
-                name: r.get("name"),
-                description: r.get("description"),
-                cron: r.get("cron"),
-                time_zone: r.get("time_zone"),
-                job_type: r.get("job_type"),
-                targets: r.get("targets"),
-                paused: r.get("paused"),
-                next_tick: view::time_opt(r.get("next_tick_at")),
-                last_class: match last.as_ref().map(|l| l.1.as_str()) {
+                targets: serde_json::to_string(&v.targets).unwrap_or_default(),
+                name: v.name,
+                description: v.description,
+                cron: v.cron,
+                time_zone: v.time_zone,
+                job_type: v.job_type,
+                paused: v.paused,
+                next_tick: view::time_opt(v.next_tick_at),
+                last_class: match last.as_ref().map(|l| l.outcome.as_str()) {
                     Some("FIRED") => "ok",
                     Some("SKIPPED") => "warn",
                     Some(_) => "fail",
@@ -165,15 +139,15 @@ pub async fn schedules(session: Session, State(s): Shared, Query(q): Query<ListQ
                 },
                 last_run: last.map_or_else(
                     || "never".into(),
-                    |(t, o)| format!("{o} at {}", view::time(t)),
+                    |l| format!("{} at {}", l.outcome, view::time(l.tick_at)),
                 ),
             }
         })
         .collect();
     let page = Page::of(rows, limit, |s| s.name.clone());
-    view::page(&SchedulesPage {
+    Ok(view::page(&SchedulesPage {
         chrome: Chrome::new(&session, "schedules", "Schedules"),
         schedules: page.items,
         next: page.next_cursor,
-    })
+    }))
 }

@@ -85,32 +85,22 @@ fn empty_none(s: Option<String>) -> Option<String> {
 }
 
 /// The jobs, newest first, a page at a time.
-pub async fn list(session: Session, State(s): Shared, Query(q): Query<ListQuery>) -> Response {
-    let status = match empty_none(q.status)
+pub async fn list(session: Session, State(s): Shared, Query(q): Query<ListQuery>) -> view::Answer {
+    let status = empty_none(q.status)
         .map(|s| s.parse::<JobStatus>())
         .transpose()
-    {
-        Ok(s) => s,
-        Err(e) => return view::bad_request(&e),
-    };
-    let before = match view::cursor(q.cursor) {
-        Ok(k) => k,
-        Err(r) => return r,
-    };
+        .map_err(|e| view::bad_request(&e))?;
+    let before = view::cursor(q.cursor)?;
     let limit = s.settings.default_page_size as usize;
     let filter = JobFilter {
         status,
         before,
         ..JobFilter::default()
     };
-    let client = match s.pool.get().await {
-        Ok(c) => c,
-        Err(e) => return view::internal(e),
-    };
-    let rows = match jobs::list(&client, &filter, limit as i64 + 1).await {
-        Ok(r) => r,
-        Err(e) => return view::read_failed(e),
-    };
+    let client = s.pool.get().await.map_err(view::internal)?;
+    let rows = jobs::list(&client, &filter, limit as i64 + 1)
+        .await
+        .map_err(view::read_failed)?;
     let page = Page::of(rows, limit, |j| (j.created_at, j.id));
     let jobs: Vec<JobView> = page.items.iter().map(JobView::from).collect();
     let live = jobs
@@ -120,7 +110,7 @@ pub async fn list(session: Session, State(s): Shared, Query(q): Query<ListQuery>
         .collect::<Vec<_>>()
         .join(",");
     let status_text = status.map_or("", JobStatus::as_str);
-    view::page(&JobsPage {
+    Ok(view::page(&JobsPage {
         chrome: Chrome::new(&session, "jobs", "Jobs"),
         jobs,
         statuses: JobStatus::ALL
@@ -130,7 +120,7 @@ pub async fn list(session: Session, State(s): Shared, Query(q): Query<ListQuery>
         status: view::url_encode(status_text),
         next: page.next_cursor,
         live,
-    })
+    }))
 }
 
 /// One device's result as a table row.
@@ -218,46 +208,31 @@ pub async fn show(
     State(s): Shared,
     Path(id): Path<String>,
     Query(q): Query<JobQuery>,
-) -> Response {
+) -> view::Answer {
     let Ok(id) = id.parse::<Uuid>() else {
-        return view::not_found("no such job: not a job id");
+        return Err(view::not_found("no such job: not a job id"));
     };
-    let outcome = match empty_none(q.outcome)
+    let outcome = empty_none(q.outcome)
         .map(|o| o.parse::<Outcome>())
         .transpose()
-    {
-        Ok(o) => o,
-        Err(e) => return view::bad_request(&e),
-    };
-    let after = match view::cursor::<String>(q.cursor) {
-        Ok(k) => k,
-        Err(r) => return r,
-    };
-    let logs_after = match view::cursor::<i64>(q.logs) {
-        Ok(k) => k,
-        Err(r) => return r,
-    };
+        .map_err(|e| view::bad_request(&e))?;
+    let after = view::cursor::<String>(q.cursor)?;
+    let logs_after = view::cursor::<i64>(q.logs)?;
     let limit = s.settings.default_page_size as usize;
-    let client = match s.pool.get().await {
-        Ok(c) => c,
-        Err(e) => return view::internal(e),
-    };
-    let summary = match jobs::summary(&client, id).await {
-        Ok(j) => j,
-        Err(e) => return view::read_failed(e),
-    };
+    let client = s.pool.get().await.map_err(view::internal)?;
+    let summary = jobs::summary(&client, id)
+        .await
+        .map_err(view::read_failed)?;
     let results_page = ResultsPage {
         outcomes: outcome.into_iter().collect(),
         after,
         limit: Some(limit as i64 + 1),
     };
-    let (results, logs) = match tokio::try_join!(
+    let (results, logs) = tokio::try_join!(
         jobs::results(&client, id, &results_page),
         jobs::logs(&client, id, None, logs_after, Some(LOG_PAGE as i64 + 1)),
-    ) {
-        Ok(r) => r,
-        Err(e) => return view::read_failed(e),
-    };
+    )
+    .map_err(view::read_failed)?;
     let results = Page::of(results, limit, |r| r.device_name.clone());
     let logs = Page::of(logs, LOG_PAGE, |l| l.id);
     let counts = summary.outcomes.clone().unwrap_or_default();
@@ -270,7 +245,7 @@ pub async fn show(
             selected: Some(*o) == outcome,
         })
         .collect();
-    view::page(&JobPage {
+    Ok(view::page(&JobPage {
         chrome: Chrome::new(
             &session,
             "jobs",
@@ -283,7 +258,7 @@ pub async fn show(
         results_next: results.next_cursor,
         logs: logs.items.iter().map(LogView::from).collect(),
         logs_next: logs.next_cursor,
-    })
+    }))
 }
 
 #[derive(Template)]
@@ -361,15 +336,17 @@ fn list_of(text: &str, separators: &[char]) -> Vec<String> {
 }
 
 /// Submits the form's job as the session token's submitter, through the REST handler.
-pub async fn submit(session: Session, State(s): Shared, Form(form): Form<SubmitForm>) -> Response {
-    if let Err(r) = session.check_csrf(&form.csrf) {
-        return r;
-    }
+pub async fn submit(
+    session: Session,
+    State(s): Shared,
+    Form(form): Form<SubmitForm>,
+) -> view::Answer {
+    session.check_csrf(&form.csrf)?;
     if !session.may_submit() {
-        return view::forbidden(&format!(
+        return Err(view::forbidden(&format!(
             "submitting needs a token of scope submit; {:?} has {}",
             session.holder.name, session.holder.scope
-        ));
+        )));
     }
     let body = SubmitJob {
         request_id: Some(form.request_id.clone()).filter(|r| r.starts_with("console:")),
@@ -385,13 +362,13 @@ pub async fn submit(session: Session, State(s): Shared, Form(form): Form<SubmitF
             p => match p.parse() {
                 Ok(p) => Some(p),
                 Err(e) => {
-                    return submit_page(
+                    return Err(submit_page(
                         &session,
                         StatusCode::UNPROCESSABLE_ENTITY,
                         form,
                         Some(e),
                         None,
-                    )
+                    ))
                 }
             },
         },
@@ -408,12 +385,12 @@ pub async fn submit(session: Session, State(s): Shared, Form(form): Form<SubmitF
                 .and_then(|l| l.rsplit('/').next())
                 .unwrap_or_default()
                 .to_string();
-            Redirect::to(&format!("/console/jobs/{job}")).into_response()
+            Ok(Redirect::to(&format!("/console/jobs/{job}")).into_response())
         }
         Err(p) => {
             let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST);
             let refused = p.job_id.map(|j| j.to_string());
-            submit_page(&session, status, form, p.detail, refused)
+            Err(submit_page(&session, status, form, p.detail, refused))
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
+use axum::response::{AppendHeaders, IntoResponse, Redirect};
 use axum::Form;
 use netraven_shared::telemetry::metrics;
 use serde::Deserialize;
@@ -43,27 +43,28 @@ fn login_page(
     status: StatusCode,
     next: &str,
     error: Option<&str>,
-) -> Response {
-    let csrf = match session::random_id() {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+) -> view::Answer {
+    let csrf = session::random_id()?;
     let page = view::page(&LoginPage {
         csrf: &csrf,
         next,
         error,
     });
     let cookie = session::set_cookie(LOGIN_COOKIE, &csrf, 3600, session::over_tls(state, headers));
-    (status, [cookie], page).into_response()
+    Ok((status, [cookie], page).into_response())
 }
 
 /// The login form (or, with a live session already, where it was going).
-pub async fn form(State(s): Shared, headers: HeaderMap, Query(q): Query<NextQuery>) -> Response {
+pub async fn form(
+    State(s): Shared,
+    headers: HeaderMap,
+    Query(q): Query<NextQuery>,
+) -> view::Answer {
     let next = safe_next(q.next.as_deref());
     if let Some(id) = session::cookie(&headers, COOKIE_NAME) {
         if let Ok(client) = s.pool.get().await {
             if let Ok(Some(_)) = session::find(&client, id).await {
-                return Redirect::to(next).into_response();
+                return Ok(Redirect::to(next).into_response());
             }
         }
     }
@@ -78,7 +79,7 @@ pub struct LoginForm {
 }
 
 /// Checks the token as the REST API does; a valid one opens a session.
-pub async fn login(State(s): Shared, headers: HeaderMap, Form(f): Form<LoginForm>) -> Response {
+pub async fn login(State(s): Shared, headers: HeaderMap, Form(f): Form<LoginForm>) -> view::Answer {
     let next = safe_next(f.next.as_deref());
     let expected = session::cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
     if expected.is_empty() || !session::constant_time_eq(expected.as_bytes(), f.csrf.as_bytes()) {
@@ -90,10 +91,7 @@ pub async fn login(State(s): Shared, headers: HeaderMap, Form(f): Form<LoginForm
             Some("the login form expired; try again"),
         );
     }
-    let client = match s.pool.get().await {
-        Ok(c) => c,
-        Err(e) => return view::internal(e),
-    };
+    let client = s.pool.get().await.map_err(view::internal)?;
     let holder = match store::check(&client, f.token.trim()).await {
         Ok(Ok(h)) => h,
         Ok(Err(why)) => {
@@ -108,15 +106,12 @@ pub async fn login(State(s): Shared, headers: HeaderMap, Form(f): Form<LoginForm
             };
             return login_page(&s, &headers, StatusCode::UNAUTHORIZED, next, Some(says));
         }
-        Err(e) => return view::internal(e),
+        Err(e) => return Err(view::internal(e)),
     };
-    let id = match session::open(&client, holder.id).await {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+    let id = session::open(&client, holder.id).await?;
     tracing::info!(token.name = %holder.name, "console login");
     let secure = session::over_tls(&s, &headers);
-    (
+    Ok((
         // Appended: an array of headers would keep only the last Set-Cookie.
         AppendHeaders([
             session::set_cookie(COOKIE_NAME, &id, LIFETIME_HOURS * 3600, secure),
@@ -124,7 +119,7 @@ pub async fn login(State(s): Shared, headers: HeaderMap, Form(f): Form<LoginForm
         ]),
         Redirect::to(next),
     )
-        .into_response()
+        .into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -138,21 +133,14 @@ pub async fn logout(
     headers: HeaderMap,
     session: Session,
     Form(f): Form<CsrfForm>,
-) -> Response {
-    if let Err(r) = session.check_csrf(&f.csrf) {
-        return r;
-    }
-    let client = match s.pool.get().await {
-        Ok(c) => c,
-        Err(e) => return view::internal(e),
-    };
-    if let Err(r) = session::close(&client, &session).await {
-        return r;
-    }
+) -> view::Answer {
+    session.check_csrf(&f.csrf)?;
+    let client = s.pool.get().await.map_err(view::internal)?;
+    session::close(&client, &session).await?;
     let secure = session::over_tls(&s, &headers);
-    (
+    Ok((
         [session::set_cookie(COOKIE_NAME, "", 0, secure)],
         Redirect::to("/console/login"),
     )
-        .into_response()
+        .into_response())
 }

@@ -41,6 +41,10 @@ impl Chrome {
     }
 }
 
+/// What a console handler answers: the page, or the error page that stands in for it
+/// (so a handler can `?` its reads).
+pub type Answer = Result<Response, Response>;
+
 /// A template as a page; a template that fails to render is a 500 (logged).
 pub fn page<T: Template>(t: &T) -> Response {
     match t.render() {

@@ -1,5 +1,6 @@
 //! `/api/devices`: the list, one device, its configuration versions, one version, a diff.
 
+use super::PageQuery;
 use crate::auth::Read;
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -7,10 +8,10 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use netraven_reads::device_list::{self, DeviceRow, Filter};
-use netraven_reads::devices::{self, DeviceDetail};
+use netraven_reads::devices::{self, DeviceDetail, DeviceJobResult, ResultKey};
 use netraven_reads::diff::{self, ConfigDiff};
 use netraven_reads::history::{self, DeviceVersions, VersionRef, VersionText};
-use netraven_reads::page::{self, Page};
+use netraven_reads::page::Page;
 use serde::Deserialize;
 use std::sync::Arc;
 use utoipa::IntoParams;
@@ -40,13 +41,7 @@ pub async fn list(
 ) -> Result<Json<Page<DeviceRow>>, Problem> {
     let Query(q) = q?;
     let limit = s.page_size(q.limit)?;
-    let after = match q.cursor.as_deref() {
-        Some(c) => Some(
-            page::decode::<String>(c)
-                .ok_or_else(|| Problem::bad_request("cursor is not one this API gave"))?,
-        ),
-        None => None,
-    };
+    let after: Option<String> = super::cursor(q.cursor.as_deref())?;
     let (tags, platforms, outcomes): (Vec<String>, Vec<String>, Vec<String>) = (
         q.tag.into_iter().collect(),
         q.platform.into_iter().collect(),
@@ -77,6 +72,22 @@ pub async fn show(
     let Path(name) = name?;
     let client = s.pool.get().await.map_err(Problem::internal)?;
     Ok(Json(devices::show(&client, &name).await?))
+}
+
+/// A device's outcome history: every job that reached it, newest first.
+#[utoipa::path(operation_id = "device_results", get, path = "/api/devices/{name}/results", tag = "devices", params(("name" = String, Path), PageQuery),
+    responses((status = 200, body = Page<DeviceJobResult>), (status = 400, body = Problem), (status = 404, body = Problem)), security(("token" = [])))]
+pub async fn results(
+    _: Read,
+    State(s): Shared,
+    name: Result<Path<String>, PathRejection>,
+    q: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<Page<DeviceJobResult>>, Problem> {
+    let (Path(name), Query(q)) = (name?, q?);
+    let limit = s.page_size(q.limit)?;
+    let after: Option<ResultKey> = super::cursor(q.cursor.as_deref())?;
+    let client = s.pool.get().await.map_err(Problem::internal)?;
+    Ok(Json(devices::results(&client, &name, after, limit).await?))
 }
 
 /// A device's configuration versions, newest first (without their text).

@@ -12,7 +12,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use netraven_dispatcher::job_rows::{DeviceResult, ResultsPage};
 use netraven_reads::jobs::{self, JobFilter, JobSummary, LogLine};
-use netraven_reads::page::{self, Page};
+use netraven_reads::page::Page;
 use netraven_shared::domain::{JobStatus, Outcome, Priority};
 use netraven_shared::messages::{CancelAnswer, JobCancel, JobRequest, Limits, Targets};
 use serde::{Deserialize, Serialize};
@@ -37,13 +37,6 @@ pub struct JobQuery {
     pub cursor: Option<String>,
 }
 
-fn cursor<K: serde::de::DeserializeOwned>(c: Option<&str>) -> Result<Option<K>, Problem> {
-    c.map(|c| {
-        page::decode(c).ok_or_else(|| Problem::bad_request("cursor is not one this API gave"))
-    })
-    .transpose()
-}
-
 /// Jobs, newest first.
 #[utoipa::path(operation_id = "job_list", get, path = "/api/jobs", tag = "jobs", params(JobQuery),
     responses((status = 200, body = Page<JobSummary>), (status = 400, body = Problem), (status = 401, body = Problem)),
@@ -60,7 +53,7 @@ pub async fn list(
         job_type: q.job_type,
         submitter: q.submitter,
         since: q.since,
-        before: cursor(q.cursor.as_deref())?,
+        before: super::cursor(q.cursor.as_deref())?,
     };
     let client = s.pool.get().await.map_err(Problem::internal)?;
     let rows = jobs::list(&client, &filter, limit as i64 + 1).await?;
@@ -114,7 +107,7 @@ pub async fn results(
         .unwrap_or_default();
     let page = ResultsPage {
         outcomes,
-        after: cursor(q.cursor.as_deref())?,
+        after: super::cursor(q.cursor.as_deref())?,
         limit: Some(limit as i64 + 1),
     };
     let client = s.pool.get().await.map_err(Problem::internal)?;
@@ -143,7 +136,7 @@ pub async fn logs(
 ) -> Result<Json<Page<LogLine>>, Problem> {
     let (Path(id), Query(q)) = (id?, q?);
     let limit = s.page_size(q.limit)?;
-    let after: Option<i64> = cursor(q.cursor.as_deref())?;
+    let after: Option<i64> = super::cursor(q.cursor.as_deref())?;
     let client = s.pool.get().await.map_err(Problem::internal)?;
     let rows = jobs::logs(
         &client,

@@ -22,7 +22,7 @@ use utoipa::{Modify, OpenApi};
     paths(
         jobs::list, jobs::submit, jobs::show, jobs::results, jobs::logs, jobs::cancel,
         outputs::device,
-        devices::list, devices::show, devices::configs, devices::config, devices::diff,
+        devices::list, devices::show, devices::results, devices::configs, devices::config, devices::diff,
         credentials::list,
         dead_letters::list, dead_letters::replay,
         schedules::list, schedules::add, schedules::show, schedules::put, schedules::pause,
@@ -54,6 +54,28 @@ pub fn openapi_json() -> String {
         + "\n"
 }
 
+/// `limit` and `cursor`: the query of a list that only pages.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// Rows a page (default `api.default_page_size`, at most `api.max_page_size`).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the page before.
+    pub cursor: Option<String>,
+}
+
+/// A page cursor back to its key: a 400 when it is not one this API gave.
+pub(crate) fn cursor<K: serde::de::DeserializeOwned>(
+    c: Option<&str>,
+) -> Result<Option<K>, Problem> {
+    c.map(|c| {
+        netraven_reads::page::decode(c)
+            .ok_or_else(|| Problem::bad_request("cursor is not one this API gave"))
+    })
+    .transpose()
+}
+
 /// The document itself: like every endpoint, for a token holder.
 async fn openapi(_: crate::auth::Read) -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
@@ -74,6 +96,7 @@ pub fn router() -> Router<Arc<AppState>> {
         )
         .route("/api/devices", get(devices::list))
         .route("/api/devices/{name}", get(devices::show))
+        .route("/api/devices/{name}/results", get(devices::results))
         .route("/api/devices/{name}/configs", get(devices::configs))
         .route(
             "/api/devices/{name}/configs/{version}",

@@ -2,6 +2,7 @@
 //! through `netraven_schedules`, the code behind `netraven schedule`, so a schedule is
 //! checked and stored by the same rules from either front end.
 
+use super::PageQuery;
 use crate::auth::{Admin, Read};
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -11,6 +12,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use chrono::{DateTime, Utc};
+use netraven_reads::page::Page;
 use netraven_schedules::view::{self, ScheduleDetail, ScheduleView};
 use netraven_schedules::{self as schedules, Action, Planned};
 use netraven_shared::schedule::{ScheduleFile, ScheduleSpec};
@@ -20,20 +22,20 @@ use utoipa::{IntoParams, ToSchema};
 
 type Shared = State<Arc<AppState>>;
 
-/// Every schedule, by name, each with its latest run.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ScheduleList {
-    pub schedules: Vec<ScheduleView>,
-}
-
 /// The schedules, by name, each with its latest run.
-#[utoipa::path(operation_id = "schedule_list", get, path = "/api/schedules", tag = "schedules",
-    responses((status = 200, body = ScheduleList), (status = 401, body = Problem)), security(("token" = [])))]
-pub async fn list(_: Read, State(s): Shared) -> Result<Json<ScheduleList>, Problem> {
+#[utoipa::path(operation_id = "schedule_list", get, path = "/api/schedules", tag = "schedules", params(PageQuery),
+    responses((status = 200, body = Page<ScheduleView>), (status = 400, body = Problem), (status = 401, body = Problem)), security(("token" = [])))]
+pub async fn list(
+    _: Read,
+    State(s): Shared,
+    q: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<Page<ScheduleView>>, Problem> {
+    let Query(q) = q?;
+    let limit = s.page_size(q.limit)?;
+    let after: Option<String> = super::cursor(q.cursor.as_deref())?;
     let client = s.pool.get().await.map_err(Problem::internal)?;
-    Ok(Json(ScheduleList {
-        schedules: view::list(&client).await?,
-    }))
+    let rows = view::list(&client, after.as_deref(), Some(limit as i64 + 1)).await?;
+    Ok(Json(Page::of(rows, limit, |v| v.name.clone())))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

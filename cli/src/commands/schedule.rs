@@ -31,7 +31,7 @@ pub async fn run(settings: &Settings, cmd: ScheduleCommand) -> Result<()> {
         }
         ScheduleCommand::List { out } => {
             let client = connect(settings).await?;
-            let rows = views::schedules::list(&client).await?;
+            let rows = views::schedules::list(&client, None, None).await?;
             out.print(&rows, |r: &Vec<_>, s| views::schedules::render_list(r, s))?;
         }
         ScheduleCommand::Show { name, runs, out } => {

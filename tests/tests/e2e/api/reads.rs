@@ -12,8 +12,12 @@ async fn devices_history_and_credentials_read_as_the_cli_reads_them() -> anyhow:
     let fleet = FleetBuilder::scenario("all-good", 3, 25)?.start().await?;
     env.import(&fleet).await?;
     let roles = Roles::start(&env.settings, 1);
-    let request = netraven_tests::request("config_backup", &["fleet"], &[]);
-    env.run_job(&request, Duration::from_secs(60)).await?;
+    // Three runs: three outcomes in every device's history.
+    let mut jobs = Vec::new();
+    for _ in 0..3 {
+        let request = netraven_tests::request("config_backup", &["fleet"], &[]);
+        jobs.push(env.run_job(&request, Duration::from_secs(60)).await?.id);
+    }
     roles.stop().await?;
     let api = start(&env).await?;
     let http = api.http(Some(&token(&env, "ops", Scope::Read, "ops").await?));
@@ -38,6 +42,42 @@ async fn devices_history_and_credentials_read_as_the_cli_reads_them() -> anyhow:
     let shown = http.get(&format!("/api/devices/{device}")).await?.json();
     assert_eq!(shown["name"], device, "{shown}");
     http.get("/api/devices/no-such-device").await?.problem(404);
+    assert_eq!(shown["recent"].as_array().map(Vec::len), Some(3), "{shown}");
+
+    // The whole outcome history, newest first, a page at a time.
+    let results = |page: &serde_json::Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|r| r["job_id"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let newest = http
+        .get(&format!("/api/devices/{device}/results?limit=2"))
+        .await?
+        .json();
+    let cursor = newest["next_cursor"].as_str().unwrap_or_default();
+    let oldest = http
+        .get(&format!(
+            "/api/devices/{device}/results?limit=2&cursor={cursor}"
+        ))
+        .await?
+        .json();
+    assert!(oldest.get("next_cursor").is_none(), "{oldest}");
+    let mut history = results(&newest);
+    history.extend(results(&oldest));
+    let expected: Vec<String> = jobs.iter().rev().map(ToString::to_string).collect();
+    assert_eq!(history, expected, "{newest} {oldest}");
+    assert_eq!(newest["items"][0]["outcome"], "SUCCESS", "{newest}");
+    http.get(&format!("/api/devices/{device}/results?cursor=garbage"))
+        .await?
+        .problem(400);
+    http.get("/api/devices/no-such-device/results")
+        .await?
+        .problem(404);
     let versions = http
         .get(&format!("/api/devices/{device}/configs"))
         .await?

@@ -37,11 +37,36 @@ async fn schedules_change_over_http_as_the_cli_changes_them() -> anyhow::Result<
     admin.post("/api/schedules", &bad).await?.problem(422);
 
     let listed = reader.get("/api/schedules").await?.json();
-    let names: Vec<&str> = listed["schedules"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|s| s["name"].as_str()).collect())
-        .unwrap_or_default();
-    assert_eq!(names, ["nightly"], "{listed}");
+    let names = |page: &serde_json::Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s["name"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(names(&listed), ["nightly"], "{listed}");
+    assert!(listed.get("next_cursor").is_none(), "{listed}");
+    // A page at a time, by name.
+    let mut weekly = nightly.clone();
+    weekly["name"] = json!("weekly");
+    weekly["cron"] = json!("0 3 * * 0");
+    let added = admin.post("/api/schedules", &weekly).await?;
+    assert_eq!(added.status, 201, "{}", added.text);
+    let first = reader.get("/api/schedules?limit=1").await?.json();
+    assert_eq!(names(&first), ["nightly"], "{first}");
+    let cursor = first["next_cursor"].as_str().expect("a next page");
+    let second = reader
+        .get(&format!("/api/schedules?limit=1&cursor={cursor}"))
+        .await?
+        .json();
+    assert_eq!(names(&second), ["weekly"], "{second}");
+    assert!(second.get("next_cursor").is_none(), "{second}");
+    reader.get("/api/schedules?cursor=nope").await?.problem(400);
+    let removed = admin.delete("/api/schedules/weekly").await?;
+    assert_eq!(removed.status, 200, "{}", removed.text);
     let shown = reader.get("/api/schedules/nightly?runs=5").await?.json();
     assert_eq!(shown["time_zone"], "Europe/Paris", "{shown}");
     assert!(
