@@ -11,6 +11,8 @@
 //! - [`spec`] — [`Platform`], [`CredentialSpec`], [`DeviceSpec`], [`FleetSpec`],
 //!   [`FleetOptions`].
 //! - [`fault`] — [`Fault`]: what a device does wrong, chosen per device by name.
+//! - [`latency`] — [`Latency`]: how slowly a device answers (round trip, AAA accept and
+//!   reject, think time, output rate), as across a real network.
 //! - [`scenario`](mod@scenario) — ready-made fleets (`all-good`, `mixed`, `multi-vendor`,
 //!   `hostile`) and their proportions.
 //! - [`scenario_file`] — fleets described in YAML (groups with count or fraction, platform,
@@ -51,6 +53,7 @@ pub mod fault;
 pub mod fleet;
 pub mod ground_truth;
 pub mod inventory;
+pub mod latency;
 mod platform;
 mod queries;
 pub mod scenario;
@@ -68,6 +71,7 @@ pub use error::SimError;
 pub use fault::Fault;
 pub use fleet::{changed_host_key, host_key, Fleet, RunningDevice};
 pub use ground_truth::{AuthMethod, DeviceReport, LoginAttempt};
+pub use latency::Latency;
 pub use platform::cisco_ios::INVALID_INPUT as IOS_INVALID_INPUT;
 pub use platform::juniper_junos::MORE as JUNOS_MORE;
 pub use platform::linux::CONFIG_COMMAND as LINUX_CONFIG_COMMAND;

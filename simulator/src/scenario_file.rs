@@ -4,6 +4,8 @@
 //! seed: 7                    # optional; else the caller's seed
 //! devices: 1000              # optional; the total that `fraction` and the rest refer to
 //! drift: 0.2                 # optional; the share that changes at each drift epoch (0)
+//! latency: { rtt_ms: 40, aaa_accept_ms: 300, aaa_reject_ms: 1000, prompt_ms: 20,
+//!            output_bytes_per_s: 20000 }   # optional; every group's, unless it has its own
 //! credentials:               # optional; default: tacacs, breakglass, vendor-default
 //!   - { name: tacacs, username: netops, priority: 10 }   # password: derived from the seed
 //!   - { name: local, username: admin, password: s3cret, priority: 20, tags: [fleet] }
@@ -14,6 +16,7 @@
 //!   - { count: 10, platform: cisco_ios, accepts: [tacacs], fault: slow_auth:1500 }
 //!   - { fraction: 0.25, platform: juniper_junos, accepts: [local], config_bytes: 65536 }
 //!   - { fraction: 0.05, fault: port_closed }
+//!   - { count: 100, latency: { rtt_ms: 250, aaa_accept_ms: 2000 } }  # a far site
 //!   - { platform: linux }    # no count or fraction: the rest of `devices`
 //! ```
 //!
@@ -21,7 +24,8 @@
 //! group), `platform` (default `linux`), `accepts` (credential names; default the first
 //! credential, `[]` for a device that accepts nothing), `accepts_keys` (credential names
 //! whose `public_key` the device takes, as its `authorized_keys`; default none: the device
-//! does not offer `publickey`), `fault` (see [`Fault`]),
+//! does not offer `publickey`), `fault` (see [`Fault`]), `latency` (see
+//! [`crate::Latency`]; a group's replaces the file's whole, knobs it leaves out are 0),
 //! `config_bytes` (default 4096), `tags` (default `fleet` and `site-<i % 4>`). Devices are
 //! numbered across groups in file order (`dev-00001`, ...); `cisco_ios` devices get
 //! [`enable_secret`]. Unknown keys are errors. The total is `devices`, else the caller's
@@ -40,7 +44,7 @@ use serde::Deserialize;
 
 use crate::scenario::{device_name, enable_secret, standard_credentials, SCENARIO_CONFIG_BYTES};
 use crate::seed::{Rng, ALNUM};
-use crate::{CredentialSpec, DeviceSpec, Fault, FleetSpec, Platform, SimError};
+use crate::{CredentialSpec, DeviceSpec, Fault, FleetSpec, Latency, Platform, SimError};
 
 /// The whole file.
 #[derive(Debug, Clone, Deserialize)]
@@ -59,6 +63,9 @@ pub struct ScenarioFile {
     /// A jump host in front of the devices with these tags.
     #[serde(default)]
     pub bastion: Option<FileBastion>,
+    /// How slowly every group's devices answer, unless a group says otherwise.
+    #[serde(default)]
+    pub latency: Option<Latency>,
 }
 
 /// A bastion in front of some of the fleet.
@@ -111,6 +118,8 @@ pub struct DeviceGroup {
     pub config_bytes: Option<usize>,
     #[serde(default)]
     pub tags: Option<Vec<String>>,
+    #[serde(default)]
+    pub latency: Option<Latency>,
 }
 
 fn fleet_tag() -> Vec<String> {
@@ -205,6 +214,7 @@ pub fn build(file: &ScenarioFile, devices: Option<usize>, seed: u64) -> Result<F
             d.accepts_keys = accepts_keys.clone();
             d.config_bytes = group.config_bytes.unwrap_or(SCENARIO_CONFIG_BYTES);
             d.fault = group.fault;
+            d.latency = group.latency.or(file.latency).unwrap_or_default();
             if platform.has_enable() {
                 d.enable_secret = Some(enable_secret(seed, &d.name));
             }
@@ -308,6 +318,25 @@ mod tests {
         assert_eq!(spec.devices[7].accepts[0].0, "breakglass");
         assert_eq!(spec.devices[32].platform, Platform::JuniperJunos);
         assert_eq!(spec.devices[99].accepts[0].0, "netops");
+    }
+
+    #[test]
+    fn a_groups_latency_replaces_the_files() {
+        let f = parse(
+            "latency: {rtt_ms: 40, aaa_accept_ms: 300}\ngroups:\n  - {count: 2}\n  - {count: 1, latency: {rtt_ms: 250}}\n",
+        );
+        let spec = build(&f, None, 1).unwrap_or_else(|e| panic!("{e}"));
+        let near = spec.devices[0].latency;
+        assert_eq!((near.rtt_ms, near.aaa_accept_ms), (40, 300));
+        let far = spec.devices[2].latency;
+        assert_eq!((far.rtt_ms, far.aaa_accept_ms), (250, 0));
+        let plain = parse("groups:\n  - {count: 1}\n");
+        let spec = build(&plain, None, 1).unwrap_or_else(|e| panic!("{e}"));
+        assert!(spec.devices[0].latency.is_zero());
+        assert!(serde_yaml_ng::from_str::<ScenarioFile>(
+            "groups:\n  - {count: 1, latency: {rtt: 5}}\n"
+        )
+        .is_err());
     }
 
     #[test]

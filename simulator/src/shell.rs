@@ -32,6 +32,9 @@ pub(crate) struct ShellOutput {
     pub(crate) endless: Option<Vec<u8>>,
     /// [`Fault::DropMidOutput`]: after `bytes` (half a config), cut the connection.
     pub(crate) cut: bool,
+    /// A command (or a page of one) was answered, not just keys echoed: what
+    /// [`crate::Latency`]'s think time and output rate apply to.
+    pub(crate) answered: bool,
 }
 
 impl Shell {
@@ -85,6 +88,7 @@ impl Shell {
             if let Mode::Pager(rest) = &mut self.mode {
                 match b {
                     b' ' | b'\r' | b'\n' => {
+                        out.answered = true;
                         let rest = std::mem::take(rest);
                         out.bytes.extend_from_slice(self.erase_more());
                         self.show(rest, &mut out.bytes);
@@ -131,6 +135,7 @@ impl Shell {
     }
 
     fn run_line(&mut self, line: &str, out: &mut ShellOutput) {
+        out.answered = true;
         let secret = self.state.awaiting_secret;
         if !secret && !line.trim().is_empty() {
             self.device.truth.record_command(line.trim());

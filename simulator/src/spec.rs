@@ -201,6 +201,9 @@ pub struct DeviceSpec {
     /// named here ([`crate::bastion`]). `None` (the default): it refuses every one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bastion: Option<crate::BastionSpec>,
+    /// How slowly it answers ([`crate::Latency`]); the default: at once.
+    #[serde(default, skip_serializing_if = "crate::Latency::is_zero")]
+    pub latency: crate::Latency,
 }
 
 impl DeviceSpec {
@@ -216,6 +219,7 @@ impl DeviceSpec {
             enable_secret: None,
             fault: None,
             bastion: None,
+            latency: crate::Latency::default(),
         }
     }
 }
@@ -236,6 +240,7 @@ impl fmt::Debug for DeviceSpec {
             )
             .field("fault", &self.fault)
             .field("bastion", &self.bastion)
+            .field("latency", &self.latency)
             .finish()
     }
 }

@@ -112,6 +112,26 @@ impl Connection {
         }
     }
 
+    /// Waits `delay` (when there is one), or until the connection ends.
+    async fn wait(&self, delay: Option<std::time::Duration>) {
+        if let Some(delay) = delay {
+            tokio::select! {
+                _ = self.stop.cancelled() => {}
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    /// [`crate::Latency`]: the AAA server's time to accept or reject a login.
+    async fn aaa_delay(&self, accepted: bool) {
+        self.wait(self.device.spec.latency.aaa(accepted)).await;
+    }
+
+    /// [`crate::Latency`]: the device's time to think and print an answer of `bytes`.
+    async fn answer_delay(&self, bytes: usize) {
+        self.wait(self.device.spec.latency.answer(bytes)).await;
+    }
+
     /// Checks a secret that arrived by `method`, records it, answers.
     async fn check_secret(&mut self, user: &str, secret: &str, method: AuthMethod) -> Auth {
         self.device.truth.record_secret();
@@ -123,6 +143,7 @@ impl Connection {
             AuthMethod::None | AuthMethod::PublicKey => false,
         };
         let ok = offered && self.device.accepts(user, secret);
+        self.aaa_delay(ok).await;
         self.record(user, method, ok);
         if ok {
             self.user = user.to_string();
@@ -195,6 +216,7 @@ impl russh::server::Handler for Connection {
         let _asked = self.device.aaa.begin(user);
         self.auth_delay().await;
         let ok = self.device.accepts_key(user, key);
+        self.aaa_delay(ok).await;
         self.record(user, AuthMethod::PublicKey, ok);
         if ok {
             self.user = user.to_string();
@@ -361,17 +383,21 @@ impl russh::server::Handler for Connection {
         channel: ChannelId,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        let Some(chan) = self.channels.get_mut(&channel) else {
+        if !self.channels.contains_key(&channel) {
             return session.channel_failure(channel);
-        };
+        }
         if self.device.fault() == Some(Fault::HangAfterLogin) {
             // Acknowledged, then nothing: no banner, no prompt, typed input ignored.
             return session.channel_success(channel);
         }
         let mut shell = Shell::new(self.device.clone(), &self.user);
         session.channel_success(channel)?;
-        session.data(channel, shell.start())?;
-        chan.shell = Some(shell);
+        let start = shell.start();
+        self.answer_delay(start.len()).await;
+        session.data(channel, start)?;
+        if let Some(chan) = self.channels.get_mut(&channel) {
+            chan.shell = Some(shell);
+        }
         Ok(())
     }
 
@@ -390,6 +416,8 @@ impl russh::server::Handler for Connection {
             return session.channel_failure(channel);
         };
         session.channel_success(channel)?;
+        self.answer_delay(result.stdout.len() + result.stderr.len())
+            .await;
         if result.config && self.misbehave(channel, &result.stdout, session) {
             return Ok(());
         }
@@ -418,6 +446,9 @@ impl russh::server::Handler for Connection {
             return Ok(());
         };
         let out = shell.input(data);
+        if out.answered {
+            self.answer_delay(out.bytes.len()).await;
+        }
         if !out.bytes.is_empty() {
             session.data(channel, out.bytes)?;
         }

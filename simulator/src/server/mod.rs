@@ -3,7 +3,9 @@
 //!
 //! - `handler` — the per-connection russh handler: auth, channels, exec and shells.
 //! - `output` — output that misbehaves: endless streams and mid-output drops.
+//! - `delay` — the network's round trip ([`crate::Latency`]), a delay line under russh.
 
+mod delay;
 mod handler;
 mod output;
 
@@ -171,10 +173,17 @@ async fn serve(
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
-    if let Some(delay) = device.fault().and_then(Fault::banner_delay) {
+    // The TCP handshake's round trip, then the fault's own wait.
+    let rtt = device.spec.latency.rtt();
+    let wait = rtt.unwrap_or_default()
+        + device
+            .fault()
+            .and_then(Fault::banner_delay)
+            .unwrap_or_default();
+    if !wait.is_zero() {
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(delay) => {}
+            _ = tokio::time::sleep(wait) => {}
         }
     }
     // A second handle on the socket lets `DropMidOutput` cut the TCP connection under
@@ -190,12 +199,21 @@ async fn serve(
     } else {
         (socket, None)
     };
-    let handler = Connection::new(device, cutter, shutdown.child_token(), tracker);
+    let handler = Connection::new(device, cutter, shutdown.child_token(), tracker.clone());
     // The setup waits for the client's SSH identification: a client that connects and
     // never speaks must not hold up shutdown.
+    let setup = async {
+        match rtt {
+            None => russh::server::run_stream(config, socket, handler).await,
+            Some(rtt) => {
+                let line = delay::delayed(socket, rtt, shutdown.child_token(), &tracker);
+                russh::server::run_stream(config, line, handler).await
+            }
+        }
+    };
     let setup = tokio::select! {
         _ = shutdown.cancelled() => return,
-        s = russh::server::run_stream(config, socket, handler) => s,
+        s = setup => s,
     };
     let session = match setup {
         Ok(s) => s,

@@ -7,6 +7,7 @@ mod auth;
 mod common;
 mod faults;
 mod fleet;
+mod latency;
 mod lifecycle;
 mod linux;
 mod network_os;
