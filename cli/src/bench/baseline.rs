@@ -163,6 +163,36 @@ pub async fn measure(
     ])
 }
 
+/// The mean time one device's backup takes when nothing else waits for the cores: each
+/// of `targets` backed up once, `concurrency` at a time, each timed alone.
+pub async fn time_per_device(targets: Vec<Target>, concurrency: usize) -> Result<Duration> {
+    let devices = targets.len();
+    let targets = Arc::new(targets);
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.max(1) {
+        let (targets, next) = (targets.clone(), next.clone());
+        tasks.spawn(async move {
+            let mut took = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(target) = targets.get(i) else {
+                    return took;
+                };
+                let started = Instant::now();
+                took.push(backup(target).await.map(|()| started.elapsed()));
+            }
+        });
+    }
+    let mut total = Duration::ZERO;
+    while let Some(took) = tasks.join_next().await {
+        for t in took? {
+            total += t.context("a bare backup failed")?;
+        }
+    }
+    Ok(total / u32::try_from(devices.max(1)).unwrap_or(u32::MAX))
+}
+
 /// One device: each rejected username costs its own connection, the accepted one reads
 /// the configuration.
 async fn backup(target: &Target) -> Option<()> {

@@ -35,7 +35,7 @@ impl Figure {
 }
 
 /// CPU milliseconds per device, by process group, for one job run: the profile of where
-/// the shared cores went.
+/// the shared cores went; and what Postgres wrote per device (WAL, database growth).
 pub(super) fn cpu_figures(prefix: &str, run: &super::job::Run) -> Vec<Figure> {
     let devices = run.devices.max(1) as f64;
     let mut out: Vec<Figure> = run
@@ -48,6 +48,18 @@ pub(super) fn cpu_figures(prefix: &str, run: &super::job::Run) -> Vec<Figure> {
             detail: format!("{group}: user + system CPU while the job ran, / devices"),
         })
         .collect();
+    out.push(Figure {
+        name: format!("{prefix}_wal_kib_per_device"),
+        value: run.wal_bytes / 1024.0 / devices,
+        unit: "KiB".into(),
+        detail: "Postgres write-ahead log written while the job ran, / devices".into(),
+    });
+    out.push(Figure {
+        name: format!("{prefix}_db_growth_kib_per_device"),
+        value: run.db_growth_bytes / 1024.0 / devices,
+        unit: "KiB".into(),
+        detail: "pg_database_size after the job less before, / devices".into(),
+    });
     let total: f64 = run.cpu.values().sum();
     out.push(Figure {
         name: format!("{prefix}_cpu_ms_per_device_total"),

@@ -9,7 +9,7 @@
 
 use anyhow::{Context, Result};
 use netraven_simulator::scenario::standard_credentials;
-use netraven_simulator::{DeviceSpec, Fault, Fleet, FleetOptions, FleetSpec, Platform};
+use netraven_simulator::{DeviceSpec, Fault, Fleet, FleetOptions, FleetSpec, Latency, Platform};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -30,8 +30,9 @@ pub fn accepted_credential(i: usize) -> usize {
     }
 }
 
-/// Devices `start..end` of the bench fleet (names are global: `bench-000042`).
-pub fn spec_range(start: usize, end: usize, fault: Option<Fault>) -> FleetSpec {
+/// Devices `start..end` of the bench fleet (names are global: `bench-000042`), each with
+/// `fault` and answering as slowly as `latency` says.
+pub fn spec_range(start: usize, end: usize, fault: Option<Fault>, latency: Latency) -> FleetSpec {
     let credentials = standard_credentials(SEED);
     let devices = (start..end)
         .map(|i| {
@@ -41,6 +42,7 @@ pub fn spec_range(start: usize, end: usize, fault: Option<Fault>) -> FleetSpec {
             d.accepts = vec![(c.username.clone(), c.password.clone())];
             d.config_bytes = CONFIG_BYTES;
             d.fault = fault;
+            d.latency = latency;
             d
         })
         .collect();
@@ -76,10 +78,10 @@ fn ranges(devices: usize) -> impl Iterator<Item = (usize, usize)> {
 
 /// Starts `devices` devices in this process: 127.0.0.1 for the first [`PER_PROCESS`],
 /// 127.0.0.2 for the next…
-pub async fn start(devices: usize, fault: Option<Fault>) -> Result<Vec<Fleet>> {
+pub async fn start(devices: usize, fault: Option<Fault>, latency: Latency) -> Result<Vec<Fleet>> {
     let mut fleets = Vec::new();
     for (n, (start, end)) in ranges(devices).enumerate() {
-        fleets.push(serve(spec_range(start, end, fault), address(n)).await?);
+        fleets.push(serve(spec_range(start, end, fault, latency), address(n)).await?);
     }
     Ok(fleets)
 }
@@ -108,6 +110,12 @@ impl Children {
     /// Starts one child per [`PER_PROCESS`] devices and waits until every one has
     /// written its inventory (its devices are listening then).
     pub fn spawn(devices: usize) -> Result<Children> {
+        Children::spawn_slow(devices, Latency::default())
+    }
+
+    /// [`Children::spawn`] with devices that answer as slowly as `latency` says.
+    pub fn spawn_slow(devices: usize, latency: Latency) -> Result<Children> {
+        let latency = serde_json::to_string(&latency)?;
         let dir = tempfile::tempdir()?;
         let exe = std::env::current_exe().context("cannot find the netraven binary")?;
         let mut children = Vec::new();
@@ -118,6 +126,7 @@ impl Children {
                 .args(["bench-fleet", "--start", &start.to_string()])
                 .args(["--end", &end.to_string()])
                 .args(["--address", &address(n).to_string()])
+                .args(["--latency", &latency])
                 .arg("--inventory")
                 .arg(&inventory)
                 .env("NETRAVEN__LOG__LEVEL", "warn")
@@ -175,11 +184,22 @@ pub struct ChildArgs {
     /// Written once every device listens.
     #[arg(long)]
     pub inventory: PathBuf,
+    /// How slowly the devices answer, as JSON (`{"rtt_ms":40,...}`; default: at once).
+    #[arg(long, value_parser = latency_arg, default_value = "{}")]
+    pub latency: Latency,
+}
+
+fn latency_arg(text: &str) -> Result<Latency, String> {
+    serde_json::from_str(text).map_err(|e| format!("not a latency: {e}"))
 }
 
 /// Serves devices `start..end` until SIGTERM or SIGKILL.
 pub async fn serve_child(args: ChildArgs) -> Result<()> {
-    let fleet = serve(spec_range(args.start, args.end, None), args.address).await?;
+    let fleet = serve(
+        spec_range(args.start, args.end, None, args.latency),
+        args.address,
+    )
+    .await?;
     // Written whole, then renamed: the parent never reads half a file.
     let partial = args.inventory.with_extension("partial");
     fleet.write_inventory(&partial)?;

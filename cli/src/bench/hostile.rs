@@ -10,7 +10,7 @@
 use super::{fleet, job, list, median, Figure};
 use anyhow::Result;
 use netraven_shared::messages::Limits;
-use netraven_simulator::Fault;
+use netraven_simulator::{Fault, Latency};
 use std::time::Duration;
 
 pub const DEVICES: usize = 2_000;
@@ -71,7 +71,7 @@ pub async fn measure(
     rounds: usize,
     partial: bool,
 ) -> Result<Vec<Figure>> {
-    let mut spec = fleet::spec_range(0, DEVICES, None);
+    let mut spec = fleet::spec_range(0, DEVICES, None, Latency::default());
     let mut endless = 0;
     for (i, d) in spec.devices.iter_mut().enumerate() {
         let tag = if i % 10 == 9 {
@@ -100,6 +100,7 @@ pub async fn measure(
         job::Shape {
             workers,
             max_in_flight,
+            env: &[],
         },
     )
     .await?;

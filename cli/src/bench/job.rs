@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 pub struct Shape {
     pub workers: usize,
     pub max_in_flight: u16,
+    /// Settings of the roles beyond the bench's own, as `NETRAVEN__…` variables.
+    pub env: &'static [(&'static str, &'static str)],
 }
 
 /// One job's figures.
@@ -39,6 +41,24 @@ pub struct Run {
     pub tail: Duration,
     /// What the job did to the stored configurations.
     pub configs: Configs,
+    /// Write-ahead log Postgres wrote while the job ran (the whole cluster's: the bench
+    /// runs alone), and how much the scratch database grew.
+    pub wal_bytes: f64,
+    pub db_growth_bytes: f64,
+}
+
+impl Run {
+    /// The run, when every device was backed up; else what happened.
+    pub fn complete(self) -> Result<Run> {
+        anyhow::ensure!(
+            self.succeeded == self.devices,
+            "{} of {} devices backed up: {}",
+            self.succeeded,
+            self.devices,
+            self.status
+        );
+        Ok(self)
+    }
 }
 
 /// What one job did to the stored configurations.
@@ -88,6 +108,12 @@ impl Stage {
             shape.max_in_flight.to_string(),
         ));
         env.push(("NETRAVEN__LOG__LEVEL".into(), "warn".into()));
+        env.extend(
+            shape
+                .env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
         let mut roles = vec![
             Role::spawn("dispatcher", "dispatcher", &env, logs.path())?,
             Role::spawn("aggregator", "aggregator", &env, logs.path())?,
@@ -144,6 +170,14 @@ impl Stage {
         let client = self.scratch.pool.get().await?;
         // Counted outside the CPU window, so that the count costs the job nothing.
         let rows_before = config_rows(&client).await?;
+        let storage_before = client
+            .query_one(
+                "SELECT pg_current_wal_lsn()::text, pg_database_size(current_database())",
+                &[],
+            )
+            .await?;
+        let (lsn_before, size_before): (String, i64) =
+            (storage_before.get(0), storage_before.get(1));
         let groups = self.groups();
         let cpu_before = groups.sample();
         let request = JobRequest {
@@ -204,6 +238,14 @@ impl Stage {
                 &[&job_id],
             )
             .await?;
+        let storage = client
+            .query_one(
+                "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::text::pg_lsn)::float8,
+                        pg_database_size(current_database())",
+                &[&lsn_before],
+            )
+            .await?;
+        let (wal_bytes, size_after): (f64, i64) = (storage.get(0), storage.get(1));
         let configs = Configs {
             rows_added: config_rows(&client).await? - rows_before,
             new_versions: changes.get(0),
@@ -221,6 +263,8 @@ impl Stage {
             start: first_login.map_or(Duration::ZERO, |t| between(view.created_at, t)),
             tail: last_device.map_or(Duration::ZERO, |t| between(t, finished)),
             configs,
+            wal_bytes,
+            db_growth_bytes: (size_after - size_before) as f64,
         })
     }
 

@@ -93,6 +93,7 @@ async fn run_size(
     let shape = job::Shape {
         workers: args.workers,
         max_in_flight: args.max_in_flight,
+        env: &[],
     };
     let concurrency = args.workers * usize::from(args.max_in_flight);
     // The fleet runs in simulator processes: the baselines' bare client and the workers
@@ -122,14 +123,7 @@ async fn run_size(
             shape,
         )
         .await?;
-        let first = stage.run(Duration::from_secs(900)).await?;
-        anyhow::ensure!(
-            first.succeeded == first.devices,
-            "{} of {} devices backed up: {}",
-            first.succeeded,
-            first.devices,
-            first.status
-        );
+        let first = stage.run(Duration::from_secs(900)).await?.complete()?;
         let second = if with_baselines {
             Some(stage.run(Duration::from_secs(900)).await?)
         } else {

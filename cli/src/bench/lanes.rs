@@ -33,6 +33,7 @@ pub(super) async fn measure(
     let shape = Shape {
         workers: args.workers,
         max_in_flight: args.max_in_flight,
+        env: &[],
     };
     let stage = Stage::new(
         settings,

@@ -5,12 +5,12 @@
 use super::figures::{Figure, Tally};
 use super::plan::{BenchArgs, Plan};
 use super::{
-    api, big_job, fleet, hostile, ingest, job, job_sizes, lanes, logins, publish, resolution,
-    scratch, signatures,
+    api, big_job, fleet, hostile, ingest, job, job_sizes, lanes, latency, logins, publish,
+    resolution, scratch, signatures,
 };
 use anyhow::Result;
 use netraven_shared::config::Settings;
-use netraven_simulator::Fault;
+use netraven_simulator::{Fault, Latency};
 use std::time::Duration;
 
 /// Runs the parts `args` asks for, each figure into `tally` as it is measured.
@@ -19,7 +19,13 @@ pub(super) async fn measure(
     args: &BenchArgs,
     tally: &mut Tally,
 ) -> Result<()> {
-    let wants = |part: &str| args.parts.iter().any(|p| p == part);
+    let wants = |part: &str| {
+        if args.latency {
+            part == "latency"
+        } else {
+            args.parts.iter().any(|p| p == part)
+        }
+    };
     let mut plan = Plan::of(args.quick);
     if !args.jobs.is_empty() {
         plan.jobs.clone_from(&args.jobs);
@@ -61,6 +67,10 @@ pub(super) async fn measure(
     }
     if wants("lanes") {
         tally.extend(lanes::measure(settings, args, plan.baseline_at).await?)?;
+    }
+    if wants("latency") {
+        tally
+            .extend(latency::measure(settings, plan.latency_devices, args.max_in_flight).await?)?;
     }
     if wants("api") {
         tally.extend(api::measure(settings).await?)?;
@@ -111,11 +121,95 @@ async fn pipes(
     Ok(())
 }
 
-/// Worker memory: devices held in flight by slow logins.
+/// What a device waiting in a worker costs, in the three places a device waits: before its
+/// SSH handshake (a device slow to send its banner: the task, its TCP connection, the
+/// device's future), at its login (a slow AAA server: that and the SSH transport after
+/// the key exchange) and in its session (a slow device thinking before it answers, then
+/// its 20 KB configuration: that and the channel, the output, the result). Every device
+/// of the fleet is in flight at once (one worker, `memory_in_flight` slots). The largest
+/// cost sets how many devices fit in the worker's Kubernetes memory limit.
 async fn worker_memory(settings: &Settings, plan: &Plan, tally: &mut Tally) -> Result<()> {
     let n = usize::from(plan.memory_in_flight);
-    let fleets = fleet::start(n, Some(Fault::SlowAuth { delay_ms: 3_000 })).await?;
+    let login = Latency {
+        aaa_accept_ms: 5_000,
+        ..Latency::default()
+    };
+    let session = Latency {
+        prompt_ms: 5_000,
+        ..Latency::default()
+    };
+    let mut idle_kib = 0;
+    let mut per_device = Vec::new();
+    let slow_banner = Some(Fault::SlowBanner { delay_ms: 5_000 });
+    for (phase, fault, latency) in [
+        ("before_handshake", slow_banner, Latency::default()),
+        ("at_login", None, login),
+        ("in_session", None, session),
+    ] {
+        let run = hold(settings, n, fault, latency).await?;
+        idle_kib = idle_kib.max(run.worker_idle_rss_kib);
+        let kib = run
+            .worker_peak_rss_kib
+            .saturating_sub(run.worker_idle_rss_kib) as f64
+            / n as f64;
+        tally.push(Figure {
+            name: format!("worker_peak_rss_{phase}"),
+            value: run.worker_peak_rss_kib as f64 / 1024.0,
+            unit: "MiB".into(),
+            detail: format!(
+                "one worker, {n} devices in flight, each waiting 5 s {}",
+                if phase == "at_login" {
+                    "for its login's answer"
+                } else {
+                    "for its command's answer"
+                }
+            ),
+        })?;
+        tally.push(Figure {
+            name: format!("worker_memory_per_device_{phase}"),
+            value: kib,
+            unit: "KiB".into(),
+            detail: format!(
+                "(peak - idle) / {n} in flight; idle {} MiB",
+                run.worker_idle_rss_kib / 1024
+            ),
+        })?;
+        per_device.push(kib);
+    }
+    let worst = per_device.iter().copied().fold(0.0, f64::max);
+    tally.push(Figure {
+        name: "worker_memory_per_device".into(),
+        value: worst,
+        unit: "KiB".into(),
+        detail: "the largest of the three: what a slot costs".into(),
+    })?;
+    let limit_kib = f64::from(WORKER_MEMORY_LIMIT_MIB) * 1024.0;
+    tally.push(Figure {
+        name: "worker_devices_in_flight_at_limit".into(),
+        value: ((limit_kib - idle_kib as f64) / worst.max(1e-9)).floor(),
+        unit: "devices".into(),
+        detail: format!(
+            "({WORKER_MEMORY_LIMIT_MIB} MiB, the Kubernetes limit, - idle {} MiB) / {worst:.1} KiB",
+            idle_kib / 1024
+        ),
+    })?;
+    Ok(())
+}
+
+/// The worker's memory limit in deploy/k8s/base/worker.yaml.
+const WORKER_MEMORY_LIMIT_MIB: u32 = 1024;
+
+/// One job over `n` in-process devices with `fault` that answer as slowly as `latency`
+/// says, with every device in flight in one worker.
+async fn hold(
+    settings: &Settings,
+    n: usize,
+    fault: Option<Fault>,
+    latency: Latency,
+) -> Result<job::Run> {
+    let fleets = fleet::start(n, fault, latency).await?;
     let dir = tempfile::tempdir()?;
+    let in_flight = u16::try_from(n).unwrap_or(u16::MAX);
     let stage = job::Stage::new(
         settings,
         "memory",
@@ -123,32 +217,18 @@ async fn worker_memory(settings: &Settings, plan: &Plan, tally: &mut Tally) -> R
         Vec::new(),
         job::Shape {
             workers: 1,
-            max_in_flight: plan.memory_in_flight,
+            max_in_flight: in_flight,
+            env: &[(
+                "NETRAVEN__WORKER__MAX_CONCURRENT_LOGINS_PER_CREDENTIAL",
+                "0",
+            )],
         },
     )
     .await?;
-    let run = stage.run(Duration::from_secs(120)).await?;
+    let run = stage.run(Duration::from_secs(300)).await?;
     stage.finish().await?;
     for f in fleets {
         f.shutdown().await;
     }
-    tally.push(Figure {
-        name: "worker_peak_rss".into(),
-        value: run.worker_peak_rss_kib as f64 / 1024.0,
-        unit: "MiB".into(),
-        detail: format!("one worker, {n} devices in flight"),
-    })?;
-    tally.push(Figure {
-        name: "worker_memory_per_device".into(),
-        value: run
-            .worker_peak_rss_kib
-            .saturating_sub(run.worker_idle_rss_kib) as f64
-            / n as f64,
-        unit: "KiB".into(),
-        detail: format!(
-            "(peak - idle) / {n} in flight; idle {} MiB",
-            run.worker_idle_rss_kib / 1024
-        ),
-    })?;
-    Ok(())
+    run.complete()
 }

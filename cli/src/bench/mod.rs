@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod job;
 mod job_sizes;
 mod lanes;
+mod latency;
 pub mod logins;
 mod measure;
 mod plan;

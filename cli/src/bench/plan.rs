@@ -24,9 +24,15 @@ pub struct BenchArgs {
     /// named, big-job (one job over a whole large fleet: the dispatcher's peak memory and
     /// rate, see --devices) and lanes (a 10-device job's start and end on an idle fleet and
     /// while a job of the baseline's size runs: 10,000 devices, --quick 2,000) and api
-    /// (`GET /api/jobs/{id}` of a 50,000-device job and a device's diff, over HTTP).
+    /// (`GET /api/jobs/{id}` of a 50,000-device job and a device's diff, over HTTP) and
+    /// latency (see --latency).
     #[arg(long, value_delimiter = ',', default_value = ALL_PARTS)]
     pub parts: Vec<String>,
+    /// Only the latency part: a fleet of devices that answer like a real network (40 ms
+    /// round trip, 300 ms AAA, 1 s for a 20 KB configuration; 50,000 devices, --quick
+    /// 5,000) backed up with 1, 2 and 4 workers, each job against its slot and CPU bounds.
+    #[arg(long, conflicts_with = "parts")]
+    pub latency: bool,
     /// Job sizes to run instead of the plan's (1,000, 10,000 and 50,000; --quick: 500
     /// and 2,000). The baselines and the second run go with the 10,000-device job
     /// (--quick: 2,000).
@@ -51,6 +57,8 @@ pub(super) struct Plan {
     pub(super) big_jobs: Vec<usize>,
     /// Rounds of the jobs at the baseline's size, each between two baselines.
     pub(super) rounds: usize,
+    /// Devices of the latency part's fleet.
+    pub(super) latency_devices: usize,
     /// Devices logged in to per way in the logins part.
     pub(super) logins: usize,
 }
@@ -69,6 +77,7 @@ impl Plan {
                 big_jobs: vec![10_000, 100_000],
                 rounds: 1,
                 logins: 500,
+                latency_devices: 5_000,
             }
         } else {
             Plan {
@@ -78,11 +87,12 @@ impl Plan {
                 resolution: vec![1_000, 10_000, 100_000],
                 ingest: 50_000,
                 publish: 100_000,
-                memory_in_flight: 1_000,
+                memory_in_flight: 5_000,
                 hostile_rounds: 5,
                 big_jobs: vec![100_000, 1_000_000],
                 rounds: 3,
                 logins: 2_000,
+                latency_devices: 50_000,
             }
         }
     }

@@ -63,9 +63,10 @@ pub async fn run(settings: Settings, args: BenchArgs) -> Result<Report> {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     let text = serde_json::to_string_pretty(&report)?;
     std::fs::write(args.out.join(format!("bench-{stamp}.json")), &text)?;
-    let every_part = ALL_PARTS
-        .split(',')
-        .all(|p| args.parts.iter().any(|a| a == p));
+    let every_part = !args.latency
+        && ALL_PARTS
+            .split(',')
+            .all(|p| args.parts.iter().any(|a| a == p));
     if outcome.is_ok() && every_part && args.jobs.is_empty() {
         let latest = if args.quick {
             "latest-quick.json"
