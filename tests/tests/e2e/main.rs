@@ -92,6 +92,7 @@ mod operations;
 mod permissions;
 mod pins;
 mod pipeline;
+mod plans;
 mod poison;
 mod restarts;
 mod retries;
