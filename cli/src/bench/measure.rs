@@ -158,10 +158,10 @@ async fn worker_memory(settings: &Settings, plan: &Plan, tally: &mut Tally) -> R
             unit: "MiB".into(),
             detail: format!(
                 "one worker, {n} devices in flight, each waiting 5 s {}",
-                if phase == "at_login" {
-                    "for its login's answer"
-                } else {
-                    "for its command's answer"
+                match phase {
+                    "before_handshake" => "for its SSH banner",
+                    "at_login" => "for its login's answer",
+                    _ => "for its command's answer",
                 }
             ),
         })?;

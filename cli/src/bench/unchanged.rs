@@ -97,6 +97,8 @@ mod tests {
             start: Duration::ZERO,
             tail: Duration::ZERO,
             configs,
+            wal_bytes: 0.0,
+            db_growth_bytes: 0.0,
         }
     }
 
