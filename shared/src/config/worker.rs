@@ -9,7 +9,7 @@ pub struct WorkerSettings {
     pub metrics_addr: String,
     /// Devices handled at once by this worker (also the broker prefetch). A device that
     /// waits (a silent or slow one, until its timeout) holds its place, so this is set by
-    /// what a waiting device costs — its connection, ~75 KiB — not by the largest output
+    /// what a waiting device costs — its task and connection, ~92 KiB — not by the largest output
     /// one may send, which `output_allowance_bytes` and `large_outputs` bound.
     pub max_in_flight: u16,
     /// Devices of the interactive lane (`<ns>.tasks.interactive`: small and high-priority
