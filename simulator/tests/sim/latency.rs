@@ -5,9 +5,9 @@
 use std::time::{Duration, Instant};
 
 use crate::common::Client;
+use crate::faults::setup::fleet_of;
 use netraven_simulator::{
-    DeviceSpec, Fleet, FleetOptions, FleetSpec, Latency, Platform, RunningDevice,
-    LINUX_CONFIG_COMMAND,
+    DeviceSpec, Fleet, Latency, Platform, RunningDevice, LINUX_CONFIG_COMMAND,
 };
 
 const USER: &str = "netops";
@@ -18,17 +18,7 @@ async fn fleet(latency: Latency) -> (Fleet, RunningDevice) {
     d.accepts = vec![(USER.into(), PASSWORD.into())];
     d.config_bytes = 8_000;
     d.latency = latency;
-    let spec = FleetSpec {
-        drift: 0.0,
-        seed: 9,
-        credentials: Vec::new(),
-        devices: vec![d],
-    };
-    let fleet = Fleet::start(spec, FleetOptions::random_base())
-        .await
-        .unwrap();
-    let dev = fleet.devices().remove(0);
-    (fleet, dev)
+    fleet_of(d).await
 }
 
 /// How long each step of one session took: connect (TCP and SSH handshake), a rejected

@@ -9,4 +9,4 @@ mod algorithms;
 mod auth;
 mod connection;
 mod output;
-mod setup;
+pub(crate) mod setup;

@@ -17,6 +17,13 @@ pub async fn fleet_with(fault: Fault) -> (Fleet, RunningDevice) {
     let mut d = DeviceSpec::new(fault.name(), Platform::Linux);
     d.accepts = vec![(USER.into(), PASSWORD.into())];
     d.fault = Some(fault);
+    let (fleet, dev) = fleet_of(d).await;
+    assert_eq!(dev.fault, Some(fault));
+    (fleet, dev)
+}
+
+/// A fleet of the one device `d`, on random ports.
+pub async fn fleet_of(d: DeviceSpec) -> (Fleet, RunningDevice) {
     let spec = FleetSpec {
         drift: 0.0,
         seed: SEED,
@@ -27,7 +34,6 @@ pub async fn fleet_with(fault: Fault) -> (Fleet, RunningDevice) {
         .await
         .unwrap();
     let dev = fleet.devices().remove(0);
-    assert_eq!(dev.fault, Some(fault));
     (fleet, dev)
 }
 
