@@ -180,7 +180,17 @@ pub async fn results(
         .context("cannot read the device")?
         .ok_or_else(|| crate::NotFound(format!("no device named {name:?}")))?
         .get(0);
-    let rows = results_of(client, id, after, limit as i64 + 1).await?;
+    results_page(client, id, after, limit).await
+}
+
+/// [`results`] of the device with this id (one already read, as by [`show`]).
+pub async fn results_page(
+    client: &deadpool_postgres::Client,
+    device: i64,
+    after: Option<ResultKey>,
+    limit: usize,
+) -> Result<Page<DeviceJobResult>> {
+    let rows = results_of(client, device, after, limit as i64 + 1).await?;
     Ok(Page::of(rows, limit, |r| (r.finished_at, r.job_id)))
 }
 

@@ -276,7 +276,7 @@ pub async fn show(
         .await
         .map_err(view::read_failed)?;
     let limit = s.settings.default_page_size as usize;
-    let results = devices::results(&client, &name, results_after, limit)
+    let results = devices::results_page(&client, device.id, results_after, limit)
         .await
         .map_err(view::read_failed)?;
     let versions = history::versions(&client, &name)

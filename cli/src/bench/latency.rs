@@ -132,23 +132,24 @@ pub(super) async fn measure(
                     }
                 ),
             });
-            // The fleet's own: every process but the simulated devices and the bench.
-            let fleet_seconds: f64 = run
+            // The fleet's own: every process but the simulated devices and the bench, in
+            // milliseconds a device.
+            let per_device = |seconds: f64| seconds * 1000.0 / run.devices.max(1) as f64;
+            let fleet: Vec<(&String, f64)> = run
                 .cpu
                 .iter()
                 .filter(|(group, _)| !group.contains("simulator"))
-                .map(|(_, s)| s)
-                .sum();
+                .map(|(group, s)| (group, per_device(*s)))
+                .collect();
             figures.push(Figure {
                 name: format!("{prefix}_fleet_cpu_ms_per_device"),
-                value: fleet_seconds * 1000.0 / run.devices.max(1) as f64,
+                value: fleet.iter().map(|(_, ms)| ms).sum(),
                 unit: "ms".into(),
                 detail: format!(
                     "workers, dispatcher, aggregator, Postgres, RabbitMQ: {}",
-                    run.cpu
+                    fleet
                         .iter()
-                        .filter(|(group, _)| !group.contains("simulator"))
-                        .map(|(g, s)| format!("{g} {:.3}", s * 1000.0 / run.devices.max(1) as f64))
+                        .map(|(g, ms)| format!("{g} {ms:.3}"))
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
