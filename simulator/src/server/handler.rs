@@ -104,12 +104,7 @@ impl Connection {
 
     /// [`Fault::SlowAuth`]: waits before answering a request that carried a secret.
     async fn auth_delay(&self) {
-        if let Some(delay) = self.fault().and_then(Fault::auth_delay) {
-            tokio::select! {
-                _ = self.stop.cancelled() => {}
-                _ = tokio::time::sleep(delay) => {}
-            }
-        }
+        self.wait(self.fault().and_then(Fault::auth_delay)).await;
     }
 
     /// Waits `delay` (when there is one), or until the connection ends.
