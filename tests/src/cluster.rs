@@ -234,16 +234,55 @@ impl Cluster {
     }
 
     /// Stops (SIGSTOP) or resumes (SIGCONT) node `i`'s VM: a node that stops answering
-    /// without closing anything.
+    /// without closing anything. Stopping returns only once every thread of the VM has
+    /// stopped: the kernel wakes one thread to take a SIGSTOP and that one stops the
+    /// others, so on a loaded machine the VM's schedulers can go on for milliseconds after
+    /// `kill` returns, long enough to confirm a publish sent in between.
     pub fn freeze(&self, i: usize, frozen: bool) -> Result<()> {
-        let signal = if frozen {
-            Signal::SIGSTOP
-        } else {
-            Signal::SIGCONT
-        };
-        kill(self.pid(i)?, signal)?;
-        Ok(())
+        let pid = self.pid(i)?;
+        if !frozen {
+            kill(pid, Signal::SIGCONT)?;
+            return Ok(());
+        }
+        kill(pid, Signal::SIGSTOP)?;
+        let until = Instant::now() + STOP_TIMEOUT;
+        loop {
+            let running = running_threads(pid)?;
+            if running == 0 {
+                return Ok(());
+            }
+            ensure!(
+                Instant::now() < until,
+                "{running} threads of {} still run {STOP_TIMEOUT:?} after SIGSTOP",
+                self.nodes[i].name
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
+}
+
+/// Longest the threads of a VM may take to stop after SIGSTOP on a loaded machine.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many threads of process `pid` are not in the stopped state (`T`) yet.
+fn running_threads(pid: Pid) -> Result<usize> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .with_context(|| format!("process {pid} is gone"))?;
+    let mut running = 0;
+    for task in tasks {
+        // A thread that exits meanwhile is not running.
+        let Ok(stat) = std::fs::read_to_string(task?.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state …`; comm may hold spaces and parentheses.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next());
+        if !matches!(state, Some("T" | "t")) {
+            running += 1;
+        }
+    }
+    Ok(running)
 }
 
 impl Drop for Cluster {
