@@ -13,7 +13,7 @@
 //! the link says so in a log line and in `/readyz`; publishes wait, they do not fail.
 
 use super::connect::connect_any;
-use super::{consume, Names, BROKER_ANSWER_TIMEOUT};
+use super::{consume, Names, Scope, BROKER_ANSWER_TIMEOUT};
 use crate::config::AmqpSettings;
 use crate::retry::Backoff;
 use crate::telemetry::{metrics, Readiness};
@@ -26,6 +26,13 @@ use std::time::Duration;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a consumer the broker cancelled waits before it declares its queue again:
+/// the other consumers of a deleted queue hear of it at the same moment, and a queue
+/// declared again before their channels have let go of the old one keeps them attached
+/// without a cancel (see [`Scope::Queue`]). A broker's channel takes that in well under a
+/// millisecond; a second is for a loaded machine.
+const AFTER_CANCEL: Duration = Duration::from_secs(1);
 
 /// One role's connection to RabbitMQ, reconnected on demand.
 pub struct Link {
@@ -88,15 +95,17 @@ impl Link {
         Some(current.0.clone())
     }
 
-    /// A consumer on `queue` (topology declared first), on the live connection; retries
-    /// with capped backoff until it works. `None` once `shutdown` fires. Roles call it at
-    /// start and whenever their consumer stream fails or ends — the broker cancelled it
-    /// (queue deleted, expired, moved) or the connection was lost.
+    /// A consumer on `queue` (what `scope` says declared first), on the live connection;
+    /// retries with capped backoff until it works. `None` once `shutdown` fires. Roles call
+    /// it at start ([`Scope::Topology`]) and whenever their consumer stream fails or ends —
+    /// the broker cancelled it (queue deleted, expired, moved) or the connection was lost
+    /// ([`Scope::Queue`]).
     pub async fn subscribe(
         &self,
         names: &Names,
         queue: &str,
         prefetch: u16,
+        scope: Scope,
     ) -> Option<(Channel, Consumer)> {
         let mut delays = Backoff::RECONNECT.delays();
         loop {
@@ -105,7 +114,7 @@ impl Link {
             // never be answered.
             let subscribed = tokio::time::timeout(
                 BROKER_ANSWER_TIMEOUT,
-                consume(&connection, names, &self.settings, queue, prefetch),
+                consume(&connection, names, &self.settings, queue, prefetch, scope),
             )
             .await;
             let delay = delays.next_delay();
@@ -158,6 +167,12 @@ pub struct Subscription {
     /// `None` once the stream failed or ended and until a new subscription stands, so
     /// that a `next` cancelled mid-subscribe starts over instead of polling a spent one.
     consumer: Option<Consumer>,
+    /// What to declare when subscribing again: only the queue after the broker cancelled
+    /// the consumer, everything after the connection was lost (see [`Scope::Queue`]).
+    again: Scope,
+    /// Not before then after a cancel ([`AFTER_CANCEL`]); kept here so that a `next`
+    /// dropped while waiting does not cut the wait short.
+    not_before: Option<tokio::time::Instant>,
     retired: Vec<Channel>,
 }
 
@@ -169,7 +184,9 @@ impl Subscription {
         queue: &str,
         prefetch: u16,
     ) -> Option<Subscription> {
-        let (channel, consumer) = link.subscribe(names, queue, prefetch).await?;
+        let (channel, consumer) = link
+            .subscribe(names, queue, prefetch, Scope::Topology)
+            .await?;
         Some(Subscription {
             link,
             names: names.clone(),
@@ -177,6 +194,8 @@ impl Subscription {
             prefetch,
             channel,
             consumer: Some(consumer),
+            again: Scope::Topology,
+            not_before: None,
             retired: Vec::new(),
         })
     }
@@ -186,17 +205,28 @@ impl Subscription {
     pub async fn next(&mut self) -> Option<Delivery> {
         loop {
             if let Some(consumer) = &mut self.consumer {
-                let why = match consumer.next().await {
+                let (why, again) = match consumer.next().await {
                     Some(Ok(delivery)) => return Some(delivery),
-                    Some(Err(e)) => format!("consumer failed: {e}"),
-                    None => "consumer cancelled by the broker".to_string(),
+                    Some(Err(e)) => (format!("consumer failed: {e}"), Scope::Topology),
+                    None => ("consumer cancelled by the broker".to_string(), Scope::Queue),
                 };
+                self.again = again;
+                if again == Scope::Queue {
+                    self.not_before = Some(tokio::time::Instant::now() + AFTER_CANCEL);
+                }
                 tracing::warn!(queue = %self.queue, reason = %why, "subscribing again");
                 self.consumer = None;
             }
+            if let Some(at) = self.not_before {
+                let left = at.saturating_duration_since(tokio::time::Instant::now());
+                if self.link.stopping(left).await {
+                    return None;
+                }
+                self.not_before = None;
+            }
             let (channel, consumer) = self
                 .link
-                .subscribe(&self.names, &self.queue, self.prefetch)
+                .subscribe(&self.names, &self.queue, self.prefetch, self.again)
                 .await?;
             // Deliveries in flight may still settle on the old channel while it is open;
             // closed ones are let go.

@@ -45,4 +45,5 @@ pub use reply::{reply, reply_queue};
 pub use settle::{settle, settle_all, Settle};
 pub use topology::{
     consume, declare_topology, delete_topology, ensure_topology, exchanges, queues, QueueSpec,
+    Scope,
 };

@@ -56,6 +56,9 @@ pub struct QueueSpec {
     pub routing_key: &'static str,
     /// Its arguments: quorum, delivery limit, dead-letter exchange, expiry.
     pub arguments: FieldTable,
+    /// Whether a role consumes it all the time; the dead-letter queue is read by people,
+    /// now and then (see [`Scope::Queue`]).
+    pub role_consumed: bool,
 }
 
 /// Every queue of the namespace, as [`declare_topology`] declares them.
@@ -66,12 +69,14 @@ pub fn queues(names: &Names, settings: &AmqpSettings) -> Vec<QueueSpec> {
         exchange,
         routing_key,
         arguments: quorum_args(settings, Some(&dlx)),
+        role_consumed: true,
     };
-    let dead = |name: String| QueueSpec {
+    let dead = |name: String, role_consumed| QueueSpec {
         name,
         exchange: names.dead_exchange(),
         routing_key: "",
         arguments: quorum_args(settings, None),
+        role_consumed,
     };
     vec![
         dead_lettered(names.submit_queue(), names.jobs_exchange(), SUBMIT_KEY),
@@ -82,8 +87,8 @@ pub fn queues(names: &Names, settings: &AmqpSettings) -> Vec<QueueSpec> {
             INTERACTIVE_TASK_KEY,
         ),
         dead_lettered(names.results_queue(), names.results_exchange(), RESULT_KEY),
-        dead(names.dead_queue()),
-        dead(names.dead_tasks_queue()),
+        dead(names.dead_queue(), false),
+        dead(names.dead_tasks_queue(), true),
     ]
 }
 
@@ -93,6 +98,35 @@ pub async fn declare_topology(
     channel: &Channel,
     names: &Names,
     settings: &AmqpSettings,
+) -> Result<()> {
+    declare(channel, names, settings, None).await
+}
+
+/// What a consumer declares before it subscribes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every exchange, queue and binding: at a role's start, so that any role can start
+    /// before the others.
+    Topology,
+    /// Every exchange, but of the queues only the one consumed and those no role consumes
+    /// (the dead-letter queue), with their bindings: when subscribing again after the
+    /// broker cancelled the consumer. RabbitMQ (3.10 here) names a quorum queue's Raft
+    /// members after the queue, so a queue deleted and at once declared again by someone
+    /// else can be taken, by a channel still attached to the old one, for a restart of
+    /// the same queue: that channel keeps its consumer and gets no cancel, and what the
+    /// new queue hands it never reaches the client (unacknowledged on the queue, not on
+    /// the channel, for ever). So a role's queue is declared again only by its own
+    /// consumers, which the broker has told by then that the old one is gone.
+    Queue,
+}
+
+/// Declares every exchange and every queue with its binding, or of the queues only
+/// `only` and those no role consumes.
+async fn declare(
+    channel: &Channel,
+    names: &Names,
+    settings: &AmqpSettings,
+    only: Option<&str>,
 ) -> Result<()> {
     let durable = ExchangeDeclareOptions {
         durable: true,
@@ -107,7 +141,10 @@ pub async fn declare_topology(
         durable: true,
         ..Default::default()
     };
-    for q in queues(names, settings) {
+    let wanted = queues(names, settings)
+        .into_iter()
+        .filter(|q| only.is_none_or(|name| q.name == name || !q.role_consumed));
+    for q in wanted {
         channel
             .queue_declare(q.name.clone().into(), queue, q.arguments)
             .await?;
@@ -159,9 +196,11 @@ pub async fn ensure_topology(
     names: &Names,
     settings: &AmqpSettings,
     queue: &str,
+    scope: Scope,
 ) -> Result<()> {
     if settings.declare_topology {
-        return declare_topology(channel, names, settings).await;
+        let only = (scope == Scope::Queue).then_some(queue);
+        return declare(channel, names, settings, only).await;
     }
     let passive = QueueDeclareOptions {
         passive: true,
@@ -177,18 +216,18 @@ pub async fn ensure_topology(
     Ok(())
 }
 
-/// A consumer on `queue` with a bounded prefetch, on a channel of its own. The topology is
-/// declared first (or, without `amqp.declare_topology`, the queue checked), so any role
-/// can start before the others.
+/// A consumer on `queue` with a bounded prefetch, on a channel of its own. What `scope`
+/// says is declared first (or, without `amqp.declare_topology`, the queue checked).
 pub async fn consume(
     connection: &Connection,
     names: &Names,
     settings: &AmqpSettings,
     queue: &str,
     prefetch: u16,
+    scope: Scope,
 ) -> Result<(Channel, lapin::Consumer)> {
     let channel = connection.create_channel().await?;
-    ensure_topology(&channel, names, settings, queue).await?;
+    ensure_topology(&channel, names, settings, queue, scope).await?;
     channel
         .basic_qos(prefetch, lapin::options::BasicQosOptions::default())
         .await?;

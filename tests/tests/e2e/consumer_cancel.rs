@@ -1,6 +1,13 @@
 //! A broker-side cancel (here: every queue deleted under the roles' feet, as an operator
 //! mistake or a queue expiry would) ends each consumer's stream. No role may take that as
-//! "stop": each declares its queues again, subscribes again, and the next job runs.
+//! "stop": each declares its queue again, subscribes again, and the next job runs. The
+//! dead-letter queue, which no role consumes, is declared again with them.
+//!
+//! Each role declares again only its own queue (`broker::Scope::Queue`): when every role
+//! declared every queue, a queue deleted here was now and then declared again by another
+//! role before its own consumer's channel had let go of the old one, and that consumer
+//! stayed attached to the new queue without a cancel, holding its messages unacknowledged
+//! for ever (7 runs in 25 under CPU load, the job stuck RUNNING with nothing done).
 
 use lapin::options::QueueDeleteOptions;
 use netraven_shared::broker;
@@ -39,6 +46,7 @@ async fn every_role_subscribes_again_after_the_broker_cancels_its_consumer() -> 
         env.names.tasks_queue(),
         env.names.results_queue(),
         env.names.dead_tasks_queue(),
+        env.names.dead_queue(),
     ];
     let conn = broker::connect(&env.settings.amqp, "test-cancel").await?;
     let ch = conn.create_channel().await?;
@@ -52,12 +60,20 @@ async fn every_role_subscribes_again_after_the_broker_cancels_its_consumer() -> 
     let until = Instant::now() + TIMEOUT;
     let back = loop {
         let c = consumers(&env, &queues).await?;
-        if c == [1, 2, 1, 1] || Instant::now() > until {
+        if c == [1, 2, 1, 1, 0] || Instant::now() > until {
             break c;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert_eq!(back, [1, 2, 1, 1], "consumers per queue after the cancel");
+    assert_eq!(
+        back,
+        [1, 2, 1, 1, 0],
+        "consumers per queue after the cancel"
+    );
+    assert!(
+        env.queue_depth(&env.names.dead_queue()).await.is_ok(),
+        "the dead-letter queue is declared again"
+    );
     let second = env
         .run_job(&request("config_backup", &["fleet"], &[]), TIMEOUT)
         .await?;

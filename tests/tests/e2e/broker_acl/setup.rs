@@ -81,7 +81,7 @@ async fn a_role_without_declaring_names_the_missing_queue_and_the_fix() -> anyho
     let conn = broker::connect(&amqp, "test-acl").await?;
     // Nothing declared this namespace yet.
     let queue = env.names.tasks_queue();
-    let err = broker::consume(&conn, &env.names, &amqp, &queue, 1)
+    let err = broker::consume(&conn, &env.names, &amqp, &queue, 1, broker::Scope::Topology)
         .await
         .expect_err("no queue to consume from");
     let text = err.to_string();
