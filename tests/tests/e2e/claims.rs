@@ -48,3 +48,170 @@ async fn a_claim_retried_after_a_lost_answer_stays_its_own() -> anyhow::Result<(
     assert_eq!(answers[&first.token], Claim::HeldElsewhere);
     Ok(())
 }
+
+/// A worker that was away while its claim was taken over records nothing of that device:
+/// the batch finds the claim gone only at its end (the claim is written once, last), so it
+/// is rolled back and written again without the device — its attempts, log line and
+/// configuration with it — and the new holder's claim keeps no result of the old one's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_records_only_the_devices_whose_claims_it_still_holds() -> anyhow::Result<()> {
+    use chrono::Utc;
+    use netraven_shared::domain::Outcome;
+    use netraven_shared::messages::{TaskResult, RESULT_VERSION};
+    use netraven_worker::device_text::DeviceText;
+    use netraven_worker::persist::record_results;
+    use netraven_worker::report::{Attempt, AttemptOutcome, DeviceReport, Snapshot};
+
+    let env = TestEnv::new().await?;
+    let db = env.pool.get().await?;
+    let job_id = Uuid::new_v4();
+    let mut devices = Vec::new();
+    for name in ["kept-1", "taken-2"] {
+        let row = db
+            .query_one(
+                "INSERT INTO devices (name, host, port, platform) VALUES ($1, '127.0.0.1', 22, 'cisco_ios')
+                 RETURNING id",
+                &[&name],
+            )
+            .await?;
+        devices.push((name, row.get::<_, i64>(0)));
+    }
+    let mut claims = Vec::new();
+    for &(_, device_id) in &devices {
+        let row = ClaimRow {
+            job_id,
+            device_id,
+            token: Uuid::new_v4(),
+            redelivered: false,
+            try_number: 1,
+        };
+        assert_eq!(
+            claim_rows(&env.pool, &[row]).await?[&row.token],
+            Claim::Mine(row.token)
+        );
+        claims.push(row);
+    }
+    // The second device's task is redelivered to another worker, which takes the claim.
+    let takeover = ClaimRow {
+        token: Uuid::new_v4(),
+        redelivered: true,
+        ..claims[1]
+    };
+    assert_eq!(
+        claim_rows(&env.pool, &[takeover]).await?[&takeover.token],
+        Claim::Mine(takeover.token)
+    );
+
+    let results: Vec<TaskResult> = devices
+        .iter()
+        .map(|&(name, device_id)| TaskResult {
+            version: RESULT_VERSION,
+            job_id,
+            device_id,
+            device_name: name.into(),
+            outcome: Outcome::Success,
+            reason: String::new(),
+            credential_id: Some(1),
+            attempts: 1,
+            duration_ms: 5,
+            config_sha256: None,
+            config: None,
+            worker: "away:1".into(),
+            finished_at: Utc::now(),
+            try_number: None,
+        })
+        .collect();
+    let reports: Vec<DeviceReport> = devices
+        .iter()
+        .map(|&(name, _)| DeviceReport {
+            outcome: Outcome::Success,
+            reason: String::new(),
+            credential_id: Some(1),
+            attempts: vec![Attempt {
+                credential_id: 1,
+                credential_name: "tacacs".into(),
+                outcome: AttemptOutcome::Success,
+                duration_ms: 3,
+                at: Utc::now(),
+            }],
+            config: Some(Snapshot::of(DeviceText::from_text(format!(
+                "hostname {name}\n"
+            )))),
+            duration: std::time::Duration::from_millis(5),
+            output_turn: None,
+        })
+        .collect();
+    let batch: Vec<_> = results
+        .iter()
+        .zip(&reports)
+        .zip(&claims)
+        .map(|((r, report), c)| (r, report, c.token))
+        .collect();
+    let written = record_results(&env.pool, &batch).await?;
+    assert_eq!(
+        written.held,
+        [claims[0].token].into_iter().collect(),
+        "only the claim still held is recorded"
+    );
+    assert_eq!(written.configs.len(), 1, "{:?}", written.configs);
+
+    let (kept, taken) = (devices[0].1, devices[1].1);
+    for (table, column) in [
+        ("credential_attempts", "device_id"),
+        ("job_logs", "device_id"),
+        ("device_configs", "device_id"),
+    ] {
+        let count = |device: i64| {
+            let db = &db;
+            let sql = format!("SELECT count(*) FROM {table} WHERE {column} = $1");
+            async move {
+                db.query_one(&sql, &[&device])
+                    .await
+                    .map(|r| r.get::<_, i64>(0))
+            }
+        };
+        assert_eq!(
+            count(kept).await?,
+            1,
+            "{table}: the device still held is recorded"
+        );
+        assert_eq!(
+            count(taken).await?,
+            0,
+            "{table}: the taken-over device is not"
+        );
+    }
+    let stored = db
+        .query(
+            "SELECT device_id, token, result IS NOT NULL FROM device_claims WHERE job_id = $1
+             ORDER BY device_id",
+            &[&job_id],
+        )
+        .await?;
+    let stored: Vec<(i64, Uuid, bool)> = stored
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        stored,
+        vec![
+            (kept, claims[0].token, true),
+            (taken, takeover.token, false)
+        ],
+        "the kept claim holds its result, the taken one its new holder and no result"
+    );
+    let result: String = db
+        .query_one(
+            "SELECT result FROM device_claims WHERE job_id = $1 AND device_id = $2",
+            &[&job_id, &kept],
+        )
+        .await?
+        .get(0);
+    let result: TaskResult = serde_json::from_str(&result)?;
+    assert_eq!(
+        result.config.map(|c| c.version),
+        Some(1),
+        "the claim's result carries the version the batch stored"
+    );
+    Ok(())
+}

@@ -239,23 +239,16 @@ fn answer(token: Uuid, mine: bool, stored: Option<&str>) -> Result<Claim, Worker
     }
 }
 
-/// Stores again the result each claim reports, where recording the batch added to it
-/// (the configuration's version). Run in the batch's transaction, after [`still_held`].
-pub async fn restate(
-    tx: &deadpool_postgres::Transaction<'_>,
-    claims: &[(TaskResult, Uuid)],
-) -> Result<(), WorkerError> {
-    let claims: Vec<(&TaskResult, Uuid)> = claims.iter().map(|(r, t)| (r, *t)).collect();
-    still_held(tx, &claims).await.map(drop)
-}
-
-/// The devices of a batch about to be recorded whose claim still carries the token they
-/// were worked under, and stores the result each will report in its claim. A device not
+/// Stores in each claim the result it will report (a redelivery reports it again) and
+/// answers the claims that still carry the token they were worked under. A device not
 /// returned was taken over by another worker while this one was away: it must not be
-/// recorded, nor reported, by this one. Run inside the batch's transaction, first, so the
-/// claims stay locked until it commits; a batch written again (a commit whose outcome was
-/// unknown) finds its own tokens and changes nothing twice.
-pub async fn still_held(
+/// recorded, nor reported, by this one, so a batch that finds one is rolled back and
+/// written again without it ([`super::results`]). Run inside the batch's transaction,
+/// last but for the counters, so the claims stay locked from here until it commits; a batch
+/// written again (a commit whose outcome was unknown) finds its own tokens and changes
+/// nothing twice. One row update per device: the claim is written once, with the
+/// configuration's version already in its result.
+pub async fn store_results(
     tx: &deadpool_postgres::Transaction<'_>,
     claims: &[(&TaskResult, Uuid)],
 ) -> Result<HashSet<Uuid>, WorkerError> {

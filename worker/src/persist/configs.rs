@@ -43,13 +43,22 @@ async fn seen_again(
     let hashes: Vec<&str> = single.iter().map(|s| s.2).collect();
     let statement = tx
         .prepare_cached(
-            "UPDATE device_configs c SET last_seen_at = now(), last_job_id = t.job
-             FROM unnest($1::bigint[], $2::uuid[], $3::text[]) AS t(device_id, job, sha256)
-             WHERE c.device_id = t.device_id AND c.sha256 = t.sha256
-               AND c.first_job_id IS DISTINCT FROM t.job
-               AND c.version = (SELECT max(m.version) FROM device_configs m
-                                WHERE m.device_id = t.device_id)
-             RETURNING c.device_id, c.version, t.job",
+            // Each device's latest version found through (device_id, version) first, then
+            // updated by its id: written as a join of the table with the batch, the planner
+            // cannot see that one row of each device matches and hashes the whole table
+            // for every batch (8.5 ms for 70 devices at 10,000 against 0.8 ms here).
+            "WITH head AS MATERIALIZED (
+                 SELECT h.id, t.job
+                 FROM unnest($1::bigint[], $2::uuid[], $3::text[]) AS t(device_id, job, sha256)
+                 CROSS JOIN LATERAL (
+                     SELECT id, sha256, first_job_id FROM device_configs m
+                     WHERE m.device_id = t.device_id ORDER BY m.version DESC LIMIT 1
+                 ) h
+                 WHERE h.sha256 = t.sha256 AND h.first_job_id IS DISTINCT FROM t.job
+             )
+             UPDATE device_configs c SET last_seen_at = now(), last_job_id = head.job
+             FROM head WHERE c.id = head.id
+             RETURNING c.device_id, c.version, head.job",
         )
         .await?;
     for row in tx.query(&statement, &[&devices, &jobs, &hashes]).await? {

@@ -58,19 +58,40 @@ pub async fn record_results(pool: &Pool, batch: &[Claimed<'_>]) -> Result<Writte
     retrying("recording device results", || record_once(pool, batch)).await
 }
 
+/// Writes the batch; if a claim turns out taken over (rare: this worker was away past its
+/// broker connection), the transaction is rolled back and the batch written again
+/// without the devices this worker no longer holds.
 async fn record_once(pool: &Pool, claimed: &[Claimed<'_>]) -> Result<Written, WorkerError> {
+    let mut claimed = claimed.to_vec();
+    loop {
+        match write(pool, &claimed).await? {
+            Ok(written) => return Ok(written),
+            Err(held) => {
+                tracing::warn!(
+                    lost = claimed.len() - held.len(),
+                    "claims taken over by another worker; writing the batch without them"
+                );
+                claimed.retain(|(_, _, t)| held.contains(t));
+                if claimed.is_empty() {
+                    return Ok(Written::default());
+                }
+            }
+        }
+    }
+}
+
+/// One transaction over the batch: what it wrote, committed; or, rolled back, the claim
+/// tokens of the batch still held when some are not.
+async fn write(
+    pool: &Pool,
+    claimed: &[Claimed<'_>],
+) -> Result<Result<Written, HashSet<Uuid>>, WorkerError> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     // Durable before the tasks are acked (the session default is off: SESSION_OPTIONS).
     tx.batch_execute("SET LOCAL synchronous_commit = on")
         .await?;
-    let tokens: Vec<(&TaskResult, Uuid)> = claimed.iter().map(|(r, _, t)| (*r, *t)).collect();
-    let held = claims::still_held(&tx, &tokens).await?;
-    let batch: Vec<Recorded<'_>> = claimed
-        .iter()
-        .filter(|(_, _, t)| held.contains(t))
-        .map(|(r, report, _)| (*r, *report))
-        .collect();
+    let batch: Vec<Recorded<'_>> = claimed.iter().map(|(r, report, _)| (*r, *report)).collect();
     let mut job_ids = Vec::new();
     let mut device_ids = Vec::new();
     let mut credential_ids = Vec::new();
@@ -119,19 +140,6 @@ async fn record_once(pool: &Pool, claimed: &[Claimed<'_>]) -> Result<Written, Wo
     }
     write_logs(&tx, &batch).await?;
     let versions = store_configs(&tx, &batch).await?;
-    // The claim keeps the result a redelivery reports again: with its version, for the
-    // devices that have one.
-    let mut configs = HashMap::new();
-    let mut restated = Vec::new();
-    for (result, _, token) in claimed.iter().filter(|c| held.contains(&c.2)) {
-        if let Some(v) = versions.get(&(result.job_id, result.device_id)) {
-            configs.insert(*token, v.clone());
-            let mut result = (*result).clone();
-            result.config = Some(v.clone());
-            restated.push((result, *token));
-        }
-    }
-    claims::restate(&tx, &restated).await?;
     if !affinity.is_empty() {
         let devices: Vec<i64> = affinity.keys().copied().collect();
         let creds: Vec<i64> = affinity.values().map(|v| v.0).collect();
@@ -156,6 +164,27 @@ async fn record_once(pool: &Pool, claimed: &[Claimed<'_>]) -> Result<Written, Wo
             &[&devices, &creds, &when],
         )
         .await?;
+    }
+    // The claim keeps the result a redelivery reports again: with its version, for the
+    // devices that have one.
+    let mut configs = HashMap::new();
+    let mut stated = Vec::with_capacity(claimed.len());
+    for (result, _, token) in claimed {
+        match versions.get(&(result.job_id, result.device_id)) {
+            Some(v) => {
+                configs.insert(*token, v.clone());
+                let mut result = (*result).clone();
+                result.config = Some(v.clone());
+                stated.push((std::borrow::Cow::Owned(result), *token));
+            }
+            None => stated.push((std::borrow::Cow::Borrowed(*result), *token)),
+        }
+    }
+    let stated: Vec<(&TaskResult, Uuid)> = stated.iter().map(|(r, t)| (r.as_ref(), *t)).collect();
+    let held = claims::store_results(&tx, &stated).await?;
+    if held.len() < claimed.len() {
+        tx.rollback().await?;
+        return Ok(Err(held));
     }
     // Last: every worker updates the same few credential rows, and a row lock is held from
     // the UPDATE to the commit. Taken after the bulk writes, it is held for one statement.
@@ -184,7 +213,7 @@ async fn record_once(pool: &Pool, claimed: &[Claimed<'_>]) -> Result<Written, Wo
         .await?;
     }
     tx.commit().await?;
-    Ok(Written { held, configs })
+    Ok(Ok(Written { held, configs }))
 }
 
 /// One job log line per device: what happened, in words, with the attempt trail as data.
