@@ -156,30 +156,15 @@ async fn a_batch_records_only_the_devices_whose_claims_it_still_holds() -> anyho
     assert_eq!(written.configs.len(), 1, "{:?}", written.configs);
 
     let (kept, taken) = (devices[0].1, devices[1].1);
-    for (table, column) in [
-        ("credential_attempts", "device_id"),
-        ("job_logs", "device_id"),
-        ("device_configs", "device_id"),
-    ] {
-        let count = |device: i64| {
-            let db = &db;
-            let sql = format!("SELECT count(*) FROM {table} WHERE {column} = $1");
-            async move {
-                db.query_one(&sql, &[&device])
-                    .await
-                    .map(|r| r.get::<_, i64>(0))
-            }
-        };
-        assert_eq!(
-            count(kept).await?,
-            1,
-            "{table}: the device still held is recorded"
-        );
-        assert_eq!(
-            count(taken).await?,
-            0,
-            "{table}: the taken-over device is not"
-        );
+    for table in ["credential_attempts", "job_logs", "device_configs"] {
+        let sql = format!("SELECT count(*) FROM {table} WHERE device_id = $1");
+        for (device, expected, what) in [
+            (kept, 1, "the device still held is recorded"),
+            (taken, 0, "the taken-over device is not"),
+        ] {
+            let count: i64 = db.query_one(&sql, &[&device]).await?.get(0);
+            assert_eq!(count, expected, "{table}: {what}");
+        }
     }
     let stored = db
         .query(

@@ -250,7 +250,7 @@ fn answer(token: Uuid, mine: bool, stored: Option<&str>) -> Result<Claim, Worker
 /// configuration's version already in its result.
 pub async fn store_results(
     tx: &deadpool_postgres::Transaction<'_>,
-    claims: &[(&TaskResult, Uuid)],
+    claims: &[(std::borrow::Cow<'_, TaskResult>, Uuid)],
 ) -> Result<HashSet<Uuid>, WorkerError> {
     if claims.is_empty() {
         return Ok(HashSet::new());
@@ -260,7 +260,7 @@ pub async fn store_results(
     let tokens: Vec<Uuid> = claims.iter().map(|(_, t)| *t).collect();
     let results = claims
         .iter()
-        .map(|(r, _)| serde_json::to_string(r))
+        .map(|(r, _)| serde_json::to_string(r.as_ref()))
         .collect::<Result<Vec<String>, _>>()
         .map_err(|e| WorkerError::Claim(format!("a result does not encode: {e}")))?;
     let statement = tx

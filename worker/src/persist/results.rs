@@ -19,6 +19,7 @@ use crate::report::{AttemptOutcome, DeviceReport};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use netraven_shared::messages::{ConfigVersion, TaskResult};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use uuid::Uuid;
 
@@ -175,12 +176,11 @@ async fn write(
                 configs.insert(*token, v.clone());
                 let mut result = (*result).clone();
                 result.config = Some(v.clone());
-                stated.push((std::borrow::Cow::Owned(result), *token));
+                stated.push((Cow::Owned(result), *token));
             }
-            None => stated.push((std::borrow::Cow::Borrowed(*result), *token)),
+            None => stated.push((Cow::Borrowed(*result), *token)),
         }
     }
-    let stated: Vec<(&TaskResult, Uuid)> = stated.iter().map(|(r, t)| (r.as_ref(), *t)).collect();
     let held = claims::store_results(&tx, &stated).await?;
     if held.len() < claimed.len() {
         tx.rollback().await?;
