@@ -313,6 +313,7 @@ pub async fn apply(
     });
     let plan = plan::compute(&tx, &read.inventory, source, scope).await?;
     let inv = read.inventory;
+    write::lock_in_batch_order(&tx, &inv, &plan).await?;
     let n = inv.credentials.len();
     let (mut sealed, mut sealed_keys, mut sealed_passphrases, mut fingerprints) = (
         Vec::with_capacity(n),

@@ -1,9 +1,52 @@
 //! The import's writes that take more than one statement: jump hosts (then their `via`,
 //! then the tags that name them) and the tags of devices and credentials.
 
+use super::plan::Plan;
 use super::Inventory;
 use anyhow::Result;
 use deadpool_postgres::GenericClient;
+
+/// Locks the stored devices and credentials the import will write, before it writes any,
+/// in the order a worker's batch locks them: devices, then credentials, each in id order.
+///
+/// A batch locks the devices whose configuration it stores first and updates its
+/// credentials' counters last (worker/src/persist/results.rs). An import that upserted
+/// credentials before devices held what such a batch would wait for last while waiting
+/// for what it held first: Postgres broke the cycle by failing one of them, once the
+/// import, mid-job. Taken in the same order, the two only wait for each other.
+///
+/// The locks are the ones the writes take (`NO KEY UPDATE`: no key changes), so a batch's
+/// `KEY SHARE` locks and foreign-key checks do not wait on them. A pruned credential is
+/// deleted later, which waits for the batches that use it to commit; Postgres' deadlock
+/// check stays the last word there.
+pub(super) async fn lock_in_batch_order<C: GenericClient>(
+    db: &C,
+    inv: &Inventory,
+    plan: &Plan,
+) -> Result<()> {
+    let devices: Vec<&str> = inv
+        .devices
+        .iter()
+        .map(|d| d.name.as_str())
+        .chain(plan.devices.removed.iter().map(String::as_str))
+        .collect();
+    if !devices.is_empty() {
+        db.execute(
+            "SELECT 1 FROM devices WHERE name = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+            &[&devices],
+        )
+        .await?;
+    }
+    let credentials: Vec<&str> = inv.credentials.iter().map(|c| c.name.as_str()).collect();
+    if !credentials.is_empty() {
+        db.execute(
+            "SELECT 1 FROM credentials WHERE name = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+            &[&credentials],
+        )
+        .await?;
+    }
+    Ok(())
+}
 
 /// Upserts the file's jump hosts, then their `via` (a jump host may name one later in
 /// the file), then the jump hosts of the tags the file declares. Postgres refuses a chain

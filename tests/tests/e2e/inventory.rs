@@ -331,3 +331,82 @@ async fn a_worker_backs_up_a_device_stored_under_an_alias() -> anyhow::Result<()
     assert_eq!(job.counts.status, JobStatus::CompletedSuccess);
     Ok(())
 }
+
+/// A worker's batch locks the devices whose configuration it stores, then updates its
+/// credentials' counters (worker/src/persist/results.rs). An import run meanwhile must wait
+/// for the batch, not hold a credential the batch needs while waiting for one of its
+/// devices: Postgres would fail one of them as a deadlock, as it once failed an import run
+/// mid-job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_waits_for_a_batch_in_flight_instead_of_deadlocking_with_it() -> anyhow::Result<()>
+{
+    let env = TestEnv::new().await?;
+    let fleet = FleetBuilder::new(2222)
+        .credential(credential("tacacs", "netops", "batch-secret").tags(&["batch"]))
+        .devices(["in-batch", "beside"].map(|name| {
+            let mut d = DeviceSpec::new(name, Platform::CiscoIos);
+            d.tags = vec!["batch".into()];
+            d
+        }))
+        .start()
+        .await?;
+    env.import(&fleet).await?;
+
+    // The batch, as far as its device locks.
+    let mut batch_client = env.pool.get().await?;
+    let batch = batch_client.transaction().await?;
+    batch
+        .execute(
+            "SELECT 1 FROM devices WHERE name = 'in-batch' FOR NO KEY UPDATE",
+            &[],
+        )
+        .await?;
+    let watcher = env.pool.get().await?;
+    let db = env.database_name().to_string();
+    let import = env.import(&fleet);
+    let rest_of_batch = async {
+        // Once the import waits on a lock, the batch goes on to its counters.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let waiting: i64 = watcher
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity
+                     WHERE datname = $1 AND wait_event_type = 'Lock'",
+                    &[&db],
+                )
+                .await?
+                .get(0);
+            if waiting > 0 {
+                break;
+            }
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "the import never waited for the batch's device lock"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        batch
+            .execute(
+                "UPDATE credentials SET success_count = success_count + 1 WHERE name = 'tacacs'",
+                &[],
+            )
+            .await?;
+        batch.commit().await?;
+        anyhow::Ok(())
+    };
+    let (imported, batched) = tokio::join!(import, rest_of_batch);
+    batched.map_err(|e| anyhow::anyhow!("the batch: {e:#}"))?;
+    let imported = imported.map_err(|e| anyhow::anyhow!("the import: {e:#}"))?;
+    assert_eq!(imported.devices, 2);
+    let client = env.pool.get().await?;
+    let successes: i64 = client
+        .query_one(
+            "SELECT success_count FROM credentials WHERE name = 'tacacs'",
+            &[],
+        )
+        .await?
+        .get(0);
+    assert_eq!(successes, 1, "the batch's counter committed");
+    fleet.shutdown().await;
+    Ok(())
+}
