@@ -54,10 +54,24 @@ async fn run(ctx: Arc<WorkerContext>, stop: CancellationToken) {
             None => true,
         };
         if due {
-            // A report that waits for Postgres does not hold up a stopping worker.
-            let reported_now = tokio::select! {
-                r = persist::report_keys(&ctx.pool, id, &ctx.name, &ids, every) => r,
-                _ = stop.cancelled() => break,
+            let reported_now = {
+                let report = persist::report_keys(&ctx.pool, id, &ctx.name, &ids, every);
+                tokio::pin!(report);
+                tokio::select! {
+                    r = &mut report => Some(r),
+                    _ = stop.cancelled() => {
+                        // The report may be on its way to Postgres already: dropped, it
+                        // would still be written, maybe after the removal below, and leave
+                        // this stopped worker counted as running. It is let land first, for
+                        // as long as the removal may take: one that waits for Postgres
+                        // longer does not hold up a stopping worker.
+                        let _ = tokio::time::timeout(REMOVE_WITHIN, report).await;
+                        None
+                    }
+                }
+            };
+            let Some(reported_now) = reported_now else {
+                break;
             };
             match reported_now {
                 Ok(sealing) => {
