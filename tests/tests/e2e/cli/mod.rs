@@ -4,3 +4,4 @@ mod keys;
 mod process;
 mod roles;
 mod setup_commands;
+mod tokens;
