@@ -253,10 +253,11 @@ pub async fn cancel(
     Caller(holder): Submit,
     State(s): Shared,
     id: Result<Path<Uuid>, axum::extract::rejection::PathRejection>,
-    body: Option<Json<CancelJob>>,
+    body: Result<Option<Json<CancelJob>>, JsonRejection>,
 ) -> Result<impl IntoResponse, Problem> {
     let Path(job_id) = id?;
-    let reason = body.and_then(|Json(b)| b.reason);
+    // No body (no `Content-Type`) is a cancel without a reason; a body must be one.
+    let reason = body?.and_then(|Json(b)| b.reason);
     let cancel = JobCancel {
         version: netraven_shared::messages::VERSION,
         job_id,
