@@ -12,6 +12,7 @@ use netraven_reads::devices::{self, DeviceDetail, DeviceJobResult, ResultKey};
 use netraven_reads::diff::{self, ConfigDiff};
 use netraven_reads::history::{self, DeviceVersions, VersionRef, VersionText};
 use netraven_reads::page::Page;
+use netraven_shared::domain::Outcome;
 use serde::Deserialize;
 use std::sync::Arc;
 use utoipa::IntoParams;
@@ -25,7 +26,7 @@ pub struct DeviceQuery {
     /// Devices with this tag.
     pub tag: Option<String>,
     pub platform: Option<String>,
-    /// Devices whose last outcome is this (`NONE`: no result yet).
+    /// Devices whose last outcome is this (`NONE`: no result yet); another name is a 400.
     pub outcome: Option<String>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
@@ -42,6 +43,10 @@ pub async fn list(
     let Query(q) = q?;
     let limit = s.page_size(q.limit)?;
     let after: Option<String> = super::cursor(q.cursor.as_deref())?;
+    if let Some(o) = q.outcome.as_deref().filter(|o| *o != "NONE") {
+        o.parse::<Outcome>()
+            .map_err(|e| Problem::bad_request(format!("{e}, or NONE")))?;
+    }
     let (tags, platforms, outcomes): (Vec<String>, Vec<String>, Vec<String>) = (
         q.tag.into_iter().collect(),
         q.platform.into_iter().collect(),
