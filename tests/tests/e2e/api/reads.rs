@@ -1,5 +1,6 @@
 //! Devices, their configuration history and diff, and credentials over HTTP, paged; and
-//! nothing a credential holds beyond its counters. The job and device lists followed
+//! nothing a credential holds beyond its counters. A drifted device's diff is its drift,
+//! line for line, between the versions read whole. The job and device lists followed
 //! through their cursors to the end, and each of their filters keeps what it names and
 //! leaves out the rest.
 
@@ -138,6 +139,135 @@ async fn devices_history_and_credentials_read_as_the_cli_reads_them() -> anyhow:
         assert!(!creds.text.contains(field), "{field} in {}", creds.text);
     }
     http.get("/api/nothing-here").await?.problem(404);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_drifted_devices_diff_is_its_drift_between_its_versions() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let mut spec = scenario("all-good", 3, 27)?;
+    spec.drift = 1.0;
+    let fleet = FleetBuilder::from_spec(spec).start().await?;
+    env.import(&fleet).await?;
+    let roles = Roles::start(&env.settings, 1);
+    env.run_job(&request("config_backup", &["fleet"], &[]), JOB_TIMEOUT)
+        .await?;
+    let epoch = fleet.advance_drift();
+    let second = env
+        .run_job(&request("config_backup", &["fleet"], &[]), JOB_TIMEOUT)
+        .await?;
+    roles.stop().await?;
+    let api = start(&env).await?;
+    let http = api.http(Some(&token(&env, "ops", Scope::Read, "ops").await?));
+
+    // dev-00001 is linux: no volatile lines, its drift is the whole change.
+    let drift = epoch
+        .devices
+        .iter()
+        .find(|d| d.name == "dev-00001")
+        .unwrap_or_else(|| panic!("dev-00001 did not drift: {epoch:?}"));
+    let device = &drift.name;
+    let versions = http
+        .get(&format!("/api/devices/{device}/configs"))
+        .await?
+        .json();
+    let numbers: Vec<i64> = versions["versions"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v["version"].as_i64()).collect())
+        .unwrap_or_default();
+    assert_eq!(numbers, vec![2, 1], "newest first: {versions}");
+
+    let text = |v: Value| -> (Value, Vec<String>) {
+        let lines = v["content"]
+            .as_str()
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect();
+        (v, lines)
+    };
+    let (old, old_lines) = text(
+        http.get(&format!("/api/devices/{device}/configs/1"))
+            .await?
+            .json(),
+    );
+    let (new, new_lines) = text(
+        http.get(&format!("/api/devices/{device}/configs/2"))
+            .await?
+            .json(),
+    );
+    assert_eq!(
+        (old["version"].as_i64(), new["version"].as_i64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(new["first_job_id"], second.id.to_string(), "{new}");
+    assert!(
+        !old_lines.is_empty() && old_lines != new_lines,
+        "{old} {new}"
+    );
+    assert_eq!(
+        http.get(&format!("/api/devices/{device}/configs/latest"))
+            .await?
+            .json()["content"],
+        new["content"]
+    );
+
+    let diff = http
+        .get(&format!("/api/devices/{device}/diff?from=1&to=2"))
+        .await?;
+    assert_eq!(diff.status, 200, "{}", diff.text);
+    let diff = diff.json();
+    assert_eq!(
+        (
+            diff["from"]["version"].as_i64(),
+            diff["to"]["version"].as_i64(),
+            diff["lines_added"].as_u64(),
+            diff["lines_removed"].as_u64(),
+        ),
+        (
+            Some(1),
+            Some(2),
+            Some(drift.lines_added.into()),
+            Some(drift.lines_removed.into())
+        ),
+        "{diff}"
+    );
+    let hunks = diff["hunks"].as_array().cloned().unwrap_or_default();
+    assert!(!hunks.is_empty(), "{diff}");
+    let changed: Vec<&Value> = hunks
+        .iter()
+        .flat_map(|h| h["lines"].as_array().into_iter().flatten())
+        .filter(|l| l["tag"] != "context")
+        .collect();
+    assert_eq!(
+        changed.len() as u32,
+        drift.lines_added + drift.lines_removed,
+        "{diff}"
+    );
+    // Each changed line is where the hunk says in the version it belongs to, which has
+    // more of it than the other (a configuration may repeat a line).
+    for line in changed {
+        let text = line["text"].as_str().unwrap_or_default().to_string();
+        let (number, ours, theirs) = match line["tag"].as_str() {
+            Some("added") => (&line["new_number"], &new_lines, &old_lines),
+            Some("removed") => (&line["old_number"], &old_lines, &new_lines),
+            _ => panic!("a line tagged neither: {line}"),
+        };
+        let at = number.as_u64().unwrap_or_default() as usize;
+        assert_eq!(ours.get(at.wrapping_sub(1)), Some(&text), "{line}");
+        let count = |lines: &[String]| lines.iter().filter(|l| **l == text).count();
+        assert!(count(ours) > count(theirs), "{line}");
+    }
+    // Without versions: the latest against the one before.
+    let default = http
+        .get(&format!("/api/devices/{device}/diff"))
+        .await?
+        .json();
+    assert_eq!(default["hunks"], diff["hunks"]);
+    http.get(&format!("/api/devices/{device}/diff?from=1&to=3"))
+        .await?
+        .problem(404);
+    fleet.shutdown().await;
     Ok(())
 }
 
