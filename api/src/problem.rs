@@ -11,18 +11,24 @@ use utoipa::ToSchema;
 /// The media type of a problem.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-/// One problem, as the client reads it.
+/// One problem, as the client reads it: an RFC 9457 problem details object, served as
+/// `application/problem+json`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Problem {
     /// A URI naming the kind of problem; `about:blank` when the status says it all.
     #[serde(rename = "type")]
+    #[schema(format = "uri-reference", default = "about:blank")]
     pub kind: String,
+    /// The status's reason phrase (`Not Found`).
     pub title: String,
+    /// The HTTP status, repeated.
     pub status: u16,
+    /// What went wrong with this request, for a person to read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     /// The request path the problem is about.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = "uri-reference")]
     pub instance: Option<String>,
     /// The job the problem concerns (a refused submission is recorded as a job).
     #[serde(skip_serializing_if = "Option::is_none")]

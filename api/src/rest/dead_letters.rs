@@ -37,7 +37,7 @@ pub struct DeadQuery {
 /// The dead letters, in queue order, read without losing or reordering any (an admin
 /// token: a listing republishes every message).
 #[utoipa::path(operation_id = "dead_letter_list", get, path = "/api/dead-letters", tag = "dead-letters", params(DeadQuery),
-    responses((status = 200, body = Listing), (status = 403, body = Problem, description = "the token is not an admin's")), security(("token" = [])))]
+    responses((status = 200, body = Listing), (status = 403, description = "the token is not an admin's")))]
 pub async fn list(
     _: Admin,
     State(s): State<Arc<AppState>>,
@@ -67,7 +67,7 @@ pub struct ReplayRequest {
 /// only once the broker confirmed its replay. Job requests go again for this token's
 /// submitter.
 #[utoipa::path(operation_id = "dead_letter_replay", post, path = "/api/dead-letters/replay", tag = "dead-letters", request_body = ReplayRequest,
-    responses((status = 200, body = Replayed), (status = 400, body = Problem), (status = 403, body = Problem)), security(("token" = [])))]
+    responses((status = 200, body = Replayed), (status = 400, description = "a `source` no dead letter can go back to, or a body that does not parse"), (status = 403)))]
 pub async fn replay(
     caller: Admin,
     State(s): State<Arc<AppState>>,

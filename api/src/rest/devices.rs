@@ -12,6 +12,7 @@ use netraven_reads::devices::{self, DeviceDetail, DeviceJobResult, ResultKey};
 use netraven_reads::diff::{self, ConfigDiff};
 use netraven_reads::history::{self, DeviceVersions, VersionRef, VersionText};
 use netraven_reads::page::Page;
+use netraven_shared::domain::Outcome;
 use serde::Deserialize;
 use std::sync::Arc;
 use utoipa::IntoParams;
@@ -25,7 +26,7 @@ pub struct DeviceQuery {
     /// Devices with this tag.
     pub tag: Option<String>,
     pub platform: Option<String>,
-    /// Devices whose last outcome is this (`NONE`: no result yet).
+    /// Devices whose last outcome is this (`NONE`: no result yet); another name is a 400.
     pub outcome: Option<String>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
@@ -33,7 +34,7 @@ pub struct DeviceQuery {
 
 /// Devices, by name.
 #[utoipa::path(operation_id = "device_list", get, path = "/api/devices", tag = "devices", params(DeviceQuery),
-    responses((status = 200, body = Page<DeviceRow>), (status = 400, body = Problem)), security(("token" = [])))]
+    responses((status = 200, body = Page<DeviceRow>)))]
 pub async fn list(
     _: Read,
     State(s): Shared,
@@ -42,6 +43,10 @@ pub async fn list(
     let Query(q) = q?;
     let limit = s.page_size(q.limit)?;
     let after: Option<String> = super::cursor(q.cursor.as_deref())?;
+    if let Some(o) = q.outcome.as_deref().filter(|o| *o != "NONE") {
+        o.parse::<Outcome>()
+            .map_err(|e| Problem::bad_request(format!("{e}, or NONE")))?;
+    }
     let (tags, platforms, outcomes): (Vec<String>, Vec<String>, Vec<String>) = (
         q.tag.into_iter().collect(),
         q.platform.into_iter().collect(),
@@ -63,7 +68,7 @@ pub async fn list(
 
 /// One device: inventory, last outcome, the credential that works, recent jobs.
 #[utoipa::path(operation_id = "device_show", get, path = "/api/devices/{name}", tag = "devices", params(("name" = String, Path)),
-    responses((status = 200, body = DeviceDetail), (status = 404, body = Problem)), security(("token" = [])))]
+    responses((status = 200, body = DeviceDetail), (status = 404, description = "no such device")))]
 pub async fn show(
     _: Read,
     State(s): Shared,
@@ -76,7 +81,7 @@ pub async fn show(
 
 /// A device's outcome history: every job that reached it, newest first.
 #[utoipa::path(operation_id = "device_results", get, path = "/api/devices/{name}/results", tag = "devices", params(("name" = String, Path), PageQuery),
-    responses((status = 200, body = Page<DeviceJobResult>), (status = 400, body = Problem), (status = 404, body = Problem)), security(("token" = [])))]
+    responses((status = 200, body = Page<DeviceJobResult>), (status = 404, description = "no such device")))]
 pub async fn results(
     _: Read,
     State(s): Shared,
@@ -92,7 +97,7 @@ pub async fn results(
 
 /// A device's configuration versions, newest first (without their text).
 #[utoipa::path(operation_id = "device_configs", get, path = "/api/devices/{name}/configs", tag = "devices", params(("name" = String, Path)),
-    responses((status = 200, body = DeviceVersions), (status = 404, body = Problem)), security(("token" = [])))]
+    responses((status = 200, body = DeviceVersions), (status = 404, description = "no such device")))]
 pub async fn configs(
     _: Read,
     State(s): Shared,
@@ -110,7 +115,7 @@ fn version_ref(s: &str) -> Result<VersionRef, Problem> {
 /// One configuration version with its text: a number, `latest`, or an RFC 3339 time.
 #[utoipa::path(operation_id = "device_config", get, path = "/api/devices/{name}/configs/{version}", tag = "devices",
     params(("name" = String, Path), ("version" = String, Path, description = "a number, `latest`, or an RFC 3339 time")),
-    responses((status = 200, body = VersionText), (status = 404, body = Problem)), security(("token" = [])))]
+    responses((status = 200, body = VersionText), (status = 404, description = "no such device or version")))]
 pub async fn config(
     _: Read,
     State(s): Shared,
@@ -136,7 +141,7 @@ pub struct DiffQuery {
 
 /// The line diff between two versions, as hunks.
 #[utoipa::path(operation_id = "device_diff", get, path = "/api/devices/{name}/diff", tag = "devices", params(("name" = String, Path), DiffQuery),
-    responses((status = 200, body = ConfigDiff), (status = 404, body = Problem)), security(("token" = [])))]
+    responses((status = 200, body = ConfigDiff), (status = 404, description = "no such device, or either version missing (one version has nothing to diff)")))]
 pub async fn diff(
     _: Read,
     State(s): Shared,

@@ -14,7 +14,9 @@ use netraven_dispatcher::job_rows::{DeviceResult, ResultsPage};
 use netraven_reads::jobs::{self, JobFilter, JobSummary, LogLine};
 use netraven_reads::page::Page;
 use netraven_shared::domain::{JobStatus, Outcome, Priority};
-use netraven_shared::messages::{CancelAnswer, JobCancel, JobRequest, Limits, Targets};
+use netraven_shared::messages::{
+    CancelAnswer, CancelReply, JobCancel, JobRequest, Limits, Targets,
+};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
@@ -39,8 +41,7 @@ pub struct JobQuery {
 
 /// Jobs, newest first.
 #[utoipa::path(operation_id = "job_list", get, path = "/api/jobs", tag = "jobs", params(JobQuery),
-    responses((status = 200, body = Page<JobSummary>), (status = 400, body = Problem), (status = 401, body = Problem)),
-    security(("token" = [])))]
+    responses((status = 200, body = Page<JobSummary>)))]
 pub async fn list(
     _: Read,
     State(s): Shared,
@@ -62,7 +63,7 @@ pub async fn list(
 
 /// One job: status, counters, devices per outcome.
 #[utoipa::path(operation_id = "job_show", get, path = "/api/jobs/{id}", tag = "jobs", params(("id" = Uuid, Path)),
-    responses((status = 200, body = JobSummary), (status = 404, body = Problem)), security(("token" = [])))]
+    responses((status = 200, body = JobSummary), (status = 404, description = "no such job")))]
 pub async fn show(
     _: Read,
     State(s): Shared,
@@ -85,7 +86,7 @@ pub struct ResultQuery {
 
 /// A job's per-device results, by device name.
 #[utoipa::path(operation_id = "job_results", get, path = "/api/jobs/{id}/results", tag = "jobs", params(("id" = Uuid, Path), ResultQuery),
-    responses((status = 200, body = Page<DeviceResult>), (status = 404, body = Problem)), security(("token" = [])))]
+    responses((status = 200, body = Page<DeviceResult>), (status = 404, description = "no such job")))]
 pub async fn results(
     _: Read,
     State(s): Shared,
@@ -127,7 +128,7 @@ pub struct LogQuery {
 
 /// A job's log lines, in order.
 #[utoipa::path(operation_id = "job_logs", get, path = "/api/jobs/{id}/logs", tag = "jobs", params(("id" = Uuid, Path), LogQuery),
-    responses((status = 200, body = Page<LogLine>), (status = 404, body = Problem)), security(("token" = [])))]
+    responses((status = 200, body = Page<LogLine>), (status = 404, description = "no such job")))]
 pub async fn logs(
     _: Read,
     State(s): Shared,
@@ -177,8 +178,10 @@ pub struct JobAccepted {
 
 /// Submits a job as the token's submitter, through the dispatchers and their rules.
 #[utoipa::path(operation_id = "job_submit", post, path = "/api/jobs", tag = "jobs", request_body = SubmitJob,
-    responses((status = 202, body = JobAccepted), (status = 403, body = Problem, description = "the submitter may not run this job (recorded FAILED_NOT_PERMITTED)"),
-        (status = 422, body = Problem), (status = 503, body = Problem)), security(("token" = [])))]
+    responses((status = 202, body = JobAccepted),
+        (status = 403, description = "a read token, or the submitter may not run this job (recorded `FAILED_NOT_PERMITTED`; `job_id` names it)"),
+        (status = 422, description = "not a job request the dispatchers take (recorded `FAILED_INVALID_REQUEST` when they refused it)"),
+        (status = 503)))]
 pub async fn submit(
     Caller(holder): Submit,
     State(s): Shared,
@@ -247,16 +250,19 @@ pub struct CancelJob {
 
 /// Cancels a job as the token's submitter: its own jobs, or any with `cancel_any_job`.
 #[utoipa::path(operation_id = "job_cancel", post, path = "/api/jobs/{id}/cancel", tag = "jobs", params(("id" = Uuid, Path)), request_body = CancelJob,
-    responses((status = 200, description = "the dispatcher's answer"), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
-    security(("token" = [])))]
+    responses((status = 200, body = CancelReply, description = "cancelled: devices not started are skipped, the job ends `CANCELLED`"),
+        (status = 403, description = "a read token, or another submitter's job and this one may not cancel any job"),
+        (status = 404, description = "no such job"), (status = 409, description = "the job is final already"),
+        (status = 422, description = "not a cancel the dispatchers take (a reason too long, or not one line)"), (status = 503)))]
 pub async fn cancel(
     Caller(holder): Submit,
     State(s): Shared,
     id: Result<Path<Uuid>, axum::extract::rejection::PathRejection>,
-    body: Option<Json<CancelJob>>,
+    body: Result<Option<Json<CancelJob>>, JsonRejection>,
 ) -> Result<impl IntoResponse, Problem> {
     let Path(job_id) = id?;
-    let reason = body.and_then(|Json(b)| b.reason);
+    // No body (no `Content-Type`) is a cancel without a reason; a body must be one.
+    let reason = body?.and_then(|Json(b)| b.reason);
     let cancel = JobCancel {
         version: netraven_shared::messages::VERSION,
         job_id,

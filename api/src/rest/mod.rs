@@ -8,12 +8,17 @@ pub mod jobs;
 pub mod outputs;
 pub mod schedules;
 
-use crate::problem::{self, Problem};
+use crate::problem::{self, Problem, PROBLEM_JSON};
 use crate::state::AppState;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use std::sync::Arc;
+use utoipa::openapi::header::Header;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{Object, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr, Response};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
@@ -29,7 +34,8 @@ use utoipa::{Modify, OpenApi};
         schedules::resume, schedules::remove,
     ),
     components(schemas(Problem)),
-    modifiers(&Token),
+    security(("token" = [])),
+    modifiers(&Token, &Problems),
     tags((name = "jobs"), (name = "devices"), (name = "credentials"), (name = "dead-letters"), (name = "schedules")),
 )]
 pub struct ApiDoc;
@@ -43,6 +49,96 @@ impl Modify for Token {
             "token",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// The problems the server answers, declared once here rather than on every handler: 401
+/// on every operation (each needs a token), 400 on each that takes a parameter or a body
+/// (one that does not parse; a `limit`, `cursor` or version out of range), 415 and 422 on
+/// each that takes a JSON body (axum's rejections), 500 on each. Handlers declare the
+/// problems only some operations answer (403 below their scope, 404, 409, 422, 503).
+/// Then every response of 400 and up is an `application/problem+json` [`Problem`] (RFC
+/// 9457), described by its status where the handler said nothing more.
+struct Problems;
+
+impl Modify for Problems {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        for item in doc.paths.paths.values_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in ops.into_iter().flatten() {
+                declare_problems(op);
+            }
+        }
+    }
+}
+
+fn declare_problems(op: &mut Operation) {
+    let takes_input =
+        op.parameters.as_ref().is_some_and(|p| !p.is_empty()) || op.request_body.is_some();
+    let mut statuses = vec![StatusCode::UNAUTHORIZED, StatusCode::INTERNAL_SERVER_ERROR];
+    if takes_input {
+        statuses.push(StatusCode::BAD_REQUEST);
+    }
+    if op.request_body.is_some() {
+        statuses.extend([
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ]);
+    }
+    let responses = &mut op.responses.responses;
+    for status in statuses {
+        responses
+            .entry(status.as_str().to_string())
+            .or_insert_with(|| Response::new("").into());
+    }
+    for (status, response) in responses.iter_mut() {
+        let Some(status) = status
+            .parse()
+            .ok()
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .filter(|s| s.as_u16() >= 400)
+        else {
+            continue;
+        };
+        let RefOr::T(response) = response else {
+            continue;
+        };
+        response.content.clear();
+        response.content.insert(
+            PROBLEM_JSON.to_string(),
+            Content::new(Some(Ref::from_schema_name("Problem"))),
+        );
+        if response.description.is_empty() {
+            response.description = problem_description(status).to_string();
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers.insert(
+                "WWW-Authenticate".to_string(),
+                Header::new(Object::with_type(Type::String)),
+            );
+        }
+    }
+}
+
+/// What a problem of `status` means when its handler does not say.
+fn problem_description(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "a path, query or body that does not parse, or a `limit`, `cursor` or version out of range",
+        401 => "no token, or one that is unknown, revoked or expired",
+        403 => "the token's scope does not allow this",
+        404 => "not found",
+        409 => "in conflict with the resource's state",
+        415 => "the body is not `application/json`",
+        422 => "the body is JSON but not what this operation takes",
+        500 => "the request failed on the server; its log has the cause",
+        503 => "the dispatchers did not answer in time, or RabbitMQ is not reachable",
+        _ => status.canonical_reason().unwrap_or("a problem"),
     }
 }
 

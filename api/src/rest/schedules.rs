@@ -24,7 +24,7 @@ type Shared = State<Arc<AppState>>;
 
 /// The schedules, by name, each with its latest run.
 #[utoipa::path(operation_id = "schedule_list", get, path = "/api/schedules", tag = "schedules", params(PageQuery),
-    responses((status = 200, body = Page<ScheduleView>), (status = 400, body = Problem), (status = 401, body = Problem)), security(("token" = [])))]
+    responses((status = 200, body = Page<ScheduleView>)))]
 pub async fn list(
     _: Read,
     State(s): Shared,
@@ -54,7 +54,7 @@ async fn detail(s: &AppState, name: &str, runs: u32) -> Result<ScheduleDetail, P
 /// One schedule: when its next tick is due, its latest runs and their jobs.
 #[utoipa::path(operation_id = "schedule_show", get, path = "/api/schedules/{name}", tag = "schedules",
     params(("name" = String, Path), ShowQuery),
-    responses((status = 200, body = ScheduleDetail), (status = 404, body = Problem)), security(("token" = [])))]
+    responses((status = 200, body = ScheduleDetail), (status = 404, description = "no such schedule")))]
 pub async fn show(
     _: Read,
     State(s): Shared,
@@ -67,9 +67,8 @@ pub async fn show(
 
 /// Adds a schedule, as `netraven schedule add` does; a name in use is a conflict.
 #[utoipa::path(operation_id = "schedule_add", post, path = "/api/schedules", tag = "schedules", request_body = ScheduleSpec,
-    responses((status = 201, body = ScheduleDetail), (status = 403, body = Problem), (status = 409, body = Problem),
-        (status = 422, body = Problem, description = "the schedule is not valid (cron, zone, name, targets…)")),
-    security(("token" = [])))]
+    responses((status = 201, body = ScheduleDetail), (status = 403), (status = 409, description = "a schedule of this name exists"),
+        (status = 422, description = "the schedule is not valid (cron, zone, name, targets…)")))]
 pub async fn add(
     _: Admin,
     State(s): Shared,
@@ -94,8 +93,7 @@ pub async fn add(
 #[utoipa::path(operation_id = "schedule_put", put, path = "/api/schedules/{name}", tag = "schedules",
     params(("name" = String, Path)), request_body = ScheduleSpec,
     responses((status = 200, body = Planned, description = "updated or unchanged"), (status = 201, body = Planned, description = "created"),
-        (status = 403, body = Problem), (status = 422, body = Problem)),
-    security(("token" = [])))]
+        (status = 403), (status = 422, description = "the schedule is not valid, or the body names another schedule than the path")))]
 pub async fn put(
     _: Admin,
     State(s): Shared,
@@ -155,7 +153,7 @@ async fn set_paused(
 /// Pauses a schedule: its ticks are not taken until it is resumed.
 #[utoipa::path(operation_id = "schedule_pause", post, path = "/api/schedules/{name}/pause", tag = "schedules",
     params(("name" = String, Path)),
-    responses((status = 200, body = ScheduleState), (status = 403, body = Problem), (status = 404, body = Problem)), security(("token" = [])))]
+    responses((status = 200, body = ScheduleState), (status = 403), (status = 404, description = "no such schedule")))]
 pub async fn pause(
     _: Admin,
     State(s): Shared,
@@ -168,7 +166,7 @@ pub async fn pause(
 /// Resumes a schedule from now: ticks that came due while it was paused are not run.
 #[utoipa::path(operation_id = "schedule_resume", post, path = "/api/schedules/{name}/resume", tag = "schedules",
     params(("name" = String, Path)),
-    responses((status = 200, body = ScheduleState), (status = 403, body = Problem), (status = 404, body = Problem)), security(("token" = [])))]
+    responses((status = 200, body = ScheduleState), (status = 403), (status = 404, description = "no such schedule")))]
 pub async fn resume(
     _: Admin,
     State(s): Shared,
@@ -189,7 +187,7 @@ pub struct Removed {
 /// Removes a schedule and its runs; the jobs it started are kept.
 #[utoipa::path(operation_id = "schedule_remove", delete, path = "/api/schedules/{name}", tag = "schedules",
     params(("name" = String, Path)),
-    responses((status = 200, body = Removed), (status = 403, body = Problem), (status = 404, body = Problem)), security(("token" = [])))]
+    responses((status = 200, body = Removed), (status = 403), (status = 404, description = "no such schedule")))]
 pub async fn remove(
     _: Admin,
     State(s): Shared,

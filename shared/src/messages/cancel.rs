@@ -81,7 +81,7 @@ impl JobCancel {
 }
 
 /// What became of a cancel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CancelAnswer {
     /// Recorded: devices not started are skipped, the job ends `CANCELLED`.
@@ -119,7 +119,7 @@ impl CancelAnswer {
 }
 
 /// The answer to a cancel on its `reply_to` queue (`correlation_id` repeated).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelReply {
     pub version: u32,

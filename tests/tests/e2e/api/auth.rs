@@ -1,10 +1,13 @@
 //! No endpoint answers without a valid token but health; scopes are enforced; a revoked or
-//! expired token is refused; refusals are problem details that name no secret.
+//! expired token is refused; refusals are problem details that name no secret. `/healthz`
+//! answers at once, `/readyz` only once Postgres and RabbitMQ are reached, and says which
+//! is missing until then.
 
 use super::{start, token};
 use netraven_api::auth::Scope;
 use netraven_tests::TestEnv;
 use serde_json::json;
+use std::time::{Duration, Instant};
 
 #[tokio::test]
 async fn only_health_answers_without_a_valid_token_of_the_scope_asked() -> anyhow::Result<()> {
@@ -99,5 +102,49 @@ async fn only_health_answers_without_a_valid_token_of_the_scope_asked() -> anyho
         ),
         "{text}"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn readyz_answers_200_once_the_role_reaches_its_services() -> anyhow::Result<()> {
+    let mut env = TestEnv::new().await?;
+
+    // A broker that is not there: alive, never ready, and saying why.
+    let amqp = env.settings.amqp.clone();
+    env.settings.amqp.url = "amqp://nobody:nothing@127.0.0.1:1/%2f".into();
+    env.settings.amqp.urls.clear();
+    let api = start(&env).await?;
+    let anonymous = api.http(None);
+    let health = anonymous.get("/healthz").await?;
+    assert_eq!((health.status, health.text.as_str()), (200, "ok\n"));
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        let ready = anonymous.get("/readyz").await?;
+        assert_eq!(ready.status, 503, "{}", ready.text);
+        assert!(ready.text.contains("broker down"), "{}", ready.text);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(api);
+    env.settings.amqp = amqp;
+
+    // With both reachable: ready within the broker's first connect.
+    let api = start(&env).await?;
+    let anonymous = api.http(None);
+    assert_eq!(anonymous.get("/healthz").await?.status, 200);
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ready = anonymous.get("/readyz").await?;
+        if ready.status == 200 {
+            assert_eq!(ready.text, "ready\n");
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < until,
+            "not ready after 20 s: {} {}",
+            ready.status,
+            ready.text
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     Ok(())
 }

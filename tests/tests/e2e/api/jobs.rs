@@ -1,13 +1,16 @@
 //! Jobs through the API go the dispatchers' way, as the token's submitter: one runs to its
 //! final status on simulated devices, one the submitter's policy refuses (403, recorded
-//! `FAILED_NOT_PERMITTED`), a cancel of another's job is refused. Then every job read.
+//! `FAILED_NOT_PERMITTED`), a cancel of another's job is refused. Then every job read. A
+//! job on a slow fleet is cancelled mid-way over HTTP and ends `CANCELLED`, its log read
+//! back line by line.
 
 use super::{start, token};
 use netraven_api::auth::Scope;
 use netraven_shared::broker;
+use netraven_simulator::{scenario, Fault};
 use netraven_tests::{FleetBuilder, Roles, TestEnv};
 use serde_json::json;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[tokio::test]
 async fn a_job_submitted_over_http_runs_under_its_submitters_rules() -> anyhow::Result<()> {
@@ -143,5 +146,140 @@ async fn a_job_submitted_over_http_runs_under_its_submitters_rules() -> anyhow::
         "{p}"
     );
     roles.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_job_is_cancelled_over_http_and_its_log_read() -> anyhow::Result<()> {
+    const DEVICES: usize = 6;
+    let mut env = TestEnv::new().await?;
+    env.settings.dispatcher.gateways = vec![broker::user(&env.settings.amqp)?];
+    // One worker, one device at a time in either lane, every login 1.5 s: the job is still
+    // running well after its first device is recorded.
+    env.settings.worker.max_in_flight = 1;
+    env.settings.worker.interactive_in_flight = 1;
+    let mut spec = scenario("all-good", DEVICES, 26)?;
+    for d in &mut spec.devices {
+        d.fault = Some(Fault::SlowAuth { delay_ms: 1_500 });
+    }
+    let fleet = FleetBuilder::from_spec(spec).start().await?;
+    env.import(&fleet).await?;
+    let roles = Roles::start(&env.settings, 1);
+    let api = start(&env).await?;
+    let noc = api.http(Some(&token(&env, "noc", Scope::Submit, "noc").await?));
+
+    let accepted = noc
+        .post(
+            "/api/jobs",
+            &json!({"job_type": "config_backup", "targets": {"tags": ["fleet"]}}),
+        )
+        .await?;
+    assert_eq!(accepted.status, 202, "{}", accepted.text);
+    let id = accepted.json()["job_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let until = Instant::now() + Duration::from_secs(60);
+    let first = loop {
+        let job = noc.get(&format!("/api/jobs/{id}")).await?.json();
+        assert!(
+            job["status"] == "PENDING" || job["status"] == "RUNNING",
+            "the job ended before the cancel: {job}"
+        );
+        if job["completed_devices"].as_i64() >= Some(1) {
+            break job;
+        }
+        anyhow::ensure!(Instant::now() < until, "no device recorded: {job}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        first["completed_devices"].as_i64() < Some(DEVICES as i64),
+        "{first}"
+    );
+
+    // A cancel body that is not JSON, or not a cancel: problems, and the job runs on.
+    noc.send(
+        "POST",
+        &format!("/api/jobs/{id}/cancel"),
+        Some("{not json"),
+        Some("application/json"),
+    )
+    .await?
+    .problem(400);
+    noc.post(&format!("/api/jobs/{id}/cancel"), &json!({"reason": 5}))
+        .await?
+        .problem(422);
+    let job = noc.get(&format!("/api/jobs/{id}")).await?.json();
+    assert_eq!(job["status"], "RUNNING", "{job}");
+
+    let cancelled = noc
+        .post(
+            &format!("/api/jobs/{id}/cancel"),
+            &json!({"reason": "wrong tag"}),
+        )
+        .await?;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.text);
+    let reply = cancelled.json();
+    assert_eq!(
+        (&reply["answer"], &reply["job_id"], &reply["status"]),
+        (&json!("cancelled"), &json!(id), &json!("RUNNING")),
+        "{reply}"
+    );
+    let job = env.wait_final(id.parse()?, Duration::from_secs(60)).await?;
+    assert_eq!(job.counts.status.as_str(), "CANCELLED");
+    let shown = noc.get(&format!("/api/jobs/{id}")).await?.json();
+    assert_eq!(shown["status"], "CANCELLED", "{shown}");
+    assert_eq!(shown["completed_devices"], DEVICES, "{shown}");
+    assert!(
+        shown["outcomes"]["CANCELLED"].as_i64() >= Some(1),
+        "devices not started are skipped: {shown}"
+    );
+    roles.stop().await?;
+
+    // The log: the cancel, for the whole job and by whom; a line per device recorded,
+    // naming it, with its outcome.
+    let logs = noc.get(&format!("/api/jobs/{id}/logs")).await?;
+    assert_eq!(logs.status, 200, "{}", logs.text);
+    let lines = logs.json()["items"].as_array().cloned().unwrap_or_default();
+    let cancel = lines
+        .iter()
+        .find(|l| l["message"] == "job cancelled by noc")
+        .unwrap_or_else(|| panic!("no cancel line in {}", logs.text));
+    assert_eq!(cancel["level"], "WARN", "{cancel}");
+    assert!(cancel["device"].is_null(), "{cancel}");
+    assert_eq!(cancel["data"]["reason"], "wrong tag", "{cancel}");
+    assert!(
+        cancel["at"]
+            .as_str()
+            .is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok()),
+        "{cancel}"
+    );
+    let names: Vec<String> = fleet.devices().iter().map(|d| d.name.clone()).collect();
+    let success = lines
+        .iter()
+        .find(|l| l["data"]["outcome"] == "SUCCESS")
+        .unwrap_or_else(|| panic!("no device line in {}", logs.text));
+    let device = success["device"].as_str().unwrap_or_default();
+    assert!(names.iter().any(|n| n == device), "{success}");
+    assert!(
+        success["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with(&format!("{device}: SUCCESS"))),
+        "{success}"
+    );
+    assert_eq!(success["level"], "INFO", "{success}");
+    // In order, and one device's alone when asked.
+    let ids: Vec<i64> = lines.iter().filter_map(|l| l["id"].as_i64()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    let own = noc
+        .get(&format!("/api/jobs/{id}/logs?device={device}"))
+        .await?
+        .json();
+    let own = own["items"].as_array().cloned().unwrap_or_default();
+    assert!(
+        !own.is_empty() && own.iter().all(|l| l["device"] == device),
+        "{own:?}"
+    );
+    fleet.shutdown().await;
     Ok(())
 }

@@ -1,6 +1,9 @@
 //! The api role against real Postgres, RabbitMQ and simulated devices: tokens and scopes,
-//! every read endpoint, problem details, pagination, a job submitted and cancelled through
-//! the dispatchers as the token's submitter, and the OpenAPI document.
+//! `/healthz` and `/readyz`; the job, device, configuration history and diff, credential,
+//! command output and schedule endpoints, their filters and pagination; problem details; a
+//! job submitted, and one cancelled while it runs, through the dispatchers as the token's
+//! submitter; HTTPS; and the OpenAPI document, held to what every operation answers. The
+//! dead-letter endpoints need the broker accounts of `broker_acl`, and are tested there.
 
 mod auth;
 pub(crate) mod client;

@@ -1,10 +1,31 @@
 //! Devices, their configuration history and diff, and credentials over HTTP, paged; and
-//! nothing a credential holds beyond its counters.
+//! nothing a credential holds beyond its counters. A drifted device's diff is its drift,
+//! line for line, between the versions read whole. The job and device lists followed
+//! through their cursors to the end, and each of their filters keeps what it names and
+//! leaves out the rest.
 
+use super::client::Http;
 use super::{start, token};
 use netraven_api::auth::Scope;
-use netraven_tests::{FleetBuilder, Roles, TestEnv};
+use netraven_simulator::scenario;
+use netraven_tests::{request, FleetBuilder, Roles, TestEnv};
+use serde_json::Value;
+use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
+
+const JOB_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The `field` of each item of a page.
+fn items(page: &Value, field: &str) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|i| i[field].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
 
 #[tokio::test]
 async fn devices_history_and_credentials_read_as_the_cli_reads_them() -> anyhow::Result<()> {
@@ -118,5 +139,279 @@ async fn devices_history_and_credentials_read_as_the_cli_reads_them() -> anyhow:
         assert!(!creds.text.contains(field), "{field} in {}", creds.text);
     }
     http.get("/api/nothing-here").await?.problem(404);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_drifted_devices_diff_is_its_drift_between_its_versions() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let mut spec = scenario("all-good", 3, 27)?;
+    spec.drift = 1.0;
+    let fleet = FleetBuilder::from_spec(spec).start().await?;
+    env.import(&fleet).await?;
+    let roles = Roles::start(&env.settings, 1);
+    env.run_job(&request("config_backup", &["fleet"], &[]), JOB_TIMEOUT)
+        .await?;
+    let epoch = fleet.advance_drift();
+    let second = env
+        .run_job(&request("config_backup", &["fleet"], &[]), JOB_TIMEOUT)
+        .await?;
+    roles.stop().await?;
+    let api = start(&env).await?;
+    let http = api.http(Some(&token(&env, "ops", Scope::Read, "ops").await?));
+
+    // dev-00001 is linux: no volatile lines, its drift is the whole change.
+    let drift = epoch
+        .devices
+        .iter()
+        .find(|d| d.name == "dev-00001")
+        .unwrap_or_else(|| panic!("dev-00001 did not drift: {epoch:?}"));
+    let device = &drift.name;
+    let versions = http
+        .get(&format!("/api/devices/{device}/configs"))
+        .await?
+        .json();
+    let numbers: Vec<i64> = versions["versions"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v["version"].as_i64()).collect())
+        .unwrap_or_default();
+    assert_eq!(numbers, vec![2, 1], "newest first: {versions}");
+
+    let text = |v: Value| -> (Value, Vec<String>) {
+        let lines = v["content"]
+            .as_str()
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect();
+        (v, lines)
+    };
+    let (old, old_lines) = text(
+        http.get(&format!("/api/devices/{device}/configs/1"))
+            .await?
+            .json(),
+    );
+    let (new, new_lines) = text(
+        http.get(&format!("/api/devices/{device}/configs/2"))
+            .await?
+            .json(),
+    );
+    assert_eq!(
+        (old["version"].as_i64(), new["version"].as_i64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(new["first_job_id"], second.id.to_string(), "{new}");
+    assert!(
+        !old_lines.is_empty() && old_lines != new_lines,
+        "{old} {new}"
+    );
+    assert_eq!(
+        http.get(&format!("/api/devices/{device}/configs/latest"))
+            .await?
+            .json()["content"],
+        new["content"]
+    );
+
+    let diff = http
+        .get(&format!("/api/devices/{device}/diff?from=1&to=2"))
+        .await?;
+    assert_eq!(diff.status, 200, "{}", diff.text);
+    let diff = diff.json();
+    assert_eq!(
+        (
+            diff["from"]["version"].as_i64(),
+            diff["to"]["version"].as_i64(),
+            diff["lines_added"].as_u64(),
+            diff["lines_removed"].as_u64(),
+        ),
+        (
+            Some(1),
+            Some(2),
+            Some(drift.lines_added.into()),
+            Some(drift.lines_removed.into())
+        ),
+        "{diff}"
+    );
+    let hunks = diff["hunks"].as_array().cloned().unwrap_or_default();
+    assert!(!hunks.is_empty(), "{diff}");
+    let changed: Vec<&Value> = hunks
+        .iter()
+        .flat_map(|h| h["lines"].as_array().into_iter().flatten())
+        .filter(|l| l["tag"] != "context")
+        .collect();
+    assert_eq!(
+        changed.len() as u32,
+        drift.lines_added + drift.lines_removed,
+        "{diff}"
+    );
+    // Each changed line is where the hunk says in the version it belongs to, which has
+    // more of it than the other (a configuration may repeat a line).
+    for line in changed {
+        let text = line["text"].as_str().unwrap_or_default().to_string();
+        let (number, ours, theirs) = match line["tag"].as_str() {
+            Some("added") => (&line["new_number"], &new_lines, &old_lines),
+            Some("removed") => (&line["old_number"], &old_lines, &new_lines),
+            _ => panic!("a line tagged neither: {line}"),
+        };
+        let at = number.as_u64().unwrap_or_default() as usize;
+        assert_eq!(ours.get(at.wrapping_sub(1)), Some(&text), "{line}");
+        let count = |lines: &[String]| lines.iter().filter(|l| **l == text).count();
+        assert!(count(ours) > count(theirs), "{line}");
+    }
+    // Without versions: the latest against the one before.
+    let default = http
+        .get(&format!("/api/devices/{device}/diff"))
+        .await?
+        .json();
+    assert_eq!(default["hunks"], diff["hunks"]);
+    http.get(&format!("/api/devices/{device}/diff?from=1&to=3"))
+        .await?
+        .problem(404);
+    fleet.shutdown().await;
+    Ok(())
+}
+
+/// Every page of `path` (which has a query already) at `limit` a page, followed through
+/// `next_cursor`: the `field` of each item, in order.
+async fn all_pages(
+    http: &Http,
+    path: &str,
+    limit: u32,
+    field: &str,
+) -> anyhow::Result<Vec<String>> {
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..100 {
+        let url = match &cursor {
+            Some(c) => format!("{path}&limit={limit}&cursor={c}"),
+            None => format!("{path}&limit={limit}"),
+        };
+        let page = http.get(&url).await?;
+        assert_eq!(page.status, 200, "{url}: {}", page.text);
+        let page = page.json();
+        let got = items(&page, field);
+        assert!(got.len() <= limit as usize, "{page}");
+        seen.extend(got);
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => return Ok(seen),
+        }
+    }
+    anyhow::bail!("{path}: no last page after 100")
+}
+
+#[tokio::test]
+async fn lists_page_to_their_end_and_each_filter_keeps_only_what_it_names() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    // Four devices the jobs reach (site-0..3, linux, cisco_ios, junos, linux), dev-00003
+    // accepting no credential; dev-00005 tagged apart, never in a job.
+    let mut spec = scenario("all-good", 5, 28)?;
+    spec.devices[2].accepts.clear();
+    spec.devices[4].tags = vec!["spare".into()];
+    let fleet = FleetBuilder::from_spec(spec.clone()).start().await?;
+    env.import(&fleet).await?;
+    let roles = Roles::start(&env.settings, 1);
+    let mut jobs = Vec::new();
+    for job_type in [
+        "reachability",
+        "config_backup",
+        "reachability",
+        "config_backup",
+        "config_backup",
+    ] {
+        let job = env
+            .run_job(&request(job_type, &["fleet"], &[]), JOB_TIMEOUT)
+            .await?;
+        jobs.push((job.id.to_string(), job_type));
+    }
+    roles.stop().await?;
+    let api = start(&env).await?;
+    let http = api.http(Some(&token(&env, "ops", Scope::Read, "ops").await?));
+
+    // Jobs two a page, newest first: each once, all of them.
+    let paged = all_pages(&http, "/api/jobs?", 2, "id").await?;
+    let newest_first: Vec<String> = jobs.iter().rev().map(|(id, _)| id.clone()).collect();
+    assert_eq!(paged, newest_first);
+    assert_eq!(paged.iter().collect::<HashSet<_>>().len(), jobs.len());
+
+    let ids = |t: &str| -> BTreeSet<String> {
+        jobs.iter()
+            .filter(|(_, jt)| *jt == t)
+            .map(|(id, _)| id.clone())
+            .collect()
+    };
+    for t in ["reachability", "config_backup"] {
+        let listed = all_pages(&http, &format!("/api/jobs?type={t}"), 2, "id").await?;
+        assert_eq!(
+            listed.into_iter().collect::<BTreeSet<_>>(),
+            ids(t),
+            "type={t}"
+        );
+    }
+    assert!(http.get("/api/jobs?type=command").await?.json()["items"]
+        .as_array()
+        .is_some_and(Vec::is_empty));
+    // since: the third job and those after it, not the two before.
+    let third = http.get(&format!("/api/jobs/{}", jobs[2].0)).await?.json();
+    let since = third["created_at"].as_str().unwrap_or_default();
+    let listed = all_pages(&http, &format!("/api/jobs?since={since}"), 2, "id").await?;
+    assert_eq!(listed, newest_first[..3].to_vec(), "since={since}");
+    let combined = all_pages(
+        &http,
+        &format!("/api/jobs?since={since}&type=reachability"),
+        1,
+        "id",
+    )
+    .await?;
+    assert_eq!(combined, vec![jobs[2].0.clone()]);
+    http.get("/api/jobs?since=yesterday").await?.problem(400);
+
+    // Devices: each filter against the fleet's own spec.
+    let names = |keep: &dyn Fn(&netraven_simulator::DeviceSpec) -> bool| -> Vec<String> {
+        spec.devices
+            .iter()
+            .filter(|d| keep(d))
+            .map(|d| d.name.clone())
+            .collect()
+    };
+    let everyone = all_pages(&http, "/api/devices?", 2, "name").await?;
+    assert_eq!(everyone, names(&|_| true));
+    for tag in ["site-1", "fleet", "spare"] {
+        let listed = all_pages(&http, &format!("/api/devices?tag={tag}"), 2, "name").await?;
+        assert_eq!(
+            listed,
+            names(&|d| d.tags.iter().any(|t| t == tag)),
+            "tag={tag}"
+        );
+    }
+    for platform in ["linux", "cisco_ios"] {
+        let listed = all_pages(
+            &http,
+            &format!("/api/devices?platform={platform}"),
+            1,
+            "name",
+        )
+        .await?;
+        let expected = names(&|d| d.platform.as_str() == platform);
+        assert!(!expected.is_empty() && expected.len() < spec.devices.len());
+        assert_eq!(listed, expected, "platform={platform}");
+    }
+    let outcome = |o: &str| format!("/api/devices?outcome={o}");
+    let failed = all_pages(&http, &outcome("AUTH_FAILED"), 2, "name").await?;
+    assert_eq!(failed, vec!["dev-00003".to_string()]);
+    let good = all_pages(&http, &outcome("SUCCESS"), 2, "name").await?;
+    assert_eq!(good, ["dev-00001", "dev-00002", "dev-00004"]);
+    let never = all_pages(&http, &outcome("NONE"), 2, "name").await?;
+    assert_eq!(never, ["dev-00005"]);
+    http.get(&outcome("NOPE")).await?.problem(400);
+    let both = all_pages(
+        &http,
+        "/api/devices?tag=fleet&platform=linux&outcome=SUCCESS",
+        2,
+        "name",
+    )
+    .await?;
+    assert_eq!(both, ["dev-00001", "dev-00004"]);
+    fleet.shutdown().await;
     Ok(())
 }
