@@ -1,11 +1,18 @@
 //! The console over plain HTTP, no browser: a login or a logout without its CSRF token, or
-//! with a wrong one, is a 403 that opens or ends no session.
+//! with a wrong one, is a 403 that opens or ends no session; the devices list filters by
+//! name (inside the name, in any case, `_` taken literally), tag, platform and last
+//! outcome, each keeping what it should and leaving out the rest, and its next-page link
+//! keeps the filters.
 
 use crate::api::client::{Answer, Http};
 use crate::api::{start, token, Api};
 use netraven_api::auth::Scope;
-use netraven_tests::TestEnv;
+use netraven_shared::domain::JobStatus;
+use netraven_simulator::scenario;
+use netraven_tests::{FleetBuilder, Roles, TestEnv};
+use std::time::Duration;
 
+const TIMEOUT: Duration = Duration::from_secs(60);
 const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
 
 /// The value of cookie `name` that `answer` sets, if it sets one.
@@ -175,5 +182,155 @@ async fn login_and_logout_without_their_csrf_token_are_refused() -> anyhow::Resu
         .header("location")
         .is_some_and(|l| l.starts_with("/console/login")));
     assert_eq!(other.get("/console/jobs").await?.status, 200);
+    Ok(())
+}
+
+/// The device names of a devices page, in order.
+fn device_names(html: &str) -> Vec<String> {
+    html.split(r#"<th scope="row"><a href="/console/devices/"#)
+        .skip(1)
+        .filter_map(|row| row.split_once("\">")?.1.split_once("</a>"))
+        .map(|(name, _)| name.to_string())
+        .collect()
+}
+
+/// The page's next-page link, its `&` unescaped (askama writes `&#38;`).
+fn next_link(html: &str) -> Option<String> {
+    html.split_once(r#"<a rel="next" href=""#)
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(href, _)| href.replace("&#38;", "&").replace("&amp;", "&"))
+}
+
+/// Every device `query` lists, following the next-page links; each link must carry the
+/// query's filters.
+async fn list(console: &Console, query: &str) -> anyhow::Result<Vec<String>> {
+    let mut names = Vec::new();
+    let mut path = format!("/console/devices?{query}");
+    for _ in 0..20 {
+        let page = console.get(&path).await?;
+        assert_eq!(page.status, 200, "{path}: {}", page.text);
+        names.extend(device_names(&page.text));
+        match next_link(&page.text) {
+            None => return Ok(names),
+            Some(next) => {
+                for filter in query.split('&').filter(|f| !f.is_empty()) {
+                    assert!(next.contains(&format!("{filter}&")), "{next} lost {filter}");
+                }
+                path = next;
+            }
+        }
+    }
+    panic!("{query}: more than 20 pages");
+}
+
+fn sorted(names: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn devices_filter_by_name_tag_platform_and_outcome_across_pages() -> anyhow::Result<()> {
+    let mut env = TestEnv::new().await?;
+    // Two devices a page: every filter below keeps more than one page's worth, or checks
+    // that one page is all there is.
+    env.settings.api.default_page_size = 2;
+    // `mixed`: device 8 accepts no credential (AUTH_FAILED); device 9 is an orphan (tagged
+    // `orphan` only), which a job for `fleet` does not reach (no outcome). Platforms by
+    // (i - 1) % 3: linux, cisco_ios, juniper_junos; tags `fleet` and `site-<i % 4>`.
+    let mut spec = scenario("mixed", 10, 41)?;
+    let names = [
+        "ams1-edge-sw01", // linux, site-1
+        "ams1-core-rt01", // cisco_ios, site-2
+        "lon2-EDGE-SW02", // juniper_junos, site-3
+        "lon2-edge-fw01", // linux, site-0
+        "edge-sw03",      // cisco_ios, site-1
+        "fra3-edge-sw04", // juniper_junos, site-2
+        "fra3-dist-sw01", // linux, site-3
+        "fra3-edge-sw05", // cisco_ios, site-0, AUTH_FAILED
+        "nyc4-edge_sw06", // juniper_junos, orphan, no outcome
+        "nyc4-core-sw07", // linux, site-2
+    ];
+    for (d, name) in spec.devices.iter_mut().zip(names) {
+        d.name = name.to_string();
+    }
+    let fleet = FleetBuilder::from_spec(spec).start().await?;
+    env.import(&fleet).await?;
+    let roles = Roles::start(&env.settings, 1);
+    let job = env
+        .run_job(
+            &netraven_tests::request("config_backup", &["fleet"], &[]),
+            TIMEOUT,
+        )
+        .await?;
+    assert_eq!(job.counts.status, JobStatus::CompletedPartialFailure);
+    let api = start(&env).await?;
+    let console = Console::login(&api, &token(&env, "noc", Scope::Read, "noc").await?).await?;
+
+    assert_eq!(list(&console, "").await?, sorted(&names), "no filter: all");
+    let cases: &[(&str, &[&str])] = &[
+        // Inside the name, in any case; `-` is not `_`.
+        (
+            "name=edge-sw",
+            &[
+                "ams1-edge-sw01",
+                "edge-sw03",
+                "fra3-edge-sw04",
+                "fra3-edge-sw05",
+                "lon2-EDGE-SW02",
+            ],
+        ),
+        // `_` is itself, not any character.
+        ("name=EDGE_SW", &["nyc4-edge_sw06"]),
+        ("name=core", &["ams1-core-rt01", "nyc4-core-sw07"]),
+        ("name=nothing-like-it", &[]),
+        ("tag=site-1", &["ams1-edge-sw01", "edge-sw03"]),
+        ("tag=orphan", &["nyc4-edge_sw06"]),
+        (
+            "platform=juniper_junos",
+            &["fra3-edge-sw04", "lon2-EDGE-SW02", "nyc4-edge_sw06"],
+        ),
+        ("outcome=AUTH_FAILED", &["fra3-edge-sw05"]),
+        ("outcome=NONE", &["nyc4-edge_sw06"]),
+        // Filters together: each must hold.
+        (
+            "name=edge-sw&outcome=SUCCESS",
+            &[
+                "ams1-edge-sw01",
+                "edge-sw03",
+                "fra3-edge-sw04",
+                "lon2-EDGE-SW02",
+            ],
+        ),
+        (
+            "name=edge&tag=site-2&platform=juniper_junos",
+            &["fra3-edge-sw04"],
+        ),
+    ];
+    for (query, expected) in cases {
+        assert_eq!(list(&console, query).await?, sorted(expected), "{query}");
+    }
+
+    // The form shows the filters it applied, and a filtered list that is empty says so.
+    let page = console
+        .get("/console/devices?name=edge-sw&tag=&platform=&outcome=AUTH_FAILED")
+        .await?;
+    assert!(
+        page.text
+            .contains(r#"id="name" name="name" value="edge-sw""#),
+        "{}",
+        page.text
+    );
+    assert!(page
+        .text
+        .contains(r#"<option value="AUTH_FAILED" selected>"#));
+    let empty = console.get("/console/devices?name=nothing-like-it").await?;
+    assert!(empty.text.contains("No devices match these filters."));
+    // An outcome that is none of ours is a 400, not an empty list.
+    assert_eq!(
+        console.get("/console/devices?outcome=BOGUS").await?.status,
+        400
+    );
+    roles.stop().await?;
     Ok(())
 }
