@@ -2,15 +2,19 @@
 //! with a wrong one, is a 403 that opens or ends no session; the devices list filters by
 //! name (inside the name, in any case, `_` taken literally), tag, platform and last
 //! outcome, each keeping what it should and leaving out the rest, and its next-page link
-//! keeps the filters.
+//! keeps the filters; a running job's cancel button is refused to a read token and cancels
+//! the job for a submit token, through the dispatchers, to `CANCELLED`.
 
 use crate::api::client::{Answer, Http};
 use crate::api::{start, token, Api};
 use netraven_api::auth::Scope;
+use netraven_shared::broker;
 use netraven_shared::domain::JobStatus;
-use netraven_simulator::scenario;
+use netraven_simulator::{scenario, Fault};
 use netraven_tests::{FleetBuilder, Roles, TestEnv};
-use std::time::Duration;
+use serde_json::json;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
@@ -331,6 +335,131 @@ async fn devices_filter_by_name_tag_platform_and_outcome_across_pages() -> anyho
         console.get("/console/devices?outcome=BOGUS").await?.status,
         400
     );
+    roles.stop().await?;
+    Ok(())
+}
+
+/// Whether someone asked to cancel job `id`.
+async fn cancel_requested(client: &deadpool_postgres::Client, id: Uuid) -> anyhow::Result<bool> {
+    Ok(client
+        .query_one(
+            "SELECT cancel_requested_at IS NOT NULL FROM jobs WHERE id = $1",
+            &[&id],
+        )
+        .await?
+        .get(0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_button_needs_a_submit_token_and_cancels_a_running_job() -> anyhow::Result<()> {
+    let mut env = TestEnv::new().await?;
+    env.settings.dispatcher.gateways = vec![broker::user(&env.settings.amqp)?];
+    // One worker, one device at a time, every login 1.5 s: the job runs for 12 s, long
+    // enough to be cancelled while it runs.
+    env.settings.worker.max_in_flight = 1;
+    let mut spec = scenario("all-good", 8, 42)?;
+    for d in &mut spec.devices {
+        d.fault = Some(Fault::SlowAuth { delay_ms: 1_500 });
+    }
+    let fleet = FleetBuilder::from_spec(spec).start().await?;
+    env.import(&fleet).await?;
+    let roles = Roles::start(&env.settings, 1);
+    let api = start(&env).await?;
+    let noc = token(&env, "noc", Scope::Submit, "noc").await?;
+    let accepted = api
+        .http(Some(&noc))
+        .post(
+            "/api/jobs",
+            &json!({"job_type": "config_backup", "targets": {"tags": ["fleet"]}}),
+        )
+        .await?;
+    assert_eq!(accepted.status, 202, "{}", accepted.text);
+    let id: Uuid = accepted.json()["job_id"]
+        .as_str()
+        .unwrap_or_default()
+        .parse()?;
+    let client = env.pool.get().await?;
+    let until = Instant::now() + TIMEOUT;
+    loop {
+        let c = netraven_dispatcher::job_rows::get(&client, id)
+            .await?
+            .expect("job")
+            .counts;
+        if c.status == JobStatus::Running {
+            break;
+        }
+        assert!(Instant::now() < until, "the job never ran: {c:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let page = format!("/console/jobs/{id}");
+    let cancel = format!("/console/jobs/{id}/cancel");
+    // A read token (of the same submitter) sees no button, and its POST is refused.
+    let reader = Console::login(&api, &token(&env, "viewer", Scope::Read, "noc").await?).await?;
+    let shown = reader.get(&page).await?;
+    assert!(!shown.text.contains(r#"id="cancel-job""#), "{}", shown.text);
+    assert!(
+        shown.text.contains(r#"id="cancel-scope""#),
+        "{}",
+        shown.text
+    );
+    let refused = reader
+        .post(&cancel, &[("csrf", &reader.csrf().await?)])
+        .await?;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert!(refused.text.contains("scope submit"), "{}", refused.text);
+    assert!(
+        !cancel_requested(&client, id).await?,
+        "a read token cancelled"
+    );
+
+    // A submit token sees the button; without the session's CSRF token it does nothing.
+    let submitter = Console::login(&api, &noc).await?;
+    let shown = submitter.get(&page).await?;
+    assert!(shown.text.contains(r#"id="cancel-job""#), "{}", shown.text);
+    for fields in [vec![("reason", "forged")], vec![("csrf", "forged")]] {
+        let answer = submitter.post(&cancel, &fields).await?;
+        assert_eq!(answer.status, 403, "{fields:?}: {}", answer.text);
+    }
+    assert!(
+        !cancel_requested(&client, id).await?,
+        "a forged form cancelled"
+    );
+
+    let answer = submitter
+        .post(
+            &cancel,
+            &[("csrf", &submitter.csrf().await?), ("reason", "wrong tag")],
+        )
+        .await?;
+    assert_eq!(answer.status, 303, "{}", answer.text);
+    assert_eq!(answer.header("location"), Some(page.as_str()));
+    let job = env.wait_final(id, TIMEOUT).await?;
+    assert_eq!(job.counts.status, JobStatus::Cancelled);
+    assert!(
+        job.counts.succeeded_devices < 8,
+        "every device ran: {job:?}"
+    );
+    let row = client
+        .query_one(
+            "SELECT cancelled_by, cancel_reason FROM jobs WHERE id = $1",
+            &[&id],
+        )
+        .await?;
+    assert_eq!(row.get::<_, Option<String>>(0).as_deref(), Some("noc"));
+    assert_eq!(
+        row.get::<_, Option<String>>(1).as_deref(),
+        Some("wrong tag")
+    );
+
+    // A final job has no button, and a cancel of it says it is final already.
+    let shown = submitter.get(&page).await?;
+    assert!(shown.text.contains("CANCELLED"), "{}", shown.text);
+    assert!(!shown.text.contains(r#"id="cancel-job""#), "{}", shown.text);
+    let again = submitter
+        .post(&cancel, &[("csrf", &submitter.csrf().await?)])
+        .await?;
+    assert_eq!(again.status, 409, "{}", again.text);
+    assert!(again.text.contains("final already"), "{}", again.text);
     roles.stop().await?;
     Ok(())
 }
