@@ -33,6 +33,8 @@
     source.close();
     var done = document.querySelector("[data-live-done]");
     if (done) done.hidden = false;
+    // A final job has nothing left to cancel.
+    document.querySelectorAll("[data-live-cancel]").forEach(function (el) { el.hidden = true; });
   });
   source.addEventListener("logout", function () {
     source.close();

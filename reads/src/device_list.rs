@@ -1,6 +1,7 @@
 //! The device list (`netraven device list`, `GET /api/devices`): every device with its tags, its last outcome and its last good
 //! backup; filtered by tag, platform, last outcome, or a last good backup older than an
 //! age (`--stale`). Devices removed from the inventory are listed only with `--removed`.
+//! [`search`] also matches a text inside the names (the console's devices filter).
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -47,6 +48,37 @@ pub struct Filter<'a> {
 
 /// The devices `filter` keeps, by name.
 pub async fn list(client: &Client, filter: &Filter<'_>) -> Result<Vec<DeviceRow>> {
+    search(client, filter, None).await
+}
+
+/// A `LIKE` pattern for names that contain `text`, its own `%`, `_` and `\` taken
+/// literally; `None` for a text that is empty or only spaces (no name filter).
+pub fn name_pattern(text: &str) -> Option<String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    Some(pattern)
+}
+
+/// The devices `filter` keeps whose name contains `name` (ignoring case: `edge-sw` finds
+/// `AMS1-EDGE-SW01`), by name. The trigram index of migration V23 finds them without
+/// reading every device.
+pub async fn search(
+    client: &Client,
+    filter: &Filter<'_>,
+    name: Option<&str>,
+) -> Result<Vec<DeviceRow>> {
+    let pattern = name.and_then(name_pattern);
     let rows = client
         .query(
             "SELECT d.name, d.platform, d.enabled,
@@ -71,6 +103,7 @@ pub async fn list(client: &Client, filter: &Filter<'_>) -> Result<Vec<DeviceRow>
                AND (cardinality($4::text[]) = 0 OR COALESCE(r.outcome, 'NONE') = ANY($4))
                AND ((d.removed_at IS NOT NULL) = $5)
                AND ($6::text IS NULL OR d.name > $6)
+               AND ($8::text IS NULL OR d.name ILIKE $8)
              ORDER BY d.name LIMIT $7",
             &[
                 &filter.tags,
@@ -80,6 +113,7 @@ pub async fn list(client: &Client, filter: &Filter<'_>) -> Result<Vec<DeviceRow>
                 &filter.removed,
                 &filter.after,
                 &filter.limit,
+                &pattern,
             ],
         )
         .await?;
@@ -98,4 +132,18 @@ pub async fn list(client: &Client, filter: &Filter<'_>) -> Result<Vec<DeviceRow>
             removed_at: r.get(7),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_pattern;
+
+    #[test]
+    fn a_name_pattern_matches_inside_names_and_takes_wildcards_literally() {
+        assert_eq!(name_pattern("edge-sw").as_deref(), Some("%edge-sw%"));
+        assert_eq!(name_pattern("  core ").as_deref(), Some("%core%"));
+        assert_eq!(name_pattern(r"50%_a\b").as_deref(), Some(r"%50\%\_a\\b%"));
+        assert_eq!(name_pattern(""), None);
+        assert_eq!(name_pattern("   "), None);
+    }
 }

@@ -6,7 +6,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`jobs`] | a job's summary and outcome counts, the job list, results, log lines |
-//! | [`device_list`] | the device list with its filters |
+//! | [`device_list`] | the device list with its filters and a name search |
 //! | [`devices`] | one device: inventory, last outcome, credential that worked, recent jobs |
 //! | [`history`] | the configuration history: versions, one version's text, grep, command outputs |
 //! | [`diff`] | two versions' line diff as hunks |

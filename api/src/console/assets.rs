@@ -88,6 +88,8 @@ mod tests {
             ("muted", "bg"),
             ("link", "bg"),
             ("fg", "panel"),
+            // The cancel button: red text on a button's panel.
+            ("fail-fg", "panel"),
             ("ok-fg", "ok-bg"),
             ("warn-fg", "warn-bg"),
             ("fail-fg", "fail-bg"),

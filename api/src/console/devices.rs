@@ -1,4 +1,5 @@
-//! The devices pages: the list (a page at a time), and one device with its outcome
+//! The devices pages: the list (filtered by name, tag, platform and last outcome, a page at
+//! a time; a GET form, so a filtered list is a link to keep), and one device with its outcome
 //! history, the credential that works, its configuration versions and a coloured diff
 //! between any two, unified or side by side.
 
@@ -13,6 +14,7 @@ use netraven_reads::devices::{self, ResultKey};
 use netraven_reads::diff::{self, ConfigDiff, DiffLine};
 use netraven_reads::history::{self, VersionRef};
 use netraven_reads::page::Page;
+use netraven_shared::domain::Outcome;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -37,28 +39,114 @@ pub struct DeviceRowView {
 struct DevicesPage {
     chrome: Chrome,
     devices: Vec<DeviceRowView>,
+    filter: ListFilter,
+    /// The last outcomes to filter by: value, label, whether it is the one chosen.
+    outcomes: Vec<(&'static str, &'static str, bool)>,
     next: Option<String>,
+}
+
+/// The list's filters, as the form sends them (every field may be empty: no filter).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ListFilter {
+    /// Text the names contain, in any case.
+    pub name: String,
+    pub tag: String,
+    /// A platform name, as stored.
+    pub platform: String,
+    /// A last outcome, or `NONE` for no result yet.
+    pub outcome: String,
+}
+
+/// `outcome`'s value for devices with no result yet.
+const NO_OUTCOME: &str = "NONE";
+
+impl ListFilter {
+    fn trimmed(self) -> ListFilter {
+        ListFilter {
+            name: self.name.trim().to_string(),
+            tag: self.tag.trim().to_string(),
+            platform: self.platform.trim().to_string(),
+            outcome: self.outcome.trim().to_string(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.name.is_empty()
+            && self.tag.is_empty()
+            && self.platform.is_empty()
+            && self.outcome.is_empty()
+    }
+
+    /// The filters as a query string, each followed by `&`, so a page link carries them
+    /// (`name=edge-sw&tag=core&`; empty without filters).
+    pub fn query(&self) -> String {
+        [
+            ("name", &self.name),
+            ("tag", &self.tag),
+            ("platform", &self.platform),
+            ("outcome", &self.outcome),
+        ]
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}&", view::url_encode(v)))
+        .collect()
+    }
 }
 
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
     cursor: Option<String>,
+    #[serde(flatten)]
+    filter: ListFilter,
 }
 
-/// The devices by name, a page at a time.
+fn one(value: &str) -> Vec<String> {
+    Some(value.to_string())
+        .filter(|v| !v.is_empty())
+        .into_iter()
+        .collect()
+}
+
+/// The devices by name, filtered, a page at a time; the next page's link keeps the
+/// filters.
 pub async fn list(session: Session, State(s): Shared, Query(q): Query<ListQuery>) -> view::Answer {
     let after = view::cursor::<String>(q.cursor)?;
+    let filter = q.filter.trimmed();
+    if !filter.outcome.is_empty() && filter.outcome != NO_OUTCOME {
+        filter
+            .outcome
+            .parse::<Outcome>()
+            .map_err(|e| view::bad_request(&e))?;
+    }
+    let (tags, platforms, outcomes) = (
+        one(&filter.tag),
+        one(&filter.platform),
+        one(&filter.outcome),
+    );
     let limit = s.settings.default_page_size as usize;
-    let filter = Filter {
+    let reads = Filter {
+        tags: &tags,
+        platforms: &platforms,
+        outcomes: &outcomes,
         after,
         limit: Some(limit as i64 + 1),
         ..Filter::default()
     };
     let client = s.pool.get().await.map_err(view::internal)?;
-    let rows = device_list::list(&client, &filter)
+    let rows = device_list::search(&client, &reads, Some(&filter.name))
         .await
         .map_err(view::read_failed)?;
     let page = Page::of(rows, limit, |d| d.name.clone());
+    let outcomes = Outcome::ALL
+        .iter()
+        .map(|o| o.as_str())
+        .chain([NO_OUTCOME])
+        .map(|o| {
+            let label = if o == NO_OUTCOME { "none yet" } else { o };
+            (o, label, o == filter.outcome)
+        })
+        .collect();
     Ok(view::page(&DevicesPage {
         chrome: Chrome::new(&session, "devices", "Devices"),
         devices: page
@@ -75,6 +163,8 @@ pub async fn list(session: Session, State(s): Shared, Query(q): Query<ListQuery>
                 last_backup: view::time_opt(d.last_good_backup_at),
             })
             .collect(),
+        filter,
+        outcomes,
         next: page.next_cursor,
     }))
 }

@@ -1,11 +1,12 @@
 //! The jobs pages: the list (live progress), one job (outcome counts, results by outcome,
-//! logs), and the submit form, which goes through the REST submit handler itself so the
-//! gateway path and the submitter's rules are the same.
+//! logs, and a cancel button while it runs), and the submit form. Submit and cancel go
+//! through the REST handlers themselves, so the scope they need, the gateway path and the
+//! submitter's rules are the same.
 
 use super::session::Session;
 use super::view::{self, Chrome};
 use crate::auth::Caller;
-use crate::rest::jobs::SubmitJob;
+use crate::rest::jobs::{CancelJob, SubmitJob};
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -186,6 +187,8 @@ pub struct OutcomeCount {
 struct JobPage {
     chrome: Chrome,
     job: JobView,
+    /// Whether the session's token may cancel (scope submit, as `POST /api/jobs/{id}/cancel`).
+    may_cancel: bool,
     outcomes: Vec<OutcomeCount>,
     outcome: String,
     results: Vec<ResultView>,
@@ -252,6 +255,7 @@ pub async fn show(
             format!("Job {}", view::short_id(&summary.id)),
         ),
         job: JobView::from(&summary),
+        may_cancel: session.may_submit(),
         outcomes,
         outcome: view::url_encode(outcome.map_or("", Outcome::as_str)),
         results: results.items.iter().map(ResultView::from).collect(),
@@ -391,6 +395,55 @@ pub async fn submit(
             let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST);
             let refused = p.job_id.map(|j| j.to_string());
             Err(submit_page(&session, status, form, p.detail, refused))
+        }
+    }
+}
+
+/// The cancel form's fields.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct CancelForm {
+    csrf: String,
+    reason: String,
+}
+
+/// Cancels a job as the session token's submitter, through the REST cancel handler: a
+/// token of scope submit, and the dispatcher's rule (its submitter's own jobs, or any with
+/// `cancel_any_job`). Back to the job's page, which follows it to `CANCELLED`.
+pub async fn cancel(
+    session: Session,
+    State(s): Shared,
+    Path(id): Path<String>,
+    Form(form): Form<CancelForm>,
+) -> view::Answer {
+    session.check_csrf(&form.csrf)?;
+    if !session.may_submit() {
+        return Err(view::forbidden(&format!(
+            "cancelling needs a token of scope submit; {:?} has {}",
+            session.holder.name, session.holder.scope
+        )));
+    }
+    let Ok(id) = id.parse::<Uuid>() else {
+        return Err(view::not_found("no such job: not a job id"));
+    };
+    let body = CancelJob {
+        reason: Some(form.reason.trim().to_string()).filter(|r| !r.is_empty()),
+    };
+    let answer = crate::rest::jobs::cancel(
+        Caller(session.holder.clone()),
+        State(s),
+        Ok(Path(id)),
+        Ok(Some(Json(body))),
+    )
+    .await;
+    match answer {
+        Ok(_) => Ok(Redirect::to(&format!("/console/jobs/{id}")).into_response()),
+        Err(p) => {
+            let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST);
+            Err(view::error(
+                status,
+                p.detail.as_deref().unwrap_or("the job was not cancelled"),
+            ))
         }
     }
 }

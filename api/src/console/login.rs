@@ -71,7 +71,10 @@ pub async fn form(
     login_page(&s, &headers, StatusCode::OK, next, None)
 }
 
-#[derive(Debug, Deserialize)]
+/// The login form. Every field may be missing: a form without its CSRF token is a 403
+/// like a wrong one, not a 422 of the form's decoding.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct LoginForm {
     token: String,
     csrf: String,
@@ -122,7 +125,9 @@ pub async fn login(State(s): Shared, headers: HeaderMap, Form(f): Form<LoginForm
         .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+/// A form that carries only its CSRF token; without it, a 403 like a wrong one.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct CsrfForm {
     pub csrf: String,
 }

@@ -18,6 +18,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/console/jobs", get(jobs::list).post(jobs::submit))
         .route("/console/jobs/new", get(jobs::new))
         .route("/console/jobs/{id}", get(jobs::show))
+        .route("/console/jobs/{id}/cancel", post(jobs::cancel))
         .route("/console/live", get(live::stream))
         .route("/console/devices", get(devices::list))
         .route("/console/devices/{name}", get(devices::show))

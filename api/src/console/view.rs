@@ -178,3 +178,47 @@ pub fn read_failed(e: anyhow::Error) -> Response {
     }
     internal(format!("{e:#}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{outcome_class, status_class};
+    use netraven_shared::domain::{JobStatus, Outcome};
+
+    /// Every job status has the colour docs/console.md promises: green success, yellow no
+    /// credentials and partial failure, red every failure, blue running, grey the rest. A
+    /// status added without a colour here fails the test.
+    #[test]
+    fn every_job_status_has_its_colour() {
+        for status in JobStatus::ALL {
+            let expected = match status.as_str() {
+                "COMPLETED_SUCCESS" => "ok",
+                "COMPLETED_NO_CREDENTIALS" | "COMPLETED_PARTIAL_FAILURE" => "warn",
+                "COMPLETED_FAILURE" => "fail",
+                s if s.starts_with("FAILED_") => "fail",
+                "RUNNING" => "run",
+                "PENDING" | "CANCELLED" | "COMPLETED_NO_DEVICES" => "idle",
+                other => panic!("{other}: no colour expected; add it to this test"),
+            };
+            assert_eq!(status_class(*status), expected, "{status}");
+        }
+        assert_eq!(status_class(JobStatus::FailedCredentialResolution), "fail");
+        assert_eq!(status_class(JobStatus::CompletedNoCredentials), "warn");
+    }
+
+    /// A device's outcome: green success, yellow no credentials, grey skipped by a cancel,
+    /// red every failure.
+    #[test]
+    fn every_outcome_has_its_colour() {
+        for outcome in Outcome::ALL {
+            let expected = match outcome.as_str() {
+                "SUCCESS" => "ok",
+                "NO_CREDENTIALS" => "warn",
+                "CANCELLED" => "idle",
+                "AUTH_FAILED" | "UNREACHABLE" | "TIMEOUT" | "HOST_KEY_MISMATCH"
+                | "COMMAND_FAILED" | "DEAD_LETTERED" | "LOST" | "INTERNAL_ERROR" => "fail",
+                other => panic!("{other}: no colour expected; add it to this test"),
+            };
+            assert_eq!(outcome_class(*outcome), expected, "{outcome}");
+        }
+    }
+}

@@ -14,7 +14,7 @@
 //! | [`cancel`] | a job cancelled mid-way: what has not started is skipped, never contacted |
 //! | [`cli`] | the `netraven` binary as operators use it |
 //! | [`cloud_events`] | events carry CloudEvents attributes; ids unique, and kept by a republished event |
-//! | [`console`] | the web console in headless Chromium: login, a job live, a diff, revocation |
+//! | [`console`] | the web console in headless Chromium (login, a job live, a diff, revocation) and over HTTP (CSRF, device filters, cancel) |
 //! | [`consumer_cancel`] | roles survive a broker-side consumer cancel |
 //! | [`db_faults`] | Postgres blackholed, failed over, read-only, lost mid-resolution |
 //! | [`dead`] | poison tasks dead-lettered and counted |

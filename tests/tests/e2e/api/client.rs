@@ -87,6 +87,18 @@ impl Http {
         body: Option<&str>,
         content_type: Option<&str>,
     ) -> Result<Answer> {
+        self.send_with(method, path, body, content_type, &[]).await
+    }
+
+    /// [`Http::send`] with headers of the caller's own (a console session's `Cookie`).
+    pub async fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        content_type: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Result<Answer> {
         let mut stream = tokio::net::TcpStream::connect(self.addr).await?;
         let mut req = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
         if let Some(t) = &self.token {
@@ -94,6 +106,9 @@ impl Http {
         }
         if let Some(ct) = content_type {
             req += &format!("Content-Type: {ct}\r\n");
+        }
+        for (name, value) in headers {
+            req += &format!("{name}: {value}\r\n");
         }
         let body = body.unwrap_or("");
         req += &format!("Content-Length: {}\r\n\r\n{body}", body.len());

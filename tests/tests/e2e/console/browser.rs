@@ -1,8 +1,8 @@
 //! One browser session through the console: a page without a session goes to login; a
 //! token logs in (a cookie that is HttpOnly and SameSite=Strict); a job submitted from the
 //! form is followed live to its end without a reload; a device whose configuration changed
-//! between two jobs shows the diff; a form without its CSRF token is refused; a revoked
-//! token ends its session and cannot log in again.
+//! between two jobs shows the diff; the devices filter from its form; a form without its
+//! CSRF token is refused; a revoked token ends its session and cannot log in again.
 
 use super::webdriver::Browser;
 use crate::api::{start, token};
@@ -113,6 +113,11 @@ async fn a_token_holder_follows_a_job_live_and_reads_a_diff_in_a_browser() -> an
     );
     assert_eq!(browser.text("#job-status").await?, "RUNNING");
     assert_eq!(browser.text("#job-count").await?, "0/3");
+    assert_eq!(
+        browser.count("#cancel-job").await?,
+        1,
+        "a running job's cancel button"
+    );
     browser.script("window.notReloaded = true").await?;
     let (stop, second) = worker(&env);
     let status = browser
@@ -124,6 +129,17 @@ async fn a_token_holder_follows_a_job_live_and_reads_a_diff_in_a_browser() -> an
         browser.script("return window.notReloaded === true").await?,
         true,
         "the progress came without a reload"
+    );
+    // The stream's end: the reload hint shows and the cancel form hides.
+    browser
+        .wait_text("[data-live-done]", JOB_TIMEOUT, |t| !t.is_empty())
+        .await?;
+    assert_eq!(
+        browser
+            .script("return document.getElementById('cancel').hidden")
+            .await?,
+        true,
+        "a final job's cancel form hides"
     );
     browser.screenshot(&dir.join("job-live.png")).await?;
     browser.goto(&browser.url().await?).await?;
@@ -175,6 +191,21 @@ async fn a_token_holder_follows_a_job_live_and_reads_a_diff_in_a_browser() -> an
         browser.find(id).await?;
         browser.screenshot(&dir.join(format!("{page}.png"))).await?;
     }
+
+    // The devices filtered from the form: a name in another case and a platform.
+    browser.goto(&format!("{base}/console/devices")).await?;
+    browser.type_into("#name", "DEV-0000").await?;
+    browser.type_into("#platform", "cisco_ios").await?;
+    browser.click("#filter").await?;
+    browser
+        .wait_url(|u| u.contains("platform=cisco_ios"))
+        .await?;
+    assert_eq!(browser.count("#devices tbody tr").await?, 1);
+    assert_eq!(browser.text("#devices tbody th").await?, "dev-00002");
+    browser.find("#clear-filters").await?;
+    browser
+        .screenshot(&dir.join("devices-filtered.png"))
+        .await?;
 
     // A form whose CSRF token is not the session's is refused, and runs nothing.
     browser.goto(&format!("{base}/console/jobs/new")).await?;
