@@ -28,6 +28,8 @@ pub struct DeviceQuery {
     pub platform: Option<String>,
     /// Devices whose last outcome is this (`NONE`: no result yet); another name is a 400.
     pub outcome: Option<String>,
+    /// Devices whose name contains this, ignoring case (`edge-sw` finds `AMS1-EDGE-SW01`).
+    pub name: Option<String>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -62,7 +64,7 @@ pub async fn list(
         limit: Some(limit as i64 + 1),
     };
     let client = s.pool.get().await.map_err(Problem::internal)?;
-    let rows = device_list::list(&client, &filter).await?;
+    let rows = device_list::search(&client, &filter, q.name.as_deref()).await?;
     Ok(Json(Page::of(rows, limit, |d| d.name.clone())))
 }
 

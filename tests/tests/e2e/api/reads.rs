@@ -412,6 +412,13 @@ async fn lists_page_to_their_end_and_each_filter_keeps_only_what_it_names() -> a
     )
     .await?;
     assert_eq!(both, ["dev-00001", "dev-00004"]);
+    // A name search: any part of the name, ignoring case, paged and combined like the rest.
+    let searched = all_pages(&http, "/api/devices?name=V-0000", 2, "name").await?;
+    assert_eq!(searched, names(&|_| true));
+    let one = all_pages(&http, "/api/devices?name=00003", 2, "name").await?;
+    assert_eq!(one, ["dev-00003"]);
+    let none = all_pages(&http, "/api/devices?name=00003&outcome=SUCCESS", 2, "name").await?;
+    assert!(none.is_empty(), "{none:?}");
     fleet.shutdown().await;
     Ok(())
 }
