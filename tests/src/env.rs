@@ -286,6 +286,32 @@ impl TestEnv {
         }
     }
 
+    /// Waits until the job has recorded at least `devices` devices, and answers its view
+    /// then; an error if it ends first.
+    pub async fn wait_recorded(
+        &self,
+        job_id: Uuid,
+        devices: i64,
+        timeout: Duration,
+    ) -> Result<JobView> {
+        let until = Instant::now() + timeout;
+        loop {
+            let client = self.pool.get().await?;
+            let view = jobs::get(&client, job_id).await?.context("job vanished")?;
+            let c = &view.counts;
+            if c.completed_devices >= devices {
+                return Ok(view);
+            }
+            if c.status.is_final() {
+                bail!("job {job_id} ended with {devices} devices not recorded: {c:?}");
+            }
+            if Instant::now() > until {
+                bail!("job {job_id} recorded fewer than {devices} devices in {timeout:?}: {c:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits for the job's final status.
     pub async fn wait_final(&self, job_id: Uuid, timeout: Duration) -> Result<JobView> {
         let until = Instant::now() + timeout;

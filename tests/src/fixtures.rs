@@ -35,6 +35,17 @@ impl FleetBuilder {
         Ok(FleetBuilder::from_spec(scenario(name, devices, seed)?))
     }
 
+    /// The `all-good` scenario with every login taking 1.5 s: with one device at a time per
+    /// worker (`worker.max_in_flight = 1`), a job over it runs for `devices` × 1.5 s ÷ the
+    /// workers, long enough to cancel or watch while it runs.
+    pub fn slow_logins(devices: usize, seed: u64) -> Result<FleetBuilder> {
+        let mut spec = scenario("all-good", devices, seed)?;
+        for d in &mut spec.devices {
+            d.fault = Some(netraven_simulator::Fault::SlowAuth { delay_ms: 1_500 });
+        }
+        Ok(FleetBuilder::from_spec(spec))
+    }
+
     pub fn from_spec(spec: FleetSpec) -> FleetBuilder {
         FleetBuilder {
             spec,

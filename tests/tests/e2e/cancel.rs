@@ -11,10 +11,9 @@ use netraven_shared::messages::{
     events, CancelAnswer, CancelReply, JobCancel, JobEvent, CANCEL_TYPE, VERSION,
 };
 use netraven_shared::telemetry::metrics;
-use netraven_simulator::{scenario, Fault};
 use netraven_tests::{request, FleetBuilder, Roles, Spy, TestEnv};
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use uuid::Uuid;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -54,11 +53,7 @@ async fn a_job_cancelled_mid_way_skips_what_has_not_started() -> anyhow::Result<
     // Two workers, one device each at a time, every login 1.5 s long: the job runs in
     // eight waves, and most of it is still queued when it is cancelled.
     env.settings.worker.max_in_flight = 1;
-    let mut spec = scenario("all-good", DEVICES, 23)?;
-    for d in &mut spec.devices {
-        d.fault = Some(Fault::SlowAuth { delay_ms: 1_500 });
-    }
-    let fleet = FleetBuilder::from_spec(spec).start().await?;
+    let fleet = FleetBuilder::slow_logins(DEVICES, 23)?.start().await?;
     env.import(&fleet).await?;
     let roles = Roles::start(&env.settings, 2);
     let mut watched = Spy::new(&env, Some((&env.names.events_exchange(), "job.*"))).await?;
@@ -68,22 +63,7 @@ async fn a_job_cancelled_mid_way_skips_what_has_not_started() -> anyhow::Result<
     env.publish(&r).await?;
     let id = env.job_id(&r.request_id, TIMEOUT).await?;
     // Cancelled once two devices are recorded: the rest wait in the queue.
-    let until = Instant::now() + TIMEOUT;
-    loop {
-        let c = netraven_dispatcher::job_rows::get(&client, id)
-            .await?
-            .expect("job")
-            .counts;
-        anyhow::ensure!(
-            !c.status.is_final(),
-            "the job ended before the cancel: {c:?}"
-        );
-        if c.completed_devices >= 2 {
-            break;
-        }
-        anyhow::ensure!(Instant::now() < until, "no device recorded: {c:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    env.wait_recorded(id, 2, TIMEOUT).await?;
     let out = env
         .command()?
         .args(["job", "cancel", &id.to_string(), "--reason", "wrong tag"])

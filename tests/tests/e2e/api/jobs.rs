@@ -7,7 +7,6 @@
 use super::{start, token};
 use netraven_api::auth::Scope;
 use netraven_shared::broker;
-use netraven_simulator::{scenario, Fault};
 use netraven_tests::{FleetBuilder, Roles, TestEnv};
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -158,11 +157,7 @@ async fn a_running_job_is_cancelled_over_http_and_its_log_read() -> anyhow::Resu
     // running well after its first device is recorded.
     env.settings.worker.max_in_flight = 1;
     env.settings.worker.interactive_in_flight = 1;
-    let mut spec = scenario("all-good", DEVICES, 26)?;
-    for d in &mut spec.devices {
-        d.fault = Some(Fault::SlowAuth { delay_ms: 1_500 });
-    }
-    let fleet = FleetBuilder::from_spec(spec).start().await?;
+    let fleet = FleetBuilder::slow_logins(DEVICES, 26)?.start().await?;
     env.import(&fleet).await?;
     let roles = Roles::start(&env.settings, 1);
     let api = start(&env).await?;

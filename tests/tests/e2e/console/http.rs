@@ -10,10 +10,10 @@ use crate::api::{start, token, Api};
 use netraven_api::auth::Scope;
 use netraven_shared::broker;
 use netraven_shared::domain::JobStatus;
-use netraven_simulator::{scenario, Fault};
+use netraven_simulator::scenario;
 use netraven_tests::{FleetBuilder, Roles, TestEnv};
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use uuid::Uuid;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -357,11 +357,7 @@ async fn cancel_button_needs_a_submit_token_and_cancels_a_running_job() -> anyho
     // One worker, one device at a time, every login 1.5 s: the job runs for 12 s, long
     // enough to be cancelled while it runs.
     env.settings.worker.max_in_flight = 1;
-    let mut spec = scenario("all-good", 8, 42)?;
-    for d in &mut spec.devices {
-        d.fault = Some(Fault::SlowAuth { delay_ms: 1_500 });
-    }
-    let fleet = FleetBuilder::from_spec(spec).start().await?;
+    let fleet = FleetBuilder::slow_logins(8, 42)?.start().await?;
     env.import(&fleet).await?;
     let roles = Roles::start(&env.settings, 1);
     let api = start(&env).await?;
@@ -379,18 +375,8 @@ async fn cancel_button_needs_a_submit_token_and_cancels_a_running_job() -> anyho
         .unwrap_or_default()
         .parse()?;
     let client = env.pool.get().await?;
-    let until = Instant::now() + TIMEOUT;
-    loop {
-        let c = netraven_dispatcher::job_rows::get(&client, id)
-            .await?
-            .expect("job")
-            .counts;
-        if c.status == JobStatus::Running {
-            break;
-        }
-        assert!(Instant::now() < until, "the job never ran: {c:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // Running, its first device recorded, the others still to come.
+    env.wait_recorded(id, 1, TIMEOUT).await?;
     let page = format!("/console/jobs/{id}");
     let cancel = format!("/console/jobs/{id}/cancel");
     // A read token (of the same submitter) sees no button, and its POST is refused.
