@@ -1,6 +1,7 @@
 //! The api role as a process: waits for Postgres, opens its broker connection, serves the
-//! REST API beside `/metrics`, `/healthz` and `/readyz` on `api.listen_addr` (HTTPS when
-//! `api.tls_cert_file` is set) until shutdown, then finishes the requests in hand.
+//! REST API and the console beside `/healthz` and `/readyz` on `api.listen_addr` (HTTPS when
+//! `api.tls_cert_file` is set), and `/metrics` with the probes on `api.metrics_addr`, as
+//! every role does, until shutdown; then finishes the requests in hand.
 
 use crate::gateway::Gateway;
 use crate::state::AppState;
@@ -18,17 +19,23 @@ use tokio_util::sync::CancellationToken;
 
 /// Runs the api role until `shutdown`.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> {
-    let (addr, served) = start(settings, shutdown).await?;
-    tracing::info!(%addr, "api serving");
-    served.await.unwrap_or(Ok(()))
+    let serving = start(settings, shutdown).await?;
+    tracing::info!(addr = %serving.addr, "api serving");
+    serving.served.await.unwrap_or(Ok(()))
 }
 
-/// Binds, then serves on a task of its own: the bound address (port 0 picks one) and the
-/// task, which ends after `shutdown` once the requests in hand are answered.
-pub async fn start(
-    settings: Settings,
-    shutdown: CancellationToken,
-) -> Result<(SocketAddr, tokio::task::JoinHandle<Result<()>>)> {
+/// A started api role.
+pub struct Serving {
+    /// Where the REST API and the console answer (port 0 in the settings picks one).
+    pub addr: SocketAddr,
+    /// Where `/metrics` answers, unless `api.metrics_addr` is empty.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Ends after `shutdown`, once the requests in hand are answered.
+    pub served: tokio::task::JoinHandle<Result<()>>,
+}
+
+/// Binds both addresses, then serves on tasks of their own.
+pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Serving> {
     let readiness = Readiness::for_role("api", Progress::new(Duration::MAX));
     metrics::build_info("api");
     let pool = db::pool_with_options(&settings.database, "netraven-api", None)?;
@@ -68,6 +75,13 @@ pub async fn start(
             }
         }
     });
+    let metrics_addr = telemetry::serve(
+        &settings.api.metrics_addr,
+        readiness.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .map_err(Error::Shared)?;
     let app = router(state.clone(), readiness);
     let addr = &settings.api.listen_addr;
     let listener = tokio::net::TcpListener::bind(addr)
@@ -111,17 +125,21 @@ pub async fn start(
             source,
         })
     });
-    Ok((local, served))
+    Ok(Serving {
+        addr: local,
+        metrics_addr,
+        served,
+    })
 }
 
-/// The whole router: health and metrics, the REST API, the console, request metrics on
-/// every route.
+/// The router of `api.listen_addr`: the REST API, the console and the probes (the metrics
+/// are on `api.metrics_addr`), request metrics on every route.
 pub fn router(state: Arc<AppState>, readiness: Arc<Readiness>) -> Router {
     Router::new()
         .merge(rest::router())
         .merge(console::router())
         .fallback(problem::no_route)
         .with_state(state)
-        .merge(telemetry::health_routes(readiness))
+        .merge(telemetry::probe_routes(readiness))
         .layer(axum::middleware::from_fn(http_metrics::record))
 }

@@ -54,6 +54,7 @@ pub fn role_env(settings: &Settings, keys: &RunKeys) -> Vec<(String, String)> {
         ("NETRAVEN__DISPATCHER__METRICS_ADDR".into(), String::new()),
         ("NETRAVEN__WORKER__METRICS_ADDR".into(), String::new()),
         ("NETRAVEN__AGGREGATOR__METRICS_ADDR".into(), String::new()),
+        ("NETRAVEN__API__METRICS_ADDR".into(), String::new()),
         (
             "NETRAVEN__AGGREGATOR__SWEEP_INTERVAL_MS".into(),
             "1000".into(),

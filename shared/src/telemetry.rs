@@ -93,14 +93,23 @@ pub async fn serve(
     Ok(Some(local))
 }
 
-/// `/metrics`, `/healthz` and `/readyz` as a router of their own, for a role that serves
-/// them beside its own routes (the api role).
+/// `/metrics`, `/healthz` and `/readyz` as a router of their own: what [`serve`] serves.
 pub fn health_routes<S>(readiness: Arc<Readiness>) -> Router<S> {
-    Router::new()
+    probes()
         .route("/metrics", get(render_metrics))
+        .with_state(readiness)
+}
+
+/// `/healthz` and `/readyz` alone, for a port that serves people as well as probes (the
+/// api role's): its metrics stay on its metrics port, off the port an ingress exposes.
+pub fn probe_routes<S>(readiness: Arc<Readiness>) -> Router<S> {
+    probes().with_state(readiness)
+}
+
+fn probes() -> Router<Arc<Readiness>> {
+    Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
-        .with_state(readiness)
 }
 
 async fn ready(State(r): State<Arc<Readiness>>) -> (StatusCode, String) {

@@ -88,6 +88,7 @@ impl TestEnv {
         settings.dispatcher.metrics_addr = String::new();
         settings.worker.metrics_addr = String::new();
         settings.aggregator.metrics_addr = String::new();
+        settings.api.metrics_addr = String::new();
         settings.aggregator.sweep_interval_ms = 200;
         // No retries unless a test asks (limits.max_retries): a TIMEOUT stays one try.
         settings.dispatcher.max_retries = 0;
@@ -355,6 +356,7 @@ impl TestEnv {
             ("NETRAVEN__DISPATCHER__METRICS_ADDR", String::new()),
             ("NETRAVEN__WORKER__METRICS_ADDR", String::new()),
             ("NETRAVEN__AGGREGATOR__METRICS_ADDR", String::new()),
+            ("NETRAVEN__API__METRICS_ADDR", String::new()),
             ("NETRAVEN__AGGREGATOR__SWEEP_INTERVAL_MS", "200".to_string()),
             (
                 "NETRAVEN__DISPATCHER__MAX_RETRIES",

@@ -40,9 +40,10 @@ async fn measure_in(scratch: &Scratch) -> Result<Vec<Figure>> {
         .map_err(|e| anyhow::anyhow!("cannot make a token: {e}"))?;
     let mut api = scratch.settings.clone();
     api.api.listen_addr = "127.0.0.1:0".into();
+    api.api.metrics_addr = String::new();
     let stop = tokio_util::sync::CancellationToken::new();
     let _stop = stop.clone().drop_guard();
-    let (addr, _) = netraven_api::role::start(api, stop).await?;
+    let addr = netraven_api::role::start(api, stop).await?.addr;
     let mut figures = Vec::new();
     for (name, path, what) in [
         (

@@ -223,6 +223,7 @@ impl Settings {
             ("dispatcher.metrics_addr", &self.dispatcher.metrics_addr),
             ("worker.metrics_addr", &self.worker.metrics_addr),
             ("aggregator.metrics_addr", &self.aggregator.metrics_addr),
+            ("api.metrics_addr", &self.api.metrics_addr),
         ] {
             if !addr.is_empty() && addr.parse::<std::net::SocketAddr>().is_err() {
                 return fail(

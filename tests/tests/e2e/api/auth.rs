@@ -15,8 +15,11 @@ async fn only_health_answers_without_a_valid_token_of_the_scope_asked() -> anyho
     let api = start(&env).await?;
     let anonymous = api.http(None);
     assert_eq!(anonymous.get("/healthz").await?.status, 200);
-    let metrics = anonymous.get("/metrics").await?;
-    assert_eq!(metrics.status, 200);
+    // The metrics are on the metrics port, as on every role, not on the port an ingress
+    // exposes.
+    anonymous.get("/metrics").await?.problem(404);
+    assert_eq!(api.metrics().get("/metrics").await?.status, 200);
+    assert_eq!(api.metrics().get("/healthz").await?.status, 200);
     for path in [
         "/api/jobs",
         "/api/devices",
@@ -91,7 +94,7 @@ async fn only_health_answers_without_a_valid_token_of_the_scope_asked() -> anyho
     }
 
     // The refusals are counted by reason, the requests by route template.
-    let text = anonymous.get("/metrics").await?.text;
+    let text = api.metrics().get("/metrics").await?.text;
     assert!(
         text.contains("netraven_api_auth_failures_total{reason=\"revoked\"}"),
         "{text}"

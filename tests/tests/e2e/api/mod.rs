@@ -23,6 +23,8 @@ use tokio_util::sync::CancellationToken;
 /// The api role of `env`, in-process on a port of its own, stopped on drop.
 pub struct Api {
     pub addr: SocketAddr,
+    /// `/metrics` (and the probes), apart from the REST API and the console.
+    pub metrics_addr: SocketAddr,
     stop: CancellationToken,
 }
 
@@ -35,15 +37,27 @@ impl Drop for Api {
 pub async fn start(env: &TestEnv) -> anyhow::Result<Api> {
     let mut settings = env.settings.clone();
     settings.api.listen_addr = "127.0.0.1:0".into();
+    settings.api.metrics_addr = "127.0.0.1:0".into();
     settings.api.reply_timeout_ms = 20_000;
     let stop = CancellationToken::new();
-    let (addr, _) = netraven_api::role::start(settings, stop.clone()).await?;
-    Ok(Api { addr, stop })
+    let serving = netraven_api::role::start(settings, stop.clone()).await?;
+    Ok(Api {
+        addr: serving.addr,
+        metrics_addr: serving
+            .metrics_addr
+            .ok_or_else(|| anyhow::anyhow!("the api served no metrics"))?,
+        stop,
+    })
 }
 
 impl Api {
     pub fn http(&self, token: Option<&str>) -> Http {
         Http::new(self.addr, token)
+    }
+
+    /// The metrics port, which takes no token.
+    pub fn metrics(&self) -> Http {
+        Http::new(self.metrics_addr, None)
     }
 }
 

@@ -23,7 +23,7 @@ async fn https_answers_a_client_trusting_the_ca_and_plain_http_gets_nothing() ->
     settings.api.tls_key_file = Some(server.key_file.clone());
     let stop = CancellationToken::new();
     let _stop = stop.clone().drop_guard();
-    let (addr, _) = netraven_api::role::start(settings, stop).await?;
+    let addr = netraven_api::role::start(settings, stop).await?.addr;
 
     let config = client_config(
         Files {

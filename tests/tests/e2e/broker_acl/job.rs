@@ -46,9 +46,10 @@ async fn a_job_runs_with_an_account_per_role_and_the_operator_replays() -> anyho
     // as a gateway: a token's submitter is recorded, as deployed.
     let mut api = accounts.settings(&env, "api");
     api.api.listen_addr = "127.0.0.1:0".into();
+    api.api.metrics_addr = String::new();
     let stop = tokio_util::sync::CancellationToken::new();
     let _stop = stop.clone().drop_guard();
-    let (addr, _) = netraven_api::role::start(api, stop).await?;
+    let addr = netraven_api::role::start(api, stop).await?.addr;
     let token = crate::api::token(&env, "noc", netraven_api::auth::Scope::Submit, "noc").await?;
     let http = crate::api::client::Http::new(addr, Some(&token));
     let body = serde_json::json!({"job_type": "config_backup", "targets": {"tags": ["fleet"]}});

@@ -330,29 +330,37 @@ fn check_network_policies(policies: &[Value]) -> Result<()> {
             want.insert("TCP/22".into());
         }
         ensure!(egress == want, "{role} may reach {egress:?}, want {want:?}");
-        // The api's one port (REST and /metrics) also takes the ingress controller's
-        // traffic; every other role only Prometheus' scrapes.
-        let (port, ingress_ns) = match role {
-            "api" => ("http", Some("ingress-nginx")),
-            _ => ("metrics", None),
+        // Prometheus scrapes every role's metrics port; the api's http port (REST and the
+        // console) also takes the ingress controller's traffic, and nothing else does.
+        let ingress_ns = (role == "api").then_some("ingress-nginx");
+        let prometheus = |f: &Value| {
+            string(&f["podSelector"]["matchLabels"]["app.kubernetes.io/name"]) == "prometheus"
         };
+        let controller = |f: &Value| {
+            f["podSelector"].is_null()
+                && ingress_ns.is_some_and(|ns| {
+                    string(&f["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"])
+                        == ns
+                })
+        };
+        let mut scraped = false;
         for rule in &ingress {
-            ensure!(
-                seq(&rule["from"]).iter().all(|f| {
-                    let prometheus = string(&f["podSelector"]["matchLabels"]["app.kubernetes.io/name"])
-                        == "prometheus";
-                    let controller = f["podSelector"].is_null()
-                        && ingress_ns.is_some_and(|ns| {
-                            string(&f["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]) == ns
-                        });
-                    prometheus || controller
-                }) && seq(&rule["ports"])
+            let from = seq(&rule["from"]);
+            let to = |port: &str| {
+                seq(&rule["ports"])
                     .iter()
-                    .all(|p| string(&p["port"]) == port),
-                "{role}: ingress beyond Prometheus (and the ingress controller) to {port}: {rule:?}"
+                    .all(|p| string(&p["port"]) == port)
+            };
+            let scrape = from.iter().all(prometheus) && to("metrics");
+            let clients = from.iter().all(controller) && to("http");
+            ensure!(
+                scrape || clients,
+                "{role}: ingress beyond Prometheus to metrics (and the ingress controller to \
+                 http): {rule:?}"
             );
+            scraped |= scrape;
         }
-        ensure!(!ingress.is_empty(), "{role}: Prometheus cannot scrape it");
+        ensure!(scraped, "{role}: Prometheus cannot scrape it");
     }
     Ok(())
 }
