@@ -145,6 +145,17 @@ impl From<anyhow::Error> for Problem {
     }
 }
 
+/// `405` for a method a path of the API does not take, as a problem too; axum adds the
+/// `Allow` header naming those it does.
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Problem {
+    let mut p = Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {}", uri.path()),
+    );
+    p.instance = Some(uri.path().to_string());
+    p
+}
+
 /// `404` for any path the API does not have, as a problem too.
 pub async fn no_route(uri: axum::http::Uri) -> Problem {
     let mut p = Problem::not_found(format!("no such resource: {}", uri.path()));

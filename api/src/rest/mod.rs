@@ -211,5 +211,6 @@ pub fn router() -> Router<Arc<AppState>> {
         )
         .route("/api/schedules/{name}/pause", post(schedules::pause))
         .route("/api/schedules/{name}/resume", post(schedules::resume))
+        .method_not_allowed_fallback(problem::method_not_allowed)
         .fallback(problem::no_route)
 }

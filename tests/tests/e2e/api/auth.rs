@@ -18,6 +18,16 @@ async fn only_health_answers_without_a_valid_token_of_the_scope_asked() -> anyho
     // The metrics are on the metrics port, as on every role, not on the port an ingress
     // exposes.
     anonymous.get("/metrics").await?.problem(404);
+    // A method a path does not take is a problem too, and says which it takes.
+    let wrong = anonymous.send("DELETE", "/api/devices", None, None).await?;
+    assert_eq!(
+        wrong.header("allow"),
+        Some("GET,HEAD"),
+        "{:?}",
+        wrong.headers
+    );
+    let p = wrong.problem(405);
+    assert_eq!(p["instance"], "/api/devices", "{p}");
     assert_eq!(api.metrics().get("/metrics").await?.status, 200);
     assert_eq!(api.metrics().get("/healthz").await?.status, 200);
     for path in [
