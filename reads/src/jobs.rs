@@ -3,7 +3,9 @@
 use crate::NotFound;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
-use netraven_dispatcher::job_rows::{self as jobs, DeviceResult, JobView, ResultsPage};
+use netraven_dispatcher::job_rows::{
+    self as jobs, CancelRequest, DeviceResult, JobView, ResultsPage,
+};
 use netraven_shared::domain::{JobStatus, Lane, Outcome};
 use serde::Serialize;
 use serde_json::Value;
@@ -30,6 +32,9 @@ pub struct JobSummary {
     pub deadline_at: DateTime<Utc>,
     /// The task lane (`bulk`, `interactive`); `null` when no task went out.
     pub lane: Option<Lane>,
+    /// Who cancelled the job, when and why; `null` unless someone has. A job still
+    /// `RUNNING` with a cancel is finishing the devices it had started.
+    pub cancel: Option<CancelRequest>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcomes: Option<BTreeMap<Outcome, i64>>,
 }
@@ -51,6 +56,7 @@ impl JobSummary {
             finished_at: v.finished_at,
             deadline_at: v.deadline_at,
             lane: v.lane,
+            cancel: v.cancel,
             outcomes,
         }
     }
@@ -106,7 +112,8 @@ pub async fn list(client: &Client, filter: &JobFilter, limit: i64) -> Result<Vec
         .query(
             "SELECT id, request_id, job_type, status, error, total_devices, completed_devices,
                     succeeded_devices, no_credential_devices, created_at, started_at,
-                    finished_at, deadline_at, lane
+                    finished_at, deadline_at, lane, cancel_requested_at, cancelled_by,
+                    cancel_reason
              FROM jobs WHERE ($1::text IS NULL OR status = $1)
                AND ($2::text IS NULL OR job_type = $2)
                AND ($3::text IS NULL OR submitted_by = $3)
@@ -145,6 +152,7 @@ pub async fn list(client: &Client, filter: &JobFilter, limit: i64) -> Result<Vec
             finished_at: r.get("finished_at"),
             deadline_at: r.get("deadline_at"),
             lane: jobs::lane_of(r),
+            cancel: jobs::cancel_of(r),
             outcomes: None,
         })
         .collect())

@@ -41,6 +41,8 @@ pub struct JobView {
     pub created: String,
     pub finished: String,
     pub error: String,
+    /// Who cancelled it, when and why; empty unless someone has.
+    pub cancelled: String,
 }
 
 impl From<&JobSummary> for JobView {
@@ -60,6 +62,13 @@ impl From<&JobSummary> for JobView {
             created: view::time(j.created_at),
             finished: view::time_opt(j.finished_at),
             error: j.error.clone().unwrap_or_default(),
+            cancelled: j.cancel.as_ref().map_or_else(String::new, |c| {
+                let mut said = format!("by {} at {}", c.cancelled_by, view::time(c.requested_at));
+                if let Some(reason) = &c.reason {
+                    said.push_str(&format!(": {reason}"));
+                }
+                said
+            }),
         }
     }
 }

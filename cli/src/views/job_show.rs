@@ -73,7 +73,7 @@ pub async fn show(
     let credentials = credential_uses(client, job_id).await?;
     let device_time = device_time(client, job_id).await?;
     let config_changes = history::config_changes(client, job_id).await?;
-    let cancel = cancel(client, &job).await?;
+    let cancel = cancel(&job);
     let results = if devices {
         Some(netraven_dispatcher::job_rows::results(client, job_id).await?)
     } else {
@@ -90,16 +90,8 @@ pub async fn show(
 }
 
 /// The job's cancel, if it has one, with its devices counted from `job`'s outcomes.
-async fn cancel(client: &deadpool_postgres::Client, job: &JobSummary) -> Result<Option<Cancel>> {
-    let row = client
-        .query_opt(
-            "SELECT cancelled_by, cancel_requested_at, cancel_reason FROM jobs
-             WHERE id = $1 AND cancel_requested_at IS NOT NULL",
-            &[&job.id],
-        )
-        .await
-        .context("cannot read the job's cancel")?;
-    let Some(row) = row else { return Ok(None) };
+fn cancel(job: &JobSummary) -> Option<Cancel> {
+    let request = job.cancel.clone()?;
     let count = |o: Outcome| {
         job.outcomes
             .as_ref()
@@ -107,14 +99,14 @@ async fn cancel(client: &deadpool_postgres::Client, job: &JobSummary) -> Result<
             .unwrap_or(0)
     };
     let (succeeded, skipped) = (count(Outcome::Success), count(Outcome::Cancelled));
-    Ok(Some(Cancel {
-        cancelled_by: row.get(0),
-        requested_at: row.get(1),
-        reason: row.get(2),
+    Some(Cancel {
+        cancelled_by: request.cancelled_by,
+        requested_at: request.requested_at,
+        reason: request.reason,
         succeeded,
         failed: job.completed_devices - succeeded - skipped,
         skipped,
-    }))
+    })
 }
 
 async fn credential_uses(

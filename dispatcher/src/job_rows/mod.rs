@@ -16,7 +16,8 @@ pub use counts::JobCounts;
 pub use log::{log, Level};
 pub use members::{add_members, missing_targets, set_lane};
 pub use reads::{
-    get, lane_of, outcome_counts, results, results_page, DeviceResult, JobView, ResultsPage,
+    cancel_of, get, lane_of, outcome_counts, results, results_page, CancelRequest, DeviceResult,
+    JobView, ResultsPage,
 };
 pub use transitions::{
     create, finalize_if_complete, finish, mark_running, record_unresolved, set_retry_limits,

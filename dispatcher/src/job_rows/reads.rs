@@ -21,13 +21,35 @@ pub struct JobView {
     pub deadline_at: DateTime<Utc>,
     /// The task lane its tasks went to; `None` before (or without) any task.
     pub lane: Option<Lane>,
+    /// Who asked to cancel it, when and why, if anyone has.
+    pub cancel: Option<CancelRequest>,
+}
+
+/// A job's cancel as recorded: devices in progress then finish, the rest are skipped.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct CancelRequest {
+    /// The broker user that cancelled it (for the api, the token's submitter).
+    pub cancelled_by: String,
+    pub requested_at: DateTime<Utc>,
+    pub reason: Option<String>,
+}
+
+/// The cancel columns of a job row (`cancel_requested_at`, `cancelled_by`,
+/// `cancel_reason`); `None` when nobody has cancelled it.
+pub fn cancel_of(row: &tokio_postgres::Row) -> Option<CancelRequest> {
+    Some(CancelRequest {
+        requested_at: row.get::<_, Option<DateTime<Utc>>>("cancel_requested_at")?,
+        cancelled_by: row.get("cancelled_by"),
+        reason: row.get("cancel_reason"),
+    })
 }
 
 pub async fn get<C: GenericClient>(db: &C, job_id: Uuid) -> Result<Option<JobView>> {
     let row = db
         .query_opt(
             &format!(
-                "SELECT id, created_at, started_at, finished_at, deadline_at, lane, {COUNT_COLUMNS}
+                "SELECT id, created_at, started_at, finished_at, deadline_at, lane,
+                        cancel_requested_at, cancelled_by, cancel_reason, {COUNT_COLUMNS}
                  FROM jobs WHERE id = $1"
             ),
             &[&job_id],
@@ -42,6 +64,7 @@ pub async fn get<C: GenericClient>(db: &C, job_id: Uuid) -> Result<Option<JobVie
         finished_at: r.get("finished_at"),
         deadline_at: r.get("deadline_at"),
         lane: lane_of(&r),
+        cancel: cancel_of(&r),
     }))
 }
 

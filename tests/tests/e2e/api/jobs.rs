@@ -225,6 +225,14 @@ async fn a_running_job_is_cancelled_over_http_and_its_log_read() -> anyhow::Resu
     let shown = noc.get(&format!("/api/jobs/{id}")).await?.json();
     assert_eq!(shown["status"], "CANCELLED", "{shown}");
     assert_eq!(shown["completed_devices"], DEVICES, "{shown}");
+    assert_eq!(
+        (&shown["cancel"]["cancelled_by"], &shown["cancel"]["reason"]),
+        (&json!("noc"), &json!("wrong tag")),
+        "{shown}"
+    );
+    assert!(shown["cancel"]["requested_at"].is_string(), "{shown}");
+    let listed = noc.get("/api/jobs?limit=1").await?.json();
+    assert_eq!(listed["items"][0]["cancel"], shown["cancel"], "{listed}");
     assert!(
         shown["outcomes"]["CANCELLED"].as_i64() >= Some(1),
         "devices not started are skipped: {shown}"

@@ -419,6 +419,15 @@ async fn cancel_button_needs_a_submit_token_and_cancels_a_running_job() -> anyho
         .await?;
     assert_eq!(answer.status, 303, "{}", answer.text);
     assert_eq!(answer.header("location"), Some(page.as_str()));
+    // Back on its page, running on or final already: who cancelled it and why, and no
+    // second button.
+    let shown = submitter.get(&page).await?;
+    assert!(
+        shown.text.contains(r#"id="job-cancel">by noc at "#) && shown.text.contains(": wrong tag"),
+        "{}",
+        shown.text
+    );
+    assert!(!shown.text.contains(r#"id="cancel-job""#), "{}", shown.text);
     let job = env.wait_final(id, TIMEOUT).await?;
     assert_eq!(job.counts.status, JobStatus::Cancelled);
     assert!(
@@ -440,6 +449,11 @@ async fn cancel_button_needs_a_submit_token_and_cancels_a_running_job() -> anyho
     // A final job has no button, and a cancel of it says it is final already.
     let shown = submitter.get(&page).await?;
     assert!(shown.text.contains("CANCELLED"), "{}", shown.text);
+    assert!(
+        shown.text.contains(r#"id="job-cancel">by noc"#),
+        "{}",
+        shown.text
+    );
     assert!(!shown.text.contains(r#"id="cancel-job""#), "{}", shown.text);
     let again = submitter
         .post(&cancel, &[("csrf", &submitter.csrf().await?)])
