@@ -354,13 +354,7 @@ pub async fn submit(
     State(s): Shared,
     Form(form): Form<SubmitForm>,
 ) -> view::Answer {
-    session.check_csrf(&form.csrf)?;
-    if !session.may_submit() {
-        return Err(view::forbidden(&format!(
-            "submitting needs a token of scope submit; {:?} has {}",
-            session.holder.name, session.holder.scope
-        )));
-    }
+    session.check_job_form(&form.csrf, "submitting")?;
     let body = SubmitJob {
         request_id: Some(form.request_id.clone()).filter(|r| r.starts_with("console:")),
         job_type: form.job_type.clone(),
@@ -425,13 +419,7 @@ pub async fn cancel(
     Path(id): Path<String>,
     Form(form): Form<CancelForm>,
 ) -> view::Answer {
-    session.check_csrf(&form.csrf)?;
-    if !session.may_submit() {
-        return Err(view::forbidden(&format!(
-            "cancelling needs a token of scope submit; {:?} has {}",
-            session.holder.name, session.holder.scope
-        )));
-    }
+    session.check_job_form(&form.csrf, "cancelling")?;
     let Ok(id) = id.parse::<Uuid>() else {
         return Err(view::not_found("no such job: not a job id"));
     };

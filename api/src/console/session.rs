@@ -50,6 +50,21 @@ impl Session {
             ))
         }
     }
+
+    /// Checks a form that acts on jobs (submit, cancel): its CSRF field, then a token of
+    /// scope submit, as the REST handler it goes through needs. `doing` names the act in
+    /// the 403 page (`submitting`, `cancelling`).
+    pub fn check_job_form(&self, presented_csrf: &str, doing: &str) -> Result<(), Response> {
+        self.check_csrf(presented_csrf)?;
+        if self.may_submit() {
+            Ok(())
+        } else {
+            Err(view::forbidden(&format!(
+                "{doing} needs a token of scope submit; {:?} has {}",
+                self.holder.name, self.holder.scope
+            )))
+        }
+    }
 }
 
 /// 32 random bytes as base64url.
