@@ -221,9 +221,7 @@ pub async fn show(
     Path(id): Path<String>,
     Query(q): Query<JobQuery>,
 ) -> view::Answer {
-    let Ok(id) = id.parse::<Uuid>() else {
-        return Err(view::not_found("no such job: not a job id"));
-    };
+    let id = job_id(&id)?;
     let outcome = empty_none(q.outcome)
         .map(|o| o.parse::<Outcome>())
         .transpose()
@@ -420,9 +418,7 @@ pub async fn cancel(
     Form(form): Form<CancelForm>,
 ) -> view::Answer {
     session.check_job_form(&form.csrf, "cancelling")?;
-    let Ok(id) = id.parse::<Uuid>() else {
-        return Err(view::not_found("no such job: not a job id"));
-    };
+    let id = job_id(&id)?;
     let body = CancelJob {
         reason: Some(form.reason.trim().to_string()).filter(|r| !r.is_empty()),
     };
@@ -443,4 +439,10 @@ pub async fn cancel(
             ))
         }
     }
+}
+
+/// A job page's id from its path; a path that is no job id is a 404 page.
+fn job_id(id: &str) -> Result<Uuid, Response> {
+    id.parse()
+        .map_err(|_| view::not_found("no such job: not a job id"))
 }
