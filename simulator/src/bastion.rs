@@ -31,6 +31,14 @@ pub struct BastionSpec {
     /// The `max_channels` the written inventory gives it (default 10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_channels: Option<u32>,
+    /// How long it takes to answer a channel open, once the target is connected (a slow
+    /// or far jump host; 0 answers at once).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub open_delay_ms: u64,
+}
+
+fn is_zero(ms: &u64) -> bool {
+    *ms == 0
 }
 
 /// What a bastion did, for tests and `GET /truth`.
@@ -137,6 +145,12 @@ impl Bastion {
                 }
             };
             let _ = socket.set_nodelay(true);
+            if self.spec.open_delay_ms > 0 {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(self.spec.open_delay_ms)) => {}
+                }
+            }
             self.opened.fetch_add(1, Ordering::Relaxed);
             let now = self.open_now.fetch_add(1, Ordering::Relaxed) + 1;
             self.most_open.fetch_max(now, Ordering::Relaxed);

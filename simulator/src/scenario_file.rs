@@ -247,6 +247,7 @@ pub fn build(file: &ScenarioFile, devices: Option<usize>, seed: u64) -> Result<F
         d.bastion = Some(crate::BastionSpec {
             reach,
             max_channels: b.max_channels,
+            open_delay_ms: 0,
         });
         out.push(d);
     }

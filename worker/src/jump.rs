@@ -9,7 +9,9 @@
 //!
 //! - **The cap.** At most the last hop's `max_channels` device channels are open at once
 //!   per path on one worker; a device beyond it waits for a slot within its own deadline.
-//!   A later hop's connection holds one slot of the hop before it while it lives.
+//!   A later hop's connection holds one slot of the hop before it while it lives. A slot
+//!   is freed only once the jump host has been sent its channel's close, a channel whose
+//!   device gave up mid-open included ([`open_holding_slot`]).
 //! - **Replacement.** A connection found closed (or that fails to open a channel for any
 //!   reason but the jump host's own refusal) is dropped and a new one made, once per
 //!   device.
@@ -332,30 +334,27 @@ impl JumpPool {
             ));
         };
         let entry = self.entry(path, last);
-        let slot = Arc::clone(&entry.slots)
+        let mut slot = Arc::clone(&entry.slots)
             .acquire_owned()
             .await
             .map_err(|_| JumpError::new(Outcome::InternalError, "jump host pool closed".into()))?;
         // A connection found dead is replaced once; a second failure is the device's.
         for retry in [false, true] {
             let link = self.link(keys, path, &entry, timeouts).await?;
-            let opened =
-                tokio::time::timeout(timeouts.connect, link.session.open_direct_tcpip(host, port))
-                    .await;
-            match opened {
-                Ok(Ok(channel)) => {
-                    entry.touch();
-                    let lease = Lease {
-                        entry: Arc::clone(&entry),
-                        _link: link,
-                        _slot: slot,
-                    };
-                    return Ok(JumpChannel::new(channel, lease));
+            let opened = match open_holding_slot(
+                Arc::clone(&link),
+                slot,
+                host,
+                port,
+                timeouts.connect,
+            )
+            .await
+            {
+                Opened::Settled(opened, held) => {
+                    slot = held;
+                    opened
                 }
-                Ok(Err(russh::Error::ChannelOpenFailure(why))) => {
-                    return Err(refused(&entry.label, host, port, &why));
-                }
-                Err(_) => {
+                Opened::TimedOut => {
                     return Err(JumpError::new(
                         Outcome::Timeout,
                         format!(
@@ -366,7 +365,21 @@ impl JumpPool {
                         ),
                     ));
                 }
-                Ok(Err(e)) => {
+            };
+            match opened {
+                Ok(channel) => {
+                    entry.touch();
+                    let lease = Lease {
+                        entry: Arc::clone(&entry),
+                        _link: link,
+                        _slot: slot,
+                    };
+                    return Ok(JumpChannel::new(channel, lease));
+                }
+                Err(russh::Error::ChannelOpenFailure(why)) => {
+                    return Err(refused(&entry.label, host, port, &why));
+                }
+                Err(e) => {
                     tracing::info!(jump_host = %entry.label, error = %e, "jump host connection lost; replacing it");
                     let mut state = entry.state.lock().await;
                     if state.link.as_ref().is_some_and(|l| Arc::ptr_eq(l, &link)) {
@@ -489,6 +502,65 @@ impl JumpPool {
         login(&mut session, keys, &hop.credential, &name, timeouts).await?;
         Ok(Link { session })
     }
+}
+
+/// What a channel open came to.
+enum Opened {
+    /// Answered within the connect timeout: the answer, and the slot back.
+    Settled(
+        Result<russh::Channel<russh::client::Msg>, russh::Error>,
+        OwnedSemaphorePermit,
+    ),
+    /// Not answered in time (or the runtime is stopping); the slot stays with the open.
+    TimedOut,
+}
+
+/// How long a timed-out channel open keeps its slot while it may still be answered.
+const OPEN_SETTLE: Duration = Duration::from_secs(10);
+
+/// Opens a direct-tcpip channel over `link` in a task of its own that owns `slot` until
+/// the open settles. Once `CHANNEL_OPEN` is sent the jump host may accept it whatever
+/// becomes of the device, so the slot is not given back while the answer is out:
+///
+/// - answered in time: the channel and the slot go to the caller; if the caller is gone
+///   (its device's deadline dropped it), the channel is closed first, then the slot freed;
+/// - not answered within `connect`: the caller hears so at once, but the slot stays taken
+///   until the answer comes (an accepted channel is closed first) or [`OPEN_SETTLE`]
+///   passes.
+///
+/// Without this, a device dropped mid-open freed its slot while the jump host went on to
+/// accept its channel: one more open than the cap, and never closed.
+async fn open_holding_slot(
+    link: Arc<Link>,
+    slot: OwnedSemaphorePermit,
+    host: &str,
+    port: u16,
+    connect: Duration,
+) -> Opened {
+    let (tx, rx) = tokio::sync::oneshot::channel::<Opened>();
+    let host = host.to_string();
+    tokio::spawn(async move {
+        let open = link.session.open_direct_tcpip(&host, port);
+        tokio::pin!(open);
+        match tokio::time::timeout(connect, &mut open).await {
+            Ok(result) => {
+                if let Err(Opened::Settled(Ok(channel), _slot)) =
+                    tx.send(Opened::Settled(result, slot))
+                {
+                    let _ = channel.close().await;
+                }
+            }
+            Err(_) => {
+                let _ = tx.send(Opened::TimedOut);
+                if let Ok(Ok(channel)) = tokio::time::timeout(OPEN_SETTLE, open).await {
+                    let _ = channel.close().await;
+                }
+                drop(slot);
+            }
+        }
+    });
+    // The task always sends unless the runtime is shutting down.
+    rx.await.unwrap_or(Opened::TimedOut)
 }
 
 /// Logs in to a jump host with its credential. The one way a worker authenticates to a
@@ -690,6 +762,7 @@ mod tests {
         d.bastion = Some(BastionSpec {
             reach: reach.iter().map(|s| s.to_string()).collect(),
             max_channels: None,
+            open_delay_ms: 0,
         });
         d
     }
@@ -726,6 +799,48 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert_eq!(pool.in_use(&path), 0);
+        site.fleet.shutdown().await;
+    }
+
+    /// A device dropped while its channel open is out (its deadline) does not free its
+    /// slot until the jump host has answered and the channel is closed: the next device's
+    /// open waits, and the jump host never has more than the cap open.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_open_abandoned_mid_way_keeps_its_slot_until_its_channel_is_closed() {
+        let mut slow = bastion("b", &["d1"]);
+        if let Some(b) = slow.bastion.as_mut() {
+            b.open_delay_ms = 400;
+        }
+        let site = Site::start(vec![slow, DeviceSpec::new("d1", Platform::Linux)]).await;
+        let path = vec![site.hop("b", 1)];
+        let pool = JumpPool::new();
+        let port = site.port("d1");
+        // Connected and logged in first, so the deadline below falls on the open itself.
+        drop(
+            pool.open(site.opener(), &path, "127.0.0.1", port, &timeouts())
+                .await
+                .expect("a channel"),
+        );
+        let until = Instant::now() + Duration::from_secs(5);
+        while pool.in_use(&path) > 0 && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let abandoned = tokio::time::timeout(
+            Duration::from_millis(100),
+            pool.open(site.opener(), &path, "127.0.0.1", port, &timeouts()),
+        )
+        .await;
+        assert!(abandoned.is_err(), "the open outlives 100 ms");
+        assert_eq!(pool.in_use(&path), 1, "the slot stays with the open");
+        let next = pool
+            .open(site.opener(), &path, "127.0.0.1", port, &timeouts())
+            .await
+            .expect("a channel once the abandoned one is closed");
+        let b = site.fleet.bastion("b").expect("bastion");
+        assert_eq!(b.opened, 3, "{b:?}");
+        assert_eq!(b.most_open, 1, "{b:?}");
+        assert_eq!(b.open_now, 1, "the abandoned channel was closed: {b:?}");
+        drop(next);
         site.fleet.shutdown().await;
     }
 

@@ -42,6 +42,7 @@ pub(super) fn bastion(name: &str, reach: &[&str]) -> DeviceSpec {
     d.bastion = Some(BastionSpec {
         reach: reach.iter().map(|s| s.to_string()).collect(),
         max_channels: None,
+        open_delay_ms: 0,
     });
     d
 }
