@@ -4,6 +4,7 @@
 //! on shutdown stops taking tasks, lets in-flight devices finish within the grace period,
 //! returns the rest to their queue and flushes.
 
+use crate::acks::{AckBook, TaskAck};
 use crate::budget::DeviceBudget;
 use crate::context::WorkerContext;
 use crate::error::WorkerError;
@@ -123,6 +124,10 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         Duration::from_millis(w.flush_interval_ms),
     ));
     let dead_letters = Arc::new(Publisher::on(link.clone(), 16).await?);
+    // Recorded tasks wait at most one flush interval for an ack that covers them all.
+    let book = AckBook::new(Duration::from_millis(w.flush_interval_ms));
+    let stop_acking = CancellationToken::new();
+    let acking = tokio::spawn(book.clone().run(stop_acking.clone()));
     tracing::info!(queue = %names.tasks_queue(), max_in_flight = w.max_in_flight,
         interactive_queue = %names.interactive_tasks_queue(),
         interactive_in_flight = w.interactive_in_flight, worker = %ctx.name,
@@ -138,6 +143,11 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
             next = interactive.next() => (Lane::Interactive, next),
         };
         let Some(delivery) = next else { break };
+        let epoch = match lane {
+            Lane::Bulk => bulk.epoch(),
+            Lane::Interactive => interactive.epoch(),
+        };
+        let ack = book.delivered(lane, epoch, delivery.delivery_tag, delivery.acker.clone());
         let (ctx, tx, stop, names, dl) = (
             ctx.clone(),
             tx.clone(),
@@ -150,7 +160,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         // for `health.worker_stall_after_ms` makes the worker stalled.
         let held = readiness.progress().hold();
         tracker.spawn(async move {
-            handle(&ctx, lane, delivery, on, tx, stop, &names, &dl).await;
+            handle(&ctx, lane, delivery, ack, on, tx, stop, &names, &dl).await;
             drop(held);
         });
     }
@@ -177,6 +187,11 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     if let Err(e) = flushing.await {
         tracing::error!(error = %e, "recording results ended abnormally");
     }
+    // Every recorded task acked before the channels close.
+    stop_acking.cancel();
+    if let Err(e) = acking.await {
+        tracing::error!(error = %e, "acking tasks ended abnormally");
+    }
     tokio::join!(
         bulk.close("worker stopping"),
         interactive.close("worker stopping")
@@ -192,6 +207,7 @@ async fn handle(
     ctx: &WorkerContext,
     lane: Lane,
     delivery: Delivery,
+    ack: TaskAck,
     working_on: results::WorkingOn,
     flush: mpsc::Sender<Finished>,
     hard_stop: CancellationToken,
@@ -205,11 +221,13 @@ async fn handle(
             .with_label_values(&[&names.lane_queue(lane), rejected.label()])
             .inc();
         let reason = format!("{REFUSED_TASK}: {rejected}");
-        return dead_letter(names, lane, dead_letters, &delivery, &reason).await;
+        return dead_letter(names, lane, dead_letters, &delivery, &ack, &reason).await;
     }
     let task = match DeviceTask::decode(&delivery.data) {
         Ok(t) => t,
-        Err(reason) => return dead_letter(names, lane, dead_letters, &delivery, &reason).await,
+        Err(reason) => {
+            return dead_letter(names, lane, dead_letters, &delivery, &ack, &reason).await
+        }
     };
     if let Some(published) = delivery.properties.timestamp() {
         let waited = Utc::now()
@@ -224,7 +242,7 @@ async fn handle(
     let budget = DeviceBudget::of(&task, &ctx.timeouts, Utc::now());
     let span = tracing::info_span!("device", task.lane = %lane, job.id = %task.job_id, device.id = task.device.id, device.name = %task.device.name);
     async {
-        let Some((token, cancelled_by)) = claim(ctx, &task, &budget, &delivery, &flush).await
+        let Some((token, cancelled_by)) = claim(ctx, &task, &budget, &delivery, &ack, &flush).await
         else {
             return;
         };
@@ -259,7 +277,7 @@ async fn handle(
             match worked {
                 Some(r) => r,
                 None => {
-                    let _ = broker::settle(&delivery.acker, Settle::Requeue).await;
+                    let _ = ack.settle(Settle::Requeue).await;
                     tracing::info!("device returned to the queue at shutdown");
                     return;
                 }
@@ -297,7 +315,7 @@ async fn handle(
         let finished = Finished {
             report,
             result,
-            acker: delivery.acker,
+            ack,
             claim: Some(token),
         };
         // Done with before the hand-over: the results batcher then knows whether more can come.
@@ -321,6 +339,7 @@ async fn claim(
     task: &DeviceTask,
     budget: &DeviceBudget,
     delivery: &Delivery,
+    ack: &TaskAck,
     flush: &mpsc::Sender<Finished>,
 ) -> Option<(uuid::Uuid, Option<String>)> {
     let claimed = tokio::time::timeout(
@@ -345,7 +364,7 @@ async fn claim(
                 .duplicate_tasks_total
                 .with_label_values(&["in_flight"])
                 .inc();
-            if let Err(e) = broker::settle(&delivery.acker, Settle::Ack).await {
+            if let Err(e) = ack.settle(Settle::Ack).await {
                 tracing::warn!(error = %e, "duplicate task not settled");
             }
             return None;
@@ -356,7 +375,7 @@ async fn claim(
                 .duplicate_tasks_total
                 .with_label_values(&["superseded"])
                 .inc();
-            if let Err(e) = broker::settle(&delivery.acker, Settle::Ack).await {
+            if let Err(e) = ack.settle(Settle::Ack).await {
                 tracing::warn!(error = %e, "superseded task not settled");
             }
             return None;
@@ -370,7 +389,7 @@ async fn claim(
             let finished = Finished {
                 report: DeviceReport::reported_before(&result),
                 result: *result,
-                acker: delivery.acker.clone(),
+                ack: ack.clone(),
                 claim: None,
             };
             if flush.send(finished).await.is_err() {
@@ -386,7 +405,7 @@ async fn claim(
     };
     tracing::warn!(error = %why, "device not claimed; returning the task to the queue");
     tokio::time::sleep(CLAIM_RETRY_PAUSE).await;
-    if let Err(e) = broker::settle(&delivery.acker, Settle::Requeue).await {
+    if let Err(e) = ack.settle(Settle::Requeue).await {
         tracing::warn!(error = %e, "unclaimed task not settled");
     }
     None
@@ -399,6 +418,7 @@ async fn dead_letter(
     lane: Lane,
     dead_letters: &Publisher,
     delivery: &Delivery,
+    ack: &TaskAck,
     reason: &str,
 ) {
     let queue = names.lane_queue(lane);
@@ -410,9 +430,9 @@ async fn dead_letter(
                 .dead_lettered_total
                 .with_label_values(&[&queue])
                 .inc();
-            broker::settle(&delivery.acker, Settle::Ack).await
+            ack.settle(Settle::Ack).await
         }
-        Err(_) => broker::settle(&delivery.acker, Settle::Requeue).await,
+        Err(_) => ack.settle(Settle::Requeue).await,
     };
     if let Err(e) = settled {
         tracing::warn!(error = %e, "refused task not settled");
