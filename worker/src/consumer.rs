@@ -4,7 +4,6 @@
 //! on shutdown stops taking tasks, lets in-flight devices finish within the grace period,
 //! returns the rest to their queue and flushes.
 
-use crate::acks::{AckBook, TaskAck};
 use crate::budget::DeviceBudget;
 use crate::context::WorkerContext;
 use crate::error::WorkerError;
@@ -124,10 +123,6 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         Duration::from_millis(w.flush_interval_ms),
     ));
     let dead_letters = Arc::new(Publisher::on(link.clone(), 16).await?);
-    // Recorded tasks wait at most one flush interval for an ack that covers them all.
-    let book = AckBook::new(Duration::from_millis(w.flush_interval_ms));
-    let stop_acking = CancellationToken::new();
-    let acking = tokio::spawn(book.clone().run(stop_acking.clone()));
     tracing::info!(queue = %names.tasks_queue(), max_in_flight = w.max_in_flight,
         interactive_queue = %names.interactive_tasks_queue(),
         interactive_in_flight = w.interactive_in_flight, worker = %ctx.name,
@@ -143,11 +138,6 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
             next = interactive.next() => (Lane::Interactive, next),
         };
         let Some(delivery) = next else { break };
-        let epoch = match lane {
-            Lane::Bulk => bulk.epoch(),
-            Lane::Interactive => interactive.epoch(),
-        };
-        let ack = book.delivered(lane, epoch, delivery.delivery_tag, delivery.acker.clone());
         let (ctx, tx, stop, names, dl) = (
             ctx.clone(),
             tx.clone(),
@@ -160,7 +150,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         // for `health.worker_stall_after_ms` makes the worker stalled.
         let held = readiness.progress().hold();
         tracker.spawn(async move {
-            handle(&ctx, lane, delivery, ack, on, tx, stop, &names, &dl).await;
+            handle(&ctx, lane, delivery, on, tx, stop, &names, &dl).await;
             drop(held);
         });
     }
@@ -187,11 +177,6 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     if let Err(e) = flushing.await {
         tracing::error!(error = %e, "recording results ended abnormally");
     }
-    // Every recorded task acked before the channels close.
-    stop_acking.cancel();
-    if let Err(e) = acking.await {
-        tracing::error!(error = %e, "acking tasks ended abnormally");
-    }
     tokio::join!(
         bulk.close("worker stopping"),
         interactive.close("worker stopping")
@@ -207,7 +192,6 @@ async fn handle(
     ctx: &WorkerContext,
     lane: Lane,
     delivery: Delivery,
-    ack: TaskAck,
     working_on: results::WorkingOn,
     flush: mpsc::Sender<Finished>,
     hard_stop: CancellationToken,
@@ -221,13 +205,11 @@ async fn handle(
             .with_label_values(&[&names.lane_queue(lane), rejected.label()])
             .inc();
         let reason = format!("{REFUSED_TASK}: {rejected}");
-        return dead_letter(names, lane, dead_letters, &delivery, &ack, &reason).await;
+        return dead_letter(names, lane, dead_letters, &delivery, &reason).await;
     }
     let task = match DeviceTask::decode(&delivery.data) {
         Ok(t) => t,
-        Err(reason) => {
-            return dead_letter(names, lane, dead_letters, &delivery, &ack, &reason).await
-        }
+        Err(reason) => return dead_letter(names, lane, dead_letters, &delivery, &reason).await,
     };
     if let Some(published) = delivery.properties.timestamp() {
         let waited = Utc::now()
@@ -242,7 +224,7 @@ async fn handle(
     let budget = DeviceBudget::of(&task, &ctx.timeouts, Utc::now());
     let span = tracing::info_span!("device", task.lane = %lane, job.id = %task.job_id, device.id = task.device.id, device.name = %task.device.name);
     async {
-        let Some((token, cancelled_by)) = claim(ctx, &task, &budget, &delivery, &ack, &flush).await
+        let Some((token, cancelled_by)) = claim(ctx, &task, &budget, &delivery, &flush).await
         else {
             return;
         };
@@ -277,7 +259,7 @@ async fn handle(
             match worked {
                 Some(r) => r,
                 None => {
-                    let _ = ack.settle(Settle::Requeue).await;
+                    let _ = broker::settle(&delivery.acker, Settle::Requeue).await;
                     tracing::info!("device returned to the queue at shutdown");
                     return;
                 }
@@ -315,7 +297,7 @@ async fn handle(
         let finished = Finished {
             report,
             result,
-            ack,
+            acker: delivery.acker,
             claim: Some(token),
         };
         // Done with before the hand-over: the results batcher then knows whether more can come.
@@ -339,7 +321,6 @@ async fn claim(
     task: &DeviceTask,
     budget: &DeviceBudget,
     delivery: &Delivery,
-    ack: &TaskAck,
     flush: &mpsc::Sender<Finished>,
 ) -> Option<(uuid::Uuid, Option<String>)> {
     let claimed = tokio::time::timeout(
@@ -364,7 +345,7 @@ async fn claim(
                 .duplicate_tasks_total
                 .with_label_values(&["in_flight"])
                 .inc();
-            if let Err(e) = ack.settle(Settle::Ack).await {
+            if let Err(e) = broker::settle(&delivery.acker, Settle::Ack).await {
                 tracing::warn!(error = %e, "duplicate task not settled");
             }
             return None;
@@ -375,7 +356,7 @@ async fn claim(
                 .duplicate_tasks_total
                 .with_label_values(&["superseded"])
                 .inc();
-            if let Err(e) = ack.settle(Settle::Ack).await {
+            if let Err(e) = broker::settle(&delivery.acker, Settle::Ack).await {
                 tracing::warn!(error = %e, "superseded task not settled");
             }
             return None;
@@ -389,7 +370,7 @@ async fn claim(
             let finished = Finished {
                 report: DeviceReport::reported_before(&result),
                 result: *result,
-                ack: ack.clone(),
+                acker: delivery.acker.clone(),
                 claim: None,
             };
             if flush.send(finished).await.is_err() {
@@ -405,7 +386,7 @@ async fn claim(
     };
     tracing::warn!(error = %why, "device not claimed; returning the task to the queue");
     tokio::time::sleep(CLAIM_RETRY_PAUSE).await;
-    if let Err(e) = ack.settle(Settle::Requeue).await {
+    if let Err(e) = broker::settle(&delivery.acker, Settle::Requeue).await {
         tracing::warn!(error = %e, "unclaimed task not settled");
     }
     None
@@ -418,7 +399,6 @@ async fn dead_letter(
     lane: Lane,
     dead_letters: &Publisher,
     delivery: &Delivery,
-    ack: &TaskAck,
     reason: &str,
 ) {
     let queue = names.lane_queue(lane);
@@ -430,9 +410,9 @@ async fn dead_letter(
                 .dead_lettered_total
                 .with_label_values(&[&queue])
                 .inc();
-            ack.settle(Settle::Ack).await
+            broker::settle(&delivery.acker, Settle::Ack).await
         }
-        Err(_) => ack.settle(Settle::Requeue).await,
+        Err(_) => broker::settle(&delivery.acker, Settle::Requeue).await,
     };
     if let Err(e) = settled {
         tracing::warn!(error = %e, "refused task not settled");

@@ -13,7 +13,7 @@
 //! full batch of 512), each of a smaller part.
 
 use crate::results::Finished;
-use netraven_shared::broker::Settle;
+use netraven_shared::broker::{self, Settle};
 use netraven_shared::domain::Outcome;
 use netraven_shared::text::one_line;
 use std::future::Future;
@@ -100,8 +100,18 @@ pub async fn dead_letter(f: &Finished, why: &str) {
     tracing::error!(job.id = %f.result.job_id, device.id = f.result.device_id,
         device.name = %one_line(&f.result.device_name), reason = %one_line(why),
         "device result cannot be recorded even as a failure; dead-lettering its task");
-    if let Err(e) = f.ack.reject().await {
-        tracing::warn!(error = %e, "dead-lettered task not settled");
+    let rejected = tokio::time::timeout(
+        broker::BROKER_ANSWER_TIMEOUT,
+        f.acker.nack(lapin::options::BasicNackOptions {
+            multiple: false,
+            requeue: false,
+        }),
+    )
+    .await;
+    match rejected {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "dead-lettered task not settled"),
+        Err(_) => tracing::warn!("dead-lettered task not settled: the broker did not answer"),
     }
 }
 
@@ -112,8 +122,8 @@ pub async fn requeue(batch: &[Finished], why: &str) {
     }
     tracing::error!(error = %one_line(why), devices = batch.len(),
         "device results not written; returning the tasks to the queue");
-    let tasks: Vec<&crate::acks::TaskAck> = batch.iter().map(|f| &f.ack).collect();
-    crate::acks::settle_all(&tasks, Settle::Requeue).await;
+    let ackers: Vec<&lapin::Acker> = batch.iter().map(|f| &f.acker).collect();
+    broker::settle_all(&ackers, Settle::Requeue).await;
 }
 
 #[cfg(test)]

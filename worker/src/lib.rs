@@ -25,7 +25,6 @@
 //! | [`volatile`] | removing the lines that change by themselves before a configuration is hashed |
 //! | [`error`] | the crate's error type ([`WorkerError`]) |
 
-pub mod acks;
 pub mod batcher;
 pub mod budget;
 pub mod client_keys;

@@ -3,14 +3,14 @@
 //! then their tasks acked. A batch Postgres refuses for good is split until the devices
 //! it refuses are found ([`crate::isolate`]), so one bad device never fails its neighbours.
 
-use crate::acks::{self, TaskAck};
 use crate::batcher::Batcher;
 use crate::isolate::{self, Written};
 use crate::persist;
 use crate::report::DeviceReport;
 use chrono::Utc;
 use deadpool_postgres::Pool;
-use netraven_shared::broker::{Names, Outgoing, Publisher, Settle, RESULT_KEY};
+use lapin::Acker;
+use netraven_shared::broker::{self, Names, Outgoing, Publisher, Settle, RESULT_KEY};
 use netraven_shared::messages::{self, TaskResult, TaskResults};
 use netraven_shared::retry::Backoff;
 use netraven_shared::signing::Signer;
@@ -50,8 +50,7 @@ const PUBLISH_WITHIN: Duration = Duration::from_secs(120);
 pub struct Finished {
     pub report: DeviceReport,
     pub result: TaskResult,
-    /// Its task, to ack once it is recorded and reported.
-    pub ack: TaskAck,
+    pub acker: Acker,
     /// The claim it was worked under; `None` for a device recorded already, whose stored
     /// result is only reported again.
     pub claim: Option<Uuid>,
@@ -191,8 +190,8 @@ async fn without_taken_over(batch: Vec<Finished>, held: &HashSet<Uuid>) -> Vec<F
         tracing::warn!(job.id = %f.result.job_id, device.id = f.result.device_id,
             "device taken over by another worker while this one was away; not recorded here");
     }
-    let tasks: Vec<&TaskAck> = taken_over.iter().map(|f| &f.ack).collect();
-    acks::settle_all(&tasks, Settle::Ack).await;
+    let ackers: Vec<&Acker> = taken_over.iter().map(|f| &f.acker).collect();
+    broker::settle_all(&ackers, Settle::Ack).await;
     report
 }
 
@@ -271,6 +270,13 @@ async fn publish_and_settle(
     } else {
         Settle::Requeue
     };
-    let tasks: Vec<&TaskAck> = batch.iter().map(|f| &f.ack).collect();
-    acks::settle_all(&tasks, how).await;
+    let ackers: Vec<&Acker> = batch.iter().map(|f| &f.acker).collect();
+    let settled = broker::settle_all(&ackers, how).await;
+    for (f, e) in batch
+        .iter()
+        .zip(settled)
+        .filter_map(|(f, s)| s.err().map(|e| (f, e)))
+    {
+        tracing::warn!(job.id = %f.result.job_id, device.id = f.result.device_id, error = %e, "task not settled");
+    }
 }

@@ -174,8 +174,6 @@ pub struct Subscription {
     /// dropped while waiting does not cut the wait short.
     not_before: Option<tokio::time::Instant>,
     retired: Vec<Channel>,
-    /// Counts the channels subscribed on: delivery tags are numbered per channel.
-    epoch: u64,
 }
 
 impl Subscription {
@@ -199,14 +197,7 @@ impl Subscription {
             again: Scope::Topology,
             not_before: None,
             retired: Vec::new(),
-            epoch: 0,
         })
-    }
-
-    /// Which channel the last delivery came on: it changes each time the subscription
-    /// is made again, and delivery tags are numbered per channel.
-    pub fn epoch(&self) -> u64 {
-        self.epoch
     }
 
     /// The next delivery, subscribing again as often as it takes; `None` only once
@@ -243,7 +234,6 @@ impl Subscription {
             self.retired
                 .push(std::mem::replace(&mut self.channel, channel));
             self.consumer = Some(consumer);
-            self.epoch += 1;
         }
     }
 

@@ -6,7 +6,6 @@
 //!
 //! | module | what it tests |
 //! |---|---|
-//! | [`acks`] | a worker's tasks acked together: never past one still worked on |
 //! | [`aaa`] | one AAA budget per credential over every worker; a dead worker's share comes back |
 //! | [`aggregator`] | each device counted once, however the broker repeats |
 //! | [`bounds`] | request size limits, deadlines inside the broker's, the pool, a 20,000-device job's memory |
@@ -58,7 +57,6 @@
 //! .config/nextest.toml and scripts/test select them by these module names.
 
 mod aaa;
-mod acks;
 mod aggregator;
 mod api;
 mod bounds;
