@@ -10,6 +10,7 @@
 //! schedule gauges, read from Postgres.
 
 mod batches;
+mod dead_queue;
 mod dead_tasks;
 pub mod freshness;
 mod ingest;

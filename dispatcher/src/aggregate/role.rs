@@ -4,7 +4,7 @@
 
 use super::batches::{Batches, Source};
 use super::window::Window;
-use super::{freshness, retention, sweeper};
+use super::{dead_queue, freshness, retention, sweeper};
 use crate::error::Result;
 use netraven_shared::broker::link::Subscription;
 use netraven_shared::broker::{Names, Publisher};
@@ -54,6 +54,12 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
     let sweeping = tokio::spawn(sweeper::run(
         pool.clone(),
         Publisher::on(link.clone(), 64).await?,
+        names.clone(),
+        Duration::from_millis(settings.aggregator.sweep_interval_ms),
+        local.clone(),
+    ));
+    let keeping = tokio::spawn(dead_queue::run(
+        link.clone(),
         names.clone(),
         Duration::from_millis(settings.aggregator.sweep_interval_ms),
         local.clone(),
@@ -112,6 +118,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<()> 
         dead_tasks.close("aggregator stopping").await;
     }
     let _ = sweeping.await;
+    let _ = keeping.await;
     let _ = pruning.await;
     let _ = refreshing.await;
     results.close("aggregator stopping").await;

@@ -44,6 +44,6 @@ pub use publisher::{PublishReport, Publisher, CONFIRM_TIMEOUT};
 pub use reply::{reply, reply_queue};
 pub use settle::{settle, settle_all, Settle};
 pub use topology::{
-    consume, declare_topology, delete_topology, ensure_topology, exchanges, queues, QueueSpec,
-    Scope,
+    consume, declare_topology, delete_topology, ensure_topology, exchanges, queues,
+    restore_unconsumed, QueueSpec, Scope,
 };

@@ -161,6 +161,53 @@ async fn declare(
     Ok(())
 }
 
+/// Declares again, with its binding (and the exchanges), each queue no role consumes that
+/// is missing: the dead-letter queue people read. A consumed queue deleted is declared
+/// again by its consumers when the broker cancels them; nothing cancels anyone for this
+/// one, and while it is gone the broker drops what it dead-letters there. Returns the
+/// queues declared again. Each check is a passive declare on a channel of its own (a
+/// missing queue closes the channel it was asked on).
+pub async fn restore_unconsumed(
+    connection: &Connection,
+    names: &Names,
+    settings: &AmqpSettings,
+) -> Result<Vec<String>> {
+    let mut restored = Vec::new();
+    for q in queues(names, settings)
+        .into_iter()
+        .filter(|q| !q.role_consumed)
+    {
+        let channel = connection.create_channel().await?;
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        match channel
+            .queue_declare(q.name.clone().into(), passive, FieldTable::default())
+            .await
+        {
+            Ok(_) => {
+                let _ = channel.close(200, "checked".into()).await;
+                continue;
+            }
+            Err(e) if not_found(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let channel = connection.create_channel().await?;
+        // Only the unconsumed queues (no consumed queue is named `""`).
+        declare(&channel, names, settings, Some("")).await?;
+        let _ = channel.close(200, "declared".into()).await;
+        restored.push(q.name);
+    }
+    Ok(restored)
+}
+
+/// Whether the broker said the thing asked for does not exist (`NOT_FOUND`).
+fn not_found(e: &lapin::Error) -> bool {
+    matches!(e.kind(), lapin::ErrorKind::ProtocolError(a)
+        if *a.kind() == lapin::protocol::AMQPErrorKind::Soft(lapin::protocol::AMQPSoftError::NOTFOUND))
+}
+
 /// Deletes everything [`declare_topology`] made (tests and `netraven admin` tear-down).
 pub async fn delete_topology(channel: &Channel, names: &Names) -> Result<()> {
     for q in [

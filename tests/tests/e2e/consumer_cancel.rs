@@ -82,3 +82,63 @@ async fn every_role_subscribes_again_after_the_broker_cancels_its_consumer() -> 
     fleet.shutdown().await;
     Ok(())
 }
+
+/// The dead-letter queue people read, deleted alone: no consumer is cancelled, so only the
+/// aggregator's periodic look brings it back, and what is dead-lettered after that is in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dead_letter_queue_deleted_alone_is_declared_again() -> anyhow::Result<()> {
+    const MARKER: &[u8] = b"{\"dead\": \"after the queue came back\"}";
+    let env = TestEnv::new().await?;
+    let roles = netraven_tests::Roles::start_without_workers(&env.settings);
+    let dead = env.names.dead_queue();
+    let until = Instant::now() + TIMEOUT;
+    while env.queue_depth(&dead).await.is_err() {
+        anyhow::ensure!(Instant::now() < until, "{dead} never declared");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let conn = broker::connect(&env.settings.amqp, "test-cancel").await?;
+    let ch = conn.create_channel().await?;
+    ch.queue_delete(dead.clone().into(), QueueDeleteOptions::default())
+        .await?;
+    assert!(env.queue_depth(&dead).await.is_err(), "deleted");
+    let until = Instant::now() + TIMEOUT;
+    while env.queue_depth(&dead).await.is_err() {
+        anyhow::ensure!(
+            Instant::now() < until,
+            "{dead} not declared again within {TIMEOUT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Bound again: a dead letter reaches it.
+    ch.confirm_select(Default::default()).await?;
+    ch.basic_publish(
+        env.names.dead_exchange().into(),
+        "".into(),
+        lapin::options::BasicPublishOptions::default(),
+        MARKER,
+        lapin::BasicProperties::default(),
+    )
+    .await?
+    .await?;
+    let until = Instant::now() + TIMEOUT;
+    let first = loop {
+        let got = ch
+            .basic_get(
+                dead.clone().into(),
+                lapin::options::BasicGetOptions { no_ack: true },
+            )
+            .await?;
+        if let Some(m) = got {
+            break m.delivery.data;
+        }
+        anyhow::ensure!(Instant::now() < until, "nothing reached {dead}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        first, MARKER,
+        "the dead letter published after the queue came back"
+    );
+    let _ = conn.close(200, "ok".into()).await;
+    roles.stop().await?;
+    Ok(())
+}
