@@ -62,6 +62,9 @@ pub enum WorkerError {
     /// The claiming task has ended (the worker is stopping).
     #[error("device claiming has stopped")]
     ClaimingStopped,
+    /// The task asking for a login lease ended without an answer (the worker is stopping).
+    #[error("the login lease's ask ended without an answer")]
+    LeaseAskLost,
 }
 
 /// The shared rule for Postgres, the pool and the broker; everything of the worker's own
@@ -83,7 +86,8 @@ impl Transient for WorkerError {
             | WorkerError::NoPinAnswer { .. }
             | WorkerError::PinningStopped
             | WorkerError::Claim(_)
-            | WorkerError::ClaimingStopped => false,
+            | WorkerError::ClaimingStopped
+            | WorkerError::LeaseAskLost => false,
         }
     }
 }

@@ -169,7 +169,7 @@ impl Fleet {
         let token = Uuid::new_v4();
         let mut warned = false;
         loop {
-            match take_login(&self.pool, credential, token, &self.holder, caps, lease).await {
+            match take_settled(&self.pool, credential, token, &self.holder, caps, lease).await {
                 Ok(None) => return (self.pool.clone(), token),
                 Ok(Some(wait)) => tokio::time::sleep(wait).await,
                 Err(e) => {
@@ -183,6 +183,37 @@ impl Fleet {
             }
         }
     }
+}
+
+/// One ask for the lease `token`, in a task of its own that settles it whatever becomes
+/// of the caller: a take sent may commit after its caller was dropped (the device's
+/// deadline) or its answer lost, and a lease no one knows of held its slot until it
+/// expired. Left without a caller, the task releases what it may have taken; a caller
+/// whose answer was lost asks again with the same token, which is granted the lease it
+/// holds (migration V24).
+async fn take_settled(
+    pool: &deadpool_postgres::Pool,
+    credential: i64,
+    token: Uuid,
+    holder: &str,
+    caps: FleetCaps,
+    lease: Duration,
+) -> Result<Option<Duration>, crate::error::WorkerError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (pool, holder) = (pool.clone(), holder.to_string());
+    tokio::spawn(async move {
+        let taken = take_login(&pool, credential, token, &holder, caps, lease).await;
+        if let Err(taken) = tx.send(taken) {
+            // Granted, or perhaps granted: nobody will log in under it.
+            if !matches!(taken, Ok(Some(_))) {
+                if let Err(e) = release_login(&pool, token).await {
+                    tracing::warn!(error = %e, "abandoned login lease not released; it expires on its own");
+                }
+            }
+        }
+    });
+    rx.await
+        .unwrap_or(Err(crate::error::WorkerError::LeaseAskLost))
 }
 
 #[cfg(test)]

@@ -190,3 +190,100 @@ async fn login_caps_hold_across_workers_and_a_dead_worker_keeps_no_share() -> an
     roles.stop().await?;
     Ok(())
 }
+
+/// Leases of credential 42 neither released nor expired.
+async fn live_leases(env: &TestEnv) -> anyhow::Result<i64> {
+    let row = env
+        .pool
+        .get()
+        .await?
+        .query_one(
+            "SELECT count(*) FROM login_leases
+             WHERE credential_id = 42 AND released_at IS NULL AND expires_at > clock_timestamp()",
+            &[],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+fn capped(id: i64) -> netraven_shared::messages::TaskCredential {
+    netraven_shared::messages::TaskCredential {
+        id,
+        name: format!("c{id}"),
+        username: "u".into(),
+        sealed_secret: Some("nrv1:k:x".into()),
+        sealed_key: None,
+        sealed_key_passphrase: None,
+        sealed_enable: None,
+        max_concurrent_logins: Some(1),
+        max_logins_per_second: None,
+    }
+}
+
+/// A take whose answer was lost is asked again with its token, and granted the lease it
+/// holds rather than made to wait for it to expire; the cap still holds for others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_asked_again_with_its_token_is_granted_not_counted_against_itself(
+) -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let db = env.pool.get().await?;
+    let take = "SELECT netraven_take_login(42, $1, 'w', 1, NULL, 60000)";
+    let (mine, other) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let first: i32 = db.query_one(take, &[&mine]).await?.get(0);
+    assert_eq!(first, 0, "granted");
+    let again: i32 = db.query_one(take, &[&mine]).await?.get(0);
+    assert_eq!(again, 0, "the same token asked again: granted, not a wait");
+    let theirs: i32 = db.query_one(take, &[&other]).await?.get(0);
+    assert!(
+        theirs > 0,
+        "the cap of 1 holds for another login: wait {theirs} ms"
+    );
+    assert_eq!(live_leases(&env).await?, 1);
+    Ok(())
+}
+
+/// A login whose device gave up while its lease was being taken (the take blocked in
+/// Postgres, then committed after the caller was gone) leaves no lease holding the slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_taken_after_its_login_gave_up_is_released() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let limits =
+        netraven_worker::login_limits::LoginLimits::new(0, 0, Some((env.pool.clone(), "w".into())));
+    // Another session holds the credential's lock: the take waits inside the function.
+    let mut blocker = env.pool.get().await?;
+    let tx = blocker.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock(7473, 42)", &[])
+        .await?;
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(300),
+        limits.acquire(&capped(42), Duration::from_secs(30)),
+    )
+    .await;
+    assert!(gave_up.is_err(), "the take waits on the lock");
+    tx.commit().await?;
+    // The take commits now, for nobody: it must be released, not held for 32 s.
+    let until = Instant::now() + Duration::from_secs(5);
+    let mut taken = false;
+    loop {
+        let rows: i64 = env
+            .pool
+            .get()
+            .await?
+            .query_one(
+                "SELECT count(*) FROM login_leases WHERE credential_id = 42",
+                &[],
+            )
+            .await?
+            .get(0);
+        taken |= rows > 0;
+        if taken && live_leases(&env).await? == 0 {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < until,
+            "the abandoned lease still holds the slot (taken: {taken})"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
