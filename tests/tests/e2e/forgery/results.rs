@@ -151,8 +151,10 @@ async fn forged_results_and_dead_letters_change_no_job_and_no_counter() -> anyho
         assert_ne!(worker, "forger");
         assert_ne!(reason, "forged");
     }
-    assert_eq!(rejected(&results_queue, "unsigned"), 1);
-    assert_eq!(rejected(&results_queue, "unknown_key"), 2);
+    // Each forged message refused for its own reason. At least once: one refused but not
+    // yet acked when the first aggregator stopped is delivered again, and refused again.
+    assert!(rejected(&results_queue, "unsigned") >= 1);
+    assert!(rejected(&results_queue, "unknown_key") >= 2);
     let (successes, _) = counters(&env).await?;
     assert_eq!(successes, DEVICES as i64);
 
