@@ -99,7 +99,7 @@ pub async fn declare_topology(
     names: &Names,
     settings: &AmqpSettings,
 ) -> Result<()> {
-    declare(channel, names, settings, None).await
+    declare(channel, names, settings, |_| true).await
 }
 
 /// What a consumer declares before it subscribes.
@@ -120,13 +120,12 @@ pub enum Scope {
     Queue,
 }
 
-/// Declares every exchange and every queue with its binding, or of the queues only
-/// `only` and those no role consumes.
+/// Declares every exchange, and the queues `wanted` picks with their bindings.
 async fn declare(
     channel: &Channel,
     names: &Names,
     settings: &AmqpSettings,
-    only: Option<&str>,
+    wanted: impl Fn(&QueueSpec) -> bool,
 ) -> Result<()> {
     let durable = ExchangeDeclareOptions {
         durable: true,
@@ -141,10 +140,7 @@ async fn declare(
         durable: true,
         ..Default::default()
     };
-    let wanted = queues(names, settings)
-        .into_iter()
-        .filter(|q| only.is_none_or(|name| q.name == name || !q.role_consumed));
-    for q in wanted {
+    for q in queues(names, settings).into_iter().filter(|q| wanted(q)) {
         channel
             .queue_declare(q.name.clone().into(), queue, q.arguments)
             .await?;
@@ -194,8 +190,7 @@ pub async fn restore_unconsumed(
             Err(e) => return Err(e.into()),
         }
         let channel = connection.create_channel().await?;
-        // Only the unconsumed queues (no consumed queue is named `""`).
-        declare(&channel, names, settings, Some("")).await?;
+        declare(&channel, names, settings, |s| s.name == q.name).await?;
         let _ = channel.close(200, "declared".into()).await;
         restored.push(q.name);
     }
@@ -246,8 +241,10 @@ pub async fn ensure_topology(
     scope: Scope,
 ) -> Result<()> {
     if settings.declare_topology {
-        let only = (scope == Scope::Queue).then_some(queue);
-        return declare(channel, names, settings, only).await;
+        return declare(channel, names, settings, |q| {
+            scope == Scope::Topology || q.name == queue || !q.role_consumed
+        })
+        .await;
     }
     let passive = QueueDeclareOptions {
         passive: true,
