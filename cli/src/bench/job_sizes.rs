@@ -38,6 +38,29 @@ impl Measured {
             (self.brackets[r][which][0].value + self.brackets[r + 1][which][0].value) / 2.0;
         rate(run) / around
     }
+
+    /// The most round `r`'s ratio could be while the job pays for its broker messages and
+    /// database rows: the bare run's CPU per device (client and simulator, the mean of the
+    /// baselines either side) over that plus the job's RabbitMQ and Postgres CPU per device.
+    /// That is the ratio the job would reach on CPU-bound cores if its worker cost what the
+    /// bare client does and its dispatcher and aggregator nothing.
+    fn ceiling(&self, r: usize, which: usize, run: &job::Run) -> f64 {
+        let total = |b: &Baselines| {
+            b[which]
+                .iter()
+                .find(|f| f.name.ends_with("_total"))
+                .map_or(0.0, |f| f.value)
+        };
+        let bare = (total(&self.brackets[r]) + total(&self.brackets[r + 1])) / 2.0;
+        let devices = run.devices.max(1) as f64;
+        let beside: f64 = ["rabbitmq", "postgres"]
+            .iter()
+            .filter_map(|group| run.cpu.get(*group))
+            .sum::<f64>()
+            * 1000.0
+            / devices;
+        bare / (bare + beside)
+    }
 }
 
 fn rate(run: &job::Run) -> f64 {
@@ -227,6 +250,15 @@ fn push_ratios(
         format!("{devices}-device job / bare SSH making the same logins, each round between two baselines"),
         first_ratios,
     ))?;
+    let ceiling_what = "the ratio's ceiling with the broker's and the database's work: bare CPU per device / (bare + RabbitMQ + Postgres CPU per device), each round";
+    let first_ceilings: Vec<f64> = (0..rounds.len())
+        .map(|r| measured.ceiling(r, 0, &rounds[r].0))
+        .collect();
+    tally.push(ratio_figure(
+        "job_vs_baseline_ceiling",
+        ceiling_what.into(),
+        &first_ceilings,
+    ))?;
     tally.push(ratio_figure(
         "job_vs_known_credential_baseline_ratio",
         "first run / bare SSH that knows each device's credential".into(),
@@ -238,6 +270,14 @@ fn push_ratios(
             "second_run_vs_baseline_ratio",
             "with affinity / bare SSH with the working credential".into(),
             &second_ratios,
+        ))?;
+        let second_ceilings: Vec<f64> = (0..rounds.len())
+            .filter_map(|r| rounds[r].1.as_ref().map(|s| measured.ceiling(r, 1, s)))
+            .collect();
+        tally.push(ratio_figure(
+            "second_run_vs_baseline_ceiling",
+            ceiling_what.into(),
+            &second_ceilings,
         ))?;
         tally.push(Figure::rate(
             &format!("job_{devices}_second_run_devices_per_second"),
