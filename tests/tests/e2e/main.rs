@@ -35,6 +35,7 @@
 //! | [`keys`] | key credentials: every key format, key-only, password-only and mixed devices, OpenSSH's sshd |
 //! | [`lanes`] | small and high-priority jobs overtake a large one in the interactive lane |
 //! | [`operations`] | metrics, a real Prometheus scrape, alert rules, the deploy files' commands |
+//! | [`packets`] | a device sending SSH packets over the advertised maximum is cut off, with its reason |
 //! | [`permissions`] | dangerous requests need permission |
 //! | [`pins`] | host-key pins in group commit |
 //! | [`pipeline`] | the whole pipeline against the simulator's ground truth |
@@ -51,7 +52,7 @@
 //! | [`views`] | what people and scripts see |
 //! | [`worker_kill`] | workers killed with SIGKILL mid-job lose and double nothing |
 //! | [`restarts`] | RabbitMQ and Postgres restarted mid-job: disruptive, run alone last |
-//! | [`hostile`] | 2,000 hostile devices: run by tests/scripts/hostile, not the suite |
+//! | [`hostile`] | 2,000 hostile devices finish within the device deadline: run alone last |
 //!
 //! `restarts::` and `hostile::` stop shared services or load the machine for minutes:
 //! .config/nextest.toml and scripts/test select them by these module names.
@@ -89,6 +90,7 @@ mod jumps;
 mod keys;
 mod lanes;
 mod operations;
+mod packets;
 mod permissions;
 mod pins;
 mod pipeline;

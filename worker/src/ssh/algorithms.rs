@@ -190,8 +190,9 @@ fn build(options: &SshOptions, family: KeyFamily) -> Config {
         // a reader that stops (a device waiting for a large-output turn) leaves this many
         // packets queued, plus one russh holds and one the reader holds, before russh stops
         // reading the socket: 4 × 32 KiB, the packet size we advertise (russh does not
-        // enforce it: a peer ignoring it may send up to 256 KiB a packet). russh's default,
-        // 100, would let every waiting device hold 3.2 MiB outside the output budget.
+        // enforce it; our handler ends the session at the first packet over it, so a peer
+        // ignoring it holds one packet of up to 256 KiB more). russh's default, 100, would
+        // let every waiting device hold 3.2 MiB outside the output budget.
         channel_buffer_size: CHANNEL_BUFFER,
         ..Config::default()
     }

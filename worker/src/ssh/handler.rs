@@ -1,9 +1,11 @@
-//! The russh client callbacks: host key check during the handshake, disconnect reasons.
+//! The russh client callbacks: host key check during the handshake, the size of every
+//! data packet, disconnect reasons.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use russh::client::{self, DisconnectReason};
 use russh::keys::PublicKey;
+use russh::ChannelId;
 
 use super::error::{Phase, SshError};
 use super::host_key::{self, HostKeyCheck, PresentedKey};
@@ -26,11 +28,13 @@ impl Shared {
     }
 }
 
-/// Error type of the handler: a russh error, or our verdict on the host key.
+/// Error type of the handler: a russh error, our verdict on the host key, or a data
+/// packet larger than the maximum we advertised.
 #[derive(Debug)]
 pub(crate) enum HandlerError {
     Russh(russh::Error),
     HostKey(SshError),
+    Oversized(String),
 }
 
 impl From<russh::Error> for HandlerError {
@@ -42,6 +46,30 @@ impl From<russh::Error> for HandlerError {
 pub(crate) struct ClientHandler {
     pub(crate) check: HostKeyCheck,
     pub(crate) shared: Arc<Shared>,
+    /// The maximum packet size we advertise when we open a channel (russh's
+    /// `Config::maximum_packet_size`): the most data one packet may carry.
+    pub(crate) max_packet: u32,
+}
+
+impl ClientHandler {
+    /// Refuses a data packet larger than we advertised, as OpenSSH does. russh hands each
+    /// packet to the channel's reader whole and does not check its size: a peer ignoring
+    /// our maximum may send 256 KiB a packet, and a device waiting for a large-output turn
+    /// would hold four of them, 1 MiB, where the output budget counts on 4 × 32 KiB. russh
+    /// calls this right after it queued the packet for the reader and before it reads the
+    /// next one, so such a device holds one oversized packet at most, and its session ends.
+    fn check_packet(&self, len: usize) -> Result<(), HandlerError> {
+        if len <= self.max_packet as usize {
+            return Ok(());
+        }
+        let message = format!(
+            "the device sent {len} bytes in one SSH data packet, over the {} it may send \
+             (protocol violation); the session was closed",
+            self.max_packet
+        );
+        self.shared.lock().disconnect = Some(message.clone());
+        Err(HandlerError::Oversized(message))
+    }
 }
 
 impl client::Handler for ClientHandler {
@@ -54,6 +82,25 @@ impl client::Handler for ClientHandler {
         self.shared.lock().presented = Some(presented);
         // Returning an error aborts the handshake: no authentication request is ever sent.
         verdict.map(|()| true).map_err(HandlerError::HostKey)
+    }
+
+    async fn data(
+        &mut self,
+        _channel: ChannelId,
+        data: &[u8],
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        self.check_packet(data.len())
+    }
+
+    async fn extended_data(
+        &mut self,
+        _channel: ChannelId,
+        _ext: u32,
+        data: &[u8],
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        self.check_packet(data.len())
     }
 
     async fn disconnected(

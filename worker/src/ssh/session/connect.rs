@@ -112,6 +112,7 @@ impl Session {
         let handler = ClientHandler {
             check: host_key,
             shared: Arc::clone(&shared),
+            max_packet: config.maximum_packet_size,
         };
         let handshake = client::connect_stream(config, stream, handler);
         let handle = match tokio::time::timeout(timeouts.handshake, handshake).await {
@@ -119,6 +120,11 @@ impl Session {
             Ok(Err(HandlerError::HostKey(e))) => {
                 token.cancel();
                 return Err(e);
+            }
+            // No channel is open before the handshake ends; answered all the same.
+            Ok(Err(HandlerError::Oversized(message))) => {
+                token.cancel();
+                return Err(SshError::Disconnected(Phase::Handshake, message));
             }
             Ok(Err(HandlerError::Russh(e))) => {
                 token.cancel();
