@@ -35,7 +35,6 @@
 //! | [`keys`] | key credentials: every key format, key-only, password-only and mixed devices, OpenSSH's sshd |
 //! | [`lanes`] | small and high-priority jobs overtake a large one in the interactive lane |
 //! | [`operations`] | metrics, a real Prometheus scrape, alert rules, the deploy files' commands |
-//! | [`packets`] | a device sending SSH packets over the advertised maximum is cut off, with its reason |
 //! | [`permissions`] | dangerous requests need permission |
 //! | [`pins`] | host-key pins in group commit |
 //! | [`pipeline`] | the whole pipeline against the simulator's ground truth |
@@ -47,6 +46,7 @@
 //! | [`schedules`] | `netraven schedule`: add, list, show, pause, resume, remove, apply, export |
 //! | [`secrets`] | no plaintext secret leaves a worker |
 //! | [`shutdown`] | graceful shutdown of a worker process mid-job |
+//! | [`ssh_rules`] | devices past SSH's rules: packets over the advertised maximum cut off, a command killed by a signal never stored |
 //! | [`tls`] | TLS on every link |
 //! | [`unix_cli`] | `netraven` as a Unix tool: pipes, exit codes, stdout and stderr, colour |
 //! | [`views`] | what people and scripts see |
@@ -90,7 +90,6 @@ mod jumps;
 mod keys;
 mod lanes;
 mod operations;
-mod packets;
 mod permissions;
 mod pins;
 mod pipeline;
@@ -104,6 +103,7 @@ mod scheduler;
 mod schedules;
 mod secrets;
 mod shutdown;
+mod ssh_rules;
 mod tls;
 mod unix_cli;
 mod views;

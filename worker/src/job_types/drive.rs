@@ -53,6 +53,16 @@ pub async fn run_commands(
                     .map_err(|e| command_failure(&timeouts, command, &e))?;
                 // Valid UTF-8 without NUL (nearly always) is taken as it is, without a
                 // copy; anything else keeps its exact bytes beside a text form.
+                // A command ended by a signal (OpenSSH's sshd says so when it is killed)
+                // left its output where it stopped: never taken as a whole reply.
+                if let Some(signal) = &out.exit_signal {
+                    return Err(DeviceFailure::new(
+                        Outcome::CommandFailed,
+                        format!(
+                            "{command:?} was ended by signal {signal}; its output is incomplete"
+                        ),
+                    ));
+                }
                 let output = DeviceText::from_bytes(out.stdout);
                 if let Some(status @ 1..) = out.exit_status {
                     // The device's words go into the reason escaped (DeviceFailure::new).

@@ -89,6 +89,9 @@ pub struct ExecOutput {
     pub stderr: Vec<u8>,
     /// `None` when the server closed the channel without an exit status.
     pub exit_status: Option<u32>,
+    /// The signal that ended the command, when the server said so (`exit-signal`, RFC
+    /// 4254 6.10): `KILL`, `SEGV (core dumped): message`, ... Its output is incomplete.
+    pub exit_signal: Option<String>,
 }
 
 #[cfg(test)]

@@ -50,6 +50,12 @@ impl Session {
                 Some(ChannelMsg::Data { data }) => out.stdout.extend_from_slice(&data),
                 Some(ChannelMsg::ExtendedData { data, .. }) => out.stderr.extend_from_slice(&data),
                 Some(ChannelMsg::ExitStatus { exit_status }) => out.exit_status = Some(exit_status),
+                Some(ChannelMsg::ExitSignal {
+                    signal_name,
+                    core_dumped,
+                    error_message,
+                    ..
+                }) => out.exit_signal = Some(signal(&signal_name, core_dumped, &error_message)),
                 Some(ChannelMsg::Failure) => {
                     let _ = tokio::time::timeout(CLOSE_GRACE, channel.close()).await;
                     return Err(SshError::Protocol("exec request refused".to_string()));
@@ -91,4 +97,22 @@ impl Session {
             }
         }
     }
+}
+
+/// How an `exit-signal` reads in a reason: `KILL`, `SEGV (core dumped): message`. The
+/// device's words are escaped where the reason is made (`DeviceFailure::new`).
+fn signal(name: &russh::Sig, core_dumped: bool, message: &str) -> String {
+    let mut s = match name {
+        russh::Sig::Custom(custom) => custom.clone(),
+        known => format!("{known:?}"),
+    };
+    if core_dumped {
+        s.push_str(" (core dumped)");
+    }
+    let message = message.trim();
+    if !message.is_empty() {
+        s.push_str(": ");
+        s.push_str(message);
+    }
+    s
 }

@@ -1,13 +1,17 @@
 #!/usr/bin/python3
-"""An SSH server that ignores the client's maximum packet size, for the worker's tests.
+"""An SSH server that breaks, or uses the corners of, SSH's rules, for the worker's tests.
 
-Built on paramiko (Debian's python3-paramiko), which lets a channel's outgoing packet
-size be set by hand: neither our simulator (russh) nor OpenSSH's sshd can be made to
-break the rule. Prints "<port> <host key line>" on stdout once it listens on 127.0.0.1,
-then serves every connection until killed. Any username and password log in. Every exec
-request is answered with 128 KiB of text and exit status 0: for the user `oversized` in
-one 128 KiB CHANNEL_DATA packet, whatever the client advertised; for any other user in
-packets of the size the client advertised.
+Built on paramiko (Debian's python3-paramiko), whose channels can be driven by hand:
+neither our simulator (russh) nor OpenSSH's sshd can be made to send an oversized packet.
+Prints "<port> <host key line>" on stdout once it listens on 127.0.0.1, then serves every
+connection until killed. Any username and password log in. Every exec request is
+answered with 128 KiB of text, by username:
+
+- `oversized`: in one 128 KiB CHANNEL_DATA packet, whatever the client advertised;
+  exit status 0;
+- `killed`: the first 48 KiB, then `exit-signal` KILL (what OpenSSH's sshd sends when the
+  command is killed), then the channel closed;
+- any other: in packets of the size the client advertised; exit status 0.
 """
 
 import socket
@@ -15,6 +19,8 @@ import sys
 import threading
 
 import paramiko
+from paramiko.common import cMSG_CHANNEL_REQUEST
+from paramiko.message import Message
 
 BODY = b"".join(b"line %06d of a configuration that is longer than one packet\n" % i
                 for i in range(2200))[:131072]
@@ -42,6 +48,20 @@ class Server(paramiko.ServerInterface):
         return True
 
 
+def send_exit_signal(channel, name, message):
+    """RFC 4254 6.10, as paramiko's send_exit_status sends exit-status."""
+    m = Message()
+    m.add_byte(cMSG_CHANNEL_REQUEST)
+    m.add_int(channel.remote_chanid)
+    m.add_string("exit-signal")
+    m.add_boolean(False)
+    m.add_string(name)
+    m.add_boolean(False)
+    m.add_string(message)
+    m.add_string("")
+    channel.transport._send_user_message(m)
+
+
 def serve(conn, host_key):
     transport = paramiko.Transport(conn)
     transport.add_server_key(host_key)
@@ -55,8 +75,12 @@ def serve(conn, host_key):
             # paramiko sends at most out_max_packet_size - 64 bytes a packet, and the
             # client's window (russh: 2 MiB) lets all of it through at once.
             channel.out_max_packet_size = len(BODY) + 64
-        channel.sendall(BODY)
-        channel.send_exit_status(0)
+        if server.username == "killed":
+            channel.sendall(BODY[:49152])
+            send_exit_signal(channel, "KILL", "Killed")
+        else:
+            channel.sendall(BODY)
+            channel.send_exit_status(0)
         channel.close()
         # Wait for the client to end the connection (or to have ended it already).
         transport.join(20)

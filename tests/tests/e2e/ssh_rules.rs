@@ -1,14 +1,18 @@
-//! A device that ignores the maximum packet size the worker advertises (32 KiB) and sends
-//! its output in larger SSH packets: its session ends at the first such packet with a
-//! reason that says so, and a device that keeps to the rule is read in full.
+//! Devices at the edges of SSH's rules, and past them:
 //!
-//! Neither the simulator (russh) nor OpenSSH's sshd can be made to break the rule, so the
-//! device here is `tests/peers/oversized_packets.py`, a paramiko server (Debian's
-//! `python3-paramiko`, which scripts/test installs).
+//! - one that ignores the maximum packet size the worker advertises (32 KiB) and sends its
+//!   output in larger packets: its session ends at the first such packet with a reason
+//!   that says so, and a device that keeps to the rule is read in full;
+//! - one whose command is killed mid-output (`exit-signal`, as OpenSSH's sshd reports it):
+//!   what it sent is incomplete and is never stored as a configuration.
+//!
+//! Neither the simulator (russh) nor OpenSSH's sshd can be made to send an oversized
+//! packet, so the device here is `tests/peers/misbehaving_ssh.py`, a paramiko server
+//! (Debian's `python3-paramiko`, which scripts/test installs).
 
 use anyhow::{bail, Context, Result};
 use netraven_worker::ssh::{
-    HostKeyCheck, OutputBudget, Phase, Session, SshError, SshOptions, SshTimeouts,
+    ExecOutput, HostKeyCheck, OutputBudget, Phase, Session, SshError, SshOptions, SshTimeouts,
 };
 use secrecy::SecretString;
 use std::io::{BufRead, BufReader};
@@ -35,7 +39,7 @@ impl Peer {
                  (scripts/test does so as root)"
             );
         }
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/oversized_packets.py");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/misbehaving_ssh.py");
         let mut child = Command::new(PYTHON)
             .arg(script)
             .stdout(Stdio::piped())
@@ -63,7 +67,7 @@ impl Drop for Peer {
     }
 }
 
-async fn exec_as(peer: &Peer, username: &str) -> Result<Result<Vec<u8>, SshError>> {
+async fn exec_as(peer: &Peer, username: &str) -> Result<Result<ExecOutput, SshError>> {
     let mut session = Session::connect_with(
         "127.0.0.1",
         peer.port,
@@ -83,7 +87,7 @@ async fn exec_as(peer: &Peer, username: &str) -> Result<Result<Vec<u8>, SshError
     let mut allowance = budget.allowance();
     let out = session.exec("show running-config", &mut allowance).await;
     session.close().await;
-    Ok(out.map(|o| o.stdout))
+    Ok(out)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,7 +97,9 @@ async fn a_data_packet_over_the_advertised_maximum_ends_the_session_with_its_rea
 
     // The same server keeping to the rule: 128 KiB in packets of 32 KiB at most, read whole.
     let honest = exec_as(&peer, "honest").await?;
-    let stdout = honest.map_err(|e| anyhow::anyhow!("the honest exec failed: {e}"))?;
+    let stdout = honest
+        .map_err(|e| anyhow::anyhow!("the honest exec failed: {e}"))?
+        .stdout;
     assert_eq!(stdout.len(), 131_072);
     assert!(stdout.starts_with(b"line 000000 of a configuration"));
 
@@ -108,16 +114,17 @@ async fn a_data_packet_over_the_advertised_maximum_ends_the_session_with_its_rea
         }
         other => panic!(
             "expected the session to end in the command phase, got {:?}",
-            other.map(|o| o.len())
+            other.map(|o| o.stdout.len())
         ),
     }
     Ok(())
 }
 
-/// In a job: the device that breaks the rule ends `COMMAND_FAILED` with the reason, and
-/// stores nothing; its neighbour on the same server, keeping to the rule, is backed up.
+/// In a job: the device that breaks the packet rule and the one whose command was killed
+/// end `COMMAND_FAILED` with their reasons, and store nothing; their neighbour on the same
+/// server, keeping to the rules, is backed up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn in_a_job_only_the_device_breaking_the_packet_rule_fails() -> Result<()> {
+async fn in_a_job_only_the_devices_breaking_the_rules_fail() -> Result<()> {
     use netraven_shared::domain::{JobStatus, Outcome};
     use netraven_tests::{request, TestEnv};
     use std::time::Duration;
@@ -129,11 +136,13 @@ async fn in_a_job_only_the_device_breaking_the_packet_rule_fails() -> Result<()>
     std::fs::write(
         &path,
         format!(
-            "tags:\n  - name: over\n  - name: honest\ncredentials:\n\
+            "tags:\n  - name: over\n  - name: killed\n  - name: honest\ncredentials:\n\
              \x20 - {{ name: over, username: oversized, priority: 10, tags: [over], secret_env: NRT_PACKETS_PW }}\n\
+             \x20 - {{ name: killed, username: killed, priority: 10, tags: [killed], secret_env: NRT_PACKETS_PW }}\n\
              \x20 - {{ name: honest, username: honest, priority: 10, tags: [honest], secret_env: NRT_PACKETS_PW }}\n\
              devices:\n\
              \x20 - {{ name: over-1, host: 127.0.0.1, port: {port}, platform: linux, tags: [over] }}\n\
+             \x20 - {{ name: killed-1, host: 127.0.0.1, port: {port}, platform: linux, tags: [killed] }}\n\
              \x20 - {{ name: honest-1, host: 127.0.0.1, port: {port}, platform: linux, tags: [honest] }}\n",
             port = peer.port
         ),
@@ -145,7 +154,7 @@ async fn in_a_job_only_the_device_breaking_the_packet_rule_fails() -> Result<()>
     let roles = env.start(1);
     let job = env
         .run_job(
-            &request("config_backup", &["over", "honest"], &[]),
+            &request("config_backup", &["over", "killed", "honest"], &[]),
             Duration::from_secs(60),
         )
         .await?;
@@ -153,9 +162,10 @@ async fn in_a_job_only_the_device_breaking_the_packet_rule_fails() -> Result<()>
     assert_eq!(job.counts.status, JobStatus::CompletedPartialFailure);
     let client = env.pool.get().await?;
     let results = netraven_dispatcher::job_rows::results(&client, job.id).await?;
-    let over = results.iter().find(|r| r.device_name == "over-1");
-    let honest = results.iter().find(|r| r.device_name == "honest-1");
-    let (Some(over), Some(honest)) = (over, honest) else {
+    let named = |name: &str| results.iter().find(|r| r.device_name == name);
+    let (Some(over), Some(killed), Some(honest)) =
+        (named("over-1"), named("killed-1"), named("honest-1"))
+    else {
         bail!("a device has no result: {results:?}");
     };
     assert_eq!(over.outcome, Outcome::CommandFailed, "{}", over.reason);
@@ -163,6 +173,14 @@ async fn in_a_job_only_the_device_breaking_the_packet_rule_fails() -> Result<()>
         over.reason.contains("131072 bytes in one SSH data packet"),
         "{}",
         over.reason
+    );
+    assert_eq!(killed.outcome, Outcome::CommandFailed, "{}", killed.reason);
+    assert!(
+        killed
+            .reason
+            .contains("was ended by signal KILL: Killed; its output is incomplete"),
+        "{}",
+        killed.reason
     );
     assert_eq!(honest.outcome, Outcome::Success, "{}", honest.reason);
     let stored: Vec<(String, i32)> = client
@@ -178,5 +196,19 @@ async fn in_a_job_only_the_device_breaking_the_packet_rule_fails() -> Result<()>
     assert_eq!(stored.len(), 1, "{stored:?}");
     assert_eq!(stored[0].0, "honest-1");
     assert!(stored[0].1 > 100_000, "{stored:?}");
+    Ok(())
+}
+
+/// A command killed mid-output: the session answers what arrived and the signal, so the
+/// caller can tell the output is incomplete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_killed_by_a_signal_is_reported_with_its_signal() -> Result<()> {
+    let peer = Peer::start()?;
+    let out = exec_as(&peer, "killed")
+        .await?
+        .map_err(|e| anyhow::anyhow!("the killed exec failed at the SSH level: {e}"))?;
+    assert_eq!(out.stdout.len(), 49_152);
+    assert_eq!(out.exit_status, None);
+    assert_eq!(out.exit_signal.as_deref(), Some("KILL: Killed"));
     Ok(())
 }
