@@ -58,6 +58,26 @@ pub fn one_line(s: &str) -> Cow<'_, str> {
     escape_controls(s, Lines::Escape)
 }
 
+/// The longest reason made from what came from outside, in bytes ([`clip`]): decode
+/// errors, dead letters' reasons.
+pub const MAX_REASON_BYTES: usize = 1024;
+
+/// `s` cut to at most `max` bytes in all (`max` ≥ 64), on a character boundary, saying
+/// at the end how much was cut: for a reason built from what a message or a device sent
+/// (a decoder quotes an unknown field's name whole), which goes into headers, replies and
+/// logs. Borrowed when it fits; a clipped text clipped again is unchanged.
+pub fn clip(s: &str, max: usize) -> Cow<'_, str> {
+    if s.len() <= max {
+        return Cow::Borrowed(s);
+    }
+    // Room for the note: "… (" (5 bytes), up to 20 digits, " bytes cut)" (11 bytes).
+    let mut at = max.saturating_sub(36);
+    while !s.is_char_boundary(at) {
+        at -= 1;
+    }
+    Cow::Owned(format!("{}… ({} bytes cut)", &s[..at], s.len() - at))
+}
+
 fn needs_escape(c: char, lines: Lines) -> bool {
     match c {
         '\n' | '\t' => lines == Lines::Escape,
@@ -70,6 +90,27 @@ fn needs_escape(c: char, lines: Lines) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clip_cuts_on_a_character_boundary_and_says_how_much() {
+        assert!(matches!(clip("short", 64), Cow::Borrowed("short")));
+        let long = "a".repeat(100);
+        assert_eq!(
+            clip(&long, 64),
+            format!("{}… (72 bytes cut)", "a".repeat(28))
+        );
+        // 'é' is two bytes: a cut inside it falls back before it.
+        let accents = format!("{}{}", "a".repeat(27), "é".repeat(40));
+        assert_eq!(
+            clip(&accents, 64),
+            format!("{}… (80 bytes cut)", "a".repeat(27))
+        );
+        for s in [long.as_str(), accents.as_str()] {
+            let once = clip(s, 64);
+            assert!(once.len() <= 64, "{once}");
+            assert_eq!(clip(&once, 64), once, "clipped again, unchanged");
+        }
+    }
 
     #[test]
     fn plain_text_is_borrowed_untouched() {

@@ -33,7 +33,7 @@ pub mod publisher;
 
 pub use crate::signing::{PROOF_HEADER, SIGNATURE_HEADER};
 pub use connect::{connect, hostname, user, BROKER_ANSWER_TIMEOUT};
-pub use dead_letter::dead_letter;
+pub use dead_letter::{dead_letter, DROPPED_HEADER};
 pub use link::{connect_with_retry, Link};
 pub use message::{
     cloud_event, header, json_properties, sign_all, verify, Outgoing, FIRST_DEATH_QUEUE_HEADER,

@@ -32,6 +32,13 @@ pub struct JobCancel {
 impl JobCancel {
     /// Decodes a cancel body; an error is the reason the message is dead-lettered.
     pub fn decode(body: &[u8]) -> Result<JobCancel, String> {
+        // A decoder's error quotes what it refused (an unknown field's name, whole): the
+        // reason goes into a reply, a dead letter's header and the log, so it is clipped.
+        Self::decode_unclipped(body)
+            .map_err(|e| crate::text::clip(&e, crate::text::MAX_REASON_BYTES).into_owned())
+    }
+
+    fn decode_unclipped(body: &[u8]) -> Result<JobCancel, String> {
         if body.len() > MAX_CANCEL_BYTES {
             return Err(format!(
                 "job cancel of {} bytes is over the limit of {MAX_CANCEL_BYTES} bytes",

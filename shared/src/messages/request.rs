@@ -172,6 +172,13 @@ impl JobRequest {
     /// The body's size is checked first, and every list and string while decoding
     /// (`bounded`), so that a huge request costs the dispatcher its body and no more.
     pub fn decode(body: &[u8]) -> Result<JobRequest, String> {
+        // A decoder's error quotes what it refused (an unknown field's name, whole): the
+        // reason goes into a reply, a dead letter's header and the log, so it is clipped.
+        Self::decode_unclipped(body)
+            .map_err(|e| crate::text::clip(&e, crate::text::MAX_REASON_BYTES).into_owned())
+    }
+
+    fn decode_unclipped(body: &[u8]) -> Result<JobRequest, String> {
         if body.len() > MAX_REQUEST_BYTES {
             return Err(format!(
                 "job request of {} bytes is over the limit of {MAX_REQUEST_BYTES} bytes",

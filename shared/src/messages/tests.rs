@@ -45,6 +45,40 @@ fn refuses_malformed_requests_with_a_reason() {
     }
 }
 
+/// A decoder quotes an unknown field's name whole: a request or a cancel with one huge
+/// name is refused with a reason of about a kilobyte, which a reply, a dead
+/// letter's header (one AMQP frame) and a log line can carry.
+#[test]
+fn a_reason_quoting_a_huge_field_is_clipped() {
+    let name = "A".repeat(900_000);
+    let request =
+        format!(r#"{{"version":1,"request_id":"r","job_type":"config_backup","{name}":0}}"#);
+    let err = JobRequest::decode(request.as_bytes()).expect_err("must be refused");
+    assert!(
+        err.starts_with("not a valid job request: unknown field `AAAA"),
+        "{}",
+        &err[..80]
+    );
+    assert!(err.ends_with("bytes cut)"), "{}", &err[err.len() - 40..]);
+    assert!(
+        err.len() <= crate::text::MAX_REASON_BYTES + 32,
+        "{} bytes",
+        err.len()
+    );
+    // A cancel is at most 4 KiB: a 3,000-byte name.
+    let cancel = format!(
+        r#"{{"version":1,"job_id":"01955f3a-7c41-7d2e-b8a3-4f6e2c9d1b70","{}":0}}"#,
+        &name[..3000]
+    );
+    let err = JobCancel::decode(cancel.as_bytes()).expect_err("must be refused");
+    assert!(err.contains("AAAA") && err.ends_with("bytes cut)"), "{err}");
+    assert!(
+        err.len() <= crate::text::MAX_REASON_BYTES + 32,
+        "{} bytes",
+        err.len()
+    );
+}
+
 /// A request whose `targets` member is `targets` (raw JSON).
 fn with_targets(targets: &str) -> Vec<u8> {
     format!(r#"{{"version":1,"request_id":"r","job_type":"config_backup","targets":{targets}}}"#)

@@ -2,13 +2,15 @@
 //! device deadline past the broker's consumer timeout is refused with both numbers; a
 //! 23 MB job request is refused before it is decoded and the dispatcher's peak memory
 //! stays small; a dispatcher whose pool is as small as its prefetch never waits on its
-//! own pool; a 20,000-device job is resolved and published in bounded memory.
+//! own pool; a 20,000-device job is resolved and published in bounded memory; a refused
+//! request's dead letter fits one AMQP frame, however large its headers or its reason.
 //!
 //! The memory tests run `netraven dispatcher` as a process of its own and read its peak
 //! resident set size (VmHWM) from /proc: the bounds are several times what is measured
 //! here (docs/performance.md has the figures).
 
 mod big_job;
+mod dead_letter_headers;
 mod deadlines;
 mod pool;
 mod request_size;
