@@ -60,18 +60,29 @@ impl Batches {
             };
             let Some(first) = first else { return sub };
             let mut batch = Vec::with_capacity(self.window.max);
-            batch.push(self.stood_for(first).await);
+            batch.push(self.stood_for(first));
+            // What a delivery stands for is decided as it arrives, without waiting on
+            // anything: the linger may end the fill at any await, and a delivery held by a
+            // future it drops would never be acked or returned (one prefetch place lost for
+            // good per refused message). Refused ones are dead-lettered after the fill.
             let more = stream::unfold(&mut sub, |sub| async { Some((sub.next().await?, sub)) })
-                .then(|d| self.stood_for(d));
+                .map(|d| self.stood_for(d));
             self.window
-                .fill(&mut batch, pin!(more), |(_, results)| results.len())
+                .fill(&mut batch, pin!(more), |(_, results)| {
+                    results.as_ref().map_or(0, Vec::len)
+                })
                 .await;
             // Each result remembers its delivery, so a refused one dead-letters its message.
             let mut deliveries = Vec::with_capacity(batch.len());
             let (mut results, mut owners) = (Vec::new(), Vec::new());
-            for (i, (d, rs)) in batch.into_iter().enumerate() {
-                owners.extend(std::iter::repeat_n(i, rs.len()));
-                results.extend(rs);
+            for (i, (d, stood)) in batch.into_iter().enumerate() {
+                match stood {
+                    Ok(rs) => {
+                        owners.extend(std::iter::repeat_n(i, rs.len()));
+                        results.extend(rs);
+                    }
+                    Err(reason) => self.dead_letter(&d, &reason).await,
+                }
                 deliveries.push(d);
             }
             if !self.record(deliveries, results, &owners, shutdown).await {
@@ -80,21 +91,22 @@ impl Batches {
         }
     }
 
-    /// A delivery with the results it stands for.
-    async fn stood_for(&self, d: Delivery) -> (Delivery, Vec<TaskResult>) {
+    /// A delivery with the results it stands for, or why it stands for none (to be
+    /// dead-lettered).
+    fn stood_for(&self, d: Delivery) -> (Delivery, Result<Vec<TaskResult>, String>) {
         self.progress.took(1);
-        let results = self.results_of(&d).await;
+        let results = self.results_of(&d);
         (d, results)
     }
 
     /// What one delivery stands for as device results: one result, a worker's batch
-    /// (AMQP type `task-results`), or a dead-lettered task. A malformed message is
-    /// dead-lettered with its reason and stands for none.
-    async fn results_of(&self, d: &Delivery) -> Vec<TaskResult> {
+    /// (AMQP type `task-results`), or a dead-lettered task; for a malformed or unsigned
+    /// message, the reason it is refused.
+    fn results_of(&self, d: &Delivery) -> Result<Vec<TaskResult>, String> {
         if let Source::DeadTasks = self.source {
-            return dead_tasks::result_of(&self.names, &self.verifier, d)
+            return Ok(dead_tasks::result_of(&self.names, &self.verifier, d)
                 .into_iter()
-                .collect();
+                .collect());
         }
         if let Err(rejected) = broker::verify(&self.verifier, &d.data, &d.properties) {
             let queue = self.names.results_queue();
@@ -102,26 +114,17 @@ impl Batches {
                 .messages_rejected_total
                 .with_label_values(&[&queue, rejected.label()])
                 .inc();
-            self.dead_letter(d, &format!("task results refused: {rejected}"))
-                .await;
-            return Vec::new();
+            return Err(format!("task results refused: {rejected}"));
         }
         let batch = d
             .properties
             .kind()
             .as_ref()
             .is_some_and(|k| k.as_str() == messages::RESULTS_BATCH_TYPE);
-        let decoded = if batch {
+        if batch {
             TaskResults::decode(&d.data).map(|b| b.results)
         } else {
             TaskResult::decode(&d.data).map(|r| vec![r])
-        };
-        match decoded {
-            Ok(results) => results,
-            Err(reason) => {
-                self.dead_letter(d, &reason).await;
-                Vec::new()
-            }
         }
     }
 

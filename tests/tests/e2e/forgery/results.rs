@@ -8,6 +8,7 @@ use netraven_shared::broker::{self, Publisher, REASON_HEADER, RESULT_KEY};
 use netraven_shared::domain::{JobStatus, Outcome};
 use netraven_shared::messages::{self, TaskResult, TaskResults};
 use netraven_shared::signing::{Issuer, Purpose, SigningKeys};
+use netraven_shared::telemetry::metrics;
 use netraven_tests::TestEnv;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -160,5 +161,82 @@ async fn forged_results_and_dead_letters_change_no_job_and_no_counter() -> anyho
 
     let _ = conn.close(200, "ok".into()).await;
     fleet.shutdown().await;
+    Ok(())
+}
+
+/// A flood of refused results (unsigned: a worker whose key the aggregator does not trust
+/// yet sends the same) while the aggregator batches with no linger and 4 prefetch
+/// places: each is dead-lettered and settled, and a real job's results still get through.
+/// Before, a refused delivery whose dead letter was awaiting its confirm when the linger
+/// ended was dropped unsettled: each took a prefetch place for good (all but one of
+/// them, here) and stayed "in hand", so an idle aggregator reported itself stalled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_refused_results_leaves_no_delivery_unsettled() -> anyhow::Result<()> {
+    use netraven_tests::request;
+    const FORGED: u64 = 300;
+    let mut env = TestEnv::new().await?;
+    env.settings.aggregator.batch_size = 2;
+    env.settings.aggregator.batch_linger_ms = 0;
+    env.settings.health.database_check_interval_ms = 100;
+    let fleet = healthy_fleet(85).await?;
+    env.import(&fleet).await?;
+    let roles = env.start(1);
+    let conn = broker::connect(&env.settings.amqp, "test-attacker").await?;
+    // The roles declare the topology as they start; the flood may come first.
+    broker::declare_topology(
+        &conn.create_channel().await?,
+        &env.names,
+        &env.settings.amqp,
+    )
+    .await?;
+    let publisher = Publisher::new(&conn, 64).await?;
+    let results_queue = env.names.results_queue();
+    for _ in 0..FORGED {
+        publish(
+            &publisher,
+            env.names.results_exchange(),
+            RESULT_KEY,
+            b"{}".to_vec(),
+            broker::json_properties(),
+        )
+        .await?;
+    }
+    let job = env
+        .run_job(
+            &request("config_backup", &["fleet"], &[]),
+            Duration::from_secs(60),
+        )
+        .await?;
+    assert_eq!(job.counts.status, JobStatus::CompletedSuccess);
+    let until = Instant::now() + Duration::from_secs(30);
+    while rejected(&results_queue, "unsigned") < FORGED {
+        anyhow::ensure!(
+            Instant::now() < until,
+            "{} of {FORGED} forged results refused after 30 s",
+            rejected(&results_queue, "unsigned")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Every delivery the aggregator took was settled: none is left in its hands (the
+    // gauge is set at each health check, every `health.database_check_interval_ms`: a
+    // few of them first, so that it is not the value from before the flood).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let in_hand = || {
+        metrics::get()
+            .work_in_hand
+            .with_label_values(&["aggregator"])
+            .get()
+    };
+    let until = Instant::now() + Duration::from_secs(30);
+    while in_hand() != 0 {
+        anyhow::ensure!(
+            Instant::now() < until,
+            "{} deliveries still in the aggregator's hands after 30 s",
+            in_hand()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    roles.stop().await?;
+    let _ = conn.close(200, "ok".into()).await;
     Ok(())
 }
