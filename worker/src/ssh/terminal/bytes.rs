@@ -1,7 +1,7 @@
 //! How each byte received moves the terminal: escape sequences, line ends, carriage
 //! returns, backspace, other control bytes and UTF-8 split across chunks.
 
-use super::screen::{Esc, Terminal};
+use super::screen::{Esc, Terminal, MAX_COLUMNS, PADDING_SLACK};
 
 /// Longest escape sequence we keep swallowing before deciding it is garbage.
 const MAX_CSI: usize = 64;
@@ -138,11 +138,11 @@ impl Terminal {
                 self.dirty = true;
             }
             b'C' => {
-                self.col = self.col.saturating_add(n.max(1)).min(4096);
+                self.col = self.col.saturating_add(n.max(1)).min(MAX_COLUMNS - 1);
                 self.dirty = true;
             }
             b'G' => {
-                self.col = n.clamp(1, 4096) - 1;
+                self.col = n.clamp(1, MAX_COLUMNS) - 1;
                 self.dirty = true;
             }
             _ => {}
@@ -194,24 +194,40 @@ impl Terminal {
     }
 
     fn put(&mut self, c: char) {
+        if self.col >= MAX_COLUMNS {
+            // Past the last column: the line wraps.
+            self.newline();
+        }
         if self.col >= self.line_chars {
-            for _ in self.line_chars..self.col {
-                self.line.push(' ');
-            }
+            // Blanks up to the cursor, within what the bytes received allow.
+            let wanted = self.col - self.line_chars;
+            let allowed = (self.fed + PADDING_SLACK).saturating_sub(self.padded);
+            let blanks = wanted.min(allowed);
+            self.padded += blanks;
+            self.line.extend(std::iter::repeat_n(' ', blanks));
             self.line.push(c);
-            self.col += 1;
-            self.line_chars = self.col;
+            self.line_chars += blanks + 1;
+            self.col = self.line_chars;
             return;
         }
-        if let Some((i, old)) = self.line.char_indices().nth(self.col) {
-            let mut buf = [0u8; 4];
+        // Inside the line: a line of ASCII (nearly all) is indexed directly; another
+        // is at most MAX_COLUMNS characters to walk.
+        let at = if self.line.len() == self.line_chars {
+            Some((self.col, 1))
+        } else {
             self.line
-                .replace_range(i..i + old.len_utf8(), c.encode_utf8(&mut buf));
+                .char_indices()
+                .nth(self.col)
+                .map(|(i, old)| (i, old.len_utf8()))
+        };
+        if let Some((i, len)) = at {
+            let mut buf = [0u8; 4];
+            self.line.replace_range(i..i + len, c.encode_utf8(&mut buf));
         }
         self.col += 1;
     }
 
-    fn newline(&mut self) {
+    pub(super) fn newline(&mut self) {
         self.flush_utf8();
         if self.dirty {
             let end = self.line.trim_end_matches(' ').len();

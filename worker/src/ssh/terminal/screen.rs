@@ -18,13 +18,25 @@ pub(super) enum Esc {
     StringSeqEscape,
 }
 
+/// The terminal's width: cursor moves stop at its last column, and a line that reaches it
+/// goes on on the next line, as a terminal wraps. It bounds what one character written
+/// inside a line costs (finding its place, moving what follows), whatever a device sends.
+pub(super) const MAX_COLUMNS: usize = 4096;
+
+/// Blanks that cursor moves may add (`ESC [ 4096 C` then one character pads a line with
+/// 4,095), beyond one per byte received: the text stays within about twice what the
+/// device sent, which is what the output budget counts.
+pub(super) const PADDING_SLACK: usize = MAX_COLUMNS;
+
 /// What a terminal would show, reduced to text lines.
 ///
 /// Handles: CSI / OSC / DCS escape sequences (removed; `K` erase-line and `C`/`D`/`G`
 /// cursor moves are applied), `\r\n` and `\n\r` line ends, a lone `\r` (back to column 0,
 /// later text overwrites), backspace (cursor left; `\b \b` erases), other control bytes
 /// (dropped) and UTF-8 split across chunks (invalid bytes become U+FFFD). Lines that were
-/// overwritten lose their trailing blanks (what erasing a pager leaves behind).
+/// overwritten lose their trailing blanks (what erasing a pager leaves behind). The
+/// screen is [`MAX_COLUMNS`] wide: a longer line wraps, and the blanks cursor moves add
+/// are bounded by the bytes received ([`PADDING_SLACK`]).
 #[derive(Debug, Default, Clone)]
 pub struct Terminal {
     /// Completed lines, each ending in `\n`.
@@ -42,6 +54,10 @@ pub struct Terminal {
     pub(super) esc_len: usize,
     pub(super) csi_params: Vec<u8>,
     pub(super) utf8: Vec<u8>,
+    /// Bytes fed so far, and blanks that cursor moves added: `padded` stays within
+    /// `fed + PADDING_SLACK`.
+    pub(super) fed: usize,
+    pub(super) padded: usize,
 }
 
 impl Terminal {
@@ -61,11 +77,13 @@ impl Terminal {
                     .unwrap_or(bytes.len());
                 if run > 0 {
                     let (text, rest) = bytes.split_at(run);
+                    self.fed += run;
                     self.append_ascii(text);
                     bytes = rest;
                     continue;
                 }
             }
+            self.fed += 1;
             self.byte(b);
             bytes = rest;
         }
@@ -80,12 +98,20 @@ impl Terminal {
             && self.col == self.line_chars
     }
 
-    fn append_ascii(&mut self, text: &[u8]) {
-        // Printable ASCII is always UTF-8; the check is a formality the compiler keeps cheap.
-        if let Ok(text) = std::str::from_utf8(text) {
-            self.line.push_str(text);
-            self.line_chars += text.len();
-            self.col = self.line_chars;
+    fn append_ascii(&mut self, mut text: &[u8]) {
+        while !text.is_empty() {
+            if self.line_chars >= MAX_COLUMNS {
+                self.newline();
+            }
+            let (now, rest) = text.split_at(text.len().min(MAX_COLUMNS - self.line_chars));
+            // Printable ASCII is always UTF-8; the check is a formality the compiler keeps
+            // cheap.
+            if let Ok(now) = std::str::from_utf8(now) {
+                self.line.push_str(now);
+                self.line_chars += now.len();
+                self.col = self.line_chars;
+            }
+            text = rest;
         }
     }
 

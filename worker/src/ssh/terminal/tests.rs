@@ -163,3 +163,45 @@ fn hostile_bytes_leave_storable_text() {
     assert_eq!(shown, "ab caf\u{fffd} \u{fffd}red\n");
     assert!(!shown.contains('\0') && !shown.contains('\u{1b}'));
 }
+
+/// Cursor moves cannot make the text much larger than what the device sent: `ESC [ 4096 C`
+/// and one character, line after line, padded 4,095 blanks for every 9 bytes before.
+#[test]
+fn cursor_moves_cannot_blow_the_text_up() {
+    let input = b"\x1b[4096Cx\n".repeat(256 * 1024 / 9);
+    let mut t = Terminal::new();
+    for chunk in input.chunks(32 * 1024) {
+        t.feed(chunk);
+    }
+    let text = t.text();
+    assert!(
+        text.len() <= 2 * input.len() + super::screen::PADDING_SLACK,
+        "{} bytes of text from {} bytes",
+        text.len(),
+        input.len()
+    );
+    // The first lines are padded as a terminal pads them; the slack runs out, not the lines.
+    assert!(text.starts_with(&format!("{}x\n", " ".repeat(4095))));
+    assert_eq!(text.lines().count(), input.len() / 9);
+}
+
+/// A line reaching the terminal's width goes on on the next line, as a terminal wraps: no
+/// character is lost, and no line is longer than the width, so writing inside a line
+/// costs a bounded walk whatever was sent (a 10,000-character line of `é` overwritten).
+#[test]
+fn lines_wrap_at_the_last_column() {
+    let width = super::screen::MAX_COLUMNS;
+    assert_eq!(
+        show(&b"a".repeat(width + 10)),
+        format!("{}\n{}", "a".repeat(width), "a".repeat(10))
+    );
+    let mut input = "é".repeat(10_000).into_bytes();
+    input.push(b'\r');
+    input.extend(b"b".repeat(10_000));
+    let shown = show(&input);
+    assert!(shown.lines().all(|l| l.chars().count() <= width));
+    // Two full lines of `é` stay; the carriage return went back to the third, which the
+    // `b`s overwrite and then carry on from.
+    let count = |c: char| shown.chars().filter(|x| *x == c).count();
+    assert_eq!((count('é'), count('b')), (2 * width, 10_000));
+}
