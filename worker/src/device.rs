@@ -149,6 +149,9 @@ async fn logged_in(
     let options = SshOptions {
         legacy_algorithms: profile.legacy_algorithms,
         allow_ssh_rsa_sha1: profile.allow_ssh_rsa_sha1,
+        // A device behind a jump host gets a smaller window: what it may send while its
+        // session is not reading is held by the jump channel's reader (jump.rs).
+        window: (!task.jump.is_empty()).then_some(jump::JUMP_WINDOW),
     };
     let mut session: Option<Session> = None;
     let mut unopenable = Vec::new();

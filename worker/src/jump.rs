@@ -19,6 +19,10 @@
 //! - **One attempt for those waiting.** Devices that were waiting while a connection
 //!   attempt failed get that attempt's failure instead of each trying again, so a dead
 //!   bastion costs one timeout, not one per device behind it.
+//! - **No device holds up the others.** Each channel's data is taken off the shared
+//!   connection as it comes and held for its session, up to what that session's window
+//!   ([`JUMP_WINDOW`]) lets through: a session that stops reading (waiting for a
+//!   large-output turn) never stops the connection's other channels ([`JumpChannel`]).
 //! - **Pinned keys.** A jump host's key is checked against its pin inside the handshake,
 //!   before its credential is sent; there is no trust on first use for a bastion.
 //!
@@ -153,6 +157,23 @@ impl Drop for Lease {
     }
 }
 
+/// The SSH window a session over a jump host's channel advertises for its own channels
+/// (russh's default: 2 MiB). russh tops a window up as data arrives, not as it is read, so
+/// the window of the session over the channel is what bounds how much may come through
+/// the channel while that session is not reading (a device waiting for a large-output
+/// turn): the channel's reader holds it.
+pub const JUMP_WINDOW: u32 = 256 * 1024;
+
+/// What a device channel's reader may hold before the channel is closed: its session's
+/// window twice over, which a device keeping to SSH's flow control never reaches.
+pub(crate) const DEVICE_BUFFER: usize = 2 * JUMP_WINDOW as usize;
+
+/// What a channel carrying a later hop's connection may hold: that hop's channels' windows
+/// (its cap, and one for the hop's own traffic), twice over.
+fn carrier_buffer(max_channels: u32) -> usize {
+    (max_channels as usize + 1) * DEVICE_BUFFER
+}
+
 /// What a jump host's channel reads: the data it carries, until its end.
 type Chunks = Pin<Box<dyn Stream<Item = std::io::Result<Cursor<Vec<u8>>>> + Send>>;
 
@@ -161,6 +182,15 @@ type Chunks = Pin<Box<dyn Stream<Item = std::io::Result<Cursor<Vec<u8>>>> + Send
 /// channel's close and only then gives the slot back: the close is queued on the jump
 /// host connection before any channel opened in that slot, so the jump host never has
 /// more than the cap open, not even for a moment.
+///
+/// What the channel carries is taken off it at once by a task of its own and held for
+/// the reader, up to a limit. russh hands each channel's data to its reader through a
+/// queue of two messages and waits when it is full, inside the loop that reads the jump
+/// host's connection: a device session that stops reading (waiting for a large-output
+/// turn, or a device sending while the worker writes) would stop every channel of that
+/// connection, the turn's holder behind the same jump host included. A device that sends
+/// past its window (it cannot while it keeps to SSH's flow control) has its channel
+/// closed instead, with the reason.
 pub struct JumpChannel {
     reader: StreamReader<Chunks, Cursor<Vec<u8>>>,
     writer: Pin<Box<dyn AsyncWrite + Send>>,
@@ -169,18 +199,41 @@ pub struct JumpChannel {
 }
 
 impl JumpChannel {
-    fn new(channel: russh::Channel<russh::client::Msg>, lease: Lease) -> JumpChannel {
-        let (read, write) = channel.split();
-        let chunks = futures::stream::unfold(read, |mut read| async move {
+    fn new(channel: russh::Channel<russh::client::Msg>, lease: Lease, limit: usize) -> JumpChannel {
+        let (mut read, write) = channel.split();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<std::io::Result<Vec<u8>>>();
+        let held = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let pumped = Arc::clone(&held);
+        tokio::spawn(async move {
+            use std::sync::atomic::Ordering;
             loop {
                 match read.wait().await {
                     Some(russh::ChannelMsg::Data { data }) => {
-                        return Some((Ok(Cursor::new(data.to_vec())), read));
+                        let now = pumped.fetch_add(data.len(), Ordering::Relaxed) + data.len();
+                        if now > limit {
+                            let _ = tx.send(Err(std::io::Error::other(format!(
+                                "the jump host's channel brought {now} bytes the session \
+                                 had not read, over the {limit} its window allows; the \
+                                 channel was closed"
+                            ))));
+                            return;
+                        }
+                        // The reader gone: the channel is closing.
+                        if tx.send(Ok(data.to_vec())).is_err() {
+                            return;
+                        }
                     }
-                    Some(russh::ChannelMsg::Eof | russh::ChannelMsg::Close) | None => return None,
+                    Some(russh::ChannelMsg::Eof | russh::ChannelMsg::Close) | None => return,
                     Some(_) => {}
                 }
             }
+        });
+        let chunks = futures::stream::unfold((rx, held), |(mut rx, held)| async move {
+            let chunk = rx.recv().await?;
+            if let Ok(data) = &chunk {
+                held.fetch_sub(data.len(), std::sync::atomic::Ordering::Relaxed);
+            }
+            Some((chunk.map(Cursor::new), (rx, held)))
         });
         JumpChannel {
             reader: StreamReader::new(Box::pin(chunks) as Chunks),
@@ -316,9 +369,11 @@ impl JumpPool {
         self.reaper.get_or_init(|| {
             tokio::spawn(reap(Arc::downgrade(&self.inner), self.inner.reap_every));
         });
-        self.open_inner(keys, path, host, port, timeouts).await
+        self.open_inner(keys, path, host, port, timeouts, DEVICE_BUFFER)
+            .await
     }
 
+    /// [`JumpPool::open`], for a channel whose reader may hold up to `limit` bytes.
     async fn open_inner(
         &self,
         keys: Opener<'_>,
@@ -326,6 +381,7 @@ impl JumpPool {
         host: &str,
         port: u16,
         timeouts: &SshTimeouts,
+        limit: usize,
     ) -> Result<JumpChannel, JumpError> {
         let Some(last) = path.last() else {
             return Err(JumpError::new(
@@ -374,7 +430,7 @@ impl JumpPool {
                         _link: link,
                         _slot: slot,
                     };
-                    return Ok(JumpChannel::new(channel, lease));
+                    return Ok(JumpChannel::new(channel, lease, limit));
                 }
                 Err(russh::Error::ChannelOpenFailure(why)) => {
                     return Err(refused(&entry.label, host, port, &why));
@@ -478,12 +534,13 @@ impl JumpPool {
         let check = HostKeyCheck::Strict {
             pinned: Some(hop.host_key.clone()),
         };
-        let options = SshOptions::default();
         let session = if before.is_empty() {
-            Session::connect_with(&hop.host, hop.port, timeouts, check, &options).await
+            Session::connect_with(&hop.host, hop.port, timeouts, check, &SshOptions::default())
+                .await
         } else {
+            let limit = carrier_buffer(hop.max_channels);
             let channel = self
-                .open_inner(keys, before, &hop.host, hop.port, timeouts)
+                .open_inner(keys, before, &hop.host, hop.port, timeouts, limit)
                 .await
                 .map_err(|e| {
                     JumpError::new(
@@ -491,6 +548,10 @@ impl JumpPool {
                         format!("to reach jump host {name}: {}", e.reason),
                     )
                 })?;
+            let options = SshOptions {
+                window: Some(JUMP_WINDOW),
+                ..SshOptions::default()
+            };
             Session::over_stream(channel, timeouts, check, &options).await
         };
         let mut session = session.map_err(|e| {

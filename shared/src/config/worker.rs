@@ -37,7 +37,9 @@ pub struct WorkerSettings {
     /// wait for a turn, reading nothing, within their deadline. A worker's output memory is
     /// at most `(max_in_flight + interactive_in_flight) × (output_allowance_bytes + 128 KiB) + large_outputs ×
     /// max_output_bytes` (the 128 KiB: the packets russh holds for a reader that waits;
-    /// 512 MiB with the defaults), plus each shell's banner (≤ 64 KiB).
+    /// 512 MiB with the defaults), plus each shell's banner (≤ 64 KiB), plus up to 512 KiB
+    /// for each device behind a jump host that waits (its jump channel holds what its
+    /// 256 KiB window lets through).
     pub large_outputs: u32,
     /// Redact secret-bearing lines from stored configurations.
     pub redact_secrets: bool,

@@ -194,6 +194,7 @@ fn build(options: &SshOptions, family: KeyFamily) -> Config {
         // ignoring it holds one packet of up to 256 KiB more). russh's default, 100, would
         // let every waiting device hold 3.2 MiB outside the output budget.
         channel_buffer_size: CHANNEL_BUFFER,
+        window_size: options.window.unwrap_or(Config::default().window_size),
         ..Config::default()
     }
 }

@@ -70,6 +70,10 @@ pub struct SshOptions {
     /// it an RSA host key must sign with `rsa-sha2-512` or `rsa-sha2-256`, and a server
     /// that offers only `ssh-rsa` fails the handshake before any secret is sent.
     pub allow_ssh_rsa_sha1: bool,
+    /// The SSH window this session advertises for its channels, when not russh's 2 MiB:
+    /// sessions over a jump host's channel use a smaller one, which bounds what the
+    /// channel's reader may have to hold ([`crate::jump::JUMP_WINDOW`]).
+    pub window: Option<u32>,
 }
 
 /// What the server said about one authentication attempt.

@@ -7,11 +7,13 @@
 //! - [`failures`]: every hop's failure ends in its outcome, with a reason naming the hop.
 //! - [`import`]: inventory problems with jump hosts, with their lines; nothing imported.
 //! - [`sshd`]: OpenSSH's sshd as the bastion, logged in to by key, its host key pinned.
+//! - [`turns`]: devices waiting for a large-output turn hold up no one behind the bastion.
 
 mod failures;
 mod import;
 mod site;
 mod sshd;
+mod turns;
 
 use netraven_simulator::{BastionSpec, DeviceSpec, Fleet, Platform, RunningDevice};
 use netraven_tests::TestEnv;
