@@ -1,7 +1,10 @@
 //! Each hop's failure, in one job: its outcome, a reason that names the hop, and no
 //! secret sent where none should go.
 
-use super::{bastion, import, inventory, site_device, Jump, JOB_TIMEOUT, JUMP_SECRET, JUMP_USER};
+use super::{
+    bastion, behind_one_bastion, import, inventory, site_device, Jump, JOB_TIMEOUT, JUMP_SECRET,
+    JUMP_USER,
+};
 use netraven_shared::domain::{JobStatus, Outcome};
 use netraven_simulator::{Fault, Platform};
 use netraven_tests::{request, FleetBuilder, TestEnv};
@@ -240,22 +243,7 @@ async fn devices_wait_for_a_slot_within_their_own_deadline() -> anyhow::Result<(
         }))
         .start()
         .await?;
-    let devices: Vec<(&str, &[&str], Option<&str>)> =
-        names.iter().map(|n| (*n, &["site"][..], None)).collect();
-    let yaml = inventory(
-        &sim,
-        &[Jump {
-            name: "bastion-1",
-            device: "bastion-1",
-            credential: "jump-cred",
-            key_of: "bastion-1",
-            via: None,
-            max_channels: 1,
-        }],
-        &[("site", Some("bastion-1"))],
-        &devices,
-        &[("jump-cred", JUMP_USER, JUMP_SECRET)],
-    );
+    let yaml = behind_one_bastion(&sim, "bastion-1", &names, 1);
     import(&env, &yaml).await?;
     let roles = env.start(1);
     let mut req = request("config_backup", &["site"], &[]);

@@ -130,6 +130,42 @@ pub(super) fn inventory(
     y
 }
 
+/// An inventory of `devices` (tagged `site`) reached through the one bastion `name` (the
+/// simulated device of that name, its own key pinned, the `jump-cred` credential), at
+/// most `cap` channels at once.
+pub(super) fn behind_one_bastion(fleet: &Fleet, name: &str, devices: &[&str], cap: u32) -> String {
+    let rows: Vec<(&str, &[&str], Option<&str>)> =
+        devices.iter().map(|n| (*n, &["site"][..], None)).collect();
+    inventory(
+        fleet,
+        &[Jump {
+            name,
+            device: name,
+            credential: "jump-cred",
+            key_of: name,
+            via: None,
+            max_channels: cap,
+        }],
+        &[("site", Some(name))],
+        &rows,
+        &[("jump-cred", JUMP_USER, JUMP_SECRET)],
+    )
+}
+
+/// Every device of `results` backed up, `n` of them.
+pub(super) fn all_succeeded(results: &[netraven_dispatcher::job_rows::DeviceResult], n: usize) {
+    for r in results {
+        assert_eq!(
+            r.outcome,
+            netraven_shared::domain::Outcome::Success,
+            "{}: {}",
+            r.device_name,
+            r.reason
+        );
+    }
+    assert_eq!(results.len(), n);
+}
+
 /// Writes `yaml` into the test's folder and imports it.
 pub(super) async fn import(env: &TestEnv, yaml: &str) -> anyhow::Result<()> {
     let path = env

@@ -1,6 +1,9 @@
 //! A site behind a bastion: one shared connection per worker, the cap, tags, chains.
 
-use super::{bastion, import, inventory, site_device, Jump, JOB_TIMEOUT, JUMP_SECRET, JUMP_USER};
+use super::{
+    bastion, behind_one_bastion, import, inventory, site_device, Jump, JOB_TIMEOUT, JUMP_SECRET,
+    JUMP_USER,
+};
 use netraven_shared::domain::{JobStatus, Outcome};
 use netraven_simulator::Platform;
 use netraven_tests::{request, FleetBuilder, TestEnv};
@@ -34,22 +37,7 @@ async fn a_site_behind_a_bastion_shares_one_connection_per_worker_under_the_cap(
         )
         .start()
         .await?;
-    let devices: Vec<(&str, &[&str], Option<&str>)> =
-        refs.iter().map(|n| (*n, &["site"][..], None)).collect();
-    let yaml = inventory(
-        &sim,
-        &[Jump {
-            name: "bastion-1",
-            device: "bastion-1",
-            credential: "jump-cred",
-            key_of: "bastion-1",
-            via: None,
-            max_channels: CAP,
-        }],
-        &[("site", Some("bastion-1"))],
-        &devices,
-        &[("jump-cred", JUMP_USER, JUMP_SECRET)],
-    );
+    let yaml = behind_one_bastion(&sim, "bastion-1", &refs, CAP);
     import(&env, &yaml).await?;
 
     let roles = env.start(1);

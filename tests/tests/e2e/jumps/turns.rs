@@ -7,8 +7,8 @@
 //! of its own, its queue filled and the bastion's connection stopped for every device
 //! behind it, the turn's holder included, until command idle timeouts broke the deadlock.
 
-use super::{bastion, import, inventory, site_device, Jump, JOB_TIMEOUT, JUMP_SECRET, JUMP_USER};
-use netraven_shared::domain::{JobStatus, Outcome};
+use super::{all_succeeded, bastion, behind_one_bastion, import, site_device, JOB_TIMEOUT};
+use netraven_shared::domain::JobStatus;
 use netraven_simulator::Platform;
 use netraven_tests::{request, FleetBuilder, TestEnv};
 
@@ -33,22 +33,7 @@ async fn devices_waiting_for_a_turn_behind_a_bastion_hold_up_no_one() -> anyhow:
         }))
         .start()
         .await?;
-    let devices: Vec<(&str, &[&str], Option<&str>)> =
-        refs.iter().map(|n| (*n, &["site"][..], None)).collect();
-    let yaml = inventory(
-        &sim,
-        &[Jump {
-            name: "bastion-t",
-            device: "bastion-t",
-            credential: "jump-cred",
-            key_of: "bastion-t",
-            via: None,
-            max_channels: DEVICES as u32,
-        }],
-        &[("site", Some("bastion-t"))],
-        &devices,
-        &[("jump-cred", JUMP_USER, JUMP_SECRET)],
-    );
+    let yaml = behind_one_bastion(&sim, "bastion-t", &refs, DEVICES as u32);
     import(&env, &yaml).await?;
 
     let roles = env.start(1);
@@ -58,16 +43,7 @@ async fn devices_waiting_for_a_turn_behind_a_bastion_hold_up_no_one() -> anyhow:
     roles.stop().await?;
     let client = env.pool.get().await?;
     let results = netraven_dispatcher::job_rows::results(&client, job.id).await?;
-    for r in &results {
-        assert_eq!(
-            r.outcome,
-            Outcome::Success,
-            "{}: {}",
-            r.device_name,
-            r.reason
-        );
-    }
-    assert_eq!(results.len(), DEVICES);
+    all_succeeded(&results, DEVICES);
     assert_eq!(job.counts.status, JobStatus::CompletedSuccess);
     Ok(())
 }
