@@ -115,6 +115,17 @@ async fn only_health_answers_without_a_valid_token_of_the_scope_asked() -> anyho
         ),
         "{text}"
     );
+    // A method a client invents, of any length, is one label: a series per name would be
+    // kept for the process's life, with no token asked.
+    let invented = format!("X{}", "A".repeat(4_000));
+    let answer = anonymous.send(&invented, "/api/jobs", None, None).await?;
+    assert!(answer.status >= 400, "{}", answer.status);
+    let text = api.metrics().get("/metrics").await?.text;
+    assert!(!text.contains("XAAAA"), "the invented method is a label");
+    assert!(
+        text.contains("netraven_http_requests_total{method=\"other\""),
+        "{text}"
+    );
     Ok(())
 }
 
