@@ -11,6 +11,17 @@ use std::time::Duration;
 /// worker does when it counts lines).
 const DIFF_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Diffs computed at once by [`between`]: as many as the machine has cores. Two versions of
+/// a few MiB each may take a diff its whole timeout of CPU; more of them at once would
+/// only wait for the cores.
+fn diff_turns() -> &'static tokio::sync::Semaphore {
+    static TURNS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    TURNS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        tokio::sync::Semaphore::new(cores)
+    })
+}
+
 /// `netraven device diff --json`.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ConfigDiff {
@@ -56,7 +67,8 @@ pub struct DiffLine {
 }
 
 /// The diff of device `name` from one version to another: `to` the latest unless given,
-/// `from` the version before `to` unless given. [`Missing`] when either is not there.
+/// `from` the version before `to` unless given. [`Missing`] when either is not there. The
+/// diff itself runs on a blocking thread, as many at once as there are cores.
 pub async fn between(
     client: &deadpool_postgres::Client,
     name: &str,
@@ -80,7 +92,10 @@ pub async fn between(
         ),
     };
     let from = history::version_of(client, id, name, from).await?;
-    Ok(diff(&from, &to, context))
+    // Off the async threads, which serve every other request and the health probes
+    // (the api's runtime has one per core), and a few at a time.
+    let _turn = diff_turns().acquire().await?;
+    Ok(tokio::task::spawn_blocking(move || diff(&from, &to, context)).await?)
 }
 
 /// The line diff of `from` to `to`.

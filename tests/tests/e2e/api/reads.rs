@@ -422,3 +422,73 @@ async fn lists_page_to_their_end_and_each_filter_keeps_only_what_it_names() -> a
     fleet.shutdown().await;
     Ok(())
 }
+
+/// Diffs of two large versions, the same 30,000 lines in opposite orders, take their
+/// 2 s timeout of CPU each: the api computes them off its async threads, so `/healthz`
+/// answers at once while four of them run. Before, a diff ran in its request's task and
+/// held a runtime thread for those 2 s, and a probe that sat behind it waited 2.1 s (two
+/// runs of three here; in the third every probe found the other thread free, so five
+/// probes are timed). Judged against the diffs' own time in the same run, not a clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_diffs_leave_the_api_answering() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    env.pool
+        .get()
+        .await?
+        .batch_execute(
+            "INSERT INTO devices (name, host, platform) VALUES ('big', '10.0.0.9', 'linux');
+             INSERT INTO device_configs (device_id, version, sha256, content, size_bytes,
+                                         first_seen_at, last_seen_at)
+             SELECT d.id, x.v, repeat(x.v::text, 64), x.c, length(x.c), now(), now()
+             FROM devices d,
+                  (SELECT v, string_agg(md5(i::text), E'\\n'
+                                        ORDER BY CASE v WHEN 1 THEN i ELSE -i END) AS c
+                   FROM generate_series(1, 2) v, generate_series(1, 30000) i GROUP BY v) x
+             WHERE d.name = 'big';",
+        )
+        .await?;
+    let api = start(&env).await?;
+    let secret = token(&env, "ops", Scope::Read, "ops").await?;
+    let started = std::time::Instant::now();
+    let diffs: Vec<_> = (0..4)
+        .map(|_| {
+            let http = api.http(Some(&secret));
+            tokio::spawn(async move {
+                let answer = http
+                    .get("/api/devices/big/diff?from=1&to=2&context=0")
+                    .await;
+                (answer, started.elapsed())
+            })
+        })
+        .collect();
+    let mut slowest_probe = Duration::ZERO;
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let asked = std::time::Instant::now();
+        let health = api.metrics().get("/healthz").await?;
+        slowest_probe = slowest_probe.max(asked.elapsed());
+        assert_eq!(health.status, 200);
+    }
+    let mut last_diff = Duration::ZERO;
+    for d in diffs {
+        let (answer, at) = d.await?;
+        let answer = answer?;
+        assert_eq!(
+            answer.status,
+            200,
+            "{}",
+            &answer.text[..answer.text.len().min(300)]
+        );
+        assert!(
+            answer.json()["lines_added"].as_u64() > Some(20_000),
+            "a large diff"
+        );
+        last_diff = last_diff.max(at);
+    }
+    eprintln!("the slowest /healthz took {slowest_probe:?}; the four diffs {last_diff:?}");
+    assert!(
+        slowest_probe * 4 < last_diff,
+        "/healthz took up to {slowest_probe:?} while the diffs took {last_diff:?}"
+    );
+    Ok(())
+}
