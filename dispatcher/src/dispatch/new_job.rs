@@ -42,17 +42,20 @@ impl Dispatcher {
     /// Checks, resolves, publishes and starts a new job; any failure gives the job its
     /// final status here. Returns the job's status when dispatch ends, with the reason when
     /// the job failed here. Runs on `client`, the one connection the request holds.
+    /// `deadline` is the job row's: its tasks carry it, also when a redelivered request
+    /// dispatches the job again later.
     pub(super) async fn dispatch(
         &self,
         client: &Client,
         job_id: Uuid,
         request: &JobRequest,
         submitter: &Submitter,
+        deadline: chrono::DateTime<Utc>,
     ) -> Result<Dispatched> {
         let created = JobCounts::pending(&request.request_id, &request.job_type);
         self.announce(job_id, &created, keys::CREATED).await;
 
-        let plan = match JobPlan::new(
+        let mut plan = match JobPlan::new(
             job_id,
             request,
             &self.settings,
@@ -75,6 +78,9 @@ impl Dispatcher {
                     .await;
             }
         };
+        // The job row's deadline, not one counted from now: a request dispatched again
+        // (its dispatcher died mid-way) must not give its tasks a later one than the sweeper's.
+        plan.tasks.job_deadline = deadline;
         if let Some(reason) = self
             .not_permitted(client, &plan, request, submitter)
             .await?

@@ -22,6 +22,8 @@ pub enum Created {
         /// The job was made by this very request from this very submitter (a redelivery),
         /// not by another request, or another submitter, that reused the `request_id`.
         same: bool,
+        /// The job's deadline, set when the job was made.
+        deadline: DateTime<Utc>,
     },
 }
 
@@ -56,7 +58,7 @@ pub async fn create<C: GenericClient>(
     }
     let row = db
         .query_one(
-            "SELECT id, status, request = $2 AND submitted_by IS NOT DISTINCT FROM $3
+            "SELECT id, status, request = $2 AND submitted_by IS NOT DISTINCT FROM $3, deadline_at
              FROM jobs WHERE request_id = $1",
             &[&request.request_id, &body, &submitted_by],
         )
@@ -65,6 +67,7 @@ pub async fn create<C: GenericClient>(
         id: row.get(0),
         status: parse_status(row.get(1)),
         same: row.get(2),
+        deadline: row.get(3),
     })
 }
 

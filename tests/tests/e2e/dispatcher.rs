@@ -401,3 +401,77 @@ async fn tasks_the_broker_refuses_end_the_job_failed_dispatcher_error() -> anyho
     fleet.shutdown().await;
     Ok(())
 }
+
+/// A request dispatched again — its first dispatcher made the job row and died before the
+/// job left PENDING, so the broker delivers the request once more — gives its tasks the
+/// job row's deadline, the one the sweeper ends the job at. Before, the second dispatch
+/// counted a new deadline from its own moment, and workers went on contacting devices of
+/// a job the sweeper had already ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_dispatched_again_keeps_its_jobs_deadline() -> anyhow::Result<()> {
+    use lapin::options::{BasicGetOptions, BasicNackOptions};
+    use netraven_dispatcher::job_rows::{self, Created};
+    let env = TestEnv::new().await?;
+    let fleet = FleetBuilder::scenario("all-good", 2, 17)?.start().await?;
+    env.import(&fleet).await?;
+    let r = request("config_backup", &["fleet"], &[]);
+    // The row as the first dispatcher left it: PENDING, its deadline 20 minutes off (a new
+    // one would be the default job deadline from now).
+    let client = env.pool.get().await?;
+    let deadline = chrono::Utc::now() + chrono::Duration::minutes(20);
+    let user = broker::user(&env.settings.amqp)?;
+    let Created::New(job_id) = job_rows::create(&client, &r, Some(&user), deadline).await? else {
+        anyhow::bail!("a new job expected");
+    };
+    // The request, delivered once to a dispatcher that died: back in the queue, redelivered.
+    env.publish(&r).await?;
+    let conn = broker::connect(&env.settings.amqp, "test-died").await?;
+    let ch = conn.create_channel().await?;
+    let submit = env.names.submit_queue();
+    let taken = loop {
+        if let Some(m) = ch
+            .basic_get(submit.as_str().into(), BasicGetOptions::default())
+            .await?
+        {
+            break m;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    taken
+        .delivery
+        .acker
+        .nack(BasicNackOptions {
+            requeue: true,
+            ..Default::default()
+        })
+        .await?;
+
+    let dispatching = Roles::start_without_workers(&env.settings);
+    let tasks = env.names.tasks_queue();
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    let task = loop {
+        if let Some(m) = ch
+            .basic_get(tasks.as_str().into(), BasicGetOptions { no_ack: true })
+            .await?
+        {
+            break m;
+        }
+        anyhow::ensure!(std::time::Instant::now() < until, "no task after 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let body: serde_json::Value = serde_json::from_slice(&task.delivery.data)?;
+    assert_eq!(body["job_id"], job_id.to_string());
+    let sent: chrono::DateTime<chrono::Utc> =
+        body["job_deadline"].as_str().unwrap_or_default().parse()?;
+    let stored: chrono::DateTime<chrono::Utc> = client
+        .query_one("SELECT deadline_at FROM jobs WHERE id = $1", &[&job_id])
+        .await?
+        .get(0);
+    assert!(
+        (sent - stored).num_milliseconds().abs() <= 1,
+        "the task says {sent}, the job row {stored}"
+    );
+    dispatching.stop().await?;
+    let _ = conn.close(200, "ok".into()).await;
+    Ok(())
+}
