@@ -378,6 +378,7 @@ async fn claim(
             }
             return None;
         }
+        Ok(Ok(Claim::Unreadable(why))) => why,
         Ok(Err(e)) => e.to_string(),
         Err(_) => format!(
             "no claim within the device deadline of {} ms",

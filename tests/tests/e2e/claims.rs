@@ -200,3 +200,44 @@ async fn a_batch_records_only_the_devices_whose_claims_it_still_holds() -> anyho
     );
     Ok(())
 }
+
+/// A claim whose stored result does not read back (written by a newer worker, with a
+/// field this one does not know) is that device's problem alone: the other claims of the
+/// same batch are answered as usual. Before, the whole batch (up to 512 devices, any
+/// jobs) failed with it and went back to the queue, again and again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_result_that_does_not_read_back_fails_its_claim_alone() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let job_id = Uuid::new_v4();
+    let row = |device_id, redelivered| ClaimRow {
+        job_id,
+        device_id,
+        token: Uuid::new_v4(),
+        redelivered,
+        try_number: 1,
+    };
+    let (odd, fresh) = (row(1, false), row(2, false));
+    assert_eq!(
+        claim_rows(&env.pool, &[odd]).await?[&odd.token],
+        Claim::Mine(odd.token)
+    );
+    // Recorded by a worker of a newer build: its result has a field this build refuses.
+    env.pool
+        .get()
+        .await?
+        .execute(
+            "UPDATE device_claims SET result = '{\"version\":2,\"from_the_future\":true}'
+             WHERE job_id = $1 AND device_id = 1",
+            &[&job_id],
+        )
+        .await?;
+    let copy = row(1, true);
+    let answers = claim_rows(&env.pool, &[copy, fresh]).await?;
+    assert!(
+        matches!(&answers[&copy.token], Claim::Unreadable(why) if why.contains("does not read back")),
+        "{:?}",
+        answers[&copy.token]
+    );
+    assert_eq!(answers[&fresh.token], Claim::Mine(fresh.token));
+    Ok(())
+}

@@ -44,6 +44,10 @@ pub enum Claim {
     /// A later try of the device has taken the claim: this copy of an earlier try is late
     /// and must neither contact the device nor report it.
     Superseded,
+    /// The device is recorded already, but its stored result does not read back (written
+    /// by a newer worker, say): this copy goes back to the queue, alone, and at the delivery
+    /// limit to the dead letters. The reason says why.
+    Unreadable(String),
 }
 
 /// One delivery's claim on a device of a job.
@@ -207,35 +211,37 @@ pub async fn claim_rows(
             &[&jobs, &devices, &tokens, &redelivered, &tries],
         )
         .await?;
-    found
+    Ok(found
         .iter()
         .map(|row| {
             let token: Uuid = row.get(0);
             let mine: bool = row.get(1);
             let result: Option<String> = row.get(2);
             if !mine && row.get::<_, bool>(3) {
-                return Ok((token, Claim::Superseded));
+                return (token, Claim::Superseded);
             }
             let cancelled_by: Option<String> = row.get(4);
-            let answer = match (answer(token, mine, result.as_deref())?, cancelled_by) {
+            let answer = match (answer(token, mine, result.as_deref()), cancelled_by) {
                 (Claim::Mine(token), Some(by)) => Claim::Cancelled(token, by),
                 (answer, _) => answer,
             };
-            Ok((token, answer))
+            (token, answer)
         })
-        .collect()
+        .collect())
 }
 
-/// What one row of the claim statement means.
-fn answer(token: Uuid, mine: bool, stored: Option<&str>) -> Result<Claim, WorkerError> {
+/// What one row of the claim statement means. A stored result that does not read back
+/// is that device's answer alone: the other claims of the batch are answered as usual.
+fn answer(token: Uuid, mine: bool, stored: Option<&str>) -> Claim {
     if mine {
-        return Ok(Claim::Mine(token));
+        return Claim::Mine(token);
     }
     match stored {
-        None => Ok(Claim::HeldElsewhere),
-        Some(json) => serde_json::from_str(json)
-            .map(|r| Claim::Done(Box::new(r)))
-            .map_err(|e| WorkerError::Claim(format!("a stored result does not read back: {e}"))),
+        None => Claim::HeldElsewhere,
+        Some(json) => match serde_json::from_str(json) {
+            Ok(r) => Claim::Done(Box::new(r)),
+            Err(e) => Claim::Unreadable(format!("its stored result does not read back: {e}")),
+        },
     }
 }
 
@@ -285,16 +291,16 @@ mod tests {
     #[test]
     fn a_claim_not_taken_is_a_stored_result_or_another_holder() {
         let token = Uuid::new_v4();
-        assert_eq!(answer(token, true, None).expect("mine"), Claim::Mine(token));
-        assert_eq!(
-            answer(token, false, None).expect("held"),
-            Claim::HeldElsewhere
-        );
+        assert_eq!(answer(token, true, None), Claim::Mine(token));
+        assert_eq!(answer(token, false, None), Claim::HeldElsewhere);
         let stored = r#"{"version":1,"job_id":"7f1c0b1e-7c1a-4a57-9d1e-3b8f2f6a8e01","device_id":3,"device_name":"r3","outcome":"SUCCESS","reason":"","attempts":1,"duration_ms":5,"worker":"w:1","finished_at":"2026-12-05T10:00:00Z"}"#;
-        match answer(token, false, Some(stored)).expect("recorded") {
+        match answer(token, false, Some(stored)) {
             Claim::Done(r) => assert_eq!(r.device_id, 3),
             other => panic!("expected a stored result, got {other:?}"),
         }
-        assert!(answer(token, false, Some("{not json")).is_err());
+        assert!(matches!(
+            answer(token, false, Some("{not json")),
+            Claim::Unreadable(why) if why.starts_with("its stored result does not read back")
+        ));
     }
 }
