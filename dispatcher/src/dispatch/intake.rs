@@ -109,8 +109,8 @@ impl Dispatcher {
         // pool (a request holding one connection while it asks for another would).
         let client = self.pool.get().await?;
         let created = job_rows::create(&client, &request, submitter.recorded(), deadline).await?;
-        let (job_id, deadline) = match created {
-            Created::New(id) => (id, deadline),
+        let (job_id, deadline, again) = match created {
+            Created::New(id) => (id, deadline, false),
             // A redelivered request whose job never left PENDING: the dispatcher handling
             // it died mid-way. Dispatch again; workers and the aggregator ignore repeats.
             // Only the same request from the same submitter: another one that reused the
@@ -120,7 +120,7 @@ impl Dispatcher {
                 status: JobStatus::Pending,
                 same: true,
                 deadline,
-            } if again => (id, deadline),
+            } if again => (id, deadline, true),
             Created::Existing { id, status, .. } => {
                 metrics::get()
                     .job_requests_total
@@ -139,7 +139,7 @@ impl Dispatcher {
         let span = tracing::info_span!("job", job.id = %job_id, request.id = %request.request_id,
             submitter = %submitter);
         let dispatched = self
-            .dispatch(&client, job_id, &request, &submitter, deadline)
+            .dispatch(&client, job_id, &request, &submitter, deadline, again)
             .instrument(span)
             .await?;
         self.reply(delivery, &request, job_id, dispatched).await;

@@ -36,11 +36,14 @@ struct Found {
 impl Dispatcher {
     /// Resolves and publishes the job's tasks and starts it. Returns the job's status
     /// then: running, or final when no device matched or every result is in already.
+    /// `again`: the request was dispatched before (its dispatcher died mid-way), so some
+    /// of its tasks may be out already.
     pub(super) async fn launch(
         &self,
         client: &Client,
         plan: &JobPlan,
         request: &JobRequest,
+        again: bool,
     ) -> Result<JobStatus> {
         let job_id = plan.tasks.job_id;
         let started = std::time::Instant::now();
@@ -49,7 +52,7 @@ impl Dispatcher {
             unresolved,
             published,
             missing_names,
-        }) = self.stream_tasks(client, plan, request).await?
+        }) = self.stream_tasks(client, plan, request, again).await?
         else {
             // The sweeper ended the job (past its deadline) while it was being dispatched.
             let view = job_rows::get(client, job_id).await?;
@@ -131,6 +134,7 @@ impl Dispatcher {
         client: &Client,
         plan: &JobPlan,
         request: &JobRequest,
+        again: bool,
     ) -> Result<Option<Found>> {
         let tasks = &plan.tasks;
         let mut found = Found::default();
@@ -154,8 +158,12 @@ impl Dispatcher {
         let (mut after, mut size) = (i64::MIN, FIRST_CHUNK);
         loop {
             // A cancelled job sends no more tasks: its members not sent yet are recorded
-            // CANCELLED here, and it ends once the tasks already out are recorded.
-            if job_rows::cancel_requested(client, tasks.job_id).await? {
+            // CANCELLED here, and it ends once the tasks already out are recorded. Not on
+            // a second dispatch: which tasks the first one sent is not known, and a device
+            // being worked on must not be recorded as never sent. Every task goes out
+            // again instead, and workers find the job cancelled at their claims: they
+            // record CANCELLED without contacting anything, or the result already in.
+            if !again && job_rows::cancel_requested(client, tasks.job_id).await? {
                 let unsent = job_rows::record_unsent(client, tasks.job_id, after).await?;
                 let unsent = usize::try_from(unsent).unwrap_or_default();
                 found.devices += unsent;

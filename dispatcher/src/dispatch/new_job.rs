@@ -43,7 +43,7 @@ impl Dispatcher {
     /// final status here. Returns the job's status when dispatch ends, with the reason when
     /// the job failed here. Runs on `client`, the one connection the request holds.
     /// `deadline` is the job row's: its tasks carry it, also when a redelivered request
-    /// dispatches the job again later.
+    /// dispatches the job again later (`again`).
     pub(super) async fn dispatch(
         &self,
         client: &Client,
@@ -51,6 +51,7 @@ impl Dispatcher {
         request: &JobRequest,
         submitter: &Submitter,
         deadline: chrono::DateTime<Utc>,
+        again: bool,
     ) -> Result<Dispatched> {
         let created = JobCounts::pending(&request.request_id, &request.job_type);
         self.announce(job_id, &created, keys::CREATED).await;
@@ -97,7 +98,7 @@ impl Dispatcher {
                 )
                 .await;
         }
-        match self.launch(client, &plan, request).await {
+        match self.launch(client, &plan, request, again).await {
             Ok(status) => Ok(Dispatched::status_only(status)),
             // A transient failure sends the request back to be dispatched again: the tasks
             // already out are repeats that workers and the aggregator record once.

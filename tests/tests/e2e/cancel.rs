@@ -356,3 +356,94 @@ async fn a_job_cancelled_while_dispatching_records_what_was_never_sent() -> anyh
     );
     Ok(())
 }
+
+/// A cancelled job dispatched again: its first dispatcher sent every task and died before
+/// the job left PENDING, the workers recorded every device, then the job was cancelled,
+/// and the request came back. The second dispatch records no device as "never sent" (it
+/// cannot tell what the first one sent) and the job ends CANCELLED with what its devices
+/// did. Before, it looked for devices not yet sent from the first one on, found none
+/// without a result, and ended the job COMPLETED_NO_DEVICES, "the targets match no device".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_job_dispatched_again_keeps_what_its_devices_did() -> anyhow::Result<()> {
+    use lapin::options::{BasicGetOptions, BasicNackOptions};
+    use netraven_dispatcher::job_rows::{self, Created};
+    const DEVICES: i32 = 3;
+    let env = TestEnv::new().await?;
+    let fleet = FleetBuilder::scenario("all-good", DEVICES as usize, 19)?
+        .start()
+        .await?;
+    env.import(&fleet).await?;
+    let client = env.pool.get().await?;
+    let r = request("config_backup", &["fleet"], &[]);
+    let user = broker::user(&env.settings.amqp)?;
+    let deadline = chrono::Utc::now() + chrono::Duration::hours(1);
+    // What the first dispatcher and the workers left: the members, every device recorded
+    // (and counted, as the aggregator counts), the job still PENDING.
+    let Created::New(id) = job_rows::create(&client, &r, Some(&user), deadline).await? else {
+        anyhow::bail!("a new job expected");
+    };
+    assert_eq!(
+        job_rows::add_members(&client, id, &r.targets).await?,
+        Some(i64::from(DEVICES))
+    );
+    client
+        .execute(
+            "INSERT INTO job_results (job_id, device_id, device_name, outcome)
+             SELECT $1, d.id, d.name, 'SUCCESS' FROM devices d",
+            &[&id],
+        )
+        .await?;
+    client
+        .execute(
+            "UPDATE jobs SET completed_devices = $2, succeeded_devices = $2 WHERE id = $1",
+            &[&id, &DEVICES],
+        )
+        .await?;
+    assert!(job_rows::request_cancel(&client, id, &user, Some("stop"))
+        .await?
+        .is_some());
+    // The request, back in the queue after its dispatcher died.
+    env.publish(&r).await?;
+    let conn = broker::connect(&env.settings.amqp, "test-died").await?;
+    let ch = conn.create_channel().await?;
+    let submit = env.names.submit_queue();
+    let taken = loop {
+        if let Some(m) = ch
+            .basic_get(submit.as_str().into(), BasicGetOptions::default())
+            .await?
+        {
+            break m;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    taken
+        .delivery
+        .acker
+        .nack(BasicNackOptions {
+            requeue: true,
+            ..Default::default()
+        })
+        .await?;
+
+    let roles = env.start(1);
+    let job = env
+        .wait_final(id, std::time::Duration::from_secs(60))
+        .await?;
+    roles.stop().await?;
+    assert_eq!(job.counts.status, JobStatus::Cancelled, "{job:?}");
+    let outcomes: Vec<String> = client
+        .query(
+            "SELECT outcome FROM job_results WHERE job_id = $1 ORDER BY device_id",
+            &[&id],
+        )
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(
+        outcomes, ["SUCCESS"; DEVICES as usize],
+        "what the devices did stands"
+    );
+    let _ = conn.close(200, "ok".into()).await;
+    Ok(())
+}
