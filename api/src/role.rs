@@ -62,6 +62,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Se
             i64::try_from(settings.dispatcher.schedule_spread_ms).unwrap_or(i64::MAX),
         ),
         dead_letters: tokio::sync::Mutex::new(()),
+        live_streams: std::sync::Mutex::default(),
     });
     // The broker is opened beside serving: /healthz answers at once, /readyz once it is up.
     let s = state.clone();

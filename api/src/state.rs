@@ -14,6 +14,9 @@ pub struct AppState {
     /// Held while this replica goes round the dead-letter queue (a listing or a replay):
     /// two rounds at once would each see only the messages the other had not taken.
     pub dead_letters: tokio::sync::Mutex<()>,
+    /// Live progress streams open, by session: each reads Postgres every second for up
+    /// to an hour, so one session may hold a few ([`crate::console::live`]), not hundreds.
+    pub live_streams: std::sync::Mutex<std::collections::HashMap<Vec<u8>, usize>>,
 }
 
 impl AppState {

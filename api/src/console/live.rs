@@ -24,6 +24,47 @@ const EVERY: Duration = Duration::from_secs(1);
 const MAX_JOBS: usize = 500;
 /// A stream ends after this long; the script opens it again if it still wants it.
 const MAX_TICKS: u32 = 3600;
+/// Streams one session may have open at once: a browser opens one per page it shows.
+/// Each reads Postgres every second; more are refused with 429 until one closes.
+pub const MAX_STREAMS_PER_SESSION: usize = 8;
+
+/// One open stream of a session, counted in [`AppState::live_streams`] until dropped
+/// (the stream ended, or its client went away).
+struct StreamSlot {
+    state: Arc<AppState>,
+    key: Vec<u8>,
+}
+
+impl StreamSlot {
+    fn take(state: &Arc<AppState>, session: &Session) -> Option<StreamSlot> {
+        let mut open = state.live_streams.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(session.key().to_vec()).or_default();
+        if *n >= MAX_STREAMS_PER_SESSION {
+            return None;
+        }
+        *n += 1;
+        Some(StreamSlot {
+            state: Arc::clone(state),
+            key: session.key().to_vec(),
+        })
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .state
+            .live_streams
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
 
 #[derive(Debug, Deserialize)]
 pub struct LiveQuery {
@@ -104,6 +145,7 @@ async fn read(
 }
 
 struct Follow {
+    _slot: StreamSlot,
     state: Arc<AppState>,
     session: Session,
     ids: Vec<Uuid>,
@@ -171,7 +213,17 @@ pub async fn stream(
     let Ok(ids) = ids else {
         return view::bad_request("jobs must be job ids, comma-separated");
     };
+    let Some(slot) = StreamSlot::take(&s, &session) else {
+        return view::error(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            &format!(
+                "this session has {MAX_STREAMS_PER_SESSION} live progress streams open already; \
+                 close a page and try again"
+            ),
+        );
+    };
     let follow = Follow {
+        _slot: slot,
         state: s,
         session,
         ids,

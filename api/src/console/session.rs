@@ -40,6 +40,11 @@ impl Session {
         self.holder.scope >= Scope::Submit
     }
 
+    /// What tells this session from others (its id's hash), for per-session limits.
+    pub fn key(&self) -> &[u8] {
+        &self.hash
+    }
+
     /// Checks a form's CSRF field: a mismatch is a 403 page.
     pub fn check_csrf(&self, presented: &str) -> Result<(), Response> {
         if constant_time_eq(presented.as_bytes(), self.csrf.as_bytes()) {

@@ -463,3 +463,88 @@ async fn cancel_button_needs_a_submit_token_and_cancels_a_running_job() -> anyho
     roles.stop().await?;
     Ok(())
 }
+
+/// Opens `/console/live` for `jobs` with `cookie` on a connection of its own, which stays
+/// open; its status code, and the connection.
+async fn open_live(
+    api: &Api,
+    cookie: &str,
+    jobs: &str,
+) -> anyhow::Result<(u16, tokio::net::TcpStream)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(api.addr).await?;
+    s.write_all(
+        format!("GET /console/live?jobs={jobs} HTTP/1.1\r\nHost: test\r\nCookie: {cookie}\r\n\r\n")
+            .as_bytes(),
+    )
+    .await?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    while !got.windows(2).any(|w| w == b"\r\n") {
+        let n = tokio::time::timeout(TIMEOUT, s.read(&mut buf)).await??;
+        anyhow::ensure!(n > 0, "the api closed the stream before its status line");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let line = String::from_utf8_lossy(&got);
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    Ok((status, s))
+}
+
+/// Live progress streams are counted per session: the ninth a session opens while eight
+/// are open is a 429, another session is not affected, and a stream closed makes room
+/// again. Each stream reads Postgres every second for up to an hour: before, one session
+/// could open hundreds and take the api's pool from everyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_holds_a_few_live_streams_not_hundreds() -> anyhow::Result<()> {
+    use netraven_api::console::live::MAX_STREAMS_PER_SESSION;
+    let env = TestEnv::new().await?;
+    let job = Uuid::now_v7();
+    env.pool
+        .get()
+        .await?
+        .execute(
+            "INSERT INTO jobs (id, request_id, job_type, request, status, total_devices,
+                               completed_devices, created_at, deadline_at)
+             VALUES ($1, 'live', 'config_backup', '{}', 'RUNNING', 10, 0, now(),
+                     now() + interval '1 hour')",
+            &[&job],
+        )
+        .await?;
+    let api = start(&env).await?;
+    let secret = token(&env, "noc", Scope::Read, "noc").await?;
+    let (one, other) = (
+        Console::login(&api, &secret).await?,
+        Console::login(&api, &secret).await?,
+    );
+    let jobs = job.to_string();
+    let mut open = Vec::new();
+    for _ in 0..MAX_STREAMS_PER_SESSION {
+        let (status, stream) = open_live(&api, &one.cookie(), &jobs).await?;
+        assert_eq!(status, 200);
+        open.push(stream);
+    }
+    let (status, _) = open_live(&api, &one.cookie(), &jobs).await?;
+    assert_eq!(status, 429, "one stream too many for the session");
+    let (status, _kept) = open_live(&api, &other.cookie(), &jobs).await?;
+    assert_eq!(status, 200, "another session has its own");
+    // One closed: the api notices at its next write (a second at most) and frees its place.
+    drop(open.pop());
+    let until = std::time::Instant::now() + TIMEOUT;
+    loop {
+        let (status, stream) = open_live(&api, &one.cookie(), &jobs).await?;
+        if status == 200 {
+            open.push(stream);
+            break;
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < until,
+            "no place again after a stream closed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
