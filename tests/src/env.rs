@@ -224,6 +224,40 @@ impl TestEnv {
             .await
     }
 
+    /// Publishes `request` as [`TestEnv::publish`] does, then takes it off the submit queue
+    /// and returns it, as a dispatcher that died with it in hand would: the next dispatcher
+    /// to take it sees it redelivered. Start the dispatchers after this.
+    pub async fn publish_redelivered(&self, request: &JobRequest) -> Result<()> {
+        use lapin::options::{BasicGetOptions, BasicNackOptions};
+        self.publish(request).await?;
+        let conn = broker::connect(&self.settings.amqp, "test-died").await?;
+        let ch = conn.create_channel().await?;
+        let submit = self.names.submit_queue();
+        let until = Instant::now() + Duration::from_secs(30);
+        let taken = loop {
+            if let Some(m) = ch
+                .basic_get(submit.as_str().into(), BasicGetOptions::default())
+                .await?
+            {
+                break m;
+            }
+            if Instant::now() > until {
+                bail!("the request never reached {submit}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        taken
+            .delivery
+            .acker
+            .nack(BasicNackOptions {
+                requeue: true,
+                ..Default::default()
+            })
+            .await?;
+        let _ = conn.close(200, "ok".into()).await;
+        Ok(())
+    }
+
     /// Publishes any bytes as a job request, as the broker user `netraven job submit`
     /// would (the `user_id` property is set to it unless `properties` name one).
     pub async fn publish_raw(

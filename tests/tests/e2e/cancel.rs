@@ -365,7 +365,6 @@ async fn a_job_cancelled_while_dispatching_records_what_was_never_sent() -> anyh
 /// without a result, and ended the job COMPLETED_NO_DEVICES, "the targets match no device".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_job_dispatched_again_keeps_what_its_devices_did() -> anyhow::Result<()> {
-    use lapin::options::{BasicGetOptions, BasicNackOptions};
     use netraven_dispatcher::job_rows::{self, Created};
     const DEVICES: i32 = 3;
     let env = TestEnv::new().await?;
@@ -403,27 +402,7 @@ async fn a_cancelled_job_dispatched_again_keeps_what_its_devices_did() -> anyhow
         .await?
         .is_some());
     // The request, back in the queue after its dispatcher died.
-    env.publish(&r).await?;
-    let conn = broker::connect(&env.settings.amqp, "test-died").await?;
-    let ch = conn.create_channel().await?;
-    let submit = env.names.submit_queue();
-    let taken = loop {
-        if let Some(m) = ch
-            .basic_get(submit.as_str().into(), BasicGetOptions::default())
-            .await?
-        {
-            break m;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
-    taken
-        .delivery
-        .acker
-        .nack(BasicNackOptions {
-            requeue: true,
-            ..Default::default()
-        })
-        .await?;
+    env.publish_redelivered(&r).await?;
 
     let roles = env.start(1);
     let job = env
@@ -444,6 +423,5 @@ async fn a_cancelled_job_dispatched_again_keeps_what_its_devices_did() -> anyhow
         outcomes, ["SUCCESS"; DEVICES as usize],
         "what the devices did stands"
     );
-    let _ = conn.close(200, "ok".into()).await;
     Ok(())
 }

@@ -409,7 +409,7 @@ async fn tasks_the_broker_refuses_end_the_job_failed_dispatcher_error() -> anyho
 /// a job the sweeper had already ended.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_dispatched_again_keeps_its_jobs_deadline() -> anyhow::Result<()> {
-    use lapin::options::{BasicGetOptions, BasicNackOptions};
+    use lapin::options::BasicGetOptions;
     use netraven_dispatcher::job_rows::{self, Created};
     let env = TestEnv::new().await?;
     let fleet = FleetBuilder::scenario("all-good", 2, 17)?.start().await?;
@@ -424,27 +424,9 @@ async fn a_request_dispatched_again_keeps_its_jobs_deadline() -> anyhow::Result<
         anyhow::bail!("a new job expected");
     };
     // The request, delivered once to a dispatcher that died: back in the queue, redelivered.
-    env.publish(&r).await?;
-    let conn = broker::connect(&env.settings.amqp, "test-died").await?;
+    env.publish_redelivered(&r).await?;
+    let conn = broker::connect(&env.settings.amqp, "test-tasks").await?;
     let ch = conn.create_channel().await?;
-    let submit = env.names.submit_queue();
-    let taken = loop {
-        if let Some(m) = ch
-            .basic_get(submit.as_str().into(), BasicGetOptions::default())
-            .await?
-        {
-            break m;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    taken
-        .delivery
-        .acker
-        .nack(BasicNackOptions {
-            requeue: true,
-            ..Default::default()
-        })
-        .await?;
 
     let dispatching = Roles::start_without_workers(&env.settings);
     let tasks = env.names.tasks_queue();
