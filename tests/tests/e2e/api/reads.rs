@@ -138,6 +138,17 @@ async fn devices_history_and_credentials_read_as_the_cli_reads_them() -> anyhow:
     for field in ["sealed", "secret_refs", "nrv1:"] {
         assert!(!creds.text.contains(field), "{field} in {}", creds.text);
     }
+    // A window no date can be that far back from is the caller's mistake, not the api's.
+    let far = http
+        .get("/api/credentials?window_s=18446744073709551615")
+        .await?
+        .problem(400);
+    assert!(
+        far["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("window_s must be 1 to")),
+        "{far}"
+    );
     http.get("/api/nothing-here").await?.problem(404);
     Ok(())
 }
