@@ -52,7 +52,8 @@ pub(crate) struct ClientHandler {
 }
 
 impl ClientHandler {
-    /// Refuses a data packet larger than we advertised, as OpenSSH does. russh hands each
+    /// Refuses a data packet larger than we advertised (OpenSSH's client drops one; in a
+    /// backup that would be a gap, so the session ends instead). russh hands each
     /// packet to the channel's reader whole and does not check its size: a peer ignoring
     /// our maximum may send 256 KiB a packet, and a device waiting for a large-output turn
     /// would hold four of them, 1 MiB, where the output budget counts on 4 × 32 KiB. russh
