@@ -241,3 +241,40 @@ async fn a_stored_result_that_does_not_read_back_fails_its_claim_alone() -> anyh
     assert_eq!(answers[&fresh.token], Claim::Mine(fresh.token));
     Ok(())
 }
+
+/// Two copies of a device's task in one claim batch — a first delivery (a duplicate) and a
+/// redelivery (its holder's channel is gone) — while the gone holder's claim stands: the
+/// redelivered copy takes the claim over and works the device, the duplicate is left
+/// alone. Before, the batch kept whichever copy came first: the first delivery, which may
+/// not take a claim, so both were answered "held elsewhere" and acked, and the device
+/// waited for nobody until the job's deadline made it LOST.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_copy_in_the_same_batch_as_a_duplicate_takes_the_claim() -> anyhow::Result<()>
+{
+    use netraven_worker::persist::Claimer;
+    let env = TestEnv::new().await?;
+    let job_id = Uuid::new_v4();
+    let gone = ClaimRow {
+        job_id,
+        device_id: 9,
+        token: Uuid::new_v4(),
+        redelivered: false,
+        try_number: 1,
+    };
+    assert_eq!(
+        claim_rows(&env.pool, &[gone]).await?[&gone.token],
+        Claim::Mine(gone.token)
+    );
+    let claimer = Claimer::start(env.pool.clone());
+    // Sent one after the other, within the batch window: the duplicate first.
+    let (duplicate, redelivered) = tokio::join!(
+        claimer.claim(job_id, 9, false, 1),
+        claimer.claim(job_id, 9, true, 1)
+    );
+    assert_eq!(duplicate?, Claim::HeldElsewhere);
+    assert!(
+        matches!(redelivered?, Claim::Mine(_)),
+        "the redelivered copy works the device"
+    );
+    Ok(())
+}

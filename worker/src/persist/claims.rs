@@ -144,10 +144,18 @@ async fn claims_once(
     batch: &[ClaimRequest],
 ) -> Result<HashMap<Uuid, Claim>, WorkerError> {
     // One row per job and device: a second copy of a task in the same batch is answered
-    // as held elsewhere, by whichever copy of the latest try came first.
+    // as held elsewhere. The copy kept is of the latest try, a redelivered one first: it
+    // may take over the claim of a holder that is gone, which a first delivery may not, so
+    // keeping a first delivery instead would leave both copies answered "held elsewhere"
+    // and the device to nobody. Among equals, whichever came first.
     let mut seen = HashSet::new();
     let mut latest_first: Vec<&ClaimRequest> = batch.iter().collect();
-    latest_first.sort_by_key(|r| std::cmp::Reverse(r.row.try_number));
+    latest_first.sort_by_key(|r| {
+        (
+            std::cmp::Reverse(r.row.try_number),
+            std::cmp::Reverse(r.row.redelivered),
+        )
+    });
     let rows: Vec<ClaimRow> = latest_first
         .into_iter()
         .filter(|r| !r.reply.is_closed() && seen.insert((r.row.job_id, r.row.device_id)))
