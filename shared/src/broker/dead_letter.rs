@@ -76,7 +76,7 @@ fn bounded_headers(original: Option<&FieldTable>) -> FieldTable {
     let mut size = 0;
     let mut dropped = Vec::new();
     for (k, v) in original.inner() {
-        let len = 1 + k.as_str().len() + encoded_len(v);
+        let len = entry_len(k.as_str(), v);
         if size + len <= MAX_KEPT_HEADER_BYTES {
             size += len;
             kept.insert(k.clone(), v.clone());
@@ -91,19 +91,26 @@ fn bounded_headers(original: Option<&FieldTable>) -> FieldTable {
     kept
 }
 
+/// A table's entries' size on the wire.
+fn table_len(t: &FieldTable) -> usize {
+    t.inner()
+        .iter()
+        .map(|(k, v)| entry_len(k.as_str(), v))
+        .sum()
+}
+
+/// One table entry's size on the wire: its name (a short string) and its value.
+fn entry_len(name: &str, v: &AMQPValue) -> usize {
+    1 + name.len() + encoded_len(v)
+}
+
 /// A field value's size on the wire (its type byte included), as AMQP 0-9-1 encodes it.
 fn encoded_len(v: &AMQPValue) -> usize {
     1 + match v {
         AMQPValue::LongString(s) => 4 + s.as_bytes().len(),
         AMQPValue::ShortString(s) => 1 + s.as_str().len(),
         AMQPValue::ByteArray(b) => 4 + b.as_slice().len(),
-        AMQPValue::FieldTable(t) => {
-            4 + t
-                .inner()
-                .iter()
-                .map(|(k, v)| 1 + k.as_str().len() + encoded_len(v))
-                .sum::<usize>()
-        }
+        AMQPValue::FieldTable(t) => 4 + table_len(t),
         AMQPValue::FieldArray(a) => 4 + a.as_slice().iter().map(encoded_len).sum::<usize>(),
         AMQPValue::DecimalValue(_) => 5,
         // Booleans and numbers: at most 8 bytes; void: none.
@@ -140,11 +147,7 @@ mod tests {
         );
         let dead = dead_letter(&names(), "t.jobs.submit", b"{}", &original, &huge);
         let kept = dead.properties.headers().clone().unwrap_or_default();
-        let total: usize = kept
-            .inner()
-            .iter()
-            .map(|(k, v)| 1 + k.as_str().len() + encoded_len(v))
-            .sum();
+        let total = table_len(&kept);
         assert!(total < 8 * 1024, "{total} bytes of headers");
         // The small original header is kept, the padding named, the reason clipped.
         assert!(kept.inner().contains_key("x-netraven-signature"));
